@@ -1,0 +1,19 @@
+import { InvalidInputError } from '../src/common/errors.js';
+
+/** Validate a repository-relative key (see types.ts) and return it unchanged. */
+export function checkKey(path: string): string {
+  if (path.length === 0 || path.length > 1024) throw new InvalidInputError(`invalid storage key '${path}': empty or too long`);
+  if (path.startsWith('/') || path.endsWith('/')) throw new InvalidInputError(`invalid storage key '${path}': leading or trailing '/'`);
+  if (path.includes('\\') || path.includes('\0')) throw new InvalidInputError(`invalid storage key '${path}': forbidden character`);
+  for (const seg of path.split('/')) {
+    if (seg === '' || seg === '.' || seg === '..') throw new InvalidInputError(`invalid storage key '${path}': empty, '.' or '..' segment`);
+  }
+  return path;
+}
+
+/** Validate a list prefix: like a key, but may be empty or end with '/'. */
+export function checkPrefix(prefix: string): string {
+  if (prefix === '') return prefix;
+  checkKey(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix);
+  return prefix;
+}

@@ -1,0 +1,69 @@
+/**
+ * The StorageDriver contract. Every driver (fs, ssh, s3, azure, gcs) implements it and passes
+ * the shared conformance suite in test/storage/conformance.ts.
+ *
+ * Paths are repository-relative keys: '/'-separated, no leading '/', no '.' or '..' segments,
+ * no empty segments. Drivers reject anything else with InvalidInputError.
+ *
+ * Semantics every driver guarantees:
+ * - put() is all-or-nothing: a concurrent or later reader sees either no object or the whole
+ *   object, never a prefix (temp + fsync + rename on filesystems; single PUT or completed
+ *   multipart upload on object stores). When put() resolves the object is durable.
+ * - put({ ifAbsent: true }) atomically fails with AlreadyExistsError when the key exists; it
+ *   never replaces an existing object.
+ * - get() of a missing key rejects with NotFoundError. A ranged get past the end returns the
+ *   bytes that exist (possibly none).
+ * - list(prefix) yields every object whose key starts with `prefix` (a plain string prefix, not
+ *   only a directory), in no guaranteed order; a missing prefix yields nothing. In-progress
+ *   temporary objects are never listed.
+ * - delete() of missing keys succeeds.
+ * - stat() of a missing key returns null.
+ * - Errors are StorageError (transient flag set when a retry may help), NotFoundError,
+ *   AlreadyExistsError or InvalidInputError. Messages never contain credentials.
+ * - Created files are 0600 and directories 0700 where the store has permissions.
+ */
+import type { Readable } from 'node:stream';
+
+export type StorageFeature = 'atomicRename' | 'fsync' | 'rangeRead' | 'conditionalPut';
+
+export interface Op {
+  signal?: AbortSignal;
+}
+
+export interface ObjectInfo {
+  /** Repository-relative key. */
+  path: string;
+  size: number;
+  /** Last modification time, ms since epoch. */
+  mtimeMs: number;
+}
+
+export interface GetOptions extends Op {
+  offset?: number;
+  length?: number;
+}
+
+export interface PutOptions extends Op {
+  /** Fail with AlreadyExistsError instead of replacing an existing object. */
+  ifAbsent?: boolean;
+}
+
+export interface StorageDriver {
+  readonly name: string;
+  readonly features: ReadonlySet<StorageFeature>;
+  /** A display form of the location with any secret removed, for logs and messages. */
+  readonly location: string;
+  stat(path: string, o?: Op): Promise<ObjectInfo | null>;
+  list(prefix: string, o?: Op): AsyncIterable<ObjectInfo>;
+  get(path: string, o?: GetOptions): Promise<Readable>;
+  put(path: string, body: Readable | Buffer, o?: PutOptions): Promise<{ size: number }>;
+  delete(paths: string[], o?: Op): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type DriverFactory = (url: URL, options: DriverOptions) => Promise<StorageDriver>;
+
+export interface DriverOptions {
+  /** Extra driver settings from config (credentials come from env or files, never argv). */
+  settings?: Record<string, string>;
+}

@@ -1,0 +1,238 @@
+/**
+ * Streaming encode/decode of repository objects (layout in object-format.ts).
+ * Encoding hashes the raw bytes while compressing; decoding verifies payload size, raw size
+ * and sha256 against the trailer and fails the stream (never ends it cleanly) on mismatch.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { IntegrityError } from '../common/errors.js';
+import { loadCodec, type CodecName } from '../io/codec.js';
+import {
+  encodeHeader,
+  encodeTrailer,
+  MAX_HEADER_WRAPPER,
+  parseHeader,
+  parseTrailer,
+  trailerWrapperSize,
+  type ObjectTrailer,
+} from './object-format.js';
+
+export interface EncodeResult extends ObjectTrailer {
+  /** Bytes of the whole stored object. */
+  storedSize: number;
+}
+
+/** Counts and hashes the bytes that pass through. */
+class HashTap extends Transform {
+  readonly hash: Hash = createHash('sha256');
+  bytes = 0;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    cb(null, chunk);
+  }
+}
+
+/** Emits the header before the payload and the trailer after it. */
+class Framer extends Transform {
+  private started = false;
+  private payloadBytes = 0;
+  result: EncodeResult | undefined;
+  constructor(private readonly codec: CodecName, private readonly tap: HashTap) {
+    super();
+  }
+  private start(): void {
+    if (!this.started) {
+      this.started = true;
+      this.push(encodeHeader(this.codec));
+    }
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.start();
+    this.payloadBytes += chunk.length;
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    this.start();
+    const t: ObjectTrailer = { rawSize: this.tap.bytes, payloadSize: this.payloadBytes, sha256: this.tap.hash.digest('hex') };
+    const trailer = encodeTrailer(this.codec, t);
+    this.result = { ...t, storedSize: this.payloadBytes + trailer.length + encodeHeader(this.codec).length };
+    cb(null, trailer);
+  }
+}
+
+/**
+ * Encode `raw` into a stored-object stream. `done` resolves with sizes and sha256 once the
+ * whole stream has been produced (and rejects if the source fails).
+ */
+export async function encodeObject(
+  raw: Readable,
+  codecName: CodecName,
+  level?: number,
+): Promise<{ stream: Readable; done: Promise<EncodeResult> }> {
+  const codec = await loadCodec(codecName);
+  const tap = new HashTap();
+  const framer = new Framer(codecName, tap);
+  const done = pipeline(raw, tap, codec.compressor(level), framer).then(() => {
+    if (!framer.result) throw new Error('object encoder finished without a trailer');
+    return framer.result;
+  });
+  // The consumer (driver put) reads framer; pipeline errors destroy framer with the error.
+  done.catch(() => undefined);
+  return { stream: framer, done };
+}
+
+/** Reads until `n` bytes are available (or the stream ends), then puts them back. */
+async function peek(stream: Readable, n: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let have = 0;
+  for (;;) {
+    const chunk: Buffer | null = stream.read();
+    if (chunk !== null) {
+      parts.push(chunk);
+      have += chunk.length;
+      if (have >= n) break;
+      continue;
+    }
+    if (stream.readableEnded || stream.destroyed) break;
+    await new Promise<void>((resolve, reject) => {
+      const done = () => {
+        stream.off('readable', done);
+        stream.off('end', done);
+        stream.off('error', fail);
+        resolve();
+      };
+      const fail = (err: Error) => {
+        stream.off('readable', done);
+        stream.off('end', done);
+        reject(err);
+      };
+      stream.once('readable', done);
+      stream.once('end', done);
+      stream.once('error', fail);
+    });
+    if (stream.readableEnded) break;
+  }
+  const all = Buffer.concat(parts);
+  if (all.length > 0) stream.unshift(all);
+  return all;
+}
+
+/** Strips header and trailer; passes the payload on; checks payload size at the end. */
+class Deframer extends Transform {
+  private skip: number;
+  private held: Buffer = Buffer.alloc(0);
+  private payloadBytes = 0;
+  trailer: ObjectTrailer | undefined;
+  constructor(headerSize: number, private readonly codec: CodecName, private readonly where: string) {
+    super();
+    this.skip = headerSize;
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.skip > 0) {
+      const n = Math.min(this.skip, chunk.length);
+      chunk = chunk.subarray(n);
+      this.skip -= n;
+      if (chunk.length === 0) return cb();
+    }
+    const keep = trailerWrapperSize(this.codec);
+    const buf = this.held.length ? Buffer.concat([this.held, chunk]) : chunk;
+    if (buf.length <= keep) {
+      this.held = Buffer.from(buf);
+      return cb();
+    }
+    const out = buf.subarray(0, buf.length - keep);
+    this.held = Buffer.from(buf.subarray(buf.length - keep));
+    this.payloadBytes += out.length;
+    cb(null, out);
+  }
+  override _flush(cb: TransformCallback): void {
+    try {
+      const t = parseTrailer(this.codec, this.held, this.where);
+      if (t.payloadSize !== this.payloadBytes) {
+        throw new IntegrityError(`unable to read '${this.where}': stored payload is ${this.payloadBytes} bytes, trailer says ${t.payloadSize}`);
+      }
+      this.trailer = t;
+      cb();
+    } catch (err) {
+      cb(err as Error);
+    }
+  }
+}
+
+/** Hashes decoded output and compares with the trailer when the stream ends. */
+class Verifier extends Transform {
+  private readonly hash = createHash('sha256');
+  private bytes = 0;
+  constructor(private readonly deframer: Deframer, private readonly where: string) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    const t = this.deframer.trailer;
+    if (!t) return cb(new IntegrityError(`unable to read '${this.where}': object ended without a trailer`));
+    const digest = this.hash.digest('hex');
+    if (t.rawSize !== this.bytes || t.sha256 !== digest) {
+      return cb(new IntegrityError(
+        `unable to read '${this.where}': checksum mismatch (stored sha256 ${t.sha256.slice(0, 16)}…, ${t.rawSize} bytes; read ${digest.slice(0, 16)}…, ${this.bytes} bytes)`,
+      ));
+    }
+    cb();
+  }
+}
+
+/**
+ * Decode a stored object. The returned stream yields raw content and errors with
+ * IntegrityError if anything does not verify; only a clean 'end' means the bytes are good.
+ */
+export async function decodeObject(stored: Readable, where: string): Promise<Readable> {
+  stored.pause();
+  const head = await peek(stored, MAX_HEADER_WRAPPER);
+  const header = parseHeader(head.subarray(0, MAX_HEADER_WRAPPER), where);
+  if (header.flags !== 0) throw new IntegrityError(`unable to read '${where}': object is encrypted and no key is configured`);
+  const codec = await loadCodec(header.codec);
+  const deframer = new Deframer(header.wrapperSize, header.codec, where);
+  const verifier = new Verifier(deframer, where);
+  const decompressor = codec.decompressor();
+  const out = new PassThrough();
+  pipeline(stored, deframer, decompressor, verifier, out).catch((err: Error) => {
+    const wrapped = err instanceof IntegrityError || (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE'
+      ? err
+      : new IntegrityError(`unable to decode '${where}': ${err.message}`, { cause: err });
+    out.destroy(wrapped);
+  });
+  return out;
+}
+
+/** Read the trailer of a stored object from its last bytes (needs the object's size). */
+export function trailerFromTail(tail: Buffer, where: string): { codec: CodecName; trailer: ObjectTrailer } {
+  for (const codec of ['lz4', 'zstd', 'gzip', 'none'] as const) {
+    const n = trailerWrapperSize(codec);
+    if (tail.length < n) continue;
+    try {
+      return { codec, trailer: parseTrailer(codec, tail.subarray(tail.length - n), where) };
+    } catch {
+      // try the next wrapper shape
+    }
+  }
+  throw new IntegrityError(`unable to read '${where}': no valid trailer found`);
+}
+
+/** Collect a small decoded object into memory (for metadata documents only). */
+export async function readAll(stream: Readable, limit = 64 * 1024 * 1024): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of stream) {
+    n += (chunk as Buffer).length;
+    if (n > limit) throw new IntegrityError(`object larger than ${limit} bytes where a small document was expected`);
+    parts.push(chunk as Buffer);
+  }
+  return Buffer.concat(parts);
+}
+
+export { Readable };

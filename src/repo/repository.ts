@@ -1,0 +1,121 @@
+/**
+ * The repository on top of any storage driver: checksummed objects, stanza metadata,
+ * retries of transient storage errors.
+ */
+import { Readable } from 'node:stream';
+import { AlreadyExistsError, IntegrityError, NotFoundError } from '../common/errors.js';
+import { withRetry, type RetryPolicy } from '../common/retry.js';
+import type { CodecName } from '../io/codec.js';
+import type { StorageDriver } from '../../storage-drivers/types.js';
+import { decodeObject, encodeObject, readAll, trailerFromTail, type EncodeResult } from './object-stream.js';
+import { MAX_TRAILER_WRAPPER, type ObjectTrailer } from './object-format.js';
+import { stanzaMetaKey } from './layout.js';
+import { assertSameCluster, parseStanzaMeta, REPO_FORMAT_VERSION, type ClusterIdentity, type StanzaMeta } from './stanza-meta.js';
+import { PGARK_VERSION } from '../version.js';
+
+export interface PutObjectOptions {
+  codec: CodecName;
+  level?: number | undefined;
+  ifAbsent?: boolean;
+}
+
+export class Repository {
+  private stanzaMeta: StanzaMeta | undefined;
+
+  constructor(
+    readonly driver: StorageDriver,
+    readonly stanza: string,
+    readonly retry: RetryPolicy,
+  ) {}
+
+  /** Store `openRaw()`'s bytes as a checksummed object. Retries reopen the source. */
+  async putObject(key: string, openRaw: () => Readable, o: PutObjectOptions): Promise<EncodeResult> {
+    return withRetry(`store '${key}'`, this.retry, async () => {
+      const { stream, done } = await encodeObject(openRaw(), o.codec, o.level);
+      const [, result] = await Promise.all([this.driver.put(key, stream, { ifAbsent: o.ifAbsent ?? false }), done]);
+      return result;
+    });
+  }
+
+  /** Open a verified, decoded stream of an object. NotFoundError when missing. */
+  async getObject(key: string): Promise<Readable> {
+    const stored = await withRetry(`read '${key}'`, this.retry, () => this.driver.get(key));
+    return decodeObject(stored, key);
+  }
+
+  async stat(key: string) {
+    return withRetry(`stat '${key}'`, this.retry, () => this.driver.stat(key));
+  }
+
+  /** Read an object's trailer (size and sha256 of its content) with one ranged read. */
+  async readTrailer(key: string, storedSize: number): Promise<{ codec: CodecName; trailer: ObjectTrailer }> {
+    const offset = Math.max(0, storedSize - MAX_TRAILER_WRAPPER);
+    const tail = await withRetry(`read '${key}'`, this.retry, async () =>
+      readAll(await this.driver.get(key, { offset, length: storedSize - offset }), MAX_TRAILER_WRAPPER),
+    );
+    if (tail.length !== storedSize - offset) throw new IntegrityError(`unable to read '${key}': object shorter than its listed size`);
+    return trailerFromTail(tail, key);
+  }
+
+  async putJson(key: string, value: unknown, ifAbsent = false): Promise<void> {
+    const body = Buffer.from(JSON.stringify(value, null, 2) + '\n');
+    await this.putObject(key, () => Readable.from([body]), { codec: 'none', ifAbsent });
+  }
+
+  async getJson(key: string): Promise<string> {
+    return (await readAll(await this.getObject(key), 16 * 1024 * 1024)).toString('utf8');
+  }
+
+  /** The stanza's metadata, or null when the stanza has never been written. */
+  async readStanza(): Promise<StanzaMeta | null> {
+    if (this.stanzaMeta) return this.stanzaMeta;
+    const key = stanzaMetaKey(this.stanza);
+    try {
+      this.stanzaMeta = parseStanzaMeta(await this.getJson(key), key);
+      return this.stanzaMeta;
+    } catch (err) {
+      if (err instanceof NotFoundError) return null;
+      throw err;
+    }
+  }
+
+  async requireStanza(): Promise<StanzaMeta> {
+    const meta = await this.readStanza();
+    if (!meta) {
+      throw new NotFoundError(stanzaMetaKey(this.stanza),
+        `stanza '${this.stanza}' does not exist in repository '${this.driver.location}' (it is created by the first wal-push)`);
+    }
+    return meta;
+  }
+
+  /**
+   * Return the stanza bound to `identity`, creating it on first use. A stanza of another
+   * cluster is a ClusterMismatchError; concurrent creators agree through put-if-absent.
+   */
+  async ensureStanza(identity: ClusterIdentity, codec: CodecName, what: string): Promise<StanzaMeta> {
+    let meta = await this.readStanza();
+    if (!meta) {
+      const fresh: StanzaMeta = {
+        format: REPO_FORMAT_VERSION,
+        stanza: this.stanza,
+        ...identity,
+        codec,
+        createdAt: new Date().toISOString(),
+        createdBy: `pgark ${PGARK_VERSION}`,
+      };
+      try {
+        await this.putJson(stanzaMetaKey(this.stanza), fresh, true);
+        this.stanzaMeta = meta = fresh;
+      } catch (err) {
+        if (!(err instanceof AlreadyExistsError)) throw err;
+        meta = await this.requireStanza();
+      }
+    }
+    assertSameCluster(meta, identity, what);
+    return meta;
+  }
+
+  async close(): Promise<void> {
+    await this.driver.close();
+  }
+}

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 export async function sha256File(path: string): Promise<{ sha256: string; size: number }> {
@@ -25,17 +25,26 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/** Temp name beside `dest`; recognisable so that stale ones can be cleaned up. */
+export function tempPathFor(dest: string): string {
+  return join(dirname(dest), `.${basename(dest)}.pgark-tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
 /**
  * Write `source` to `dest` so that `dest` either keeps its old state or has the complete new
  * content: temp file in the same directory, fsync, rename, fsync of the directory.
  */
 export async function writeFileAtomic(dest: string, source: Readable, mode = 0o600): Promise<number> {
-  const tmp = join(dirname(dest), `.${basename(dest)}.pgark-tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const tmp = tempPathFor(dest);
   let size = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      size += chunk.length;
+      cb(null, chunk);
+    },
+  });
   try {
-    const out = createWriteStream(tmp, { mode, flags: 'wx' });
-    source.on('data', (c: Buffer) => (size += c.length));
-    await pipeline(source, out);
+    await pipeline(source, counter, createWriteStream(tmp, { mode, flags: 'wx' }));
     const fh = await open(tmp, 'r+');
     try {
       await fh.sync();

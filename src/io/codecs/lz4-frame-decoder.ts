@@ -1,0 +1,219 @@
+/**
+ * Streaming LZ4 frame-format decoder (https://github.com/lz4/lz4/blob/dev/doc/lz4_Frame_format.md).
+ * lz4-napi only decodes whole frames from one buffer, and frames written by the lz4 CLI can be as
+ * large as the whole input, so frames are parsed here and only single blocks (<= 4 MiB) are held
+ * and handed to the native block decoder. Concatenated and skippable frames are accepted; header,
+ * block and content checksums are verified.
+ */
+import { Transform, type TransformCallback } from 'node:stream';
+import { IntegrityError } from '../../common/errors.js';
+import { Xxh32, xxh32 } from './xxhash32.js';
+
+export const LZ4_FRAME_MAGIC = 0x184d2204;
+const SKIPPABLE_MAGIC_MASK = 0xfffffff0;
+const SKIPPABLE_MAGIC = 0x184d2a50;
+const LINKED_DICT_SIZE = 64 * 1024;
+
+/** Decodes one LZ4 block; `capacity` is the block maximum size, `dict` the preceding output when blocks are linked. */
+export type Lz4BlockDecoder = (block: Buffer, capacity: number, dict: Buffer | undefined) => Promise<Buffer>;
+
+type Step =
+  | { kind: 'magic' }
+  | { kind: 'skipLength' }
+  | { kind: 'skipBody'; remaining: number }
+  | { kind: 'descriptor' }
+  | { kind: 'descriptorRest'; flg: number; bd: number }
+  | { kind: 'blockSize' }
+  | { kind: 'blockData'; size: number; raw: boolean }
+  | { kind: 'contentChecksum' };
+
+interface FrameState {
+  blockMax: number;
+  linked: boolean;
+  blockChecksum: boolean;
+  contentChecksum: boolean;
+  contentSize: bigint | undefined;
+  produced: bigint;
+  hash: Xxh32;
+  dict: Buffer | undefined;
+}
+
+const corrupt = (what: string): IntegrityError => new IntegrityError(`corrupt lz4 stream: ${what}`);
+
+export class Lz4FrameDecoder extends Transform {
+  private step: Step = { kind: 'magic' };
+  private acc: Buffer | undefined;
+  private accLen = 0;
+  private frame: FrameState | undefined;
+  private sawInput = false;
+
+  constructor(private readonly decodeBlock: Lz4BlockDecoder) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    if (chunk.length > 0) this.sawInput = true;
+    this.consume(chunk).then(() => done(), done);
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (!this.sawInput) return done(corrupt('empty input'));
+    if (this.step.kind !== 'magic' || this.accLen > 0) return done(corrupt('truncated input'));
+    done();
+  }
+
+  private wanted(): number {
+    switch (this.step.kind) {
+      case 'magic':
+      case 'skipLength':
+      case 'blockSize':
+      case 'contentChecksum':
+        return 4;
+      case 'descriptor':
+        return 2;
+      case 'descriptorRest': {
+        const flg = this.step.flg;
+        return ((flg & 0x08) !== 0 ? 8 : 0) + ((flg & 0x01) !== 0 ? 4 : 0) + 1;
+      }
+      case 'blockData':
+        return this.step.size + (this.frame?.blockChecksum === true ? 4 : 0);
+      case 'skipBody':
+        return 0;
+    }
+  }
+
+  private async consume(chunk: Buffer): Promise<void> {
+    let pos = 0;
+    while (pos < chunk.length) {
+      const step = this.step;
+      if (step.kind === 'skipBody') {
+        const k = Math.min(step.remaining, chunk.length - pos);
+        pos += k;
+        step.remaining -= k;
+        if (step.remaining === 0) this.step = { kind: 'magic' };
+        continue;
+      }
+      const n = this.wanted();
+      let field: Buffer;
+      if (this.accLen === 0 && chunk.length - pos >= n) {
+        field = chunk.subarray(pos, pos + n);
+        pos += n;
+      } else {
+        this.acc ??= Buffer.allocUnsafe(n);
+        const k = Math.min(n - this.accLen, chunk.length - pos);
+        chunk.copy(this.acc, this.accLen, pos, pos + k);
+        this.accLen += k;
+        pos += k;
+        if (this.accLen < n) return;
+        field = this.acc;
+        this.acc = undefined;
+        this.accLen = 0;
+      }
+      await this.onField(field);
+    }
+  }
+
+  private async onField(b: Buffer): Promise<void> {
+    const step = this.step;
+    switch (step.kind) {
+      case 'magic': {
+        const magic = b.readUInt32LE(0);
+        if (magic === LZ4_FRAME_MAGIC) this.step = { kind: 'descriptor' };
+        else if (((magic & SKIPPABLE_MAGIC_MASK) >>> 0) === SKIPPABLE_MAGIC) this.step = { kind: 'skipLength' };
+        else throw corrupt(`bad frame magic 0x${magic.toString(16)}`);
+        return;
+      }
+      case 'skipLength': {
+        const len = b.readUInt32LE(0);
+        this.step = len === 0 ? { kind: 'magic' } : { kind: 'skipBody', remaining: len };
+        return;
+      }
+      case 'descriptor':
+        this.step = { kind: 'descriptorRest', flg: b[0]!, bd: b[1]! };
+        return;
+      case 'descriptorRest':
+        this.startFrame(step.flg, step.bd, b);
+        return;
+      case 'blockSize': {
+        const word = b.readUInt32LE(0);
+        if (word === 0) return this.endBlocks();
+        const size = word & 0x7fffffff;
+        if (size > this.frame!.blockMax) throw corrupt(`block of ${size} bytes exceeds the frame's maximum`);
+        this.step = { kind: 'blockData', size, raw: (word & 0x80000000) !== 0 };
+        return;
+      }
+      case 'blockData':
+        await this.onBlock(b, step.size, step.raw);
+        this.step = { kind: 'blockSize' };
+        return;
+      case 'contentChecksum':
+        if (b.readUInt32LE(0) !== this.frame!.hash.digest()) throw corrupt('content checksum mismatch');
+        this.step = { kind: 'magic' };
+        this.frame = undefined;
+        return;
+      case 'skipBody':
+        return;
+    }
+  }
+
+  private startFrame(flg: number, bd: number, rest: Buffer): void {
+    if (flg >> 6 !== 1) throw corrupt(`unsupported frame version ${flg >> 6}`);
+    if ((flg & 0x02) !== 0 || (bd & 0x8f) !== 0) throw corrupt('reserved descriptor bits set');
+    if ((flg & 0x01) !== 0) throw corrupt('frames requiring a dictionary are not supported');
+    const blockMaxId = (bd >> 4) & 0x07;
+    if (blockMaxId < 4) throw corrupt(`invalid block maximum size id ${blockMaxId}`);
+    const descriptor = Buffer.concat([Buffer.from([flg, bd]), rest.subarray(0, rest.length - 1)]);
+    if (rest[rest.length - 1] !== ((xxh32(descriptor) >>> 8) & 0xff)) throw corrupt('header checksum mismatch');
+    this.frame = {
+      blockMax: 1 << (8 + 2 * blockMaxId),
+      linked: (flg & 0x20) === 0,
+      blockChecksum: (flg & 0x10) !== 0,
+      contentChecksum: (flg & 0x04) !== 0,
+      contentSize: (flg & 0x08) !== 0 ? rest.readBigUInt64LE(0) : undefined,
+      produced: 0n,
+      hash: new Xxh32(),
+      dict: undefined,
+    };
+    this.step = { kind: 'blockSize' };
+  }
+
+  private async onBlock(b: Buffer, size: number, raw: boolean): Promise<void> {
+    const frame = this.frame!;
+    const data = b.subarray(0, size);
+    if (frame.blockChecksum && b.readUInt32LE(size) !== xxh32(data)) throw corrupt('block checksum mismatch');
+    let out: Buffer;
+    if (raw) {
+      out = Buffer.from(data);
+    } else {
+      try {
+        out = await this.decodeBlock(data, frame.blockMax, frame.dict);
+      } catch (err) {
+        throw new IntegrityError(`corrupt lz4 stream: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    frame.produced += BigInt(out.length);
+    if (frame.contentChecksum) frame.hash.update(out);
+    if (frame.linked) frame.dict = keepTail(frame.dict, out);
+    if (out.length > 0) this.push(out);
+  }
+
+  private endBlocks(): void {
+    const frame = this.frame!;
+    if (frame.contentSize !== undefined && frame.contentSize !== frame.produced) {
+      throw corrupt(`content size ${frame.produced} differs from the declared ${frame.contentSize}`);
+    }
+    if (frame.contentChecksum) {
+      this.step = { kind: 'contentChecksum' };
+    } else {
+      this.step = { kind: 'magic' };
+      this.frame = undefined;
+    }
+  }
+}
+
+/** Last 64 KiB of the output so far: the window linked blocks may reference. */
+function keepTail(dict: Buffer | undefined, out: Buffer): Buffer {
+  if (out.length >= LINKED_DICT_SIZE) return Buffer.from(out.subarray(out.length - LINKED_DICT_SIZE));
+  const joined = dict === undefined ? out : Buffer.concat([dict, out]);
+  return Buffer.from(joined.subarray(Math.max(0, joined.length - LINKED_DICT_SIZE)));
+}

@@ -1,0 +1,15 @@
+/** Fetch one archived WAL file, verified, into a local path written atomically. */
+import { writeFileAtomic } from '../common/fs-atomic.js';
+import { withRetry } from '../common/retry.js';
+import { walKey } from '../repo/layout.js';
+import type { Repository } from '../repo/repository.js';
+
+/**
+ * Decode the archived `name` into `dest`. The destination appears only after every byte has
+ * been verified against the object's sha256. Transient failures anywhere in the transfer
+ * restart it, within the repository's retry policy.
+ */
+export async function fetchWalFile(repo: Repository, name: string, dest: string): Promise<number> {
+  const key = walKey(repo.stanza, name);
+  return withRetry(`fetch '${name}'`, repo.retry, async () => writeFileAtomic(dest, await repo.getObject(key)));
+}

@@ -1,0 +1,66 @@
+/**
+ * Validate a local WAL file before it is archived: its name, size, and for segments the long
+ * page header (magic, system identifier, segment size, page address, timeline).
+ */
+import { open, stat } from 'node:fs/promises';
+import { InvalidInputError } from '../common/errors.js';
+import type { ClusterIdentity } from '../repo/stanza-meta.js';
+import { parseLongPageHeader, pgVersionForWalMagic } from './page-header.js';
+import { parseSegmentName, segmentStartLsn, type WalFileName } from './segment-name.js';
+import { parseTimelineHistory } from './timeline-history.js';
+
+export interface LocalWalFile {
+  path: string;
+  name: string;
+  kind: WalFileName['kind'];
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  /** Known for segments and partials (from the page header). */
+  identity?: ClusterIdentity;
+}
+
+const MAX_TEXT_FILE = 1024 * 1024;
+
+export async function inspectLocalWal(path: string, wal: WalFileName, name: string): Promise<LocalWalFile> {
+  const st = await stat(path).catch((err: NodeJS.ErrnoException) => {
+    throw new InvalidInputError(`unable to read '${path}': ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
+  });
+  if (!st.isFile()) throw new InvalidInputError(`unable to read '${path}': not a regular file`);
+  const base: LocalWalFile = { path, name, kind: wal.kind, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+  if (wal.kind === 'history' || wal.kind === 'backup') {
+    if (st.size > MAX_TEXT_FILE) throw new InvalidInputError(`unable to archive '${path}': ${wal.kind} file larger than 1 MiB`);
+    if (wal.kind === 'history') {
+      const fh = await open(path, 'r');
+      try {
+        parseTimelineHistory((await fh.readFile()).toString('utf8'), wal.timeline);
+      } finally {
+        await fh.close();
+      }
+    }
+    return base;
+  }
+  const head = Buffer.alloc(64);
+  const fh = await open(path, 'r');
+  let n: number;
+  try {
+    n = (await fh.read(head, 0, head.length, 0)).bytesRead;
+  } finally {
+    await fh.close();
+  }
+  const bad = (why: string) => new InvalidInputError(`unable to archive '${path}': ${why}`);
+  let h: ReturnType<typeof parseLongPageHeader>;
+  try {
+    h = parseLongPageHeader(head.subarray(0, n));
+  } catch (err) {
+    throw bad(`not a WAL segment (${(err as Error).message})`);
+  }
+  const pgVersion = pgVersionForWalMagic(h.magic);
+  if (pgVersion === undefined) throw bad(`unknown WAL page magic 0x${h.magic.toString(16)} (PostgreSQL 13 or later expected)`);
+  if (st.size !== h.segmentSize) throw bad(`file is ${st.size} bytes but its header says wal_segment_size is ${h.segmentSize}`);
+  const id = parseSegmentName(name.slice(0, 24), h.segmentSize);
+  if (h.pageAddr !== segmentStartLsn(id, h.segmentSize)) throw bad('page address in the header does not match the file name');
+  // A new timeline's first segment is copied from its parent, so its header may carry the parent's TLI.
+  if (h.timeline > id.timeline) throw bad(`header timeline ${h.timeline} is newer than the name's timeline ${id.timeline}`);
+  return { ...base, identity: { systemIdentifier: h.systemIdentifier.toString(), pgVersion, walSegmentSize: h.segmentSize } };
+}

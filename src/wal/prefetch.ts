@@ -1,0 +1,123 @@
+/**
+ * The prefetch area for wal-fetch: `<spool>/prefetch/<name>` holds complete, verified segments
+ * downloaded ahead of PostgreSQL's requests. A file appears there only by rename after
+ * verification; `<name>.lock` (O_EXCL, holding the owner's pid) keeps two workers off one name.
+ */
+import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { NotFoundError } from '../common/errors.js';
+import { log } from '../common/log.js';
+import { mapPool } from '../common/pool.js';
+import type { Repository } from '../repo/repository.js';
+import { auditEvent, writeAudit, type AuditEvent } from './audit.js';
+import { fetchWalFile } from './fetch-file.js';
+import { nextSegment, parseSegmentName, segmentName } from './segment-name.js';
+import { ensureDir } from './spool.js';
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The `count` segment names after `name` on its timeline. */
+export function followingSegments(name: string, walSegmentSize: number, count: number): string[] {
+  const out: string[] = [];
+  let id = parseSegmentName(name, walSegmentSize);
+  for (let i = 0; i < count; i++) {
+    id = nextSegment(id, walSegmentSize);
+    out.push(segmentName(id, walSegmentSize));
+  }
+  return out;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}
+
+async function tryLock(path: string): Promise<boolean> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fh = await open(path, 'wx', 0o600);
+      await fh.writeFile(String(process.pid));
+      await fh.close();
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
+      if (Number.isFinite(pid) && pid > 0 && isAlive(pid)) return false;
+      await rm(path, { force: true }); // left by a dead worker
+    }
+  }
+  return false;
+}
+
+/**
+ * Remove what is no longer useful: segments before `current` (replay has passed them),
+ * temp files and locks of dead processes.
+ */
+export async function cleanPrefetchArea(dir: string, current: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    const full = join(dir, e);
+    const tmp = /\.pgark-tmp-(\d+)-/.exec(e);
+    if (tmp) {
+      if (!isAlive(Number(tmp[1]))) await rm(full, { force: true });
+      continue;
+    }
+    if (e.endsWith('.lock')) {
+      const pid = Number.parseInt(await readFile(full, 'utf8').catch(() => ''), 10);
+      if (!(pid > 0 && isAlive(pid))) await rm(full, { force: true });
+      continue;
+    }
+    if (/^[0-9A-F]{24}$/.test(e) && e < current) await rm(full, { force: true });
+  }
+}
+
+/** Which of `names` still need a worker (neither present nor being fetched). */
+export async function namesToPrefetch(dir: string, names: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const n of names) {
+    if (await exists(join(dir, n))) continue;
+    const lock = join(dir, `${n}.lock`);
+    const pid = Number.parseInt(await readFile(lock, 'utf8').catch(() => ''), 10);
+    if (pid > 0 && isAlive(pid)) continue;
+    out.push(n);
+  }
+  return out;
+}
+
+/** Download `names` into the prefetch area with `jobs` in parallel; stops at the first missing one. */
+export async function runPrefetch(repo: Repository, dir: string, names: string[], jobs: number): Promise<{ fetched: string[] }> {
+  await ensureDir(dir);
+  const fetched: string[] = [];
+  const events: AuditEvent[] = [];
+  let missingFrom = Number.POSITIVE_INFINITY;
+  await mapPool(names, jobs, async (name, i) => {
+    if (i > missingFrom) return;
+    const lock = join(dir, `${name}.lock`);
+    if (!(await tryLock(lock))) return;
+    const started = Date.now();
+    try {
+      if (await exists(join(dir, name))) return;
+      const size = await fetchWalFile(repo, name, join(dir, name));
+      fetched.push(name);
+      events.push(auditEvent('fetch', name, started, { size, detail: 'prefetch' }));
+    } catch (err) {
+      if (err instanceof NotFoundError) missingFrom = Math.min(missingFrom, i);
+      else log.warn(`prefetch of '${name}' failed: ${(err as Error).message}`);
+    } finally {
+      await rm(lock, { force: true });
+    }
+  });
+  await writeAudit(repo, events);
+  return { fetched };
+}

@@ -1,0 +1,57 @@
+/**
+ * Push one WAL file into the repository: never overwrite, succeed when an identical copy is
+ * already there, fail with ArchiveMismatchError when a different one is.
+ */
+import { createReadStream } from 'node:fs';
+import { AlreadyExistsError, ArchiveMismatchError } from '../common/errors.js';
+import { sha256File } from '../common/fs-atomic.js';
+import type { CodecName } from '../io/codec.js';
+import { walKey } from '../repo/layout.js';
+import type { Repository } from '../repo/repository.js';
+import { auditEvent, type AuditEvent } from './audit.js';
+import type { LocalWalFile } from './inspect-local.js';
+
+export interface PushResult {
+  status: 'stored' | 'exists';
+  size: number;
+  storedSize: number;
+  sha256: string;
+  event: AuditEvent;
+}
+
+export interface PushOptions {
+  codec: CodecName;
+  level?: number | undefined;
+}
+
+async function compareExisting(repo: Repository, key: string, file: LocalWalFile, storedSize: number, started: number): Promise<PushResult> {
+  const [{ trailer }, local] = await Promise.all([repo.readTrailer(key, storedSize), sha256File(file.path)]);
+  if (trailer.sha256 === local.sha256 && trailer.rawSize === local.size) {
+    return { status: 'exists', size: local.size, storedSize, sha256: local.sha256, event: auditEvent('push-exists', file.name, started, { size: local.size, storedSize, sha256: local.sha256 }) };
+  }
+  throw new ArchiveMismatchError(
+    `archive mismatch: unable to push '${file.name}': a different file with this name is already archived ` +
+    `(archived ${trailer.rawSize} bytes sha256 ${trailer.sha256.slice(0, 16)}…, local ${local.size} bytes sha256 ${local.sha256.slice(0, 16)}…); ` +
+    'the archived copy was left unchanged',
+  );
+}
+
+export async function pushWalFile(repo: Repository, file: LocalWalFile, o: PushOptions): Promise<PushResult> {
+  const started = Date.now();
+  const key = walKey(repo.stanza, file.name);
+  const existing = await repo.stat(key);
+  if (existing) return compareExisting(repo, key, file, existing.size, started);
+  try {
+    const r = await repo.putObject(key, () => createReadStream(file.path, { highWaterMark: 1024 * 1024 }), { codec: o.codec, level: o.level, ifAbsent: true });
+    if (r.rawSize !== file.size) {
+      // The file changed while we read it; PostgreSQL never does that to a .ready segment.
+      throw new ArchiveMismatchError(`unable to push '${file.name}': file size changed while reading (${file.size} -> ${r.rawSize})`);
+    }
+    return { status: 'stored', size: r.rawSize, storedSize: r.storedSize, sha256: r.sha256, event: auditEvent('push', file.name, started, { size: r.rawSize, storedSize: r.storedSize, sha256: r.sha256 }) };
+  } catch (err) {
+    if (!(err instanceof AlreadyExistsError)) throw err;
+    const now = await repo.stat(key);
+    if (!now) throw err;
+    return compareExisting(repo, key, file, now.size, started);
+  }
+}

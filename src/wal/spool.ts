@@ -1,0 +1,93 @@
+/**
+ * Local spool beside pg_wal (default `pg_wal/.pgark`, like WAL-G's `.wal-g`): records of
+ * segments pushed ahead of PostgreSQL's request, and the wal-fetch prefetch area. pg_basebackup
+ * does not copy pg_wal contents, so the spool never travels into backups.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { LocalWalFile } from './inspect-local.js';
+
+export function defaultSpoolDir(walDir: string): string {
+  return join(walDir, '.pgark');
+}
+
+export async function ensureDir(dir: string): Promise<string> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
+interface PushRecord {
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  sha256: string;
+}
+
+/** Records of files already durably pushed by look-ahead, keyed by WAL file name. */
+export class PushRecords {
+  constructor(readonly dir: string) {}
+
+  private path(name: string): string {
+    return join(this.dir, name);
+  }
+
+  /** Write after the object is durable in the repository. */
+  async add(file: LocalWalFile, sha256: string): Promise<void> {
+    await ensureDir(this.dir);
+    const rec: PushRecord = { size: file.size, mtimeMs: file.mtimeMs, ino: file.ino, sha256 };
+    const tmp = `${this.path(file.name)}.tmp-${process.pid}-${randomBytes(3).toString('hex')}`;
+    await writeFile(tmp, JSON.stringify(rec), { mode: 0o600 });
+    await rename(tmp, this.path(file.name));
+  }
+
+  /** True when `file` (same inode, size and mtime) was pushed ahead; consumes the record. */
+  async take(file: LocalWalFile): Promise<boolean> {
+    let rec: PushRecord;
+    try {
+      rec = JSON.parse(await readFile(this.path(file.name), 'utf8')) as PushRecord;
+    } catch {
+      return false;
+    }
+    await rm(this.path(file.name), { force: true });
+    return rec.size === file.size && rec.mtimeMs === file.mtimeMs && rec.ino === file.ino;
+  }
+
+  async has(name: string): Promise<boolean> {
+    return (await this.names()).includes(name);
+  }
+
+  async names(): Promise<string[]> {
+    try {
+      return (await readdir(this.dir)).filter((n) => !n.includes('.tmp-'));
+    } catch {
+      return [];
+    }
+  }
+
+  /** Drop records for names PostgreSQL has already moved past (never asked for them again). */
+  async pruneBefore(name: string): Promise<void> {
+    for (const n of await this.names()) if (n < name) await rm(this.path(n), { force: true });
+  }
+}
+
+/** Segment names PostgreSQL marked ready after `name`, oldest first. */
+export async function readySegmentsAfter(walDir: string, name: string, limit: number): Promise<string[]> {
+  if (limit <= 0) return [];
+  let entries: string[];
+  try {
+    entries = await readdir(join(walDir, 'archive_status'));
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((e) => /^[0-9A-F]{24}\.ready$/.test(e))
+    .map((e) => e.slice(0, 24))
+    .filter((n) => n > name)
+    .sort()
+    .slice(0, limit);
+}
+
+export function walDirOf(walFilePath: string): string {
+  return dirname(walFilePath);
+}

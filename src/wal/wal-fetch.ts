@@ -1,0 +1,69 @@
+/**
+ * `pgark wal-fetch <name> <destination>`: restore_command. Exit 0 restored, 1 not archived,
+ * and above 125 for every other failure so PostgreSQL stops instead of promoting early.
+ */
+import { rename } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { NotFoundError } from '../common/errors.js';
+import { fsyncDir } from '../common/fs-atomic.js';
+import { log } from '../common/log.js';
+import type { Settings } from '../config/resolve.js';
+import type { Repository } from '../repo/repository.js';
+import { auditEvent, writeAudit } from './audit.js';
+import { fetchWalFile } from './fetch-file.js';
+import { cleanPrefetchArea, followingSegments, namesToPrefetch } from './prefetch.js';
+import { assertWalFileName } from './segment-name.js';
+import { defaultSpoolDir } from './spool.js';
+
+export interface WalFetchResult {
+  status: 'restored' | 'missing';
+  source?: 'prefetch' | 'repository';
+  /** Segments a background worker should download next. */
+  prefetch: string[];
+  prefetchDir: string;
+}
+
+export function prefetchDirFor(settings: Settings, dest: string): string {
+  return join(settings.spoolDir ?? defaultSpoolDir(dirname(dest)), 'prefetch');
+}
+
+export async function walFetch(repo: Repository, settings: Settings, name: string, destArg: string): Promise<WalFetchResult> {
+  const wal = assertWalFileName(name);
+  const dest = resolve(destArg);
+  const prefetchDir = prefetchDirFor(settings, dest);
+  const started = Date.now();
+  const usePrefetch = wal.kind === 'segment' && settings.prefetch > 0;
+  let source: WalFetchResult['source'];
+
+  if (usePrefetch) {
+    try {
+      await rename(join(prefetchDir, name), dest);
+      await fsyncDir(dirname(dest));
+      source = 'prefetch';
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn(`prefetched '${name}' unusable: ${(err as Error).message}`);
+    }
+  }
+  if (!source) {
+    try {
+      const size = await fetchWalFile(repo, name, dest);
+      await writeAudit(repo, [auditEvent('fetch', name, started, { size })]);
+      source = 'repository';
+    } catch (err) {
+      if (err instanceof NotFoundError) {
+        log.info(`'${name}' is not in the archive`);
+        return { status: 'missing', prefetch: [], prefetchDir };
+      }
+      await writeAudit(repo, [auditEvent('error', name, started, { detail: (err as Error).message })]);
+      throw err;
+    }
+  }
+  let prefetch: string[] = [];
+  if (usePrefetch) {
+    await cleanPrefetchArea(prefetchDir, name);
+    const meta = await repo.requireStanza();
+    prefetch = await namesToPrefetch(prefetchDir, followingSegments(name, meta.walSegmentSize, settings.prefetch));
+  }
+  log.info(`restored '${name}' from ${source} in ${Date.now() - started} ms`);
+  return { status: 'restored', source, prefetch, prefetchDir };
+}

@@ -1,0 +1,120 @@
+/**
+ * `pgark wal-push <path>`: archive_command. Pushes the requested file and, in parallel, up to
+ * `push-ahead` further segments PostgreSQL has marked ready, recording those so its later
+ * calls for them return at once. Success is reported only for durably stored files.
+ */
+import { join, resolve } from 'node:path';
+import { log } from '../common/log.js';
+import { mapPool } from '../common/pool.js';
+import type { Settings } from '../config/resolve.js';
+import type { Repository } from '../repo/repository.js';
+import type { ClusterIdentity, StanzaMeta } from '../repo/stanza-meta.js';
+import { readSystemIdentifier } from '../pg/control-file.js';
+import { readdir } from 'node:fs/promises';
+import { auditEvent, writeAudit, type AuditEvent } from './audit.js';
+import { inspectLocalWal, type LocalWalFile } from './inspect-local.js';
+import { pushWalFile, type PushResult } from './push-file.js';
+import { assertWalFileName, classifyWalFileName } from './segment-name.js';
+import { defaultSpoolDir, PushRecords, readySegmentsAfter, walDirOf } from './spool.js';
+import { ArchiveMismatchError, InvalidInputError } from '../common/errors.js';
+
+export interface WalPushReport {
+  name: string;
+  status: 'stored' | 'exists' | 'pushed-ahead';
+  aheadStored: string[];
+  aheadFailed: string[];
+}
+
+/**
+ * The stanza for this cluster, created on first use from the segment's header. A history or
+ * backup file can come first (a promoted standby archives its .history before any segment):
+ * then the cluster is identified from a segment in pg_wal and checked against pg_control.
+ */
+async function stanzaFor(repo: Repository, settings: Settings, file: LocalWalFile, walDir: string): Promise<StanzaMeta> {
+  const what = `WAL file '${file.name}'`;
+  if (file.identity) return repo.ensureStanza(file.identity, settings.codec, what);
+  const identity = await identityFromWalDir(walDir);
+  const pgdata = settings.pgdata ?? resolve(walDir, '..');
+  const controlId = await readSystemIdentifier(pgdata).catch(() => undefined);
+  if (controlId !== undefined && controlId !== identity.systemIdentifier) {
+    throw new InvalidInputError(`unable to push '${file.name}': pg_control of '${pgdata}' (system identifier ${controlId}) does not match the segments in '${walDir}'`);
+  }
+  return repo.ensureStanza(identity, settings.codec, what);
+}
+
+async function identityFromWalDir(walDir: string): Promise<ClusterIdentity> {
+  const names = (await readdir(walDir)).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort().reverse();
+  for (const n of names) {
+    try {
+      const f = await inspectLocalWal(join(walDir, n), assertWalFileName(n), n);
+      if (f.identity) return f.identity;
+    } catch {
+      // a recycled or partly written segment: try an older one
+    }
+  }
+  throw new InvalidInputError(`unable to identify the cluster: no readable WAL segment in '${walDir}'`);
+}
+
+export async function walPush(repo: Repository, settings: Settings, pathArg: string): Promise<WalPushReport> {
+  const started = Date.now();
+  const path = resolve(pathArg);
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  const wal = assertWalFileName(name);
+  const walDir = walDirOf(path);
+  const records = new PushRecords(join(settings.spoolDir ?? defaultSpoolDir(walDir), 'pushed'));
+  const file = await inspectLocalWal(path, wal, name);
+
+  if (await records.take(file)) {
+    log.info(`'${name}' was already pushed ahead`);
+    return { name, status: 'pushed-ahead', aheadStored: [], aheadFailed: [] };
+  }
+
+  const events: AuditEvent[] = [];
+  try {
+    const meta = await stanzaFor(repo, settings, file, walDir);
+    const codec = settings.codecExplicit ? settings.codec : meta.codec;
+    const opts = { codec, level: settings.compressLevel };
+    const ahead = wal.kind === 'segment' ? await readySegmentsAfter(walDir, name, settings.pushAhead) : [];
+    const aheadFiles: LocalWalFile[] = [];
+    for (const n of ahead) {
+      const w = classifyWalFileName(n);
+      if (!w) continue;
+      try {
+        const f = await inspectLocalWal(join(walDir, n), w, n);
+        if (f.identity) await repo.ensureStanza(f.identity, codec, `WAL file '${n}'`);
+        aheadFiles.push(f);
+      } catch (err) {
+        log.debug(`not pushing '${n}' ahead: ${(err as Error).message}`);
+      }
+    }
+    const all = [file, ...aheadFiles];
+    const results = await mapPool(all, settings.jobs, (f) => pushWalFile(repo, f, opts));
+    const aheadStored: string[] = [];
+    const aheadFailed: string[] = [];
+    for (let i = 1; i < all.length; i++) {
+      const r = results[i]!;
+      const f = all[i]!;
+      if (r.status === 'fulfilled') {
+        events.push(r.value.event);
+        await records.add(f, r.value.sha256);
+        aheadStored.push(f.name);
+      } else {
+        aheadFailed.push(f.name);
+        log.warn(`look-ahead push of '${f.name}' failed (PostgreSQL will ask again): ${(r.reason as Error).message}`);
+        events.push(auditEvent(r.reason instanceof ArchiveMismatchError ? 'mismatch' : 'error', f.name, started, { detail: (r.reason as Error).message }));
+      }
+    }
+    const main = results[0]!;
+    if (main.status === 'rejected') throw main.reason;
+    const res: PushResult = main.value;
+    events.unshift(res.event);
+    if (wal.kind === 'segment') await records.pruneBefore(name);
+    log.info(`pushed '${name}' (${res.status}, ${res.size} -> ${res.storedSize} bytes) and ${aheadStored.length} ahead in ${Date.now() - started} ms`);
+    return { name, status: res.status, aheadStored, aheadFailed };
+  } catch (err) {
+    events.unshift(auditEvent(err instanceof ArchiveMismatchError ? 'mismatch' : 'error', name, started, { detail: (err as Error).message }));
+    throw err;
+  } finally {
+    await writeAudit(repo, events);
+  }
+}

@@ -387,9 +387,9 @@ export function archiveCommand(o: Omit<PgarkShellCommandOptions, 'subcommand'> =
   return pgarkShellCommand({ ...o, subcommand: ['wal-push', '%p'] });
 }
 
-/** Raw restore_command value: `<node> <pgark.js> wal-get %f %p [--repo R] [--stanza S] ...`. */
+/** Raw restore_command value: `<node> <pgark.js> wal-fetch %f %p [--repo R] [--stanza S] ...`. */
 export function restoreCommand(o: Omit<PgarkShellCommandOptions, 'subcommand'> = {}): string {
-  return pgarkShellCommand({ ...o, subcommand: ['wal-get', '%f', '%p'] });
+  return pgarkShellCommand({ ...o, subcommand: ['wal-fetch', '%f', '%p'] });
 }
 
 /** A full postgresql.conf line: `archive_command = '...'` (single quotes doubled). */

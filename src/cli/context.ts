@@ -1,0 +1,40 @@
+/** Turn parsed CLI options into settings and an open repository. */
+import type { Command } from 'commander';
+import { setLogLevel } from '../common/log.js';
+import { requireRepo, resolveSettings, type FlagValues, type Settings } from '../config/resolve.js';
+import { SETTINGS } from '../config/schema.js';
+import { Repository } from '../repo/repository.js';
+
+export function settingsFrom(cmd: Command): Settings {
+  const o = cmd.optsWithGlobals() as Record<string, unknown>;
+  const flags: FlagValues = {};
+  for (const s of SETTINGS) {
+    const camel = s.key.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+    const v = o[camel];
+    if (v !== undefined) flags[s.key] = String(v);
+  }
+  if (typeof o.config === 'string') flags.config = o.config;
+  const settings = resolveSettings(flags);
+  setLogLevel(settings.logLevel);
+  return settings;
+}
+
+export async function openRepository(settings: Settings): Promise<Repository> {
+  const { openDriver } = await import('../../storage-drivers/registry.js');
+  const driver = await openDriver(requireRepo(settings));
+  return new Repository(driver, settings.stanza, { attempts: settings.retries, budgetMs: settings.retryBudgetSec * 1000 });
+}
+
+/** Run `fn` with an open repository and close it afterwards. */
+export async function withRepository<T>(settings: Settings, fn: (repo: Repository) => Promise<T>): Promise<T> {
+  const repo = await openRepository(settings);
+  try {
+    return await fn(repo);
+  } finally {
+    await repo.close();
+  }
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
+}

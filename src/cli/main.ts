@@ -1,0 +1,54 @@
+/** The pgark command line. Command implementations are imported only when they run. */
+import { Command, CommanderError, Option } from 'commander';
+import { ExitCode, exitCodeOf } from '../common/errors.js';
+import { log } from '../common/log.js';
+import { DEFAULT_CONFIG_PATH } from '../config/schema.js';
+import { PGARK_VERSION } from '../version.js';
+import { ExitWith, registerWalCommands } from './wal-commands.js';
+
+export function buildProgram(): Command {
+  const program = new Command('pgark')
+    .description('PostgreSQL WAL archiving, backup and restore')
+    .version(PGARK_VERSION, '-V, --version', 'print the pgark version')
+    .addOption(new Option('--repo <url>', 'repository: absolute path or file:///path').env('PGARK_REPO'))
+    .addOption(new Option('--stanza <name>', 'stanza (cluster) name inside the repository (default "main")').env('PGARK_STANZA'))
+    .addOption(new Option('--config <file>', `config file (default ${DEFAULT_CONFIG_PATH} when it exists)`).env('PGARK_CONFIG'))
+    .addOption(new Option('--pgdata <dir>', 'data directory').env('PGDATA'))
+    .addOption(new Option('--log-level <level>', 'off, error, warn, info or debug (default warn)').env('PGARK_LOG_LEVEL'))
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  program
+    .command('version')
+    .description('print the pgark and Node.js versions')
+    .option('--json', 'print as JSON')
+    .action((opts: { json?: boolean }) => {
+      if (opts.json) process.stdout.write(JSON.stringify({ pgark: PGARK_VERSION, node: process.version }) + '\n');
+      else process.stdout.write(`pgark ${PGARK_VERSION} (node ${process.version})\n`);
+    });
+  registerWalCommands(program);
+  for (const c of program.commands) c.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    process.exitCode = reportError(err);
+  }
+}
+
+function reportError(err: unknown): number {
+  if (err instanceof ExitWith) return err.exitCode;
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.OK;
+    return ExitCode.USAGE;
+  }
+  const code = exitCodeOf(err);
+  const msg = err instanceof Error ? err.message : String(err);
+  if (code === ExitCode.INTERNAL) log.error(`internal error: ${err instanceof Error && err.stack ? err.stack : msg}`);
+  else process.stderr.write(`pgark: ERROR [${code}]: ${msg}\n`);
+  return code;
+}

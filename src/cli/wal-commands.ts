@@ -1,0 +1,160 @@
+/** CLI wiring of the WAL archive commands. Implementations load only when a command runs. */
+import { spawn } from 'node:child_process';
+import { Command, Option } from 'commander';
+import { ExitCode, NotFoundError, PgarkError } from '../common/errors.js';
+import { log } from '../common/log.js';
+import type { Settings } from '../config/resolve.js';
+import { printJson, settingsFrom, withRepository } from './context.js';
+import { formatBytes } from './format.js';
+
+/** wal-fetch's contract with PostgreSQL: 1 = not archived; >125 = stop recovery. */
+export const WAL_FETCH_FATAL_BASE = 200;
+
+export class ExitWith extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+  }
+}
+
+function prefetchEnv(settings: Settings): NodeJS.ProcessEnv {
+  // Settings travel by environment, never argv, so no secret shows in `ps`.
+  const env: NodeJS.ProcessEnv = { ...process.env, PGARK_REPO: settings.repo, PGARK_STANZA: settings.stanza, PGARK_JOBS: String(settings.jobs), PGARK_RETRIES: String(settings.retries), PGARK_RETRY_BUDGET: String(settings.retryBudgetSec), PGARK_LOG_LEVEL: settings.logLevel };
+  if (settings.configPath) env.PGARK_CONFIG = settings.configPath;
+  return env;
+}
+
+export function registerWalCommands(program: Command): void {
+  program
+    .command('wal-push')
+    .summary('archive a WAL file (archive_command)')
+    .description(
+      "Archive one WAL segment, .history, .backup or .partial file. Use as\n  archive_command = 'pgark wal-push %p'\n" +
+      'Identical content already archived succeeds; different content under the same name fails with\n' +
+      'exit 3 ("archive mismatch") and is never overwritten. Also pushes up to --push-ahead further\n' +
+      'segments PostgreSQL marked ready, --jobs at a time, so its next calls return at once.',
+    )
+    .argument('<path>', 'path of the file, as PostgreSQL passes it (%p)')
+    .option('--push-ahead <n>', 'further ready segments to push in the same call (default 16)')
+    .option('--jobs <n>', 'parallel uploads (default 4)')
+    .option('--codec <name>', 'lz4, zstd, gzip or none (default: the stanza\'s)')
+    .option('--compress-level <n>', 'codec level')
+    .option('--spool-dir <dir>', 'local state directory (default <pg_wal>/.pgark)')
+    .option('--json', 'print the result as JSON')
+    .action(async (path: string, opts: { json?: boolean }, cmd: Command) => {
+      const settings = settingsFrom(cmd);
+      const { walPush } = await import('../wal/wal-push.js');
+      const report = await withRepository(settings, (repo) => walPush(repo, settings, path));
+      if (opts.json) printJson(report);
+    });
+
+  program
+    .command('wal-fetch')
+    .summary('restore a WAL file from the archive (restore_command)')
+    .description(
+      "Restore one archived WAL file. Use as\n  restore_command = 'pgark wal-fetch %f %p'\n" +
+      'Exit codes: 0 restored; 1 not in the archive (PostgreSQL ends recovery there or keeps waiting);\n' +
+      `${WAL_FETCH_FATAL_BASE}+N for any other error N (e.g. ${WAL_FETCH_FATAL_BASE + ExitCode.STORAGE} storage unreachable after retries, ` +
+      `${WAL_FETCH_FATAL_BASE + ExitCode.INTEGRITY} checksum mismatch,\n${WAL_FETCH_FATAL_BASE + ExitCode.INVALID_INPUT} invalid name, ${WAL_FETCH_FATAL_BASE + ExitCode.USAGE} configuration): above 125, so PostgreSQL stops recovery\n` +
+      'rather than promoting early. After a segment is restored, the next --prefetch segments are\n' +
+      'downloaded in the background into <pg_wal>/.pgark/prefetch.',
+    )
+    .argument('<name>', 'WAL file name requested by PostgreSQL (%f)')
+    .argument('<destination>', 'where to write it (%p)')
+    .option('--prefetch <n>', 'segments to download ahead; 0 switches prefetch off (default 8)')
+    .option('--jobs <n>', 'parallel prefetch downloads (default 4)')
+    .option('--spool-dir <dir>', 'local state directory (default <pg_wal>/.pgark)')
+    .action(async (name: string, dest: string, _opts: unknown, cmd: Command) => {
+      try {
+        const settings = settingsFrom(cmd);
+        const { walFetch } = await import('../wal/wal-fetch.js');
+        const res = await withRepository(settings, (repo) => walFetch(repo, settings, name, dest));
+        if (res.status === 'missing') throw new ExitWith(ExitCode.FAILURE);
+        if (res.prefetch.length > 0) {
+          const child = spawn(process.execPath, [process.argv[1]!, 'wal-prefetch', '--spool-dir', res.prefetchDir.replace(/\/prefetch$/, ''), ...res.prefetch], {
+            detached: true,
+            stdio: 'ignore',
+            env: prefetchEnv(settings),
+          });
+          child.on('error', (err) => log.warn(`unable to start prefetch: ${err.message}`));
+          child.unref();
+        }
+      } catch (err) {
+        if (err instanceof ExitWith) throw err;
+        if (err instanceof NotFoundError) throw new ExitWith(ExitCode.FAILURE);
+        const code = err instanceof PgarkError ? err.exitCode : ExitCode.INTERNAL;
+        log.error(`${(err as Error).message}`);
+        throw new ExitWith(WAL_FETCH_FATAL_BASE + code);
+      }
+    });
+
+  program
+    .command('wal-prefetch', { hidden: true })
+    .description('internal: download segments into the prefetch area (started by wal-fetch)')
+    .argument('<names...>')
+    .option('--spool-dir <dir>')
+    .action(async (names: string[], _opts: unknown, cmd: Command) => {
+      const settings = settingsFrom(cmd);
+      const { runPrefetch } = await import('../wal/prefetch.js');
+      const { assertWalFileName } = await import('../wal/segment-name.js');
+      names.forEach((n) => assertWalFileName(n));
+      await withRepository(settings, (repo) => runPrefetch(repo, `${settings.spoolDir}/prefetch`, names, settings.jobs));
+    });
+
+  program
+    .command('wal-verify')
+    .summary('check the archive for gaps (and damage with --read)')
+    .description(
+      'Per timeline: archived ranges, gaps, partial and backup files, history files and fork points.\n' +
+      'Exit 7 when a gap lies inside an archived range or (with --read) an object fails its checksum.',
+    )
+    .option('--read', 're-read and verify every archived object')
+    .option('--jobs <n>', 'parallel reads with --read (default 4)')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts: { read?: boolean; json?: boolean }, cmd: Command) => {
+      const settings = settingsFrom(cmd);
+      const { walVerify } = await import('../wal/wal-verify.js');
+      const report = await withRepository(settings, (repo) => walVerify(repo, { read: !!opts.read, jobs: settings.jobs }));
+      if (opts.json) printJson(report);
+      else {
+        const { printVerifyReport } = await import('./wal-report.js');
+        printVerifyReport(report);
+      }
+      if (!report.ok) throw new ExitWith(ExitCode.VERIFY_FAILED);
+    });
+
+  program
+    .command('wal-log')
+    .summary('show the WAL audit trail')
+    .description('Every push, fetch, mismatch and failure recorded in the repository, oldest first.')
+    .option('--since <when>', 'ISO date/time, or a duration such as 2h, 3d (default 1d)', '1d')
+    .option('--json', 'print events as JSON')
+    .action(async (opts: { since: string; json?: boolean }, cmd: Command) => {
+      const settings = settingsFrom(cmd);
+      const { parseSince } = await import('./format.js');
+      const { readAudit } = await import('../wal/audit.js');
+      const since = parseSince(opts.since);
+      const events = await withRepository(settings, (repo) => readAudit(repo, since));
+      if (opts.json) return printJson(events);
+      for (const e of events) {
+        const size = e.size !== undefined ? ` ${formatBytes(e.size)}` : '';
+        const sha = e.sha256 ? ` sha256:${e.sha256.slice(0, 12)}` : '';
+        const detail = e.detail ? ` ${e.detail}` : '';
+        process.stdout.write(`${e.time} ${e.op.padEnd(11)} ${e.name}${size}${sha} ${e.ms}ms ${e.host}[${e.pid}]${detail}\n`);
+      }
+    });
+
+  program
+    .command('info')
+    .summary('show the stanza and its archive')
+    .description('Stanza, cluster identifier, PostgreSQL version, codec, WAL range per timeline, archived count and size, last push time.')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const settings = settingsFrom(cmd);
+      const { collectInfo, printInfo } = await import('./wal-report.js');
+      const info = await withRepository(settings, (repo) => collectInfo(repo));
+      if (opts.json) printJson(info);
+      else printInfo(info);
+    });
+}
+
+export { Option };

@@ -1,0 +1,55 @@
+import { randomBytes } from 'node:crypto';
+import { readdir, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+export const TEMP_MARKER = '.pgark-tmp-';
+
+/**
+ * Long basenames are truncated so that the temp name stays within NAME_MAX (255) even for a
+ * final name close to the limit.
+ */
+function tempStem(finalPath: string): string {
+  return basename(finalPath).slice(0, 200) + TEMP_MARKER;
+}
+
+/** `<basename>.pgark-tmp-<pid>-<hex>` next to the final file, so rename/link never cross filesystems. */
+export function tempPathFor(finalPath: string): string {
+  return join(dirname(finalPath), `${tempStem(finalPath)}${process.pid}-${randomBytes(8).toString('hex')}`);
+}
+
+export function isTempName(name: string): boolean {
+  return name.includes(TEMP_MARKER);
+}
+
+function isProcessAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: the process exists but belongs to another user.
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/**
+ * Remove temp siblings of `finalPath` left by processes that no longer exist (kill -9, power
+ * loss). Best effort: any failure is ignored, the next put of the same key will retry.
+ */
+export async function removeStaleTemps(finalPath: string): Promise<void> {
+  const stem = tempStem(finalPath);
+  const dir = dirname(finalPath);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(stem)) continue;
+    const match = /^(\d+)-[0-9a-f]+$/.exec(name.slice(stem.length));
+    if (!match?.[1]) continue;
+    const pid = Number(match[1]);
+    if (pid > 0 && !isProcessAlive(pid)) await unlink(join(dir, name)).catch(() => {});
+  }
+}

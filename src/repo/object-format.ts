@@ -137,10 +137,11 @@ export function parseHeader(head: Buffer, where: string): ObjectHeader & { wrapp
   if (version !== OBJECT_FORMAT_VERSION) throw bad(`unsupported object format version ${version}`);
   const codec = codecNameFromId(rec[5]!);
   if (!codec) throw bad(`unknown codec id ${rec[5]}`);
-  const wrapperSize = headerWrapperSize(codec);
-  if (recAt + HEADER_RECORD_SIZE + (codec === 'gzip' ? 10 : 0) !== wrapperSize) throw bad(`header wrapper does not match codec ${codec}`);
-  if (head.length < wrapperSize) throw bad('truncated header');
-  return { version, codec, flags: rec[6]!, wrapperSize };
+  const flags = rec[6]!;
+  // v1 headers are fully determined by codec and flags: compare every byte, reserved ones too.
+  const expected = encodeHeader(codec, flags);
+  if (!head.subarray(0, expected.length).equals(expected)) throw bad(`header wrapper does not match codec ${codec}`);
+  return { version, codec, flags, wrapperSize: expected.length };
 }
 
 /** Parse the trailer wrapper, given exactly trailerWrapperSize(codec) bytes from the end. */

@@ -209,13 +209,16 @@ export async function decodeObject(stored: Readable, where: string): Promise<Rea
   return out;
 }
 
-/** Read the trailer of a stored object from its last bytes (needs the object's size). */
-export function trailerFromTail(tail: Buffer, where: string): { codec: CodecName; trailer: ObjectTrailer } {
-  for (const codec of ['lz4', 'zstd', 'gzip', 'none'] as const) {
+/**
+ * Read the trailer of a stored object from its last bytes (at least MAX_TRAILER_WRAPPER of
+ * them, or the whole object). lz4 and zstd share a wrapper shape, so only the trailer is told.
+ */
+export function trailerFromTail(tail: Buffer, where: string): ObjectTrailer {
+  for (const codec of ['lz4', 'gzip', 'none'] as const) {
     const n = trailerWrapperSize(codec);
     if (tail.length < n) continue;
     try {
-      return { codec, trailer: parseTrailer(codec, tail.subarray(tail.length - n), where) };
+      return parseTrailer(codec, tail.subarray(tail.length - n), where);
     } catch {
       // try the next wrapper shape
     }

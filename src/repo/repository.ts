@@ -48,7 +48,7 @@ export class Repository {
   }
 
   /** Read an object's trailer (size and sha256 of its content) with one ranged read. */
-  async readTrailer(key: string, storedSize: number): Promise<{ codec: CodecName; trailer: ObjectTrailer }> {
+  async readTrailer(key: string, storedSize: number): Promise<ObjectTrailer> {
     const offset = Math.max(0, storedSize - MAX_TRAILER_WRAPPER);
     const tail = await withRetry(`read '${key}'`, this.retry, async () =>
       readAll(await this.driver.get(key, { offset, length: storedSize - offset }), MAX_TRAILER_WRAPPER),

@@ -25,7 +25,7 @@ export interface PushOptions {
 }
 
 async function compareExisting(repo: Repository, key: string, file: LocalWalFile, storedSize: number, started: number): Promise<PushResult> {
-  const [{ trailer }, local] = await Promise.all([repo.readTrailer(key, storedSize), sha256File(file.path)]);
+  const [trailer, local] = await Promise.all([repo.readTrailer(key, storedSize), sha256File(file.path)]);
   if (trailer.sha256 === local.sha256 && trailer.rawSize === local.size) {
     return { status: 'exists', size: local.size, storedSize, sha256: local.sha256, event: auditEvent('push-exists', file.name, started, { size: local.size, storedSize, sha256: local.sha256 }) };
   }

@@ -1,4 +1,5 @@
 /** Fetch one archived WAL file, verified, into a local path written atomically. */
+import { IntegrityError } from '../common/errors.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
 import { withRetry } from '../common/retry.js';
 import { walKey } from '../repo/layout.js';
@@ -11,5 +12,11 @@ import type { Repository } from '../repo/repository.js';
  */
 export async function fetchWalFile(repo: Repository, name: string, dest: string): Promise<number> {
   const key = walKey(repo.stanza, name);
-  return withRetry(`fetch '${name}'`, repo.retry, async () => writeFileAtomic(dest, await repo.getObject(key)));
+  return withRetry(`fetch '${name}'`, repo.retry, async () => writeFileAtomic(dest, await repo.getObject(key))).catch((err: unknown) => {
+    // Codec errors ("corrupt lz4 stream: ...") do not say which object failed.
+    if (err instanceof IntegrityError && !err.message.includes(key)) {
+      throw new IntegrityError(`unable to read '${key}': ${err.message}`, { cause: err });
+    }
+    throw err;
+  });
 }

@@ -4,7 +4,7 @@
  */
 import { rename } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { NotFoundError } from '../common/errors.js';
+import { ConfigError, NotFoundError } from '../common/errors.js';
 import { fsyncDir } from '../common/fs-atomic.js';
 import { log } from '../common/log.js';
 import type { Settings } from '../config/resolve.js';
@@ -25,6 +25,20 @@ export interface WalFetchResult {
 
 export function prefetchDirFor(settings: Settings, dest: string): string {
   return join(settings.spoolDir ?? defaultSpoolDir(dirname(dest)), 'prefetch');
+}
+
+/**
+ * "Not archived" (exit 1) lets PostgreSQL end recovery and promote, so it is only answered when
+ * the archive itself is readable. A repository path that is wrong, not mounted, or below a
+ * regular file (ENOTDIR) also reads as "no such object": then the stanza is missing as well,
+ * and that is an error (exit above 125), never "missing".
+ */
+async function assertArchiveReadable(repo: Repository, name: string): Promise<void> {
+  if (await repo.readStanza()) return;
+  throw new ConfigError(
+    `unable to fetch '${name}': stanza '${repo.stanza}' not found in repository '${repo.driver.location}' ` +
+    '(wrong path or stanza, or storage not mounted); not reporting the file as missing',
+  );
 }
 
 export async function walFetch(repo: Repository, settings: Settings, name: string, destArg: string): Promise<WalFetchResult> {
@@ -51,6 +65,7 @@ export async function walFetch(repo: Repository, settings: Settings, name: strin
       source = 'repository';
     } catch (err) {
       if (err instanceof NotFoundError) {
+        await assertArchiveReadable(repo, name);
         log.info(`'${name}' is not in the archive`);
         return { status: 'missing', prefetch: [], prefetchDir };
       }

@@ -82,6 +82,20 @@ export async function cleanPrefetchArea(dir: string, current: string): Promise<v
   }
 }
 
+/**
+ * While `<name>.lock` is held by a live process, wait (bounded) for it to finish. Returns when
+ * the lock is gone, its owner died, or `maxMs` passed; the caller then looks for the file.
+ */
+export async function waitForPrefetchWorker(dir: string, name: string, maxMs: number): Promise<void> {
+  const lock = join(dir, `${name}.lock`);
+  const until = Date.now() + maxMs;
+  while (Date.now() < until) {
+    const pid = Number.parseInt(await readFile(lock, 'utf8').catch(() => ''), 10);
+    if (!(pid > 0 && isAlive(pid))) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** Which of `names` still need a worker (neither present nor being fetched). */
 export async function namesToPrefetch(dir: string, names: string[]): Promise<string[]> {
   const out: string[] = [];

@@ -11,7 +11,7 @@ import type { Settings } from '../config/resolve.js';
 import type { Repository } from '../repo/repository.js';
 import { auditEvent, writeAudit } from './audit.js';
 import { fetchWalFile } from './fetch-file.js';
-import { cleanPrefetchArea, followingSegments, namesToPrefetch } from './prefetch.js';
+import { cleanPrefetchArea, followingSegments, namesToPrefetch, waitForPrefetchWorker } from './prefetch.js';
 import { assertWalFileName } from './segment-name.js';
 import { defaultSpoolDir } from './spool.js';
 
@@ -22,6 +22,9 @@ export interface WalFetchResult {
   prefetch: string[];
   prefetchDir: string;
 }
+
+/** Longest wait for a live prefetch worker holding the requested segment's lock. */
+const PREFETCH_WAIT_MS = 60_000;
 
 export function prefetchDirFor(settings: Settings, dest: string): string {
   return join(settings.spoolDir ?? defaultSpoolDir(dirname(dest)), 'prefetch');
@@ -50,6 +53,8 @@ export async function walFetch(repo: Repository, settings: Settings, name: strin
   let source: WalFetchResult['source'];
 
   if (usePrefetch) {
+    // A worker already downloading this very segment finishes sooner than a second download.
+    await waitForPrefetchWorker(prefetchDir, name, PREFETCH_WAIT_MS);
     try {
       await rename(join(prefetchDir, name), dest);
       await fsyncDir(dirname(dest));

@@ -6,6 +6,7 @@
 import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NotFoundError } from '../common/errors.js';
+import { isProcessAlive } from '../common/process.js';
 import { log } from '../common/log.js';
 import { mapPool } from '../common/pool.js';
 import type { Repository } from '../repo/repository.js';
@@ -14,13 +15,10 @@ import { fetchWalFile } from './fetch-file.js';
 import { nextSegment, parseSegmentName, segmentName } from './segment-name.js';
 import { ensureDir } from './spool.js';
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/** True when the lock file names a live process. */
+async function lockHeld(lock: string): Promise<boolean> {
+  const pid = Number.parseInt(await readFile(lock, 'utf8').catch(() => ''), 10);
+  return pid > 0 && isProcessAlive(pid);
 }
 
 /** The `count` segment names after `name` on its timeline. */
@@ -47,8 +45,7 @@ async function tryLock(path: string): Promise<boolean> {
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
-      if (Number.isFinite(pid) && pid > 0 && isAlive(pid)) return false;
+      if (await lockHeld(path)) return false;
       await rm(path, { force: true }); // left by a dead worker
     }
   }
@@ -70,12 +67,11 @@ export async function cleanPrefetchArea(dir: string, current: string): Promise<v
     const full = join(dir, e);
     const tmp = /\.pgark-tmp-(\d+)-/.exec(e);
     if (tmp) {
-      if (!isAlive(Number(tmp[1]))) await rm(full, { force: true });
+      if (!isProcessAlive(Number(tmp[1]))) await rm(full, { force: true });
       continue;
     }
     if (e.endsWith('.lock')) {
-      const pid = Number.parseInt(await readFile(full, 'utf8').catch(() => ''), 10);
-      if (!(pid > 0 && isAlive(pid))) await rm(full, { force: true });
+      if (!(await lockHeld(full))) await rm(full, { force: true });
       continue;
     }
     if (/^[0-9A-F]{24}$/.test(e) && e < current) await rm(full, { force: true });
@@ -90,8 +86,7 @@ export async function waitForPrefetchWorker(dir: string, name: string, maxMs: nu
   const lock = join(dir, `${name}.lock`);
   const until = Date.now() + maxMs;
   while (Date.now() < until) {
-    const pid = Number.parseInt(await readFile(lock, 'utf8').catch(() => ''), 10);
-    if (!(pid > 0 && isAlive(pid))) return;
+    if (!(await lockHeld(lock))) return;
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -101,9 +96,7 @@ export async function namesToPrefetch(dir: string, names: string[]): Promise<str
   const out: string[] = [];
   for (const n of names) {
     if (await exists(join(dir, n))) continue;
-    const lock = join(dir, `${n}.lock`);
-    const pid = Number.parseInt(await readFile(lock, 'utf8').catch(() => ''), 10);
-    if (pid > 0 && isAlive(pid)) continue;
+    if (await lockHeld(join(dir, `${n}.lock`))) continue;
     out.push(n);
   }
   return out;

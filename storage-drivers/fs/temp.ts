@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { isProcessAlive } from '../../src/common/process.js';
 
 export const TEMP_MARKER = '.pgark-tmp-';
 
@@ -19,17 +20,6 @@ export function tempPathFor(finalPath: string): string {
 
 export function isTempName(name: string): boolean {
   return name.includes(TEMP_MARKER);
-}
-
-function isProcessAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to another user.
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
 }
 
 /**

@@ -15,7 +15,7 @@ const SKIPPABLE_MAGIC = 0x184d2a50;
 const LINKED_DICT_SIZE = 64 * 1024;
 
 /** Decodes one LZ4 block; `capacity` is the block maximum size, `dict` the preceding output when blocks are linked. */
-export type Lz4BlockDecoder = (block: Buffer, capacity: number, dict: Buffer | undefined) => Promise<Buffer>;
+export type Lz4BlockDecoder = (block: Buffer, capacity: number, dict: Buffer | undefined) => Buffer;
 
 type Step =
   | { kind: 'magic' }
@@ -53,7 +53,12 @@ export class Lz4FrameDecoder extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     if (chunk.length > 0) this.sawInput = true;
-    this.consume(chunk).then(() => done(), done);
+    try {
+      this.consume(chunk);
+    } catch (err) {
+      return done(err as Error);
+    }
+    done();
   }
 
   override _flush(done: TransformCallback): void {
@@ -82,7 +87,7 @@ export class Lz4FrameDecoder extends Transform {
     }
   }
 
-  private async consume(chunk: Buffer): Promise<void> {
+  private consume(chunk: Buffer): void {
     let pos = 0;
     while (pos < chunk.length) {
       const step = this.step;
@@ -109,11 +114,11 @@ export class Lz4FrameDecoder extends Transform {
         this.acc = undefined;
         this.accLen = 0;
       }
-      await this.onField(field);
+      this.onField(field);
     }
   }
 
-  private async onField(b: Buffer): Promise<void> {
+  private onField(b: Buffer): void {
     const step = this.step;
     switch (step.kind) {
       case 'magic': {
@@ -143,7 +148,7 @@ export class Lz4FrameDecoder extends Transform {
         return;
       }
       case 'blockData':
-        await this.onBlock(b, step.size, step.raw);
+        this.onBlock(b, step.size, step.raw);
         this.step = { kind: 'blockSize' };
         return;
       case 'contentChecksum':
@@ -177,7 +182,7 @@ export class Lz4FrameDecoder extends Transform {
     this.step = { kind: 'blockSize' };
   }
 
-  private async onBlock(b: Buffer, size: number, raw: boolean): Promise<void> {
+  private onBlock(b: Buffer, size: number, raw: boolean): void {
     const frame = this.frame!;
     const data = b.subarray(0, size);
     if (frame.blockChecksum && b.readUInt32LE(size) !== xxh32(data)) throw corrupt('block checksum mismatch');
@@ -186,7 +191,7 @@ export class Lz4FrameDecoder extends Transform {
       out = Buffer.from(data);
     } else {
       try {
-        out = await this.decodeBlock(data, frame.blockMax, frame.dict);
+        out = this.decodeBlock(data, frame.blockMax, frame.dict);
       } catch (err) {
         throw new IntegrityError(`corrupt lz4 stream: ${(err as Error).message}`, { cause: err });
       }

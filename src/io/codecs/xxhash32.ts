@@ -8,6 +8,8 @@ const P3 = 3266489917;
 const P4 = 668265263;
 const P5 = 374761393;
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 const rotl = (x: number, r: number): number => (x << r) | (x >>> (32 - r));
 const round = (acc: number, lane: number): number => Math.imul(rotl((acc + Math.imul(lane, P2)) | 0, 13), P1);
 const u32 = (b: Uint8Array, i: number): number =>
@@ -58,11 +60,22 @@ export class Xxh32 {
     let v2 = this.v2;
     let v3 = this.v3;
     let v4 = this.v4;
-    for (let i = start; i < end; i += 16) {
-      v1 = round(v1, u32(b, i));
-      v2 = round(v2, u32(b, i + 4));
-      v3 = round(v3, u32(b, i + 8));
-      v4 = round(v4, u32(b, i + 12));
+    if (LITTLE_ENDIAN && (b.byteOffset + start) % 4 === 0) {
+      // Word view is about twice as fast as assembling words from bytes.
+      const w = new Uint32Array(b.buffer, b.byteOffset + start, (end - start) / 4);
+      for (let i = 0; i < w.length; i += 4) {
+        v1 = round(v1, w[i]!);
+        v2 = round(v2, w[i + 1]!);
+        v3 = round(v3, w[i + 2]!);
+        v4 = round(v4, w[i + 3]!);
+      }
+    } else {
+      for (let i = start; i < end; i += 16) {
+        v1 = round(v1, u32(b, i));
+        v2 = round(v2, u32(b, i + 4));
+        v3 = round(v3, u32(b, i + 8));
+        v4 = round(v4, u32(b, i + 12));
+      }
     }
     this.v1 = v1;
     this.v2 = v2;

@@ -1,6 +1,7 @@
 /**
- * zstd via zstd-napi (libzstd built with ZSTD_MULTITHREAD). Compression always writes the frame
- * checksum; libzstd verifies it on decompression and skips skippable frames itself.
+ * zstd via zstd-napi. Compression always writes the frame checksum; libzstd verifies it on
+ * decompression and skips skippable frames itself. zstd-napi has no async API, so both directions
+ * run on the calling thread (its nbWorkers option measured slower; see bench/results/codecs.md).
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import zstd from 'zstd-napi';
@@ -12,6 +13,8 @@ const OUT_SIZE = binding.dStreamOutSize();
 
 class ZstdDecompressor extends Transform {
   private readonly dctx = new binding.DCtx();
+  /** Replaced only once handed downstream, so tiny input chunks do not allocate per call. */
+  private out = Buffer.allocUnsafe(OUT_SIZE);
   private midFrame = false;
   private sawInput = false;
 
@@ -20,9 +23,12 @@ class ZstdDecompressor extends Transform {
     try {
       let src = chunk;
       for (;;) {
-        const out = Buffer.allocUnsafe(OUT_SIZE);
+        const out = this.out;
         const [ret, produced, consumed] = this.dctx.decompressStream(out, src);
-        if (produced > 0) this.push(out.subarray(0, produced));
+        if (produced > 0) {
+          this.push(out.subarray(0, produced));
+          this.out = Buffer.allocUnsafe(OUT_SIZE);
+        }
         src = src.subarray(consumed);
         // ret is 0 only on the call that completes a frame; an idle call after that reports the next header size.
         if (consumed > 0 || produced > 0) this.midFrame = ret !== 0;

@@ -1,0 +1,223 @@
+import { spawn } from 'node:child_process';
+import { Readable, type Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { describe, expect, it } from 'vitest';
+import { loadCodec, type Codec, type CodecName } from '../../src/io/codec.js';
+
+const CLI_HINT = 'apt-get install lz4 zstd gzip';
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** Deterministic pseudo-random bytes (xorshift32), so failures reproduce. */
+function pseudoRandom(size: number, seed = 0x9e3779b9): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  let x = seed;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** Repetitive text with some variation: compresses well but not trivially. */
+function compressible(size: number): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  let pos = 0;
+  for (let i = 0; pos < size; i++) pos += out.write(`row ${i % 1000} value=${(i * 7) % 13} pgark\n`, pos);
+  return out;
+}
+
+const INPUTS: Record<string, Buffer> = {
+  empty: Buffer.alloc(0),
+  '1 byte': Buffer.from([0x42]),
+  'random 3 MiB': pseudoRandom(3 * MiB),
+  'compressible 5 MiB': compressible(5 * MiB),
+};
+const CHUNK_SIZES = [1, 7, 100 * KiB];
+/**
+ * Tiny chunks cost one native (zlib: threadpool) call each, so inputs fed in them are cut to a
+ * prefix; whole multi-frame streams in 1-byte chunks are covered by the `sample` tests below.
+ */
+const TINY_CHUNK_INPUT_LIMIT: Record<number, number> = { 1: 64 * KiB, 7: 448 * KiB };
+
+async function run(transform: Transform, input: Buffer, chunkSize = 64 * KiB): Promise<Buffer> {
+  const chunks = function* (): Generator<Buffer> {
+    for (let i = 0; i < input.length; i += chunkSize) yield input.subarray(i, i + chunkSize);
+  };
+  const out: Buffer[] = [];
+  await pipeline(Readable.from(chunks()), transform, async (source: AsyncIterable<Buffer>) => {
+    for await (const c of source) out.push(c);
+  });
+  return Buffer.concat(out);
+}
+
+function cli(cmd: string, args: string[], input: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.on('error', (e: NodeJS.ErrnoException) =>
+      reject(e.code === 'ENOENT' ? new Error(`'${cmd}' CLI not found: ${CLI_HINT}`) : e),
+    );
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(Buffer.concat(out))
+        : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${Buffer.concat(err).toString()}`)),
+    );
+    child.stdin.on('error', () => undefined); // EPIPE when the tool exits early; the exit code reports it
+    child.stdin.end(input);
+  });
+}
+
+function skippableFrame(magicOffset: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(8);
+  head.writeUInt32LE(0x184d2a50 + magicOffset, 0);
+  head.writeUInt32LE(payload.length, 4);
+  return Buffer.concat([head, payload]);
+}
+
+/** An empty gzip member whose header carries an FEXTRA field, like pgark's header/trailer members. */
+function emptyGzipMemberWithExtra(payload: Buffer): Buffer {
+  const sub = Buffer.alloc(4);
+  sub.write('PA', 0, 'latin1');
+  sub.writeUInt16LE(payload.length, 2);
+  const extra = Buffer.concat([sub, payload]);
+  const head = Buffer.from([0x1f, 0x8b, 8, 0x04, 0, 0, 0, 0, 0, 0xff, 0, 0]);
+  head.writeUInt16LE(extra.length, 10);
+  const emptyDeflate = Buffer.from([0x03, 0x00]);
+  return Buffer.concat([head, extra, emptyDeflate, Buffer.alloc(8)]);
+}
+
+const compress = (codec: Codec, data: Buffer, level?: number): Promise<Buffer> => run(codec.compressor(level), data);
+const decompress = (codec: Codec, data: Buffer, chunkSize?: number): Promise<Buffer> =>
+  run(codec.decompressor(), data, chunkSize);
+
+/** Spans two of the lz4 compressor's 1 MiB frames. */
+const sample = Buffer.concat([pseudoRandom(64 * KiB, 7), compressible(MiB + MiB / 2)]);
+
+describe('stock CLIs', () => {
+  it.each(['lz4', 'zstd', 'gzip'])('%s is installed', async (cmd) => {
+    await expect(cli(cmd, ['--version'], Buffer.alloc(0))).resolves.toBeInstanceOf(Buffer);
+  });
+});
+
+describe.each<CodecName>(['lz4', 'zstd', 'gzip', 'none'])('%s codec', (name) => {
+  describe.each(Object.keys(INPUTS))('round trip of %s', (inputName) => {
+    it.each(CHUNK_SIZES)('in %i-byte chunks', async (chunkSize) => {
+      const input = INPUTS[inputName]!.subarray(0, TINY_CHUNK_INPUT_LIMIT[chunkSize]);
+      const codec = await loadCodec(name);
+      const packed = await run(codec.compressor(), input, chunkSize);
+      const back = await decompress(codec, packed, chunkSize);
+      expect(back.length).toBe(input.length);
+      expect(back.equals(input)).toBe(true);
+    });
+  });
+
+  it('decompresses a multi-frame stream fed in 1-byte chunks', async () => {
+    const codec = await loadCodec(name);
+    expect((await decompress(codec, await compress(codec, sample), 1)).equals(sample)).toBe(true);
+  });
+
+  it('round trips at a non-default level', async () => {
+    const codec = await loadCodec(name);
+    const level = name === 'none' ? 0 : 1;
+    expect((await decompress(codec, await compress(codec, sample, level))).equals(sample)).toBe(true);
+  });
+});
+
+describe.each<CodecName>(['lz4', 'zstd', 'gzip'])('%s codec integrity', (name) => {
+  const cmd = name;
+
+  it.each(['random 3 MiB', 'compressible 5 MiB'])('rejects a flipped byte in %s', async (inputName) => {
+    const codec = await loadCodec(name);
+    const packed = await compress(codec, INPUTS[inputName]!);
+    const corrupt = Buffer.from(packed);
+    corrupt[corrupt.length >> 1]! ^= 0x10;
+    await expect(decompress(codec, corrupt)).rejects.toThrow();
+  });
+
+  it('rejects truncated input', async () => {
+    const codec = await loadCodec(name);
+    const packed = await compress(codec, sample);
+    for (const cut of [1, 5, packed.length >> 1, packed.length - 1]) {
+      await expect(decompress(codec, packed.subarray(0, cut)), `cut at ${cut}`).rejects.toThrow();
+    }
+  });
+
+  it('rejects empty input', async () => {
+    const codec = await loadCodec(name);
+    await expect(decompress(codec, Buffer.alloc(0))).rejects.toThrow();
+  });
+
+  it(`output decodes with '${cmd} -d'`, async () => {
+    const codec = await loadCodec(name);
+    for (const input of [sample, INPUTS.empty!, INPUTS['1 byte']!]) {
+      expect((await cli(cmd, ['-d', '-c'], await compress(codec, input))).equals(input)).toBe(true);
+    }
+  });
+
+  const cliVariants: Record<CodecName, string[]> = {
+    lz4: ['(defaults)', '-BD', '-B4 --content-size', '-BX --no-frame-crc', '-9'],
+    zstd: ['(defaults)', '-19', '--no-check'],
+    gzip: ['(defaults)', '-1', '-9'],
+    none: [],
+  };
+  it.each(cliVariants[name])(`decodes '${cmd} -c' output with %s`, async (variant) => {
+    const flags = variant === '(defaults)' ? [] : variant.split(' ');
+    const codec = await loadCodec(name);
+    const packed = await cli(cmd, ['-c', ...flags], sample);
+    expect((await decompress(codec, packed)).equals(sample)).toBe(true);
+    expect((await decompress(codec, packed, 7)).equals(sample)).toBe(true);
+  });
+});
+
+describe.each<CodecName>(['lz4', 'zstd'])('%s skippable frames', (name) => {
+  it('are skipped before and after the data, by our decompressor and the CLI', async () => {
+    const codec = await loadCodec(name);
+    const packed = await compress(codec, sample);
+    const framed = Buffer.concat([
+      skippableFrame(0, Buffer.from('pgark header')),
+      skippableFrame(0xf, Buffer.alloc(0)),
+      packed,
+      skippableFrame(5, pseudoRandom(1000, 3)),
+    ]);
+    for (const chunkSize of [7, 64 * KiB]) {
+      expect((await decompress(codec, framed, chunkSize)).equals(sample)).toBe(true);
+    }
+    expect((await cli(name, ['-d', '-c'], framed)).equals(sample)).toBe(true);
+  });
+
+  it('rejects a truncated skippable frame', async () => {
+    const codec = await loadCodec(name);
+    const packed = await compress(codec, sample);
+    const framed = Buffer.concat([packed, skippableFrame(0, Buffer.from('trailer'))]);
+    await expect(decompress(codec, framed.subarray(0, framed.length - 3))).rejects.toThrow();
+  });
+});
+
+describe('gzip members', () => {
+  it('skips empty members with FEXTRA before and after the data, like gzip -d', async () => {
+    const codec = await loadCodec('gzip');
+    const packed = await compress(codec, sample);
+    const framed = Buffer.concat([
+      emptyGzipMemberWithExtra(Buffer.from('pgark header')),
+      packed,
+      emptyGzipMemberWithExtra(Buffer.from('pgark trailer')),
+    ]);
+    for (const chunkSize of [7, 64 * KiB]) {
+      expect((await decompress(codec, framed, chunkSize)).equals(sample)).toBe(true);
+    }
+    expect((await cli('gzip', ['-d', '-c'], framed)).equals(sample)).toBe(true);
+  });
+
+  it('decodes several concatenated data members', async () => {
+    const codec = await loadCodec('gzip');
+    const a = await compress(codec, sample.subarray(0, 1000));
+    const b = await compress(codec, sample.subarray(1000));
+    expect((await decompress(codec, Buffer.concat([a, b]), 7)).equals(sample)).toBe(true);
+  });
+});

@@ -38,7 +38,6 @@ export function registerWalCommands(program: Command): void {
     .option('--jobs <n>', 'parallel uploads (default 4)')
     .option('--codec <name>', 'lz4, zstd, gzip or none (default: the stanza\'s)')
     .option('--compress-level <n>', 'codec level')
-    .option('--spool-dir <dir>', 'local state directory (default <pg_wal>/.pgark)')
     .option('--json', 'print the result as JSON')
     .action(async (path: string, opts: { json?: boolean }, cmd: Command) => {
       const settings = settingsFrom(cmd);
@@ -62,7 +61,7 @@ export function registerWalCommands(program: Command): void {
     .argument('<destination>', 'where to write it (%p)')
     .option('--prefetch <n>', 'segments to download ahead; 0 switches prefetch off (default 8)')
     .option('--jobs <n>', 'parallel prefetch downloads (default 4)')
-    .option('--spool-dir <dir>', 'local state directory (default <pg_wal>/.pgark)')
+    .option('--spool-dir <dir>', 'holds the prefetch area (default <pg_wal>/.pgark)')
     .action(async (name: string, dest: string, _opts: unknown, cmd: Command) => {
       try {
         const settings = settingsFrom(cmd);

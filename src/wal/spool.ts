@@ -4,9 +4,10 @@
  * does not copy pg_wal contents, so the spool never travels into backups.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { LocalWalFile } from './inspect-local.js';
+import { pushRecordDir, type PushRecord } from './push-record.js';
 
 export function defaultSpoolDir(walDir: string): string {
   return join(walDir, '.pgark');
@@ -17,44 +18,21 @@ export async function ensureDir(dir: string): Promise<string> {
   return dir;
 }
 
-interface PushRecord {
-  size: number;
-  mtimeMs: number;
-  ino: number;
-  sha256: string;
-}
-
-/** Records of files already durably pushed by look-ahead, keyed by WAL file name. */
+/** Writing and pruning of push records; reading is takePushRecord (push-record.ts). */
 export class PushRecords {
-  constructor(readonly dir: string) {}
-
-  private path(name: string): string {
-    return join(this.dir, name);
+  readonly dir: string;
+  constructor(walDir: string) {
+    this.dir = pushRecordDir(walDir);
   }
 
   /** Write after the object is durable in the repository. */
   async add(file: LocalWalFile, sha256: string): Promise<void> {
     await ensureDir(this.dir);
     const rec: PushRecord = { size: file.size, mtimeMs: file.mtimeMs, ino: file.ino, sha256 };
-    const tmp = `${this.path(file.name)}.tmp-${process.pid}-${randomBytes(3).toString('hex')}`;
+    const path = join(this.dir, file.name);
+    const tmp = `${path}.tmp-${process.pid}-${randomBytes(3).toString('hex')}`;
     await writeFile(tmp, JSON.stringify(rec), { mode: 0o600 });
-    await rename(tmp, this.path(file.name));
-  }
-
-  /** True when `file` (same inode, size and mtime) was pushed ahead; consumes the record. */
-  async take(file: LocalWalFile): Promise<boolean> {
-    let rec: PushRecord;
-    try {
-      rec = JSON.parse(await readFile(this.path(file.name), 'utf8')) as PushRecord;
-    } catch {
-      return false;
-    }
-    await rm(this.path(file.name), { force: true });
-    return rec.size === file.size && rec.mtimeMs === file.mtimeMs && rec.ino === file.ino;
-  }
-
-  async has(name: string): Promise<boolean> {
-    return (await this.names()).includes(name);
+    await rename(tmp, path);
   }
 
   async names(): Promise<string[]> {
@@ -67,7 +45,7 @@ export class PushRecords {
 
   /** Drop records for names PostgreSQL has already moved past (never asked for them again). */
   async pruneBefore(name: string): Promise<void> {
-    for (const n of await this.names()) if (n < name) await rm(this.path(n), { force: true });
+    for (const n of await this.names()) if (n < name) await rm(join(this.dir, n), { force: true });
   }
 }
 

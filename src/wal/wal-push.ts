@@ -15,7 +15,8 @@ import { auditEvent, writeAudit, type AuditEvent } from './audit.js';
 import { inspectLocalWal, type LocalWalFile } from './inspect-local.js';
 import { pushWalFile, type PushResult } from './push-file.js';
 import { assertWalFileName, classifyWalFileName } from './segment-name.js';
-import { defaultSpoolDir, PushRecords, readySegmentsAfter, walDirOf } from './spool.js';
+import { PushRecords, readySegmentsAfter, walDirOf } from './spool.js';
+import { takePushRecord } from './push-record.js';
 import { ArchiveMismatchError, InvalidInputError } from '../common/errors.js';
 
 export interface WalPushReport {
@@ -61,13 +62,13 @@ export async function walPush(repo: Repository, settings: Settings, pathArg: str
   const name = path.slice(path.lastIndexOf('/') + 1);
   const wal = assertWalFileName(name);
   const walDir = walDirOf(path);
-  const records = new PushRecords(join(settings.spoolDir ?? defaultSpoolDir(walDir), 'pushed'));
-  const file = await inspectLocalWal(path, wal, name);
+  const records = new PushRecords(walDir);
 
-  if (await records.take(file)) {
+  if (wal.kind === 'segment' && takePushRecord(path)) {
     log.info(`'${name}' was already pushed ahead`);
     return { name, status: 'pushed-ahead', aheadStored: [], aheadFailed: [] };
   }
+  const file = await inspectLocalWal(path, wal, name);
 
   const events: AuditEvent[] = [];
   try {

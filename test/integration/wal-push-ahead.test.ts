@@ -61,6 +61,10 @@ describe('wal-push look-ahead', () => {
     const second = await pgarkJson<{ status: string }>(['wal-push', join(wal, segs[1]!), '--repo', join(work, 'nowhere'), '--push-ahead', '0']);
     expect(second.status).toBe('pushed-ahead');
     expect(await readdir(join(wal, '.pgark', 'pushed'))).not.toContain(segs[1]);
+    // Without --json the entry point answers from the record before loading the CLI.
+    const third = await pgark(['wal-push', join(wal, segs[2]!), '--repo', join(work, 'nowhere')]);
+    expect(third.code).toBe(0);
+    expect(await readdir(join(wal, '.pgark', 'pushed'))).toEqual([segs[3]]);
     // pgark never writes .done files: renaming .ready is PostgreSQL's job.
     expect((await readdir(join(wal, 'archive_status'))).filter((n) => n.endsWith('.done'))).toEqual([]);
   });

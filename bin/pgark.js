@@ -12,7 +12,7 @@ async function run() {
   if (argv.includes('wal-push')) {
     const { walPushPathOf, takePushRecord } = await import('../dist/src/wal/push-record.js');
     const path = walPushPathOf(argv);
-    if (path !== undefined && takePushRecord(path)) return;
+    if (path !== undefined && (await takePushRecord(path))) return;
   }
   const { main } = await import('../dist/src/cli/main.js');
   await main(argv);

@@ -1,9 +1,9 @@
 /** CLI wiring of the WAL archive commands. Implementations load only when a command runs. */
-import { spawn } from 'node:child_process';
+import { dirname } from 'node:path';
 import { Command, Option } from 'commander';
 import { ExitCode, NotFoundError, PgarkError } from '../common/errors.js';
 import { log } from '../common/log.js';
-import type { Settings } from '../config/resolve.js';
+import { spawnWorker } from '../common/spawn-worker.js';
 import { printJson, settingsFrom, withRepository } from './context.js';
 import { formatBytes } from './format.js';
 
@@ -16,13 +16,6 @@ export class ExitWith extends Error {
   }
 }
 
-function prefetchEnv(settings: Settings): NodeJS.ProcessEnv {
-  // Settings travel by environment, never argv, so no secret shows in `ps`.
-  const env: NodeJS.ProcessEnv = { ...process.env, PGARK_REPO: settings.repo, PGARK_STANZA: settings.stanza, PGARK_JOBS: String(settings.jobs), PGARK_RETRIES: String(settings.retries), PGARK_RETRY_BUDGET: String(settings.retryBudgetSec), PGARK_LOG_LEVEL: settings.logLevel };
-  if (settings.configPath) env.PGARK_CONFIG = settings.configPath;
-  return env;
-}
-
 export function registerWalCommands(program: Command): void {
   program
     .command('wal-push')
@@ -30,8 +23,9 @@ export function registerWalCommands(program: Command): void {
     .description(
       "Archive one WAL segment, .history, .backup or .partial file. Use as\n  archive_command = 'pgark wal-push %p'\n" +
       'Identical content already archived succeeds; different content under the same name fails with\n' +
-      'exit 3 ("archive mismatch") and is never overwritten. Also pushes up to --push-ahead further\n' +
-      'segments PostgreSQL marked ready, --jobs at a time, so its next calls return at once.',
+      'exit 3 ("archive mismatch") and is never overwritten. After the requested segment is stored, a\n' +
+      'background worker pushes up to --push-ahead further segments PostgreSQL marked ready, --jobs at\n' +
+      'a time; PostgreSQL\'s calls for those return as soon as they are durably stored.',
     )
     .argument('<path>', 'path of the file, as PostgreSQL passes it (%p)')
     .option('--push-ahead <n>', 'further ready segments to push in the same call (default 16)')
@@ -69,13 +63,7 @@ export function registerWalCommands(program: Command): void {
         const res = await withRepository(settings, (repo) => walFetch(repo, settings, name, dest));
         if (res.status === 'missing') throw new ExitWith(ExitCode.FAILURE);
         if (res.prefetch.length > 0) {
-          const child = spawn(process.execPath, [process.argv[1]!, 'wal-prefetch', '--spool-dir', res.prefetchDir.replace(/\/prefetch$/, ''), ...res.prefetch], {
-            detached: true,
-            stdio: 'ignore',
-            env: prefetchEnv(settings),
-          });
-          child.on('error', (err) => log.warn(`unable to start prefetch: ${err.message}`));
-          child.unref();
+          spawnWorker(['wal-prefetch', '--spool-dir', dirname(res.prefetchDir), ...res.prefetch], settings);
         }
       } catch (err) {
         if (err instanceof ExitWith) throw err;
@@ -84,6 +72,19 @@ export function registerWalCommands(program: Command): void {
         log.error(`${(err as Error).message}`);
         throw new ExitWith(WAL_FETCH_FATAL_BASE + code);
       }
+    });
+
+  program
+    .command('wal-push-ahead', { hidden: true })
+    .description('internal: push segments ahead of PostgreSQL (started by wal-push)')
+    .argument('<wal-dir>')
+    .argument('<names...>')
+    .action(async (walDir: string, names: string[], _opts: unknown, cmd: Command) => {
+      const settings = settingsFrom(cmd);
+      const { runPushAhead } = await import('../wal/push-ahead.js');
+      const { assertWalFileName } = await import('../wal/segment-name.js');
+      names.forEach((n) => assertWalFileName(n));
+      await withRepository(settings, (repo) => runPushAhead(repo, settings, walDir, names));
     });
 
   program

@@ -3,10 +3,11 @@
  * downloaded ahead of PostgreSQL's requests. A file appears there only by rename after
  * verification; `<name>.lock` (O_EXCL, holding the owner's pid) keeps two workers off one name.
  */
-import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NotFoundError } from '../common/errors.js';
 import { isProcessAlive } from '../common/process.js';
+import { lockHeld, tryLock, waitWhileLocked } from '../common/pid-lock.js';
 import { log } from '../common/log.js';
 import { mapPool } from '../common/pool.js';
 import type { Repository } from '../repo/repository.js';
@@ -14,12 +15,6 @@ import { auditEvent, writeAudit, type AuditEvent } from './audit.js';
 import { fetchWalFile } from './fetch-file.js';
 import { nextSegment, parseSegmentName, segmentName } from './segment-name.js';
 import { ensureDir } from './spool.js';
-
-/** True when the lock file names a live process. */
-async function lockHeld(lock: string): Promise<boolean> {
-  const pid = Number.parseInt(await readFile(lock, 'utf8').catch(() => ''), 10);
-  return pid > 0 && isProcessAlive(pid);
-}
 
 /** The `count` segment names after `name` on its timeline. */
 export function followingSegments(name: string, walSegmentSize: number, count: number): string[] {
@@ -34,22 +29,6 @@ export function followingSegments(name: string, walSegmentSize: number, count: n
 
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
-}
-
-async function tryLock(path: string): Promise<boolean> {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fh = await open(path, 'wx', 0o600);
-      await fh.writeFile(String(process.pid));
-      await fh.close();
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      if (await lockHeld(path)) return false;
-      await rm(path, { force: true }); // left by a dead worker
-    }
-  }
-  return false;
 }
 
 /**
@@ -78,17 +57,9 @@ export async function cleanPrefetchArea(dir: string, current: string): Promise<v
   }
 }
 
-/**
- * While `<name>.lock` is held by a live process, wait (bounded) for it to finish. Returns when
- * the lock is gone, its owner died, or `maxMs` passed; the caller then looks for the file.
- */
+/** Wait (bounded) while a live worker holds `<name>.lock`; the caller then looks for the file. */
 export async function waitForPrefetchWorker(dir: string, name: string, maxMs: number): Promise<void> {
-  const lock = join(dir, `${name}.lock`);
-  const until = Date.now() + maxMs;
-  while (Date.now() < until) {
-    if (!(await lockHeld(lock))) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitWhileLocked(join(dir, `${name}.lock`), maxMs, 20);
 }
 
 /** Which of `names` still need a worker (neither present nor being fetched). */

@@ -1,10 +1,12 @@
 /**
- * Records of segments wal-push already stored durably ahead of PostgreSQL's request, kept in
- * `<pg_wal>/.pgark/pushed/<name>`. Node builtins only: bin/pgark.js consults this before it
- * loads the CLI, so that PostgreSQL's later calls for those segments cost one process start.
+ * Records of segments stored durably ahead of PostgreSQL's request, kept in
+ * `<pg_wal>/.pgark/pushed/<name>`, and the `<name>.lock` a look-ahead worker holds while it
+ * pushes that segment. Node builtins only: bin/pgark.js consults this before it loads the CLI,
+ * so that PostgreSQL's calls for those segments cost little more than one process start.
  */
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { waitWhileLocked } from '../common/pid-lock.js';
 
 export interface PushRecord {
   size: number;
@@ -13,28 +15,38 @@ export interface PushRecord {
   sha256: string;
 }
 
+/** Longest wait for a look-ahead worker that holds the requested segment. */
+export const PUSH_WAIT_MS = 120_000;
+
 export function pushRecordDir(walDir: string): string {
   return join(walDir, '.pgark', 'pushed');
 }
 
+export function pushLockPath(walDir: string, name: string): string {
+  return join(pushRecordDir(walDir), `${name}.lock`);
+}
+
 /**
- * True when `walPath` was pushed ahead and is unchanged since (same inode, size, mtime). The
- * record is consumed either way: a stale record must not answer a later call.
+ * True when `walPath` was pushed ahead and is unchanged since (same inode, size, mtime). Waits
+ * while a live worker holds the segment's lock. The record is consumed either way: a stale
+ * record must not answer a later call.
  */
-export function takePushRecord(walPath: string): boolean {
+export async function takePushRecord(walPath: string, waitMs = PUSH_WAIT_MS): Promise<boolean> {
   const path = resolve(walPath);
   const name = basename(path);
   if (!/^[0-9A-F]{24}$/.test(name)) return false;
-  const recPath = join(pushRecordDir(dirname(path)), name);
+  const walDir = dirname(path);
+  await waitWhileLocked(pushLockPath(walDir, name), waitMs);
+  const recPath = join(pushRecordDir(walDir), name);
   let rec: PushRecord;
   try {
-    rec = JSON.parse(readFileSync(recPath, 'utf8')) as PushRecord;
+    rec = JSON.parse(await readFile(recPath, 'utf8')) as PushRecord;
   } catch {
     return false;
   }
-  rmSync(recPath, { force: true });
+  await rm(recPath, { force: true });
   try {
-    const st = statSync(path);
+    const st = await stat(path);
     return st.isFile() && rec.size === st.size && rec.mtimeMs === st.mtimeMs && rec.ino === st.ino;
   } catch {
     return false;

@@ -37,7 +37,7 @@ export class PushRecords {
 
   async names(): Promise<string[]> {
     try {
-      return (await readdir(this.dir)).filter((n) => !n.includes('.tmp-'));
+      return (await readdir(this.dir)).filter((n) => /^[0-9A-F]{24}$/.test(n));
     } catch {
       return [];
     }

@@ -5,7 +5,6 @@
  */
 import { join, resolve } from 'node:path';
 import { log } from '../common/log.js';
-import { mapPool } from '../common/pool.js';
 import type { Settings } from '../config/resolve.js';
 import type { Repository } from '../repo/repository.js';
 import type { ClusterIdentity, StanzaMeta } from '../repo/stanza-meta.js';
@@ -14,16 +13,17 @@ import { readdir } from 'node:fs/promises';
 import { auditEvent, writeAudit, type AuditEvent } from './audit.js';
 import { inspectLocalWal, type LocalWalFile } from './inspect-local.js';
 import { pushWalFile, type PushResult } from './push-file.js';
-import { assertWalFileName, classifyWalFileName } from './segment-name.js';
-import { PushRecords, readySegmentsAfter, walDirOf } from './spool.js';
+import { assertWalFileName } from './segment-name.js';
+import { PushRecords, walDirOf } from './spool.js';
 import { takePushRecord } from './push-record.js';
+import { queuePushAhead } from './push-ahead.js';
 import { ArchiveMismatchError, InvalidInputError } from '../common/errors.js';
 
 export interface WalPushReport {
   name: string;
   status: 'stored' | 'exists' | 'pushed-ahead';
-  aheadStored: string[];
-  aheadFailed: string[];
+  /** Segments handed to a look-ahead worker. */
+  queuedAhead: string[];
 }
 
 /**
@@ -64,9 +64,9 @@ export async function walPush(repo: Repository, settings: Settings, pathArg: str
   const walDir = walDirOf(path);
   const records = new PushRecords(walDir);
 
-  if (wal.kind === 'segment' && takePushRecord(path)) {
+  if (wal.kind === 'segment' && (await takePushRecord(path))) {
     log.info(`'${name}' was already pushed ahead`);
-    return { name, status: 'pushed-ahead', aheadStored: [], aheadFailed: [] };
+    return { name, status: 'pushed-ahead', queuedAhead: [] };
   }
   const file = await inspectLocalWal(path, wal, name);
 
@@ -74,44 +74,15 @@ export async function walPush(repo: Repository, settings: Settings, pathArg: str
   try {
     const meta = await stanzaFor(repo, settings, file, walDir);
     const codec = settings.codecExplicit ? settings.codec : meta.codec;
-    const opts = { codec, level: settings.compressLevel };
-    const ahead = wal.kind === 'segment' ? await readySegmentsAfter(walDir, name, settings.pushAhead) : [];
-    const aheadFiles: LocalWalFile[] = [];
-    for (const n of ahead) {
-      const w = classifyWalFileName(n);
-      if (!w) continue;
-      try {
-        const f = await inspectLocalWal(join(walDir, n), w, n);
-        if (f.identity) await repo.ensureStanza(f.identity, codec, `WAL file '${n}'`);
-        aheadFiles.push(f);
-      } catch (err) {
-        log.debug(`not pushing '${n}' ahead: ${(err as Error).message}`);
-      }
+    const res: PushResult = await pushWalFile(repo, file, { codec, level: settings.compressLevel });
+    events.push(res.event);
+    let queuedAhead: string[] = [];
+    if (wal.kind === 'segment') {
+      await records.pruneBefore(name);
+      queuedAhead = await queuePushAhead(settings, walDir, name);
     }
-    const all = [file, ...aheadFiles];
-    const results = await mapPool(all, settings.jobs, (f) => pushWalFile(repo, f, opts));
-    const aheadStored: string[] = [];
-    const aheadFailed: string[] = [];
-    for (let i = 1; i < all.length; i++) {
-      const r = results[i]!;
-      const f = all[i]!;
-      if (r.status === 'fulfilled') {
-        events.push(r.value.event);
-        await records.add(f, r.value.sha256);
-        aheadStored.push(f.name);
-      } else {
-        aheadFailed.push(f.name);
-        log.warn(`look-ahead push of '${f.name}' failed (PostgreSQL will ask again): ${(r.reason as Error).message}`);
-        events.push(auditEvent(r.reason instanceof ArchiveMismatchError ? 'mismatch' : 'error', f.name, started, { detail: (r.reason as Error).message }));
-      }
-    }
-    const main = results[0]!;
-    if (main.status === 'rejected') throw main.reason;
-    const res: PushResult = main.value;
-    events.unshift(res.event);
-    if (wal.kind === 'segment') await records.pruneBefore(name);
-    log.info(`pushed '${name}' (${res.status}, ${res.size} -> ${res.storedSize} bytes) and ${aheadStored.length} ahead in ${Date.now() - started} ms`);
-    return { name, status: res.status, aheadStored, aheadFailed };
+    log.info(`pushed '${name}' (${res.status}, ${res.size} -> ${res.storedSize} bytes) in ${Date.now() - started} ms; ${queuedAhead.length} queued ahead`);
+    return { name, status: res.status, queuedAhead };
   } catch (err) {
     events.unshift(auditEvent(err instanceof ArchiveMismatchError ? 'mismatch' : 'error', name, started, { detail: (err as Error).message }));
     throw err;

@@ -46,13 +46,23 @@ async function walCopy(sub: string, names: string[], ready: string[] = names): P
   return wal;
 }
 
+/** Wait until the look-ahead worker released every lock (bounded). */
+async function workerDone(wal: string): Promise<void> {
+  const until = Date.now() + 60_000;
+  while ((await readdir(join(wal, '.pgark', 'pushed')).catch(() => [] as string[])).some((n) => n.endsWith('.lock'))) {
+    if (Date.now() > until) throw new Error('look-ahead worker did not finish within 60 s');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 describe('wal-push look-ahead', () => {
   it('pushes ready segments ahead and answers later calls from the record', async () => {
     const repo = join(work, 'repo1');
     const wal = await walCopy('c1', segs);
-    const first = await pgarkJson<{ status: string; aheadStored: string[] }>(['wal-push', join(wal, segs[0]!), '--repo', repo, '--push-ahead', '3', '--jobs', '2']);
+    const first = await pgarkJson<{ status: string; queuedAhead: string[] }>(['wal-push', join(wal, segs[0]!), '--repo', repo, '--push-ahead', '3', '--jobs', '2']);
     expect(first.status).toBe('stored');
-    expect(first.aheadStored.sort()).toEqual(segs.slice(1, 4));
+    expect(first.queuedAhead).toEqual(segs.slice(1, 4));
+    await workerDone(wal);
     expect((await readdir(join(wal, '.pgark', 'pushed'))).sort()).toEqual(segs.slice(1, 4));
     const info = await pgarkJson<{ wal: { segments: number } }>(['info', '--repo', repo]);
     expect(info.wal.segments).toBe(4);
@@ -73,6 +83,7 @@ describe('wal-push look-ahead', () => {
     const repo = join(work, 'repo2');
     const wal = await walCopy('c2', segs.slice(0, 2));
     await pgark(['wal-push', join(wal, segs[0]!), '--repo', repo]);
+    await workerDone(wal);
     // Replace segment 2 by a different copy (new inode): the record no longer matches.
     const path = join(wal, segs[1]!);
     const bytes = await readFile(path);
@@ -89,9 +100,11 @@ describe('wal-push look-ahead', () => {
     const repo = join(work, 'repo3');
     const wal = await walCopy('c3', segs.slice(0, 3));
     await writeFile(join(wal, segs[1]!), Buffer.alloc(100, 1)); // truncated garbage marked ready
-    const r = await pgarkJson<{ status: string; aheadStored: string[] }>(['wal-push', join(wal, segs[0]!), '--repo', repo]);
+    const r = await pgarkJson<{ status: string; queuedAhead: string[] }>(['wal-push', join(wal, segs[0]!), '--repo', repo]);
     expect(r.status).toBe('stored');
-    expect(r.aheadStored).toEqual([segs[2]]);
+    expect(r.queuedAhead).toEqual(segs.slice(1, 3));
+    await workerDone(wal);
+    expect(await readdir(join(wal, '.pgark', 'pushed'))).toEqual([segs[2]]);
     const bad = await pgark(['wal-push', join(wal, segs[1]!), '--repo', repo], { allowFail: true });
     expect(bad.code).toBe(5);
   });

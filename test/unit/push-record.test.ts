@@ -1,8 +1,8 @@
-import { mkdtempSync, mkdirSync, writeFileSync, existsSync, statSync, utimesSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { pushRecordDir, takePushRecord, walPushPathOf } from '../../src/wal/push-record.js';
+import { pushLockPath, pushRecordDir, takePushRecord, walPushPathOf } from '../../src/wal/push-record.js';
 
 const SEG = '000000010000000000000007';
 
@@ -35,21 +35,35 @@ describe('takePushRecord', () => {
     writeFileSync(rec, JSON.stringify({ size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, sha256: 'x' }));
     return { seg, rec };
   }
-  it('answers once for an unchanged file and consumes the record', () => {
+  it('answers once for an unchanged file and consumes the record', async () => {
     const { seg, rec } = setup();
-    expect(takePushRecord(seg)).toBe(true);
+    expect(await takePushRecord(seg)).toBe(true);
     expect(existsSync(rec)).toBe(false);
-    expect(takePushRecord(seg)).toBe(false);
+    expect(await takePushRecord(seg)).toBe(false);
   });
-  it('distrusts a changed file but still consumes the record', () => {
+  it('distrusts a changed file but still consumes the record', async () => {
     const { seg, rec } = setup();
     utimesSync(seg, new Date(), new Date(Date.now() + 5000));
-    expect(takePushRecord(seg)).toBe(false);
+    expect(await takePushRecord(seg)).toBe(false);
     expect(existsSync(rec)).toBe(false);
   });
-  it('ignores non-segment names and missing records', () => {
+  it('ignores non-segment names and missing records', async () => {
     const { seg } = setup();
-    expect(takePushRecord(join(seg, '..', '00000002.history'))).toBe(false);
-    expect(takePushRecord(join(seg, '..', '000000010000000000000008'))).toBe(false);
+    expect(await takePushRecord(join(seg, '..', '00000002.history'))).toBe(false);
+    expect(await takePushRecord(join(seg, '..', '000000010000000000000008'))).toBe(false);
+  });
+
+  it('waits for a live look-ahead worker, stops waiting for a dead one', async () => {
+    const { seg, rec } = setup();
+    const wal = join(seg, '..');
+    writeFileSync(pushLockPath(wal, SEG), String(process.pid));
+    // The lock holder (this process) "finishes" in 100 ms by releasing the lock.
+    setTimeout(() => rmSync(pushLockPath(wal, SEG)), 100);
+    const t = Date.now();
+    expect(await takePushRecord(seg, 5000)).toBe(true);
+    expect(Date.now() - t).toBeGreaterThanOrEqual(90);
+    writeFileSync(rec, '{}');
+    writeFileSync(pushLockPath(wal, SEG), '999999999'); // no such pid
+    expect(await takePushRecord(seg, 5000)).toBe(false); // record does not match; no wait
   });
 });

@@ -15,6 +15,7 @@ PACKAGES=(
   "postgresql-client-${PG_MAJOR}" # psql, pg_basebackup, pgbench
   lz4 zstd gzip                   # codec interop
   pgbackrest                      # benchmarks / interop
+  time                            # GNU time (/usr/bin/time): peak RSS per call in bench/
   openssh-server                  # ssh transport tests
   util-linux                      # setpriv / runuser (run commands as the postgres user)
   procps                          # ps, pkill used by tooling

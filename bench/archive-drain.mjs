@@ -555,13 +555,14 @@ async function runBench() {
   const pgarkCmd = (repo) => pgarkBase(repo);
   const brSyncCmd = (br) => () => [PGBACKREST, `--config=${br.conf}`, '--stanza=main', 'archive-push', '%p'];
   const candidates = [
-    { key: 'pgark', run: 1, label: 'pgark wal-push (defaults: --push-ahead 16 --jobs 4)', repo: mkPgDir(join(repos, 'pgark')), cmd: pgarkCmd },
+    { key: 'pgark', run: 1, label: 'pgark wal-push (defaults: lz4, --push-ahead 16 --jobs 4)', repo: mkPgDir(join(repos, 'pgark')), cmd: pgarkCmd },
     { key: 'pgbackrest-sync', run: 1, label: 'pgbackrest archive-push (sync, lz4)', repo: brSync.repo, cmd: brSyncCmd(brSync) },
     { key: 'pgark-pa0', run: 1, label: 'pgark wal-push --push-ahead 0', repo: mkPgDir(join(repos, 'pgark-pa0')), cmd: (repo) => [...pgarkBase(repo), '--push-ahead', '0'] },
     { key: 'pgbackrest-async', run: 1, label: 'pgbackrest archive-push (async, process-max=2, lz4)', repo: brAsync.repo, cmd: () => [PGBACKREST, `--config=${brAsync.conf}`, '--stanza=main', 'archive-push', '%p'] },
+    { key: 'pgark-zstd', run: 1, label: 'pgark wal-push --codec zstd (level 3)', repo: mkPgDir(join(repos, 'pgark-zstd')), cmd: (repo) => [...pgarkBase(repo), '--codec', 'zstd'] },
     { key: 'cp', run: 1, label: 'cp + sync (fsync) + mv, uncompressed', repo: mkPgDir(join(repos, 'cp')), cmd: (repo) => ['sh', '-c', cpArchive(repo)] },
     { key: 'pgbackrest-sync', run: 2, label: 'pgbackrest archive-push (sync, lz4)', repo: brSync2.repo, cmd: brSyncCmd(brSync2) },
-    { key: 'pgark', run: 2, label: 'pgark wal-push (defaults: --push-ahead 16 --jobs 4)', repo: mkPgDir(join(repos, 'pgark-2')), cmd: pgarkCmd },
+    { key: 'pgark', run: 2, label: 'pgark wal-push (defaults: lz4, --push-ahead 16 --jobs 4)', repo: mkPgDir(join(repos, 'pgark-2')), cmd: pgarkCmd },
   ];
 
   // --- dedicated backlog for the restore test (archived by pgark, pgBackRest and cp) --------

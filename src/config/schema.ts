@@ -21,7 +21,7 @@ export const SETTINGS = [
   { key: 'stanza', env: 'PGARK_STANZA', type: 'string', default: 'main', description: 'name of the cluster\'s stanza inside the repository' },
   { key: 'pgdata', env: 'PGDATA', type: 'string', description: 'data directory of the cluster (defaults to the working directory for wal-push/wal-fetch, as PostgreSQL runs them there)' },
   { key: 'log-level', env: 'PGARK_LOG_LEVEL', type: 'enum', values: ['off', 'error', 'warn', 'info', 'debug'], default: 'warn', description: 'what is logged to stderr' },
-  { key: 'codec', env: 'PGARK_CODEC', type: 'enum', values: ['lz4', 'zstd', 'gzip', 'none'], default: 'zstd', description: 'compression for new objects; recorded in the stanza when it is created' },
+  { key: 'codec', env: 'PGARK_CODEC', type: 'enum', values: ['lz4', 'zstd', 'gzip', 'none'], default: 'lz4', description: 'compression for new objects; recorded in the stanza when it is created' },
   { key: 'compress-level', env: 'PGARK_COMPRESS_LEVEL', type: 'int', min: -5, max: 19, description: 'codec level (default: the codec\'s own)' },
   { key: 'push-ahead', env: 'PGARK_PUSH_AHEAD', type: 'int', default: '16', min: 0, max: 256, description: 'wal-push: also push up to this many further segments PostgreSQL marked ready' },
   { key: 'jobs', env: 'PGARK_JOBS', type: 'int', default: '4', min: 1, max: 64, description: 'parallel transfers (wal-push look-ahead, wal-fetch prefetch)' },

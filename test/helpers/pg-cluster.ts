@@ -350,6 +350,29 @@ export function ensurePgarkAccessible(): void {
   pgarkAccessChecked = true;
 }
 
+/** SIGKILL every pgark process whose command line contains `text` (e.g. a data directory). */
+export function killProcessesMentioning(text: string): number {
+  let killed = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+    } catch {
+      continue;
+    }
+    if (cmdline.includes(PGARK_BIN) && cmdline.includes(text)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+        killed++;
+      } catch {
+        // already gone
+      }
+    }
+  }
+  return killed;
+}
+
 /** argv prefix to run the CLI: [node, <abs>/bin/pgark.js]. */
 export function pgarkCommand(): string[] {
   return [process.execPath, PGARK_BIN];
@@ -980,6 +1003,9 @@ export class PgCluster {
         if (this.postmasterPid() !== null) await this.kill9();
       }
       this.running = false;
+      // Detached pgark workers (look-ahead pushes, prefetch) started for this cluster name its
+      // data directory in their argv; stop them before their directories disappear.
+      killProcessesMentioning(this.dataDir);
       if (this.ownsDataDir) await fsp.rm(this.dataDir, { recursive: true, force: true, maxRetries: 3 });
       await fsp.rm(this.baseDir, { recursive: true, force: true, maxRetries: 3 });
     } finally {

@@ -33,7 +33,7 @@ describe('settings precedence: flag > env > [stanza] > [global] > default', () =
   const cfg = file('[global]\nrepo = /from/global\njobs = 2\ncodec = gzip\n[db1]\nrepo = /from/stanza\n');
   it('uses defaults without any source', () => {
     const s = resolveSettings({ config: file('') }, {});
-    expect(s).toMatchObject({ stanza: 'main', jobs: 4, pushAhead: 16, prefetch: 8, codec: 'zstd', codecExplicit: false, logLevel: 'warn' });
+    expect(s).toMatchObject({ stanza: 'main', jobs: 4, pushAhead: 16, prefetch: 8, codec: 'lz4', codecExplicit: false, logLevel: 'warn' });
     expect(() => requireRepo(s)).toThrow(/missing required setting 'repo'/);
   });
   it('reads [global] and the stanza section', () => {

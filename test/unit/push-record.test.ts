@@ -1,5 +1,6 @@
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pushLockPath, pushRecordDir, takePushRecord, walPushPathOf } from '../../src/wal/push-record.js';
@@ -56,12 +57,14 @@ describe('takePushRecord', () => {
   it('waits for a live look-ahead worker, stops waiting for a dead one', async () => {
     const { seg, rec } = setup();
     const wal = join(seg, '..');
-    writeFileSync(pushLockPath(wal, SEG), String(process.pid));
-    // The lock holder (this process) "finishes" in 100 ms by releasing the lock.
-    setTimeout(() => rmSync(pushLockPath(wal, SEG)), 100);
+    // The lock holder is another process that lives for 300 ms.
+    const holder = spawn('sleep', ['0.3']);
+    writeFileSync(pushLockPath(wal, SEG), String(holder.pid));
     const t = Date.now();
     expect(await takePushRecord(seg, 5000)).toBe(true);
-    expect(Date.now() - t).toBeGreaterThanOrEqual(90);
+    const waited = Date.now() - t;
+    expect(waited).toBeGreaterThanOrEqual(250);
+    expect(waited).toBeLessThan(5000);
     writeFileSync(rec, '{}');
     writeFileSync(pushLockPath(wal, SEG), '999999999'); // no such pid
     expect(await takePushRecord(seg, 5000)).toBe(false); // record does not match; no wait

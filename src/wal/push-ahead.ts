@@ -53,13 +53,22 @@ async function ownsLock(lock: string): Promise<boolean> {
   return false;
 }
 
-/** The worker: push each locked segment, record it, release its lock. */
+/** A worker keeps extending its window while PostgreSQL keeps marking segments ready, this long at most. */
+const WORKER_LIFETIME_MS = 5 * 60_000;
+
+/**
+ * The worker: push each locked segment, record it, release its lock. When its window is done it
+ * locks the next ready segments itself and goes on, so a steady backlog is drained by one warm
+ * process while PostgreSQL's calls only read records; it exits when nothing is left to push (or
+ * after WORKER_LIFETIME_MS; the next full wal-push call starts another).
+ */
 export async function runPushAhead(repo: Repository, settings: Settings, walDir: string, names: string[]): Promise<void> {
   const meta = await repo.requireStanza();
   const codec = settings.codecExplicit ? settings.codec : meta.codec;
   const records = new PushRecords(walDir);
   const events: AuditEvent[] = [];
-  await mapPool(names, settings.jobs, async (name) => {
+  const deadline = Date.now() + WORKER_LIFETIME_MS;
+  const pushOne = async (name: string) => {
     const lock = pushLockPath(walDir, name);
     if (!(await ownsLock(lock))) return;
     const started = Date.now();
@@ -76,6 +85,16 @@ export async function runPushAhead(repo: Repository, settings: Settings, walDir:
     } finally {
       await rm(lock, { force: true });
     }
-  });
-  await writeAudit(repo, events);
+  };
+  let window = names;
+  while (window.length > 0) {
+    await mapPool(window, settings.jobs, pushOne);
+    await writeAudit(repo, events.splice(0));
+    if (Date.now() > deadline) break;
+    const after = window[window.length - 1]!;
+    window = [];
+    for (const n of await candidates(walDir, after, settings.pushAhead)) {
+      if (await tryLock(pushLockPath(walDir, n))) window.push(n);
+    }
+  }
 }

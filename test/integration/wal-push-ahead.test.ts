@@ -63,9 +63,10 @@ describe('wal-push look-ahead', () => {
     expect(first.status).toBe('stored');
     expect(first.queuedAhead).toEqual(segs.slice(1, 4));
     await workerDone(wal);
-    expect((await readdir(join(wal, '.pgark', 'pushed'))).sort()).toEqual(segs.slice(1, 4));
+    // After its window of 3 the worker went on with the next ready segment by itself.
+    expect((await readdir(join(wal, '.pgark', 'pushed'))).sort()).toEqual(segs.slice(1));
     const info = await pgarkJson<{ wal: { segments: number } }>(['info', '--repo', repo]);
-    expect(info.wal.segments).toBe(4);
+    expect(info.wal.segments).toBe(5);
 
     // The next call is answered locally: even an unreachable repository does not matter.
     const second = await pgarkJson<{ status: string }>(['wal-push', join(wal, segs[1]!), '--repo', join(work, 'nowhere'), '--push-ahead', '0']);
@@ -74,7 +75,7 @@ describe('wal-push look-ahead', () => {
     // Without --json the entry point answers from the record before loading the CLI.
     const third = await pgark(['wal-push', join(wal, segs[2]!), '--repo', join(work, 'nowhere')]);
     expect(third.code).toBe(0);
-    expect(await readdir(join(wal, '.pgark', 'pushed'))).toEqual([segs[3]]);
+    expect((await readdir(join(wal, '.pgark', 'pushed'))).sort()).toEqual(segs.slice(3));
     // pgark never writes .done files: renaming .ready is PostgreSQL's job.
     expect((await readdir(join(wal, 'archive_status'))).filter((n) => n.endsWith('.done'))).toEqual([]);
   });

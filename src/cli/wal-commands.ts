@@ -1,5 +1,4 @@
 /** CLI wiring of the WAL archive commands. Implementations load only when a command runs. */
-import { dirname } from 'node:path';
 import { Command, Option } from 'commander';
 import { ExitCode, NotFoundError, PgarkError } from '../common/errors.js';
 import { log } from '../common/log.js';
@@ -49,13 +48,13 @@ export function registerWalCommands(program: Command): void {
       `${WAL_FETCH_FATAL_BASE}+N for any other error N (e.g. ${WAL_FETCH_FATAL_BASE + ExitCode.STORAGE} storage unreachable after retries, ` +
       `${WAL_FETCH_FATAL_BASE + ExitCode.INTEGRITY} checksum mismatch,\n${WAL_FETCH_FATAL_BASE + ExitCode.INVALID_INPUT} invalid name, ${WAL_FETCH_FATAL_BASE + ExitCode.USAGE} configuration): above 125, so PostgreSQL stops recovery\n` +
       'rather than promoting early. After a segment is restored, the next --prefetch segments are\n' +
-      'downloaded in the background into <pg_wal>/.pgark/prefetch.',
+      'downloaded in the background into <pg_wal>/.pgark/prefetch, and the worker keeps that many ready\n' +
+      'while replay consumes them.',
     )
     .argument('<name>', 'WAL file name requested by PostgreSQL (%f)')
     .argument('<destination>', 'where to write it (%p)')
     .option('--prefetch <n>', 'segments to download ahead; 0 switches prefetch off (default 8)')
     .option('--jobs <n>', 'parallel prefetch downloads (default 4)')
-    .option('--spool-dir <dir>', 'holds the prefetch area (default <pg_wal>/.pgark)')
     .action(async (name: string, dest: string, _opts: unknown, cmd: Command) => {
       try {
         const settings = settingsFrom(cmd);
@@ -63,7 +62,7 @@ export function registerWalCommands(program: Command): void {
         const res = await withRepository(settings, (repo) => walFetch(repo, settings, name, dest));
         if (res.status === 'missing') throw new ExitWith(ExitCode.FAILURE);
         if (res.prefetch.length > 0) {
-          spawnWorker(['wal-prefetch', '--spool-dir', dirname(res.prefetchDir), ...res.prefetch], settings);
+          spawnWorker(['wal-prefetch', res.prefetchDir, ...res.prefetch], settings);
         }
       } catch (err) {
         if (err instanceof ExitWith) throw err;
@@ -90,14 +89,14 @@ export function registerWalCommands(program: Command): void {
   program
     .command('wal-prefetch', { hidden: true })
     .description('internal: download segments into the prefetch area (started by wal-fetch)')
+    .argument('<prefetch-dir>')
     .argument('<names...>')
-    .option('--spool-dir <dir>')
-    .action(async (names: string[], _opts: unknown, cmd: Command) => {
+    .action(async (dir: string, names: string[], _opts: unknown, cmd: Command) => {
       const settings = settingsFrom(cmd);
       const { runPrefetch } = await import('../wal/prefetch.js');
       const { assertWalFileName } = await import('../wal/segment-name.js');
       names.forEach((n) => assertWalFileName(n));
-      await withRepository(settings, (repo) => runPrefetch(repo, `${settings.spoolDir}/prefetch`, names, settings.jobs));
+      await withRepository(settings, (repo) => runPrefetch(repo, dir, names, settings));
     });
 
   program

@@ -12,6 +12,8 @@ export function workerEnv(settings: Settings): NodeJS.ProcessEnv {
     PGARK_REPO: settings.repo,
     PGARK_STANZA: settings.stanza,
     PGARK_JOBS: String(settings.jobs),
+    PGARK_PUSH_AHEAD: String(settings.pushAhead),
+    PGARK_PREFETCH: String(settings.prefetch),
     PGARK_RETRIES: String(settings.retries),
     PGARK_RETRY_BUDGET: String(settings.retryBudgetSec),
     PGARK_LOG_LEVEL: settings.logLevel,

@@ -18,7 +18,6 @@ export interface Settings {
   pushAhead: number;
   jobs: number;
   prefetch: number;
-  spoolDir: string | undefined;
   retries: number;
   retryBudgetSec: number;
   configPath: string | undefined;
@@ -88,7 +87,6 @@ export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv = proc
     pushAhead: get('push-ahead') as number,
     jobs: get('jobs') as number,
     prefetch: get('prefetch') as number,
-    spoolDir: get('spool-dir') as string | undefined,
     retries: get('retries') as number,
     retryBudgetSec: get('retry-budget') as number,
     configPath: path,

@@ -26,7 +26,6 @@ export const SETTINGS = [
   { key: 'push-ahead', env: 'PGARK_PUSH_AHEAD', type: 'int', default: '16', min: 0, max: 256, description: 'wal-push: also push up to this many further segments PostgreSQL marked ready' },
   { key: 'jobs', env: 'PGARK_JOBS', type: 'int', default: '4', min: 1, max: 64, description: 'parallel transfers (wal-push look-ahead, wal-fetch prefetch)' },
   { key: 'prefetch', env: 'PGARK_PREFETCH', type: 'int', default: '8', min: 0, max: 256, description: 'wal-fetch: segments to download ahead into the prefetch area (0 switches prefetch off)' },
-  { key: 'spool-dir', env: 'PGARK_SPOOL_DIR', type: 'string', description: 'wal-fetch: directory of the prefetch area (default: <pg_wal>/.pgark); wal-push records always live in <pg_wal>/.pgark/pushed' },
   { key: 'retries', env: 'PGARK_RETRIES', type: 'int', default: '5', min: 1, max: 100, description: 'attempts for a transient storage error before giving up' },
   { key: 'retry-budget', env: 'PGARK_RETRY_BUDGET', type: 'int', default: '60', min: 1, max: 3600, description: 'seconds within which retries of one operation must finish' },
 ] as const satisfies readonly SettingSpec[];

@@ -7,10 +7,11 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NotFoundError } from '../common/errors.js';
 import { isProcessAlive } from '../common/process.js';
-import { lockHeld, tryLock, waitWhileLocked } from '../common/pid-lock.js';
+import { lockHeld, tryLock } from '../common/pid-lock.js';
 import { log } from '../common/log.js';
 import { mapPool } from '../common/pool.js';
 import type { Repository } from '../repo/repository.js';
+import type { Settings } from '../config/resolve.js';
 import { auditEvent, writeAudit, type AuditEvent } from './audit.js';
 import { fetchWalFile } from './fetch-file.js';
 import { nextSegment, parseSegmentName, segmentName } from './segment-name.js';
@@ -57,11 +58,6 @@ export async function cleanPrefetchArea(dir: string, current: string): Promise<v
   }
 }
 
-/** Wait (bounded) while a live worker holds `<name>.lock`; the caller then looks for the file. */
-export async function waitForPrefetchWorker(dir: string, name: string, maxMs: number): Promise<void> {
-  await waitWhileLocked(join(dir, `${name}.lock`), maxMs, 20);
-}
-
 /** Which of `names` still need a worker (neither present nor being fetched). */
 export async function namesToPrefetch(dir: string, names: string[]): Promise<string[]> {
   const out: string[] = [];
@@ -73,14 +69,24 @@ export async function namesToPrefetch(dir: string, names: string[]): Promise<str
   return out;
 }
 
-/** Download `names` into the prefetch area with `jobs` in parallel; stops at the first missing one. */
-export async function runPrefetch(repo: Repository, dir: string, names: string[], jobs: number): Promise<{ fetched: string[] }> {
+/** A prefetch worker exits when replay has not taken a segment for this long... */
+const IDLE_EXIT_MS = 60_000;
+/** ...or after this long in all (the next direct fetch starts another). */
+const WORKER_LIFETIME_MS = 10 * 60_000;
+
+/**
+ * The prefetch worker: download `names` (`jobs` at a time), then keep `settings.prefetch`
+ * verified segments ready ahead of replay, one after the other, while replay keeps taking them.
+ * Stops at the first segment not in the archive (the end of recovery, or a standby waiting).
+ */
+export async function runPrefetch(repo: Repository, dir: string, names: string[], settings: Settings): Promise<{ fetched: string[] }> {
   await ensureDir(dir);
+  const meta = await repo.requireStanza();
   const fetched: string[] = [];
   const events: AuditEvent[] = [];
-  let missingFrom = Number.POSITIVE_INFINITY;
-  await mapPool(names, jobs, async (name, i) => {
-    if (i > missingFrom) return;
+  let missing = false;
+  const fetchOne = async (name: string): Promise<void> => {
+    if (missing) return;
     const lock = join(dir, `${name}.lock`);
     if (!(await tryLock(lock))) return;
     const started = Date.now();
@@ -90,12 +96,37 @@ export async function runPrefetch(repo: Repository, dir: string, names: string[]
       fetched.push(name);
       events.push(auditEvent('fetch', name, started, { size, detail: 'prefetch' }));
     } catch (err) {
-      if (err instanceof NotFoundError) missingFrom = Math.min(missingFrom, i);
+      if (err instanceof NotFoundError) missing = true;
       else log.warn(`prefetch of '${name}' failed: ${(err as Error).message}`);
     } finally {
       await rm(lock, { force: true });
     }
-  });
+  };
+  // The initial window in order, so that a missing segment stops the ones after it.
+  const sorted = [...names].sort();
+  await mapPool(sorted, settings.jobs, fetchOne);
+  await writeAudit(repo, events.splice(0));
+
+  const deadline = Date.now() + WORKER_LIFETIME_MS;
+  let next = sorted[sorted.length - 1];
+  /** Fetched segments replay has not taken yet. */
+  let waiting = [...fetched];
+  let lastProgress = Date.now();
+  while (!missing && next !== undefined && Date.now() < deadline && Date.now() - lastProgress < IDLE_EXIT_MS) {
+    const present: string[] = [];
+    for (const n of waiting) if (await exists(join(dir, n))) present.push(n);
+    waiting = present;
+    if (waiting.length >= settings.prefetch) {
+      await new Promise((r) => setTimeout(r, 25));
+      continue;
+    }
+    lastProgress = Date.now();
+    next = followingSegments(next, meta.walSegmentSize, 1)[0]!;
+    const before = fetched.length;
+    await fetchOne(next);
+    if (fetched.length > before) waiting.push(next);
+    if (events.length >= 16) await writeAudit(repo, events.splice(0));
+  }
   await writeAudit(repo, events);
   return { fetched };
 }

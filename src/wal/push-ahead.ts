@@ -17,7 +17,7 @@ import type { Repository } from '../repo/repository.js';
 import { auditEvent, writeAudit, type AuditEvent } from './audit.js';
 import { inspectLocalWal } from './inspect-local.js';
 import { pushWalFile } from './push-file.js';
-import { pushLockPath, pushRecordDir } from './push-record.js';
+import { pushLockPath, pushRecordDir } from './fast-path.js';
 import { assertWalFileName } from './segment-name.js';
 import { ensureDir, PushRecords, readySegmentsAfter } from './spool.js';
 

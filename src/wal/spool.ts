@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { LocalWalFile } from './inspect-local.js';
-import { pushRecordDir, type PushRecord } from './push-record.js';
+import { pushRecordDir, type PushRecord } from './fast-path.js';
 
 export function defaultSpoolDir(walDir: string): string {
   return join(walDir, '.pgark');

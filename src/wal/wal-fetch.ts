@@ -2,18 +2,16 @@
  * `pgark wal-fetch <name> <destination>`: restore_command. Exit 0 restored, 1 not archived,
  * and above 125 for every other failure so PostgreSQL stops instead of promoting early.
  */
-import { rename } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { ConfigError, NotFoundError } from '../common/errors.js';
-import { fsyncDir } from '../common/fs-atomic.js';
 import { log } from '../common/log.js';
 import type { Settings } from '../config/resolve.js';
 import type { Repository } from '../repo/repository.js';
 import { auditEvent, writeAudit } from './audit.js';
 import { fetchWalFile } from './fetch-file.js';
-import { cleanPrefetchArea, followingSegments, namesToPrefetch, waitForPrefetchWorker } from './prefetch.js';
+import { cleanPrefetchArea, followingSegments, namesToPrefetch } from './prefetch.js';
+import { prefetchDirOf, takePrefetched } from './fast-path.js';
 import { assertWalFileName } from './segment-name.js';
-import { defaultSpoolDir } from './spool.js';
 
 export interface WalFetchResult {
   status: 'restored' | 'missing';
@@ -23,12 +21,7 @@ export interface WalFetchResult {
   prefetchDir: string;
 }
 
-/** Longest wait for a live prefetch worker holding the requested segment's lock. */
-const PREFETCH_WAIT_MS = 60_000;
 
-export function prefetchDirFor(settings: Settings, dest: string): string {
-  return join(settings.spoolDir ?? defaultSpoolDir(dirname(dest)), 'prefetch');
-}
 
 /**
  * "Not archived" (exit 1) lets PostgreSQL end recovery and promote, so it is only answered when
@@ -47,22 +40,12 @@ async function assertArchiveReadable(repo: Repository, name: string): Promise<vo
 export async function walFetch(repo: Repository, settings: Settings, name: string, destArg: string): Promise<WalFetchResult> {
   const wal = assertWalFileName(name);
   const dest = resolve(destArg);
-  const prefetchDir = prefetchDirFor(settings, dest);
+  const prefetchDir = prefetchDirOf(dest);
   const started = Date.now();
   const usePrefetch = wal.kind === 'segment' && settings.prefetch > 0;
   let source: WalFetchResult['source'];
 
-  if (usePrefetch) {
-    // A worker already downloading this very segment finishes sooner than a second download.
-    await waitForPrefetchWorker(prefetchDir, name, PREFETCH_WAIT_MS);
-    try {
-      await rename(join(prefetchDir, name), dest);
-      await fsyncDir(dirname(dest));
-      source = 'prefetch';
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn(`prefetched '${name}' unusable: ${(err as Error).message}`);
-    }
-  }
+  if (usePrefetch && takePrefetched(name, dest)) source = 'prefetch';
   if (!source) {
     try {
       const size = await fetchWalFile(repo, name, dest);

@@ -15,7 +15,7 @@ import { inspectLocalWal, type LocalWalFile } from './inspect-local.js';
 import { pushWalFile, type PushResult } from './push-file.js';
 import { assertWalFileName } from './segment-name.js';
 import { PushRecords, walDirOf } from './spool.js';
-import { takePushRecord } from './push-record.js';
+import { takePushRecord } from './fast-path.js';
 import { queuePushAhead } from './push-ahead.js';
 import { ArchiveMismatchError, InvalidInputError } from '../common/errors.js';
 

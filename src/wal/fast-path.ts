@@ -1,5 +1,5 @@
 /**
- * Typed access to bin/push-record.cjs: push records and look-ahead locks. The implementation
+ * Typed access to bin/fast-path.cjs: push records, look-ahead locks, the prefetch area. The implementation
  * lives in CommonJS so that bin/pgark.js can answer pushed-ahead segments without loading any
  * ES module; this file is its one door into the TypeScript code.
  */
@@ -18,17 +18,20 @@ interface PushRecordModule {
   PUSH_WAIT_MS: number;
   pushRecordDir(walDir: string): string;
   pushLockPath(walDir: string, name: string): string;
+  prefetchDir(dest: string): string;
   takePushRecord(walPath: string, waitMs?: number): boolean;
+  takePrefetched(name: string, dest: string, waitMs?: number): boolean;
   walPushPathOf(argv: readonly string[]): string | undefined;
+  walFetchArgsOf(argv: readonly string[], env: NodeJS.ProcessEnv): { name: string; dest: string } | undefined;
 }
 
 /** bin/ sits two levels above src/wal (tests) and three above dist/src/wal (the CLI). */
 function load(): PushRecordModule {
-  for (const rel of ['../../bin/push-record.cjs', '../../../bin/push-record.cjs']) {
+  for (const rel of ['../../bin/fast-path.cjs', '../../../bin/fast-path.cjs']) {
     const path = fileURLToPath(new URL(rel, import.meta.url));
     if (existsSync(path)) return createRequire(import.meta.url)(path) as PushRecordModule;
   }
-  throw new Error('bin/push-record.cjs not found next to the pgark sources');
+  throw new Error('bin/fast-path.cjs not found next to the pgark sources');
 }
 
 const m = load();
@@ -36,8 +39,11 @@ export const PUSH_WAIT_MS = m.PUSH_WAIT_MS;
 export const pushRecordDir = m.pushRecordDir;
 export const pushLockPath = m.pushLockPath;
 export const walPushPathOf = m.walPushPathOf;
+export const walFetchArgsOf = m.walFetchArgsOf;
+export const prefetchDirOf = m.prefetchDir;
+export const takePrefetched = m.takePrefetched;
 
-/** See bin/push-record.cjs. Synchronous inside; wrapped async for the CLI's callers. */
+/** See bin/fast-path.cjs. Synchronous inside; wrapped async for the CLI's callers. */
 export async function takePushRecord(walPath: string, waitMs?: number): Promise<boolean> {
   return m.takePushRecord(walPath, waitMs);
 }

@@ -1,9 +1,9 @@
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync, statSync, utimesSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { pushLockPath, pushRecordDir, takePushRecord, walPushPathOf } from '../../src/wal/push-record.js';
+import { prefetchDirOf, pushLockPath, pushRecordDir, takePrefetched, takePushRecord, walFetchArgsOf, walPushPathOf } from '../../src/wal/fast-path.js';
 
 const SEG = '000000010000000000000007';
 
@@ -68,5 +68,32 @@ describe('takePushRecord', () => {
     writeFileSync(rec, '{}');
     writeFileSync(pushLockPath(wal, SEG), '999999999'); // no such pid
     expect(await takePushRecord(seg, 5000)).toBe(false); // record does not match; no wait
+  });
+});
+
+describe('walFetchArgsOf', () => {
+  it.each([
+    [['wal-fetch', SEG, 'pg_wal/RECOVERYXLOG'], {}, { name: SEG, dest: 'pg_wal/RECOVERYXLOG' }],
+    [['wal-fetch', SEG, 'pg_wal/RECOVERYXLOG', '--repo', '/r'], {}, { name: SEG, dest: 'pg_wal/RECOVERYXLOG' }],
+    [['wal-fetch', SEG, 'x', '--prefetch', '0'], {}, undefined],
+    [['wal-fetch', SEG, 'x'], { PGARK_PREFETCH: '0' }, undefined],
+    [['wal-fetch', SEG], {}, undefined],
+    [['wal-push', SEG, 'x'], {}, undefined],
+  ])('%j %j', (args, env, want) => {
+    expect(walFetchArgsOf(['node', 'pgark', ...args], env)).toEqual(want);
+  });
+});
+
+describe('takePrefetched', () => {
+  it('moves a prefetched segment into place once, and only valid names', () => {
+    const wal = mkdtempSync(join(tmpdir(), 'pgark-pf-'));
+    const dest = join(wal, 'RECOVERYXLOG');
+    mkdirSync(prefetchDirOf(dest), { recursive: true });
+    writeFileSync(join(prefetchDirOf(dest), SEG), 'segment bytes');
+    expect(takePrefetched('../x', dest)).toBe(false);
+    expect(takePrefetched(SEG, dest)).toBe(true);
+    expect(readFileSync(dest, 'utf8')).toBe('segment bytes');
+    expect(existsSync(join(prefetchDirOf(dest), SEG))).toBe(false);
+    expect(takePrefetched(SEG, dest)).toBe(false);
   });
 });

@@ -1,0 +1,152 @@
+'use strict';
+// The fast paths of archive_command and restore_command, in plain CommonJS with Node builtins
+// only, so that bin/pgark.js answers without loading the ES-module CLI:
+// - wal-push of a segment a look-ahead worker already stored: its record in
+//   `<pg_wal>/.pgark/pushed/<name>` (written after the object was durable);
+// - wal-fetch of a segment a prefetch worker already verified into `<pg_wal>/.pgark/prefetch/`.
+// While a worker holds `<name>.lock` (its pid) for the segment, the call waits for it.
+// The TypeScript side uses the push records through src/wal/push-record.ts. Synchronous on
+// purpose: nothing else runs in that process.
+const { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync } = require('node:fs');
+const { basename, dirname, join, resolve } = require('node:path');
+
+const PUSH_WAIT_MS = 120000;
+const PREFETCH_WAIT_MS = 60000;
+const SEGMENT_RE = /^[0-9A-F]{24}$/;
+/** Options of the pgark CLI that take a value (global and wal-push's). */
+const VALUE_OPTIONS = new Set(['--repo', '--stanza', '--config', '--pgdata', '--log-level', '--push-ahead', '--jobs', '--codec', '--compress-level', '--prefetch']);
+
+function pushRecordDir(walDir) {
+  return join(walDir, '.pgark', 'pushed');
+}
+
+function pushLockPath(walDir, name) {
+  return join(pushRecordDir(walDir), `${name}.lock`);
+}
+
+/** Same rule as src/common/process.ts: exists, and not a zombie. */
+function alive(pid) {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if (err.code === 'ESRCH') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
+  }
+}
+
+function sleepSync(ms) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Wait (bounded) while a live process holds the lock file. */
+function waitWhileLockedSync(lock, maxMs) {
+  const until = Date.now() + maxMs;
+  while (Date.now() < until) {
+    let pid;
+    try {
+      pid = Number.parseInt(readFileSync(lock, 'utf8'), 10);
+    } catch {
+      return;
+    }
+    if (!(pid > 0 && alive(pid))) return;
+    sleepSync(10);
+  }
+}
+
+/**
+ * True when `walPath` was pushed ahead and is unchanged since (same inode, size, mtime). Waits
+ * while a live worker holds the segment's lock. The record is consumed either way: a stale
+ * record must not answer a later call.
+ */
+function takePushRecord(walPath, waitMs = PUSH_WAIT_MS) {
+  const path = resolve(walPath);
+  const name = basename(path);
+  if (!SEGMENT_RE.test(name)) return false;
+  const walDir = dirname(path);
+  waitWhileLockedSync(pushLockPath(walDir, name), waitMs);
+  const recPath = join(pushRecordDir(walDir), name);
+  let rec;
+  try {
+    rec = JSON.parse(readFileSync(recPath, 'utf8'));
+  } catch {
+    return false;
+  }
+  rmSync(recPath, { force: true });
+  try {
+    const st = statSync(path);
+    return st.isFile() && rec.size === st.size && rec.mtimeMs === st.mtimeMs && rec.ino === st.ino;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The positional words of a plain `pgark [options] <command> <args...> [options]` call, or
+ * undefined for anything the fast paths leave to the CLI: --help, --json, unknown flags, '--'.
+ */
+function positionalArgs(argv) {
+  const positional = [];
+  for (let i = 2; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') return undefined;
+    if (a.startsWith('-')) {
+      if (a.includes('=')) continue;
+      if (VALUE_OPTIONS.has(a)) {
+        i++;
+        continue;
+      }
+      return undefined;
+    }
+    positional.push(a);
+  }
+  return positional;
+}
+
+/** The path of a plain `pgark wal-push <path>` call, or undefined. */
+function walPushPathOf(argv) {
+  const p = positionalArgs(argv);
+  return p && p.length === 2 && p[0] === 'wal-push' ? p[1] : undefined;
+}
+
+/** `{ name, dest }` of a plain `pgark wal-fetch <name> <dest>` call with prefetch on, or undefined. */
+function walFetchArgsOf(argv, env) {
+  const p = positionalArgs(argv);
+  if (!p || p.length !== 3 || p[0] !== 'wal-fetch') return undefined;
+  const i = argv.indexOf('--prefetch');
+  if ((i >= 0 && argv[i + 1] === '0') || env.PGARK_PREFETCH === '0') return undefined;
+  return { name: p[1], dest: p[2] };
+}
+
+function prefetchDir(dest) {
+  return join(dirname(resolve(dest)), '.pgark', 'prefetch');
+}
+
+/**
+ * Move a prefetched, verified segment to `dest` (same filesystem: rename) and make the rename
+ * durable. False when there is none; then the CLI fetches it from the repository.
+ */
+function takePrefetched(name, dest, waitMs = PREFETCH_WAIT_MS) {
+  if (!SEGMENT_RE.test(name)) return false;
+  const dir = prefetchDir(dest);
+  waitWhileLockedSync(join(dir, `${name}.lock`), waitMs);
+  try {
+    renameSync(join(dir, name), resolve(dest));
+  } catch {
+    return false;
+  }
+  const fd = openSync(dirname(resolve(dest)), 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
+module.exports = { PUSH_WAIT_MS, pushRecordDir, pushLockPath, prefetchDir, takePushRecord, takePrefetched, walPushPathOf, walFetchArgsOf };

@@ -350,9 +350,9 @@ export function ensurePgarkAccessible(): void {
   pgarkAccessChecked = true;
 }
 
-/** SIGKILL every pgark process whose command line contains `text` (e.g. a data directory). */
-export function killProcessesMentioning(text: string): number {
-  let killed = 0;
+/** Pids of live pgark processes whose command line contains `text` (zombies have none). */
+export function pgarkProcessesMentioning(text: string): number[] {
+  const pids: number[] = [];
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
     let cmdline: string;
@@ -361,13 +361,20 @@ export function killProcessesMentioning(text: string): number {
     } catch {
       continue;
     }
-    if (cmdline.includes(PGARK_BIN) && cmdline.includes(text)) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-        killed++;
-      } catch {
-        // already gone
-      }
+    if (cmdline.includes(PGARK_BIN) && cmdline.includes(text)) pids.push(Number(pid));
+  }
+  return pids;
+}
+
+/** SIGKILL every pgark process whose command line contains `text` (e.g. a data directory). */
+export function killProcessesMentioning(text: string): number {
+  let killed = 0;
+  for (const pid of pgarkProcessesMentioning(text)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+      killed++;
+    } catch {
+      // already gone
     }
   }
   return killed;

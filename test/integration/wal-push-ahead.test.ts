@@ -7,7 +7,7 @@
 import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chownToRunAs, destroyAllClusters, makeSharedTempDir, PgCluster } from '../helpers/pg-cluster.js';
+import { chownToRunAs, destroyAllClusters, makeSharedTempDir, PgCluster, pgarkProcessesMentioning } from '../helpers/pg-cluster.js';
 import { pgark, pgarkJson } from '../helpers/pgark-run.js';
 
 let work: string;
@@ -46,13 +46,14 @@ async function walCopy(sub: string, names: string[], ready: string[] = names): P
   return wal;
 }
 
-/** Wait until the look-ahead worker released every lock (bounded). */
+/** Wait until no look-ahead worker for this pg_wal runs any more (bounded). */
 async function workerDone(wal: string): Promise<void> {
   const until = Date.now() + 60_000;
-  while ((await readdir(join(wal, '.pgark', 'pushed')).catch(() => [] as string[])).some((n) => n.endsWith('.lock'))) {
+  while (pgarkProcessesMentioning(`wal-push-ahead ${wal}`).length > 0) {
     if (Date.now() > until) throw new Error('look-ahead worker did not finish within 60 s');
     await new Promise((r) => setTimeout(r, 50));
   }
+  expect((await readdir(join(wal, '.pgark', 'pushed'))).filter((n) => n.endsWith('.lock'))).toEqual([]);
 }
 
 describe('wal-push look-ahead', () => {

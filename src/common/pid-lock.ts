@@ -1,6 +1,6 @@
 /**
  * Advisory locks as files holding the owner's pid, created with O_EXCL. A lock whose owner is
- * dead counts as free. Node builtins only (used by the bin fast path).
+ * dead counts as free. bin/fast-path.cjs has the synchronous reader of the same files.
  */
 import { open, readFile, rm } from 'node:fs/promises';
 import { isProcessAlive } from './process.js';
@@ -34,10 +34,4 @@ export async function tryLock(path: string, pid: number = process.pid): Promise<
     }
   }
   return false;
-}
-
-/** Wait (bounded, polling) until the lock is released or its owner dies. */
-export async function waitWhileLocked(path: string, maxMs: number, pollMs = 10): Promise<void> {
-  const until = Date.now() + maxMs;
-  while (Date.now() < until && (await lockHeld(path))) await new Promise((r) => setTimeout(r, pollMs));
 }

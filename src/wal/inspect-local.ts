@@ -5,8 +5,8 @@
 import { open, stat } from 'node:fs/promises';
 import { InvalidInputError } from '../common/errors.js';
 import type { ClusterIdentity } from '../repo/stanza-meta.js';
-import { parseLongPageHeader, pgVersionForWalMagic } from './page-header.js';
-import { parseSegmentName, segmentStartLsn, type WalFileName } from './segment-name.js';
+import { parseLongPageHeader, pgVersionForWalMagic, validateSegmentHeader, type LongPageHeader } from './page-header.js';
+import { parseSegmentName, type WalFileName } from './segment-name.js';
 import { parseTimelineHistory } from './timeline-history.js';
 
 export interface LocalWalFile {
@@ -49,18 +49,15 @@ export async function inspectLocalWal(path: string, wal: WalFileName, name: stri
     await fh.close();
   }
   const bad = (why: string) => new InvalidInputError(`unable to archive '${path}': ${why}`);
-  let h: ReturnType<typeof parseLongPageHeader>;
+  let h: LongPageHeader;
   try {
-    h = parseLongPageHeader(head.subarray(0, n));
+    // The header says the segment size; the name and the header must then agree on the rest.
+    const { segmentSize } = parseLongPageHeader(head.subarray(0, n));
+    h = validateSegmentHeader(head.subarray(0, n), { ...parseSegmentName(name.slice(0, 24), segmentSize), walSegmentSize: segmentSize });
   } catch (err) {
     throw bad(`not a WAL segment (${(err as Error).message})`);
   }
-  const pgVersion = pgVersionForWalMagic(h.magic);
-  if (pgVersion === undefined) throw bad(`unknown WAL page magic 0x${h.magic.toString(16)} (PostgreSQL 13 or later expected)`);
   if (st.size !== h.segmentSize) throw bad(`file is ${st.size} bytes but its header says wal_segment_size is ${h.segmentSize}`);
-  const id = parseSegmentName(name.slice(0, 24), h.segmentSize);
-  if (h.pageAddr !== segmentStartLsn(id, h.segmentSize)) throw bad('page address in the header does not match the file name');
-  // A new timeline's first segment is copied from its parent, so its header may carry the parent's TLI.
-  if (h.timeline > id.timeline) throw bad(`header timeline ${h.timeline} is newer than the name's timeline ${id.timeline}`);
+  const pgVersion = pgVersionForWalMagic(h.magic)!;
   return { ...base, identity: { systemIdentifier: h.systemIdentifier.toString(), pgVersion, walSegmentSize: h.segmentSize } };
 }

@@ -1,5 +1,5 @@
 /**
- * Local spool beside pg_wal (default `pg_wal/.pgark`, like WAL-G's `.wal-g`): records of
+ * Local spool in `pg_wal/.pgark` (like WAL-G's `.wal-g`): records of
  * segments pushed ahead of PostgreSQL's request, and the wal-fetch prefetch area. pg_basebackup
  * does not copy pg_wal contents, so the spool never travels into backups.
  */
@@ -8,10 +8,6 @@ import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { LocalWalFile } from './inspect-local.js';
 import { pushRecordDir, type PushRecord } from './fast-path.js';
-
-export function defaultSpoolDir(walDir: string): string {
-  return join(walDir, '.pgark');
-}
 
 export async function ensureDir(dir: string): Promise<string> {
   await mkdir(dir, { recursive: true, mode: 0o700 });

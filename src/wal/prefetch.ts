@@ -77,7 +77,8 @@ const WORKER_LIFETIME_MS = 10 * 60_000;
 /**
  * The prefetch worker: download `names` (`jobs` at a time), then keep `settings.prefetch`
  * verified segments ready ahead of replay, one after the other, while replay keeps taking them.
- * Stops at the first segment not in the archive (the end of recovery, or a standby waiting).
+ * Stops at the first segment not in the archive (the end of recovery, or a standby waiting);
+ * after IDLE_EXIT_MS without replay taking a segment it removes what it left and exits.
  */
 export async function runPrefetch(repo: Repository, dir: string, names: string[], settings: Settings): Promise<{ fetched: string[] }> {
   await ensureDir(dir);
@@ -126,6 +127,11 @@ export async function runPrefetch(repo: Repository, dir: string, names: string[]
     await fetchOne(next);
     if (fetched.length > before) waiting.push(next);
     if (events.length >= 16) await writeAudit(repo, events.splice(0));
+  }
+  if (!missing && Date.now() - lastProgress >= IDLE_EXIT_MS) {
+    // Replay stopped taking segments (recovery target reached, promoted, or paused): leave no
+    // unused copies in pg_wal. A paused replay that resumes fetches them again.
+    for (const n of waiting) await rm(join(dir, n), { force: true });
   }
   await writeAudit(repo, events);
   return { fetched };

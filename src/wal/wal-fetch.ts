@@ -21,8 +21,6 @@ export interface WalFetchResult {
   prefetchDir: string;
 }
 
-
-
 /**
  * "Not archived" (exit 1) lets PostgreSQL end recovery and promote, so it is only answered when
  * the archive itself is readable. A repository path that is wrong, not mounted, or below a

@@ -4,7 +4,7 @@ import { ExitCode, exitCodeOf } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { DEFAULT_CONFIG_PATH } from '../config/schema.js';
 import { PGARK_VERSION } from '../version.js';
-import { ExitWith, registerWalCommands } from './wal-commands.js';
+import { ExitWith, registerWalCommands, WAL_FETCH_FATAL_BASE } from './wal-commands.js';
 
 export function buildProgram(): Command {
   const program = new Command('pgark')
@@ -36,7 +36,10 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    process.exitCode = reportError(err);
+    const code = reportError(err);
+    // restore_command: a usage error (say, a misspelt option) must not read as "not archived".
+    const walFetch = program.args[0] === 'wal-fetch' || argv.slice(2).includes('wal-fetch');
+    process.exitCode = walFetch && code !== ExitCode.OK && code <= 125 && !(err instanceof ExitWith) ? WAL_FETCH_FATAL_BASE + code : code;
   }
 }
 

@@ -1,6 +1,6 @@
 /** CLI wiring of the WAL archive commands. Implementations load only when a command runs. */
 import { Command, Option } from 'commander';
-import { ExitCode, NotFoundError, PgarkError } from '../common/errors.js';
+import { ExitCode, PgarkError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { spawnWorker } from '../common/spawn-worker.js';
 import { printJson, settingsFrom, withRepository } from './context.js';
@@ -65,8 +65,8 @@ export function registerWalCommands(program: Command): void {
           spawnWorker(['wal-prefetch', res.prefetchDir, ...res.prefetch], settings);
         }
       } catch (err) {
+        // Only walFetch's own 'missing' answer may exit 1; every other failure stops recovery.
         if (err instanceof ExitWith) throw err;
-        if (err instanceof NotFoundError) throw new ExitWith(ExitCode.FAILURE);
         const code = err instanceof PgarkError ? err.exitCode : ExitCode.INTERNAL;
         log.error(`${(err as Error).message}`);
         throw new ExitWith(WAL_FETCH_FATAL_BASE + code);

@@ -39,7 +39,8 @@ async function all(root: string, rel = ''): Promise<string[]> {
 
 describe('backup exclusions match pg_basebackup', () => {
   it('keeps exactly what pg_basebackup copies', async () => {
-    const c = await PgCluster.create({ name: 'exclusions' });
+    // No autovacuum: nothing may create files between pg_basebackup and our walk.
+    const c = await PgCluster.create({ name: 'exclusions', conf: { autovacuum: 'off' } });
     await c.start();
     await c.psql('CREATE TABLE logged_t AS SELECT g FROM generate_series(1, 1000) g');
     await c.psql('CREATE UNLOGGED TABLE unlogged_t AS SELECT g FROM generate_series(1, 1000) g');

@@ -1,12 +1,13 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/common/errors.js';
 import { parseConfigFile } from '../../src/config/config-file.js';
 import { requireRepo, resolveSettings } from '../../src/config/resolve.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgark-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function file(text: string): string {
   const p = join(dir, `c${Math.random().toString(36).slice(2)}.conf`);
   writeFileSync(p, text);

@@ -2,10 +2,20 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync
 import { tmpdir } from 'node:os';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { prefetchDirOf, pushLockPath, pushRecordDir, takePrefetched, takePushRecord, walFetchArgsOf, walPushPathOf } from '../../src/wal/fast-path.js';
 
 const SEG = '000000010000000000000007';
+const made: string[] = [];
+/** A temp dir removed after the file's tests. */
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
+}
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 
 describe('walPushPathOf (argv scan of the bin fast path)', () => {
   it.each([
@@ -27,7 +37,7 @@ describe('walPushPathOf (argv scan of the bin fast path)', () => {
 
 describe('takePushRecord', () => {
   function setup() {
-    const wal = mkdtempSync(join(tmpdir(), 'pgark-rec-'));
+    const wal = tempDir('pgark-rec-');
     const seg = join(wal, SEG);
     writeFileSync(seg, Buffer.alloc(1000, 1));
     mkdirSync(pushRecordDir(wal), { recursive: true });
@@ -86,7 +96,7 @@ describe('walFetchArgsOf', () => {
 
 describe('takePrefetched', () => {
   it('moves a prefetched segment into place once, and only valid names', () => {
-    const wal = mkdtempSync(join(tmpdir(), 'pgark-pf-'));
+    const wal = tempDir('pgark-pf-');
     const dest = join(wal, 'RECOVERYXLOG');
     mkdirSync(prefetchDirOf(dest), { recursive: true });
     writeFileSync(join(prefetchDirOf(dest), SEG), 'segment bytes');

@@ -17,6 +17,15 @@ export interface Settings {
   compressLevel: number | undefined;
   pushAhead: number;
   jobs: number;
+  /** True when jobs came from a flag, env or file (backup/restore default to the core count otherwise). */
+  jobsExplicit: boolean;
+  incrChainMax: number;
+  archiveTimeoutSec: number;
+  retainFull: number | undefined;
+  retainWindow: string | undefined;
+  retainDaily: number | undefined;
+  retainWeekly: number | undefined;
+  retainMonthly: number | undefined;
   prefetch: number;
   retries: number;
   retryBudgetSec: number;
@@ -86,6 +95,14 @@ export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv = proc
     compressLevel: get('compress-level') as number | undefined,
     pushAhead: get('push-ahead') as number,
     jobs: get('jobs') as number,
+    jobsExplicit: pick(spec('jobs'), stanza).explicit,
+    incrChainMax: get('incr-chain-max') as number,
+    archiveTimeoutSec: get('archive-timeout') as number,
+    retainFull: get('retain-full') as number | undefined,
+    retainWindow: get('retain-window') as string | undefined,
+    retainDaily: get('retain-daily') as number | undefined,
+    retainWeekly: get('retain-weekly') as number | undefined,
+    retainMonthly: get('retain-monthly') as number | undefined,
     prefetch: get('prefetch') as number,
     retries: get('retries') as number,
     retryBudgetSec: get('retry-budget') as number,

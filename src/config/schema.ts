@@ -27,6 +27,13 @@ export const SETTINGS = [
   { key: 'jobs', env: 'PGARK_JOBS', type: 'int', default: '4', min: 1, max: 64, description: 'parallel transfers (wal-push look-ahead, wal-fetch prefetch)' },
   { key: 'prefetch', env: 'PGARK_PREFETCH', type: 'int', default: '8', min: 0, max: 256, description: 'wal-fetch: segments to download ahead into the prefetch area (0 switches prefetch off)' },
   { key: 'retries', env: 'PGARK_RETRIES', type: 'int', default: '5', min: 1, max: 100, description: 'attempts for a transient storage error before giving up' },
+  { key: 'incr-chain-max', env: 'PGARK_INCR_CHAIN_MAX', type: 'int', default: '7', min: 1, max: 1000, description: 'backup: longest chain of incremental backups on one full; --type auto takes a full beyond it' },
+  { key: 'archive-timeout', env: 'PGARK_ARCHIVE_TIMEOUT', type: 'int', default: '120', min: 1, max: 86400, description: 'backup: seconds to wait for the WAL a backup needs to reach the repository' },
+  { key: 'retain-full', env: 'PGARK_RETAIN_FULL', type: 'int', min: 1, max: 100000, description: 'expire: keep this many full backups (and their incrementals)' },
+  { key: 'retain-window', env: 'PGARK_RETAIN_WINDOW', type: 'string', description: 'expire: keep every point in time of this window restorable, e.g. 7d, 36h, 2w' },
+  { key: 'retain-daily', env: 'PGARK_RETAIN_DAILY', type: 'int', min: 1, max: 100000, description: 'expire: keep the newest backup of each of the last N days that have one' },
+  { key: 'retain-weekly', env: 'PGARK_RETAIN_WEEKLY', type: 'int', min: 1, max: 100000, description: 'expire: keep the newest backup of each of the last N ISO weeks that have one' },
+  { key: 'retain-monthly', env: 'PGARK_RETAIN_MONTHLY', type: 'int', min: 1, max: 100000, description: 'expire: keep the newest backup of each of the last N months that have one' },
   { key: 'retry-budget', env: 'PGARK_RETRY_BUDGET', type: 'int', default: '60', min: 1, max: 3600, description: 'seconds within which retries of one operation must finish' },
 ] as const satisfies readonly SettingSpec[];
 

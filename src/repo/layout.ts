@@ -49,3 +49,67 @@ export function auditKey(stanza: string, when: Date, pid: number, rand: string):
   const time = iso.slice(11, 23).replace(/:/g, '');
   return `${auditPrefix(stanza, day)}${time}-${pid}-${rand}`;
 }
+
+// ---------------------------------------------------------------------------
+// Backups
+//
+//   <stanza>/catalog/<id>.json          catalog entry: the commit point of a backup
+//   <stanza>/backup/<id>/manifest       file manifest (NDJSON, compressed)
+//   <stanza>/backup/<id>/data/<n>       data objects: bundles of small files, or one large file
+//   <stanza>/pin/<id>                   present while a backup is kept (pgark keep)
+//   <stanza>/lock/backup                lock held by a running backup or expire
+//   <stanza>/verify/<id>.json           objects already verified (incremental verify)
+// ---------------------------------------------------------------------------
+
+const BACKUP_ID_RE = /^\d{8}-\d{6}[FI]$/;
+
+export function isBackupId(id: string): boolean {
+  return BACKUP_ID_RE.test(id);
+}
+
+export function catalogPrefix(stanza: string): string {
+  return `${stanza}/catalog/`;
+}
+
+export function catalogKey(stanza: string, id: string): string {
+  return `${catalogPrefix(stanza)}${id}.json`;
+}
+
+export function backupIdOfCatalogKey(key: string): string | undefined {
+  const m = /\/catalog\/(\d{8}-\d{6}[FI])\.json$/.exec(key);
+  return m?.[1];
+}
+
+export function backupPrefix(stanza: string, id?: string): string {
+  return id === undefined ? `${stanza}/backup/` : `${stanza}/backup/${id}/`;
+}
+
+export function manifestKey(stanza: string, id: string): string {
+  return `${backupPrefix(stanza, id)}manifest`;
+}
+
+export function dataObjectKey(stanza: string, id: string, n: number): string {
+  return `${backupPrefix(stanza, id)}data/${n}`;
+}
+
+export function pinPrefix(stanza: string): string {
+  return `${stanza}/pin/`;
+}
+
+export function pinKey(stanza: string, id: string): string {
+  return `${pinPrefix(stanza)}${id}`;
+}
+
+export function lockKey(stanza: string, name: string): string {
+  return `${stanza}/lock/${name}`;
+}
+
+export function verifyStateKey(stanza: string, id: string): string {
+  return `${stanza}/verify/${id}.json`;
+}
+
+/** Backup id for a start time: YYYYMMDD-HHMMSS (UTC) + F (full) or I (incremental). Ids sort by time. */
+export function backupIdFor(when: Date, type: 'full' | 'incr'): string {
+  const iso = when.toISOString();
+  return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}-${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}${type === 'full' ? 'F' : 'I'}`;
+}

@@ -5,6 +5,7 @@ import { log } from '../common/log.js';
 import { DEFAULT_CONFIG_PATH } from '../config/schema.js';
 import { PGARK_VERSION } from '../version.js';
 import { ExitWith, registerWalCommands, WAL_FETCH_FATAL_BASE } from './wal-commands.js';
+import { registerBackupCommands } from './backup-commands.js';
 
 export function buildProgram(): Command {
   const program = new Command('pgark')
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
       else process.stdout.write(`pgark ${PGARK_VERSION} (node ${process.version})\n`);
     });
   registerWalCommands(program);
+  registerBackupCommands(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

@@ -1,0 +1,271 @@
+/**
+ * Worker thread of `pgark backup`: stores one object per task. Each file is read once, through
+ * sha256 and (with data checksums) page checksum verification; an incremental stores only what
+ * changed since its parent:
+ * - bundled (small) files are read into memory and referenced from the parent when their
+ *   sha256 is unchanged;
+ * - a large main-fork relation file is stored as a block delta: a block is stored when its page
+ *   LSN is at or after the parent's start LSN, when it is new or all zeros, when it lies beyond
+ *   the parent's copy, or when it is a partial block; other blocks are the parent's (they have
+ *   not been modified since the parent started, and WAL replay redoes anything later);
+ * - other large files are stored whole unless size, mtime and sha256 all match the parent.
+ */
+import { createHash } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { isNodeError } from '../common/errors.js';
+import { serveWorker } from '../common/worker-pool.js';
+import type { Settings } from '../config/resolve.js';
+import type { CodecName } from '../io/codec.js';
+import { dataObjectKey } from '../repo/layout.js';
+import type { Repository } from '../repo/repository.js';
+import { parseLsn } from '../wal/segment-name.js';
+import type { FileEntry } from './manifest.js';
+import { toRanges } from './manifest.js';
+import { BLCKSZ, pageLsn, verifyPageAt } from './page-checksum.js';
+import type { BackupTask, TaskFile } from './tasks.js';
+
+export interface BackupWorkerInit {
+  settings: Settings;
+  backupId: string;
+  codec: CodecName;
+  level: number | undefined;
+  checksums: boolean;
+  blockSize: number;
+  relsegBlocks: number;
+  /** This backup's start LSN: a page with a bad checksum but a newer LSN is being written (WAL restores it). */
+  startLsn: string;
+  /** Parent's start LSN (incremental only). */
+  parentStartLsn?: string;
+}
+
+export interface BackupTaskResult {
+  n: number;
+  entries: FileEntry[];
+  rawBytes: number;
+  storedBytes: number;
+  readBytes: number;
+  changedBlocks: number;
+  reusedBlocks: number;
+}
+
+const CHUNK = 1024 * 1024;
+
+let repoPromise: Promise<Repository> | undefined;
+
+async function repository(init: BackupWorkerInit): Promise<Repository> {
+  repoPromise ??= import('../cli/context.js').then((m) => m.openRepository(init.settings));
+  return repoPromise;
+}
+
+interface Attempt {
+  entries: FileEntry[];
+  offset: number;
+  readBytes: number;
+  changedBlocks: number;
+  reusedBlocks: number;
+}
+
+async function readInto(fh: FileHandle, buf: Buffer, position: number): Promise<number> {
+  let got = 0;
+  while (got < buf.length) {
+    const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got;
+}
+
+class PageChecker {
+  readonly failures: number[] = [];
+  constructor(
+    private readonly init: BackupWorkerInit,
+    private readonly file: TaskFile,
+    private readonly fh: FileHandle,
+    private readonly startLsn: bigint,
+  ) {}
+
+  get enabled(): boolean {
+    return this.init.checksums && this.init.blockSize === BLCKSZ && this.file.relation !== undefined;
+  }
+
+  /** Verify the full pages of `buf` (file position `pos`). */
+  async check(buf: Buffer, pos: number): Promise<void> {
+    if (!this.enabled) return;
+    const first = pos / BLCKSZ;
+    const base = this.file.relation!.segment * this.init.relsegBlocks;
+    for (let off = 0; off + BLCKSZ <= buf.length; off += BLCKSZ) {
+      const block = first + off / BLCKSZ;
+      if (verifyPageAt(buf, off, base + block) !== 'bad') continue;
+      if (pageLsn(buf, off) >= this.startLsn) continue; // being written now: WAL replay restores it
+      // Read the page again: a write in progress may have torn it.
+      const again = Buffer.allocUnsafe(BLCKSZ);
+      const got = await readInto(this.fh, again, pos + off);
+      if (got === BLCKSZ && (verifyPageAt(again, 0, base + block) !== 'bad' || pageLsn(again, 0) >= this.startLsn)) continue;
+      this.failures.push(block);
+    }
+  }
+}
+
+async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile, a: Attempt, progress: (n: number) => void): AsyncGenerator<Buffer> {
+  let fh: FileHandle;
+  try {
+    fh = await open(f.abs, 'r');
+  } catch (err) {
+    if (isNodeError(err, 'ENOENT')) return; // removed since the walk: WAL replay recreates or drops it
+    throw err;
+  }
+  try {
+    const startLsn = parseLsn(init.startLsn);
+    const checker = new PageChecker(init, f, fh, startLsn);
+    const hash = createHash('sha256');
+    const entry: FileEntry = { t: 'file', path: f.path, size: 0, mode: f.mode, mtimeMs: f.mtimeMs, sha256: '' };
+    const parent = f.parent;
+    const incremental = init.parentStartLsn !== undefined;
+
+    if (!task.own) {
+      // Small file: read it whole (bounded by the bundle limit, plus growth while reading).
+      const parts: Buffer[] = [];
+      let size = 0;
+      for (;;) {
+        const buf = Buffer.allocUnsafe(Math.max(BLCKSZ, Math.min(CHUNK, f.planSize - size + BLCKSZ)));
+        const got = await readInto(fh, buf, size);
+        if (got === 0) break;
+        const part = buf.subarray(0, got);
+        await checker.check(part, size);
+        hash.update(part);
+        parts.push(part);
+        size += got;
+        if (got < buf.length) break;
+      }
+      a.readBytes += size;
+      progress(size);
+      entry.size = size;
+      entry.sha256 = hash.digest('hex');
+      if (incremental && parent?.object && parent.size === size && parent.sha256 === entry.sha256) {
+        entry.object = parent.object;
+      } else if (size > 0) {
+        entry.object = { backup: init.backupId, n: task.n, offset: a.offset };
+        for (const p of parts) yield p;
+        a.offset += size;
+      }
+    } else {
+      const deltaMode = incremental && parent !== undefined && f.relation?.fork === 'main' && init.blockSize > 0;
+      if (!deltaMode && incremental && parent?.object && parent.size === f.planSize && parent.mtimeMs === f.mtimeMs) {
+        // Probably unchanged: hash it first and store it only if it differs.
+        const pre = createHash('sha256');
+        let pos = 0;
+        const buf = Buffer.allocUnsafe(CHUNK);
+        for (;;) {
+          const got = await readInto(fh, buf, pos);
+          if (got === 0) break;
+          pre.update(buf.subarray(0, got));
+          pos += got;
+        }
+        if (pos === parent.size && pre.digest('hex') === parent.sha256) {
+          a.readBytes += pos;
+          progress(pos);
+          entry.size = pos;
+          entry.sha256 = parent.sha256;
+          entry.object = parent.object;
+          a.entries.push(entry);
+          return;
+        }
+      }
+      const parentStart = deltaMode ? parseLsn(init.parentStartLsn!) : 0n;
+      const parentBlocks = deltaMode ? Math.floor(parent!.size / init.blockSize) : 0;
+      const bs = init.blockSize;
+      const changed: number[] = [];
+      let pos = 0;
+      let stored = 0;
+      const startOffset = a.offset;
+      for (;;) {
+        const buf = Buffer.allocUnsafe(CHUNK);
+        const got = await readInto(fh, buf, pos);
+        if (got === 0) break;
+        const part = buf.subarray(0, got);
+        await checker.check(part, pos);
+        hash.update(part);
+        if (!deltaMode) {
+          yield part;
+          stored += got;
+        } else {
+          // Emit runs of changed blocks as slices of the read buffer.
+          let runStart = -1;
+          for (let off = 0; off < got; off += bs) {
+            const block = (pos + off) / bs;
+            const full = off + bs <= got;
+            const isChanged = !full || block >= parentBlocks || pageLsn(part, off) >= parentStart || pageLsn(part, off) === 0n;
+            if (isChanged) {
+              changed.push(block);
+              if (runStart < 0) runStart = off;
+            } else {
+              a.reusedBlocks++;
+              if (runStart >= 0) {
+                yield part.subarray(runStart, off);
+                stored += off - runStart;
+                runStart = -1;
+              }
+            }
+          }
+          if (runStart >= 0) {
+            yield part.subarray(runStart, got);
+            stored += got - runStart;
+          }
+        }
+        pos += got;
+        progress(got);
+        if (got < CHUNK) break;
+      }
+      a.readBytes += pos;
+      entry.size = pos;
+      entry.sha256 = hash.digest('hex');
+      if (deltaMode && changed.length < Math.ceil(pos / bs)) {
+        a.changedBlocks += changed.length;
+        entry.delta = { n: task.n, offset: startOffset, blocks: toRanges(changed) };
+      } else if (pos > 0) {
+        if (deltaMode) a.changedBlocks += changed.length;
+        entry.object = { backup: init.backupId, n: task.n, offset: startOffset };
+      }
+      a.offset += stored;
+    }
+    if (checker.failures.length > 0) entry.checksumFailures = checker.failures;
+    a.entries.push(entry);
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function runBackupTask(init: BackupWorkerInit, task: BackupTask, progress: (bytes: number) => void): Promise<BackupTaskResult> {
+  const repo = await repository(init);
+  let a: Attempt = { entries: [], offset: 0, readBytes: 0, changedBlocks: 0, reusedBlocks: 0 };
+  let pending = 0;
+  const report = (n: number) => {
+    pending += n;
+    if (pending >= 8 * CHUNK) {
+      progress(pending);
+      pending = 0;
+    }
+  };
+  let attempts = 0;
+  const res = await repo.putObject(dataObjectKey(init.settings.stanza, init.backupId, task.n), () => {
+    // A retry re-reads the files from the start.
+    if (attempts++ > 0) a = { entries: [], offset: 0, readBytes: 0, changedBlocks: 0, reusedBlocks: 0 };
+    const current = a;
+    return Readable.from((async function* () {
+      for (const f of task.files) yield* fileChunks(init, task, f, current, attempts === 1 ? report : () => undefined);
+    })(), { objectMode: false });
+  }, { codec: init.codec, level: init.level });
+  if (pending > 0) progress(pending);
+  return {
+    n: task.n,
+    entries: a.entries,
+    rawBytes: res.rawSize,
+    storedBytes: res.storedSize,
+    readBytes: a.readBytes,
+    changedBlocks: a.changedBlocks,
+    reusedBlocks: a.reusedBlocks,
+  };
+}
+
+serveWorker<BackupWorkerInit, BackupTask, BackupTaskResult>(runBackupTask);

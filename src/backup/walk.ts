@@ -1,0 +1,110 @@
+/**
+ * List what a base backup copies from a data directory and its tablespaces (I/O), applying the
+ * exclusion rules of exclusions.ts. Tablespaces are followed through pg_tblspc/<oid>; only their
+ * version directory (PG_<major>_<catversion>) belongs to this cluster.
+ */
+import { lstat, readdir, readlink, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isNodeError } from '../common/errors.js';
+import { exclusionReason, isRelationDirectory, parseRelationFileName, unloggedRelations, type RelationFile } from './exclusions.js';
+import type { DirEntry, LinkEntry } from './manifest.js';
+
+export interface WalkFile {
+  path: string;
+  abs: string;
+  size: number;
+  mode: number;
+  mtimeMs: number;
+  /** Set for files in relation directories whose names parse as relation files. */
+  relation?: RelationFile;
+}
+
+export interface WalkResult {
+  dirs: DirEntry[];
+  links: LinkEntry[];
+  files: WalkFile[];
+  excluded: number;
+}
+
+function gone(err: unknown): boolean {
+  return isNodeError(err, 'ENOENT') || isNodeError(err, 'ENOTDIR');
+}
+
+export async function walkDataDirectory(pgdata: string, pgVersion: number): Promise<WalkResult> {
+  const out: WalkResult = { dirs: [], links: [], files: [], excluded: 0 };
+  const tablespaceVersionPrefix = `PG_${pgVersion}_`;
+
+  const walkDir = async (rel: string, abs: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(abs, { withFileTypes: true });
+    } catch (err) {
+      if (gone(err)) return;
+      throw err;
+    }
+    const relDir = isRelationDirectory(rel);
+    const unlogged = relDir ? unloggedRelations(entries.map((e) => e.name)) : new Set<string>();
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      const childRel = rel === '' ? e.name : `${rel}/${e.name}`;
+      const childAbs = join(abs, e.name);
+      if (rel === 'pg_tblspc' && e.isSymbolicLink()) {
+        if (!/^\d+$/.test(e.name)) continue;
+        const target = await readlink(childAbs);
+        out.links.push({ t: 'link', path: childRel, target });
+        await walkTablespace(childRel, childAbs);
+        continue;
+      }
+      let st;
+      try {
+        st = e.isSymbolicLink() ? await stat(childAbs) : await lstat(childAbs);
+      } catch (err) {
+        if (gone(err)) continue;
+        throw err;
+      }
+      if (st.isDirectory()) {
+        if (exclusionReason(childRel, 'dir', unlogged) !== undefined) {
+          out.excluded++;
+          continue;
+        }
+        out.dirs.push({ t: 'dir', path: childRel, mode: st.mode & 0o7777 });
+        await walkDir(childRel, childAbs);
+      } else if (st.isFile()) {
+        // Exclusion rules are written for paths relative to the data directory or to a tablespace's
+        // version directory; map tablespace paths to the same shape (pg_tblspc/<oid>/PG_x/<db>/...).
+        if (exclusionReason(childRel, 'file', unlogged) !== undefined) {
+          out.excluded++;
+          continue;
+        }
+        const f: WalkFile = { path: childRel, abs: childAbs, size: st.size, mode: st.mode & 0o7777, mtimeMs: Math.floor(st.mtimeMs) };
+        if (relDir) {
+          const r = parseRelationFileName(e.name);
+          if (r) f.relation = r;
+        }
+        out.files.push(f);
+      } else {
+        out.excluded++; // sockets, fifos, devices
+      }
+    }
+  };
+
+  const walkTablespace = async (rel: string, abs: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(abs, { withFileTypes: true });
+    } catch (err) {
+      if (gone(err)) return;
+      throw err;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory() || !e.name.startsWith(tablespaceVersionPrefix)) continue;
+      const childRel = `${rel}/${e.name}`;
+      const st = await lstat(join(abs, e.name));
+      out.dirs.push({ t: 'dir', path: childRel, mode: st.mode & 0o7777 });
+      await walkDir(childRel, join(abs, e.name));
+    }
+  };
+
+  await walkDir('', pgdata);
+  return out;
+}

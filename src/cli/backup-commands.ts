@@ -1,0 +1,128 @@
+/** CLI wiring of backup, list and show. Implementations load only when a command runs. */
+import { Command, Option } from 'commander';
+import { ConfigError, ExitCode } from '../common/errors.js';
+import { printJson, settingsFrom, withRepository } from './context.js';
+import { formatBytes } from './format.js';
+import type { BackupInfo } from '../catalog/backup-info.js';
+
+function intOption(v: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new ConfigError(`invalid ${name} '${v}': expected an integer between ${min} and ${max}`);
+  return Number(v);
+}
+
+function duration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+export function describeBackup(b: BackupInfo, pinned: boolean): string {
+  const lines = [
+    `backup ${b.id} (${b.type}${b.parent ? ` on ${b.parent}` : ''})${pinned ? ' [kept]' : ''}${b.label ? `  label: ${b.label}` : ''}`,
+    `  start   ${b.start.time}  lsn ${b.start.lsn}  timeline ${b.start.timeline}`,
+    `  stop    ${b.stop.time}  lsn ${b.stop.lsn}  timeline ${b.stop.timeline}`,
+    `  wal     ${b.walRange.first} .. ${b.walRange.last}${b.walStored ? ' (stored with the backup)' : ''}`,
+    `  size    ${formatBytes(b.size.original)} read, ${formatBytes(b.size.stored)} stored, ${b.size.files} files in ${b.size.objects} objects` +
+      (b.size.changedBlocks !== undefined ? `; blocks ${b.size.changedBlocks} stored, ${b.size.reusedBlocks ?? 0} from the parent` : ''),
+    `  took    ${duration(b.durationMs)}${b.fromStandby ? ', from a standby' : ''}; PostgreSQL ${b.pgVersion}; chain ${b.chain.join(' <- ')}`,
+  ];
+  if (b.checksumFailures > 0) lines.push(`  WARNING ${b.checksumFailures} page(s) failed checksum verification (pgark show ${b.id} --files)`);
+  return lines.join('\n');
+}
+
+export function registerBackupCommands(program: Command): void {
+  program
+    .command('backup')
+    .summary('take a base backup of the running cluster')
+    .description(
+      'Copy the data directory of the running cluster on this host into the repository, using\n' +
+      "PostgreSQL's non-exclusive backup API. Connection: libpq environment (PGHOST, PGPORT, PGUSER,\n" +
+      'PGDATABASE, PGPASSFILE) or --dsn. The backup is listed only once its WAL is archived and its\n' +
+      'manifest committed. --type auto (default) takes an incremental on the newest backup, or a full\n' +
+      'when there is none, its chain is incr-chain-max long, or the timeline changed.',
+    )
+    .addOption(new Option('--type <type>', 'full, incr or auto').choices(['full', 'incr', 'auto']).default('auto'))
+    .option('--label <text>', 'free text stored with the backup')
+    .option('--keep', 'pin the backup: expire never removes it (pgark keep --release undoes)')
+    .option('--jobs <n>', 'parallel file copies (default: number of CPU cores)')
+    .option('--dsn <conninfo>', 'connection string (no password: use PGPASSWORD/PGPASSFILE)')
+    .option('--from-standby', 'require the server to be a hot standby (detected anyway)')
+    .addOption(new Option('--checkpoint <mode>', 'checkpoint at start: fast or spread').choices(['fast', 'spread']).default('fast'))
+    .option('--store-wal', 'store the WAL needed for consistency with the backup instead of waiting for the archive')
+    .option('--archive-timeout <sec>', 'seconds to wait for the needed WAL in the repository (default 120)')
+    .option('--incr-chain-max <n>', 'longest incremental chain (default 7)')
+    .option('--codec <name>', 'lz4, zstd, gzip or none (default: the stanza\'s)')
+    .option('--compress-level <n>', 'codec level')
+    .option('--no-progress', 'no progress output on stderr')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { type: 'full' | 'incr' | 'auto'; label?: string; keep?: boolean; jobs?: string; dsn?: string; fromStandby?: boolean; checkpoint: 'fast' | 'spread'; storeWal?: boolean; progress: boolean; json?: boolean }, cmd: Command) => {
+      const settings = settingsFrom(cmd);
+      const { runBackup } = await import('../backup/backup.js');
+      const out = await withRepository(settings, (repo) => runBackup(settings, repo, {
+        type: opts.type, label: opts.label, keep: !!opts.keep, jobs: intOption(opts.jobs, '--jobs', 1, 256), dsn: opts.dsn,
+        fromStandby: !!opts.fromStandby, checkpoint: opts.checkpoint, storeWal: !!opts.storeWal, progress: opts.progress,
+      }));
+      if (opts.json) printJson({ ...out.info, checksumFailureList: out.checksumFailures, notes: out.notes });
+      else {
+        for (const n of out.notes) process.stdout.write(`note: ${n}\n`);
+        process.stdout.write(describeBackup(out.info, !!opts.keep) + '\n');
+        for (const f of out.checksumFailures) process.stdout.write(`  checksum failure: ${f.path} blocks ${f.blocks.join(', ')}\n`);
+      }
+      if (out.checksumFailures.length > 0) process.exitCode = ExitCode.VERIFY_FAILED;
+    });
+
+  program
+    .command('list')
+    .summary('list the backups of the stanza')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const settings = settingsFrom(cmd);
+      const { listBackups, listPins } = await import('../catalog/catalog.js');
+      const [backups, pins] = await withRepository(settings, async (repo) => [await listBackups(repo), await listPins(repo)] as const);
+      if (opts.json) {
+        printJson(backups.map((b) => ({ ...b, kept: pins.has(b.id) })));
+        return;
+      }
+      if (backups.length === 0) {
+        process.stdout.write(`no backups in stanza '${settings.stanza}'\n`);
+        return;
+      }
+      const rows = backups.map((b) => [b.id, b.type, b.start.time.slice(0, 19).replace('T', ' '), b.stop.lsn, String(b.stop.timeline),
+        formatBytes(b.size.original), formatBytes(b.size.stored), duration(b.durationMs), b.parent ?? '', pins.has(b.id) ? 'kept' : '',
+        b.checksumFailures ? `${b.checksumFailures} bad pages` : '', b.label ?? '']);
+      const head = ['id', 'type', 'start (UTC)', 'stop lsn', 'tl', 'size', 'stored', 'took', 'parent', 'pin', 'checks', 'label'];
+      const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+      for (const r of [head, ...rows]) process.stdout.write(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd() + '\n');
+    });
+
+  program
+    .command('show')
+    .summary('show one backup')
+    .argument('<id>', "backup id or 'latest'")
+    .option('--files', 'list the files (path, size, where stored)')
+    .option('--json', 'print as JSON')
+    .action(async (ref: string, opts: { files?: boolean; json?: boolean }, cmd: Command) => {
+      const settings = settingsFrom(cmd);
+      const { listBackups, listPins, findBackup, readManifest } = await import('../catalog/catalog.js');
+      await withRepository(settings, async (repo) => {
+        const backups = await listBackups(repo);
+        const b = findBackup(backups, ref);
+        const pinned = (await listPins(repo)).has(b.id);
+        const manifest = opts.files || b.checksumFailures > 0 ? await readManifest(repo, b) : undefined;
+        const files = manifest ? [...manifest.files.values()] : [];
+        if (opts.json) {
+          printJson({ ...b, kept: pinned, ...(opts.files ? { files, dirs: manifest!.dirs, links: manifest!.links } : {}),
+            checksumFailureList: files.filter((f) => f.checksumFailures).map((f) => ({ path: f.path, blocks: f.checksumFailures })) });
+          return;
+        }
+        process.stdout.write(describeBackup(b, pinned) + '\n');
+        for (const f of files) if (f.checksumFailures) process.stdout.write(`  checksum failure: ${f.path} blocks ${f.checksumFailures.join(', ')}\n`);
+        if (opts.files) {
+          for (const f of files) {
+            const where = f.object ? (f.object.backup === b.id ? `object ${f.object.n}` : `from ${f.object.backup}`) : f.delta ? `delta: ${f.delta.blocks.reduce((n, r) => n + r[1], 0)} blocks in object ${f.delta.n}` : 'empty';
+            process.stdout.write(`  ${f.path}  ${f.size}  ${where}\n`);
+          }
+        }
+      });
+    });
+}

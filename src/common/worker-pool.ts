@@ -1,0 +1,101 @@
+/**
+ * A pool of worker threads that run tasks of one kind (backup copy, restore, verify).
+ * Tasks are handed out one at a time as workers become free; the first failure stops the pool.
+ *
+ * Protocol (worker side: see serveWorker): the worker receives `{ init }` through workerData,
+ * then `{ task }` messages; it answers `{ progress: bytes }`, `{ done: result }` or
+ * `{ error: { message, exitCode, name } }`.
+ */
+import { Worker, parentPort, workerData } from 'node:worker_threads';
+import { ExitCode, exitCodeOf, PgarkError } from './errors.js';
+
+export class RemoteError extends PgarkError {
+  override readonly exitCode: number;
+  constructor(message: string, exitCode: number, name: string) {
+    super(message);
+    this.exitCode = exitCode;
+    this.name = name;
+  }
+}
+
+interface WorkerMessage<R> {
+  progress?: number;
+  done?: R;
+  error?: { message: string; exitCode: number; name: string };
+}
+
+export async function runPool<I, T, R>(
+  script: URL,
+  count: number,
+  init: I,
+  tasks: readonly T[],
+  onProgress: (bytes: number) => void,
+  onDone: (result: R, task: T) => void,
+): Promise<void> {
+  if (tasks.length === 0) return;
+  const workers: Worker[] = [];
+  let next = 0;
+  let failed: Error | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let running = Math.min(count, tasks.length);
+      const fail = (err: Error) => {
+        if (failed) return;
+        failed = err;
+        reject(err);
+      };
+      for (let i = 0; i < running; i++) {
+        const w = new Worker(script, { workerData: init });
+        workers.push(w);
+        let current: T | undefined;
+        const give = () => {
+          if (failed) return;
+          if (next >= tasks.length) {
+            current = undefined;
+            void w.terminate();
+            if (--running === 0) resolve();
+            return;
+          }
+          current = tasks[next++]!;
+          w.postMessage({ task: current });
+        };
+        w.on('message', (m: WorkerMessage<R>) => {
+          if (m.progress !== undefined) onProgress(m.progress);
+          else if (m.done !== undefined) {
+            try {
+              onDone(m.done, current!);
+            } catch (err) {
+              fail(err as Error);
+              return;
+            }
+            give();
+          } else if (m.error) fail(new RemoteError(m.error.message, m.error.exitCode, m.error.name));
+        });
+        w.on('error', (err) => fail(err));
+        w.on('exit', (code) => {
+          if (current !== undefined && !failed) fail(new PgarkError(`worker thread exited (code ${code}) during a task`));
+        });
+        give();
+      }
+    });
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+/** Worker side: run `handle` for each task with the pool's init data. */
+export function serveWorker<I, T, R>(handle: (init: I, task: T, progress: (bytes: number) => void) => Promise<R>): void {
+  const port = parentPort;
+  if (!port) throw new Error('serveWorker must run in a worker thread');
+  const init = workerData as I;
+  port.on('message', (m: { task: T }) => {
+    handle(init, m.task, (bytes) => port.postMessage({ progress: bytes })).then(
+      (done) => port.postMessage({ done }),
+      (err: unknown) => {
+        const e = err instanceof Error ? err : new Error(String(err));
+        const code = exitCodeOf(err);
+        port.postMessage({ error: { message: code === ExitCode.INTERNAL && e.stack ? e.stack : e.message, exitCode: code, name: e.name } });
+      },
+    );
+  });
+}

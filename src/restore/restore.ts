@@ -1,0 +1,276 @@
+/**
+ * `pgark restore`: write a backup (and its chain) into a data directory, ready to start.
+ *
+ * Order: check the target and the recovery target before writing anything; create directories
+ * and tablespace links; write every file through sha256 verification (worker threads); write
+ * global/pg_control under a temporary name and rename it last, so that an interrupted restore
+ * can never be started by mistake; then postgresql.auto.conf and the signal file.
+ */
+import { availableParallelism } from 'node:os';
+import { chmod, lstat, mkdir, readdir, readFile, rename, rm, symlink, writeFile, open } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { ConfigError, InvalidInputError, isNodeError, PgarkError } from '../common/errors.js';
+import { Progress } from '../common/progress.js';
+import { isProcessAlive } from '../common/process.js';
+import { runPool } from '../common/worker-pool.js';
+import type { Settings } from '../config/resolve.js';
+import { requireRepo } from '../config/resolve.js';
+import type { Repository } from '../repo/repository.js';
+import { parseLsn } from '../wal/segment-name.js';
+import type { BackupInfo } from '../catalog/backup-info.js';
+import { chainOf, findBackup, listBackups, readManifest } from '../catalog/catalog.js';
+import type { Manifest } from '../backup/manifest.js';
+import { planRestore, type RestoreTask } from './plan.js';
+import { buildRestoreCommand, mergeAutoConf, recoverySettings, signalFile, validateTarget, type RecoveryTarget } from './recovery-conf.js';
+import { parseTablespaceMap, resolveTablespaceMap } from './tablespace-map.js';
+import type { RestoreTaskResult, RestoreWorkerInit } from './restore-worker.js';
+import { targetPath } from './restore-worker-paths.js';
+
+export interface RestoreOptions {
+  ref: string;
+  pgdata: string;
+  target: RecoveryTarget;
+  standby: boolean;
+  primaryConninfo?: string | undefined;
+  primarySlotName?: string | undefined;
+  keepArchive: boolean;
+  tablespaceMap: string[];
+  jobs?: number | undefined;
+  delta: boolean;
+  force: boolean;
+  progress: boolean;
+}
+
+export interface RestoreOutcome {
+  backup: BackupInfo;
+  pgdata: string;
+  filesWritten: number;
+  filesUnchanged: number;
+  filesRemoved: number;
+  bytesWritten: number;
+  durationMs: number;
+  settings: Array<[string, string]>;
+  signal: string;
+  notes: string[];
+}
+
+const HOLD_BACK = 'global/pg_control';
+const HOLD_BACK_AS = 'global/pg_control.pgark-restore';
+
+/** Choose the backup: the one named, or the newest that can reach the target. */
+export function chooseBackup(backups: readonly BackupInfo[], ref: string, target: RecoveryTarget): { backup: BackupInfo; note?: string } {
+  const limit = targetLimit(target);
+  if (ref !== 'auto') {
+    const b = findBackup(backups, ref);
+    if (limit && !limit.reaches(b)) throw new InvalidInputError(`backup ${b.id} ends at ${b.stop.time} (LSN ${b.stop.lsn}), after the recovery target ${limit.text}: it cannot reach it; pick an older backup or 'auto'`);
+    return { backup: b };
+  }
+  if (backups.length === 0) throw new PgarkError('the repository holds no backup of this stanza');
+  if (!limit) return { backup: backups[backups.length - 1]!, note: 'no time or LSN target: restoring the newest backup' };
+  const ok = backups.filter((b) => limit.reaches(b));
+  if (ok.length === 0) throw new InvalidInputError(`no backup ends before the recovery target ${limit.text}: the oldest, ${backups[0]!.id}, ends at ${backups[0]!.stop.time} (LSN ${backups[0]!.stop.lsn})`);
+  return { backup: ok[ok.length - 1]! };
+}
+
+function targetLimit(t: RecoveryTarget): { text: string; reaches: (b: BackupInfo) => boolean } | undefined {
+  if (t.time !== undefined) {
+    const ms = parseTargetTime(t.time);
+    if (ms === undefined) return undefined;
+    return { text: t.time, reaches: (b) => Date.parse(b.stop.time) <= ms };
+  }
+  if (t.lsn !== undefined) {
+    const lsn = parseLsn(t.lsn);
+    return { text: t.lsn, reaches: (b) => parseLsn(b.stop.lsn) <= lsn };
+  }
+  return undefined;
+}
+
+/** PostgreSQL timestamptz text ('2026-11-23 16:20:00+00', '... 16:20:00.5+05:30') or ISO-8601. */
+export function parseTargetTime(text: string): number | undefined {
+  let s = text.trim().replace(/^(\d{4}-\d{2}-\d{2}) /, '$1T');
+  s = s.replace(/([+-]\d{2})$/, '$1:00').replace(/([+-]\d{2})(\d{2})$/, '$1:$2').replace(/ ?(UTC|GMT)$/i, 'Z');
+  const ms = Date.parse(s);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+async function isEmptyDir(dir: string): Promise<boolean | null> {
+  try {
+    return (await readdir(dir)).length === 0;
+  } catch (err) {
+    if (isNodeError(err, 'ENOENT')) return null;
+    throw err;
+  }
+}
+
+export async function runRestore(settings: Settings, repo: Repository, o: RestoreOptions): Promise<RestoreOutcome> {
+  const started = Date.now();
+  const notes: string[] = [];
+  const target = validateTarget(o.target);
+  const pgdata = resolve(o.pgdata);
+  const jobs = o.jobs ?? (settings.jobsExplicit ? settings.jobs : availableParallelism());
+  if (o.delta && o.force) throw new ConfigError('--delta and --force cannot be used together');
+
+  // Build the recovery settings first: a bad flag must fail before anything is written.
+  const script = fileURLToPath(new URL('../../../bin/pgark.js', import.meta.url));
+  const restoreCommand = buildRestoreCommand({ node: process.execPath, script, repo: requireRepo(settings), stanza: settings.stanza, ...(settings.configPath ? { config: settings.configPath } : {}) });
+  const gucs = recoverySettings({ restoreCommand, target, standby: o.standby, keepArchive: o.keepArchive,
+    ...(o.primaryConninfo !== undefined ? { primaryConninfo: o.primaryConninfo } : {}),
+    ...(o.primarySlotName !== undefined ? { primarySlotName: o.primarySlotName } : {}) });
+
+  const empty = await isEmptyDir(pgdata);
+  if (empty === false) {
+    const pid = await readFile(join(pgdata, 'postmaster.pid'), 'utf8').catch(() => undefined);
+    if (pid !== undefined) {
+      const n = Number(pid.split('\n')[0]);
+      if (Number.isInteger(n) && n > 0 && isProcessAlive(n)) throw new ConfigError(`a PostgreSQL server (pid ${n}) is running in '${pgdata}': stop it before restoring into it`);
+    }
+    if (!o.delta && !o.force) throw new ConfigError(`target directory '${pgdata}' is not empty: pass --delta to update it in place (only files that differ are written) or --force to replace its contents`);
+  }
+
+  const backups = await listBackups(repo);
+  const chosen = chooseBackup(backups, o.ref, target);
+  if (chosen.note) notes.push(chosen.note);
+  const backup = chosen.backup;
+  const chain = chainOf(backups, backup);
+  const manifests: Manifest[] = [];
+  for (const b of chain) manifests.push(await readManifest(repo, b));
+  const manifest = manifests[manifests.length - 1]!;
+  const stanza = await repo.requireStanza();
+  if (stanza.systemIdentifier !== backup.systemIdentifier) throw new PgarkError(`backup ${backup.id} belongs to system ${backup.systemIdentifier}, the stanza to ${stanza.systemIdentifier}`);
+
+  const tsMap = resolveTablespaceMap(parseTablespaceMap(o.tablespaceMap), manifest.header.tablespaces);
+  const tablespaces: Record<string, string> = {};
+  for (const l of manifest.links) {
+    const oid = Number(l.path.slice('pg_tblspc/'.length));
+    const loc = tsMap.get(oid) ?? l.target;
+    if (loc === pgdata || loc.startsWith(`${pgdata}/`) && !loc.startsWith(`${pgdata}/pg_tblspc/`)) {
+      // A tablespace inside the data directory is allowed by PostgreSQL (with a warning); keep it.
+    }
+    tablespaces[String(oid)] = loc;
+    const e = await isEmptyDir(loc);
+    if (e === false && !o.delta && !o.force) throw new ConfigError(`tablespace directory '${loc}' (tablespace ${oid}) is not empty: pass --tablespace-map ${oid}=NEWDIR, --delta or --force`);
+  }
+
+  // Prepare the directories.
+  if (o.force && empty === false) {
+    for (const name of await readdir(pgdata)) await rm(join(pgdata, name), { recursive: true, force: true });
+    for (const loc of Object.values(tablespaces)) {
+      if ((await isEmptyDir(loc)) === false) for (const name of await readdir(loc)) await rm(join(loc, name), { recursive: true, force: true });
+    }
+  }
+  await mkdir(pgdata, { recursive: true, mode: 0o700 });
+  await chmod(pgdata, 0o700);
+  const init: RestoreWorkerInit = { settings, pgdata, tablespaces, delta: o.delta, holdBack: { [HOLD_BACK]: HOLD_BACK_AS } };
+  let removed = 0;
+  if (o.delta) removed = await removeExtras(pgdata, manifest, tablespaces, init);
+  for (const [oid, loc] of Object.entries(tablespaces)) {
+    await mkdir(loc, { recursive: true, mode: 0o700 });
+    const link = join(pgdata, 'pg_tblspc', oid);
+    await mkdir(join(pgdata, 'pg_tblspc'), { recursive: true, mode: 0o700 });
+    const cur = await lstat(link).catch(() => undefined);
+    if (cur) await rm(link, { recursive: true, force: true });
+    await symlink(loc, link);
+  }
+  for (const d of manifest.dirs) {
+    const abs = targetPath(init, d.path);
+    await mkdir(abs, { recursive: true, mode: 0o700 });
+    await chmod(abs, d.mode & 0o7777);
+  }
+  for (const sig of ['recovery.signal', 'standby.signal']) await rm(join(pgdata, sig), { force: true });
+
+  const tasks = planRestore(manifests);
+  const total = tasks.reduce((n, t) => n + t.bytes, 0);
+  const progress = o.progress ? new Progress({ what: 'restore', totalBytes: total, out: process.stderr, tty: process.stderr.isTTY === true }) : undefined;
+  const res = { written: 0, skipped: 0, bytes: 0 };
+  await runPool<RestoreWorkerInit, RestoreTask, RestoreTaskResult>(
+    new URL('./restore-worker.js', import.meta.url), jobs, init, tasks,
+    (bytes) => progress?.add(bytes),
+    (r) => {
+      res.written += r.written;
+      res.skipped += r.skipped;
+      res.bytes += r.bytes;
+    });
+
+  // Recovery configuration, then pg_control: from now on the directory can start.
+  const autoConf = join(pgdata, 'postgresql.auto.conf');
+  const existing = await readFile(autoConf, 'utf8').catch((err: unknown) => {
+    if (isNodeError(err, 'ENOENT')) return '# Do not edit this file manually!\n# It will be overwritten by the ALTER SYSTEM command.\n';
+    throw err;
+  });
+  const stamp = `${backup.id} at ${new Date().toISOString()}`;
+  await writeDurable(autoConf, mergeAutoConf(existing, gucs, stamp));
+  const signal = signalFile(o.standby);
+  await writeDurable(join(pgdata, signal), '');
+  if (manifest.files.has(HOLD_BACK)) {
+    await rename(join(pgdata, HOLD_BACK_AS), join(pgdata, HOLD_BACK));
+    await fsyncDir(join(pgdata, 'global'));
+  } else {
+    throw new PgarkError(`backup ${backup.id} has no global/pg_control`);
+  }
+  await fsyncDir(pgdata);
+  progress?.finish({ id: backup.id, files: res.written, unchanged: res.skipped });
+  return {
+    backup, pgdata, filesWritten: res.written, filesUnchanged: res.skipped, filesRemoved: removed, bytesWritten: res.bytes,
+    durationMs: Date.now() - started, settings: gucs, signal, notes,
+  };
+}
+
+async function writeDurable(path: string, text: string): Promise<void> {
+  const tmp = `${path}.pgark-tmp`;
+  await writeFile(tmp, text, { mode: 0o600 });
+  const fh = await open(tmp, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** --delta: remove what the backup does not hold (files, links, directories). */
+async function removeExtras(pgdata: string, m: Manifest, tablespaces: Record<string, string>, init: RestoreWorkerInit): Promise<number> {
+  const keepFiles = new Set<string>([...m.files.keys()].map((p) => targetPath(init, p)));
+  const keepDirs = new Set<string>(m.dirs.map((d) => targetPath(init, d.path)));
+  keepDirs.add(pgdata);
+  for (const [oid, loc] of Object.entries(tablespaces)) {
+    keepDirs.add(loc);
+    keepDirs.add(join(pgdata, 'pg_tblspc'));
+    keepFiles.add(join(pgdata, 'pg_tblspc', oid)); // the link itself
+  }
+  let removed = 0;
+  const walk = async (dir: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if (isNodeError(err, 'ENOENT')) return;
+      throw err;
+    }
+    for (const e of entries) {
+      const abs = join(dir, e.name);
+      if (e.isDirectory()) {
+        if (keepDirs.has(abs)) await walk(abs);
+        else {
+          await rm(abs, { recursive: true, force: true });
+          removed++;
+        }
+      } else if (!keepFiles.has(abs)) {
+        await rm(abs, { force: true });
+        removed++;
+      }
+    }
+  };
+  await walk(pgdata);
+  for (const loc of Object.values(tablespaces)) await walk(loc);
+  return removed;
+}

@@ -5,7 +5,7 @@ import { log } from '../common/log.js';
 import { DEFAULT_CONFIG_PATH } from '../config/schema.js';
 import { PGARK_VERSION } from '../version.js';
 import { ExitWith, registerWalCommands, WAL_FETCH_FATAL_BASE } from './wal-commands.js';
-import { registerBackupCommands, registerRestoreCommand } from './backup-commands.js';
+import { registerBackupCommands, registerCatalogCommands, registerRestoreCommand } from './backup-commands.js';
 
 export function buildProgram(): Command {
   const program = new Command('pgark')
@@ -30,6 +30,7 @@ export function buildProgram(): Command {
   registerWalCommands(program);
   registerBackupCommands(program);
   registerRestoreCommand(program);
+  registerCatalogCommands(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

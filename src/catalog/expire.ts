@@ -1,0 +1,119 @@
+/**
+ * `pgark expire`, `pgark keep` and `pgark delete`: apply the retention rules of retention.ts to
+ * the repository. Runs under the stanza's backup lock, so it never races a backup. Backups are
+ * removed dependents first and catalog entry first (see removeBackup); WAL is removed only below
+ * the start segment of the oldest backup kept.
+ */
+import { ConfigError, InvalidInputError } from '../common/errors.js';
+import type { Settings } from '../config/resolve.js';
+import { pinKey, walNameOfKey, walPrefix } from '../repo/layout.js';
+import { acquireRepoLock } from '../repo/repo-lock.js';
+import type { Repository } from '../repo/repository.js';
+import { findBackup, listBackups, listPins, removeBackup, uncommittedBackupIds } from './catalog.js';
+import { checkDelete, parseDuration, planRetention, walRemovable, type RetentionPlan, type RetentionPolicy } from './retention.js';
+
+export function policyFrom(settings: Settings): RetentionPolicy {
+  const p: RetentionPolicy = {};
+  if (settings.retainFull !== undefined) p.retainFull = settings.retainFull;
+  if (settings.retainWindow !== undefined) p.retainWindowMs = parseDuration(settings.retainWindow);
+  if (settings.retainDaily !== undefined) p.retainDaily = settings.retainDaily;
+  if (settings.retainWeekly !== undefined) p.retainWeekly = settings.retainWeekly;
+  if (settings.retainMonthly !== undefined) p.retainMonthly = settings.retainMonthly;
+  return p;
+}
+
+export function hasPolicy(p: RetentionPolicy): boolean {
+  return Object.values(p).some((v) => v !== undefined);
+}
+
+export interface ExpireOutcome {
+  dryRun: boolean;
+  plan: RetentionPlan;
+  removedBackups: string[];
+  removedUncommitted: string[];
+  wal: { removed: number; removedBytes: number; keptFrom: string | null; wouldRemove?: string[] };
+}
+
+export async function runExpire(settings: Settings, repo: Repository, o: { dryRun: boolean; now?: Date }): Promise<ExpireOutcome> {
+  const policy = policyFrom(settings);
+  if (!hasPolicy(policy)) throw new ConfigError('no retention policy: set retain-full, retain-window or retain-daily/weekly/monthly (flags, PGARK_RETAIN_* or the config file)');
+  const meta = await repo.requireStanza();
+  const lock = o.dryRun ? undefined : await acquireRepoLock(repo, 'backup', { purpose: 'expire' });
+  try {
+    const backups = await listBackups(repo);
+    const pins = await listPins(repo);
+    const plan = planRetention(backups, pins, policy, o.now ?? new Date(), meta.walSegmentSize);
+    const out: ExpireOutcome = { dryRun: o.dryRun, plan, removedBackups: [], removedUncommitted: [], wal: { removed: 0, removedBytes: 0, keptFrom: plan.walKeepFrom?.segment ?? null } };
+    // WAL below the oldest kept backup's start segment.
+    const walDoomed: Array<{ path: string; size: number; name: string }> = [];
+    if (plan.walKeepFrom) {
+      for await (const obj of repo.driver.list(walPrefix(repo.stanza))) {
+        const name = walNameOfKey(obj.path);
+        if (name && walRemovable(name, plan.walKeepFrom.segment, meta.walSegmentSize)) walDoomed.push({ path: obj.path, size: obj.size, name });
+      }
+    }
+    walDoomed.sort((a, b) => (a.name < b.name ? -1 : 1));
+    if (o.dryRun) {
+      out.wal.removed = walDoomed.length;
+      out.wal.removedBytes = walDoomed.reduce((n, w) => n + w.size, 0);
+      out.wal.wouldRemove = walDoomed.length > 0 ? [walDoomed[0]!.name, walDoomed[walDoomed.length - 1]!.name] : [];
+      return out;
+    }
+    for (const e of plan.expire) {
+      await removeBackup(repo, e.id, true);
+      out.removedBackups.push(e.id);
+    }
+    for (const id of await uncommittedBackupIds(repo, new Set(backups.map((b) => b.id)))) {
+      await removeBackup(repo, id, false);
+      out.removedUncommitted.push(id);
+    }
+    for (let i = 0; i < walDoomed.length; i += 500) {
+      const batch = walDoomed.slice(i, i + 500);
+      await repo.driver.delete(batch.map((w) => w.path));
+      out.wal.removed += batch.length;
+      out.wal.removedBytes += batch.reduce((n, w) => n + w.size, 0);
+    }
+    return out;
+  } finally {
+    await lock?.release();
+  }
+}
+
+export async function setPin(repo: Repository, ref: string, release: boolean): Promise<{ id: string; changed: boolean }> {
+  const backups = await listBackups(repo);
+  const b = findBackup(backups, ref);
+  const pins = await listPins(repo);
+  if (release) {
+    if (!pins.has(b.id)) return { id: b.id, changed: false };
+    await repo.driver.delete([pinKey(repo.stanza, b.id)]);
+    return { id: b.id, changed: true };
+  }
+  if (pins.has(b.id)) return { id: b.id, changed: false };
+  await repo.putJson(pinKey(repo.stanza, b.id), { id: b.id, pinnedAt: new Date().toISOString(), by: 'pgark keep' });
+  return { id: b.id, changed: true };
+}
+
+export async function runDelete(settings: Settings, repo: Repository, ref: string, force: boolean): Promise<{ removed: string[]; overridden: string[] }> {
+  const meta = await repo.requireStanza();
+  const lock = await acquireRepoLock(repo, 'backup', { purpose: 'delete' });
+  try {
+    const backups = await listBackups(repo);
+    const b = findBackup(backups, ref);
+    const pins = await listPins(repo);
+    const policy = policyFrom(settings);
+    const reasons = checkDelete(b.id, backups, pins, hasPolicy(policy) ? policy : null, new Date(), meta.walSegmentSize);
+    if (reasons.length > 0 && !force) {
+      throw new InvalidInputError(`refusing to delete backup ${b.id}: ${reasons.join('; ')} (--force deletes it${backups.some((x) => x.parent === b.id) ? ' and every backup that depends on it' : ''})`);
+    }
+    // Dependents (incrementals built on it) go first, newest first.
+    const doomed = backups.filter((x) => x.chain.includes(b.id)).sort((x, y) => y.chain.length - x.chain.length);
+    const removed: string[] = [];
+    for (const x of doomed) {
+      await removeBackup(repo, x.id, true);
+      removed.push(x.id);
+    }
+    return { removed, overridden: reasons };
+  } finally {
+    await lock.release();
+  }
+}

@@ -20,7 +20,7 @@ import type { CodecName } from '../io/codec.js';
 import { dataObjectKey } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
 import { parseLsn } from '../wal/segment-name.js';
-import type { FileEntry } from './manifest.js';
+import type { FileEntry, FilePart } from './manifest.js';
 import { toRanges } from './manifest.js';
 import { BLCKSZ, pageLsn, verifyPageAt } from './page-checksum.js';
 import type { BackupTask, TaskFile } from './tasks.js';
@@ -151,7 +151,7 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
       }
     } else {
       const deltaMode = incremental && parent !== undefined && f.relation?.fork === 'main' && init.blockSize > 0;
-      if (!deltaMode && incremental && parent?.object && parent.size === f.planSize && parent.mtimeMs === f.mtimeMs) {
+      if (!deltaMode && !f.part && incremental && parent?.object && parent.size === f.planSize && parent.mtimeMs === f.mtimeMs) {
         // Probably unchanged: hash it first and store it only if it differs.
         const pre = createHash('sha256');
         let pos = 0;
@@ -176,16 +176,21 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
       const parentBlocks = deltaMode ? Math.floor(parent!.size / init.blockSize) : 0;
       const bs = init.blockSize;
       const changed: number[] = [];
-      let pos = 0;
+      const first = f.part?.start ?? 0;
+      const end = f.part && f.part.length !== null ? first + f.part.length : Number.MAX_SAFE_INTEGER;
+      let pos = first;
       let stored = 0;
       const startOffset = a.offset;
       for (;;) {
-        const buf = Buffer.allocUnsafe(CHUNK);
+        const want = Math.min(CHUNK, end - pos);
+        if (want <= 0) break;
+        const buf = Buffer.allocUnsafe(want);
         const got = await readInto(fh, buf, pos);
         if (got === 0) break;
         const part = buf.subarray(0, got);
         await checker.check(part, pos);
-        hash.update(part);
+        // Whole pieces take their sha256 from the object trailer (same bytes); deltas hash here.
+        if (deltaMode) hash.update(part);
         if (!deltaMode) {
           yield part;
           stored += got;
@@ -215,19 +220,27 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
         }
         pos += got;
         progress(got);
-        if (got < CHUNK) break;
+        if (got < want) break;
       }
-      a.readBytes += pos;
-      entry.size = pos;
-      entry.sha256 = hash.digest('hex');
-      if (deltaMode && changed.length < Math.ceil(pos / bs)) {
-        a.changedBlocks += changed.length;
-        entry.delta = { n: task.n, offset: startOffset, blocks: toRanges(changed) };
-      } else if (pos > 0) {
-        if (deltaMode) a.changedBlocks += changed.length;
-        entry.object = { backup: init.backupId, n: task.n, offset: startOffset };
+      const size = pos - first;
+      a.readBytes += size;
+      const piece: FilePart = { start: first, size, sha256: deltaMode ? hash.digest('hex') : '' };
+      if (deltaMode) a.changedBlocks += changed.length;
+      if (deltaMode && changed.length < Math.ceil(size / bs)) {
+        piece.delta = { n: task.n, offset: startOffset, blocks: toRanges(changed) };
+      } else if (size > 0) {
+        piece.object = { backup: init.backupId, n: task.n, offset: startOffset };
       }
       a.offset += stored;
+      if (f.part) {
+        entry.size = pos;
+        entry.parts = [piece];
+      } else {
+        entry.size = size;
+        entry.sha256 = piece.sha256;
+        if (piece.delta) entry.delta = piece.delta;
+        if (piece.object) entry.object = piece.object;
+      }
     }
     if (checker.failures.length > 0) entry.checksumFailures = checker.failures;
     a.entries.push(entry);
@@ -257,6 +270,13 @@ export async function runBackupTask(init: BackupWorkerInit, task: BackupTask, pr
     })(), { objectMode: false });
   }, { codec: init.codec, level: init.level });
   if (pending > 0) progress(pending);
+  if (task.own) {
+    // The object holds exactly this piece's bytes when it is stored whole: its sha256 is the piece's.
+    for (const e of a.entries) {
+      if (e.parts) for (const p of e.parts) if (p.sha256 === '') p.sha256 = res.sha256;
+      if (e.sha256 === '' && !e.parts) e.sha256 = res.sha256;
+    }
+  }
   return {
     n: task.n,
     entries: a.entries,

@@ -32,7 +32,7 @@ import { BACKUP_INFO_FORMAT, type BackupInfo } from '../catalog/backup-info.js';
 import { listBackups, readManifest, removeBackup, uncommittedBackupIds } from '../catalog/catalog.js';
 import type { BackupWorkerInit, BackupTaskResult } from './backup-worker.js';
 import { backupStart, backupStop, clusterFacts, parseBackupLabel, type ClusterFacts } from './pg-api.js';
-import { manifestLines, MANIFEST_FORMAT, type FileEntry, type Manifest } from './manifest.js';
+import { manifestLines, MANIFEST_FORMAT, partsDigest, type FileEntry, type Manifest } from './manifest.js';
 import { planTasks, type BackupTask } from './tasks.js';
 import { walkDataDirectory } from './walk.js';
 
@@ -136,7 +136,14 @@ export async function runBackup(settings: Settings, repo: Repository, o: BackupO
       new URL('./backup-worker.js', import.meta.url), jobs, init, tasks,
       (bytes) => progress?.add(bytes),
       (r) => {
-        for (const e of r.entries) files.set(e.path, e);
+        for (const e of r.entries) {
+          const had = files.get(e.path);
+          if (e.parts && had?.parts) {
+            had.parts.push(...e.parts);
+            had.size = Math.max(had.size, e.size);
+            if (e.checksumFailures) had.checksumFailures = [...(had.checksumFailures ?? []), ...e.checksumFailures];
+          } else files.set(e.path, e);
+        }
         stats.raw += r.rawBytes;
         stats.stored += r.storedBytes;
         stats.read += r.readBytes;
@@ -145,6 +152,15 @@ export async function runBackup(settings: Settings, repo: Repository, o: BackupO
         stats.objects++;
       });
 
+    for (const e of files.values()) {
+      if (!e.parts) continue;
+      e.parts = e.parts.filter((p) => p.size > 0).sort((x, y) => x.start - y.start);
+      const lastPart = e.parts[e.parts.length - 1];
+      e.size = lastPart ? lastPart.start + lastPart.size : 0;
+      e.sha256 = partsDigest(e.parts);
+      if (e.checksumFailures) e.checksumFailures.sort((x, y) => x - y);
+    }
+    log.info(`backup ${id}: copied ${stats.read} bytes into ${stats.objects} objects`);
     progress?.phase('stopping backup');
     const stop = await backupStop(client, facts);
     const label = parseBackupLabel(stop.labelFile);
@@ -183,11 +199,13 @@ export async function runBackup(settings: Settings, repo: Repository, o: BackupO
     stats.stored += extraRes.storedSize;
     stats.objects++;
 
+    log.info(`backup ${id}: stopped at ${stop.lsn}`);
     if (!o.storeWal) {
       progress?.phase(`waiting for WAL ${walNames[0]}..${walNames[walNames.length - 1]} to be archived`);
       await waitForWal(repo, walNames, settings.archiveTimeoutSec, fromStandby);
     }
 
+    log.info(`backup ${id}: WAL ${walNames[0]}..${walNames[walNames.length - 1]} in the repository`);
     // Manifest, then the catalog entry.
     const dirs = [...walk.dirs].sort((a, b) => (a.path < b.path ? -1 : 1));
     if (o.storeWal && !dirs.some((d) => d.path === 'pg_wal')) dirs.push({ t: 'dir', path: 'pg_wal', mode: 0o700 });

@@ -10,8 +10,13 @@
  * - `delta`: only the blocks listed in `blocks` ([first, count] ranges, ascending) are stored,
  *   back to back, in object `n` of this backup from raw byte `offset`; every other block below
  *   `size / blockSize` is the same block of the same path in the parent backup.
- * - neither: an empty file (size 0).
+ * - `parts`: a large file is cut at multiples of PART_SIZE into parts stored (whole or as block
+ *   deltas, as above) in objects of their own, so that one large file is copied by several jobs.
+ *   Each part has its own sha256; the file's `sha256` is then the sha256 of the parts' sha256
+ *   values (hex, concatenated in order).
+ * - none of these: an empty file (size 0).
  */
+import { createHash } from 'node:crypto';
 import { IntegrityError } from '../common/errors.js';
 
 export const MANIFEST_FORMAT = 1;
@@ -63,6 +68,18 @@ export interface DeltaRef {
   blocks: Array<[number, number]>;
 }
 
+/** Large files are stored in parts of this many bytes (a multiple of every block size). */
+export const PART_SIZE = 128 * 1024 * 1024;
+
+export interface FilePart {
+  /** Byte offset of the part in the file. */
+  start: number;
+  size: number;
+  sha256: string;
+  object?: ObjectRef;
+  delta?: DeltaRef;
+}
+
 export interface FileEntry {
   t: 'file';
   /** Relative to the data directory; tablespace files under pg_tblspc/<oid>/... */
@@ -74,6 +91,7 @@ export interface FileEntry {
   sha256: string;
   object?: ObjectRef;
   delta?: DeltaRef;
+  parts?: FilePart[];
   /** Block numbers (within this file) whose page checksum did not verify. */
   checksumFailures?: number[];
 }
@@ -159,7 +177,11 @@ export function parseManifest(text: string, where: string): Manifest {
         if (!isNat(r.size) || typeof r.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(r.sha256)) throw bad(where, i + 1, `file '${r.path}' has no valid size or sha256`);
         if (r.object && (typeof r.object.backup !== 'string' || !isNat(r.object.n) || !isNat(r.object.offset))) throw bad(where, i + 1, `file '${r.path}' has an invalid object reference`);
         if (r.delta && (!isNat(r.delta.n) || !isNat(r.delta.offset) || !Array.isArray(r.delta.blocks))) throw bad(where, i + 1, `file '${r.path}' has an invalid delta`);
-        if (!r.object && !r.delta && r.size !== 0) throw bad(where, i + 1, `file '${r.path}' has no content reference`);
+        if (r.parts !== undefined) {
+          if (!Array.isArray(r.parts) || r.parts.some((p) => !isNat(p.start) || !isNat(p.size) || typeof p.sha256 !== 'string' || (!p.object && !p.delta && p.size !== 0))) {
+            throw bad(where, i + 1, `file '${r.path}' has invalid parts`);
+          }
+        } else if (!r.object && !r.delta && r.size !== 0) throw bad(where, i + 1, `file '${r.path}' has no content reference`);
         if (files.has(r.path)) throw bad(where, i + 1, `file '${r.path}' listed twice`);
         files.set(r.path, r);
         break;
@@ -170,4 +192,20 @@ export function parseManifest(text: string, where: string): Manifest {
   }
   if (!header) throw bad(where, 1, 'no header');
   return { header, dirs, links, files };
+}
+
+/** The pieces of a file's content: its parts, or the whole file as one piece. */
+export function piecesOf(f: FileEntry): FilePart[] {
+  if (f.parts) return f.parts;
+  const p: FilePart = { start: 0, size: f.size, sha256: f.sha256 };
+  if (f.object) p.object = f.object;
+  if (f.delta) p.delta = f.delta;
+  return [p];
+}
+
+/** The file-level sha256 of a file stored in parts. */
+export function partsDigest(parts: readonly FilePart[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p.sha256);
+  return h.digest('hex');
 }

@@ -4,7 +4,7 @@
  * `bundleSize` raw bytes, so the object count grows with data size, not with file count.
  * Large objects come first so that parallel jobs finish together.
  */
-import type { FileEntry } from './manifest.js';
+import { PART_SIZE, type FileEntry } from './manifest.js';
 import type { WalkFile } from './walk.js';
 
 export const BUNDLE_LIMIT = 4 * 1024 * 1024;
@@ -19,6 +19,8 @@ export interface TaskFile {
   relation?: { segment: number; fork: 'main' | 'fsm' | 'vm' | 'init' };
   /** The same path in the parent backup (incremental backups). */
   parent?: FileEntry;
+  /** Set when the file is stored in parts: bytes [start, start + length) (the last part: to the end). */
+  part?: { start: number; length: number | null; last: boolean };
 }
 
 export interface BackupTask {
@@ -33,7 +35,7 @@ export interface BackupTask {
 export function planTasks(
   files: readonly WalkFile[],
   parentFiles: ReadonlyMap<string, FileEntry> | undefined,
-  o: { bundleLimit?: number; bundleSize?: number } = {},
+  o: { bundleLimit?: number; bundleSize?: number; partSize?: number } = {},
 ): BackupTask[] {
   const limit = o.bundleLimit ?? BUNDLE_LIMIT;
   const bundleSize = o.bundleSize ?? BUNDLE_SIZE;
@@ -48,7 +50,23 @@ export function planTasks(
   const small = files.filter((f) => f.size < limit); // walk order keeps a directory's files together
   const tasks: BackupTask[] = [];
   let n = 0;
-  for (const f of big) tasks.push({ n: n++, own: true, files: [toTask(f)], bytes: f.size });
+  const partSize = o.partSize ?? PART_SIZE;
+  const pieces: BackupTask[] = [];
+  for (const f of big) {
+    if (f.size <= partSize) {
+      pieces.push({ n: 0, own: true, files: [toTask(f)], bytes: f.size });
+      continue;
+    }
+    const count = Math.ceil(f.size / partSize);
+    for (let i = 0; i < count; i++) {
+      const last = i === count - 1;
+      const t = toTask(f);
+      t.part = { start: i * partSize, length: last ? null : partSize, last };
+      pieces.push({ n: 0, own: true, files: [t], bytes: last ? f.size - i * partSize : partSize });
+    }
+  }
+  pieces.sort((a, b) => b.bytes - a.bytes || (a.files[0]!.path < b.files[0]!.path ? -1 : 1));
+  for (const t of pieces) tasks.push({ ...t, n: n++ });
   let cur: BackupTask | undefined;
   for (const f of small) {
     if (!cur || cur.bytes >= bundleSize) {

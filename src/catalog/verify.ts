@@ -16,7 +16,7 @@ import type { Repository } from '../repo/repository.js';
 import { parseSegmentName, segmentName } from '../wal/segment-name.js';
 import { chainOf, findBackup, listBackups, readManifest } from './catalog.js';
 import type { BackupInfo } from './backup-info.js';
-import type { Manifest } from '../backup/manifest.js';
+import { piecesOf, type Manifest } from '../backup/manifest.js';
 import { scanArchive } from '../wal/wal-verify.js';
 
 export interface VerifyProblem {
@@ -113,12 +113,14 @@ export async function runVerify(repo: Repository, o: { ref?: string | undefined;
       // Objects this backup itself stored; ancestors are checked as part of their own verification.
       const objects = new Map<number, Array<{ path: string; offset: number; size: number; sha256: string }>>();
       for (const f of m.files.values()) {
-        if (f.object?.backup === b.id) {
-          const l = objects.get(f.object.n) ?? [];
-          l.push({ path: f.path, offset: f.object.offset, size: f.size, sha256: f.sha256 });
-          objects.set(f.object.n, l);
-        } else if (f.delta && !objects.has(f.delta.n)) objects.set(f.delta.n, []);
-        if (f.object && f.object.backup !== b.id && !b.chain.includes(f.object.backup)) problems.push(`'${f.path}' refers to backup ${f.object.backup}, outside the chain`);
+        for (const p of piecesOf(f)) {
+          if (p.object?.backup === b.id) {
+            const l = objects.get(p.object.n) ?? [];
+            l.push({ path: f.path, offset: p.object.offset, size: p.size, sha256: p.sha256 });
+            objects.set(p.object.n, l);
+          } else if (p.delta && !objects.has(p.delta.n)) objects.set(p.delta.n, []);
+          if (p.object && p.object.backup !== b.id && !b.chain.includes(p.object.backup)) problems.push(`'${f.path}' refers to backup ${p.object.backup}, outside the chain`);
+        }
       }
       // Verifying one backup also reads what its ancestors stored (it cannot be restored without them).
       const ancestorsToCheck = o.ref ? chain.slice(0, -1) : [];
@@ -128,8 +130,10 @@ export async function runVerify(repo: Repository, o: { ref?: string | undefined;
         const am = manifests.get(anc.id)!;
         const byN = new Map<number, Array<{ path: string; offset: number; size: number; sha256: string }>>();
         for (const f of am.files.values()) {
-          if (f.object?.backup === anc.id) byN.set(f.object.n, [...(byN.get(f.object.n) ?? []), { path: f.path, offset: f.object.offset, size: f.size, sha256: f.sha256 }]);
-          else if (f.delta && !byN.has(f.delta.n)) byN.set(f.delta.n, []);
+          for (const p of piecesOf(f)) {
+            if (p.object?.backup === anc.id) byN.set(p.object.n, [...(byN.get(p.object.n) ?? []), { path: f.path, offset: p.object.offset, size: p.size, sha256: p.sha256 }]);
+            else if (p.delta && !byN.has(p.delta.n)) byN.set(p.delta.n, []);
+          }
         }
         for (const [n, files] of byN) work.push({ key: dataObjectKey(repo.stanza, anc.id, n), files, owner: anc.id });
       }

@@ -119,7 +119,9 @@ export function registerBackupCommands(program: Command): void {
         for (const f of files) if (f.checksumFailures) process.stdout.write(`  checksum failure: ${f.path} blocks ${f.checksumFailures.join(', ')}\n`);
         if (opts.files) {
           for (const f of files) {
-            const where = f.object ? (f.object.backup === b.id ? `object ${f.object.n}` : `from ${f.object.backup}`) : f.delta ? `delta: ${f.delta.blocks.reduce((n, r) => n + r[1], 0)} blocks in object ${f.delta.n}` : 'empty';
+            const where = f.object ? (f.object.backup === b.id ? `object ${f.object.n}` : `from ${f.object.backup}`)
+              : f.delta ? `delta: ${f.delta.blocks.reduce((n, r) => n + r[1], 0)} blocks in object ${f.delta.n}`
+              : f.parts ? `${f.parts.length} parts` : 'empty';
             process.stdout.write(`  ${f.path}  ${f.size}  ${where}\n`);
           }
         }

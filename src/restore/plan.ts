@@ -1,53 +1,51 @@
 /**
- * What a restore writes and where each file's bytes come from (pure).
+ * What a restore writes and where each piece of each file comes from (pure).
  *
- * A file stored whole is a slice of one object. A file stored as a block delta is rebuilt from
- * layers: the newest ancestor that stored it whole, then each delta up to the restored backup,
- * newest last; a block comes from the newest layer that holds it.
+ * A file is one piece, or parts (see manifest.ts). A piece stored whole is a slice of one object.
+ * A piece stored as a block delta is rebuilt from layers: going back through the chain, every
+ * piece of the same path overlapping it, until a backup stored that range whole; a block comes
+ * from the newest layer that holds it.
  */
 import { IntegrityError } from '../common/errors.js';
-import type { FileEntry, Manifest, ObjectRef } from '../backup/manifest.js';
+import { piecesOf, type Manifest } from '../backup/manifest.js';
 
-export interface WholeLayer {
-  kind: 'whole';
+export interface Layer {
+  kind: 'whole' | 'delta';
   backup: string;
+  /** Object number; -1 for an empty piece. */
   n: number;
   offset: number;
+  /** Byte offset of the piece in the file, and its size. */
+  start: number;
   size: number;
+  blocks?: Array<[number, number]>;
 }
 
-export interface DeltaLayer {
-  kind: 'delta';
-  backup: string;
-  n: number;
-  offset: number;
-  size: number;
-  blocks: Array<[number, number]>;
-}
-
-export type Layer = WholeLayer | DeltaLayer;
-
-export interface RestoreFile {
+/** One piece of a file to write: bytes [start, start + size) of `path`, whose sha256 is `sha256`. */
+export interface RestorePiece {
   path: string;
+  start: number;
   size: number;
+  sha256: string;
+  /** The file is this one piece (written with truncation, mode and mtime set by the worker). */
+  whole: boolean;
   mode: number;
   mtimeMs: number;
-  sha256: string;
 }
 
-/** Files stored whole in one object, read in one pass. */
+/** Pieces stored whole in one object, read in one pass. */
 export interface ObjectTask {
   kind: 'object';
   backup: string;
   n: number;
-  files: Array<RestoreFile & { offset: number }>;
+  pieces: Array<RestorePiece & { offset: number }>;
   bytes: number;
 }
 
-/** One file rebuilt from a chain of layers. */
+/** One piece rebuilt from a chain of layers. */
 export interface RebuildTask {
   kind: 'rebuild';
-  file: RestoreFile;
+  piece: RestorePiece;
   layers: Layer[];
   blockSize: number;
   bytes: number;
@@ -55,80 +53,95 @@ export interface RebuildTask {
 
 export interface EmptyFilesTask {
   kind: 'empty';
-  files: RestoreFile[];
+  pieces: RestorePiece[];
   bytes: 0;
 }
 
 export type RestoreTask = ObjectTask | RebuildTask | EmptyFilesTask;
 
+/** A file written in several pieces: the main thread sets its size, mode and mtime at the end. */
+export interface MultiPieceFile {
+  path: string;
+  size: number;
+  mode: number;
+  mtimeMs: number;
+}
+
 /**
  * `chain` holds the manifests from the full backup (index 0) to the one restored (last).
- * Returns tasks with large work first.
+ * Returns tasks with large work first, and the files written in several pieces.
  */
-export function planRestore(chain: readonly Manifest[]): RestoreTask[] {
+export function planRestore(chain: readonly Manifest[]): { tasks: RestoreTask[]; multi: MultiPieceFile[] } {
   const target = chain[chain.length - 1]!;
-  const byBackup = new Map(chain.map((m, i) => [m.header.id, i]));
+  const inChain = new Set(chain.map((m) => m.header.id));
   const objects = new Map<string, ObjectTask>();
   const rebuilds: RebuildTask[] = [];
-  const empty: RestoreFile[] = [];
-  const addWhole = (f: FileEntry, ref: ObjectRef) => {
-    if (!byBackup.has(ref.backup)) throw new IntegrityError(`file '${f.path}' refers to backup '${ref.backup}', which is not in the chain of '${target.header.id}'`);
-    const key = `${ref.backup}/${ref.n}`;
-    let t = objects.get(key);
-    if (!t) objects.set(key, (t = { kind: 'object', backup: ref.backup, n: ref.n, files: [], bytes: 0 }));
-    t.files.push({ ...restoreFile(f), offset: ref.offset });
-    t.bytes += f.size;
-  };
+  const empty: RestorePiece[] = [];
+  const multi: MultiPieceFile[] = [];
   for (const f of target.files.values()) {
-    if (f.object) addWhole(f, f.object);
-    else if (f.delta) rebuilds.push({ kind: 'rebuild', file: restoreFile(f), layers: layersOf(chain, chain.length - 1, f.path), blockSize: target.header.blockSize, bytes: f.size });
-    else if (f.size === 0) empty.push(restoreFile(f));
-    else throw new IntegrityError(`file '${f.path}' of backup '${target.header.id}' has no stored content`);
+    const pieces = piecesOf(f);
+    const whole = !f.parts;
+    if (!whole) multi.push({ path: f.path, size: f.size, mode: f.mode, mtimeMs: f.mtimeMs });
+    for (const p of pieces) {
+      const piece: RestorePiece = { path: f.path, start: p.start, size: p.size, sha256: p.sha256, whole, mode: f.mode, mtimeMs: f.mtimeMs };
+      if (p.object) {
+        if (!inChain.has(p.object.backup)) throw new IntegrityError(`file '${f.path}' refers to backup '${p.object.backup}', which is not in the chain of '${target.header.id}'`);
+        const key = `${p.object.backup}/${p.object.n}`;
+        let t = objects.get(key);
+        if (!t) objects.set(key, (t = { kind: 'object', backup: p.object.backup, n: p.object.n, pieces: [], bytes: 0 }));
+        t.pieces.push({ ...piece, offset: p.object.offset });
+        t.bytes += p.size;
+      } else if (p.delta) {
+        rebuilds.push({ kind: 'rebuild', piece, layers: layersOf(chain, chain.length - 1, f.path, p.start, p.start + p.size, target.header.blockSize), blockSize: target.header.blockSize, bytes: p.size });
+      } else if (p.size === 0) {
+        if (whole) empty.push(piece);
+      } else {
+        throw new IntegrityError(`file '${f.path}' of backup '${target.header.id}' has no stored content`);
+      }
+    }
   }
-  for (const t of objects.values()) t.files.sort((a, b) => a.offset - b.offset);
+  for (const t of objects.values()) t.pieces.sort((a, b) => a.offset - b.offset);
   const tasks: RestoreTask[] = [...objects.values(), ...rebuilds];
   tasks.sort((a, b) => b.bytes - a.bytes);
-  if (empty.length > 0) tasks.push({ kind: 'empty', files: empty, bytes: 0 });
-  return tasks;
+  if (empty.length > 0) tasks.push({ kind: 'empty', pieces: empty, bytes: 0 });
+  return { tasks, multi };
 }
 
-function restoreFile(f: FileEntry): RestoreFile {
-  return { path: f.path, size: f.size, mode: f.mode, mtimeMs: f.mtimeMs, sha256: f.sha256 };
-}
-
-/** Layers of `path` as of chain[index], oldest first. */
-export function layersOf(chain: readonly Manifest[], index: number, path: string): Layer[] {
+/** Layers for bytes [from, to) of `path` as of chain[index], oldest first. */
+export function layersOf(chain: readonly Manifest[], index: number, path: string, from: number, to: number, blockSize: number): Layer[] {
   const out: Layer[] = [];
   for (let i = index; i >= 0; i--) {
     const m = chain[i]!;
     const f = m.files.get(path);
     if (!f) throw new IntegrityError(`backup '${chain[i + 1]?.header.id ?? m.header.id}' stores '${path}' as changed blocks, but its parent '${m.header.id}' has no such file`);
-    if (f.object) {
-      out.push({ kind: 'whole', backup: f.object.backup, n: f.object.n, offset: f.object.offset, size: f.size });
-      return out.reverse();
+    const over = piecesOf(f).filter((p) => p.start < to && p.start + p.size > from);
+    let anyDelta = false;
+    for (const p of over.reverse()) {
+      if (p.start % blockSize !== 0) throw new IntegrityError(`'${path}' in backup '${m.header.id}' has a part that does not start on a block boundary`);
+      if (p.delta) {
+        anyDelta = true;
+        out.push({ kind: 'delta', backup: m.header.id, n: p.delta.n, offset: p.delta.offset, start: p.start, size: p.size, blocks: p.delta.blocks });
+      } else if (p.object) {
+        out.push({ kind: 'whole', backup: p.object.backup, n: p.object.n, offset: p.object.offset, start: p.start, size: p.size });
+      }
     }
-    if (f.delta) {
-      out.push({ kind: 'delta', backup: m.header.id, n: f.delta.n, offset: f.delta.offset, size: f.size, blocks: f.delta.blocks });
-      continue;
-    }
-    // An empty file: nothing older matters.
-    out.push({ kind: 'whole', backup: m.header.id, n: -1, offset: 0, size: 0 });
-    return out.reverse();
+    if (!anyDelta) return out.reverse();
   }
   throw new IntegrityError(`'${path}' is stored as changed blocks down to the full backup '${chain[0]!.header.id}', which does not hold it whole`);
 }
 
-/** Blocks a layer holds, ascending (a whole layer: all blocks of its size). */
+/** Blocks a layer holds, ascending (a whole layer: every block of its range). */
 export function* layerBlocks(l: Layer, blockSize: number): Generator<number> {
   if (l.kind === 'whole') {
-    const n = Math.ceil(l.size / blockSize);
-    for (let b = 0; b < n; b++) yield b;
+    const first = l.start / blockSize;
+    const end = Math.ceil((l.start + l.size) / blockSize);
+    for (let b = first; b < end; b++) yield b;
     return;
   }
-  for (const [first, count] of l.blocks) for (let b = first; b < first + count; b++) yield b;
+  for (const [first, count] of l.blocks ?? []) for (let b = first; b < first + count; b++) yield b;
 }
 
-/** Bytes of block `b` in a layer of file size `size`. */
-export function blockLength(b: number, size: number, blockSize: number): number {
-  return Math.max(0, Math.min(blockSize, size - b * blockSize));
+/** Bytes of block `b` in a range ending at byte `end` of the file. */
+export function blockLength(b: number, end: number, blockSize: number): number {
+  return Math.max(0, Math.min(blockSize, end - b * blockSize));
 }

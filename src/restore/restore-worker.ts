@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { constants } from 'node:fs';
 import { chmod, open, stat, utimes, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { IntegrityError, isNodeError } from '../common/errors.js';
@@ -13,7 +14,7 @@ import { serveWorker } from '../common/worker-pool.js';
 import type { Settings } from '../config/resolve.js';
 import { dataObjectKey } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
-import { blockLength, layerBlocks, type Layer, type RestoreFile, type RestoreTask } from './plan.js';
+import { blockLength, layerBlocks, type Layer, type RestorePiece, type RestoreTask } from './plan.js';
 import { targetPath, type PathMapping } from './restore-worker-paths.js';
 
 export interface RestoreWorkerInit extends PathMapping {
@@ -68,17 +69,19 @@ class ExactReader {
   }
 }
 
-async function sameContent(path: string, f: RestoreFile): Promise<boolean> {
+/** --delta: the piece is already there with the manifest's bytes. */
+async function sameContent(path: string, p: RestorePiece): Promise<boolean> {
   try {
     const st = await stat(path);
-    if (!st.isFile() || st.size !== f.size) return false;
+    if (!st.isFile() || (p.whole ? st.size !== p.size : st.size < p.start + p.size)) return false;
   } catch (err) {
     if (isNodeError(err, 'ENOENT') || isNodeError(err, 'ENOTDIR')) return false;
     throw err;
   }
+  if (p.size === 0) return true;
   const h = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
-  return h.digest('hex') === f.sha256;
+  for await (const chunk of createReadStream(path, { start: p.start, end: p.start + p.size - 1, highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
+  return h.digest('hex') === p.sha256;
 }
 
 class FileWriter {
@@ -86,10 +89,12 @@ class FileWriter {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private written = 0;
-  private constructor(private readonly fh: FileHandle, private readonly abs: string, private readonly f: RestoreFile) {}
+  private constructor(private readonly fh: FileHandle, private readonly abs: string, private readonly p: RestorePiece) {}
 
-  static async open(abs: string, f: RestoreFile): Promise<FileWriter> {
-    return new FileWriter(await open(abs, 'w', 0o600), abs, f);
+  /** A whole file is created (truncated); a part is written in place into the file the main thread created. */
+  static async open(abs: string, p: RestorePiece): Promise<FileWriter> {
+    const flags = p.whole ? 'w' : constants.O_WRONLY | constants.O_CREAT;
+    return new FileWriter(await open(abs, flags, 0o600), abs, p);
   }
 
   async write(chunk: Buffer): Promise<void> {
@@ -106,7 +111,7 @@ class FileWriter {
     this.pendingBytes = 0;
     let off = 0;
     while (off < data.length) {
-      const { bytesWritten } = await this.fh.write(data, off, data.length - off, this.written + off);
+      const { bytesWritten } = await this.fh.write(data, off, data.length - off, this.p.start + this.written + off);
       off += bytesWritten;
     }
     this.written += data.length;
@@ -116,15 +121,17 @@ class FileWriter {
     try {
       await this.flush();
       const sha = this.hash.digest('hex');
-      if (this.written !== this.f.size || sha !== this.f.sha256) {
-        throw new IntegrityError(`restored '${this.f.path}' does not match the manifest (${this.written} bytes, sha256 ${sha.slice(0, 16)}…; expected ${this.f.size} bytes, ${this.f.sha256.slice(0, 16)}…) from ${where}`);
+      if (this.written !== this.p.size || sha !== this.p.sha256) {
+        const what = this.p.whole ? `'${this.p.path}'` : `'${this.p.path}' bytes ${this.p.start}..${this.p.start + this.p.size}`;
+        throw new IntegrityError(`restored ${what} does not match the manifest (${this.written} bytes, sha256 ${sha.slice(0, 16)}…; expected ${this.p.size} bytes, ${this.p.sha256.slice(0, 16)}…) from ${where}`);
       }
       await this.fh.sync();
     } finally {
       await this.fh.close();
     }
-    if ((this.f.mode & 0o7777) !== 0o600) await chmod(this.abs, this.f.mode & 0o7777);
-    await utimes(this.abs, new Date(this.f.mtimeMs), new Date(this.f.mtimeMs));
+    if (!this.p.whole) return; // the main thread sets size, mode and mtime of files written in parts
+    if ((this.p.mode & 0o7777) !== 0o600) await chmod(this.abs, this.p.mode & 0o7777);
+    await utimes(this.abs, new Date(this.p.mtimeMs), new Date(this.p.mtimeMs));
   }
 
   async abandon(): Promise<void> {
@@ -142,8 +149,8 @@ async function openSlice(repo: Repository, init: RestoreWorkerInit, backup: stri
 export async function runRestoreTask(init: RestoreWorkerInit, task: RestoreTask, progress: (bytes: number) => void): Promise<RestoreTaskResult> {
   const res: RestoreTaskResult = { written: 0, skipped: 0, bytes: 0 };
   if (task.kind === 'empty') {
-    for (const f of task.files) {
-      const w = await FileWriter.open(targetPath(init, f.path), f);
+    for (const p of task.pieces) {
+      const w = await FileWriter.open(targetPath(init, p.path), p);
       await w.finish('an empty file');
       res.written++;
     }
@@ -151,25 +158,25 @@ export async function runRestoreTask(init: RestoreWorkerInit, task: RestoreTask,
   }
   const repo = await repository(init);
   if (task.kind === 'object') {
-    const needed = new Set<string>();
-    for (const f of task.files) {
-      if (init.delta && (await sameContent(targetPath(init, f.path), f))) {
+    const needed = new Set<RestorePiece>();
+    for (const p of task.pieces) {
+      if (init.delta && (await sameContent(targetPath(init, p.path), p))) {
         res.skipped++;
-        progress(f.size);
-      } else needed.add(f.path);
+        progress(p.size);
+      } else needed.add(p);
     }
     if (needed.size === 0) return res;
     const key = dataObjectKey(init.settings.stanza, task.backup, task.n);
     const reader = await openSlice(repo, init, task.backup, task.n, 0);
     try {
       let pos = 0;
-      for (const f of task.files) {
-        if (!needed.has(f.path)) continue;
-        if (f.offset < pos) throw new IntegrityError(`manifest places '${f.path}' inside another file of object '${key}'`);
-        await reader.skip(f.offset - pos);
-        const w = await FileWriter.open(targetPath(init, f.path), f);
+      for (const p of task.pieces) {
+        if (!needed.has(p)) continue;
+        if (p.offset < pos) throw new IntegrityError(`manifest places '${p.path}' inside another file of object '${key}'`);
+        await reader.skip(p.offset - pos);
+        const w = await FileWriter.open(targetPath(init, p.path), p);
         try {
-          for await (const chunk of reader.take(f.size)) {
+          for await (const chunk of reader.take(p.size)) {
             await w.write(chunk);
             progress(chunk.length);
           }
@@ -178,73 +185,72 @@ export async function runRestoreTask(init: RestoreWorkerInit, task: RestoreTask,
           throw err;
         }
         await w.finish(`object '${key}'`);
-        pos = f.offset + f.size;
+        pos = p.offset + p.size;
         res.written++;
-        res.bytes += f.size;
+        res.bytes += p.size;
       }
     } finally {
       await reader.close();
     }
     return res;
   }
-  // Rebuild a file from layers.
-  const f = task.file;
-  const abs = targetPath(init, f.path);
-  if (init.delta && (await sameContent(abs, f))) {
-    progress(f.size);
+  // Rebuild a piece from layers.
+  const p = task.piece;
+  const abs = targetPath(init, p.path);
+  if (init.delta && (await sameContent(abs, p))) {
+    progress(p.size);
     return { written: 0, skipped: 1, bytes: 0 };
   }
   const bs = task.blockSize;
-  const layers = task.layers;
-  const readers: ExactReader[] = [];
+  const firstBlock = p.start / bs;
+  const endBlock = Math.ceil((p.start + p.size) / bs);
+  const readers: Array<ExactReader | undefined> = [];
   const iters: Array<{ layer: Layer; blocks: Generator<number>; next: IteratorResult<number> }> = [];
   try {
-    for (const l of layers) {
-      if (l.n < 0) {
-        readers.push(null as unknown as ExactReader);
-        const blocks = layerBlocks({ ...l, size: 0 } as Layer, bs);
-        iters.push({ layer: l, blocks, next: blocks.next() });
-        continue;
-      }
-      readers.push(await openSlice(repo, init, l.backup, l.n, l.offset));
+    for (const l of task.layers) {
+      const reader = l.n < 0 ? undefined : await openSlice(repo, init, l.backup, l.n, l.offset);
+      readers.push(reader);
       const blocks = layerBlocks(l, bs);
-      iters.push({ layer: l, blocks, next: blocks.next() });
+      let next = blocks.next();
+      // Skip the layer's blocks before this piece.
+      while (!next.done && next.value < firstBlock) {
+        await reader?.skip(blockLength(next.value, l.start + l.size, bs));
+        next = blocks.next();
+      }
+      iters.push({ layer: l, blocks, next });
     }
-    const w = await FileWriter.open(abs, f);
+    const w = await FileWriter.open(abs, p);
     try {
-      const nblocks = Math.ceil(f.size / bs);
-      for (let b = 0; b < nblocks; b++) {
+      for (let b = firstBlock; b < endBlock; b++) {
         let provider = -1;
-        for (let i = iters.length - 1; i >= 0; i--) {
+        for (let i = iters.length - 1; i >= 0 && provider < 0; i--) {
           const it = iters[i]!;
-          if (!it.next.done && it.next.value === b) {
-            if (provider < 0) provider = i;
-          }
+          if (!it.next.done && it.next.value === b) provider = i;
         }
-        if (provider < 0) throw new IntegrityError(`unable to rebuild '${f.path}': no backup in the chain holds block ${b}`);
+        if (provider < 0) throw new IntegrityError(`unable to rebuild '${p.path}': no backup in the chain holds block ${b}`);
         for (let i = 0; i < iters.length; i++) {
           const it = iters[i]!;
           if (it.next.done || it.next.value !== b) continue;
-          const len = blockLength(b, it.layer.size, bs);
+          const len = blockLength(b, it.layer.start + it.layer.size, bs);
           if (i === provider) {
-            const want = blockLength(b, f.size, bs);
-            if (len !== want) throw new IntegrityError(`unable to rebuild '${f.path}': block ${b} is ${len} bytes in backup '${it.layer.backup}', ${want} expected`);
+            const want = blockLength(b, p.start + p.size, bs);
+            if (len !== want) throw new IntegrityError(`unable to rebuild '${p.path}': block ${b} is ${len} bytes in backup '${it.layer.backup}', ${want} expected`);
             for await (const chunk of readers[i]!.take(len)) {
               await w.write(chunk);
               progress(chunk.length);
             }
           } else {
-            await readers[i]!.skip(len);
+            await readers[i]?.skip(len);
           }
           it.next = it.blocks.next();
         }
       }
-      await w.finish(`backups ${[...new Set(layers.map((l) => l.backup))].join(', ')}`);
+      await w.finish(`backups ${[...new Set(task.layers.map((l) => l.backup))].join(', ')}`);
     } catch (err) {
       await w.abandon();
       throw err;
     }
-    return { written: 1, skipped: 0, bytes: f.size };
+    return { written: 1, skipped: 0, bytes: p.size };
   } finally {
     for (const r of readers) await r?.close();
   }

@@ -7,7 +7,7 @@
  * can never be started by mistake; then postgresql.auto.conf and the signal file.
  */
 import { availableParallelism } from 'node:os';
-import { chmod, lstat, mkdir, readdir, readFile, rename, rm, symlink, writeFile, open } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, rename, rm, symlink, truncate, utimes, writeFile, open } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { ConfigError, InvalidInputError, isNodeError, PgarkError } from '../common/errors.js';
@@ -179,7 +179,13 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
   }
   for (const sig of ['recovery.signal', 'standby.signal']) await rm(join(pgdata, sig), { force: true });
 
-  const tasks = planRestore(manifests);
+  const { tasks, multi } = planRestore(manifests);
+  // Files written in parts by several workers: create them (empty) first; size, mode and mtime at the end.
+  for (const f of multi) {
+    const abs = targetPath(init, f.path);
+    if (!o.delta) await writeFile(abs, '', { mode: 0o600 });
+    else await open(abs, 'a', 0o600).then((fh) => fh.close());
+  }
   const total = tasks.reduce((n, t) => n + t.bytes, 0);
   const progress = o.progress ? new Progress({ what: 'restore', totalBytes: total, out: process.stderr, tty: process.stderr.isTTY === true }) : undefined;
   const res = { written: 0, skipped: 0, bytes: 0 };
@@ -191,6 +197,15 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
       res.skipped += r.skipped;
       res.bytes += r.bytes;
     });
+
+  for (const f of multi) {
+    const abs = targetPath(init, f.path);
+    await truncate(abs, f.size);
+    const fh = await open(abs, 'r');
+    await fh.sync().finally(() => fh.close());
+    await chmod(abs, f.mode & 0o7777);
+    await utimes(abs, new Date(f.mtimeMs), new Date(f.mtimeMs));
+  }
 
   // Recovery configuration, then pg_control: from now on the directory can start.
   const autoConf = join(pgdata, 'postgresql.auto.conf');

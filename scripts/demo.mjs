@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // pgark end-to-end demo on a throwaway cluster with a local repository:
-//   archive under pgbench load -> verify -> recover a copy with wal-fetch -> compare.
+//   archive + full backup under pgbench load -> incremental backup -> restore point -> a mistake ->
+//   verify -> point-in-time restore into a clone -> promote -> compare row counts.
 // Everything lives under one temp directory that is removed at the end (--keep keeps it).
 // As root, PostgreSQL and pgark run as the 'postgres' OS user (PostgreSQL refuses root).
-import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, appendFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -71,43 +72,53 @@ try {
   console.log(`archive_command = '${archive}'`);
   start(data, port);
 
-  step('2. pgbench load while pgark archives');
+  const env = { PGHOST: work, PGPORT: String(port), PGUSER: 'postgres', PGDATABASE: 'postgres' };
+  const backup = (type) => run(process.execPath, [PGARK, 'backup', '--type', type, '--repo', repo, '--pgdata', data, '--no-progress'], { env }).stdout;
+
+  step('2. pgbench data, then a full backup (pgark backup) while pgbench writes');
   run(join(BIN, 'pgbench'), ['-h', work, '-p', String(port), '-U', 'postgres', '-i', '-s', '5', '-q', 'postgres']);
-  run(join(BIN, 'pg_basebackup'), ['-h', work, '-p', String(port), '-U', 'postgres', '-D', join(work, 'base'), '-X', 'none', '-c', 'fast']);
-  run(join(BIN, 'pgbench'), ['-h', work, '-p', String(port), '-U', 'postgres', '-c', '4', '-j', '2', '-T', '15', '-n', 'postgres']);
-  pg(data, port, 'CREATE TABLE demo_marker AS SELECT now() AS made, count(*) AS n FROM pgbench_history');
+  const load = spawn(...(asUser ? ['setpriv', ['--reuid', String(uid), '--regid', String(gid), '--init-groups', '--', join(BIN, 'pgbench'), '-h', work, '-p', String(port), '-U', 'postgres', '-c', '2', '-T', '8', '-n', 'postgres']]
+    : [join(BIN, 'pgbench'), ['-h', work, '-p', String(port), '-U', 'postgres', '-c', '2', '-T', '8', '-n', 'postgres']]), { stdio: 'ignore' });
+  const loadDone = new Promise((res) => load.on('exit', res));
+  process.stdout.write(backup('full'));
+  await loadDone;
+
+  step('3. more writes, then an incremental backup (only changed blocks are stored)');
+  run(join(BIN, 'pgbench'), ['-h', work, '-p', String(port), '-U', 'postgres', '-c', '2', '-T', '5', '-n', 'postgres']);
+  process.stdout.write(backup('auto'));
+
+  step('4. more writes, a restore point, then writes we will NOT want back');
+  run(join(BIN, 'pgbench'), ['-h', work, '-p', String(port), '-U', 'postgres', '-c', '2', '-T', '3', '-n', 'postgres']);
+  const atPoint = pg(data, port, 'SELECT count(*) FROM pgbench_history');
+  pg(data, port, "SELECT pg_create_restore_point('before_mistake')");
+  pg(data, port, 'DELETE FROM pgbench_history WHERE mtime > now() - interval \'2 seconds\'');
+  const afterMistake = pg(data, port, 'SELECT count(*) FROM pgbench_history');
   const last = pg(data, port, 'SELECT pg_walfile_name(pg_switch_wal())');
   const deadline = Date.now() + 180_000;
   while (pg(data, port, 'SELECT coalesce(last_archived_wal, \'\') FROM pg_stat_archiver') < last) {
     if (Date.now() > deadline) throw new Error('archiving did not catch up within 3 minutes');
     await new Promise((r) => setTimeout(r, 200));
   }
-  console.log(`pg_stat_archiver: ${pg(data, port, "SELECT archived_count || ' archived, ' || failed_count || ' failed' FROM pg_stat_archiver")}`);
+  console.log(`pgbench_history rows: ${atPoint} at the restore point, ${afterMistake} now`);
 
-  step('3. pgark info');
-  process.stdout.write(pgark(['info']));
-  step('4. pgark wal-verify --read (re-reads and checks every object)');
-  process.stdout.write(pgark(['wal-verify', '--read']));
+  step('5. pgark list and pgark verify');
+  process.stdout.write(pgark(['list']));
+  process.stdout.write(pgark(['verify']));
 
-  step('5. recover the base backup with restore_command = pgark wal-fetch');
-  cpSync(join(work, 'base'), copy, { recursive: true });
-  if (asUser) execFileSync('chown', ['-R', `${uid}:${gid}`, copy]);
-  chmodSync(copy, 0o700);
-  const fetch = `${q(process.execPath)} ${q(PGARK)} wal-fetch %f %p --repo ${q(repo)}`;
-  appendFileSync(join(copy, 'postgresql.conf'), `\narchive_mode = off\nrestore_command = '${fetch.replace(/'/g, "''")}'\nrecovery_target_action = promote\n`);
-  writeFileSync(join(copy, 'recovery.signal'), '');
-  if (asUser) chownSync(join(copy, 'recovery.signal'), uid, gid);
+  step("6. point-in-time restore into a clone: pgark restore auto --target-name before_mistake --target-action promote");
+  mkdirSync(copy, { mode: 0o700 });
+  if (asUser) chownSync(copy, uid, gid);
+  process.stdout.write(pgark(['restore', 'auto', '--pgdata', copy, '--target-name', 'before_mistake', '--target-action', 'promote', '--no-progress']));
   const port2 = await freePort();
   const r0 = Date.now();
   start(copy, port2);
   while (pg(copy, port2, 'SELECT pg_is_in_recovery()') === 't') await new Promise((r) => setTimeout(r, 200));
-  const source = pg(data, port, 'SELECT n FROM demo_marker');
-  const restored = pg(copy, port2, 'SELECT n FROM demo_marker');
-  console.log(`recovery reached the end of the archive in ${((Date.now() - r0) / 1000).toFixed(1)} s`);
-  console.log(`pgbench_history rows at the marker: source ${source}, restored ${restored}`);
-  if (source !== restored) throw new Error('restored copy differs from the source');
+  const restored = pg(copy, port2, 'SELECT count(*) FROM pgbench_history');
+  console.log(`the clone replayed WAL to the restore point and was promoted in ${((Date.now() - r0) / 1000).toFixed(1)} s`);
+  console.log(`pgbench_history rows: source now ${afterMistake}, clone ${restored} (expected ${atPoint}, as at the restore point)`);
+  if (restored !== atPoint) throw new Error('the clone does not match the restore point');
 
-  step('6. pgark wal-log (audit trail, last 8 events)');
+  step('7. pgark wal-log (audit trail, last 8 events)');
   process.stdout.write(pgark(['wal-log', '--since', '1h']).trim().split('\n').slice(-8).join('\n') + '\n');
   console.log(`\ndemo OK in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 } catch (err) {

@@ -201,7 +201,7 @@ export async function decodeObject(stored: Readable, where: string): Promise<Rea
   const decompressor = codec.decompressor();
   const out = new PassThrough();
   pipeline(stored, deframer, decompressor, verifier, out).catch((err: Error) => {
-    const wrapped = err instanceof IntegrityError || (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE'
+    const wrapped = (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' || (err instanceof IntegrityError && err.message.includes(where))
       ? err
       : new IntegrityError(`unable to decode '${where}': ${err.message}`, { cause: err });
     out.destroy(wrapped);

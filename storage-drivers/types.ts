@@ -58,6 +58,13 @@ export interface StorageDriver {
   get(path: string, o?: GetOptions): Promise<Readable>;
   put(path: string, body: Readable | Buffer, o?: PutOptions): Promise<{ size: number }>;
   delete(paths: string[], o?: Op): Promise<void>;
+  /**
+   * Remove what writers that died left under `prefix` (temporary objects of processes that no
+   * longer exist, then directories left empty). Never touches an in-progress write of a live
+   * process. Drivers whose stores leave no such leftovers do not implement it. Returns the
+   * number of leftovers removed.
+   */
+  sweep?(prefix: string, o?: Op): Promise<number>;
   close(): Promise<void>;
 }
 

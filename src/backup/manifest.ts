@@ -156,6 +156,7 @@ export function parseManifest(text: string, where: string): Manifest {
     } catch {
       throw bad(where, i + 1, 'invalid JSON');
     }
+    if (typeof r !== 'object' || r === null || Array.isArray(r)) throw bad(where, i + 1, 'not a JSON object');
     switch (r.t) {
       case 'header':
         if (header) throw bad(where, i + 1, 'second header');
@@ -178,7 +179,7 @@ export function parseManifest(text: string, where: string): Manifest {
         if (r.object && (typeof r.object.backup !== 'string' || !isNat(r.object.n) || !isNat(r.object.offset))) throw bad(where, i + 1, `file '${r.path}' has an invalid object reference`);
         if (r.delta && (!isNat(r.delta.n) || !isNat(r.delta.offset) || !Array.isArray(r.delta.blocks))) throw bad(where, i + 1, `file '${r.path}' has an invalid delta`);
         if (r.parts !== undefined) {
-          if (!Array.isArray(r.parts) || r.parts.some((p) => !isNat(p.start) || !isNat(p.size) || typeof p.sha256 !== 'string' || (!p.object && !p.delta && p.size !== 0))) {
+          if (!Array.isArray(r.parts) || r.parts.some((p) => typeof p !== 'object' || p === null || !isNat(p.start) || !isNat(p.size) || typeof p.sha256 !== 'string' || (!p.object && !p.delta && p.size !== 0))) {
             throw bad(where, i + 1, `file '${r.path}' has invalid parts`);
           }
         } else if (!r.object && !r.delta && r.size !== 0) throw bad(where, i + 1, `file '${r.path}' has no content reference`);

@@ -65,9 +65,9 @@ export function planTasks(
       pieces.push({ n: 0, own: true, files: [t], bytes: last ? f.size - i * partSize : partSize });
     }
   }
-  pieces.sort((a, b) => b.bytes - a.bytes || (a.files[0]!.path < b.files[0]!.path ? -1 : 1));
-  for (const t of pieces) tasks.push({ ...t, n: n++ });
+  for (const t of pieces) tasks.push(t);
   let cur: BackupTask | undefined;
+  void n;
   for (const f of small) {
     if (!cur || cur.bytes >= bundleSize) {
       cur = { n: n++, own: false, files: [], bytes: 0 };
@@ -76,5 +76,8 @@ export function planTasks(
     cur.files.push(toTask(f));
     cur.bytes += f.size;
   }
-  return tasks;
+  // Largest first (stable: equal sizes keep walk order), numbered in that order.
+  const ordered = tasks.map((t, i) => ({ t, i })).sort((a, b) => b.t.bytes - a.t.bytes || a.i - b.i).map(({ t }) => t);
+  ordered.forEach((t, i) => (t.n = i));
+  return ordered;
 }

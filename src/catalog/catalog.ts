@@ -76,6 +76,8 @@ export async function readManifest(repo: Repository, info: BackupInfo): Promise<
 /** Backup ids that have stored objects but no catalog entry: runs that never committed. */
 export async function uncommittedBackupIds(repo: Repository, committed: ReadonlySet<string>): Promise<Set<string>> {
   const prefix = backupPrefix(repo.stanza);
+  // Half-written objects of killed runs are not listed: remove them first (only dead writers').
+  await repo.driver.sweep?.(prefix);
   const ids = new Set<string>();
   for await (const o of repo.driver.list(prefix)) {
     const id = o.path.slice(prefix.length).split('/')[0] ?? '';
@@ -96,5 +98,6 @@ export async function removeBackup(repo: Repository, id: string, committed: bool
   // Manifest last: a half-removed backup still says what it held.
   keys.sort((a, b) => Number(a.endsWith('/manifest')) - Number(b.endsWith('/manifest')));
   for (let i = 0; i < keys.length; i += 500) await repo.driver.delete(keys.slice(i, i + 500));
+  await repo.driver.sweep?.(backupPrefix(repo.stanza, id));
   return keys.length;
 }

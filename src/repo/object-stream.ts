@@ -200,11 +200,17 @@ export async function decodeObject(stored: Readable, where: string): Promise<Rea
   const verifier = new Verifier(deframer, where);
   const decompressor = codec.decompressor();
   const out = new PassThrough();
-  pipeline(stored, deframer, decompressor, verifier, out).catch((err: Error) => {
+  // `out` is outside the pipeline so that the error it ends with is the one naming the object
+  // (pipeline would destroy it first with the bare codec error).
+  pipeline(stored, deframer, decompressor, verifier).catch((err: Error) => {
     const wrapped = (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' || (err instanceof IntegrityError && err.message.includes(where))
       ? err
       : new IntegrityError(`unable to decode '${where}': ${err.message}`, { cause: err });
     out.destroy(wrapped);
+  });
+  verifier.pipe(out);
+  out.on('close', () => {
+    if (!verifier.readableEnded) verifier.destroy();
   });
   return out;
 }

@@ -122,6 +122,9 @@ export function layersOf(chain: readonly Manifest[], index: number, path: string
         anyDelta = true;
         out.push({ kind: 'delta', backup: m.header.id, n: p.delta.n, offset: p.delta.offset, start: p.start, size: p.size, blocks: p.delta.blocks });
       } else if (p.object) {
+        if (!chain.slice(0, i + 1).some((c) => c.header.id === p.object!.backup)) {
+          throw new IntegrityError(`file '${path}' in backup '${m.header.id}' refers to backup '${p.object.backup}', which is not in the chain of '${chain[index]!.header.id}'`);
+        }
         out.push({ kind: 'whole', backup: p.object.backup, n: p.object.n, offset: p.object.offset, start: p.start, size: p.size });
       }
     }

@@ -76,7 +76,7 @@ export function chooseBackup(backups: readonly BackupInfo[], ref: string, target
 function targetLimit(t: RecoveryTarget): { text: string; reaches: (b: BackupInfo) => boolean } | undefined {
   if (t.time !== undefined) {
     const ms = parseTargetTime(t.time);
-    if (ms === undefined) return undefined;
+    if (ms === undefined) throw new InvalidInputError(`unable to interpret --target-time '${t.time}' to choose a backup: name the backup to restore instead of 'auto'`);
     return { text: t.time, reaches: (b) => Date.parse(b.stop.time) <= ms };
   }
   if (t.lsn !== undefined) {
@@ -86,12 +86,52 @@ function targetLimit(t: RecoveryTarget): { text: string; reaches: (b: BackupInfo
   return undefined;
 }
 
-/** PostgreSQL timestamptz text ('2026-11-23 16:20:00+00', '... 16:20:00.5+05:30') or ISO-8601. */
+/** Offset (ms) of `zone` from UTC at instant `utcMs`, by Intl. */
+function zoneOffsetMs(zone: string, utcMs: number): number | undefined {
+  let parts: Intl.DateTimeFormatPart[];
+  try {
+    parts = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' }).formatToParts(new Date(utcMs));
+  } catch {
+    return undefined;
+  }
+  const get = (type: string) => Number(parts.find((p) => p.type === type)?.value);
+  const asUtc = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour') % 24, get('minute'), get('second'));
+  return asUtc - Math.floor(utcMs / 1000) * 1000;
+}
+
+/** The largest UTC offset in use (+14:00): without a zone, assume the earliest instant the text can mean. */
+const MAX_OFFSET_MS = 14 * 3600_000;
+
+/**
+ * The instant a recovery_target_time text means, as PostgreSQL reads timestamptz input:
+ * 'YYYY-MM-DD[ T]HH:MM[:SS[.frac]]' followed by an optional zone: Z, UTC/GMT, +H, +HH, +HH:MM,
+ * +HHMM (with or without a space before it), or a full zone name (Europe/Berlin). Without a
+ * zone PostgreSQL uses the server's TimeZone, which pgark does not know: the earliest possible
+ * instant is returned, so the backup chosen always ends before the target. undefined when the
+ * text is not in one of these forms.
+ */
 export function parseTargetTime(text: string): number | undefined {
-  let s = text.trim().replace(/^(\d{4}-\d{2}-\d{2}) /, '$1T');
-  s = s.replace(/([+-]\d{2})$/, '$1:00').replace(/([+-]\d{2})(\d{2})$/, '$1:$2').replace(/ ?(UTC|GMT)$/i, 'Z');
-  const ms = Date.parse(s);
-  return Number.isNaN(ms) ? undefined : ms;
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?\s*(.*)$/.exec(text.trim());
+  if (!m) return undefined;
+  const [, y, mo, d, h = '0', mi = '0', sec = '0', frac = ''] = m;
+  const zone = m[8] ?? '';
+  if (Number(mo) < 1 || Number(mo) > 12 || Number(d) < 1 || Number(d) > 31 || Number(h) > 24 || Number(mi) > 59 || Number(sec) > 60) return undefined;
+  const local = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec)) + Math.floor(Number(`0${frac}`) * 1000);
+  if (Number.isNaN(local) || new Date(local).getUTCDate() !== Number(d) && Number(h) < 24) return undefined;
+  if (zone === '') return local - MAX_OFFSET_MS;
+  if (/^(Z|UTC|GMT)$/i.test(zone)) return local;
+  const off = /^([+-])(\d{1,2})(?::?(\d{2}))?$/.exec(zone);
+  if (off) {
+    const ms = (Number(off[2]) * 60 + Number(off[3] ?? 0)) * 60_000;
+    return off[1] === '+' ? local - ms : local + ms;
+  }
+  if (/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(zone)) {
+    const first = zoneOffsetMs(zone, local);
+    if (first === undefined) return undefined;
+    const second = zoneOffsetMs(zone, local - first) ?? first;
+    return local - second;
+  }
+  return undefined;
 }
 
 async function isEmptyDir(dir: string): Promise<boolean | null> {
@@ -177,7 +217,6 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
     await mkdir(abs, { recursive: true, mode: 0o700 });
     await chmod(abs, d.mode & 0o7777);
   }
-  for (const sig of ['recovery.signal', 'standby.signal']) await rm(join(pgdata, sig), { force: true });
 
   const { tasks, multi } = planRestore(manifests);
   // Files written in parts by several workers: create them (empty) first; size, mode and mtime at the end.
@@ -215,6 +254,8 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
   });
   const stamp = `${backup.id} at ${new Date().toISOString()}`;
   await writeDurable(autoConf, mergeAutoConf(existing, gucs, stamp));
+  // A backup of a standby holds standby.signal: only the signal asked for may remain.
+  for (const sig of ['recovery.signal', 'standby.signal']) await rm(join(pgdata, sig), { force: true });
   const signal = signalFile(o.standby);
   await writeDurable(join(pgdata, signal), '');
   if (manifest.files.has(HOLD_BACK)) {
@@ -254,7 +295,10 @@ async function fsyncDir(dir: string): Promise<void> {
 
 /** --delta: remove what the backup does not hold (files, links, directories). */
 async function removeExtras(pgdata: string, m: Manifest, tablespaces: Record<string, string>, init: RestoreWorkerInit): Promise<number> {
-  const keepFiles = new Set<string>([...m.files.keys()].map((p) => targetPath(init, p)));
+  // pg_control is removed first (not counted): an interrupted delta restore must not be startable.
+  await rm(join(pgdata, HOLD_BACK), { force: true });
+  const real = { ...init, holdBack: {} };
+  const keepFiles = new Set<string>([...m.files.keys()].map((p) => targetPath(real, p)));
   const keepDirs = new Set<string>(m.dirs.map((d) => targetPath(init, d.path)));
   keepDirs.add(pgdata);
   for (const [oid, loc] of Object.entries(tablespaces)) {

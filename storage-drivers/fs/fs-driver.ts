@@ -3,7 +3,7 @@
  * writing a temp file next to the final name, fsyncing it, then rename (plain put) or link
  * (ifAbsent, which fails atomically with EEXIST), then fsyncing the directory.
  */
-import { link, open, rename, stat, unlink, opendir, type FileHandle } from 'node:fs/promises';
+import { link, open, readdir, rename, rmdir, stat, unlink, opendir, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { addAbortSignal, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +12,7 @@ import { checkKey, checkPrefix } from '../keys.js';
 import type { DriverOptions, GetOptions, ObjectInfo, Op, PutOptions, StorageDriver, StorageFeature } from '../types.js';
 import { ensureDir, fsyncDir, removeEmptyDirs } from './dirs.js';
 import { errnoOf, fsError } from './errors.js';
-import { isTempName, removeStaleTemps, tempPathFor } from './temp.js';
+import { isStaleTempName, isTempName, removeStaleTemps, tempPathFor } from './temp.js';
 
 const DELETE_CONCURRENCY = 16;
 /** A concurrent delete may remove the directory between our mkdir and open; retry that race. */
@@ -151,6 +151,37 @@ export class FsDriver implements StorageDriver {
     const ordered = [...parents].sort((a, b) => b.split(sep).length - a.split(sep).length);
     const done = new Set<string>();
     for (const dir of ordered) await removeEmptyDirs(this.root, dir, done);
+  }
+
+  async sweep(prefix: string, o: Op = {}): Promise<number> {
+    if (prefix !== '') checkKey(prefix.replace(/\/$/, ''));
+    const start = this.fullPath(prefix.replace(/\/$/, ''));
+    let removed = 0;
+    const dirs: string[] = [];
+    const visit = async (dir: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if (isMissing(err) || errnoOf(err) === 'ENOTDIR') return;
+        throw fsError('list', dir, err);
+      }
+      dirs.push(dir);
+      for (const e of entries) {
+        o.signal?.throwIfAborted();
+        const full = join(dir, e.name);
+        if (e.isDirectory()) await visit(full);
+        else if (isTempName(e.name) && isStaleTempName(e.name)) {
+          await unlink(full).then(() => removed++, () => undefined);
+        }
+      }
+    };
+    await visit(start);
+    // Deepest first; a directory that is not empty simply stays.
+    for (const dir of dirs.sort((a, b) => b.split(sep).length - a.split(sep).length)) {
+      if (dir !== this.root) await rmdir(dir).catch(() => undefined);
+    }
+    return removed;
   }
 
   async close(): Promise<void> {}

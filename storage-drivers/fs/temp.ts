@@ -22,6 +22,14 @@ export function isTempName(name: string): boolean {
   return name.includes(TEMP_MARKER);
 }
 
+/** A temp name whose writer process no longer exists. */
+export function isStaleTempName(name: string): boolean {
+  const i = name.lastIndexOf(TEMP_MARKER);
+  if (i < 0) return false;
+  const m = /^(\d+)-[0-9a-f]+$/.exec(name.slice(i + TEMP_MARKER.length));
+  return !!m?.[1] && Number(m[1]) > 0 && !isProcessAlive(Number(m[1]));
+}
+
 /**
  * Remove temp siblings of `finalPath` left by processes that no longer exist (kill -9, power
  * loss). Best effort: any failure is ignored, the next put of the same key will retry.

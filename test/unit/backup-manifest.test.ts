@@ -115,7 +115,7 @@ describe('parseManifest errors', () => {
     ['invalid JSON', JSON.stringify(header) + '\n{"t":"dir",', `${pre} 2: invalid JSON`],
     ['unknown record type', text(header, { t: 'socket', path: 'x' }), `${pre} 2: unknown record type "socket"`],
     ['record without type', text(header, { path: 'x' }), `${pre} 2: unknown record type undefined`],
-    ['JSON that is not an object (number)', JSON.stringify(header) + '\n42\n', `${pre} 2: unknown record type undefined`],
+    ['JSON that is not an object (number)', JSON.stringify(header) + '\n42\n', `${pre} 2: not a JSON object`],
     ['second header', text(header, manifest.dirs[0], header), `${pre} 3: second header`],
     ['no header', text(manifest.dirs[0], files[0]), `${pre} 1: no header`],
     ['empty text', '', `${pre} 1: no header`],

@@ -23,8 +23,8 @@ describe('planTasks', () => {
     expect(shape(tasks)).toEqual([
       [0, true, PART_SIZE, [`huge@0+${PART_SIZE}`]],
       [1, true, 4 * MiB, ['own']],
-      [2, true, 1, [`huge@${PART_SIZE}+rest/last`]],
-      [3, false, 4 * MiB - 1, ['small']],
+      [2, false, 4 * MiB - 1, ['small']],
+      [3, true, 1, [`huge@${PART_SIZE}+rest/last`]],
     ]);
   });
 
@@ -86,8 +86,8 @@ describe('planTasks', () => {
         [4, true, 20, ['h']],
         [5, true, 15, ['g@30+rest/last']],
         [6, true, 10, ['f@60+rest/last']],
-        [7, true, 1, ['i@30+rest/last']],
-        [8, false, 3, ['s']],
+        [7, false, 3, ['s']],
+        [8, true, 1, ['i@30+rest/last']],
       ],
     ],
   ])('%s', (_, sizes, expected) => {
@@ -135,25 +135,25 @@ describe('planTasks', () => {
     expect(tasks).toEqual([
       { n: 0, own: true, bytes: 30, files: [{ path: 'base/5/16390.2', abs: '/pgdata/base/5/16390.2', mode: 0o600, mtimeMs: 1_700_000_000_000, planSize: 40, relation: { segment: 2, fork: 'main' }, parent: parentsFor.get('base/5/16390.2'), part: { start: 0, length: 30, last: false } }] },
       { n: 1, own: true, bytes: 12, files: [{ path: 'base/5/16390', abs: '/elsewhere/16390', mode: 0o600, mtimeMs: 1_700_000_000_000, planSize: 12, parent: parentBig }] },
-      { n: 2, own: true, bytes: 10, files: [{ path: 'base/5/16390.2', abs: '/pgdata/base/5/16390.2', mode: 0o600, mtimeMs: 1_700_000_000_000, planSize: 40, relation: { segment: 2, fork: 'main' }, parent: parentsFor.get('base/5/16390.2'), part: { start: 30, length: null, last: true } }] },
       {
-        n: 3, own: false, bytes: 12, files: [
+        n: 2, own: false, bytes: 12, files: [
           { path: 'base/5/16384', abs: '/pgdata/base/5/16384', mode: 0o640, mtimeMs: 1_700_000_000_123.5, planSize: 5, relation: { segment: 0, fork: 'main' }, parent: parentEntry },
           { path: 'base/5/16384_vm', abs: '/pgdata/base/5/16384_vm', mode: 0o600, mtimeMs: 1_700_000_000_000, planSize: 4, relation: { segment: 0, fork: 'vm' } },
           { path: 'PG_VERSION', abs: '/pgdata/PG_VERSION', mode: 0o600, mtimeMs: 1_700_000_000_000, planSize: 3 },
         ],
       },
+      { n: 3, own: true, bytes: 10, files: [{ path: 'base/5/16390.2', abs: '/pgdata/base/5/16390.2', mode: 0o600, mtimeMs: 1_700_000_000_000, planSize: 40, relation: { segment: 2, fork: 'main' }, parent: parentsFor.get('base/5/16390.2'), part: { start: 30, length: null, last: true } }] },
     ]);
     // The parent entry is the very object of the map, not a copy; relation info is a copy.
     expect(tasks[1]!.files[0]!.parent).toBe(parentBig);
-    expect(tasks[3]!.files[0]!.parent).toBe(parentEntry);
-    expect(tasks[3]!.files[0]!.relation).not.toBe(files[0]!.relation);
-    expect(Object.keys(tasks[3]!.files[0]!.relation!)).toEqual(['segment', 'fork']);
+    expect(tasks[2]!.files[0]!.parent).toBe(parentEntry);
+    expect(tasks[2]!.files[0]!.relation).not.toBe(files[0]!.relation);
+    expect(Object.keys(tasks[2]!.files[0]!.relation!)).toEqual(['segment', 'fork']);
     // Files without a parent entry, and no parent map at all: no `parent` key.
-    expect('parent' in tasks[3]!.files[1]!).toBe(false);
+    expect('parent' in tasks[2]!.files[1]!).toBe(false);
     expect(planTasks(files, undefined, OPT).every((t) => t.files.every((f) => !('parent' in f)))).toBe(true);
     // Parts of one file are separate task files (not shared objects).
-    expect(tasks[0]!.files[0]).not.toBe(tasks[2]!.files[0]);
+    expect(tasks[0]!.files[0]).not.toBe(tasks[3]!.files[0]);
   });
 
   it('does not change the input array', () => {

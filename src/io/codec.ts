@@ -21,8 +21,12 @@ export interface Codec {
   readonly defaultLevel: number;
   /** Streaming compressor: raw bytes in, a valid stream of the format out. Memory bounded. */
   compressor(level?: number): Transform;
-  /** Streaming decompressor: accepts one or more concatenated frames/members of the format. */
-  decompressor(): Transform;
+  /**
+   * Streaming decompressor: accepts one or more concatenated frames/members of the format.
+   * `contentChecksums: false` skips the format's own content checksum (lz4) where the caller
+   * verifies the content another way (pgark objects: the trailer's sha256).
+   */
+  decompressor(o?: { contentChecksums?: boolean }): Transform;
 }
 
 export function isCodecName(s: string): s is CodecName {

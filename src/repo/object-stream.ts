@@ -165,7 +165,7 @@ class Deframer extends Transform {
 class Verifier extends Transform {
   private readonly hash = createHash('sha256');
   private bytes = 0;
-  constructor(private readonly deframer: Deframer, private readonly where: string) {
+  constructor(private readonly deframer: Deframer, private readonly where: string, private readonly onVerified: (t: ObjectTrailer) => void) {
     super();
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -182,6 +182,7 @@ class Verifier extends Transform {
         `unable to read '${this.where}': checksum mismatch (stored sha256 ${t.sha256.slice(0, 16)}…, ${t.rawSize} bytes; read ${digest.slice(0, 16)}…, ${this.bytes} bytes)`,
       ));
     }
+    this.onVerified(t);
     cb();
   }
 }
@@ -190,22 +191,34 @@ class Verifier extends Transform {
  * Decode a stored object. The returned stream yields raw content and errors with
  * IntegrityError if anything does not verify; only a clean 'end' means the bytes are good.
  */
-export async function decodeObject(stored: Readable, where: string): Promise<Readable> {
+/** A decoded object stream; `verified` resolves with the trailer once every byte has been checked. */
+export type DecodedStream = Readable & { verified: Promise<ObjectTrailer> };
+
+export async function decodeObject(stored: Readable, where: string): Promise<DecodedStream> {
   stored.pause();
   const head = await peek(stored, MAX_HEADER_WRAPPER);
   const header = parseHeader(head.subarray(0, MAX_HEADER_WRAPPER), where);
   if (header.flags !== 0) throw new IntegrityError(`unable to read '${where}': object is encrypted and no key is configured`);
   const codec = await loadCodec(header.codec);
   const deframer = new Deframer(header.wrapperSize, header.codec, where);
-  const verifier = new Verifier(deframer, where);
-  const decompressor = codec.decompressor();
-  const out = new PassThrough();
+  let onVerified!: (t: ObjectTrailer) => void;
+  let onFailed!: (err: Error) => void;
+  const verified = new Promise<ObjectTrailer>((resolve, reject) => {
+    onVerified = resolve;
+    onFailed = reject;
+  });
+  verified.catch(() => undefined);
+  const verifier = new Verifier(deframer, where, onVerified);
+  // The trailer's sha256 covers the content: the codec's own content checksum would only cost time.
+  const decompressor = codec.decompressor({ contentChecksums: false });
+  const out = Object.assign(new PassThrough(), { verified });
   // `out` is outside the pipeline so that the error it ends with is the one naming the object
   // (pipeline would destroy it first with the bare codec error).
   pipeline(stored, deframer, decompressor, verifier).catch((err: Error) => {
     const wrapped = (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' || (err instanceof IntegrityError && err.message.includes(where))
       ? err
       : new IntegrityError(`unable to decode '${where}': ${err.message}`, { cause: err });
+    onFailed(wrapped);
     out.destroy(wrapped);
   });
   verifier.pipe(out);

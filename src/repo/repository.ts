@@ -7,7 +7,7 @@ import { AlreadyExistsError, IntegrityError, NotFoundError } from '../common/err
 import { withRetry, type RetryPolicy } from '../common/retry.js';
 import type { CodecName } from '../io/codec.js';
 import type { StorageDriver } from '../../storage-drivers/types.js';
-import { decodeObject, encodeObject, readAll, trailerFromTail, type EncodeResult } from './object-stream.js';
+import { decodeObject, encodeObject, readAll, trailerFromTail, type DecodedStream, type EncodeResult } from './object-stream.js';
 import { MAX_TRAILER_WRAPPER, type ObjectTrailer } from './object-format.js';
 import { stanzaMetaKey } from './layout.js';
 import { assertSameCluster, parseStanzaMeta, REPO_FORMAT_VERSION, type ClusterIdentity, type StanzaMeta } from './stanza-meta.js';
@@ -38,7 +38,7 @@ export class Repository {
   }
 
   /** Open a verified, decoded stream of an object. NotFoundError when missing. */
-  async getObject(key: string): Promise<Readable> {
+  async getObject(key: string): Promise<DecodedStream> {
     const stored = await withRetry(`read '${key}'`, this.retry, () => this.driver.get(key));
     return decodeObject(stored, key);
   }

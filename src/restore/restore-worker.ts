@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { constants } from 'node:fs';
 import { chmod, open, stat, utimes, type FileHandle } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import type { DecodedStream } from '../repo/object-stream.js';
+import type { ObjectTrailer } from '../repo/object-format.js';
 import { IntegrityError, isNodeError } from '../common/errors.js';
 import { serveWorker } from '../common/worker-pool.js';
 import type { Settings } from '../config/resolve.js';
@@ -39,8 +40,17 @@ class ExactReader {
   private readonly it: AsyncIterator<Buffer>;
   private buf: Buffer = Buffer.alloc(0);
   private pos = 0;
-  constructor(stream: Readable, private readonly where: string) {
+  constructor(private readonly stream: DecodedStream, private readonly where: string) {
     this.it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  }
+
+  /** Read to the end of the object and return its verified trailer (size and sha256 of all of it). */
+  async finish(): Promise<ObjectTrailer> {
+    for (;;) {
+      const r = await this.it.next();
+      if (r.done) break;
+    }
+    return this.stream.verified;
   }
 
   /** Up to `n` bytes as one or more slices, exactly `n` unless the stream ends (then IntegrityError). */
@@ -89,16 +99,19 @@ class FileWriter {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private written = 0;
-  private constructor(private readonly fh: FileHandle, private readonly abs: string, private readonly p: RestorePiece) {}
+  private constructor(private readonly fh: FileHandle, private readonly abs: string, private readonly p: RestorePiece, private readonly hashing: boolean) {}
 
-  /** A whole file is created (truncated); a part is written in place into the file the main thread created. */
-  static async open(abs: string, p: RestorePiece): Promise<FileWriter> {
+  /**
+   * A whole file is created (truncated); a part is written in place into the file the main thread
+   * created. `hashing: false` when the caller checks the bytes another way (the object's trailer).
+   */
+  static async open(abs: string, p: RestorePiece, hashing = true): Promise<FileWriter> {
     const flags = p.whole ? 'w' : constants.O_WRONLY | constants.O_CREAT;
-    return new FileWriter(await open(abs, flags, 0o600), abs, p);
+    return new FileWriter(await open(abs, flags, 0o600), abs, p, hashing);
   }
 
   async write(chunk: Buffer): Promise<void> {
-    this.hash.update(chunk);
+    if (this.hashing) this.hash.update(chunk);
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     if (this.pendingBytes >= 1024 * 1024) await this.flush();
@@ -120,7 +133,7 @@ class FileWriter {
   async finish(where: string): Promise<void> {
     try {
       await this.flush();
-      const sha = this.hash.digest('hex');
+      const sha = this.hashing ? this.hash.digest('hex') : this.p.sha256;
       if (this.written !== this.p.size || sha !== this.p.sha256) {
         const what = this.p.whole ? `'${this.p.path}'` : `'${this.p.path}' bytes ${this.p.start}..${this.p.start + this.p.size}`;
         throw new IntegrityError(`restored ${what} does not match the manifest (${this.written} bytes, sha256 ${sha.slice(0, 16)}…; expected ${this.p.size} bytes, ${this.p.sha256.slice(0, 16)}…) from ${where}`);
@@ -132,6 +145,16 @@ class FileWriter {
     if (!this.p.whole) return; // the main thread sets size, mode and mtime of files written in parts
     if ((this.p.mode & 0o7777) !== 0o600) await chmod(this.abs, this.p.mode & 0o7777);
     await utimes(this.abs, new Date(this.p.mtimeMs), new Date(this.p.mtimeMs));
+  }
+
+  /** sha256 of the bytes written so far (read back from the file). */
+  async hashWritten(): Promise<string> {
+    await this.flush();
+    const h = createHash('sha256');
+    if (this.written > 0) {
+      for await (const chunk of createReadStream(this.abs, { start: this.p.start, end: this.p.start + this.written - 1, highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
+    }
+    return h.digest('hex');
   }
 
   async abandon(): Promise<void> {
@@ -174,11 +197,22 @@ export async function runRestoreTask(init: RestoreWorkerInit, task: RestoreTask,
         if (!needed.has(p)) continue;
         if (p.offset < pos) throw new IntegrityError(`manifest places '${p.path}' inside another file of object '${key}'`);
         await reader.skip(p.offset - pos);
-        const w = await FileWriter.open(targetPath(init, p.path), p);
+        // A piece that is the whole object is checked by the object's own trailer (sha256 of the
+        // same bytes, recorded in the manifest as the piece's): no second hash.
+        const alone = task.pieces.length === 1 && p.offset === 0;
+        const w = await FileWriter.open(targetPath(init, p.path), p, !alone);
         try {
           for await (const chunk of reader.take(p.size)) {
             await w.write(chunk);
             progress(chunk.length);
+          }
+          if (alone) {
+            const t = await reader.finish();
+            // A bundle of which only this first file is needed holds more bytes: hash what was written.
+            const sha = t.rawSize === p.size ? t.sha256 : await w.hashWritten();
+            if (sha !== p.sha256) {
+              throw new IntegrityError(`restored '${p.path}' from '${key}' does not match the manifest (sha256 ${sha.slice(0, 16)}…, expected ${p.sha256.slice(0, 16)}…)`);
+            }
           }
         } catch (err) {
           await w.abandon();

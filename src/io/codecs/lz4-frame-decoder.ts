@@ -47,7 +47,7 @@ export class Lz4FrameDecoder extends Transform {
   private frame: FrameState | undefined;
   private sawInput = false;
 
-  constructor(private readonly decodeBlock: Lz4BlockDecoder) {
+  constructor(private readonly decodeBlock: Lz4BlockDecoder, private readonly verifyContent = true) {
     super();
   }
 
@@ -152,7 +152,7 @@ export class Lz4FrameDecoder extends Transform {
         this.step = { kind: 'blockSize' };
         return;
       case 'contentChecksum':
-        if (b.readUInt32LE(0) !== this.frame!.hash.digest()) throw corrupt('content checksum mismatch');
+        if (this.verifyContent && b.readUInt32LE(0) !== this.frame!.hash.digest()) throw corrupt('content checksum mismatch');
         this.step = { kind: 'magic' };
         this.frame = undefined;
         return;
@@ -197,7 +197,7 @@ export class Lz4FrameDecoder extends Transform {
       }
     }
     frame.produced += BigInt(out.length);
-    if (frame.contentChecksum) frame.hash.update(out);
+    if (frame.contentChecksum && this.verifyContent) frame.hash.update(out);
     if (frame.linked) frame.dict = keepTail(frame.dict, out);
     if (out.length > 0) this.push(out);
   }

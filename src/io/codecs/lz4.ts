@@ -82,5 +82,5 @@ export const lz4Codec: Codec = {
   name: 'lz4',
   defaultLevel: 1,
   compressor: () => new Lz4ChunkedCompressor(),
-  decompressor: () => new Lz4FrameDecoder(decodeBlock),
+  decompressor: (o) => new Lz4FrameDecoder(decodeBlock, o?.contentChecksums ?? true),
 };

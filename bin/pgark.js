@@ -4,7 +4,21 @@
 // WAL segment (and restore_command one per segment replayed), so segments that a worker already
 // pushed ahead or prefetched are answered here, with Node builtins only, before the CLI
 // (commander, config, storage, codecs) is loaded.
+// lz4-napi's native code allocates with mimalloc, which by default keeps freed memory for a
+// while; with 1 MiB frames on several threads that is 100+ MiB of RSS. Return it at once.
+// (mimalloc reads its options from the environment when the library is first used.)
+
 const argv = process.argv;
+
+// backup and restore run one worker thread per job; each job keeps about one compression or
+// file operation in libuv's threadpool at a time. A pool of one thread per job (not libuv's
+// default 4) is as fast and, because lz4-napi's allocator keeps memory per thread, much smaller.
+// Must be set before the pool's first use.
+if (process.env.UV_THREADPOOL_SIZE === undefined && (argv[2] === 'backup' || argv[2] === 'restore')) {
+  const i = argv.indexOf('--jobs');
+  const jobs = i > 0 ? Number(argv[i + 1]) : require('node:os').availableParallelism();
+  if (Number.isInteger(jobs) && jobs > 0) process.env.UV_THREADPOOL_SIZE = String(Math.min(Math.max(jobs, 2), 64));
+}
 
 // For restore_command every exit code up to 125 means "not archived" and lets PostgreSQL end
 // recovery, so anything unexpected in wal-fetch must exit above 125 (200 + internal error 13).

@@ -15,6 +15,8 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { isNodeError } from '../common/errors.js';
 import { serveWorker } from '../common/worker-pool.js';
+import { BufferPool, releaseBuffer } from '../io/buffer-pool.js';
+import { GcPacer } from '../common/gc.js';
 import type { Settings } from '../config/resolve.js';
 import type { CodecName } from '../io/codec.js';
 import { dataObjectKey } from '../repo/layout.js';
@@ -50,6 +52,8 @@ export interface BackupTaskResult {
 }
 
 const CHUNK = 1024 * 1024;
+const readPool = new BufferPool(CHUNK);
+const gcPacer = new GcPacer();
 
 let repoPromise: Promise<Repository> | undefined;
 
@@ -184,10 +188,15 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
       for (;;) {
         const want = Math.min(CHUNK, end - pos);
         if (want <= 0) break;
-        const buf = Buffer.allocUnsafe(want);
+        // Whole chunks stored as they are come from the pool (the compressor hands them back);
+        // a delta yields slices of its buffer, which must stay untouched: a fresh one.
+        const buf = !deltaMode && want === CHUNK ? readPool.acquire() : Buffer.allocUnsafe(want);
         const got = await readInto(fh, buf, pos);
-        if (got === 0) break;
-        const part = buf.subarray(0, got);
+        if (got === 0) {
+          releaseBuffer(buf);
+          break;
+        }
+        const part = got === buf.length ? buf : buf.subarray(0, got);
         await checker.check(part, pos);
         // Whole pieces take their sha256 from the object trailer (same bytes); deltas hash here.
         if (deltaMode) hash.update(part);
@@ -220,6 +229,7 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
         }
         pos += got;
         progress(got);
+        gcPacer.add(got);
         if (got < want) break;
       }
       const size = pos - first;

@@ -8,16 +8,19 @@ import { Transform, type TransformCallback } from 'node:stream';
 import lz4 from 'lz4-napi';
 import type { Codec } from '../codec.js';
 import { Lz4FrameDecoder } from './lz4-frame-decoder.js';
+import { BufferPool, releaseBuffer } from '../buffer-pool.js';
 
 const CHUNK_SIZE = 1024 * 1024;
 /** Frames being compressed on the threadpool at once per stream: the next chunk fills meanwhile. */
 const MAX_IN_FLIGHT = 2;
 
 class Lz4ChunkedCompressor extends Transform {
-  private buf = Buffer.allocUnsafe(CHUNK_SIZE);
+  /** Staging buffers for input that does not arrive in whole 1 MiB chunks, recycled per frame. */
+  private readonly staging = new BufferPool(CHUNK_SIZE, MAX_IN_FLIGHT + 1);
+  private buf: Buffer | undefined;
   private filled = 0;
   private started = 0;
-  private readonly inFlight: Promise<Buffer>[] = [];
+  private readonly inFlight: Array<{ frame: Promise<Buffer>; input: Buffer }> = [];
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.fill(chunk).then(() => done(), done);
@@ -25,46 +28,64 @@ class Lz4ChunkedCompressor extends Transform {
 
   override _flush(done: TransformCallback): void {
     // Empty input still gets one (empty) frame so the output is a valid .lz4 file.
-    if (this.filled > 0 || this.started === 0) this.start(this.buf.subarray(0, this.filled));
+    if (this.filled > 0 || this.started === 0) this.start((this.buf ?? Buffer.alloc(0)).subarray(0, this.filled), this.buf);
+    this.buf = undefined;
+    this.filled = 0;
     this.drain(0).then(() => done(), done);
   }
 
   private async fill(chunk: Buffer): Promise<void> {
+    if (this.filled === 0 && chunk.length === CHUNK_SIZE) {
+      // A whole chunk is compressed in place; a pooled chunk goes back to its pool afterwards.
+      this.start(chunk, chunk);
+      await this.drain(MAX_IN_FLIGHT - 1);
+      return;
+    }
     let pos = 0;
     while (pos < chunk.length) {
+      this.buf ??= this.staging.acquire();
       const k = Math.min(CHUNK_SIZE - this.filled, chunk.length - pos);
       chunk.copy(this.buf, this.filled, pos, pos + k);
       this.filled += k;
       pos += k;
       if (this.filled === CHUNK_SIZE) {
-        this.start(this.buf);
-        this.buf = Buffer.allocUnsafe(CHUNK_SIZE);
+        this.start(this.buf, this.buf);
+        this.buf = undefined;
         this.filled = 0;
         await this.drain(MAX_IN_FLIGHT - 1);
       }
     }
+    releaseBuffer(chunk); // copied: the producer may reuse it
   }
 
-  private start(data: Buffer): void {
+  private start(data: Buffer, input: Buffer | undefined): void {
     this.started++;
     const frame = lz4.compressFrame(data, { contentChecksum: true });
     frame.catch(() => undefined); // rejection is delivered by drain(); avoid an unhandled-rejection report meanwhile
-    this.inFlight.push(frame);
+    this.inFlight.push({ frame, input: input ?? data });
   }
 
   private async drain(keep: number): Promise<void> {
-    while (this.inFlight.length > keep) this.push(await this.inFlight.shift()!);
+    while (this.inFlight.length > keep) {
+      const { frame, input } = this.inFlight.shift()!;
+      const out = await frame;
+      releaseBuffer(input);
+      this.push(out);
+    }
   }
 }
 
 /** Our own frames never hold blocks above 1 MiB, although lz4_flex declares a 4 MiB block maximum. */
 const LIKELY_BLOCK_SIZE = CHUNK_SIZE;
 
+let scratch = Buffer.alloc(0);
+
 function decodeBlock(block: Buffer, capacity: number, dict: Buffer | undefined): Buffer {
   // lz4-napi's block API expects lz4_flex's size-prepended layout, whose prefix is used as the output
   // capacity. Decoding is markedly slower with a 4 MiB capacity than with 1 MiB, so try the size our
   // compressor writes first and fall back to the frame's maximum (for frames written by other tools).
-  const input = Buffer.allocUnsafe(4 + block.length);
+  if (scratch.length < 4 + block.length) scratch = Buffer.allocUnsafeSlow(Math.max(4 + block.length, 4 + CHUNK_SIZE + 1024));
+  const input = scratch.subarray(0, 4 + block.length); // uncompressSync is synchronous: one scratch buffer is enough
   block.copy(input, 4);
   if (capacity > LIKELY_BLOCK_SIZE) {
     input.writeUInt32LE(LIKELY_BLOCK_SIZE, 0);

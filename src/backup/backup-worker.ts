@@ -16,7 +16,6 @@ import { Readable } from 'node:stream';
 import { isNodeError } from '../common/errors.js';
 import { serveWorker } from '../common/worker-pool.js';
 import { BufferPool, releaseBuffer } from '../io/buffer-pool.js';
-import { GcPacer } from '../common/gc.js';
 import type { Settings } from '../config/resolve.js';
 import type { CodecName } from '../io/codec.js';
 import { dataObjectKey } from '../repo/layout.js';
@@ -53,7 +52,6 @@ export interface BackupTaskResult {
 
 const CHUNK = 1024 * 1024;
 const readPool = new BufferPool(CHUNK);
-const gcPacer = new GcPacer();
 
 let repoPromise: Promise<Repository> | undefined;
 
@@ -229,7 +227,6 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
         }
         pos += got;
         progress(got);
-        gcPacer.add(got);
         if (got < want) break;
       }
       const size = pos - first;

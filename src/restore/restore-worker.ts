@@ -12,9 +12,7 @@ import type { DecodedStream } from '../repo/object-stream.js';
 import type { ObjectTrailer } from '../repo/object-format.js';
 import { IntegrityError, isNodeError } from '../common/errors.js';
 import { serveWorker } from '../common/worker-pool.js';
-import { GcPacer } from '../common/gc.js';
 
-const gcPacer = new GcPacer();
 import type { Settings } from '../config/resolve.js';
 import { dataObjectKey } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
@@ -131,7 +129,6 @@ class FileWriter {
       off += bytesWritten;
     }
     this.written += data.length;
-    gcPacer.add(data.length);
   }
 
   async finish(where: string): Promise<void> {

@@ -246,6 +246,17 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
     await utimes(abs, new Date(f.mtimeMs), new Date(f.mtimeMs));
   }
 
+  // PostgreSQL recreates pg_tblspc links from tablespace_map during recovery: it must name the
+  // locations restored into, not the source's.
+  if (manifest.files.has('tablespace_map')) {
+    const esc = (p: string) => p.replace(/[\\\n\r]/g, (c) => `\\${c}`);
+    const lines = manifest.links.map((l) => {
+      const oid = l.path.slice('pg_tblspc/'.length);
+      return `${oid} ${esc(tablespaces[oid] ?? l.target)}\n`;
+    });
+    await writeDurable(join(pgdata, 'tablespace_map'), lines.join(''));
+  }
+
   // Recovery configuration, then pg_control: from now on the directory can start.
   const autoConf = join(pgdata, 'postgresql.auto.conf');
   const existing = await readFile(autoConf, 'utf8').catch((err: unknown) => {

@@ -57,7 +57,19 @@ export interface EmptyFilesTask {
   bytes: 0;
 }
 
-export type RestoreTask = ObjectTask | RebuildTask | EmptyFilesTask;
+/**
+ * The pieces of one file written in parts, by one worker in order: parallel writers into one
+ * file contend for its inode lock (ext4 and others serialize buffered writes per file), which
+ * costs more than it gains; parallelism comes from different files.
+ */
+export interface FileGroupTask {
+  kind: 'group';
+  path: string;
+  tasks: Array<ObjectTask | RebuildTask>;
+  bytes: number;
+}
+
+export type RestoreTask = ObjectTask | RebuildTask | EmptyFilesTask | FileGroupTask;
 
 /** A file written in several pieces: the main thread sets its size, mode and mtime at the end. */
 export interface MultiPieceFile {
@@ -101,7 +113,23 @@ export function planRestore(chain: readonly Manifest[]): { tasks: RestoreTask[];
     }
   }
   for (const t of objects.values()) t.pieces.sort((a, b) => a.offset - b.offset);
-  const tasks: RestoreTask[] = [...objects.values(), ...rebuilds];
+  const tasks: RestoreTask[] = [];
+  const groups = new Map<string, FileGroupTask>();
+  for (const t of [...objects.values(), ...rebuilds]) {
+    const only = t.kind === 'object' ? (t.pieces.length === 1 ? t.pieces[0]! : undefined) : t.piece;
+    if (only && !only.whole) {
+      let g = groups.get(only.path);
+      if (!g) {
+        groups.set(only.path, (g = { kind: 'group', path: only.path, tasks: [], bytes: 0 }));
+        tasks.push(g);
+      }
+      g.tasks.push(t);
+      g.bytes += t.bytes;
+    } else tasks.push(t);
+  }
+  for (const g of groups.values()) {
+    g.tasks.sort((a, b) => (a.kind === 'object' ? a.pieces[0]!.start : a.piece.start) - (b.kind === 'object' ? b.pieces[0]!.start : b.piece.start));
+  }
   tasks.sort((a, b) => b.bytes - a.bytes);
   if (empty.length > 0) tasks.push({ kind: 'empty', pieces: empty, bytes: 0 });
   return { tasks, multi };

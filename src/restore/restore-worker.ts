@@ -139,7 +139,8 @@ class FileWriter {
         const what = this.p.whole ? `'${this.p.path}'` : `'${this.p.path}' bytes ${this.p.start}..${this.p.start + this.p.size}`;
         throw new IntegrityError(`restored ${what} does not match the manifest (${this.written} bytes, sha256 ${sha.slice(0, 16)}…; expected ${this.p.size} bytes, ${this.p.sha256.slice(0, 16)}…) from ${where}`);
       }
-      await this.fh.sync();
+      // A part shares its file with other workers' parts: the main thread syncs the file once.
+      if (this.p.whole) await this.fh.sync();
     } finally {
       await this.fh.close();
     }
@@ -172,6 +173,15 @@ async function openSlice(repo: Repository, init: RestoreWorkerInit, backup: stri
 
 export async function runRestoreTask(init: RestoreWorkerInit, task: RestoreTask, progress: (bytes: number) => void): Promise<RestoreTaskResult> {
   const res: RestoreTaskResult = { written: 0, skipped: 0, bytes: 0 };
+  if (task.kind === 'group') {
+    for (const t of task.tasks) {
+      const r = await runRestoreTask(init, t, progress);
+      res.written += r.written;
+      res.skipped += r.skipped;
+      res.bytes += r.bytes;
+    }
+    return res;
+  }
   if (task.kind === 'empty') {
     for (const p of task.pieces) {
       const w = await FileWriter.open(targetPath(init, p.path), p);

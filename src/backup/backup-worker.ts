@@ -15,7 +15,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { isNodeError } from '../common/errors.js';
 import { serveWorker } from '../common/worker-pool.js';
-import { BufferPool, releaseBuffer } from '../io/buffer-pool.js';
+import { BufferPool, releaseBuffer, SliceTracker } from '../io/buffer-pool.js';
 import type { Settings } from '../config/resolve.js';
 import type { CodecName } from '../io/codec.js';
 import { dataObjectKey } from '../repo/layout.js';
@@ -186,9 +186,9 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
       for (;;) {
         const want = Math.min(CHUNK, end - pos);
         if (want <= 0) break;
-        // Whole chunks stored as they are come from the pool (the compressor hands them back);
-        // a delta yields slices of its buffer, which must stay untouched: a fresh one.
-        const buf = !deltaMode && want === CHUNK ? readPool.acquire() : Buffer.allocUnsafe(want);
+        // Whole chunks come from the pool: the compressor hands them back, or, for a delta, the
+        // slices of changed blocks it yields (the buffer returns once every slice is released).
+        const buf = want === CHUNK ? readPool.acquire() : Buffer.allocUnsafe(want);
         const got = await readInto(fh, buf, pos);
         if (got === 0) {
           releaseBuffer(buf);
@@ -203,6 +203,7 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
           stored += got;
         } else {
           // Emit runs of changed blocks as slices of the read buffer.
+          const slices = new SliceTracker(buf);
           let runStart = -1;
           for (let off = 0; off < got; off += bs) {
             const block = (pos + off) / bs;
@@ -214,16 +215,17 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
             } else {
               a.reusedBlocks++;
               if (runStart >= 0) {
-                yield part.subarray(runStart, off);
+                yield slices.slice(runStart, off);
                 stored += off - runStart;
                 runStart = -1;
               }
             }
           }
           if (runStart >= 0) {
-            yield part.subarray(runStart, got);
+            yield slices.slice(runStart, got);
             stored += got - runStart;
           }
+          slices.done();
         }
         pos += got;
         progress(got);

@@ -296,6 +296,6 @@ async function waitForWal(repo: Repository, names: string[], timeoutSec: number,
         (fromStandby ? '; on a standby, the primary archives the last segment when it switches WAL (pg_switch_wal() or archive_timeout on the primary)'
           : "; check archive_command = 'pgark wal-push %p' and pg_stat_archiver"));
     }
-    await sleep(250);
+    await sleep(100);
   }
 }

@@ -35,3 +35,33 @@ export function releaseBuffer(buf: Buffer): void {
 export function isPooled(buf: Buffer): boolean {
   return (buf as Releasable)[RELEASE] !== undefined;
 }
+
+/**
+ * Slices of a pooled buffer handed to consumers one by one: the buffer goes back to its pool
+ * when the producer is done slicing (`done()`) and every slice has been released.
+ */
+export class SliceTracker {
+  private holds = 1;
+  constructor(private readonly parent: Buffer) {}
+
+  slice(start: number, end: number): Buffer {
+    const view = this.parent.subarray(start, end) as Releasable;
+    this.holds++;
+    let released = false;
+    view[RELEASE] = () => {
+      if (released) return;
+      released = true;
+      delete view[RELEASE];
+      this.drop();
+    };
+    return view;
+  }
+
+  done(): void {
+    this.drop();
+  }
+
+  private drop(): void {
+    if (--this.holds === 0) releaseBuffer(this.parent);
+  }
+}

@@ -91,9 +91,15 @@ describe('planRestore', () => {
     const full = manifest(F, [file('big', 4 * BS + 100, { parts }, sha('9')), file('small', 50, obj(F, 0, 0), sha('8'))]);
     const { tasks, multi } = planRestore([full]);
     expect(multi).toEqual([{ path: 'big', size: 4 * BS + 100, mode: MODE, mtimeMs: MTIME }]);
+    // The parts stored alone in objects are one group (one writer per file); the bundle holding the
+    // last part and another file stays an object task.
     expect(tasks).toEqual([
-      { kind: 'object', backup: F, n: 1, bytes: 2 * BS, pieces: [{ ...piece('big', 0, 2 * BS, false, sha('1')), offset: 0 }] },
-      { kind: 'object', backup: F, n: 2, bytes: 2 * BS, pieces: [{ ...piece('big', 2 * BS, 2 * BS, false, sha('2')), offset: 0 }] },
+      {
+        kind: 'group', path: 'big', bytes: 4 * BS, tasks: [
+          { kind: 'object', backup: F, n: 1, bytes: 2 * BS, pieces: [{ ...piece('big', 0, 2 * BS, false, sha('1')), offset: 0 }] },
+          { kind: 'object', backup: F, n: 2, bytes: 2 * BS, pieces: [{ ...piece('big', 2 * BS, 2 * BS, false, sha('2')), offset: 0 }] },
+        ],
+      },
       { kind: 'object', backup: F, n: 0, bytes: 150, pieces: [{ ...piece('small', 0, 50, true, sha('8')), offset: 0 }, { ...piece('big', 4 * BS, 100, false, sha('3')), offset: 50 }] },
     ]);
   });
@@ -124,16 +130,18 @@ describe('planRestore', () => {
     ];
     const { tasks, multi } = planRestore(chain);
     expect(multi).toEqual([{ path: 'big', size: 4 * BS, mode: MODE, mtimeMs: MTIME }]);
-    expect(tasks).toEqual([
-      { kind: 'object', backup: F, n: 1, bytes: 2 * BS, pieces: [{ ...piece('big', 0, 2 * BS, false, sha('1')), offset: 0 }] },
-      {
-        kind: 'rebuild', piece: piece('big', 2 * BS, 2 * BS, false, sha('3')), blockSize: BS, bytes: 2 * BS,
-        layers: [
-          { kind: 'whole', backup: F, n: 2, offset: 0, start: 2 * BS, size: 2 * BS },
-          { kind: 'delta', backup: I1, n: 0, offset: 0, start: 2 * BS, size: 2 * BS, blocks: [[3, 1]] },
-        ],
-      },
-    ]);
+    expect(tasks).toEqual([{
+      kind: 'group', path: 'big', bytes: 4 * BS, tasks: [
+        { kind: 'object', backup: F, n: 1, bytes: 2 * BS, pieces: [{ ...piece('big', 0, 2 * BS, false, sha('1')), offset: 0 }] },
+        {
+          kind: 'rebuild', piece: piece('big', 2 * BS, 2 * BS, false, sha('3')), blockSize: BS, bytes: 2 * BS,
+          layers: [
+            { kind: 'whole', backup: F, n: 2, offset: 0, start: 2 * BS, size: 2 * BS },
+            { kind: 'delta', backup: I1, n: 0, offset: 0, start: 2 * BS, size: 2 * BS, blocks: [[3, 1]] },
+          ],
+        },
+      ],
+    }]);
   });
 
   it('refuses a reference to a backup outside the chain', () => {

@@ -57,19 +57,7 @@ export interface EmptyFilesTask {
   bytes: 0;
 }
 
-/**
- * The pieces of one file written in parts, by one worker in order: parallel writers into one
- * file contend for its inode lock (ext4 and others serialize buffered writes per file), which
- * costs more than it gains; parallelism comes from different files.
- */
-export interface FileGroupTask {
-  kind: 'group';
-  path: string;
-  tasks: Array<ObjectTask | RebuildTask>;
-  bytes: number;
-}
-
-export type RestoreTask = ObjectTask | RebuildTask | EmptyFilesTask | FileGroupTask;
+export type RestoreTask = ObjectTask | RebuildTask | EmptyFilesTask;
 
 /** A file written in several pieces: the main thread sets its size, mode and mtime at the end. */
 export interface MultiPieceFile {
@@ -113,26 +101,58 @@ export function planRestore(chain: readonly Manifest[]): { tasks: RestoreTask[];
     }
   }
   for (const t of objects.values()) t.pieces.sort((a, b) => a.offset - b.offset);
-  const tasks: RestoreTask[] = [];
-  const groups = new Map<string, FileGroupTask>();
-  for (const t of [...objects.values(), ...rebuilds]) {
+  return { tasks: scheduleTasks([...objects.values(), ...rebuilds], empty), multi };
+}
+
+/**
+ * Order tasks for a pool that hands them out in order. Parts of one file are interleaved with
+ * parts of other files: parallel buffered writes into one file serialize on its inode lock
+ * (ext4 and others), which costs CPU spinning, so concurrently running tasks should be of
+ * different files as long as there are several. Within that, the largest work goes first.
+ */
+export function scheduleTasks(work: Array<ObjectTask | RebuildTask>, empty: RestorePiece[]): RestoreTask[] {
+  const byFile = new Map<string, Array<ObjectTask | RebuildTask>>();
+  const single: Array<ObjectTask | RebuildTask> = [];
+  for (const t of work) {
     const only = t.kind === 'object' ? (t.pieces.length === 1 ? t.pieces[0]! : undefined) : t.piece;
     if (only && !only.whole) {
-      let g = groups.get(only.path);
-      if (!g) {
-        groups.set(only.path, (g = { kind: 'group', path: only.path, tasks: [], bytes: 0 }));
-        tasks.push(g);
-      }
-      g.tasks.push(t);
-      g.bytes += t.bytes;
-    } else tasks.push(t);
+      const q = byFile.get(only.path) ?? [];
+      q.push(t);
+      byFile.set(only.path, q);
+    } else single.push(t);
   }
-  for (const g of groups.values()) {
-    g.tasks.sort((a, b) => (a.kind === 'object' ? a.pieces[0]!.start : a.piece.start) - (b.kind === 'object' ? b.pieces[0]!.start : b.piece.start));
+  const startOf = (t: ObjectTask | RebuildTask) => (t.kind === 'object' ? t.pieces[0]!.start : t.piece.start);
+  // Few files are large enough to have parts: scanning their queues per pick is cheap.
+  const queues = [...byFile.entries()].map(([path, q]) => ({ path, q: q.sort((a, b) => startOf(a) - startOf(b)), left: q.reduce((n, t) => n + t.bytes, 0) }));
+  single.sort((a, b) => b.bytes - a.bytes);
+  const tasks: RestoreTask[] = [];
+  let next = 0;
+  let last: string | undefined;
+  for (;;) {
+    let best: (typeof queues)[number] | undefined;
+    for (const x of queues) {
+      if (x.q.length === 0 || x.path === last) continue;
+      if (!best || x.left > best.left) best = x;
+    }
+    const lastQueue = queues.find((x) => x.path === last && x.q.length > 0);
+    const s = single[next];
+    if (best && (!s || best.left >= s.bytes)) {
+      tasks.push(best.q.shift()!);
+      best.left -= (tasks[tasks.length - 1] as ObjectTask | RebuildTask).bytes;
+      last = best.path;
+    } else if (s) {
+      tasks.push(s);
+      next++;
+      last = undefined;
+    } else if (lastQueue) {
+      // Only the file just scheduled has parts left.
+      const t = lastQueue.q.shift()!;
+      lastQueue.left -= t.bytes;
+      tasks.push(t);
+    } else break;
   }
-  tasks.sort((a, b) => b.bytes - a.bytes);
   if (empty.length > 0) tasks.push({ kind: 'empty', pieces: empty, bytes: 0 });
-  return { tasks, multi };
+  return tasks;
 }
 
 /** Layers for bytes [from, to) of `path` as of chain[index], oldest first. */

@@ -173,15 +173,6 @@ async function openSlice(repo: Repository, init: RestoreWorkerInit, backup: stri
 
 export async function runRestoreTask(init: RestoreWorkerInit, task: RestoreTask, progress: (bytes: number) => void): Promise<RestoreTaskResult> {
   const res: RestoreTaskResult = { written: 0, skipped: 0, bytes: 0 };
-  if (task.kind === 'group') {
-    for (const t of task.tasks) {
-      const r = await runRestoreTask(init, t, progress);
-      res.written += r.written;
-      res.skipped += r.skipped;
-      res.bytes += r.bytes;
-    }
-    return res;
-  }
   if (task.kind === 'empty') {
     for (const p of task.pieces) {
       const w = await FileWriter.open(targetPath(init, p.path), p);

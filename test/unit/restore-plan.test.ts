@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FileEntry, FilePart, Manifest } from '../../src/backup/manifest.js';
 import { IntegrityError } from '../../src/common/errors.js';
-import { blockLength, layerBlocks, layersOf, planRestore, type Layer } from '../../src/restore/plan.js';
+import { scheduleTasks, blockLength, layerBlocks, layersOf, planRestore, type Layer, type ObjectTask as ObjectTaskT } from '../../src/restore/plan.js';
 
 const BS = 8192;
 const F = '20261120-000000F';
@@ -91,16 +91,12 @@ describe('planRestore', () => {
     const full = manifest(F, [file('big', 4 * BS + 100, { parts }, sha('9')), file('small', 50, obj(F, 0, 0), sha('8'))]);
     const { tasks, multi } = planRestore([full]);
     expect(multi).toEqual([{ path: 'big', size: 4 * BS + 100, mode: MODE, mtimeMs: MTIME }]);
-    // The parts stored alone in objects are one group (one writer per file); the bundle holding the
-    // last part and another file stays an object task.
+    // Parts of one file are not scheduled back to back while other work exists (parallel writers
+    // into one file contend for its inode lock): the bundle goes between the two parts.
     expect(tasks).toEqual([
-      {
-        kind: 'group', path: 'big', bytes: 4 * BS, tasks: [
-          { kind: 'object', backup: F, n: 1, bytes: 2 * BS, pieces: [{ ...piece('big', 0, 2 * BS, false, sha('1')), offset: 0 }] },
-          { kind: 'object', backup: F, n: 2, bytes: 2 * BS, pieces: [{ ...piece('big', 2 * BS, 2 * BS, false, sha('2')), offset: 0 }] },
-        ],
-      },
+      { kind: 'object', backup: F, n: 1, bytes: 2 * BS, pieces: [{ ...piece('big', 0, 2 * BS, false, sha('1')), offset: 0 }] },
       { kind: 'object', backup: F, n: 0, bytes: 150, pieces: [{ ...piece('small', 0, 50, true, sha('8')), offset: 0 }, { ...piece('big', 4 * BS, 100, false, sha('3')), offset: 50 }] },
+      { kind: 'object', backup: F, n: 2, bytes: 2 * BS, pieces: [{ ...piece('big', 2 * BS, 2 * BS, false, sha('2')), offset: 0 }] },
     ]);
   });
 
@@ -130,18 +126,16 @@ describe('planRestore', () => {
     ];
     const { tasks, multi } = planRestore(chain);
     expect(multi).toEqual([{ path: 'big', size: 4 * BS, mode: MODE, mtimeMs: MTIME }]);
-    expect(tasks).toEqual([{
-      kind: 'group', path: 'big', bytes: 4 * BS, tasks: [
-        { kind: 'object', backup: F, n: 1, bytes: 2 * BS, pieces: [{ ...piece('big', 0, 2 * BS, false, sha('1')), offset: 0 }] },
-        {
-          kind: 'rebuild', piece: piece('big', 2 * BS, 2 * BS, false, sha('3')), blockSize: BS, bytes: 2 * BS,
-          layers: [
-            { kind: 'whole', backup: F, n: 2, offset: 0, start: 2 * BS, size: 2 * BS },
-            { kind: 'delta', backup: I1, n: 0, offset: 0, start: 2 * BS, size: 2 * BS, blocks: [[3, 1]] },
-          ],
-        },
-      ],
-    }]);
+    expect(tasks).toEqual([
+      { kind: 'object', backup: F, n: 1, bytes: 2 * BS, pieces: [{ ...piece('big', 0, 2 * BS, false, sha('1')), offset: 0 }] },
+      {
+        kind: 'rebuild', piece: piece('big', 2 * BS, 2 * BS, false, sha('3')), blockSize: BS, bytes: 2 * BS,
+        layers: [
+          { kind: 'whole', backup: F, n: 2, offset: 0, start: 2 * BS, size: 2 * BS },
+          { kind: 'delta', backup: I1, n: 0, offset: 0, start: 2 * BS, size: 2 * BS, blocks: [[3, 1]] },
+        ],
+      },
+    ]);
   });
 
   it('refuses a reference to a backup outside the chain', () => {
@@ -311,5 +305,21 @@ describe('blockLength', () => {
     [2, 3000, 1024, 952],
   ])('block %i, end %i, block size %i -> %i', (b, end, bs, len) => {
     expect(blockLength(b, end, bs)).toBe(len);
+  });
+});
+
+describe('scheduleTasks', () => {
+  const part = (path: string, start: number, bytes: number, n: number): ObjectTaskT => ({ kind: 'object', backup: F, n, bytes, pieces: [{ ...piece(path, start, bytes, false), offset: 0 }] });
+  const whole = (path: string, bytes: number, n: number): ObjectTaskT => ({ kind: 'object', backup: F, n, bytes, pieces: [{ ...piece(path, 0, bytes, true), offset: 0 }] });
+  it('interleaves the parts of large files, largest remaining first, never the same file twice in a row while others remain', () => {
+    const order = scheduleTasks([part('a', 0, 4, 1), part('a', 4, 4, 2), part('a', 8, 4, 3), part('b', 0, 4, 4), part('b', 4, 1, 5), whole('c', 3, 6), whole('d', 1, 7)], [])
+      .map((t) => (t.kind === 'object' ? t.n : -1));
+    // a (12 left) -> b (5) -> a (8) -> c (3, more than b's 1 left) -> a (4) -> b (1; a queue wins the tie with d) -> d
+    expect(order).toEqual([1, 4, 2, 6, 3, 5, 7]);
+  });
+
+  it('puts the empty files last', () => {
+    const order = scheduleTasks([whole('x', 5, 1)], [piece('e', 0, 0, true)]);
+    expect(order.map((t) => t.kind)).toEqual(['object', 'empty']);
   });
 });

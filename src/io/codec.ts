@@ -24,9 +24,10 @@ export interface Codec {
   /**
    * Streaming decompressor: accepts one or more concatenated frames/members of the format.
    * `contentChecksums: false` skips the format's own content checksum (lz4) where the caller
-   * verifies the content another way (pgark objects: the trailer's sha256).
+   * verifies the content another way (pgark objects: the trailer's sha256). `ownsInput: true`
+   * lets the decompressor modify the chunks written to it (the caller never reads them again).
    */
-  decompressor(o?: { contentChecksums?: boolean }): Transform;
+  decompressor(o?: { contentChecksums?: boolean; ownsInput?: boolean }): Transform;
 }
 
 export function isCodecName(s: string): s is CodecName {

@@ -136,16 +136,22 @@ class Deframer extends Transform {
       this.skip -= n;
       if (chunk.length === 0) return cb();
     }
+    // The last `keep` bytes seen may be the trailer: hold them back, pass everything before on
+    // without copying the chunk.
     const keep = trailerWrapperSize(this.codec);
-    const buf = this.held.length ? Buffer.concat([this.held, chunk]) : chunk;
-    if (buf.length <= keep) {
-      this.held = Buffer.from(buf);
+    const total = this.held.length + chunk.length;
+    if (total <= keep) {
+      this.held = Buffer.concat([this.held, chunk]);
       return cb();
     }
-    const out = buf.subarray(0, buf.length - keep);
-    this.held = Buffer.from(buf.subarray(buf.length - keep));
-    this.payloadBytes += out.length;
-    cb(null, out);
+    const emit = total - keep;
+    const fromHeld = Math.min(this.held.length, emit);
+    if (fromHeld > 0) this.push(this.held.subarray(0, fromHeld));
+    const fromChunk = emit - fromHeld;
+    if (fromChunk > 0) this.push(chunk.subarray(0, fromChunk));
+    this.held = Buffer.concat([this.held.subarray(fromHeld), chunk.subarray(fromChunk)]);
+    this.payloadBytes += emit;
+    cb();
   }
   override _flush(cb: TransformCallback): void {
     try {
@@ -210,7 +216,8 @@ export async function decodeObject(stored: Readable, where: string): Promise<Dec
   verified.catch(() => undefined);
   const verifier = new Verifier(deframer, where, onVerified);
   // The trailer's sha256 covers the content: the codec's own content checksum would only cost time.
-  const decompressor = codec.decompressor({ contentChecksums: false });
+  // The chunks come straight from storage (or from peek's copy): the decompressor may reuse them.
+  const decompressor = codec.decompressor({ contentChecksums: false, ownsInput: true });
   const out = Object.assign(new PassThrough(), { verified });
   // `out` is outside the pipeline so that the error it ends with is the one naming the object
   // (pipeline would destroy it first with the bare codec error).

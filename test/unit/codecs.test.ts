@@ -221,3 +221,26 @@ describe('gzip members', () => {
     expect((await decompress(codec, Buffer.concat([a, b]), 7)).equals(sample)).toBe(true);
   });
 });
+
+describe('lz4 decoder options', () => {
+  const run = async (t: Transform, chunks: Buffer[]): Promise<Buffer> => {
+    const out: Buffer[] = [];
+    t.on('data', (c: Buffer) => out.push(c));
+    await pipeline(Readable.from(chunks), t);
+    return Buffer.concat(out);
+  };
+  const sample = Buffer.concat(Array.from({ length: 40 }, (_, i) => Buffer.from(`row ${i} `.repeat(5000 + i))));
+  const cut = (b: Buffer, size: number) => Array.from({ length: Math.ceil(b.length / size) }, (_, i) => Buffer.from(b.subarray(i * size, (i + 1) * size)));
+
+  it('ownsInput decodes the same bytes, in whole and in cut chunks; without it the input is untouched', async () => {
+    const lz4 = await loadCodec('lz4');
+    const framed = await run(lz4.compressor(), [sample]);
+    const copy = Buffer.from(framed);
+    expect((await run(lz4.decompressor(), [framed])).equals(sample)).toBe(true);
+    expect(framed.equals(copy)).toBe(true);
+    for (const size of [framed.length, 1 << 20, 65536, 4099, 7]) {
+      expect((await run(lz4.decompressor({ ownsInput: true, contentChecksums: false }), cut(copy, size))).equals(sample)).toBe(true);
+    }
+  });
+
+});

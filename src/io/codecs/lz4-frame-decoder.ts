@@ -15,7 +15,11 @@ const SKIPPABLE_MAGIC = 0x184d2a50;
 const LINKED_DICT_SIZE = 64 * 1024;
 
 /** Decodes one LZ4 block; `capacity` is the block maximum size, `dict` the preceding output when blocks are linked. */
-export type Lz4BlockDecoder = (block: Buffer, capacity: number, dict: Buffer | undefined) => Buffer;
+/**
+ * Decode one block. `room`, when given, is a buffer holding the block at offset 4 whose first
+ * 4 bytes the decoder may overwrite (no copy needed to prefix the block).
+ */
+export type Lz4BlockDecoder = (block: Buffer, capacity: number, dict: Buffer | undefined, room?: Buffer) => Buffer;
 
 type Step =
   | { kind: 'magic' }
@@ -46,8 +50,14 @@ export class Lz4FrameDecoder extends Transform {
   private accLen = 0;
   private frame: FrameState | undefined;
   private sawInput = false;
+  /** The block data just read, with 4 writable bytes in front (see consume). */
+  private room: Buffer | undefined;
 
-  constructor(private readonly decodeBlock: Lz4BlockDecoder, private readonly verifyContent = true) {
+  /**
+   * `inPlace`: the caller hands over its chunks (nobody reads them afterwards), so the 4 bytes
+   * in front of a block may be overwritten to avoid copying the block.
+   */
+  constructor(private readonly decodeBlock: Lz4BlockDecoder, private readonly verifyContent = true, private readonly inPlace = false) {
     super();
   }
 
@@ -99,18 +109,24 @@ export class Lz4FrameDecoder extends Transform {
         continue;
       }
       const n = this.wanted();
+      // Block data is given 4 bytes of room in front (see Lz4BlockDecoder): in place when the 4
+      // bytes before it are in this chunk (already parsed, so free to overwrite: the chunk is
+      // ours once written to us), or in the accumulator.
+      const room = step.kind === 'blockData' ? 4 : 0;
       let field: Buffer;
       if (this.accLen === 0 && chunk.length - pos >= n) {
         field = chunk.subarray(pos, pos + n);
+        this.room = room > 0 && this.inPlace && pos >= 4 ? chunk.subarray(pos - 4, pos + n) : undefined;
         pos += n;
       } else {
-        this.acc ??= Buffer.allocUnsafe(n);
+        this.acc ??= Buffer.allocUnsafe(n + room);
         const k = Math.min(n - this.accLen, chunk.length - pos);
-        chunk.copy(this.acc, this.accLen, pos, pos + k);
+        chunk.copy(this.acc, room + this.accLen, pos, pos + k);
         this.accLen += k;
         pos += k;
         if (this.accLen < n) return;
-        field = this.acc;
+        field = this.acc.subarray(room);
+        this.room = room > 0 ? this.acc : undefined;
         this.acc = undefined;
         this.accLen = 0;
       }
@@ -191,7 +207,7 @@ export class Lz4FrameDecoder extends Transform {
       out = Buffer.from(data);
     } else {
       try {
-        out = this.decodeBlock(data, frame.blockMax, frame.dict);
+        out = this.decodeBlock(data, frame.blockMax, frame.dict, this.room);
       } catch (err) {
         throw new IntegrityError(`corrupt lz4 stream: ${(err as Error).message}`, { cause: err });
       }

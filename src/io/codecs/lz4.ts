@@ -80,13 +80,18 @@ const LIKELY_BLOCK_SIZE = CHUNK_SIZE;
 
 let scratch = Buffer.alloc(0);
 
-function decodeBlock(block: Buffer, capacity: number, dict: Buffer | undefined): Buffer {
+function decodeBlock(block: Buffer, capacity: number, dict: Buffer | undefined, room?: Buffer): Buffer {
   // lz4-napi's block API expects lz4_flex's size-prepended layout, whose prefix is used as the output
   // capacity. Decoding is markedly slower with a 4 MiB capacity than with 1 MiB, so try the size our
   // compressor writes first and fall back to the frame's maximum (for frames written by other tools).
-  if (scratch.length < 4 + block.length) scratch = Buffer.allocUnsafeSlow(Math.max(4 + block.length, 4 + CHUNK_SIZE + 1024));
-  const input = scratch.subarray(0, 4 + block.length); // uncompressSync is synchronous: one scratch buffer is enough
-  block.copy(input, 4);
+  let input: Buffer;
+  if (room && room.length >= 4 + block.length) {
+    input = room.subarray(0, 4 + block.length); // the block already sits at offset 4: no copy
+  } else {
+    if (scratch.length < 4 + block.length) scratch = Buffer.allocUnsafeSlow(Math.max(4 + block.length, 4 + CHUNK_SIZE + 1024));
+    input = scratch.subarray(0, 4 + block.length); // uncompressSync is synchronous: one scratch buffer is enough
+    block.copy(input, 4);
+  }
   if (capacity > LIKELY_BLOCK_SIZE) {
     input.writeUInt32LE(LIKELY_BLOCK_SIZE, 0);
     try {
@@ -103,5 +108,5 @@ export const lz4Codec: Codec = {
   name: 'lz4',
   defaultLevel: 1,
   compressor: () => new Lz4ChunkedCompressor(),
-  decompressor: (o) => new Lz4FrameDecoder(decodeBlock, o?.contentChecksums ?? true),
+  decompressor: (o) => new Lz4FrameDecoder(decodeBlock, o?.contentChecksums ?? true, o?.ownsInput ?? false),
 };

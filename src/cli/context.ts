@@ -21,7 +21,7 @@ export function settingsFrom(cmd: Command): Settings {
 
 export async function openRepository(settings: Settings): Promise<Repository> {
   const { openDriver } = await import('../../storage-drivers/registry.js');
-  const driver = await openDriver(requireRepo(settings));
+  const driver = await openDriver(requireRepo(settings), { settings: settings.driver });
   return new Repository(driver, settings.stanza, { attempts: settings.retries, budgetMs: settings.retryBudgetSec * 1000 });
 }
 

@@ -4,7 +4,7 @@ import { ConfigError, isNodeError } from '../common/errors.js';
 import { type CodecName } from '../io/codec.js';
 import type { LogLevel } from '../common/log.js';
 import { parseConfigFile, type ConfigSections } from './config-file.js';
-import { DEFAULT_CONFIG_PATH, SETTINGS, type SettingKey, type SettingSpec } from './schema.js';
+import { DEFAULT_CONFIG_PATH, isDriverSetting, SETTINGS, type SettingKey, type SettingSpec } from './schema.js';
 
 export interface Settings {
   repo: string | undefined;
@@ -30,6 +30,8 @@ export interface Settings {
   retries: number;
   retryBudgetSec: number;
   configPath: string | undefined;
+  /** Storage driver settings (ssh-*, s3-*, azure-*, gcs-*, storage-*) that have a value, by key. */
+  driver: Record<string, string>;
 }
 
 export type FlagValues = Partial<Record<SettingKey | 'config', string | undefined>>;
@@ -57,6 +59,12 @@ function check(spec: SettingSpec, value: string, origin: string): string | numbe
         throw new ConfigError(`invalid value '${value}' for '${spec.key}' (from ${origin}): must be between ${spec.min} and ${spec.max}`);
       }
       return n;
+    }
+    case 'bool': {
+      const v = value.toLowerCase();
+      if (['true', 'yes', 'on', '1'].includes(v)) return 'true';
+      if (['false', 'no', 'off', '0'].includes(v)) return 'false';
+      throw new ConfigError(`invalid value '${value}' for '${spec.key}' (from ${origin}): expected true or false`);
     }
     case 'enum':
       if (!spec.values?.includes(value)) throw new ConfigError(`invalid value '${value}' for '${spec.key}' (from ${origin}): expected one of ${spec.values?.join(', ')}`);
@@ -107,6 +115,12 @@ export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv = proc
     retries: get('retries') as number,
     retryBudgetSec: get('retry-budget') as number,
     configPath: path,
+    driver: Object.fromEntries(
+      SETTINGS.filter((s) => isDriverSetting(s.key)).flatMap((s) => {
+        const v = get(s.key);
+        return v === undefined ? [] : [[s.key, String(v)]];
+      }),
+    ),
   };
 }
 

@@ -17,7 +17,7 @@ export interface SettingSpec {
 }
 
 export const SETTINGS = [
-  { key: 'repo', env: 'PGARK_REPO', type: 'string', description: 'repository location: an absolute path or file:///path' },
+  { key: 'repo', env: 'PGARK_REPO', type: 'string', description: 'repository location: an absolute path, file:///path, ssh://user@host[:port]/path, s3://bucket/prefix, azure://account/container/prefix or gs://bucket/prefix' },
   { key: 'stanza', env: 'PGARK_STANZA', type: 'string', default: 'main', description: 'name of the cluster\'s stanza inside the repository' },
   { key: 'pgdata', env: 'PGDATA', type: 'string', description: 'data directory of the cluster (defaults to the working directory for wal-push/wal-fetch, as PostgreSQL runs them there)' },
   { key: 'log-level', env: 'PGARK_LOG_LEVEL', type: 'enum', values: ['off', 'error', 'warn', 'info', 'debug'], default: 'warn', description: 'what is logged to stderr' },
@@ -35,8 +35,33 @@ export const SETTINGS = [
   { key: 'retain-weekly', env: 'PGARK_RETAIN_WEEKLY', type: 'int', min: 1, max: 100000, description: 'expire: keep the newest backup of each of the last N ISO weeks that have one' },
   { key: 'retain-monthly', env: 'PGARK_RETAIN_MONTHLY', type: 'int', min: 1, max: 100000, description: 'expire: keep the newest backup of each of the last N months that have one' },
   { key: 'retry-budget', env: 'PGARK_RETRY_BUDGET', type: 'int', default: '60', min: 1, max: 3600, description: 'seconds within which retries of one operation must finish' },
+  // Storage drivers (docs/storage/*.md). Secrets are never settings: they come from the
+  // environment or files named here (see each driver's page).
+  { key: 'storage-timeout', env: 'PGARK_STORAGE_TIMEOUT', type: 'int', default: '60', min: 1, max: 3600, description: 'remote stores: seconds a request may make no progress before it is abandoned (and retried)' },
+  { key: 'ssh-identity', env: 'PGARK_SSH_IDENTITY', type: 'string', description: 'ssh: private key file (default: the ssh agent in SSH_AUTH_SOCK, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa); a passphrase comes from PGARK_SSH_PASSPHRASE' },
+  { key: 'ssh-known-hosts', env: 'PGARK_SSH_KNOWN_HOSTS', type: 'string', description: 'ssh: known_hosts file the host key is verified against (default ~/.ssh/known_hosts)' },
+  { key: 'ssh-host-key-fingerprint', env: 'PGARK_SSH_HOST_KEY_FINGERPRINT', type: 'string', description: 'ssh: pinned host key fingerprint (SHA256:...), instead of known_hosts' },
+  { key: 's3-endpoint', env: 'PGARK_S3_ENDPOINT', type: 'string', description: 's3: endpoint URL of an S3-compatible store (default: AWS for the region)' },
+  { key: 's3-region', env: 'PGARK_S3_REGION', type: 'string', description: 's3: region (default: AWS_REGION, the AWS config, else us-east-1)' },
+  { key: 's3-path-style', env: 'PGARK_S3_PATH_STYLE', type: 'bool', default: 'false', description: 's3: path-style addressing (bucket in the path), needed by many S3-compatible stores' },
+  { key: 's3-storage-class', env: 'PGARK_S3_STORAGE_CLASS', type: 'string', description: 's3: storage class for new objects, e.g. STANDARD_IA' },
+  { key: 's3-sse', env: 'PGARK_S3_SSE', type: 'enum', values: ['AES256', 'aws:kms', 'aws:kms:dsse'], description: 's3: server-side encryption for new objects' },
+  { key: 's3-sse-kms-key-id', env: 'PGARK_S3_SSE_KMS_KEY_ID', type: 'string', description: 's3: KMS key id for s3-sse=aws:kms' },
+  { key: 's3-checksum', env: 'PGARK_S3_CHECKSUM', type: 'enum', values: ['when-required', 'when-supported'], default: 'when-required', description: 's3: request checksums (when-supported sends aws-chunked uploads, which many S3-compatible stores reject)' },
+  { key: 's3-put-if-absent', env: 'PGARK_S3_PUT_IF_ABSENT', type: 'enum', values: ['if-none-match', 'head'], default: 'if-none-match', description: 's3: how put-if-absent is done: a conditional PUT (AWS, MinIO, R2, ...), or HEAD then PUT for stores that ignore If-None-Match (not safe against two racing writers)' },
+  { key: 's3-part-size', env: 'PGARK_S3_PART_SIZE', type: 'int', default: '16', min: 5, max: 512, description: 's3: multipart upload part size in MiB (memory used per upload is about twice this)' },
+  { key: 'azure-endpoint', env: 'PGARK_AZURE_ENDPOINT', type: 'string', description: 'azure: blob service URL (default https://<account>.blob.core.windows.net; Azurite: http://127.0.0.1:10000/<account>)' },
+  { key: 'azure-block-size', env: 'PGARK_AZURE_BLOCK_SIZE', type: 'int', default: '8', min: 1, max: 4000, description: 'azure: staged block size in MiB for large objects' },
+  { key: 'gcs-endpoint', env: 'PGARK_GCS_ENDPOINT', type: 'string', description: 'gcs: API endpoint (default: STORAGE_EMULATOR_HOST when set, else Google)' },
+  { key: 'gcs-chunk-size', env: 'PGARK_GCS_CHUNK_SIZE', type: 'int', default: '16', min: 1, max: 1024, description: 'gcs: resumable upload chunk size in MiB (rounded to 256 KiB)' },
 ] as const satisfies readonly SettingSpec[];
 
 export type SettingKey = (typeof SETTINGS)[number]['key'];
+
+/** Settings handed to storage drivers (DriverOptions.settings), by key. */
+export const DRIVER_SETTING_PREFIXES = ['storage-', 'ssh-', 's3-', 'azure-', 'gcs-'] as const;
+export function isDriverSetting(key: string): boolean {
+  return DRIVER_SETTING_PREFIXES.some((p) => key.startsWith(p));
+}
 
 export const DEFAULT_CONFIG_PATH = '/etc/pgark/pgark.conf';

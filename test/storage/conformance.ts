@@ -14,6 +14,22 @@ import type { ObjectInfo, StorageDriver } from '../../storage-drivers/types.js';
 
 export type MakeDriver = () => Promise<{ driver: StorageDriver; cleanup: () => Promise<void> }>;
 
+/** What a network driver adds so the suite can inject faults and check for leaked secrets. */
+export interface ConformanceOptions {
+  /** The loopback TCP server the driver talks to; the fault tests put a proxy in front of it. */
+  upstream?: { host: string; port: number };
+  /**
+   * Open another driver on the same store whose connections go to 127.0.0.1:`port` (the fault
+   * proxy) instead of `upstream`, with `settings` merged over its driver settings (the fault
+   * tests pass a short `storage-timeout`).
+   */
+  openVia?: (port: number, settings: Record<string, string>) => Promise<StorageDriver>;
+  /** 'http' when the driver speaks HTTP/1.1 to upstream (the proxy can answer 500s/503s). */
+  protocol?: 'http' | 'ssh';
+  /** Strings (keys, passwords, tokens) that must never appear in an error message or in log output. */
+  secrets?: string[];
+}
+
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
@@ -82,7 +98,7 @@ async function putMany(driver: StorageDriver, keys: string[], concurrency: numbe
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export function storageConformance(name: string, makeDriver: MakeDriver): void {
+export function storageConformance(name: string, makeDriver: MakeDriver, options: ConformanceOptions = {}): void {
   describe(`storage conformance: ${name}`, () => {
     let driver: StorageDriver;
     let cleanup: () => Promise<void> = async () => {};

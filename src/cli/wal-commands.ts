@@ -143,6 +143,26 @@ export function registerWalCommands(program: Command): void {
     });
 
   program
+    .command('check-repo')
+    .summary('probe the repository: write, put-if-absent, stat, list, read, ranged read, replace, delete')
+    .description('Writes one probe object under <stanza>/probe/, checks each operation pgark needs (a conditional create must refuse to replace it), deletes it, and reads the stanza metadata. Exit 0 when every probe passed, 10 otherwise.')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const settings = settingsFrom(cmd);
+      const { probeRepository, formatProbeReport } = await import('../repo/repo-probe.js');
+      const report = await withRepository(settings, (repo) =>
+        probeRepository(repo.driver, repo.stanza, async () => {
+          const meta = await repo.readStanza();
+          if (!meta) return `stanza '${repo.stanza}' not created yet (the first wal-push or backup creates it)`;
+          return `stanza '${repo.stanza}': system identifier ${meta.systemIdentifier}, PostgreSQL ${meta.pgVersion}`;
+        }),
+      );
+      if (opts.json) printJson(report);
+      else process.stdout.write(formatProbeReport(report));
+      if (!report.ok) throw new ExitWith(ExitCode.STORAGE);
+    });
+
+  program
     .command('info')
     .summary('show the stanza and its archive')
     .description('Stanza, cluster identifier, PostgreSQL version, codec, WAL range per timeline, archived count and size, last push time.')

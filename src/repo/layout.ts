@@ -7,6 +7,7 @@
  *   <stanza>/wal/<TLI>/<TLI><LOG>/<segment>.partial   partial segments
  *   <stanza>/wal/<TLI>/<TLI><LOG>/<segment>.<off>.backup   backup history files
  *   <stanza>/log/wal/<YYYY-MM-DD>/<time>-<pid>-<rand>     WAL audit trail, one object per call
+ *   <stanza>/probe/<host>-<pid>-<rand>                probe objects of check-repo (deleted at once)
  *
  * A timeline's whole WAL is one prefix listing: `<stanza>/wal/<TLI>/`.
  */
@@ -14,6 +15,11 @@ import { InvalidInputError } from '../common/errors.js';
 
 export function stanzaMetaKey(stanza: string): string {
   return `${stanza}/stanza.json`;
+}
+
+/** A probe object of `pgark check-repo`; `name` is host, pid and a random part. */
+export function probeKey(stanza: string, name: string): string {
+  return `${stanza}/probe/${name}`;
 }
 
 export function walPrefix(stanza: string, timeline?: number): string {

@@ -6,7 +6,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { IntegrityError } from '../common/errors.js';
+import { IntegrityError, StorageError } from '../common/errors.js';
 import { loadCodec, type CodecName } from '../io/codec.js';
 import {
   encodeHeader,
@@ -222,7 +222,9 @@ export async function decodeObject(stored: Readable, where: string): Promise<Dec
   // `out` is outside the pipeline so that the error it ends with is the one naming the object
   // (pipeline would destroy it first with the bare codec error).
   pipeline(stored, deframer, decompressor, verifier).catch((err: Error) => {
-    const wrapped = (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' || (err instanceof IntegrityError && err.message.includes(where))
+    // A storage failure mid-stream (a dropped connection) stays a StorageError: it is not
+    // damage to the object, and a retry may well succeed.
+    const wrapped = (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' || err instanceof StorageError || (err instanceof IntegrityError && err.message.includes(where))
       ? err
       : new IntegrityError(`unable to decode '${where}': ${err.message}`, { cause: err });
     onFailed(wrapped);

@@ -9,6 +9,7 @@ import { addAbortSignal, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { AlreadyExistsError, causeText, ConfigError, InvalidInputError, NotFoundError } from '../../src/common/errors.js';
 import { checkKey, checkPrefix } from '../keys.js';
+import { countRequest } from '../request-stats.js';
 import type { DriverOptions, GetOptions, ObjectInfo, Op, PutOptions, StorageDriver, StorageFeature } from '../types.js';
 import { ensureDir, fsyncDir, removeEmptyDirs } from './dirs.js';
 import { errnoOf, fsError } from './errors.js';
@@ -43,6 +44,7 @@ export class FsDriver implements StorageDriver {
   async stat(path: string, o: Op = {}): Promise<ObjectInfo | null> {
     checkKey(path);
     o.signal?.throwIfAborted();
+    countRequest('head');
     return this.statFile(path);
   }
 
@@ -62,6 +64,7 @@ export class FsDriver implements StorageDriver {
     o.signal?.throwIfAborted();
 
     // Open first so a missing key rejects here, not later as a stream error.
+    countRequest('get');
     let fh: FileHandle;
     try {
       fh = await open(this.fullPath(path), 'r');
@@ -90,6 +93,7 @@ export class FsDriver implements StorageDriver {
     signal?.throwIfAborted();
     const finalPath = this.fullPath(path);
     const tmp = tempPathFor(finalPath);
+    countRequest('put');
     // Errors raised by the caller's body stream are theirs: pass them through unwrapped.
     let bodyError: unknown;
     if (!Buffer.isBuffer(body)) body.on('error', (err) => (bodyError ??= err));
@@ -138,6 +142,7 @@ export class FsDriver implements StorageDriver {
 
   async delete(paths: string[], o: Op = {}): Promise<void> {
     for (const p of paths) checkKey(p);
+    countRequest('delete', paths.length);
     const parents = new Set<string>();
     await forEachLimit(paths, DELETE_CONCURRENCY, async (p) => {
       o.signal?.throwIfAborted();
@@ -204,6 +209,7 @@ export class FsDriver implements StorageDriver {
   }
 
   private async *walk(dirKey: string, namePrefix: string, signal: AbortSignal | undefined): AsyncGenerator<ObjectInfo> {
+    countRequest('list');
     let dir;
     try {
       dir = await opendir(this.fullPath(dirKey));

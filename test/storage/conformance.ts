@@ -9,7 +9,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AlreadyExistsError, InvalidInputError, NotFoundError } from '../../src/common/errors.js';
+import { AlreadyExistsError, InvalidInputError, NotFoundError, StorageError } from '../../src/common/errors.js';
+import { FaultProxy } from '../helpers/fault-proxy.js';
 import type { ObjectInfo, StorageDriver } from '../../storage-drivers/types.js';
 
 export type MakeDriver = () => Promise<{ driver: StorageDriver; cleanup: () => Promise<void> }>;
@@ -388,6 +389,231 @@ export function storageConformance(name: string, makeDriver: MakeDriver, options
         expect(await listKeys(driver, `${p}1/`)).toHaveLength(500);
         expect(await listKeys(driver, `${p}1/3/obj-0`)).toEqual(keys.filter((k) => k.startsWith(`${p}1/3/`)).sort());
       });
+    });
+
+    describe('large objects', () => {
+      it('streams a 160 MiB object in and out with bounded memory', { timeout: 180_000 }, async () => {
+        const key = `${fresh()}huge`;
+        const chunks = 160;
+        const expected = createHash('sha256');
+        for (const c of patternChunks(key, chunks, MiB)) expected.update(c);
+        const sampler = rssSampler();
+        try {
+          expect(await driver.put(key, Readable.from(patternChunks(key, chunks, MiB)))).toEqual({ size: chunks * MiB });
+          const got = createHash('sha256');
+          let n = 0;
+          for await (const c of await driver.get(key)) {
+            got.update(c as Buffer);
+            n += (c as Buffer).length;
+          }
+          expect(n).toBe(chunks * MiB);
+          expect(got.digest('hex')).toBe(expected.digest('hex'));
+        } finally {
+          sampler.stop();
+        }
+        // The whole object would be 160 MiB; streaming keeps the growth to buffers and parts.
+        console.log(`${name}: RSS growth over a 160 MiB round trip: ${sampler.growthMiB().toFixed(1)} MiB`);
+        expect(sampler.growthMiB()).toBeLessThan(RSS_GROWTH_LIMIT_MIB);
+        await driver.delete([key]);
+      });
+    });
+
+    const { upstream, openVia } = options;
+    if (upstream && openVia) faultTests(() => driver, fresh, { ...options, upstream, openVia });
+    if (options.secrets?.length) secretTests(() => driver, fresh, options.secrets);
+  });
+}
+
+/** Bound for the RSS growth of the 160 MiB round trip (the process, with any in-process server). */
+const RSS_GROWTH_LIMIT_MIB = 96;
+
+function rssSampler(): { stop: () => void; growthMiB: () => number } {
+  const base = process.memoryUsage.rss();
+  let peak = base;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, 20);
+  return {
+    stop: () => {
+      peak = Math.max(peak, process.memoryUsage.rss());
+      clearInterval(timer);
+    },
+    growthMiB: () => (peak - base) / MiB,
+  };
+}
+
+/** Every string a failed operation can show a user: message, causes' messages, code. */
+function errorTexts(err: unknown): string {
+  const out: string[] = [];
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
+    if (e instanceof Error) {
+      out.push(e.message, String((e as NodeJS.ErrnoException).code ?? ''), e.stack ?? '');
+      e = e.cause;
+    } else {
+      out.push(String(e));
+      break;
+    }
+  }
+  return out.join('\n');
+}
+
+/** Run `op` and return what it threw (or undefined when it succeeded). */
+async function outcome(op: () => Promise<unknown>): Promise<unknown> {
+  try {
+    await op();
+    return undefined;
+  } catch (err) {
+    return err;
+  }
+}
+
+type FaultOptions = ConformanceOptions & Required<Pick<ConformanceOptions, 'upstream' | 'openVia'>>;
+
+function faultTests(direct: () => StorageDriver, fresh: () => string, o: FaultOptions): void {
+  describe('faults injected by a proxy', () => {
+    let proxy: FaultProxy;
+    let via: StorageDriver;
+    const errors: unknown[] = [];
+    const body = Buffer.alloc(4 * MiB);
+    for (let i = 0; i < body.length; i += 32) createHash('sha256').update(String(i)).digest().copy(body, i);
+
+    beforeAll(async () => {
+      proxy = await FaultProxy.start(o.upstream);
+      via = await o.openVia(proxy.port, { 'storage-timeout': '2' });
+    });
+    afterAll(async () => {
+      await via?.close();
+      await proxy?.stop();
+      // Nothing an error said may carry a secret.
+      for (const secret of o.secrets ?? []) {
+        for (const err of errors) expect(errorTexts(err)).not.toContain(secret);
+      }
+    });
+
+    /** A failure must be a StorageError that says what failed; record it for the secret check. */
+    const expectClearFailure = (err: unknown): void => {
+      errors.push(err);
+      expect(err).toBeInstanceOf(StorageError);
+      expect((err as Error).message.length).toBeGreaterThan(10);
+    };
+
+    it('works through the proxy when nothing is injected', async () => {
+      const key = `${fresh()}plain`;
+      await via.put(key, Buffer.from('through the proxy'));
+      expect((await readAll(await via.get(key))).toString()).toBe('through the proxy');
+      expect(proxy.connections).toBeGreaterThan(0);
+    });
+
+    it('a connection cut mid-download gives the whole object after a retry or a clear error, never a short read', async () => {
+      const key = `${fresh()}cut-get`;
+      await direct().put(key, body);
+      for (const afterBytes of [100, 64 * KiB, 2 * MiB]) {
+        proxy.inject({ kind: 'drop', direction: 'down', afterBytes, connections: 1 });
+        const err = await outcome(async () => {
+          const got = await readAll(await via.get(key));
+          expect(sha256(got)).toBe(sha256(body));
+        });
+        proxy.clear();
+        if (err !== undefined) expectClearFailure(err);
+      }
+      expect((await readAll(await via.get(key))).length).toBe(body.length);
+    });
+
+    it('a connection cut mid-upload leaves the whole object or none, and a retry stores it', async () => {
+      const p = fresh();
+      for (const [i, afterBytes] of [200, 256 * KiB, 3 * MiB].entries()) {
+        const key = `${p}cut-put-${i}`;
+        proxy.inject({ kind: 'drop', direction: 'up', afterBytes, connections: 1 });
+        const err = await outcome(() => via.put(key, Readable.from([body.subarray(0, 2 * MiB), body.subarray(2 * MiB)])));
+        proxy.clear();
+        const st = await direct().stat(key);
+        if (err !== undefined) {
+          expectClearFailure(err);
+          if (st) expect(sha256(await readAll(await direct().get(key)))).toBe(sha256(body));
+        } else {
+          expect(st?.size).toBe(body.length);
+        }
+        await via.put(key, body);
+        expect(sha256(await readAll(await direct().get(key)))).toBe(sha256(body));
+      }
+    });
+
+    it('recovers after every connection is dropped (as when the server restarts)', async () => {
+      const key = `${fresh()}after-drop`;
+      await via.put(key, Buffer.from('before'));
+      proxy.dropAll();
+      const err = await outcome(() => via.stat(key));
+      if (err !== undefined) expectClearFailure(err);
+      expect((await via.stat(key))?.size).toBe(6);
+    });
+
+    it('a stalled connection ends within the storage timeout as a transient error, and the next operation reconnects', { timeout: 120_000 }, async () => {
+      const key = `${fresh()}stalled`;
+      await direct().put(key, Buffer.from('stall'));
+      proxy.stall();
+      const started = Date.now();
+      const results = await Promise.all([outcome(() => via.stat(key)), outcome(async () => readAll(await via.get(key)))]);
+      const elapsed = Date.now() - started;
+      proxy.release();
+      for (const err of results) {
+        expect(err).toBeDefined();
+        expectClearFailure(err);
+        expect((err as StorageError).transient).toBe(true);
+      }
+      // 2 s timeout per attempt, a few attempts: bounded, not hanging.
+      expect(elapsed).toBeLessThan(60_000);
+      expect((await readAll(await via.get(key))).toString()).toBe('stall');
+    });
+
+    if (o.protocol === 'http') {
+      it('retries a 503 on reads and writes', async () => {
+        const key = `${fresh()}retried`;
+        await via.put(key, Buffer.from('v1'));
+        for (const op of [() => via.stat(key), async () => readAll(await via.get(key)), () => listAll(via, key), () => via.put(key, Buffer.from('v2'))]) {
+          proxy.inject({ kind: 'httpError', status: 503, requests: 1 });
+          await op();
+          proxy.clear();
+        }
+        expect((await readAll(await direct().get(key))).toString()).toBe('v2');
+      });
+
+      it('gives up on persistent 500s with a transient StorageError naming the status', { timeout: 120_000 }, async () => {
+        const key = `${fresh()}broken-server`;
+        proxy.inject({ kind: 'httpError', status: 500, requests: 1000 });
+        for (const op of [() => via.stat(key), () => via.put(key, Buffer.from('x')), async () => readAll(await via.get(key))]) {
+          const err = await outcome(op);
+          expectClearFailure(err);
+          expect((err as StorageError).transient).toBe(true);
+          expect((err as Error).message).toMatch(/500|InternalError|internal/i);
+        }
+        proxy.clear();
+        expect(await direct().stat(key)).toBeNull();
+      });
+    }
+  });
+}
+
+function secretTests(driver: () => StorageDriver, fresh: () => string, secrets: string[]): void {
+  describe('secrets', () => {
+    it('never appear in errors, locations or log output', async () => {
+      const logged: string[] = [];
+      const write = process.stderr.write.bind(process.stderr);
+      process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+        logged.push(String(chunk));
+        return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+      }) as typeof process.stderr.write;
+      const errors: unknown[] = [];
+      try {
+        const p = fresh();
+        await driver().put(`${p}exists`, Buffer.from('x'));
+        errors.push(await outcome(() => driver().get(`${p}missing`)));
+        errors.push(await outcome(() => driver().put(`${p}exists`, Buffer.from('y'), { ifAbsent: true })));
+        errors.push(await outcome(() => driver().put('../bad', Buffer.from('y'))));
+      } finally {
+        process.stderr.write = write;
+      }
+      const text = [driver().location, ...logged, ...errors.map(errorTexts)].join('\n');
+      for (const secret of secrets) expect(text).not.toContain(secret);
     });
   });
 }

@@ -2,7 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, exitCodeOf } from '../common/errors.js';
 import { log } from '../common/log.js';
-import { DEFAULT_CONFIG_PATH } from '../config/schema.js';
+import { DEFAULT_CONFIG_PATH, isDriverSetting, SETTINGS } from '../config/schema.js';
 import { PGARK_VERSION } from '../version.js';
 import { ExitWith, registerWalCommands, WAL_FETCH_FATAL_BASE } from './wal-commands.js';
 import { registerBackupCommands, registerCatalogCommands, registerRestoreCommand } from './backup-commands.js';
@@ -11,11 +11,16 @@ export function buildProgram(): Command {
   const program = new Command('pgark')
     .description('PostgreSQL WAL archiving, backup and restore')
     .version(PGARK_VERSION, '-V, --version', 'print the pgark version')
-    .addOption(new Option('--repo <url>', 'repository: absolute path or file:///path').env('PGARK_REPO'))
+    .addOption(new Option('--repo <url>', 'repository: absolute path, file:///path, ssh://, s3://, azure:// or gs:// URL').env('PGARK_REPO'))
     .addOption(new Option('--stanza <name>', 'stanza (cluster) name inside the repository (default "main")').env('PGARK_STANZA'))
     .addOption(new Option('--config <file>', `config file (default ${DEFAULT_CONFIG_PATH} when it exists)`).env('PGARK_CONFIG'))
     .addOption(new Option('--pgdata <dir>', 'data directory').env('PGDATA'))
-    .addOption(new Option('--log-level <level>', 'off, error, warn, info or debug (default warn)').env('PGARK_LOG_LEVEL'))
+    .addOption(new Option('--log-level <level>', 'off, error, warn, info or debug (default warn)').env('PGARK_LOG_LEVEL'));
+  // Storage driver settings (docs/storage/): flags, environment or config file.
+  for (const s of SETTINGS) {
+    if (isDriverSetting(s.key)) program.addOption(new Option(`--${s.key} <value>`, s.description).env(s.env));
+  }
+  program
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });

@@ -32,6 +32,8 @@ export interface Settings {
   configPath: string | undefined;
   /** Storage driver settings (ssh-*, s3-*, azure-*, gcs-*, storage-*) that have a value, by key. */
   driver: Record<string, string>;
+  /** The driver settings given by flag or environment (not from the config file or defaults). */
+  driverFromCommandLine: Record<string, string>;
 }
 
 export type FlagValues = Partial<Record<SettingKey | 'config', string | undefined>>;
@@ -77,7 +79,7 @@ function check(spec: SettingSpec, value: string, origin: string): string | numbe
 
 export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv = process.env): Settings {
   const { sections, path } = loadFile(flags, env);
-  const pick = (spec: SettingSpec, stanza: string | undefined): { value: string | number | undefined; explicit: boolean } => {
+  const pick = (spec: SettingSpec, stanza: string | undefined): { value: string | number | undefined; explicit: boolean; fromCommandLine: boolean } => {
     const k = spec.key as SettingKey;
     const candidates: Array<[string | undefined, string]> = [
       [flags[k], `--${k}`],
@@ -85,8 +87,8 @@ export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv = proc
       [stanza ? sections.get(stanza)?.get(k) : undefined, `${path} [${stanza}]`],
       [sections.get('global')?.get(k), `${path} [global]`],
     ];
-    for (const [v, origin] of candidates) if (v !== undefined) return { value: check(spec, v, origin), explicit: true };
-    return { value: spec.default !== undefined ? check(spec, spec.default, 'default') : undefined, explicit: false };
+    for (const [i, [v, origin]] of candidates.entries()) if (v !== undefined) return { value: check(spec, v, origin), explicit: true, fromCommandLine: i < 2 };
+    return { value: spec.default !== undefined ? check(spec, spec.default, 'default') : undefined, explicit: false, fromCommandLine: false };
   };
   const spec = (k: SettingKey) => SETTINGS.find((s) => s.key === k)!;
   const stanza = String(pick(spec('stanza'), undefined).value);
@@ -119,6 +121,12 @@ export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv = proc
       SETTINGS.filter((s) => isDriverSetting(s.key)).flatMap((s) => {
         const v = get(s.key);
         return v === undefined ? [] : [[s.key, String(v)]];
+      }),
+    ),
+    driverFromCommandLine: Object.fromEntries(
+      SETTINGS.filter((s) => isDriverSetting(s.key)).flatMap((s) => {
+        const r = pick(s, stanza);
+        return r.fromCommandLine && r.value !== undefined ? [[s.key, String(r.value)]] : [];
       }),
     ),
   };

@@ -153,7 +153,10 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
 
   // Build the recovery settings first: a bad flag must fail before anything is written.
   const script = fileURLToPath(new URL('../../../bin/pgark.js', import.meta.url));
-  const restoreCommand = buildRestoreCommand({ node: process.execPath, script, repo: requireRepo(settings), stanza: settings.stanza, ...(settings.configPath ? { config: settings.configPath } : {}) });
+  // Storage settings given by flag or environment travel with restore_command (the config file
+  // is named by --config; secrets are never settings and come from the server's environment).
+  const extra = Object.entries(settings.driverFromCommandLine).flatMap(([k, v]) => [`--${k}`, v]);
+  const restoreCommand = buildRestoreCommand({ node: process.execPath, script, repo: requireRepo(settings), stanza: settings.stanza, ...(settings.configPath ? { config: settings.configPath } : {}), extra });
   const gucs = recoverySettings({ restoreCommand, target, standby: o.standby, keepArchive: o.keepArchive,
     ...(o.primaryConninfo !== undefined ? { primaryConninfo: o.primaryConninfo } : {}),
     ...(o.primarySlotName !== undefined ? { primarySlotName: o.primarySlotName } : {}) });

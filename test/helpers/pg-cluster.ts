@@ -782,6 +782,12 @@ export class PgCluster {
     await this.chownPath(confPath);
   }
 
+  /**
+   * Environment for the postmaster (and so for archive_command/restore_command), e.g. storage
+   * credentials, which must not be written into the command line. Applies from the next start.
+   */
+  serverEnv: Record<string, string> = {};
+
   /** Run a server-side tool from the bin dir as the run-as user. */
   runServerTool(tool: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
     return runAsUser(pgBin(tool), args, { cwd: this.baseDir, ...opts });
@@ -823,7 +829,7 @@ export class PgCluster {
       const r = await this.runServerTool(
         'pg_ctl',
         ['-D', this.dataDir, '-l', this.logFile, '-w', '-t', String(timeoutSec), 'start'],
-        { allowFail: true, timeoutMs: (timeoutSec + 30) * 1000 },
+        { allowFail: true, timeoutMs: (timeoutSec + 30) * 1000, env: this.serverEnv },
       );
       if (r.code === 0) {
         this.running = true;

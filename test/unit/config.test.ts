@@ -55,3 +55,35 @@ describe('settings precedence: flag > env > [stanza] > [global] > default', () =
     expect(() => resolveSettings({ config: join(dir, 'missing.conf') }, {})).toThrow(/unable to read config file/);
   });
 });
+
+describe('storage driver settings', () => {
+  const cfg = file('[global]\nrepo = s3://bucket/pgark\ns3-endpoint = http://from-file:9000\nstorage-timeout = 30\n[db1]\ns3-region = eu-west-1\n');
+  it('collects ssh-/s3-/azure-/gcs-/storage- settings for the driver, with defaults', () => {
+    const s = resolveSettings({ config: cfg }, {});
+    expect(s.driver).toEqual({
+      'storage-timeout': '30',
+      's3-endpoint': 'http://from-file:9000',
+      's3-path-style': 'false',
+      's3-checksum': 'when-required',
+      's3-put-if-absent': 'if-none-match',
+      's3-part-size': '16',
+      'azure-block-size': '8',
+      'gcs-chunk-size': '16',
+    });
+    expect(s.driverFromCommandLine).toEqual({});
+    expect(resolveSettings({ config: cfg, stanza: 'db1' }, {}).driver['s3-region']).toBe('eu-west-1');
+  });
+  it('knows which came from flags or the environment (restore_command carries those)', () => {
+    const s = resolveSettings({ config: cfg, 's3-path-style': 'yes' }, { PGARK_S3_ENDPOINT: 'http://127.0.0.1:9000' });
+    expect(s.driver['s3-endpoint']).toBe('http://127.0.0.1:9000');
+    expect(s.driverFromCommandLine).toEqual({ 's3-endpoint': 'http://127.0.0.1:9000', 's3-path-style': 'true' });
+  });
+  it.each([
+    [{ 's3-path-style': 'maybe' }, /'s3-path-style'.*expected true or false/],
+    [{ 's3-put-if-absent': 'hope' }, /expected one of if-none-match, head/],
+    [{ 'storage-timeout': '0' }, /between 1 and 3600/],
+    [{ 's3-part-size': '4' }, /between 5 and 512/],
+  ])('rejects %j', (flags, re) => {
+    expect(() => resolveSettings({ config: cfg, ...flags }, {})).toThrow(re);
+  });
+});

@@ -11,6 +11,10 @@ type Loader = () => Promise<{ createDriver: (url: URL, o: DriverOptions) => Prom
 
 const loaders: Record<string, Loader> = {
   'file:': () => import('./fs/fs-driver.js'),
+  'ssh:': () => import('./ssh/ssh-driver.js'),
+  'azure:': () => import('./azure/azure-driver.js'),
+  's3:': () => import('./s3/s3-driver.js'),
+  'gs:': () => import('./gcs/gcs-driver.js'),
 };
 
 /** Parse a repository location: `file:///abs/path`, a bare absolute path, or a driver URL. */

@@ -27,12 +27,17 @@ export interface HttpErrorFault {
 }
 export type Fault = DropFault | HttpErrorFault;
 
+/** An HTTP/1.x request line at the start of a chunk (request targets can be long: scan 8 KiB). */
 const REQUEST_LINE = /^(GET|HEAD|PUT|POST|DELETE|PATCH|OPTIONS) (\S+) HTTP\/1\.[01]\r\n/;
+const REQUEST_LINE_SCAN = 8192;
 
 export class FaultProxy {
   readonly port: number;
   connections = 0;
+  /** HTTP requests seen, by method. */
   readonly requests: Record<string, number> = {};
+  /** HTTP error answers the proxy gave instead of the server. */
+  injectedErrors = 0;
   private readonly sockets = new Set<Socket>();
   private fault: Fault | undefined;
   private stalled = false;
@@ -121,13 +126,14 @@ export class FaultProxy {
     const forward = (from: Socket, to: Socket, direction: 'up' | 'down'): void => {
       from.on('data', (chunk: Buffer) => {
         if (direction === 'up') {
-          const m = REQUEST_LINE.exec(chunk.subarray(0, 64).toString('latin1'));
+          const m = REQUEST_LINE.exec(chunk.subarray(0, REQUEST_LINE_SCAN).toString('latin1'));
           if (m) {
             const method = m[1] as string;
             this.requests[method] = (this.requests[method] ?? 0) + 1;
             if (this.fault?.kind === 'httpError' && this.fault.requests > 0) {
               const status = this.fault.status;
               if (--this.fault.requests === 0) this.fault = undefined;
+              this.injectedErrors++;
               answerHttpError(client, status);
               server.destroy();
               return;

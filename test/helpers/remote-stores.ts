@@ -5,6 +5,7 @@
  * restore commands through the server's environment), never through argv.
  */
 import { join } from 'node:path';
+import { startAzurite } from './azurite-server.js';
 
 export interface StartedStore {
   repo: string;
@@ -26,4 +27,17 @@ const fsStore: RemoteStore = {
   },
 };
 
-export const REMOTE_STORES: RemoteStore[] = [fsStore];
+const azureStore: RemoteStore = {
+  name: 'azure',
+  start: async () => {
+    const server = await startAzurite();
+    await server.createContainer('e2e');
+    return {
+      repo: `azure://${server.account}/e2e/pgark`,
+      env: { AZURE_STORAGE_KEY: server.accountKey, PGARK_AZURE_ENDPOINT: server.endpoint },
+      stop: () => server.stop(),
+    };
+  },
+};
+
+export const REMOTE_STORES: RemoteStore[] = [fsStore, azureStore];

@@ -570,9 +570,11 @@ function faultTests(direct: () => StorageDriver, fresh: () => string, o: FaultOp
         const key = `${fresh()}retried`;
         await via.put(key, Buffer.from('v1'));
         for (const op of [() => via.stat(key), async () => readAll(await via.get(key)), () => listAll(via, key), () => via.put(key, Buffer.from('v2'))]) {
+          const before = proxy.injectedErrors;
           proxy.inject({ kind: 'httpError', status: 503, requests: 1 });
           await op();
           proxy.clear();
+          expect(proxy.injectedErrors).toBe(before + 1);
         }
         expect((await readAll(await direct().get(key))).toString()).toBe('v2');
       });
@@ -586,6 +588,7 @@ function faultTests(direct: () => StorageDriver, fresh: () => string, o: FaultOp
           expect((err as StorageError).transient).toBe(true);
           expect((err as Error).message).toMatch(/500|InternalError|internal/i);
         }
+        expect(proxy.injectedErrors).toBeGreaterThan(0);
         proxy.clear();
         expect(await direct().stat(key)).toBeNull();
       });

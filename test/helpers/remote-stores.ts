@@ -4,8 +4,11 @@
  * and credentials, given to pgark through the environment (and to PostgreSQL's archive and
  * restore commands through the server's environment), never through argv.
  */
+import { chmod, chown, copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startAzurite } from './azurite-server.js';
+import { lookupUser, pgRunAsUser } from './pg-cluster.js';
+import { startSshd } from './sshd-server.js';
 
 export interface StartedStore {
   repo: string;
@@ -15,12 +18,19 @@ export interface StartedStore {
 
 export interface RemoteStore {
   name: string;
+  /**
+   * Whether requests are billed units (object stores, and fs for comparison), so the end-to-end
+   * test bounds them. SFTP counts every protocol round trip (open, write, fsync, close, rename,
+   * mkdir...), which is latency, not money: recorded but not bounded.
+   */
+  boundRequests: boolean;
   /** Start the store; `work` is a temp dir the run-as user can read. */
   start: (work: string) => Promise<StartedStore>;
 }
 
 const fsStore: RemoteStore = {
   name: 'fs',
+  boundRequests: true,
   start: async (work) => {
     const repo = join(work, 'repo');
     return { repo, env: {}, stop: async () => undefined };
@@ -29,6 +39,7 @@ const fsStore: RemoteStore = {
 
 const azureStore: RemoteStore = {
   name: 'azure',
+  boundRequests: true,
   start: async () => {
     const server = await startAzurite();
     await server.createContainer('e2e');
@@ -40,4 +51,33 @@ const azureStore: RemoteStore = {
   },
 };
 
-export const REMOTE_STORES: RemoteStore[] = [fsStore, azureStore];
+/** pgark runs as the PostgreSQL OS user; it logs in to sshd as that user too. */
+const sshStore: RemoteStore = {
+  name: 'ssh',
+  boundRequests: false,
+  start: async (work) => {
+    const runAs = pgRunAsUser();
+    const user = runAs ? lookupUser(runAs) : null;
+    const server = await startSshd(user ? { user: user.name } : {});
+    // The client files go where the run-as user can read them, owned by it, 0600.
+    const clientDir = join(work, 'ssh-client');
+    await mkdir(clientDir, { mode: 0o700 });
+    const identity = join(clientDir, 'id_ed25519');
+    const knownHosts = join(clientDir, 'known_hosts');
+    await copyFile(server.identityFile, identity);
+    await copyFile(server.knownHostsFile, knownHosts);
+    const repoDir = join(work, 'ssh-repo');
+    await mkdir(repoDir, { mode: 0o700 });
+    for (const p of [clientDir, identity, knownHosts, repoDir]) {
+      await chmod(p, p === clientDir || p === repoDir ? 0o700 : 0o600);
+      if (user) await chown(p, user.uid, user.gid);
+    }
+    return {
+      repo: `ssh://${server.user}@${server.host}:${server.port}${repoDir}`,
+      env: { PGARK_SSH_IDENTITY: identity, PGARK_SSH_KNOWN_HOSTS: knownHosts },
+      stop: () => server.stop(),
+    };
+  },
+};
+
+export const REMOTE_STORES: RemoteStore[] = [fsStore, sshStore, azureStore];

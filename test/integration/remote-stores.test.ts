@@ -87,7 +87,9 @@ describe.each(REMOTE_STORES)('end to end on $name', (store) => {
       for (let i = 0; i < 3; i++) await src.waitForArchived(await src.switchWal(), 90_000);
 
       const backupArgs = ['backup', ...args, '--pgdata', src.dataDir, '--jobs', '2', '--no-progress', '--json'];
-      const full = JSON.parse((await run([...backupArgs, '--type', 'full'], { ...env, ...connEnv(src) })).stdout) as { id: string; type: string };
+      const fullRun = await run([...backupArgs, '--type', 'full'], { ...env, ...connEnv(src) });
+      if (!fullRun.stdout.trim()) throw new Error(`backup printed nothing; stderr:\n${fullRun.stderr.slice(-4000)}`);
+      const full = JSON.parse(fullRun.stdout) as { id: string; type: string };
       expect(full.type).toBe('full');
       await src.psql('UPDATE t SET v = v || \'+\' WHERE id % 10 = 0; INSERT INTO t SELECT g, md5(g::text) FROM generate_series(20001, 30000) g');
       const incr = JSON.parse((await run([...backupArgs, '--type', 'incr'], { ...env, ...connEnv(src) })).stdout) as { id: string; type: string; parent: string };
@@ -130,9 +132,11 @@ describe.each(REMOTE_STORES)('end to end on $name', (store) => {
       console.log(`[requests] ${store.name} list (2 backups): ${summary(lists)}`);
       // Bounds: a push is stanza read + existence check + put + audit record; a fetch is one
       // get (plus the stanza) and a miss is at most a get and a list; list reads one catalog page and entries.
-      expect(median(pushes.map(total))).toBeLessThanOrEqual(5);
-      expect(Math.max(...fetches.map(total))).toBeLessThanOrEqual(5);
-      expect(total(lists[0] as Counts)).toBeLessThanOrEqual(6);
+      if (store.boundRequests) {
+        expect(median(pushes.map(total))).toBeLessThanOrEqual(5);
+        expect(Math.max(...fetches.map(total))).toBeLessThanOrEqual(5);
+        expect(total(lists[0] as Counts)).toBeLessThanOrEqual(6);
+      }
       await src.stop('fast');
     } finally {
       await started?.stop();

@@ -7,6 +7,7 @@
 import { chmod, chown, copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startAzurite } from './azurite-server.js';
+import { startS3Server } from './s3-server.js';
 import { lookupUser, pgRunAsUser } from './pg-cluster.js';
 import { startSshd } from './sshd-server.js';
 
@@ -80,4 +81,23 @@ const sshStore: RemoteStore = {
   },
 };
 
-export const REMOTE_STORES: RemoteStore[] = [fsStore, sshStore, azureStore];
+const s3Store: RemoteStore = {
+  name: 's3',
+  boundRequests: true,
+  start: async () => {
+    const s = await startS3Server();
+    return {
+      repo: `s3://${s.bucket}/pgark`,
+      env: {
+        AWS_ACCESS_KEY_ID: s.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: s.secretAccessKey,
+        PGARK_S3_ENDPOINT: s.endpoint,
+        PGARK_S3_PATH_STYLE: 'true',
+        PGARK_S3_REGION: 'us-east-1',
+      },
+      stop: () => s.stop(),
+    };
+  },
+};
+
+export const REMOTE_STORES: RemoteStore[] = [fsStore, sshStore, s3Store, azureStore];

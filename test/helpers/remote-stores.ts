@@ -7,6 +7,7 @@
 import { chmod, chown, copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startAzurite } from './azurite-server.js';
+import { GcsFakeServer } from './gcs-fake-server.js';
 import { startS3Server } from './s3-server.js';
 import { lookupUser, pgRunAsUser } from './pg-cluster.js';
 import { startSshd } from './sshd-server.js';
@@ -100,4 +101,14 @@ const s3Store: RemoteStore = {
   },
 };
 
-export const REMOTE_STORES: RemoteStore[] = [fsStore, sshStore, s3Store, azureStore];
+/** The GCS JSON API fake (no emulator is installable here), in this process. */
+const gcsStore: RemoteStore = {
+  name: 'gcs',
+  boundRequests: true,
+  start: async () => {
+    const fake = await GcsFakeServer.start({ buckets: ['e2e'] });
+    return { repo: 'gs://e2e/pgark', env: { PGARK_GCS_ENDPOINT: fake.endpoint }, stop: () => fake.stop() };
+  },
+};
+
+export const REMOTE_STORES: RemoteStore[] = [fsStore, sshStore, s3Store, azureStore, gcsStore];

@@ -30,10 +30,24 @@ export class Repository {
 
   /** Store `openRaw()`'s bytes as a checksummed object. Retries reopen the source. */
   async putObject(key: string, openRaw: () => Readable, o: PutObjectOptions): Promise<EncodeResult> {
-    return withRetry(`store '${key}'`, this.retry, async () => {
+    // What an earlier attempt encoded: when that attempt's put was stored but its answer lost
+    // (a transient error after the store committed), a retried put-if-absent finds the object
+    // there. If it holds exactly our content, it is our own write, not someone else's.
+    let encoded: EncodeResult | undefined;
+    return withRetry(`store '${key}'`, this.retry, async (attempt) => {
       const { stream, done } = await encodeObject(openRaw(), o.codec, o.level);
-      const [, result] = await Promise.all([this.driver.put(key, stream, { ifAbsent: o.ifAbsent ?? false }), done]);
-      return result;
+      void done.then((r) => (encoded = r), () => undefined);
+      try {
+        const [, result] = await Promise.all([this.driver.put(key, stream, { ifAbsent: o.ifAbsent ?? false }), done]);
+        return result;
+      } catch (err) {
+        if (!(err instanceof AlreadyExistsError) || attempt === 1 || !encoded) throw err;
+        const mine = encoded;
+        const st = await this.driver.stat(key);
+        const theirs = st ? await this.readTrailer(key, st.size).catch(() => undefined) : undefined;
+        if (st && theirs && theirs.sha256 === mine.sha256 && theirs.rawSize === mine.rawSize) return { ...mine, storedSize: st.size };
+        throw err;
+      }
     });
   }
 

@@ -416,6 +416,26 @@ export function storageConformance(name: string, makeDriver: MakeDriver, options
         expect(sampler.growthMiB()).toBeLessThan(RSS_GROWTH_LIMIT_MIB);
         await driver.delete([key]);
       });
+
+      // Larger than any driver's default part/block/chunk size, so the failure lands in the
+      // middle of a multipart, staged-block or resumable upload.
+      it('leaves nothing visible when a 40 MiB upload fails after 36 MiB', { timeout: 120_000 }, async () => {
+        const p = fresh();
+        await expect(driver.put(`${p}big-broken`, failingStream(36, Buffer.alloc(MiB, 9)))).rejects.toThrow();
+        expect(await driver.stat(`${p}big-broken`)).toBeNull();
+        expect(await listKeys(driver, p)).toEqual([]);
+      });
+
+      it('leaves nothing visible when a large upload is aborted after 36 MiB', { timeout: 120_000 }, async () => {
+        const p = fresh();
+        const ac = new AbortController();
+        const body = endlessStream(Buffer.alloc(MiB, 5), 1, (n) => {
+          if (n === 36) ac.abort();
+        });
+        await expect(driver.put(`${p}big-aborted`, body, { signal: ac.signal })).rejects.toThrow();
+        expect(await driver.stat(`${p}big-aborted`)).toBeNull();
+        expect(await listKeys(driver, p)).toEqual([]);
+      });
     });
 
     const { upstream, openVia } = options;

@@ -16,42 +16,44 @@
 //  2. restore: a pg_basebackup -X none taken before a dedicated backlog archived by pgark,
 //     pgBackRest and cp at once; each restore candidate gets a copy with recovery.signal and is
 //     timed from `pg_ctl start` until pg_is_in_recovery() is false.
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import {
-  appendFileSync,
-  chmodSync,
-  chownSync,
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  readlinkSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { createServer } from 'node:net';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { BACKLOG_BULK_SQL, BACKLOG_PGBENCH_ARGS, backlogPgbenchArgs, Cluster as BaseCluster, drain as drainBacklog, makeBacklog as makeBacklogOf, SEG, segNo, setArchiveCommand as setArchiveCommandOf } from './lib-pg.mjs';
+import {
+  checkPgarkReadableByPostgres,
+  createBudget,
+  createCleanup,
+  createRun,
+  environmentLines,
+  freePort,
+  MB,
+  makeTmpRoot,
+  mkPgDir,
+  NODE,
+  PG_BIN,
+  PGARK,
+  PGBACKREST,
+  requireRootAndFiles,
+  ROOT,
+  rssStats,
+  rssWrap,
+  shq,
+  sleep,
+  sq,
+  TIME,
+  treeBytes,
+  writeGenerated,
+  writePgFile,
+} from './lib-proc.mjs';
 
 // ---------------------------------------------------------------------------
 // Settings
 // ---------------------------------------------------------------------------
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
-const PGARK = join(ROOT, 'bin', 'pgark.js');
-const NODE = process.execPath;
-const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
-const PGBACKREST = '/usr/bin/pgbackrest';
-const TIME = '/usr/bin/time';
 const RESULTS = join(ROOT, 'bench/results/archive.md');
 const MARKER = '<!-- GENERATED: everything below is rewritten by bench/archive-drain.mjs -->';
-const SEG = 16 * 1024 * 1024;
-const MB = 1e6;
 
 const argv = process.argv.slice(2);
 const argValue = (name, dflt) => {
@@ -66,226 +68,27 @@ const DRAIN_TIMEOUT_MS = 240_000;
 const BACKLOG_TIMEOUT_MS = 240_000;
 const RESTORE_TIMEOUT_MS = 240_000;
 const PGBENCH_SCALE = 20;
-// TPC-B-like transactions mixed with small bulk inserts (1 in 5 transactions inserts 500 rows):
-// a realistic OLTP + batch WAL mix that produces WAL about twice as fast as TPC-B alone on a
-// small machine, so the six 100-segment backlogs fit in the time budget.
-const BULK_SQL = `\\set aid random(1, 100000 * :scale)
-INSERT INTO bench_bulk SELECT g, :aid + g, 'order ' || (:aid + g) || ' ref ' || md5((:aid + g)::text) || ' status shipped' FROM generate_series(1, 500) g;
-`;
-const PGBENCH_ARGS = ['-n', '-c', '4', '-j', '2', '-M', 'prepared', '-b', 'tpcb-like@4', '-f', 'BULK@1'];
-const pgbenchArgs = () => PGBENCH_ARGS.map((a) => (a === 'BULK@1' ? `${join(tmpRoot, 'bulk.sql')}@1` : a));
+const BULK_SQL = BACKLOG_BULK_SQL;
+const PGBENCH_ARGS = BACKLOG_PGBENCH_ARGS;
+const pgbenchArgs = () => backlogPgbenchArgs(join(tmpRoot, 'bulk.sql'));
 
-const started = Date.now();
-const deadline = started + TOTAL_BUDGET_MS;
-const log = (...a) => console.error(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s]`, ...a);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const remaining = () => deadline - Date.now();
-const bounded = (ms) => {
-  const r = remaining();
-  if (r <= 0) throw new Error('overall time budget exhausted');
-  return Math.min(ms, r);
-};
+requireRootAndFiles('bench/archive-drain.mjs', [join(PG_BIN, 'initdb'), PGBACKREST, TIME, join(ROOT, 'dist/src/cli/main.js')]);
 
-if (process.getuid?.() !== 0) {
-  console.error('bench/archive-drain.mjs must run as root (the clusters run as the postgres OS user via setpriv).');
-  process.exit(2);
-}
-for (const f of [join(PG_BIN, 'initdb'), PGBACKREST, TIME, join(ROOT, 'dist/src/cli/main.js')]) {
-  if (!existsSync(f)) {
-    const hint = f === TIME ? ' (apt-get install -y time)' : f.includes('dist') ? ' (npm run build)' : '';
-    console.error(`missing ${f}${hint}`);
-    process.exit(2);
-  }
-}
-
-const PG_USER = { uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })), gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })) };
-const BASE_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', LC_MESSAGES: 'C' };
-
-// ---------------------------------------------------------------------------
-// Process helpers
-// ---------------------------------------------------------------------------
-
-/** Spawn with a timeout; as the postgres user via setpriv when asPg. Resolves {code, stdout, stderr}. */
-function run(cmd, args, { asPg = false, env = {}, timeoutMs = 120_000, input, allowFail = false, cwd = '/' } = {}) {
-  const file = asPg ? 'setpriv' : cmd;
-  const fullArgs = asPg ? [`--reuid=${PG_USER.uid}`, `--regid=${PG_USER.gid}`, '--init-groups', '--', cmd, ...args] : args;
-  const fullEnv = { ...BASE_ENV, HOME: asPg ? '/var/lib/postgresql' : '/root', ...env };
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, fullArgs, { env: fullEnv, cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out = [];
-    const err = [];
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, bounded(timeoutMs));
-    child.stdout.on('data', (d) => out.push(d));
-    child.stderr.on('data', (d) => err.push(d));
-    child.stdin.on('error', () => {});
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const r = { code, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
-      const what = `${cmd} ${args.join(' ')}`;
-      if (timedOut) reject(new Error(`timed out after ${timeoutMs} ms: ${what}\n${r.stderr.slice(-2000)}`));
-      else if (code !== 0 && !allowFail) reject(new Error(`exit ${code ?? signal}: ${what}\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`));
-      else resolve(r);
-    });
-    child.stdin.end(input ?? '');
-  });
-}
-
-const sq = (s) => `'${String(s).replace(/'/g, "''")}'`; // SQL / postgresql.conf literal
-const shq = (s) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function mkPgDir(p) {
-  mkdirSync(p, { recursive: true, mode: 0o700 });
-  chownSync(p, PG_USER.uid, PG_USER.gid);
-  chmodSync(p, 0o700);
-  return p;
-}
-
-function writePgFile(p, content) {
-  writeFileSync(p, content, { mode: 0o600 });
-  chownSync(p, PG_USER.uid, PG_USER.gid);
-}
-
-/** Make every ancestor of p searchable by others (o+x only), as the test harness does. */
-function makeAncestorsTraversable(p) {
-  let dir = p;
-  for (;;) {
-    const parent = join(dir, '..');
-    if (parent === dir) break;
-    dir = parent;
-    const st = statSync(dir);
-    if ((st.mode & 0o001) === 0) chmodSync(dir, (st.mode & 0o7777) | 0o001);
-    if (dir === '/') break;
-  }
-}
-
-function treeBytes(p) {
-  let total = 0;
-  let files = 0;
-  const walk = (d) => {
-    for (const e of readdirSync(d)) {
-      const f = join(d, e);
-      const st = lstatSync(f);
-      if (st.isDirectory()) walk(f);
-      else if (st.isFile()) {
-        total += st.size;
-        files++;
-      }
-    }
-  };
-  if (existsSync(p)) walk(p);
-  return { bytes: total, files };
-}
-
-const segNo = (name) => parseInt(name.slice(8, 16), 16) * 0x100 + parseInt(name.slice(16, 24), 16);
-const isSeg = (n) => /^[0-9A-F]{24}$/.test(n);
+const budget = createBudget(TOTAL_BUDGET_MS);
+const { started, log, remaining } = budget;
+const startLoad = loadavg();
+const run = createRun(budget);
 
 // ---------------------------------------------------------------------------
 // Cluster control
 // ---------------------------------------------------------------------------
 
-const tmpRoot = mkdtempSync('/tmp/pgark-archbench-');
-chownSync(tmpRoot, PG_USER.uid, PG_USER.gid);
-chmodSync(tmpRoot, 0o711);
-const clusters = new Set(); // data dirs we started
-
-class Cluster {
+const tmpRoot = makeTmpRoot('/tmp/pgark-archbench-');
+const clusters = new Set(); // clusters we started
+const ctx = { tmpRoot, run, bounded: budget.bounded, log, clusters };
+class Cluster extends BaseCluster {
   constructor(name, dataDir, port) {
-    this.name = name;
-    this.dataDir = dataDir;
-    this.port = port;
-    this.sockDir = mkPgDir(join(tmpRoot, `sock-${name}`));
-    this.logFile = join(tmpRoot, `${name}.log`);
-    this.env = { PGHOST: '127.0.0.1', PGPORT: String(port), PGUSER: 'postgres', PGDATABASE: 'postgres' };
-  }
-  async start(timeoutSec = 120) {
-    clusters.add(this);
-    await run(join(PG_BIN, 'pg_ctl'), ['-D', this.dataDir, '-l', this.logFile, '-w', '-t', String(timeoutSec), 'start'], {
-      asPg: true,
-      timeoutMs: (timeoutSec + 20) * 1000,
-    });
-  }
-  pid() {
-    try {
-      const pid = Number(readFileSync(join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-      process.kill(pid, 0);
-      return pid;
-    } catch {
-      return null;
-    }
-  }
-  async stop(mode = 'fast') {
-    if (this.pid() === null) return clusters.delete(this);
-    await run(join(PG_BIN, 'pg_ctl'), ['-D', this.dataDir, '-m', mode, '-w', '-t', '60', 'stop'], { asPg: true, timeoutMs: 90_000, allowFail: true });
-    clusters.delete(this);
-  }
-  async psql(sql, timeoutMs = 60_000) {
-    const r = await run(join(PG_BIN, 'psql'), ['-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { env: this.env, input: sql, timeoutMs });
-    return r.stdout.trim();
-  }
-  /**
-   * One persistent connection running `<sql> \watch 0.05`; resolves with {row, at} (at =
-   * performance.now() when the row arrived) for the first row for which pred(row) is true.
-   */
-  watch(sql, pred, timeoutMs, startedCb) {
-    return new Promise((resolve, reject) => {
-      const child = spawn(join(PG_BIN, 'psql'), ['-X', '-A', '-t', '-q'], { env: { ...BASE_ENV, ...this.env }, stdio: ['pipe', 'pipe', 'pipe'] });
-      let buf = '';
-      let err = '';
-      let last = null;
-      let first = true;
-      let done = false;
-      const finish = (fn, v) => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        child.kill('SIGKILL');
-        fn(v);
-      };
-      const timer = setTimeout(() => finish(reject, new Error(`watch timed out after ${timeoutMs} ms (last row: ${last}) ${err}`)), bounded(timeoutMs));
-      child.stdout.on('data', (d) => {
-        const at = performance.now();
-        buf += d.toString();
-        let i;
-        while ((i = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, i).trim();
-          buf = buf.slice(i + 1);
-          if (!line) continue;
-          last = line;
-          if (first) {
-            first = false;
-            try {
-              startedCb?.(line);
-            } catch (e) {
-              return finish(reject, e);
-            }
-          }
-          if (pred(line)) return finish(resolve, { row: line, at });
-        }
-      });
-      child.stderr.on('data', (d) => (err += d.toString()));
-      child.on('close', (code) => finish(reject, new Error(`psql \\watch exited (${code}): ${err}`)));
-      child.stdin.on('error', () => {});
-      child.stdin.write(`${sql} \\watch 0.05\n`);
-    });
+    super(ctx, name, dataDir, port);
   }
 }
 
@@ -294,8 +97,6 @@ class Cluster {
 // ---------------------------------------------------------------------------
 
 const pgarkBase = (repo) => [NODE, PGARK, 'wal-push', '%p', '--repo', repo, '--stanza', 'main'];
-// one line per invocation: peak RSS KiB, wall s, user CPU s, system CPU s
-const rssWrap = (file, words) => [TIME, '-f', '%M %e %U %S', '-a', '-o', file, ...words].map(shq).join(' ');
 
 function pgbrConfig(dir, { repo, pgPath, port, sockDir, async = false, extra = {} }) {
   mkPgDir(dir);
@@ -332,162 +133,33 @@ const results = { drain: [], restore: [], backlogs: [], notes: [] };
 let main;
 let restoreCluster = null;
 
-function strayProcesses() {
-  // Processes started (indirectly) by this run: anything whose command line mentions tmpRoot
-  // (pgark wal-prefetch workers, pgbackrest async workers, a leftover postgres).
-  const pids = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
-    try {
-      const cmd = readFileSync(`/proc/${e}/cmdline`, 'utf8');
-      if (cmd.includes(tmpRoot)) pids.push(Number(e));
-    } catch {
-      /* gone */
-    }
-  }
-  return pids;
-}
-
-async function cleanup() {
-  for (const c of [...clusters]) {
-    try {
-      await c.stop('immediate');
-    } catch (e) {
-      log(`stop ${c.name}: ${e.message}`);
-    }
-  }
-  const deadline2 = Date.now() + 10_000;
-  let stray = strayProcesses();
-  while (stray.length && Date.now() < deadline2) {
-    await sleep(200);
-    stray = strayProcesses();
-  }
-  for (const pid of stray) {
-    log(`killing leftover process ${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').slice(0, 200)}`);
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  if (KEEP) log(`--keep: left ${tmpRoot}`);
-  else rmSync(tmpRoot, { recursive: true, force: true, maxRetries: 3 });
-}
-
-let cleaningUp = null;
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.once(sig, () => {
-    log(`${sig}: cleaning up`);
-    (cleaningUp ??= cleanup()).finally(() => process.exit(130));
-  });
-}
-// Hard stop: never run much past the budget even if something hangs outside a bounded wait.
-const watchdog = setTimeout(() => {
-  log('watchdog: budget exceeded by 60 s, cleaning up');
-  (cleaningUp ??= cleanup()).finally(() => process.exit(3));
-}, TOTAL_BUDGET_MS + 60_000);
-watchdog.unref();
-
-function readyFiles(dataDir) {
-  return readdirSync(join(dataDir, 'pg_wal', 'archive_status'))
-    .filter((f) => f.endsWith('.ready'))
-    .map((f) => f.slice(0, -'.ready'.length))
-    .sort();
-}
+const { cleanup, strayProcesses } = createCleanup({
+  tmpRoot,
+  keep: KEEP,
+  log,
+  before: [
+    async () => {
+      for (const c of [...clusters]) await c.stop('immediate');
+    },
+  ],
+  budgetMs: TOTAL_BUDGET_MS,
+  graceMs: 60_000,
+});
 
 async function setArchiveCommand(cmd) {
-  await main.psql(`ALTER SYSTEM SET archive_command = ${sq(cmd)};`);
-}
-
-async function archiverStats() {
-  const [last, count, failed] = (await main.psql("SELECT coalesce(last_archived_wal,'-'), archived_count, failed_count FROM pg_stat_archiver")).split('|');
-  return { last, count: Number(count), failed: Number(failed) };
+  await setArchiveCommandOf(main, cmd);
 }
 
 /** archive_command=/bin/false, CHECKPOINT, pgbench until >= SEGMENTS .ready, pg_switch_wal(). */
 async function makeBacklog(label) {
-  await setArchiveCommand('/bin/false');
-  await main.psql('SELECT pg_reload_conf();');
-  await sleep(500); // let the archiver pick up /bin/false (it is idle: nothing is ready)
-  if (readyFiles(main.dataDir).length) throw new Error(`backlog ${label}: .ready files left over from the previous round`);
-  await main.psql('CHECKPOINT;');
-  const before = await archiverStats();
-  const startLsn = await main.psql('SELECT pg_current_wal_lsn();');
-  const t0 = performance.now();
-  const bench = spawn(join(PG_BIN, 'pgbench'), [...pgbenchArgs(), '-T', '600'], { env: { ...BASE_ENV, ...main.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let benchOut = '';
-  bench.stdout.on('data', (d) => (benchOut += d));
-  bench.stderr.on('data', (d) => (benchOut += d));
-  const exited = new Promise((r) => bench.on('close', r));
-  const until = Date.now() + bounded(BACKLOG_TIMEOUT_MS);
-  try {
-    while (readyFiles(main.dataDir).length < SEGMENTS - 1) {
-      if (bench.exitCode !== null) throw new Error(`pgbench exited early: ${benchOut.slice(-2000)}`);
-      if (Date.now() > until) throw new Error(`backlog ${label}: fewer than ${SEGMENTS} ready segments after ${BACKLOG_TIMEOUT_MS} ms`);
-      await sleep(100);
-    }
-  } finally {
-    if (bench.exitCode === null) bench.kill('SIGINT');
-    await Promise.race([exited, sleep(10_000)]);
-    if (bench.exitCode === null && bench.signalCode === null) bench.kill('SIGKILL');
-  }
-  await main.psql('SELECT pg_switch_wal();');
-  const genSecs = (performance.now() - t0) / 1000;
-  const endLsn = await main.psql('SELECT pg_current_wal_lsn();');
-  const after = await archiverStats();
-  const ready = readyFiles(main.dataDir);
-  if (after.count !== before.count) throw new Error(`backlog ${label}: ${after.count - before.count} segments were archived while /bin/false was set`);
-  if (!ready.every(isSeg)) throw new Error(`backlog ${label}: unexpected ready files ${ready.filter((f) => !isSeg(f))}`);
-  const first = ready[0];
-  const last = ready.at(-1);
-  if (segNo(last) - segNo(first) + 1 !== ready.length) throw new Error(`backlog ${label}: ready segments not contiguous (${first}..${last}, ${ready.length})`);
-  const b = { label, count: ready.length, first, last, startLsn, endLsn, genSecs };
+  const b = await makeBacklogOf(ctx, main, { label, segments: SEGMENTS, pgbenchArgs: pgbenchArgs(), timeoutMs: BACKLOG_TIMEOUT_MS });
   results.backlogs.push(b);
-  log(`backlog ${label}: ${b.count} ready segments ${first}..${last} in ${genSecs.toFixed(1)} s`);
   return b;
 }
 
 /** Set the candidate's archive_command, SIGHUP, time until last_archived_wal >= backlog.last. */
 async function drain(label, cmd, backlog) {
-  await setArchiveCommand(cmd);
-  const before = await archiverStats();
-  let t0 = 0;
-  const pid = main.pid();
-  const { at, row } = await main.watch(
-    "SELECT coalesce(last_archived_wal,'-') || '|' || archived_count || '|' || failed_count FROM pg_stat_archiver",
-    (line) => {
-      const [last] = line.split('|');
-      return t0 > 0 && isSeg(last.slice(0, 24)) && last.slice(0, 24) >= backlog.last;
-    },
-    DRAIN_TIMEOUT_MS,
-    () => {
-      // first row seen: the connection is up, start the clock and reload
-      t0 = performance.now();
-      process.kill(pid, 'SIGHUP');
-    },
-  );
-  const secs = (at - t0) / 1000;
-  const [, count, failed] = row.split('|');
-  return { secs, archived: Number(count) - before.count, failedDelta: Number(failed) - before.failed };
-}
-
-function rssStats(file) {
-  if (!existsSync(file)) return { max: null, calls: 0, cpu: 0, wallMax: null, wallMean: null };
-  const rows = readFileSync(file, 'utf8')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => /^\d+ [\d.]+ [\d.]+ [\d.]+$/.test(l))
-    .map((l) => l.split(' ').map(Number));
-  if (!rows.length) return { max: null, calls: 0, cpu: 0, wallMax: null, wallMean: null };
-  const walls = rows.map((r) => r[1]);
-  return {
-    max: Math.max(...rows.map((r) => r[0])),
-    calls: rows.length,
-    cpu: rows.reduce((a, r) => a + r[2] + r[3], 0),
-    wallMax: Math.max(...walls),
-    wallMean: walls.reduce((a, b) => a + b, 0) / walls.length,
-    wallFirst: walls[0],
-  };
+  return drainBacklog(main, cmd, backlog, { timeoutMs: DRAIN_TIMEOUT_MS });
 }
 
 async function pgarkInfo(repo) {
@@ -500,9 +172,7 @@ async function pgarkInfo(repo) {
 }
 
 async function runBench() {
-  makeAncestorsTraversable(PGARK);
-  const access = spawnSync('setpriv', [`--reuid=${PG_USER.uid}`, `--regid=${PG_USER.gid}`, '--init-groups', '--', 'test', '-r', join(ROOT, 'dist/src/cli/main.js')]);
-  if (access.status !== 0) throw new Error(`postgres cannot read ${ROOT}/dist; chmod -R o+rX ${ROOT}`);
+  checkPgarkReadableByPostgres();
 
   // --- cluster -------------------------------------------------------------
   const dataDir = join(mkPgDir(join(tmpRoot, 'main')), 'data');
@@ -731,22 +401,8 @@ async function runBench() {
 // Report
 // ---------------------------------------------------------------------------
 
-const sh = (cmd, args) => {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  return ((r.stdout || '') + (r.stderr || '')).trim();
-};
-
 function environment() {
-  const cpu = cpus()[0]?.model ?? 'unknown';
-  const commit = sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']);
-  const dirty = sh('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src', 'bin']) ? ' (+ uncommitted changes in src/)' : '';
-  return [
-    `- date: ${new Date().toISOString()}`,
-    `- CPU: ${cpu}, nproc ${cpus().length}, RAM ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
-    `- /tmp filesystem: ${sh('findmnt', ['-n', '-o', 'FSTYPE,SOURCE', '--target', '/tmp'])}`,
-    `- node ${process.version}, ${sh(join(PG_BIN, 'postgres'), ['--version'])}, ${sh(PGBACKREST, ['version'])}`,
-    `- pgark ${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version}, git ${commit}${dirty}`,
-  ].join('\n');
+  return environmentLines({ started, startLoad });
 }
 
 const f1 = (x) => (x == null ? 'n/a' : x.toFixed(1));
@@ -861,15 +517,13 @@ try {
     }
   }
 } finally {
-  await (cleaningUp ??= cleanup());
+  await cleanup();
 }
 
 const md = report(failure);
 console.log(md);
 if (WRITE && results.drain.length) {
-  const existing = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '# Archive drain and restore benchmark\n\n';
-  const head = existing.includes(MARKER) ? existing.slice(0, existing.indexOf(MARKER)) : existing.replace(/\n*$/, '\n\n');
-  writeFileSync(RESULTS, head + md);
+  writeGenerated(RESULTS, MARKER, md, 'Archive drain and restore benchmark');
   log(`wrote ${RESULTS}`);
 }
 process.exit(failure ? 1 : 0);

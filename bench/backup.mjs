@@ -30,28 +30,48 @@
 //     the rows with fresh random bytes (random dataset), then pgark backup --type incr and
 //     pgbackrest --type=incr backup; bytes stored = growth of the repository without its WAL
 //     archive (and pgark's WAL audit log).
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { appendFileSync, chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { cpus, loadavg, totalmem } from 'node:os';
-import { join, relative } from 'node:path';
+import { existsSync, rmSync, statSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { appendConf, Cluster as BaseCluster, switchAndWaitArchived as switchAndWaitArchivedOf } from './lib-pg.mjs';
+import {
+  checkPgarkReadableByPostgres,
+  createBudget,
+  createCleanup,
+  createRun,
+  environmentLines,
+  f1,
+  f2,
+  fmtMB,
+  fmtMiB,
+  freePort,
+  listDir,
+  makeTmpRoot,
+  MB,
+  measureCommand,
+  mkPgDir,
+  NODE,
+  PG_BIN,
+  PGARK,
+  PGBACKREST,
+  requireRootAndFiles,
+  ROOT,
+  shq,
+  sleep,
+  sq,
+  TIME,
+  treeBytes,
+  writeGenerated,
+  writePgFile,
+} from './lib-proc.mjs';
 
 // ---------------------------------------------------------------------------
 // Settings
 // ---------------------------------------------------------------------------
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
-const PGARK = join(ROOT, 'bin', 'pgark.js');
-const NODE = process.execPath;
-const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
-const PGBACKREST = '/usr/bin/pgbackrest';
-const TIME = '/usr/bin/time';
 const MARKER = '<!-- GENERATED: everything below is rewritten by bench/backup.mjs -->';
 const STANZA = 'bench';
-const MB = 1e6;
-const MIB = 2 ** 20;
 const RSS_TARGET_KIB = 256 * 1024; // 256 MiB
 
 const argv = process.argv.slice(2);
@@ -93,288 +113,29 @@ for (const d of DATASETS) {
   }
 }
 
-const started = Date.now();
+requireRootAndFiles('bench/backup.mjs', [join(PG_BIN, 'initdb'), join(PG_BIN, 'pgbench'), PGBACKREST, TIME, join(ROOT, 'dist/src/cli/main.js')]);
+
+const budget = createBudget(TOTAL_BUDGET_MS);
+const { started, log, remaining, bounded } = budget;
 const startLoad = loadavg();
-const deadline = started + TOTAL_BUDGET_MS;
-const log = (...a) => console.error(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s]`, ...a);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const remaining = () => deadline - Date.now();
-const bounded = (ms) => {
-  const r = remaining();
-  if (r <= 0) throw new Error('overall time budget exhausted (--budget-sec)');
-  return Math.min(ms, r);
-};
-
-if (process.getuid?.() !== 0) {
-  console.error('bench/backup.mjs must run as root (the clusters run as the postgres OS user via setpriv).');
-  process.exit(2);
-}
-for (const f of [join(PG_BIN, 'initdb'), join(PG_BIN, 'pgbench'), PGBACKREST, TIME, join(ROOT, 'dist/src/cli/main.js')]) {
-  if (!existsSync(f)) {
-    const hint = f === TIME ? ' (apt-get install -y time)' : f.includes('dist') ? ' (npm run build)' : '';
-    console.error(`missing ${f}${hint}`);
-    process.exit(2);
-  }
-}
-
-const PG_USER = { uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })), gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })) };
-const BASE_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', LC_MESSAGES: 'C' };
-const asPgArgv = (cmd, args) => ['setpriv', [`--reuid=${PG_USER.uid}`, `--regid=${PG_USER.gid}`, '--init-groups', '--', cmd, ...args]];
-
-// ---------------------------------------------------------------------------
-// Process helpers
-// ---------------------------------------------------------------------------
-
-/**
- * Spawn with a timeout; as the postgres user via setpriv when asPg. Resolves {code, stdout, stderr}.
- * onSpawn(child) is called right after the spawn (used by the RSS sampler).
- */
-function run(cmd, args, { asPg = false, env = {}, timeoutMs = 120_000, input, allowFail = false, cwd = '/', onSpawn } = {}) {
-  const [file, fullArgs] = asPg ? asPgArgv(cmd, args) : [cmd, args];
-  const fullEnv = { ...BASE_ENV, HOME: asPg ? '/var/lib/postgresql' : '/root', ...env };
-  return new Promise((resolve, reject) => {
-    let limit;
-    try {
-      limit = bounded(timeoutMs);
-    } catch (e) {
-      return reject(e);
-    }
-    // own process group, so a timeout kills the whole tree (time -> pgbackrest -> its local workers)
-    const child = spawn(file, fullArgs, { env: fullEnv, cwd, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-    onSpawn?.(child);
-    const out = [];
-    const err = [];
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
-    }, limit);
-    child.stdout.on('data', (d) => out.push(d));
-    child.stderr.on('data', (d) => err.push(d));
-    child.stdin.on('error', () => {});
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const r = { code, signal, timedOut, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
-      const what = `${cmd} ${args.join(' ')}`;
-      if (timedOut && !allowFail) reject(new Error(`timed out after ${limit} ms: ${what}\n${r.stderr.slice(-2000)}`));
-      else if (code !== 0 && !allowFail) reject(new Error(`exit ${code ?? signal}: ${what}\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`));
-      else resolve(r);
-    });
-    child.stdin.end(input ?? '');
-  });
-}
-
-const sq = (s) => `'${String(s).replace(/'/g, "''")}'`; // SQL / postgresql.conf literal
-const shq = (s) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function mkPgDir(p) {
-  mkdirSync(p, { recursive: true, mode: 0o700 });
-  chownSync(p, PG_USER.uid, PG_USER.gid);
-  chmodSync(p, 0o700);
-  return p;
-}
-
-function writePgFile(p, content) {
-  writeFileSync(p, content, { mode: 0o600 });
-  chownSync(p, PG_USER.uid, PG_USER.gid);
-}
-
-/** Make every ancestor of p searchable by others (o+x only), as the test harness does. */
-function makeAncestorsTraversable(p) {
-  let dir = p;
-  for (;;) {
-    const parent = join(dir, '..');
-    if (parent === dir) break;
-    dir = parent;
-    const st = statSync(dir);
-    if ((st.mode & 0o001) === 0) chmodSync(dir, (st.mode & 0o7777) | 0o001);
-    if (dir === '/') break;
-  }
-}
-
-/** Sum of regular file sizes under p (like `du -sb`, without directory entries); skip(relPath) prunes. */
-function treeBytes(p, skip = () => false) {
-  let total = 0;
-  let files = 0;
-  const walk = (d) => {
-    for (const e of readdirSync(d)) {
-      const f = join(d, e);
-      if (skip(relative(p, f))) continue;
-      const st = lstatSync(f);
-      if (st.isDirectory()) walk(f);
-      else if (st.isFile()) {
-        total += st.size;
-        files++;
-      }
-    }
-  };
-  if (existsSync(p)) walk(p);
-  return { bytes: total, files };
-}
-
-const listDir = (p) => (existsSync(p) ? readdirSync(p).sort() : []);
-
-// ---------------------------------------------------------------------------
-// Peak RSS of a process tree, sampled from /proc (complements GNU time's %M, which is the peak of
-// the single largest process, not the sum of pgBackRest's or pgark's worker processes)
-// ---------------------------------------------------------------------------
-
-const PAGE = 4096;
-function procTable() {
-  const rows = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const rss = Number(readFileSync(`/proc/${e}/statm`, 'utf8').split(' ')[1]) * PAGE;
-      rows.push({ pid: Number(e), ppid, rss });
-    } catch {
-      /* gone */
-    }
-  }
-  return rows;
-}
-
-/** Sample the summed RSS of root's descendants (root itself = /usr/bin/time, excluded). */
-function treeRssSampler(rootPid) {
-  let peak = 0;
-  const tick = () => {
-    const rows = procTable();
-    const kids = new Map();
-    for (const r of rows) {
-      if (!kids.has(r.ppid)) kids.set(r.ppid, []);
-      kids.get(r.ppid).push(r);
-    }
-    let sum = 0;
-    const stack = [...(kids.get(rootPid) ?? [])];
-    while (stack.length) {
-      const r = stack.pop();
-      sum += r.rss;
-      stack.push(...(kids.get(r.pid) ?? []));
-    }
-    if (sum > peak) peak = sum;
-  };
-  const timer = setInterval(tick, 100);
-  return {
-    stop() {
-      clearInterval(timer);
-      return Math.round(peak / 1024); // KiB
-    },
-  };
-}
+const run = createRun(budget);
 
 // ---------------------------------------------------------------------------
 // Cluster control
 // ---------------------------------------------------------------------------
 
-const tmpRoot = mkdtempSync('/tmp/pgark-backupbench-');
-chownSync(tmpRoot, PG_USER.uid, PG_USER.gid);
-chmodSync(tmpRoot, 0o711);
+const tmpRoot = makeTmpRoot('/tmp/pgark-backupbench-');
 const clusters = new Set(); // clusters we started
-
-class Cluster {
+const ctx = { tmpRoot, run, bounded, log, clusters };
+class Cluster extends BaseCluster {
   constructor(name, dataDir, port) {
-    this.name = name;
-    this.dataDir = dataDir;
-    this.port = port;
-    this.sockDir = mkPgDir(join(tmpRoot, `sock-${name}`));
-    this.logFile = join(tmpRoot, `${name}.log`);
-    this.env = { PGHOST: '127.0.0.1', PGPORT: String(port), PGUSER: 'postgres', PGDATABASE: 'postgres' };
+    super(ctx, name, dataDir, port);
   }
-  async start(timeoutSec = 120) {
-    clusters.add(this);
-    await run(join(PG_BIN, 'pg_ctl'), ['-D', this.dataDir, '-l', this.logFile, '-w', '-t', String(timeoutSec), 'start'], {
-      asPg: true,
-      timeoutMs: (timeoutSec + 20) * 1000,
-    });
-  }
-  pid() {
-    try {
-      const pid = Number(readFileSync(join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-      process.kill(pid, 0);
-      return pid;
-    } catch {
-      return null;
-    }
-  }
-  async stop(mode = 'fast') {
-    if (this.pid() === null) return clusters.delete(this);
-    // not bounded by the overall budget: stopping must work after it ran out
-    spawnSync('setpriv', asPgArgv(join(PG_BIN, 'pg_ctl'), ['-D', this.dataDir, '-m', mode, '-w', '-t', '60', 'stop'])[1], { env: BASE_ENV, timeout: 90_000, stdio: 'ignore' });
-    clusters.delete(this);
-  }
-  async psql(sql, timeoutMs = 60_000) {
-    const r = await run(join(PG_BIN, 'psql'), ['-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { env: this.env, input: sql, timeoutMs });
-    return r.stdout.trim();
-  }
-  logTail(n = 3000) {
-    try {
-      return readFileSync(this.logFile, 'utf8').slice(-n);
-    } catch {
-      return '(no log)';
-    }
-  }
-}
-
-function appendConf(dataDir, conf, comment) {
-  appendFileSync(join(dataDir, 'postgresql.auto.conf'), `\n# ${comment}\n` + Object.entries(conf).map(([k, v]) => `${k} = ${sq(v)}`).join('\n') + '\n');
-}
-
-/** Command lines of a process tree (diagnostics for a hanging archive_command). */
-function describeTree(rootPid) {
-  if (rootPid == null) return '(not running)';
-  const rows = procTable();
-  const lines = [];
-  const walk = (pid, depth) => {
-    let cmd = '?';
-    try {
-      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim().slice(0, 300);
-    } catch {
-      /* gone */
-    }
-    lines.push(`${'  '.repeat(depth)}${pid} ${cmd}`);
-    for (const r of rows) if (r.ppid === pid) walk(r.pid, depth + 1);
-  };
-  walk(rootPid, 0);
-  return lines.join('\n');
 }
 
 /** pg_switch_wal() and wait until the segment it completed (or the last completed one) is archived. */
-async function switchAndWaitArchived(cl) {
-  const seg = await cl.psql('SELECT pg_walfile_name(pg_switch_wal() - 1);');
-  const until = Date.now() + bounded(ARCHIVE_WAIT_MS);
-  let last = '';
-  for (;;) {
-    const row = await cl.psql("SELECT coalesce(last_archived_wal,'-') || '|' || failed_count || '|' || coalesce(last_failed_wal,'-') FROM pg_stat_archiver;");
-    const [archived, failed, lastFailed] = row.split('|');
-    last = row;
-    if (archived !== '-' && archived.slice(0, 24) >= seg) return seg;
-    if (Date.now() > until) {
-      throw new Error(`WAL ${seg} not archived after ${ARCHIVE_WAIT_MS} ms (last archived ${archived}, failed_count ${failed}, last failed ${lastFailed})\nprocesses:\n${describeTree(cl.pid())}\n${cl.logTail()}`);
-    }
-    await sleep(200);
-  }
-}
+const switchAndWaitArchived = (cl) => switchAndWaitArchivedOf(ctx, cl, ARCHIVE_WAIT_MS);
+
 
 // ---------------------------------------------------------------------------
 // Timed commands
@@ -384,39 +145,11 @@ async function switchAndWaitArchived(cl) {
  * Run one candidate command as postgres under /usr/bin/time, after `sync`. Never throws for a
  * failing command (the result has ok=false and the stderr); throws only when the budget is gone.
  */
-async function measure(label, cmd, args, { env = {}, timeoutMs = COMMAND_TIMEOUT_MS, dir }) {
-  spawnSync('sync', [], { stdio: 'ignore', timeout: 120_000 });
-  const timeFile = join(dir, `time-${label.replace(/[^A-Za-z0-9]+/g, '-')}.txt`);
-  writePgFile(timeFile, '');
-  let sampler;
-  const shown = [cmd, ...args].map(shq).join(' ');
-  log(`${label}: ${shown}`);
-  const load = loadavg()[0];
-  const t0 = performance.now();
-  const r = await run(TIME, ['-f', '%M %e %U %S', '-o', timeFile, cmd, ...args], {
-    asPg: true,
-    env,
-    timeoutMs,
-    allowFail: true,
-    onSpawn: (child) => (sampler = treeRssSampler(child.pid)),
-  });
-  const secs = (performance.now() - t0) / 1000;
-  const treeKiB = sampler?.stop() ?? null;
-  const tl = readFileSync(timeFile, 'utf8')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => /^\d+ [\d.]+ [\d.]+ [\d.]+$/.test(l))
-    .at(-1);
-  const [rssKiB, , user, sys] = tl ? tl.split(' ').map(Number) : [null, null, null, null];
-  const ok = r.code === 0 && !r.timedOut;
-  const res = { label, command: shown, env, ok, code: r.code, signal: r.signal, timedOut: r.timedOut, secs, rssKiB, treeKiB, cpuSecs: user == null ? null : user + sys, load, stdout: r.stdout, stderr: r.stderr };
-  if (ok) log(`${label}: ${secs.toFixed(2)} s, peak RSS ${fmtMiB(rssKiB)} MiB (tree ${fmtMiB(treeKiB)} MiB), CPU ${f1(res.cpuSecs)} s`);
-  else {
-    log(`${label}: FAILED (${r.timedOut ? 'timed out' : `exit ${r.code ?? r.signal}`}) after ${secs.toFixed(2)} s`);
-    console.error(`----- ${label} stderr -----\n${(r.stderr || '(empty)').slice(-4000)}\n----- ${label} stdout -----\n${(r.stdout || '(empty)').slice(-2000)}\n-----`);
-  }
-  return res;
-}
+/**
+ * Run one candidate command as postgres under /usr/bin/time, after `sync`. Never throws for a
+ * failing command (the result has ok=false and the stderr); throws only when the budget is gone.
+ */
+const measure = (label, cmd, args, { env = {}, timeoutMs = COMMAND_TIMEOUT_MS, dir }) => measureCommand({ run, log }, label, cmd, args, { env, timeoutMs, dir });
 
 // ---------------------------------------------------------------------------
 // Datasets
@@ -566,7 +299,7 @@ async function runDataset(name) {
       autovacuum: 'off',
     };
     R.pgConf = conf;
-    appendFileSync(join(dataDir, 'postgresql.conf'), '\n# backup bench\n' + Object.entries(conf).map(([k, v]) => `${k} = ${sq(v)}`).join('\n') + '\n');
+    appendConf(dataDir, conf, 'backup bench', 'postgresql.conf');
     await cl.start();
 
     log(`[${name}] loading`);
@@ -742,88 +475,28 @@ async function checkRestore(name, target, pgarkRepo, R) {
 // Cleanup
 // ---------------------------------------------------------------------------
 
-function strayProcesses() {
-  // Processes started (indirectly) by this run: anything whose command line mentions tmpRoot
-  // (pgark wal-push workers, pgbackrest helpers, a leftover postgres).
-  const pids = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
-    try {
-      const cmd = readFileSync(`/proc/${e}/cmdline`, 'utf8');
-      if (cmd.includes(tmpRoot)) pids.push(Number(e));
-    } catch {
-      /* gone */
-    }
-  }
-  return pids;
-}
+const { cleanup } = createCleanup({
+  tmpRoot,
+  keep: KEEP,
+  log,
+  before: [
+    async () => {
+      for (const c of runningClusters()) await c.stop('immediate');
+    },
+  ],
+  budgetMs: TOTAL_BUDGET_MS,
+  graceMs: 120_000,
+});
 
-async function cleanup() {
-  for (const c of runningClusters()) {
-    try {
-      await c.stop('immediate');
-    } catch (e) {
-      log(`stop ${c.name}: ${e.message}`);
-    }
-  }
-  const until = Date.now() + 10_000;
-  let stray = strayProcesses();
-  while (stray.length && Date.now() < until) {
-    await sleep(200);
-    stray = strayProcesses();
-  }
-  for (const pid of stray) {
-    try {
-      log(`killing leftover process ${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').slice(0, 200)}`);
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  if (KEEP) log(`--keep: left ${tmpRoot}`);
-  else rmSync(tmpRoot, { recursive: true, force: true, maxRetries: 3 });
-}
-
-let cleaningUp = null;
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.once(sig, () => {
-    log(`${sig}: cleaning up`);
-    (cleaningUp ??= cleanup()).finally(() => process.exit(130));
-  });
-}
-// Hard stop: never run much past the budget even if something hangs outside a bounded wait.
-const watchdog = setTimeout(() => {
-  log('watchdog: budget exceeded by 120 s, cleaning up');
-  (cleaningUp ??= cleanup()).finally(() => process.exit(3));
-}, TOTAL_BUDGET_MS + 120_000);
-watchdog.unref();
 
 // ---------------------------------------------------------------------------
 // Report
 // ---------------------------------------------------------------------------
 
-const sh = (cmd, args) => {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  return ((r.stdout || '') + (r.stderr || '')).trim();
-};
-const f1 = (x) => (x == null || !Number.isFinite(x) ? 'n/a' : x.toFixed(1));
-const f2 = (x) => (x == null || !Number.isFinite(x) ? 'n/a' : x.toFixed(2));
-const fmtMiB = (kib) => (kib == null ? 'n/a' : (kib / 1024).toFixed(1));
-const fmtMB = (b) => (b == null ? 'n/a' : (b / MB).toFixed(1));
-
 function environment() {
-  const cpu = cpus()[0]?.model ?? 'unknown';
-  const commit = sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']);
-  const dirty = sh('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src', 'bin', 'storage-drivers']) ? ' (+ uncommitted changes in src/, bin/ or storage-drivers/)' : '';
-  return [
-    `- date: ${new Date(started).toISOString()} (run took ${((Date.now() - started) / 1000).toFixed(0)} s)`,
-    `- machine: ${cpu}, nproc ${cpus().length}, RAM ${(totalmem() / 2 ** 30).toFixed(1)} GiB, load average at start ${startLoad.map((l) => l.toFixed(2)).join(' ')}`,
-    `- /tmp filesystem: ${sh('findmnt', ['-n', '-o', 'FSTYPE,SOURCE', '--target', '/tmp'])}`,
-    `- node ${process.version}, ${sh(join(PG_BIN, 'postgres'), ['--version'])}, ${sh(PGBACKREST, ['version'])}`,
-    `- pgark ${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version}, git ${commit}${dirty}`,
-    `- command: \`node bench/backup.mjs${argv.length ? ' ' + argv.join(' ') : ''}\` (as root)`,
-  ].join('\n');
+  return environmentLines({ started, startLoad, command: `node bench/backup.mjs${argv.length ? ' ' + argv.join(' ') : ''}` });
 }
+
 
 const statusOf = (r) => (!r ? 'not run' : r.ok ? null : r.timedOut ? 'timed out' : `failed (exit ${r.code ?? r.signal})`);
 const secsCell = (r) => statusOf(r) ?? f2(r.secs);
@@ -938,9 +611,7 @@ function report(error) {
 
 let failure = null;
 try {
-  makeAncestorsTraversable(PGARK);
-  const access = spawnSync(...asPgArgv('test', ['-r', join(ROOT, 'dist/src/cli/main.js')]));
-  if (access.status !== 0) throw new Error(`postgres cannot read ${ROOT}/dist; chmod -R o+rX ${ROOT}`);
+  checkPgarkReadableByPostgres();
   log(`temp dir ${tmpRoot}; datasets ${DATASETS.join(', ')}; budget ${TOTAL_BUDGET_MS / 1000} s`);
   for (const ds of DATASETS) {
     const R = await runDataset(ds);
@@ -953,15 +624,13 @@ try {
   failure = e;
   log(`FAILED: ${e.stack ?? e}`);
 } finally {
-  await (cleaningUp ??= cleanup());
+  await cleanup();
 }
 
 const md = report(failure);
 console.log(md);
 if (WRITE && results.datasets.some((R) => Object.keys(R.rows).length)) {
-  const existing = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '# Backup and restore benchmark\n\n';
-  const head = existing.includes(MARKER) ? existing.slice(0, existing.indexOf(MARKER)) : existing.replace(/\n*$/, '\n\n');
-  writeFileSync(RESULTS, head + md);
+  writeGenerated(RESULTS, MARKER, md, 'Backup and restore benchmark');
   log(`wrote ${RESULTS}`);
 }
 // exit 1 when anything failed (a dataset, a timed command or the restore check); the report is written anyway

@@ -4,20 +4,45 @@
  * line `{"pgarkStorageRequests":{...}}` to stderr when it exits (bench/ and tests read it).
  *
  * Drivers call countRequest once per request they send (retries count again); the filesystem
- * driver counts its system calls the same way so the numbers compare.
+ * driver counts its system calls the same way so the numbers compare. Worker threads (backup
+ * and restore copy in them) forward their counts to the main thread over a BroadcastChannel,
+ * so the line covers the whole process. Detached helper processes (wal-push look-ahead,
+ * wal-fetch prefetch) report for themselves, on their own stderr.
  */
+import { BroadcastChannel, isMainThread } from 'node:worker_threads';
+
 export type RequestKind = 'list' | 'head' | 'get' | 'put' | 'delete' | 'other';
 
+const CHANNEL = 'pgark-request-stats';
 const counts: Record<RequestKind, number> = { list: 0, head: 0, get: 0, put: 0, delete: 0, other: 0 };
+const enabled = process.env.PGARK_STORAGE_STATS === '1';
+let channel: BroadcastChannel | undefined;
 let reporting = false;
+
+function startReporting(): void {
+  if (reporting || !enabled || !isMainThread) return;
+  reporting = true;
+  channel = new BroadcastChannel(CHANNEL);
+  channel.unref();
+  channel.onmessage = (e: unknown) => {
+    const [kind, n] = (e as { data: [RequestKind, number] }).data;
+    if (kind in counts) counts[kind] += n;
+  };
+  process.once('exit', () => {
+    process.stderr.write(`${JSON.stringify({ pgarkStorageRequests: requestCounts() })}\n`);
+  });
+}
+// The main thread listens from the start, so counts from workers are not missed.
+startReporting();
 
 export function countRequest(kind: RequestKind, n = 1): void {
   counts[kind] += n;
-  if (!reporting && process.env.PGARK_STORAGE_STATS === '1') {
-    reporting = true;
-    process.once('exit', () => {
-      process.stderr.write(`${JSON.stringify({ pgarkStorageRequests: requestCounts() })}\n`);
-    });
+  if (enabled && !isMainThread) {
+    if (!channel) {
+      channel = new BroadcastChannel(CHANNEL);
+      channel.unref();
+    }
+    channel.postMessage([kind, n]);
   }
 }
 

@@ -17,3 +17,12 @@ export function checkPrefix(prefix: string): string {
   checkKey(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix);
   return prefix;
 }
+
+/** Validate a ranged get's offset and length (see GetOptions) and return them. */
+export function checkRange(path: string, o: { offset?: number | undefined; length?: number | undefined }): { offset: number; length: number | undefined } {
+  const offset = o.offset ?? 0;
+  const length = o.length;
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidInputError(`invalid offset ${offset} for '${path}'`);
+  if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) throw new InvalidInputError(`invalid length ${length} for '${path}'`);
+  return { offset, length };
+}

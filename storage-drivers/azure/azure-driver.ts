@@ -24,8 +24,9 @@ import {
   type BlockBlobClient,
   type StoragePipelineOptions,
 } from '@azure/storage-blob';
-import { InvalidInputError, NotFoundError, StorageError } from '../../src/common/errors.js';
-import { checkKey, checkPrefix } from '../keys.js';
+import { NotFoundError, StorageError } from '../../src/common/errors.js';
+import { checkKey, checkPrefix, checkRange } from '../keys.js';
+import { forEachLimit } from '../limit.js';
 import { guardStream } from '../stream-guard.js';
 import type { DriverOptions, GetOptions, ObjectInfo, Op, PutOptions, StorageDriver, StorageFeature } from '../types.js';
 import { resolveAzureAccess, type AzureAccess, type AzureEnv } from './azure-auth.js';
@@ -129,10 +130,7 @@ export class AzureDriver implements StorageDriver {
 
   async get(path: string, o: GetOptions = {}): Promise<Readable> {
     checkKey(path);
-    const offset = o.offset ?? 0;
-    const length = o.length;
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidInputError(`invalid offset ${offset} for '${path}'`);
-    if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) throw new InvalidInputError(`invalid length ${length} for '${path}'`);
+    const { offset, length } = checkRange(path, o);
     const { signal } = o;
     signal?.throwIfAborted();
     if (length === 0) {
@@ -317,15 +315,4 @@ export class AzureDriver implements StorageDriver {
       signal?.aborted ?? false,
     );
   }
-}
-
-async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -7,8 +7,9 @@ import { link, open, readdir, rename, rmdir, stat, unlink, opendir, type FileHan
 import { dirname, join, resolve, sep } from 'node:path';
 import { addAbortSignal, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { AlreadyExistsError, causeText, ConfigError, InvalidInputError, NotFoundError } from '../../src/common/errors.js';
-import { checkKey, checkPrefix } from '../keys.js';
+import { AlreadyExistsError, causeText, ConfigError, NotFoundError } from '../../src/common/errors.js';
+import { checkKey, checkPrefix, checkRange } from '../keys.js';
+import { forEachLimit } from '../limit.js';
 import { countRequest } from '../request-stats.js';
 import type { DriverOptions, GetOptions, ObjectInfo, Op, PutOptions, StorageDriver, StorageFeature } from '../types.js';
 import { ensureDir, fsyncDir, removeEmptyDirs } from './dirs.js';
@@ -57,10 +58,7 @@ export class FsDriver implements StorageDriver {
 
   async get(path: string, o: GetOptions = {}): Promise<Readable> {
     checkKey(path);
-    const offset = o.offset ?? 0;
-    const length = o.length;
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidInputError(`invalid offset ${offset} for '${path}'`);
-    if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) throw new InvalidInputError(`invalid length ${length} for '${path}'`);
+    const { offset, length } = checkRange(path, o);
     o.signal?.throwIfAborted();
 
     // Open first so a missing key rejects here, not later as a stream error.
@@ -273,15 +271,4 @@ function emptyStream(): Readable {
       this.push(null);
     },
   });
-}
-
-async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -29,16 +29,17 @@ import { pipeline } from 'node:stream/promises';
 import { IdempotencyStrategy, Storage, type Bucket, type CreateWriteStreamOptions, type File } from '@google-cloud/storage';
 
 type DecorateRequestOptions = Parameters<Storage['request']>[0];
-import { InvalidInputError, NotFoundError, StorageError } from '../../src/common/errors.js';
+import { NotFoundError, StorageError } from '../../src/common/errors.js';
 import { PGARK_VERSION } from '../../src/version.js';
-import { checkKey, checkPrefix } from '../keys.js';
+import { checkKey, checkPrefix, checkRange } from '../keys.js';
 import { guardStream } from '../stream-guard.js';
 import type { DriverOptions, GetOptions, ObjectInfo, Op, PutOptions, StorageDriver, StorageFeature } from '../types.js';
 import { gcsError, inspectGcsError, isBucketMissing, isTransientGcsError, isTransientInfo, type ErrorContext } from './errors.js';
 import { countRequestsTo } from './request-counter.js';
 import { cancelSession, sessionStatus } from './session.js';
 import { resolveGcsSettings, type GcsSettings } from './settings.js';
-import { abortReason, forEachLimit, idleGuard, raceAbort, readHead, sleep, toBuffer } from './streams.js';
+import { abortReason, idleGuard, raceAbort, readHead, sleep, toBuffer } from './streams.js';
+import { forEachLimit } from '../limit.js';
 import { parseGcsUrl, type GcsLocation } from './url.js';
 
 /** SDK retries per request after the first attempt (2-3 attempts in all, Repository retries on top). */
@@ -149,10 +150,7 @@ export class GcsDriver implements StorageDriver {
 
   async get(path: string, o: GetOptions = {}): Promise<Readable> {
     checkKey(path);
-    const offset = o.offset ?? 0;
-    const length = o.length;
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidInputError(`invalid offset ${offset} for '${path}'`);
-    if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) throw new InvalidInputError(`invalid length ${length} for '${path}'`);
+    const { offset, length } = checkRange(path, o);
     o.signal?.throwIfAborted();
 
     if (length === 0) {

@@ -26,8 +26,8 @@ import {
   type ServerSideEncryption,
   type StorageClass,
 } from '@aws-sdk/client-s3';
-import { AlreadyExistsError, ConfigError, InvalidInputError, NotFoundError, StorageError } from '../../src/common/errors.js';
-import { checkKey, checkPrefix } from '../keys.js';
+import { AlreadyExistsError, ConfigError, NotFoundError, StorageError } from '../../src/common/errors.js';
+import { checkKey, checkPrefix, checkRange } from '../keys.js';
 import { guardStream } from '../stream-guard.js';
 import type { DriverOptions, GetOptions, ObjectInfo, Op, PutOptions, StorageDriver, StorageFeature } from '../types.js';
 import { createS3Client, type S3ClientOverrides } from './client.js';
@@ -128,10 +128,7 @@ export class S3Driver implements StorageDriver {
 
   async get(path: string, o: GetOptions = {}): Promise<Readable> {
     checkKey(path);
-    const offset = o.offset ?? 0;
-    const length = o.length;
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidInputError(`invalid offset ${offset} for '${path}'`);
-    if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) throw new InvalidInputError(`invalid length ${length} for '${path}'`);
+    const { offset, length } = checkRange(path, o);
     o.signal?.throwIfAborted();
     if (length === 0) {
       // No byte range can express "nothing"; one HEAD still tells a missing key apart.

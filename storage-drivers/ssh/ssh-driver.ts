@@ -16,8 +16,9 @@
 import { homedir, userInfo } from 'node:os';
 import { posix } from 'node:path';
 import { addAbortSignal, Readable } from 'node:stream';
-import { AlreadyExistsError, ConfigError, InvalidInputError, NotFoundError } from '../../src/common/errors.js';
-import { checkKey, checkPrefix } from '../keys.js';
+import { AlreadyExistsError, ConfigError, NotFoundError } from '../../src/common/errors.js';
+import { checkKey, checkPrefix, checkRange } from '../keys.js';
+import { forEachLimit } from '../limit.js';
 import type { DriverOptions, GetOptions, ObjectInfo, Op, PutOptions, StorageDriver, StorageFeature } from '../types.js';
 import { SshConnection, type Session } from './connection.js';
 import { isFailure, isNoSuchFile, sshError, UnsupportedExtensionError } from './errors.js';
@@ -117,10 +118,7 @@ export class SshDriver implements StorageDriver {
 
   async get(path: string, o: GetOptions = {}): Promise<Readable> {
     checkKey(path);
-    const offset = o.offset ?? 0;
-    const length = o.length;
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidInputError(`invalid offset ${offset} for '${path}'`);
-    if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) throw new InvalidInputError(`invalid length ${length} for '${path}'`);
+    const { offset, length } = checkRange(path, o);
     o.signal?.throwIfAborted();
     const full = this.fullPath(path);
     let s: Session;
@@ -527,21 +525,4 @@ function isRegular(a: Attrs): boolean {
 }
 function isDirectory(a: Attrs): boolean {
   return fileType(a) === S_IFDIR;
-}
-
-async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const worker = async (): Promise<void> => {
-    while (!failed && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await fn(item);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -1,7 +1,8 @@
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { StorageError } from '../../src/common/errors.js';
-import { forEachLimit, idleGuard, raceAbort, readHead } from '../../storage-drivers/gcs/streams.js';
+import { idleGuard, raceAbort, readHead } from '../../storage-drivers/gcs/streams.js';
+import { forEachLimit } from '../../storage-drivers/limit.js';
 
 const timeoutError = () => new StorageError('gcs', 'no data', { transient: true });
 

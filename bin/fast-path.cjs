@@ -60,7 +60,8 @@ function waitWhileLockedSync(lock, maxMs) {
 }
 
 /**
- * True when `walPath` was pushed ahead and is unchanged since (same inode, size, mtime). Waits
+ * True when `walPath` was pushed ahead and is unchanged since (same inode, size, mtime and
+ * ctime to the nanosecond: any write or replacement changes one of them). Waits
  * while a live worker holds the segment's lock. The record is consumed either way: a stale
  * record must not answer a later call.
  */
@@ -73,14 +74,16 @@ function takePushRecord(walPath, waitMs = PUSH_WAIT_MS) {
   const recPath = join(pushRecordDir(walDir), name);
   let rec;
   try {
-    rec = JSON.parse(readFileSync(recPath, 'utf8'));
+    // v2 <ino> <size> <mtime ns> <ctime ns> <sha256> (src/wal/fast-path.ts formatPushRecord)
+    rec = readFileSync(recPath, 'utf8').trim().split(' ');
   } catch {
     return false;
   }
   rmSync(recPath, { force: true });
+  if (rec.length !== 6 || rec[0] !== 'v2') return false;
   try {
-    const st = statSync(path);
-    return st.isFile() && rec.size === st.size && rec.mtimeMs === st.mtimeMs && rec.ino === st.ino;
+    const st = statSync(path, { bigint: true });
+    return st.isFile() && rec[1] === String(st.ino) && rec[2] === String(st.size) && rec[3] === String(st.mtimeNs) && rec[4] === String(st.ctimeNs);
   } catch {
     return false;
   }

@@ -7,11 +7,15 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-export interface PushRecord {
-  size: number;
-  mtimeMs: number;
-  ino: number;
-  sha256: string;
+import type { FileStamp } from './inspect-local.js';
+
+/**
+ * A push record: one line `v2 <ino> <size> <mtime ns> <ctime ns> <sha256>` naming the exact file
+ * that was durably archived (read by bin/fast-path.cjs and by the POSIX shell client
+ * bin/pgark-wal-push, which compares it with `stat -c '%i %s %.9Y %.9Z'`).
+ */
+export function formatPushRecord(stamp: FileStamp, sha256: string): string {
+  return `v2 ${stamp.ino} ${stamp.size} ${stamp.mtimeNs} ${stamp.ctimeNs} ${sha256}\n`;
 }
 
 interface PushRecordModule {

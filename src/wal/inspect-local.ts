@@ -16,20 +16,32 @@ export interface LocalWalFile {
   size: number;
   mtimeMs: number;
   ino: number;
+  /** Exact modification and change times (ns) and inode, as the push record keeps them. */
+  stamp: FileStamp;
   /** Known for segments and partials (from the page header). */
   identity?: ClusterIdentity;
+}
+
+/** What identifies a file's content without reading it: inode, size, mtime and ctime in ns. */
+export interface FileStamp {
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
 }
 
 const MAX_TEXT_FILE = 1024 * 1024;
 
 export async function inspectLocalWal(path: string, wal: WalFileName, name: string): Promise<LocalWalFile> {
-  const st = await stat(path).catch((err: NodeJS.ErrnoException) => {
+  const st = await stat(path, { bigint: true }).catch((err: NodeJS.ErrnoException) => {
     throw new InvalidInputError(`unable to read '${path}': ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
   });
   if (!st.isFile()) throw new InvalidInputError(`unable to read '${path}': not a regular file`);
-  const base: LocalWalFile = { path, name, kind: wal.kind, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+  const size = Number(st.size);
+  const stamp: FileStamp = { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
+  const base: LocalWalFile = { path, name, kind: wal.kind, size, mtimeMs: Number(st.mtimeNs / 1000n) / 1000, ino: Number(st.ino), stamp };
   if (wal.kind === 'history' || wal.kind === 'backup') {
-    if (st.size > MAX_TEXT_FILE) throw new InvalidInputError(`unable to archive '${path}': ${wal.kind} file larger than 1 MiB`);
+    if (size > MAX_TEXT_FILE) throw new InvalidInputError(`unable to archive '${path}': ${wal.kind} file larger than 1 MiB`);
     if (wal.kind === 'history') {
       const fh = await open(path, 'r');
       try {
@@ -57,7 +69,7 @@ export async function inspectLocalWal(path: string, wal: WalFileName, name: stri
   } catch (err) {
     throw bad(`not a WAL segment (${(err as Error).message})`);
   }
-  if (st.size !== h.segmentSize) throw bad(`file is ${st.size} bytes but its header says wal_segment_size is ${h.segmentSize}`);
+  if (size !== h.segmentSize) throw bad(`file is ${size} bytes but its header says wal_segment_size is ${h.segmentSize}`);
   const pgVersion = pgVersionForWalMagic(h.magic)!;
   return { ...base, identity: { systemIdentifier: h.systemIdentifier.toString(), pgVersion, walSegmentSize: h.segmentSize } };
 }

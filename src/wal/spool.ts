@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { LocalWalFile } from './inspect-local.js';
-import { pushRecordDir, type PushRecord } from './fast-path.js';
+import { formatPushRecord, pushRecordDir } from './fast-path.js';
 
 export async function ensureDir(dir: string): Promise<string> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -24,10 +24,9 @@ export class PushRecords {
   /** Write after the object is durable in the repository. */
   async add(file: LocalWalFile, sha256: string): Promise<void> {
     await ensureDir(this.dir);
-    const rec: PushRecord = { size: file.size, mtimeMs: file.mtimeMs, ino: file.ino, sha256 };
     const path = join(this.dir, file.name);
     const tmp = `${path}.tmp-${process.pid}-${randomBytes(3).toString('hex')}`;
-    await writeFile(tmp, JSON.stringify(rec), { mode: 0o600 });
+    await writeFile(tmp, formatPushRecord(file.stamp, sha256), { mode: 0o600 });
     await rename(tmp, path);
   }
 

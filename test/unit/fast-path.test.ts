@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { prefetchDirOf, pushLockPath, pushRecordDir, takePrefetched, takePushRecord, walFetchArgsOf, walPushPathOf } from '../../src/wal/fast-path.js';
+import { formatPushRecord, prefetchDirOf, pushLockPath, pushRecordDir, takePrefetched, takePushRecord, walFetchArgsOf, walPushPathOf } from '../../src/wal/fast-path.js';
 
 const SEG = '000000010000000000000007';
 const made: string[] = [];
@@ -41,9 +41,9 @@ describe('takePushRecord', () => {
     const seg = join(wal, SEG);
     writeFileSync(seg, Buffer.alloc(1000, 1));
     mkdirSync(pushRecordDir(wal), { recursive: true });
-    const st = statSync(seg);
+    const st = statSync(seg, { bigint: true });
     const rec = join(pushRecordDir(wal), SEG);
-    writeFileSync(rec, JSON.stringify({ size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, sha256: 'x' }));
+    writeFileSync(rec, formatPushRecord({ ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs }, 'a'.repeat(64)));
     return { seg, rec };
   }
   it('answers once for an unchanged file and consumes the record', async () => {
@@ -57,6 +57,20 @@ describe('takePushRecord', () => {
     utimesSync(seg, new Date(), new Date(Date.now() + 5000));
     expect(await takePushRecord(seg)).toBe(false);
     expect(existsSync(rec)).toBe(false);
+  });
+  it('distrusts a file rewritten in place with the same times restored (ctime moves)', async () => {
+    const { seg } = setup();
+    const st = statSync(seg);
+    writeFileSync(seg, Buffer.alloc(1000, 2));
+    utimesSync(seg, st.atime, st.mtime);
+    expect(statSync(seg, { bigint: true }).mtimeNs).toBe(statSync(seg, { bigint: true }).mtimeNs);
+    expect(await takePushRecord(seg)).toBe(false);
+  });
+  it('refuses records of the old JSON format', async () => {
+    const { seg, rec } = setup();
+    const st = statSync(seg);
+    writeFileSync(rec, JSON.stringify({ size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, sha256: 'x' }));
+    expect(await takePushRecord(seg)).toBe(false);
   });
   it('ignores non-segment names and missing records', async () => {
     const { seg } = setup();

@@ -6,6 +6,7 @@ import { DEFAULT_CONFIG_PATH, isDriverSetting, SETTINGS } from '../config/schema
 import { PGARK_VERSION } from '../version.js';
 import { ExitWith, registerWalCommands, WAL_FETCH_FATAL_BASE } from './wal-commands.js';
 import { registerBackupCommands, registerCatalogCommands, registerRestoreCommand } from './backup-commands.js';
+import { registerAgentCommand } from './agent-commands.js';
 
 export function buildProgram(): Command {
   const program = new Command('pgark')
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerBackupCommands(program);
   registerRestoreCommand(program);
   registerCatalogCommands(program);
+  registerAgentCommand(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

@@ -165,12 +165,12 @@ export function registerWalCommands(program: Command): void {
   program
     .command('info')
     .summary('show the stanza and its archive')
-    .description('Stanza, cluster identifier, PostgreSQL version, codec, WAL range per timeline, archived count and size, last push time.')
+    .description('Stanza, cluster identifier, PostgreSQL version, codec, WAL range per timeline, archived count and size, last push time; with --pgdata, the archive agent\'s queue, oldest waiting segment, rate and errors.')
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const settings = settingsFrom(cmd);
       const { collectInfo, printInfo } = await import('./wal-report.js');
-      const info = await withRepository(settings, (repo) => collectInfo(repo));
+      const info = await withRepository(settings, (repo) => collectInfo(repo, settings.pgdata));
       if (opts.json) printJson(info);
       else printInfo(info);
     });

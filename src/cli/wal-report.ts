@@ -1,4 +1,7 @@
 /** Text rendering of wal-verify and info results, and info collection. */
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { AgentStatus } from '../agent/agent-status.js';
 import type { Repository } from '../repo/repository.js';
 import type { StanzaMeta } from '../repo/stanza-meta.js';
 import type { ArchiveReport } from '../wal/archive-analysis.js';
@@ -19,9 +22,30 @@ export interface InfoReport {
     storedBytes: number;
     lastPush?: string;
   };
+  /**
+   * The archive agent serving this cluster (with --pgdata): its last published state, whether
+   * its process is alive, and the backlog warning if any; `running: false` when none runs.
+   */
+  agent?: (AgentStatus & { running: boolean; warning?: string }) | { running: false };
 }
 
-export async function collectInfo(repo: Repository): Promise<InfoReport> {
+/** The agent's status file under `<pgdata>/pg_wal/.pgark/agent/`, if an agent runs there. */
+async function agentInfo(pgdata: string): Promise<InfoReport['agent']> {
+  const { agentStatusPath } = await import('../agent/agent.js');
+  const { backlogWarning } = await import('../agent/agent-status.js');
+  const { isProcessAlive } = await import('../common/process.js');
+  let status: AgentStatus;
+  try {
+    status = JSON.parse(await readFile(agentStatusPath(join(resolve(pgdata), 'pg_wal')), 'utf8')) as AgentStatus;
+  } catch {
+    return { running: false };
+  }
+  const running = isProcessAlive(status.pid);
+  const warning = backlogWarning(status, { segments: 64, ageSec: 300 });
+  return { ...status, running, ...(warning ? { warning } : {}) };
+}
+
+export async function collectInfo(repo: Repository, pgdata?: string): Promise<InfoReport> {
   const meta: StanzaMeta = await repo.requireStanza();
   const { scanArchive } = await import('../wal/wal-verify.js');
   const { report } = await scanArchive(repo, meta);
@@ -47,6 +71,7 @@ export async function collectInfo(repo: Repository): Promise<InfoReport> {
     codec: meta.codec,
     createdAt: meta.createdAt,
     wal,
+    ...(pgdata ? { agent: await agentInfo(pgdata) } : {}),
   };
 }
 
@@ -61,6 +86,15 @@ export function printInfo(i: InfoReport): void {
   for (const t of i.wal.timelines) {
     const range = t.first ? `${t.first} .. ${t.last}` : '(no segments)';
     out(`    timeline ${t.timeline}: ${range}, ${t.segments} segments${t.gaps ? `, ${t.gaps} GAPS` : ''}`);
+  }
+  const a = i.agent;
+  if (a && 'pid' in a) {
+    out(`  agent: pid ${a.pid} ${a.running ? 'running' : 'NOT RUNNING (stale status)'}, updated ${a.updatedAt}`);
+    out(`    queue ${a.queue} (${a.inFlight} in flight), oldest ready ${a.oldestReady ?? '-'} ${a.oldestReadyAgeSec} s; ${a.perMinute}/min; stored ${a.pushed} (+${a.alreadyArchived} already archived), ${formatBytes(a.bytes)}; errors ${a.errors}`);
+    if (a.lastError) out(`    last error ${a.lastError.at} on ${a.lastError.segment}: ${a.lastError.message}`);
+    if (a.warning) out(`    WARNING: ${a.warning}`);
+  } else if (a) {
+    out('  agent: not running (archive_command pushes every segment itself)');
   }
 }
 

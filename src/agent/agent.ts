@@ -1,0 +1,204 @@
+/**
+ * `pgark agent`: a long-running process per cluster that stores WAL segments as soon as
+ * PostgreSQL marks them ready, so that archive_command only has to find its record.
+ *
+ * Loop: list `pg_wal/archive_status/*.ready`; for each segment without a push record and
+ * without a live lock, take the lock (`pg_wal/.pgark/pushed/<name>.lock`, our pid), store the
+ * segment exactly as wal-push does (validated, compared with what is archived, put-if-absent),
+ * write its record only after the object is durable, drop the lock. At most `jobs` segments
+ * are in flight. Woken by fs.watch on archive_status, and every `pollMs` anyway.
+ *
+ * Nothing here acknowledges WAL to PostgreSQL: only archive_command does, and it succeeds
+ * through a record only for the very file that was stored (bin/pgark-wal-push, bin/fast-path.cjs).
+ * When the agent is down, stalled or fails on a segment, archive_command does the full push.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { readdir, rm, stat, mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ArchiveMismatchError, causeText, LockedError } from '../common/errors.js';
+import { log } from '../common/log.js';
+import { lockOwner, tryLock } from '../common/pid-lock.js';
+import type { Settings } from '../config/resolve.js';
+import type { Repository } from '../repo/repository.js';
+import { auditEvent, writeAudit, type AuditEvent } from '../wal/audit.js';
+import { pushLockPath, pushRecordDir } from '../wal/fast-path.js';
+import { inspectLocalWal } from '../wal/inspect-local.js';
+import { pushWalFile } from '../wal/push-file.js';
+import { assertWalFileName } from '../wal/segment-name.js';
+import { PushRecords } from '../wal/spool.js';
+import { backlogWarning, ratePerMinute, type AgentStatus, type BacklogThresholds } from './agent-status.js';
+
+const SEGMENT_READY = /^([0-9A-F]{24})\.ready$/;
+const AUDIT_EVERY_MS = 10_000;
+const WARN_EVERY_MS = 60_000;
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 30_000;
+
+export interface AgentOptions {
+  walDir: string;
+  pollMs: number;
+  thresholds: BacklogThresholds;
+  /** Called with the fresh status after every round (metrics endpoint). */
+  onStatus?: (s: AgentStatus) => void;
+  signal: AbortSignal;
+}
+
+export function agentDir(walDir: string): string {
+  return join(walDir, '.pgark', 'agent');
+}
+export function agentStatusPath(walDir: string): string {
+  return join(agentDir(walDir), 'status.json');
+}
+export function agentPidPath(walDir: string): string {
+  return join(agentDir(walDir), 'agent.pid');
+}
+
+/** Ready segments, oldest first, with the age of the oldest `.ready` file. */
+async function readySegments(walDir: string): Promise<{ names: string[]; oldestAgeSec: number }> {
+  const statusDir = join(walDir, 'archive_status');
+  let entries: string[];
+  try {
+    entries = await readdir(statusDir);
+  } catch (err) {
+    throw new Error(`unable to read '${statusDir}': ${causeText(err)} (is --pgdata the data directory of a cluster with archive_mode on?)`);
+  }
+  const names = entries.flatMap((e) => SEGMENT_READY.exec(e)?.[1] ?? []).sort();
+  let oldestAgeSec = 0;
+  if (names[0]) {
+    const st = await stat(join(statusDir, `${names[0]}.ready`)).catch(() => undefined);
+    if (st) oldestAgeSec = Math.max(0, (Date.now() - st.mtimeMs) / 1000);
+  }
+  return { names, oldestAgeSec };
+}
+
+export async function runAgent(repo: Repository, settings: Settings, o: AgentOptions): Promise<AgentStatus> {
+  const { walDir } = o;
+  await mkdir(agentDir(walDir), { recursive: true, mode: 0o700 });
+  await mkdir(pushRecordDir(walDir), { recursive: true, mode: 0o700 });
+  if (!(await tryLock(agentPidPath(walDir)))) {
+    throw new LockedError(`another pgark agent (pid ${await lockOwner(agentPidPath(walDir))}) serves '${walDir}'`);
+  }
+  const records = new PushRecords(walDir);
+  const status: AgentStatus = {
+    pid: process.pid, stanza: repo.stanza, repo: repo.driver.location, startedAt: new Date().toISOString(), updatedAt: new Date().toISOString(),
+    queue: 0, inFlight: 0, oldestReadyAgeSec: 0, pushed: 0, alreadyArchived: 0, bytes: 0, errors: 0, perMinute: 0,
+  };
+  const completions: number[] = [];
+  const inFlight = new Set<string>();
+  /** Segments that failed: not retried before this time. */
+  const retryAt = new Map<string, { at: number; delay: number }>();
+  const events: AuditEvent[] = [];
+  let lastAudit = Date.now();
+  let lastWarn = 0;
+  let codec: Settings['codec'] | undefined;
+
+  let wake: () => void = () => undefined;
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = watch(join(walDir, 'archive_status'), () => wake());
+    watcher.on('error', () => undefined);
+  } catch {
+    // Polling alone still works.
+  }
+
+  const pushOne = async (name: string): Promise<void> => {
+    const lock = pushLockPath(walDir, name);
+    const started = Date.now();
+    try {
+      const file = await inspectLocalWal(join(walDir, name), assertWalFileName(name), name);
+      if (codec === undefined) {
+        const meta = file.identity ? await repo.ensureStanza(file.identity, settings.codec, `WAL file '${name}'`) : await repo.requireStanza();
+        codec = settings.codecExplicit ? settings.codec : meta.codec;
+      }
+      const r = await pushWalFile(repo, file, { codec, level: settings.compressLevel });
+      await records.add(file, r.sha256);
+      events.push(r.event);
+      if (r.status === 'exists') status.alreadyArchived++;
+      else status.pushed++;
+      status.bytes += file.size;
+      status.lastPushAt = new Date().toISOString();
+      completions.push(Date.now());
+      retryAt.delete(name);
+    } catch (err) {
+      status.errors++;
+      const message = causeText(err);
+      status.lastError = { at: new Date().toISOString(), segment: name, message };
+      const prev = retryAt.get(name)?.delay ?? RETRY_MIN_MS / 2;
+      const delay = Math.min(RETRY_MAX_MS, prev * 2);
+      retryAt.set(name, { at: Date.now() + delay, delay });
+      log.warn(`agent: storing '${name}' failed (retry in ${Math.round(delay / 1000)} s; archive_command pushes it itself meanwhile): ${message}`);
+      events.push(auditEvent(err instanceof ArchiveMismatchError ? 'mismatch' : 'error', name, started, { detail: `agent: ${message}` }));
+    } finally {
+      inFlight.delete(name);
+      await rm(lock, { force: true });
+      wake();
+    }
+  };
+
+  const refresh = async (ready: string[], oldestAgeSec: number): Promise<void> => {
+    const recorded = new Set(await records.names());
+    status.queue = ready.filter((n) => !recorded.has(n)).length;
+    status.inFlight = inFlight.size;
+    status.oldestReadyAgeSec = Math.round(oldestAgeSec * 10) / 10;
+    status.oldestReady = ready[0];
+    const now = Date.now();
+    while (completions.length > 0 && now - (completions[0] as number) > 60_000) completions.shift();
+    status.perMinute = ratePerMinute(completions, now);
+    status.updatedAt = new Date(now).toISOString();
+    const path = agentStatusPath(walDir);
+    const tmp = `${path}.tmp`;
+    await writeFile(tmp, JSON.stringify(status, null, 2) + '\n', { mode: 0o600 });
+    await rename(tmp, path);
+    o.onStatus?.({ ...status });
+    const warning = backlogWarning(status, o.thresholds);
+    if (warning && now - lastWarn >= WARN_EVERY_MS) {
+      lastWarn = now;
+      log.warn(`agent: ${warning}`);
+    }
+  };
+
+  log.info(`agent: serving '${walDir}' for stanza '${repo.stanza}' on ${repo.driver.location} with ${settings.jobs} jobs`);
+  try {
+    while (!o.signal.aborted) {
+      const { names: ready, oldestAgeSec } = await readySegments(walDir);
+      const recorded = new Set(await records.names());
+      // Records older than the oldest ready segment are of segments PostgreSQL archived through
+      // the full path: clutter only (a record answers just for the very file it describes).
+      const oldest = ready[0];
+      if (oldest !== undefined) for (const n of recorded) if (n < oldest && !inFlight.has(n)) await rm(join(records.dir, n), { force: true });
+      const now = Date.now();
+      for (const name of ready) {
+        if (inFlight.size >= settings.jobs) break;
+        if (recorded.has(name) || inFlight.has(name)) continue;
+        if ((retryAt.get(name)?.at ?? 0) > now) continue;
+        if (!(await tryLock(pushLockPath(walDir, name)))) continue; // a look-ahead worker has it
+        inFlight.add(name);
+        void pushOne(name);
+      }
+      await refresh(ready, oldestAgeSec);
+      if (events.length > 0 && (Date.now() - lastAudit >= AUDIT_EVERY_MS || inFlight.size === 0)) {
+        lastAudit = Date.now();
+        await writeAudit(repo, events.splice(0)).catch((err: unknown) => log.warn(`agent: audit record not written: ${causeText(err)}`));
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, o.pollMs);
+        function done(): void {
+          clearTimeout(timer);
+          o.signal.removeEventListener('abort', done);
+          wake = () => undefined;
+          resolve();
+        }
+        wake = done;
+        o.signal.addEventListener('abort', done);
+      });
+    }
+    // Let what is in flight finish: its records are what PostgreSQL's next calls will find.
+    while (inFlight.size > 0) await new Promise((r) => setTimeout(r, 50));
+    if (events.length > 0) await writeAudit(repo, events.splice(0)).catch(() => undefined);
+    return { ...status };
+  } finally {
+    watcher?.close();
+    await rm(agentStatusPath(walDir), { force: true });
+    await rm(agentPidPath(walDir), { force: true });
+  }
+}

@@ -1,0 +1,58 @@
+/** CLI wiring of `pgark agent`. The implementation loads only when the command runs. */
+import { resolve, join } from 'node:path';
+import { Command } from 'commander';
+import { ConfigError } from '../common/errors.js';
+import { log } from '../common/log.js';
+import { printJson, settingsFrom, withRepository } from './context.js';
+
+function intOption(name: string, v: string | undefined, dflt: number, min: number, max: number): number {
+  if (v === undefined) return dflt;
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new ConfigError(`invalid value '${v}' for --${name}: expected an integer from ${min} to ${max}`);
+  return Number(v);
+}
+
+export function registerAgentCommand(program: Command): void {
+  program
+    .command('agent')
+    .summary('keep archiving ahead of PostgreSQL (long-running, one per cluster)')
+    .description(
+      'Watches pg_wal/archive_status and stores every segment PostgreSQL marks ready, --jobs at a time,\n' +
+      'with the repository connection kept open. archive_command = \'pgark-wal-push %p\' (or pgark wal-push)\n' +
+      'then only finds the record of a stored segment; when the agent is down or has not stored a\n' +
+      'segment yet, archive_command pushes it itself. Stops cleanly on SIGTERM/SIGINT.',
+    )
+    .option('--jobs <n>', 'segments stored in parallel (default 4)')
+    .option('--metrics-port <port>', 'serve Prometheus metrics on 127.0.0.1:<port>/metrics (0 = any free port)')
+    .option('--metrics-host <host>', 'address for the metrics endpoint (default 127.0.0.1)')
+    .option('--poll-ms <ms>', 'look at archive_status at least this often (default 1000)')
+    .option('--warn-backlog <segments>', 'log a warning when this many ready segments wait (default 64)')
+    .option('--warn-age <seconds>', 'log a warning when the oldest ready segment waits this long (default 300)')
+    .option('--json', 'print the final counters as JSON when stopped')
+    .action(async (opts: { metricsPort?: string; metricsHost?: string; pollMs?: string; warnBacklog?: string; warnAge?: string; json?: boolean }, cmd: Command) => {
+      const settings = settingsFrom(cmd);
+      if (!settings.pgdata) throw new ConfigError("missing required setting 'pgdata': pass --pgdata, set PGDATA, or add 'pgdata = ...' to the config file");
+      const walDir = join(resolve(settings.pgdata), 'pg_wal');
+      const pollMs = intOption('poll-ms', opts.pollMs, 1000, 10, 60_000);
+      const thresholds = { segments: intOption('warn-backlog', opts.warnBacklog, 64, 1, 1_000_000), ageSec: intOption('warn-age', opts.warnAge, 300, 1, 86_400 * 7) };
+      const { runAgent } = await import('../agent/agent.js');
+      const metrics = opts.metricsPort !== undefined
+        ? await (await import('../agent/metrics-server.js')).startMetricsServer(intOption('metrics-port', opts.metricsPort, 0, 0, 65_535), opts.metricsHost)
+        : undefined;
+      if (metrics) log.info(`agent: metrics on http://${opts.metricsHost ?? '127.0.0.1'}:${metrics.port}/metrics`);
+      const ac = new AbortController();
+      const stop = (sig: string) => {
+        log.info(`agent: ${sig}: finishing the segments in flight`);
+        ac.abort();
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+      try {
+        const final = await withRepository(settings, (repo) =>
+          runAgent(repo, settings, { walDir, pollMs, thresholds, signal: ac.signal, ...(metrics ? { onStatus: (s) => metrics.update(s) } : {}) }),
+        );
+        if (opts.json) printJson(final);
+      } finally {
+        await metrics?.close();
+      }
+    });
+}

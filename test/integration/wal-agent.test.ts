@@ -10,7 +10,9 @@
  *  3. the agent stopped: archiving goes on through the full wal-push;
  *  4. the shell client against a record for a file whose content changed: a mismatch (exit 3)
  *     through the full path, the archived copy unchanged; and it never answers for records
- *     it cannot trust.
+ *     it cannot trust;
+ *  5. a copy replaying 200+ segments with restore_command = bin/pgark-wal-fetch, served from
+ *     the prefetch area: Node starts only for the segments not prefetched yet.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -219,6 +221,66 @@ describe('bin/pgark-wal-push, the shell client', () => {
       expect((await readFile(join(fetched, seg))).equals(original)).toBe(true);
       await src.destroy();
     } finally {
+      await removeSharedTempDir(work).catch(() => undefined);
+    }
+  });
+});
+
+describe('bin/pgark-wal-fetch, the shell client, on a long replay', () => {
+  it('replays 200+ segments, most of them served from the prefetch area without Node', { timeout: 600_000 }, async () => {
+    const work = await makeSharedTempDir('pgark-replay-');
+    let agent: ReturnType<typeof startAgent> | undefined;
+    try {
+      const repo = join(work, 'repo');
+      const src = await PgCluster.create({
+        name: 'replay-src',
+        walSegmentSizeMB: 1,
+        conf: { archive_mode: 'on', archive_command: shellArchiveCommand(repo), max_wal_size: '512MB', checkpoint_timeout: '30min' },
+      });
+      src.serverEnv = { PGARK_NODE: process.execPath };
+      await src.start();
+      await src.psql('CREATE TABLE m (i int primary key, h text)');
+      await drain(src);
+      const base = join(work, 'base');
+      await src.basebackup(base, { walMethod: 'none' });
+      agent = startAgent(src.dataDir, repo, {});
+      for (let i = 1; i <= 220; i++) {
+        await src.psql(`INSERT INTO m VALUES (${i}, md5('${i}')); SELECT pg_switch_wal()`);
+      }
+      await drain(src);
+      await stopAgent(agent);
+      const expected = await src.psql("SELECT count(*) || ':' || md5(string_agg(h, '' ORDER BY i)) FROM m");
+
+      // Count the Node starts of the restore_command client.
+      const counter = join(work, 'node-starts');
+      const wrapper = join(work, 'node-counting.sh');
+      await writeFile(wrapper, `#!/bin/sh\necho x >> ${shellQuote(counter)}\nexec ${shellQuote(process.execPath)} "$@"\n`, { mode: 0o755 });
+      await writeFile(counter, '', { mode: 0o666 });
+      await chmod(counter, 0o666);
+      const copy = await PgCluster.fromDataDir(base, {
+        name: 'replay-copy',
+        signal: 'recovery',
+        conf: {
+          archive_mode: 'off',
+          restore_command: `${shellQuote(join(PROJECT_ROOT, 'bin', 'pgark-wal-fetch'))} %f %p --repo ${shellQuote(repo)} --stanza ${STANZA}`,
+          recovery_target_action: 'promote',
+        },
+      });
+      copy.serverEnv = { PGARK_NODE: wrapper };
+      await copy.start({ timeoutSec: 300 });
+      await waitUntil('the end of recovery', async () => (await copy.psql('SELECT pg_is_in_recovery()')) === 'f', 400_000);
+      expect(await copy.psql("SELECT count(*) || ':' || md5(string_agg(h, '' ORDER BY i)) FROM m")).toBe(expected);
+      const restored = ((await copy.readLog(10_000_000)).match(/restored log file "[0-9A-F]{24}" from archive/g) ?? []).length;
+      expect(restored).toBeGreaterThanOrEqual(200);
+      const nodeStarts = (await readFile(counter, 'utf8')).split('\n').filter(Boolean).length;
+      console.log(`[replay] ${restored} segments restored, ${nodeStarts} restore_command calls started Node`);
+      // Node starts for misses (prefetch not ready yet, the history file, the end of the archive);
+      // the rest came from the prefetch area through the shell client.
+      expect(nodeStarts).toBeLessThan(restored / 2);
+      await copy.destroy();
+      await src.destroy();
+    } finally {
+      if (agent) await stopAgent(agent, 'SIGKILL');
       await removeSharedTempDir(work).catch(() => undefined);
     }
   });

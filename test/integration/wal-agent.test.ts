@@ -127,16 +127,24 @@ describe.each(stores)('pgark agent on $name', (store) => {
       const port = Number(/metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(agent.output())?.[1]);
       expect(port).toBeGreaterThan(0);
       const before = await src.archiverStats();
-      await src.pgbench(['-T', '8', '-c', '2', '-j', '2']);
+      // pgbench for the load, and WAL switches so the segment count does not depend on the
+      // machine's speed: every switch during the load completes a segment.
+      const load1 = src.pgbench(['-T', '6', '-c', '2', '-j', '2']);
+      for (let i = 0; i < 12; i++) {
+        await sleep(300);
+        await src.psql('SELECT pg_switch_wal()');
+      }
+      await load1;
       await drain(src);
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       expect(metrics).toMatch(/^pgark_agent_up\{stanza="agent"\} 1$/m);
       const pushed = Number(/^pgark_agent_pushed_segments_total\{stanza="agent"\} (\d+)$/m.exec(metrics)?.[1]);
       const after = await src.archiverStats();
       const archived = after.archived_count - before.archived_count;
-      expect(archived).toBeGreaterThanOrEqual(5);
-      // Most segments were stored by the agent (the shell client only found their records).
-      expect(pushed).toBeGreaterThanOrEqual(Math.floor(archived / 2));
+      expect(archived).toBeGreaterThanOrEqual(10);
+      // The agent stored a good part of them (the shell client only found their records; a
+      // segment PostgreSQL asks for before the agent took it goes through the full path).
+      expect(pushed).toBeGreaterThanOrEqual(Math.floor(archived / 3));
       expect(after.failed_count).toBe(before.failed_count);
       const st = JSON.parse(await readFile(join(src.dataDir, 'pg_wal', '.pgark', 'agent', 'status.json'), 'utf8')) as { pid: number; queue: number };
       expect(st.pid).toBe(agent.pid);

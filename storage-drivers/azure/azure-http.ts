@@ -59,8 +59,9 @@ export function createAgent(o: AgentOptions): http.Agent {
     watched.add(socket);
     socket.on('timeout', () => {
       const res = responses.get(socket);
-      // The consumer is not reading: not the store's fault.
-      if (res && !res.complete && !res.destroyed && res.isPaused()) {
+      // The consumer is not reading (the response or the socket is paused, or holds bytes
+      // nobody took yet): backpressure, not the store's fault.
+      if (res && !res.complete && !res.destroyed && (res.isPaused() || res.readableLength > 0 || socket.isPaused() || socket.readableLength > 0)) {
         socket.setTimeout(o.idleMs);
         return;
       }

@@ -9,6 +9,7 @@
 // purpose: nothing else runs in that process.
 const { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync } = require('node:fs');
 const { basename, dirname, join, resolve } = require('node:path');
+const { createHash } = require('node:crypto');
 
 const PUSH_WAIT_MS = 120000;
 const PREFETCH_WAIT_MS = 60000;
@@ -59,34 +60,60 @@ function waitWhileLockedSync(lock, maxMs) {
   }
 }
 
+/** 16 hex digits of sha256("<repo>\n<stanza>"): binds a push record to where it was stored. */
+function pushTarget(repo, stanza) {
+  return createHash('sha256').update(`${repo}\n${stanza}`).digest('hex').slice(0, 16);
+}
+
 /**
- * True when `walPath` was pushed ahead and is unchanged since (same inode, size, mtime and
- * ctime to the nanosecond: any write or replacement changes one of them). Waits
- * while a live worker holds the segment's lock. The record is consumed either way: a stale
- * record must not answer a later call.
+ * True when `walPath` was pushed ahead to `target` (pushTarget of the repository and stanza of
+ * this call) and is unchanged since (same inode, size, mtime and ctime to the nanosecond: any
+ * write or replacement changes one of them). Waits while a live worker holds the segment's
+ * lock. The record is consumed either way: a stale record must not answer a later call.
+ * Without a target (the repository comes from the config file) it answers nothing.
  */
-function takePushRecord(walPath, waitMs = PUSH_WAIT_MS) {
+function takePushRecord(walPath, target, waitMs = PUSH_WAIT_MS) {
   const path = resolve(walPath);
   const name = basename(path);
-  if (!SEGMENT_RE.test(name)) return false;
+  if (!SEGMENT_RE.test(name) || !target) return false;
   const walDir = dirname(path);
   waitWhileLockedSync(pushLockPath(walDir, name), waitMs);
   const recPath = join(pushRecordDir(walDir), name);
   let rec;
   try {
-    // v2 <ino> <size> <mtime ns> <ctime ns> <sha256> (src/wal/fast-path.ts formatPushRecord)
+    // v3 <ino> <size> <mtime ns> <ctime ns> <sha256> <target> (src/wal/fast-path.ts formatPushRecord)
     rec = readFileSync(recPath, 'utf8').trim().split(' ');
   } catch {
     return false;
   }
   rmSync(recPath, { force: true });
-  if (rec.length !== 6 || rec[0] !== 'v2') return false;
+  if (rec.length !== 7 || rec[0] !== 'v3' || rec[6] !== target) return false;
   try {
     const st = statSync(path, { bigint: true });
     return st.isFile() && rec[1] === String(st.ino) && rec[2] === String(st.size) && rec[3] === String(st.mtimeNs) && rec[4] === String(st.ctimeNs);
   } catch {
     return false;
   }
+}
+
+/** The value of `--name <v>` / `--name=v` in argv, if given. */
+function optionValue(argv, name) {
+  for (let i = 2; i < argv.length; i++) {
+    if (argv[i] === name) return argv[i + 1];
+    if (argv[i].startsWith(`${name}=`)) return argv[i].slice(name.length + 1);
+  }
+  return undefined;
+}
+
+/**
+ * The push target of a call when its repository is given by flag or environment (as the CLI
+ * resolves them: flag > env, stanza default 'main'); undefined when it comes from the config
+ * file, which only the CLI reads.
+ */
+function callTarget(argv, env) {
+  const repo = optionValue(argv, '--repo') ?? env.PGARK_REPO;
+  if (!repo) return undefined;
+  return pushTarget(repo, optionValue(argv, '--stanza') ?? env.PGARK_STANZA ?? 'main');
 }
 
 /**
@@ -152,4 +179,4 @@ function takePrefetched(name, dest, waitMs = PREFETCH_WAIT_MS) {
   return true;
 }
 
-module.exports = { PUSH_WAIT_MS, pushRecordDir, pushLockPath, prefetchDir, takePushRecord, takePrefetched, walPushPathOf, walFetchArgsOf };
+module.exports = { PUSH_WAIT_MS, pushRecordDir, pushLockPath, prefetchDir, pushTarget, callTarget, takePushRecord, takePrefetched, walPushPathOf, walFetchArgsOf };

@@ -34,7 +34,7 @@ if (argv.includes('wal-push') || argv.includes('wal-fetch')) {
   try {
     const fast = require('./fast-path.cjs');
     const path = fast.walPushPathOf(argv);
-    if (path !== undefined && fast.takePushRecord(path)) process.exit(0);
+    if (path !== undefined && fast.takePushRecord(path, fast.callTarget(argv, process.env))) process.exit(0);
     const fetch = fast.walFetchArgsOf(argv, process.env);
     if (fetch !== undefined && fast.takePrefetched(fetch.name, fetch.dest)) process.exit(0);
   } catch (err) {

@@ -21,7 +21,8 @@ import { lockOwner, tryLock } from '../common/pid-lock.js';
 import type { Settings } from '../config/resolve.js';
 import type { Repository } from '../repo/repository.js';
 import { auditEvent, writeAudit, type AuditEvent } from '../wal/audit.js';
-import { pushLockPath, pushRecordDir } from '../wal/fast-path.js';
+import { pushLockPath, pushRecordDir, pushTarget } from '../wal/fast-path.js';
+import { requireRepo } from '../config/resolve.js';
 import { inspectLocalWal } from '../wal/inspect-local.js';
 import { pushWalFile } from '../wal/push-file.js';
 import { assertWalFileName } from '../wal/segment-name.js';
@@ -79,6 +80,9 @@ export async function runAgent(repo: Repository, settings: Settings, o: AgentOpt
     throw new LockedError(`another pgark agent (pid ${await lockOwner(agentPidPath(walDir))}) serves '${walDir}'`);
   }
   const records = new PushRecords(walDir);
+  // Records name the repository and stanza they were stored in: an archive_command pointing
+  // elsewhere never takes them for its own.
+  const target = pushTarget(requireRepo(settings), settings.stanza);
   const status: AgentStatus = {
     pid: process.pid, stanza: repo.stanza, repo: repo.driver.location, startedAt: new Date().toISOString(), updatedAt: new Date().toISOString(),
     queue: 0, inFlight: 0, oldestReadyAgeSec: 0, pushed: 0, alreadyArchived: 0, bytes: 0, errors: 0, perMinute: 0,
@@ -111,7 +115,7 @@ export async function runAgent(repo: Repository, settings: Settings, o: AgentOpt
         codec = settings.codecExplicit ? settings.codec : meta.codec;
       }
       const r = await pushWalFile(repo, file, { codec, level: settings.compressLevel });
-      await records.add(file, r.sha256);
+      await records.add(file, r.sha256, target);
       events.push(r.event);
       if (r.status === 'exists') status.alreadyArchived++;
       else status.pushed++;

@@ -10,12 +10,13 @@ import { fileURLToPath } from 'node:url';
 import type { FileStamp } from './inspect-local.js';
 
 /**
- * A push record: one line `v2 <ino> <size> <mtime ns> <ctime ns> <sha256>` naming the exact file
- * that was durably archived (read by bin/fast-path.cjs and by the POSIX shell client
- * bin/pgark-wal-push, which compares it with `stat -c '%i %s %.9Y %.9Z'`).
+ * A push record: one line `v3 <ino> <size> <mtime ns> <ctime ns> <sha256> <target>` naming the
+ * exact file that was durably archived, and where: `target` is pushTarget(repo, stanza) (read by
+ * bin/fast-path.cjs and by the POSIX shell client bin/pgark-wal-push, which compares the file
+ * with `stat -c '%i %s %.9Y %.9Z'` and the target with its own repository and stanza).
  */
-export function formatPushRecord(stamp: FileStamp, sha256: string): string {
-  return `v2 ${stamp.ino} ${stamp.size} ${stamp.mtimeNs} ${stamp.ctimeNs} ${sha256}\n`;
+export function formatPushRecord(stamp: FileStamp, sha256: string, target: string): string {
+  return `v3 ${stamp.ino} ${stamp.size} ${stamp.mtimeNs} ${stamp.ctimeNs} ${sha256} ${target}\n`;
 }
 
 interface PushRecordModule {
@@ -23,7 +24,8 @@ interface PushRecordModule {
   pushRecordDir(walDir: string): string;
   pushLockPath(walDir: string, name: string): string;
   prefetchDir(dest: string): string;
-  takePushRecord(walPath: string, waitMs?: number): boolean;
+  takePushRecord(walPath: string, target: string | undefined, waitMs?: number): boolean;
+  pushTarget(repo: string, stanza: string): string;
   takePrefetched(name: string, dest: string, waitMs?: number): boolean;
   walPushPathOf(argv: readonly string[]): string | undefined;
   walFetchArgsOf(argv: readonly string[], env: NodeJS.ProcessEnv): { name: string; dest: string } | undefined;
@@ -46,8 +48,10 @@ export const walPushPathOf = m.walPushPathOf;
 export const walFetchArgsOf = m.walFetchArgsOf;
 export const prefetchDirOf = m.prefetchDir;
 export const takePrefetched = m.takePrefetched;
+/** 16 hex digits of sha256("<repo>\n<stanza>"): binds a push record to where it was stored. */
+export const pushTarget = m.pushTarget;
 
 /** See bin/fast-path.cjs. Synchronous inside; wrapped async for the CLI's callers. */
-export async function takePushRecord(walPath: string, waitMs?: number): Promise<boolean> {
-  return m.takePushRecord(walPath, waitMs);
+export async function takePushRecord(walPath: string, target: string, waitMs?: number): Promise<boolean> {
+  return m.takePushRecord(walPath, target, waitMs);
 }

@@ -17,7 +17,8 @@ import type { Repository } from '../repo/repository.js';
 import { auditEvent, writeAudit, type AuditEvent } from './audit.js';
 import { inspectLocalWal } from './inspect-local.js';
 import { pushWalFile } from './push-file.js';
-import { pushLockPath, pushRecordDir } from './fast-path.js';
+import { pushLockPath, pushRecordDir, pushTarget } from './fast-path.js';
+import { requireRepo } from '../config/resolve.js';
 import { assertWalFileName } from './segment-name.js';
 import { ensureDir, PushRecords, readySegmentsAfter } from './spool.js';
 
@@ -76,7 +77,7 @@ export async function runPushAhead(repo: Repository, settings: Settings, walDir:
       const file = await inspectLocalWal(join(walDir, name), assertWalFileName(name), name);
       if (file.identity) await repo.ensureStanza(file.identity, codec, `WAL file '${name}'`);
       const r = await pushWalFile(repo, file, { codec, level: settings.compressLevel });
-      await records.add(file, r.sha256);
+      await records.add(file, r.sha256, pushTarget(requireRepo(settings), settings.stanza));
       events.push(r.event);
     } catch (err) {
       // PostgreSQL's own call for this segment will push it and report the error properly.

@@ -22,11 +22,11 @@ export class PushRecords {
   }
 
   /** Write after the object is durable in the repository. */
-  async add(file: LocalWalFile, sha256: string): Promise<void> {
+  async add(file: LocalWalFile, sha256: string, target: string): Promise<void> {
     await ensureDir(this.dir);
     const path = join(this.dir, file.name);
     const tmp = `${path}.tmp-${process.pid}-${randomBytes(3).toString('hex')}`;
-    await writeFile(tmp, formatPushRecord(file.stamp, sha256), { mode: 0o600 });
+    await writeFile(tmp, formatPushRecord(file.stamp, sha256, target), { mode: 0o600 });
     await rename(tmp, path);
   }
 

@@ -15,7 +15,8 @@ import { inspectLocalWal, type LocalWalFile } from './inspect-local.js';
 import { pushWalFile, type PushResult } from './push-file.js';
 import { assertWalFileName } from './segment-name.js';
 import { PushRecords, walDirOf } from './spool.js';
-import { takePushRecord } from './fast-path.js';
+import { pushTarget, takePushRecord } from './fast-path.js';
+import { requireRepo } from '../config/resolve.js';
 import { queuePushAhead } from './push-ahead.js';
 import { ArchiveMismatchError, InvalidInputError } from '../common/errors.js';
 
@@ -64,7 +65,7 @@ export async function walPush(repo: Repository, settings: Settings, pathArg: str
   const walDir = walDirOf(path);
   const records = new PushRecords(walDir);
 
-  if (wal.kind === 'segment' && (await takePushRecord(path))) {
+  if (wal.kind === 'segment' && (await takePushRecord(path, pushTarget(requireRepo(settings), settings.stanza)))) {
     log.info(`'${name}' was already pushed ahead`);
     return { name, status: 'pushed-ahead', queuedAhead: [] };
   }

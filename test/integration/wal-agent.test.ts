@@ -201,7 +201,14 @@ describe('bin/pgark-wal-push, the shell client', () => {
       await waitUntil('the record', async () => (await readdir(join(wal, '.pgark', 'pushed')).catch(() => [] as string[])).includes(seg), 60_000);
       await stopAgent(agent);
       const record = await readFile(join(wal, '.pgark', 'pushed', seg), 'utf8');
-      expect(record).toMatch(/^v2 \d+ 1048576 \d+ \d+ [0-9a-f]{64}\n$/);
+      expect(record).toMatch(/^v3 \d+ 1048576 \d+ \d+ [0-9a-f]{64} [0-9a-f]{16}\n$/);
+
+      // A call archiving to another repository never takes this record for its own.
+      const elsewhere = await runAsUser('/bin/sh', [SHELL_CLIENT, `pg_wal/${seg}`, '--repo', join(work, 'other-repo'), '--stanza', STANZA], { cwd: join(work, 'data'), env: { PGARK_NODE: '/bin/false' }, allowFail: true });
+      expect(elsewhere.code).not.toBe(0);
+      const agent1b = startAgent(join(work, 'data'), repo, {});
+      await waitUntil('the record once more', async () => (await readdir(join(wal, '.pgark', 'pushed')).catch(() => [] as string[])).includes(seg), 60_000);
+      await stopAgent(agent1b);
 
       // The record answers, without Node (PGARK_NODE=/bin/false would fail the fallback).
       const ok = await runAsUser('/bin/sh', [SHELL_CLIENT, `pg_wal/${seg}`, '--repo', repo, '--stanza', STANZA], { cwd: join(work, 'data'), env: { PGARK_NODE: '/bin/false' }, allowFail: true });

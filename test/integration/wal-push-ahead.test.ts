@@ -69,14 +69,19 @@ describe('wal-push look-ahead', () => {
     const info = await pgarkJson<{ wal: { segments: number } }>(['info', '--repo', repo]);
     expect(info.wal.segments).toBe(5);
 
-    // The next call is answered locally: even an unreachable repository does not matter.
-    const second = await pgarkJson<{ status: string }>(['wal-push', join(wal, segs[1]!), '--repo', join(work, 'nowhere'), '--push-ahead', '0']);
+    // The next call to the same repository is answered from the record.
+    const second = await pgarkJson<{ status: string }>(['wal-push', join(wal, segs[1]!), '--repo', repo, '--push-ahead', '0']);
     expect(second.status).toBe('pushed-ahead');
     expect(await readdir(join(wal, '.pgark', 'pushed'))).not.toContain(segs[1]);
     // Without --json the entry point answers from the record before loading the CLI.
-    const third = await pgark(['wal-push', join(wal, segs[2]!), '--repo', join(work, 'nowhere')]);
+    const third = await pgark(['wal-push', join(wal, segs[2]!), '--repo', repo]);
     expect(third.code).toBe(0);
     expect((await readdir(join(wal, '.pgark', 'pushed'))).sort()).toEqual(segs.slice(3));
+    // A call archiving to another repository never takes a record for its own: it pushes there.
+    const other = join(work, 'repo1-elsewhere');
+    const fourth = await pgarkJson<{ status: string }>(['wal-push', join(wal, segs[3]!), '--repo', other, '--push-ahead', '0']);
+    expect(fourth.status).toBe('stored');
+    expect((await pgarkJson<{ wal: { segments: number } }>(['info', '--repo', other])).wal.segments).toBe(1);
     // pgark never writes .done files: renaming .ready is PostgreSQL's job.
     expect((await readdir(join(wal, 'archive_status'))).filter((n) => n.endsWith('.done'))).toEqual([]);
   });

@@ -27,6 +27,7 @@ import { inspectLocalWal } from '../wal/inspect-local.js';
 import { pushWalFile } from '../wal/push-file.js';
 import { assertWalFileName } from '../wal/segment-name.js';
 import { PushRecords } from '../wal/spool.js';
+import { agentDir, agentPidPath, agentStatusPath } from './agent-paths.js';
 import { backlogWarning, ratePerMinute, type AgentStatus, type BacklogThresholds } from './agent-status.js';
 
 const SEGMENT_READY = /^([0-9A-F]{24})\.ready$/;
@@ -44,15 +45,6 @@ export interface AgentOptions {
   signal: AbortSignal;
 }
 
-export function agentDir(walDir: string): string {
-  return join(walDir, '.pgark', 'agent');
-}
-export function agentStatusPath(walDir: string): string {
-  return join(agentDir(walDir), 'status.json');
-}
-export function agentPidPath(walDir: string): string {
-  return join(agentDir(walDir), 'agent.pid');
-}
 
 /** Ready segments, oldest first, with the age of the oldest `.ready` file. */
 async function readySegments(walDir: string): Promise<{ names: string[]; oldestAgeSec: number }> {

@@ -17,6 +17,8 @@ import { assertWalFileName } from './segment-name.js';
 import { PushRecords, walDirOf } from './spool.js';
 import { pushTarget, takePushRecord } from './fast-path.js';
 import { requireRepo } from '../config/resolve.js';
+import { lockHeld } from '../common/pid-lock.js';
+import { agentPidPath } from '../agent/agent-paths.js';
 import { queuePushAhead } from './push-ahead.js';
 import { ArchiveMismatchError, InvalidInputError } from '../common/errors.js';
 
@@ -80,7 +82,9 @@ export async function walPush(repo: Repository, settings: Settings, pathArg: str
     let queuedAhead: string[] = [];
     if (wal.kind === 'segment') {
       await records.pruneBefore(name);
-      queuedAhead = await queuePushAhead(settings, walDir, name);
+      // An agent serving this pg_wal stores ahead already: a look-ahead worker would only
+      // compete with it for the same segments.
+      if (!(await lockHeld(agentPidPath(walDir)))) queuedAhead = await queuePushAhead(settings, walDir, name);
     }
     log.info(`pushed '${name}' (${res.status}, ${res.size} -> ${res.storedSize} bytes) in ${Date.now() - started} ms; ${queuedAhead.length} queued ahead`);
     return { name, status: res.status, queuedAhead };

@@ -444,8 +444,13 @@ export function storageConformance(name: string, makeDriver: MakeDriver, options
   });
 }
 
-/** Bound for the RSS growth of the 160 MiB round trip (the process, with any in-process server). */
-const RSS_GROWTH_LIMIT_MIB = 96;
+/**
+ * Bound for the RSS growth of the 160 MiB round trip (the whole test process, with any
+ * in-process server): less than the object. RSS includes garbage the collector has not returned
+ * yet, so it varies from run to run: measured 0-62 MiB, and 98 MiB once for s3 (16 MiB parts,
+ * up to 3 in memory) under CI load.
+ */
+const RSS_GROWTH_LIMIT_MIB = 128;
 
 function rssSampler(): { stop: () => void; growthMiB: () => number } {
   const base = process.memoryUsage.rss();

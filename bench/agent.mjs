@@ -40,6 +40,8 @@ import {
   segNo,
   setArchiveCommand,
   switchAndWaitArchived,
+  benchConf,
+  initCluster,
 } from './lib-pg.mjs';
 import {
   argvOf,
@@ -771,25 +773,9 @@ async function runBench() {
   const dataDir = join(mkPgDir(join(tmpRoot, 'main')), 'data');
   main = new Cluster('main', dataDir, await freePort());
   log(`initdb ${dataDir} (port ${main.port})`);
-  await run(join(PG_BIN, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync'], { asPg: true });
-  const conf = {
-    listen_addresses: '127.0.0.1',
-    port: String(main.port),
-    unix_socket_directories: main.sockDir,
-    logging_collector: 'off',
-    wal_level: 'replica',
-    archive_mode: 'on',
-    archive_command: '/bin/true',
-    archive_timeout: '0',
-    max_wal_size: '16GB',
-    min_wal_size: '1GB',
-    checkpoint_timeout: '1h',
-    shared_buffers: '256MB',
-    synchronous_commit: 'off',
-    autovacuum: 'off',
-  };
+  const conf = benchConf(main, { synchronous_commit: 'off' });
+  await initCluster({ run }, main, { checksums: false, conf, comment: 'agent bench' });
   results.pgConf = conf;
-  appendConf(dataDir, conf, 'agent bench', 'postgresql.conf');
   // The postmaster's environment reaches archive_command: the node of the shell client's
   // fallback, and for s3 the store's settings (never in argv or postgresql.conf).
   const serverEnv = { PGARK_NODE: nodeCounter.script, ...(s3 ? s3.env : {}) };

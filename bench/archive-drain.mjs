@@ -20,7 +20,19 @@ import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { BACKLOG_BULK_SQL, BACKLOG_PGBENCH_ARGS, backlogPgbenchArgs, Cluster as BaseCluster, drain as drainBacklog, makeBacklog as makeBacklogOf, SEG, segNo, setArchiveCommand as setArchiveCommandOf } from './lib-pg.mjs';
+import {
+  BACKLOG_BULK_SQL,
+  BACKLOG_PGBENCH_ARGS,
+  backlogPgbenchArgs,
+  Cluster as BaseCluster,
+  drain as drainBacklog,
+  makeBacklog as makeBacklogOf,
+  SEG,
+  segNo,
+  setArchiveCommand as setArchiveCommandOf,
+  benchConf,
+  initCluster,
+} from './lib-pg.mjs';
 import {
   checkPgarkReadableByPostgres,
   createBudget,
@@ -178,25 +190,8 @@ async function runBench() {
   const dataDir = join(mkPgDir(join(tmpRoot, 'main')), 'data');
   main = new Cluster('main', dataDir, await freePort());
   log(`initdb ${dataDir} (port ${main.port})`);
-  await run(join(PG_BIN, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync'], { asPg: true });
-  const conf = {
-    listen_addresses: '127.0.0.1',
-    port: String(main.port),
-    unix_socket_directories: main.sockDir,
-    logging_collector: 'off',
-    wal_level: 'replica',
-    archive_mode: 'on',
-    archive_command: '/bin/true',
-    archive_timeout: '0',
-    max_wal_size: '64GB',
-    min_wal_size: '1GB',
-    wal_keep_size: '64GB',
-    checkpoint_timeout: '1h',
-    shared_buffers: '256MB',
-    synchronous_commit: 'off',
-    autovacuum: 'off',
-  };
-  appendFileSync(join(dataDir, 'postgresql.conf'), '\n# archive bench\n' + Object.entries(conf).map(([k, v]) => `${k} = ${sq(v)}`).join('\n') + '\n');
+  const conf = benchConf(main, { max_wal_size: '64GB', wal_keep_size: '64GB', synchronous_commit: 'off' });
+  await initCluster({ run }, main, { checksums: false, conf, comment: 'archive bench' });
   await main.start();
   log(`pgbench -i -s ${PGBENCH_SCALE}`);
   await run(join(PG_BIN, 'pgbench'), ['-i', '-q', '-s', String(PGBENCH_SCALE)], { env: main.env, timeoutMs: 300_000 });

@@ -34,7 +34,13 @@ import { existsSync, rmSync, statSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { appendConf, Cluster as BaseCluster, switchAndWaitArchived as switchAndWaitArchivedOf } from './lib-pg.mjs';
+import {
+  appendConf,
+  Cluster as BaseCluster,
+  switchAndWaitArchived as switchAndWaitArchivedOf,
+  benchConf,
+  initCluster,
+} from './lib-pg.mjs';
 import {
   checkPgarkReadableByPostgres,
   createBudget,
@@ -281,25 +287,9 @@ async function runDataset(name) {
   const work = mkPgDir(join(dsDir, 'work'));
   try {
     log(`[${name}] initdb --data-checksums ${dataDir} (port ${cl.port})`);
-    await run(join(PG_BIN, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--data-checksums', '--no-sync'], { asPg: true });
-    const conf = {
-      listen_addresses: '127.0.0.1',
-      port: String(cl.port),
-      unix_socket_directories: cl.sockDir,
-      logging_collector: 'off',
-      wal_level: 'replica',
-      max_wal_senders: '10',
-      archive_mode: 'on',
-      archive_command: '/bin/true',
-      archive_timeout: '0',
-      max_wal_size: '16GB',
-      min_wal_size: '1GB',
-      checkpoint_timeout: '1h',
-      shared_buffers: '256MB',
-      autovacuum: 'off',
-    };
+    const conf = benchConf(cl, { max_wal_senders: '10' });
+    await initCluster({ run }, cl, { checksums: true, conf, comment: 'backup bench' });
     R.pgConf = conf;
-    appendConf(dataDir, conf, 'backup bench', 'postgresql.conf');
     await cl.start();
 
     log(`[${name}] loading`);

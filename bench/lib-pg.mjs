@@ -118,6 +118,31 @@ export function appendConf(dataDir, conf, comment, file = 'postgresql.auto.conf'
   appendFileSync(join(dataDir, file), `\n# ${comment}\n` + Object.entries(conf).map(([k, v]) => `${k} = ${sq(v)}`).join('\n') + '\n');
 }
 
+/**
+ * postgresql.conf of every benchmark cluster (loopback only, archiving on with /bin/true until a
+ * candidate's command is set, no time-driven checkpoints or WAL switches); scripts add or
+ * override settings with `extra`.
+ */
+export function benchConf(cl, extra = {}) {
+  return {
+    listen_addresses: '127.0.0.1',
+    port: String(cl.port),
+    unix_socket_directories: cl.sockDir,
+    logging_collector: 'off',
+    wal_level: 'replica',
+    archive_mode: 'on',
+    archive_command: '/bin/true',
+    archive_timeout: '0',
+    max_wal_size: '16GB',
+    min_wal_size: '1GB',
+    checkpoint_timeout: '1h',
+    shared_buffers: '256MB',
+    autovacuum: 'off',
+    ...extra,
+  };
+}
+
+/** initdb (as postgres, trust auth on loopback) and write `conf` into postgresql.conf. */
 export async function initCluster(ctx, cl, { checksums = false, conf, comment = 'bench' }) {
   const args = ['-D', cl.dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync'];
   if (checksums) args.push('--data-checksums');

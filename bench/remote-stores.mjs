@@ -47,6 +47,8 @@ import {
   makeBacklog,
   setArchiveCommand,
   switchAndWaitArchived,
+  benchConf,
+  initCluster,
 } from './lib-pg.mjs';
 import {
   argvOf,
@@ -659,25 +661,9 @@ async function runBench() {
   const dataDir = join(mkPgDir(join(tmpRoot, 'main')), 'data');
   const cl = new Cluster('main', dataDir, await freePort());
   log(`initdb --data-checksums ${dataDir} (port ${cl.port})`);
-  await run(join(PG_BIN, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--data-checksums', '--no-sync'], { asPg: true });
-  const conf = {
-    listen_addresses: '127.0.0.1',
-    port: String(cl.port),
-    unix_socket_directories: cl.sockDir,
-    logging_collector: 'off',
-    wal_level: 'replica',
-    archive_mode: 'on',
-    archive_command: '/bin/true',
-    archive_timeout: '0',
-    max_wal_size: '16GB',
-    min_wal_size: '1GB',
-    checkpoint_timeout: '1h',
-    shared_buffers: '256MB',
-    synchronous_commit: 'off',
-    autovacuum: 'off',
-  };
+  const conf = benchConf(cl, { synchronous_commit: 'off' });
+  await initCluster({ run }, cl, { checksums: true, conf, comment: 'remote-stores bench' });
   results.pgConf = conf;
-  appendConf(dataDir, conf, 'remote-stores bench', 'postgresql.conf');
   // The postmaster's environment reaches archive_command: the stores' settings and credentials
   // for pgark (never in argv or postgresql.conf), and the request report of every pgark process.
   const serverEnv = { PGARK_STORAGE_STATS: '1' };

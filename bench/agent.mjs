@@ -21,7 +21,7 @@
 // the devDependency s3rver, a built pgark (dist/src/agent/agent.js). Writes bench/results/agent.md
 // (text above the GENERATED marker is kept). Method: see bench/README.md, "Agent benchmark".
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -74,6 +74,10 @@ import {
   treeBytes,
   writeGenerated,
   writePgFile,
+  pkgVersion,
+  makeCertificate,
+  toolPred,
+  waitToolIdle,
 } from './lib-proc.mjs';
 
 // ---------------------------------------------------------------------------
@@ -214,20 +218,6 @@ const redactText = (s) => T(s).replace(/^(repo1-s3-key(?:-secret)?)=.*$/gm, '$1=
 const servers = [];
 let s3 = null; // { port, endpoint, cert, env, command }
 
-function makeCertificate(dir) {
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
-  chmodSync(dir, 0o755);
-  const key = join(dir, 'key.pem');
-  const cert = join(dir, 'cert.pem');
-  const r = spawnSync('/usr/bin/openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '2', '-keyout', key, '-out', cert, '-subj', '/CN=127.0.0.1',
-    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:127.0.0.1,DNS:localhost', '-addext', 'basicConstraints=critical,CA:TRUE',
-  ]);
-  if (r.status !== 0) throw new Error(`openssl req failed: ${r.stderr}`);
-  chmodSync(key, 0o600);
-  chmodSync(cert, 0o644);
-  return { key, cert };
-}
 
 const tcpReady = (port) =>
   new Promise((resolve) => {
@@ -430,19 +420,6 @@ async function killAgents() {
 // Processes of a tool (Σ RSS, idle)
 // ---------------------------------------------------------------------------
 
-function toolPred(tool) {
-  return (cmd, pid) => {
-    const a = argvOf(pid);
-    const isTool = tool === 'pgark' ? a[0] === NODE && a[1] === PGARK : tool === 'pgbackrest' ? (a[0] ?? '').endsWith('pgbackrest') : false;
-    if (!isTool) return false;
-    if (cmd.includes(tmpRoot)) return true;
-    try {
-      return readlinkSync(`/proc/${pid}/cwd`).startsWith(tmpRoot);
-    } catch {
-      return false;
-    }
-  };
-}
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
@@ -475,7 +452,7 @@ function archiverPid(cl) {
  * last utime + stime seen per process (a process that exits loses at most one interval).
  */
 function toolSampler(tool, rootPid, { fromZero = false } = {}) {
-  const pred = tool === 'none' ? null : toolPred(tool);
+  const pred = tool === 'none' ? null : toolPred(tool, tmpRoot);
   const cpu = new Map(); // pid -> {ticks, detached}
   let peak = 0;
   let root = typeof rootPid === 'function' ? null : rootPid;
@@ -553,14 +530,6 @@ function startupPid(cl) {
   return null;
 }
 
-async function waitToolIdle(tool, ms = 30_000) {
-  const until = Date.now() + ms;
-  while (pidsWhere(toolPred(tool)).length) {
-    if (Date.now() > until) return false;
-    await sleep(100);
-  }
-  return true;
-}
 
 // ---------------------------------------------------------------------------
 // Main
@@ -625,7 +594,7 @@ async function drainStep(c) {
   }
   const cpu1 = cpuTimes();
   const agentRes = agent ? await stopAgent(agent) : null;
-  const idle = c.rssTool === 'none' ? true : await waitToolIdle(c.rssTool);
+  const idle = c.rssTool === 'none' ? true : await waitToolIdle(c.rssTool, tmpRoot);
   const sampled = sampler?.stop() ?? {};
   const nodeLines = linesSince(nodeCounter.file, nodeMark);
   const nodeStarts = nodeLines.length;
@@ -819,7 +788,7 @@ async function runBench() {
     await setArchiveCommand(main, '/bin/true', true);
     replay = { baseDir, baseStart, backlog, brDual, dualPgark, dualCp, dualCmd, segments: segNo(backlog.last) - segNo(baseStart) + 1 };
     results.replayArchive = { segments: replay.segments, first: baseStart, last: backlog.last, secs: d.secs, command: T(dualCmd) };
-    await waitToolIdle('pgark');
+    await waitToolIdle('pgark', tmpRoot);
   }
 
   // --- per-call latency ----------------------------------------------------------------------
@@ -888,9 +857,9 @@ async function runBench() {
     await timeCalls(timer, 'pgbackrest archive-push, async: first call', [brCmd(segs[0])], {}, 'starts the async worker (process-max=2) and waits until it has pushed this segment');
     // The async worker pushes every ready segment; once it is done, the calls only find the
     // result in the spool (the counterpart of the agent's record).
-    await waitToolIdle('pgbackrest', 120_000);
+    await waitToolIdle('pgbackrest', tmpRoot, 120_000);
     await timeCalls(timer, 'pgbackrest archive-push, async, segment already pushed by the async worker', segs.slice(1).map(brCmd), {}, 'the call finds the segment\'s .ok in the spool');
-    await waitToolIdle('pgbackrest');
+    await waitToolIdle('pgbackrest', tmpRoot);
     // These segments are needed by nothing: let the archiver mark them done.
     await setArchiveCommand(main, '/bin/true', true);
     await switchAndWaitArchived(ctx, main);
@@ -1263,13 +1232,6 @@ function report(error) {
   return out.join('\n');
 }
 
-function pkgVersion(name) {
-  try {
-    return JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
-  } catch {
-    return '?';
-  }
-}
 
 // ---------------------------------------------------------------------------
 

@@ -1,9 +1,9 @@
 // Shared helpers of the benchmarks (bench/archive-drain.mjs, bench/backup.mjs,
-// bench/remote-stores.mjs): paths, running commands as the `postgres` OS user with a time budget,
+// bench/remote-stores.mjs, bench/agent.mjs): paths, running commands as the `postgres` OS user with a time budget,
 // files owned by postgres, peak RSS of process trees, timing a command under GNU time, cleanup of
 // everything a run started, and the environment lines of the reports.
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
@@ -467,4 +467,63 @@ export function writeGenerated(file, marker, md, title) {
   const existing = existsSync(file) ? readFileSync(file, 'utf8') : `# ${title}\n\n`;
   const head = existing.includes(marker) ? existing.slice(0, existing.indexOf(marker)) : existing.replace(/\n*$/, '\n\n');
   writeFileSync(file, head + md);
+}
+
+/** Version of an installed npm package, or '?'. */
+export function pkgVersion(name) {
+  try {
+    return JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
+  } catch {
+    return '?';
+  }
+}
+
+/**
+ * A self-signed certificate (its own CA) for 127.0.0.1 in `dir`: `{ key, cert }`. The IP SAN is
+ * for Node; the DNS entries for clients that match only DNS names (pgBackRest checks the host it
+ * connects to against the DNS names of the certificate).
+ */
+export function makeCertificate(dir) {
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  chmodSync(dir, 0o755);
+  const key = join(dir, 'key.pem');
+  const cert = join(dir, 'cert.pem');
+  const r = spawnSync('/usr/bin/openssl', [
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '2',
+    '-keyout', key, '-out', cert, '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:127.0.0.1,DNS:localhost',
+    '-addext', 'basicConstraints=critical,CA:TRUE',
+  ], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`openssl req failed: ${r.stderr}`);
+  chmodSync(key, 0o600); // read by the servers, which run as root
+  chmodSync(cert, 0o644); // read by pgark and pgBackRest, which run as postgres
+  return { key, cert };
+}
+
+/**
+ * Predicate for pidsWhere: processes of `tool` ('pgark': node bin/pgark.js; 'pgbackrest') that
+ * belong to this run (their command line or working directory under `tmpRoot`).
+ */
+export function toolPred(tool, tmpRoot) {
+  return (cmd, pid) => {
+    const a = argvOf(pid);
+    const isTool = tool === 'pgark' ? a[0] === NODE && a[1] === PGARK : tool === 'pgbackrest' ? (a[0] ?? '').endsWith('pgbackrest') : false;
+    if (!isTool) return false;
+    if (cmd.includes(tmpRoot)) return true;
+    try {
+      return readlinkSync(`/proc/${pid}/cwd`).startsWith(tmpRoot);
+    } catch {
+      return false;
+    }
+  };
+}
+
+/** Wait (at most `ms`) until no process of `tool` of this run is left; false on timeout. */
+export async function waitToolIdle(tool, tmpRoot, ms = 30_000) {
+  const until = Date.now() + ms;
+  while (pidsWhere(toolPred(tool, tmpRoot)).length) {
+    if (Date.now() > until) return false;
+    await sleep(100);
+  }
+  return true;
 }

@@ -30,7 +30,7 @@
 // Each timed step also records the requests the store received (from the servers' access logs),
 // the requests pgark reports itself (PGARK_STORAGE_STATS=1) and the bytes it added to the store.
 import { spawn, spawnSync as spawnSyncImpl } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -82,6 +82,10 @@ import {
   treeBytes,
   writeGenerated,
   writePgFile,
+  pkgVersion,
+  makeCertificate,
+  toolPred,
+  waitToolIdle,
 } from './lib-proc.mjs';
 
 // ---------------------------------------------------------------------------
@@ -169,29 +173,7 @@ function builtDrivers() {
 
 const servers = []; // {name, child}
 
-function makeCertificate(dir) {
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
-  chmodSync(dir, 0o755);
-  const key = join(dir, 'key.pem');
-  const cert = join(dir, 'cert.pem');
-  spawnSyncChecked('/usr/bin/openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '2',
-    '-keyout', key, '-out', cert, '-subj', '/CN=127.0.0.1',
-    // IP SAN for Node; the DNS entries for clients that match only DNS names (pgBackRest checks
-    // the host it connects to against the DNS names of the certificate).
-    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:127.0.0.1,DNS:localhost',
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-  ]);
-  chmodSync(key, 0o600); // read by the servers, which run as root
-  chmodSync(cert, 0o644); // read by pgark and pgBackRest, which run as postgres
-  return { key, cert };
-}
 
-function spawnSyncChecked(cmd, args) {
-  const r = spawnSyncImpl(cmd, args);
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-}
 
 function tcpReady(port) {
   return new Promise((resolve) => {
@@ -446,29 +428,7 @@ function pgbrConfig(store, cl) {
   return { conf, text: lines.join('\n'), logDir: join(dir, 'log') };
 }
 
-/** Processes of one tool started by this run (archive_command children and detached workers). */
-function toolPred(tool) {
-  return (cmd, pid) => {
-    const a = argvOf(pid);
-    const isTool = tool === 'pgark' ? a[0] === NODE && a[1] === PGARK : (a[0] ?? '').endsWith('pgbackrest');
-    if (!isTool) return false;
-    if (cmd.includes(tmpRoot)) return true;
-    try {
-      return readlinkSync(`/proc/${pid}/cwd`).startsWith(tmpRoot);
-    } catch {
-      return false;
-    }
-  };
-}
 
-async function waitToolIdle(tool, ms = 30_000) {
-  const until = Date.now() + ms;
-  while (pidsWhere(toolPred(tool)).length) {
-    if (Date.now() > until) return false;
-    await sleep(100);
-  }
-  return true;
-}
 
 /** Sum of the `{"pgarkStorageRequests":{...}}` lines in text (one per pgark process). */
 function pgarkReported(text) {
@@ -517,7 +477,7 @@ async function around(store, tool, cl, fn) {
   const pgLog = fileSize(cl.logFile);
   const step = await fn();
   if (step.stderr) writeFileSync(join(tmpRoot, 'work', `${step.label.replace(/[^A-Za-z0-9]+/g, '-')}.stderr`), step.stderr);
-  step.idle = await waitToolIdle(tool);
+  step.idle = await waitToolIdle(tool, tmpRoot);
   await sleep(500); // access log lines of the last responses
   step.requests = store.requestsSince(mark);
   if (tool === 'pgark') step.reported = pgarkReported((step.stderr ?? '') + '\n' + readFrom(cl.logFile, pgLog));
@@ -541,11 +501,11 @@ async function drainStep(cl, store, tool, tools) {
     let d;
     let error = null;
     try {
-      d = await drainBacklog(cl, cmd, backlog, { timeoutMs: DRAIN_TIMEOUT_MS, onStart: () => (sampler = matchingRssSampler(toolPred(tool))) });
+      d = await drainBacklog(cl, cmd, backlog, { timeoutMs: DRAIN_TIMEOUT_MS, onStart: () => (sampler = matchingRssSampler(toolPred(tool, tmpRoot))) });
     } catch (e) {
       error = e;
     }
-    await waitToolIdle(tool);
+    await waitToolIdle(tool, tmpRoot);
     const treeKiB = sampler?.stop() ?? null;
     const rss = rssStats(rssFile);
     const archiver = await archiverStats(cl).catch(() => null);
@@ -579,7 +539,7 @@ async function archiveTo(cl, store, tool, tools) {
   await setArchiveCommand(cl, cmd, true);
   await sleep(300);
   await switchAndWaitArchived(ctx, cl);
-  await waitToolIdle(tool);
+  await waitToolIdle(tool, tmpRoot);
   return cmd;
 }
 
@@ -838,13 +798,6 @@ function report(error) {
   return out.join('\n');
 }
 
-function pkgVersion(name) {
-  try {
-    return JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
-  } catch {
-    return '?';
-  }
-}
 function runQuiet(cmd, args) {
   const r = spawnSyncImpl(cmd, args, { encoding: 'utf8' });
   return ((r.stdout || '') + (r.stderr || '')).trim();

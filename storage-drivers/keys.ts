@@ -18,6 +18,17 @@ export function checkPrefix(prefix: string): string {
   return prefix;
 }
 
+/**
+ * Where a recursive listing of `prefix` starts on a store with real directories (fs, ssh): the
+ * deepest directory the prefix names, and the start that names at that level must have (the
+ * prefix is a plain string, so its last segment filters that one level only).
+ */
+export function listStart(prefix: string): { dirKey: string; namePrefix: string } {
+  checkPrefix(prefix);
+  const slash = prefix.lastIndexOf('/');
+  return { dirKey: slash < 0 ? '' : prefix.slice(0, slash), namePrefix: prefix.slice(slash + 1) };
+}
+
 /** Validate a ranged get's offset and length (see GetOptions) and return them. */
 export function checkRange(path: string, o: { offset?: number | undefined; length?: number | undefined }): { offset: number; length: number | undefined } {
   const offset = o.offset ?? 0;

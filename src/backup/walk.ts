@@ -4,6 +4,7 @@
  * version directory (PG_<major>_<catversion>) belongs to this cluster.
  */
 import { lstat, readdir, readlink, stat } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
 import { join } from 'node:path';
 import { isNodeError } from '../common/errors.js';
 import { exclusionReason, isRelationDirectory, parseRelationFileName, unloggedRelations, type RelationFile } from './exclusions.js';
@@ -30,18 +31,23 @@ function gone(err: unknown): boolean {
   return isNodeError(err, 'ENOENT') || isNodeError(err, 'ENOTDIR');
 }
 
+/** The entries of a directory, or undefined when it vanished meanwhile (a dropped table). */
+async function readdirIfPresent(abs: string): Promise<Dirent[] | undefined> {
+  try {
+    return await readdir(abs, { withFileTypes: true });
+  } catch (err) {
+    if (gone(err)) return undefined;
+    throw err;
+  }
+}
+
 export async function walkDataDirectory(pgdata: string, pgVersion: number): Promise<WalkResult> {
   const out: WalkResult = { dirs: [], links: [], files: [], excluded: 0 };
   const tablespaceVersionPrefix = `PG_${pgVersion}_`;
 
   const walkDir = async (rel: string, abs: string): Promise<void> => {
-    let entries;
-    try {
-      entries = await readdir(abs, { withFileTypes: true });
-    } catch (err) {
-      if (gone(err)) return;
-      throw err;
-    }
+    const entries = await readdirIfPresent(abs);
+    if (!entries) return;
     const relDir = isRelationDirectory(rel);
     const unlogged = relDir ? unloggedRelations(entries.map((e) => e.name)) : new Set<string>();
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -89,13 +95,8 @@ export async function walkDataDirectory(pgdata: string, pgVersion: number): Prom
   };
 
   const walkTablespace = async (rel: string, abs: string): Promise<void> => {
-    let entries;
-    try {
-      entries = await readdir(abs, { withFileTypes: true });
-    } catch (err) {
-      if (gone(err)) return;
-      throw err;
-    }
+    const entries = await readdirIfPresent(abs);
+    if (!entries) return;
     for (const e of entries) {
       if (!e.isDirectory() || !e.name.startsWith(tablespaceVersionPrefix)) continue;
       const childRel = `${rel}/${e.name}`;

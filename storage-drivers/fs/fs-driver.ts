@@ -8,7 +8,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { addAbortSignal, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { AlreadyExistsError, causeText, ConfigError, NotFoundError } from '../../src/common/errors.js';
-import { checkKey, checkPrefix, checkRange } from '../keys.js';
+import { checkKey, checkRange, listStart } from '../keys.js';
 import { forEachLimit } from '../limit.js';
 import { countRequest } from '../request-stats.js';
 import type { DriverOptions, GetOptions, ObjectInfo, Op, PutOptions, StorageDriver, StorageFeature } from '../types.js';
@@ -50,10 +50,8 @@ export class FsDriver implements StorageDriver {
   }
 
   async *list(prefix: string, o: Op = {}): AsyncGenerator<ObjectInfo> {
-    checkPrefix(prefix);
-    // Start at the deepest directory the prefix names; its last segment filters that level only.
-    const slash = prefix.lastIndexOf('/');
-    yield* this.walk(slash < 0 ? '' : prefix.slice(0, slash), prefix.slice(slash + 1), o.signal);
+    const { dirKey, namePrefix } = listStart(prefix);
+    yield* this.walk(dirKey, namePrefix, o.signal);
   }
 
   async get(path: string, o: GetOptions = {}): Promise<Readable> {

@@ -17,7 +17,7 @@ import { homedir, userInfo } from 'node:os';
 import { posix } from 'node:path';
 import { addAbortSignal, Readable } from 'node:stream';
 import { AlreadyExistsError, ConfigError, NotFoundError } from '../../src/common/errors.js';
-import { checkKey, checkPrefix, checkRange } from '../keys.js';
+import { checkKey, checkRange, listStart } from '../keys.js';
 import { forEachLimit } from '../limit.js';
 import type { DriverOptions, GetOptions, ObjectInfo, Op, PutOptions, StorageDriver, StorageFeature } from '../types.js';
 import { SshConnection, type Session } from './connection.js';
@@ -110,10 +110,8 @@ export class SshDriver implements StorageDriver {
   }
 
   async *list(prefix: string, o: Op = {}): AsyncGenerator<ObjectInfo> {
-    checkPrefix(prefix);
-    // Start at the deepest directory the prefix names; its last segment filters that level only.
-    const slash = prefix.lastIndexOf('/');
-    yield* this.walk(slash < 0 ? '' : prefix.slice(0, slash), prefix.slice(slash + 1), o.signal);
+    const { dirKey, namePrefix } = listStart(prefix);
+    yield* this.walk(dirKey, namePrefix, o.signal);
   }
 
   async get(path: string, o: GetOptions = {}): Promise<Readable> {

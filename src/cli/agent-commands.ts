@@ -11,6 +11,12 @@ function intOption(name: string, v: string | undefined, dflt: number, min: numbe
   return Number(v);
 }
 
+async function agentMetricsText() {
+  const { prometheusText } = await import('../agent/agent-status.js');
+  return (s: import('../agent/agent-status.js').AgentStatus | undefined, now: number) =>
+    s ? prometheusText(s, now) : '# HELP pgark_agent_up The archive agent is running.\n# TYPE pgark_agent_up gauge\npgark_agent_up 0\n';
+}
+
 export function registerAgentCommand(program: Command): void {
   program
     .command('agent')
@@ -36,7 +42,7 @@ export function registerAgentCommand(program: Command): void {
       const thresholds = { segments: intOption('warn-backlog', opts.warnBacklog, 64, 1, 1_000_000), ageSec: intOption('warn-age', opts.warnAge, 300, 1, 86_400 * 7) };
       const { runAgent } = await import('../agent/agent.js');
       const metrics = opts.metricsPort !== undefined
-        ? await (await import('../agent/metrics-server.js')).startMetricsServer(intOption('metrics-port', opts.metricsPort, 0, 0, 65_535), opts.metricsHost)
+        ? await (await import('../common/metrics-server.js')).startMetricsServer<import('../agent/agent-status.js').AgentStatus>(intOption('metrics-port', opts.metricsPort, 0, 0, 65_535), opts.metricsHost, await agentMetricsText())
         : undefined;
       if (metrics) log.info(`agent: metrics on http://${opts.metricsHost ?? '127.0.0.1'}:${metrics.port}/metrics`);
       const ac = new AbortController();

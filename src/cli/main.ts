@@ -7,6 +7,7 @@ import { PGARK_VERSION } from '../version.js';
 import { ExitWith, registerWalCommands, WAL_FETCH_FATAL_BASE } from './wal-commands.js';
 import { registerBackupCommands, registerCatalogCommands, registerRestoreCommand } from './backup-commands.js';
 import { registerAgentCommand } from './agent-commands.js';
+import { registerReceiveCommand } from './receive-command.js';
 
 export function buildProgram(): Command {
   const program = new Command('pgark')
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerRestoreCommand(program);
   registerCatalogCommands(program);
   registerAgentCommand(program);
+  registerReceiveCommand(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

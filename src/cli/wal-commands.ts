@@ -54,6 +54,7 @@ export function registerWalCommands(program: Command): void {
     .argument('<name>', 'WAL file name requested by PostgreSQL (%f)')
     .argument('<destination>', 'where to write it (%p)')
     .option('--prefetch <n>', 'segments to download ahead; 0 switches prefetch off (default 8)')
+    .option('--fetch-received <bool>', 'serve a segment pgark receive has only partly stored, zero-filled (default true)')
     .option('--jobs <n>', 'parallel prefetch downloads (default 4)')
     .action(async (name: string, dest: string, _opts: unknown, cmd: Command) => {
       try {

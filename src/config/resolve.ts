@@ -27,6 +27,8 @@ export interface Settings {
   retainWeekly: number | undefined;
   retainMonthly: number | undefined;
   prefetch: number;
+  /** wal-fetch serves partly received segments. */
+  fetchReceived: boolean;
   retries: number;
   retryBudgetSec: number;
   configPath: string | undefined;
@@ -114,6 +116,7 @@ export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv = proc
     retainWeekly: get('retain-weekly') as number | undefined,
     retainMonthly: get('retain-monthly') as number | undefined,
     prefetch: get('prefetch') as number,
+    fetchReceived: String(get('fetch-received')) === 'true',
     retries: get('retries') as number,
     retryBudgetSec: get('retry-budget') as number,
     configPath: path,

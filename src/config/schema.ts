@@ -25,6 +25,7 @@ export const SETTINGS = [
   { key: 'compress-level', env: 'PGARK_COMPRESS_LEVEL', type: 'int', min: -5, max: 19, description: 'codec level (default: the codec\'s own)' },
   { key: 'push-ahead', env: 'PGARK_PUSH_AHEAD', type: 'int', default: '16', min: 0, max: 256, description: 'wal-push: also push up to this many further segments PostgreSQL marked ready' },
   { key: 'jobs', env: 'PGARK_JOBS', type: 'int', default: '4', min: 1, max: 64, description: 'parallel transfers (wal-push look-ahead, wal-fetch prefetch)' },
+  { key: 'fetch-received', env: 'PGARK_FETCH_RECEIVED', type: 'bool', default: 'true', description: 'wal-fetch: when a segment is not archived whole, serve what pgark receive stored of it, zero-filled to the segment size (as PostgreSQL documents for .partial files)' },
   { key: 'prefetch', env: 'PGARK_PREFETCH', type: 'int', default: '8', min: 0, max: 256, description: 'wal-fetch: segments to download ahead into the prefetch area (0 switches prefetch off)' },
   { key: 'retries', env: 'PGARK_RETRIES', type: 'int', default: '5', min: 1, max: 100, description: 'attempts for a transient storage error before giving up' },
   { key: 'incr-chain-max', env: 'PGARK_INCR_CHAIN_MAX', type: 'int', default: '7', min: 1, max: 1000, description: 'backup: longest chain of incremental backups on one full; --type auto takes a full beyond it' },

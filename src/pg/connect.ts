@@ -5,6 +5,7 @@
  */
 import type { Client } from 'pg';
 import { PgarkError, ExitCode } from '../common/errors.js';
+import { conninfoToUri } from './conninfo.js';
 
 export class ConnectionError extends PgarkError {
   override readonly exitCode = ExitCode.FAILURE;
@@ -20,7 +21,7 @@ export async function connectPg(dsn: string | undefined, applicationName = 'pgar
     throw new ConnectionError('the connection string must not contain a password (it would be visible in the process list): use PGPASSWORD, PGPASSFILE or ~/.pgpass');
   }
   const pg = (await import('pg')).default;
-  const client = new pg.Client({ ...(dsn ? { connectionString: dsn } : {}), application_name: applicationName });
+  const client = new pg.Client({ ...(dsn ? { connectionString: conninfoToUri(dsn) } : {}), application_name: applicationName });
   client.on('error', () => undefined); // a dropped connection surfaces on the next query
   try {
     await client.connect();

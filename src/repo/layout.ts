@@ -119,3 +119,52 @@ export function backupIdFor(when: Date, type: 'full' | 'incr'): string {
   const iso = when.toISOString();
   return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}-${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}${type === 'full' ? 'F' : 'I'}`;
 }
+
+// ---------------------------------------------------------------------------
+// Streamed WAL (pgark receive)
+//
+//   <stanza>/received/<TLI>/<segment>/<start>-<end>   pieces of a segment being received: the
+//                                                      bytes [start, end) of the segment (8 hex
+//                                                      digits each); deleted once the whole
+//                                                      segment is stored under wal/
+//   <stanza>/receiver/<name>.json                     status of a receiver (its application_name)
+// ---------------------------------------------------------------------------
+
+export function receivedPrefix(stanza: string, timeline?: number, segment?: string): string {
+  if (timeline === undefined) return `${stanza}/received/`;
+  return segment === undefined ? `${stanza}/received/${hex8(timeline)}/` : `${stanza}/received/${hex8(timeline)}/${segment}/`;
+}
+
+export function receivedPieceKey(stanza: string, segment: string, start: number, end: number): string {
+  if (!/^[0-9A-F]{24}$/.test(segment)) throw new InvalidInputError(`invalid WAL segment name '${segment.slice(0, 64)}'`);
+  if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end > start && end <= 0xffffffff)) {
+    throw new InvalidInputError(`invalid received piece range ${start}-${end}`);
+  }
+  return `${receivedPrefix(stanza, Number.parseInt(segment.slice(0, 8), 16), segment)}${hex8(start)}-${hex8(end)}`;
+}
+
+export interface ReceivedPieceRef {
+  segment: string;
+  timeline: number;
+  start: number;
+  end: number;
+}
+
+/** The piece a key under receivedPrefix names, or undefined for anything else. */
+export function receivedPieceOfKey(key: string): ReceivedPieceRef | undefined {
+  const m = /\/received\/([0-9A-F]{8})\/([0-9A-F]{24})\/([0-9A-F]{8})-([0-9A-F]{8})$/.exec(key);
+  if (!m || m[2]!.slice(0, 8) !== m[1]) return undefined;
+  const start = Number.parseInt(m[3]!, 16);
+  const end = Number.parseInt(m[4]!, 16);
+  if (end <= start) return undefined;
+  return { segment: m[2]!, timeline: Number.parseInt(m[1]!, 16), start, end };
+}
+
+export function receiverStatusPrefix(stanza: string): string {
+  return `${stanza}/receiver/`;
+}
+
+export function receiverStatusKey(stanza: string, name: string): string {
+  if (!/^[A-Za-z0-9_.-]{1,63}$/.test(name)) throw new InvalidInputError(`invalid receiver name '${name.slice(0, 64)}': letters, digits, '_', '.' and '-' only`);
+  return `${receiverStatusPrefix(stanza)}${name}.json`;
+}

@@ -20,3 +20,19 @@ export async function fetchWalFile(repo: Repository, name: string, dest: string)
     throw err;
   });
 }
+
+/**
+ * Serve a segment that is only partly received (pgark receive's newest segment) the way the
+ * PostgreSQL docs describe using a `.partial` file: its received bytes, zero-filled to the
+ * segment size, under the segment's own name. Recovery replays up to the last complete record
+ * and ends there. Returns the received size, 0 when nothing was received for it.
+ */
+export async function fetchReceivedSegment(repo: Repository, name: string, dest: string, walSegmentSize: number): Promise<number> {
+  const { readReceivedSegment, chainStream } = await import('../receiver/received-wal.js');
+  return withRetry(`fetch received '${name}'`, repo.retry, async () => {
+    const r = await readReceivedSegment(repo, name);
+    if (r.end === 0) return 0;
+    await writeFileAtomic(dest, chainStream(repo, r.chain, r.end, walSegmentSize));
+    return r.end;
+  });
+}

@@ -11,6 +11,9 @@ import type { Repository } from '../repo/repository.js';
 import { auditEvent, type AuditEvent } from './audit.js';
 import type { LocalWalFile } from './inspect-local.js';
 
+/** What a push needs of a local file (the path, its WAL name and its expected size). */
+export type WalFileToPush = Pick<LocalWalFile, 'path' | 'name' | 'size'>;
+
 export interface PushResult {
   status: 'stored' | 'exists';
   size: number;
@@ -24,7 +27,7 @@ export interface PushOptions {
   level?: number | undefined;
 }
 
-async function compareExisting(repo: Repository, key: string, file: LocalWalFile, storedSize: number, started: number): Promise<PushResult> {
+async function compareExisting(repo: Repository, key: string, file: WalFileToPush, storedSize: number, started: number): Promise<PushResult> {
   const [trailer, local] = await Promise.all([repo.readTrailer(key, storedSize), sha256File(file.path)]);
   if (trailer.sha256 === local.sha256 && trailer.rawSize === local.size) {
     return { status: 'exists', size: local.size, storedSize, sha256: local.sha256, event: auditEvent('push-exists', file.name, started, { size: local.size, storedSize, sha256: local.sha256 }) };
@@ -36,7 +39,7 @@ async function compareExisting(repo: Repository, key: string, file: LocalWalFile
   );
 }
 
-export async function pushWalFile(repo: Repository, file: LocalWalFile, o: PushOptions): Promise<PushResult> {
+export async function pushWalFile(repo: Repository, file: WalFileToPush, o: PushOptions): Promise<PushResult> {
   const started = Date.now();
   const key = walKey(repo.stanza, file.name);
   const existing = await repo.stat(key);

@@ -8,14 +8,14 @@ import { log } from '../common/log.js';
 import type { Settings } from '../config/resolve.js';
 import type { Repository } from '../repo/repository.js';
 import { auditEvent, writeAudit } from './audit.js';
-import { fetchWalFile } from './fetch-file.js';
+import { fetchReceivedSegment, fetchWalFile } from './fetch-file.js';
 import { cleanPrefetchArea, followingSegments, namesToPrefetch } from './prefetch.js';
 import { prefetchDirOf, takePrefetched } from './fast-path.js';
 import { assertWalFileName } from './segment-name.js';
 
 export interface WalFetchResult {
   status: 'restored' | 'missing';
-  source?: 'prefetch' | 'repository';
+  source?: 'prefetch' | 'repository' | 'received';
   /** Segments a background worker should download next. */
   prefetch: string[];
   prefetchDir: string;
@@ -50,6 +50,16 @@ export async function walFetch(repo: Repository, settings: Settings, name: strin
       await writeAudit(repo, [auditEvent('fetch', name, started, { size })]);
       source = 'repository';
     } catch (err) {
+      if (err instanceof NotFoundError && wal.kind === 'segment' && settings.fetchReceived) {
+        const meta = await repo.readStanza();
+        const size = meta ? await fetchReceivedSegment(repo, name, dest, meta.walSegmentSize) : 0;
+        if (size > 0) {
+          await writeAudit(repo, [auditEvent('fetch', name, started, { size, detail: `received partial segment (${size} bytes streamed, zero-padded)` })]);
+          log.info(`restored '${name}' from WAL received by pgark receive (${size} bytes, the rest zero-filled) in ${Date.now() - started} ms`);
+          // A partial segment is the newest WAL there is: nothing after it to prefetch.
+          return { status: 'restored', source: 'received', prefetch: [], prefetchDir };
+        }
+      }
       if (err instanceof NotFoundError) {
         await assertArchiveReadable(repo, name);
         log.info(`'${name}' is not in the archive`);

@@ -14,12 +14,12 @@
  *  5. a copy replaying 200+ segments with restore_command = bin/pgark-wal-fetch, served from
  *     the prefetch area: Node starts only for the segments not prefetched yet.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, copyFile, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { destroyAllClusters, lookupUser, makeSharedTempDir, PGARK_BIN, PgCluster, pgRunAsUser, PROJECT_ROOT, removeSharedTempDir, shellQuote, runAsUser } from '../helpers/pg-cluster.js';
+import { destroyAllClusters, makeSharedTempDir, PgCluster, pgRunAsUser, PROJECT_ROOT, removeSharedTempDir, shellQuote, runAsUser } from '../helpers/pg-cluster.js';
+import { startPgark, stopPgark, type BackgroundPgark } from '../helpers/pgark-background.js';
 import { pgark } from '../helpers/pgark-run.js';
 import { REMOTE_STORES, type StartedStore } from '../helpers/remote-stores.js';
 
@@ -32,26 +32,12 @@ afterAll(async () => {
 }, 120_000);
 
 /** Start `pgark agent` in the background as the PostgreSQL OS user. */
-function startAgent(pgdata: string, repo: string, env: Record<string, string>, extra: string[] = []): ChildProcess & { output: () => string } {
-  const args = [PGARK_BIN, 'agent', '--pgdata', pgdata, '--repo', repo, '--stanza', STANZA, '--jobs', '4', '--poll-ms', '200', '--log-level', 'info', ...extra];
-  const runAs = pgRunAsUser();
-  const isRoot = process.getuid?.() === 0;
-  const user = runAs && isRoot ? lookupUser(runAs) : null;
-  const childEnv = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: user?.home ?? '/tmp', LANG: 'C.UTF-8', ...env };
-  const child = user
-    ? spawn('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', process.execPath, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(process.execPath, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  return Object.assign(child, { output: () => out });
+function startAgent(pgdata: string, repo: string, env: Record<string, string>, extra: string[] = []): BackgroundPgark {
+  return startPgark(['agent', '--pgdata', pgdata, '--repo', repo, '--stanza', STANZA, '--jobs', '4', '--poll-ms', '200', '--log-level', 'info', ...extra], env);
 }
 
-async function stopAgent(a: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (a.exitCode !== null || a.signalCode !== null) return;
-  const exited = new Promise((r) => a.once('exit', r));
-  a.kill(signal);
-  await Promise.race([exited, sleep(30_000)]);
+async function stopAgent(a: BackgroundPgark, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  await stopPgark(a, signal);
 }
 
 function shellArchiveCommand(repo: string): string {

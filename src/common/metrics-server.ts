@@ -1,26 +1,25 @@
-/** A Prometheus text endpoint on loopback (or the given host) serving the agent's latest state. */
+/** A Prometheus text endpoint on loopback (or the given host) serving the latest state of a long-running command. */
 import { createServer, type Server } from 'node:http';
-import { prometheusText, type AgentStatus } from './agent-status.js';
 
-export interface MetricsServer {
+export interface MetricsServer<T> {
   port: number;
-  update(s: AgentStatus): void;
+  update(s: T): void;
   close(): Promise<void>;
 }
 
-export async function startMetricsServer(port: number, host = '127.0.0.1'): Promise<MetricsServer> {
-  let latest: AgentStatus | undefined;
+/** `render(undefined)` is served before the first update. */
+export async function startMetricsServer<T>(port: number, host: string | undefined, render: (latest: T | undefined, nowMs: number) => string): Promise<MetricsServer<T>> {
+  let latest: T | undefined;
   const server: Server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url !== '/metrics' && req.url !== '/')) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
       return;
     }
-    const body = latest ? prometheusText(latest, Date.now()) : '# HELP pgark_agent_up The archive agent is running.\n# TYPE pgark_agent_up gauge\npgark_agent_up 0\n';
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(body);
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(render(latest, Date.now()));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => resolve());
+    server.listen(port, host ?? '127.0.0.1', () => resolve());
   });
   const address = server.address();
   return {

@@ -1,0 +1,82 @@
+/** CLI wiring of `pgark receive`. The implementation loads only when the command runs. */
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Command } from 'commander';
+import { ConfigError } from '../common/errors.js';
+import { log } from '../common/log.js';
+import { printJson, settingsFrom, withRepository } from './context.js';
+
+function numberOption(name: string, v: string | undefined, dflt: number, min: number, max: number): number {
+  if (v === undefined) return dflt;
+  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) < min || Number(v) > max) throw new ConfigError(`invalid value '${v}' for --${name}: expected a number from ${min} to ${max}`);
+  return Number(v);
+}
+
+interface ReceiveOpts {
+  dsn?: string; slot?: string; createSlot?: boolean; synchronous?: boolean; applicationName?: string;
+  flushInterval?: string; statusInterval?: string; spoolDir?: string; metricsPort?: string; metricsHost?: string; json?: boolean;
+}
+
+export function registerReceiveCommand(program: Command): void {
+  program
+    .command('receive')
+    .summary('stream WAL from a replication slot into the repository (long-running)')
+    .description(
+      'Connects for physical replication (--dsn or the libpq environment; no password in the DSN),\n' +
+      'checks the server is the stanza\'s cluster, and streams WAL from right after the WAL already stored.\n' +
+      'Whole segments are stored exactly as wal-push stores them; the segment being received is stored\n' +
+      'as pieces at every flush (--flush-interval, or after every batch with --synchronous). Flush\n' +
+      'positions reported to the server mean "durably stored in the repository", so with --synchronous\n' +
+      'the receiver can be named in synchronous_standby_names (as --application-name) for zero data loss.\n' +
+      'Follows timeline switches, reconnects with backoff, and stops cleanly on SIGTERM/SIGINT.',
+    )
+    .option('--dsn <conninfo>', 'connection string (no password: use PGPASSWORD/PGPASSFILE)')
+    .option('--slot <name>', 'physical replication slot to stream from (strongly recommended)')
+    .option('--create-slot', 'create the slot when it does not exist')
+    .option('--synchronous', 'store and reply after every batch of messages (synchronous standby)')
+    .option('--application-name <name>', 'application_name, the name for synchronous_standby_names (default pgark)')
+    .option('--flush-interval <seconds>', 'store the received WAL at least this often (default 1)')
+    .option('--status-interval <seconds>', 'send a status reply to the server at least this often (default 10)')
+    .option('--spool-dir <dir>', 'local directory for the segment being received (default ~/.local/state/pgark/receive/<stanza>)')
+    .option('--metrics-port <port>', 'serve Prometheus metrics on 127.0.0.1:<port>/metrics (0 = any free port)')
+    .option('--metrics-host <host>', 'address for the metrics endpoint (default 127.0.0.1)')
+    .option('--json', 'print the final status as JSON when stopped')
+    .action(async (opts: ReceiveOpts, cmd: Command) => {
+      const settings = settingsFrom(cmd);
+      const name = opts.applicationName ?? 'pgark';
+      if (!/^[A-Za-z0-9_.-]{1,63}$/.test(name)) throw new ConfigError(`invalid --application-name '${name.slice(0, 64)}': letters, digits, '_', '.' and '-' only (at most 63)`);
+      const { isValidSlotName } = await import('../protocol/replication-commands.js');
+      if (opts.slot !== undefined && !isValidSlotName(opts.slot)) throw new ConfigError(`invalid --slot '${opts.slot.slice(0, 64)}': lower-case letters, digits and '_' only (at most 63)`);
+      if (opts.createSlot && !opts.slot) throw new ConfigError('--create-slot needs --slot');
+      const state = process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state');
+      const spoolDir = resolve(opts.spoolDir ?? join(state, 'pgark', 'receive', `${settings.stanza}-${name}`));
+      const metricsPort = opts.metricsPort === undefined ? undefined : numberOption('metrics-port', opts.metricsPort, 0, 0, 65_535);
+      const { runReceiver } = await import('../receiver/receiver.js');
+      const { receiverPrometheusText } = await import('../receiver/receiver-status.js');
+      const metrics = metricsPort !== undefined
+        ? await (await import('../common/metrics-server.js')).startMetricsServer(metricsPort, opts.metricsHost, receiverPrometheusText)
+        : undefined;
+      if (metrics) log.info(`receive: metrics on http://${opts.metricsHost ?? '127.0.0.1'}:${metrics.port}/metrics`);
+      const ac = new AbortController();
+      const stop = (sig: string) => {
+        log.info(`receive: ${sig}: storing what was received and stopping`);
+        ac.abort();
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+      try {
+        const final = await withRepository(settings, (repo) =>
+          runReceiver(repo, {
+            dsn: opts.dsn, slot: opts.slot, createSlot: !!opts.createSlot, name, synchronous: !!opts.synchronous,
+            flushIntervalMs: numberOption('flush-interval', opts.flushInterval, 1, 0.01, 3600) * 1000,
+            statusIntervalMs: numberOption('status-interval', opts.statusInterval, 10, 0.1, 3600) * 1000,
+            spoolDir, codec: settings.codec, codecExplicit: settings.codecExplicit, signal: ac.signal,
+            ...(metrics ? { onStatus: (s) => metrics.update(s) } : {}),
+          }),
+        );
+        if (opts.json) printJson(final);
+      } finally {
+        await metrics?.close();
+      }
+    });
+}

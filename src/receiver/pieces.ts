@@ -1,0 +1,52 @@
+/**
+ * Pieces of a segment being received (pure). A piece holds the bytes [start, end) of one
+ * segment; pieces are immutable objects, so a segment's received prefix is the chain of pieces
+ * from offset 0, each starting where the previous one ends. Merged pieces overlap the ones they
+ * replace until those are deleted: the chain always takes the longest piece at each offset.
+ */
+export interface PieceRange {
+  start: number;
+  end: number;
+}
+
+/** The longest contiguous chain of pieces from offset 0, and where it ends (0 when none). */
+export function pieceChain<T extends PieceRange>(pieces: readonly T[]): { end: number; chain: T[] } {
+  const byStart = new Map<number, T>();
+  for (const p of pieces) {
+    const cur = byStart.get(p.start);
+    if (!cur || p.end > cur.end) byStart.set(p.start, p);
+  }
+  const chain: T[] = [];
+  let pos = 0;
+  for (let p = byStart.get(0); p; p = byStart.get(pos)) {
+    chain.push(p);
+    pos = p.end;
+  }
+  return { end: pos, chain };
+}
+
+/**
+ * Which tail of the chain to merge into one piece, so that a segment received in many small
+ * flushes (a synchronous standby stores each commit) stays a handful of objects.
+ *
+ * Nothing is merged while the chain has at most `maxPieces` pieces. Then the merged tail is the
+ * last two pieces plus every earlier piece not larger than the tail so far: a piece is rewritten
+ * only into a piece at least twice its size, so each byte is rewritten O(log n) times and the
+ * chain keeps sizes that fall geometrically (at most ~log2(segment size) pieces).
+ * Returns the index of the first piece of the tail, or undefined.
+ */
+export function mergeFrom(chain: readonly PieceRange[], maxPieces: number): number | undefined {
+  const n = chain.length;
+  if (n <= Math.max(2, maxPieces)) return undefined;
+  let i = n - 2;
+  let tail = size(chain[n - 1]!) + size(chain[n - 2]!);
+  while (i > 0 && size(chain[i - 1]!) <= tail) {
+    i -= 1;
+    tail += size(chain[i]!);
+  }
+  return i;
+}
+
+function size(p: PieceRange): number {
+  return p.end - p.start;
+}

@@ -1,0 +1,133 @@
+/**
+ * Received WAL in the repository: the pieces of segments a receiver is streaming (listing,
+ * chains, reading a segment's received prefix). Used by the receiver to resume, by wal-fetch to
+ * serve the newest segment, and by wal-verify/info to show what was received.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { PassThrough, Readable } from 'node:stream';
+import { AlreadyExistsError, ArchiveMismatchError } from '../common/errors.js';
+import type { CodecName } from '../io/codec.js';
+import { receivedPieceKey, receivedPieceOfKey, receivedPrefix, type ReceivedPieceRef } from '../repo/layout.js';
+import type { Repository } from '../repo/repository.js';
+import { pieceChain } from './pieces.js';
+
+export interface StoredPiece extends ReceivedPieceRef {
+  key: string;
+  storedSize: number;
+  mtimeMs: number;
+}
+
+/** Every received piece under the stanza (or one timeline / segment), grouped by segment. */
+export async function listReceived(repo: Repository, timeline?: number, segment?: string): Promise<Map<string, StoredPiece[]>> {
+  const bySegment = new Map<string, StoredPiece[]>();
+  for await (const o of repo.driver.list(receivedPrefix(repo.stanza, timeline, segment))) {
+    const ref = receivedPieceOfKey(o.path);
+    if (!ref) continue;
+    const list = bySegment.get(ref.segment) ?? [];
+    list.push({ ...ref, key: o.path, storedSize: o.size, mtimeMs: o.mtimeMs });
+    bySegment.set(ref.segment, list);
+  }
+  return bySegment;
+}
+
+export interface ReceivedSegment {
+  segment: string;
+  /** Bytes of the segment received and stored from offset 0. */
+  end: number;
+  chain: StoredPiece[];
+  /** Pieces not on the chain (merged away but not yet deleted, or past a hole). */
+  stray: StoredPiece[];
+  lastModifiedMs: number;
+}
+
+export function receivedSegment(segment: string, pieces: StoredPiece[]): ReceivedSegment {
+  const { end, chain } = pieceChain(pieces);
+  const on = new Set(chain.map((p) => p.key));
+  return {
+    segment,
+    end,
+    chain,
+    stray: pieces.filter((p) => !on.has(p.key)),
+    lastModifiedMs: Math.max(0, ...pieces.map((p) => p.mtimeMs)),
+  };
+}
+
+/** The received prefix of one segment (end 0 when nothing was received). */
+export async function readReceivedSegment(repo: Repository, segment: string): Promise<ReceivedSegment> {
+  const timeline = Number.parseInt(segment.slice(0, 8), 16);
+  const pieces = (await listReceived(repo, timeline, segment)).get(segment) ?? [];
+  return receivedSegment(segment, pieces);
+}
+
+/**
+ * A stream of the chain's bytes [0, upTo), each piece verified against its checksum, then
+ * `padTo - upTo` zero bytes (a partial segment served as a whole one, the way pg_receivewal
+ * leaves `.partial` files).
+ */
+export function chainStream(repo: Repository, chain: readonly StoredPiece[], upTo: number, padTo = upTo): Readable {
+  const out = new PassThrough({ highWaterMark: 1024 * 1024 });
+  void (async () => {
+    let pos = 0;
+    for (const p of chain) {
+      if (pos >= upTo) break;
+      const body = await repo.getObject(p.key);
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        const take = Math.min(chunk.length, upTo - pos);
+        if (take > 0 && !out.write(take === chunk.length ? chunk : chunk.subarray(0, take))) await new Promise((r) => out.once('drain', r));
+        pos += take;
+      }
+      await body.verified;
+    }
+    if (pos < upTo) throw new ArchiveMismatchError(`received pieces end at ${pos}, expected ${upTo}`);
+    const zeros = Buffer.alloc(64 * 1024);
+    for (let left = padTo - pos; left > 0; left -= zeros.length) {
+      if (!out.write(left >= zeros.length ? zeros : zeros.subarray(0, left))) await new Promise((r) => out.once('drain', r));
+    }
+    out.end();
+  })().catch((err: unknown) => out.destroy(err as Error));
+  return out;
+}
+
+/**
+ * Store an immutable object. One already there must hold the same bytes (a retried or repeated
+ * store): anything else is an ArchiveMismatchError and nothing is overwritten.
+ */
+export async function storeImmutable(
+  repo: Repository, key: string, open: () => Readable, codec: CodecName, expectedSize?: number,
+): Promise<{ key: string; storedSize: number; sha256: string; existed: boolean }> {
+  try {
+    const r = await repo.putObject(key, open, { codec, ifAbsent: true });
+    if (expectedSize !== undefined && r.rawSize !== expectedSize) throw new ArchiveMismatchError(`unable to store '${key}': ${r.rawSize} bytes, expected ${expectedSize}`);
+    return { key, storedSize: r.storedSize, sha256: r.sha256, existed: false };
+  } catch (err) {
+    if (!(err instanceof AlreadyExistsError)) throw err;
+    const st = await repo.stat(key);
+    if (!st) throw err;
+    const theirs = await repo.readTrailer(key, st.size);
+    const h = createHash('sha256');
+    let size = 0;
+    for await (const c of open() as AsyncIterable<Buffer>) {
+      h.update(c);
+      size += c.length;
+    }
+    const mine = h.digest('hex');
+    if (theirs.sha256 !== mine || theirs.rawSize !== size) {
+      throw new ArchiveMismatchError(`archive mismatch: '${key}' already holds different content (${theirs.rawSize} bytes, ours ${size}); it was left unchanged`);
+    }
+    return { key, storedSize: st.size, sha256: mine, existed: true };
+  }
+}
+
+/** Store bytes [start, end) of `segment` as a piece. */
+export async function storePiece(
+  repo: Repository, segment: string, start: number, end: number,
+  open: () => Readable, codec: CodecName,
+): Promise<{ key: string; storedSize: number; sha256: string }> {
+  return storeImmutable(repo, receivedPieceKey(repo.stanza, segment, start, end), open, codec, end - start);
+}
+
+/** A readable of bytes [start, end) of a local file. */
+export function fileRange(path: string, start: number, end: number): Readable {
+  return end > start ? createReadStream(path, { start, end: end - 1, highWaterMark: 1024 * 1024 }) : Readable.from([]);
+}

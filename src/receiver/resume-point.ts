@@ -1,0 +1,79 @@
+/**
+ * Where a receiver resumes streaming (pure): right after the WAL already stored, on the
+ * server's timeline history, so that nothing is received twice and nothing is skipped.
+ */
+import { PgarkError } from '../common/errors.js';
+import { formatLsn } from '../wal/segment-name.js';
+import type { TimelineHistory } from '../wal/timeline-history.js';
+
+export class ReceiverPositionError extends PgarkError {}
+
+/** What the repository holds per timeline: the end LSN of stored WAL (complete or received). */
+export type StoredEnds = ReadonlyMap<number, bigint>;
+
+export interface ResumeInput {
+  /** The server's current timeline and its history (parents empty on timeline 1). */
+  history: TimelineHistory;
+  stored: StoredEnds;
+  walSegmentSize: number;
+  /** Where the server would start when nothing is stored: the slot's restart point, else its current WAL position. */
+  fallback: { lsn: bigint; timeline?: number | undefined };
+}
+
+export interface ResumePoint {
+  timeline: number;
+  lsn: bigint;
+  /** 'stored': right after stored WAL; 'server': nothing usable stored, started at the segment of `fallback`. */
+  from: 'stored' | 'server';
+  /** Stored WAL beyond a switch point of the history (not part of the server's history); kept as it is. */
+  divergedTimelines: number[];
+}
+
+interface Span {
+  timeline: number;
+  begin: bigint;
+  /** Switch point to the next timeline; undefined for the server's own timeline. */
+  end: bigint | undefined;
+}
+
+export function timelineSpans(history: TimelineHistory): Span[] {
+  const spans: Span[] = [];
+  let begin = 0n;
+  for (const p of history.parents) {
+    spans.push({ timeline: p.timeline, begin, end: p.switchLsn });
+    begin = p.switchLsn;
+  }
+  spans.push({ timeline: history.timeline, begin, end: undefined });
+  return spans;
+}
+
+export function resumePoint(input: ResumeInput): ResumePoint {
+  const { history, stored } = input;
+  const newestStored = Math.max(0, ...stored.keys());
+  if (newestStored > history.timeline) {
+    throw new ReceiverPositionError(
+      `the repository holds WAL of timeline ${newestStored}, newer than the server's timeline ${history.timeline}: ` +
+      'the server is not on the newest timeline (an old primary after a failover?); point the receiver at the current primary',
+    );
+  }
+  const spans = timelineSpans(history);
+  const diverged: number[] = [];
+  for (let i = spans.length - 1; i >= 0; i--) {
+    const span = spans[i]!;
+    const end = stored.get(span.timeline);
+    if (end === undefined || end < span.begin) continue;
+    if (span.end !== undefined && end >= span.end) {
+      // All of this timeline's part of the history is stored: go on at the switch point on the
+      // next timeline (whose own WAL, if any, was checked first and found missing or older).
+      if (end > span.end) diverged.push(span.timeline);
+      const next = spans[i + 1]!;
+      return { timeline: next.timeline, lsn: span.end, from: 'stored', divergedTimelines: diverged };
+    }
+    return { timeline: span.timeline, lsn: end, from: 'stored', divergedTimelines: diverged };
+  }
+  const seg = BigInt(input.walSegmentSize);
+  const lsn = (input.fallback.lsn / seg) * seg;
+  const span = spans.find((s) => lsn >= s.begin && (s.end === undefined || lsn < s.end));
+  if (!span) throw new ReceiverPositionError(`start position ${formatLsn(lsn)} is not in the server's timeline history`);
+  return { timeline: span.timeline, lsn, from: 'server', divergedTimelines: diverged };
+}

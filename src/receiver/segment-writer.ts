@@ -1,0 +1,217 @@
+/**
+ * The segment a receiver is writing: streamed bytes go to a local spool file, are stored in the
+ * repository as pieces at each flush, and once the segment is whole it is stored as a normal
+ * archive object, exactly as wal-push would store it; then its pieces are deleted.
+ * Memory stays small: piece and segment uploads read the spool file.
+ */
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { ProtocolError } from '../common/errors.js';
+import { log } from '../common/log.js';
+import type { CodecName } from '../io/codec.js';
+import type { Repository } from '../repo/repository.js';
+import { pushWalFile } from '../wal/push-file.js';
+import { formatLsn, segmentName } from '../wal/segment-name.js';
+import { mergeFrom } from './pieces.js';
+import { fileRange, listReceived, storePiece } from './received-wal.js';
+
+export interface WriterConfig {
+  repo: Repository;
+  codec: CodecName;
+  walSegmentSize: number;
+  spoolDir: string;
+  /** Merge pieces when a segment has more than this many (default 16). */
+  maxPieces?: number;
+}
+
+export interface WriterCounters {
+  piecesStored: number;
+  segmentsStored: number;
+  bytesStored: number;
+  lastFlushAtMs: number;
+}
+
+interface Piece {
+  start: number;
+  end: number;
+  key: string;
+}
+
+/** Where the prefix of the first segment comes from when the writer starts mid-segment. */
+export interface SegmentPrefix {
+  stream: Readable;
+  /** Pieces of this very segment already stored that cover the prefix (none when it comes from another timeline). */
+  pieces: Piece[];
+}
+
+export class SegmentWriter {
+  readonly counters: WriterCounters = { piecesStored: 0, segmentsStored: 0, bytesStored: 0, lastFlushAtMs: 0 };
+  private fh!: FileHandle;
+  private path = '';
+  private name = '';
+  private segno = 0n;
+  /** Bytes of the current segment in the spool file. */
+  private written = 0;
+  /** Bytes of the current segment stored in the repository. */
+  private flushed = 0;
+  private pieces: Piece[] = [];
+  private cleanup: Promise<void> = Promise.resolve();
+
+  private constructor(private readonly cfg: WriterConfig, private tli: number) {}
+
+  /** Start writing at `lsn` on `timeline`; mid-segment starts need the segment's prefix. */
+  static async open(cfg: WriterConfig, timeline: number, lsn: bigint, prefix?: SegmentPrefix): Promise<SegmentWriter> {
+    await mkdir(cfg.spoolDir, { recursive: true, mode: 0o700 });
+    const w = new SegmentWriter(cfg, timeline);
+    const seg = BigInt(cfg.walSegmentSize);
+    await w.begin(lsn / seg);
+    const offset = Number(lsn % seg);
+    if (offset > 0) {
+      if (!prefix) throw new ProtocolError(`unable to resume at ${formatLsn(lsn)}: the start of segment ${w.name} is not available`);
+      await w.fill(prefix.stream, offset);
+      if (prefix.pieces.length > 0) {
+        w.pieces = [...prefix.pieces];
+        w.flushed = offset;
+      } else {
+        await w.flush();
+      }
+    }
+    return w;
+  }
+
+  get timeline(): number {
+    return this.tli;
+  }
+
+  get segment(): string {
+    return this.name;
+  }
+
+  private get segStart(): bigint {
+    return this.segno * BigInt(this.cfg.walSegmentSize);
+  }
+
+  /** End of what was received (written to the spool). */
+  get writeLsn(): bigint {
+    return this.segStart + BigInt(this.written);
+  }
+
+  /** End of what is durably stored in the repository. */
+  get flushLsn(): bigint {
+    return this.segStart + BigInt(this.flushed);
+  }
+
+  get unflushed(): number {
+    return this.written - this.flushed;
+  }
+
+  private async begin(segno: bigint): Promise<void> {
+    this.segno = segno;
+    this.name = segmentName({ timeline: this.tli, segno }, this.cfg.walSegmentSize);
+    this.path = join(this.cfg.spoolDir, `${this.name}.receiving`);
+    this.fh = await open(this.path, 'w+', 0o600);
+    this.written = 0;
+    this.flushed = 0;
+    this.pieces = [];
+  }
+
+  private async fill(stream: Readable, upTo: number): Promise<void> {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      const take = Math.min(chunk.length, upTo - this.written);
+      if (take <= 0) continue;
+      await this.fh.write(chunk, 0, take, this.written);
+      this.written += take;
+    }
+    if (this.written !== upTo) throw new ProtocolError(`unable to resume in segment ${this.name}: only ${this.written} of ${upTo} bytes of its start are stored`);
+  }
+
+  /** Append streamed WAL starting at `walStart`, which must be exactly where the last one ended. */
+  async append(walStart: bigint, data: Buffer): Promise<void> {
+    if (walStart !== this.writeLsn) {
+      throw new ProtocolError(`unexpected WAL position from the server: got ${formatLsn(walStart)}, expected ${formatLsn(this.writeLsn)} (a gap or an overlap; nothing was stored from it)`);
+    }
+    let off = 0;
+    while (off < data.length) {
+      const take = Math.min(data.length - off, this.cfg.walSegmentSize - this.written);
+      await this.fh.write(data, off, take, this.written);
+      this.written += take;
+      off += take;
+      if (this.written === this.cfg.walSegmentSize) await this.complete();
+    }
+  }
+
+  /** Store what was written since the last flush as one piece. */
+  async flush(): Promise<void> {
+    if (this.written === this.flushed) return;
+    const start = this.flushed;
+    const end = this.written;
+    const r = await storePiece(this.cfg.repo, this.name, start, end, () => fileRange(this.path, start, end), this.cfg.codec);
+    this.pieces.push({ start, end, key: r.key });
+    this.flushed = end;
+    this.counters.piecesStored += 1;
+    this.counters.bytesStored += end - start;
+    this.counters.lastFlushAtMs = Date.now();
+    await this.maybeMerge();
+  }
+
+  private async maybeMerge(): Promise<void> {
+    const from = mergeFrom(this.pieces, this.cfg.maxPieces ?? 16);
+    if (from === undefined) return;
+    const old = this.pieces.slice(from);
+    const start = old[0]!.start;
+    const end = old[old.length - 1]!.end;
+    const r = await storePiece(this.cfg.repo, this.name, start, end, () => fileRange(this.path, start, end), this.cfg.codec);
+    this.pieces.splice(from, old.length, { start, end, key: r.key });
+    await this.cfg.repo.driver.delete(old.map((p) => p.key).filter((k) => k !== r.key));
+  }
+
+  /** The segment is whole: store it as an archived segment, then drop its pieces. */
+  private async complete(): Promise<void> {
+    const name = this.name;
+    const path = this.path;
+    await this.fh.close();
+    const r = await pushWalFile(this.cfg.repo, { path, name, size: this.cfg.walSegmentSize }, { codec: this.cfg.codec });
+    if (r.status === 'stored') this.counters.bytesStored += this.cfg.walSegmentSize - this.flushed;
+    this.counters.segmentsStored += 1;
+    this.counters.lastFlushAtMs = Date.now();
+    log.debug(`receive: segment ${name} ${r.status === 'stored' ? 'stored' : 'already archived (identical)'}`);
+    const tli = this.tli;
+    this.cleanup = this.cleanup.then(async () => {
+      await rm(path, { force: true });
+      const keys = [...((await listReceived(this.cfg.repo, tli, name)).get(name) ?? [])].map((p) => p.key);
+      if (keys.length > 0) await this.cfg.repo.driver.delete(keys);
+    }).catch((err: unknown) => log.warn(`receive: unable to remove the pieces of ${name}: ${(err as Error).message}`));
+    await this.begin(this.segno + 1n);
+  }
+
+  /**
+   * Continue on `timeline` from `lsn`, the switch point where the old timeline ended. The new
+   * timeline's first segment starts with the old one's bytes up to the switch point; those are
+   * stored again under the new segment name. The old segment stays as received pieces.
+   */
+  async switchTimeline(timeline: number, lsn: bigint): Promise<void> {
+    if (lsn !== this.writeLsn) {
+      throw new ProtocolError(`timeline ${timeline} starts at ${formatLsn(lsn)} but timeline ${this.tli} was received up to ${formatLsn(this.writeLsn)}`);
+    }
+    await this.flush();
+    const offset = this.written;
+    const oldPath = this.path;
+    const oldFh = this.fh;
+    this.tli = timeline;
+    await this.begin(this.segno);
+    if (offset > 0) {
+      await this.fill(fileRange(oldPath, 0, offset), offset);
+      await this.flush();
+    }
+    await oldFh.close();
+    await rm(oldPath, { force: true });
+  }
+
+  /** Close the spool (what was not flushed is dropped; it is received again on resume). */
+  async close(): Promise<void> {
+    await this.fh.close().catch(() => undefined);
+    await rm(this.path, { force: true });
+    await this.cleanup;
+  }
+}

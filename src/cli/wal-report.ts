@@ -5,7 +5,9 @@ import type { AgentStatus } from '../agent/agent-status.js';
 import type { Repository } from '../repo/repository.js';
 import type { StanzaMeta } from '../repo/stanza-meta.js';
 import type { ArchiveReport } from '../wal/archive-analysis.js';
-import type { VerifyReport } from '../wal/wal-verify.js';
+import type { ReceivedRange, VerifyReport } from '../wal/wal-verify.js';
+import type { ReceiverStatus } from '../receiver/receiver-status.js';
+import { log } from '../common/log.js';
 import { formatBytes } from './format.js';
 
 export interface InfoReport {
@@ -27,6 +29,29 @@ export interface InfoReport {
    * its process is alive, and the backlog warning if any; `running: false` when none runs.
    */
   agent?: (AgentStatus & { running: boolean; warning?: string }) | { running: false };
+  /** Receivers (pgark receive) storing into this stanza, from their status objects. */
+  receivers: Array<ReceiverStatus & { stale: boolean }>;
+  /** Segments stored in part by a receiver. */
+  received: ReceivedRange[];
+}
+
+/** A receiver stores its status every 10 s; older than this, it is not running (or cannot store). */
+const RECEIVER_STALE_MS = 60_000;
+
+async function receiverInfo(repo: Repository): Promise<InfoReport['receivers']> {
+  const { receiverStatusPrefix } = await import('../repo/layout.js');
+  const out: InfoReport['receivers'] = [];
+  for await (const o of repo.driver.list(receiverStatusPrefix(repo.stanza))) {
+    if (!o.path.endsWith('.json')) continue;
+    try {
+      const s = JSON.parse(await repo.getJson(o.path)) as ReceiverStatus;
+      const live = s.state === 'streaming' || s.state === 'connecting' || s.state === 'retrying';
+      out.push({ ...s, stale: live && Date.now() - Date.parse(s.updatedAt) > RECEIVER_STALE_MS });
+    } catch (err) {
+      log.warn(`unable to read receiver status '${o.path}': ${(err as Error).message}`);
+    }
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /** The agent's status file under `<pgdata>/pg_wal/.pgark/agent/`, if an agent runs there. */
@@ -47,8 +72,10 @@ async function agentInfo(pgdata: string): Promise<InfoReport['agent']> {
 
 export async function collectInfo(repo: Repository, pgdata?: string): Promise<InfoReport> {
   const meta: StanzaMeta = await repo.requireStanza();
-  const { scanArchive } = await import('../wal/wal-verify.js');
-  const { report } = await scanArchive(repo, meta);
+  const { scanArchive, receivedRanges } = await import('../wal/wal-verify.js');
+  const { report, objects } = await scanArchive(repo, meta);
+  const { walNameOfKey } = await import('../repo/layout.js');
+  const archived = new Set(objects.map((o) => walNameOfKey(o.path)).filter((n): n is string => !!n));
   const wal: InfoReport['wal'] = {
     timelines: report.timelines.map((t) => ({
       timeline: t.timeline,
@@ -72,6 +99,8 @@ export async function collectInfo(repo: Repository, pgdata?: string): Promise<In
     createdAt: meta.createdAt,
     wal,
     ...(pgdata ? { agent: await agentInfo(pgdata) } : {}),
+    receivers: await receiverInfo(repo),
+    received: (await receivedRanges(repo, archived)).ranges,
   };
 }
 
@@ -96,6 +125,22 @@ export function printInfo(i: InfoReport): void {
   } else if (a) {
     out('  agent: not running (archive_command pushes every segment itself)');
   }
+  for (const r of i.receivers) {
+    const state = r.stale ? `${r.state.toUpperCase()} but STALE (no update since ${r.updatedAt})` : r.state;
+    out(`  receiver ${r.name} on ${r.host} pid ${r.pid}: ${state}${r.synchronous ? ', synchronous' : ''}; updated ${r.updatedAt}`);
+    if (r.server) out(`    server ${r.server.where}, timeline ${r.timeline ?? r.server.timeline}`);
+    out(`    stored up to ${r.flushLsn ?? '-'} (received ${r.writeLsn ?? '-'}, server at ${r.serverWalEnd ?? '-'}); lag ${formatBytes(r.lagBytes)}, ${r.lagSeconds} s; last flush ${r.lastFlushAt ?? 'never'}`);
+    if (r.slot) out(`    slot ${r.slot.name}: ${r.slot.active ? 'active' : 'inactive'}, restart LSN ${r.slot.restartLsn ?? '-'} when last read`);
+    out(`    ${formatBytes(r.bytesReceived)} received, ${r.segmentsStored} segments and ${r.piecesStored} pieces stored, ${r.reconnects} reconnects`);
+    if (r.lastError) out(`    last error ${r.lastErrorAt ?? ''}: ${r.lastError}`);
+  }
+  printReceived(i.received, '  ');
+}
+
+function printReceived(received: readonly ReceivedRange[], indent: string): void {
+  for (const r of received) {
+    out(`${indent}received ${r.segment}: ${formatBytes(r.bytes)} from its start in ${r.pieces} piece(s)${r.archived ? ' (also archived whole)' : ''}, last ${r.lastModified ?? '-'}`);
+  }
 }
 
 function printArchive(r: ArchiveReport): void {
@@ -112,6 +157,7 @@ function printArchive(r: ArchiveReport): void {
 export function printVerifyReport(r: VerifyReport): void {
   out(`stanza ${r.stanza}: ${r.totalSegments} segments on ${r.timelines.length} timeline(s)`);
   printArchive(r);
+  printReceived(r.received, '');
   if (r.objectsRead) out(`re-read ${r.objectsRead} objects`);
   for (const d of r.damaged) out(`DAMAGED ${d.name}: ${d.error}`);
   out(r.ok ? 'OK' : `FAILED: ${r.gapCount} gap(s), ${r.damaged.length} damaged object(s)`);

@@ -16,7 +16,36 @@ export interface VerifyReport extends ArchiveReport {
   /** Objects that failed re-reading (only with `read`). */
   damaged: Array<{ name: string; error: string }>;
   objectsRead: number;
+  /** Segments pgark receive has stored in part (the one being received, or the end of an old timeline). */
+  received: ReceivedRange[];
   ok: boolean;
+}
+
+export interface ReceivedRange {
+  segment: string;
+  /** Bytes stored from the segment's start. */
+  bytes: number;
+  pieces: number;
+  /** The whole segment is archived too (its pieces are about to be removed). */
+  archived: boolean;
+  lastModified?: string;
+}
+
+/** What pgark receive stored of segments not (yet) archived whole. */
+export async function receivedRanges(repo: Repository, archivedNames: ReadonlySet<string>): Promise<{ ranges: ReceivedRange[]; keys: string[] }> {
+  const { listReceived, receivedSegment } = await import('../receiver/received-wal.js');
+  const ranges: ReceivedRange[] = [];
+  const keys: string[] = [];
+  for (const [segment, pieces] of await listReceived(repo)) {
+    const r = receivedSegment(segment, pieces);
+    keys.push(...r.chain.map((p) => p.key));
+    ranges.push({
+      segment, bytes: r.end, pieces: r.chain.length, archived: archivedNames.has(segment),
+      ...(r.lastModifiedMs ? { lastModified: new Date(r.lastModifiedMs).toISOString() } : {}),
+    });
+  }
+  ranges.sort((a, b) => a.segment.localeCompare(b.segment));
+  return { ranges, keys };
 }
 
 export async function listWal(repo: Repository): Promise<ObjectInfo[]> {
@@ -42,17 +71,21 @@ export async function walVerify(repo: Repository, opts: { read: boolean; jobs: n
   const { objects, report } = await scanArchive(repo, meta);
   const damaged: VerifyReport['damaged'] = [];
   let objectsRead = 0;
+  const archived = new Set(objects.map((o) => walNameOfKey(o.path)).filter((n): n is string => !!n));
+  const received = await receivedRanges(repo, archived);
   if (opts.read) {
-    await mapPool(objects.filter((o) => walNameOfKey(o.path)), opts.jobs, async (o) => {
+    const toRead = [...objects.filter((o) => walNameOfKey(o.path)).map((o) => ({ key: o.path, name: walNameOfKey(o.path)! })),
+      ...received.keys.map((key) => ({ key, name: key.slice(key.indexOf('/received/') + 1) }))];
+    await mapPool(toRead, opts.jobs, async (o) => {
       try {
-        await pipeline(await repo.getObject(o.path), new Writable({ write: (_c, _e, cb) => cb() }));
+        await pipeline(await repo.getObject(o.key), new Writable({ write: (_c, _e, cb) => cb() }));
         objectsRead++;
       } catch (err) {
-        damaged.push({ name: walNameOfKey(o.path)!, error: (err as Error).message });
-        log.error(`'${o.path}' failed verification: ${(err as Error).message}`);
+        damaged.push({ name: o.name, error: (err as Error).message });
+        log.error(`'${o.key}' failed verification: ${(err as Error).message}`);
       }
     });
   }
   damaged.sort((a, b) => a.name.localeCompare(b.name));
-  return { stanza: repo.stanza, ...report, damaged, objectsRead, ok: report.gapCount === 0 && damaged.length === 0 };
+  return { stanza: repo.stanza, ...report, damaged, objectsRead, received: received.ranges, ok: report.gapCount === 0 && damaged.length === 0 };
 }

@@ -71,7 +71,12 @@ export async function runBackup(settings: Settings, repo: Repository, o: BackupO
     if (facts.inRecovery && !o.fromStandby) notes.push('the server is a hot standby: backing up from the standby');
     const pgdata = await checkDataDirectory(settings.pgdata, facts);
     if (!o.storeWal && !fromStandby && facts.archiveMode === 'off') {
-      throw new ConfigError("archive_mode is off: the WAL this backup needs would never reach the repository; set archive_command = 'pgark wal-push %p' or pass --store-wal");
+      const { liveReceivers } = await import('../receiver/received-wal.js');
+      const receivers = await liveReceivers(repo);
+      if (receivers.length === 0) {
+        throw new ConfigError("archive_mode is off and no pgark receive is streaming into this stanza: the WAL this backup needs would never reach the repository; set archive_command = 'pgark wal-push %p', run pgark receive, or pass --store-wal");
+      }
+      notes.push(`archive_mode is off: the backup's WAL comes from pgark receive (${receivers.join(', ')})`);
     }
     const stanzaMeta = await repo.ensureStanza(
       { systemIdentifier: facts.systemIdentifier, pgVersion: facts.pgVersion, walSegmentSize: facts.walSegmentSize },

@@ -6,7 +6,7 @@
  */
 import { ConfigError, InvalidInputError } from '../common/errors.js';
 import type { Settings } from '../config/resolve.js';
-import { pinKey, walNameOfKey, walPrefix } from '../repo/layout.js';
+import { pinKey, receivedPieceOfKey, receivedPrefix, walNameOfKey, walPrefix } from '../repo/layout.js';
 import { acquireRepoLock } from '../repo/repo-lock.js';
 import type { Repository } from '../repo/repository.js';
 import { findBackup, listBackups, listPins, removeBackup, uncommittedBackupIds } from './catalog.js';
@@ -50,6 +50,11 @@ export async function runExpire(settings: Settings, repo: Repository, o: { dryRu
       for await (const obj of repo.driver.list(walPrefix(repo.stanza))) {
         const name = walNameOfKey(obj.path);
         if (name && walRemovable(name, plan.walKeepFrom.segment, meta.walSegmentSize)) walDoomed.push({ path: obj.path, size: obj.size, name });
+      }
+      // Pieces pgark receive left of segments below the cut (the end of an old timeline).
+      for await (const obj of repo.driver.list(receivedPrefix(repo.stanza))) {
+        const piece = receivedPieceOfKey(obj.path);
+        if (piece && walRemovable(piece.segment, plan.walKeepFrom.segment, meta.walSegmentSize)) walDoomed.push({ path: obj.path, size: obj.size, name: piece.segment });
       }
     }
     walDoomed.sort((a, b) => (a.name < b.name ? -1 : 1));

@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { PassThrough, Readable } from 'node:stream';
 import { AlreadyExistsError, ArchiveMismatchError } from '../common/errors.js';
 import type { CodecName } from '../io/codec.js';
-import { receivedPieceKey, receivedPieceOfKey, receivedPrefix, type ReceivedPieceRef } from '../repo/layout.js';
+import { receivedPieceKey, receivedPieceOfKey, receivedPrefix, receiverStatusPrefix, type ReceivedPieceRef } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
 import { pieceChain } from './pieces.js';
 
@@ -130,4 +130,19 @@ export async function storePiece(
 /** A readable of bytes [start, end) of a local file. */
 export function fileRange(path: string, start: number, end: number): Readable {
   return end > start ? createReadStream(path, { start, end: end - 1, highWaterMark: 1024 * 1024 }) : Readable.from([]);
+}
+
+/** Names of receivers whose status object says they are streaming and is fresh (stored within a minute). */
+export async function liveReceivers(repo: Repository, nowMs = Date.now()): Promise<string[]> {
+  const names: string[] = [];
+  for await (const o of repo.driver.list(receiverStatusPrefix(repo.stanza))) {
+    if (!o.path.endsWith('.json')) continue;
+    try {
+      const s = JSON.parse(await repo.getJson(o.path)) as { name: string; state: string; updatedAt: string };
+      if (s.state === 'streaming' && nowMs - Date.parse(s.updatedAt) < 60_000) names.push(s.name);
+    } catch {
+      // an unreadable status says nothing about a live receiver
+    }
+  }
+  return names;
 }

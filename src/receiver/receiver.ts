@@ -171,7 +171,10 @@ export async function runReceiver(repo: Repository, o: ReceiverOptions): Promise
 
       const spans = timelineSpans(history);
       const tlis = spans.map((s) => s.timeline);
-      const ends = await storedEnds(repo, tlis, meta.walSegmentSize);
+      const { ends, obsolete } = await storedEnds(repo, tlis, meta.walSegmentSize);
+      if (obsolete.length > 0) {
+        await repo.driver.delete(obsolete).catch((err: unknown) => log.warn(`receive: unable to remove ${obsolete.length} obsolete received pieces: ${(err as Error).message}`));
+      }
       const rp = resumePoint({ history, stored: ends, walSegmentSize: meta.walSegmentSize, fallback: slotRestart ?? { lsn: parseLsn(xlogpos) } });
       for (const t of rp.divergedTimelines) {
         log.warn(`receive: the repository holds WAL of timeline ${t} past its switch point in the server's history; it is kept, and the receiver goes on on the next timeline`);

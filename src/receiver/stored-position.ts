@@ -11,27 +11,38 @@ import { parseSegmentName, segmentName } from '../wal/segment-name.js';
 import { chainStream, listReceived, receivedSegment } from './received-wal.js';
 import type { SegmentPrefix } from './segment-writer.js';
 
-/** End LSN of the stored WAL of each of `timelines` that has any. */
-export async function storedEnds(repo: Repository, timelines: readonly number[], walSegmentSize: number): Promise<Map<number, bigint>> {
+/**
+ * End LSN of the stored WAL of each of `timelines` that has any, and the keys of received pieces
+ * that are obsolete because their whole segment is archived (left by a receiver that stopped
+ * between storing a segment and removing its pieces, or superseded by archive_command).
+ */
+export async function storedEnds(repo: Repository, timelines: readonly number[], walSegmentSize: number): Promise<{ ends: Map<number, bigint>; obsolete: string[] }> {
   const seg = BigInt(walSegmentSize);
   const out = new Map<number, bigint>();
+  const obsolete: string[] = [];
   const raise = (tli: number, end: bigint) => {
     const cur = out.get(tli);
     if (cur === undefined || end > cur) out.set(tli, end);
   };
   for (const tli of timelines) {
+    const whole = new Set<string>();
     for await (const o of repo.driver.list(walPrefix(repo.stanza, tli))) {
       const name = walNameOfKey(o.path);
       if (!name || name.length !== 24) continue;
+      whole.add(name);
       raise(tli, (parseSegmentName(name, walSegmentSize).segno + 1n) * seg);
     }
     for (const [segment, pieces] of await listReceived(repo, tli)) {
+      if (whole.has(segment)) {
+        obsolete.push(...pieces.map((p) => p.key));
+        continue;
+      }
       const r = receivedSegment(segment, pieces);
       if (r.end === 0) continue;
       raise(tli, parseSegmentName(segment, walSegmentSize).segno * seg + BigInt(r.end));
     }
   }
-  return out;
+  return { ends: out, obsolete };
 }
 
 /**

@@ -161,9 +161,12 @@ describe('faults', () => {
     const primary = await PgCluster.create({ name: 'rc', walSegmentSizeMB: 1, conf: { wal_level: 'replica' } });
     await primary.start();
     await primary.psql("CREATE TABLE t (id int PRIMARY KEY); SELECT pg_create_physical_replication_slot('recv', true)");
-    await pgark(['backup', '--repo', repo, '--stanza', stanza, '--pgdata', primary.dataDir, '--store-wal'], { env: primary.clientEnv() });
     const r = receive(primary, repo, stanza, ['--slot', 'recv', '--metrics-port', '0', '--status-interval', '1']);
     try {
+      // archive_mode is off: the backup's WAL comes from the receiver.
+      await waitStored(primary, 'pgark', r.output);
+      const b = await pgark(['backup', '--repo', repo, '--stanza', stanza, '--pgdata', primary.dataDir, '--json', '--no-progress'], { env: primary.clientEnv() });
+      expect(b.stderr + b.stdout).toMatch(/WAL comes from pgark receive \(pgark\)/);
       await primary.psql('INSERT INTO t SELECT generate_series(1, 1000)');
       await waitStored(primary, 'pgark', r.output);
       await primary.restart();

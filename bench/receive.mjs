@@ -1,0 +1,775 @@
+// Streaming receiver benchmark: `pgark receive` vs `pg_receivewal`, in ONE run on ONE PostgreSQL 15
+// primary:
+//   1. lag under load (async): two physical slots, pg_receivewal (--status-interval=1) and pgark
+//      receive (--status-interval 1 --flush-interval 1) both streaming while `pgbench -c 4 -j 2`
+//      runs; pg_stat_replication sampled every second per application_name (bytes behind
+//      pg_current_wal_lsn() of write_lsn / flush_lsn, write_lag / flush_lag); catch-up after the
+//      load; then, both stopped, every segment pg_receivewal wrote is fetched back from pgark's
+//      repository (`pgark wal-fetch`) and compared byte for byte, and `pgark wal-verify --read`;
+//   2. synchronous commit latency: pgbench -c 1 and -c 8 (TPC-B) with no synchronous standby,
+//      with `pg_receivewal --synchronous` as the only synchronous standby, then with `pgark
+//      receive --synchronous` (one receiver at a time, synchronous_standby_names + reload).
+//
+//   npm run bench:receive                 # as root (the cluster runs as the `postgres` OS user)
+//   node bench/receive.mjs [--duration 60] [--scale 20] [--sync-duration 20] [--smoke]
+//                          [--budget-sec S] [--keep] [--out FILE | --no-write]
+//   smoke (~1 min; scale 2, 10 s load, 5 s per synchronous run; writes /tmp/pgark-receive-smoke.md
+//   unless --out): node bench/receive.mjs --smoke
+//
+// Needs: postgresql-15 (server, client, pg_receivewal, pgbench), GNU time (/usr/bin/time), a built
+// pgark (dist/src/receiver/receiver.js). Writes bench/results/receive.md (text above the GENERATED
+// marker is kept).
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg, release } from 'node:os';
+import { join } from 'node:path';
+import { Cluster as BaseCluster, SEG, benchConf, initCluster, isSeg } from './lib-pg.mjs';
+import {
+  asPgArgv,
+  BASE_ENV,
+  checkPgarkReadableByPostgres,
+  createBudget,
+  createCleanup,
+  createRun,
+  environmentLines,
+  f1,
+  f2,
+  fmtMiB,
+  freePort,
+  listDir,
+  MB,
+  makeTmpRoot,
+  mkPgDir,
+  NODE,
+  PG_BIN,
+  PGARK,
+  procTable,
+  requireRootAndFiles,
+  ROOT,
+  sh,
+  shq,
+  sleep,
+  sq,
+  TIME,
+  timeRecords,
+  treeBytes,
+  writeGenerated,
+  writePgFile,
+} from './lib-proc.mjs';
+
+// ---------------------------------------------------------------------------
+// Settings
+// ---------------------------------------------------------------------------
+
+const MARKER = '<!-- GENERATED: everything below is rewritten by bench/receive.mjs -->';
+const STANZA = 'main';
+const TARGET = 1.2; // issue: pgark's max lag at most 1.2x pg_receivewal's
+const APP = { pgrw: 'pg_receivewal', pgark: 'pgark' };
+const SYNC_APP = { pgrw: 'pg_receivewal_sync', pgark: 'pgark_sync' };
+const SLOT = { pgrw: 'slot1', pgark: 'slot2' };
+const LABEL = { pgrw: 'pg_receivewal', pgark: 'pgark receive' };
+const SYNC_CLIENTS = [1, 8];
+
+const argv = process.argv.slice(2);
+const FLAGS = new Set(['--keep', '--no-write', '--smoke']);
+const KNOWN = new Set([...FLAGS, '--duration', '--scale', '--sync-duration', '--budget-sec', '--out']);
+for (let i = 0; i < argv.length; i++) {
+  if (!KNOWN.has(argv[i])) {
+    console.error(`unknown option ${argv[i]}`);
+    process.exit(2);
+  }
+  if (!FLAGS.has(argv[i])) i++;
+}
+const argValue = (name, dflt) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : dflt;
+};
+const SMOKE = argv.includes('--smoke');
+const DURATION = Number(argValue('--duration', SMOKE ? '10' : '60'));
+const SCALE = Number(argValue('--scale', SMOKE ? '2' : '20'));
+const SYNC_DURATION = Number(argValue('--sync-duration', SMOKE ? '5' : '20'));
+const TOTAL_BUDGET_MS = Number(argValue('--budget-sec', String(Math.max(SMOKE ? 300 : 900, DURATION + 2 * SYNC_CLIENTS.length * 3 * SYNC_DURATION + 600)))) * 1000;
+const KEEP = argv.includes('--keep');
+const WRITE = !argv.includes('--no-write');
+const RESULTS = argValue('--out', SMOKE ? '/tmp/pgark-receive-smoke.md' : join(ROOT, 'bench/results/receive.md'));
+for (const [k, v] of Object.entries({ DURATION, SCALE, SYNC_DURATION, TOTAL_BUDGET_MS })) {
+  if (!Number.isFinite(v) || v <= 0) {
+    console.error(`invalid ${k}: ${v}`);
+    process.exit(2);
+  }
+}
+
+const PG_RECEIVEWAL = join(PG_BIN, 'pg_receivewal');
+requireRootAndFiles('bench/receive.mjs', [join(PG_BIN, 'initdb'), join(PG_BIN, 'pgbench'), PG_RECEIVEWAL, TIME, join(ROOT, 'dist/src/cli/main.js'), join(ROOT, 'dist/src/receiver/receiver.js')]);
+
+const budget = createBudget(TOTAL_BUDGET_MS);
+const { started, log, bounded } = budget;
+const startLoad = loadavg();
+const run = createRun(budget);
+
+const tmpRoot = makeTmpRoot('/tmp/pgark-recvbench-');
+const clusters = new Set();
+const ctx = { tmpRoot, run, bounded, log, clusters };
+class Cluster extends BaseCluster {
+  constructor(name, dataDir, port) {
+    super(ctx, name, dataDir, port);
+  }
+}
+
+const results = { lag: null, verify: null, sync: [], notes: [], commands: [] };
+const T = (s) => String(s).replaceAll(tmpRoot, '$TMP');
+const COMMAND = `node bench/receive.mjs${argv.length ? ' ' + argv.join(' ') : ''}`;
+
+// ---------------------------------------------------------------------------
+// Small helpers
+// ---------------------------------------------------------------------------
+
+const quantile = (xs, q) => {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
+};
+const max = (xs) => (xs.length ? Math.max(...xs) : null);
+const ratio = (a, b) => (a == null || b == null || !(b > 0) ? null : a / b);
+const fMB = (b) => (b == null ? 'n/a' : (b / MB).toFixed(2));
+const fx = (x) => (x == null ? 'n/a' : `${f2(x)}x`);
+const fs3 = (x) => (x == null || !Number.isFinite(x) ? 'n/a' : x.toFixed(3));
+const lsnOf = (bytes) => `${(BigInt(bytes) >> 32n).toString(16).toUpperCase()}/${(BigInt(bytes) & 0xffffffffn).toString(16).toUpperCase()}`;
+
+/** Machine-wide CPU jiffies (all cores) from /proc/stat: busy and total. */
+function cpuTimes() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  const idle = f[3] + f[4]; // idle + iowait
+  return { busy: total - idle, total };
+}
+const busyPct = (a, b) => (b.total > a.total ? (100 * (b.busy - a.busy)) / (b.total - a.total) : null);
+
+/** CPU model and count as /proc/cpuinfo lists them. */
+function cpuInfo() {
+  try {
+    const text = readFileSync('/proc/cpuinfo', 'utf8');
+    const count = (text.match(/^processor\s*:/gm) ?? []).length;
+    const model = /^model name\s*:\s*(.*)$/m.exec(text)?.[1]?.trim() ?? 'unknown';
+    return `${model} × ${count}`;
+  } catch {
+    return 'unknown';
+  }
+}
+
+const sha256 = (file) => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+// ---------------------------------------------------------------------------
+// Receivers (as postgres under GNU time: peak RSS and CPU of the receiver process)
+// ---------------------------------------------------------------------------
+
+const receivers = new Set();
+
+/** Start a receiver; words = its argv. */
+function startReceiver(key, label, words) {
+  const timeFile = join(tmpRoot, 'rss', `${label}.txt`);
+  writePgFile(timeFile, '');
+  const [file, args] = asPgArgv(TIME, ['-f', '%M %e %U %S', '-o', timeFile, ...words]);
+  const child = spawn(file, args, { env: { ...BASE_ENV, HOME: '/var/lib/postgresql' }, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  let exit = null;
+  const exited = new Promise((r) =>
+    child.on('close', (code, signal) => {
+      exit = { code, signal };
+      r(exit);
+    }),
+  );
+  const command = words.map(shq).join(' ');
+  results.commands.push({ label, command: T(command) });
+  log(`start ${label}: ${T(command)}`);
+  const rec = { key, label, child, timeFile, exited, exit: () => exit, out: () => out, err: () => err, command };
+  receivers.add(rec);
+  return rec;
+}
+
+/** SIGTERM the receiver process (not GNU time), wait for it; exit code, %M, CPU, pgark's final status. */
+async function stopReceiver(rec) {
+  const pid = procTable().find((r) => r.ppid === rec.child.pid)?.pid;
+  if (pid && rec.exit() === null) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+  }
+  const clean = await Promise.race([rec.exited.then(() => true), sleep(30_000).then(() => false)]);
+  if (!clean) {
+    try {
+      process.kill(-rec.child.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+    await Promise.race([rec.exited, sleep(5000)]);
+  }
+  receivers.delete(rec);
+  writeFileSync(join(tmpRoot, 'logs', `${rec.label}.log`), rec.out() + rec.err());
+  const t = timeRecords(rec.timeFile).at(-1);
+  let final = null;
+  if (rec.key === 'pgark') {
+    try {
+      const text = rec.out();
+      final = JSON.parse(text.slice(text.indexOf('{')));
+    } catch {
+      final = null;
+    }
+  }
+  const exit = rec.exit();
+  const res = {
+    label: rec.label,
+    code: exit?.code ?? null,
+    stoppedCleanly: clean && exit?.code === 0,
+    rssKiB: t?.[0] ?? null,
+    wallSecs: t?.[1] ?? null,
+    cpuSecs: t ? t[2] + t[3] : null,
+    final,
+    stderrTail: T(rec.err().slice(-1500)),
+  };
+  log(`stopped ${rec.label}: exit ${exit?.code ?? exit?.signal ?? '?'}${clean ? '' : ' (killed)'}, peak RSS ${fmtMiB(res.rssKiB)} MiB, CPU ${f2(res.cpuSecs)} s`);
+  if (!res.stoppedCleanly) results.notes.push(`${rec.label}: ${clean ? `exit ${exit?.code ?? exit?.signal}` : 'did not stop within 30 s of SIGTERM (killed)'}; stderr tail:\n${res.stderrTail}`);
+  return res;
+}
+
+async function killReceivers() {
+  for (const r of [...receivers]) {
+    try {
+      process.kill(-r.child.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+    receivers.delete(r);
+  }
+}
+
+const pgrwWords = (dir, dsnApp, extra = []) => [PG_RECEIVEWAL, '-D', dir, '-S', SLOT.pgrw, '--status-interval=1', '-n', '-w', '-v', '-d', `host=127.0.0.1 port=${main.port} user=postgres application_name=${dsnApp}`, ...extra];
+const pgarkWords = (app, extra = []) => [
+  NODE, PGARK, 'receive', '--repo', pgarkRepo, '--stanza', STANZA, '--dsn', `host=127.0.0.1 port=${main.port} user=postgres`, '--slot', SLOT.pgark, '--create-slot',
+  '--application-name', app, '--status-interval', '1', '--flush-interval', '1', '--spool-dir', pgarkSpool, '--log-level', 'info', '--json', ...extra,
+];
+
+// ---------------------------------------------------------------------------
+// pg_stat_replication
+// ---------------------------------------------------------------------------
+
+/** Wait until application_name `app` streams (and is the synchronous standby when sync). */
+async function waitStreaming(app, rec, { sync = false, timeoutMs = 60_000 } = {}) {
+  const until = Date.now() + bounded(timeoutMs);
+  let last = '';
+  for (;;) {
+    if (rec.exit() !== null) throw new Error(`${rec.label} exited (${rec.exit().code ?? rec.exit().signal}) before streaming:\n${T(rec.err().slice(-3000))}`);
+    last = await main.psql(`SELECT state || '|' || sync_state FROM pg_stat_replication WHERE application_name = ${sq(app)};`);
+    const [state, syncState] = last.split('|');
+    if (state === 'streaming' && (!sync || syncState === 'sync')) return;
+    if (Date.now() > until) throw new Error(`${app} not ${sync ? 'the synchronous standby' : 'streaming'} after ${timeoutMs} ms (pg_stat_replication: '${last}'):\n${T(rec.err().slice(-3000))}`);
+    await sleep(200);
+  }
+}
+
+const SAMPLE_SQL =
+  "WITH c AS MATERIALIZED (SELECT pg_current_wal_lsn() AS lsn) SELECT extract(epoch FROM now()), pg_wal_lsn_diff(c.lsn, '0/0'), coalesce(r.application_name, '-'), coalesce(r.state, '-'), " +
+  'pg_wal_lsn_diff(c.lsn, r.write_lsn), pg_wal_lsn_diff(c.lsn, r.flush_lsn), extract(epoch FROM r.write_lag), extract(epoch FROM r.flush_lag) FROM c LEFT JOIN pg_stat_replication r ON true';
+
+const samplers = new Set();
+
+/** One psql connection running SAMPLE_SQL under `\watch 1`; samples keyed by the server's now(). */
+function startSampler(cl) {
+  const child = spawn(join(PG_BIN, 'psql'), ['-X', '-A', '-t', '-q'], { env: { ...BASE_ENV, ...cl.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  samplers.add(child);
+  const samples = new Map();
+  let buf = '';
+  let err = '';
+  const num = (s) => (s === '' || s == null ? null : Number(s));
+  child.stdout.on('data', (d) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i).trim();
+      buf = buf.slice(i + 1);
+      const f = line.split('|');
+      if (f.length !== 8 || !/^\d+(\.\d+)?$/.test(f[0])) continue;
+      let s = samples.get(f[0]);
+      if (!s) samples.set(f[0], (s = { t: Number(f[0]), cur: Number(f[1]), rows: {} }));
+      if (f[2] !== '-') s.rows[f[2]] = { state: f[3], w: num(f[4]), f: num(f[5]), wl: num(f[6]), fl: num(f[7]) };
+    }
+  });
+  child.stderr.on('data', (d) => (err += d));
+  child.stdin.on('error', () => {});
+  child.stdin.write(`${SAMPLE_SQL} \\watch 1\n`);
+  return {
+    samples: () => [...samples.values()].sort((a, b) => a.t - b.t),
+    stop() {
+      child.kill('SIGKILL');
+      samplers.delete(child);
+      if (err.trim()) results.notes.push(`sampler psql stderr: ${err.trim().slice(0, 1000)}`);
+    },
+  };
+}
+
+function killSamplers() {
+  for (const c of samplers) c.kill('SIGKILL');
+  samplers.clear();
+}
+
+/** Lag statistics of one application_name over the samples taken in [t0, t1] (epoch seconds). */
+function lagStats(samples, app, t0, t1) {
+  const inWin = samples.filter((s) => s.t >= t0 && s.t <= t1);
+  const rows = inWin.map((s) => s.rows[app]).filter(Boolean);
+  const pick = (k) => rows.map((r) => r[k]).filter((v) => v != null && Number.isFinite(v));
+  const w = pick('w');
+  const f = pick('f');
+  const wl = pick('wl');
+  const fl = pick('fl');
+  return {
+    samples: inWin.length,
+    present: rows.length,
+    notStreaming: rows.filter((r) => r.state !== 'streaming').length,
+    wMax: max(w), wP95: quantile(w, 0.95), wMean: w.length ? w.reduce((a, b) => a + b, 0) / w.length : null,
+    fMax: max(f), fP95: quantile(f, 0.95),
+    wlMax: max(wl), wlP95: quantile(wl, 0.95), wlN: wl.length,
+    flMax: max(fl), flP95: quantile(fl, 0.95), flN: fl.length,
+    // first and last third of the window: does the lag grow?
+    wFirst: quantile(inWin.slice(0, Math.ceil(inWin.length / 3)).map((s) => s.rows[app]?.w).filter((v) => v != null), 0.5),
+    wLast: quantile(inWin.slice(-Math.ceil(inWin.length / 3)).map((s) => s.rows[app]?.w).filter((v) => v != null), 0.5),
+  };
+}
+
+/** Seconds from `from` (Date.now()) until pg_stat_replication shows `col` of `app` at or past lsn (bytes); null on timeout. */
+async function waitPosition(app, col, lsnBytes, from, timeoutMs = 60_000) {
+  const sql = `SELECT coalesce((pg_wal_lsn_diff(${col}, '0/0') >= ${lsnBytes})::text, 'none') FROM pg_stat_replication WHERE application_name = ${sq(app)} UNION ALL SELECT 'none' LIMIT 1`;
+  try {
+    await main.watch(sql, (row) => row === 'true', timeoutMs);
+    return (Date.now() - from) / 1000;
+  } catch (e) {
+    results.notes.push(`${app}: ${col} did not reach ${lsnOf(lsnBytes)} within ${timeoutMs / 1000} s (${e.message.split('\n')[0]})`);
+    return null;
+  }
+}
+
+const lsnBytes = async (expr = 'pg_current_wal_lsn()') => BigInt(await main.psql(`SELECT pg_wal_lsn_diff(${expr}, '0/0')::bigint;`));
+
+// ---------------------------------------------------------------------------
+// pgbench
+// ---------------------------------------------------------------------------
+
+function parsePgbench(text) {
+  const num = (re) => {
+    const m = re.exec(text);
+    return m ? Number(m[1]) : null;
+  };
+  return {
+    tps: num(/^tps = ([\d.]+) \(without initial connection time\)/m) ?? num(/^tps = ([\d.]+)/m),
+    latMs: num(/^latency average = ([\d.]+) ms/m),
+    txns: num(/^number of transactions actually processed: (\d+)/m),
+    failed: num(/^number of failed transactions: (\d+)/m),
+  };
+}
+
+async function pgbench(args) {
+  const full = ['-n', ...args];
+  const t0 = Date.now();
+  const r = await run(join(PG_BIN, 'pgbench'), full, { env: main.env, timeoutMs: (Number(args[args.indexOf('-T') + 1]) + 120) * 1000 });
+  const t1 = Date.now();
+  return { ...parsePgbench(r.stdout + r.stderr), t0, t1, command: `pgbench ${full.join(' ')}`, output: r.stdout.trim() };
+}
+
+// ---------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------
+
+let main = null;
+let pgarkRepo = null;
+let pgarkSpool = null;
+
+const { cleanup } = createCleanup({
+  tmpRoot,
+  keep: KEEP,
+  log,
+  before: [
+    killSamplers,
+    killReceivers,
+    async () => {
+      for (const c of [...clusters]) await c.stop('immediate');
+    },
+  ],
+  budgetMs: TOTAL_BUDGET_MS,
+  graceMs: 60_000,
+});
+
+async function setSyncNames(names) {
+  await main.psql(`ALTER SYSTEM SET synchronous_standby_names = ${sq(names)}; SELECT pg_reload_conf();`);
+  await sleep(1000); // the reload is asynchronous
+}
+
+async function lagPhase() {
+  const pgrwDir = mkPgDir(join(tmpRoot, 'pg_receivewal'));
+  // Both slots reserve WAL from the same position, so both receivers start with the same segment.
+  await main.psql(`CHECKPOINT; SELECT pg_create_physical_replication_slot(${sq(SLOT.pgrw)}, true); SELECT pg_create_physical_replication_slot(${sq(SLOT.pgark)}, true);`);
+  const slots = await main.psql('SELECT slot_name || \' \' || restart_lsn FROM pg_replication_slots ORDER BY 1;');
+  log(`slots: ${slots.replace(/\n/g, ', ')}`);
+
+  const pgrw = startReceiver('pgrw', 'pg_receivewal-async', pgrwWords(pgrwDir, APP.pgrw));
+  const pgark = startReceiver('pgark', 'pgark-async', pgarkWords(APP.pgark));
+  const res = { pgrwDir };
+  try {
+    await waitStreaming(APP.pgrw, pgrw);
+    await waitStreaming(APP.pgark, pgark);
+    log('both receivers streaming');
+    await sleep(2000);
+    const sampler = startSampler(main);
+    await sleep(1500);
+    const lsn0 = await lsnBytes();
+    const cpu0 = cpuTimes();
+    const load = loadavg()[0];
+    log(`pgbench -c 4 -j 2 -T ${DURATION} (sampling pg_stat_replication every second)`);
+    let bench;
+    try {
+      bench = await pgbench(['-c', '4', '-j', '2', '-T', String(DURATION)]);
+    } catch (e) {
+      sampler.stop();
+      throw e;
+    }
+    const lsn1 = await lsnBytes();
+    const cpu1 = cpuTimes();
+    log(`pgbench: ${f1(bench.tps)} tps, WAL ${fMB(Number(lsn1 - lsn0))} MB`);
+    // catch-up: until the reported positions reach the end of the load's WAL
+    const [wPgrw, wPgark, fPgark] = await Promise.all([
+      waitPosition(APP.pgrw, 'write_lsn', lsn1, bench.t1),
+      waitPosition(APP.pgark, 'write_lsn', lsn1, bench.t1),
+      waitPosition(APP.pgark, 'flush_lsn', lsn1, bench.t1),
+    ]);
+    await sleep(1500);
+    sampler.stop();
+    const samples = sampler.samples();
+    writeFileSync(join(tmpRoot, 'logs', 'samples.json'), JSON.stringify(samples));
+    const t0 = bench.t0 / 1000;
+    const t1 = bench.t1 / 1000;
+    Object.assign(res, {
+      bench,
+      load,
+      loadAfter: loadavg()[0],
+      cpuBusyPct: busyPct(cpu0, cpu1),
+      walBytes: Number(lsn1 - lsn0),
+      lsn0: lsnOf(lsn0),
+      lsn1: lsnOf(lsn1),
+      secs: (bench.t1 - bench.t0) / 1000,
+      stats: { pgrw: lagStats(samples, APP.pgrw, t0, t1), pgark: lagStats(samples, APP.pgark, t0, t1) },
+      catchUp: { pgrw: { w: wPgrw, f: null }, pgark: { w: wPgark, f: fPgark } },
+      timeline: samples.filter((s) => s.t >= t0 - 2 && s.t <= t1 + 5).map((s) => ({ t: s.t - t0, pgrw: s.rows[APP.pgrw] ?? null, pgark: s.rows[APP.pgark] ?? null })),
+    });
+
+    // Complete the last segment: both hold whole segments up to the switch.
+    const sw = await lsnBytes('pg_switch_wal()');
+    const segEnd = ((sw + BigInt(SEG) - 1n) / BigInt(SEG)) * BigInt(SEG);
+    log(`pg_switch_wal(): waiting for both flush positions to reach ${lsnOf(segEnd)}`);
+    const now = Date.now();
+    const [sPgrw, sPgark] = await Promise.all([waitPosition(APP.pgrw, 'flush_lsn', segEnd, now), waitPosition(APP.pgark, 'flush_lsn', segEnd, now)]);
+    res.switchFlush = { lsn: lsnOf(segEnd), pgrw: sPgrw, pgark: sPgark };
+  } finally {
+    res.stopped = { pgrw: await stopReceiver(pgrw), pgark: await stopReceiver(pgark) };
+    res.commands = { pgrw: T(pgrw.command), pgark: T(pgark.command) };
+    res.stored = { pgrw: treeBytes(pgrwDir), pgark: treeBytes(pgarkRepo) };
+    results.lag = res;
+  }
+}
+
+/** Every segment pg_receivewal wrote, fetched back from pgark's repository and compared; wal-verify --read. */
+async function verifyPhase() {
+  const dir = results.lag.pgrwDir;
+  const segs = listDir(dir).filter((n) => isSeg(n) && statSync(join(dir, n)).size === SEG);
+  const partials = listDir(dir).filter((n) => !isSeg(n));
+  const fetchDir = mkPgDir(join(tmpRoot, 'fetched'));
+  const v = { segments: segs.length, first: segs[0], last: segs.at(-1), partials, identical: 0, missing: [], differ: [], fetchErrors: [] };
+  log(`verify: fetching ${segs.length} segments (${v.first}..${v.last}) back from pgark's repository`);
+  for (const s of segs) {
+    const dest = join(fetchDir, s);
+    const r = await run(NODE, [PGARK, 'wal-fetch', s, dest, '--repo', pgarkRepo, '--stanza', STANZA, '--prefetch', '0', '--fetch-received', 'false'], { asPg: true, allowFail: true, timeoutMs: 120_000 });
+    if (r.code === 1) v.missing.push(s);
+    else if (r.code !== 0) v.fetchErrors.push(`${s}: exit ${r.code ?? r.signal}: ${T(r.stderr.trim()).slice(-300)}`);
+    else if (sha256(dest) === sha256(join(dir, s))) v.identical++;
+    else v.differ.push(s);
+    rmSync(dest, { force: true });
+  }
+  v.fetchCommand = T(`node bin/pgark.js wal-fetch <segment> $TMP/fetched/<segment> --repo ${pgarkRepo} --stanza ${STANZA} --prefetch 0 --fetch-received false`);
+  const wv = await run(NODE, [PGARK, 'wal-verify', '--repo', pgarkRepo, '--stanza', STANZA, '--read', '--json'], { asPg: true, allowFail: true, timeoutMs: 300_000 });
+  v.walVerifyCommand = T(`node bin/pgark.js wal-verify --repo ${pgarkRepo} --stanza ${STANZA} --read --json`);
+  v.walVerifyCode = wv.code;
+  try {
+    const rep = JSON.parse(wv.stdout.slice(wv.stdout.indexOf('{')));
+    v.walVerify = {
+      ok: rep.ok,
+      totalSegments: rep.totalSegments,
+      gapCount: rep.gapCount,
+      objectsRead: rep.objectsRead,
+      damaged: rep.damaged?.length ?? 0,
+      ranges: (rep.timelines ?? []).flatMap((t) => t.ranges.map((r) => `${r.first}..${r.last} (${r.count})`)),
+      partials: (rep.timelines ?? []).flatMap((t) => t.partials),
+      storedBytes: rep.totalStoredBytes,
+    };
+  } catch {
+    v.walVerify = null;
+    results.notes.push(`wal-verify output not JSON (exit ${wv.code}): ${T(wv.stdout + wv.stderr).slice(-1500)}`);
+  }
+  results.verify = v;
+  log(`verify: ${v.identical}/${v.segments} identical, ${v.missing.length} missing, ${v.differ.length} differ, ${v.fetchErrors.length} fetch errors; wal-verify exit ${wv.code}`);
+}
+
+async function syncRun(config, clients) {
+  await main.psql('CHECKPOINT;');
+  const args = clients === 1 ? ['-c', '1', '-T', String(SYNC_DURATION)] : ['-c', String(clients), '-j', '2', '-T', String(SYNC_DURATION)];
+  const load = loadavg()[0];
+  const b = await pgbench(args);
+  const r = { config, clients, ...b, load };
+  delete r.output;
+  results.sync.push(r);
+  log(`sync ${config} -c ${clients}: ${f1(b.tps)} tps, latency average ${fs3(b.latMs)} ms`);
+}
+
+async function syncPhase() {
+  await setSyncNames('');
+  for (const c of SYNC_CLIENTS) await syncRun('baseline', c);
+  for (const key of ['pgrw', 'pgark']) {
+    const app = SYNC_APP[key];
+    const rec =
+      key === 'pgrw'
+        ? startReceiver(key, 'pg_receivewal-sync', pgrwWords(mkPgDir(join(tmpRoot, 'pg_receivewal-sync')), app, ['--synchronous']))
+        : startReceiver(key, 'pgark-sync', pgarkWords(app, ['--synchronous']));
+    try {
+      await waitStreaming(app, rec);
+      await setSyncNames(app);
+      await waitStreaming(app, rec, { sync: true });
+      for (const c of SYNC_CLIENTS) await syncRun(key, c);
+    } finally {
+      await setSyncNames('').catch(() => {});
+      const stopped = await stopReceiver(rec);
+      results[`sync_${key}`] = { command: T(rec.command), stopped };
+    }
+  }
+}
+
+async function runBench() {
+  checkPgarkReadableByPostgres();
+  mkPgDir(join(tmpRoot, 'rss'));
+  mkPgDir(join(tmpRoot, 'logs'));
+  pgarkRepo = mkPgDir(join(tmpRoot, 'repo-pgark'));
+  pgarkSpool = mkPgDir(join(tmpRoot, 'spool-pgark'));
+
+  const dataDir = join(mkPgDir(join(tmpRoot, 'main')), 'data');
+  main = new Cluster('main', dataDir, await freePort());
+  log(`initdb ${T(dataDir)} (port ${main.port})`);
+  const conf = benchConf(main, { max_wal_senders: '10', max_replication_slots: '10', synchronous_standby_names: '' });
+  await initCluster({ run }, main, { checksums: false, conf, comment: 'receive bench' });
+  results.pgConf = conf;
+  await main.start(120);
+  results.pgVersion = await main.psql('SHOW server_version;');
+  log(`pgbench -i -s ${SCALE}`);
+  await run(join(PG_BIN, 'pgbench'), ['-i', '-q', '-s', String(SCALE)], { env: main.env, timeoutMs: 600_000 });
+  await main.psql('VACUUM ANALYZE; CHECKPOINT;');
+
+  await lagPhase();
+  await verifyPhase();
+  await syncPhase();
+  // the whole repository after both phases (lag + synchronous runs): still no gap
+  const wv = await run(NODE, [PGARK, 'wal-verify', '--repo', pgarkRepo, '--stanza', STANZA, '--json'], { asPg: true, allowFail: true, timeoutMs: 300_000 });
+  try {
+    const rep = JSON.parse(wv.stdout.slice(wv.stdout.indexOf('{')));
+    results.finalVerify = { code: wv.code, ok: rep.ok, totalSegments: rep.totalSegments, gapCount: rep.gapCount, ranges: (rep.timelines ?? []).flatMap((t) => t.ranges.map((r) => `${r.first}..${r.last} (${r.count})`)) };
+  } catch {
+    results.finalVerify = { code: wv.code, ok: false, error: T(wv.stdout + wv.stderr).slice(-1000) };
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------
+
+const verdict = (x) => (x == null ? 'n/a' : x <= TARGET ? `**met** (${f2(x)}x ≤ ${TARGET}x)` : `**not met** (${f2(x)}x > ${TARGET}x)`);
+
+function report(failure) {
+  const out = [];
+  out.push('## Environment', '');
+  out.push(environmentLines({ started, startLoad, command: COMMAND }));
+  out.push(`- CPU (/proc/cpuinfo): ${cpuInfo()}; kernel ${release()}; ${sh(PG_RECEIVEWAL, ['--version'])}`);
+  if (SMOKE) out.push('- **smoke run** (`--smoke`): tiny scale and durations, numbers only show that the script works');
+  out.push('');
+  if (failure) out.push(`**Run failed:** \`${T(failure.message ?? String(failure)).split('\n')[0].slice(0, 500)}\` (partial results below).`, '');
+  const c = results.pgConf;
+  if (c) {
+    out.push(
+      `Cluster: PostgreSQL ${results.pgVersion ?? '15'} (16 MiB segments) on loopback, \`${['max_wal_size', 'checkpoint_timeout', 'shared_buffers', 'autovacuum', 'max_wal_senders', 'max_replication_slots'].map((k) => `${k}=${c[k]}`).join(' ')}\`, ` +
+        `synchronous_commit=on (default), archive_command=/bin/true; \`pgbench -i -q -s ${SCALE}\`, \`VACUUM ANALYZE\`, \`CHECKPOINT\`. Everything runs as \`postgres\` except pgbench and psql (clients, as root). MB = 10^6 bytes.`,
+      '',
+    );
+  }
+
+  const L = results.lag;
+  const sP = L?.stats?.pgrw;
+  const sA = L?.stats?.pgark;
+  const syncOf = (config, clients) => results.sync.find((r) => r.config === config && r.clients === clients);
+
+  // --- targets -----------------------------------------------------------------------------
+  out.push('## Target', '', `Issue: pgark's max lag at most ${TARGET}x pg_receivewal's. pg_receivewal without \`--synchronous\` fsyncs (and reports flush) only when a segment is complete, so its flush lag is up to a segment by design; pgark's write and flush lag are both compared to pg_receivewal's **write** lag.`, '');
+  out.push('| compared (max over the load) | pgark | pg_receivewal | ratio | result |', '|---|---|---|---|---|');
+  if (sP && sA) {
+    out.push(`| write lag bytes: pgark write vs pg_receivewal write | ${fMB(sA.wMax)} MB | ${fMB(sP.wMax)} MB | ${fx(ratio(sA.wMax, sP.wMax))} | ${verdict(ratio(sA.wMax, sP.wMax))} |`);
+    out.push(`| flush lag bytes: pgark flush vs pg_receivewal write | ${fMB(sA.fMax)} MB | ${fMB(sP.wMax)} MB | ${fx(ratio(sA.fMax, sP.wMax))} | ${verdict(ratio(sA.fMax, sP.wMax))} |`);
+    out.push(`| write_lag seconds: pgark vs pg_receivewal | ${fs3(sA.wlMax)} s | ${fs3(sP.wlMax)} s | ${fx(ratio(sA.wlMax, sP.wlMax))} | ${verdict(ratio(sA.wlMax, sP.wlMax))} |`);
+    out.push(`| flush_lag seconds: pgark flush vs pg_receivewal write | ${fs3(sA.flMax)} s | ${fs3(sP.wlMax)} s | ${fx(ratio(sA.flMax, sP.wlMax))} | ${verdict(ratio(sA.flMax, sP.wlMax))} |`);
+  }
+  for (const n of SYNC_CLIENTS) {
+    const p = syncOf('pgrw', n);
+    const a = syncOf('pgark', n);
+    if (p && a) out.push(`| synchronous commit latency, pgbench -c ${n} (no target in the issue) | ${fs3(a.latMs)} ms | ${fs3(p.latMs)} ms | ${fx(ratio(a.latMs, p.latMs))} | — |`);
+  }
+  out.push('');
+
+  // --- lag ---------------------------------------------------------------------------------
+  out.push('## 1. Lag under load (asynchronous)', '');
+  if (L?.bench) {
+    out.push(
+      `Two physical slots created together (\`pg_create_physical_replication_slot(..., true)\`, same restart_lsn), both receivers streaming, then \`${L.bench.command}\` (TPC-B). ` +
+        `pg_stat_replication was sampled every second on one connection (\`\\watch 1\`): per application_name \`pg_current_wal_lsn() - write_lsn\`, \`- flush_lsn\` and write_lag / flush_lag; statistics over the ${sP?.samples ?? 0} samples taken while pgbench ran. ` +
+        'Both receivers send a status reply at least every second (`--status-interval 1`); pgark also stores what it received at least every second (`--flush-interval 1`).',
+      '',
+    );
+    out.push(
+      `- load: ${f2(L.secs)} s, ${f1(L.bench.tps)} tps (${L.bench.txns ?? '?'} transactions), **WAL generated ${fMB(L.walBytes)} MB** (${L.lsn0} → ${L.lsn1}) = **${f2(L.walBytes / MB / L.secs)} MB/s**; machine CPU ${f1(L.cpuBusyPct)}% busy; load average ${f1(L.load)} → ${f1(L.loadAfter)}`,
+      '',
+    );
+    out.push('| receiver | samples (streaming) | write-lag MB max | p95 | mean | flush-lag MB max | p95 | write_lag s max | p95 | flush_lag s max | p95 | caught up after the load (write / flush) s |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
+    for (const k of ['pgrw', 'pgark']) {
+      const s = L.stats[k];
+      const cu = L.catchUp[k];
+      out.push(
+        `| ${LABEL[k]} | ${s.present}/${s.samples}${s.notStreaming ? ` (${s.notStreaming} not streaming)` : ''} | ${fMB(s.wMax)} | ${fMB(s.wP95)} | ${fMB(s.wMean)} | ${fMB(s.fMax)}${k === 'pgrw' ? ' ¹' : ''} | ${fMB(s.fP95)}${k === 'pgrw' ? ' ¹' : ''} | ${fs3(s.wlMax)} | ${fs3(s.wlP95)} | ${fs3(s.flMax)}${k === 'pgrw' ? ' ¹' : ''} | ${fs3(s.flP95)}${k === 'pgrw' ? ' ¹' : ''} | ${f2(cu.w)} / ${k === 'pgrw' ? '— ¹' : f2(cu.f)} |`,
+      );
+    }
+    out.push(
+      '',
+      '¹ pg_receivewal without `--synchronous` fsyncs and reports a new flush position only when it completes a segment: its flush lag is up to one segment (16 MiB) by design and is not what the target compares.',
+      '',
+    );
+    out.push('Ratios pgark / pg_receivewal:', '', '| | max | p95 |', '|---|---|---|');
+    out.push(`| write-lag bytes (write vs write) | ${fx(ratio(sA.wMax, sP.wMax))} | ${fx(ratio(sA.wP95, sP.wP95))} |`);
+    out.push(`| pgark flush-lag bytes vs pg_receivewal write-lag bytes | ${fx(ratio(sA.fMax, sP.wMax))} | ${fx(ratio(sA.fP95, sP.wP95))} |`);
+    out.push(`| write_lag seconds (write vs write) | ${fx(ratio(sA.wlMax, sP.wlMax))} | ${fx(ratio(sA.wlP95, sP.wlP95))} |`);
+    out.push(`| pgark flush_lag seconds vs pg_receivewal write_lag seconds | ${fx(ratio(sA.flMax, sP.wlMax))} | ${fx(ratio(sA.flP95, sP.wlP95))} |`);
+    out.push('');
+    out.push(
+      `Lag trend (median write-lag MB of the first → last third of the samples): pg_receivewal ${fMB(sP.wFirst)} → ${fMB(sP.wLast)}, pgark ${fMB(sA.wFirst)} → ${fMB(sA.wLast)}. ` +
+        `"Caught up" = seconds from the end of pgbench until the reported position reached the WAL end of the load (polled every 50 ms). ` +
+        `After \`pg_switch_wal()\` both flush positions reached the segment end ${L.switchFlush?.lsn ?? '?'} after ${f2(L.switchFlush?.pgrw)} s (pg_receivewal) and ${f2(L.switchFlush?.pgark)} s (pgark).`,
+      '',
+    );
+  }
+  if (L?.stopped) {
+    out.push('| receiver | stopped (SIGTERM) | exit | peak RSS MiB (%M) | CPU s (user+sys) | CPU ms per MB of WAL | stored MB (files) |', '|---|---|---|---|---|---|---|');
+    for (const k of ['pgrw', 'pgark']) {
+      const s = L.stopped[k];
+      const st = L.stored?.[k];
+      out.push(`| ${LABEL[k]} | ${s.stoppedCleanly ? 'cleanly' : '**no**'} | ${s.code ?? 'n/a'} | ${fmtMiB(s.rssKiB)} | ${f2(s.cpuSecs)} | ${L.walBytes && s.cpuSecs != null ? f1((1000 * s.cpuSecs) / (L.walBytes / MB)) : 'n/a'} | ${st ? `${fMB(st.bytes)} (${st.files})` : 'n/a'} |`);
+    }
+    out.push('', 'CPU and RSS cover each receiver\'s whole life (start, the load, catch-up, the switch, stop), measured by GNU time. pg_receivewal stores segments uncompressed; pgark compresses (its default codec) and checksums them.', '');
+    const fin = L.stopped.pgark.final;
+    if (fin) out.push(`pgark's final status (\`--json\`): state ${fin.state}, ${fin.bytesReceived} bytes received, ${fin.segmentsStored} segments and ${fin.piecesStored} pieces stored, ${fin.reconnects} reconnects, flush ${fin.flushLsn ?? '?'}${fin.lastError ? `, last error: ${T(fin.lastError)}` : ''}.`, '');
+  }
+  const V = results.verify;
+  if (V) {
+    out.push('### Correctness side check', '');
+    out.push(
+      `Both receivers stopped; every complete segment pg_receivewal wrote (${V.segments}: ${V.first}..${V.last}) fetched back from pgark's repository with \`pgark wal-fetch\` and compared by sha256: ` +
+        `**${V.identical} identical, ${V.missing.length} missing, ${V.differ.length} different, ${V.fetchErrors.length} fetch errors**` +
+        `${V.missing.length ? ` (missing: ${V.missing.join(', ')})` : ''}${V.differ.length ? ` (different: ${V.differ.join(', ')})` : ''}.`,
+    );
+    if (V.walVerify) {
+      out.push(
+        `\`pgark wal-verify --read --json\`: exit ${V.walVerifyCode}, ok ${V.walVerify.ok}, ${V.walVerify.totalSegments} segments in ${V.walVerify.ranges.join(', ') || 'no range'}, ${V.walVerify.gapCount} gaps, ${V.walVerify.objectsRead} objects re-read, ${V.walVerify.damaged} damaged${V.walVerify.partials.length ? `, partial files ${V.walVerify.partials.join(', ')}` : ''}.`,
+      );
+    }
+    out.push('');
+    if (V.fetchErrors.length) out.push('```', ...V.fetchErrors, '```', '');
+  }
+
+  // --- sync --------------------------------------------------------------------------------
+  out.push('## 2. Synchronous commit latency', '');
+  if (results.sync.length) {
+    out.push(
+      `Same cluster after phase 1 (both receivers stopped). One configuration at a time, only the receiver under test running: no synchronous standby (baseline), then \`pg_receivewal --synchronous\` (slot ${SLOT.pgrw}, \`application_name=${SYNC_APP.pgrw}\` in the connection string), then \`pgark receive --synchronous\` (slot ${SLOT.pgark}, \`--application-name ${SYNC_APP.pgark}\`), ` +
+        `each the only name in synchronous_standby_names (ALTER SYSTEM + reload, waited for sync_state = sync). synchronous_commit = on: a commit returns once the standby reports the WAL flushed. A \`CHECKPOINT\` before every pgbench run; default TPC-B script, ${SYNC_DURATION} s per run.`,
+      '',
+    );
+    out.push('| clients | configuration | tps | latency average ms | latency vs baseline | transactions | load avg |', '|---|---|---|---|---|---|---|');
+    for (const n of SYNC_CLIENTS) {
+      const base = syncOf('baseline', n);
+      for (const [cfg, name] of [['baseline', 'no synchronous standby'], ['pgrw', 'pg_receivewal --synchronous'], ['pgark', 'pgark receive --synchronous']]) {
+        const r = syncOf(cfg, n);
+        if (!r) continue;
+        out.push(`| ${n} | ${name} | ${f1(r.tps)} | ${fs3(r.latMs)} | ${cfg === 'baseline' ? '—' : fx(ratio(r.latMs, base?.latMs))} | ${r.txns ?? '?'}${r.failed ? ` (${r.failed} failed)` : ''} | ${f1(r.load)} |`);
+      }
+    }
+    out.push('');
+    for (const n of SYNC_CLIENTS) {
+      const p = syncOf('pgrw', n);
+      const a = syncOf('pgark', n);
+      if (p && a) out.push(`- \`-c ${n}\`: latency pgark / pg_receivewal = **${fx(ratio(a.latMs, p.latMs))}** (${fs3(a.latMs)} vs ${fs3(p.latMs)} ms); tps ${f1(a.tps)} vs ${f1(p.tps)}`);
+    }
+    out.push('');
+    const sp = [results.sync_pgrw, results.sync_pgark].filter(Boolean);
+    if (sp.length) {
+      out.push('| synchronous receiver | stopped (SIGTERM) | exit | peak RSS MiB | CPU s |', '|---|---|---|---|---|');
+      for (const s of sp) out.push(`| ${s.stopped.label} | ${s.stopped.stoppedCleanly ? 'cleanly' : '**no**'} | ${s.stopped.code ?? 'n/a'} | ${fmtMiB(s.stopped.rssKiB)} | ${f2(s.stopped.cpuSecs)} |`);
+      out.push('');
+    }
+  }
+  if (results.finalVerify) {
+    const fv = results.finalVerify;
+    out.push(`At the end (both phases): \`pgark wal-verify --json\` exit ${fv.code}, ok ${fv.ok}, ${fv.totalSegments ?? '?'} segments, ${fv.gapCount ?? '?'} gaps${fv.ranges ? ` (${fv.ranges.join(', ')})` : ''}.`, '');
+  }
+
+  // --- commands ----------------------------------------------------------------------------
+  out.push('## Exact commands', '', '`$TMP` is the run\'s temp dir. Receivers run as `postgres` under `/usr/bin/time -f \'%M %e %U %S\'`, and are stopped with SIGTERM.', '');
+  for (const c of results.commands) out.push(`- ${c.label}: \`${c.command}\``);
+  if (L?.bench) out.push(`- load: \`${L.bench.command}\``);
+  for (const r of results.sync) if (r.config === 'baseline') out.push(`- synchronous runs (each configuration): \`${r.command}\``);
+  out.push(`- sampling (psql, \`\\watch 1\`): \`${SAMPLE_SQL}\``);
+  if (V) out.push(`- check: \`${V.fetchCommand}\` per segment; \`${V.walVerifyCommand}\``);
+  out.push('');
+  if (results.notes.length) out.push('## Notes', '', ...results.notes.map((n) => '```\n' + T(n) + '\n```'), '');
+  out.push(`Total bench time: ${((Date.now() - started) / 1000).toFixed(0)} s.`, '');
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------
+
+let failure = null;
+try {
+  log(`temp dir ${tmpRoot}; scale ${SCALE}; load ${DURATION} s; synchronous runs ${SYNC_DURATION} s; budget ${TOTAL_BUDGET_MS / 1000} s; load average ${startLoad.map((l) => l.toFixed(2)).join(' ')}`);
+  await runBench();
+} catch (e) {
+  failure = e;
+  log(`FAILED: ${e.stack ?? e}`);
+  for (const c of clusters) log(`--- ${c.name} log tail ---\n${c.logTail()}`);
+  for (const r of receivers) log(`--- ${r.label} stderr ---\n${r.err().slice(-2000)}`);
+} finally {
+  await cleanup();
+}
+
+const md = report(failure);
+console.log(md);
+if (WRITE && (results.lag || results.sync.length)) {
+  writeGenerated(RESULTS, MARKER, md, 'pgark receive vs pg_receivewal');
+  log(`wrote ${RESULTS}`);
+}
+const v = results.verify;
+const bad = failure || !v || v.missing.length || v.differ.length || v.fetchErrors.length || (v.walVerify && !v.walVerify.ok);
+process.exit(bad ? 1 : 0);

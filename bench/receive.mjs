@@ -194,12 +194,15 @@ function startReceiver(key, label, words) {
   return rec;
 }
 
-/** SIGTERM the receiver process (not GNU time), wait for it; exit code, %M, CPU, pgark's final status. */
+// pg_receivewal 15 stops cleanly on SIGINT only (SIGTERM kills it); pgark receive on either.
+const STOP_SIGNAL = { pgrw: 'SIGINT', pgark: 'SIGTERM' };
+
+/** Stop the receiver process (not GNU time) with its STOP_SIGNAL, wait for it; exit code, %M, CPU, pgark's final status. */
 async function stopReceiver(rec) {
   const pid = procTable().find((r) => r.ppid === rec.child.pid)?.pid;
   if (pid && rec.exit() === null) {
     try {
-      process.kill(pid, 'SIGTERM');
+      process.kill(pid, STOP_SIGNAL[rec.key]);
     } catch {
       /* gone */
     }
@@ -237,7 +240,7 @@ async function stopReceiver(rec) {
     stderrTail: T(rec.err().slice(-1500)),
   };
   log(`stopped ${rec.label}: exit ${exit?.code ?? exit?.signal ?? '?'}${clean ? '' : ' (killed)'}, peak RSS ${fmtMiB(res.rssKiB)} MiB, CPU ${f2(res.cpuSecs)} s`);
-  if (!res.stoppedCleanly) results.notes.push(`${rec.label}: ${clean ? `exit ${exit?.code ?? exit?.signal}` : 'did not stop within 30 s of SIGTERM (killed)'}; stderr tail:\n${res.stderrTail}`);
+  if (!res.stoppedCleanly) results.notes.push(`${rec.label}: ${clean ? `exit ${exit?.code ?? exit?.signal}` : `did not stop within 30 s of ${STOP_SIGNAL[rec.key]} (killed)`}; stderr tail:\n${res.stderrTail}`);
   return res;
 }
 
@@ -673,7 +676,7 @@ function report(failure) {
     );
   }
   if (L?.stopped) {
-    out.push('| receiver | stopped (SIGTERM) | exit | peak RSS MiB (%M) | CPU s (user+sys) | CPU ms per MB of WAL | stored MB (files) |', '|---|---|---|---|---|---|---|');
+    out.push('| receiver | stopped (SIGINT / SIGTERM) | exit | peak RSS MiB (%M) | CPU s (user+sys) | CPU ms per MB of WAL | stored MB (files) |', '|---|---|---|---|---|---|---|');
     for (const k of ['pgrw', 'pgark']) {
       const s = L.stopped[k];
       const st = L.stored?.[k];
@@ -726,8 +729,14 @@ function report(failure) {
     out.push('');
     const sp = [results.sync_pgrw, results.sync_pgark].filter(Boolean);
     if (sp.length) {
-      out.push('| synchronous receiver | stopped (SIGTERM) | exit | peak RSS MiB | CPU s |', '|---|---|---|---|---|');
-      for (const s of sp) out.push(`| ${s.stopped.label} | ${s.stopped.stoppedCleanly ? 'cleanly' : '**no**'} | ${s.stopped.code ?? 'n/a'} | ${fmtMiB(s.stopped.rssKiB)} | ${f2(s.stopped.cpuSecs)} |`);
+      out.push('| synchronous receiver | stopped (SIGINT / SIGTERM) | exit | peak RSS MiB | CPU s (whole life) | pgark: pieces / segments stored |', '|---|---|---|---|---|---|');
+      for (const s of sp) {
+        const fin = s.stopped.final;
+        out.push(`| ${s.stopped.label} | ${s.stopped.stoppedCleanly ? 'cleanly' : '**no**'} | ${s.stopped.code ?? 'n/a'} | ${fmtMiB(s.stopped.rssKiB)} | ${f2(s.stopped.cpuSecs)} | ${fin ? `${fin.piecesStored} / ${fin.segmentsStored}` : '—'} |`);
+      }
+      const txns = results.sync.filter((r) => r.config === 'pgark').reduce((a, r) => a + (r.txns ?? 0), 0);
+      const fin = results.sync_pgark?.stopped.final;
+      if (fin && txns) out.push('', `pgark --synchronous stores one piece (a repository object) per batch of messages before it replies: ${fin.piecesStored} pieces for ${txns} pgbench transactions (${f2(fin.piecesStored / txns)} per transaction).`);
       out.push('');
     }
   }
@@ -737,7 +746,7 @@ function report(failure) {
   }
 
   // --- commands ----------------------------------------------------------------------------
-  out.push('## Exact commands', '', '`$TMP` is the run\'s temp dir. Receivers run as `postgres` under `/usr/bin/time -f \'%M %e %U %S\'`, and are stopped with SIGTERM.', '');
+  out.push('## Exact commands', '', '`$TMP` is the run\'s temp dir. Receivers run as `postgres` under `/usr/bin/time -f \'%M %e %U %S\'`; pg_receivewal is stopped with SIGINT (PostgreSQL 15\'s pg_receivewal dies on SIGTERM), pgark receive with SIGTERM.', '');
   for (const c of results.commands) out.push(`- ${c.label}: \`${c.command}\``);
   if (L?.bench) out.push(`- load: \`${L.bench.command}\``);
   for (const r of results.sync) if (r.config === 'baseline') out.push(`- synchronous runs (each configuration): \`${r.command}\``);

@@ -87,10 +87,13 @@ export function conninfoToUri(text: string): string {
   const user = kv.get('user');
   const userPart = user !== undefined ? `${enc(user)}@` : '';
   const db = kv.get('dbname');
+  // pg-connection-string reads the path with decodeURI, which leaves %2F, %40, %3A, %2B, ...
+  // encoded: those characters go into the path as they are (only ? and # cannot be expressed).
+  const encDb = (s: string) => enc(s).replace(/%(2F|40|3A|2B|2C|3B|3D|26|24)/g, (m) => decodeURIComponent(m));
   for (const [k, v] of kv) {
     if (['host', 'hostaddr', 'port', 'user', 'dbname'].includes(k)) continue;
     params.set(k, v);
   }
   const query = params.toString();
-  return `postgresql://${userPart}${authority}/${db !== undefined ? enc(db) : ''}${query ? `?${query}` : ''}`;
+  return `postgresql://${userPart}${authority}/${db !== undefined ? encDb(db) : ''}${query ? `?${query}` : ''}`;
 }

@@ -9,18 +9,35 @@ export interface PieceRange {
   end: number;
 }
 
-/** The longest contiguous chain of pieces from offset 0, and where it ends (0 when none). */
+/**
+ * The longest contiguous chain of pieces from offset 0, and where it ends (0 when none). At
+ * each offset the piece leading furthest is taken, looking past its own end: a long piece with
+ * nothing after it loses to a shorter one that later pieces continue (two writers of one segment).
+ */
 export function pieceChain<T extends PieceRange>(pieces: readonly T[]): { end: number; chain: T[] } {
-  const byStart = new Map<number, T>();
+  const byStart = new Map<number, T[]>();
   for (const p of pieces) {
-    const cur = byStart.get(p.start);
-    if (!cur || p.end > cur.end) byStart.set(p.start, p);
+    if (p.end <= p.start) continue;
+    const list = byStart.get(p.start) ?? [];
+    list.push(p);
+    byStart.set(p.start, list);
+  }
+  // reach(pos): the furthest end of any chain from pos, and the piece to take there.
+  const reach = new Map<number, { end: number; next?: T }>();
+  const starts = [...byStart.keys()].sort((a, b) => b - a);
+  for (const pos of starts) {
+    let best: { end: number; next?: T } = { end: pos };
+    for (const p of byStart.get(pos)!) {
+      const end = reach.get(p.end)?.end ?? p.end;
+      if (end > best.end || (end === best.end && best.next && p.end > best.next.end)) best = { end, next: p };
+    }
+    reach.set(pos, best);
   }
   const chain: T[] = [];
   let pos = 0;
-  for (let p = byStart.get(0); p; p = byStart.get(pos)) {
-    chain.push(p);
-    pos = p.end;
+  for (let r = reach.get(0); r?.next; r = reach.get(pos)) {
+    chain.push(r.next);
+    pos = r.next.end;
   }
   return { end: pos, chain };
 }

@@ -66,18 +66,24 @@ export class SegmentWriter {
     const w = new SegmentWriter(cfg, timeline);
     const seg = BigInt(cfg.walSegmentSize);
     await w.begin(lsn / seg);
-    const offset = Number(lsn % seg);
-    if (offset > 0) {
-      if (!prefix) throw new ProtocolError(`unable to resume at ${formatLsn(lsn)}: the start of segment ${w.name} is not available`);
-      await w.fill(prefix.stream, offset);
-      if (prefix.pieces.length > 0) {
-        w.pieces = [...prefix.pieces];
-        w.flushed = offset;
-      } else {
-        await w.flush();
+    try {
+      const offset = Number(lsn % seg);
+      if (offset > 0) {
+        if (!prefix) throw new ProtocolError(`unable to resume at ${formatLsn(lsn)}: the start of segment ${w.name} is not available`);
+        await w.fill(prefix.stream, offset);
+        if (prefix.pieces.length > 0) {
+          w.pieces = [...prefix.pieces];
+          w.flushed = offset;
+        } else {
+          await w.flush();
+        }
       }
+      return w;
+    } catch (err) {
+      prefix?.stream.destroy();
+      await w.close();
+      throw err;
     }
-    return w;
   }
 
   get timeline(): number {

@@ -238,7 +238,6 @@ describe('mergeFrom in a writer', () => {
   it.each(cases)('%s', (_label, makeSizes, maxPieces) => {
     const sizes = makeSizes();
     const r = simulate(sizes, maxPieces);
-    if (process.env.PIECES_DEBUG) console.log(_label, { ...r, ratio: r.rewritten / r.total, bound: bound(r.n) });
     expect(r.maxAfterAppend).toBeLessThanOrEqual(maxPieces + 1);
     expect(r.maxAfterMerge).toBeLessThanOrEqual(maxPieces);
     expect(r.rewritten).toBeLessThanOrEqual(r.total * bound(r.n));
@@ -281,5 +280,18 @@ describe('mergeFrom in a writer', () => {
       expect(r.pieces).toBeLessThanOrEqual(2);
       expect(r.maxAfterAppend).toBeLessThanOrEqual(3);
     }
+  });
+});
+
+describe('pieceChain with pieces from two writers', () => {
+  it.each([
+    { pieces: [[0, 20], [0, 10], [10, 40]], end: 40, chain: [[0, 10], [10, 40]] },
+    { pieces: [[0, 10], [10, 40], [0, 20], [20, 50]], end: 50, chain: [[0, 20], [20, 50]] },
+    { pieces: [[0, 30], [0, 10], [10, 30]], end: 30, chain: [[0, 30]] },
+    { pieces: [[0, 5], [5, 5], [5, 9]], end: 9, chain: [[0, 5], [5, 9]] },
+  ])('$pieces -> $end', ({ pieces, end, chain }) => {
+    const r = pieceChain(pieces.map(([start, e]) => ({ start: start!, end: e! })));
+    expect(r.end).toBe(end);
+    expect(r.chain.map((p) => [p.start, p.end])).toEqual(chain);
   });
 });

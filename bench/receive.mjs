@@ -3,7 +3,8 @@
 //   1. lag under load (async): two physical slots, pg_receivewal (--status-interval=1) and pgark
 //      receive (--status-interval 1 --flush-interval 1) both streaming while `pgbench -c 4 -j 2`
 //      runs; pg_stat_replication sampled every second per application_name (bytes behind
-//      pg_current_wal_lsn() of write_lsn / flush_lsn, write_lag / flush_lag); catch-up after the
+//      pg_current_wal_lsn() of write_lsn / flush_lsn, write_lag / flush_lag), and every 0.1 s on
+//      a second connection (1 s samples meet 1 s reply cycles at a fixed phase); catch-up after the
 //      load; then, both stopped, every segment pg_receivewal wrote is fetched back from pgark's
 //      repository (`pgark wal-fetch`) and compared byte for byte, and `pgark wal-verify --read`;
 //   2. synchronous commit latency: pgbench -c 1 and -c 8 (TPC-B) with no synchronous standby,
@@ -21,7 +22,7 @@
 // marker is kept).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { Cluster as BaseCluster, SEG, benchConf, initCluster, isSeg } from './lib-pg.mjs';
@@ -70,6 +71,9 @@ const SYNC_APP = { pgrw: 'pg_receivewal_sync', pgark: 'pgark_sync' };
 const SLOT = { pgrw: 'slot1', pgark: 'slot2' };
 const LABEL = { pgrw: 'pg_receivewal', pgark: 'pgark receive' };
 const SYNC_CLIENTS = [1, 8];
+// Besides the 1 s samples, a second connection samples every FINE s: both receivers reply about
+// once a second, so 1 s samples see each one's lag at a nearly fixed phase of its reply cycle.
+const FINE = 0.1;
 
 const argv = process.argv.slice(2);
 const FLAGS = new Set(['--keep', '--no-write', '--smoke']);
@@ -285,8 +289,8 @@ const SAMPLE_SQL =
 
 const samplers = new Set();
 
-/** One psql connection running SAMPLE_SQL under `\watch 1`; samples keyed by the server's now(). */
-function startSampler(cl) {
+/** One psql connection running SAMPLE_SQL under `\watch <interval>`; samples keyed by the server's now(). */
+function startSampler(cl, interval) {
   const child = spawn(join(PG_BIN, 'psql'), ['-X', '-A', '-t', '-q'], { env: { ...BASE_ENV, ...cl.env }, stdio: ['pipe', 'pipe', 'pipe'] });
   samplers.add(child);
   const samples = new Map();
@@ -308,7 +312,7 @@ function startSampler(cl) {
   });
   child.stderr.on('data', (d) => (err += d));
   child.stdin.on('error', () => {});
-  child.stdin.write(`${SAMPLE_SQL} \\watch 1\n`);
+  child.stdin.write(`${SAMPLE_SQL} \\watch ${interval}\n`);
   return {
     samples: () => [...samples.values()].sort((a, b) => a.t - b.t),
     stop() {
@@ -324,15 +328,25 @@ function killSamplers() {
   samplers.clear();
 }
 
-/** Lag statistics of one application_name over the samples taken in [t0, t1] (epoch seconds). */
+/**
+ * Lag statistics of one application_name over the samples taken in [t0, t1] (epoch seconds).
+ * write_lag / flush_lag keep their value until the next reply that moves the position: they count
+ * only from the first sample whose reported write (flush) position moved past the one of the
+ * first sample of the window, so a value left over from before the load is not counted.
+ */
 function lagStats(samples, app, t0, t1) {
   const inWin = samples.filter((s) => s.t >= t0 && s.t <= t1);
-  const rows = inWin.map((s) => s.rows[app]).filter(Boolean);
-  const pick = (k) => rows.map((r) => r[k]).filter((v) => v != null && Number.isFinite(v));
+  const rows = inWin.map((s) => (s.rows[app] ? { ...s.rows[app], wPos: s.rows[app].w == null ? null : s.cur - s.rows[app].w, fPos: s.rows[app].f == null ? null : s.cur - s.rows[app].f } : null)).filter(Boolean);
+  const pick = (k, rs = rows) => rs.map((r) => r[k]).filter((v) => v != null && Number.isFinite(v));
+  const since = (posKey) => {
+    const p0 = rows[0]?.[posKey];
+    const i = rows.findIndex((r) => r[posKey] != null && p0 != null && r[posKey] > p0);
+    return i < 0 ? [] : rows.slice(i);
+  };
   const w = pick('w');
   const f = pick('f');
-  const wl = pick('wl');
-  const fl = pick('fl');
+  const wl = pick('wl', since('wPos'));
+  const fl = pick('fl', since('fPos'));
   return {
     samples: inWin.length,
     present: rows.length,
@@ -429,7 +443,8 @@ async function lagPhase() {
     await waitStreaming(APP.pgark, pgark);
     log('both receivers streaming');
     await sleep(2000);
-    const sampler = startSampler(main);
+    const sampler = startSampler(main, 1);
+    const fine = startSampler(main, FINE);
     await sleep(1500);
     const lsn0 = await lsnBytes();
     const cpu0 = cpuTimes();
@@ -440,6 +455,7 @@ async function lagPhase() {
       bench = await pgbench(['-c', '4', '-j', '2', '-T', String(DURATION)]);
     } catch (e) {
       sampler.stop();
+      fine.stop();
       throw e;
     }
     const lsn1 = await lsnBytes();
@@ -453,8 +469,10 @@ async function lagPhase() {
     ]);
     await sleep(1500);
     sampler.stop();
+    fine.stop();
     const samples = sampler.samples();
-    writeFileSync(join(tmpRoot, 'logs', 'samples.json'), JSON.stringify(samples));
+    const fineSamples = fine.samples();
+    writeFileSync(join(tmpRoot, 'logs', 'samples.json'), JSON.stringify({ samples, fineSamples }));
     const t0 = bench.t0 / 1000;
     const t1 = bench.t1 / 1000;
     Object.assign(res, {
@@ -467,6 +485,7 @@ async function lagPhase() {
       lsn1: lsnOf(lsn1),
       secs: (bench.t1 - bench.t0) / 1000,
       stats: { pgrw: lagStats(samples, APP.pgrw, t0, t1), pgark: lagStats(samples, APP.pgark, t0, t1) },
+      fine: { pgrw: lagStats(fineSamples, APP.pgrw, t0, t1), pgark: lagStats(fineSamples, APP.pgark, t0, t1) },
       catchUp: { pgrw: { w: wPgrw, f: null }, pgark: { w: wPgark, f: fPgark } },
       timeline: samples.filter((s) => s.t >= t0 - 2 && s.t <= t1 + 5).map((s) => ({ t: s.t - t0, pgrw: s.rows[APP.pgrw] ?? null, pgark: s.rows[APP.pgark] ?? null })),
     });
@@ -560,8 +579,29 @@ async function syncPhase() {
   }
 }
 
+/** Newest mtime (ms) of files under dir whose name ends with ext. */
+function newestMtime(dir, ext) {
+  let best = { ms: 0, file: null };
+  const walk = (d) => {
+    for (const e of listDir(d)) {
+      const f = join(d, e);
+      const st = statSync(f);
+      if (st.isDirectory()) walk(f);
+      else if (f.endsWith(ext) && st.mtimeMs > best.ms) best = { ms: st.mtimeMs, file: f };
+    }
+  };
+  walk(dir);
+  return best;
+}
+
 async function runBench() {
   checkPgarkReadableByPostgres();
+  const src = newestMtime(join(ROOT, 'src'), '.ts');
+  const dist = newestMtime(join(ROOT, 'dist', 'src'), '.js');
+  if (src.ms > dist.ms) {
+    results.staleDist = `${src.file.replace(ROOT + '/', '')} is newer than every file in dist/src`;
+    log(`WARNING: ${results.staleDist}`);
+  }
   mkPgDir(join(tmpRoot, 'rss'));
   mkPgDir(join(tmpRoot, 'logs'));
   pgarkRepo = mkPgDir(join(tmpRoot, 'repo-pgark'));
@@ -599,10 +639,11 @@ async function runBench() {
 const verdict = (x) => (x == null ? 'n/a' : x <= TARGET ? `**met** (${f2(x)}x ≤ ${TARGET}x)` : `**not met** (${f2(x)}x > ${TARGET}x)`);
 
 function report(failure) {
-  const out = [];
+  const out = [MARKER, ''];
   out.push('## Environment', '');
   out.push(environmentLines({ started, startLoad, command: COMMAND }));
   out.push(`- CPU (/proc/cpuinfo): ${cpuInfo()}; kernel ${release()}; ${sh(PG_RECEIVEWAL, ['--version'])}`);
+  if (results.staleDist) out.push(`- **dist/ is older than src/** (${results.staleDist}): run \`npm run build\` (the npm script does)`);
   if (SMOKE) out.push('- **smoke run** (`--smoke`): tiny scale and durations, numbers only show that the script works');
   out.push('');
   if (failure) out.push(`**Run failed:** \`${T(failure.message ?? String(failure)).split('\n')[0].slice(0, 500)}\` (partial results below).`, '');
@@ -621,27 +662,43 @@ function report(failure) {
   const syncOf = (config, clients) => results.sync.find((r) => r.config === config && r.clients === clients);
 
   // --- targets -----------------------------------------------------------------------------
-  out.push('## Target', '', `Issue: pgark's max lag at most ${TARGET}x pg_receivewal's. pg_receivewal without \`--synchronous\` fsyncs (and reports flush) only when a segment is complete, so its flush lag is up to a segment by design; pgark's write and flush lag are both compared to pg_receivewal's **write** lag.`, '');
+  const fP = L?.fine?.pgrw;
+  const fA = L?.fine?.pgark;
+  out.push(
+    '## Target',
+    '',
+    `Issue: pgark's max lag at most ${TARGET}x pg_receivewal's. pg_receivewal without \`--synchronous\` fsyncs (and reports flush) only when a segment is complete, so its flush lag is up to a segment by design; pgark's write and flush lag are both compared to pg_receivewal's **write** lag. ` +
+      `Lag bytes = \`pg_current_wal_lsn()\` minus the reported position, max over the samples taken during the load; "1 s" = the samples every second, "${FINE} s" = a second connection sampling every ${FINE} s (both receivers reply about once a second, so 1 s samples see each at a nearly fixed point of its reply cycle; the ${FINE} s samples see the whole cycle).`,
+    '',
+  );
   out.push('| compared (max over the load) | pgark | pg_receivewal | ratio | result |', '|---|---|---|---|---|');
+  const bytesRows = (tag, a, p) => {
+    out.push(`| write-lag bytes (${tag} samples): pgark write vs pg_receivewal write | ${fMB(a.wMax)} MB | ${fMB(p.wMax)} MB | ${fx(ratio(a.wMax, p.wMax))} | ${verdict(ratio(a.wMax, p.wMax))} |`);
+    out.push(`| flush-lag bytes (${tag} samples): pgark flush vs pg_receivewal write | ${fMB(a.fMax)} MB | ${fMB(p.wMax)} MB | ${fx(ratio(a.fMax, p.wMax))} | ${verdict(ratio(a.fMax, p.wMax))} |`);
+  };
+  if (sP && sA) bytesRows('1 s', sA, sP);
+  if (fP && fA) bytesRows(`${FINE} s`, fA, fP);
   if (sP && sA) {
-    out.push(`| write lag bytes: pgark write vs pg_receivewal write | ${fMB(sA.wMax)} MB | ${fMB(sP.wMax)} MB | ${fx(ratio(sA.wMax, sP.wMax))} | ${verdict(ratio(sA.wMax, sP.wMax))} |`);
-    out.push(`| flush lag bytes: pgark flush vs pg_receivewal write | ${fMB(sA.fMax)} MB | ${fMB(sP.wMax)} MB | ${fx(ratio(sA.fMax, sP.wMax))} | ${verdict(ratio(sA.fMax, sP.wMax))} |`);
-    out.push(`| write_lag seconds: pgark vs pg_receivewal | ${fs3(sA.wlMax)} s | ${fs3(sP.wlMax)} s | ${fx(ratio(sA.wlMax, sP.wlMax))} | ${verdict(ratio(sA.wlMax, sP.wlMax))} |`);
-    out.push(`| flush_lag seconds: pgark flush vs pg_receivewal write | ${fs3(sA.flMax)} s | ${fs3(sP.wlMax)} s | ${fx(ratio(sA.flMax, sP.wlMax))} | ${verdict(ratio(sA.flMax, sP.wlMax))} |`);
+    out.push(`| write_lag seconds (1 s samples): pgark vs pg_receivewal | ${fs3(sA.wlMax)} s | ${fs3(sP.wlMax)} s | ${fx(ratio(sA.wlMax, sP.wlMax))} | see ² |`);
+    out.push(`| flush_lag seconds (1 s samples): pgark flush vs pg_receivewal write | ${fs3(sA.flMax)} s | ${fs3(sP.wlMax)} s | ${fx(ratio(sA.flMax, sP.wlMax))} | see ² |`);
   }
   for (const n of SYNC_CLIENTS) {
     const p = syncOf('pgrw', n);
     const a = syncOf('pgark', n);
     if (p && a) out.push(`| synchronous commit latency, pgbench -c ${n} (no target in the issue) | ${fs3(a.latMs)} ms | ${fs3(p.latMs)} ms | ${fx(ratio(a.latMs, p.latMs))} | — |`);
   }
-  out.push('');
+  out.push(
+    '',
+    '² write_lag / flush_lag are computed by the walsender when a reply arrives: the age of the WAL at the reported position, i.e. how long the receiver took from getting WAL to reporting it (pg_receivewal reports what it received as written at once, so its write_lag is about 0; pgark reports written and flushed together, after storing). They leave out the interval between replies, which the bytes include, and are counted from the first reply during the load that moved the position (before it the view still shows the value of the last reply before the load). When they are a few milliseconds, their ratio is large whatever the absolute difference, so no verdict is drawn from them; the bytes rows are the target.',
+    '',
+  );
 
   // --- lag ---------------------------------------------------------------------------------
   out.push('## 1. Lag under load (asynchronous)', '');
   if (L?.bench) {
     out.push(
-      `Two physical slots created together (\`pg_create_physical_replication_slot(..., true)\`, same restart_lsn), both receivers streaming, then \`${L.bench.command}\` (TPC-B). ` +
-        `pg_stat_replication was sampled every second on one connection (\`\\watch 1\`): per application_name \`pg_current_wal_lsn() - write_lsn\`, \`- flush_lsn\` and write_lag / flush_lag; statistics over the ${sP?.samples ?? 0} samples taken while pgbench ran. ` +
+      `Two physical slots created together (\`pg_create_physical_replication_slot(..., true)\`, same restart_lsn), both receivers streaming, then \`${L.bench.command}\` (TPC-B, right after a CHECKPOINT, so the first seconds write full-page images). ` +
+        `pg_stat_replication was sampled every second on one connection (\`\\watch 1\`) and every ${FINE} s on another: per application_name \`pg_current_wal_lsn() - write_lsn\`, \`- flush_lsn\` and write_lag / flush_lag; statistics over the samples taken while pgbench ran. ` +
         'Both receivers send a status reply at least every second (`--status-interval 1`); pgark also stores what it received at least every second (`--flush-interval 1`).',
       '',
     );
@@ -649,31 +706,43 @@ function report(failure) {
       `- load: ${f2(L.secs)} s, ${f1(L.bench.tps)} tps (${L.bench.txns ?? '?'} transactions), **WAL generated ${fMB(L.walBytes)} MB** (${L.lsn0} → ${L.lsn1}) = **${f2(L.walBytes / MB / L.secs)} MB/s**; machine CPU ${f1(L.cpuBusyPct)}% busy; load average ${f1(L.load)} → ${f1(L.loadAfter)}`,
       '',
     );
-    out.push('| receiver | samples (streaming) | write-lag MB max | p95 | mean | flush-lag MB max | p95 | write_lag s max | p95 | flush_lag s max | p95 | caught up after the load (write / flush) s |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
-    for (const k of ['pgrw', 'pgark']) {
-      const s = L.stats[k];
-      const cu = L.catchUp[k];
-      out.push(
-        `| ${LABEL[k]} | ${s.present}/${s.samples}${s.notStreaming ? ` (${s.notStreaming} not streaming)` : ''} | ${fMB(s.wMax)} | ${fMB(s.wP95)} | ${fMB(s.wMean)} | ${fMB(s.fMax)}${k === 'pgrw' ? ' ¹' : ''} | ${fMB(s.fP95)}${k === 'pgrw' ? ' ¹' : ''} | ${fs3(s.wlMax)} | ${fs3(s.wlP95)} | ${fs3(s.flMax)}${k === 'pgrw' ? ' ¹' : ''} | ${fs3(s.flP95)}${k === 'pgrw' ? ' ¹' : ''} | ${f2(cu.w)} / ${k === 'pgrw' ? '— ¹' : f2(cu.f)} |`,
-      );
-    }
-    out.push(
-      '',
-      '¹ pg_receivewal without `--synchronous` fsyncs and reports a new flush position only when it completes a segment: its flush lag is up to one segment (16 MiB) by design and is not what the target compares.',
-      '',
-    );
-    out.push('Ratios pgark / pg_receivewal:', '', '| | max | p95 |', '|---|---|---|');
-    out.push(`| write-lag bytes (write vs write) | ${fx(ratio(sA.wMax, sP.wMax))} | ${fx(ratio(sA.wP95, sP.wP95))} |`);
-    out.push(`| pgark flush-lag bytes vs pg_receivewal write-lag bytes | ${fx(ratio(sA.fMax, sP.wMax))} | ${fx(ratio(sA.fP95, sP.wP95))} |`);
-    out.push(`| write_lag seconds (write vs write) | ${fx(ratio(sA.wlMax, sP.wlMax))} | ${fx(ratio(sA.wlP95, sP.wlP95))} |`);
-    out.push(`| pgark flush_lag seconds vs pg_receivewal write_lag seconds | ${fx(ratio(sA.flMax, sP.wlMax))} | ${fx(ratio(sA.flP95, sP.wlP95))} |`);
+    const lagTable = (stats) => {
+      out.push('| receiver | samples (receiver present) | write-lag MB max | p95 | mean | flush-lag MB max | p95 | write_lag s max | p95 | flush_lag s max | p95 |', '|---|---|---|---|---|---|---|---|---|---|---|');
+      for (const k of ['pgrw', 'pgark']) {
+        const s = stats[k];
+        const m = k === 'pgrw' ? ' ¹' : '';
+        out.push(
+          `| ${LABEL[k]} | ${s.present}/${s.samples}${s.notStreaming ? ` (${s.notStreaming} not streaming)` : ''} | ${fMB(s.wMax)} | ${fMB(s.wP95)} | ${fMB(s.wMean)} | ${fMB(s.fMax)}${m} | ${fMB(s.fP95)}${m} | ${fs3(s.wlMax)} | ${fs3(s.wlP95)} | ${fs3(s.flMax)}${m} | ${fs3(s.flP95)}${m} |`,
+        );
+      }
+      out.push('');
+    };
+    out.push('Samples every second:', '');
+    lagTable(L.stats);
+    out.push(`Samples every ${FINE} s:`, '');
+    lagTable(L.fine);
+    out.push('¹ pg_receivewal without `--synchronous` fsyncs and reports a new flush position only when it completes a segment: its flush lag is up to one segment (16 MiB) by design and is not what the target compares.', '');
+    out.push('Ratios pgark / pg_receivewal:', '', '| | max (1 s) | p95 (1 s) | max (' + FINE + ' s) | p95 (' + FINE + ' s) |', '|---|---|---|---|---|');
+    const rr = (name, ka, kp, kpP95, kaP95) =>
+      out.push(`| ${name} | ${fx(ratio(sA[ka], sP[kp]))} | ${fx(ratio(sA[kaP95], sP[kpP95]))} | ${fx(ratio(fA[ka], fP[kp]))} | ${fx(ratio(fA[kaP95], fP[kpP95]))} |`);
+    rr('write-lag bytes (write vs write)', 'wMax', 'wMax', 'wP95', 'wP95');
+    rr('pgark flush-lag bytes vs pg_receivewal write-lag bytes', 'fMax', 'wMax', 'wP95', 'fP95');
+    rr('write_lag seconds (write vs write) ²', 'wlMax', 'wlMax', 'wlP95', 'wlP95');
+    rr('pgark flush_lag seconds vs pg_receivewal write_lag seconds ²', 'flMax', 'wlMax', 'wlP95', 'flP95');
     out.push('');
+    const cu = L.catchUp;
     out.push(
-      `Lag trend (median write-lag MB of the first → last third of the samples): pg_receivewal ${fMB(sP.wFirst)} → ${fMB(sP.wLast)}, pgark ${fMB(sA.wFirst)} → ${fMB(sA.wLast)}. ` +
-        `"Caught up" = seconds from the end of pgbench until the reported position reached the WAL end of the load (polled every 50 ms). ` +
+      `Lag trend (median write-lag MB of the first → last third of the ${FINE} s samples): pg_receivewal ${fMB(fP.wFirst)} → ${fMB(fP.wLast)}, pgark ${fMB(fA.wFirst)} → ${fMB(fA.wLast)}. ` +
+        `After pgbench ended, the reported positions reached the load's WAL end after: pg_receivewal write ${f2(cu.pgrw.w)} s; pgark write ${f2(cu.pgark.w)} s, flush ${f2(cu.pgark.f)} s (polled every 50 ms). ` +
         `After \`pg_switch_wal()\` both flush positions reached the segment end ${L.switchFlush?.lsn ?? '?'} after ${f2(L.switchFlush?.pgrw)} s (pg_receivewal) and ${f2(L.switchFlush?.pgark)} s (pgark).`,
       '',
     );
+    if (L.timeline?.length) {
+      out.push('<details><summary>Every 1 s sample (seconds from the start of pgbench; MB behind pg_current_wal_lsn(); lag columns in seconds)</summary>', '');
+      out.push('| t s | pg_receivewal write MB | pg_receivewal flush MB | pgark write MB | pgark flush MB | pg_receivewal write_lag | pgark write_lag | pgark flush_lag |', '|---|---|---|---|---|---|---|---|');
+      for (const e of L.timeline) out.push(`| ${f1(e.t)} | ${fMB(e.pgrw?.w)} | ${fMB(e.pgrw?.f)} | ${fMB(e.pgark?.w)} | ${fMB(e.pgark?.f)} | ${fs3(e.pgrw?.wl)} | ${fs3(e.pgark?.wl)} | ${fs3(e.pgark?.fl)} |`);
+      out.push('', '</details>', '');
+    }
   }
   if (L?.stopped) {
     out.push('| receiver | stopped (SIGINT / SIGTERM) | exit | peak RSS MiB (%M) | CPU s (user+sys) | CPU ms per MB of WAL | stored MB (files) |', '|---|---|---|---|---|---|---|');
@@ -750,7 +819,7 @@ function report(failure) {
   for (const c of results.commands) out.push(`- ${c.label}: \`${c.command}\``);
   if (L?.bench) out.push(`- load: \`${L.bench.command}\``);
   for (const r of results.sync) if (r.config === 'baseline') out.push(`- synchronous runs (each configuration): \`${r.command}\``);
-  out.push(`- sampling (psql, \`\\watch 1\`): \`${SAMPLE_SQL}\``);
+  out.push(`- sampling (psql, \`\\watch 1\` on one connection, \`\\watch ${FINE}\` on another): \`${SAMPLE_SQL}\``);
   if (V) out.push(`- check: \`${V.fetchCommand}\` per segment; \`${V.walVerifyCommand}\``);
   out.push('');
   if (results.notes.length) out.push('## Notes', '', ...results.notes.map((n) => '```\n' + T(n) + '\n```'), '');

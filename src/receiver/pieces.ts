@@ -47,16 +47,18 @@ export function pieceChain<T extends PieceRange>(pieces: readonly T[]): { end: n
  * flushes (a synchronous standby stores each commit) stays a handful of objects.
  *
  * Nothing is merged while the chain has at most `maxPieces` pieces. Then the merged tail is the
- * last two pieces plus every earlier piece not larger than the tail so far: a piece is rewritten
- * only into a piece at least twice its size, so each byte is rewritten O(log n) times and the
- * chain keeps sizes that fall geometrically (at most ~log2(segment size) pieces).
+ * last ceil(maxPieces / 2) pieces (at least two) plus every earlier piece not larger than the
+ * tail so far. So a merge happens at most once per ~maxPieces/2 flushes, and a piece is
+ * rewritten only into a piece at least twice its size: each byte is rewritten O(log n) times,
+ * and the chain keeps sizes that fall geometrically.
  * Returns the index of the first piece of the tail, or undefined.
  */
 export function mergeFrom(chain: readonly PieceRange[], maxPieces: number): number | undefined {
   const n = chain.length;
   if (n <= Math.max(2, maxPieces)) return undefined;
-  let i = n - 2;
-  let tail = size(chain[n - 1]!) + size(chain[n - 2]!);
+  let i = n - Math.max(2, Math.ceil(maxPieces / 2));
+  let tail = 0;
+  for (let j = i; j < n; j++) tail += size(chain[j]!);
   while (i > 0 && size(chain[i - 1]!) <= tail) {
     i -= 1;
     tail += size(chain[i]!);

@@ -90,14 +90,18 @@ export function chainStream(repo: Repository, chain: readonly StoredPiece[], upT
 }
 
 /**
- * Store an immutable object. One already there must hold the same bytes (a retried or repeated
- * store): anything else is an ArchiveMismatchError and nothing is overwritten.
+ * Store an immutable object, from a stream (`open` is called again for retries and the
+ * comparison) or, when small, from a buffer written uncompressed in one request. One already
+ * there must hold the same bytes (a retried or repeated store): anything else is an
+ * ArchiveMismatchError and nothing is overwritten.
  */
 export async function storeImmutable(
-  repo: Repository, key: string, open: () => Readable, codec: CodecName, expectedSize?: number,
+  repo: Repository, key: string, source: (() => Readable) | Buffer, codec: CodecName, expectedSize?: number,
 ): Promise<{ key: string; storedSize: number; sha256: string; existed: boolean }> {
   try {
-    const r = await repo.putObject(key, open, { codec, ifAbsent: true });
+    const r = Buffer.isBuffer(source)
+      ? await repo.putSmallObject(key, source, { ifAbsent: true })
+      : await repo.putObject(key, source, { codec, ifAbsent: true });
     if (expectedSize !== undefined && r.rawSize !== expectedSize) throw new ArchiveMismatchError(`unable to store '${key}': ${r.rawSize} bytes, expected ${expectedSize}`);
     return { key, storedSize: r.storedSize, sha256: r.sha256, existed: false };
   } catch (err) {
@@ -107,7 +111,7 @@ export async function storeImmutable(
     const theirs = await repo.readTrailer(key, st.size);
     const h = createHash('sha256');
     let size = 0;
-    for await (const c of open() as AsyncIterable<Buffer>) {
+    for await (const c of (Buffer.isBuffer(source) ? [source] : source()) as AsyncIterable<Buffer>) {
       h.update(c);
       size += c.length;
     }
@@ -122,9 +126,9 @@ export async function storeImmutable(
 /** Store bytes [start, end) of `segment` as a piece. */
 export async function storePiece(
   repo: Repository, segment: string, start: number, end: number,
-  open: () => Readable, codec: CodecName,
+  source: (() => Readable) | Buffer, codec: CodecName,
 ): Promise<{ key: string; storedSize: number; sha256: string }> {
-  return storeImmutable(repo, receivedPieceKey(repo.stanza, segment, start, end), open, codec, end - start);
+  return storeImmutable(repo, receivedPieceKey(repo.stanza, segment, start, end), source, codec, end - start);
 }
 
 /** A readable of bytes [start, end) of a local file. */

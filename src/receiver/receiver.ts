@@ -11,7 +11,7 @@ import {
 } from '../common/errors.js';
 import { log } from '../common/log.js';
 import type { CodecName } from '../io/codec.js';
-import { receiverStatusKey, walKey } from '../repo/layout.js';
+import { receivedPrefix, receiverStatusKey, walKey } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
 import type { StanzaMeta } from '../repo/stanza-meta.js';
 import { createPhysicalSlotCommand, readReplicationSlotCommand, startReplicationCommand, timelineHistoryCommand } from '../protocol/replication-commands.js';
@@ -171,6 +171,8 @@ export async function runReceiver(repo: Repository, o: ReceiverOptions): Promise
 
       const spans = timelineSpans(history);
       const tlis = spans.map((s) => s.timeline);
+      // Temp files of a receiver killed in the middle of a store (small pieces skip the per-put sweep).
+      await repo.driver.sweep?.(receivedPrefix(repo.stanza)).catch(() => 0);
       const { ends, obsolete } = await storedEnds(repo, tlis, meta.walSegmentSize);
       if (obsolete.length > 0) {
         await repo.driver.delete(obsolete).catch((err: unknown) => log.warn(`receive: unable to remove ${obsolete.length} obsolete received pieces: ${(err as Error).message}`));

@@ -4,6 +4,7 @@
  * archive object, exactly as wal-push would store it; then its pieces are deleted.
  * Memory stays small: piece and segment uploads read the spool file.
  */
+import { readSync, writeSync } from 'node:fs';
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -15,6 +16,11 @@ import { pushWalFile } from '../wal/push-file.js';
 import { formatLsn, segmentName } from '../wal/segment-name.js';
 import { mergeFrom } from './pieces.js';
 import { fileRange, listReceived, storePiece } from './received-wal.js';
+
+/** Pieces up to this size are stored uncompressed from memory in one request. */
+const SMALL_PIECE = 64 * 1024;
+/** Merged pieces up to this size are stored uncompressed from memory too (they are short-lived). */
+const SMALL_MERGE = 256 * 1024;
 
 export interface WriterConfig {
   repo: Repository;
@@ -56,6 +62,9 @@ export class SegmentWriter {
   /** Bytes of the current segment stored in the repository. */
   private flushed = 0;
   private pieces: Piece[] = [];
+  /** The unflushed bytes while they are few (a synchronous receiver's commits): stored from memory. */
+  private pending: Buffer[] | undefined = [];
+  private pendingBytes = 0;
   private cleanup: Promise<void> = Promise.resolve();
 
   private constructor(private readonly cfg: WriterConfig, private tli: number) {}
@@ -71,6 +80,7 @@ export class SegmentWriter {
       if (offset > 0) {
         if (!prefix) throw new ProtocolError(`unable to resume at ${formatLsn(lsn)}: the start of segment ${w.name} is not available`);
         await w.fill(prefix.stream, offset);
+        w.pending = undefined;
         if (prefix.pieces.length > 0) {
           w.pieces = [...prefix.pieces];
           w.flushed = offset;
@@ -120,6 +130,8 @@ export class SegmentWriter {
     this.written = 0;
     this.flushed = 0;
     this.pieces = [];
+    this.pending = [];
+    this.pendingBytes = 0;
   }
 
   private async fill(stream: Readable, upTo: number): Promise<void> {
@@ -140,7 +152,14 @@ export class SegmentWriter {
     let off = 0;
     while (off < data.length) {
       const take = Math.min(data.length - off, this.cfg.walSegmentSize - this.written);
-      await this.fh.write(data, off, take, this.written);
+      // A page-cache write: synchronous is far cheaper than a thread-pool round trip per message.
+      for (let done = 0; done < take; ) done += writeSync(this.fh.fd, data, off + done, take - done, this.written + done);
+      if (this.pending && this.pendingBytes + take <= SMALL_PIECE) {
+        this.pending.push(data.subarray(off, off + take));
+        this.pendingBytes += take;
+      } else {
+        this.pending = undefined;
+      }
       this.written += take;
       off += take;
       if (this.written === this.cfg.walSegmentSize) await this.complete();
@@ -152,7 +171,10 @@ export class SegmentWriter {
     if (this.written === this.flushed) return;
     const start = this.flushed;
     const end = this.written;
-    const r = await storePiece(this.cfg.repo, this.name, start, end, () => fileRange(this.path, start, end), this.cfg.codec);
+    const small = this.pending && this.pendingBytes === end - start ? Buffer.concat(this.pending) : undefined;
+    const r = await storePiece(this.cfg.repo, this.name, start, end, small ?? (() => fileRange(this.path, start, end)), this.cfg.codec);
+    this.pending = [];
+    this.pendingBytes = 0;
     this.pieces.push({ start, end, key: r.key });
     this.flushed = end;
     this.counters.piecesStored += 1;
@@ -167,9 +189,23 @@ export class SegmentWriter {
     const old = this.pieces.slice(from);
     const start = old[0]!.start;
     const end = old[old.length - 1]!.end;
-    const r = await storePiece(this.cfg.repo, this.name, start, end, () => fileRange(this.path, start, end), this.cfg.codec);
+    const r = await storePiece(this.cfg.repo, this.name, start, end, end - start <= SMALL_MERGE ? this.readSpool(start, end) : () => fileRange(this.path, start, end), this.cfg.codec);
     this.pieces.splice(from, old.length, { start, end, key: r.key });
-    await this.cfg.repo.driver.delete(old.map((p) => p.key).filter((k) => k !== r.key));
+    const doomed = old.map((p) => p.key).filter((k) => k !== r.key);
+    const name = this.name;
+    // The merged piece is durable; readers prefer it, so the old ones can go in the background.
+    this.cleanup = this.cleanup.then(() => this.cfg.repo.driver.delete(doomed))
+      .catch((err: unknown) => log.warn(`receive: unable to remove merged pieces of ${name}: ${(err as Error).message}`));
+  }
+
+  private readSpool(start: number, end: number): Buffer {
+    const buf = Buffer.allocUnsafe(end - start);
+    for (let done = 0; done < buf.length; ) {
+      const n = readSync(this.fh.fd, buf, done, buf.length - done, start + done);
+      if (n === 0) throw new ProtocolError(`spool file of ${this.name} is shorter than ${end} bytes`);
+      done += n;
+    }
+    return buf;
   }
 
   /** The segment is whole: store it as an archived segment, then drop its pieces. */
@@ -208,6 +244,7 @@ export class SegmentWriter {
     await this.begin(this.segno);
     if (offset > 0) {
       await this.fill(fileRange(oldPath, 0, offset), offset);
+      this.pending = undefined;
       await this.flush();
     }
     await oldFh.close();

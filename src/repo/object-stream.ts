@@ -83,6 +83,20 @@ export async function encodeObject(
   return { stream: framer, done };
 }
 
+/**
+ * Encode a small buffer as a stored object in memory, uncompressed (codec 'none'): the same
+ * bytes `encodeObject(raw, 'none')` produces, without stream machinery. For objects written on
+ * a latency-critical path (a synchronous receiver's pieces).
+ */
+export function encodeSmallObject(raw: Buffer): { body: Buffer; result: EncodeResult } {
+  const sha256 = createHash('sha256').update(raw).digest('hex');
+  const header = encodeHeader('none');
+  const t: ObjectTrailer = { rawSize: raw.length, payloadSize: raw.length, sha256 };
+  const trailer = encodeTrailer('none', t);
+  const body = Buffer.concat([header, raw, trailer]);
+  return { body, result: { ...t, storedSize: body.length } };
+}
+
 /** Reads until `n` bytes are available (or the stream ends), then puts them back. */
 async function peek(stream: Readable, n: number): Promise<Buffer> {
   const parts: Buffer[] = [];

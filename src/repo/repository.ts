@@ -7,7 +7,7 @@ import { AlreadyExistsError, IntegrityError, NotFoundError } from '../common/err
 import { withRetry, type RetryPolicy } from '../common/retry.js';
 import type { CodecName } from '../io/codec.js';
 import type { StorageDriver } from '../../storage-drivers/types.js';
-import { decodeObject, encodeObject, readAll, trailerFromTail, type DecodedStream, type EncodeResult } from './object-stream.js';
+import { decodeObject, encodeObject, encodeSmallObject, readAll, trailerFromTail, type DecodedStream, type EncodeResult } from './object-stream.js';
 import { MAX_TRAILER_WRAPPER, type ObjectTrailer } from './object-format.js';
 import { stanzaMetaKey } from './layout.js';
 import { assertSameCluster, parseStanzaMeta, REPO_FORMAT_VERSION, type ClusterIdentity, type StanzaMeta } from './stanza-meta.js';
@@ -46,6 +46,26 @@ export class Repository {
         const st = await this.driver.stat(key);
         const theirs = st ? await this.readTrailer(key, st.size).catch(() => undefined) : undefined;
         if (st && theirs && theirs.sha256 === mine.sha256 && theirs.rawSize === mine.rawSize) return { ...mine, storedSize: st.size };
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Store a small buffer uncompressed, encoded in memory (see encodeSmallObject). Same contract
+   * as putObject: retried, and a retried put-if-absent finding exactly its own content succeeds.
+   */
+  async putSmallObject(key: string, raw: Buffer, o: { ifAbsent?: boolean } = {}): Promise<EncodeResult> {
+    const { body, result } = encodeSmallObject(raw);
+    return withRetry(`store '${key}'`, this.retry, async (attempt) => {
+      try {
+        await this.driver.put(key, body, { ifAbsent: o.ifAbsent ?? false });
+        return result;
+      } catch (err) {
+        if (!(err instanceof AlreadyExistsError) || attempt === 1) throw err;
+        const st = await this.driver.stat(key);
+        const theirs = st ? await this.readTrailer(key, st.size).catch(() => undefined) : undefined;
+        if (st && theirs && theirs.sha256 === result.sha256 && theirs.rawSize === result.rawSize) return { ...result, storedSize: st.size };
         throw err;
       }
     });

@@ -15,6 +15,7 @@ import type { DriverOptions, GetOptions, ObjectInfo, Op, PutOptions, StorageDriv
 import { ensureDir, fsyncDir, removeEmptyDirs } from './dirs.js';
 import { errnoOf, fsError } from './errors.js';
 import { isStaleTempName, isTempName, removeStaleTemps, tempPathFor } from './temp.js';
+import { putSmallSync, SMALL_PUT_MAX } from './small-put.js';
 
 const READ_CHUNK = 1024 * 1024;
 
@@ -94,6 +95,15 @@ export class FsDriver implements StorageDriver {
     let bodyError: unknown;
     if (!Buffer.isBuffer(body)) body.on('error', (err) => (bodyError ??= err));
 
+    if (Buffer.isBuffer(body) && body.length <= SMALL_PUT_MAX && !signal) {
+      try {
+        putSmallSync(path, finalPath, tmp, body, !!o.ifAbsent, OPEN_TEMP_ATTEMPTS);
+        return { size: body.length };
+      } catch (err) {
+        if (err instanceof AlreadyExistsError) throw err;
+        throw fsError('write', path, err);
+      }
+    }
     let tmpExists = false;
     try {
       // Fail fast without consuming the body; link() below is what makes ifAbsent atomic.

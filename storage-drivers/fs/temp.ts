@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readdirSync, unlinkSync } from 'node:fs';
 import { readdir, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { isProcessAlive } from '../../src/common/process.js';
@@ -49,5 +50,30 @@ export async function removeStaleTemps(finalPath: string): Promise<void> {
     if (!match?.[1]) continue;
     const pid = Number(match[1]);
     if (pid > 0 && !isProcessAlive(pid)) await unlink(join(dir, name)).catch(() => {});
+  }
+}
+
+/** removeStaleTemps with synchronous calls, for the small-put path. */
+export function removeStaleTempsSync(finalPath: string): void {
+  const stem = tempStem(finalPath);
+  const dir = dirname(finalPath);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(stem)) continue;
+    const match = /^(\d+)-[0-9a-f]+$/.exec(name.slice(stem.length));
+    if (!match?.[1]) continue;
+    const pid = Number(match[1]);
+    if (pid > 0 && !isProcessAlive(pid)) {
+      try {
+        unlinkSync(join(dir, name));
+      } catch {
+        // best effort, as removeStaleTemps
+      }
+    }
   }
 }

@@ -45,8 +45,8 @@ export interface TimelineEnd {
   nextStart?: string;
 }
 
-const HIGH_WATER = 32 * 1024 * 1024;
-const LOW_WATER = 8 * 1024 * 1024;
+const HIGH_WATER = 8 * 1024 * 1024;
+const LOW_WATER = 2 * 1024 * 1024;
 
 export class ReplicationConnection {
   private readonly framer = new BackendFramer();

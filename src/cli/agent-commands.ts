@@ -11,10 +11,12 @@ function intOption(name: string, v: string | undefined, dflt: number, min: numbe
   return Number(v);
 }
 
-async function agentMetricsText() {
+/** The agent's metrics, then the repository's (collected in the background once the repository is open). */
+async function agentMetricsText(repoMetrics: () => { text(now: number): string } | undefined) {
   const { prometheusText } = await import('../agent/agent-status.js');
   return (s: import('../agent/agent-status.js').AgentStatus | undefined, now: number) =>
-    s ? prometheusText(s, now) : '# HELP pgark_agent_up The archive agent is running.\n# TYPE pgark_agent_up gauge\npgark_agent_up 0\n';
+    (s ? prometheusText(s, now) : '# HELP pgark_agent_up The archive agent is running.\n# TYPE pgark_agent_up gauge\npgark_agent_up 0\n') +
+    (repoMetrics()?.text(now) ?? '');
 }
 
 export function registerAgentCommand(program: Command): void {
@@ -41,8 +43,9 @@ export function registerAgentCommand(program: Command): void {
       const pollMs = intOption('poll-ms', opts.pollMs, 1000, 10, 60_000);
       const thresholds = { segments: intOption('warn-backlog', opts.warnBacklog, 64, 1, 1_000_000), ageSec: intOption('warn-age', opts.warnAge, 300, 1, 86_400 * 7) };
       const { runAgent } = await import('../agent/agent.js');
+      let repoMetrics: import('../ops/metrics-collect.js').MetricsCollector | undefined;
       const metrics = opts.metricsPort !== undefined
-        ? await (await import('../common/metrics-server.js')).startMetricsServer<import('../agent/agent-status.js').AgentStatus>(intOption('metrics-port', opts.metricsPort, 0, 0, 65_535), opts.metricsHost, await agentMetricsText())
+        ? await (await import('../common/metrics-server.js')).startMetricsServer<import('../agent/agent-status.js').AgentStatus>(intOption('metrics-port', opts.metricsPort, 0, 0, 65_535), opts.metricsHost, await agentMetricsText(() => repoMetrics))
         : undefined;
       if (metrics) log.info(`agent: metrics on http://${opts.metricsHost ?? '127.0.0.1'}:${metrics.port}/metrics`);
       const ac = new AbortController();
@@ -53,9 +56,14 @@ export function registerAgentCommand(program: Command): void {
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
       try {
-        const final = await withRepository(settings, (repo) =>
-          runAgent(repo, settings, { walDir, pollMs, thresholds, signal: ac.signal, ...(metrics ? { onStatus: (s) => metrics.update(s) } : {}) }),
-        );
+        const final = await withRepository(settings, async (repo) => {
+          if (metrics) repoMetrics = (await import('../ops/metrics-collect.js')).startRepositoryMetrics(repo);
+          try {
+            return await runAgent(repo, settings, { walDir, pollMs, thresholds, signal: ac.signal, ...(metrics ? { onStatus: (s) => metrics.update(s) } : {}) });
+          } finally {
+            await repoMetrics?.stop();
+          }
+        });
         if (opts.json) printJson(final);
       } finally {
         await metrics?.close();

@@ -8,6 +8,9 @@ import { ExitWith, registerWalCommands, WAL_FETCH_FATAL_BASE } from './wal-comma
 import { registerBackupCommands, registerCatalogCommands, registerRestoreCommand } from './backup-commands.js';
 import { registerAgentCommand } from './agent-commands.js';
 import { registerReceiveCommand } from './receive-command.js';
+import { registerOpsCommands } from './ops-commands.js';
+import { registerDrillCommands } from './drill-commands.js';
+import { registerMetricsCommand } from './metrics-command.js';
 
 export function buildProgram(): Command {
   const program = new Command('pgark')
@@ -40,6 +43,9 @@ export function buildProgram(): Command {
   registerCatalogCommands(program);
   registerAgentCommand(program);
   registerReceiveCommand(program);
+  registerOpsCommands(program);
+  registerDrillCommands(program);
+  registerMetricsCommand(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

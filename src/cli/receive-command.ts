@@ -53,8 +53,11 @@ export function registerReceiveCommand(program: Command): void {
       const metricsPort = opts.metricsPort === undefined ? undefined : numberOption('metrics-port', opts.metricsPort, 0, 0, 65_535);
       const { runReceiver } = await import('../receiver/receiver.js');
       const { receiverPrometheusText } = await import('../receiver/receiver-status.js');
+      // The receiver's metrics, then the repository's (collected in the background once the repository is open).
+      let repoMetrics: import('../ops/metrics-collect.js').MetricsCollector | undefined;
       const metrics = metricsPort !== undefined
-        ? await (await import('../common/metrics-server.js')).startMetricsServer(metricsPort, opts.metricsHost, receiverPrometheusText)
+        ? await (await import('../common/metrics-server.js')).startMetricsServer<import('../receiver/receiver-status.js').ReceiverStatus>(metricsPort, opts.metricsHost,
+          (s, now) => receiverPrometheusText(s) + (repoMetrics?.text(now) ?? ''))
         : undefined;
       if (metrics) log.info(`receive: metrics on http://${opts.metricsHost ?? '127.0.0.1'}:${metrics.port}/metrics`);
       const ac = new AbortController();
@@ -65,15 +68,20 @@ export function registerReceiveCommand(program: Command): void {
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
       try {
-        const final = await withRepository(settings, (repo) =>
-          runReceiver(repo, {
-            dsn: opts.dsn, slot: opts.slot, createSlot: !!opts.createSlot, name, synchronous: !!opts.synchronous,
-            flushIntervalMs: numberOption('flush-interval', opts.flushInterval, 1, 0.01, 3600) * 1000,
-            statusIntervalMs: numberOption('status-interval', opts.statusInterval, 10, 0.1, 3600) * 1000,
-            spoolDir, codec: settings.codec, codecExplicit: settings.codecExplicit, signal: ac.signal,
-            ...(metrics ? { onStatus: (s) => metrics.update(s) } : {}),
-          }),
-        );
+        const final = await withRepository(settings, async (repo) => {
+          if (metrics) repoMetrics = (await import('../ops/metrics-collect.js')).startRepositoryMetrics(repo);
+          try {
+            return await runReceiver(repo, {
+              dsn: opts.dsn, slot: opts.slot, createSlot: !!opts.createSlot, name, synchronous: !!opts.synchronous,
+              flushIntervalMs: numberOption('flush-interval', opts.flushInterval, 1, 0.01, 3600) * 1000,
+              statusIntervalMs: numberOption('status-interval', opts.statusInterval, 10, 0.1, 3600) * 1000,
+              spoolDir, codec: settings.codec, codecExplicit: settings.codecExplicit, signal: ac.signal,
+              ...(metrics ? { onStatus: (s) => metrics.update(s) } : {}),
+            });
+          } finally {
+            await repoMetrics?.stop();
+          }
+        });
         if (opts.json) printJson(final);
       } finally {
         await metrics?.close();

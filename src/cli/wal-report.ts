@@ -9,6 +9,7 @@ import type { ReceivedRange, VerifyReport } from '../wal/wal-verify.js';
 import type { ReceiverStatus } from '../receiver/receiver-status.js';
 import { log } from '../common/log.js';
 import { formatBytes } from './format.js';
+import { formatDrillLine, type DrillSummary } from '../ops/metrics-drill.js';
 
 export interface InfoReport {
   stanza: string;
@@ -33,6 +34,8 @@ export interface InfoReport {
   receivers: Array<ReceiverStatus & { stale: boolean }>;
   /** Segments stored in part by a receiver. */
   received: ReceivedRange[];
+  /** DR drills (pgark drill): how many reports are stored, and the newest one. */
+  drills: { count: number; last?: DrillSummary };
 }
 
 /** A receiver stores its status every 10 s; older than this, it is not running (or cannot store). */
@@ -101,6 +104,7 @@ export async function collectInfo(repo: Repository, pgdata?: string): Promise<In
     ...(pgdata ? { agent: await agentInfo(pgdata) } : {}),
     receivers: await receiverInfo(repo),
     received: (await receivedRanges(repo, archived)).ranges,
+    drills: await (await import('../ops/metrics-repo.js')).latestDrill(repo),
   };
 }
 
@@ -135,6 +139,11 @@ export function printInfo(i: InfoReport): void {
     if (r.lastError) out(`    last error ${r.lastErrorAt ?? ''}: ${r.lastError}`);
   }
   printReceived(i.received, '  ');
+  if (i.drills.last) {
+    out(`  last drill ${formatDrillLine(i.drills.last, Date.now())} (${i.drills.count} drill report${i.drills.count === 1 ? '' : 's'} stored)`);
+  } else {
+    out('  drills: none stored (pgark drill restores the newest backup and reports RTO/RPO)');
+  }
 }
 
 function printReceived(received: readonly ReceivedRange[], indent: string): void {

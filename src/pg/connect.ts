@@ -21,7 +21,9 @@ export async function connectPg(dsn: string | undefined, applicationName = 'pgar
     throw new ConnectionError('the connection string must not contain a password (it would be visible in the process list): use PGPASSWORD, PGPASSFILE or ~/.pgpass');
   }
   const pg = (await import('pg')).default;
-  const client = new pg.Client({ ...(dsn ? { connectionString: conninfoToUri(dsn) } : {}), application_name: applicationName });
+  // node-postgres ignores PGCONNECT_TIMEOUT: bound the connection attempt ourselves.
+  const timeoutSec = Number(process.env.PGCONNECT_TIMEOUT) > 0 ? Number(process.env.PGCONNECT_TIMEOUT) : 30;
+  const client = new pg.Client({ ...(dsn ? { connectionString: conninfoToUri(dsn) } : {}), application_name: applicationName, connectionTimeoutMillis: timeoutSec * 1000 });
   client.on('error', () => undefined); // a dropped connection surfaces on the next query
   try {
     await client.connect();

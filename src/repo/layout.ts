@@ -168,3 +168,23 @@ export function receiverStatusKey(stanza: string, name: string): string {
   if (!/^[A-Za-z0-9_.-]{1,63}$/.test(name)) throw new InvalidInputError(`invalid receiver name '${name.slice(0, 64)}': letters, digits, '_', '.' and '-' only`);
   return `${receiverStatusPrefix(stanza)}${name}.json`;
 }
+
+// ---------------------------------------------------------------------------
+// DR drills (pgark drill)
+//
+//   <stanza>/drill/<id>.json      the report of one drill; ids (YYYYMMDD-HHMMSSD, UTC start) sort by time
+// ---------------------------------------------------------------------------
+
+export function drillPrefix(stanza: string): string {
+  return `${stanza}/drill/`;
+}
+
+export function drillKey(stanza: string, id: string): string {
+  if (!/^\d{8}-\d{6}D$/.test(id)) throw new InvalidInputError(`invalid drill id '${id.slice(0, 40)}'`);
+  return `${drillPrefix(stanza)}${id}.json`;
+}
+
+/** Drill id for a start time: YYYYMMDD-HHMMSS (UTC) + D. */
+export function drillIdFor(when: Date): string {
+  return backupIdFor(when, 'full').slice(0, 15) + 'D';
+}

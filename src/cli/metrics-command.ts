@@ -1,0 +1,76 @@
+/** CLI wiring of `pgark metrics`: a long-running Prometheus endpoint. The implementation loads only when it runs. */
+import { Command } from 'commander';
+import { causeText, ConfigError } from '../common/errors.js';
+import { log } from '../common/log.js';
+import { settingsFrom, withRepository } from './context.js';
+
+function numberOption(name: string, v: string | undefined, dflt: number | undefined, min: number, max: number): number {
+  if (v === undefined) {
+    if (dflt === undefined) throw new ConfigError(`missing --${name}`);
+    return dflt;
+  }
+  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) < min || Number(v) > max) throw new ConfigError(`invalid value '${v}' for --${name}: expected a number from ${min} to ${max}`);
+  return Number(v);
+}
+
+/** libpq environment variables that say a connection is meant (node-postgres reads these). */
+const PG_ENV = ['PGHOST', 'PGHOSTADDR', 'PGPORT', 'PGUSER', 'PGDATABASE'] as const;
+
+interface MetricsOpts { port?: string; host?: string; dsn?: string; refresh?: string; timeout?: string }
+
+export function registerMetricsCommand(program: Command): void {
+  program
+    .command('metrics')
+    .summary('serve Prometheus metrics of the stanza: backups, archiving, WAL window, drills (long-running)')
+    .description(
+      'Serves GET /metrics on --host:--port. Every --refresh seconds, in the background, it lists the\n' +
+      'catalog, the WAL and the drill reports of the stanza once (new catalog entries and drill reports\n' +
+      'are read once and cached) and, when a connection is configured (--dsn, or PGHOST/PGPORT/PGUSER/\n' +
+      'PGDATABASE in the environment), reads pg_stat_archiver. Scrapes are answered from those cached\n' +
+      'values; ages are computed at the scrape. A failed collection counts in\n' +
+      'pgark_metrics_collect_errors_total and the previous values stay. Stops cleanly on SIGTERM/SIGINT.\n' +
+      'Without a connection, the pgark_archiver_* metrics are not served at all.',
+    )
+    .option('--port <port>', 'TCP port of the endpoint (0 = any free port; the one chosen is printed on stderr)')
+    .option('--host <host>', 'address to listen on (default 127.0.0.1)')
+    .option('--dsn <conninfo>', 'connection for pg_stat_archiver (no password: use PGPASSWORD/PGPASSFILE)')
+    .option('--refresh <seconds>', 'collect at most this often (default 30)')
+    .option('--timeout <seconds>', 'give up a collection after this long (default: the refresh interval, at most 60)')
+    .action(async (opts: MetricsOpts, cmd: Command) => {
+      const settings = settingsFrom(cmd);
+      if (opts.port === undefined) throw new ConfigError('pgark metrics needs --port <port> (0 = any free port)');
+      const port = numberOption('port', opts.port, undefined, 0, 65_535);
+      if (!Number.isInteger(port)) throw new ConfigError(`invalid value '${opts.port}' for --port: expected an integer from 0 to 65535`);
+      const refreshSec = numberOption('refresh', opts.refresh, 30, 1, 86_400);
+      const timeoutSec = numberOption('timeout', opts.timeout, Math.min(60, refreshSec), 1, 3600);
+      // connectPg refuses it too, but only at the first collection: refuse it before serving anything.
+      if (opts.dsn !== undefined && /password\s*=|:\/\/[^/@]*:[^@]+@/i.test(opts.dsn)) {
+        throw new ConfigError('--dsn must not contain a password (it would be visible in the process list): use PGPASSWORD, PGPASSFILE or ~/.pgpass');
+      }
+      const host = opts.host ?? '127.0.0.1';
+      const withPg = opts.dsn !== undefined || PG_ENV.some((k) => (process.env[k] ?? '') !== '');
+      const { MetricsCollector } = await import('../ops/metrics-collect.js');
+      const { startMetricsServer } = await import('../common/metrics-server.js');
+      await withRepository(settings, async (repo) => {
+        await repo.requireStanza();
+        const collector = new MetricsCollector(repo, { refreshSec, timeoutSec, ...(withPg ? { postgres: { dsn: opts.dsn } } : {}) });
+        const stopped = new Promise<string>((resolve) => {
+          process.once('SIGTERM', () => resolve('SIGTERM'));
+          process.once('SIGINT', () => resolve('SIGINT'));
+        });
+        const server = await startMetricsServer<undefined>(port, host, (_s, now) => collector.text(now)).catch((err: unknown) => {
+          throw new ConfigError(`unable to listen on ${host}:${port}: ${causeText(err)}`);
+        });
+        try {
+          await collector.start().first;
+          process.stderr.write(`pgark metrics: metrics on http://${host.includes(':') ? `[${host}]` : host}:${server.port}/metrics` +
+            ` (stanza ${repo.stanza}; refresh ${refreshSec} s; pg_stat_archiver ${withPg ? 'over the configured connection' : 'not read: no connection configured'})\n`);
+          const sig = await stopped;
+          log.info(`metrics: ${sig}: stopping`);
+        } finally {
+          await collector.stop();
+          await server.close();
+        }
+      });
+    });
+}

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // pgark end-to-end demo on a throwaway cluster with a local repository:
 //   archive + full backup under pgbench load -> incremental backup -> restore point -> a mistake ->
-//   verify -> point-in-time restore into a clone -> promote -> compare row counts.
+//   verify -> point-in-time restore into a clone -> promote -> compare row counts -> a DR drill
+//   (pgark drill: scratch restore, replay, promote, checks, RTO/RPO report stored in the repository).
 // Everything lives under one temp directory that is removed at the end (--keep keeps it).
 // As root, PostgreSQL and pgark run as the 'postgres' OS user (PostgreSQL refuses root).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, appendFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, appendFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -120,6 +121,13 @@ try {
 
   step('7. pgark wal-log (audit trail, last 8 events)');
   process.stdout.write(pgark(['wal-log', '--since', '1h']).trim().split('\n').slice(-8).join('\n') + '\n');
+
+  step('8. DR drill: pgark drill restores the newest backup into a scratch server, replays to the end of the archive, promotes, checks, and reports RTO/RPO');
+  const checks = join(work, 'drill-checks.sql');
+  writeFileSync(checks, `-- each statement must return one row with one boolean true\nSELECT count(*) = ${afterMistake} FROM pgbench_history;\nSELECT count(*) > 0 FROM pgbench_accounts;\n`);
+  if (asUser) chownSync(checks, uid, gid);
+  process.stdout.write(pgark(['drill', '--checks', checks, '--no-progress']));
+  process.stdout.write(pgark(['drills']));
   console.log(`\ndemo OK in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 } catch (err) {
   console.error(`\ndemo FAILED: ${err.message}`);

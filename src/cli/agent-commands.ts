@@ -3,13 +3,8 @@ import { resolve, join } from 'node:path';
 import { Command } from 'commander';
 import { ConfigError } from '../common/errors.js';
 import { log } from '../common/log.js';
-import { printJson, settingsFrom, withRepository } from './context.js';
-
-function intOption(name: string, v: string | undefined, dflt: number, min: number, max: number): number {
-  if (v === undefined) return dflt;
-  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new ConfigError(`invalid value '${v}' for --${name}: expected an integer from ${min} to ${max}`);
-  return Number(v);
-}
+import { abortOnSignals, printJson, settingsFrom, withRepository } from './context.js';
+import { intOption } from './options.js';
 
 /** The agent's metrics, then the repository's (collected in the background once the repository is open). */
 async function agentMetricsText(repoMetrics: () => { text(now: number): string } | undefined) {
@@ -40,26 +35,20 @@ export function registerAgentCommand(program: Command): void {
       const settings = settingsFrom(cmd);
       if (!settings.pgdata) throw new ConfigError("missing required setting 'pgdata': pass --pgdata, set PGDATA, or add 'pgdata = ...' to the config file");
       const walDir = join(resolve(settings.pgdata), 'pg_wal');
-      const pollMs = intOption('poll-ms', opts.pollMs, 1000, 10, 60_000);
-      const thresholds = { segments: intOption('warn-backlog', opts.warnBacklog, 64, 1, 1_000_000), ageSec: intOption('warn-age', opts.warnAge, 300, 1, 86_400 * 7) };
+      const pollMs = intOption(opts.pollMs, '--poll-ms', 10, 60_000) ?? 1000;
+      const thresholds = { segments: intOption(opts.warnBacklog, '--warn-backlog', 1, 1_000_000) ?? 64, ageSec: (intOption(opts.warnAge, '--warn-age', 1, 86_400 * 7) ?? 300) };
       const { runAgent } = await import('../agent/agent.js');
       let repoMetrics: import('../ops/metrics-collect.js').MetricsCollector | undefined;
       const metrics = opts.metricsPort !== undefined
-        ? await (await import('../common/metrics-server.js')).startMetricsServer<import('../agent/agent-status.js').AgentStatus>(intOption('metrics-port', opts.metricsPort, 0, 0, 65_535), opts.metricsHost, await agentMetricsText(() => repoMetrics))
+        ? await (await import('../common/metrics-server.js')).startMetricsServer<import('../agent/agent-status.js').AgentStatus>(intOption(opts.metricsPort, '--metrics-port', 0, 65_535) ?? 0, opts.metricsHost, await agentMetricsText(() => repoMetrics))
         : undefined;
       if (metrics) log.info(`agent: metrics on http://${opts.metricsHost ?? '127.0.0.1'}:${metrics.port}/metrics`);
-      const ac = new AbortController();
-      const stop = (sig: string) => {
-        log.info(`agent: ${sig}: finishing the segments in flight`);
-        ac.abort();
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      const signal = abortOnSignals((sig) => `agent: ${sig}: finishing the segments in flight`);
       try {
         const final = await withRepository(settings, async (repo) => {
           if (metrics) repoMetrics = (await import('../ops/metrics-collect.js')).startRepositoryMetrics(repo);
           try {
-            return await runAgent(repo, settings, { walDir, pollMs, thresholds, signal: ac.signal, ...(metrics ? { onStatus: (s) => metrics.update(s) } : {}) });
+            return await runAgent(repo, settings, { walDir, pollMs, thresholds, signal, ...(metrics ? { onStatus: (s) => metrics.update(s) } : {}) });
           } finally {
             await repoMetrics?.stop();
           }

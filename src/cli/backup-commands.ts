@@ -4,12 +4,7 @@ import { ConfigError, ExitCode } from '../common/errors.js';
 import { printJson, settingsFrom, withRepository } from './context.js';
 import { formatBytes } from './format.js';
 import type { BackupInfo } from '../catalog/backup-info.js';
-
-function intOption(v: string | undefined, name: string, min: number, max: number): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new ConfigError(`invalid ${name} '${v}': expected an integer between ${min} and ${max}`);
-  return Number(v);
-}
+import { intOption } from './options.js';
 
 function duration(ms: number): string {
   const s = Math.round(ms / 1000);

@@ -1,6 +1,6 @@
 /** Turn parsed CLI options into settings and an open repository. */
 import type { Command } from 'commander';
-import { setLogLevel } from '../common/log.js';
+import { log, setLogLevel } from '../common/log.js';
 import { requireRepo, resolveSettings, type FlagValues, type Settings } from '../config/resolve.js';
 import { SETTINGS } from '../config/schema.js';
 import { Repository } from '../repo/repository.js';
@@ -37,4 +37,16 @@ export async function withRepository<T>(settings: Settings, fn: (repo: Repositor
 
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
+}
+
+/** A signal that the first SIGTERM or SIGINT aborts, after logging `what(signal)` (long-running commands stop cleanly). */
+export function abortOnSignals(what: (sig: NodeJS.Signals) => string): AbortSignal {
+  const ac = new AbortController();
+  const stop = (sig: NodeJS.Signals) => {
+    log.info(what(sig));
+    ac.abort();
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  return ac.signal;
 }

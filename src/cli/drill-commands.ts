@@ -7,12 +7,7 @@ import { Command, Option } from 'commander';
 import { ConfigError, ExitCode } from '../common/errors.js';
 import { printJson, settingsFrom, withRepository } from './context.js';
 import { formatBytes } from './format.js';
-
-function intOption(v: string | undefined, name: string, min: number, max: number): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new ConfigError(`invalid ${name} '${v}': expected an integer between ${min} and ${max}`);
-  return Number(v);
-}
+import { intOption } from './options.js';
 
 const shq = (s: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 

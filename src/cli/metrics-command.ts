@@ -3,15 +3,7 @@ import { Command } from 'commander';
 import { causeText, ConfigError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { settingsFrom, withRepository } from './context.js';
-
-function numberOption(name: string, v: string | undefined, dflt: number | undefined, min: number, max: number): number {
-  if (v === undefined) {
-    if (dflt === undefined) throw new ConfigError(`missing --${name}`);
-    return dflt;
-  }
-  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) < min || Number(v) > max) throw new ConfigError(`invalid value '${v}' for --${name}: expected a number from ${min} to ${max}`);
-  return Number(v);
-}
+import { intOption, numberOption } from './options.js';
 
 /** libpq environment variables that say a connection is meant (node-postgres reads these). */
 const PG_ENV = ['PGHOST', 'PGHOSTADDR', 'PGPORT', 'PGUSER', 'PGDATABASE'] as const;
@@ -39,10 +31,9 @@ export function registerMetricsCommand(program: Command): void {
     .action(async (opts: MetricsOpts, cmd: Command) => {
       const settings = settingsFrom(cmd);
       if (opts.port === undefined) throw new ConfigError('pgark metrics needs --port <port> (0 = any free port)');
-      const port = numberOption('port', opts.port, undefined, 0, 65_535);
-      if (!Number.isInteger(port)) throw new ConfigError(`invalid value '${opts.port}' for --port: expected an integer from 0 to 65535`);
-      const refreshSec = numberOption('refresh', opts.refresh, 30, 1, 86_400);
-      const timeoutSec = numberOption('timeout', opts.timeout, Math.min(60, refreshSec), 1, 3600);
+      const port = intOption(opts.port, '--port', 0, 65_535)!;
+      const refreshSec = numberOption(opts.refresh, '--refresh', 1, 86_400) ?? 30;
+      const timeoutSec = numberOption(opts.timeout, '--timeout', 1, 3600) ?? Math.min(60, refreshSec);
       // connectPg refuses it too, but only at the first collection: refuse it before serving anything.
       if (opts.dsn !== undefined && /password\s*=|:\/\/[^/@]*:[^@]+@/i.test(opts.dsn)) {
         throw new ConfigError('--dsn must not contain a password (it would be visible in the process list): use PGPASSWORD, PGPASSFILE or ~/.pgpass');

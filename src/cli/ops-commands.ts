@@ -4,12 +4,7 @@ import { ConfigError } from '../common/errors.js';
 import { openRepository, printJson, settingsFrom, withRepository } from './context.js';
 import { ExitWith } from './wal-commands.js';
 import type { SetupOutcome } from '../ops/setup.js';
-
-function intOption(v: string | undefined, name: string, min: number, max: number): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new ConfigError(`invalid ${name} '${v}': expected an integer between ${min} and ${max}`);
-  return Number(v);
-}
+import { intOption } from './options.js';
 
 function printSetup(out: SetupOutcome, describeReplacement: (i: SetupOutcome['plan']['items'][number]) => string): void {
   const w = (s: string) => process.stdout.write(s + '\n');

@@ -4,13 +4,8 @@ import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { ConfigError } from '../common/errors.js';
 import { log } from '../common/log.js';
-import { printJson, settingsFrom, withRepository } from './context.js';
-
-function numberOption(name: string, v: string | undefined, dflt: number, min: number, max: number): number {
-  if (v === undefined) return dflt;
-  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) < min || Number(v) > max) throw new ConfigError(`invalid value '${v}' for --${name}: expected a number from ${min} to ${max}`);
-  return Number(v);
-}
+import { abortOnSignals, printJson, settingsFrom, withRepository } from './context.js';
+import { intOption, numberOption } from './options.js';
 
 interface ReceiveOpts {
   dsn?: string; slot?: string; createSlot?: boolean; synchronous?: boolean; applicationName?: string;
@@ -50,7 +45,7 @@ export function registerReceiveCommand(program: Command): void {
       if (opts.createSlot && !opts.slot) throw new ConfigError('--create-slot needs --slot');
       const state = process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state');
       const spoolDir = resolve(opts.spoolDir ?? join(state, 'pgark', 'receive', `${settings.stanza}-${name}`));
-      const metricsPort = opts.metricsPort === undefined ? undefined : numberOption('metrics-port', opts.metricsPort, 0, 0, 65_535);
+      const metricsPort = intOption(opts.metricsPort, '--metrics-port', 0, 65_535);
       const { runReceiver } = await import('../receiver/receiver.js');
       const { receiverPrometheusText } = await import('../receiver/receiver-status.js');
       // The receiver's metrics, then the repository's (collected in the background once the repository is open).
@@ -60,22 +55,16 @@ export function registerReceiveCommand(program: Command): void {
           (s, now) => receiverPrometheusText(s) + (repoMetrics?.text(now) ?? ''))
         : undefined;
       if (metrics) log.info(`receive: metrics on http://${opts.metricsHost ?? '127.0.0.1'}:${metrics.port}/metrics`);
-      const ac = new AbortController();
-      const stop = (sig: string) => {
-        log.info(`receive: ${sig}: storing what was received and stopping`);
-        ac.abort();
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      const signal = abortOnSignals((sig) => `receive: ${sig}: storing what was received and stopping`);
       try {
         const final = await withRepository(settings, async (repo) => {
           if (metrics) repoMetrics = (await import('../ops/metrics-collect.js')).startRepositoryMetrics(repo);
           try {
             return await runReceiver(repo, {
               dsn: opts.dsn, slot: opts.slot, createSlot: !!opts.createSlot, name, synchronous: !!opts.synchronous,
-              flushIntervalMs: numberOption('flush-interval', opts.flushInterval, 1, 0.01, 3600) * 1000,
-              statusIntervalMs: numberOption('status-interval', opts.statusInterval, 10, 0.1, 3600) * 1000,
-              spoolDir, codec: settings.codec, codecExplicit: settings.codecExplicit, signal: ac.signal,
+              flushIntervalMs: (numberOption(opts.flushInterval, '--flush-interval', 0.01, 3600) ?? 1) * 1000,
+              statusIntervalMs: (numberOption(opts.statusInterval, '--status-interval', 0.1, 3600) ?? 10) * 1000,
+              spoolDir, codec: settings.codec, codecExplicit: settings.codecExplicit, signal,
               ...(metrics ? { onStatus: (s) => metrics.update(s) } : {}),
             });
           } finally {

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 export async function sha256File(path: string): Promise<{ sha256: string; size: number }> {
@@ -58,4 +58,9 @@ export async function writeFileAtomic(dest: string, source: Readable, mode = 0o6
   }
   await fsyncDir(dirname(dest));
   return size;
+}
+
+/** writeFileAtomic for a small text (configuration files, signal files). */
+export async function writeTextAtomic(dest: string, text: string, mode = 0o600): Promise<void> {
+  await writeFileAtomic(dest, Readable.from([Buffer.from(text, 'utf8')]), mode);
 }

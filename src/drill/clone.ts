@@ -5,7 +5,7 @@
  * added to postgresql.auto.conf, and with --start the server is started with pg_ctl.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, PgarkError } from '../common/errors.js';
 import { findBackup, listBackups } from '../catalog/catalog.js';
@@ -17,6 +17,7 @@ import { runRestore, type RestoreOutcome } from '../restore/restore.js';
 import type { Repository } from '../repo/repository.js';
 import { assertNoPassword, cloneSettings } from './clone-settings.js';
 import { lastLines, recoveryLogFacts } from './scratch-settings.js';
+import { writeTextAtomic } from '../common/fs-atomic.js';
 
 export interface CloneOptions {
   ref: string;
@@ -47,17 +48,6 @@ export interface CloneOutcome {
 
 export const CLONE_LOG = 'log/pgark-clone.log';
 
-async function writeDurable(path: string, text: string): Promise<void> {
-  const tmp = `${path}.pgark-tmp`;
-  await writeFile(tmp, text, { mode: 0o600 });
-  const fh = await open(tmp, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-}
 
 const shq = (s: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
@@ -78,7 +68,7 @@ export async function runClone(settings: Settings, repo: Repository, o: CloneOpt
   });
   if (extra.length > 0) {
     const autoConf = join(pgdata, 'postgresql.auto.conf');
-    await writeDurable(autoConf, mergeAutoConf(await readFile(autoConf, 'utf8'), extra, `clone ${restore.backup.id} at ${new Date().toISOString()}`));
+    await writeTextAtomic(autoConf, mergeAutoConf(await readFile(autoConf, 'utf8'), extra, `clone ${restore.backup.id} at ${new Date().toISOString()}`));
   }
   await mkdir(join(pgdata, 'log'), { recursive: true, mode: 0o700 });
   const logFile = join(pgdata, CLONE_LOG);

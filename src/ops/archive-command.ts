@@ -15,7 +15,7 @@
  */
 import { posix } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { InvalidInputError } from '../common/errors.js';
+import { buildPgarkCommand, type PgarkCommandParts } from '../restore/recovery-conf.js';
 import { escapeForMessage } from '../wal/segment-name.js';
 import { parseShell, ShellSyntaxError, type ShellWord } from './shell-words.js';
 
@@ -344,38 +344,7 @@ function classify(value: string, subcommand: 'wal-push' | 'wal-fetch', target: C
 // Building the command
 // ---------------------------------------------------------------------------
 
-/** POSIX sh single-quoting: `'...'`, an embedded `'` written as `'\''`. */
-function shellQuote(v: string): string {
-  return `'${v.replace(/'/g, "'\\''")}'`;
-}
-
-const UNSAFE_CHARS = /[\0\n\r]/;
-const URL_RE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
-
-/**
- * The archive_command value, built like buildRestoreCommand (src/restore/recovery-conf.ts)
- * builds restore_command:
- * `'<node>' '<script>' wal-push %p --repo '<repo>' --stanza '<stanza>' [--config '<config>'] ['<extra>'...]`.
- * Every argument is shell-quoted, then each % doubled; %p stays bare for PostgreSQL. The
- * script, config and a repository path must be absolute (archive_command runs in PGDATA).
- */
-export function buildArchiveCommand(o: { node: string; script: string; repo: string; stanza: string; config?: string; extra?: string[] }): string {
-  const check = (what: string, v: string, absolute: boolean) => {
-    if (v === '') throw new InvalidInputError(`invalid ${what} for archive_command: empty`);
-    if (UNSAFE_CHARS.test(v)) throw new InvalidInputError(`invalid ${what} '${escapeForMessage(v)}' for archive_command: contains a NUL, carriage return or newline`);
-    if (absolute && !v.startsWith('/')) {
-      throw new InvalidInputError(`invalid ${what} '${escapeForMessage(v)}' for archive_command: must be an absolute path (archive_command runs in the data directory)`);
-    }
-  };
-  check('node executable', o.node, o.node.includes('/'));
-  check('pgark script', o.script, true);
-  check('--repo', o.repo, !URL_RE.test(o.repo));
-  check('--stanza', o.stanza, false);
-  if (o.config !== undefined) check('--config', o.config, true);
-  for (const e of o.extra ?? []) check('archive_command argument', e, false);
-  const arg = (v: string) => shellQuote(v).replace(/%/g, '%%');
-  const parts = [arg(o.node), arg(o.script), 'wal-push', '%p', '--repo', arg(o.repo), '--stanza', arg(o.stanza)];
-  if (o.config !== undefined) parts.push('--config', arg(o.config));
-  for (const e of o.extra ?? []) parts.push(arg(e));
-  return parts.join(' ');
+/** The archive_command value: pgark wal-push %p for this repository and stanza (as buildRestoreCommand). */
+export function buildArchiveCommand(o: PgarkCommandParts): string {
+  return buildPgarkCommand('archive_command', 'wal-push', ['%p'], o);
 }

@@ -5,6 +5,7 @@
  */
 import { classifyCommand, type ConfigHint } from './archive-command.js';
 import { normArchiveMode } from './setup-plan.js';
+import { formatBytes } from '../common/progress.js';
 
 export type CheckStatus = 'OK' | 'WARNING' | 'CRITICAL';
 
@@ -32,17 +33,6 @@ export function formatCheckReport(items: readonly CheckItem[]): string {
   const status = overallStatus(items);
   lines.push(`${status}: ${count('OK')} ok, ${count('WARNING')} warning, ${count('CRITICAL')} critical`);
   return lines.join('\n') + '\n';
-}
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
 /** 45s, 12m30s, 26h05m, 3d02h. */

@@ -448,18 +448,28 @@ function percentEscape(v: string): string {
 
 const URL_RE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 
+export interface PgarkCommandParts {
+  node: string;
+  script: string;
+  repo: string;
+  stanza: string;
+  config?: string;
+  extra?: string[];
+}
+
 /**
- * The restore_command value (run by /bin/sh in the data directory):
- * `'<node>' '<script>' wal-fetch %f %p --repo '<repo>' --stanza '<stanza>' [--config '<config>'] ['<extra>'...]`.
- * Every argument is shell-quoted, then each % doubled; %f and %p stay bare for PostgreSQL.
- * The script, config and a repository path must be absolute (the working directory is PGDATA).
+ * A command PostgreSQL runs through /bin/sh in the data directory (archive_command,
+ * restore_command): `'<node>' '<script>' <subcommand> <placeholders> --repo '<repo>' --stanza
+ * '<stanza>' [--config '<config>'] ['<extra>'...]`. Every argument is shell-quoted, then each %
+ * doubled; the placeholders (%f, %p) stay bare for PostgreSQL. The script, config and a
+ * repository path must be absolute (the working directory is PGDATA).
  */
-export function buildRestoreCommand(o: { node: string; script: string; repo: string; stanza: string; config?: string; extra?: string[] }): string {
+export function buildPgarkCommand(setting: 'archive_command' | 'restore_command', subcommand: string, placeholders: string[], o: PgarkCommandParts): string {
   const check = (what: string, v: string, absolute: boolean) => {
-    if (v === '') throw new InvalidInputError(`invalid ${what} for restore_command: empty`);
-    if (UNSAFE_CHARS.test(v)) throw new InvalidInputError(`invalid ${what} '${escapeForMessage(v)}' for restore_command: contains a NUL, carriage return or newline`);
+    if (v === '') throw new InvalidInputError(`invalid ${what} for ${setting}: empty`);
+    if (UNSAFE_CHARS.test(v)) throw new InvalidInputError(`invalid ${what} '${escapeForMessage(v)}' for ${setting}: contains a NUL, carriage return or newline`);
     if (absolute && !v.startsWith('/')) {
-      throw new InvalidInputError(`invalid ${what} '${escapeForMessage(v)}' for restore_command: must be an absolute path (restore_command runs in the data directory)`);
+      throw new InvalidInputError(`invalid ${what} '${escapeForMessage(v)}' for ${setting}: must be an absolute path (${setting} runs in the data directory)`);
     }
   };
   check('node executable', o.node, o.node.includes('/'));
@@ -467,11 +477,16 @@ export function buildRestoreCommand(o: { node: string; script: string; repo: str
   check(RESTORE_FLAGS.repo, o.repo, !URL_RE.test(o.repo));
   check(RESTORE_FLAGS.stanza, o.stanza, false);
   if (o.config !== undefined) check(RESTORE_FLAGS.config, o.config, true);
-  for (const e of o.extra ?? []) check('restore_command argument', e, false);
+  for (const e of o.extra ?? []) check(`${setting} argument`, e, false);
 
   const arg = (v: string) => percentEscape(shellQuote(v));
-  const parts = [arg(o.node), arg(o.script), 'wal-fetch', '%f', '%p', '--repo', arg(o.repo), '--stanza', arg(o.stanza)];
+  const parts = [arg(o.node), arg(o.script), subcommand, ...placeholders, '--repo', arg(o.repo), '--stanza', arg(o.stanza)];
   if (o.config !== undefined) parts.push('--config', arg(o.config));
   for (const e of o.extra ?? []) parts.push(arg(e));
   return parts.join(' ');
+}
+
+/** The restore_command value: pgark wal-fetch %f %p for this repository and stanza. */
+export function buildRestoreCommand(o: PgarkCommandParts): string {
+  return buildPgarkCommand('restore_command', 'wal-fetch', ['%f', '%p'], o);
 }

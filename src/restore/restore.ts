@@ -26,6 +26,7 @@ import { buildRestoreCommand, mergeAutoConf, recoverySettings, signalFile, valid
 import { parseTablespaceMap, resolveTablespaceMap } from './tablespace-map.js';
 import type { RestoreTaskResult, RestoreWorkerInit } from './restore-worker.js';
 import { targetPath } from './restore-worker-paths.js';
+import { fsyncDir, writeTextAtomic } from '../common/fs-atomic.js';
 
 export interface RestoreOptions {
   ref: string;
@@ -257,7 +258,7 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
       const oid = l.path.slice('pg_tblspc/'.length);
       return `${oid} ${esc(tablespaces[oid] ?? l.target)}\n`;
     });
-    await writeDurable(join(pgdata, 'tablespace_map'), lines.join(''));
+    await writeTextAtomic(join(pgdata, 'tablespace_map'), lines.join(''));
   }
 
   // Recovery configuration, then pg_control: from now on the directory can start.
@@ -267,11 +268,11 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
     throw err;
   });
   const stamp = `${backup.id} at ${new Date().toISOString()}`;
-  await writeDurable(autoConf, mergeAutoConf(existing, gucs, stamp));
+  await writeTextAtomic(autoConf, mergeAutoConf(existing, gucs, stamp));
   // A backup of a standby holds standby.signal: only the signal asked for may remain.
   for (const sig of ['recovery.signal', 'standby.signal']) await rm(join(pgdata, sig), { force: true });
   const signal = signalFile(o.standby);
-  await writeDurable(join(pgdata, signal), '');
+  await writeTextAtomic(join(pgdata, signal), '');
   if (manifest.files.has(HOLD_BACK)) {
     await rename(join(pgdata, HOLD_BACK_AS), join(pgdata, HOLD_BACK));
     await fsyncDir(join(pgdata, 'global'));
@@ -284,27 +285,6 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
     backup, pgdata, filesWritten: res.written, filesUnchanged: res.skipped, filesRemoved: removed, bytesWritten: res.bytes,
     durationMs: Date.now() - started, settings: gucs, signal, notes,
   };
-}
-
-async function writeDurable(path: string, text: string): Promise<void> {
-  const tmp = `${path}.pgark-tmp`;
-  await writeFile(tmp, text, { mode: 0o600 });
-  const fh = await open(tmp, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 /** --delta: remove what the backup does not hold (files, links, directories). */

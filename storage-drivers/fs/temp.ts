@@ -31,49 +31,41 @@ export function isStaleTempName(name: string): boolean {
   return !!m?.[1] && Number(m[1]) > 0 && !isProcessAlive(Number(m[1]));
 }
 
+/** Of the names in a directory, the temp siblings of `finalPath` whose writer process no longer exists. */
+function staleTempsOf(finalPath: string, names: readonly string[]): string[] {
+  const stem = tempStem(finalPath);
+  return names.filter((name) => {
+    if (!name.startsWith(stem)) return false;
+    const match = /^(\d+)-[0-9a-f]+$/.exec(name.slice(stem.length));
+    const pid = Number(match?.[1] ?? 0);
+    return pid > 0 && !isProcessAlive(pid);
+  });
+}
+
 /**
  * Remove temp siblings of `finalPath` left by processes that no longer exist (kill -9, power
  * loss). Best effort: any failure is ignored, the next put of the same key will retry.
  */
 export async function removeStaleTemps(finalPath: string): Promise<void> {
-  const stem = tempStem(finalPath);
   const dir = dirname(finalPath);
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    if (!name.startsWith(stem)) continue;
-    const match = /^(\d+)-[0-9a-f]+$/.exec(name.slice(stem.length));
-    if (!match?.[1]) continue;
-    const pid = Number(match[1]);
-    if (pid > 0 && !isProcessAlive(pid)) await unlink(join(dir, name)).catch(() => {});
-  }
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of staleTempsOf(finalPath, names)) await unlink(join(dir, name)).catch(() => {});
 }
 
 /** removeStaleTemps with synchronous calls, for the small-put path. */
 export function removeStaleTempsSync(finalPath: string): void {
-  const stem = tempStem(finalPath);
   const dir = dirname(finalPath);
-  let names: string[];
+  let names: string[] = [];
   try {
     names = readdirSync(dir);
   } catch {
     return;
   }
-  for (const name of names) {
-    if (!name.startsWith(stem)) continue;
-    const match = /^(\d+)-[0-9a-f]+$/.exec(name.slice(stem.length));
-    if (!match?.[1]) continue;
-    const pid = Number(match[1]);
-    if (pid > 0 && !isProcessAlive(pid)) {
-      try {
-        unlinkSync(join(dir, name));
-      } catch {
-        // best effort, as removeStaleTemps
-      }
+  for (const name of staleTempsOf(finalPath, names)) {
+    try {
+      unlinkSync(join(dir, name));
+    } catch {
+      // best effort, as removeStaleTemps
     }
   }
 }

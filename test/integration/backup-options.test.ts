@@ -9,13 +9,12 @@
  *     source's archive settings.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readlink } from 'node:fs/promises';
+import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { archiveCommand, chownToRunAs, destroyAllClusters, makeSharedTempDir, PgCluster } from '../helpers/pg-cluster.js';
+import { archiveCommand, destroyAllClusters, makeSharedTempDir, PgCluster } from '../helpers/pg-cluster.js';
 import { pgark } from '../helpers/pgark-run.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { waitUntil, newUserDir } from '../helpers/wait.js';
 
 let work: string;
 afterAll(async () => {
@@ -30,21 +29,7 @@ function connEnv(c: PgCluster): Record<string, string> {
   return { PGHOST: c.socketDir, PGPORT: String(c.port), PGUSER: 'postgres', PGDATABASE: 'postgres' };
 }
 
-async function newDir(name: string): Promise<string> {
-  const d = join(work, name);
-  await mkdir(d, { mode: 0o700 });
-  await chownToRunAs(d);
-  return d;
-}
-
-async function waitUntil(what: string, fn: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (await fn().catch(() => false)) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
+const newDir = (name: string): Promise<string> => newUserDir(work, name);
 
 async function startCopy(dir: string, name: string): Promise<PgCluster> {
   const c = await PgCluster.fromDataDir(dir, { name, ownsDataDir: true });

@@ -10,35 +10,20 @@
  *     stored and no scratch server is left running.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { archiveCommand, chownToRunAs, destroyAllClusters, findPgBin, freePort, makeSharedTempDir, PGARK_BIN, PgCluster, runAsUser } from '../helpers/pg-cluster.js';
 import { pgark, pgarkJson } from '../helpers/pgark-run.js';
 import type { DrillReport } from '../../src/drill/drill-report.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { waitUntil, newUserDir } from '../helpers/wait.js';
 
 let work: string;
 let repo: string;
 const stanza = 'drill';
 let primary: PgCluster;
 
-async function newDir(name: string): Promise<string> {
-  const d = join(work, name);
-  await mkdir(d, { mode: 0o700 });
-  await chownToRunAs(d);
-  return d;
-}
-
-async function waitUntil(what: string, fn: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (await fn().catch(() => false)) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+const newDir = (name: string): Promise<string> => newUserDir(work, name);
 
 const repoArgs = () => ['--repo', repo, '--stanza', stanza];
 

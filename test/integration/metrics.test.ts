@@ -19,6 +19,7 @@ import { pgark, pgarkJson } from '../helpers/pgark-run.js';
 import { openDriver } from '../../storage-drivers/registry.js';
 import { Repository } from '../../src/repo/repository.js';
 import { drillKey } from '../../src/repo/layout.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const STANZA = 'met';
 const MB = 1024 * 1024;
@@ -28,15 +29,6 @@ let work: string;
 let repo: string;
 let primary: PgCluster;
 let backup: { id: string; type: string; start: { time: string }; stop: { time: string }; size: { original: number; stored: number }; durationMs: number };
-
-async function waitUntil(what: string, fn: () => Promise<boolean>, timeoutMs = 60_000, output?: () => string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (await fn().catch(() => false)) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${output ? `\n--- output ---\n${output()}` : ''}`);
-    await sleep(200);
-  }
-}
 
 /** Store a drill report the way pgark drill does (Repository.putJson at drillKey), readable by the postgres user. */
 async function putDrill(report: Record<string, unknown>): Promise<void> {

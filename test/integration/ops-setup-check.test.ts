@@ -14,12 +14,13 @@
  * The tests of each describe build on each other, in order.
  */
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chownToRunAs, destroyAllClusters, makeSharedTempDir, PgCluster } from '../helpers/pg-cluster.js';
+import { destroyAllClusters, makeSharedTempDir, PgCluster } from '../helpers/pg-cluster.js';
 import { startPgark, stopPgark } from '../helpers/pgark-background.js';
 import { pgark, pgarkJson } from '../helpers/pgark-run.js';
+import { newUserDir } from '../helpers/wait.js';
 
 interface CheckJson {
   status: 'OK' | 'WARNING' | 'CRITICAL';
@@ -34,12 +35,7 @@ afterAll(async () => {
   await destroyAllClusters();
 }, 120_000);
 
-async function newDir(name: string): Promise<string> {
-  const d = join(work, name);
-  await mkdir(d, { mode: 0o700 });
-  await chownToRunAs(d);
-  return d;
-}
+const newDir = (name: string): Promise<string> => newUserDir(work, name);
 
 /** Every directory under `root` (and root) set to `mode`. */
 async function chmodDirs(root: string, mode: number): Promise<void> {

@@ -9,14 +9,13 @@
  *     missing slot and WAL removed before it was received are clear errors.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { archiveCommand, chownToRunAs, destroyAllClusters, makeSharedTempDir, PgCluster } from '../helpers/pg-cluster.js';
+import { archiveCommand, destroyAllClusters, makeSharedTempDir, PgCluster } from '../helpers/pg-cluster.js';
 import { startPgark, stopPgark, type BackgroundPgark } from '../helpers/pgark-background.js';
 import { pgark, pgarkJson } from '../helpers/pgark-run.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { waitUntil, newUserDir } from '../helpers/wait.js';
 
 let work: string;
 beforeAll(async () => {
@@ -26,21 +25,7 @@ afterAll(async () => {
   await destroyAllClusters();
 }, 120_000);
 
-async function newDir(name: string): Promise<string> {
-  const d = join(work, name);
-  await mkdir(d, { mode: 0o700 });
-  await chownToRunAs(d);
-  return d;
-}
-
-async function waitUntil(what: string, fn: () => Promise<boolean>, timeoutMs = 60_000, output?: () => string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (await fn().catch(() => false)) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${output ? `\n--- receiver output ---\n${output()}` : ''}`);
-    await sleep(200);
-  }
-}
+const newDir = (name: string): Promise<string> => newUserDir(work, name);
 
 function receive(c: PgCluster, repo: string, stanza: string, extra: string[]): BackgroundPgark {
   return startPgark(['receive', '--repo', repo, '--stanza', stanza, '--dsn', `host=127.0.0.1 port=${c.port} user=postgres`,

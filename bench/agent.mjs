@@ -74,6 +74,7 @@ import {
   treeBytes,
   writeGenerated,
   writePgFile,
+  stopWithSignal,
   pkgVersion,
   makeCertificate,
   toolPred,
@@ -368,22 +369,7 @@ function vmHwmKiB(pid) {
 async function stopAgent(a) {
   const nodePid = procTable().find((r) => r.ppid === a.child.pid)?.pid;
   const hwm = nodePid ? vmHwmKiB(nodePid) : null;
-  if (nodePid) {
-    try {
-      process.kill(nodePid, 'SIGTERM');
-    } catch {
-      /* gone */
-    }
-  }
-  const ok = await Promise.race([a.exited.then(() => true), sleep(30_000).then(() => false)]);
-  if (!ok) {
-    try {
-      process.kill(-a.child.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-    await Promise.race([a.exited, sleep(5000)]);
-  }
+  const ok = await stopWithSignal({ pid: nodePid, child: a.child, exited: a.exited });
   agents.delete(a);
   writeFileSync(join(tmpRoot, 'logs', `agent-${a.label}.log`), a.err());
   const rec = timeRecords(a.timeFile).at(-1);

@@ -527,3 +527,28 @@ export async function waitToolIdle(tool, tmpRoot, ms = 30_000) {
   }
   return true;
 }
+
+/**
+ * Stop a process started under GNU time: send `signal` to `pid` (the tool itself, not time),
+ * wait up to `graceMs` for `exited`; if it has not exited, SIGKILL the whole process group of
+ * `child` and wait a little more. Returns true when it stopped by itself.
+ */
+export async function stopWithSignal({ pid, child, exited, signal = 'SIGTERM', graceMs = 30_000 }) {
+  if (pid) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      /* gone */
+    }
+  }
+  const clean = await Promise.race([exited.then(() => true), sleep(graceMs).then(() => false)]);
+  if (!clean) {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+    await Promise.race([exited, sleep(5000)]);
+  }
+  return clean;
+}

@@ -57,6 +57,7 @@ import {
   treeBytes,
   writeGenerated,
   writePgFile,
+  stopWithSignal,
 } from './lib-proc.mjs';
 
 // ---------------------------------------------------------------------------
@@ -204,22 +205,7 @@ const STOP_SIGNAL = { pgrw: 'SIGINT', pgark: 'SIGTERM' };
 /** Stop the receiver process (not GNU time) with its STOP_SIGNAL, wait for it; exit code, %M, CPU, pgark's final status. */
 async function stopReceiver(rec) {
   const pid = procTable().find((r) => r.ppid === rec.child.pid)?.pid;
-  if (pid && rec.exit() === null) {
-    try {
-      process.kill(pid, STOP_SIGNAL[rec.key]);
-    } catch {
-      /* gone */
-    }
-  }
-  const clean = await Promise.race([rec.exited.then(() => true), sleep(30_000).then(() => false)]);
-  if (!clean) {
-    try {
-      process.kill(-rec.child.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-    await Promise.race([rec.exited, sleep(5000)]);
-  }
+  const clean = await stopWithSignal({ pid: pid && rec.exit() === null ? pid : undefined, child: rec.child, exited: rec.exited, signal: STOP_SIGNAL[rec.key] });
   receivers.delete(rec);
   writeFileSync(join(tmpRoot, 'logs', `${rec.label}.log`), rec.out() + rec.err());
   const t = timeRecords(rec.timeFile).at(-1);

@@ -11,6 +11,7 @@ import { registerReceiveCommand } from './receive-command.js';
 import { registerOpsCommands } from './ops-commands.js';
 import { registerDrillCommands } from './drill-commands.js';
 import { registerMetricsCommand } from './metrics-command.js';
+import { registerSetsCommands } from './sets-commands.js';
 
 export function buildProgram(): Command {
   const program = new Command('pgark')
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   registerOpsCommands(program);
   registerDrillCommands(program);
   registerMetricsCommand(program);
+  registerSetsCommands(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

@@ -15,12 +15,12 @@ export function registerMetricsCommand(program: Command): void {
     .command('metrics')
     .summary('serve Prometheus metrics of the stanza: backups, archiving, WAL window, drills (long-running)')
     .description(
-      'Serves GET /metrics on --host:--port. Every --refresh seconds, in the background, it lists the\n' +
-      'catalog, the WAL and the drill reports of the stanza once (new catalog entries and drill reports\n' +
-      'are read once and cached) and, when a connection is configured (--dsn, or PGHOST/PGPORT/PGUSER/\n' +
-      'PGDATABASE in the environment), reads pg_stat_archiver. Scrapes are answered from those cached\n' +
-      'values; ages are computed at the scrape. A failed collection counts in\n' +
-      'pgark_metrics_collect_errors_total and the previous values stay. Stops cleanly on SIGTERM/SIGINT.\n' +
+      'Serves GET /metrics on --host:--port. Every --refresh seconds, in the background, it lists the ' +
+      'catalog, the WAL and the drill reports of the stanza once (new catalog entries and drill reports ' +
+      'are read once and cached) and, when a connection is configured (--dsn, or PGHOST/PGPORT/PGUSER/ ' +
+      'PGDATABASE in the environment), reads pg_stat_archiver. Scrapes are answered from those cached ' +
+      'values; ages are computed at the scrape. A failed collection counts in ' +
+      'pgark_metrics_collect_errors_total and the previous values stay. Stops cleanly on SIGTERM/SIGINT. ' +
       'Without a connection, the pgark_archiver_* metrics are not served at all.',
     )
     .option('--port <port>', 'TCP port of the endpoint (0 = any free port; the one chosen is printed on stderr)')

@@ -47,14 +47,14 @@ export function registerOpsCommands(program: Command): void {
     .command('setup')
     .summary('configure a cluster for pgark with ALTER SYSTEM (archive_mode, archive_command, wal_level, ...)')
     .description(
-      'Set what pgark needs with ALTER SYSTEM: archive_mode = on, archive_command = pgark wal-push for this\n' +
-      'installation, repository and stanza, archive_library empty (15+), wal_level at least replica (logical is\n' +
-      'kept), max_wal_senders at least 10 (never lowered), archive_timeout with --archive-timeout, and for a\n' +
-      'standby (in recovery, or --standby) restore_command = pgark wal-fetch. Prints each change (old -> new)\n' +
-      'and whether it needs a reload or a restart; --reload / --restart do it. A second run changes nothing.\n' +
-      'A command pgark did not write (not pgark, or pgark for another repository or stanza) is named with the\n' +
-      'file and line that set it, and replaced only with --force. Connection: libpq environment or --dsn;\n' +
-      '--pgdata, when given, must be the data directory of that server. --restart runs pg_ctl -D <data_directory>\n' +
+      'Set what pgark needs with ALTER SYSTEM: archive_mode = on, archive_command = pgark wal-push for this ' +
+      'installation, repository and stanza, archive_library empty (15+), wal_level at least replica (logical is ' +
+      'kept), max_wal_senders at least 10 (never lowered), archive_timeout with --archive-timeout, and for a ' +
+      'standby (in recovery, or --standby) restore_command = pgark wal-fetch. Prints each change (old -> new) ' +
+      'and whether it needs a reload or a restart; --reload / --restart do it. A second run changes nothing. ' +
+      'A command pgark did not write (not pgark, or pgark for another repository or stanza) is named with the ' +
+      'file and line that set it, and replaced only with --force. Connection: libpq environment or --dsn; ' +
+      '--pgdata, when given, must be the data directory of that server. --restart runs pg_ctl -D <data_directory> ' +
       '-m fast -w restart as the server\'s OS user (on systemd/pg_ctlcluster systems restart with those instead).',
     )
     .option('--dsn <conninfo>', 'connection string (no password: use PGPASSWORD/PGPASSFILE)')

@@ -74,6 +74,7 @@ import {
   treeBytes,
   writeGenerated,
   writePgFile,
+  parseBenchArgs,
   stopWithSignal,
   pkgVersion,
   makeCertificate,
@@ -103,20 +104,9 @@ const S3_SECRET_KEY = 'S3RVER';
 const S3_REGION = 'us-east-1';
 const SECRET_VARS = new Set(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']);
 
-const argv = process.argv.slice(2);
-const FLAGS = new Set(['--keep', '--no-write', '--skip-replay']);
-const KNOWN = new Set([...FLAGS, '--push-client', '--phases', '--segments', '--rounds', '--latency-calls', '--full-calls', '--agent-jobs', '--stores', '--scale', '--budget-sec', '--out']);
-for (let i = 0; i < argv.length; i++) {
-  if (!KNOWN.has(argv[i])) {
-    console.error(`unknown option ${argv[i]}`);
-    process.exit(2);
-  }
-  if (!FLAGS.has(argv[i])) i++;
-}
-const argValue = (name, dflt) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : dflt;
-};
+const args = parseBenchArgs(['--keep', '--no-write', '--skip-replay'], ['--push-client', '--phases', '--segments', '--rounds', '--latency-calls', '--full-calls', '--agent-jobs', '--stores', '--scale', '--budget-sec', '--out']);
+const argv = args.argv;
+const argValue = args.value;
 const SEGMENTS = Number(argValue('--segments', '100'));
 const ROUNDS = Number(argValue('--rounds', '2'));
 const LAT_CALLS = Number(argValue('--latency-calls', '60'));

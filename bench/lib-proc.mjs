@@ -552,3 +552,27 @@ export async function stopWithSignal({ pid, child, exited, signal = 'SIGTERM', g
   }
   return clean;
 }
+
+/**
+ * Command-line options of a bench script: `flags` take no value, `options` take one. An
+ * unknown option exits 2. Returns `has(flag)`, `value(option, default)` and the raw argv.
+ */
+export function parseBenchArgs(flags, options, argv = process.argv.slice(2)) {
+  const flagSet = new Set(flags);
+  const known = new Set([...flags, ...options]);
+  for (let i = 0; i < argv.length; i++) {
+    if (!known.has(argv[i])) {
+      console.error(`unknown option ${argv[i]}`);
+      process.exit(2);
+    }
+    if (!flagSet.has(argv[i])) i++;
+  }
+  return {
+    argv,
+    has: (flag) => argv.includes(flag),
+    value: (name, dflt) => {
+      const i = argv.indexOf(name);
+      return i >= 0 ? argv[i + 1] : dflt;
+    },
+  };
+}

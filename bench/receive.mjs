@@ -57,6 +57,7 @@ import {
   treeBytes,
   writeGenerated,
   writePgFile,
+  parseBenchArgs,
   stopWithSignal,
 } from './lib-proc.mjs';
 
@@ -76,20 +77,9 @@ const SYNC_CLIENTS = [1, 8];
 // once a second, so 1 s samples see each one's lag at a nearly fixed phase of its reply cycle.
 const FINE = 0.1;
 
-const argv = process.argv.slice(2);
-const FLAGS = new Set(['--keep', '--no-write', '--smoke']);
-const KNOWN = new Set([...FLAGS, '--duration', '--scale', '--sync-duration', '--budget-sec', '--out']);
-for (let i = 0; i < argv.length; i++) {
-  if (!KNOWN.has(argv[i])) {
-    console.error(`unknown option ${argv[i]}`);
-    process.exit(2);
-  }
-  if (!FLAGS.has(argv[i])) i++;
-}
-const argValue = (name, dflt) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : dflt;
-};
+const args = parseBenchArgs(['--keep', '--no-write', '--smoke'], ['--duration', '--scale', '--sync-duration', '--budget-sec', '--out']);
+const argv = args.argv;
+const argValue = args.value;
 const SMOKE = argv.includes('--smoke');
 const DURATION = Number(argValue('--duration', SMOKE ? '10' : '60'));
 const SCALE = Number(argValue('--scale', SMOKE ? '2' : '20'));

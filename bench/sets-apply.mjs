@@ -25,25 +25,14 @@ import { performance } from 'node:perf_hooks';
 import { Cluster, benchConf, initCluster } from './lib-pg.mjs';
 import {
   BASE_ENV, createBudget, createCleanup, createRun, environmentLines, f1, f2, freePort, makeTmpRoot, NODE, PG_BIN, PGARK,
-  pkgVersion, requireRootAndFiles, ROOT, sleep, sq, writeGenerated,
+  parseBenchArgs, pkgVersion, requireRootAndFiles, ROOT, sleep, sq, writeGenerated,
 } from './lib-proc.mjs';
 
 const MARKER = '<!-- GENERATED: everything below is rewritten by bench/sets-apply.mjs -->';
 const TARGET_RATIO = 0.5;
-const argv = process.argv.slice(2);
-const FLAGS = new Set(['--keep', '--no-write', '--smoke']);
-const KNOWN = new Set([...FLAGS, '--duration', '--scale', '--budget-sec', '--out']);
-for (let i = 0; i < argv.length; i++) {
-  if (!KNOWN.has(argv[i])) {
-    console.error(`unknown option ${argv[i]}`);
-    process.exit(2);
-  }
-  if (!FLAGS.has(argv[i])) i++;
-}
-const argValue = (name, dflt) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : dflt;
-};
+const args = parseBenchArgs(['--keep', '--no-write', '--smoke'], ['--duration', '--scale', '--budget-sec', '--out']);
+const argv = args.argv;
+const argValue = args.value;
 const SMOKE = argv.includes('--smoke');
 const DURATION = Number(argValue('--duration', SMOKE ? '8' : '30'));
 const SCALE = Number(argValue('--scale', SMOKE ? '2' : '10'));

@@ -107,8 +107,10 @@ export async function runBackup(settings: Settings, repo: Repository, o: BackupO
     const parent = type === 'incr' ? newest! : undefined;
     const parentManifest = parent ? await readManifest(repo, parent) : undefined;
 
+    // Ids sort by time and are never reused, not even the id of an interrupted run whose objects
+    // were just removed: a new id is later than every committed and every stale one.
     let now = new Date();
-    const last = existing.map((b) => b.id).sort().pop();
+    const last = [...existing.map((b) => b.id), ...stale].sort().pop();
     let id = backupIdFor(now, type);
     while (last !== undefined && id.slice(0, 15) <= last.slice(0, 15)) {
       now = new Date(now.getTime() + 1000);

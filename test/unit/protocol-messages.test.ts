@@ -17,38 +17,7 @@ import {
   terminateMessage,
   type BackendMessage,
 } from '../../src/protocol/messages.js';
-
-/** Tiny byte builder: every value is written explicitly, big-endian. */
-class Bytes {
-  private parts: number[] = [];
-  int8(v: number): this {
-    this.parts.push(v & 0xff);
-    return this;
-  }
-  int16(v: number): this {
-    return this.int8(v >> 8).int8(v);
-  }
-  int32(v: number): this {
-    return this.int8(v >>> 24).int8(v >>> 16).int8(v >>> 8).int8(v);
-  }
-  int64(v: bigint): this {
-    const u = BigInt.asUintN(64, v);
-    return this.int32(Number(u >> 32n)).int32(Number(u & 0xffffffffn));
-  }
-  char(c: string): this {
-    return this.int8(c.charCodeAt(0));
-  }
-  raw(b: Buffer | string): this {
-    for (const x of Buffer.from(b)) this.parts.push(x);
-    return this;
-  }
-  cstring(s: string): this {
-    return this.raw(s).int8(0);
-  }
-  build(): Buffer {
-    return Buffer.from(this.parts);
-  }
-}
+import { Bytes } from '../helpers/bytes.js';
 
 /** A backend message: type byte, int32 length counting itself, body. */
 function msg(type: string, body: Buffer = Buffer.alloc(0)): Buffer {

@@ -16,32 +16,7 @@ import {
   parseStandbyStatus,
   pgTimeToMs,
 } from '../../src/protocol/replication.js';
-
-/** Tiny byte builder: every value is written explicitly, big-endian. */
-class Bytes {
-  private parts: number[] = [];
-  int8(v: number): this {
-    this.parts.push(v & 0xff);
-    return this;
-  }
-  int32(v: number): this {
-    return this.int8(v >>> 24).int8(v >>> 16).int8(v >>> 8).int8(v);
-  }
-  int64(v: bigint): this {
-    const u = BigInt.asUintN(64, v);
-    return this.int32(Number(u >> 32n)).int32(Number(u & 0xffffffffn));
-  }
-  char(c: string): this {
-    return this.int8(c.charCodeAt(0));
-  }
-  raw(b: Buffer): this {
-    for (const x of b) this.parts.push(x);
-    return this;
-  }
-  build(): Buffer {
-    return Buffer.from(this.parts);
-  }
-}
+import { Bytes } from '../helpers/bytes.js';
 
 const MAX_U64 = (1n << 64n) - 1n;
 const walBytes = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 31) & 0xff));

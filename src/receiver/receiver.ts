@@ -17,7 +17,7 @@ import type { StanzaMeta } from '../repo/stanza-meta.js';
 import { createPhysicalSlotCommand, readReplicationSlotCommand, startReplicationCommand, timelineHistoryCommand } from '../protocol/replication-commands.js';
 import { encodeStandbyStatus, msToPgTime } from '../protocol/replication.js';
 import { formatLsn, parseLsn } from '../wal/segment-name.js';
-import { parseTimelineHistory, type TimelineHistory } from '../wal/timeline-history.js';
+import { historySpans, parseTimelineHistory, type TimelineHistory } from '../wal/timeline-history.js';
 import { LagClock, type ReceiverStatus } from './receiver-status.js';
 import { ReceiverPositionError, resumePoint, timelineSpans } from './resume-point.js';
 import { storeImmutable } from './received-wal.js';
@@ -129,7 +129,7 @@ export async function runReceiver(repo: Repository, o: ReceiverOptions): Promise
     return history;
   };
 
-  const session = async (): Promise<'stopped'> => {
+  const session = async (): Promise<'stopped' | 'restart'> => {
     status.state = 'connecting';
     const conn = await ReplicationConnection.open({ dsn: o.dsn, applicationName: o.name, connectTimeoutSec: o.connectTimeoutSec });
     let resumeAt: string | undefined;
@@ -221,7 +221,17 @@ export async function runReceiver(repo: Repository, o: ReceiverOptions): Promise
         }
         const next = end.nextTimeline;
         const nextStart = parseLsn(end.nextStart);
-        await storeHistory(conn, next);
+        const nextHistory = await storeHistory(conn, next);
+        // The server names the next timeline by the switch point written for the one that ended
+        // (tliSwitchPoint). When a later timeline forked lower (switch points that decrease),
+        // the path of the server's history leaves this timeline earlier, for another one:
+        // resume from what is stored, placed on that path (resumePoint).
+        const path = historySpans(next > history.timeline ? nextHistory : history);
+        const at = path.findIndex((s) => s.timeline === writer!.timeline);
+        if (at < 0 || path[at]!.end !== nextStart || path[at + 1]?.timeline !== next) {
+          log.info(`receive: timeline ${writer.timeline} ends at ${formatLsn(nextStart)} with timeline ${next} next, which is not the path of the server's timeline history; resuming on that path`);
+          return 'restart';
+        }
         log.info(`receive: timeline ${writer.timeline} ends at ${formatLsn(nextStart)}; following timeline ${next}`);
         await writer.switchTimeline(next, nextStart);
       }
@@ -305,8 +315,10 @@ export async function runReceiver(repo: Repository, o: ReceiverOptions): Promise
   try {
     while (!o.signal.aborted) {
       try {
-        await session();
-        break;
+        if ((await session()) === 'stopped') break;
+        // 'restart': a new session places the resume point on the history's path.
+        await sleep(500, undefined, { signal: o.signal }).catch(() => undefined);
+        continue;
       } catch (err) {
         if (o.signal.aborted) break;
         if (streamed) attempt = 0;

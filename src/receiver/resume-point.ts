@@ -4,7 +4,7 @@
  */
 import { PgarkError } from '../common/errors.js';
 import { formatLsn } from '../wal/segment-name.js';
-import type { TimelineHistory } from '../wal/timeline-history.js';
+import { historySpans, type TimelineHistory, type TimelineSpan } from '../wal/timeline-history.js';
 
 export class ReceiverPositionError extends PgarkError {}
 
@@ -29,22 +29,14 @@ export interface ResumePoint {
   divergedTimelines: number[];
 }
 
-interface Span {
-  timeline: number;
-  begin: bigint;
-  /** Switch point to the next timeline; undefined for the server's own timeline. */
-  end: bigint | undefined;
-}
-
-export function timelineSpans(history: TimelineHistory): Span[] {
-  const spans: Span[] = [];
-  let begin = 0n;
-  for (const p of history.parents) {
-    spans.push({ timeline: p.timeline, begin, end: p.switchLsn });
-    begin = p.switchLsn;
-  }
-  spans.push({ timeline: history.timeline, begin, end: undefined });
-  return spans;
+/**
+ * The parts of the LSN space each timeline holds in the server's history, ascending and
+ * contiguous, as PostgreSQL places an LSN on a timeline (tliOfPointInHistory). A timeline whose
+ * part is empty (a later one forked at a lower switch point) is not in the list: the receiver
+ * never starts or resumes on it.
+ */
+export function timelineSpans(history: TimelineHistory): TimelineSpan[] {
+  return historySpans(history);
 }
 
 export function resumePoint(input: ResumeInput): ResumePoint {

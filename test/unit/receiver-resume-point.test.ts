@@ -11,6 +11,8 @@ const H2 = parseTimelineHistory('1\t0/3000158\tno recovery target specified\n', 
 /** 00000003.history: 1 until 0/3000158, 2 until 0/5000028. */
 const H3 = parseTimelineHistory('1\t0/3000158\tno recovery target specified\n2\t0/5000028\tno recovery target specified\n', 3);
 /** 00000005.history: timeline 4 (and 3) never existed in this line; 2 was left at an LSN in a segment's middle. */
+/** 00000003.history of issue 14: timeline 2 left 1 at 0/3018CB0, timeline 3 forked from 1 lower, at 0/3018C48. */
+const H3DOWN = parseTimelineHistory('1\t0/3018CB0\tno recovery target specified\n2\t0/3018C48\tat restore point "rp"\n', 3);
 const H5 = parseTimelineHistory('1\t0/3000158\ta\n2\t1/20000\tb\n4\t1/20000\tc\n', 5);
 
 const stored = (entries: [number, bigint][]) => new Map(entries);
@@ -24,7 +26,9 @@ describe('timelineSpans', () => {
     ['timeline 1', H1, [[1, 0n, undefined]]],
     ['timeline 2', H2, [[1, 0n, 0x3000158n], [2, 0x3000158n, undefined]]],
     ['timeline 3', H3, [[1, 0n, 0x3000158n], [2, 0x3000158n, 0x5000028n], [3, 0x5000028n, undefined]]],
-    ['equal switch points', H5, [[1, 0n, 0x3000158n], [2, 0x3000158n, 0x100020000n], [4, 0x100020000n, 0x100020000n], [5, 0x100020000n, undefined]]],
+    // Timeline 4 holds no WAL on this path: never a place to start or resume.
+    ['equal switch points', H5, [[1, 0n, 0x3000158n], [2, 0x3000158n, 0x100020000n], [5, 0x100020000n, undefined]]],
+    ['decreasing switch points', H3DOWN, [[1, 0n, 0x3018c48n], [3, 0x3018c48n, undefined]]],
   ])('%s', (_label, history, spans) => {
     expect(timelineSpans(history).map((s) => [s.timeline, s.begin, s.end])).toEqual(spans);
   });
@@ -78,7 +82,19 @@ describe('resumePoint', () => {
     ['three: a timeline not in the history is ignored', input(parseTimelineHistory('1\t0/3000158\tx\n', 3), [[1, 0x3000100n], [2, 0x9000000n]], 0n), { timeline: 1, lsn: 0x3000100n, from: 'stored', divergedTimelines: [] }],
 
     // Equal switch points: timeline 4 covers no WAL at all.
-    ['equal switch points: parent up to the switch', input(H5, [[2, 0x100020000n]], 0n), { timeline: 4, lsn: 0x100020000n, from: 'stored', divergedTimelines: [] }],
+    ['equal switch points: parent up to the switch', input(H5, [[2, 0x100020000n]], 0n), { timeline: 5, lsn: 0x100020000n, from: 'stored', divergedTimelines: [] }],
+
+    // Decreasing switch points (issue 14): timeline 3 forked from timeline 1 at 0/3018C48, below
+    // where timeline 2 had left timeline 1 (0/3018CB0). Timeline 2 is not on the path: its WAL
+    // is ignored, and timeline 1 hands over to 3 at 0/3018C48 (a START_REPLICATION on timeline 2
+    // at 0/3018CB0 would be refused by the server).
+    ['decreasing: grandparent up to its own switch point', input(H3DOWN, [[1, 0x3018cb0n]], 0n), { timeline: 3, lsn: 0x3018c48n, from: 'stored', divergedTimelines: [1] }],
+    ['decreasing: grandparent up to the lower switch point', input(H3DOWN, [[1, 0x3018c48n]], 0n), { timeline: 3, lsn: 0x3018c48n, from: 'stored', divergedTimelines: [] }],
+    ['decreasing: grandparent below it', input(H3DOWN, [[1, 0x3018000n]], 0n), { timeline: 1, lsn: 0x3018000n, from: 'stored', divergedTimelines: [] }],
+    ['decreasing: WAL of timeline 2 is not on the path', input(H3DOWN, [[1, 0x3018000n], [2, 0x5000000n]], 0n), { timeline: 1, lsn: 0x3018000n, from: 'stored', divergedTimelines: [] }],
+    ['decreasing: own timeline stored', input(H3DOWN, [[1, 0x3018cb0n], [2, 0x5000000n], [3, 0x4000100n]], 0n), { timeline: 3, lsn: 0x4000100n, from: 'stored', divergedTimelines: [] }],
+    ['decreasing: nothing stored, fallback in the fork segment', input(H3DOWN, [], 0x3018d00n), { timeline: 1, lsn: 0x3000000n, from: 'server', divergedTimelines: [] }],
+    ['decreasing: nothing stored, fallback after it', input(H3DOWN, [], 0x4000010n), { timeline: 3, lsn: 0x4000000n, from: 'server', divergedTimelines: [] }],
     ['equal switch points: nothing stored, fallback at the switch segment', input(H5, [], 0x100020000n), { timeline: 2, lsn: 0x100000000n, from: 'server', divergedTimelines: [] }],
     ['equal switch points: nothing stored, fallback after the switch segment', input(H5, [], 0x101000010n), { timeline: 5, lsn: 0x101000000n, from: 'server', divergedTimelines: [] }],
   ])('%s', (_label, inp, expected) => {

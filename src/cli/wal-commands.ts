@@ -44,7 +44,8 @@ export function registerWalCommands(program: Command): void {
     .summary('restore a WAL file from the archive (restore_command)')
     .description(
       "Restore one archived WAL file. Use as\n  restore_command = 'pgark wal-fetch %f %p'\n" +
-      'Exit codes: 0 restored; 1 not in the archive (PostgreSQL ends recovery there or keeps waiting);\n' +
+      'Exit codes: 0 restored; 1 not in the archive (PostgreSQL ends recovery there or keeps waiting;\n' +
+      'in a standby\'s data directory (standby.signal) also while the stanza does not exist yet);\n' +
       `${WAL_FETCH_FATAL_BASE}+N for any other error N (e.g. ${WAL_FETCH_FATAL_BASE + ExitCode.STORAGE} storage unreachable after retries, ` +
       `${WAL_FETCH_FATAL_BASE + ExitCode.INTEGRITY} checksum mismatch,\n${WAL_FETCH_FATAL_BASE + ExitCode.INVALID_INPUT} invalid name, ${WAL_FETCH_FATAL_BASE + ExitCode.USAGE} configuration): above 125, so PostgreSQL stops recovery\n` +
       'rather than promoting early. After a segment is restored, the next --prefetch segments are\n' +
@@ -60,7 +61,7 @@ export function registerWalCommands(program: Command): void {
       try {
         const settings = settingsFrom(cmd);
         const { walFetch } = await import('../wal/wal-fetch.js');
-        const res = await withRepository(settings, (repo) => walFetch(repo, settings, name, dest));
+        const res = await withRepository(settings, (repo) => walFetch(repo, settings, name, dest, process.cwd()));
         if (res.status === 'missing') throw new ExitWith(ExitCode.FAILURE);
         if (res.prefetch.length > 0) {
           spawnWorker(['wal-prefetch', res.prefetchDir, ...res.prefetch], settings);

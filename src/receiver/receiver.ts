@@ -17,9 +17,9 @@ import type { StanzaMeta } from '../repo/stanza-meta.js';
 import { createPhysicalSlotCommand, readReplicationSlotCommand, startReplicationCommand, timelineHistoryCommand } from '../protocol/replication-commands.js';
 import { encodeStandbyStatus, msToPgTime } from '../protocol/replication.js';
 import { formatLsn, parseLsn } from '../wal/segment-name.js';
-import { historySpans, parseTimelineHistory, type TimelineHistory } from '../wal/timeline-history.js';
+import { parseTimelineHistory, type TimelineHistory } from '../wal/timeline-history.js';
 import { LagClock, type ReceiverStatus } from './receiver-status.js';
-import { ReceiverPositionError, resumePoint, timelineSpans } from './resume-point.js';
+import { followsHistoryPath, ReceiverPositionError, resumePoint, timelineSpans } from './resume-point.js';
 import { storeImmutable } from './received-wal.js';
 import { ReplicationConnection, ServerError } from './replication-connection.js';
 import { SegmentWriter } from './segment-writer.js';
@@ -226,9 +226,7 @@ export async function runReceiver(repo: Repository, o: ReceiverOptions): Promise
         // (tliSwitchPoint). When a later timeline forked lower (switch points that decrease),
         // the path of the server's history leaves this timeline earlier, for another one:
         // resume from what is stored, placed on that path (resumePoint).
-        const path = historySpans(next > history.timeline ? nextHistory : history);
-        const at = path.findIndex((s) => s.timeline === writer!.timeline);
-        if (at < 0 || path[at]!.end !== nextStart || path[at + 1]?.timeline !== next) {
+        if (!followsHistoryPath(next > history.timeline ? nextHistory : history, writer.timeline, next, nextStart)) {
           log.info(`receive: timeline ${writer.timeline} ends at ${formatLsn(nextStart)} with timeline ${next} next, which is not the path of the server's timeline history; resuming on that path`);
           return 'restart';
         }

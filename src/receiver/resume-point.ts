@@ -69,3 +69,23 @@ export function resumePoint(input: ResumeInput): ResumePoint {
   if (!span) throw new ReceiverPositionError(`start position ${formatLsn(lsn)} is not in the server's timeline history`);
   return { timeline: span.timeline, lsn, from: 'server', divergedTimelines: diverged };
 }
+
+/**
+ * When the server ends the stream of `ended` at `nextStart` naming `next` (it names the switch
+ * point written for `ended`, tliSwitchPoint, and the entry after it), is that the path of
+ * `history`? Yes when `ended` holds the path up to `nextStart` (or holds nothing: left where it
+ * began) and `next` takes over there (or holds nothing either: its stream ends at once, naming
+ * the one after it). Not when a later timeline forked lower (switch points that decrease): then
+ * `ended` leaves the path earlier, and the receiver must place itself again (resumePoint).
+ */
+export function followsHistoryPath(history: TimelineHistory, ended: number, next: number, nextStart: bigint): boolean {
+  const path = historySpans(history);
+  /** The ancestor entry of `t` is [previous switch point, own switch point) and both are `at`. */
+  const emptyAt = (t: number, at: bigint): boolean => {
+    const i = history.parents.findIndex((p) => p.timeline === t);
+    return i >= 0 && history.parents[i]!.switchLsn === at && (i === 0 ? 0n : history.parents[i - 1]!.switchLsn) === at;
+  };
+  const endedOk = path.some((s) => s.timeline === ended && s.end === nextStart) || emptyAt(ended, nextStart);
+  const nextOk = path.some((s) => s.timeline === next && s.begin === nextStart) || emptyAt(next, nextStart);
+  return endedOk && nextOk;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ReceiverPositionError, resumePoint, timelineSpans, type ResumeInput } from '../../src/receiver/resume-point.js';
+import { followsHistoryPath, ReceiverPositionError, resumePoint, timelineSpans, type ResumeInput } from '../../src/receiver/resume-point.js';
 import { parseTimelineHistory, type TimelineHistory } from '../../src/wal/timeline-history.js';
 
 const SEG = 16 * 1024 * 1024;
@@ -128,5 +128,25 @@ describe('resumePoint', () => {
         expect(resumePoint(input(h, [[span.timeline, span.end]], 0n))).toEqual({ timeline: next.timeline, lsn: span.end, from: 'stored', divergedTimelines: [] });
       }
     }
+  });
+});
+
+describe('followsHistoryPath (the server ended a timeline and named the next)', () => {
+  it.each<[string, TimelineHistory, number, number, bigint, boolean]>([
+    ['timeline 1 ends at its switch point, 2 next', H2, 1, 2, 0x3000158n, true],
+    ['three timelines, 2 ends, 3 next', H3, 2, 3, 0x5000028n, true],
+    ['wrong switch point', H3, 2, 3, 0x5000000n, false],
+    ['wrong next timeline', H3, 1, 3, 0x3000158n, false],
+    // The server (on timeline 3 of H3DOWN) ends timeline 1 at 0/3018CB0 and names 2: not the
+    // path, which leaves 1 at 0/3018C48 for 3. A START_REPLICATION on 2 there would be refused.
+    ['decreasing: 1 ends at its own switch point, 2 next', H3DOWN, 1, 2, 0x3018cb0n, false],
+    ['decreasing: 1 ends at the lower switch point, 3 next', H3DOWN, 1, 3, 0x3018c48n, true],
+    ['decreasing: a timeline not on the path', H3DOWN, 2, 3, 0x3018c48n, false],
+    ['equal switch points: 2 then the empty 4 (its stream ends at once, naming 5)', H5, 2, 4, 0x100020000n, true],
+    ['equal switch points: then the empty 4 ends, 5 next', H5, 4, 5, 0x100020000n, true],
+    ['equal switch points: 1 cannot end there', H5, 1, 2, 0x100020000n, false],
+    ['equal switch points: 2 then 5', H5, 2, 5, 0x100020000n, true],
+  ])('%s', (_label, history, ended, next, nextStart, expected) => {
+    expect(followsHistoryPath(history, ended, next, nextStart)).toBe(expected);
   });
 });

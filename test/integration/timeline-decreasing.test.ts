@@ -22,6 +22,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   archiveCommand, destroyAllClusters, makeSharedTempDir, PgCluster, PROJECT_ROOT, restoreCommand, shellQuote,
 } from '../helpers/pg-cluster.js';
+import { startPgark, stopPgark } from '../helpers/pgark-background.js';
 import { pgark } from '../helpers/pgark-run.js';
 import { waitUntil } from '../helpers/wait.js';
 import { parseTimelineHistory } from '../../src/wal/timeline-history.js';
@@ -133,6 +134,24 @@ describe.each<Mode>(['pgark.js', 'shell clients'])('a history with decreasing sw
     expect(tl3Segment.slice(0, 8)).toBe('00000003');
     const stats = await c2.waitForArchived(tl3Segment, 60_000);
     expect(stats.failed_count, `archiver failures:\n${await c2.readLog(6000)}`).toBe(0);
+    let expectedRows = '1:base,2:tl1 before rp,6:tl3';
+    if (mode === 'pgark.js') {
+      // pgark receive reads the same history from the server (TIMELINE_HISTORY 3) and resumes on
+      // timeline 3 after the archived WAL (before the fix: a fatal "invalid timeline history").
+      const r = startPgark(['receive', '--repo', repo, '--stanza', STANZA, '--dsn', `host=127.0.0.1 port=${c2.port} user=postgres`,
+        '--spool-dir', join(work, 'spool'), '--log-level', 'info']);
+      try {
+        await c2.psql("INSERT INTO t VALUES (7, 'tl3 received')");
+        const target = await c2.psql('SELECT pg_current_wal_lsn()');
+        await waitUntil('the receiver to store timeline 3', async () =>
+          (await c2.psql(`SELECT flush_lsn >= '${target}'::pg_lsn FROM pg_stat_replication WHERE application_name = 'pgark'`)) === 't', 60_000, r.output);
+        expect(await stopPgark(r), r.output()).toBe(0);
+      } finally {
+        await stopPgark(r, 'SIGKILL');
+      }
+      expect(r.output()).toMatch(/resuming after the stored WAL at [0-9A-F]+\/[0-9A-F]+ on timeline 3/);
+      expectedRows += ',7:tl3 received';
+    }
     await c2.stop();
 
     // The archive holds the history and timeline 3; wal-verify reads all three histories.
@@ -144,7 +163,7 @@ describe.each<Mode>(['pgark.js', 'shell clients'])('a history with decreasing sw
     // A further restore to the end of the archive follows timeline 3 and has its rows.
     const c3 = await restoreAndStart(repo, b0.id, work, 'tl-c3', mode, []);
     await waitPromoted(c3);
-    expect(await rows(c3)).toBe('1:base,2:tl1 before rp,6:tl3');
+    expect(await rows(c3)).toBe(expectedRows);
     expect(await timelineOf(c3)).toBe(4);
     const log = await c3.readLog(200_000);
     expect(log).toMatch(/restored log file "00000003\.history" from archive/);

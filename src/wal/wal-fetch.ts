@@ -56,9 +56,10 @@ async function isStandby(dataDir: string): Promise<boolean> {
 
 /**
  * The repository location exists and can be listed, though this stanza is not in it: it holds
- * something (another stanza), or, on a filesystem, its root is a readable directory. On object
- * stores a successful listing of the bucket or container counts (a wrong prefix cannot be told
- * from an empty repository there).
+ * something (another stanza), or, on a filesystem, its root is a readable directory. On the other
+ * stores (SFTP, object stores) a listing without error counts: a wrong path or prefix cannot be
+ * told from an empty repository there until repositories carry a marker object; on a standby
+ * that only means it keeps waiting, with the reason logged.
  */
 async function repositoryRootReadable(repo: Repository): Promise<boolean> {
   try {

@@ -36,6 +36,10 @@ let src: PgCluster;
 let backupId: string;
 let fingerprint: string;
 let relPath: string;
+/** A table in tablespace ts (at tsDir in the source), its relation file and fingerprint. */
+let tsDir: string;
+let tsRelPath: string;
+let tsFingerprint: string;
 
 async function run<T>(args: string[], env: Record<string, string> = {}): Promise<T> {
   const r = await pgark([...args, '--json'], { env, allowFail: true, timeoutMs: 180_000 });
@@ -43,7 +47,7 @@ async function run<T>(args: string[], env: Record<string, string> = {}): Promise
   return JSON.parse(r.stdout) as T;
 }
 
-const restoreArgs = (dir: string, extra: string[]) => ['restore', backupId, '--repo', repo, '--stanza', STANZA, '--pgdata', dir, '--jobs', '2', '--no-progress', '--target-immediate', '--target-action', 'promote', ...extra];
+const restoreArgs = (dir: string, extra: string[]) => ['restore', backupId, '--repo', repo, '--stanza', STANZA, '--pgdata', dir, '--jobs', '2', '--no-progress', '--target-immediate', '--target-action', 'promote', '--tablespace-map', `ts=${dir}-ts`, ...extra];
 
 /** Every file under `root` with its sha256 (links listed as links). */
 async function snapshot(root: string, rel = ''): Promise<Record<string, string>> {
@@ -70,6 +74,13 @@ beforeAll(async () => {
     conf: { archive_mode: 'on', archive_command: archiveCommand({ repo, stanza: STANZA }) },
   });
   await src.start();
+  tsDir = join(work, 'src-ts');
+  await mkdir(tsDir, { mode: 0o700 });
+  await chownToRunAs(tsDir);
+  await src.psql(`CREATE TABLESPACE ts LOCATION '${tsDir}'`);
+  await src.psql("CREATE TABLE u TABLESPACE ts AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 5000) g");
+  tsRelPath = await src.psql("SELECT pg_relation_filepath('u')");
+  tsFingerprint = await src.psql("SELECT count(*) || ':' || md5(string_agg(id || v, ',' ORDER BY id)) FROM u");
   await src.psql("CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g");
   await src.psql('CHECKPOINT');
   relPath = await src.psql("SELECT pg_relation_filepath('t')");
@@ -107,13 +118,19 @@ describe('restore --delta with links in the target', () => {
     await link(join(outside, 'victim-hard'), join(dir, 'postgresql.auto.conf'));
     await symlink(join(outside, 'xact'), join(dir, 'pg_xact'));
     await symlink(join(outside, 'wal'), join(dir, 'pg_wal'));
+    // In the tablespace (reached through restore's own pg_tblspc/<oid> link): a relation file.
+    expect(tsRelPath).toMatch(/^pg_tblspc\/\d+\//);
+    const tsFile = join(dir, tsRelPath);
+    await rename(tsFile, join(work, 'ts-rel.moved'));
+    await symlink(join(outside, 'victim'), tsFile);
     await chownToRunAs(dir);
+    await chownToRunAs(`${dir}-ts`);
     const before = await snapshot(outside);
 
     const r = await run<RestoreJson>(restoreArgs(dir, ['--delta']));
 
     expect(await snapshot(outside)).toEqual(before);
-    for (const p of ['postgresql.conf', relPath]) {
+    for (const p of ['postgresql.conf', relPath, tsRelPath]) {
       const st = await lstat(join(dir, p));
       expect(st.isFile(), `${p} is a regular file`).toBe(true);
       expect(st.nlink).toBe(1);
@@ -129,6 +146,12 @@ describe('restore --delta with links in the target', () => {
     const notes = r.notes.join('\n');
     for (const p of ['postgresql.conf', relPath, 'pg_xact', 'pg_wal']) expect(notes).toContain(`'${join(dir, p)}' -> `);
     expect(notes).toMatch(/move pg_wal there and link it again/);
+    // The tablespace link is restore's own: re-created, not reported; the planted one is.
+    const oid = tsRelPath.split('/')[1]!;
+    expect(notes).not.toContain(`'${join(dir, 'pg_tblspc', oid)}' -> `);
+    expect(notes).toContain(' -> ');
+    expect((await lstat(join(dir, 'pg_tblspc', oid))).isSymbolicLink()).toBe(true);
+    expect((await lstat(join(`${dir}-ts`, tsRelPath.split('/').slice(2).join('/')))).isFile()).toBe(true);
 
     // The copy starts and holds the backup's data.
     const copy = await PgCluster.fromDataDir(dir, { name: 'rl-copy' });
@@ -139,6 +162,8 @@ describe('restore --delta with links in the target', () => {
       await sleep(200);
     }
     expect(await copy.psql("SELECT count(*) || ':' || md5(string_agg(id || v, ',' ORDER BY id)) FROM t")).toBe(fingerprint);
+    expect(await copy.psql("SELECT count(*) || ':' || md5(string_agg(id || v, ',' ORDER BY id)) FROM u")).toBe(tsFingerprint);
+    expect(await copy.psql("SELECT pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname = 'ts'")).toBe(`${dir}-ts`);
     await copy.destroy();
   }, 240_000);
 });

@@ -1,6 +1,6 @@
 /** CLI wiring of the WAL archive commands. Implementations load only when a command runs. */
 import { Command, Option } from 'commander';
-import { ExitCode, PgarkError } from '../common/errors.js';
+import { ExitCode, exitCodeOf } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { spawnWorker } from '../common/spawn-worker.js';
 import { printJson, settingsFrom, withRepository } from './context.js';
@@ -69,7 +69,7 @@ export function registerWalCommands(program: Command): void {
       } catch (err) {
         // Only walFetch's own 'missing' answer may exit 1; every other failure stops recovery.
         if (err instanceof ExitWith) throw err;
-        const code = err instanceof PgarkError ? err.exitCode : ExitCode.INTERNAL;
+        const code = exitCodeOf(err);
         log.error(`${(err as Error).message}`);
         throw new ExitWith(WAL_FETCH_FATAL_BASE + code);
       }

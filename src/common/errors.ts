@@ -19,6 +19,8 @@ export const ExitCode = {
   INTEGRITY: 11,
   PROTOCOL: 12,
   INTERNAL: 13,
+  /** An operating-system call on this host failed (a local file: EACCES, ENOSPC, EIO, ...). */
+  SYSTEM: 14,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -97,8 +99,21 @@ export function isNodeError(err: unknown, code: string): boolean {
   return err instanceof Error && (err as NodeJS.ErrnoException).code === code;
 }
 
+/**
+ * A Node.js system error: an operating-system call that failed (`code` EACCES, ENOSPC, EIO, ...
+ * and the `syscall` that raised it). Such errors come from the host (a local file that cannot be
+ * read, a full local disk), not from a bug in pgark; their message names the call and the path.
+ */
+export function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  if (!(err instanceof Error)) return false;
+  const e = err as NodeJS.ErrnoException;
+  return typeof e.code === 'string' && /^E[A-Z0-9]+$/.test(e.code) && typeof e.syscall === 'string';
+}
+
+/** The exit code of an error: its own for pgark's errors, SYSTEM for a system error, else INTERNAL (a bug). */
 export function exitCodeOf(err: unknown): number {
   if (err instanceof PgarkError) return err.exitCode;
+  if (isSystemError(err)) return ExitCode.SYSTEM;
   return ExitCode.INTERNAL;
 }
 

@@ -13,6 +13,13 @@ import { stanzaMetaKey } from './layout.js';
 import { assertSameCluster, parseStanzaMeta, REPO_FORMAT_VERSION, type ClusterIdentity, type StanzaMeta } from './stanza-meta.js';
 import { PGARK_VERSION } from '../version.js';
 
+/** The error a stream sees when another stream of its pipeline failed or went away. */
+function isStreamTeardown(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as NodeJS.ErrnoException).code;
+  return err.name === 'AbortError' || code === 'ABORT_ERR' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ERR_STREAM_DESTROYED';
+}
+
 export interface PutObjectOptions {
   codec: CodecName;
   level?: number | undefined;
@@ -35,11 +42,30 @@ export class Repository {
     // there. If it holds exactly our content, it is our own write, not someone else's.
     let encoded: EncodeResult | undefined;
     return withRetry(`store '${key}'`, this.retry, async (attempt) => {
-      const { stream, done } = await encodeObject(openRaw(), o.codec, o.level);
+      const raw = openRaw();
+      // An error of the source itself (the local file cannot be read) is the cause of whatever
+      // the encoder and the put then report. (The source also sees the abort that follows a
+      // failed put: that one is a consequence, not a cause.)
+      let sourceError: unknown;
+      raw.on('error', (err) => {
+        if (!isStreamTeardown(err)) sourceError ??= err;
+      });
+      const { stream, done } = await encodeObject(raw, o.codec, o.level);
       void done.then((r) => (encoded = r), () => undefined);
       try {
-        const [, result] = await Promise.all([this.driver.put(key, stream, { ifAbsent: o.ifAbsent ?? false }), done]);
-        return result;
+        try {
+          await this.driver.put(key, stream, { ifAbsent: o.ifAbsent ?? false });
+        } catch (putError) {
+          // The encoder then fails too (its consumer went away: an AbortError or a premature
+          // close), and that must not hide why the put failed (ENOSPC, EACCES, a transient
+          // network error that is retried).
+          stream.destroy();
+          await done.catch(() => undefined);
+          throw sourceError ?? putError;
+        }
+        return await done.catch((encodeError: unknown) => {
+          throw sourceError ?? encodeError;
+        });
       } catch (err) {
         if (!(err instanceof AlreadyExistsError) || attempt === 1 || !encoded) throw err;
         const mine = encoded;

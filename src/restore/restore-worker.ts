@@ -5,12 +5,10 @@
  * not read at all.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { constants } from 'node:fs';
-import { chmod, open, stat, utimes, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import type { DecodedStream } from '../repo/object-stream.js';
 import type { ObjectTrailer } from '../repo/object-format.js';
-import { IntegrityError, isNodeError } from '../common/errors.js';
+import { IntegrityError } from '../common/errors.js';
 import { serveWorker } from '../common/worker-pool.js';
 
 import type { Settings } from '../config/resolve.js';
@@ -18,6 +16,7 @@ import { dataObjectKey } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
 import { blockLength, layerBlocks, type Layer, type RestorePiece, type RestoreTask } from './plan.js';
 import { targetPath, type PathMapping } from './restore-worker-paths.js';
+import { openPrivateForRead, openPrivateForWrite } from './private-file.js';
 
 export interface RestoreWorkerInit extends PathMapping {
   settings: Settings;
@@ -80,19 +79,35 @@ class ExactReader {
   }
 }
 
-/** --delta: the piece is already there with the manifest's bytes. */
+/**
+ * --delta: the piece is already there with the manifest's bytes, in a private regular file (a
+ * symbolic link, a file hard-linked elsewhere or a special file is never kept: it is replaced).
+ */
 async function sameContent(path: string, p: RestorePiece): Promise<boolean> {
+  const fh = await openPrivateForRead(path);
+  if (!fh) return false;
   try {
-    const st = await stat(path);
-    if (!st.isFile() || (p.whole ? st.size !== p.size : st.size < p.start + p.size)) return false;
-  } catch (err) {
-    if (isNodeError(err, 'ENOENT') || isNodeError(err, 'ENOTDIR')) return false;
-    throw err;
+    const st = await fh.stat();
+    if (p.whole ? st.size !== p.size : st.size < p.start + p.size) return false;
+    if (p.size === 0) return true;
+    return (await hashRange(fh, p.start, p.size)) === p.sha256;
+  } finally {
+    await fh.close();
   }
-  if (p.size === 0) return true;
+}
+
+/** sha256 of `size` bytes at `start` of an open file. */
+async function hashRange(fh: FileHandle, start: number, size: number): Promise<string> {
   const h = createHash('sha256');
-  for await (const chunk of createReadStream(path, { start: p.start, end: p.start + p.size - 1, highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
-  return h.digest('hex') === p.sha256;
+  const buf = Buffer.allocUnsafe(Math.min(size, 1024 * 1024));
+  let done = 0;
+  while (done < size) {
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - done), start + done);
+    if (bytesRead === 0) break;
+    h.update(buf.subarray(0, bytesRead));
+    done += bytesRead;
+  }
+  return h.digest('hex');
 }
 
 class FileWriter {
@@ -103,12 +118,12 @@ class FileWriter {
   private constructor(private readonly fh: FileHandle, private readonly abs: string, private readonly p: RestorePiece, private readonly hashing: boolean) {}
 
   /**
-   * A whole file is created (truncated); a part is written in place into the file the main thread
-   * created. `hashing: false` when the caller checks the bytes another way (the object's trailer).
+   * A whole file is created anew (whatever was at its name removed first, links never followed);
+   * a part is written in place into the private file the main thread created. `hashing: false`
+   * when the caller checks the bytes another way (the object's trailer).
    */
   static async open(abs: string, p: RestorePiece, hashing = true): Promise<FileWriter> {
-    const flags = p.whole ? 'w' : constants.O_WRONLY | constants.O_CREAT;
-    return new FileWriter(await open(abs, flags, 0o600), abs, p, hashing);
+    return new FileWriter(await openPrivateForWrite(abs, !p.whole), abs, p, hashing);
   }
 
   async write(chunk: Buffer): Promise<void> {
@@ -139,24 +154,28 @@ class FileWriter {
         const what = this.p.whole ? `'${this.p.path}'` : `'${this.p.path}' bytes ${this.p.start}..${this.p.start + this.p.size}`;
         throw new IntegrityError(`restored ${what} does not match the manifest (${this.written} bytes, sha256 ${sha.slice(0, 16)}…; expected ${this.p.size} bytes, ${this.p.sha256.slice(0, 16)}…) from ${where}`);
       }
-      // A part shares its file with other workers' parts: the main thread syncs the file once.
-      if (this.p.whole) await this.fh.sync();
+      // A part shares its file with other workers' parts: the main thread syncs the file once
+      // and sets its size, mode and mtime.
+      if (this.p.whole) {
+        if ((this.p.mode & 0o7777) !== 0o600) await this.fh.chmod(this.p.mode & 0o7777);
+        await this.fh.utimes(new Date(this.p.mtimeMs), new Date(this.p.mtimeMs));
+        await this.fh.sync();
+      }
     } finally {
       await this.fh.close();
     }
-    if (!this.p.whole) return; // the main thread sets size, mode and mtime of files written in parts
-    if ((this.p.mode & 0o7777) !== 0o600) await chmod(this.abs, this.p.mode & 0o7777);
-    await utimes(this.abs, new Date(this.p.mtimeMs), new Date(this.p.mtimeMs));
   }
 
   /** sha256 of the bytes written so far (read back from the file). */
   async hashWritten(): Promise<string> {
     await this.flush();
-    const h = createHash('sha256');
-    if (this.written > 0) {
-      for await (const chunk of createReadStream(this.abs, { start: this.p.start, end: this.p.start + this.written - 1, highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
+    const fh = await openPrivateForRead(this.abs);
+    if (!fh) throw new IntegrityError(`unable to read back '${this.abs}': it is no longer the file restore wrote`);
+    try {
+      return await hashRange(fh, this.p.start, this.written);
+    } finally {
+      await fh.close();
     }
-    return h.digest('hex');
   }
 
   async abandon(): Promise<void> {

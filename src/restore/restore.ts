@@ -7,7 +7,7 @@
  * can never be started by mistake; then postgresql.auto.conf and the signal file.
  */
 import { availableParallelism } from 'node:os';
-import { chmod, lstat, mkdir, readdir, readFile, rename, rm, symlink, truncate, utimes, writeFile, open } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { ConfigError, InvalidInputError, isNodeError, PgarkError } from '../common/errors.js';
@@ -26,6 +26,7 @@ import { buildRestoreCommand, mergeAutoConf, recoverySettings, signalFile, valid
 import { parseTablespaceMap, resolveTablespaceMap } from './tablespace-map.js';
 import type { RestoreTaskResult, RestoreWorkerInit } from './restore-worker.js';
 import { targetPath } from './restore-worker-paths.js';
+import { openOwnFile, openPrivateForWrite } from './private-file.js';
 import { fsyncDir, writeTextAtomic } from '../common/fs-atomic.js';
 
 export interface RestoreOptions {
@@ -207,7 +208,11 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
   await chmod(pgdata, 0o700);
   const init: RestoreWorkerInit = { settings, pgdata, tablespaces, delta: o.delta, holdBack: { [HOLD_BACK]: HOLD_BACK_AS } };
   let removed = 0;
-  if (o.delta) removed = await removeExtras(pgdata, manifest, tablespaces, init);
+  if (o.delta) {
+    const extras = await removeExtras(pgdata, manifest, tablespaces, init);
+    removed = extras.removed;
+    notes.push(...linkNotes(extras.links));
+  }
   for (const [oid, loc] of Object.entries(tablespaces)) {
     await mkdir(loc, { recursive: true, mode: 0o700 });
     const link = join(pgdata, 'pg_tblspc', oid);
@@ -225,9 +230,9 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
   const { tasks, multi } = planRestore(manifests);
   // Files written in parts by several workers: create them (empty) first; size, mode and mtime at the end.
   for (const f of multi) {
-    const abs = targetPath(init, f.path);
-    if (!o.delta) await writeFile(abs, '', { mode: 0o600 });
-    else await open(abs, 'a', 0o600).then((fh) => fh.close());
+    // A private regular file: with --delta an existing one keeps its content (parts that match
+    // are not rewritten); a link or a file hard-linked elsewhere is replaced.
+    await (await openPrivateForWrite(targetPath(init, f.path), o.delta)).close();
   }
   const total = tasks.reduce((n, t) => n + t.bytes, 0);
   const progress = o.progress ? new Progress({ what: 'restore', totalBytes: total, out: process.stderr, tty: process.stderr.isTTY === true }) : undefined;
@@ -242,12 +247,15 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
     });
 
   for (const f of multi) {
-    const abs = targetPath(init, f.path);
-    await truncate(abs, f.size);
-    const fh = await open(abs, 'r');
-    await fh.sync().finally(() => fh.close());
-    await chmod(abs, f.mode & 0o7777);
-    await utimes(abs, new Date(f.mtimeMs), new Date(f.mtimeMs));
+    const fh = await openOwnFile(targetPath(init, f.path));
+    try {
+      await fh.truncate(f.size);
+      await fh.chmod(f.mode & 0o7777);
+      await fh.utimes(new Date(f.mtimeMs), new Date(f.mtimeMs));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
   }
 
   // PostgreSQL recreates pg_tblspc links from tablespace_map during recovery: it must name the
@@ -287,8 +295,31 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
   };
 }
 
-/** --delta: remove what the backup does not hold (files, links, directories). */
-async function removeExtras(pgdata: string, m: Manifest, tablespaces: Record<string, string>, init: RestoreWorkerInit): Promise<number> {
+/** A symbolic link --delta found in the target and removed (restore never writes through one). */
+export interface RemovedLink {
+  path: string;
+  target: string;
+}
+
+const MAX_LINK_NOTES = 10;
+
+/** Notes on the links --delta replaced: the DBA should know something linked out of the target. */
+export function linkNotes(links: readonly RemovedLink[]): string[] {
+  const notes = links.slice(0, MAX_LINK_NOTES).map((l) =>
+    `removed the symbolic link '${l.path}' -> '${l.target}' from the target (restore never writes through a link it did not create; ` +
+    `what the backup holds there was restored in its place, and the link's target was not touched)` +
+    (/\/pg_wal$/.test(l.path) ? '; to keep WAL on another disk, move pg_wal there and link it again before starting the server' : ''));
+  if (links.length > MAX_LINK_NOTES) notes.push(`removed ${links.length - MAX_LINK_NOTES} more symbolic links from the target`);
+  return notes;
+}
+
+/**
+ * --delta: remove what the backup does not hold (files, directories), and every symbolic link
+ * except the pg_tblspc/<oid> links of the tablespaces restored (restore re-creates those): a
+ * link in a data directory or tablespace is never followed, whether the backup holds a file or a
+ * directory at its name or nothing. Tablespace locations themselves are walked separately.
+ */
+async function removeExtras(pgdata: string, m: Manifest, tablespaces: Record<string, string>, init: RestoreWorkerInit): Promise<{ removed: number; links: RemovedLink[] }> {
   // pg_control is removed first (not counted): an interrupted delta restore must not be startable.
   await rm(join(pgdata, HOLD_BACK), { force: true });
   const real = { ...init, holdBack: {} };
@@ -300,7 +331,9 @@ async function removeExtras(pgdata: string, m: Manifest, tablespaces: Record<str
     keepDirs.add(join(pgdata, 'pg_tblspc'));
     keepFiles.add(join(pgdata, 'pg_tblspc', oid)); // the link itself
   }
+  const ownLinks = new Set(Object.keys(tablespaces).map((oid) => join(pgdata, 'pg_tblspc', oid)));
   let removed = 0;
+  const links: RemovedLink[] = [];
   const walk = async (dir: string): Promise<void> => {
     let entries;
     try {
@@ -311,7 +344,13 @@ async function removeExtras(pgdata: string, m: Manifest, tablespaces: Record<str
     }
     for (const e of entries) {
       const abs = join(dir, e.name);
-      if (e.isDirectory()) {
+      if (e.isSymbolicLink()) {
+        if (ownLinks.has(abs)) continue;
+        const target = await readlink(abs).catch(() => '?');
+        await unlink(abs);
+        links.push({ path: abs, target });
+        removed++;
+      } else if (e.isDirectory()) {
         if (keepDirs.has(abs)) await walk(abs);
         else {
           await rm(abs, { recursive: true, force: true });
@@ -325,5 +364,5 @@ async function removeExtras(pgdata: string, m: Manifest, tablespaces: Record<str
   };
   await walk(pgdata);
   for (const loc of Object.values(tablespaces)) await walk(loc);
-  return removed;
+  return { removed, links };
 }

@@ -7,9 +7,13 @@
  * bits, the page's own address (segment start + offset), and a timeline that never goes back
  * and is not newer than the name's. The first page has the long header (segment size, block
  * size, system identifier); later pages never do (PostgreSQL sets XLP_LONG_HEADER only at
- * offset 0). After an XLOG_SWITCH record PostgreSQL (11 and later) zeroes the rest of the
- * segment, page headers included, so a run of all-zero page headers up to the end is accepted:
- * a valid header after a zeroed one is not.
+ * offset 0). After an XLOG_SWITCH record PostgreSQL (11 and later) writes the rest of the
+ * segment as zero pages, headers included (CopyXLogRecordToWAL; AdvanceXLInsertBuffer zeroes
+ * every new page), so a page with a zeroed header is accepted only when every byte from there to
+ * the end is zero: WAL after a hole is not.
+ *
+ * What this cannot see: bytes that became zero from some point to the end of the segment look
+ * like a switched segment's end (telling them apart needs the records themselves).
  *
  * A `.partial` file (the end of an old timeline) is a whole segment file whose bytes after the
  * switch point are whatever the file held, so only its size and first page are checked. Other
@@ -80,12 +84,19 @@ export class SegmentChecker {
     if (this.mode !== 'size-only') {
       let pos = 0;
       while (pos < chunk.length) {
+        if (this.zeroFrom !== undefined) {
+          const nz = firstNonZero(chunk, pos);
+          if (nz >= 0) {
+            this.fail(`byte at offset ${this.bytes + nz} is not zero, after the zeroed pages from offset ${this.zeroFrom} (WAL after a hole)`);
+          }
+          break;
+        }
         const at = this.bytes + pos;
         const need = this.headerLength();
         const inPage = this.blockSize > 0 ? at % this.blockSize : at;
         if (need === 0 || inPage >= need) {
           // Skip to the next page start (or the end of the chunk).
-          if (this.blockSize === 0) break; // first page done, 'first-page' mode: nothing more to read
+          if (this.blockSize === 0) break; // 'first-page' mode: the first page was all there was to check
           pos += Math.min(chunk.length - pos, this.blockSize - inPage);
           continue;
         }
@@ -129,11 +140,9 @@ export class SegmentChecker {
     const hdr = this.head.subarray(0, SIZE_OF_SHORT_PAGE_HEADER);
     const where = `page at offset ${offset} (${formatLsn(this.segStart + BigInt(offset))})`;
     if (hdr.every((b) => b === 0)) {
-      this.zeroFrom ??= offset;
+      // The rest of a switched segment: from here on every byte must be zero.
+      this.zeroFrom = offset;
       return;
-    }
-    if (this.zeroFrom !== undefined) {
-      this.fail(`${where} has a page header after the zeroed pages from offset ${this.zeroFrom} (a hole in the segment)`);
     }
     const magic = hdr.readUInt16LE(0);
     const info = hdr.readUInt16LE(2);
@@ -157,3 +166,16 @@ export class SegmentChecker {
   }
 }
 
+
+const ZEROS = Buffer.alloc(64 * 1024);
+
+/** Index of the first non-zero byte of `buf` at or after `from`, or -1. */
+function firstNonZero(buf: Uint8Array, from: number): number {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  for (let i = from; i < b.length; i += ZEROS.length) {
+    const end = Math.min(b.length, i + ZEROS.length);
+    if (b.subarray(i, end).equals(ZEROS.subarray(0, end - i))) continue;
+    for (let j = i; j < end; j++) if (b[j] !== 0) return j;
+  }
+  return -1;
+}

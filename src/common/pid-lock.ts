@@ -55,8 +55,8 @@ const TAKEOVER_ATTEMPTS = 5;
  * when the lock exists), and a dead holder's file is replaced without a window in which two
  * processes both believe they took it over: the stale file is renamed aside and only counts as
  * removed if the renamed inode is the one judged dead; a live lock moved aside by a racing taker
- * is linked back. `owns()` compares the lock file's inode with ours, so a holder notices when its
- * file was removed or replaced.
+ * is linked back. `owns()` compares the lock file's inode and mtime with ours, so a holder
+ * notices when its file was removed or replaced.
  */
 export async function acquirePidLock(path: string): Promise<{ lock: HeldPidLock } | { owner: number }> {
   const tag = `${process.pid}.${randomBytes(4).toString('hex')}`;
@@ -64,11 +64,12 @@ export async function acquirePidLock(path: string): Promise<{ lock: HeldPidLock 
   const aside: string[] = [];
   await writeFile(tmp, String(process.pid), { mode: 0o600, flag: 'wx' });
   try {
-    const ino = (await stat(tmp)).ino;
+    const st = await stat(tmp, { bigint: true });
+    const id = { ino: st.ino, mtimeNs: st.mtimeNs };
     for (let attempt = 0; attempt < TAKEOVER_ATTEMPTS; attempt++) {
       try {
         await link(tmp, path);
-        return { lock: new OwnPidLock(path, ino) };
+        return { lock: new OwnPidLock(path, id) };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
@@ -117,12 +118,14 @@ async function readHolder(path: string): Promise<{ pid: number | undefined; ino:
 
 class OwnPidLock implements HeldPidLock {
   private released = false;
-  constructor(readonly path: string, private readonly ino: number) {}
+  /** Inode and modification time of our file: a file written in its place (even on the same inode) differs. */
+  constructor(readonly path: string, private readonly id: { ino: bigint; mtimeNs: bigint }) {}
 
   owns(): boolean {
     if (this.released) return false;
     try {
-      return statSync(this.path).ino === this.ino;
+      const st = statSync(this.path, { bigint: true });
+      return st.ino === this.id.ino && st.mtimeNs === this.id.mtimeNs;
     } catch {
       return false;
     }

@@ -23,7 +23,8 @@ export function registerReceiveCommand(program: Command): void {
       'as pieces at every flush (--flush-interval, or after every batch with --synchronous). Flush\n' +
       'positions reported to the server mean "durably stored in the repository", so with --synchronous\n' +
       'the receiver can be named in synchronous_standby_names (as --application-name) for zero data loss.\n' +
-      'Follows timeline switches, reconnects with backoff, and stops cleanly on SIGTERM/SIGINT.',
+      'Follows timeline switches, reconnects with backoff, and stops cleanly on SIGTERM/SIGINT.\n' +
+      'One receiver per stanza and --application-name: a second one exits 6 (locked) and names the holder.',
     )
     .option('--dsn <conninfo>', 'connection string (no password: use PGPASSWORD/PGPASSFILE)')
     .option('--slot <name>', 'physical replication slot to stream from (strongly recommended)')
@@ -32,7 +33,7 @@ export function registerReceiveCommand(program: Command): void {
     .option('--application-name <name>', 'application_name, the name for synchronous_standby_names (default pgark)')
     .option('--flush-interval <seconds>', 'store the received WAL at least this often (default 1)')
     .option('--status-interval <seconds>', 'send a status reply to the server at least this often (default 10)')
-    .option('--spool-dir <dir>', 'local directory for the segment being received (default ~/.local/state/pgark/receive/<stanza>)')
+    .option('--spool-dir <dir>', 'local directory for the segment being received (default ~/.local/state/pgark/receive/<stanza>-<name>)')
     .option('--metrics-port <port>', 'serve Prometheus metrics on 127.0.0.1:<port>/metrics (0 = any free port)')
     .option('--metrics-host <host>', 'address for the metrics endpoint (default 127.0.0.1)')
     .option('--json', 'print the final status as JSON when stopped')

@@ -47,34 +47,39 @@ export function registerReceiveCommand(program: Command): void {
       const state = process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state');
       const spoolDir = resolve(opts.spoolDir ?? join(state, 'pgark', 'receive', `${settings.stanza}-${name}`));
       const metricsPort = intOption(opts.metricsPort, '--metrics-port', 0, 65_535);
-      const { runReceiver } = await import('../receiver/receiver.js');
+      const flushIntervalMs = (numberOption(opts.flushInterval, '--flush-interval', 0.01, 3600) ?? 1) * 1000;
+      const statusIntervalMs = (numberOption(opts.statusInterval, '--status-interval', 0.1, 3600) ?? 10) * 1000;
+      const { acquireReceiverLocks, runReceiver } = await import('../receiver/receiver.js');
       const { receiverPrometheusText } = await import('../receiver/receiver-status.js');
-      // The receiver's metrics, then the repository's (collected in the background once the repository is open).
-      let repoMetrics: import('../ops/metrics-collect.js').MetricsCollector | undefined;
-      const metrics = metricsPort !== undefined
-        ? await (await import('../common/metrics-server.js')).startMetricsServer<import('../receiver/receiver-status.js').ReceiverStatus>(metricsPort, opts.metricsHost,
-          (s, now) => receiverPrometheusText(s) + (repoMetrics?.text(now) ?? ''))
-        : undefined;
-      if (metrics) log.info(`receive: metrics on http://${opts.metricsHost ?? '127.0.0.1'}:${metrics.port}/metrics`);
       const signal = abortOnSignals((sig) => `receive: ${sig}: storing what was received and stopping`);
-      try {
-        const final = await withRepository(settings, async (repo) => {
-          if (metrics) repoMetrics = (await import('../ops/metrics-collect.js')).startRepositoryMetrics(repo);
-          try {
-            return await runReceiver(repo, {
-              dsn: opts.dsn, slot: opts.slot, createSlot: !!opts.createSlot, name, synchronous: !!opts.synchronous,
-              flushIntervalMs: (numberOption(opts.flushInterval, '--flush-interval', 0.01, 3600) ?? 1) * 1000,
-              statusIntervalMs: (numberOption(opts.statusInterval, '--status-interval', 0.1, 3600) ?? 10) * 1000,
-              spoolDir, codec: settings.codec, codecExplicit: settings.codecExplicit, signal,
-              ...(metrics ? { onStatus: (s) => metrics.update(s) } : {}),
-            });
-          } finally {
-            await repoMetrics?.stop();
+      const final = await withRepository(settings, async (repo) => {
+        // The locks first: a second receiver is refused before it binds a port or writes anything.
+        const locks = await acquireReceiverLocks(repo, name, spoolDir);
+        // The receiver's metrics, then the repository's (collected in the background).
+        let repoMetrics: import('../ops/metrics-collect.js').MetricsCollector | undefined;
+        let metrics: import('../common/metrics-server.js').MetricsServer<import('../receiver/receiver-status.js').ReceiverStatus> | undefined;
+        try {
+          metrics = metricsPort !== undefined
+            ? await (await import('../common/metrics-server.js')).startMetricsServer<import('../receiver/receiver-status.js').ReceiverStatus>(metricsPort, opts.metricsHost,
+              (s, now) => receiverPrometheusText(s) + (repoMetrics?.text(now) ?? ''))
+            : undefined;
+          if (metrics) {
+            log.info(`receive: metrics on http://${opts.metricsHost ?? '127.0.0.1'}:${metrics.port}/metrics`);
+            repoMetrics = (await import('../ops/metrics-collect.js')).startRepositoryMetrics(repo);
           }
-        });
-        if (opts.json) printJson(final);
-      } finally {
-        await metrics?.close();
-      }
+          const m = metrics;
+          return await runReceiver(repo, {
+            dsn: opts.dsn, slot: opts.slot, createSlot: !!opts.createSlot, name, synchronous: !!opts.synchronous,
+            flushIntervalMs, statusIntervalMs,
+            spoolDir, codec: settings.codec, codecExplicit: settings.codecExplicit, signal,
+            ...(m ? { onStatus: (s) => m.update(s) } : {}),
+          }, locks);
+        } finally {
+          await repoMetrics?.stop();
+          await metrics?.close();
+          await locks.release();
+        }
+      });
+      if (opts.json) printJson(final);
     });
 }

@@ -138,7 +138,9 @@ function parseSizeSetting(text: string): number {
   return Number(m[1]) * mult;
 }
 
-export async function runReceiver(repo: Repository, o: ReceiverOptions): Promise<ReceiverStatus> {
+/** Run a receiver; with `held`, under locks the caller took (acquireReceiverLocks) and releases. */
+export async function runReceiver(repo: Repository, o: ReceiverOptions, held?: ReceiverLocks): Promise<ReceiverStatus> {
+  if (held) return receive(repo, o, held);
   const locks = await acquireReceiverLocks(repo, o.name, o.spoolDir);
   try {
     return await receive(repo, o, locks);

@@ -87,7 +87,7 @@ export async function acquireReceiverLocks(repo: Repository, name: string, spool
   const got = await acquirePidLock(path);
   if ('owner' in got) {
     throw new LockedError(
-      `another pgark receive (pid ${got.owner}) is using the spool directory '${spoolDir}' (stanza '${repo.stanza}', name '${name}'); ` +
+      `another pgark receive (pid ${got.owner}${got.host ? ` on host '${got.host}'` : ''}) is using the spool directory '${spoolDir}' (stanza '${repo.stanza}', name '${name}'); ` +
       `only one receiver per stanza and --application-name may run. If no such process runs, remove '${path}'`,
     );
   }

@@ -11,7 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -48,7 +48,7 @@ describe('acquirePidLock', () => {
     const path = join(dir, 'x.pid');
     const a = await acquirePidLock(path);
     if (!('lock' in a)) throw new Error('not acquired');
-    expect(await readFile(path, 'utf8')).toBe(String(process.pid));
+    expect(await readFile(path, 'utf8')).toBe(`${process.pid}\n${hostname()}\n`);
     expect((await stat(path)).mode & 0o777).toBe(0o600);
     const b = await acquirePidLock(path);
     expect(b).toEqual({ owner: process.pid });
@@ -61,6 +61,11 @@ describe('acquirePidLock', () => {
     expect('lock' in c).toBe(true);
     await writeFile(join(dir, 'y.pid'), 'not a pid');
     expect('lock' in (await acquirePidLock(join(dir, 'y.pid')))).toBe(true);
+    // A holder on another host (a shared home directory) is never judged dead from here.
+    await writeFile(join(dir, 'z.pid'), `${await deadPid()}\nother-host\n`);
+    expect(await acquirePidLock(join(dir, 'z.pid'))).toEqual({ owner: expect.any(Number), host: 'other-host' });
+    await writeFile(join(dir, 'w.pid'), `${await deadPid()}\n${hostname()}\n`);
+    expect('lock' in (await acquirePidLock(join(dir, 'w.pid')))).toBe(true);
   });
 
   it('notices when its file was removed or replaced', async () => {
@@ -80,7 +85,7 @@ describe('acquirePidLock', () => {
     const built = join(dirname(fileURLToPath(import.meta.url)), '../../dist/src/common/pid-lock.js');
     if (!existsSync(built)) throw new Error(`${built} is missing: run 'npm run build' first`);
     const mod = pathToFileURL(built).href;
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < 5; round++) {
       await writeFile(path, String(await deadPid()));
       const go = join(dir, `go${round}`);
       // Each child takes the lock when `go` appears, reports, and keeps it until killed.
@@ -113,7 +118,7 @@ describe('acquireReceiverLocks', () => {
   it('refuses a second receiver for the same stanza and name, with the same or another spool directory', async () => {
     const spool = join(dir, 'spool');
     const first = await acquireReceiverLocks(repo, 'recv', spool);
-    expect(await readFile(join(spool, SPOOL_LOCK_FILE), 'utf8')).toBe(String(process.pid));
+    expect(await readFile(join(spool, SPOOL_LOCK_FILE), 'utf8')).toBe(`${process.pid}\n${hostname()}\n`);
     expect(await repo.stat(lockKey('main', 'receive-recv'))).not.toBeNull();
 
     const same = acquireReceiverLocks(repo, 'recv', spool);

@@ -161,6 +161,8 @@ async function receive(repo: Repository, o: ReceiverOptions, locks: ReceiverLock
   let writer: SegmentWriter | undefined;
   let statusStoredAt = 0;
   let statusStoring: Promise<void> | undefined;
+  /** Set when a lock was lost: from then on the status object is the new holder's. */
+  let lockLost = false;
 
   const publish = (force = false) => {
     const now = Date.now();
@@ -178,7 +180,8 @@ async function receive(repo: Repository, o: ReceiverOptions, locks: ReceiverLock
     if (serverEnd > 0n) status.serverWalEnd = formatLsn(serverEnd);
     status.lagSeconds = Math.round(lag.seconds(now) * 1000) / 1000;
     o.onStatus?.(status);
-    if ((force || now - statusStoredAt >= 10_000) && !statusStoring) {
+    // Once the locks are lost, the status object belongs to the receiver that holds them.
+    if ((force || now - statusStoredAt >= 10_000) && !statusStoring && !lockLost) {
       statusStoredAt = now;
       const body = Buffer.from(JSON.stringify(status, null, 2) + '\n');
       statusStoring = repo.putObject(receiverStatusKey(repo.stanza, o.name), () => Readable.from([body]), { codec: 'none' })
@@ -390,6 +393,7 @@ async function receive(repo: Repository, o: ReceiverOptions, locks: ReceiverLock
         if (o.signal.aborted) break;
         if (streamed) attempt = 0;
         streamed = false;
+        if (err instanceof LockedError) lockLost = true;
         status.lastError = (err as Error).message;
         status.lastErrorAt = new Date().toISOString();
         if (isFatal(err)) {

@@ -68,11 +68,6 @@ export class SegmentChecker {
     }
   }
 
-  /** Bytes seen so far. */
-  get seen(): number {
-    return this.bytes;
-  }
-
   private fail(why: string): never {
     throw new SegmentShapeError(`'${this.target.name}' is not a whole WAL file: ${why}`);
   }

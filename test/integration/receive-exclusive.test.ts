@@ -5,10 +5,11 @@
  *     stored is byte-identical to the server's pg_wal, the archive has no gap and verifies;
  *  2. wrong sizes: a short copy of a real segment is not archived and the real one then is; a
  *     segment object of the wrong size written with the repository's own encoder is reported
- *     damaged by `wal-verify --read`, and `wal-fetch` exits above 125 leaving nothing at %p.
+ *     damaged by `wal-verify --read`, and `wal-fetch` exits above 125 leaving nothing at %p;
+ *  3. a receiver whose spool lock file is removed stops (exit 6) instead of writing on.
  */
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, truncate } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -176,5 +177,23 @@ describe('segments of the wrong size', () => {
     const ok = await pgark(['wal-fetch', a, join(dest, 'RECOVERYXLOG'), ...base, '--prefetch', '0'], { allowFail: true });
     expect(ok.code, ok.stderr).toBe(0);
     expect((await readFile(join(dest, 'RECOVERYXLOG'))).equals(await readFile(join(c.dataDir, 'pg_wal', a)))).toBe(true);
+  });
+});
+
+describe('a receiver that loses its lock', () => {
+  it('stops with exit 6 when its spool lock file is removed', { timeout: 180_000 }, async () => {
+    const spool = join(work, 'spool-lost');
+    const r = startPgark(receiveArgs(spool));
+    try {
+      await waitUntil('the receiver to stream', async () =>
+        (await c.psql("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'recv' AND state = 'streaming'")) === '1', 120_000, r.output);
+      await rm(join(spool, 'receiver.pid'));
+      await c.psql('CREATE TABLE IF NOT EXISTS filler (x int); INSERT INTO filler SELECT generate_series(1, 1000)');
+      const code = await Promise.race([r.exited, new Promise<string>((res) => setTimeout(() => res('still running'), 60_000))]);
+      expect(code, r.output()).toBe(6);
+      expect(r.output()).toMatch(/spool (lock .* was removed or taken over|directory .* is no longer held by this receiver)/);
+    } finally {
+      await stopPgark(r, 'SIGKILL');
+    }
   });
 });

@@ -23,7 +23,8 @@ export function registerReceiveCommand(program: Command): void {
       'as pieces at every flush (--flush-interval, or after every batch with --synchronous). Flush\n' +
       'positions reported to the server mean "durably stored in the repository", so with --synchronous\n' +
       'the receiver can be named in synchronous_standby_names (as --application-name) for zero data loss.\n' +
-      'Follows timeline switches, reconnects with backoff, and stops cleanly on SIGTERM/SIGINT.',
+      'Follows timeline switches, reconnects with backoff, and stops cleanly on SIGTERM/SIGINT.\n' +
+      'One receiver per stanza and --application-name: a second one exits 6 (locked) and names the holder.',
     )
     .option('--dsn <conninfo>', 'connection string (no password: use PGPASSWORD/PGPASSFILE)')
     .option('--slot <name>', 'physical replication slot to stream from (strongly recommended)')
@@ -32,7 +33,7 @@ export function registerReceiveCommand(program: Command): void {
     .option('--application-name <name>', 'application_name, the name for synchronous_standby_names (default pgark)')
     .option('--flush-interval <seconds>', 'store the received WAL at least this often (default 1)')
     .option('--status-interval <seconds>', 'send a status reply to the server at least this often (default 10)')
-    .option('--spool-dir <dir>', 'local directory for the segment being received (default ~/.local/state/pgark/receive/<stanza>)')
+    .option('--spool-dir <dir>', 'local directory for the segment being received (default ~/.local/state/pgark/receive/<stanza>-<name>)')
     .option('--metrics-port <port>', 'serve Prometheus metrics on 127.0.0.1:<port>/metrics (0 = any free port)')
     .option('--metrics-host <host>', 'address for the metrics endpoint (default 127.0.0.1)')
     .option('--json', 'print the final status as JSON when stopped')
@@ -46,34 +47,39 @@ export function registerReceiveCommand(program: Command): void {
       const state = process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state');
       const spoolDir = resolve(opts.spoolDir ?? join(state, 'pgark', 'receive', `${settings.stanza}-${name}`));
       const metricsPort = intOption(opts.metricsPort, '--metrics-port', 0, 65_535);
-      const { runReceiver } = await import('../receiver/receiver.js');
+      const flushIntervalMs = (numberOption(opts.flushInterval, '--flush-interval', 0.01, 3600) ?? 1) * 1000;
+      const statusIntervalMs = (numberOption(opts.statusInterval, '--status-interval', 0.1, 3600) ?? 10) * 1000;
+      const { acquireReceiverLocks, runReceiver } = await import('../receiver/receiver.js');
       const { receiverPrometheusText } = await import('../receiver/receiver-status.js');
-      // The receiver's metrics, then the repository's (collected in the background once the repository is open).
-      let repoMetrics: import('../ops/metrics-collect.js').MetricsCollector | undefined;
-      const metrics = metricsPort !== undefined
-        ? await (await import('../common/metrics-server.js')).startMetricsServer<import('../receiver/receiver-status.js').ReceiverStatus>(metricsPort, opts.metricsHost,
-          (s, now) => receiverPrometheusText(s) + (repoMetrics?.text(now) ?? ''))
-        : undefined;
-      if (metrics) log.info(`receive: metrics on http://${opts.metricsHost ?? '127.0.0.1'}:${metrics.port}/metrics`);
       const signal = abortOnSignals((sig) => `receive: ${sig}: storing what was received and stopping`);
-      try {
-        const final = await withRepository(settings, async (repo) => {
-          if (metrics) repoMetrics = (await import('../ops/metrics-collect.js')).startRepositoryMetrics(repo);
-          try {
-            return await runReceiver(repo, {
-              dsn: opts.dsn, slot: opts.slot, createSlot: !!opts.createSlot, name, synchronous: !!opts.synchronous,
-              flushIntervalMs: (numberOption(opts.flushInterval, '--flush-interval', 0.01, 3600) ?? 1) * 1000,
-              statusIntervalMs: (numberOption(opts.statusInterval, '--status-interval', 0.1, 3600) ?? 10) * 1000,
-              spoolDir, codec: settings.codec, codecExplicit: settings.codecExplicit, signal,
-              ...(metrics ? { onStatus: (s) => metrics.update(s) } : {}),
-            });
-          } finally {
-            await repoMetrics?.stop();
+      const final = await withRepository(settings, async (repo) => {
+        // The locks first: a second receiver is refused before it binds a port or writes anything.
+        const locks = await acquireReceiverLocks(repo, name, spoolDir);
+        // The receiver's metrics, then the repository's (collected in the background).
+        let repoMetrics: import('../ops/metrics-collect.js').MetricsCollector | undefined;
+        let metrics: import('../common/metrics-server.js').MetricsServer<import('../receiver/receiver-status.js').ReceiverStatus> | undefined;
+        try {
+          metrics = metricsPort !== undefined
+            ? await (await import('../common/metrics-server.js')).startMetricsServer<import('../receiver/receiver-status.js').ReceiverStatus>(metricsPort, opts.metricsHost,
+              (s, now) => receiverPrometheusText(s) + (repoMetrics?.text(now) ?? ''))
+            : undefined;
+          if (metrics) {
+            log.info(`receive: metrics on http://${opts.metricsHost ?? '127.0.0.1'}:${metrics.port}/metrics`);
+            repoMetrics = (await import('../ops/metrics-collect.js')).startRepositoryMetrics(repo);
           }
-        });
-        if (opts.json) printJson(final);
-      } finally {
-        await metrics?.close();
-      }
+          const m = metrics;
+          return await runReceiver(repo, {
+            dsn: opts.dsn, slot: opts.slot, createSlot: !!opts.createSlot, name, synchronous: !!opts.synchronous,
+            flushIntervalMs, statusIntervalMs,
+            spoolDir, codec: settings.codec, codecExplicit: settings.codecExplicit, signal,
+            ...(m ? { onStatus: (s) => m.update(s) } : {}),
+          }, locks);
+        } finally {
+          await repoMetrics?.stop();
+          await metrics?.close();
+          await locks.release();
+        }
+      });
+      if (opts.json) printJson(final);
     });
 }

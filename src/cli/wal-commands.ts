@@ -47,7 +47,7 @@ export function registerWalCommands(program: Command): void {
       'Exit codes: 0 restored; 1 not in the archive (PostgreSQL ends recovery there or keeps waiting;\n' +
       'in a standby\'s data directory (standby.signal) also while the stanza does not exist yet);\n' +
       `${WAL_FETCH_FATAL_BASE}+N for any other error N (e.g. ${WAL_FETCH_FATAL_BASE + ExitCode.STORAGE} storage unreachable after retries, ` +
-      `${WAL_FETCH_FATAL_BASE + ExitCode.INTEGRITY} checksum mismatch,\n${WAL_FETCH_FATAL_BASE + ExitCode.INVALID_INPUT} invalid name, ${WAL_FETCH_FATAL_BASE + ExitCode.USAGE} configuration): above 125, so PostgreSQL stops recovery\n` +
+      `${WAL_FETCH_FATAL_BASE + ExitCode.INTEGRITY} checksum mismatch or a damaged segment (not a whole segment),\n${WAL_FETCH_FATAL_BASE + ExitCode.INVALID_INPUT} invalid name, ${WAL_FETCH_FATAL_BASE + ExitCode.USAGE} configuration): above 125, so PostgreSQL stops recovery\n` +
       'rather than promoting early. After a segment is restored, the next --prefetch segments are\n' +
       'downloaded in the background into <pg_wal>/.pgark/prefetch, and the worker keeps that many ready\n' +
       'while replay consumes them.',
@@ -106,7 +106,8 @@ export function registerWalCommands(program: Command): void {
     .summary('check the archive for gaps (and damage with --read)')
     .description(
       'Per timeline: archived ranges, gaps, partial and backup files, history files and fork points.\n' +
-      'Exit 7 when a gap lies inside an archived range or (with --read) an object fails its checksum.',
+      'Exit 7 when a gap lies inside an archived range or (with --read) an object fails its checksum\n' +
+      'or a segment object is not a whole segment (wrong size, page headers out of sequence).',
     )
     .option('--read', 're-read and verify every archived object')
     .option('--jobs <n>', 'parallel reads with --read (default 4)')

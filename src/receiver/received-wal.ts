@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { PassThrough, Readable } from 'node:stream';
-import { AlreadyExistsError, ArchiveMismatchError } from '../common/errors.js';
+import { pipeline, Transform, type TransformCallback } from 'node:stream';
+import { AlreadyExistsError, ArchiveMismatchError, IntegrityError, InvalidInputError } from '../common/errors.js';
 import type { CodecName } from '../io/codec.js';
 import { receivedPieceKey, receivedPieceOfKey, receivedPrefix, receiverStatusPrefix, type ReceivedPieceRef } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
@@ -77,7 +78,8 @@ export function chainStream(repo: Repository, chain: readonly StoredPiece[], upT
         if (take > 0 && !out.write(take === chunk.length ? chunk : chunk.subarray(0, take))) await new Promise((r) => out.once('drain', r));
         pos += take;
       }
-      await body.verified;
+      const t = await body.verified;
+      if (t.rawSize !== p.end - p.start) throw new IntegrityError(`unable to read '${p.key}': the stored piece is ${t.rawSize} bytes, its name says ${p.end - p.start}`);
     }
     if (pos < upTo) throw new ArchiveMismatchError(`received pieces end at ${pos}, expected ${upTo}`);
     const zeros = Buffer.alloc(64 * 1024);
@@ -98,13 +100,20 @@ export function chainStream(repo: Repository, chain: readonly StoredPiece[], upT
 export async function storeImmutable(
   repo: Repository, key: string, source: (() => Readable) | Buffer, codec: CodecName, expectedSize?: number,
 ): Promise<{ key: string; storedSize: number; sha256: string; existed: boolean }> {
+  // The size is checked before the object can become visible: a short read fails the upload.
+  const wrongSize = (n: number) => new InvalidInputError(`unable to store '${key}': ${n} bytes to store, expected ${expectedSize}; nothing was stored`);
+  if (Buffer.isBuffer(source) && expectedSize !== undefined && source.length !== expectedSize) throw wrongSize(source.length);
+  let refused: InvalidInputError | undefined;
   try {
     const r = Buffer.isBuffer(source)
       ? await repo.putSmallObject(key, source, { ifAbsent: true })
-      : await repo.putObject(key, source, { codec, ifAbsent: true });
-    if (expectedSize !== undefined && r.rawSize !== expectedSize) throw new ArchiveMismatchError(`unable to store '${key}': ${r.rawSize} bytes, expected ${expectedSize}`);
+      : await repo.putObject(key, () => {
+        refused = undefined;
+        return expectedSize === undefined ? source() : pipeline(source(), new ExactSize(expectedSize, (n) => (refused = wrongSize(n))), () => undefined);
+      }, { codec, ifAbsent: true });
     return { key, storedSize: r.storedSize, sha256: r.sha256, existed: false };
   } catch (err) {
+    if (refused) throw refused;
     if (!(err instanceof AlreadyExistsError)) throw err;
     const st = await repo.stat(key);
     if (!st) throw err;
@@ -120,6 +129,22 @@ export async function storeImmutable(
       throw new ArchiveMismatchError(`archive mismatch: '${key}' already holds different content (${theirs.rawSize} bytes, ours ${size}); it was left unchanged`);
     }
     return { key, storedSize: st.size, sha256: mine, existed: true };
+  }
+}
+
+/** Passes exactly `size` bytes on, or errors (after calling `onWrong` with the count) instead of ending. */
+class ExactSize extends Transform {
+  private n = 0;
+  constructor(private readonly size: number, private readonly onWrong: (n: number) => Error) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.n += chunk.length;
+    if (this.n > this.size) return cb(this.onWrong(this.n));
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    cb(this.n === this.size ? null : this.onWrong(this.n));
   }
 }
 

@@ -3,15 +3,19 @@
  * right after the stored WAL, follows timeline switches, reconnects with backoff, and reports as
  * flushed only what is durably stored, so that it can be a synchronous standby.
  */
+import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  ArchiveMismatchError, ClusterMismatchError, ConfigError, InvalidInputError, IntegrityError, PgarkError, ProtocolError,
+  ArchiveMismatchError, ClusterMismatchError, ConfigError, InvalidInputError, IntegrityError, LockedError, PgarkError, ProtocolError,
 } from '../common/errors.js';
+import { acquirePidLock, type HeldPidLock } from '../common/pid-lock.js';
 import { log } from '../common/log.js';
 import type { CodecName } from '../io/codec.js';
 import { receivedPrefix, receiverStatusKey, walKey } from '../repo/layout.js';
+import { acquireRepoLock, type RepoLock } from '../repo/repo-lock.js';
 import type { Repository } from '../repo/repository.js';
 import type { StanzaMeta } from '../repo/stanza-meta.js';
 import { createPhysicalSlotCommand, readReplicationSlotCommand, startReplicationCommand, timelineHistoryCommand } from '../protocol/replication-commands.js';
@@ -51,7 +55,65 @@ function isFatal(err: unknown): boolean {
     return /^(28|42|58)/.test(err.code) || err.code === '55000';
   }
   return err instanceof ClusterMismatchError || err instanceof ArchiveMismatchError || err instanceof ReceiverPositionError ||
-    err instanceof ProtocolError || err instanceof ConfigError || err instanceof InvalidInputError || err instanceof IntegrityError;
+    err instanceof ProtocolError || err instanceof ConfigError || err instanceof InvalidInputError || err instanceof IntegrityError ||
+    err instanceof LockedError;
+}
+
+/** The spool directory's lock file. */
+export const SPOOL_LOCK_FILE = 'receiver.pid';
+
+/** Name of the repository lock of the receiver named `name` (`<stanza>/lock/receive-<name>`). */
+export function receiverLockName(name: string): string {
+  return `receive-${name}`;
+}
+
+export interface ReceiverLocks {
+  spool: HeldPidLock;
+  repo: RepoLock;
+  /** Throws LockedError when either lock was lost (taken over, or its file removed). */
+  check(): void;
+  release(): Promise<void>;
+}
+
+/**
+ * One receiver per stanza and name: the spool directory's lock (a pid file; a dead holder's is
+ * taken over) and the repository lock `receive-<name>` (the backup lock's rules: a dead holder on
+ * this host, or a lease not renewed for 10 minutes, is taken over). A second receiver gets a
+ * LockedError (exit 6) naming the holder, before it touches the spool or the repository's WAL.
+ */
+export async function acquireReceiverLocks(repo: Repository, name: string, spoolDir: string): Promise<ReceiverLocks> {
+  await mkdir(spoolDir, { recursive: true, mode: 0o700 });
+  const path = join(spoolDir, SPOOL_LOCK_FILE);
+  const got = await acquirePidLock(path);
+  if ('owner' in got) {
+    throw new LockedError(
+      `another pgark receive (pid ${got.owner}${got.host ? ` on host '${got.host}'` : ''}) is using the spool directory '${spoolDir}' (stanza '${repo.stanza}', name '${name}'); ` +
+      `only one receiver per stanza and --application-name may run. If no such process runs, remove '${path}'`,
+    );
+  }
+  const spool = got.lock;
+  let lock: RepoLock;
+  try {
+    lock = await acquireRepoLock(repo, receiverLockName(name), { purpose: `receive '${name}'` });
+  } catch (err) {
+    await spool.release();
+    if (err instanceof LockedError) {
+      throw new LockedError(`another pgark receive for stanza '${repo.stanza}' and name '${name}' is running: ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
+  return {
+    spool,
+    repo: lock,
+    check() {
+      if (lock.lost) throw new LockedError(`the repository lock '${lock.key}' was taken over by another process: stopping so that only one receiver stores WAL`);
+      if (!spool.owns()) throw new LockedError(`the spool lock '${path}' was removed or taken over: stopping so that only one receiver writes the spool`);
+    },
+    async release() {
+      await lock.release().catch((err: unknown) => log.warn(`receive: unable to release the lock '${lock.key}': ${(err as Error).message}`));
+      await spool.release();
+    },
+  };
 }
 
 function explain(err: unknown, o: ReceiverOptions, where: string, at?: string): unknown {
@@ -76,7 +138,18 @@ function parseSizeSetting(text: string): number {
   return Number(m[1]) * mult;
 }
 
-export async function runReceiver(repo: Repository, o: ReceiverOptions): Promise<ReceiverStatus> {
+/** Run a receiver; with `held`, under locks the caller took (acquireReceiverLocks) and releases. */
+export async function runReceiver(repo: Repository, o: ReceiverOptions, held?: ReceiverLocks): Promise<ReceiverStatus> {
+  if (held) return receive(repo, o, held);
+  const locks = await acquireReceiverLocks(repo, o.name, o.spoolDir);
+  try {
+    return await receive(repo, o, locks);
+  } finally {
+    await locks.release();
+  }
+}
+
+async function receive(repo: Repository, o: ReceiverOptions, locks: ReceiverLocks): Promise<ReceiverStatus> {
   const status: ReceiverStatus = {
     name: o.name, host: hostname(), pid: process.pid, state: 'connecting', synchronous: o.synchronous,
     startedAt: new Date().toISOString(), updatedAt: new Date().toISOString(),
@@ -88,6 +161,8 @@ export async function runReceiver(repo: Repository, o: ReceiverOptions): Promise
   let writer: SegmentWriter | undefined;
   let statusStoredAt = 0;
   let statusStoring: Promise<void> | undefined;
+  /** Set when a lock was lost: from then on the status object is the new holder's. */
+  let lockLost = false;
 
   const publish = (force = false) => {
     const now = Date.now();
@@ -105,7 +180,8 @@ export async function runReceiver(repo: Repository, o: ReceiverOptions): Promise
     if (serverEnd > 0n) status.serverWalEnd = formatLsn(serverEnd);
     status.lagSeconds = Math.round(lag.seconds(now) * 1000) / 1000;
     o.onStatus?.(status);
-    if ((force || now - statusStoredAt >= 10_000) && !statusStoring) {
+    // Once the locks are lost, the status object belongs to the receiver that holds them.
+    if ((force || now - statusStoredAt >= 10_000) && !statusStoring && !lockLost) {
       statusStoredAt = now;
       const body = Buffer.from(JSON.stringify(status, null, 2) + '\n');
       statusStoring = repo.putObject(receiverStatusKey(repo.stanza, o.name), () => Readable.from([body]), { codec: 'none' })
@@ -130,6 +206,7 @@ export async function runReceiver(repo: Repository, o: ReceiverOptions): Promise
   };
 
   const session = async (): Promise<'stopped' | 'restart'> => {
+    locks.check();
     status.state = 'connecting';
     const conn = await ReplicationConnection.open({ dsn: o.dsn, applicationName: o.name, connectTimeoutSec: o.connectTimeoutSec });
     let resumeAt: string | undefined;
@@ -196,7 +273,7 @@ export async function runReceiver(repo: Repository, o: ReceiverOptions): Promise
         }
       }
       writer = await SegmentWriter.open(
-        { repo, codec, walSegmentSize: meta.walSegmentSize, spoolDir: o.spoolDir },
+        { repo, codec, walSegmentSize: meta.walSegmentSize, spoolDir: o.spoolDir, ownsSpool: () => locks.spool.owns() },
         start.timeline, start.lsn, prefix,
       );
       log.info(`receive: ${rp.from === 'stored' ? 'resuming after the stored WAL' : 'nothing stored yet; starting'} at ${formatLsn(start.lsn)} on timeline ${start.timeline}`);
@@ -265,7 +342,12 @@ export async function runReceiver(repo: Repository, o: ReceiverOptions): Promise
       lag.stored(w.flushLsn);
     };
     reply();
+    let checkedAt = Date.now();
     for (;;) {
+      if (Date.now() - checkedAt >= 1000) {
+        locks.check();
+        checkedAt = Date.now();
+      }
       if (o.signal.aborted) {
         await flush();
         reply();
@@ -321,6 +403,7 @@ export async function runReceiver(repo: Repository, o: ReceiverOptions): Promise
         if (o.signal.aborted) break;
         if (streamed) attempt = 0;
         streamed = false;
+        if (err instanceof LockedError) lockLost = true;
         status.lastError = (err as Error).message;
         status.lastErrorAt = new Date().toISOString();
         if (isFatal(err)) {

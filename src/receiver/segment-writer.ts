@@ -8,7 +8,7 @@ import { readSync, writeSync } from 'node:fs';
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { ProtocolError } from '../common/errors.js';
+import { LockedError, ProtocolError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import type { CodecName } from '../io/codec.js';
 import type { Repository } from '../repo/repository.js';
@@ -29,6 +29,11 @@ export interface WriterConfig {
   spoolDir: string;
   /** Merge pieces when a segment has more than this many (default 16). */
   maxPieces?: number;
+  /**
+   * True while this process holds the spool directory's lock (the receiver's). Spool files are
+   * created, truncated and removed only then: a process that lost the lock touches nothing.
+   */
+  ownsSpool?: () => boolean;
 }
 
 export interface WriterCounters {
@@ -91,7 +96,7 @@ export class SegmentWriter {
       return w;
     } catch (err) {
       prefix?.stream.destroy();
-      await w.close();
+      await w.close().catch(() => undefined);
       throw err;
     }
   }
@@ -122,10 +127,22 @@ export class SegmentWriter {
     return this.written - this.flushed;
   }
 
+  private assertOwnsSpool(): void {
+    if (this.cfg.ownsSpool && !this.cfg.ownsSpool()) {
+      throw new LockedError(`the lock of the spool directory '${this.cfg.spoolDir}' is no longer held by this receiver (removed or taken over); not touching its files`);
+    }
+  }
+
+  private async removeSpool(path: string): Promise<void> {
+    this.assertOwnsSpool();
+    await rm(path, { force: true });
+  }
+
   private async begin(segno: bigint): Promise<void> {
     this.segno = segno;
     this.name = segmentName({ timeline: this.tli, segno }, this.cfg.walSegmentSize);
     this.path = join(this.cfg.spoolDir, `${this.name}.receiving`);
+    this.assertOwnsSpool();
     this.fh = await open(this.path, 'w+', 0o600);
     this.written = 0;
     this.flushed = 0;
@@ -220,7 +237,7 @@ export class SegmentWriter {
     log.debug(`receive: segment ${name} ${r.status === 'stored' ? 'stored' : 'already archived (identical)'}`);
     const tli = this.tli;
     this.cleanup = this.cleanup.then(async () => {
-      await rm(path, { force: true });
+      await this.removeSpool(path);
       const keys = [...((await listReceived(this.cfg.repo, tli, name)).get(name) ?? [])].map((p) => p.key);
       if (keys.length > 0) await this.cfg.repo.driver.delete(keys);
     }).catch((err: unknown) => log.warn(`receive: unable to remove the pieces of ${name}: ${(err as Error).message}`));
@@ -248,13 +265,13 @@ export class SegmentWriter {
       await this.flush();
     }
     await oldFh.close();
-    await rm(oldPath, { force: true });
+    await this.removeSpool(oldPath);
   }
 
   /** Close the spool (what was not flushed is dropped; it is received again on resume). */
   async close(): Promise<void> {
     await this.fh.close().catch(() => undefined);
-    await rm(this.path, { force: true });
     await this.cleanup;
+    await this.removeSpool(this.path);
   }
 }

@@ -4,15 +4,40 @@ import { writeFileAtomic } from '../common/fs-atomic.js';
 import { withRetry } from '../common/retry.js';
 import { walKey } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
+import { checkedWalStream } from './checked-stream.js';
+import { SegmentShapeError, type SegmentCheckTarget } from './segment-check.js';
+import { classifyWalFileName } from './segment-name.js';
+
+/**
+ * What a stored WAL object must hold besides its checksum: a segment or partial exactly the
+ * stanza's segment size, a segment with continuous page headers of the stanza's cluster.
+ */
+export async function walObjectTarget(repo: Repository, name: string): Promise<SegmentCheckTarget | undefined> {
+  const kind = classifyWalFileName(name)?.kind;
+  if (kind !== 'segment' && kind !== 'partial') return undefined;
+  const meta = await repo.readStanza();
+  return meta ? { name, size: meta.walSegmentSize, systemIdentifier: BigInt(meta.systemIdentifier) } : undefined;
+}
+
+/** A checksum-valid object that is not a whole WAL file is damage, like a checksum mismatch. */
+export function damaged(key: string, err: SegmentShapeError): IntegrityError {
+  return new IntegrityError(`unable to read '${key}': the stored object is damaged: ${err.message}`, { cause: err });
+}
 
 /**
  * Decode the archived `name` into `dest`. The destination appears only after every byte has
- * been verified against the object's sha256. Transient failures anywhere in the transfer
- * restart it, within the repository's retry policy.
+ * been verified against the object's sha256 and, for a segment, found to be a whole segment
+ * (size and page headers). Transient failures anywhere in the transfer restart it, within the
+ * repository's retry policy.
  */
 export async function fetchWalFile(repo: Repository, name: string, dest: string): Promise<number> {
   const key = walKey(repo.stanza, name);
-  return withRetry(`fetch '${name}'`, repo.retry, async () => writeFileAtomic(dest, await repo.getObject(key))).catch((err: unknown) => {
+  const target = await walObjectTarget(repo, name);
+  return withRetry(`fetch '${name}'`, repo.retry, async () => {
+    const body = await repo.getObject(key);
+    return writeFileAtomic(dest, target ? checkedWalStream(body, target) : body);
+  }).catch((err: unknown) => {
+    if (err instanceof SegmentShapeError) throw damaged(key, err);
     // Codec errors ("corrupt lz4 stream: ...") do not say which object failed.
     if (err instanceof IntegrityError && !err.message.includes(key)) {
       throw new IntegrityError(`unable to read '${key}': ${err.message}`, { cause: err });

@@ -1,15 +1,20 @@
 /**
  * Push one WAL file into the repository: never overwrite, succeed when an identical copy is
- * already there, fail with ArchiveMismatchError when a different one is.
+ * already there, fail with ArchiveMismatchError when a different one is. The bytes are checked
+ * while they stream (exactly `size` bytes; for a segment, continuous page headers): a read that
+ * ends early or bytes that are not a whole segment fail the upload before it can commit, so
+ * nothing is stored and a later push of the real file succeeds.
  */
 import { createReadStream } from 'node:fs';
-import { AlreadyExistsError, ArchiveMismatchError } from '../common/errors.js';
+import { AlreadyExistsError, ArchiveMismatchError, InvalidInputError } from '../common/errors.js';
 import { sha256File } from '../common/fs-atomic.js';
 import type { CodecName } from '../io/codec.js';
 import { walKey } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
 import { auditEvent, type AuditEvent } from './audit.js';
+import { checkedWalStream } from './checked-stream.js';
 import type { LocalWalFile } from './inspect-local.js';
+import { SegmentShapeError } from './segment-check.js';
 
 /** What a push needs of a local file (the path, its WAL name and its expected size). */
 export type WalFileToPush = Pick<LocalWalFile, 'path' | 'name' | 'size'>;
@@ -32,6 +37,12 @@ async function compareExisting(repo: Repository, key: string, file: WalFileToPus
   if (trailer.sha256 === local.sha256 && trailer.rawSize === local.size) {
     return { status: 'exists', size: local.size, storedSize, sha256: local.sha256, event: auditEvent('push-exists', file.name, started, { size: local.size, storedSize, sha256: local.sha256 }) };
   }
+  if (trailer.rawSize !== local.size && /^[0-9A-F]{24}(\.partial)?$/.test(file.name)) {
+    throw new ArchiveMismatchError(
+      `archive mismatch: unable to push '${file.name}': the archived copy is ${trailer.rawSize} bytes, not a whole segment of ${local.size}: ` +
+      "it is damaged (stored by an earlier version that did not check sizes?); check it with 'pgark wal-verify --read'. It was left unchanged",
+    );
+  }
   throw new ArchiveMismatchError(
     `archive mismatch: unable to push '${file.name}': a different file with this name is already archived ` +
     `(archived ${trailer.rawSize} bytes sha256 ${trailer.sha256.slice(0, 16)}…, local ${local.size} bytes sha256 ${local.sha256.slice(0, 16)}…); ` +
@@ -44,14 +55,20 @@ export async function pushWalFile(repo: Repository, file: WalFileToPush, o: Push
   const key = walKey(repo.stanza, file.name);
   const existing = await repo.stat(key);
   if (existing) return compareExisting(repo, key, file, existing.size, started);
+  // The checker's verdict of the last attempt: it fails the upload, whatever error the store reports for that.
+  let refused: SegmentShapeError | undefined;
   try {
-    const r = await repo.putObject(key, () => createReadStream(file.path, { highWaterMark: 1024 * 1024 }), { codec: o.codec, level: o.level, ifAbsent: true });
-    if (r.rawSize !== file.size) {
-      // The file changed while we read it; PostgreSQL never does that to a .ready segment.
-      throw new ArchiveMismatchError(`unable to push '${file.name}': file size changed while reading (${file.size} -> ${r.rawSize})`);
-    }
+    const r = await repo.putObject(key, () => {
+      refused = undefined;
+      return checkedWalStream(createReadStream(file.path, { highWaterMark: 1024 * 1024 }), { name: file.name, size: file.size }, (err) => (refused = err));
+    }, { codec: o.codec, level: o.level, ifAbsent: true });
     return { status: 'stored', size: r.rawSize, storedSize: r.storedSize, sha256: r.sha256, event: auditEvent('push', file.name, started, { size: r.rawSize, storedSize: r.storedSize, sha256: r.sha256 }) };
   } catch (err) {
+    if (refused) {
+      // The file changed while it was read (PostgreSQL never does that to a .ready segment), or
+      // the caller's spool file is not what it should be.
+      throw new InvalidInputError(`unable to archive '${file.name}': ${refused.message}; nothing was stored`, { cause: refused });
+    }
     if (!(err instanceof AlreadyExistsError)) throw err;
     const now = await repo.stat(key);
     if (!now) throw err;

@@ -4,12 +4,17 @@ import { pipeline } from 'node:stream/promises';
 import { log } from '../common/log.js';
 import { mapPool } from '../common/pool.js';
 import type { ObjectInfo } from '../../storage-drivers/types.js';
-import { walNameOfKey, walPrefix } from '../repo/layout.js';
+import { IntegrityError } from '../common/errors.js';
+import { receivedPieceOfKey, walNameOfKey, walPrefix } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
 import type { StanzaMeta } from '../repo/stanza-meta.js';
 import { readAll } from '../repo/object-stream.js';
 import { analyseArchive, type ArchiveReport } from './archive-analysis.js';
 import { parseTimelineHistory, type TimelineHistory } from './timeline-history.js';
+import { checkedWalStream } from './checked-stream.js';
+import { damaged as damagedObject } from './fetch-file.js';
+import { SegmentShapeError, type SegmentCheckTarget } from './segment-check.js';
+import { classifyWalFileName } from './segment-name.js';
 
 export interface VerifyReport extends ArchiveReport {
   stanza: string;
@@ -74,13 +79,33 @@ export async function walVerify(repo: Repository, opts: { read: boolean; jobs: n
   const archived = new Set(objects.map((o) => walNameOfKey(o.path)).filter((n): n is string => !!n));
   const received = await receivedRanges(repo, archived);
   if (opts.read) {
-    const toRead = [...objects.filter((o) => walNameOfKey(o.path)).map((o) => ({ key: o.path, name: walNameOfKey(o.path)! })),
-      ...received.keys.map((key) => ({ key, name: key.slice(key.indexOf('/received/') + 1) }))];
+    // Besides its checksum: a segment must be a whole segment (size, page headers), a partial
+    // the segment size, a received piece exactly the bytes its key names.
+    const toRead: Array<{ key: string; name: string; target?: SegmentCheckTarget; pieceSize?: number }> = [
+      ...objects.filter((o) => walNameOfKey(o.path)).map((o) => {
+        const name = walNameOfKey(o.path)!;
+        const kind = classifyWalFileName(name)?.kind;
+        const target = kind === 'segment' || kind === 'partial'
+          ? { name, size: meta.walSegmentSize, systemIdentifier: BigInt(meta.systemIdentifier) }
+          : undefined;
+        return { key: o.path, name, ...(target ? { target } : {}) };
+      }),
+      ...received.keys.map((key) => {
+        const ref = receivedPieceOfKey(key);
+        return { key, name: key.slice(key.indexOf('/received/') + 1), ...(ref ? { pieceSize: ref.end - ref.start } : {}) };
+      }),
+    ];
     await mapPool(toRead, opts.jobs, async (o) => {
       try {
-        await pipeline(await repo.getObject(o.key), new Writable({ write: (_c, _e, cb) => cb() }));
+        const body = await repo.getObject(o.key);
+        let size = 0;
+        await pipeline(o.target ? checkedWalStream(body, o.target) : body, new Writable({ write: (c: Buffer, _e, cb) => { size += c.length; cb(); } }));
+        if (o.pieceSize !== undefined && size !== o.pieceSize) {
+          throw new IntegrityError(`unable to read '${o.key}': the stored piece is ${size} bytes, its name says ${o.pieceSize}`);
+        }
         objectsRead++;
       } catch (err) {
+        if (err instanceof SegmentShapeError) err = damagedObject(o.key, err);
         damaged.push({ name: o.name, error: (err as Error).message });
         log.error(`'${o.key}' failed verification: ${(err as Error).message}`);
       }

@@ -19,6 +19,7 @@ import { walKey } from '../../src/repo/layout.js';
 import { chainStream, listReceived, readReceivedSegment, storePiece } from '../../src/receiver/received-wal.js';
 import { SegmentWriter } from '../../src/receiver/segment-writer.js';
 import { storedEnds, storedPrefix } from '../../src/receiver/stored-position.js';
+import { fakeWal } from '../helpers/wal-bytes.js';
 
 const SEG = 1024 * 1024;
 let dir: string;
@@ -48,7 +49,7 @@ async function readReceived(name: string, padTo?: number): Promise<Buffer> {
 
 describe('SegmentWriter', () => {
   it('stores appended WAL as pieces, then whole segments, across segment boundaries', async () => {
-    const wal = randomBytes(2 * SEG + 300_000);
+    const wal = fakeWal(BigInt(SEG) * 4n, 2 * SEG + 300_000, { walSegmentSize: SEG });
     const w = await SegmentWriter.open(cfg(), 1, BigInt(SEG) * 4n);
     let pos = 0;
     // Uneven message sizes, a flush after some of them.
@@ -135,7 +136,7 @@ describe('SegmentWriter', () => {
   });
 
   it('stores a segment already archived with the same bytes as identical, and refuses different bytes', async () => {
-    const wal = randomBytes(SEG);
+    const wal = fakeWal(0n, SEG, { walSegmentSize: SEG });
     const w1 = await SegmentWriter.open(cfg(), 1, 0n);
     await w1.append(0n, wal);
     await w1.close();

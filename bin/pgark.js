@@ -10,6 +10,14 @@
 
 const argv = process.argv;
 
+// Node's compile cache (V8 code cache on disk) saves compiling pgark's modules on every call
+// (bench/results/startup.md). It lives in the calling user's own cache directory, never in a
+// shared one such as /tmp: code cache is trusted input, so it is used only when every directory
+// of the path belongs to this user (or root) and nobody else can write to it. Otherwise pgark
+// runs without it. NODE_COMPILE_CACHE chooses another directory, NODE_DISABLE_COMPILE_CACHE=1
+// switches it off.
+require('./compile-cache.cjs').enableCompileCache();
+
 // backup and restore run one worker thread per job; each job keeps about one compression or
 // file operation in libuv's threadpool at a time. A pool of one thread per job (not libuv's
 // default 4) is as fast and, because lz4-napi's allocator keeps memory per thread, much smaller.

@@ -2,10 +2,11 @@
  * Push one WAL file into the repository: never overwrite, succeed when an identical copy is
  * already there, fail with ArchiveMismatchError when a different one is.
  */
-import { createReadStream } from 'node:fs';
 import { AlreadyExistsError, ArchiveMismatchError } from '../common/errors.js';
 import { sha256File } from '../common/fs-atomic.js';
+import { BufferPool } from '../io/buffer-pool.js';
 import type { CodecName } from '../io/codec.js';
+import { pooledFileStream } from '../io/pooled-file-stream.js';
 import { walKey } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
 import { auditEvent, type AuditEvent } from './audit.js';
@@ -39,13 +40,16 @@ async function compareExisting(repo: Repository, key: string, file: WalFileToPus
   );
 }
 
+/** 1 MiB read buffers, reused across the files one process pushes (see pooled-file-stream.ts). */
+const readPool = new BufferPool(1024 * 1024, 4);
+
 export async function pushWalFile(repo: Repository, file: WalFileToPush, o: PushOptions): Promise<PushResult> {
   const started = Date.now();
   const key = walKey(repo.stanza, file.name);
   const existing = await repo.stat(key);
   if (existing) return compareExisting(repo, key, file, existing.size, started);
   try {
-    const r = await repo.putObject(key, () => createReadStream(file.path, { highWaterMark: 1024 * 1024 }), { codec: o.codec, level: o.level, ifAbsent: true });
+    const r = await repo.putObject(key, () => pooledFileStream(file.path, readPool), { codec: o.codec, level: o.level, ifAbsent: true });
     if (r.rawSize !== file.size) {
       // The file changed while we read it; PostgreSQL never does that to a .ready segment.
       throw new ArchiveMismatchError(`unable to push '${file.name}': file size changed while reading (${file.size} -> ${r.rawSize})`);

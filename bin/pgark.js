@@ -27,6 +27,14 @@ if (process.env.UV_THREADPOOL_SIZE === undefined && (argv[2] === 'backup' || arg
   const jobs = i > 0 ? Number(argv[i + 1]) : require('node:os').availableParallelism();
   if (Number.isInteger(jobs) && jobs > 0) process.env.UV_THREADPOOL_SIZE = String(Math.min(Math.max(jobs, 2), 64));
 }
+// wal-push and wal-fetch move one file: two threads keep its two lz4 frames in flight (or zlib's
+// work and a file operation), and each thread fewer is ~3 MiB less peak RSS per call
+// (bench/results/startup.md). The look-ahead workers they start (wal-push-ahead, wal-prefetch)
+// keep the default: the marker tells src/common/spawn-worker.ts to drop the setting.
+if (process.env.UV_THREADPOOL_SIZE === undefined && (argv.includes('wal-push') || argv.includes('wal-fetch'))) {
+  process.env.UV_THREADPOOL_SIZE = '2';
+  process.env.PGARK_UV_THREADPOOL_SIZE_SET = '1';
+}
 
 // For restore_command every exit code up to 125 means "not archived" and lets PostgreSQL end
 // recovery, so anything unexpected in wal-fetch must exit above 125 (200 + internal error 13).

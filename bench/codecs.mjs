@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
 import { collectWalSample } from './wal-sample.mjs';
+import { loadZstdNapiCodec } from './zstd-napi-codec.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench/results/codecs.md');
@@ -28,7 +30,8 @@ const { loadCodec } = await import(join(ROOT, 'dist/src/io/codec.js'));
 const [lz4Codec, zstdCodec, gzipCodec] = await Promise.all(['lz4', 'zstd', 'gzip'].map((n) => loadCodec(n)));
 const optional = async (name) => import(name).then((m) => m.default ?? m, () => undefined);
 const npmLz4 = await optional('lz4');
-const zstdNapi = await optional('zstd-napi');
+// pgark's zstd codec before issue 16 (zstd-napi), while that package is installed.
+const zstdNapi = await loadZstdNapiCodec();
 
 function pkgVersion(name) {
   const p = join(ROOT, 'node_modules', name, 'package.json');
@@ -100,13 +103,16 @@ function candidates() {
   list.push(streamCandidate('pgark lz4 (lz4-napi, 1 MiB frames)', `lz4-napi@${pkgVersion('lz4-napi')}`,
     () => lz4Codec.compressor(), () => lz4Codec.decompressor()));
   for (const level of [1, 3, 6]) {
-    list.push(streamCandidate(`pgark zstd -${level} (zstd-napi)`, `zstd-napi@${pkgVersion('zstd-napi')}`,
+    list.push(streamCandidate(`pgark zstd -${level} (built-in, 128 KiB chunks)`, `node:zlib zstd ${process.versions.zstd}`,
       () => zstdCodec.compressor(level), () => zstdCodec.decompressor()));
+    if (zstdNapi) {
+      list.push(streamCandidate(`zstd-napi -${level} (pgark's codec before)`, `zstd-napi@${pkgVersion('zstd-napi')}`,
+        () => zstdNapi.compressor(level), () => zstdNapi.decompressor()));
+    }
   }
-  if (zstdNapi) {
-    list.push(streamCandidate('zstd-napi -3, nbWorkers=1', `zstd-napi@${pkgVersion('zstd-napi')}`,
-      () => new zstdNapi.CompressStream({ compressionLevel: 3, checksumFlag: true, nbWorkers: 1 }), () => zstdCodec.decompressor()));
-  }
+  list.push(streamCandidate('built-in zstd -3, zlib default 16 KiB chunks', `node:zlib zstd ${process.versions.zstd}`,
+    () => zlib.createZstdCompress({ params: { [zlib.constants.ZSTD_c_compressionLevel]: 3, [zlib.constants.ZSTD_c_checksumFlag]: 1 } }),
+    () => zlib.createZstdDecompress()));
   for (const level of [1, 6]) {
     list.push(streamCandidate(`pgark gzip -${level} (node:zlib)`, `zlib ${process.versions.zlib}`,
       () => gzipCodec.compressor(level), () => gzipCodec.decompressor()));
@@ -190,13 +196,38 @@ async function main() {
     const par = [];
     for (const [label, mk] of [
       ['pgark lz4', () => lz4Codec.compressor()],
-      ['pgark zstd -3', () => zstdCodec.compressor(3)],
+      ['pgark zstd -3 (built-in)', () => zstdCodec.compressor(3)],
+      ...(zstdNapi ? [['zstd-napi -3', () => zstdNapi.compressor(3)]] : []),
       ['pgark gzip -6', () => gzipCodec.compressor(6)],
     ]) {
       log(`parallel ${label}`);
       const one = await measureParallel(label, mk, files, 1);
       const many = await measureParallel(label, mk, files, workers);
       par.push(`| ${label} | ${fmt(one.mbs)} | ${fmt(many.mbs)} | ${fmt(many.mbs / one.mbs, 2)}x |`);
+    }
+
+    // Objects written by either zstd implementation must decode with the other and with the CLI.
+    const cross = [];
+    if (zstdNapi) {
+      log('cross-decoding');
+      let napiToBuiltin = true;
+      let builtinToNapi = true;
+      const builtinPacked = [];
+      for (const f of files) {
+        napiToBuiltin &&= (await runStream(zstdCodec.decompressor(), await runStream(zstdNapi.compressor(3), f))).equals(f);
+        const packed = await runStream(zstdCodec.compressor(3), f);
+        builtinPacked.push(packed);
+        builtinToNapi &&= (await runStream(zstdNapi.decompressor(), packed)).equals(f);
+      }
+      const viaCli = runCliBatch('zstd', ['-d', '-c', '-q'], builtinPacked, 'x').outs.every((b, i) => b.equals(files[i]));
+      cross.push(
+        `## Cross-decoding (all ${files.length} segments, level 3)`,
+        '',
+        `- zstd-napi output decoded by built-in zstd: ${napiToBuiltin ? 'identical' : 'MISMATCH'}`,
+        `- built-in zstd output decoded by zstd-napi: ${builtinToNapi ? 'identical' : 'MISMATCH'}`,
+        `- built-in zstd output decoded by \`zstd -d\` (${cliVersion('zstd')}): ${viaCli ? 'identical' : 'MISMATCH'}`,
+        '',
+      );
     }
 
     const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m)?.[1] ?? 'unknown';
@@ -207,8 +238,8 @@ async function main() {
       '',
       `- date: ${new Date().toISOString()}`,
       `- CPU: ${cpu}, nproc ${execFileSync('nproc', { encoding: 'utf8' }).trim()}`,
-      `- node ${process.version}, zlib ${process.versions.zlib}`,
-      `- lz4-napi ${pkgVersion('lz4-napi')}, zstd-napi ${pkgVersion('zstd-napi')}, lz4 (npm) ${pkgVersion('lz4')}`,
+      `- node ${process.version} (${process.execPath}), zlib ${process.versions.zlib}, built-in zstd ${process.versions.zstd ?? 'none'}`,
+      `- lz4-napi ${pkgVersion('lz4-napi')}, zstd-napi ${pkgVersion('zstd-napi')}${zstdNapi ? ` (bundled libzstd ${zstdNapi.libVersion})` : ''}, lz4 (npm) ${pkgVersion('lz4')}`,
       `- CLIs: ${cliVersion('lz4')}; ${cliVersion('zstd')}; ${cliVersion('gzip')}`,
       `- input: ${files.length} WAL segments of PostgreSQL 15 (pgbench -i -s 20 then pgbench -T 20), ${fmt(total / 2 ** 20)} MiB`,
       '',
@@ -222,7 +253,7 @@ async function main() {
       '|---|---|---|---|---|---|---|',
       ...rows,
       '',
-      'The `npm lz4` row only appears while that package is installed (`npm install --no-save lz4@0.6.5`).',
+      'The `npm lz4` row only appears while that package is installed (`npm install --no-save lz4@0.6.5`); the `zstd-napi` rows and the cross-decoding section only while zstd-napi is (`npm install --no-save zstd-napi@0.0.13`, compiled with node-gyp).',
       '',
       `## Parallel compression (${workers} concurrent streams vs 1)`,
       '',
@@ -230,6 +261,7 @@ async function main() {
       '|---|---|---|---|',
       ...par,
       '',
+      ...cross,
     ].join('\n');
     const previous = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '';
     const head = previous.includes(MARKER) ? previous.slice(0, previous.indexOf(MARKER)) : '# Codec benchmark\n\n';

@@ -10,6 +10,14 @@
 
 const argv = process.argv;
 
+// Node's compile cache (V8 code cache on disk) saves compiling pgark's modules on every call
+// (bench/results/startup.md). It lives in the calling user's own cache directory, never in a
+// shared one such as /tmp: code cache is trusted input, so it is used only when every directory
+// of the path belongs to this user (or root) and nobody else can write to it. Otherwise pgark
+// runs without it. NODE_COMPILE_CACHE chooses another directory, NODE_DISABLE_COMPILE_CACHE=1
+// switches it off.
+require('./compile-cache.cjs').enableCompileCache();
+
 // backup and restore run one worker thread per job; each job keeps about one compression or
 // file operation in libuv's threadpool at a time. A pool of one thread per job (not libuv's
 // default 4) is as fast and, because lz4-napi's allocator keeps memory per thread, much smaller.
@@ -18,6 +26,14 @@ if (process.env.UV_THREADPOOL_SIZE === undefined && (argv[2] === 'backup' || arg
   const i = argv.indexOf('--jobs');
   const jobs = i > 0 ? Number(argv[i + 1]) : require('node:os').availableParallelism();
   if (Number.isInteger(jobs) && jobs > 0) process.env.UV_THREADPOOL_SIZE = String(Math.min(Math.max(jobs, 2), 64));
+}
+// wal-push and wal-fetch move one file: two threads keep its two lz4 frames in flight (or zlib's
+// work and a file operation), and each thread fewer is ~3 MiB less peak RSS per call
+// (bench/results/startup.md). The look-ahead workers they start (wal-push-ahead, wal-prefetch)
+// keep the default: the marker tells src/common/spawn-worker.ts to drop the setting.
+if (process.env.UV_THREADPOOL_SIZE === undefined && (argv.includes('wal-push') || argv.includes('wal-fetch'))) {
+  process.env.UV_THREADPOOL_SIZE = '2';
+  process.env.PGARK_UV_THREADPOOL_SIZE_SET = '1';
 }
 
 // For restore_command every exit code up to 125 means "not archived" and lets PostgreSQL end

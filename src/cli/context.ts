@@ -3,7 +3,9 @@ import type { Command } from 'commander';
 import { log, setLogLevel } from '../common/log.js';
 import { requireRepo, resolveSettings, type FlagValues, type Settings } from '../config/resolve.js';
 import { SETTINGS } from '../config/schema.js';
-import { Repository } from '../repo/repository.js';
+// Loaded when a command opens the repository: `pgark version`/`help` and the parse of every
+// command line stay free of the repository, codec and crypto modules (start-up cost).
+import type { Repository } from '../repo/repository.js';
 
 export function settingsFrom(cmd: Command): Settings {
   const o = cmd.optsWithGlobals() as Record<string, unknown>;
@@ -20,7 +22,7 @@ export function settingsFrom(cmd: Command): Settings {
 }
 
 export async function openRepository(settings: Settings): Promise<Repository> {
-  const { openDriver } = await import('../../storage-drivers/registry.js');
+  const [{ openDriver }, { Repository }] = await Promise.all([import('../../storage-drivers/registry.js'), import('../repo/repository.js')]);
   const driver = await openDriver(requireRepo(settings), { settings: settings.driver });
   return new Repository(driver, settings.stanza, { attempts: settings.retries, budgetMs: settings.retryBudgetSec * 1000 });
 }

@@ -4,16 +4,51 @@ import { ExitCode, exitCodeOf } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { DEFAULT_CONFIG_PATH, isDriverSetting, SETTINGS } from '../config/schema.js';
 import { PGARK_VERSION } from '../version.js';
-import { ExitWith, registerWalCommands, WAL_FETCH_FATAL_BASE } from './wal-commands.js';
-import { registerBackupCommands, registerCatalogCommands, registerRestoreCommand } from './backup-commands.js';
-import { registerAgentCommand } from './agent-commands.js';
-import { registerReceiveCommand } from './receive-command.js';
-import { registerOpsCommands } from './ops-commands.js';
-import { registerDrillCommands } from './drill-commands.js';
-import { registerMetricsCommand } from './metrics-command.js';
-import { registerSetsCommands } from './sets-commands.js';
+import { ExitWith, WAL_FETCH_FATAL_BASE } from './exit.js';
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * The command groups, in help order: the commands each module registers, and the module. A call
+ * loads and builds only the group of its command (start-up cost: archive_command starts one
+ * process per segment); help, an unknown command or none builds them all.
+ */
+export const COMMAND_GROUPS: ReadonlyArray<{ commands: readonly string[]; load: () => Promise<Register[]> }> = [
+  { commands: ['wal-push', 'wal-fetch', 'wal-push-ahead', 'wal-prefetch', 'wal-verify', 'wal-log', 'check-repo', 'info'], load: async () => [(await import('./wal-commands.js')).registerWalCommands] },
+  {
+    commands: ['backup', 'restore', 'list', 'show', 'expire', 'keep', 'delete', 'verify'],
+    load: async () => {
+      const m = await import('./backup-commands.js');
+      return [m.registerBackupCommands, m.registerRestoreCommand, m.registerCatalogCommands];
+    },
+  },
+  { commands: ['agent'], load: async () => [(await import('./agent-commands.js')).registerAgentCommand] },
+  { commands: ['receive'], load: async () => [(await import('./receive-command.js')).registerReceiveCommand] },
+  { commands: ['setup', 'check'], load: async () => [(await import('./ops-commands.js')).registerOpsCommands] },
+  { commands: ['clone', 'promote', 'drill', 'drills'], load: async () => [(await import('./drill-commands.js')).registerDrillCommands] },
+  { commands: ['metrics'], load: async () => [(await import('./metrics-command.js')).registerMetricsCommand] },
+  { commands: ['sets', 'slots'], load: async () => [(await import('./sets-commands.js')).registerSetsCommands] },
+];
+
+/**
+ * The command a command line runs: its first word that is neither an option nor the value of a
+ * global option taking one (`--repo X`); undefined when there is none.
+ */
+export function commandOf(args: readonly string[], valueOptions: ReadonlySet<string>): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') return args[i + 1];
+    if (!a.startsWith('-') || a === '-') return a;
+    if (!a.includes('=') && valueOptions.has(a)) i++;
+  }
+  return undefined;
+}
+
+/**
+ * The pgark program. With `argv` (process.argv), only the command group that argv names is
+ * registered, unless it names none or one pgark does not have; without, every group.
+ */
+export async function buildProgram(argv?: readonly string[]): Promise<Command> {
   const program = new Command('pgark')
     .description('PostgreSQL WAL archiving, backup and restore')
     .version(PGARK_VERSION, '-V, --version', 'print the pgark version')
@@ -38,22 +73,18 @@ export function buildProgram(): Command {
       if (opts.json) process.stdout.write(JSON.stringify({ pgark: PGARK_VERSION, node: process.version }) + '\n');
       else process.stdout.write(`pgark ${PGARK_VERSION} (node ${process.version})\n`);
     });
-  registerWalCommands(program);
-  registerBackupCommands(program);
-  registerRestoreCommand(program);
-  registerCatalogCommands(program);
-  registerAgentCommand(program);
-  registerReceiveCommand(program);
-  registerOpsCommands(program);
-  registerDrillCommands(program);
-  registerMetricsCommand(program);
-  registerSetsCommands(program);
+  const valueOptions = new Set(program.options.filter((o) => o.required || o.optional).flatMap((o) => [o.long, o.short].filter((x): x is string => !!x)));
+  const name = argv ? commandOf(argv.slice(2), valueOptions) : undefined;
+  const only = name === 'version' ? [] : COMMAND_GROUPS.filter((g) => name !== undefined && g.commands.includes(name));
+  for (const group of only.length > 0 || name === 'version' ? only : COMMAND_GROUPS) {
+    for (const register of await group.load()) register(program);
+  }
   for (const c of program.commands) c.exitOverride();
   return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv);
   } catch (err) {

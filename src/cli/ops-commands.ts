@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../common/errors.js';
 import { openRepository, printJson, settingsFrom, withRepository } from './context.js';
-import { ExitWith } from './wal-commands.js';
+import { ExitWith } from './exit.js';
 import type { SetupOutcome } from '../ops/setup.js';
 import { intOption } from './options.js';
 

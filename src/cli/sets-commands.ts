@@ -8,7 +8,7 @@ import { log } from '../common/log.js';
 import type { SetMeta, Subscriber } from '../logical/set-meta.js';
 import { abortOnSignals, printJson, settingsFrom } from './context.js';
 import { intOption } from './options.js';
-import { ExitWith } from './wal-commands.js';
+import { ExitWith } from './exit.js';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 const SOURCE_HELP = 'source database connection string (default: the libpq environment; no password: use PGPASSWORD/PGPASSFILE)';

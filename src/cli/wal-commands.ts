@@ -4,16 +4,8 @@ import { ExitCode, exitCodeOf } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { spawnWorker } from '../common/spawn-worker.js';
 import { printJson, settingsFrom, withRepository } from './context.js';
+import { ExitWith, WAL_FETCH_FATAL_BASE } from './exit.js';
 import { formatBytes } from './format.js';
-
-/** wal-fetch's contract with PostgreSQL: 1 = not archived; >125 = stop recovery. */
-export const WAL_FETCH_FATAL_BASE = 200;
-
-export class ExitWith extends Error {
-  constructor(readonly exitCode: number) {
-    super(`exit ${exitCode}`);
-  }
-}
 
 export function registerWalCommands(program: Command): void {
   program

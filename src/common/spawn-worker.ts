@@ -21,6 +21,11 @@ export function workerEnv(settings: Settings): NodeJS.ProcessEnv {
   if (settings.codecExplicit) env.PGARK_CODEC = settings.codec;
   if (settings.compressLevel !== undefined) env.PGARK_COMPRESS_LEVEL = String(settings.compressLevel);
   if (settings.configPath) env.PGARK_CONFIG = settings.configPath;
+  // bin/pgark.js narrowed libuv's pool for this one-file call; a worker moves many files at once.
+  if (env.PGARK_UV_THREADPOOL_SIZE_SET) {
+    delete env.UV_THREADPOOL_SIZE;
+    delete env.PGARK_UV_THREADPOOL_SIZE_SET;
+  }
   return env;
 }
 

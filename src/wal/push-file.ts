@@ -5,10 +5,11 @@
  * ends early or bytes that are not a whole segment fail the upload before it can commit, so
  * nothing is stored and a later push of the real file succeeds.
  */
-import { createReadStream } from 'node:fs';
 import { AlreadyExistsError, ArchiveMismatchError, InvalidInputError } from '../common/errors.js';
 import { sha256File } from '../common/fs-atomic.js';
+import { BufferPool } from '../io/buffer-pool.js';
 import type { CodecName } from '../io/codec.js';
+import { pooledFileStream } from '../io/pooled-file-stream.js';
 import { walKey } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
 import { auditEvent, type AuditEvent } from './audit.js';
@@ -50,6 +51,9 @@ async function compareExisting(repo: Repository, key: string, file: WalFileToPus
   );
 }
 
+/** 1 MiB read buffers, reused across the files one process pushes (see pooled-file-stream.ts). */
+const readPool = new BufferPool(1024 * 1024, 4);
+
 export async function pushWalFile(repo: Repository, file: WalFileToPush, o: PushOptions): Promise<PushResult> {
   const started = Date.now();
   const key = walKey(repo.stanza, file.name);
@@ -60,7 +64,7 @@ export async function pushWalFile(repo: Repository, file: WalFileToPush, o: Push
   try {
     const r = await repo.putObject(key, () => {
       refused = undefined;
-      return checkedWalStream(createReadStream(file.path, { highWaterMark: 1024 * 1024 }), { name: file.name, size: file.size }, (err) => (refused = err));
+      return checkedWalStream(pooledFileStream(file.path, readPool), { name: file.name, size: file.size }, (err) => (refused = err));
     }, { codec: o.codec, level: o.level, ifAbsent: true });
     return { status: 'stored', size: r.rawSize, storedSize: r.storedSize, sha256: r.sha256, event: auditEvent('push', file.name, started, { size: r.rawSize, storedSize: r.storedSize, sha256: r.sha256 }) };
   } catch (err) {

@@ -335,16 +335,18 @@ export function ensurePgarkAccessible(): void {
   if (userName !== null) {
     makeAncestorsTraversable(PGARK_BIN);
     const u = lookupUser(userName);
-    const r = spawnSync(
-      'setpriv',
-      [`--reuid=${u.uid}`, `--regid=${u.gid}`, '--init-groups', '--', 'test', '-r', PGARK_BIN],
-      { timeout: 10_000 },
-    );
-    if (r.status !== 0) {
+    makeAncestorsTraversable(process.execPath);
+    const asUser = (cmd: string, args: string[]) =>
+      spawnSync('setpriv', [`--reuid=${u.uid}`, `--regid=${u.gid}`, '--init-groups', '--', cmd, ...args], { timeout: 10_000 });
+    if (asUser('test', ['-r', PGARK_BIN]).status !== 0) {
       throw new Error(
         `OS user ${userName} cannot read ${PGARK_BIN}; archive_command would fail. ` +
           `Make the checkout world-readable (umask 022, chmod -R o+rX ${PROJECT_ROOT}).`,
       );
+    }
+    // The runtime (node_modules/.bin/node under npm scripts) is what archive_command starts.
+    if (asUser(process.execPath, ['-e', '0']).status !== 0) {
+      throw new Error(`OS user ${userName} cannot run ${process.execPath}; archive_command would fail. Make it world-readable and executable.`);
     }
   }
   pgarkAccessChecked = true;

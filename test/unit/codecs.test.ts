@@ -1,8 +1,12 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
+import { IntegrityError } from '../../src/common/errors.js';
 import { loadCodec, type Codec, type CodecName } from '../../src/io/codec.js';
+import { decodeObject, readAll } from '../../src/repo/object-stream.js';
 
 const CLI_HINT = 'apt-get install lz4 zstd gzip';
 const KiB = 1024;
@@ -196,6 +200,44 @@ describe.each<CodecName>(['lz4', 'zstd'])('%s skippable frames', (name) => {
     const packed = await compress(codec, sample);
     const framed = Buffer.concat([packed, skippableFrame(0, Buffer.from('trailer'))]);
     await expect(decompress(codec, framed.subarray(0, framed.length - 3))).rejects.toThrow();
+  });
+});
+
+/**
+ * Written by pgark's zstd codec while it was zstd-napi 0.0.13 (before issue 16): the first
+ * 256 KiB of a pgbench WAL segment, as a stored object (level 3) and as two bare level-1 frames.
+ * See test/fixtures/zstd-napi/README.md.
+ */
+describe('zstd written by zstd-napi', () => {
+  const fixture = (name: string) => readFileSync(new URL(`../fixtures/zstd-napi/${name}`, import.meta.url));
+  const CONTENT_SHA256 = 'c2b0e6ee74d770f1712504e693005aef36cd075b644d6644932981a38df8836f';
+  const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+  it('stored object decodes and verifies', async () => {
+    const stored = fixture('wal-256k.pgark');
+    for (const chunkSize of [7, 4096, stored.length]) {
+      const decoded = await decodeObject(Readable.from(Array.from({ length: Math.ceil(stored.length / chunkSize) }, (_, i) => stored.subarray(i * chunkSize, (i + 1) * chunkSize))), 'fixture');
+      const content = await readAll(decoded);
+      expect(sha256(content)).toBe(CONTENT_SHA256);
+      await expect(decoded.verified).resolves.toMatchObject({ rawSize: 256 * KiB, sha256: CONTENT_SHA256 });
+    }
+  });
+
+  it('bare frames decode with the codec and the zstd CLI; the codec re-encodes them to what the CLI decodes', async () => {
+    const codec = await loadCodec('zstd');
+    const bare = fixture('wal-256k-two-frames-l1.zst');
+    for (const chunkSize of [1, 7, 64 * KiB]) expect(sha256(await decompress(codec, bare, chunkSize))).toBe(CONTENT_SHA256);
+    const content = await cli('zstd', ['-d', '-c'], bare);
+    expect(sha256(content)).toBe(CONTENT_SHA256);
+    expect(sha256(await cli('zstd', ['-d', '-c'], await compress(codec, content)))).toBe(CONTENT_SHA256);
+    expect(sha256(await cli('zstd', ['-d', '-c'], fixture('wal-256k.pgark')))).toBe(CONTENT_SHA256);
+  });
+
+  it('a flipped byte in the fixture is an IntegrityError', async () => {
+    const codec = await loadCodec('zstd');
+    const bad = Buffer.from(fixture('wal-256k-two-frames-l1.zst'));
+    bad[bad.length >> 1]! ^= 0x10;
+    await expect(decompress(codec, bad)).rejects.toBeInstanceOf(IntegrityError);
   });
 });
 

@@ -64,7 +64,7 @@ function pgarkWords(command: string): string[][] {
   return out;
 }
 
-const program = buildProgram();
+const program = await buildProgram();
 /** Fails when `pgark <words>` names a command or flag pgark does not have. */
 function assertKnownCommand(words: string[], where: string): void {
   const name = words[0];

@@ -1,0 +1,50 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BufferPool, isPooled, releaseBuffer } from '../../src/io/buffer-pool.js';
+import { pooledFileStream } from '../../src/io/pooled-file-stream.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'pgark-pooled-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, size: number): { path: string; bytes: Buffer } {
+  const bytes = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) bytes[i] = (i * 31 + (i >> 10)) & 0xff;
+  const path = join(dir, name);
+  writeFileSync(path, bytes);
+  return { path, bytes };
+}
+
+describe('pooledFileStream', () => {
+  it.each([0, 1, 1000, 1024, 4096, 2500])('reads a %i-byte file in whole pooled chunks, the last one copied', async (size) => {
+    const { path, bytes } = file(`f${size}`, size);
+    const pool = new BufferPool(1024, 4);
+    const chunks: Buffer[] = [];
+    for await (const c of pooledFileStream(path, pool)) chunks.push(c as Buffer);
+    expect(Buffer.concat(chunks).equals(bytes)).toBe(true);
+    expect(chunks.map((c) => c.length)).toEqual([...Array(Math.floor(size / 1024)).fill(1024), ...(size % 1024 ? [size % 1024] : [])]);
+    expect(chunks.map(isPooled)).toEqual(chunks.map((c) => c.length === 1024));
+  });
+
+  it('reuses a chunk the consumer released', async () => {
+    const { path, bytes } = file('reuse', 8 * 1024);
+    const pool = new BufferPool(1024, 4);
+    const seen = new Set<ArrayBufferLike>();
+    const out: Buffer[] = [];
+    for await (const c of pooledFileStream(path, pool)) {
+      out.push(Buffer.from(c as Buffer));
+      seen.add((c as Buffer).buffer);
+      releaseBuffer(c as Buffer);
+    }
+    expect(Buffer.concat(out).equals(bytes)).toBe(true);
+    expect(seen.size).toBeLessThanOrEqual(3);
+  });
+
+  it('fails with the open error for a missing file', async () => {
+    const read = async () => {
+      for await (const _ of pooledFileStream(join(dir, 'missing'), new BufferPool(1024))) void _;
+    };
+    await expect(read()).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});

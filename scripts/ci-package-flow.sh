@@ -133,7 +133,8 @@ say "no configuration names the checkout or a versioned directory"
 for f in "$D/postgresql.conf" "$D/postgresql.auto.conf" "$R/postgresql.conf" "$R/postgresql.auto.conf"; do
   if grep -nF -e "$CHECKOUT" -e 'pgark.js' -e '/runtime/bin/node' "$f"; then die "$f names the checkout, pgark.js or the runtime (above)"; fi
 done
-grep -qF "'$PGARK' wal-push" "$D/postgresql.auto.conf" || die "$D/postgresql.auto.conf does not run '$PGARK'"
+# ALTER SYSTEM doubles the quotes: archive_command = '''/usr/bin/pgark'' wal-push ...'
+grep -qF "'''$PGARK'' wal-push %p" "$D/postgresql.auto.conf" || die "$D/postgresql.auto.conf does not run '$PGARK'"
 run pg_ctl -D "$D" -m fast -w stop >/dev/null
 say "ok"
 FLOW

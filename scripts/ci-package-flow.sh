@@ -87,10 +87,10 @@ ac=$(q 'SHOW archive_command')
 
 say "archiving under pgbench"
 run pgbench -i -s 5 -q >"$W/pgbench-init.log" 2>&1
-run pgbench -c 2 -T 8 -n >"$W/pgbench-1.log" 2>&1
+run pgbench -c 2 -T 5 -n >"$W/pgbench-1.log" 2>&1
 say "pgark backup"
 run "$PGARK" backup --repo "$REPO" --stanza "$STANZA" --pgdata "$D" --no-progress >"$W/backup.out"
-run pgbench -c 2 -T 5 -n >"$W/pgbench-2.log" 2>&1
+run pgbench -c 2 -T 3 -n >"$W/pgbench-2.log" 2>&1
 expected=$(q "SELECT count(*) || ' ' || sum(abalance) || ' ' || (SELECT sum(bbalance) FROM pgbench_branches) FROM pgbench_accounts")
 q "SELECT pg_create_restore_point('flow_point')" >/dev/null
 # Changes after the restore point, which the restore must not replay.

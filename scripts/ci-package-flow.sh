@@ -42,8 +42,17 @@ say "artifacts: $(du -h "$TARBALL" | cut -f1) $(basename "$TARBALL"), $(du -h "$
 
 WORK="$(mktemp -d /tmp/pgark-flow.XXXXXX)"
 chmod 0755 "$WORK"
+HAD_VARLIB=0; [[ -e /var/lib/pgark ]] && HAD_VARLIB=1
+DEB_STANZA="flow-$(date +%s)"
 cleanup() {
   local rc=$?
+  # Leave the machine as it was: no pgark package (its /etc/pgark/pgark.conf would make every
+  # later `pgark setup` name it), no stanza of ours, no /var/lib/pgark unless it was there.
+  if dpkg-query -W -f='${Status}' pgark 2>/dev/null | grep -q 'ok \(installed\|config-files\)'; then
+    dpkg --purge pgark >/dev/null 2>&1 || echo "flow: could not purge the pgark package" >&2
+  fi
+  rm -rf "/var/lib/pgark/$DEB_STANZA"
+  ((HAD_VARLIB)) || rmdir /var/lib/pgark 2>/dev/null || true
   for d in "$WORK"/*/data "$WORK"/*/restored; do
     [[ -f "$d/postmaster.pid" ]] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true
   done
@@ -170,7 +179,6 @@ runuser -u postgres -- /usr/bin/pgark help >/dev/null || die "pgark help failed"
 # The package's wal-push client finds the packaged runtime without node on PATH.
 runuser -u postgres -- env -i PATH=/nonexistent /usr/bin/pgark-wal-push --help >/dev/null 2>&1 \
   || die "/usr/bin/pgark-wal-push does not run without node on PATH"
-DEB_STANZA="flow-$(date +%s)"
 run_flow deb /usr/bin/pgark /var/lib/pgark "$DEB_STANZA" "$PGBIN:/usr/local/bin:/usr/bin:/bin"
 before="$(repo_digest /var/lib/pgark/"$DEB_STANZA")"
 [[ -n "$(find /var/lib/pgark/"$DEB_STANZA" -type f | head -n 1)" ]] || die "the repository has no files for stanza $DEB_STANZA"
@@ -180,8 +188,10 @@ apt-get remove -y -q pgark >"$WORK/apt-remove.log" 2>&1 || { cat "$WORK/apt-remo
 [[ ! -e /usr/bin/pgark && ! -e /usr/lib/pgark ]] || die "/usr/bin/pgark or /usr/lib/pgark is still there after apt-get remove"
 [[ "$(repo_digest /var/lib/pgark/"$DEB_STANZA")" == "$before" ]] || die "apt-get remove changed the repository /var/lib/pgark"
 [[ "$(stat -c '%U %a' /var/lib/pgark)" == "postgres 700" ]] || die "apt-get remove changed /var/lib/pgark's owner or mode"
-say "removed; the repository is unchanged"
-rm -rf /var/lib/pgark/"$DEB_STANZA"
+apt-get purge -y -q pgark >>"$WORK/apt-remove.log" 2>&1 || { cat "$WORK/apt-remove.log" >&2; die "apt-get purge failed"; }
+[[ ! -e /etc/pgark/pgark.conf ]] || die "/etc/pgark/pgark.conf is still there after apt-get purge"
+[[ "$(repo_digest /var/lib/pgark/"$DEB_STANZA")" == "$before" ]] || die "apt-get purge changed the repository /var/lib/pgark"
+say "removed and purged; the repository is unchanged"
 
 # --- 3. the tarball, no node on PATH ----------------------------------------------------------------
 say "unpacking $TARBALL"

@@ -6,7 +6,7 @@
 #      postgres user, outside the checkout (cd /tmp, a throwaway cluster in a directory postgres
 #      owns): setup, archiving under pgbench, backup, a restore point, restore to it, start it
 #      and compare rows, drill; nothing in any configuration names the checkout; then
-#      apt-get remove pgark, and the repository is still there, unchanged;
+#      apt-get remove pgark, and the repository is still there, unchanged (then purge: the same);
 #   3. the same flow from the unpacked tarball with no node on PATH.
 # Every step says what it checks; the first failure stops the script with its reason.
 #   PGARK_FLOW_SKIP_BUILD=1  use the artifacts already in release/

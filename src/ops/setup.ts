@@ -8,9 +8,9 @@
  * work; then write, reload and/or restart, and read the settings back.
  */
 import { realpath } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import type { Client } from 'pg';
 import { ConfigError } from '../common/errors.js';
+import { selfCommand } from '../common/self-command.js';
 import { requireRepo, type Settings } from '../config/resolve.js';
 import { connectPg } from '../pg/connect.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
@@ -88,11 +88,10 @@ async function checkStanza(repo: Repository, facts: ServerFacts, notes: string[]
 
 function wantedSettings(settings: Settings, facts: ServerFacts, o: SetupOptions): SetupWanted {
   const repo = requireRepo(settings);
-  const script = fileURLToPath(new URL('../../../bin/pgark.js', import.meta.url));
   // Like restore: storage settings given by flag or environment travel with the command; the
   // config file is named when one is in use; secrets never are settings.
   const extra = Object.entries(settings.driverFromCommandLine).flatMap(([k, v]) => [`--${k}`, v]);
-  const common = { node: process.execPath, script, repo, stanza: settings.stanza, ...(settings.configPath ? { config: settings.configPath } : {}), extra };
+  const common = { ...selfCommand(), repo, stanza: settings.stanza, ...(settings.configPath ? { config: settings.configPath } : {}), extra };
   return {
     repo,
     stanza: settings.stanza,

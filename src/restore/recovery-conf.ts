@@ -8,6 +8,7 @@
  * anything PostgreSQL would read differently from what the user meant is rejected instead.
  */
 import { InvalidInputError } from '../common/errors.js';
+import type { PgarkProgram } from '../common/self-command.js';
 import { escapeForMessage, parseLsn } from '../wal/segment-name.js';
 
 /** Command-line flags the messages of this module name; the CLI must use the same spellings. */
@@ -448,21 +449,21 @@ function percentEscape(v: string): string {
 
 const URL_RE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 
-export interface PgarkCommandParts {
-  node: string;
-  script: string;
+/** The program (an installed launcher, or node + script: common/self-command.ts) and its settings. */
+export type PgarkCommandParts = PgarkProgram & {
   repo: string;
   stanza: string;
   config?: string;
   extra?: string[];
-}
+};
 
 /**
  * A command PostgreSQL runs through /bin/sh in the data directory (archive_command,
- * restore_command): `'<node>' '<script>' <subcommand> <placeholders> --repo '<repo>' --stanza
+ * restore_command): `'<launcher>' <subcommand> ...` for an installed pgark (/usr/bin/pgark), else
+ * `'<node>' '<script>' <subcommand> ...`, then `<placeholders> --repo '<repo>' --stanza
  * '<stanza>' [--config '<config>'] ['<extra>'...]`. Every argument is shell-quoted, then each %
- * doubled; the placeholders (%f, %p) stay bare for PostgreSQL. The script, config and a
- * repository path must be absolute (the working directory is PGDATA).
+ * doubled; the placeholders (%f, %p) stay bare for PostgreSQL. The launcher, script, config and
+ * a repository path must be absolute (the working directory is PGDATA).
  */
 export function buildPgarkCommand(setting: 'archive_command' | 'restore_command', subcommand: string, placeholders: string[], o: PgarkCommandParts): string {
   const check = (what: string, v: string, absolute: boolean) => {
@@ -472,15 +473,19 @@ export function buildPgarkCommand(setting: 'archive_command' | 'restore_command'
       throw new InvalidInputError(`invalid ${what} '${escapeForMessage(v)}' for ${setting}: must be an absolute path (${setting} runs in the data directory)`);
     }
   };
-  check('node executable', o.node, o.node.includes('/'));
-  check('pgark script', o.script, true);
+  if ('launcher' in o) check('pgark command', o.launcher, true);
+  else {
+    check('node executable', o.node, o.node.includes('/'));
+    check('pgark script', o.script, true);
+  }
   check(RESTORE_FLAGS.repo, o.repo, !URL_RE.test(o.repo));
   check(RESTORE_FLAGS.stanza, o.stanza, false);
   if (o.config !== undefined) check(RESTORE_FLAGS.config, o.config, true);
   for (const e of o.extra ?? []) check(`${setting} argument`, e, false);
 
   const arg = (v: string) => percentEscape(shellQuote(v));
-  const parts = [arg(o.node), arg(o.script), subcommand, ...placeholders, '--repo', arg(o.repo), '--stanza', arg(o.stanza)];
+  const program = 'launcher' in o ? [arg(o.launcher)] : [arg(o.node), arg(o.script)];
+  const parts = [...program, subcommand, ...placeholders, '--repo', arg(o.repo), '--stanza', arg(o.stanza)];
   if (o.config !== undefined) parts.push('--config', arg(o.config));
   for (const e of o.extra ?? []) parts.push(arg(e));
   return parts.join(' ');

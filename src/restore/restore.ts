@@ -8,11 +8,11 @@
  */
 import { availableParallelism } from 'node:os';
 import { chmod, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { ConfigError, InvalidInputError, isNodeError, PgarkError } from '../common/errors.js';
 import { Progress } from '../common/progress.js';
 import { isProcessAlive } from '../common/process.js';
+import { selfCommand } from '../common/self-command.js';
 import { runPool } from '../common/worker-pool.js';
 import type { Settings } from '../config/resolve.js';
 import { requireRepo } from '../config/resolve.js';
@@ -154,11 +154,10 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
   if (o.delta && o.force) throw new ConfigError('--delta and --force cannot be used together');
 
   // Build the recovery settings first: a bad flag must fail before anything is written.
-  const script = fileURLToPath(new URL('../../../bin/pgark.js', import.meta.url));
   // Storage settings given by flag or environment travel with restore_command (the config file
   // is named by --config; secrets are never settings and come from the server's environment).
   const extra = Object.entries(settings.driverFromCommandLine).flatMap(([k, v]) => [`--${k}`, v]);
-  const restoreCommand = buildRestoreCommand({ node: process.execPath, script, repo: requireRepo(settings), stanza: settings.stanza, ...(settings.configPath ? { config: settings.configPath } : {}), extra });
+  const restoreCommand = buildRestoreCommand({ ...selfCommand(), repo: requireRepo(settings), stanza: settings.stanza, ...(settings.configPath ? { config: settings.configPath } : {}), extra });
   const gucs = recoverySettings({ restoreCommand, target, standby: o.standby, keepArchive: o.keepArchive,
     ...(o.primaryConninfo !== undefined ? { primaryConninfo: o.primaryConninfo } : {}),
     ...(o.primarySlotName !== undefined ? { primarySlotName: o.primarySlotName } : {}) });

@@ -14,10 +14,10 @@
  * The tests of each describe build on each other, in order.
  */
 import { existsSync } from 'node:fs';
-import { chmod, readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { destroyAllClusters, makeSharedTempDir, PgCluster } from '../helpers/pg-cluster.js';
+import { destroyAllClusters, makeSharedTempDir, PgCluster, PROJECT_ROOT, runAsUser } from '../helpers/pg-cluster.js';
 import { startPgark, stopPgark } from '../helpers/pgark-background.js';
 import { pgark, pgarkJson } from '../helpers/pgark-run.js';
 import { newUserDir } from '../helpers/wait.js';
@@ -82,6 +82,16 @@ describe('pgark setup and pgark check', () => {
     expect(dry.stdout).toMatch(/dry run: would write 2 setting\(s\) with ALTER SYSTEM; a restart is needed/);
     expect(await autoConf(primary)).not.toMatch(/archive/);
     expect(await primary.psql('SHOW archive_mode')).toBe('off');
+
+    // Started through the installed launcher (here a symlink to bin/pgark, as /usr/bin/pgark is
+    // in the .deb), setup writes that name: upgrades replace the files behind it, never the name.
+    const launcher = join(work, 'usr-bin', 'pgark');
+    await mkdir(dirname(launcher), { recursive: true, mode: 0o755 });
+    await chmod(dirname(launcher), 0o755);
+    await symlink(join(PROJECT_ROOT, 'bin', 'pgark'), launcher);
+    const viaLauncher = await runAsUser(launcher, ['setup', ...repoArgs(), '--dry-run'], { env: { ...env(), PGARK_NODE: process.execPath } });
+    expect(viaLauncher.stdout).toContain(`archive_command  '' -> ''${launcher}' wal-push %p --repo '${repo}' --stanza 'main''  (needs a reload)`);
+    expect(viaLauncher.stdout).not.toContain('pgark.js');
 
     // A restart needs the server's log file here: the harness runs it with logging_collector off.
     const noLog = await pgark(['setup', ...repoArgs(), '--restart'], { env: env(), allowFail: true });

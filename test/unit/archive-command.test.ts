@@ -207,6 +207,32 @@ describe('the commands setup writes read back as pgark for their repository and 
     expect(classifyCommand(restore, 'wal-fetch', c)).toMatchObject({ verdict: 'ours' });
   });
 
+  // An installed pgark (the .deb's /usr/bin/pgark, the tarball's bin/pgark) writes its launcher alone.
+  it.each([
+    ['/usr/bin/pgark', { repo: '/var/lib/pgark', stanza: 'main' }],
+    ['/opt/pgark/bin/pgark', { repo: "/srv/it's 100% safe", stanza: 'db.1', config: '/etc/pgark/pgark.conf' }],
+    ["/opt/my pg'ark/bin/pgark", { repo: 's3://bucket/prefix', stanza: 'x', extra: ['--s3-path-style', 'true'] }],
+  ])('launcher %s', (launcher, c) => {
+    const o = { launcher, ...c };
+    const archive = buildArchiveCommand(o);
+    expect(classifyCommand(archive, 'wal-push', c)).toMatchObject({ verdict: 'ours' });
+    expect(classifyCommand(archive, 'wal-push', { ...c, repo: '/elsewhere' }).verdict).toBe('foreign');
+    const p = parseArchiveCommand(archive);
+    expect(p).toMatchObject({ kind: 'pgark', client: 'pgark', subcommand: 'wal-push', positionals: [PLACEHOLDER.p], unknownPrefix: [] });
+    expect(p.repo?.value).toBe(c.repo);
+    const restore = buildRestoreCommand(o);
+    expect(classifyCommand(restore, 'wal-fetch', c)).toMatchObject({ verdict: 'ours' });
+  });
+
+  it('an installed launcher is written alone, quoted, with % doubled', () => {
+    expect(buildArchiveCommand({ launcher: '/usr/bin/pgark', repo: '/var/lib/pgark', stanza: 'main' }))
+      .toBe("'/usr/bin/pgark' wal-push %p --repo '/var/lib/pgark' --stanza 'main'");
+    expect(buildArchiveCommand({ launcher: '/opt/100%/bin/pgark', repo: '/r', stanza: 'main' }))
+      .toBe("'/opt/100%%/bin/pgark' wal-push %p --repo '/r' --stanza 'main'");
+    expect(() => buildArchiveCommand({ launcher: 'bin/pgark', repo: '/r', stanza: 'main' }))
+      .toThrow(/^invalid pgark command 'bin\/pgark' for archive_command: must be an absolute path/);
+  });
+
   it('doubles % and quotes every argument', () => {
     expect(buildArchiveCommand({ node: '/usr/bin/node', script: '/p/bin/pgark.js', repo: '/r/100%', stanza: 'main' }))
       .toBe("'/usr/bin/node' '/p/bin/pgark.js' wal-push %p --repo '/r/100%%' --stanza 'main'");

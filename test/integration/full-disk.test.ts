@@ -6,7 +6,7 @@
  * root-only file) exits 14 (operating-system error) naming the file and EACCES, without a stack.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFile, chmod, mkdir, readdir, rm, stat, statfs, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, chmod, chown, mkdir, readdir, rm, stat, statfs, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { archiveCommand, chownToRunAs, destroyAllClusters, makeSharedTempDir, PgCluster, shellQuote, type RunResult } from '../helpers/pg-cluster.js';
@@ -141,7 +141,9 @@ describe('wal-push of a file the PostgreSQL user cannot read', () => {
     await mkdir(secret, { mode: 0o755 });
     const target = join(secret, segName);
     await copyFile(segPath, target);
-    await chmod(target, 0o600); // owned by root
+    // Node 24's copyFile keeps the source's owner (postgres here): make it root's own.
+    await chown(target, 0, 0);
+    await chmod(target, 0o600);
     const dir = join(work, 'linked');
     await mkdir(dir, { mode: 0o700 });
     const next = `${segName.slice(0, 16)}${(Number.parseInt(segName.slice(16), 16) + 1).toString(16).toUpperCase().padStart(8, '0')}`;

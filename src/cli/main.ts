@@ -4,6 +4,7 @@ import { ExitCode, exitCodeOf } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { DEFAULT_CONFIG_PATH, isDriverSetting, SETTINGS } from '../config/schema.js';
 import { PGARK_VERSION } from '../version.js';
+import { assertNoPassword } from '../pg/conninfo.js';
 import { ExitWith, registerWalCommands, WAL_FETCH_FATAL_BASE } from './wal-commands.js';
 import { registerBackupCommands, registerCatalogCommands, registerRestoreCommand } from './backup-commands.js';
 import { registerAgentCommand } from './agent-commands.js';
@@ -12,6 +13,7 @@ import { registerOpsCommands } from './ops-commands.js';
 import { registerDrillCommands } from './drill-commands.js';
 import { registerMetricsCommand } from './metrics-command.js';
 import { registerSetsCommands } from './sets-commands.js';
+import { registerRepoCommands } from './repo-commands.js';
 
 export function buildProgram(): Command {
   const program = new Command('pgark')
@@ -38,6 +40,7 @@ export function buildProgram(): Command {
       if (opts.json) process.stdout.write(JSON.stringify({ pgark: PGARK_VERSION, node: process.version }) + '\n');
       else process.stdout.write(`pgark ${PGARK_VERSION} (node ${process.version})\n`);
     });
+  registerRepoCommands(program);
   registerWalCommands(program);
   registerBackupCommands(program);
   registerRestoreCommand(program);
@@ -49,6 +52,15 @@ export function buildProgram(): Command {
   registerMetricsCommand(program);
   registerSetsCommands(program);
   for (const c of program.commands) c.exitOverride();
+  // Every connection string (options whose value is <dsn> or <conninfo>) is refused with a
+  // password before the command does anything: argv is visible in the process list.
+  program.hook('preAction', (_program, action) => {
+    const values = action.opts() as Record<string, unknown>;
+    for (const opt of action.options) {
+      const v = values[opt.attributeName()];
+      if (/<(dsn|conninfo)>/.test(opt.flags) && typeof v === 'string') assertNoPassword(v, opt.long ?? opt.flags);
+    }
+  });
   return program;
 }
 

@@ -8,6 +8,7 @@
  * anything PostgreSQL would read differently from what the user meant is rejected instead.
  */
 import { InvalidInputError } from '../common/errors.js';
+import { assertNoPassword } from '../pg/conninfo.js';
 import { escapeForMessage, parseLsn } from '../wal/segment-name.js';
 
 /** Command-line flags the messages of this module name; the CLI must use the same spellings. */
@@ -340,6 +341,8 @@ export function recoverySettings(o: {
   if (o.primaryConninfo !== undefined && (o.primaryConninfo.trim() === '' || UNSAFE_CHARS.test(o.primaryConninfo))) {
     throw new InvalidInputError(`invalid ${RESTORE_FLAGS.primaryConninfo}: it is empty or contains a NUL, carriage return or newline`);
   }
+  // It would be written into postgresql.auto.conf, which the next backup copies.
+  assertNoPassword(o.primaryConninfo, RESTORE_FLAGS.primaryConninfo);
 
   const out: Array<[string, string]> = [['restore_command', o.restoreCommand]];
   if (t.immediate) out.push(['recovery_target', 'immediate']);

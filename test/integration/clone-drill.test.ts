@@ -17,6 +17,7 @@ import { archiveCommand, chownToRunAs, destroyAllClusters, findPgBin, freePort, 
 import { pgark, pgarkJson } from '../helpers/pgark-run.js';
 import type { DrillReport } from '../../src/drill/drill-report.js';
 import { waitUntil, newUserDir } from '../helpers/wait.js';
+import { createRepo } from '../helpers/repo.js';
 
 let work: string;
 let repo: string;
@@ -44,7 +45,7 @@ function postgresProcessesUnder(text: string): number[] {
 
 beforeAll(async () => {
   work = await makeSharedTempDir('pgark-drill-');
-  repo = await newDir('repo');
+  repo = await createRepo(await newDir('repo'));
   primary = await PgCluster.create({
     name: 'drill-primary', walSegmentSizeMB: 1,
     conf: { archive_mode: 'on', archive_command: archiveCommand({ repo, stanza }), wal_level: 'replica', max_wal_senders: '10', hot_standby: 'on' },

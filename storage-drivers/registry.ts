@@ -48,6 +48,8 @@ const SECRET_PARAM = /secret|key|token|password|sig|credential/i;
  * `://` and the last '@' of the authority part, and the values of secret-looking parameters.
  */
 export function redactLocation(location: string): string {
+  // `user:secret@host:/path` parses as a URL of scheme 'user:': only `scheme://` ones are redacted as URLs.
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(location)) return redactUnparsedLocation(location);
   let u: URL;
   try {
     u = new URL(location);

@@ -100,10 +100,14 @@ export function conninfoToUri(text: string): string {
   return `postgresql://${userPart}${authority}/${db !== undefined ? encDb(db) : ''}${query ? `?${query}` : ''}`;
 }
 
+/** Keywords whose value is a secret: the password, and the passphrase of the client key. */
+const SECRET_KEYWORDS = ['password', 'sslpassword'];
+
 /**
- * True when a connection string carries a password: `password=` in the keyword/value form (also
- * when the rest does not parse), or `user:password@` / `?password=` in the URI form. Errs on the
- * side of "yes" for URIs whose userinfo holds an unencoded '/'.
+ * True when a connection string carries a password: `password=` (or `sslpassword=`) in the
+ * keyword/value form, also when the rest does not parse, and `user:password@` or
+ * `?password=` in the URI form. Errs on the side of "yes" for URIs whose userinfo holds an
+ * unencoded '/'.
  */
 export function conninfoHasPassword(text: string): boolean {
   if (isConninfoUri(text)) {
@@ -113,12 +117,15 @@ export function conninfoHasPassword(text: string): boolean {
     if (at >= 0 && authority.slice(0, at).includes(':')) return true;
     if (/^[^:@/?#]*:[^@]*@/.test(t)) return true;
     const q = t.indexOf('?');
-    return q >= 0 && new URLSearchParams(t.slice(q + 1).split('#')[0]).has('password');
+    if (q < 0) return false;
+    const params = new URLSearchParams(t.slice(q + 1).split('#')[0]);
+    return [...params.keys()].some((k) => SECRET_KEYWORDS.includes(k.toLowerCase()));
   }
   try {
-    return parseConninfo(text).has('password');
+    const kv = parseConninfo(text);
+    return SECRET_KEYWORDS.some((k) => kv.has(k));
   } catch {
-    return /(?:^|\s)password\s*=/i.test(text);
+    return /(?:^|\s)(ssl)?password\s*=/i.test(text);
   }
 }
 

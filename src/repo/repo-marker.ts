@@ -15,7 +15,6 @@
 import { AlreadyExistsError, IntegrityError, NotARepositoryError, NotFoundError, causeText } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { PGARK_VERSION } from '../version.js';
-import { stanzaMetaKey } from './layout.js';
 import type { Repository } from './repository.js';
 
 export const REPO_MARKER_KEY = '.pgark-repository';
@@ -91,11 +90,18 @@ export type MarkerState = 'marked' | 'adopted';
 /**
  * Refuse a location that is not a pgark repository, before anything is written to it. A
  * repository from before the marker (no marker, but this stanza's stanza.json) gets its
- * marker now. Costs one small read when the marker is there.
+ * marker now. Costs one small read: the stanza metadata, which nearly every command reads
+ * next, is read at the same time (and kept by `repo`), so on a remote store the marker adds a
+ * request but no round trip.
  */
 export async function requireRepoMarker(repo: Repository): Promise<MarkerState> {
-  if (await readRepoMarker(repo)) return 'marked';
-  if (!(await repo.stat(stanzaMetaKey(repo.stanza)))) throw notARepositoryError(repo.driver.location, repo.stanza);
+  const stanza = repo.readStanza().then((meta) => ({ meta }), (err: unknown) => ({ err }));
+  const marker = await readRepoMarker(repo).finally(() => stanza);
+  const st = await stanza;
+  // With the marker, a stanza that cannot be read is the business of whoever reads it next.
+  if (marker) return 'marked';
+  if ('err' in st) throw st.err;
+  if (!st.meta) throw notARepositoryError(repo.driver.location, repo.stanza);
   try {
     await writeMarker(repo);
     log.info(`repository '${repo.driver.location}' had stanzas but no marker (created by an older pgark): wrote its marker '${REPO_MARKER_KEY}'`);

@@ -34,8 +34,8 @@ export async function openRepository(settings: Settings, o: OpenRepositoryOption
   const repo = new Repository(driver, settings.stanza, { attempts: settings.retries, budgetMs: settings.retryBudgetSec * 1000 });
   if ((o.marker ?? 'require') === 'require') {
     try {
-      const { requireRepoMarker } = await import('../repo/repo-marker.js');
-      await requireRepoMarker(repo);
+      const { MARKER_RECHECK_MS, REPO_MARKER_KEY, requireRepoMarker } = await import('../repo/repo-marker.js');
+      if ((await requireRepoMarker(repo)) !== 'legacy') repo.guardMarker(REPO_MARKER_KEY, MARKER_RECHECK_MS);
     } catch (err) {
       await repo.close().catch(() => undefined);
       throw err;

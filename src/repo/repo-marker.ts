@@ -85,7 +85,11 @@ export function notARepositoryError(location: string, stanza: string): NotARepos
   );
 }
 
-export type MarkerState = 'marked' | 'adopted';
+/** 'legacy': a pre-marker repository whose marker could not be written (a read-only user). */
+export type MarkerState = 'marked' | 'adopted' | 'legacy';
+
+/** How often a long-running process re-checks the marker before writing (Repository.guardMarker). */
+export const MARKER_RECHECK_MS = 60_000;
 
 /**
  * Refuse a location that is not a pgark repository, before anything is written to it. A
@@ -108,6 +112,7 @@ export async function requireRepoMarker(repo: Repository): Promise<MarkerState> 
   } catch (err) {
     // A read-only user (wal-fetch, restore) can still use it; the next writer marks it.
     log.warn(`unable to write the repository marker '${REPO_MARKER_KEY}' to '${repo.driver.location}' (continuing: the stanza shows it is a pgark repository): ${causeText(err)}`);
+    return 'legacy';
   }
   return 'adopted';
 }

@@ -84,7 +84,7 @@ async function checkPgdata(pgdata: string, facts: ServerFacts): Promise<void> {
 async function checkStanza(repo: Repository, facts: ServerFacts, notes: string[]): Promise<void> {
   const meta = await repo.readStanza();
   if (!meta) {
-    notes.push(`stanza '${repo.stanza}' does not exist yet in the repository: the first wal-push creates it`);
+    notes.push(`stanza '${repo.stanza}' does not exist yet in the repository: the first wal-push or backup creates it`);
     return;
   }
   assertSameCluster(meta, { systemIdentifier: facts.systemIdentifier, pgVersion: facts.pgVersion, walSegmentSize: facts.walSegmentSize }, 'the server you are setting up');

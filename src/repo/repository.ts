@@ -141,7 +141,7 @@ export class Repository {
     const meta = await this.readStanza();
     if (!meta) {
       throw new NotFoundError(stanzaMetaKey(this.stanza),
-        `stanza '${this.stanza}' does not exist in repository '${this.driver.location}' (it is created by the first wal-push)`);
+        `stanza '${this.stanza}' does not exist in repository '${this.driver.location}' (it is created by the first wal-push or backup)`);
     }
     return meta;
   }

@@ -42,8 +42,6 @@ export function registerDrillCommands(program: Command): void {
       const settings = settingsFrom(cmd);
       if (!settings.pgdata) throw new ConfigError('clone needs --pgdata DIR (the new standby\'s data directory)');
       const { parseApplyDelay, parsePort } = await import('../drill/clone-settings.js');
-      const { assertNoPassword } = await import('../pg/conninfo.js');
-      if (opts.primaryConninfo !== undefined) assertNoPassword(opts.primaryConninfo, '--primary-conninfo');
       const delayMs = opts.delay !== undefined ? parseApplyDelay(opts.delay) : undefined;
       const port = opts.port !== undefined ? parsePort(opts.port) : undefined;
       const { runClone } = await import('../drill/clone.js');

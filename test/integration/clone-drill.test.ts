@@ -72,7 +72,7 @@ describe('pgark clone and promote', () => {
   it('refuses a password in --primary-conninfo before writing anything', async () => {
     const dir = await newDir('clone-pw');
     const r = await pgark(['clone', ...repoArgs(), '--pgdata', dir, '--primary-conninfo', `host=127.0.0.1 port=${primary.port} user=postgres password=s3cret`], { allowFail: true });
-    expect(r.code).toBe(5);
+    expect(r.code).toBe(2); // the one code for a connection string with a password (was 5 here, 1 or 2 elsewhere)
     expect(r.stderr).toMatch(/must not contain a password.*\.pgpass/);
     expect(r.stderr + r.stdout).not.toContain('s3cret');
     expect(await readdir(dir)).toEqual([]);

@@ -59,6 +59,7 @@ import {
   MB,
   makeTmpRoot,
   mkPgDir,
+  pgarkRepoCreate,
   NODE,
   PG_BIN,
   PGARK,
@@ -741,7 +742,7 @@ async function runBench() {
   if (!SKIP_REPLAY) {
     const brDual = fsBr('replay', { async: false });
     await stanzaCreate(brDual);
-    const dualPgark = mkPgDir(join(repos, 'pgark-replay'));
+    const dualPgark = await pgarkRepoCreate(run, mkPgDir(join(repos, 'pgark-replay')));
     const dualCp = mkPgDir(join(repos, 'cp-replay'));
     const dualCmd = [
       [NODE, PGARK, 'wal-push', '%p', '--repo', dualPgark, '--stanza', STANZA].map(shq).join(' '),
@@ -773,7 +774,7 @@ async function runBench() {
     const lat = await makeBacklog('latency', LAT_CALLS);
     const segs = readyFiles(dataDir);
     const walDir = join(dataDir, 'pg_wal');
-    const latRepo = mkPgDir(join(repos, 'pgark-latency-agent'));
+    const latRepo = await pgarkRepoCreate(run, mkPgDir(join(repos, 'pgark-latency-agent')));
     // The agent alone stores the backlog (archive_command stays /bin/false): its raw rate.
     log(`latency: agent stores ${segs.length} segments (archive_command = /bin/false)`);
     const t0 = performance.now();
@@ -803,7 +804,7 @@ async function runBench() {
       { PGARK_NODE: '/bin/false' },
       'PGARK_NODE=/bin/false: any fallback to Node would fail the call',
     );
-    const fullRepo = mkPgDir(join(repos, 'pgark-latency-full'));
+    const fullRepo = await pgarkRepoCreate(run, mkPgDir(join(repos, 'pgark-latency-full')));
     await timeCalls(
       timer,
       'pgark wal-push --push-ahead 0 (full path, new segment)',
@@ -811,7 +812,7 @@ async function runBench() {
       {},
       'Node start + CLI + read, sha256, lz4, write, fsync of one segment; the first call creates the stanza',
     );
-    const fbRepo = mkPgDir(join(repos, 'pgark-latency-fallback'));
+    const fbRepo = await pgarkRepoCreate(run, mkPgDir(join(repos, 'pgark-latency-fallback')));
     await timeCalls(
       timer,
       'bin/pgark-wal-push, no record (falls back to pgark wal-push --push-ahead 0)',
@@ -845,7 +846,7 @@ async function runBench() {
   const fsCandidates = {
     agent: (n) => {
       const repo = join(repos, `pgark-agent-${n}`);
-      return { store: 'fs', tool: 'pgark agent', key: 'agent', run: n, rssTool: 'pgark', cmd: pushClientCmd(repo), agentRepo: repo, agentEnv: {}, storedDir: repo, prepare: () => mkPgDir(repo) };
+      return { store: 'fs', tool: 'pgark agent', key: 'agent', run: n, rssTool: 'pgark', cmd: pushClientCmd(repo), agentRepo: repo, agentEnv: {}, storedDir: repo, prepare: () => pgarkRepoCreate(run, mkPgDir(repo)) };
     },
     pgbr: (n) => {
       const br = fsBr(`async-${n}`, { async: true, extra: { 'process-max': '2' } });
@@ -863,7 +864,7 @@ async function runBench() {
   const s3Candidates = {
     agent: (n) => {
       const repo = `s3://${BUCKET}/pgark-agent-${n}`;
-      return { store: 's3', tool: 'pgark agent', key: 'agent', run: n, rssTool: 'pgark', cmd: pushClientCmd(repo), agentRepo: repo, agentEnv: s3.env };
+      return { store: 's3', tool: 'pgark agent', key: 'agent', run: n, rssTool: 'pgark', cmd: pushClientCmd(repo), agentRepo: repo, agentEnv: s3.env, prepare: () => pgarkRepoCreate(run, repo, s3.env) };
     },
     pgbr: (n) => {
       const br = pgbrConfig(`s3-async-${n}`, { repoLines: s3.pgbrRepoLines, repoPath: `/pgbackrest-async-${n}`, pgPath: dataDir, port: main.port, sockDir: main.sockDir, async: true, extra: { 'process-max': '2' } });

@@ -43,6 +43,7 @@ import {
   MB,
   makeTmpRoot,
   mkPgDir,
+  pgarkRepoCreate,
   NODE,
   PG_BIN,
   PGARK,
@@ -212,7 +213,7 @@ async function runBench() {
   for (const br of [brSync, brSync2, brAsync, brDual]) {
     await run(PGBACKREST, [`--config=${br.conf}`, '--stanza=main', 'stanza-create'], { asPg: true, timeoutMs: 60_000 });
   }
-  const dualPgark = mkPgDir(join(repos, 'dual-pgark'));
+  const dualPgark = await pgarkRepoCreate(run, mkPgDir(join(repos, 'dual-pgark')));
   const dualCp = mkPgDir(join(repos, 'dual-cp'));
 
   // Each run gets its own repository (stored size = that run only). pgark and pgBackRest sync run
@@ -229,6 +230,7 @@ async function runBench() {
     { key: 'pgbackrest-sync', run: 2, label: 'pgbackrest archive-push (sync, lz4)', repo: brSync2.repo, cmd: brSyncCmd(brSync2) },
     { key: 'pgark', run: 2, label: 'pgark wal-push (defaults: lz4, --push-ahead 16 --jobs 4)', repo: mkPgDir(join(repos, 'pgark-2')), cmd: pgarkCmd },
   ];
+  for (const c of candidates) if (c.key.startsWith('pgark')) await pgarkRepoCreate(run, c.repo);
 
   // --- dedicated backlog for the restore test (archived by pgark, pgBackRest and cp) --------
   const dualCmd = [

@@ -57,6 +57,7 @@ import {
   MB,
   measureCommand,
   mkPgDir,
+  pgarkRepoCreate,
   NODE,
   PG_BIN,
   PGARK,
@@ -297,7 +298,7 @@ async function runDataset(name) {
     log(`[${name}] loaded in ${R.dataset.loadSecs.toFixed(1)} s: database ${(R.dataset.dbBytes / MB).toFixed(0)} MB, ${R.dataset.table} ${(R.dataset.tableBytes / MB).toFixed(0)} MB, ${R.dataset.count} rows`);
 
     // --- repositories and archiving to both ------------------------------------------------
-    const pgarkRepo = mkPgDir(join(dsDir, 'repo-pgark'));
+    const pgarkRepo = await pgarkRepoCreate(run, mkPgDir(join(dsDir, 'repo-pgark')));
     const brRepo = mkPgDir(join(dsDir, 'repo-pgbackrest'));
     const br = pgbrConfig(join(dsDir, 'pgbackrest'), { repo: brRepo, pgPath: dataDir, port: cl.port, sockDir: cl.sockDir });
     R.pgbrConf = br.text;

@@ -138,6 +138,15 @@ export function freePort() {
   });
 }
 
+/**
+ * `pgark repo create` as postgres (every other pgark command refuses a location without the
+ * repository marker). `run` is a createRun() runner; `env` reaches remote stores. Returns `repo`.
+ */
+export async function pgarkRepoCreate(run, repo, env = {}) {
+  await run(NODE, [PGARK, 'repo', 'create', '--repo', repo], { asPg: true, env, timeoutMs: 60_000 });
+  return repo;
+}
+
 export function mkPgDir(p) {
   const { uid, gid } = pgUserIds();
   mkdirSync(p, { recursive: true, mode: 0o700 });

@@ -42,6 +42,7 @@ import {
   MB,
   makeTmpRoot,
   mkPgDir,
+  pgarkRepoCreate,
   NODE,
   PG_BIN,
   PGARK,
@@ -580,7 +581,7 @@ async function runBench() {
   }
   mkPgDir(join(tmpRoot, 'rss'));
   mkPgDir(join(tmpRoot, 'logs'));
-  pgarkRepo = mkPgDir(join(tmpRoot, 'repo-pgark'));
+  pgarkRepo = await pgarkRepoCreate(run, mkPgDir(join(tmpRoot, 'repo-pgark')));
   pgarkSpool = mkPgDir(join(tmpRoot, 'spool-pgark'));
 
   const dataDir = join(mkPgDir(join(tmpRoot, 'main')), 'data');

@@ -67,6 +67,7 @@ import {
   matchingRssSampler,
   measureCommand,
   mkPgDir,
+  pgarkRepoCreate,
   NODE,
   PG_BIN,
   PGARK,
@@ -616,6 +617,8 @@ async function runBench() {
     log(`azurite-blob on https://127.0.0.1:${stores.azure.port}`);
   }
   results.stores = Object.values(stores).map((s) => ({ name: s.name, command: s.command, endpoint: s.endpoint, pgarkRepo: s.pgarkRepo, pgarkEnv: redactEnv(s.pgarkEnv) }));
+  // pgark refuses a location without the repository marker: create each repository first (not measured).
+  for (const s of Object.values(stores)) await pgarkRepoCreate(run, s.pgarkRepo, s.pgarkEnv);
 
   // --- cluster -------------------------------------------------------------------------------
   const dataDir = join(mkPgDir(join(tmpRoot, 'main')), 'data');

@@ -67,6 +67,7 @@ try {
   step(`1. a throwaway PostgreSQL cluster in ${work}`);
   run(join(BIN, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--data-checksums'], { cwd: work });
   const port = await freePort();
+  process.stdout.write(pgark(['repo', 'create'])); // the repository: every other command refuses a location without it
   const archive = `${q(process.execPath)} ${q(PGARK)} wal-push %p --repo ${q(repo)}`;
   appendFileSync(join(data, 'postgresql.conf'),
     `\narchive_mode = on\narchive_command = '${archive.replace(/'/g, "''")}'\nwal_keep_size = 2GB\nmax_wal_size = 2GB\n`);

@@ -40,19 +40,44 @@ export async function openDriver(location: string, options: DriverOptions = {}):
   return mod.createDriver(url, options);
 }
 
-/** Remove userinfo and query secrets from a location for display. */
+const SECRET_PARAM = /secret|key|token|password|sig|credential/i;
+
+/**
+ * Remove userinfo and query secrets from a location for display. A location that does not parse
+ * as a URL (`s3://AKIA...:secret/with+slash@bucket/p`) is redacted as text: everything between
+ * `://` and the last '@' of the authority part, and the values of secret-looking parameters.
+ */
 export function redactLocation(location: string): string {
+  // `user:secret@host:/path` parses as a URL of scheme 'user:': only `scheme://` ones are redacted as URLs.
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(location)) return redactUnparsedLocation(location);
+  let u: URL;
   try {
-    const u = new URL(location);
-    if (u.username || u.password) {
-      u.username = u.username ? '***' : '';
-      u.password = '';
-    }
-    for (const k of [...u.searchParams.keys()]) {
-      if (/secret|key|token|password|sig|credential/i.test(k)) u.searchParams.set(k, '***');
-    }
-    return u.toString();
+    u = new URL(location);
   } catch {
-    return location;
+    return redactUnparsedLocation(location);
   }
+  if (u.username || u.password) {
+    u.username = u.username ? '***' : '';
+    u.password = '';
+  }
+  for (const k of [...u.searchParams.keys()]) {
+    if (SECRET_PARAM.test(k)) u.searchParams.set(k, '***');
+  }
+  return u.toString();
+}
+
+function redactUnparsedLocation(location: string): string {
+  let s = location;
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^?#]*)(.*)$/s.exec(s);
+  if (m) {
+    // Userinfo may hold an unencoded '/' (an S3 secret key): the last '@' before the query ends it.
+    const rest = m[2]!;
+    const at = rest.lastIndexOf('@');
+    s = m[1]! + (at >= 0 ? `***@${rest.slice(at + 1)}` : rest) + m[3]!;
+  } else if (!s.startsWith('/')) {
+    // Not a URL and not a path: `user:secret@host:/path` and the like.
+    const at = s.lastIndexOf('@');
+    if (at >= 0) s = `***@${s.slice(at + 1)}`;
+  }
+  return s.replace(/([?&;])([^=&#;]*)=([^&#;]*)/g, (all, sep: string, k: string) => (SECRET_PARAM.test(k) ? `${sep}${k}=***` : all));
 }

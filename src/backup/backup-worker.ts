@@ -56,7 +56,7 @@ const readPool = new BufferPool(CHUNK);
 let repoPromise: Promise<Repository> | undefined;
 
 async function repository(init: BackupWorkerInit): Promise<Repository> {
-  repoPromise ??= import('../cli/context.js').then((m) => m.openRepository(init.settings));
+  repoPromise ??= import('../cli/context.js').then((m) => m.openRepository(init.settings, { marker: 'skip' }));
   return repoPromise;
 }
 

@@ -21,15 +21,34 @@ export function settingsFrom(cmd: Command): Settings {
   return settings;
 }
 
-export async function openRepository(settings: Settings): Promise<Repository> {
+export interface OpenRepositoryOptions {
+  /**
+   * 'require' (default): refuse a location without the repository marker (NotARepositoryError,
+   * nothing written), adopting a pre-marker repository that has this stanza. 'skip': the caller
+   * creates the marker (repo create, setup) or its parent process already checked (worker threads).
+   */
+  marker?: 'require' | 'skip';
+}
+
+export async function openRepository(settings: Settings, o: OpenRepositoryOptions = {}): Promise<Repository> {
   const [{ openDriver }, { Repository }] = await Promise.all([import('../../storage-drivers/registry.js'), import('../repo/repository.js')]);
   const driver = await openDriver(requireRepo(settings), { settings: settings.driver });
-  return new Repository(driver, settings.stanza, { attempts: settings.retries, budgetMs: settings.retryBudgetSec * 1000 });
+  const repo = new Repository(driver, settings.stanza, { attempts: settings.retries, budgetMs: settings.retryBudgetSec * 1000 });
+  if ((o.marker ?? 'require') === 'require') {
+    try {
+      const { MARKER_RECHECK_MS, REPO_MARKER_KEY, requireRepoMarker } = await import('../repo/repo-marker.js');
+      if ((await requireRepoMarker(repo)) !== 'legacy') repo.guardMarker(REPO_MARKER_KEY, MARKER_RECHECK_MS);
+    } catch (err) {
+      await repo.close().catch(() => undefined);
+      throw err;
+    }
+  }
+  return repo;
 }
 
 /** Run `fn` with an open repository and close it afterwards. */
-export async function withRepository<T>(settings: Settings, fn: (repo: Repository) => Promise<T>): Promise<T> {
-  const repo = await openRepository(settings);
+export async function withRepository<T>(settings: Settings, fn: (repo: Repository) => Promise<T>, o: OpenRepositoryOptions = {}): Promise<T> {
+  const repo = await openRepository(settings, o);
   try {
     return await fn(repo);
   } finally {

@@ -41,8 +41,7 @@ export function registerDrillCommands(program: Command): void {
     }, cmd: Command) => {
       const settings = settingsFrom(cmd);
       if (!settings.pgdata) throw new ConfigError('clone needs --pgdata DIR (the new standby\'s data directory)');
-      const { parseApplyDelay, parsePort, assertNoPassword } = await import('../drill/clone-settings.js');
-      if (opts.primaryConninfo !== undefined) assertNoPassword(opts.primaryConninfo, '--primary-conninfo');
+      const { parseApplyDelay, parsePort } = await import('../drill/clone-settings.js');
       const delayMs = opts.delay !== undefined ? parseApplyDelay(opts.delay) : undefined;
       const port = opts.port !== undefined ? parsePort(opts.port) : undefined;
       const { runClone } = await import('../drill/clone.js');

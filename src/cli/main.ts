@@ -5,6 +5,7 @@ import { log } from '../common/log.js';
 import { DEFAULT_CONFIG_PATH, isDriverSetting, SETTINGS } from '../config/schema.js';
 import { PGARK_VERSION } from '../version.js';
 import { ExitWith, WAL_FETCH_FATAL_BASE } from './exit.js';
+import { assertNoPassword } from '../pg/conninfo.js';
 
 type Register = (program: Command) => void;
 
@@ -14,6 +15,7 @@ type Register = (program: Command) => void;
  * process per segment); help, an unknown command or none builds them all.
  */
 export const COMMAND_GROUPS: ReadonlyArray<{ commands: readonly string[]; load: () => Promise<Register[]> }> = [
+  { commands: ['repo'], load: async () => [(await import('./repo-commands.js')).registerRepoCommands] },
   { commands: ['wal-push', 'wal-fetch', 'wal-push-ahead', 'wal-prefetch', 'wal-verify', 'wal-log', 'check-repo', 'info'], load: async () => [(await import('./wal-commands.js')).registerWalCommands] },
   {
     commands: ['backup', 'restore', 'list', 'show', 'expire', 'keep', 'delete', 'verify'],
@@ -80,6 +82,15 @@ export async function buildProgram(argv?: readonly string[]): Promise<Command> {
     for (const register of await group.load()) register(program);
   }
   for (const c of program.commands) c.exitOverride();
+  // Every connection string (options whose value is <dsn> or <conninfo>) is refused with a
+  // password before the command does anything: argv is visible in the process list.
+  program.hook('preAction', (_program, action) => {
+    const values = action.opts() as Record<string, unknown>;
+    for (const opt of action.options) {
+      const v = values[opt.attributeName()];
+      if (/<(dsn|conninfo)>/.test(opt.flags) && typeof v === 'string') assertNoPassword(v, opt.long ?? opt.flags);
+    }
+  });
   return program;
 }
 

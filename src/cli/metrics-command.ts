@@ -34,10 +34,6 @@ export function registerMetricsCommand(program: Command): void {
       const port = intOption(opts.port, '--port', 0, 65_535)!;
       const refreshSec = numberOption(opts.refresh, '--refresh', 1, 86_400) ?? 30;
       const timeoutSec = numberOption(opts.timeout, '--timeout', 1, 3600) ?? Math.min(60, refreshSec);
-      // connectPg refuses it too, but only at the first collection: refuse it before serving anything.
-      if (opts.dsn !== undefined && /password\s*=|:\/\/[^/@]*:[^@]+@/i.test(opts.dsn)) {
-        throw new ConfigError('--dsn must not contain a password (it would be visible in the process list): use PGPASSWORD, PGPASSFILE or ~/.pgpass');
-      }
       const host = opts.host ?? '127.0.0.1';
       const withPg = opts.dsn !== undefined || PG_ENV.some((k) => (process.env[k] ?? '') !== '');
       const { MetricsCollector } = await import('../ops/metrics-collect.js');

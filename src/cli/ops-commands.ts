@@ -10,6 +10,8 @@ function printSetup(out: SetupOutcome, describeReplacement: (i: SetupOutcome['pl
   const w = (s: string) => process.stdout.write(s + '\n');
   const s = out.server;
   w(`server: PostgreSQL ${s.pgVersion} ${s.inRecovery ? 'standby' : 'primary'}, data directory ${s.dataDirectory}; repository ${out.repo}, stanza '${out.stanza}'`);
+  if (out.repository === 'created') w(`created pgark repository ${out.repo}`);
+  else if (out.repository === 'would-create') w(`dry run: would create pgark repository ${out.repo} (pgark repo create)`);
   for (const n of out.notes) w(`note: ${n}`);
   const width = Math.max(...out.plan.items.map((i) => i.name.length));
   for (const i of out.plan.items) {
@@ -20,7 +22,7 @@ function printSetup(out: SetupOutcome, describeReplacement: (i: SetupOutcome['pl
     else w(`  ${name}  '${i.running}'  ok${i.note ? ` (${i.note})` : ''}`);
   }
   for (const f of out.plan.foreign) w(out.dryRun ? `dry run: would be ${describeReplacement(f)}` : describeReplacement(f));
-  if (out.plan.writes.length === 0 && out.pending.length === 0 && !out.restarted && !out.reloaded) {
+  if (out.plan.writes.length === 0 && out.pending.length === 0 && !out.restarted && !out.reloaded && out.repository === 'exists') {
     w(`nothing to change: the server is set up for pgark (repository ${out.repo}, stanza '${out.stanza}')`);
     return;
   }
@@ -75,7 +77,7 @@ export function registerOpsCommands(program: Command): void {
       const out = await withRepository(settings, (repo) => runSetup(settings, repo, {
         dsn: opts.dsn, dryRun: !!opts.dryRun, reload: !!opts.reload, restart: !!opts.restart, logFile: opts.logFile,
         archiveTimeoutSec, standby: !!opts.standby, force: !!opts.force,
-      }));
+      }), { marker: 'skip' }); // setup creates the repository (as pgark repo create)
       if (opts.json) printJson(out);
       else printSetup(out, describeReplacement);
     });

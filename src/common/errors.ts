@@ -15,6 +15,8 @@ export const ExitCode = {
   LOCKED: 6,
   VERIFY_FAILED: 7,
   NOT_FOUND: 8,
+  /** The location holds no pgark repository (no marker): a mistyped path, an unmounted mount point. */
+  NOT_A_REPOSITORY: 9,
   STORAGE: 10,
   INTEGRITY: 11,
   PROTOCOL: 12,
@@ -47,6 +49,14 @@ export class NotFoundError extends PgarkError {
   constructor(readonly path: string, message?: string) {
     super(message ?? `unable to find '${path}': no such object`);
   }
+}
+
+/**
+ * The repository location has no marker (see src/repo/repo-marker.ts): nothing was written.
+ * Not a NotFoundError, so wal-fetch never reads it as "not archived".
+ */
+export class NotARepositoryError extends PgarkError {
+  override readonly exitCode = ExitCode.NOT_A_REPOSITORY;
 }
 
 export class ArchiveMismatchError extends PgarkError {

@@ -44,13 +44,6 @@ export function formatApplyDelay(ms: number): string {
   return `${ms}ms`;
 }
 
-/** Refuse a connection string with a password: it would be readable in postgresql.auto.conf and `ps`. */
-export function assertNoPassword(conninfo: string, flag: string): void {
-  if (/password\s*=|:\/\/[^/@]*:[^@]+@|[?&]password=/i.test(conninfo)) {
-    throw new InvalidInputError(`${flag} must not contain a password (it would be stored in postgresql.auto.conf and visible in the process list): put it in ~/.pgpass of the OS user running the clone, or name a passfile= there`);
-  }
-}
-
 export function parsePort(text: string, flag = '--port'): number {
   if (!/^\d{1,5}$/.test(text.trim()) || Number(text) < 1 || Number(text) > 65535) {
     throw new InvalidInputError(`invalid ${flag} '${escapeForMessage(text)}': expected a TCP port number between 1 and 65535`);

@@ -15,7 +15,8 @@ import { assertNotRoot, findPgCtl, pgCtlStart, runningPostmaster } from '../pg/p
 import { mergeAutoConf } from '../restore/recovery-conf.js';
 import { runRestore, type RestoreOutcome } from '../restore/restore.js';
 import type { Repository } from '../repo/repository.js';
-import { assertNoPassword, cloneSettings } from './clone-settings.js';
+import { cloneSettings } from './clone-settings.js';
+import { assertNoPassword } from '../pg/conninfo.js';
 import { lastLines, recoveryLogFacts } from './scratch-settings.js';
 import { writeTextAtomic } from '../common/fs-atomic.js';
 

@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { InvalidInputError, PgarkError, causeText } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { connectPg, redactDsn } from '../pg/connect.js';
-import { conninfoToUri } from '../pg/conninfo.js';
+import { assertNoPassword, conninfoToUri } from '../pg/conninfo.js';
 import { requirePgProgram } from '../pg/pg-bin.js';
 import { ensurePositionTables, initPosition, lsnOf, subscriptionKey } from './apply-position.js';
 import { sqlValue } from './pgoutput-apply.js';
@@ -44,7 +44,7 @@ export async function publishedTableDetails(source: Client, set: string): Promis
 
 /** A replication ('database') connection to the source. */
 export async function connectReplication(dsn: string | undefined, appName: string): Promise<Client> {
-  if (dsn && /password\s*=|:\/\/[^/@]*:[^@]+@/i.test(dsn)) throw new InvalidInputError('the connection string must not contain a password: use PGPASSWORD, PGPASSFILE or ~/.pgpass');
+  assertNoPassword(dsn);
   const pg = (await import('pg')).default;
   const c = new pg.Client({ ...(dsn ? { connectionString: conninfoToUri(dsn) } : {}), application_name: appName, replication: 'database', connectionTimeoutMillis: 30_000 } as ConstructorParameters<typeof pg.Client>[0]);
   c.on('error', () => undefined);

@@ -17,7 +17,7 @@
 import { execFile } from 'node:child_process';
 import type { Client } from 'pg';
 import { InvalidInputError, PgarkError } from '../common/errors.js';
-import { isConninfoUri, parseConninfo } from '../pg/conninfo.js';
+import { assertNoPassword, isConninfoUri, parseConninfo } from '../pg/conninfo.js';
 import { requirePgProgram } from '../pg/pg-bin.js';
 import { qualified, quoteIdent } from './set-catalog.js';
 
@@ -66,9 +66,10 @@ export function conninfoKeywords(dsn: string): Map<string, string> {
 /** The libpq environment equivalent of a DSN (for pg_dump). A password is refused. */
 export function libpqEnvOf(dsn: string | undefined): Record<string, string> {
   if (dsn === undefined || dsn.trim() === '') return {};
+  assertNoPassword(dsn);
   const env: Record<string, string> = {};
   for (const [k, v] of conninfoKeywords(dsn)) {
-    if (k === 'password') throw new InvalidInputError('the connection string must not contain a password: use PGPASSWORD, PGPASSFILE or ~/.pgpass');
+    if (k === 'password') continue; // an empty one (assertNoPassword refused any other)
     const name = ENV_OF_KEYWORD[k];
     if (name) env[name] = v;
   }

@@ -5,7 +5,8 @@
  * cluster; build archive_command (and restore_command for a standby) for this installation,
  * repository and stanza; plan; refuse before writing anything when a value pgark did not write
  * would be replaced without --force, when ALTER SYSTEM cannot win, or when --restart cannot
- * work; then write, reload and/or restart, and read the settings back.
+ * work; then create the repository (its marker, as `pgark repo create`: archive_command would
+ * refuse an unmarked location), write, reload and/or restart, and read the settings back.
  */
 import { realpath } from 'node:fs/promises';
 import type { Client } from 'pg';
@@ -17,6 +18,7 @@ import { readSystemIdentifier } from '../pg/control-file.js';
 import { buildRestoreCommand } from '../restore/recovery-conf.js';
 import { assertSameCluster } from '../repo/stanza-meta.js';
 import type { Repository } from '../repo/repository.js';
+import { createRepository, readRepoMarker } from '../repo/repo-marker.js';
 import { buildArchiveCommand } from './archive-command.js';
 import { prepareRestart, restartServer, type RestartPlan } from './pg-restart.js';
 import { boundStatements, readServerSettings, serverFacts, type ServerFacts } from './pg-settings.js';
@@ -51,6 +53,8 @@ export interface SetupOutcome {
   restarted: boolean;
   /** Settings that still wait for a reload or restart when setup ends. */
   pending: PlannedSetting[];
+  /** The repository marker: there already, written by this run, or (dry run) would be written. */
+  repository: 'exists' | 'created' | 'would-create';
   notes: string[];
 }
 
@@ -80,7 +84,7 @@ async function checkPgdata(pgdata: string, facts: ServerFacts): Promise<void> {
 async function checkStanza(repo: Repository, facts: ServerFacts, notes: string[]): Promise<void> {
   const meta = await repo.readStanza();
   if (!meta) {
-    notes.push(`stanza '${repo.stanza}' does not exist yet in the repository: the first wal-push creates it`);
+    notes.push(`stanza '${repo.stanza}' does not exist yet in the repository: the first wal-push or backup creates it`);
     return;
   }
   assertSameCluster(meta, { systemIdentifier: facts.systemIdentifier, pgVersion: facts.pgVersion, walSegmentSize: facts.walSegmentSize }, 'the server you are setting up');
@@ -135,9 +139,13 @@ export async function runSetup(settings: Settings, repo: Repository, o: SetupOpt
     const outcome: SetupOutcome = {
       server: { pgVersion: facts.pgVersion, dataDirectory: facts.dataDirectory, inRecovery: facts.inRecovery, systemIdentifier: facts.systemIdentifier },
       repo: wanted.repo, stanza: wanted.stanza, dryRun: o.dryRun, plan, written: [], reloaded: false, restarted: false,
-      pending: plan.items.filter((i) => i.action === 'set' || i.action === 'pending'), notes,
+      pending: plan.items.filter((i) => i.action === 'set' || i.action === 'pending'), repository: 'exists', notes,
     };
-    if (o.dryRun) return outcome;
+    if (o.dryRun) {
+      if (!(await readRepoMarker(repo))) outcome.repository = 'would-create';
+      return outcome;
+    }
+    if ((await createRepository(repo)).created) outcome.repository = 'created';
 
     for (const w of plan.writes) {
       await c.query(alterSystemSql(w));

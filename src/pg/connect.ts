@@ -5,7 +5,7 @@
  */
 import type { Client } from 'pg';
 import { PgarkError, ExitCode } from '../common/errors.js';
-import { conninfoToUri } from './conninfo.js';
+import { assertNoPassword, conninfoToUri } from './conninfo.js';
 
 export class ConnectionError extends PgarkError {
   override readonly exitCode = ExitCode.FAILURE;
@@ -17,9 +17,7 @@ export function redactDsn(dsn: string): string {
 }
 
 export async function connectPg(dsn: string | undefined, applicationName = 'pgark'): Promise<Client> {
-  if (dsn && /password\s*=|:\/\/[^/@]*:[^@]+@/i.test(dsn)) {
-    throw new ConnectionError('the connection string must not contain a password (it would be visible in the process list): use PGPASSWORD, PGPASSFILE or ~/.pgpass');
-  }
+  assertNoPassword(dsn);
   const pg = (await import('pg')).default;
   // node-postgres ignores PGCONNECT_TIMEOUT: bound the connection attempt ourselves.
   const timeoutSec = Number(process.env.PGCONNECT_TIMEOUT) > 0 ? Number(process.env.PGCONNECT_TIMEOUT) : 30;

@@ -1,9 +1,11 @@
 /**
  * libpq connection strings (pure). `pg` understands only the URI form, so the keyword/value
  * form (`host=/tmp port=5433 dbname='my db'`) is parsed here, as libpq parses it, and turned
- * into the equivalent URI. Passwords are refused by the callers before this runs.
+ * into the equivalent URI. Connection strings with a password are refused (assertNoPassword)
+ * before anything connects: argv is visible in the process list, and some (primary_conninfo)
+ * would be written into configuration files that backups copy.
  */
-import { InvalidInputError } from '../common/errors.js';
+import { ConfigError, InvalidInputError } from '../common/errors.js';
 
 /** libpq keywords pgark passes on; anything else is an error rather than silently dropped. */
 const KEYWORDS = new Set([
@@ -96,4 +98,45 @@ export function conninfoToUri(text: string): string {
   }
   const query = params.toString();
   return `postgresql://${userPart}${authority}/${db !== undefined ? encDb(db) : ''}${query ? `?${query}` : ''}`;
+}
+
+/** Keywords whose value is a secret: the password, and the passphrase of the client key. */
+const SECRET_KEYWORDS = ['password', 'sslpassword'];
+
+/**
+ * True when a connection string carries a password: `password=` (or `sslpassword=`) in the
+ * keyword/value form, also when the rest does not parse, and `user:password@` or
+ * `?password=` in the URI form. Errs on the side of "yes" for URIs whose userinfo holds an
+ * unencoded '/'.
+ */
+export function conninfoHasPassword(text: string): boolean {
+  if (isConninfoUri(text)) {
+    const t = text.trim().replace(/^postgres(ql)?:\/\//i, '');
+    const authority = t.split(/[/?#]/)[0] ?? '';
+    const at = authority.lastIndexOf('@');
+    if (at >= 0 && authority.slice(0, at).includes(':')) return true;
+    if (/^[^:@/?#]*:[^@]*@/.test(t)) return true;
+    const q = t.indexOf('?');
+    if (q < 0) return false;
+    const params = new URLSearchParams(t.slice(q + 1).split('#')[0]);
+    return [...params.keys()].some((k) => SECRET_KEYWORDS.includes(k.toLowerCase()));
+  }
+  try {
+    const kv = parseConninfo(text);
+    return SECRET_KEYWORDS.some((k) => kv.has(k));
+  } catch {
+    return /(?:^|\s)(ssl)?password\s*=/i.test(text);
+  }
+}
+
+/**
+ * Refuse a connection string with a password (ConfigError, exit 2), before anything connects
+ * or is written. The one check for --dsn, --primary-conninfo and every other connection string.
+ */
+export function assertNoPassword(conninfo: string | undefined, flag = '--dsn'): void {
+  if (conninfo === undefined || !conninfoHasPassword(conninfo)) return;
+  throw new ConfigError(
+    `${flag} must not contain a password (it would be visible in the process list, and could be copied into configuration files and backups): ` +
+    'put the password in ~/.pgpass of the OS user running pgark (or of the server, for primary_conninfo), or in a file named by PGPASSFILE',
+  );
 }

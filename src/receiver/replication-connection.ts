@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { ExitCode, PgarkError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { ConnectionError, redactDsn } from '../pg/connect.js';
-import { conninfoToUri } from '../pg/conninfo.js';
+import { assertNoPassword, conninfoToUri } from '../pg/conninfo.js';
 import {
   BackendFramer, copyDataMessage, copyDoneMessage, MSG, parseCommandComplete, parseDataRow, parseErrorFields,
   parseRowDescription, queryMessage, terminateMessage, type BackendMessage, type ErrorFields,
@@ -89,9 +89,7 @@ export class ReplicationConnection {
   }
 
   static async open(o: { dsn?: string | undefined; applicationName: string; connectTimeoutSec?: number }): Promise<ReplicationConnection> {
-    if (o.dsn && /password\s*=|:\/\/[^/@]*:[^@]+@/i.test(o.dsn)) {
-      throw new ConnectionError('the connection string must not contain a password (it would be visible in the process list): use PGPASSWORD, PGPASSFILE or ~/.pgpass');
-    }
+    assertNoPassword(o.dsn);
     const where = o.dsn ? `'${redactDsn(o.dsn)}'` : `host=${process.env.PGHOST ?? 'default'} port=${process.env.PGPORT ?? '5432'}`;
     const pg = (await import('pg')).default;
     const client = new pg.Client({

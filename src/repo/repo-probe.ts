@@ -11,7 +11,7 @@ import { requestCounts, type RequestKind } from '../../storage-drivers/request-s
 import type { StorageDriver } from '../../storage-drivers/types.js';
 import { probeKey } from './layout.js';
 
-export type ProbeName = 'write' | 'put-if-absent' | 'stat' | 'list' | 'read' | 'ranged-read' | 'replace' | 'delete' | 'stanza';
+export type ProbeName = 'write' | 'put-if-absent' | 'stat' | 'list' | 'read' | 'ranged-read' | 'replace' | 'delete' | 'marker' | 'stanza';
 
 export interface ProbeResult {
   probe: ProbeName;
@@ -41,7 +41,7 @@ async function readAll(stream: AsyncIterable<unknown>): Promise<Buffer> {
  * Run the probes in order. A probe whose prerequisite failed (nothing was written, so nothing
  * can be read) is reported as failed with that reason rather than run.
  */
-export async function probeRepository(driver: StorageDriver, stanza: string, stanzaCheck: () => Promise<string>): Promise<RepoProbeReport> {
+export async function probeRepository(driver: StorageDriver, stanza: string, stanzaCheck: () => Promise<string>, markerCheck?: () => Promise<string>): Promise<RepoProbeReport> {
   const before = requestCounts();
   const key = probeKey(stanza, `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}-${randomBytes(4).toString('hex')}`);
   const body = randomBytes(PROBE_SIZE);
@@ -117,6 +117,7 @@ export async function probeRepository(driver: StorageDriver, stanza: string, sta
       return 'removed';
     });
   }
+  if (markerCheck) await run('marker', markerCheck);
   await run('stanza', stanzaCheck);
   const after = requestCounts();
   const requests = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - before[k as RequestKind]])) as Record<RequestKind, number>;

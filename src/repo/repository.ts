@@ -3,7 +3,7 @@
  * retries of transient storage errors.
  */
 import { Readable } from 'node:stream';
-import { AlreadyExistsError, IntegrityError, NotFoundError } from '../common/errors.js';
+import { AlreadyExistsError, IntegrityError, NotARepositoryError, NotFoundError } from '../common/errors.js';
 import { withRetry, type RetryPolicy } from '../common/retry.js';
 import type { CodecName } from '../io/codec.js';
 import type { StorageDriver } from '../../storage-drivers/types.js';
@@ -28,6 +28,7 @@ export interface PutObjectOptions {
 
 export class Repository {
   private stanzaMeta: StanzaMeta | undefined;
+  private markerGuard: { key: string; intervalMs: number; checkedAt: number } | undefined;
 
   constructor(
     readonly driver: StorageDriver,
@@ -35,8 +36,30 @@ export class Repository {
     readonly retry: RetryPolicy,
   ) {}
 
+  /**
+   * Before a write, make sure the repository marker `key` (just checked by the caller) is still
+   * there when the last check is older than `intervalMs`: a long-running agent or receiver whose
+   * repository is unmounted under it must not start a new one in the bare mount point.
+   */
+  guardMarker(key: string, intervalMs: number): void {
+    this.markerGuard = { key, intervalMs, checkedAt: Date.now() };
+  }
+
+  private async checkMarker(): Promise<void> {
+    const g = this.markerGuard;
+    if (!g || Date.now() - g.checkedAt < g.intervalMs) return;
+    if (!(await this.stat(g.key))) {
+      throw new NotARepositoryError(
+        `the repository marker '${g.key}' is no longer in '${this.driver.location}' (unmounted, or removed?): nothing was written; ` +
+        'mount the repository again, or, if this is the right location, run pgark repo create',
+      );
+    }
+    g.checkedAt = Date.now();
+  }
+
   /** Store `openRaw()`'s bytes as a checksummed object. Retries reopen the source. */
   async putObject(key: string, openRaw: () => Readable, o: PutObjectOptions): Promise<EncodeResult> {
+    await this.checkMarker();
     // What an earlier attempt encoded: when that attempt's put was stored but its answer lost
     // (a transient error after the store committed), a retried put-if-absent finds the object
     // there. If it holds exactly our content, it is our own write, not someone else's.
@@ -82,6 +105,7 @@ export class Repository {
    * as putObject: retried, and a retried put-if-absent finding exactly its own content succeeds.
    */
   async putSmallObject(key: string, raw: Buffer, o: { ifAbsent?: boolean } = {}): Promise<EncodeResult> {
+    await this.checkMarker();
     const { body, result } = encodeSmallObject(raw);
     return withRetry(`store '${key}'`, this.retry, async (attempt) => {
       try {
@@ -143,7 +167,7 @@ export class Repository {
     const meta = await this.readStanza();
     if (!meta) {
       throw new NotFoundError(stanzaMetaKey(this.stanza),
-        `stanza '${this.stanza}' does not exist in repository '${this.driver.location}' (it is created by the first wal-push)`);
+        `stanza '${this.stanza}' does not exist in repository '${this.driver.location}' (it is created by the first wal-push or backup)`);
     }
     return meta;
   }

@@ -9,6 +9,7 @@
  */
 import { InvalidInputError } from '../common/errors.js';
 import type { PgarkProgram } from '../common/self-command.js';
+import { assertNoPassword } from '../pg/conninfo.js';
 import { escapeForMessage, parseLsn } from '../wal/segment-name.js';
 
 /** Command-line flags the messages of this module name; the CLI must use the same spellings. */
@@ -341,6 +342,8 @@ export function recoverySettings(o: {
   if (o.primaryConninfo !== undefined && (o.primaryConninfo.trim() === '' || UNSAFE_CHARS.test(o.primaryConninfo))) {
     throw new InvalidInputError(`invalid ${RESTORE_FLAGS.primaryConninfo}: it is empty or contains a NUL, carriage return or newline`);
   }
+  // It would be written into postgresql.auto.conf, which the next backup copies.
+  assertNoPassword(o.primaryConninfo, RESTORE_FLAGS.primaryConninfo);
 
   const out: Array<[string, string]> = [['restore_command', o.restoreCommand]];
   if (t.immediate) out.push(['recovery_target', 'immediate']);

@@ -9,6 +9,7 @@ import { addAbortSignal, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { AlreadyExistsError, causeText, ConfigError, NotFoundError } from '../../src/common/errors.js';
 import { checkKey, checkRange, listStart } from '../keys.js';
+import { redactLocation } from '../registry.js';
 import { forEachLimit } from '../limit.js';
 import { countRequest } from '../request-stats.js';
 import type { DriverOptions, GetOptions, ObjectInfo, Op, PutOptions, StorageDriver, StorageFeature } from '../types.js';
@@ -29,7 +30,7 @@ export async function createDriver(url: URL, _options: DriverOptions): Promise<S
   try {
     root = fileURLToPath(url);
   } catch (err) {
-    throw new ConfigError(`invalid repository '${url.href}': ${causeText(err)}`);
+    throw new ConfigError(`invalid repository '${redactLocation(url.href)}': ${causeText(err)}`);
   }
   return new FsDriver(resolve(root));
 }

@@ -30,7 +30,7 @@ export function parseS3Url(url: URL): S3Location {
   }
   if (url.search || url.hash) throw new ConfigError(`invalid repository '${shown}': query strings and fragments are not supported; use settings such as s3-region`);
   const bucket = url.hostname;
-  if (!bucket) throw new ConfigError(`invalid repository '${url.href}': expected s3://bucket[/prefix]`);
+  if (!bucket) throw new ConfigError(`invalid repository '${shown}': expected s3://bucket[/prefix]`);
   if (!BUCKET_RE.test(bucket) || bucket.includes('..')) throw new ConfigError(`invalid repository '${shown}': '${bucket}' is not a valid bucket name`);
   return { bucket, prefix: parsePrefix(url.pathname, shown) };
 }

@@ -11,6 +11,7 @@ import { GcsFakeServer } from './gcs-fake-server.js';
 import { startS3Server } from './s3-server.js';
 import { lookupUser, pgRunAsUser } from './pg-cluster.js';
 import { startSshd } from './sshd-server.js';
+import { createRepo } from './repo.js';
 
 export interface StartedStore {
   repo: string;
@@ -111,4 +112,21 @@ const gcsStore: RemoteStore = {
   },
 };
 
-export const REMOTE_STORES: RemoteStore[] = [fsStore, sshStore, s3Store, azureStore, gcsStore];
+/** Every store starts with its repository created (pgark repo create), as an administrator would. */
+function withRepository(store: RemoteStore): RemoteStore {
+  return {
+    ...store,
+    start: async (work) => {
+      const started = await store.start(work);
+      try {
+        await createRepo(started.repo, { env: started.env });
+      } catch (err) {
+        await started.stop();
+        throw err;
+      }
+      return started;
+    },
+  };
+}
+
+export const REMOTE_STORES: RemoteStore[] = [fsStore, sshStore, s3Store, azureStore, gcsStore].map(withRepository);

@@ -32,6 +32,7 @@ import {
   shellQuote,
 } from '../helpers/pg-cluster.js';
 import { pgark } from '../helpers/pgark-run.js';
+import { createRepo } from '../helpers/repo.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -193,7 +194,7 @@ async function waitUntil(what: string, fn: () => Promise<boolean>, timeoutMs: nu
 // ---------------------------------------------------------------------------
 
 beforeAll(async () => {
-  repo = await makeSharedTempDir('pgark-bf-repo-');
+  repo = await createRepo(await makeSharedTempDir('pgark-bf-repo-'));
   work = await makeSharedTempDir('pgark-bf-work-');
   pauseFile = join(work, 'PAUSE-ARCHIVING');
   main = await PgCluster.create({

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { archiveCommand, destroyAllClusters, makeSharedTempDir, PgCluster } from '../helpers/pg-cluster.js';
 import { pgark } from '../helpers/pgark-run.js';
 import { waitUntil, newUserDir } from '../helpers/wait.js';
+import { createRepo } from '../helpers/repo.js';
 
 let work: string;
 afterAll(async () => {
@@ -44,7 +45,7 @@ describe('tablespaces and incremental chains', () => {
   const base = () => ['--repo', repo, '--stanza', 'ts'];
 
   beforeAll(async () => {
-    repo = await makeSharedTempDir('pgark-bo-repo-');
+    repo = await createRepo(await makeSharedTempDir('pgark-bo-repo-'));
     src = await PgCluster.create({ name: 'bo-ts', dataChecksums: true, conf: { archive_mode: 'on', archive_command: archiveCommand({ repo, stanza: 'ts' }) } });
     await src.start();
     tsDir = await newDir('tablespace');
@@ -107,7 +108,7 @@ describe('--store-wal and standby restores', () => {
   const base = () => ['--repo', repo, '--stanza', 'sw'];
 
   beforeAll(async () => {
-    repo = await makeSharedTempDir('pgark-bo-repo2-');
+    repo = await createRepo(await makeSharedTempDir('pgark-bo-repo2-'));
     src = await PgCluster.create({ name: 'bo-sw', dataChecksums: true, conf: { archive_mode: 'off', wal_level: 'replica', max_wal_senders: '5', wal_keep_size: '256MB' } });
     await src.start();
     await src.psql('CREATE TABLE t (id int PRIMARY KEY, v text)');

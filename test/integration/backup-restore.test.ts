@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { archiveCommand, chownToRunAs, destroyAllClusters, makeSharedTempDir, PgCluster } from '../helpers/pg-cluster.js';
 import { pgark } from '../helpers/pgark-run.js';
+import { createRepo } from '../helpers/repo.js';
 
 const STANZA = 'main';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -198,7 +199,7 @@ describe('full backup under pgbench load, restored to a restore point', () => {
   let src: PgCluster;
 
   beforeAll(async () => {
-    repo = await makeSharedTempDir('pgark-br1-repo-');
+    repo = await createRepo(await makeSharedTempDir('pgark-br1-repo-'));
     work = await makeSharedTempDir('pgark-br1-work-');
     src = await sourceCluster('br-load', repo);
     await src.pgbench(['-i', '-s', '2', '-q']);
@@ -290,7 +291,7 @@ describe('point-in-time recovery (restore auto)', () => {
   }
 
   beforeAll(async () => {
-    repo = await makeSharedTempDir('pgark-br2-repo-');
+    repo = await createRepo(await makeSharedTempDir('pgark-br2-repo-'));
     work = await makeSharedTempDir('pgark-br2-work-');
     src = await sourceCluster('br-pitr', repo);
     await src.psql('CREATE TABLE t(id int PRIMARY KEY, v text)');
@@ -366,7 +367,7 @@ describe('incremental chain: full + 3 incr', () => {
   }
 
   beforeAll(async () => {
-    repo = await makeSharedTempDir('pgark-br3-repo-');
+    repo = await createRepo(await makeSharedTempDir('pgark-br3-repo-'));
     work = await makeSharedTempDir('pgark-br3-work-');
     src = await sourceCluster('br-incr', repo);
     await src.pgbench(['-i', '-s', '2', '-q']);
@@ -464,7 +465,7 @@ describe('restore --delta over a modified data directory', () => {
   let extrasBefore: string[] = [];
 
   beforeAll(async () => {
-    repo = await makeSharedTempDir('pgark-br4-repo-');
+    repo = await createRepo(await makeSharedTempDir('pgark-br4-repo-'));
     work = await makeSharedTempDir('pgark-br4-work-');
     src = await sourceCluster('br-delta', repo);
     await src.pgbench(['-i', '-s', '1', '-q']);

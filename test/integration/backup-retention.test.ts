@@ -13,6 +13,7 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { archiveCommand, destroyAllClusters, makeSharedTempDir, PgCluster } from '../helpers/pg-cluster.js';
 import { pgark } from '../helpers/pgark-run.js';
+import { createRepo } from '../helpers/repo.js';
 
 const STANZA = 'main';
 
@@ -60,7 +61,7 @@ afterAll(async () => {
 });
 
 beforeAll(async () => {
-  repo = await makeSharedTempDir('pgark-ret-repo-');
+  repo = await createRepo(await makeSharedTempDir('pgark-ret-repo-'));
   work = await makeSharedTempDir('pgark-ret-work-');
   src = await PgCluster.create({
     name: 'retention-src',

@@ -4,7 +4,9 @@
  * exit above 125.
  */
 import { describe, expect, it } from 'vitest';
+import { makeSharedTempDir, removeSharedTempDir } from '../helpers/pg-cluster.js';
 import { pgark } from '../helpers/pgark-run.js';
+import { createRepo } from '../helpers/repo.js';
 
 const SEG = '000000010000000000000001';
 const run = (args: string[], env: Record<string, string> = {}) => pgark(args, { allowFail: true, env });
@@ -21,6 +23,11 @@ describe('wal-fetch never answers "missing" for a configuration mistake', () => 
     expect(r.code).toBe(202);
     expect(r.stderr).toMatch(message);
   });
+  it('a location that is no repository (no marker) exits 209, not 1', async () => {
+    const r = await run(['wal-fetch', SEG, '/tmp/pgark-never-written', '--repo', '/tmp/pgark-no-such-repo']);
+    expect(r.code).toBe(209);
+    expect(r.stderr).toMatch(/no pgark repository at '\/tmp\/pgark-no-such-repo'/);
+  });
 });
 
 describe('other commands', () => {
@@ -35,8 +42,18 @@ describe('other commands', () => {
     expect(JSON.parse(v.stdout)).toMatchObject({ pgark: expect.stringMatching(/^\d+\.\d+\.\d+/) });
   });
   it('a missing stanza is exit 8 with the stanza named', async () => {
+    const repo = await createRepo(await makeSharedTempDir('pgark-exit-'));
+    try {
+      const r = await run(['info', '--repo', repo, '--stanza', 'ghost']);
+      expect(r.code).toBe(8);
+      expect(r.stderr).toMatch(/stanza 'ghost' does not exist/);
+    } finally {
+      await removeSharedTempDir(repo);
+    }
+  });
+  it('a location that is no repository is exit 9, naming it and pgark repo create', async () => {
     const r = await run(['info', '--repo', '/tmp/pgark-no-such-repo', '--stanza', 'ghost']);
-    expect(r.code).toBe(8);
-    expect(r.stderr).toMatch(/stanza 'ghost' does not exist/);
+    expect(r.code).toBe(9);
+    expect(r.stderr).toMatch(/no pgark repository at '\/tmp\/pgark-no-such-repo'.*pgark repo create --repo \/tmp\/pgark-no-such-repo/);
   });
 });

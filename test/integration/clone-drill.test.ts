@@ -17,6 +17,7 @@ import { archiveCommand, chownToRunAs, destroyAllClusters, findPgBin, freePort, 
 import { pgark, pgarkJson } from '../helpers/pgark-run.js';
 import type { DrillReport } from '../../src/drill/drill-report.js';
 import { waitUntil, newUserDir } from '../helpers/wait.js';
+import { createRepo } from '../helpers/repo.js';
 
 let work: string;
 let repo: string;
@@ -44,7 +45,7 @@ function postgresProcessesUnder(text: string): number[] {
 
 beforeAll(async () => {
   work = await makeSharedTempDir('pgark-drill-');
-  repo = await newDir('repo');
+  repo = await createRepo(await newDir('repo'));
   primary = await PgCluster.create({
     name: 'drill-primary', walSegmentSizeMB: 1,
     conf: { archive_mode: 'on', archive_command: archiveCommand({ repo, stanza }), wal_level: 'replica', max_wal_senders: '10', hot_standby: 'on' },
@@ -71,7 +72,7 @@ describe('pgark clone and promote', () => {
   it('refuses a password in --primary-conninfo before writing anything', async () => {
     const dir = await newDir('clone-pw');
     const r = await pgark(['clone', ...repoArgs(), '--pgdata', dir, '--primary-conninfo', `host=127.0.0.1 port=${primary.port} user=postgres password=s3cret`], { allowFail: true });
-    expect(r.code).toBe(5);
+    expect(r.code).toBe(2); // the one code for a connection string with a password (was 5 here, 1 or 2 elsewhere)
     expect(r.stderr).toMatch(/must not contain a password.*\.pgpass/);
     expect(r.stderr + r.stdout).not.toContain('s3cret');
     expect(await readdir(dir)).toEqual([]);

@@ -20,6 +20,7 @@ import { openDriver } from '../../storage-drivers/registry.js';
 import { Repository } from '../../src/repo/repository.js';
 import { drillKey } from '../../src/repo/layout.js';
 import { waitUntil } from '../helpers/wait.js';
+import { createRepo } from '../helpers/repo.js';
 
 const STANZA = 'met';
 const MB = 1024 * 1024;
@@ -85,6 +86,7 @@ beforeAll(async () => {
   repo = join(work, 'repo');
   await mkdir(repo, { mode: 0o700 });
   await chownToRunAs(repo);
+  await createRepo(repo);
   primary = await PgCluster.create({
     name: 'metrics', walSegmentSizeMB: 1,
     conf: { archive_mode: 'on', archive_command: archiveCommand({ repo, stanza: STANZA }), wal_level: 'replica' },

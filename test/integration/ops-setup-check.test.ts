@@ -69,7 +69,8 @@ describe('pgark setup and pgark check', () => {
   };
 
   it('setup on a fresh cluster: plan, --restart, archiving works, a second run changes nothing', { timeout: 120_000 }, async () => {
-    repo = await newDir('repo');
+    // Not created: setup creates the repository (as pgark repo create), once it is past its refusals.
+    repo = join(work, 'repo');
     primary = await PgCluster.create({ name: 'ops', walSegmentSizeMB: 1 });
     await primary.start();
     expect(await primary.psql('SHOW archive_mode')).toBe('off');
@@ -80,6 +81,8 @@ describe('pgark setup and pgark check', () => {
     expect(dry.stdout).toMatch(/wal_level\s+'replica'\s+ok/);
     expect(dry.stdout).toMatch(/max_wal_senders\s+'10'\s+ok/);
     expect(dry.stdout).toMatch(/dry run: would write 2 setting\(s\) with ALTER SYSTEM; a restart is needed/);
+    expect(dry.stdout).toMatch(/dry run: would create pgark repository/);
+    expect(existsSync(repo)).toBe(false);
     expect(await autoConf(primary)).not.toMatch(/archive/);
     expect(await primary.psql('SHOW archive_mode')).toBe('off');
 
@@ -97,11 +100,14 @@ describe('pgark setup and pgark check', () => {
     const noLog = await pgark(['setup', ...repoArgs(), '--restart'], { env: env(), allowFail: true });
     expect(noLog.code).toBe(2);
     expect(noLog.stderr).toMatch(/logging_collector is off.*--log-file/);
+    expect(existsSync(repo)).toBe(false);
     expect(await autoConf(primary)).not.toMatch(/archive/);
 
     const applied = await pgark(['setup', ...repoArgs(), '--restart', '--log-file', primary.logFile, '--archive-timeout', '300'], { env: env() });
     expect(applied.stdout).toMatch(/archive_timeout\s+'0' -> '300'\s+\(needs a reload\)/);
     expect(applied.stdout).toMatch(/wrote 3 setting\(s\) with ALTER SYSTEM/);
+    expect(applied.stdout).toContain(`created pgark repository ${repo}`);
+    expect(existsSync(join(repo, '.pgark-repository'))).toBe(true);
     expect(applied.stdout).toMatch(/restarted the server/);
     expect(applied.stdout).toMatch(/every setting is in effect/);
     expect(await primary.psql('SHOW archive_mode')).toBe('on');
@@ -139,6 +145,7 @@ describe('pgark setup and pgark check', () => {
     expect(refused.stderr).toContain(`replacing archive_command 'cp %p /nonexistent/%f' set in ${other.dataDir}/postgresql.conf:${line}`);
     expect(refused.stderr).toMatch(/does not run pgark\); pass --force to replace it/);
     expect(refused.stderr).toMatch(/nothing was changed/);
+    expect(await readdir(otherRepo)).toEqual([]); // and no repository created
     expect(await autoConf(other)).not.toMatch(/archive_command/);
     expect(await other.psql('SHOW archive_command')).toBe('cp %p /nonexistent/%f');
 

@@ -16,6 +16,7 @@ import { archiveCommand, destroyAllClusters, makeSharedTempDir, PgCluster } from
 import { startPgark, stopPgark, type BackgroundPgark } from '../helpers/pgark-background.js';
 import { pgark, pgarkJson } from '../helpers/pgark-run.js';
 import { waitUntil, newUserDir } from '../helpers/wait.js';
+import { createRepo } from '../helpers/repo.js';
 
 let work: string;
 beforeAll(async () => {
@@ -43,7 +44,7 @@ async function restoreAndStart(repo: string, stanza: string, name: string, extra
 
 describe('synchronous receiver: zero data loss', () => {
   it('every commit that returned is restorable after kill -9 of the primary', { timeout: 300_000 }, async () => {
-    const repo = await newDir('repo-rpo');
+    const repo = await createRepo(await newDir('repo-rpo'));
     const stanza = 'rpo';
     const primary = await PgCluster.create({
       name: 'rpo', walSegmentSizeMB: 1,
@@ -95,7 +96,7 @@ async function waitStored(c: PgCluster, app: string, output: () => string, timeo
 
 describe('timelines', () => {
   it('pointed at a promoted standby, finishes timeline 1 from it and follows timeline 2', { timeout: 300_000 }, async () => {
-    const repo = await newDir('repo-tl');
+    const repo = await createRepo(await newDir('repo-tl'));
     const stanza = 'tl';
     const conf = { archive_mode: 'on', archive_command: archiveCommand({ repo, stanza }), wal_level: 'replica', wal_keep_size: '256MB', hot_standby: 'on' };
     const primary = await PgCluster.create({ name: 'tl-primary', walSegmentSizeMB: 1, conf });
@@ -141,7 +142,7 @@ describe('timelines', () => {
 
 describe('faults', () => {
   it('reconnects with backoff when the server restarts and goes on without a gap; reports status', { timeout: 300_000 }, async () => {
-    const repo = await newDir('repo-rc');
+    const repo = await createRepo(await newDir('repo-rc'));
     const stanza = 'rc';
     const primary = await PgCluster.create({ name: 'rc', walSegmentSizeMB: 1, conf: { wal_level: 'replica' } });
     await primary.start();
@@ -181,7 +182,7 @@ describe('faults', () => {
   });
 
   it('a missing slot and WAL removed before it was received are clear errors', { timeout: 180_000 }, async () => {
-    const repo = await newDir('repo-gone');
+    const repo = await createRepo(await newDir('repo-gone'));
     const stanza = 'gone';
     const c = await PgCluster.create({ name: 'gone', walSegmentSizeMB: 1, conf: { wal_level: 'replica', min_wal_size: '2MB', max_wal_size: '4MB', wal_keep_size: '0' } });
     await c.start();

@@ -22,6 +22,7 @@ import { destroyAllClusters, makeSharedTempDir, PgCluster, pgRunAsUser, PROJECT_
 import { startPgark, stopPgark, type BackgroundPgark } from '../helpers/pgark-background.js';
 import { pgark } from '../helpers/pgark-run.js';
 import { REMOTE_STORES, type StartedStore } from '../helpers/remote-stores.js';
+import { createRepo } from '../helpers/repo.js';
 
 const STANZA = 'agent';
 const SHELL_CLIENT = join(PROJECT_ROOT, 'bin', 'pgark-wal-push');
@@ -172,7 +173,7 @@ describe('bin/pgark-wal-push, the shell client', () => {
   it('answers from a record only for the very file stored; a changed file is a mismatch', { timeout: 300_000 }, async () => {
     const work = await makeSharedTempDir('pgark-shell-client-');
     try {
-      const repo = join(work, 'repo');
+      const repo = await createRepo(join(work, 'repo'));
       const src = await PgCluster.create({ name: 'shell-client', walSegmentSizeMB: 1, conf: { archive_mode: 'on', archive_command: '/bin/true' } });
       await src.start();
       const seg = await src.switchWal();
@@ -232,7 +233,7 @@ describe('bin/pgark-wal-fetch, the shell client, on a long replay', () => {
     const work = await makeSharedTempDir('pgark-replay-');
     let agent: ReturnType<typeof startAgent> | undefined;
     try {
-      const repo = join(work, 'repo');
+      const repo = await createRepo(join(work, 'repo'));
       const src = await PgCluster.create({
         name: 'replay-src',
         walSegmentSizeMB: 1,

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { archiveCommand, destroyAllClusters, makeSharedTempDir, PgCluster, restoreCommand } from '../helpers/pg-cluster.js';
 import { pgark, pgarkJson } from '../helpers/pgark-run.js';
+import { createRepo } from '../helpers/repo.js';
 
 let src: PgCluster;
 let repo: string;
@@ -19,7 +20,7 @@ afterAll(async () => {
 });
 
 beforeAll(async () => {
-  repo = await makeSharedTempDir('pgark-repo-');
+  repo = await createRepo(await makeSharedTempDir('pgark-repo-'));
   work = await makeSharedTempDir('pgark-work-');
   src = await PgCluster.create({
     name: 'archive-src',

@@ -25,6 +25,7 @@ import {
   type RunResult,
 } from '../helpers/pg-cluster.js';
 import { pgark } from '../helpers/pgark-run.js';
+import { createRepo } from '../helpers/repo.js';
 
 // ---------------------------------------------------------------------------
 // Shared fixtures
@@ -185,7 +186,7 @@ beforeAll(async () => {
 describe('wal-push: never overwrite', () => {
   let r1: string;
   beforeAll(async () => {
-    r1 = await makeSharedTempDir('pgark-r1-');
+    r1 = await createRepo(await makeSharedTempDir('pgark-r1-'));
   });
 
   it('1. re-pushing an archived segment succeeds without touching the object (push-exists)', async () => {
@@ -322,7 +323,7 @@ describe('wal-push: never overwrite', () => {
 
 describe('damaged objects', () => {
   it('7. a flipped byte in the payload or the trailer: wal-fetch 211, wal-verify --read 7', async () => {
-    const repo = await makeSharedTempDir('pgark-r2-');
+    const repo = await createRepo(await makeSharedTempDir('pgark-r2-'));
     const [s1, s2, s3] = [segs[0]!, segs[1]!, segs[2]!];
     for (const s of [s1, s2, s3]) {
       const r = await push(segPath(s), repo);
@@ -404,6 +405,7 @@ describe('unreachable storage', () => {
     const repo = join(parent, 'repo');
     await mkdir(repo, { mode: 0o700 });
     await chownToRunAs(repo);
+    await createRepo(repo);
     const p = await push(segPath(segs[0]!), repo);
     expect(p.code, describeRun(p)).toBe(0);
     await chmod(parent, 0o000);
@@ -421,7 +423,7 @@ describe('unreachable storage', () => {
 
 describe('kill -9 during an upload', () => {
   it('9. leaves no visible object; a retry succeeds and removes the dead temp file', async () => {
-    const repo = await makeSharedTempDir('pgark-r5-');
+    const repo = await createRepo(await makeSharedTempDir('pgark-r5-'));
     const objDir = join(repo, 'big', 'wal', '00000001', '0000000100000000');
     const obj = join(objDir, BIG_NAME);
     const args = [PGARK_BIN, 'wal-push', bigSegPath, '--repo', repo, '--stanza', 'big'];
@@ -481,7 +483,7 @@ describe('kill -9 during an upload', () => {
 
 describe('gaps', () => {
   it('10. a deleted middle segment is reported as one gap (exit 7)', async () => {
-    const repo = await makeSharedTempDir('pgark-r3-');
+    const repo = await createRepo(await makeSharedTempDir('pgark-r3-'));
     for (const s of segs) {
       const r = await push(segPath(s), repo);
       expect(r.code, describeRun(r)).toBe(0);
@@ -506,7 +508,7 @@ describe('stored objects and the stock CLIs', () => {
   it('11. lz4 -d, zstd -d, gzip -d and tail|head decode the stored objects', async () => {
     const missing = ['lz4', 'zstd', 'gzip', 'tail', 'head'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
     if (missing.length) throw new Error(`missing ${missing.join(', ')}: apt-get install lz4 zstd gzip`);
-    const repo = await makeSharedTempDir('pgark-r6-');
+    const repo = await createRepo(await makeSharedTempDir('pgark-r6-'));
     const s1 = segs[0]!;
     const raw = await readFile(segPath(s1));
     const decoders: Record<string, string> = {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chownToRunAs, destroyAllClusters, makeSharedTempDir, PgCluster, pgarkProcessesMentioning } from '../helpers/pg-cluster.js';
 import { pgark, pgarkJson } from '../helpers/pgark-run.js';
+import { createRepo } from '../helpers/repo.js';
 
 let work: string;
 let src: PgCluster;
@@ -58,7 +59,7 @@ async function workerDone(wal: string): Promise<void> {
 
 describe('wal-push look-ahead', () => {
   it('pushes ready segments ahead and answers later calls from the record', async () => {
-    const repo = join(work, 'repo1');
+    const repo = await createRepo(join(work, 'repo1'));
     const wal = await walCopy('c1', segs);
     const first = await pgarkJson<{ status: string; queuedAhead: string[] }>(['wal-push', join(wal, segs[0]!), '--repo', repo, '--push-ahead', '3', '--jobs', '2']);
     expect(first.status).toBe('stored');
@@ -78,7 +79,7 @@ describe('wal-push look-ahead', () => {
     expect(third.code).toBe(0);
     expect((await readdir(join(wal, '.pgark', 'pushed'))).sort()).toEqual(segs.slice(3));
     // A call archiving to another repository never takes a record for its own: it pushes there.
-    const other = join(work, 'repo1-elsewhere');
+    const other = await createRepo(join(work, 'repo1-elsewhere'));
     const fourth = await pgarkJson<{ status: string }>(['wal-push', join(wal, segs[3]!), '--repo', other, '--push-ahead', '0']);
     expect(fourth.status).toBe('stored');
     expect((await pgarkJson<{ wal: { segments: number } }>(['info', '--repo', other])).wal.segments).toBe(1);
@@ -87,7 +88,7 @@ describe('wal-push look-ahead', () => {
   });
 
   it('does not trust a record when the file changed since', async () => {
-    const repo = join(work, 'repo2');
+    const repo = await createRepo(join(work, 'repo2'));
     const wal = await walCopy('c2', segs.slice(0, 2));
     await pgark(['wal-push', join(wal, segs[0]!), '--repo', repo]);
     await workerDone(wal);
@@ -104,7 +105,7 @@ describe('wal-push look-ahead', () => {
   });
 
   it('a bad ready segment fails only itself, never the requested one', async () => {
-    const repo = join(work, 'repo3');
+    const repo = await createRepo(join(work, 'repo3'));
     const wal = await walCopy('c3', segs.slice(0, 3));
     await writeFile(join(wal, segs[1]!), Buffer.alloc(100, 1)); // truncated garbage marked ready
     const r = await pgarkJson<{ status: string; queuedAhead: string[] }>(['wal-push', join(wal, segs[0]!), '--repo', repo]);
@@ -119,7 +120,7 @@ describe('wal-push look-ahead', () => {
 
 describe('stanza creation', () => {
   it('a .history file first (promoted standby) creates the stanza from pg_wal and pg_control', async () => {
-    const repo = join(work, 'repo4');
+    const repo = await createRepo(join(work, 'repo4'));
     const wal = await walCopy('c4', segs.slice(0, 2), []);
     const hist = join(wal, '00000002.history');
     await writeFile(hist, '1\t0/5000000\tno recovery target specified\n');

@@ -1,7 +1,7 @@
 import { parse } from 'pg-connection-string';
 import { describe, expect, it } from 'vitest';
-import { InvalidInputError } from '../../src/common/errors.js';
-import { conninfoToUri, isConninfoUri, parseConninfo } from '../../src/pg/conninfo.js';
+import { ConfigError, ExitCode, InvalidInputError } from '../../src/common/errors.js';
+import { assertNoPassword, conninfoHasPassword, conninfoToUri, isConninfoUri, parseConninfo } from '../../src/pg/conninfo.js';
 
 describe('parseConninfo', () => {
   it.each<[string, string, [string, string][]]>([
@@ -127,5 +127,56 @@ describe('conninfoToUri', () => {
     const picked: Record<string, unknown> = {};
     for (const k of Object.keys(expected)) picked[k] = (parsed as Record<string, unknown>)[k];
     expect(picked).toEqual(expected);
+  });
+});
+
+// The one check every command runs on --dsn, --source, --target and --primary-conninfo.
+describe('assertNoPassword', () => {
+  it.each([
+    'host=db1 user=replicator',
+    'host=db1 user=replicator passfile=/var/lib/postgresql/.pgpass',
+    'postgresql://replicator@db1:5432/postgres',
+    'postgresql://db1:5432/postgres?application_name=a',
+    'postgres://[::1]:5432/db',
+    'host=db1 application_name=clone1 sslmode=require',
+    "host=db1 dbname='password'",
+    'host=db1 application_name=nopassword',
+    '',
+  ])('accepts %j', (c) => {
+    expect(conninfoHasPassword(c)).toBe(false);
+    expect(() => assertNoPassword(c, '--primary-conninfo')).not.toThrow();
+  });
+
+  it.each([
+    'host=db1 user=r password=secret',
+    'host=db1 user=r PASSWORD = secret',
+    "host=db1 password='s e c'",
+    'password=secret',
+    'host=db1 password=',
+    'host=db1 sslpassword=secret',
+    'host=db1 unknownkeyword=1 password=secret',
+    'postgresql://r:secret@db1/postgres',
+    'POSTGRES://r:secret@db1:5432/postgres',
+    'postgresql://r:sec/ret@db1/postgres',
+    'postgresql://r@db1/postgres?password=secret',
+    'postgresql://r@db1/postgres?sslmode=require&PassWord=secret',
+    'postgresql://r@db1/postgres?sslpassword=secret',
+    'postgresql://r:secret@db1,db2/postgres',
+  ])('refuses %j with exit 2, naming .pgpass and PGPASSFILE, without echoing it', (c) => {
+    expect(conninfoHasPassword(c)).toBe(true);
+    let caught: unknown;
+    try {
+      assertNoPassword(c, '--dsn');
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as ConfigError).exitCode).toBe(ExitCode.USAGE);
+    expect((caught as Error).message).toMatch(/^--dsn must not contain a password .*\.pgpass.*PGPASSFILE/);
+    expect((caught as Error).message).not.toMatch(/secret|s e c/);
+  });
+
+  it('an absent connection string is fine', () => {
+    expect(() => assertNoPassword(undefined)).not.toThrow();
   });
 });

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InvalidInputError } from '../../src/common/errors.js';
+import { ConfigError, InvalidInputError } from '../../src/common/errors.js';
 import {
   buildRestoreCommand,
   mergeAutoConf,
@@ -238,13 +238,13 @@ describe('recoverySettings', () => {
       restoreCommand: rc,
       target: { timeline: 'latest' },
       standby: true,
-      primaryConninfo: "host=db1 user=replicator password='se cret'",
+      primaryConninfo: "host=db1 user=replicator application_name='clone 1'",
       primarySlotName: 'clone_1',
       keepArchive: false,
     }, [
       ['restore_command', rc],
       ['recovery_target_timeline', 'latest'],
-      ['primary_conninfo', "host=db1 user=replicator password='se cret'"],
+      ['primary_conninfo', "host=db1 user=replicator application_name='clone 1'"],
       ['primary_slot_name', 'clone_1'],
       ['archive_mode', 'off'],
       ['archive_command', ''],
@@ -264,6 +264,13 @@ describe('recoverySettings', () => {
   ])('rejects %s', (_, o, message) => {
     expect(() => recoverySettings(o)).toThrow(InvalidInputError);
     expect(() => recoverySettings(o)).toThrow(message);
+  });
+
+  // It would be written into postgresql.auto.conf, which the next backup copies (issue 14, item 7).
+  it.each(["host=db1 user=replicator password='se cret'", 'postgresql://replicator:secret@db1/postgres'])('refuses a primary_conninfo with a password: %s', (conninfo) => {
+    const o = { restoreCommand: rc, target: {}, standby: true, primaryConninfo: conninfo, keepArchive: false };
+    expect(() => recoverySettings(o)).toThrow(ConfigError);
+    expect(() => recoverySettings(o)).toThrow(/^--primary-conninfo must not contain a password .*\.pgpass/);
   });
 });
 

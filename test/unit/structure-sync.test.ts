@@ -1,6 +1,6 @@
 /** Structure sync (pure parts): pg_dump output parsing and filtering, DSN -> libpq environment, default names. */
 import { describe, expect, it } from 'vitest';
-import { InvalidInputError } from '../../src/common/errors.js';
+import { ConfigError, InvalidInputError } from '../../src/common/errors.js';
 import {
   conninfoKeywords, defaultSubscriberName, filterDump, libpqEnvOf, parseDump, referencedTable, sourceConninfoForTarget,
 } from '../../src/logical/structure-sync.js';
@@ -324,7 +324,7 @@ describe('connection strings', () => {
     expect(libpqEnvOf(dsn)).toEqual(env);
   });
   it.each(['host=h password=secret', 'postgresql://u:secret@h/db', 'postgresql://h/db?password=secret'])('refuses a password: %s', (dsn) => {
-    expect(() => libpqEnvOf(dsn)).toThrow(InvalidInputError);
+    expect(() => libpqEnvOf(dsn)).toThrow(ConfigError);
     try {
       libpqEnvOf(dsn);
     } catch (e) {

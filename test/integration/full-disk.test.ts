@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { archiveCommand, chownToRunAs, destroyAllClusters, makeSharedTempDir, PgCluster, shellQuote, type RunResult } from '../helpers/pg-cluster.js';
 import { pgark } from '../helpers/pgark-run.js';
+import { createRepo } from '../helpers/repo.js';
 
 let work: string;
 let mnt: string;
@@ -67,7 +68,7 @@ beforeAll(async () => {
   if (m.status !== 0) throw new Error(`mount -t tmpfs failed (exit ${m.status}): ${m.stderr}; the test needs root with CAP_SYS_ADMIN (a privileged container)`);
   mounted = true;
   await chownToRunAs(mnt);
-  repo = join(mnt, 'repo');
+  repo = await createRepo(join(mnt, 'repo'));
   pauseFile = join(work, 'PAUSE-ARCHIVING');
   cluster = await PgCluster.create({
     name: 'fulldisk',

@@ -21,6 +21,7 @@ import { chownToRunAs, destroyAllClusters, makeSharedTempDir, PgCluster } from '
 import { startPgark, stopPgark, type BackgroundPgark } from '../helpers/pgark-background.js';
 import { pgark } from '../helpers/pgark-run.js';
 import { newUserDir, waitUntil } from '../helpers/wait.js';
+import { createRepo } from '../helpers/repo.js';
 
 const SEG = 1024 * 1024;
 const STANZA = 'excl';
@@ -30,7 +31,7 @@ let c: PgCluster;
 
 beforeAll(async () => {
   work = await makeSharedTempDir('pgark-recv-excl-');
-  repoDir = await newUserDir(work, 'repo');
+  repoDir = await createRepo(await newUserDir(work, 'repo'));
   // No archiving: the repository gets WAL only from the receiver. wal_keep_size keeps every
   // segment in pg_wal (none removed or recycled) for the comparison.
   c = await PgCluster.create({ name: 'recv-excl', walSegmentSizeMB: 1, conf: { archive_mode: 'off', wal_level: 'replica', wal_keep_size: '4GB', max_wal_size: '4GB' } });

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { archiveCommand, chownToRunAs, destroyAllClusters, makeSharedTempDir, PgCluster } from '../helpers/pg-cluster.js';
 import { pgark } from '../helpers/pgark-run.js';
+import { createRepo } from '../helpers/repo.js';
 
 const STANZA = 'main';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -66,7 +67,7 @@ afterAll(async () => {
 }, 120_000);
 
 beforeAll(async () => {
-  repo = await makeSharedTempDir('pgark-rl-repo-');
+  repo = await createRepo(await makeSharedTempDir('pgark-rl-repo-'));
   work = await makeSharedTempDir('pgark-rl-work-');
   src = await PgCluster.create({
     name: 'rl-src',

@@ -25,6 +25,7 @@ import {
 import { startPgark, stopPgark } from '../helpers/pgark-background.js';
 import { pgark } from '../helpers/pgark-run.js';
 import { waitUntil } from '../helpers/wait.js';
+import { createRepo } from '../helpers/repo.js';
 import { parseTimelineHistory } from '../../src/wal/timeline-history.js';
 import { parseLsn } from '../../src/wal/segment-name.js';
 
@@ -85,7 +86,7 @@ async function restoreAndStart(repo: string, backupId: string, work: string, nam
 
 describe.each<Mode>(['pgark.js', 'shell clients'])('a history with decreasing switch points (%s)', (mode) => {
   it('is archived with the new timeline, and a later restore reaches that timeline', { timeout: 600_000 }, async () => {
-    const repo = await makeSharedTempDir('pgark-tl-repo-');
+    const repo = await createRepo(await makeSharedTempDir('pgark-tl-repo-'));
     const work = await makeSharedTempDir('pgark-tl-work-');
     const cmd = commands(mode, repo);
 

@@ -12,6 +12,7 @@ import {
   archiveCommand, chownToRunAs, destroyAllClusters, makeSharedTempDir, PgCluster, PGARK_BIN, PROJECT_ROOT, restoreCommand, runAsUser,
 } from '../helpers/pg-cluster.js';
 import { newUserDir, waitUntil } from '../helpers/wait.js';
+import { createRepo } from '../helpers/repo.js';
 
 const STANZA = 'main';
 const SHELL_FETCH = join(PROJECT_ROOT, 'bin', 'pgark-wal-fetch');
@@ -22,7 +23,7 @@ afterAll(async () => {
 
 describe('a standby started before its primary archived anything', () => {
   it('keeps waiting, then replays from the archive', { timeout: 300_000 }, async () => {
-    const repo = await makeSharedTempDir('pgark-sb-repo-');
+    const repo = await createRepo(await makeSharedTempDir('pgark-sb-repo-'));
     const work = await makeSharedTempDir('pgark-sb-work-');
     // archive_mode on with an empty archive_command: PostgreSQL keeps WAL and archives nothing yet.
     const primary = await PgCluster.create({ name: 'sb-primary', walSegmentSizeMB: 1, conf: { archive_mode: 'on', archive_command: '' } });
@@ -77,7 +78,7 @@ describe('wal-fetch without the stanza, as restore_command is run (working direc
     ['bin/pgark.js', 'none', 202],
     ['bin/pgark-wal-fetch', 'none', 202],
   ] as const)('%s, signal file: %s, exits %d', { timeout: 60_000 }, async (client, signal, code) => {
-    const repo = await makeSharedTempDir('pgark-sb-exit-repo-');
+    const repo = await createRepo(await makeSharedTempDir('pgark-sb-exit-repo-'));
     const work = await makeSharedTempDir('pgark-sb-exit-');
     const dataDir = await newUserDir(work, 'data');
     await newUserDir(dataDir, 'pg_wal');

@@ -34,6 +34,9 @@ export async function runPool<I, T, R>(
 ): Promise<void> {
   if (tasks.length === 0) return;
   const workers: Worker[] = [];
+  // Workers still running a task: they settle (done, error or exit) before the pool terminates them.
+  const busy = new Map<Worker, Promise<void>>();
+  const settlers = new Map<Worker, () => void>();
   let next = 0;
   let failed: Error | undefined;
   try {
@@ -57,9 +60,16 @@ export async function runPool<I, T, R>(
             return;
           }
           current = tasks[next++]!;
+          busy.set(w, new Promise<void>((r) => settlers.set(w, r)));
           w.postMessage({ task: current });
         };
+        const settle = () => {
+          settlers.get(w)?.();
+          settlers.delete(w);
+          busy.delete(w);
+        };
         w.on('message', (m: WorkerMessage<R>) => {
+          if (m.progress === undefined) settle();
           if (m.progress !== undefined) onProgress(m.progress);
           else if (m.done !== undefined) {
             try {
@@ -73,15 +83,27 @@ export async function runPool<I, T, R>(
         });
         w.on('error', (err) => fail(err));
         w.on('exit', (code) => {
+          settle();
           if (current !== undefined && !failed) fail(new PgarkError(`worker thread exited (code ${code}) during a task`));
         });
         give();
       }
     });
   } finally {
+    // After a failure the other workers' tasks get a bounded time to end by themselves (on a full
+    // disk they fail at once), so that a store's own cleanup of a half-written object (the fs
+    // driver's temp file) runs instead of being cut off by terminate().
+    if (failed && busy.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(busy.values()), new Promise<void>((r) => (timer = setTimeout(r, SETTLE_AFTER_FAILURE_MS)))]);
+      clearTimeout(timer);
+    }
     await Promise.all(workers.map((w) => w.terminate()));
   }
 }
+
+/** How long the pool waits, after one task failed, for the tasks in flight to end by themselves. */
+const SETTLE_AFTER_FAILURE_MS = 10_000;
 
 /** Worker side: run `handle` for each task with the pool's init data. */
 export function serveWorker<I, T, R>(handle: (init: I, task: T, progress: (bytes: number) => void) => Promise<R>): void {

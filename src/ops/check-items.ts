@@ -65,21 +65,22 @@ export function formatPerfData(perf: readonly PerfDatum[]): string {
 /** Plugin output may not contain '|' outside the perfdata separator, nor line breaks in the first line. */
 const pluginText = (s: string) => s.replace(/\|/g, '/').replace(/[\r\n]+/g, ' ');
 
-/** The short reason of an item for the first line: its detail up to the first '; ' or ' (', at most 72 characters. */
+/** The short reason of an item for the first line: its detail up to the first '; ' or ' (', at most 160 characters. */
 export function briefOf(item: CheckItem): string {
   let s = item.detail;
   for (const sep of ['; ', ' (']) {
     const at = s.indexOf(sep);
     if (at > 0) s = s.slice(0, at);
   }
-  return s.length > 72 ? `${s.slice(0, 71)}…` : s;
+  return s.length > 160 ? `${s.slice(0, 159)}…` : s;
 }
 
-const SUMMARY_LISTED = 4;
+/** Items listed on the first line; with the perfdata it stays within NRPE 2's 1024 bytes. */
+const SUMMARY_LISTED = 3;
 
 /**
  * The first line: `PGARK CRITICAL - 2 critical, 8 ok: backups: none yet; wal_continuity: ...`
- * (counts worst first, then the items that are not OK, worst first, at most 4) and, when there is
+ * (counts worst first, then the items that are not OK, worst first, at most 3) and, when there is
  * performance data, ` | ` and the data.
  */
 export function nagiosSummary(items: readonly CheckItem[], perf: readonly PerfDatum[] = [], status: CheckStatus = overallStatus(items)): string {

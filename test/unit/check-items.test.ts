@@ -60,13 +60,18 @@ describe('Nagios summary line and perfdata', () => {
       'PGARK CRITICAL - 2 critical, 8 ok: backups: none yet; wal_continuity: not tried: there is no backup'],
     ['worst first, failures before not tried', [i('wal_round_trip', 'CRITICAL', 'not tried: archive_mode is off'), i('slot s', 'WARNING', 'x'), i('archive_mode', 'CRITICAL', 'archive_mode is off: nothing is archived (pgark setup sets it)')], [],
       'PGARK CRITICAL - 2 critical, 1 warning: archive_mode: archive_mode is off: nothing is archived; wal_round_trip: not tried: archive_mode is off; slot s: x'],
-    ['at most 4 listed', [1, 2, 3, 4, 5, 6].map((k) => i(`c${k}`, 'CRITICAL', 'bad')), [], 'PGARK CRITICAL - 6 critical: c1: bad; c2: bad; c3: bad; c4: bad; and 2 more'],
+    ['stays within NRPE 2\'s 1024 bytes', [1, 2, 3, 4].map((k) => i(`receiver receiver-${k}`, 'CRITICAL', 'y'.repeat(300))),
+      [1, 2, 3, 4, 5, 6, 7].map((k) => ({ label: `metric_number_${k}`, value: 1234567890, uom: 's', warn: 1234567, crit: 12345678, min: 0 })),
+      expect.stringMatching(/^PGARK CRITICAL - 4 critical: receiver receiver-1: y{159}…; .*; and 1 more \| metric_number_1=1234567890s;1234567;12345678;0 .*metric_number_7=\S+$/)],
+    ['at most 3 listed', [1, 2, 3, 4, 5, 6].map((k) => i(`c${k}`, 'CRITICAL', 'bad')), [], 'PGARK CRITICAL - 6 critical: c1: bad; c2: bad; c3: bad; and 3 more'],
     ['unknown', [i('configuration', 'UNKNOWN', "unable to read config file '/etc/pgark/pgark.conf': EACCES")], [],
       "PGARK UNKNOWN - 1 unknown: configuration: unable to read config file '/etc/pgark/pgark.conf': EACCES"],
     ['with perfdata', okItems(2), [{ label: 'backup_age', value: 3600, uom: 's', warn: 93600, crit: 180000, min: 0 }, { label: 'archive_lag_segments', value: 0, uom: '', min: 0 }],
       'PGARK OK - 2 ok | backup_age=3600s;93600;180000;0 archive_lag_segments=0;;;0'],
-  ] as const)('%s', (_what, items, perf, line) => {
-    expect(nagiosSummary(items, perf)).toBe(line);
+  ] as [string, CheckItem[], PerfDatum[], unknown][])('%s', (_what, items, perf, line) => {
+    const summary = nagiosSummary(items, perf);
+    expect(summary).toEqual(line);
+    expect(Buffer.byteLength(summary)).toBeLessThan(1024);
   });
 
   it.each([
@@ -92,7 +97,8 @@ describe('Nagios summary line and perfdata', () => {
   it.each([
     ['none yet (no backup in the stanza: take one with pgark backup)', 'none yet'],
     ['1 segment(s) missing between A and B since backup X: C; a restore cannot replay', '1 segment(s) missing between A and B since backup X: C'],
-    ['x'.repeat(100), `${'x'.repeat(71)}…`],
+    ['x'.repeat(160), 'x'.repeat(160)],
+    ['x'.repeat(200), `${'x'.repeat(159)}…`],
   ])('briefOf(%j) = %j', (detail, brief) => {
     expect(briefOf(i('n', 'CRITICAL', detail))).toBe(brief);
   });

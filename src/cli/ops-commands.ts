@@ -1,6 +1,6 @@
 /** CLI wiring of `pgark setup` and `pgark check`. Implementations load only when a command runs. */
 import type { Command } from 'commander';
-import { causeText, ConfigError } from '../common/errors.js';
+import { causeText, ConfigError, ExitCode, exitCodeOf } from '../common/errors.js';
 import { openRepository, printJson, settingsFrom, withRepository } from './context.js';
 import { ExitWith } from './exit.js';
 import type { SetupOutcome } from '../ops/setup.js';
@@ -115,7 +115,8 @@ export function registerOpsCommands(program: Command): void {
         const msg = causeText(err);
         if (opts.json) printJson({ status: 'UNKNOWN', error: msg, items: [], perfdata: [] });
         else process.stdout.write(`PGARK UNKNOWN - ${msg.replace(/\|/g, '/').replace(/[\r\n]+/g, ' ')}\n`);
-        process.stderr.write(`pgark: ERROR [3]: ${msg}\n`);
+        const internal = exitCodeOf(err) === ExitCode.INTERNAL && err instanceof Error && err.stack;
+        process.stderr.write(`pgark: ERROR [3]: ${internal ? `internal error: ${err.stack}` : msg}\n`);
         throw new ExitWith(3);
       }
     });

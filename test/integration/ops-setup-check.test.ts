@@ -20,7 +20,11 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { destroyAllClusters, makeSharedTempDir, PgCluster, PROJECT_ROOT, runAsUser } from '../helpers/pg-cluster.js';
+import { storeDrillReport } from '../../src/drill/drill-store.js';
+import { drillIdFor } from '../../src/repo/layout.js';
+import { Repository } from '../../src/repo/repository.js';
+import { openDriver } from '../../storage-drivers/registry.js';
+import { chownToRunAs, destroyAllClusters, makeSharedTempDir, PgCluster, PROJECT_ROOT, runAsUser } from '../helpers/pg-cluster.js';
 import { startPgark, stopPgark } from '../helpers/pgark-background.js';
 import { parsePluginOutput, pluginState, type ParsedPerfDatum } from '../helpers/nagios-output.js';
 import { pgark, pgarkJson } from '../helpers/pgark-run.js';
@@ -239,6 +243,25 @@ describe('pgark setup and pgark check', () => {
     expect(human.perf('wal_window_segments')!.value).toBeGreaterThanOrEqual(2);
     expect(human.perf('archive_lag_segments')).toMatchObject({ uom: '', min: 0 });
     expect(human.perf('last_drill_age')).toBeUndefined(); // no drill yet: unknown, left out
+    // A drill that ended an hour ago (its report stored as pgark drill stores it): last_drill_age.
+    const ended = Date.now() - 3600_000;
+    const driver = await openDriver(repo);
+    const store = new Repository(driver, stanza, { attempts: 1, budgetMs: 0 });
+    try {
+      await storeDrillReport(store, {
+        id: drillIdFor(new Date(ended - 60_000)), stanza, host: 'test', startedAt: new Date(ended - 60_000).toISOString(), finishedAt: new Date(ended).toISOString(),
+        target: { kind: 'latest' }, result: 'passed', phases: { restoreSec: 30 }, rpo: {}, checks: [],
+      });
+    } finally {
+      await store.close();
+    }
+    await chownToRunAs(join(repo, stanza, 'drill'));
+    const drilled = await nagiosCheck([...repoArgs(), '--no-switch'], env());
+    expect(drilled.code, drilled.stdout).toBe(0);
+    const drillAge = drilled.perf('last_drill_age')!;
+    expect(drillAge).toMatchObject({ uom: 's', min: 0 });
+    expect(drillAge.value).toBeGreaterThanOrEqual(3600);
+    expect(drillAge.value).toBeLessThan(3600 + 300);
     // --json carries the same perfdata.
     expect(r.json.perfdata.map((p) => p.label).sort()).toEqual(human.perfdata.map((p) => p.label).sort());
 

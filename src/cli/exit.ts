@@ -9,3 +9,6 @@ export class ExitWith extends Error {
     super(`exit ${exitCode}`);
   }
 }
+
+/** `pgark check` is a monitoring plugin: pgark's own failures there (bad usage too) are UNKNOWN. */
+export const CHECK_UNKNOWN = 3;

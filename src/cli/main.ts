@@ -4,7 +4,7 @@ import { ExitCode, exitCodeOf } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { DEFAULT_CONFIG_PATH, isDriverSetting, SETTINGS } from '../config/schema.js';
 import { PGARK_VERSION } from '../version.js';
-import { ExitWith, WAL_FETCH_FATAL_BASE } from './exit.js';
+import { CHECK_UNKNOWN, ExitWith, WAL_FETCH_FATAL_BASE } from './exit.js';
 import { assertNoPassword } from '../pg/conninfo.js';
 
 type Register = (program: Command) => void;
@@ -46,6 +46,11 @@ export function commandOf(args: readonly string[], valueOptions: ReadonlySet<str
   return undefined;
 }
 
+/** The global options that take a value (`--repo X`), for commandOf. */
+function valueOptionsOf(program: Command): Set<string> {
+  return new Set(program.options.filter((o) => o.required || o.optional).flatMap((o) => [o.long, o.short].filter((x): x is string => !!x)));
+}
+
 /**
  * The pgark program. With `argv` (process.argv), only the command group that argv names is
  * registered, unless it names none or one pgark does not have; without, every group.
@@ -75,7 +80,7 @@ export async function buildProgram(argv?: readonly string[]): Promise<Command> {
       if (opts.json) process.stdout.write(JSON.stringify({ pgark: PGARK_VERSION, node: process.version }) + '\n');
       else process.stdout.write(`pgark ${PGARK_VERSION} (node ${process.version})\n`);
     });
-  const valueOptions = new Set(program.options.filter((o) => o.required || o.optional).flatMap((o) => [o.long, o.short].filter((x): x is string => !!x)));
+  const valueOptions = valueOptionsOf(program);
   const name = argv ? commandOf(argv.slice(2), valueOptions) : undefined;
   const only = name === 'version' ? [] : COMMAND_GROUPS.filter((g) => name !== undefined && g.commands.includes(name));
   for (const group of only.length > 0 || name === 'version' ? only : COMMAND_GROUPS) {
@@ -100,6 +105,12 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (err) {
     const code = reportError(err);
+    if (err instanceof CommanderError && code === ExitCode.USAGE && commandOf(argv.slice(2), valueOptionsOf(program)) === 'check') {
+      // A monitoring plugin's usage error is UNKNOWN (3), not CRITICAL (2); its first line says so on stdout.
+      process.stdout.write(`PGARK UNKNOWN - usage: ${err.message.replace(/^error: /, '').replace(/\|/g, '/').replace(/[\r\n]+/g, ' ')}\n`);
+      process.exitCode = CHECK_UNKNOWN;
+      return;
+    }
     // restore_command: a usage error (say, a misspelt option) must not read as "not archived".
     const walFetch = program.args[0] === 'wal-fetch' || argv.slice(2).includes('wal-fetch');
     process.exitCode = walFetch && code !== ExitCode.OK && code <= 125 && !(err instanceof ExitWith) ? WAL_FETCH_FATAL_BASE + code : code;

@@ -1,13 +1,16 @@
 /**
  * The items of `pgark check` (pure): each turns facts gathered by check.ts into OK, WARNING or
  * CRITICAL with a reason, Nagios-style. The run's status is the worst item's; its exit code is
- * 0 (OK), 1 (WARNING) or 2 (CRITICAL) — the monitoring convention, not pgark's other codes.
+ * 0 (OK), 1 (WARNING), 2 (CRITICAL) or 3 (UNKNOWN: pgark itself could not check, e.g. bad usage
+ * or an unreadable configuration) — the monitoring convention, not pgark's other codes.
+ * The report's first line is the plugin output a monitoring system reads (status, a brief list
+ * of what is not OK, then `|` and performance data); the items follow as long output.
  */
 import { classifyCommand, type ConfigHint } from './archive-command.js';
 import { normArchiveMode } from './setup-plan.js';
 import { formatBytes } from '../common/progress.js';
 
-export type CheckStatus = 'OK' | 'WARNING' | 'CRITICAL';
+export type CheckStatus = 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
 
 export interface CheckItem {
   name: string;
@@ -17,21 +20,84 @@ export interface CheckItem {
   seconds?: number;
 }
 
-const RANK: Record<CheckStatus, number> = { OK: 0, WARNING: 1, CRITICAL: 2 };
+/** Exit codes of the Monitoring Plugins convention. */
+const CODE: Record<CheckStatus, 0 | 1 | 2 | 3> = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 };
+/** Which status wins: CRITICAL over UNKNOWN over WARNING over OK. */
+const SEVERITY: Record<CheckStatus, number> = { OK: 0, WARNING: 1, UNKNOWN: 2, CRITICAL: 3 };
 
 export function overallStatus(items: readonly CheckItem[]): CheckStatus {
-  return items.reduce<CheckStatus>((worst, i) => (RANK[i.status] > RANK[worst] ? i.status : worst), 'OK');
+  return items.reduce<CheckStatus>((worst, i) => (SEVERITY[i.status] > SEVERITY[worst] ? i.status : worst), 'OK');
 }
 
-export function checkExitCode(status: CheckStatus): 0 | 1 | 2 {
-  return RANK[status] as 0 | 1 | 2;
+export function checkExitCode(status: CheckStatus): 0 | 1 | 2 | 3 {
+  return CODE[status];
 }
 
-export function formatCheckReport(items: readonly CheckItem[]): string {
-  const lines = items.map((i) => `[${i.status}] ${i.name}: ${i.detail}`);
-  const count = (s: CheckStatus) => items.filter((i) => i.status === s).length;
-  const status = overallStatus(items);
-  lines.push(`${status}: ${count('OK')} ok, ${count('WARNING')} warning, ${count('CRITICAL')} critical`);
+/** One performance datum: 'label'=value[UOM];[warn];[crit];[min];[max] (Monitoring Plugins guidelines). */
+export interface PerfDatum {
+  label: string;
+  value: number;
+  /** '' (a number, a gauge), 's' (seconds) or 'c' (a continuous counter). */
+  uom: '' | 's' | 'c';
+  warn?: number;
+  crit?: number;
+  min?: number;
+  max?: number;
+}
+
+const numText = (n: number) => (Number.isInteger(n) ? String(n) : String(Math.round(n * 1000) / 1000));
+
+/**
+ * Performance data as the guidelines define it: space-separated `label=value[UOM];warn;crit;min;max`,
+ * trailing empty fields left out, labels quoted when they hold anything but [A-Za-z0-9_.-].
+ */
+export function formatPerfData(perf: readonly PerfDatum[]): string {
+  return perf.map((p) => {
+    if (p.label.includes('=') || p.label.includes("'") || p.label === '') throw new Error(`invalid perfdata label '${p.label}'`);
+    if (!Number.isFinite(p.value)) throw new Error(`perfdata '${p.label}' has no finite value`);
+    const label = /^[A-Za-z0-9_.-]+$/.test(p.label) ? p.label : `'${p.label}'`;
+    const fields = [`${label}=${numText(p.value)}${p.uom}`, ...[p.warn, p.crit, p.min, p.max].map((v) => (v === undefined ? '' : numText(v)))];
+    while (fields[fields.length - 1] === '') fields.pop();
+    return fields.join(';');
+  }).join(' ');
+}
+
+/** Plugin output may not contain '|' outside the perfdata separator, nor line breaks in the first line. */
+const pluginText = (s: string) => s.replace(/\|/g, '/').replace(/[\r\n]+/g, ' ');
+
+/** The short reason of an item for the first line: its detail up to the first '; ' or ' (', at most 160 characters. */
+export function briefOf(item: CheckItem): string {
+  let s = item.detail;
+  for (const sep of ['; ', ' (']) {
+    const at = s.indexOf(sep);
+    if (at > 0) s = s.slice(0, at);
+  }
+  return s.length > 160 ? `${s.slice(0, 159)}…` : s;
+}
+
+/** Items listed on the first line; with the perfdata it stays within NRPE 2's 1024 bytes. */
+const SUMMARY_LISTED = 3;
+
+/**
+ * The first line: `PGARK CRITICAL - 2 critical, 8 ok: backups: none yet; wal_continuity: ...`
+ * (counts worst first, then the items that are not OK, worst first, at most 3) and, when there is
+ * performance data, ` | ` and the data.
+ */
+export function nagiosSummary(items: readonly CheckItem[], perf: readonly PerfDatum[] = [], status: CheckStatus = overallStatus(items)): string {
+  const order: CheckStatus[] = ['CRITICAL', 'UNKNOWN', 'WARNING', 'OK'];
+  const counts = order.map((s) => [s, items.filter((i) => i.status === s).length] as const).filter(([, n]) => n > 0).map(([s, n]) => `${n} ${s.toLowerCase()}`);
+  // Worst first; within a status, the items that failed before those not tried because of them.
+  const notTried = (i: CheckItem) => (i.detail.startsWith('not tried: ') ? 1 : 0);
+  const bad = order.slice(0, 3).flatMap((s) => items.filter((i) => i.status === s).sort((a, b) => notTried(a) - notTried(b)));
+  const listed = bad.slice(0, SUMMARY_LISTED).map((i) => `${i.name}: ${briefOf(i)}`);
+  if (bad.length > SUMMARY_LISTED) listed.push(`and ${bad.length - SUMMARY_LISTED} more`);
+  const text = pluginText(`PGARK ${status} - ${counts.join(', ') || 'nothing checked'}${listed.length ? `: ${listed.join('; ')}` : ''}`);
+  return perf.length > 0 ? `${text} | ${formatPerfData(perf)}` : text;
+}
+
+/** The whole report: the summary line, then one line per item (long output). */
+export function formatCheckReport(items: readonly CheckItem[], perf: readonly PerfDatum[] = [], status: CheckStatus = overallStatus(items)): string {
+  const lines = [nagiosSummary(items, perf, status), ...items.map((i) => pluginText(`[${i.status}] ${i.name}: ${i.detail}`))];
   return lines.join('\n') + '\n';
 }
 
@@ -104,9 +170,10 @@ export interface NewestBackup {
   stopTime: string;
 }
 
-export function backupAgeItem(newest: NewestBackup | undefined, nowMs: number, warnMs: number, critMs: number): CheckItem {
+/** `noBackup`: the status of a stanza without any backup (--if-no-backup; WARNING unless told otherwise). */
+export function backupAgeItem(newest: NewestBackup | undefined, nowMs: number, warnMs: number, critMs: number, noBackup: 'WARNING' | 'CRITICAL' = 'WARNING'): CheckItem {
   const name = 'backups';
-  if (!newest) return { name, status: 'CRITICAL', detail: 'no backup in the stanza (pgark backup)' };
+  if (!newest) return { name, status: noBackup, detail: 'none yet (no backup in the stanza: take one with pgark backup)' };
   const age = nowMs - Date.parse(newest.stopTime);
   const text = `newest backup ${newest.id} finished ${formatAge(age)} ago`;
   if (age > critMs) return { name, status: 'CRITICAL', detail: `${text} (critical above ${formatAge(critMs)})` };

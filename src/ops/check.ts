@@ -4,7 +4,10 @@
  * archive_mode/archive_command/pg_stat_archiver, a WAL round trip (pg_switch_wal() and a
  * bounded wait for the segment in the repository), the newest backup's age, WAL continuity
  * since it, and receivers/slots when configured. A failing item never stops the others that do
- * not depend on it; those that do are reported as not tried, with the reason.
+ * not depend on it; those that do are reported as not tried, with the reason. Alongside, the
+ * performance data a monitoring system graphs: backup age, archive lag (segments waiting in
+ * archive_status and the age of the oldest), pg_stat_archiver's counters, the WAL window since the
+ * newest backup and the age of the newest drill, each only when it is known.
  */
 import { readFileSync } from 'node:fs';
 import type { Client } from 'pg';
@@ -21,7 +24,7 @@ import { nextSegment, parseSegmentName, segmentName } from '../wal/segment-name.
 import { parseArchiveCommand, type ConfigHint } from './archive-command.js';
 import {
   archiveCommandItem, archiveModeItem, archiverItem, backupAgeItem, overallStatus, receiverItem, slotItem, walContinuityItem, walRoundTripItem,
-  type ArchiverSample, type CheckItem, type CheckStatus, type ReceiverStatusView, type SlotRow,
+  type ArchiverSample, type CheckItem, type CheckStatus, type PerfDatum, type ReceiverStatusView, type SlotRow,
 } from './check-items.js';
 import { boundStatements, serverFacts, unmasked, type ServerFacts } from './pg-settings.js';
 
@@ -34,11 +37,15 @@ export interface CheckOptions {
   slot?: string | undefined;
   /** --no-switch: skip the WAL round trip (frequent monitoring runs would each add a segment). */
   noSwitch?: boolean;
+  /** --if-no-backup: the status of a stanza without a backup (default WARNING). */
+  noBackup?: 'WARNING' | 'CRITICAL';
 }
 
 export interface CheckReport {
   status: CheckStatus;
   items: CheckItem[];
+  /** Performance data, only the metrics that are known (Nagios perfdata after '|'). */
+  perfdata: PerfDatum[];
 }
 
 const POLL_MS = 250;
@@ -86,6 +93,7 @@ interface Context {
   settings: Settings;
   o: CheckOptions;
   items: CheckItem[];
+  perf: PerfDatum[];
   server?: ServerFacts | undefined;
   client?: Client | undefined;
   repo?: Repository | undefined;
@@ -198,6 +206,26 @@ async function checkArchiving(ctx: Context): Promise<void> {
     if (!ctx.meta && at >= 0) ctx.items[at] = await stanzaItem(ctx, ctx.repo);
   }
   ctx.items.push(archiverItem(before, after));
+  ctx.perf.push({ label: 'archived', value: after.archivedCount, uom: 'c', min: 0 }, { label: 'archive_failed', value: after.failedCount, uom: 'c', min: 0 });
+  await archiveLag(ctx, c);
+}
+
+/**
+ * Segments PostgreSQL completed but has not archived yet (.ready files in pg_wal/archive_status)
+ * and the age of the oldest: pg_ls_archive_statusdir() needs superuser or pg_monitor; without it
+ * the lag is unknown and left out.
+ */
+async function archiveLag(ctx: Context, c: Client): Promise<void> {
+  try {
+    const r = await c.query<{ n: string; oldest: Date | null; now: Date }>(
+      `SELECT count(*)::text AS n, min(modification) AS oldest, now() AS now
+         FROM pg_ls_archive_statusdir() WHERE name ~ '^[0-9A-F]{24}(\\.partial)?\\.ready$'`);
+    const x = r.rows[0]!;
+    const ageSec = x.oldest ? Math.max(0, Math.round((x.now.getTime() - x.oldest.getTime()) / 1000)) : 0;
+    ctx.perf.push({ label: 'archive_lag_segments', value: Number(x.n), uom: '', min: 0 }, { label: 'archive_lag', value: ageSec, uom: 's', min: 0 });
+  } catch {
+    // not allowed (no pg_monitor) or not available: unknown, so no perfdata
+  }
 }
 
 async function walRoundTrip(ctx: Context, c: Client, repo: Repository): Promise<CheckItem> {
@@ -239,11 +267,17 @@ async function checkBackups(ctx: Context): Promise<void> {
     ctx.items.push({ name: 'backups', status: 'CRITICAL', detail: `unable to list the backups: ${causeText(err)}` }, notTried('wal_continuity', 'the backups could not be listed'));
     return;
   }
-  ctx.items.push(backupAgeItem(newest ? { id: newest.id, stopTime: newest.stop.time } : undefined, Date.now(), ctx.o.backupWarnMs, ctx.o.backupCritMs));
+  const now = Date.now();
+  ctx.items.push(backupAgeItem(newest ? { id: newest.id, stopTime: newest.stop.time } : undefined, now, ctx.o.backupWarnMs, ctx.o.backupCritMs, ctx.o.noBackup));
   if (!newest) {
-    ctx.items.push(notTried('wal_continuity', 'there is no backup to start from'));
+    // The backups item carries the problem; there is no WAL a restore would need yet.
+    ctx.items.push({ name: 'wal_continuity', status: 'OK', detail: 'nothing to check: there is no backup yet' });
     return;
   }
+  ctx.perf.push({
+    label: 'backup_age', value: Math.max(0, Math.round((now - Date.parse(newest.stop.time)) / 1000)), uom: 's',
+    warn: Math.round(ctx.o.backupWarnMs / 1000), crit: Math.round(ctx.o.backupCritMs / 1000), min: 0,
+  });
   if (!ctx.meta) {
     ctx.items.push(notTried('wal_continuity', 'the stanza could not be read'));
     return;
@@ -261,12 +295,33 @@ async function checkBackups(ctx: Context): Promise<void> {
       const id = parseSegmentName(name, size);
       if (id.timeline === from.timeline) present.add(id.segno);
     }
-    ctx.items.push(walContinuityItem({
+    const continuity = walContinuityItem({
       backupId: newest.id, from: from.segno, walStored: newest.walStored, present,
       name: (segno) => segmentName({ timeline: from.timeline, segno }, size),
-    }));
+    });
+    ctx.items.push(continuity);
+    // The WAL window: segments from the newest backup's first one to the newest archived, without a gap (known only then).
+    if (continuity.status === 'OK') {
+      let newestSeg = from.segno - 1n;
+      for (const s of present) if (s > newestSeg) newestSeg = s;
+      ctx.perf.push({ label: 'wal_window_segments', value: Number(newestSeg - first.segno + 1n), uom: '', min: 0 });
+    }
   } catch (err) {
     ctx.items.push({ name: 'wal_continuity', status: 'CRITICAL', detail: `unable to list the archive: ${causeText(err)}` });
+  }
+}
+
+/** The age of the newest stored drill report (perfdata only; no drill yet: unknown, left out). */
+async function drillAge(ctx: Context): Promise<void> {
+  if (!ctx.repo || !ctx.meta) return;
+  try {
+    const { latestDrill } = await import('./metrics-repo.js');
+    const { drillTimeMs } = await import('./metrics-drill.js');
+    const { last } = await latestDrill(ctx.repo);
+    const t = last ? drillTimeMs(last) : undefined;
+    if (t !== undefined && Number.isFinite(t)) ctx.perf.push({ label: 'last_drill_age', value: Math.max(0, Math.round((Date.now() - t) / 1000)), uom: 's', min: 0 });
+  } catch {
+    // unreadable drill reports are pgark drill's and pgark metrics' business; the age is unknown
   }
 }
 
@@ -318,20 +373,22 @@ export async function runCheck(resolve: () => Settings, openRepo: (s: Settings) 
     settings = resolve();
     requireRepo(settings);
   } catch (err) {
-    items.push({ name: 'configuration', status: 'CRITICAL', detail: causeText(err) });
-    return { status: 'CRITICAL', items };
+    // pgark cannot check anything: UNKNOWN (exit 3), not a verdict on the cluster.
+    items.push({ name: 'configuration', status: 'UNKNOWN', detail: causeText(err) });
+    return { status: 'UNKNOWN', items, perfdata: [] };
   }
   items.push({ name: 'configuration', status: 'OK', detail: `repository ${redactLocation(settings.repo!)}, stanza '${settings.stanza}', config file ${settings.configPath ?? 'none'}` });
-  const ctx: Context = { settings, o, items, writable: false };
+  const ctx: Context = { settings, o, items, perf: [], writable: false };
   try {
     await checkServer(ctx);
     await checkRepository(ctx, openRepo);
     await checkArchiving(ctx);
     await checkBackups(ctx);
+    await drillAge(ctx);
     await checkReceivers(ctx);
   } finally {
     await ctx.client?.end().catch(() => undefined);
     await ctx.repo?.close().catch(() => undefined);
   }
-  return { status: overallStatus(items), items };
+  return { status: overallStatus(items), items, perfdata: ctx.perf };
 }

@@ -5,8 +5,11 @@
  *     applies it; a switched segment then reaches the repository; a second setup changes nothing;
  *  2. setup refuses to replace an archive_command it did not write unless --force, and names it
  *     with its file and line; --pgdata of another cluster is refused;
- *  3. check passes after a backup (every item OK, exit 0) and fails (exit 2) with the right
- *     reason for a wrong archive_command (another stanza, /bin/true);
+ *  3. check warns (exit 1) before the first backup (critical with --if-no-backup critical), passes
+ *     after it (every item OK, exit 0) and fails (exit 2) with the right reason for a wrong
+ *     archive_command (another stanza, /bin/true); its output is read as Nagios reads a plugin's
+ *     (first line, '|' perfdata by the plugin guidelines' grammar); pgark's own failures (bad
+ *     usage, an unreadable config file) are UNKNOWN (exit 3);
  *  4. on a hot standby setup adds restore_command and check skips the round trip; a receiver and
  *     its slot are reported while it streams and after it stopped;
  *  5. check fails (exit 2) naming a segment missing after the backup, and for an unwritable
@@ -14,17 +17,42 @@
  * The tests of each describe build on each other, in order.
  */
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { destroyAllClusters, makeSharedTempDir, PgCluster, PROJECT_ROOT, runAsUser } from '../helpers/pg-cluster.js';
+import { storeDrillReport } from '../../src/drill/drill-store.js';
+import { drillIdFor } from '../../src/repo/layout.js';
+import { Repository } from '../../src/repo/repository.js';
+import { openDriver } from '../../storage-drivers/registry.js';
+import { chownToRunAs, destroyAllClusters, makeSharedTempDir, PgCluster, PROJECT_ROOT, runAsUser } from '../helpers/pg-cluster.js';
 import { startPgark, stopPgark } from '../helpers/pgark-background.js';
+import { parsePluginOutput, pluginState, type ParsedPerfDatum } from '../helpers/nagios-output.js';
 import { pgark, pgarkJson } from '../helpers/pgark-run.js';
 import { newUserDir } from '../helpers/wait.js';
 
 interface CheckJson {
-  status: 'OK' | 'WARNING' | 'CRITICAL';
+  status: 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
   items: Array<{ name: string; status: string; detail: string; seconds?: number }>;
+  perfdata: Array<{ label: string; value: number; uom: string; warn?: number; crit?: number; min?: number; max?: number }>;
+}
+
+/**
+ * `pgark check` run as a monitoring system runs a plugin (check_nrpe passes stdout and the exit
+ * code on): the exit code is one of 0-3, the first line is `PGARK <state> - ...` for that code,
+ * at most 1023 bytes (NRPE 2's whole-output limit, so the status and perfdata always get through),
+ * and its perfdata and the long output parse by the plugin guidelines.
+ */
+async function nagiosCheck(args: string[], env: Record<string, string>) {
+  const r = await pgark(['check', ...args], { env, allowFail: true });
+  const code = r.code ?? -1;
+  expect([0, 1, 2, 3], `exit ${code}\n${r.stdout}\n${r.stderr}`).toContain(code);
+  const out = parsePluginOutput(r.stdout);
+  const state = pluginState(code);
+  expect(out.text, r.stdout).toMatch(new RegExp(`^PGARK ${state} - `));
+  expect(Buffer.byteLength(r.stdout.split('\n')[0]!), r.stdout).toBeLessThan(1024);
+  const perf = (label: string): ParsedPerfDatum | undefined => out.perfdata.find((p) => p.label === label);
+  expect(new Set(out.perfdata.map((p) => p.label)).size, 'perfdata labels are unique').toBe(out.perfdata.length);
+  return { code, state, ...out, perf, stdout: r.stdout, stderr: r.stderr };
 }
 
 let work: string;
@@ -166,9 +194,27 @@ describe('pgark setup and pgark check', () => {
   });
 
   it('check passes on the configured cluster after a backup', { timeout: 120_000 }, async () => {
+    // Archiving works, no backup yet: WARNING (exit 1), CRITICAL only when told so.
     const before = await check();
-    expect(before.code).toBe(2);
-    expect(item(before.json, 'backups')).toMatchObject({ status: 'CRITICAL', detail: expect.stringMatching(/no backup/) });
+    expect(before.code, before.text).toBe(1);
+    expect(before.json.status).toBe('WARNING');
+    expect(item(before.json, 'backups')).toMatchObject({ status: 'WARNING', detail: expect.stringMatching(/^none yet \(no backup/) });
+    expect(item(before.json, 'wal_continuity')).toMatchObject({ status: 'OK', detail: 'nothing to check: there is no backup yet' });
+    expect(before.json.perfdata.map((p) => p.label)).not.toContain('backup_age');
+    const warnNagios = await nagiosCheck(repoArgs(), env());
+    expect(warnNagios.code).toBe(1);
+    expect(warnNagios.text).toBe('PGARK WARNING - 1 warning, 9 ok: backups: none yet');
+    expect(warnNagios.perf('backup_age')).toBeUndefined();
+    expect(warnNagios.perf('archived')).toMatchObject({ uom: 'c', min: 0, value: expect.any(Number) });
+    expect(warnNagios.perf('archived')!.value).toBeGreaterThan(0);
+    expect(warnNagios.perf('archive_failed')).toEqual({ label: 'archive_failed', value: 0, uom: 'c', min: 0 });
+    // The checks connect as superuser: pg_ls_archive_statusdir() is allowed, so the lag is known.
+    expect(warnNagios.perf('archive_lag_segments')).toMatchObject({ uom: '', min: 0 });
+    expect(warnNagios.perf('archive_lag')).toMatchObject({ uom: 's', min: 0 });
+    expect(warnNagios.longOutput).toContain('[WARNING] backups: none yet (no backup in the stanza: take one with pgark backup)');
+    const strict = await nagiosCheck([...repoArgs(), '--no-switch', '--if-no-backup', 'critical'], env());
+    expect(strict.code).toBe(2);
+    expect(strict.text).toBe('PGARK CRITICAL - 1 critical, 9 ok: backups: none yet');
 
     await pgark(['backup', ...repoArgs(), '--pgdata', primary.dataDir, '--no-progress'], { env: env() });
     const r = await check();
@@ -190,9 +236,41 @@ describe('pgark setup and pgark check', () => {
     expect(item(quick.json, 'wal_round_trip').detail).toMatch(/skipped: --no-switch/);
     expect(await primary.psql('SELECT pg_walfile_name(pg_current_wal_lsn())')).toBe(lsnBefore);
 
-    const human = await pgark(['check', ...repoArgs()], { env: env() });
-    expect(human.stdout).toMatch(/^\[OK\] archive_command: archive_command runs pgark wal-push for repository/m);
-    expect(human.stdout).toMatch(/^OK: 10 ok, 0 warning, 0 critical$/m);
+    const human = await nagiosCheck(repoArgs(), env());
+    expect(human.code).toBe(0);
+    expect(human.text).toBe('PGARK OK - 10 ok');
+    expect(human.longOutput).toHaveLength(10);
+    expect(human.longOutput).toContainEqual(expect.stringMatching(/^\[OK\] archive_command: archive_command runs pgark wal-push for repository/));
+    // Backup age in seconds with the --backup-warn/--backup-crit defaults (26h, 50h) as thresholds.
+    const age = human.perf('backup_age')!;
+    expect(age).toMatchObject({ uom: 's', warn: '93600', crit: '180000', min: 0 });
+    expect(age.value).toBeGreaterThanOrEqual(0);
+    expect(age.value).toBeLessThan(600);
+    expect(human.perf('wal_window_segments')).toMatchObject({ uom: '', min: 0 });
+    expect(human.perf('wal_window_segments')!.value).toBeGreaterThanOrEqual(2);
+    expect(human.perf('archive_lag_segments')).toMatchObject({ uom: '', min: 0 });
+    expect(human.perf('last_drill_age')).toBeUndefined(); // no drill yet: unknown, left out
+    // A drill that ended an hour ago (its report stored as pgark drill stores it): last_drill_age.
+    const ended = Date.now() - 3600_000;
+    const driver = await openDriver(repo);
+    const store = new Repository(driver, stanza, { attempts: 1, budgetMs: 0 });
+    try {
+      await storeDrillReport(store, {
+        id: drillIdFor(new Date(ended - 60_000)), stanza, host: 'test', startedAt: new Date(ended - 60_000).toISOString(), finishedAt: new Date(ended).toISOString(),
+        target: { kind: 'latest' }, result: 'passed', phases: { restoreSec: 30 }, rpo: {}, checks: [],
+      });
+    } finally {
+      await store.close();
+    }
+    await chownToRunAs(join(repo, stanza, 'drill'));
+    const drilled = await nagiosCheck([...repoArgs(), '--no-switch'], env());
+    expect(drilled.code, drilled.stdout).toBe(0);
+    const drillAge = drilled.perf('last_drill_age')!;
+    expect(drillAge).toMatchObject({ uom: 's', min: 0 });
+    expect(drillAge.value).toBeGreaterThanOrEqual(3600);
+    expect(drillAge.value).toBeLessThan(3600 + 300);
+    // --json carries the same perfdata.
+    expect(r.json.perfdata.map((p) => p.label).sort()).toEqual(human.perfdata.map((p) => p.label).sort());
 
     // A threshold the backup is older than warns (exit 1). Its age is counted from its stop time.
     const stop = Date.parse((JSON.parse((await pgark(['show', 'latest', ...repoArgs(), '--json'])).stdout) as { stop: { time: string } }).stop.time);
@@ -218,6 +296,11 @@ describe('pgark setup and pgark check', () => {
     const trueCmd = await check();
     expect(trueCmd.code).toBe(2);
     expect(item(trueCmd.json, 'archive_command')).toMatchObject({ status: 'CRITICAL', detail: "archive_command '/bin/true' does not run pgark" });
+    const crit = await nagiosCheck([...repoArgs(), '--wal-timeout', '30'], env());
+    expect(crit.code).toBe(2);
+    expect(crit.text).toBe("PGARK CRITICAL - 2 critical, 8 ok: archive_command: archive_command '/bin/true' does not run pgark; " +
+      'wal_round_trip: not tried: archive_command does not archive to this repository and stanza');
+    expect(crit.perf('backup_age')?.uom).toBe('s');
 
     const refused = await pgark(['setup', ...repoArgs(), '--reload'], { env: env(), allowFail: true });
     expect(refused.code).toBe(2);
@@ -294,6 +377,31 @@ describe('pgark setup and pgark check', () => {
     expect(continuity.status).toBe('CRITICAL');
     expect(continuity.detail).toMatch(new RegExp(`1 segment\\(s\\) missing between ${show.walRange.first} and [0-9A-F]{24} since backup .*: ${gone};`));
     expect(r.json.items.filter((i) => i.status !== 'OK').map((i) => i.name)).toEqual(['wal_continuity']);
+    const n = await nagiosCheck([...repoArgs(), '--no-switch'], env());
+    expect(n.code).toBe(2);
+    expect(n.text).toMatch(new RegExp(`^PGARK CRITICAL - 1 critical, 9 ok: wal_continuity: 1 segment\\(s\\) missing between ${show.walRange.first} and [0-9A-F]{24} since backup \\S+: ${gone}$`));
+    expect(n.perf('wal_window_segments')).toBeUndefined(); // not a window with a gap in it
+    expect(n.perf('backup_age')).toBeDefined();
+  });
+
+  it("check is UNKNOWN (exit 3) for pgark's own failures: bad usage, an unreadable config file", { timeout: 120_000 }, async () => {
+    for (const args of [['--bogus'], ['--wal-timeout', 'soon'], ['--if-no-backup', 'maybe'], ['--backup-warn', '3d', '--backup-crit', '1d']]) {
+      const r = await nagiosCheck([...repoArgs(), ...args], env());
+      expect(r.code, r.stdout + r.stderr).toBe(3);
+      expect(r.perfdata).toEqual([]);
+    }
+    expect((await nagiosCheck([...repoArgs(), '--bogus'], env())).text).toBe("PGARK UNKNOWN - usage: unknown option '--bogus'");
+    const conf = join(work, 'unreadable.conf');
+    await writeFile(conf, `[global]\nrepo = ${repo}\n`, { mode: 0o600 });
+    await chmod(conf, 0o000);
+    const unreadable = await nagiosCheck(['--config', conf], env());
+    expect(unreadable.code).toBe(3);
+    expect(unreadable.text).toMatch(new RegExp(`^PGARK UNKNOWN - 1 unknown: configuration: unable to read config file '${conf}': EACCES`));
+    const json = await pgark(['check', '--config', conf, '--json'], { env: env(), allowFail: true });
+    expect(json.code).toBe(3);
+    expect(JSON.parse(json.stdout)).toMatchObject({ status: 'UNKNOWN', items: [{ name: 'configuration', status: 'UNKNOWN' }], perfdata: [] });
+    // Other commands keep pgark's codes: a usage error of backup is still 2.
+    expect((await pgark(['backup', '--bogus'], { env: env(), allowFail: true })).code).toBe(2);
   });
 
   it('check fails when the repository is not writable', { timeout: 120_000 }, async () => {

@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  archiveCommandItem, archiveModeItem, archiverItem, backupAgeItem, checkExitCode, formatAge, formatCheckReport, missingRanges, overallStatus,
-  receiverItem, slotItem, walContinuityItem, walRoundTripItem, type ArchiverSample, type CheckItem, type SlotRow,
+  archiveCommandItem, archiveModeItem, archiverItem, backupAgeItem, briefOf, checkExitCode, formatAge, formatCheckReport, formatPerfData, missingRanges,
+  nagiosSummary, overallStatus, receiverItem, slotItem, walContinuityItem, walRoundTripItem, type ArchiverSample, type CheckItem, type PerfDatum, type SlotRow,
 } from '../../src/ops/check-items.js';
 
 const H = 3600_000;
@@ -18,21 +18,89 @@ describe('status and exit code', () => {
     [['OK', 'OK'], 'OK', 0],
     [['OK', 'WARNING'], 'WARNING', 1],
     [['WARNING', 'CRITICAL', 'OK'], 'CRITICAL', 2],
+    [['UNKNOWN'], 'UNKNOWN', 3],
+    [['WARNING', 'UNKNOWN', 'OK'], 'UNKNOWN', 3],
+    [['UNKNOWN', 'CRITICAL'], 'CRITICAL', 2],
   ] as const)('%j -> %s (exit %d)', (statuses, status, code) => {
     const s = overallStatus(statuses.map(item));
     expect(s).toBe(status);
     expect(checkExitCode(s)).toBe(code);
   });
 
-  it('prints one line per item and a summary', () => {
+  it('prints the plugin summary and perfdata first, then one line per item', () => {
     expect(formatCheckReport([
       { name: 'repository', status: 'OK', detail: 'fine' },
       { name: 'archive_command', status: 'CRITICAL', detail: 'does not run pgark' },
-    ])).toBe('[OK] repository: fine\n[CRITICAL] archive_command: does not run pgark\nCRITICAL: 1 ok, 0 warning, 1 critical\n');
+    ], [{ label: 'archived', value: 3, uom: 'c', min: 0 }])).toBe(
+      'PGARK CRITICAL - 1 critical, 1 ok: archive_command: does not run pgark | archived=3c;;;0\n' +
+      '[OK] repository: fine\n[CRITICAL] archive_command: does not run pgark\n');
+  });
+
+  it('a pipe or line break in a detail cannot end the status text or the first line early', () => {
+    const out = formatCheckReport([{ name: 'archive_command', status: 'CRITICAL', detail: "archive_command 'gzip < %p | cat > /x/%f' does not run pgark\nsecond" }]);
+    const lines = out.split('\n');
+    expect(lines[0]).toBe("PGARK CRITICAL - 1 critical: archive_command: archive_command 'gzip < %p / cat > /x/%f' does not run pgark second");
+    expect(lines[1]).toBe("[CRITICAL] archive_command: archive_command 'gzip < %p / cat > /x/%f' does not run pgark second");
+    expect(out).not.toContain('|');
   });
 
   it.each([[0, '0s'], [59_400, '59s'], [90_000, '1m30s'], [26 * H + 5 * 60_000, '26h05m'], [80 * H, '3d08h']])('formatAge(%d) = %s', (ms, text) => {
     expect(formatAge(ms)).toBe(text);
+  });
+});
+
+describe('Nagios summary line and perfdata', () => {
+  const i = (name: string, status: CheckItem['status'], detail: string): CheckItem => ({ name, status, detail });
+  const okItems = (n: number) => Array.from({ length: n }, (_, k) => i(`ok${k}`, 'OK', 'fine'));
+  it.each([
+    ['all OK', okItems(10), [], 'PGARK OK - 10 ok'],
+    ['no backup yet', [...okItems(9), i('backups', 'WARNING', 'none yet (no backup in the stanza: take one with pgark backup)')], [],
+      'PGARK WARNING - 1 warning, 9 ok: backups: none yet'],
+    ['issue example', [...okItems(8), i('backups', 'CRITICAL', 'none yet (no backup in the stanza)'), i('wal_continuity', 'CRITICAL', 'not tried: there is no backup')], [],
+      'PGARK CRITICAL - 2 critical, 8 ok: backups: none yet; wal_continuity: not tried: there is no backup'],
+    ['worst first, failures before not tried', [i('wal_round_trip', 'CRITICAL', 'not tried: archive_mode is off'), i('slot s', 'WARNING', 'x'), i('archive_mode', 'CRITICAL', 'archive_mode is off: nothing is archived (pgark setup sets it)')], [],
+      'PGARK CRITICAL - 2 critical, 1 warning: archive_mode: archive_mode is off: nothing is archived; wal_round_trip: not tried: archive_mode is off; slot s: x'],
+    ['stays within NRPE 2\'s 1024 bytes', [1, 2, 3, 4].map((k) => i(`receiver receiver-${k}`, 'CRITICAL', 'y'.repeat(300))),
+      [1, 2, 3, 4, 5, 6, 7].map((k) => ({ label: `metric_number_${k}`, value: 1234567890, uom: 's', warn: 1234567, crit: 12345678, min: 0 })),
+      expect.stringMatching(/^PGARK CRITICAL - 4 critical: receiver receiver-1: y{159}…; .*; and 1 more \| metric_number_1=1234567890s;1234567;12345678;0 .*metric_number_7=\S+$/)],
+    ['at most 3 listed', [1, 2, 3, 4, 5, 6].map((k) => i(`c${k}`, 'CRITICAL', 'bad')), [], 'PGARK CRITICAL - 6 critical: c1: bad; c2: bad; c3: bad; and 3 more'],
+    ['unknown', [i('configuration', 'UNKNOWN', "unable to read config file '/etc/pgark/pgark.conf': EACCES")], [],
+      "PGARK UNKNOWN - 1 unknown: configuration: unable to read config file '/etc/pgark/pgark.conf': EACCES"],
+    ['with perfdata', okItems(2), [{ label: 'backup_age', value: 3600, uom: 's', warn: 93600, crit: 180000, min: 0 }, { label: 'archive_lag_segments', value: 0, uom: '', min: 0 }],
+      'PGARK OK - 2 ok | backup_age=3600s;93600;180000;0 archive_lag_segments=0;;;0'],
+  ] as [string, CheckItem[], PerfDatum[], unknown][])('%s', (_what, items, perf, line) => {
+    const summary = nagiosSummary(items, perf);
+    expect(summary).toEqual(line);
+    expect(Buffer.byteLength(summary)).toBeLessThan(1024);
+  });
+
+  it.each([
+    [[], ''],
+    [[{ label: 'archived', value: 12, uom: 'c' }], 'archived=12c'],
+    [[{ label: 'archive_lag', value: 0, uom: 's', min: 0 }], 'archive_lag=0s;;;0'],
+    [[{ label: 'backup_age', value: 1.23456, uom: 's', warn: 10, crit: 20, min: 0, max: 100 }], 'backup_age=1.235s;10;20;0;100'],
+    [[{ label: 'x', value: 5, uom: '', crit: 7 }], 'x=5;;7'],
+    [[{ label: 'with space', value: -1, uom: '' }], "'with space'=-1"],
+    [[{ label: 'a', value: 1, uom: 's' }, { label: 'b', value: 2, uom: 'c' }], 'a=1s b=2c'],
+  ] as [PerfDatum[], string][])('formatPerfData %j -> %s', (perf, text) => {
+    expect(formatPerfData(perf)).toBe(text);
+  });
+
+  it.each([["it's"], ['a=b'], ['']])('formatPerfData refuses the label %j', (label) => {
+    expect(() => formatPerfData([{ label, value: 1, uom: '' }])).toThrow(/invalid perfdata label/);
+  });
+
+  it('formatPerfData refuses a value that is not finite', () => {
+    expect(() => formatPerfData([{ label: 'x', value: Number.NaN, uom: '' }])).toThrow(/no finite value/);
+  });
+
+  it.each([
+    ['none yet (no backup in the stanza: take one with pgark backup)', 'none yet'],
+    ['1 segment(s) missing between A and B since backup X: C; a restore cannot replay', '1 segment(s) missing between A and B since backup X: C'],
+    ['x'.repeat(160), 'x'.repeat(160)],
+    ['x'.repeat(200), `${'x'.repeat(159)}…`],
+  ])('briefOf(%j) = %j', (detail, brief) => {
+    expect(briefOf(i('n', 'CRITICAL', detail))).toBe(brief);
   });
 });
 
@@ -89,7 +157,7 @@ describe('backups and WAL continuity', () => {
   const now = Date.parse('2026-01-02T12:00:00Z');
   const at = (hoursAgo: number) => ({ id: '20260101-000000F', stopTime: new Date(now - hoursAgo * H).toISOString() });
   it.each([
-    [undefined, 'CRITICAL', /no backup/],
+    [undefined, 'WARNING', /^none yet \(no backup/],
     [at(1), 'OK', /finished 1h00m ago$/],
     [at(30), 'WARNING', /30h00m ago \(warning above 26h00m\)/],
     [at(60), 'CRITICAL', /60h00m ago \(critical above 50h00m\)/],
@@ -97,6 +165,11 @@ describe('backups and WAL continuity', () => {
     const i = backupAgeItem(b, now, 26 * H, 50 * H);
     expect(i.status).toBe(status);
     expect(i.detail).toMatch(detail);
+  });
+
+  it('no backup yet is CRITICAL when told so (--if-no-backup critical); the age thresholds are unchanged', () => {
+    expect(backupAgeItem(undefined, now, 26 * H, 50 * H, 'CRITICAL').status).toBe('CRITICAL');
+    expect(backupAgeItem(at(1), now, 26 * H, 50 * H, 'CRITICAL').status).toBe('OK');
   });
 
   it.each([

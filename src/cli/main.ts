@@ -105,7 +105,7 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (err) {
     const code = reportError(err);
-    if (code === ExitCode.USAGE && commandOf(argv.slice(2), valueOptionsOf(program)) === 'check') {
+    if (!(err instanceof ExitWith) && code === ExitCode.USAGE && commandOf(argv.slice(2), valueOptionsOf(program)) === 'check') {
       // A monitoring plugin's usage error (bad option, a password in --dsn) is UNKNOWN (3), not CRITICAL (2); its first line says so on stdout.
       process.stdout.write(`PGARK UNKNOWN - usage: ${(err as Error).message.replace(/^error: /, '').replace(/\|/g, '/').replace(/[\r\n]+/g, ' ')}\n`);
       process.exitCode = CHECK_UNKNOWN;

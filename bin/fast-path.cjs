@@ -96,13 +96,14 @@ function takePushRecord(walPath, target, waitMs = PUSH_WAIT_MS) {
   }
 }
 
-/** The value of `--name <v>` / `--name=v` in argv, if given. */
+/** The value of `--name <v>` / `--name=v` in argv, if given; the last one when repeated (as the CLI takes it). */
 function optionValue(argv, name) {
+  let value;
   for (let i = 2; i < argv.length; i++) {
-    if (argv[i] === name) return argv[i + 1];
-    if (argv[i].startsWith(`${name}=`)) return argv[i].slice(name.length + 1);
+    if (argv[i] === name) value = argv[++i];
+    else if (argv[i].startsWith(`${name}=`)) value = argv[i].slice(name.length + 1);
   }
-  return undefined;
+  return value;
 }
 
 /**
@@ -112,8 +113,10 @@ function optionValue(argv, name) {
  */
 function callTarget(argv, env) {
   const repo = optionValue(argv, '--repo') ?? env.PGARK_REPO;
-  if (!repo) return undefined;
-  return pushTarget(repo, optionValue(argv, '--stanza') ?? env.PGARK_STANZA ?? 'main');
+  const stanza = optionValue(argv, '--stanza') ?? env.PGARK_STANZA ?? 'main';
+  // An empty value is refused by the CLI: leave the call to it.
+  if (!repo || !stanza) return undefined;
+  return pushTarget(repo, stanza);
 }
 
 /**

@@ -1,26 +1,16 @@
 /**
  * Start a detached pgark worker (look-ahead pushes, prefetch) that outlives this process.
- * Settings travel by environment, never argv, so nothing secret shows in `ps`.
+ * Settings travel by environment (config/settings-transport.ts), never argv.
  */
 import { spawn } from 'node:child_process';
 import type { Settings } from '../config/resolve.js';
+import { settingsEnv } from '../config/settings-transport.js';
 import { log } from './log.js';
 
 export function workerEnv(settings: Settings): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PGARK_REPO: settings.repo,
-    PGARK_STANZA: settings.stanza,
-    PGARK_JOBS: String(settings.jobs),
-    PGARK_PUSH_AHEAD: String(settings.pushAhead),
-    PGARK_PREFETCH: String(settings.prefetch),
-    PGARK_RETRIES: String(settings.retries),
-    PGARK_RETRY_BUDGET: String(settings.retryBudgetSec),
-    PGARK_LOG_LEVEL: settings.logLevel,
-  };
-  if (settings.codecExplicit) env.PGARK_CODEC = settings.codec;
-  if (settings.compressLevel !== undefined) env.PGARK_COMPRESS_LEVEL = String(settings.compressLevel);
-  if (settings.configPath) env.PGARK_CONFIG = settings.configPath;
+  // Every setting given by flag or environment, drivers' included, and the config file in use
+  // (config/settings-transport.ts); secrets are inherited with the rest of the environment.
+  const env: NodeJS.ProcessEnv = { ...process.env, ...settingsEnv(settings) };
   // bin/pgark.js narrowed libuv's pool for this one-file call; a worker moves many files at once.
   if (env.PGARK_UV_THREADPOOL_SIZE_SET) {
     delete env.UV_THREADPOOL_SIZE;

@@ -34,8 +34,12 @@ export interface Settings {
   configPath: string | undefined;
   /** Storage driver settings (ssh-*, s3-*, azure-*, gcs-*, storage-*) that have a value, by key. */
   driver: Record<string, string>;
-  /** The driver settings given by flag or environment (not from the config file or defaults). */
-  driverFromCommandLine: Record<string, string>;
+  /**
+   * Every setting given by flag or environment (not from the config file or a default), as
+   * checked text, by key. What travels to workers and into PostgreSQL's commands
+   * (config/settings-transport.ts): with the same config file, it resolves to these settings.
+   */
+  given: Partial<Record<SettingKey, string>>;
 }
 
 export type FlagValues = Partial<Record<SettingKey | 'config', string | undefined>>;
@@ -126,8 +130,8 @@ export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv = proc
         return v === undefined ? [] : [[s.key, String(v)]];
       }),
     ),
-    driverFromCommandLine: Object.fromEntries(
-      SETTINGS.filter((s) => isDriverSetting(s.key)).flatMap((s) => {
+    given: Object.fromEntries(
+      SETTINGS.flatMap((s) => {
         const r = pick(s, stanza);
         return r.fromCommandLine && r.value !== undefined ? [[s.key, String(r.value)]] : [];
       }),

@@ -13,6 +13,7 @@ import type { Client } from 'pg';
 import { ConfigError } from '../common/errors.js';
 import { selfCommand } from '../common/self-command.js';
 import { requireRepo, type Settings } from '../config/resolve.js';
+import { commandSettings } from '../config/settings-transport.js';
 import { connectPg } from '../pg/connect.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
 import { buildRestoreCommand } from '../restore/recovery-conf.js';
@@ -92,10 +93,9 @@ async function checkStanza(repo: Repository, facts: ServerFacts, notes: string[]
 
 function wantedSettings(settings: Settings, facts: ServerFacts, o: SetupOptions): SetupWanted {
   const repo = requireRepo(settings);
-  // Like restore: storage settings given by flag or environment travel with the command; the
-  // config file is named when one is in use; secrets never are settings.
-  const extra = Object.entries(settings.driverFromCommandLine).flatMap(([k, v]) => [`--${k}`, v]);
-  const common = { ...selfCommand(), repo, stanza: settings.stanza, ...(settings.configPath ? { config: settings.configPath } : {}), extra };
+  // Like restore: repository, stanza, config file and storage settings given by flag or
+  // environment travel with the commands (config/settings-transport.ts).
+  const common = { ...selfCommand(), ...commandSettings(settings) };
   return {
     repo,
     stanza: settings.stanza,

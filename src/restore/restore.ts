@@ -15,7 +15,7 @@ import { isProcessAlive } from '../common/process.js';
 import { selfCommand } from '../common/self-command.js';
 import { runPool } from '../common/worker-pool.js';
 import type { Settings } from '../config/resolve.js';
-import { requireRepo } from '../config/resolve.js';
+import { commandSettings } from '../config/settings-transport.js';
 import type { Repository } from '../repo/repository.js';
 import { parseLsn } from '../wal/segment-name.js';
 import type { BackupInfo } from '../catalog/backup-info.js';
@@ -154,10 +154,9 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
   if (o.delta && o.force) throw new ConfigError('--delta and --force cannot be used together');
 
   // Build the recovery settings first: a bad flag must fail before anything is written.
-  // Storage settings given by flag or environment travel with restore_command (the config file
-  // is named by --config; secrets are never settings and come from the server's environment).
-  const extra = Object.entries(settings.driverFromCommandLine).flatMap(([k, v]) => [`--${k}`, v]);
-  const restoreCommand = buildRestoreCommand({ ...selfCommand(), repo: requireRepo(settings), stanza: settings.stanza, ...(settings.configPath ? { config: settings.configPath } : {}), extra });
+  // Repository, stanza, config file and storage settings given by flag or environment travel
+  // with restore_command (config/settings-transport.ts).
+  const restoreCommand = buildRestoreCommand({ ...selfCommand(), ...commandSettings(settings) });
   const gucs = recoverySettings({ restoreCommand, target, standby: o.standby, keepArchive: o.keepArchive,
     ...(o.primaryConninfo !== undefined ? { primaryConninfo: o.primaryConninfo } : {}),
     ...(o.primarySlotName !== undefined ? { primarySlotName: o.primarySlotName } : {}) });

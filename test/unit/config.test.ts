@@ -70,13 +70,13 @@ describe('storage driver settings', () => {
       'azure-block-size': '8',
       'gcs-chunk-size': '16',
     });
-    expect(s.driverFromCommandLine).toEqual({});
+    expect(s.given).toEqual({});
     expect(resolveSettings({ config: cfg, stanza: 'db1' }, {}).driver['s3-region']).toBe('eu-west-1');
   });
   it('knows which came from flags or the environment (restore_command carries those)', () => {
     const s = resolveSettings({ config: cfg, 's3-path-style': 'yes' }, { PGARK_S3_ENDPOINT: 'http://127.0.0.1:9000' });
     expect(s.driver['s3-endpoint']).toBe('http://127.0.0.1:9000');
-    expect(s.driverFromCommandLine).toEqual({ 's3-endpoint': 'http://127.0.0.1:9000', 's3-path-style': 'true' });
+    expect(s.given).toEqual({ 's3-endpoint': 'http://127.0.0.1:9000', 's3-path-style': 'true' });
   });
   it.each([
     [{ 's3-path-style': 'maybe' }, /'s3-path-style'.*expected true or false/],

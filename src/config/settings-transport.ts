@@ -1,0 +1,56 @@
+/**
+ * How resolved settings travel to another pgark process (pure): the only place that does so.
+ *
+ * - To a worker pgark starts itself (wal-push look-ahead, wal-fetch prefetch: common/spawn-worker.ts):
+ *   every setting given by flag or environment becomes its PGARK_* variable (PGDATA for pgdata),
+ *   and PGARK_CONFIG names the config file in use, so the worker resolves the very same settings
+ *   (test/unit/settings-transport.test.ts checks the round trip for every key of the schema).
+ * - Into archive_command / restore_command (ops/setup.ts, restore/restore.ts, through
+ *   restore/recovery-conf.ts buildPgarkCommand): --repo, --stanza, --config when a file is in use,
+ *   and every storage-driver setting given by flag or environment as `--<key> <value>`. Other
+ *   settings (tuning such as --jobs, --log-level) stay where the server's environment and the
+ *   config file put them, as before: `pgark restore --jobs 16` sizes the restore, not every later
+ *   wal-fetch.
+ *
+ * Secrets are never settings (config/schema.ts): drivers read them from the environment or from
+ * files a setting names (AWS_SECRET_ACCESS_KEY, AZURE_STORAGE_KEY, PGARK_SSH_PASSPHRASE, ...).
+ * A worker inherits the parent's environment, so it has them; PostgreSQL's commands get them
+ * from the server's environment. Nothing here puts a secret in argv or a variable.
+ */
+import { requireRepo, type Settings } from './resolve.js';
+import { isDriverSetting, SETTINGS, type SettingSpec } from './schema.js';
+
+/** Whether a setting given by flag or environment is written into archive_command / restore_command. */
+export function travelsInCommands(spec: Pick<SettingSpec, 'key'>): boolean {
+  return isDriverSetting(spec.key);
+}
+
+/** The environment variables that give a worker these settings (added to the parent's environment). */
+export function settingsEnv(s: Settings): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const spec of SETTINGS) {
+    const v = s.given[spec.key];
+    if (v !== undefined) env[spec.env] = v;
+  }
+  if (s.configPath !== undefined) env.PGARK_CONFIG = s.configPath;
+  return env;
+}
+
+/** The settings part of a pgark command PostgreSQL runs (restore/recovery-conf.ts PgarkCommandParts). */
+export interface CommandSettings {
+  repo: string;
+  stanza: string;
+  config?: string;
+  /** `--<key>`, `<value>` pairs, in schema order. */
+  extra: string[];
+}
+
+/** What archive_command / restore_command carry for these settings (repository required). */
+export function commandSettings(s: Settings): CommandSettings {
+  const extra: string[] = [];
+  for (const spec of SETTINGS) {
+    const v = s.given[spec.key];
+    if (v !== undefined && travelsInCommands(spec)) extra.push(`--${spec.key}`, v);
+  }
+  return { repo: requireRepo(s), stanza: s.stanza, ...(s.configPath !== undefined ? { config: s.configPath } : {}), extra };
+}

@@ -1,0 +1,129 @@
+// One table of flag / environment / config-file cases run through the three readers of "which
+// repository and stanza does this wal-push archive to": the CLI (commander + src/config, as
+// `pgark wal-push` runs it), bin/fast-path.cjs (flags and environment only: it abstains when the
+// repository comes from the config file, and the CLI answers) and the shell client
+// bin/pgark-wal-push (run whole: it answers from a push record only when the record's target
+// is the one it resolved). The fast paths must resolve what the CLI resolves, or abstain.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { afterAll, describe, expect, it } from 'vitest';
+import { settingsFrom } from '../../src/cli/context.js';
+import { buildProgram } from '../../src/cli/main.js';
+import { formatPushRecord, pushRecordDir, pushTarget } from '../../src/wal/fast-path.js';
+
+const root = join(import.meta.dirname, '..', '..');
+const dir = mkdtempSync(join(tmpdir(), 'pgark-readers-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const fastPath = createRequire(import.meta.url)(join(root, 'bin', 'fast-path.cjs')) as { callTarget(argv: string[], env: NodeJS.ProcessEnv): string | undefined };
+
+let n = 0;
+function file(text: string): string {
+  const p = join(dir, `c${n++}.conf`);
+  writeFileSync(p, text);
+  return p;
+}
+const GLOBAL = file('[global]\nrepo = /g   # the backup disk\n[db1]\nrepo = /d\n[main]\npush-ahead = 4\n');
+const MAIN_OWN = file('[global]\nrepo = /g\n[main]\nrepo = /m\n');
+const BROKEN = file('[global]\nrepo /x\n');
+/** The config file of the cases that name none (so that /etc/pgark/pgark.conf is never read). */
+const EMPTY = file('');
+
+type Case = [name: string, args: string[], env: Record<string, string>, want: { repo: string; stanza: string } | null];
+/** `want`: what the CLI resolves (null: it refuses the call, or names no repository). */
+const CASES: Case[] = [
+  ['flag', ['--repo', '/a'], {}, { repo: '/a', stanza: 'main' }],
+  ['flags with =', ['--repo=/a', '--stanza=db1'], {}, { repo: '/a', stanza: 'db1' }],
+  ['environment', [], { PGARK_REPO: 's3://b/p', PGARK_STANZA: 's2' }, { repo: 's3://b/p', stanza: 's2' }],
+  ['flag beats environment', ['--repo', '/f', '--stanza', 'x'], { PGARK_REPO: '/e', PGARK_STANZA: 'y' }, { repo: '/f', stanza: 'x' }],
+  ['flag before the path', ['--stanza', 'db1'], { PGARK_REPO: '/e' }, { repo: '/e', stanza: 'db1' }],
+  ['config file by flag', ['--config', GLOBAL], {}, { repo: '/g', stanza: 'main' }],
+  ['config file, stanza section', ['--config', GLOBAL, '--stanza', 'db1'], {}, { repo: '/d', stanza: 'db1' }],
+  ['config file by environment, stanza by environment', [], { PGARK_CONFIG: GLOBAL, PGARK_STANZA: 'db1' }, { repo: '/d', stanza: 'db1' }],
+  ['stanza section beats [global]', [], { PGARK_CONFIG: MAIN_OWN }, { repo: '/m', stanza: 'main' }],
+  ['environment beats config file', ['--config', MAIN_OWN], { PGARK_REPO: '/e' }, { repo: '/e', stanza: 'main' }],
+  ['flag beats config file', ['--config', MAIN_OWN, '--repo', '/f'], {}, { repo: '/f', stanza: 'main' }],
+  ['--config flag beats PGARK_CONFIG', ['--config', GLOBAL], { PGARK_CONFIG: MAIN_OWN }, { repo: '/g', stanza: 'main' }],
+  ['repeated flag: the last wins', ['--repo', '/a', '--repo', '/b'], {}, { repo: '/b', stanza: 'main' }],
+  ['unparsable config file', ['--config', BROKEN], {}, null],
+  ['empty PGARK_REPO is refused, not skipped', [], { PGARK_REPO: '', PGARK_CONFIG: GLOBAL }, null],
+  ['empty PGARK_STANZA is refused, not "main"', ['--repo', '/a'], { PGARK_STANZA: '' }, null],
+  ['empty --repo is refused, not skipped', ['--repo', ''], { PGARK_REPO: '/e' }, null],
+  ['empty --stanza= is refused, not skipped', ['--repo', '/a', '--stanza='], { PGARK_STANZA: 'db1' }, null],
+];
+
+/** The CLI: `pgark wal-push <seg> <args>` parsed by the real program, settings as the command resolves them. */
+async function viaCli(seg: string, args: string[], env: Record<string, string>): Promise<{ repo: string; stanza: string } | null> {
+  const saved = process.env;
+  process.env = { ...env };
+  try {
+    const argv = ['node', 'pgark', 'wal-push', seg, ...args];
+    const program = await buildProgram(argv);
+    let got: { repo: string; stanza: string } | null = null;
+    const push = program.commands.find((c) => c.name() === 'wal-push')!;
+    push.action((_path: string, _opts: unknown, cmd: Command) => {
+      const s = settingsFrom(cmd);
+      got = s.repo === undefined ? null : { repo: s.repo, stanza: s.stanza };
+    });
+    try {
+      await program.parseAsync(argv);
+    } catch {
+      return null; // refused (a ConfigError)
+    }
+    return got;
+  } finally {
+    process.env = saved;
+  }
+}
+
+/** bin/pgark-wal-push with a push record for `target`: 'record' when it answered from it, else 'full'. */
+function viaShell(args: string[], env: Record<string, string>, target: string): 'record' | 'full' {
+  const wal = join(dir, `wal${n++}`);
+  mkdirSync(pushRecordDir(wal), { recursive: true });
+  const seg = join(wal, '000000010000000000000003');
+  writeFileSync(seg, Buffer.alloc(1000, 1));
+  const st = statSync(seg, { bigint: true });
+  writeFileSync(join(pushRecordDir(wal), '000000010000000000000003'), formatPushRecord({ ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs }, 'a'.repeat(64), target));
+  const fakeNode = join(dir, 'no-node');
+  writeFileSync(fakeNode, '#!/bin/sh\nexit 99\n', { mode: 0o755 });
+  const r = spawnSync(join(root, 'bin', 'pgark-wal-push'), [seg, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, PGARK_NODE: fakeNode, ...env } });
+  expect(r.stderr).toBe('');
+  if (r.status === 0) return 'record';
+  expect(r.status).toBe(99);
+  return 'full';
+}
+
+describe('the three readers resolve the same repository and stanza', () => {
+  it.each(CASES)('%s', async (_name, args, env, want) => {
+    const envWithConfig = { PGARK_CONFIG: EMPTY, ...env };
+    expect(await viaCli('/x/pg_wal/000000010000000000000003', args, envWithConfig)).toEqual(want);
+
+    // fast-path.cjs: the same target, or none when the repository is not a flag or variable.
+    const cjs = fastPath.callTarget(['node', 'pgark', 'wal-push', 'seg', ...args], envWithConfig);
+    const fromFile = want !== null && !args.some((a) => a.startsWith('--repo')) && env.PGARK_REPO === undefined;
+    if (want === null || fromFile) {
+      if (cjs !== undefined && want !== null) expect(cjs).toBe(pushTarget(want.repo, want.stanza));
+    } else {
+      expect(cjs).toBe(pushTarget(want.repo, want.stanza));
+    }
+    // A record for another stanza or repository never answers for this call.
+    if (want !== null && cjs !== undefined) {
+      expect(cjs).not.toBe(pushTarget(want.repo, `${want.stanza}x`));
+    }
+
+    // bin/pgark-wal-push: answers from a record of what the CLI resolved, and only from that.
+    if (want !== null) {
+      expect(viaShell(args, envWithConfig, pushTarget(want.repo, want.stanza))).toBe('record');
+      expect(viaShell(args, envWithConfig, pushTarget(want.repo, `${want.stanza}x`))).toBe('full');
+      expect(viaShell(args, envWithConfig, pushTarget(`${want.repo}x`, want.stanza))).toBe('full');
+    } else {
+      // The CLI refuses: the shell must leave the call to it whatever record there is.
+      for (const repo of ['/a', '/b', '/e', '/g', '/d', '/m']) {
+        for (const stanza of ['main', 'db1', '']) expect(viaShell(args, envWithConfig, pushTarget(repo, stanza))).toBe('full');
+      }
+    }
+  }, 30_000);
+});

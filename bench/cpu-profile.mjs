@@ -13,8 +13,9 @@ const RULES = [
   ['(idle)', (f) => f === '(idle)' || f === '(program)' && false],
   ['GC', (f) => f === '(garbage collector)'],
   ['hash (sha256)', (f, u) => /^(update|digest)$/.test(f) && (u === 'node:internal/crypto/hash' || u === '')],
-  ['decompress (lz4 native)', (f, u) => /uncompress|decompress/i.test(f) && !/lz4-frame-decoder/.test(u) || /lz4-napi/.test(u)],
-  ['lz4 frame parsing (JS)', (f, u) => /lz4-frame-decoder|xxhash32|codecs\/lz4/.test(u)],
+  // decodeBlock's self time is lz4-napi's native block decoder (a native call has no frame of its own)
+  ['decompress (lz4 block decode, native)', (f, u) => /uncompress|decompress/i.test(f) && !/lz4-frame-decoder/.test(u) || /lz4-napi|codecs\/lz4\.js/.test(u)],
+  ['lz4 frame parsing (JS)', (f, u) => /lz4-frame-decoder|xxhash32/.test(u)],
   ['write (fs)', (f) => /^(write|writev|writeBuffer|writeBuffers|pwrite)$/i.test(f)],
   ['fsync', (f) => /^(fsync|sync|fdatasync)$/i.test(f)],
   ['read (fs)', (f, u) => /^(read|readBuffer)$/i.test(f) || /streams\/readable|fs\/streams/.test(u) && /read/i.test(f)],

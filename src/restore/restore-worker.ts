@@ -159,10 +159,10 @@ function closeAll(fds: number[]): void {
  * Writes one piece. The worker thread has nothing else to do while a write runs, so open,
  * write, chmod, utimes and close are synchronous calls: no hop to the libuv threadpool and
  * back per call (each hop is two context switches and a promise). Each decoded chunk (up to
- * 1 MiB) is written as soon as it is hashed, while it is still in the CPU cache: gathering
- * 4 MiB for one writev made the kernel's copy into the page cache read from memory and cost
- * 8x more CPU (measured: copy_folio_from_iter_atomic 23 % of restore CPU with 4 MiB writes, 3 %
- * with chunk-sized writes; bench/results/restore.md).
+ * 1 MiB) is written as soon as it is hashed, while it is likely still in the CPU cache, and
+ * nothing is held back; gathering 4 MiB per writev did not measure cheaper (the kernel's copy
+ * into the page cache varied between 0.1 and 0.7 s per 0.5 GB either way on the shared
+ * machine; bench/results/restore.md).
  */
 class FileWriter {
   private readonly hash = createHash('sha256');

@@ -116,32 +116,54 @@ const SYNC_GROUP = 64;
 
 /**
  * Whole files a task wrote, still open: fsynced together (in parallel on the threadpool, so
- * the filesystem can commit them in one journal transaction instead of one per file) when
- * SYNC_GROUP are pending and at the end of the task, before the task reports success. Each
- * file is synced through the descriptor that wrote it, so a writeback error cannot be missed.
+ * the filesystem can commit them in one journal transaction instead of one per file) once
+ * SYNC_GROUP are pending, while the worker goes on writing the next files (at most one group
+ * in flight, so at most 2 x SYNC_GROUP descriptors are open), and at the end of the task,
+ * before the task reports success. Each file is synced through the descriptor that wrote it,
+ * so a writeback error cannot be missed.
  */
 class SyncGroup {
   private pending: number[] = [];
+  private inFlight: Promise<void> | undefined;
 
   async add(fd: number): Promise<void> {
     this.pending.push(fd);
-    if (this.pending.length >= SYNC_GROUP) await this.flush();
+    if (this.pending.length < SYNC_GROUP) return;
+    await this.waitInFlight();
+    const group = this.syncAndClose(this.pending);
+    this.pending = [];
+    group.catch(() => undefined); // delivered by waitInFlight (next group or flush)
+    this.inFlight = group;
   }
 
+  /** Sync and close everything added; rejects if any fsync failed. */
   async flush(): Promise<void> {
+    await this.waitInFlight();
     const fds = this.pending;
     this.pending = [];
+    await this.syncAndClose(fds);
+  }
+
+  /** Close without syncing (the task failed: nothing it wrote counts). */
+  async abandon(): Promise<void> {
+    const fds = this.pending;
+    this.pending = [];
+    closeAll(fds);
+    await this.inFlight?.catch(() => undefined);
+    this.inFlight = undefined;
+  }
+
+  private async waitInFlight(): Promise<void> {
+    const p = this.inFlight;
+    this.inFlight = undefined;
+    await p;
+  }
+
+  private async syncAndClose(fds: number[]): Promise<void> {
     const synced = await Promise.allSettled(fds.map((fd) => new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())))));
     closeAll(fds);
     const failed = synced.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-  }
-
-  /** Close without syncing (the task failed: nothing it wrote counts). */
-  abandon(): void {
-    const fds = this.pending;
-    this.pending = [];
-    closeAll(fds);
   }
 }
 
@@ -264,7 +286,7 @@ export async function runRestoreTask(init: RestoreWorkerInit, task: RestoreTask,
     await syncs.flush();
     return res;
   } finally {
-    syncs.abandon();
+    await syncs.abandon();
     if (unreported > 0) report(unreported);
   }
 }

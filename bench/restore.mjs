@@ -295,7 +295,7 @@ async function checkRestore(name, target, pgarkRepo, R) {
 const { cleanup } = createCleanup({ tmpRoot, keep: KEEP, log, before: [async () => { for (const c of [...clusters]) await c.stop('immediate'); }], budgetMs: TOTAL_BUDGET_MS, graceMs: 120_000 });
 
 function report(failure) {
-  const out = ['## Run', '', environmentLines({ started, startLoad, command: `node bench/restore.mjs ${args.argv.join(' ')}` })];
+  const out = [MARKER, '', '## Run', '', environmentLines({ started, startLoad, command: `node bench/restore.mjs ${args.argv.join(' ')}` })];
   out.push(`- pgBackRest binaries: ${peers.map((p) => `\`${p.bin}\` = ${p.version}${p.bundle ? ' (repo1-bundle=y, repo1-block=y)' : ''}`).join('; ')}`);
   out.push(`- ${ROUNDS} rounds per dataset, tool order rotated each round; medians; --jobs ${JOBS} / process-max=${JOBS}; lz4; warm page cache; restores fsync (both tools)`, '');
   if (failure) out.push(`**Run failed:** \`${String(failure.message ?? failure).split('\n')[0]}\``, '');

@@ -14,7 +14,19 @@ export const ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/,
 export const PGARK = join(ROOT, 'bin', 'pgark.js');
 export const NODE = process.execPath;
 export const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
-export const PGBACKREST = '/usr/bin/pgbackrest';
+/** The pgBackRest binary of the single-peer benchmarks: PGARK_BENCH_PGBACKREST (its first entry) or Debian's. */
+export const PGBACKREST = (process.env.PGARK_BENCH_PGBACKREST ?? '').split(',').filter(Boolean)[0] ?? '/usr/bin/pgbackrest';
+/** The newest pgBackRest, prebuilt for benchmarks (needs Debian's libssh2-1). */
+export const PGBACKREST_NEWEST = '/work/shared/tools/pgbackrest-2.59.1';
+/**
+ * pgBackRest binaries to compare against: `list` (comma-separated, e.g. from --pgbackrest), else
+ * PGARK_BENCH_PGBACKREST, else Debian's 2.45 and the newest (when present).
+ */
+export function pgbackrestBinaries(list) {
+  const given = (list ?? process.env.PGARK_BENCH_PGBACKREST ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (given.length) return given;
+  return ['/usr/bin/pgbackrest', ...(existsSync(PGBACKREST_NEWEST) ? [PGBACKREST_NEWEST] : [])];
+}
 export const TIME = '/usr/bin/time';
 export const MB = 1e6;
 export const MIB = 2 ** 20;

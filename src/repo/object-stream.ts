@@ -181,22 +181,26 @@ class Deframer extends Transform {
   }
 }
 
-/** Hashes decoded output and compares with the trailer when the stream ends. */
+/**
+ * Hashes decoded output and compares with the trailer when the stream ends. Without `hash`
+ * (the reader checks every byte it uses against its own record) only the size is compared.
+ */
 class Verifier extends Transform {
-  private readonly hash = createHash('sha256');
+  private readonly hash: Hash | undefined;
   private bytes = 0;
-  constructor(private readonly deframer: Deframer, private readonly where: string, private readonly onVerified: (t: ObjectTrailer) => void) {
+  constructor(private readonly deframer: Deframer, private readonly where: string, private readonly onVerified: (t: ObjectTrailer) => void, hash: boolean) {
     super();
+    this.hash = hash ? createHash('sha256') : undefined;
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
     this.bytes += chunk.length;
     cb(null, chunk);
   }
   override _flush(cb: TransformCallback): void {
     const t = this.deframer.trailer;
     if (!t) return cb(new IntegrityError(`unable to read '${this.where}': object ended without a trailer`));
-    const digest = this.hash.digest('hex');
+    const digest = this.hash ? this.hash.digest('hex') : t.sha256;
     if (t.rawSize !== this.bytes || t.sha256 !== digest) {
       return cb(new IntegrityError(
         `unable to read '${this.where}': checksum mismatch (stored sha256 ${t.sha256.slice(0, 16)}…, ${t.rawSize} bytes; read ${digest.slice(0, 16)}…, ${this.bytes} bytes)`,
@@ -214,7 +218,16 @@ class Verifier extends Transform {
 /** A decoded object stream; `verified` resolves with the trailer once every byte has been checked. */
 export type DecodedStream = Readable & { verified: Promise<ObjectTrailer> };
 
-export async function decodeObject(stored: Readable, where: string): Promise<DecodedStream> {
+export interface DecodeOptions {
+  /**
+   * false: the caller checks every byte it uses against a sha256 it holds (a manifest's per-file
+   * sha256), so the object's own sha256 is not computed; sizes are still checked, and the
+   * stream's `verified` then vouches for sizes only. Default true.
+   */
+  contentHash?: boolean;
+}
+
+export async function decodeObject(stored: Readable, where: string, o: DecodeOptions = {}): Promise<DecodedStream> {
   stored.pause();
   const head = await peek(stored, MAX_HEADER_WRAPPER);
   const header = parseHeader(head.subarray(0, MAX_HEADER_WRAPPER), where);
@@ -228,7 +241,7 @@ export async function decodeObject(stored: Readable, where: string): Promise<Dec
     onFailed = reject;
   });
   verified.catch(() => undefined);
-  const verifier = new Verifier(deframer, where, onVerified);
+  const verifier = new Verifier(deframer, where, onVerified, o.contentHash ?? true);
   // The trailer's sha256 covers the content: the codec's own content checksum would only cost time.
   // The chunks come straight from storage (or from peek's copy): the decompressor may reuse them.
   const decompressor = codec.decompressor({ contentChecksums: false, ownsInput: true });

@@ -7,7 +7,7 @@ import { AlreadyExistsError, IntegrityError, NotARepositoryError, NotFoundError 
 import { withRetry, type RetryPolicy } from '../common/retry.js';
 import type { CodecName } from '../io/codec.js';
 import type { StorageDriver } from '../../storage-drivers/types.js';
-import { decodeObject, encodeObject, encodeSmallObject, readAll, trailerFromTail, type DecodedStream, type EncodeResult } from './object-stream.js';
+import { decodeObject, encodeObject, type DecodeOptions, encodeSmallObject, readAll, trailerFromTail, type DecodedStream, type EncodeResult } from './object-stream.js';
 import { MAX_TRAILER_WRAPPER, type ObjectTrailer } from './object-format.js';
 import { stanzaMetaKey } from './layout.js';
 import { assertSameCluster, parseStanzaMeta, REPO_FORMAT_VERSION, type ClusterIdentity, type StanzaMeta } from './stanza-meta.js';
@@ -122,9 +122,10 @@ export class Repository {
   }
 
   /** Open a verified, decoded stream of an object. NotFoundError when missing. */
-  async getObject(key: string): Promise<DecodedStream> {
+  /** A stored object's content, verified as it is read (see decodeObject for `o.contentHash`). */
+  async getObject(key: string, o: DecodeOptions = {}): Promise<DecodedStream> {
     const stored = await withRetry(`read '${key}'`, this.retry, () => this.driver.get(key));
-    return decodeObject(stored, key);
+    return decodeObject(stored, key, o);
   }
 
   async stat(key: string) {

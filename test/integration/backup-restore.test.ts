@@ -542,4 +542,28 @@ describe('restore --delta over a modified data directory', () => {
     // delta restore cannot be started.
     expect(deltaResult!.filesRemoved).toBe(extrasBefore.length);
   });
+
+  it('a damaged byte inside a bundled file fails the restore, which never makes the copy startable', async () => {
+    // Objects holding several files are read without the object's own sha256 (each file is
+    // hashed against the manifest instead): a byte changed in one file must still be caught.
+    const plain = await backup(src, repo, ['--type', 'full', '--codec', 'none']);
+    const files = await showFiles(repo, plain.id);
+    const byObject = new Map<number, ManifestFile[]>();
+    for (const f of files) if (f.object && f.object.backup === plain.id && f.size > 0) byObject.set(f.object.n, [...(byObject.get(f.object.n) ?? []), f]);
+    const bundle = [...byObject.values()].find((fs) => fs.length > 3)!;
+    expect(bundle, 'no object with several files').toBeDefined();
+    const victim = bundle.find((f) => f.object!.offset > 0)!;
+    const objPath = join(repo, STANZA, 'backup', plain.id, 'data', String(victim.object!.n));
+    const stored = await readFile(objPath);
+    const header = 8 + stored.readUInt32LE(4); // a skippable frame: magic, length, content
+    const at = header + victim.object!.offset + Math.floor(victim.size / 2);
+    stored[at]! ^= 0x01;
+    await writeFile(objPath, stored);
+    const dir = join(work, 'damaged');
+    const r = await pgark(['restore', plain.id, '--repo', repo, '--stanza', STANZA, '--pgdata', dir, '--jobs', '2', '--no-progress'], { allowFail: true, timeoutMs: 180_000 });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`'${victim.path}'`);
+    expect(r.stderr).toMatch(/does not match the manifest/);
+    expect(existsSync(join(dir, 'global', 'pg_control'))).toBe(false);
+  });
 });

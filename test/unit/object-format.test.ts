@@ -101,6 +101,21 @@ describe('object streams', () => {
     });
   }
 
+  it('contentHash: false skips the sha256 but still checks sizes and the codec', async () => {
+    const data = Buffer.alloc(100_000, 'pgark ');
+    const stored = await encode(data, 'none');
+    const bad = Buffer.from(stored);
+    bad[headerWrapperSize('none') + 50_000]! ^= 0x01;
+    const noHash = async (b: Buffer) => readAll(await decodeObject(Readable.from(chunks(b, 4096)), 'test/object', { contentHash: false }));
+    // The caller checks the content itself (a manifest's per-file sha256): a changed byte passes here...
+    expect((await noHash(bad)).equals(data)).toBe(false);
+    // ...and is caught by the default.
+    await expect(decode(bad)).rejects.toThrow(/checksum mismatch/);
+    // Sizes are still checked.
+    await expect(noHash(stored.subarray(0, stored.length - 1))).rejects.toThrow(IntegrityError);
+    await expect(noHash(Buffer.concat([stored.subarray(0, headerWrapperSize('none') + 10), stored.subarray(headerWrapperSize('none') + 11)]))).rejects.toThrow(IntegrityError);
+  });
+
   it('refuses encrypted objects until a key is configured', async () => {
     const stored = await encode(Buffer.from('x'), 'none');
     stored[6] = 1;

@@ -1,0 +1,349 @@
+// Restore benchmark: pgark restore vs pgBackRest restore (Debian's 2.45 and the newest, 2.59.1,
+// with repo1-bundle=y repo1-block=y), same cluster, same backups, alternating runs.
+//
+//   node bench/restore.mjs [--scale 30] [--random-gb 0.4] [--datasets pgbench,random] [--rounds 3]
+//                          [--jobs 2] [--pgbackrest /usr/bin/pgbackrest,/work/shared/tools/pgbackrest-2.59.1]
+//                          [--cpu-prof DIR] [--no-check-restore] [--keep] [--budget-sec 3600]
+//                          [--out FILE | --no-write]
+//   smoke: node bench/restore.mjs --scale 1 --random-gb 0.01 --rounds 1 --out /tmp/restore-smoke.md
+//
+// The pgBackRest binaries come from --pgbackrest (comma-separated) or the environment variable
+// PGARK_BENCH_PGBACKREST (same form); each gets its own repository and configuration; a binary of
+// version 2.46 or newer gets repo1-bundle=y and repo1-block=y (its fastest restore layout).
+//
+// Method, per dataset (one fresh cluster, `initdb --data-checksums`): load; archive_command
+// pushes every segment to each pgBackRest repository and to pgark's; one full backup per tool
+// (lz4, --jobs / process-max = --jobs); then --rounds rounds of restores into empty directories,
+// the order of the tools rotated every round (round 1: pgark first, round 2: second, ...), each
+// restored directory removed before the next command, `sync` before each. Each restore runs as
+// `postgres` under GNU time: CPU = user + sys of the command and the children it waited for
+// (pgBackRest's local processes; pgark's worker threads are in its own process). Medians of the
+// rounds are reported. CPU is the main figure on a shared machine: wall time depends on what the
+// other tenants do. With --cpu-prof DIR one extra pgark restore per dataset runs with
+// `node --cpu-prof` (main thread and every worker thread write a profile); bench/cpu-profile.mjs
+// summarises them.
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { spawnSync } from 'node:child_process';
+import { appendConf, Cluster as BaseCluster, switchAndWaitArchived as switchAndWaitArchivedOf, benchConf, initCluster } from './lib-pg.mjs';
+import {
+  checkPgarkReadableByPostgres,
+  createBudget,
+  createCleanup,
+  createRun,
+  environmentLines,
+  f2,
+  fmtMB,
+  fmtMiB,
+  freePort,
+  makeTmpRoot,
+  MB,
+  measureCommand,
+  mkPgDir,
+  NODE,
+  parseBenchArgs,
+  PG_BIN,
+  PGARK,
+  pgbackrestBinaries,
+  requireRootAndFiles,
+  ROOT,
+  sh,
+  shq,
+  sleep,
+  sq,
+  TIME,
+  treeBytes,
+  writeGenerated,
+  writePgFile,
+} from './lib-proc.mjs';
+import { summariseProfiles } from './cpu-profile.mjs';
+
+const MARKER = '<!-- GENERATED: everything below is rewritten by bench/restore.mjs -->';
+const STANZA = 'bench';
+const args = parseBenchArgs(
+  ['--keep', '--no-check-restore', '--no-write'],
+  ['--scale', '--random-gb', '--datasets', '--rounds', '--jobs', '--pgbackrest', '--cpu-prof', '--budget-sec', '--out'],
+);
+const SCALE = Number(args.value('--scale', '30'));
+const RANDOM_GB = Number(args.value('--random-gb', '0.4'));
+const DATASETS = args.value('--datasets', 'pgbench,random').split(',').filter(Boolean);
+const ROUNDS = Number(args.value('--rounds', '3'));
+const JOBS = Number(args.value('--jobs', '2'));
+const PROF_DIR = args.value('--cpu-prof', undefined);
+const KEEP = args.has('--keep');
+const CHECK_RESTORE = !args.has('--no-check-restore');
+const WRITE = !args.has('--no-write');
+const RESULTS = args.value('--out', join(ROOT, 'bench/results/restore.md'));
+const TOTAL_BUDGET_MS = Number(args.value('--budget-sec', '3600')) * 1000;
+const COMMAND_TIMEOUT_MS = 30 * 60_000;
+for (const [k, v] of Object.entries({ SCALE, RANDOM_GB, ROUNDS, JOBS, TOTAL_BUDGET_MS })) {
+  if (!Number.isFinite(v) || v <= 0) {
+    console.error(`invalid ${k}: ${v}`);
+    process.exit(2);
+  }
+}
+const BINARIES = pgbackrestBinaries(args.value('--pgbackrest', undefined));
+requireRootAndFiles('bench/restore.mjs', [join(PG_BIN, 'initdb'), join(PG_BIN, 'pgbench'), TIME, join(ROOT, 'dist/src/cli/main.js'), ...BINARIES]);
+
+const budget = createBudget(TOTAL_BUDGET_MS);
+const { started, log, bounded } = budget;
+const startLoad = loadavg();
+const run = createRun(budget);
+const tmpRoot = makeTmpRoot('/tmp/pgark-restorebench-');
+const clusters = new Set();
+const ctx = { tmpRoot, run, bounded, log, clusters };
+class Cluster extends BaseCluster {
+  constructor(name, dataDir, port) {
+    super(ctx, name, dataDir, port);
+  }
+}
+const measure = (label, cmd, argv, dir, env = {}) => measureCommand({ run, log }, label, cmd, argv, { env, timeoutMs: COMMAND_TIMEOUT_MS, dir });
+
+/** pgBackRest candidates: binary, version, whether bundling/block incremental is on. */
+const peers = BINARIES.map((bin) => {
+  const version = /pgBackRest ([\d.]+)/.exec(sh(bin, ['version']))?.[1] ?? '?';
+  const [maj, min] = version.split('.').map(Number);
+  const bundle = maj > 2 || (maj === 2 && min >= 46);
+  return { bin, version, bundle, name: `pgBackRest ${version}${bundle ? ' (bundle+block)' : ''}`, key: `pgbackrest-${version}` };
+});
+
+function pgbrConfig(dir, peer, { repo, pgPath, port, sockDir }) {
+  mkPgDir(dir);
+  for (const d of ['log', 'lock', 'spool']) mkPgDir(join(dir, d));
+  const lines = [
+    '[global]',
+    `repo1-path=${repo}`,
+    'repo1-retention-full=10',
+    ...(peer.bundle ? ['repo1-bundle=y', 'repo1-block=y'] : []),
+    `log-path=${join(dir, 'log')}`,
+    `lock-path=${join(dir, 'lock')}`,
+    `spool-path=${join(dir, 'spool')}`,
+    'compress-type=lz4',
+    `process-max=${JOBS}`,
+    'start-fast=y',
+    'archive-async=n',
+    'log-level-console=warn',
+    'log-level-stderr=warn',
+    'log-level-file=info',
+    '',
+    `[${STANZA}]`,
+    `pg1-path=${pgPath}`,
+    `pg1-port=${port}`,
+    `pg1-socket-path=${sockDir}`,
+    'pg1-user=postgres',
+    '',
+  ];
+  const conf = join(dir, 'pgbackrest.conf');
+  writePgFile(conf, lines.join('\n'));
+  return { conf, text: lines.join('\n') };
+}
+
+const RANDOM_BYTES_PER_ROW = 750;
+const RANDOM_HEAP_BYTES_PER_ROW = 8192 / 7;
+const RANDOM_BATCH = 50_000;
+
+async function loadDataset(name, cl) {
+  const t0 = performance.now();
+  let table;
+  let loadCmd;
+  if (name === 'pgbench') {
+    loadCmd = `pgbench -i -q -s ${SCALE}`;
+    await run(join(PG_BIN, 'pgbench'), ['-i', '-q', '-s', String(SCALE)], { env: cl.env, timeoutMs: COMMAND_TIMEOUT_MS });
+    table = 'pgbench_accounts';
+  } else {
+    const rows = Math.max(1000, Math.round((RANDOM_GB * 1e9) / RANDOM_HEAP_BYTES_PER_ROW));
+    const stmts = ['CREATE EXTENSION IF NOT EXISTS pgcrypto;', 'CREATE TABLE random_data (id bigint NOT NULL, payload text NOT NULL);'];
+    for (let a = 1; a <= rows; a += RANDOM_BATCH) {
+      stmts.push(`INSERT INTO random_data SELECT g, encode(gen_random_bytes(${RANDOM_BYTES_PER_ROW}), 'base64') FROM generate_series(${a}, ${Math.min(rows, a + RANDOM_BATCH - 1)}) g;`);
+    }
+    stmts.push('ALTER TABLE random_data ADD PRIMARY KEY (id);');
+    loadCmd = `${rows} rows of (id bigint, encode(gen_random_bytes(${RANDOM_BYTES_PER_ROW}), 'base64')); primary key on id`;
+    await cl.psql(stmts.join('\n'), COMMAND_TIMEOUT_MS);
+    table = 'random_data';
+  }
+  await cl.psql('VACUUM ANALYZE;', COMMAND_TIMEOUT_MS);
+  await cl.psql('CHECKPOINT;', COMMAND_TIMEOUT_MS);
+  const [dbBytes, count] = (await cl.psql(`SELECT pg_database_size(current_database()), (SELECT count(*) FROM ${table});`, COMMAND_TIMEOUT_MS)).split('|').map(Number);
+  return { table, loadCmd, loadSecs: (performance.now() - t0) / 1000, dbBytes, count };
+}
+
+const median = (xs) => {
+  const v = xs.filter((x) => x != null && Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return null;
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+
+const results = [];
+
+async function runDataset(name) {
+  const R = { name, candidates: [], notes: [] };
+  results.push(R);
+  const dsDir = mkPgDir(join(tmpRoot, name));
+  const dataDir = join(dsDir, 'data');
+  const work = mkPgDir(join(dsDir, 'work'));
+  const cl = new Cluster(name, dataDir, await freePort());
+  try {
+    await initCluster({ run }, cl, { checksums: true, conf: benchConf(cl, { max_wal_senders: '10' }), comment: 'restore bench' });
+    await cl.start();
+    log(`[${name}] loading`);
+    R.dataset = await loadDataset(name, cl);
+    log(`[${name}] loaded in ${R.dataset.loadSecs.toFixed(1)} s: database ${fmtMB(R.dataset.dbBytes)} MB`);
+
+    const pgarkRepo = mkPgDir(join(dsDir, 'repo-pgark'));
+    const push = [[NODE, PGARK, 'wal-push', '%p', '--repo', pgarkRepo, '--stanza', STANZA].map(shq).join(' ')];
+    for (const p of peers) {
+      p.repo = mkPgDir(join(dsDir, `repo-${p.key}`));
+      p.conf = pgbrConfig(join(dsDir, p.key), p, { repo: p.repo, pgPath: dataDir, port: cl.port, sockDir: cl.sockDir });
+      await run(p.bin, [`--config=${p.conf.conf}`, `--stanza=${STANZA}`, 'stanza-create'], { asPg: true, timeoutMs: 120_000 });
+      push.push([p.bin, `--config=${p.conf.conf}`, `--stanza=${STANZA}`, 'archive-push', '%p'].map(shq).join(' '));
+    }
+    await cl.psql(`ALTER SYSTEM SET archive_command = ${sq(push.join(' && '))}; SELECT pg_reload_conf();`);
+    await sleep(500);
+    const waitArchived = () => switchAndWaitArchivedOf(ctx, cl, 5 * 60_000);
+    await waitArchived();
+
+    // Backups (not the subject here: timed only for the record).
+    const cands = [];
+    const b = await measure(`${name} pgark full backup`, NODE, [PGARK, 'backup', '--type', 'full', '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', dataDir, '--jobs', String(JOBS)], work, cl.env);
+    if (b.ok) {
+      cands.push({
+        key: 'pgark',
+        name: 'pgark',
+        backup: b,
+        restore: (target, extra = []) => [NODE, [...extra, PGARK, 'restore', 'latest', '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', target, '--jobs', String(JOBS)]],
+      });
+    } else R.notes.push(`pgark full backup failed: ${b.stderr.slice(-300)}`);
+    for (const p of peers) {
+      await waitArchived();
+      const pb = await measure(`${name} ${p.name} full backup`, p.bin, [`--config=${p.conf.conf}`, `--stanza=${STANZA}`, '--type=full', 'backup'], work);
+      if (pb.ok) cands.push({ key: p.key, name: p.name, backup: pb, restore: (target) => [p.bin, [`--config=${p.conf.conf}`, `--stanza=${STANZA}`, `--pg1-path=${target}`, 'restore']] });
+      else R.notes.push(`${p.name} full backup failed: ${pb.stderr.slice(-300)}`);
+    }
+    await cl.stop('fast');
+
+    for (const c of cands) {
+      c.runs = [];
+      R.candidates.push(c);
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = cands.map((_, i) => cands[(i + round) % cands.length]);
+      for (const c of order) {
+        const target = mkPgDir(join(dsDir, `restore-${c.key}`));
+        const [cmd, argv] = c.restore(target);
+        const r = await measure(`${name} ${c.name} restore (round ${round + 1})`, cmd, argv, work);
+        c.runs.push(r);
+        if (r.ok && R.restoredBytes === undefined) R.restoredBytes = treeBytes(target).bytes;
+        if (r.ok && c.key === 'pgark' && round === 0) {
+          if (CHECK_RESTORE) R.check = await checkRestore(name, target, pgarkRepo, R);
+        }
+        rmSync(target, { recursive: true, force: true });
+      }
+    }
+    if (PROF_DIR) {
+      const pgark = cands.find((c) => c.key === 'pgark');
+      if (pgark) {
+        const dir = join(PROF_DIR, name);
+        rmSync(dir, { recursive: true, force: true });
+        mkdirSync(dir, { recursive: true });
+        spawnSync('chown', ['postgres', dir]);
+        const target = mkPgDir(join(dsDir, 'restore-prof'));
+        const [cmd, argv] = pgark.restore(target, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+        const r = await measure(`${name} pgark restore (--cpu-prof)`, cmd, argv, work);
+        rmSync(target, { recursive: true, force: true });
+        if (r.ok) R.profile = summariseProfiles(readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f)));
+      }
+    }
+  } catch (e) {
+    R.error = e;
+    log(`[${name}] FAILED: ${e.stack ?? e}`);
+  } finally {
+    await cl.stop('immediate');
+    if (!KEEP) rmSync(dsDir, { recursive: true, force: true, maxRetries: 3 });
+  }
+}
+
+/** Start the pgark-restored copy (restore_command = pgark wal-fetch): it must leave recovery with the same row count. */
+async function checkRestore(name, target, pgarkRepo, R) {
+  const cl = new Cluster(`${name}-check`, target, await freePort());
+  try {
+    appendConf(target, {
+      port: String(cl.port),
+      listen_addresses: '127.0.0.1',
+      unix_socket_directories: cl.sockDir,
+      archive_mode: 'off',
+      recovery_target_action: 'promote',
+    }, 'restore bench: check');
+    await cl.start(600);
+    const until = Date.now() + bounded(600_000);
+    while ((await cl.psql('SELECT pg_is_in_recovery();')) !== 'f') {
+      if (Date.now() > until) throw new Error('still in recovery');
+      await sleep(200);
+    }
+    const count = Number(await cl.psql(`SELECT count(*) FROM ${R.dataset.table};`, COMMAND_TIMEOUT_MS));
+    const ok = count === R.dataset.count;
+    log(`[${name}] restore check: ${ok ? 'ok' : 'WRONG ROW COUNT'} (${count})`);
+    return { ok, summary: `${ok ? 'ok' : 'WRONG ROW COUNT'}: the pgark-restored copy started (restore_command = pgark wal-fetch, as restore wrote it), left recovery, count(*) FROM ${R.dataset.table} = ${count} (source ${R.dataset.count})` };
+  } catch (e) {
+    return { ok: false, summary: `FAILED: ${String(e.message ?? e).split('\n')[0]}` };
+  } finally {
+    await cl.stop('immediate');
+  }
+}
+
+const { cleanup } = createCleanup({ tmpRoot, keep: KEEP, log, before: [async () => { for (const c of [...clusters]) await c.stop('immediate'); }], budgetMs: TOTAL_BUDGET_MS, graceMs: 120_000 });
+
+function report(failure) {
+  const out = [MARKER, '', '## Run', '', environmentLines({ started, startLoad, command: `node bench/restore.mjs ${args.argv.join(' ')}` })];
+  out.push(`- pgBackRest binaries: ${peers.map((p) => `\`${p.bin}\` = ${p.version}${p.bundle ? ' (repo1-bundle=y, repo1-block=y)' : ''}`).join('; ')}`);
+  out.push(`- ${ROUNDS} rounds per dataset, tool order rotated each round; medians; --jobs ${JOBS} / process-max=${JOBS}; lz4; warm page cache; restores fsync (both tools)`, '');
+  if (failure) out.push(`**Run failed:** \`${String(failure.message ?? failure).split('\n')[0]}\``, '');
+  for (const R of results) {
+    const title = R.name === 'pgbench' ? `pgbench -i -s ${SCALE}` : `random (${RANDOM_GB} GB target, base64 of random bytes)`;
+    out.push(`## Dataset: ${title}`, '');
+    if (R.error) out.push(`**Dataset failed:** \`${String(R.error.message ?? R.error).split('\n')[0]}\``, '');
+    if (R.dataset) out.push(`Database ${fmtMB(R.dataset.dbBytes)} MB; restored data directory ${fmtMB(R.restoredBytes)} MB.`, '');
+    const ref = R.candidates.find((c) => c.key === 'pgark');
+    const med = (c, k) => median(c.runs.map((r) => (r.ok ? r[k] : null)));
+    out.push('| restore | wall s (median) | CPU s (median) | CPU s per GB restored | peak RSS MiB (Σ tree) | pgark ÷ this, wall | pgark ÷ this, CPU | runs wall / CPU |', '|---|---|---|---|---|---|---|---|');
+    for (const c of R.candidates) {
+      const w = med(c, 'secs');
+      const cpu = med(c, 'cpuSecs');
+      const rss = Math.max(...c.runs.filter((r) => r.ok).map((r) => r.rssKiB ?? 0));
+      const tree = Math.max(...c.runs.filter((r) => r.ok).map((r) => r.treeKiB ?? 0));
+      const pw = ref ? med(ref, 'secs') : null;
+      const pc = ref ? med(ref, 'cpuSecs') : null;
+      const ratio = (a, b) => (a == null || b == null || !(b > 0) ? 'n/a' : f2(a / b));
+      const perGB = cpu != null && R.restoredBytes ? cpu / (R.restoredBytes / 1e9) : null;
+      out.push(`| ${c.name} | ${f2(w)} | ${f2(cpu)} | ${f2(perGB)} | ${fmtMiB(rss)} (Σ ${fmtMiB(tree)}) | ${c === ref ? '—' : ratio(pw, w)} | ${c === ref ? '—' : ratio(pc, cpu)} | ${c.runs.map((r) => (r.ok ? `${f2(r.secs)}/${f2(r.cpuSecs)}` : 'failed')).join(', ')} |`);
+    }
+    out.push('');
+    for (const c of R.candidates) out.push(`- backup (for the record) ${c.name}: ${c.backup.ok ? `${f2(c.backup.secs)} s, CPU ${f2(c.backup.cpuSecs)} s` : 'failed'}`);
+    if (R.check) out.push(`- restore check: ${R.check.summary}`);
+    for (const n of R.notes) out.push(`- ${n}`);
+    if (R.profile) out.push('', `pgark restore CPU profile (\`node --cpu-prof\`, main thread + workers; self time by category):`, '', R.profile);
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+let failure = null;
+try {
+  checkPgarkReadableByPostgres();
+  log(`temp dir ${tmpRoot}; datasets ${DATASETS.join(', ')}; peers ${peers.map((p) => p.name).join(', ')}`);
+  for (const ds of DATASETS) await runDataset(ds);
+} catch (e) {
+  failure = e;
+  log(`FAILED: ${e.stack ?? e}`);
+} finally {
+  await cleanup();
+}
+const md = report(failure);
+console.log(md);
+if (WRITE && results.some((R) => R.candidates.length)) {
+  if (!existsSync(join(ROOT, 'bench/results'))) mkdirSync(join(ROOT, 'bench/results'));
+  writeGenerated(RESULTS, MARKER, md, 'Restore benchmark');
+  log(`wrote ${RESULTS}`);
+}
+process.exit(failure || results.some((R) => R.error || R.candidates.some((c) => c.runs.some((r) => !r.ok)) || (R.check && !R.check.ok)) ? 1 : 0);

@@ -29,6 +29,7 @@ import { performance } from 'node:perf_hooks';
 import { spawnSync } from 'node:child_process';
 import { appendConf, Cluster as BaseCluster, switchAndWaitArchived as switchAndWaitArchivedOf, benchConf, initCluster } from './lib-pg.mjs';
 import {
+  pgarkRepoCreate,
   checkPgarkReadableByPostgres,
   createBudget,
   createCleanup,
@@ -191,7 +192,7 @@ async function runDataset(name) {
     R.dataset = await loadDataset(name, cl);
     log(`[${name}] loaded in ${R.dataset.loadSecs.toFixed(1)} s: database ${fmtMB(R.dataset.dbBytes)} MB`);
 
-    const pgarkRepo = mkPgDir(join(dsDir, 'repo-pgark'));
+    const pgarkRepo = await pgarkRepoCreate(run, mkPgDir(join(dsDir, 'repo-pgark')));
     const push = [[NODE, PGARK, 'wal-push', '%p', '--repo', pgarkRepo, '--stanza', STANZA].map(shq).join(' ')];
     for (const p of peers) {
       p.repo = mkPgDir(join(dsDir, `repo-${p.key}`));

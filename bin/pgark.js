@@ -40,6 +40,10 @@ if (process.env.UV_THREADPOOL_SIZE === undefined && (argv.includes('wal-push') |
 // recovery, so anything unexpected in wal-fetch must exit above 125 (200 + internal error 13).
 const FATAL = argv.includes('wal-fetch') ? 213 : 13;
 const die = (err) => {
+  // A known race inside the GCS SDK (teeny-request pipes into a stream its retry already
+  // destroyed; Node >= 22 throws): harmless, the retry goes on. Same predicate as
+  // src/common/sdk-races.ts.
+  if (err && err.code === 'ERR_STREAM_UNABLE_TO_PIPE' && typeof err.stack === 'string' && err.stack.includes('teeny-request')) return;
   process.stderr.write(`pgark: ${err && err.message ? err.message : String(err)}\n`);
   process.exit(FATAL);
 };

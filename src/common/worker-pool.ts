@@ -8,6 +8,7 @@
  */
 import { Worker, parentPort, workerData } from 'node:worker_threads';
 import { ExitCode, exitCodeOf, PgarkError } from './errors.js';
+import { ignoreKnownSdkRaces } from './sdk-races.js';
 
 export class RemoteError extends PgarkError {
   override readonly exitCode: number;
@@ -109,6 +110,7 @@ const SETTLE_AFTER_FAILURE_MS = 10_000;
 export function serveWorker<I, T, R>(handle: (init: I, task: T, progress: (bytes: number) => void) => Promise<R>): void {
   const port = parentPort;
   if (!port) throw new Error('serveWorker must run in a worker thread');
+  ignoreKnownSdkRaces();
   const init = workerData as I;
   port.on('message', (m: { task: T }) => {
     handle(init, m.task, (bytes) => port.postMessage({ progress: bytes })).then(

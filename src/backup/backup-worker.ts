@@ -18,6 +18,7 @@ import { serveWorker } from '../common/worker-pool.js';
 import { BufferPool, releaseBuffer, SliceTracker } from '../io/buffer-pool.js';
 import type { Settings } from '../config/resolve.js';
 import type { CodecName } from '../io/codec.js';
+import { readInto } from '../io/pooled-file-stream.js';
 import { dataObjectKey } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
 import { parseLsn } from '../wal/segment-name.js';
@@ -66,16 +67,6 @@ interface Attempt {
   readBytes: number;
   changedBlocks: number;
   reusedBlocks: number;
-}
-
-async function readInto(fh: FileHandle, buf: Buffer, position: number): Promise<number> {
-  let got = 0;
-  while (got < buf.length) {
-    const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  return got;
 }
 
 class PageChecker {

@@ -70,6 +70,7 @@ import {
   TIME,
   treeBytes,
   writeGenerated,
+  writePgbackrestConf,
   writePgFile,
 } from './lib-proc.mjs';
 
@@ -216,36 +217,6 @@ async function changeForIncr(name, cl) {
 // Candidates
 // ---------------------------------------------------------------------------
 
-function pgbrConfig(dir, { repo, pgPath, port, sockDir }) {
-  mkPgDir(dir);
-  for (const d of ['log', 'lock', 'spool']) mkPgDir(join(dir, d));
-  const lines = [
-    '[global]',
-    `repo1-path=${repo}`,
-    'repo1-retention-full=10',
-    `log-path=${join(dir, 'log')}`,
-    `lock-path=${join(dir, 'lock')}`,
-    `spool-path=${join(dir, 'spool')}`,
-    'compress-type=lz4',
-    `process-max=${JOBS}`,
-    'start-fast=y',
-    'archive-async=n',
-    'log-level-console=warn',
-    'log-level-stderr=warn',
-    'log-level-file=info',
-    '',
-    `[${STANZA}]`,
-    `pg1-path=${pgPath}`,
-    `pg1-port=${port}`,
-    `pg1-socket-path=${sockDir}`,
-    'pg1-user=postgres',
-    '',
-  ];
-  const conf = join(dir, 'pgbackrest.conf');
-  writePgFile(conf, lines.join('\n'));
-  return { conf, text: lines.join('\n') };
-}
-
 const PGARK_BACKUP_EXCLUDE = (rel) => rel === `${STANZA}/wal` || rel === `${STANZA}/log`;
 const PGBR_BACKUP_EXCLUDE = (rel) => rel === 'archive';
 const isPgbrLabel = (n) => /^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$/.test(n);
@@ -300,7 +271,7 @@ async function runDataset(name) {
     // --- repositories and archiving to both ------------------------------------------------
     const pgarkRepo = await pgarkRepoCreate(run, mkPgDir(join(dsDir, 'repo-pgark')));
     const brRepo = mkPgDir(join(dsDir, 'repo-pgbackrest'));
-    const br = pgbrConfig(join(dsDir, 'pgbackrest'), { repo: brRepo, pgPath: dataDir, port: cl.port, sockDir: cl.sockDir });
+    const br = writePgbackrestConf(join(dsDir, 'pgbackrest'), { repo: brRepo, pgPath: dataDir, port: cl.port, sockDir: cl.sockDir, stanza: STANZA, jobs: JOBS });
     R.pgbrConf = br.text;
     await run(PGBACKREST, [`--config=${br.conf}`, `--stanza=${STANZA}`, 'stanza-create'], { asPg: true, timeoutMs: 120_000 });
     const archiveCommand = [

@@ -173,6 +173,42 @@ export function writePgFile(p, content) {
   chownSync(p, uid, gid);
 }
 
+/**
+ * A pgBackRest configuration for one benchmark stanza, written as the PostgreSQL user: lz4,
+ * `process-max=jobs`, synchronous archiving, console warnings only; `bundle` adds
+ * repo1-bundle/repo1-block (2.46+, its best configuration). Returns the file and its text.
+ */
+export function writePgbackrestConf(dir, { repo, pgPath, port, sockDir, stanza, jobs, bundle = false }) {
+  mkPgDir(dir);
+  for (const d of ['log', 'lock', 'spool']) mkPgDir(join(dir, d));
+  const lines = [
+    '[global]',
+    `repo1-path=${repo}`,
+    'repo1-retention-full=10',
+    ...(bundle ? ['repo1-bundle=y', 'repo1-block=y'] : []),
+    `log-path=${join(dir, 'log')}`,
+    `lock-path=${join(dir, 'lock')}`,
+    `spool-path=${join(dir, 'spool')}`,
+    'compress-type=lz4',
+    `process-max=${jobs}`,
+    'start-fast=y',
+    'archive-async=n',
+    'log-level-console=warn',
+    'log-level-stderr=warn',
+    'log-level-file=info',
+    '',
+    `[${stanza}]`,
+    `pg1-path=${pgPath}`,
+    `pg1-port=${port}`,
+    `pg1-socket-path=${sockDir}`,
+    'pg1-user=postgres',
+    '',
+  ];
+  const conf = join(dir, 'pgbackrest.conf');
+  writePgFile(conf, lines.join('\n'));
+  return { conf, text: lines.join('\n') };
+}
+
 /** A temp dir under /tmp owned by postgres, mode 0711 (others may traverse, not list). */
 export function makeTmpRoot(prefix) {
   const { uid, gid } = pgUserIds();

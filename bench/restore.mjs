@@ -29,6 +29,7 @@ import { performance } from 'node:perf_hooks';
 import { spawnSync } from 'node:child_process';
 import { appendConf, Cluster as BaseCluster, switchAndWaitArchived as switchAndWaitArchivedOf, benchConf, initCluster } from './lib-pg.mjs';
 import {
+  writePgbackrestConf,
   pgarkRepoCreate,
   checkPgarkReadableByPostgres,
   createBudget,
@@ -110,37 +111,6 @@ const peers = BINARIES.map((bin) => {
   return { bin, version, bundle, name: `pgBackRest ${version}${bundle ? ' (bundle+block)' : ''}`, key: `pgbackrest-${version}` };
 });
 
-function pgbrConfig(dir, peer, { repo, pgPath, port, sockDir }) {
-  mkPgDir(dir);
-  for (const d of ['log', 'lock', 'spool']) mkPgDir(join(dir, d));
-  const lines = [
-    '[global]',
-    `repo1-path=${repo}`,
-    'repo1-retention-full=10',
-    ...(peer.bundle ? ['repo1-bundle=y', 'repo1-block=y'] : []),
-    `log-path=${join(dir, 'log')}`,
-    `lock-path=${join(dir, 'lock')}`,
-    `spool-path=${join(dir, 'spool')}`,
-    'compress-type=lz4',
-    `process-max=${JOBS}`,
-    'start-fast=y',
-    'archive-async=n',
-    'log-level-console=warn',
-    'log-level-stderr=warn',
-    'log-level-file=info',
-    '',
-    `[${STANZA}]`,
-    `pg1-path=${pgPath}`,
-    `pg1-port=${port}`,
-    `pg1-socket-path=${sockDir}`,
-    'pg1-user=postgres',
-    '',
-  ];
-  const conf = join(dir, 'pgbackrest.conf');
-  writePgFile(conf, lines.join('\n'));
-  return { conf, text: lines.join('\n') };
-}
-
 const RANDOM_BYTES_PER_ROW = 750;
 const RANDOM_HEAP_BYTES_PER_ROW = 8192 / 7;
 const RANDOM_BATCH = 50_000;
@@ -196,7 +166,7 @@ async function runDataset(name) {
     const push = [[NODE, PGARK, 'wal-push', '%p', '--repo', pgarkRepo, '--stanza', STANZA].map(shq).join(' ')];
     for (const p of peers) {
       p.repo = mkPgDir(join(dsDir, `repo-${p.key}`));
-      p.conf = pgbrConfig(join(dsDir, p.key), p, { repo: p.repo, pgPath: dataDir, port: cl.port, sockDir: cl.sockDir });
+      p.conf = writePgbackrestConf(join(dsDir, p.key), { repo: p.repo, pgPath: dataDir, port: cl.port, sockDir: cl.sockDir, stanza: STANZA, jobs: JOBS, bundle: p.bundle });
       await run(p.bin, [`--config=${p.conf.conf}`, `--stanza=${STANZA}`, 'stanza-create'], { asPg: true, timeoutMs: 120_000 });
       push.push([p.bin, `--config=${p.conf.conf}`, `--stanza=${STANZA}`, 'archive-push', '%p'].map(shq).join(' '));
     }

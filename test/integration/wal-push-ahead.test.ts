@@ -4,12 +4,13 @@
  * without touching storage, a bad ready segment never fails the requested one, and a promoted
  * standby's first .history file can create the stanza.
  */
-import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chownToRunAs, destroyAllClusters, makeSharedTempDir, PgCluster, pgarkProcessesMentioning } from '../helpers/pg-cluster.js';
 import { pgark, pgarkJson } from '../helpers/pgark-run.js';
 import { createRepo } from '../helpers/repo.js';
+import { walCopy as walCopyOf } from '../helpers/wal-copy.js';
 
 let work: string;
 let src: PgCluster;
@@ -34,18 +35,7 @@ beforeAll(async () => {
 }, 120_000);
 
 /** A pg_wal copy with the given segments, each marked `.ready`, plus global/pg_control. */
-async function walCopy(sub: string, names: string[], ready: string[] = names): Promise<string> {
-  const base = join(work, sub);
-  const wal = join(base, 'pg_wal');
-  await mkdir(join(wal, 'archive_status'), { recursive: true });
-  await mkdir(join(base, 'global'), { recursive: true });
-  await copyFile(join(src.dataDir, 'global', 'pg_control'), join(base, 'global', 'pg_control'));
-  await copyFile(join(src.dataDir, 'PG_VERSION'), join(base, 'PG_VERSION'));
-  for (const n of names) await copyFile(join(src.dataDir, 'pg_wal', n), join(wal, n));
-  for (const n of ready) await writeFile(join(wal, 'archive_status', `${n}.ready`), '');
-  await chownToRunAs(base);
-  return wal;
-}
+const walCopy = (sub: string, names: string[], ready: string[] = names): Promise<string> => walCopyOf(src.dataDir, join(work, sub), names, ready);
 
 /** Wait until no look-ahead worker for this pg_wal runs any more (bounded). */
 async function workerDone(wal: string): Promise<void> {

@@ -7,13 +7,14 @@
  * wal-fetch prefetch worker, started the same way, downloads the next segments from s3rver.
  * Credentials come from the environment only, as they do for PostgreSQL's commands.
  */
-import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chownToRunAs, destroyAllClusters, killProcessesMentioning, makeSharedTempDir, PgCluster, pgarkProcessesMentioning } from '../helpers/pg-cluster.js';
 import { pgark, pgarkJson } from '../helpers/pgark-run.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3-server.js';
 import { createRepo } from '../helpers/repo.js';
+import { walCopy as walCopyOf } from '../helpers/wal-copy.js';
 
 let work: string;
 let src: PgCluster;
@@ -39,18 +40,7 @@ beforeAll(async () => {
 }, 180_000);
 
 /** A pg_wal copy with every segment marked `.ready`, plus global/pg_control and PG_VERSION. */
-async function walCopy(sub: string): Promise<string> {
-  const base = join(work, sub);
-  const wal = join(base, 'pg_wal');
-  await mkdir(join(wal, 'archive_status'), { recursive: true });
-  await mkdir(join(base, 'global'), { recursive: true });
-  await copyFile(join(src.dataDir, 'global', 'pg_control'), join(base, 'global', 'pg_control'));
-  await copyFile(join(src.dataDir, 'PG_VERSION'), join(base, 'PG_VERSION'));
-  for (const n of segs) await copyFile(join(src.dataDir, 'pg_wal', n), join(wal, n));
-  for (const n of segs) await writeFile(join(wal, 'archive_status', `${n}.ready`), '');
-  await chownToRunAs(base);
-  return wal;
-}
+const walCopy = (sub: string): Promise<string> => walCopyOf(src.dataDir, join(work, sub), segs);
 
 async function noWorkerMentioning(text: string): Promise<void> {
   const until = Date.now() + 90_000;

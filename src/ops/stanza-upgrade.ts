@@ -5,12 +5,17 @@
  * restorable and its WAL stays fetchable and verifiable under its own system identifier.
  *
  * pg_upgrade starts the new cluster's WAL after the old one's (pg_resetwal -l with the old
- * cluster's next WAL file), so both clusters' WAL live under the same keys without colliding;
- * the boundary (the new cluster's checkpoint REDO location) is recorded as `sinceLsn` and
- * decides which cluster a segment name belongs to (stanza-meta.ts clusterForWal). The upgrade
- * refuses when the archive already holds WAL at or after that boundary: names would collide.
+ * cluster's next WAL file, after removing every WAL file of the new one), so both clusters' WAL
+ * live under the same keys without colliding. The boundary is the start of the oldest segment in
+ * the new cluster's pg_wal (or of its checkpoint's REDO segment, if older): until now wal-push
+ * refused all of the new cluster's WAL (exit 4), so none of it is archived and all of it is still
+ * in pg_wal. It is recorded as `sinceLsn` and decides which cluster a segment name belongs to
+ * (stanza-meta.ts clusterForWal). The upgrade refuses when the archive already holds WAL at or
+ * after that boundary: names would collide.
  */
 import { execFile } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ClusterMismatchError, ConfigError, InvalidInputError } from '../common/errors.js';
 import { parseControlData, type ControlData } from '../pg/controldata.js';
@@ -49,14 +54,16 @@ export function archiveEnd(names: readonly string[], walSegmentSize: number): { 
  * The stanza metadata after upgrading `meta` to the cluster of `cd` (pure). Throws when the
  * upgrade would be unsafe.
  */
-export function upgradedMeta(meta: StanzaMeta, cd: ControlData, pgVersion: number, archived: readonly string[], now: Date): StanzaMeta {
+export function upgradedMeta(meta: StanzaMeta, cd: ControlData, pgVersion: number, archived: readonly string[], now: Date, oldestLocalWal?: string): StanzaMeta {
   if (meta.history?.some((h) => h.systemIdentifier === cd.systemIdentifier)) {
     throw new ClusterMismatchError(`the cluster in the data directory (system identifier ${cd.systemIdentifier}) is one stanza '${meta.stanza}' held before an earlier stanza-upgrade: a stanza cannot go back to it`);
   }
+  const start = newWalStart(cd, oldestLocalWal);
+  const startText = formatLsnText(start);
   const end = archiveEnd(archived, meta.walSegmentSize);
-  if (end && end.end > lsnValue(cd.redoLsn)) {
+  if (end && end.end > start) {
     throw new InvalidInputError(
-      `the new cluster's WAL starts at ${cd.redoLsn}, but stanza '${meta.stanza}' already holds WAL up to ${end.name}, at or after that point: ` +
+      `the new cluster's WAL starts at ${startText}, but stanza '${meta.stanza}' already holds WAL up to ${end.name}, at or after that point: ` +
       'both clusters would archive under the same segment names. pg_upgrade normally starts the new WAL after the old cluster\'s; ' +
       'archive the new cluster into a new stanza instead',
     );
@@ -67,13 +74,35 @@ export function upgradedMeta(meta: StanzaMeta, cd: ControlData, pgVersion: numbe
     systemIdentifier: cd.systemIdentifier,
     pgVersion,
     walSegmentSize: cd.walSegmentSize,
-    sinceLsn: cd.redoLsn,
+    sinceLsn: startText,
     history: [
       ...(history ?? []),
       { systemIdentifier: meta.systemIdentifier, pgVersion: meta.pgVersion, walSegmentSize: meta.walSegmentSize, ...(sinceLsn ? { sinceLsn } : {}), until: now.toISOString() },
     ],
     createdBy: `${meta.createdBy}; stanza-upgrade by pgark ${PGARK_VERSION}`,
   };
+}
+
+/** Start of the new cluster's WAL: the oldest segment in its pg_wal, or its REDO segment if older. */
+export function newWalStart(cd: ControlData, oldestLocalWal: string | undefined): bigint {
+  const size = BigInt(cd.walSegmentSize);
+  let start = (lsnValue(cd.redoLsn) / size) * size;
+  if (oldestLocalWal !== undefined) {
+    const segno = BigInt(`0x${oldestLocalWal.slice(8, 16)}`) * (0x100000000n / size) + BigInt(`0x${oldestLocalWal.slice(16, 24)}`);
+    if (segno * size < start) start = segno * size;
+  }
+  return start;
+}
+
+export function formatLsnText(lsn: bigint): string {
+  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
+}
+
+/** The lowest-positioned WAL segment file in `walDir` (any timeline), or undefined. */
+export async function oldestWalSegment(walDir: string): Promise<string | undefined> {
+  const names = (await readdir(walDir)).filter((n) => /^[0-9A-F]{24}$/.test(n));
+  names.sort((a, b) => (a.slice(8) < b.slice(8) ? -1 : a.slice(8) > b.slice(8) ? 1 : 0));
+  return names[0];
 }
 
 export async function readControlData(pgdata: string, pgVersion: number): Promise<ControlData> {
@@ -100,14 +129,14 @@ export async function stanzaUpgrade(repo: Repository, pgdata: string): Promise<S
       const n = walNameOfKey(o.path);
       if (n) archived.push(n);
     }
-    const next = upgradedMeta(meta, cd, pgVersion, archived, new Date());
+    const next = upgradedMeta(meta, cd, pgVersion, archived, new Date(), await oldestWalSegment(join(pgdata, 'pg_wal')));
     await repo.putJson(stanzaMetaKey(repo.stanza), next, false);
     repo.forgetStanza();
     const end = archiveEnd(archived, meta.walSegmentSize);
     return {
       stanza: meta.stanza, upgraded: true,
       previous: { systemIdentifier: meta.systemIdentifier, pgVersion: meta.pgVersion },
-      current: { systemIdentifier: next.systemIdentifier, pgVersion: next.pgVersion, walSegmentSize: next.walSegmentSize, sinceLsn: cd.redoLsn },
+      current: { systemIdentifier: next.systemIdentifier, pgVersion: next.pgVersion, walSegmentSize: next.walSegmentSize, sinceLsn: next.sinceLsn! },
       ...(end ? { lastArchivedBefore: end.name } : {}),
     };
   } finally {

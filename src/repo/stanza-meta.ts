@@ -90,6 +90,11 @@ export function stanzaClusters(meta: StanzaMeta): Array<ClusterIdentity & { sinc
   return [current, ...[...(meta.history ?? [])].reverse()];
 }
 
+/** Byte positions where a later cluster's WAL begins (sinceLsn of each upgrade), ascending. */
+export function upgradeBoundaries(meta: StanzaMeta): bigint[] {
+  return stanzaClusters(meta).filter((c) => c.sinceLsn !== undefined).map((c) => lsnValue(c.sinceLsn!)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
 /** The identity (current or prior) with this system identifier, or undefined. */
 export function clusterById(meta: StanzaMeta, systemIdentifier: string): ClusterIdentity | undefined {
   return stanzaClusters(meta).find((c) => c.systemIdentifier === systemIdentifier);

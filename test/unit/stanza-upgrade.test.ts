@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { ClusterMismatchError, IntegrityError, InvalidInputError } from '../../src/common/errors.js';
 import { archiveEnd, upgradedMeta } from '../../src/ops/stanza-upgrade.js';
 import { parseControlData } from '../../src/pg/controldata.js';
-import { assertSameCluster, clusterById, clusterForWal, parseStanzaMeta, type StanzaMeta } from '../../src/repo/stanza-meta.js';
+import { assertSameCluster, clusterById, clusterForWal, parseStanzaMeta, upgradeBoundaries, type StanzaMeta } from '../../src/repo/stanza-meta.js';
+import { analyseArchive } from '../../src/wal/archive-analysis.js';
 
 const MiB16 = 16 * 1024 * 1024;
 const OLD: StanzaMeta = {
@@ -38,12 +39,22 @@ describe('upgradedMeta', () => {
 
   it('binds the new cluster and keeps the old one in the history', () => {
     const m = upgradedMeta(OLD, cd, 15, archived, new Date('2026-12-07T00:40:00Z'));
-    expect(m).toMatchObject({ systemIdentifier: '7000000000000000002', sinceLsn: '0/5000028', codec: 'lz4', createdAt: OLD.createdAt });
+    // The boundary: the start of the REDO segment (no older segment in the new pg_wal given).
+    expect(m).toMatchObject({ systemIdentifier: '7000000000000000002', sinceLsn: '0/5000000', codec: 'lz4', createdAt: OLD.createdAt });
     expect(m.history).toEqual([{ systemIdentifier: '7000000000000000001', pgVersion: 15, walSegmentSize: MiB16, until: '2026-12-07T00:40:00.000Z' }]);
     // It round-trips through the parser, and a second upgrade stacks.
     const again = parseStanzaMeta(JSON.stringify(m), 'x');
     const third = upgradedMeta(again, { ...cd, systemIdentifier: '7000000000000000003', redoLsn: '0/9000028' }, 16, [...archived, '000000010000000000000007'], new Date('2026-12-08T00:00:00Z'));
-    expect(third.history?.map((h) => [h.systemIdentifier, h.sinceLsn])).toEqual([['7000000000000000001', undefined], ['7000000000000000002', '0/5000028']]);
+    expect(third.history?.map((h) => [h.systemIdentifier, h.sinceLsn])).toEqual([['7000000000000000001', undefined], ['7000000000000000002', '0/5000000']]);
+    expect(third.sinceLsn).toBe('0/9000000');
+  });
+
+  it('the boundary is the oldest segment still in the new pg_wal when that is older than the REDO segment', () => {
+    // Segment 4 waited in pg_wal since wal-push refused it (exit 4); a checkpoint moved REDO on.
+    expect(upgradedMeta(OLD, cd, 15, archived, new Date(), '000000010000000000000004').sinceLsn).toBe('0/4000000');
+    expect(upgradedMeta(OLD, cd, 15, archived, new Date(), '000000010000000000000007').sinceLsn).toBe('0/5000000');
+    // ... and it must not reach back into archived WAL.
+    expect(() => upgradedMeta(OLD, cd, 15, archived, new Date(), '000000010000000000000003')).toThrow(/starts at 0\/3000000, but stanza 'main' already holds WAL up to 000000010000000000000003/);
   });
 
   it('refuses when the archive already holds WAL at or after the new start (names would collide)', () => {
@@ -93,5 +104,22 @@ describe('stanza clusters after an upgrade', () => {
     expect(() => parseStanzaMeta(JSON.stringify({ ...up, history: [{ systemIdentifier: 'x' }] }), 'k')).toThrow(IntegrityError);
     expect(() => parseStanzaMeta(JSON.stringify({ ...up, sinceLsn: 'nope' }), 'k')).toThrow(/malformed upgrade history/);
     expect(parseStanzaMeta(JSON.stringify(OLD), 'k').history).toBeUndefined();
+  });
+});
+
+describe('archive gaps across an upgrade', () => {
+  const obj = (name: string) => ({ path: `main/wal/${name.slice(0, 8)}/${name.slice(0, 16)}/${name}`, size: 1, mtimeMs: 0 });
+  const seg = (n: number) => `00000001000000000000000${n.toString(16).toUpperCase()}`;
+  const up = upgradedMeta(OLD, { ...parseControlData(CONTROLDATA), redoLsn: '0/A000028' }, 15, [], new Date(), '000000010000000000000009');
+
+  it('the hole between the old cluster and the boundary is not a gap; one after it is', () => {
+    expect(upgradeBoundaries(up)).toEqual([9n * BigInt(MiB16)]);
+    const objects = [1, 2, 3, 4, 9, 10, 12].map((n) => obj(seg(n)));
+    const report = analyseArchive(objects, MiB16, new Map(), upgradeBoundaries(up));
+    expect(report.timelines[0]!.gaps).toEqual([{ first: seg(11), last: seg(11), count: 1 }]);
+    // Without the boundary (a stanza never upgraded) the same hole is a gap.
+    expect(analyseArchive(objects, MiB16, new Map()).timelines[0]!.gaps.map((g) => g.first)).toEqual([seg(5), seg(11)]);
+    // New-cluster WAL missing right after the boundary is a gap.
+    expect(analyseArchive([1, 2, 11].map((n) => obj(seg(n))), MiB16, new Map(), upgradeBoundaries(up)).timelines[0]!.gaps).toEqual([{ first: seg(9), last: seg(10), count: 2 }]);
   });
 });

@@ -18,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from 'pg';
 import { ConfigError, InvalidInputError, PgarkError } from '../common/errors.js';
 import { log } from '../common/log.js';
+import { ownerOfPath } from '../common/os-accounts.js';
 import { Progress } from '../common/progress.js';
 import { runPool } from '../common/worker-pool.js';
 import type { Settings } from '../config/resolve.js';
@@ -98,6 +99,7 @@ export async function runBackup(settings: Settings, repo: Repository, o: BackupO
     if (o.type !== 'full') {
       const why = !newest ? 'there is no backup to build on'
         : newest.chain.length - 1 >= settings.incrChainMax ? `the chain of ${newest.id} already has ${newest.chain.length - 1} incremental backups (incr-chain-max ${settings.incrChainMax})`
+        : newest.systemIdentifier !== facts.systemIdentifier ? `the newest backup ${newest.id} is of system ${newest.systemIdentifier}, the cluster before stanza-upgrade`
         : newest.stop.timeline !== facts.timeline ? `the newest backup ${newest.id} is on timeline ${newest.stop.timeline}, the cluster on ${facts.timeline}`
         : undefined;
       if (why && o.type === 'incr') throw new ConfigError(`cannot take an incremental backup: ${why} (use --type full or auto)`);
@@ -220,7 +222,7 @@ export async function runBackup(settings: Settings, repo: Repository, o: BackupO
       header: {
         t: 'header', format: MANIFEST_FORMAT, id, type, ...(parent ? { parent: parent.id } : {}),
         pgVersion: facts.pgVersion, pgdata: facts.dataDirectory, blockSize: facts.blockSize, relsegBlocks: facts.relsegBlocks,
-        tablespaces: facts.tablespaces,
+        tablespaces: facts.tablespaces, owner: await ownerOfPath(pgdata),
       },
       dirs,
       links: walk.links,

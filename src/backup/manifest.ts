@@ -34,6 +34,11 @@ export interface ManifestHeader {
   /** Blocks per relation segment file (RELSEG_SIZE). */
   relsegBlocks: number;
   tablespaces: TablespaceInfo[];
+  /**
+   * Owner of the source data directory (ids, and names where the source host knows them).
+   * Absent in backups of older pgark versions; restore as root uses it (restore-owner.ts).
+   */
+  owner?: { uid: number; gid: number; user?: string; group?: string };
 }
 
 export interface TablespaceInfo {

@@ -153,10 +153,11 @@ export function registerRestoreCommand(program: Command): void {
     .option('--jobs <n>', 'parallel restores (default: number of CPU cores)')
     .option('--delta', 'update an existing data directory: write only what differs, remove extras')
     .option('--force', 'replace the contents of a non-empty target directory')
+    .option('--owner <user[:group]>', 'run as root: give the files to this OS user (default: the owner recorded in the backup)')
     .option('--no-progress', 'no progress output on stderr')
     .option('--json', 'print the result as JSON')
     .action(async (ref: string, opts: {
-      targetTime?: string; targetXid?: string; targetName?: string; targetLsn?: string; targetImmediate?: boolean; targetExclusive?: boolean;
+      owner?: string; targetTime?: string; targetXid?: string; targetName?: string; targetLsn?: string; targetImmediate?: boolean; targetExclusive?: boolean;
       targetAction?: 'promote' | 'pause' | 'shutdown'; targetTimeline?: string; standby?: boolean; primaryConninfo?: string; primarySlotName?: string;
       keepArchive?: boolean; tablespaceMap: string[]; jobs?: string; delta?: boolean; force?: boolean; progress: boolean; json?: boolean;
     }, cmd: Command) => {
@@ -176,17 +177,17 @@ export function registerRestoreCommand(program: Command): void {
       const out = await withRepository(settings, (repo) => runRestore(settings, repo, {
         ref, pgdata: settings.pgdata!, target, standby: !!opts.standby, primaryConninfo: opts.primaryConninfo, primarySlotName: opts.primarySlotName,
         keepArchive: !!opts.keepArchive, tablespaceMap: opts.tablespaceMap, jobs: intOption(opts.jobs, '--jobs', 1, 256),
-        delta: !!opts.delta, force: !!opts.force, progress: opts.progress,
+        delta: !!opts.delta, force: !!opts.force, progress: opts.progress, owner: opts.owner,
       }));
       if (opts.json) {
-        printJson({ ...out, backup: out.backup.id, settings: Object.fromEntries(out.settings) });
+        printJson({ ...out, backup: out.backup.id, settings: Object.fromEntries(out.settings), owner: out.owner ? { user: out.owner.user, group: out.owner.group, uid: out.owner.uid, gid: out.owner.gid } : undefined });
         return;
       }
       for (const n of out.notes) process.stdout.write(`note: ${n}\n`);
       process.stdout.write(`restored backup ${out.backup.id} (${out.backup.type}) into ${out.pgdata}: ${out.filesWritten} files written` +
         (opts.delta ? `, ${out.filesUnchanged} unchanged, ${out.filesRemoved} removed` : '') + ` (${formatBytes(out.bytesWritten)}) in ${duration(out.durationMs)}\n`);
       for (const [k, v] of out.settings) if (k !== 'restore_command') process.stdout.write(`  ${k} = '${v}'\n`);
-      process.stdout.write(`  ${out.signal} written; start it with: pg_ctl -D ${out.pgdata} start\n`);
+      process.stdout.write(`  ${out.signal} written; start it with: ${out.owner ? `sudo -u ${out.owner.user} ` : ''}pg_ctl -D ${out.pgdata} start\n`);
     });
 }
 

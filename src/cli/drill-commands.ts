@@ -33,10 +33,11 @@ export function registerDrillCommands(program: Command): void {
     .option('--jobs <n>', 'parallel restores (default: number of CPU cores)')
     .option('--delta', 'rebuild an existing data directory in place: write only what differs')
     .option('--force', 'replace the contents of a non-empty data directory')
+    .option('--owner <user[:group]>', 'run as root: give the files to this OS user (default: the owner recorded in the backup)')
     .option('--no-progress', 'no progress output on stderr')
     .option('--json', 'print the result as JSON')
     .action(async (ref: string, opts: {
-      primaryConninfo?: string; primarySlotName?: string; delay?: string; port?: string; start?: boolean; startTimeout?: string;
+      owner?: string; primaryConninfo?: string; primarySlotName?: string; delay?: string; port?: string; start?: boolean; startTimeout?: string;
       tablespaceMap: string[]; jobs?: string; delta?: boolean; force?: boolean; progress: boolean; json?: boolean;
     }, cmd: Command) => {
       const settings = settingsFrom(cmd);
@@ -48,7 +49,7 @@ export function registerDrillCommands(program: Command): void {
       const out = await withRepository(settings, (repo) => runClone(settings, repo, {
         ref, pgdata: settings.pgdata!, primaryConninfo: opts.primaryConninfo, primarySlotName: opts.primarySlotName, delayMs, port,
         start: !!opts.start, startTimeoutSec: intOption(opts.startTimeout, '--start-timeout', 1, 86400) ?? 300,
-        tablespaceMap: opts.tablespaceMap, jobs: intOption(opts.jobs, '--jobs', 1, 256), delta: !!opts.delta, force: !!opts.force, progress: opts.progress,
+        tablespaceMap: opts.tablespaceMap, jobs: intOption(opts.jobs, '--jobs', 1, 256), delta: !!opts.delta, force: !!opts.force, progress: opts.progress, owner: opts.owner,
       }));
       const r = out.restore;
       if (opts.json) {

@@ -16,6 +16,7 @@ type Register = (program: Command) => void;
  */
 export const COMMAND_GROUPS: ReadonlyArray<{ commands: readonly string[]; load: () => Promise<Register[]> }> = [
   { commands: ['repo'], load: async () => [(await import('./repo-commands.js')).registerRepoCommands] },
+  { commands: ['stanza-upgrade'], load: async () => [(await import('./stanza-commands.js')).registerStanzaCommands] },
   { commands: ['wal-push', 'wal-fetch', 'wal-push-ahead', 'wal-prefetch', 'wal-verify', 'wal-log', 'check-repo', 'info'], load: async () => [(await import('./wal-commands.js')).registerWalCommands] },
   {
     commands: ['backup', 'restore', 'list', 'show', 'expire', 'keep', 'delete', 'verify'],

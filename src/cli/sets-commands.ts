@@ -82,17 +82,19 @@ export function registerSetsCommands(program: Command): void {
     .description(
       'Add a table to a set made with --tables (same validation as create). Native subscribers are ' +
       'refreshed on their targets (ALTER SUBSCRIPTION ... REFRESH PUBLICATION, copy_data = true: the table ' +
-      'arrives with its data; it must exist on each target); agent subscribers copy it when their apply ' +
+      'arrives with its data; it must exist on each target, or is created there with --sync-structure, which ' +
+      'subscribers made with --sync-structure imply); agent subscribers copy it when their apply ' +
       'worker runs (pending tables).',
     )
     .option('--source <dsn>', SOURCE_HELP)
     .option('--row-filter <expr>', 'row filter (PostgreSQL 15+)')
     .option('--columns <c1,c2>', 'column list (PostgreSQL 15+)')
+    .option('--sync-structure', 'create the table on targets that lack it (pg_dump --schema-only); implied for subscribers made with --sync-structure')
     .option('--json', 'print the result as JSON')
-    .action(async (set: string, table: string, opts: { source?: string; rowFilter?: string; columns?: string; json?: boolean }, cmd: Command) => {
+    .action(async (set: string, table: string, opts: { source?: string; rowFilter?: string; columns?: string; syncStructure?: boolean; json?: boolean }, cmd: Command) => {
       settingsFrom(cmd);
       const { addTable } = await import('../logical/sets-admin.js');
-      const r = await addTable({ set, sourceDsn: opts.source, table, rowFilter: opts.rowFilter, columns: opts.columns });
+      const r = await addTable({ set, sourceDsn: opts.source, table, rowFilter: opts.rowFilter, columns: opts.columns, ...(opts.syncStructure ? { syncStructure: true } : {}) });
       printTableChange(r, opts.json);
     });
 
@@ -285,6 +287,7 @@ function printTableChange(r: import('../logical/sets-admin.js').TableChangeResul
   if (json) printJson(r);
   else {
     w(`${r.action} table ${r.table} ${r.action === 'added' ? 'to' : 'from'} set ${r.set}`);
+    for (const s of r.structureCreated ?? []) w(`  created the table on the target of ${s} (--sync-structure)`);
     for (const s of r.refreshed) w(`  refreshed subscription ${s} on its target`);
     for (const s of r.pending) w(`  agent subscriber ${s} will copy it (pending table)`);
     for (const f of r.failed) w(`  WARNING: ${f.error}`);

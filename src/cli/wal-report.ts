@@ -19,6 +19,10 @@ export interface InfoReport {
   walSegmentSize: number;
   codec: string;
   createdAt: string;
+  /** Where the current cluster's WAL begins, after `stanza-upgrade`. */
+  sinceLsn?: string;
+  /** Clusters the stanza held before `stanza-upgrade`, oldest first: their backups and WAL stay readable. */
+  priorClusters?: Array<{ systemIdentifier: string; pgVersion: number; walSegmentSize: number; sinceLsn?: string; until: string }>;
   wal: {
     timelines: Array<{ timeline: number; first?: string; last?: string; segments: number; gaps: number; storedBytes: number }>;
     segments: number;
@@ -100,6 +104,8 @@ export async function collectInfo(repo: Repository, pgdata?: string): Promise<In
     walSegmentSize: meta.walSegmentSize,
     codec: meta.codec,
     createdAt: meta.createdAt,
+    ...(meta.sinceLsn ? { sinceLsn: meta.sinceLsn } : {}),
+    ...(meta.history?.length ? { priorClusters: meta.history } : {}),
     wal,
     ...(pgdata ? { agent: await agentInfo(pgdata) } : {}),
     receivers: await receiverInfo(repo),
@@ -114,6 +120,10 @@ export function printInfo(i: InfoReport): void {
   out(`stanza: ${i.stanza}`);
   out(`  repository: ${i.repository}`);
   out(`  cluster: system identifier ${i.systemIdentifier}, PostgreSQL ${i.pgVersion}, wal_segment_size ${formatBytes(i.walSegmentSize)}`);
+  if (i.sinceLsn) out(`    WAL of this cluster from ${i.sinceLsn} (pgark stanza-upgrade)`);
+  for (const c of [...(i.priorClusters ?? [])].reverse()) {
+    out(`  before: system identifier ${c.systemIdentifier}, PostgreSQL ${c.pgVersion}${c.sinceLsn ? `, WAL from ${c.sinceLsn}` : ''}, until ${c.until} (its backups and WAL stay restorable)`);
+  }
   out(`  codec: ${i.codec}; created ${i.createdAt}`);
   out(`  WAL: ${i.wal.segments} segments, ${formatBytes(i.wal.storedBytes)} stored; last push ${i.wal.lastPush ?? 'never'}`);
   for (const t of i.wal.timelines) {

@@ -19,6 +19,7 @@ import { cloneSettings } from './clone-settings.js';
 import { assertNoPassword } from '../pg/conninfo.js';
 import { lastLines, recoveryLogFacts } from './scratch-settings.js';
 import { writeTextAtomic } from '../common/fs-atomic.js';
+import { chownTree } from '../restore/owner-apply.js';
 
 export interface CloneOptions {
   ref: string;
@@ -34,6 +35,8 @@ export interface CloneOptions {
   delta: boolean;
   force: boolean;
   progress: boolean;
+  /** `--owner user[:group]` when run as root (see restore-owner.ts). */
+  owner?: string | undefined;
 }
 
 export interface CloneOutcome {
@@ -65,7 +68,7 @@ export async function runClone(settings: Settings, repo: Repository, o: CloneOpt
   }
   const restore = await runRestore(settings, repo, {
     ref: o.ref, pgdata, target: {}, standby: true, primaryConninfo: o.primaryConninfo, primarySlotName: o.primarySlotName,
-    keepArchive: false, tablespaceMap: o.tablespaceMap, jobs: o.jobs, delta: o.delta, force: o.force, progress: o.progress,
+    keepArchive: false, tablespaceMap: o.tablespaceMap, jobs: o.jobs, delta: o.delta, force: o.force, progress: o.progress, owner: o.owner,
   });
   if (extra.length > 0) {
     const autoConf = join(pgdata, 'postgresql.auto.conf');
@@ -73,8 +76,10 @@ export async function runClone(settings: Settings, repo: Repository, o: CloneOpt
   }
   await mkdir(join(pgdata, 'log'), { recursive: true, mode: 0o700 });
   const logFile = join(pgdata, CLONE_LOG);
+  // Run as root: what clone wrote after the restore belongs to the cluster's user too.
+  if (restore.owner) for (const p of [join(pgdata, 'postgresql.auto.conf'), join(pgdata, 'log')]) await chownTree(p, restore.owner);
   if (!o.start) pgCtl = findPgProgram('pg_ctl', restore.backup.pgVersion) ?? 'pg_ctl';
-  const startCommand = `${shq(pgCtl)} start -D ${shq(pgdata)} -l ${shq(logFile)}`;
+  const startCommand = `${restore.owner ? `sudo -u ${shq(restore.owner.user)} ` : ''}${shq(pgCtl)} start -D ${shq(pgdata)} -l ${shq(logFile)}`;
   const notes: string[] = [];
   if (!existsSync(join(pgdata, 'postgresql.conf'))) {
     notes.push(`the backup holds no postgresql.conf (the primary keeps it outside its data directory, as Debian does): put the configuration in place before starting the clone`);

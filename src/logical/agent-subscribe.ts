@@ -173,7 +173,7 @@ export async function subscribeAgent(o: SubscribeAgentOptions): Promise<Subscrib
     await repl.end().catch(() => undefined);
     repl = undefined;
 
-    const sub: Subscriber = { name, mode: 'agent', slot, target: o.targetDsn, createdAt: new Date().toISOString() };
+    const sub: Subscriber = { name, mode: 'agent', slot, target: o.targetDsn, createdAt: new Date().toISOString(), ...(o.syncStructure ? { syncStructure: true } : {}) };
     const fresh = await readSet(source, o.set);
     fresh.subscribers = [...fresh.subscribers.filter((s) => s.name !== name), sub];
     await writeSet(source, fresh);

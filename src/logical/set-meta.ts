@@ -29,6 +29,8 @@ export interface Subscriber {
   /** Target connection string (never holds a password). */
   target: string;
   createdAt: string;
+  /** Subscribed with --sync-structure: `sets add-table` creates a new table's definition on the target too. */
+  syncStructure?: boolean;
   /** Agent subscribers: tables ('schema.table') added to the set that the apply worker has not copied yet. */
   pendingTables?: string[];
 }

@@ -17,6 +17,7 @@ import {
   parseTableName, serverFacts, serverProblems, tableFacts, tableKey, tableProblems, tableSpec, tablesOfScope, throwProblems,
 } from './set-validate.js';
 import { dropSlot } from './slots.js';
+import { syncStructure } from './structure-sync.js';
 
 const APP = 'pgark sets';
 
@@ -126,6 +127,8 @@ export interface TableChangeResult {
   pending: string[];
   /** Refreshes that failed (the publication change itself is committed). */
   failed: Array<{ subscriber: string; error: string }>;
+  /** Subscribers on whose target add-table created the table's definition (--sync-structure, given or recorded). */
+  structureCreated?: string[];
 }
 
 async function withTarget<T>(sub: Subscriber, fn: (c: Client) => Promise<T>): Promise<T> {
@@ -155,7 +158,7 @@ function requireTablesScope(meta: SetMeta, verb: string): void {
   }
 }
 
-export async function addTable(o: { set: string; sourceDsn?: string; table: string; rowFilter?: string; columns?: string }): Promise<TableChangeResult> {
+export async function addTable(o: { set: string; sourceDsn?: string; table: string; rowFilter?: string; columns?: string; syncStructure?: boolean }): Promise<TableChangeResult> {
   const t: SetTable = parseTableName(o.table);
   if (o.rowFilter !== undefined) t.rowFilter = o.rowFilter;
   if (o.columns !== undefined) t.columns = parseColumnList(o.columns);
@@ -170,18 +173,29 @@ export async function addTable(o: { set: string; sourceDsn?: string; table: stri
     problems.push(...tableProblems(await tableFacts(c, [t]), meta.operations));
     throwProblems(what, problems);
     const natives = meta.subscribers.filter((s) => s.mode === 'native');
-    // Native subscribers copy the table into a table of the same name: it must be there first.
+    // Subscribers copy the table into a table of the same name: it must be there first. With
+    // --sync-structure (given here, or recorded when the subscriber was created) pgark creates
+    // its definition on those targets (pg_dump --schema-only of the source), before the
+    // publication changes, so a native subscription never sees a table its target lacks.
     const missingOn: string[] = [];
-    for (const s of natives) {
+    const toCreate: Subscriber[] = [];
+    for (const s of meta.subscribers) {
       const has = await withTarget(s, async (tc) => (await tc.query('SELECT to_regclass($1) IS NOT NULL AS ok', [qualified(t)])).rows[0]?.ok === true);
-      if (!has) missingOn.push(`${s.name} (${redactDsn(s.target)})`);
+      if (has) continue;
+      if (o.syncStructure || s.syncStructure) toCreate.push(s);
+      else if (s.mode === 'native') missingOn.push(`${s.name} (${redactDsn(s.target)})`);
     }
     if (missingOn.length > 0) {
       throwProblems(what, [`table ${key} does not exist on the target of subscriber${missingOn.length > 1 ? 's' : ''} ${missingOn.join(', ')}: ` +
-        `create it there first (for example pg_dump --schema-only --table=${qualified(t)} on the source, run on the target), then add it again`]);
+        `create it there first (for example pg_dump --schema-only --table=${qualified(t)} on the source, run on the target), or pass --sync-structure, then add it again`]);
+    }
+    const structureCreated: string[] = [];
+    for (const s of toCreate) {
+      await withTarget(s, (tc) => syncStructure({ ...(o.sourceDsn !== undefined ? { sourceDsn: o.sourceDsn } : {}), source: c, target: tc, tables: [t] }));
+      structureCreated.push(s.name);
     }
     const pub = publicationName(o.set);
-    const out: TableChangeResult = { set: o.set, table: key, action: 'added', refreshed: [], pending: [], failed: [] };
+    const out: TableChangeResult = { set: o.set, table: key, action: 'added', refreshed: [], pending: [], failed: [], ...(structureCreated.length ? { structureCreated } : {}) };
     await inTransaction(c, what, async () => {
       await c.query(`ALTER PUBLICATION ${quoteIdent(pub)} ADD TABLE ${tableSpec(t)}`);
       const cov = (await identityCoverage(c, pub)).filter((x) => tableKey(x) === key);

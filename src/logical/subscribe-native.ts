@@ -88,7 +88,7 @@ export async function subscribeNative(o: SubscribeNativeOptions): Promise<Subscr
         throw new PgarkError(`unable to create subscription ${name} on the target: ${err.message}${connectionHint(err.message)}`);
       });
       subscribed = true;
-      sub = { name, mode: 'native', slot, target: o.targetDsn, createdAt: new Date().toISOString() };
+      sub = { name, mode: 'native', slot, target: o.targetDsn, createdAt: new Date().toISOString(), ...(o.syncStructure ? { syncStructure: true } : {}) };
       const fresh = await readSet(source, o.set); // others may have changed the metadata meanwhile
       if (fresh.subscribers.some((s) => s.name === name)) throw new InvalidInputError(`set '${o.set}' got a subscriber '${name}' meanwhile`);
       fresh.subscribers.push(sub);

@@ -164,6 +164,11 @@ export class Repository {
     }
   }
 
+  /** Drop the cached stanza metadata (stanza-upgrade rewrote it). */
+  forgetStanza(): void {
+    this.stanzaMeta = undefined;
+  }
+
   async requireStanza(): Promise<StanzaMeta> {
     const meta = await this.readStanza();
     if (!meta) {

@@ -28,6 +28,8 @@ import type { RestoreTaskResult, RestoreWorkerInit } from './restore-worker.js';
 import { targetPath } from './restore-worker-paths.js';
 import { openOwnFile, openPrivateForWrite } from './private-file.js';
 import { fsyncDir, writeTextAtomic } from '../common/fs-atomic.js';
+import { clusterById } from '../repo/stanza-meta.js';
+import { chownTree, planRestoreOwner, type ChownPlan } from './owner-apply.js';
 
 export interface RestoreOptions {
   ref: string;
@@ -42,6 +44,8 @@ export interface RestoreOptions {
   delta: boolean;
   force: boolean;
   progress: boolean;
+  /** `--owner user[:group]`: who owns the restored files when pgark runs as root (restore-owner.ts). */
+  owner?: string | undefined;
 }
 
 export interface RestoreOutcome {
@@ -55,6 +59,8 @@ export interface RestoreOutcome {
   settings: Array<[string, string]>;
   signal: string;
   notes: string[];
+  /** Set when running as root: the files were given to this user (start PostgreSQL as them). */
+  owner?: ChownPlan | undefined;
 }
 
 const HOLD_BACK = 'global/pg_control';
@@ -180,7 +186,12 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
   for (const b of chain) manifests.push(await readManifest(repo, b));
   const manifest = manifests[manifests.length - 1]!;
   const stanza = await repo.requireStanza();
-  if (stanza.systemIdentifier !== backup.systemIdentifier) throw new PgarkError(`backup ${backup.id} belongs to system ${backup.systemIdentifier}, the stanza to ${stanza.systemIdentifier}`);
+  // A backup of a cluster the stanza held before `stanza-upgrade` stays restorable.
+  if (!clusterById(stanza, backup.systemIdentifier)) throw new PgarkError(`backup ${backup.id} belongs to system ${backup.systemIdentifier}, the stanza to ${stanza.systemIdentifier}`);
+
+  // Running as root: decide who gets the files before anything is written (or refuse).
+  const owner = await planRestoreOwner({ option: o.owner, recorded: manifest.header.owner, backupId: backup.id, pgdata });
+  if (owner) notes.push(`running as root: the restored files belong to ${owner.user}:${owner.group} (${owner.source}); start PostgreSQL as ${owner.user}`);
 
   const tsMap = resolveTablespaceMap(parseTablespaceMap(o.tablespaceMap), manifest.header.tablespaces);
   const tablespaces: Record<string, string> = {};
@@ -204,6 +215,8 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
   }
   await mkdir(pgdata, { recursive: true, mode: 0o700 });
   await chmod(pgdata, 0o700);
+  // Fails here, before any file is written, where chown is impossible (e.g. NFS root_squash).
+  if (owner) await chownTree(pgdata, owner);
   const init: RestoreWorkerInit = { settings, pgdata, tablespaces, delta: o.delta, holdBack: { [HOLD_BACK]: HOLD_BACK_AS } };
   let removed = 0;
   if (o.delta) {
@@ -279,6 +292,8 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
   for (const sig of ['recovery.signal', 'standby.signal']) await rm(join(pgdata, sig), { force: true });
   const signal = signalFile(o.standby);
   await writeTextAtomic(join(pgdata, signal), '');
+  // Before pg_control: a directory whose chown did not finish cannot be started.
+  if (owner) for (const dir of [pgdata, ...Object.values(tablespaces)]) await chownTree(dir, owner);
   if (manifest.files.has(HOLD_BACK)) {
     await rename(join(pgdata, HOLD_BACK_AS), join(pgdata, HOLD_BACK));
     await fsyncDir(join(pgdata, 'global'));
@@ -289,7 +304,7 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
   progress?.finish({ id: backup.id, files: res.written, unchanged: res.skipped });
   return {
     backup, pgdata, filesWritten: res.written, filesUnchanged: res.skipped, filesRemoved: removed, bytesWritten: res.bytes,
-    durationMs: Date.now() - started, settings: gucs, signal, notes,
+    durationMs: Date.now() - started, settings: gucs, signal, notes, ...(owner ? { owner } : {}),
   };
 }
 

@@ -40,7 +40,13 @@ function emptyTimeline(timeline: number): TimelineReport {
   return { timeline, ranges: [], gaps: [], segments: 0, partials: [], backupFiles: [], history: false, storedBytes: 0 };
 }
 
-export function analyseArchive(objects: ObjectInfo[], walSegmentSize: number, histories: Map<number, TimelineHistory>): ArchiveReport {
+/**
+ * `boundaries`: byte positions where a new cluster's WAL begins after `pgark stanza-upgrade`. The
+ * hole between the old cluster's last archived segment and such a boundary (its unarchived tail,
+ * and what pg_upgrade skipped) is not a gap; a hole after the boundary is.
+ */
+export function analyseArchive(objects: ObjectInfo[], walSegmentSize: number, histories: Map<number, TimelineHistory>, boundaries: readonly bigint[] = []): ArchiveReport {
+  const boundarySegnos = boundaries.map((b) => b / BigInt(walSegmentSize));
   const byTl = new Map<number, { tl: TimelineReport; segnos: bigint[] }>();
   const get = (t: number) => {
     let e = byTl.get(t);
@@ -78,7 +84,10 @@ export function analyseArchive(objects: ObjectInfo[], walSegmentSize: number, hi
       if (prev !== undefined && s === prev) continue;
       if (prev !== undefined && s !== prev + 1n) {
         close();
-        tl.gaps.push({ first: name(t, prev + 1n), last: name(t, s - 1n), count: Number(s - prev - 1n) });
+        const p = prev;
+        const u = boundarySegnos.filter((b) => b > p && b <= s).pop();
+        const from = u ?? prev + 1n;
+        if (from < s) tl.gaps.push({ first: name(t, from), last: name(t, s - 1n), count: Number(s - from) });
         start = s;
       } else if (start === undefined) {
         start = s;

@@ -4,6 +4,7 @@ import { writeFileAtomic } from '../common/fs-atomic.js';
 import { withRetry } from '../common/retry.js';
 import { walKey } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
+import { clusterForWal } from '../repo/stanza-meta.js';
 import { checkedWalStream } from './checked-stream.js';
 import { SegmentShapeError, type SegmentCheckTarget } from './segment-check.js';
 import { classifyWalFileName } from './segment-name.js';
@@ -16,7 +17,10 @@ export async function walObjectTarget(repo: Repository, name: string): Promise<S
   const kind = classifyWalFileName(name)?.kind;
   if (kind !== 'segment' && kind !== 'partial') return undefined;
   const meta = await repo.readStanza();
-  return meta ? { name, size: meta.walSegmentSize, systemIdentifier: BigInt(meta.systemIdentifier) } : undefined;
+  if (!meta) return undefined;
+  // After `stanza-upgrade`, WAL below the current cluster's start is the prior cluster's.
+  const c = clusterForWal(meta, name);
+  return { name, size: c.walSegmentSize, systemIdentifier: BigInt(c.systemIdentifier) };
 }
 
 /** A checksum-valid object that is not a whole WAL file is damage, like a checksum mismatch. */

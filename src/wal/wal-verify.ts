@@ -7,7 +7,7 @@ import type { ObjectInfo } from '../../storage-drivers/types.js';
 import { IntegrityError } from '../common/errors.js';
 import { receivedPieceOfKey, walNameOfKey, walPrefix } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
-import type { StanzaMeta } from '../repo/stanza-meta.js';
+import { clusterForWal, upgradeBoundaries, type StanzaMeta } from '../repo/stanza-meta.js';
 import { readAll } from '../repo/object-stream.js';
 import { analyseArchive, type ArchiveReport } from './archive-analysis.js';
 import { parseTimelineHistory, type TimelineHistory } from './timeline-history.js';
@@ -68,7 +68,7 @@ export async function scanArchive(repo: Repository, meta: StanzaMeta): Promise<{
     const tl = Number.parseInt(name.slice(0, 8), 16);
     histories.set(tl, parseTimelineHistory((await readAll(await repo.getObject(o.path), 1024 * 1024)).toString('utf8'), tl));
   }
-  return { objects, report: analyseArchive(objects, meta.walSegmentSize, histories) };
+  return { objects, report: analyseArchive(objects, meta.walSegmentSize, histories, upgradeBoundaries(meta)) };
 }
 
 export async function walVerify(repo: Repository, opts: { read: boolean; jobs: number }): Promise<VerifyReport> {
@@ -86,7 +86,7 @@ export async function walVerify(repo: Repository, opts: { read: boolean; jobs: n
         const name = walNameOfKey(o.path)!;
         const kind = classifyWalFileName(name)?.kind;
         const target = kind === 'segment' || kind === 'partial'
-          ? { name, size: meta.walSegmentSize, systemIdentifier: BigInt(meta.systemIdentifier) }
+          ? { name, size: clusterForWal(meta, name).walSegmentSize, systemIdentifier: BigInt(clusterForWal(meta, name).systemIdentifier) }
           : undefined;
         return { key: o.path, name, ...(target ? { target } : {}) };
       }),

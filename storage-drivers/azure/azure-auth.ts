@@ -10,6 +10,10 @@
  *    repository URL must equal AccountName.
  * 2. AZURE_STORAGE_KEY: shared key for the URL's account (or AZURE_STORAGE_ACCOUNT).
  * 3. AZURE_STORAGE_SAS_TOKEN: a SAS token (with or without the leading '?').
+ * 4. Microsoft Entra ID through `@azure/identity`'s DefaultAzureCredential (workload identity,
+ *    managed identity, service principal env, Azure CLI, ...), when none of the above is set and
+ *    the account is named (URL, AZURE_STORAGE_ACCOUNT or azure-endpoint). The SDK is loaded only
+ *    then (azure-token.ts); bearer tokens require an https endpoint.
  * The `azure-endpoint` setting, when set, overrides the endpoint in every case.
  */
 import { ConfigError } from '../../src/common/errors.js';
@@ -18,7 +22,9 @@ import { isValidAccountName, type AzureLocation } from './azure-url.js';
 export type AzureAuth =
   | { kind: 'sharedKey'; accountName: string; accountKey: string }
   /** A SAS token without the leading '?'. */
-  | { kind: 'sas'; token: string };
+  | { kind: 'sas'; token: string }
+  /** A Microsoft Entra ID token from DefaultAzureCredential (loaded lazily by azure-token.ts). */
+  | { kind: 'entraId' };
 
 export interface AzureAccess {
   /** The storage account, for display (undefined only when nothing names it). */
@@ -27,7 +33,7 @@ export interface AzureAccess {
   serviceUrl: string;
   auth: AzureAuth;
   /** Where the credential came from (an environment variable name), for hints in messages. */
-  source: 'AZURE_STORAGE_CONNECTION_STRING' | 'AZURE_STORAGE_KEY' | 'AZURE_STORAGE_SAS_TOKEN';
+  source: 'AZURE_STORAGE_CONNECTION_STRING' | 'AZURE_STORAGE_KEY' | 'AZURE_STORAGE_SAS_TOKEN' | 'DefaultAzureCredential';
   /** Strings that must never appear in messages or logs. */
   secrets: string[];
 }
@@ -35,7 +41,8 @@ export interface AzureAccess {
 export type AzureEnv = Partial<Record<'AZURE_STORAGE_CONNECTION_STRING' | 'AZURE_STORAGE_KEY' | 'AZURE_STORAGE_SAS_TOKEN' | 'AZURE_STORAGE_ACCOUNT', string | undefined>>;
 
 const NO_CREDENTIALS =
-  'no Azure credentials: set AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY (with the account in the repository URL) or AZURE_STORAGE_SAS_TOKEN in the environment';
+  'no Azure credentials and no storage account: set AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY (with the account in the repository URL) or AZURE_STORAGE_SAS_TOKEN in the environment, ' +
+  'or name the account (azure://account/container, AZURE_STORAGE_ACCOUNT or azure-endpoint) to use a managed or workload identity';
 
 const KNOWN_KEYS = new Set([
   'defaultendpointsprotocol',
@@ -206,7 +213,16 @@ export function resolveAzureAccess(loc: AzureLocation, env: AzureEnv, endpointSe
     return { account: account ?? accountFromEndpoint(serviceUrl), serviceUrl, auth: { kind: 'sas', token }, source: 'AZURE_STORAGE_SAS_TOKEN', secrets: sasSecrets(token) };
   }
 
-  throw new ConfigError(NO_CREDENTIALS);
+  // Nothing in the environment holds a storage secret: Microsoft Entra ID (managed identity,
+  // workload identity, ...) through DefaultAzureCredential. Bearer tokens are sent over TLS only.
+  const serviceUrl = override ?? (account ? defaultEndpoint(account) : undefined);
+  if (!serviceUrl) throw new ConfigError(NO_CREDENTIALS);
+  if (!serviceUrl.startsWith('https:')) {
+    throw new ConfigError(
+      `no AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN is set, and a managed or workload identity (Microsoft Entra ID token) needs an https endpoint, not ${serviceUrl}`,
+    );
+  }
+  return { account: account ?? accountFromEndpoint(serviceUrl), serviceUrl, auth: { kind: 'entraId' }, source: 'DefaultAzureCredential', secrets: [] };
 }
 
 /**

@@ -14,6 +14,7 @@
  *
  * Only this folder imports @azure/storage-blob; the registry loads it when the scheme is used.
  */
+import type { TokenCredential } from '@azure/core-auth';
 import type { Agent } from 'node:http';
 import { addAbortSignal, PassThrough, Readable } from 'node:stream';
 import {
@@ -33,6 +34,7 @@ import { resolveAzureAccess, type AzureAccess, type AzureEnv } from './azure-aut
 import { blockId, MAX_BLOCKS, newPutId, readBlocks, type Block } from './azure-blocks.js';
 import { azureError, classifyAzureError } from './azure-errors.js';
 import { createAgent } from './azure-http.js';
+import { createEntraIdCredential, type IdentityLoader } from './azure-token.js';
 import { parseAzureSettings, type AzureSettings } from './azure-settings.js';
 import { formatAzureLocation, parseAzureUrl, type AzureLocation } from './azure-url.js';
 
@@ -46,12 +48,16 @@ export async function createDriver(url: URL, options: DriverOptions): Promise<St
   return createAzureDriver(url, options, process.env);
 }
 
-/** As createDriver, with the environment passed in (tests use it to vary credentials). */
-export async function createAzureDriver(url: URL, options: DriverOptions, env: AzureEnv): Promise<AzureDriver> {
+/**
+ * As createDriver, with the environment passed in (tests use it to vary credentials). `@azure/identity`
+ * is loaded (through `identity`) only when no key, SAS or connection string is set.
+ */
+export async function createAzureDriver(url: URL, options: DriverOptions, env: AzureEnv, identity?: IdentityLoader): Promise<AzureDriver> {
   const loc = parseAzureUrl(url);
   const settings = parseAzureSettings(options.settings);
   const access = resolveAzureAccess(loc, env, settings.endpoint);
-  return new AzureDriver(loc, settings, access);
+  const token = access.auth.kind === 'entraId' ? await createEntraIdCredential(identity) : undefined;
+  return new AzureDriver(loc, settings, access, token);
 }
 
 export class AzureDriver implements StorageDriver {
@@ -68,14 +74,21 @@ export class AzureDriver implements StorageDriver {
     private readonly loc: AzureLocation,
     private readonly settings: AzureSettings,
     private readonly access: AzureAccess,
+    /** The Entra ID credential when access.auth is 'entraId'. */
+    tokenCredential?: TokenCredential,
   ) {
     this.prefix = loc.prefix;
     this.serviceUrl = access.serviceUrl;
     this.location = formatAzureLocation(access.account, loc.container, loc.prefix);
     const protocol = new URL(access.serviceUrl).protocol === 'https:' ? 'https:' : 'http:';
     this.agent = createAgent({ protocol, idleMs: settings.timeoutMs });
+    if (access.auth.kind === 'entraId' && !tokenCredential) throw new Error('azure driver: an Entra ID access needs its token credential');
     const credential =
-      access.auth.kind === 'sharedKey' ? new StorageSharedKeyCredential(access.auth.accountName, access.auth.accountKey) : new AnonymousCredential();
+      access.auth.kind === 'sharedKey'
+        ? new StorageSharedKeyCredential(access.auth.accountName, access.auth.accountKey)
+        : access.auth.kind === 'entraId'
+          ? (tokenCredential as TokenCredential)
+          : new AnonymousCredential();
     // `agent` is not in StoragePipelineOptions' type but reaches core-rest-pipeline's agentPolicy.
     const pipelineOptions: StoragePipelineOptions & { agent: Agent } = {
       agent: this.agent,

@@ -68,6 +68,9 @@ const TRANSIENT_4XX = new Set([
   'BlockListTooLong',
 ]);
 
+/** Errors @azure/identity throws when DefaultAzureCredential gets no token. */
+const IDENTITY_ERRORS = new Set(['CredentialUnavailableError', 'AggregateAuthenticationError', 'AuthenticationError', 'AuthenticationRequiredError']);
+
 export function errorFacts(err: unknown): AzureErrorFacts {
   if (!(err instanceof Error)) return { status: undefined, code: undefined, name: 'Error', message: String(err) };
   const e = err as Error & { statusCode?: unknown; code?: unknown; response?: { headers?: { get?: (n: string) => string | undefined } } };
@@ -82,6 +85,8 @@ export function errorFacts(err: unknown): AzureErrorFacts {
 export function classifyAzureError(err: unknown): AzureErrorKind {
   const f = errorFacts(err);
   if (f.name === 'AbortError' && f.status === undefined) return 'abort';
+  // @azure/identity could not get a token (no identity here, or it was refused): not transient.
+  if (f.status === undefined && IDENTITY_ERRORS.has(f.name)) return 'auth';
   if (f.status === undefined) {
     // No response: the request never got an answer (or the body stream broke). A retry may help.
     return 'transient';
@@ -144,6 +149,12 @@ function hint(kind: AzureErrorKind, f: AzureErrorFacts, ctx: ErrorContext): stri
     return ` (container '${ctx.container}' does not exist in ${ctx.account ? `account '${ctx.account}'` : 'the account'}; create it first, e.g. az storage container create --name ${ctx.container})`;
   }
   if (kind === 'auth') {
+    if (f.status === undefined && IDENTITY_ERRORS.has(f.name)) {
+      return ' (no Microsoft Entra ID token from DefaultAzureCredential: no AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN is set, so pgark needs a managed identity, a workload identity (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE) or a service principal in the environment of this process)';
+    }
+    if (ctx.credentialSource === 'DefaultAzureCredential' && (f.status === 401 || f.status === 403)) {
+      return ` (the Microsoft Entra ID identity from DefaultAzureCredential was refused: it needs the 'Storage Blob Data Contributor' role on the container or account)`;
+    }
     if (f.code === 'AuthenticationFailed' || f.status === 401) {
       return ` (authentication failed: check the credential in ${ctx.credentialSource}; a SAS token may have expired, or the clock may be off)`;
     }

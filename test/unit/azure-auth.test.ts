@@ -129,7 +129,7 @@ describe('resolveAzureAccess', () => {
   });
 
   it.each([
-    ['no credentials at all', {}, loc('acct'), /no Azure credentials/],
+    ['no credentials and no account', {}, loc(), /no Azure credentials and no storage account/],
     ['a key without an account', { AZURE_STORAGE_KEY: KEY }, loc(), /no storage account is named/],
     ['a SAS token without an account', { AZURE_STORAGE_SAS_TOKEN: SAS }, loc(), /no storage account is named/],
     ['a key that is not base64', { AZURE_STORAGE_KEY: 'abc' }, loc('acct'), /AZURE_STORAGE_KEY is not a base64 account key/],
@@ -161,5 +161,33 @@ describe('helpers', () => {
     expect(accountFromEndpoint('https://myacct.blob.core.windows.net')).toBe('myacct');
     expect(accountFromEndpoint('http://127.0.0.1:10000/devstoreaccount1')).toBe('devstoreaccount1');
     expect(accountFromEndpoint('https://blob.example.com')).toBeUndefined();
+  });
+});
+
+describe('credential selection order', () => {
+  const CS = `AccountName=acct;AccountKey=${KEY}`;
+  it.each([
+    ['all set: the connection string wins', { AZURE_STORAGE_CONNECTION_STRING: CS, AZURE_STORAGE_KEY: KEY, AZURE_STORAGE_SAS_TOKEN: SAS }, 'AZURE_STORAGE_CONNECTION_STRING', 'sharedKey'],
+    ['key and SAS: the key wins', { AZURE_STORAGE_KEY: KEY, AZURE_STORAGE_SAS_TOKEN: SAS }, 'AZURE_STORAGE_KEY', 'sharedKey'],
+    ['SAS only', { AZURE_STORAGE_SAS_TOKEN: SAS }, 'AZURE_STORAGE_SAS_TOKEN', 'sas'],
+    ['nothing: Entra ID (managed or workload identity)', {}, 'DefaultAzureCredential', 'entraId'],
+    ['workload identity variables are not storage secrets: still Entra ID', { AZURE_CLIENT_ID: 'c', AZURE_TENANT_ID: 't' } as AzureEnv, 'DefaultAzureCredential', 'entraId'],
+    ['empty values do not count', { AZURE_STORAGE_CONNECTION_STRING: ' ', AZURE_STORAGE_KEY: '', AZURE_STORAGE_SAS_TOKEN: '' }, 'DefaultAzureCredential', 'entraId'],
+  ] as const)('%s', (_label, env, source, kind) => {
+    const a = resolveAzureAccess(loc('acct'), env as AzureEnv, undefined);
+    expect(a.source).toBe(source);
+    expect(a.auth.kind).toBe(kind);
+  });
+
+  it('Entra ID takes the account from the URL, AZURE_STORAGE_ACCOUNT or azure-endpoint', () => {
+    expect(resolveAzureAccess(loc('acct'), {}, undefined).serviceUrl).toBe('https://acct.blob.core.windows.net');
+    expect(resolveAzureAccess(loc(), { AZURE_STORAGE_ACCOUNT: 'envacct' }, undefined).serviceUrl).toBe('https://envacct.blob.core.windows.net');
+    const e = resolveAzureAccess(loc(), {}, 'https://epacct.blob.core.usgovcloudapi.net/');
+    expect([e.serviceUrl, e.account, e.secrets]).toEqual(['https://epacct.blob.core.usgovcloudapi.net', 'epacct', []]);
+  });
+
+  it('refuses Entra ID without an account or over plain http', () => {
+    expect(configError(() => resolveAzureAccess(loc(), {}, undefined))).toMatch(/no Azure credentials and no storage account/);
+    expect(configError(() => resolveAzureAccess(loc('acct'), {}, 'http://127.0.0.1:10000/acct'))).toMatch(/needs an https endpoint/);
   });
 });

@@ -16,20 +16,27 @@ type Register = (program: Command) => void;
  */
 export const COMMAND_GROUPS: ReadonlyArray<{ commands: readonly string[]; load: () => Promise<Register[]> }> = [
   { commands: ['repo'], load: async () => [(await import('./repo-commands.js')).registerRepoCommands] },
-  { commands: ['wal-push', 'wal-fetch', 'wal-push-ahead', 'wal-prefetch', 'wal-verify', 'wal-log', 'check-repo', 'info'], load: async () => [(await import('./wal-commands.js')).registerWalCommands] },
-  {
-    commands: ['backup', 'restore', 'list', 'show', 'expire', 'keep', 'delete', 'verify'],
-    load: async () => {
-      const m = await import('./backup-commands.js');
-      return [m.registerBackupCommands, m.registerRestoreCommand, m.registerCatalogCommands];
-    },
-  },
-  { commands: ['agent'], load: async () => [(await import('./agent-commands.js')).registerAgentCommand] },
+  { commands: ['wal-push', 'wal-push-ahead'], load: async () => [(await import('./wal-push-command.js')).registerWalPushCommand] },
+  { commands: ['wal-fetch', 'wal-prefetch'], load: async () => [(await import('./wal-fetch-command.js')).registerWalFetchCommand] },
+  { commands: ['wal-verify'], load: async () => [(await import('./wal-verify-command.js')).registerWalVerifyCommand] },
+  { commands: ['wal-log'], load: async () => [(await import('./wal-log-command.js')).registerWalLogCommand] },
+  { commands: ['check-repo'], load: async () => [(await import('./check-repo-command.js')).registerCheckRepoCommand] },
+  { commands: ['info'], load: async () => [(await import('./info-command.js')).registerInfoCommand] },
+  { commands: ['backup'], load: async () => [(await import('./backup-command.js')).registerBackupCommand] },
+  { commands: ['restore'], load: async () => [(await import('./restore-command.js')).registerRestoreCommand] },
+  { commands: ['list'], load: async () => [(await import('./list-command.js')).registerListCommand] },
+  { commands: ['show'], load: async () => [(await import('./show-command.js')).registerShowCommand] },
+  { commands: ['expire', 'keep', 'delete'], load: async () => [(await import('./expire-commands.js')).registerExpireCommands] },
+  { commands: ['verify'], load: async () => [(await import('./verify-command.js')).registerVerifyCommand] },
+  { commands: ['agent'], load: async () => [(await import('./agent-command.js')).registerAgentCommand] },
   { commands: ['receive'], load: async () => [(await import('./receive-command.js')).registerReceiveCommand] },
-  { commands: ['setup', 'check'], load: async () => [(await import('./ops-commands.js')).registerOpsCommands] },
-  { commands: ['clone', 'promote', 'drill', 'drills'], load: async () => [(await import('./drill-commands.js')).registerDrillCommands] },
+  { commands: ['setup'], load: async () => [(await import('./setup-command.js')).registerSetupCommand] },
+  { commands: ['check'], load: async () => [(await import('./check-command.js')).registerCheckCommand] },
+  { commands: ['clone', 'promote'], load: async () => [(await import('./clone-commands.js')).registerCloneCommands] },
+  { commands: ['drill', 'drills'], load: async () => [(await import('./drill-commands.js')).registerDrillCommands] },
   { commands: ['metrics'], load: async () => [(await import('./metrics-command.js')).registerMetricsCommand] },
-  { commands: ['sets', 'slots'], load: async () => [(await import('./sets-commands.js')).registerSetsCommands] },
+  { commands: ['sets'], load: async () => [(await import('./sets-commands.js')).registerSetsCommands] },
+  { commands: ['slots'], load: async () => [(await import('./slots-commands.js')).registerSlotsCommands] },
 ];
 
 /**

@@ -1,5 +1,5 @@
 /**
- * CLI wiring of `pgark sets ...` (logical replication sets) and `pgark slots ...`. Every command
+ * CLI wiring of `pgark sets ...` (logical replication sets). Every command
  * connects to the source with --source DSN or the libpq environment (no password in a DSN).
  * Implementations load only when a command runs.
  */
@@ -11,7 +11,7 @@ import { intOption } from './options.js';
 import { ExitWith } from './exit.js';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
-const SOURCE_HELP = 'source database connection string (default: the libpq environment; no password: use PGPASSWORD/PGPASSFILE)';
+export const SOURCE_HELP = 'source database connection string (default: the libpq environment; no password: use PGPASSWORD/PGPASSFILE)';
 const w = (s: string) => process.stdout.write(s + '\n');
 
 function describeTables(m: SetMeta): string {
@@ -240,44 +240,6 @@ export function registerSetsCommands(program: Command): void {
       const signal = abortOnSignals((sig) => `${sig}: stopping the apply worker after the current transaction`);
       log.info(`applying set ${set} for subscriber ${name}`);
       await runApplyWorker({ set, sourceDsn: opts.source, name, signal, ...(metricsPort !== undefined ? { metricsPort } : {}) });
-    });
-
-  const slots = program.command('slots').summary('replication slots on the source: list, drop');
-  slots
-    .command('list')
-    .summary('list replication slots on the source')
-    .description('Every replication slot on the source: type, plugin, active (pid), retained WAL, lag, and the pgark set owning it.')
-    .option('--source <dsn>', SOURCE_HELP)
-    .option('--json', 'print as JSON')
-    .action(async (opts: { source?: string; json?: boolean }, cmd: Command) => {
-      settingsFrom(cmd);
-      const { withSource } = await import('../logical/sets-admin.js');
-      const { listSlots } = await import('../logical/slots.js');
-      const all = await withSource(opts.source, (c) => listSlots(c));
-      if (opts.json) printJson(all);
-      else if (all.length === 0) w('no replication slots');
-      else {
-        for (const s of all) {
-          const owner = s.owner ? `set ${s.owner.set} subscriber ${s.owner.subscriber}` : 'not a pgark set slot';
-          const retained = s.retainedBytes === null ? '?' : `${s.retainedBytes} bytes`;
-          w(`${s.slot}: ${s.type}${s.plugin ? ` (${s.plugin})` : ''}, ${s.active ? `active (pid ${s.activePid})` : 'inactive'}, retains ${retained}${s.walStatus ? ` (${s.walStatus})` : ''}; ${owner}`);
-        }
-      }
-    });
-  slots
-    .command('drop <slot>')
-    .summary('drop a replication slot')
-    .description('Drop a replication slot. Refuses an active slot (naming its pid) and a slot a pgark set subscriber uses\n(pgark sets drop --subscriber is the way for those) unless --force, which also terminates the slot\'s holder.')
-    .option('--source <dsn>', SOURCE_HELP)
-    .option('--force', 'terminate the process holding the slot')
-    .option('--json', 'print the result as JSON')
-    .action(async (slot: string, opts: { source?: string; force?: boolean; json?: boolean }, cmd: Command) => {
-      settingsFrom(cmd);
-      const { withSource } = await import('../logical/sets-admin.js');
-      const { dropSlotChecked } = await import('../logical/slots.js');
-      const r = await withSource(opts.source, (c) => dropSlotChecked(c, slot, !!opts.force));
-      if (opts.json) printJson(r);
-      else w(`dropped slot ${slot}${r.owner ? ` (still recorded for subscriber ${r.owner.subscriber} of set ${r.owner.set}: pgark sets drop ${r.owner.set} --subscriber ${r.owner.subscriber})` : ''}`);
     });
 }
 

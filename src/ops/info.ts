@@ -1,0 +1,107 @@
+/** `pgark info`: collect the stanza's state (catalog, archive, agent, receivers, drills). Text rendering is cli/archive-text.ts. */
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { AgentStatus } from '../agent/agent-status.js';
+import type { Repository } from '../repo/repository.js';
+import type { StanzaMeta } from '../repo/stanza-meta.js';
+import type { ReceivedRange } from '../wal/wal-verify.js';
+import type { ReceiverStatus } from '../receiver/receiver-status.js';
+import { log } from '../common/log.js';
+import type { DrillSummary } from './metrics-drill.js';
+
+export interface InfoReport {
+  stanza: string;
+  repository: string;
+  systemIdentifier: string;
+  pgVersion: number;
+  walSegmentSize: number;
+  codec: string;
+  createdAt: string;
+  wal: {
+    timelines: Array<{ timeline: number; first?: string; last?: string; segments: number; gaps: number; storedBytes: number }>;
+    segments: number;
+    storedBytes: number;
+    lastPush?: string;
+  };
+  /**
+   * The archive agent serving this cluster (with --pgdata): its last published state, whether
+   * its process is alive, and the backlog warning if any; `running: false` when none runs.
+   */
+  agent?: (AgentStatus & { running: boolean; warning?: string }) | { running: false };
+  /** Receivers (pgark receive) storing into this stanza, from their status objects. */
+  receivers: Array<ReceiverStatus & { stale: boolean }>;
+  /** Segments stored in part by a receiver. */
+  received: ReceivedRange[];
+  /** DR drills (pgark drill): how many reports are stored, and the newest one. */
+  drills: { count: number; last?: DrillSummary };
+}
+
+/** A receiver stores its status every 10 s; older than this, it is not running (or cannot store). */
+const RECEIVER_STALE_MS = 60_000;
+
+async function receiverInfo(repo: Repository): Promise<InfoReport['receivers']> {
+  const { receiverStatusPrefix } = await import('../repo/layout.js');
+  const out: InfoReport['receivers'] = [];
+  for await (const o of repo.driver.list(receiverStatusPrefix(repo.stanza))) {
+    if (!o.path.endsWith('.json')) continue;
+    try {
+      const s = JSON.parse(await repo.getJson(o.path)) as ReceiverStatus;
+      const live = s.state === 'streaming' || s.state === 'connecting' || s.state === 'retrying';
+      out.push({ ...s, stale: live && Date.now() - Date.parse(s.updatedAt) > RECEIVER_STALE_MS });
+    } catch (err) {
+      log.warn(`unable to read receiver status '${o.path}': ${(err as Error).message}`);
+    }
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** The agent's status file under `<pgdata>/pg_wal/.pgark/agent/`, if an agent runs there. */
+async function agentInfo(pgdata: string): Promise<InfoReport['agent']> {
+  const { agentStatusPath } = await import('../agent/agent-paths.js');
+  const { backlogWarning } = await import('../agent/agent-status.js');
+  const { isProcessAlive } = await import('../common/process.js');
+  let status: AgentStatus;
+  try {
+    status = JSON.parse(await readFile(agentStatusPath(join(resolve(pgdata), 'pg_wal')), 'utf8')) as AgentStatus;
+  } catch {
+    return { running: false };
+  }
+  const running = isProcessAlive(status.pid);
+  const warning = backlogWarning(status, { segments: 64, ageSec: 300 });
+  return { ...status, running, ...(warning ? { warning } : {}) };
+}
+
+export async function collectInfo(repo: Repository, pgdata?: string): Promise<InfoReport> {
+  const meta: StanzaMeta = await repo.requireStanza();
+  const { scanArchive, receivedRanges } = await import('../wal/wal-verify.js');
+  const { report, objects } = await scanArchive(repo, meta);
+  const { walNameOfKey } = await import('../repo/layout.js');
+  const archived = new Set(objects.map((o) => walNameOfKey(o.path)).filter((n): n is string => !!n));
+  const wal: InfoReport['wal'] = {
+    timelines: report.timelines.map((t) => ({
+      timeline: t.timeline,
+      first: t.ranges[0]?.first,
+      last: t.ranges[t.ranges.length - 1]?.last,
+      segments: t.segments,
+      gaps: t.gaps.length,
+      storedBytes: t.storedBytes,
+    })),
+    segments: report.totalSegments,
+    storedBytes: report.totalStoredBytes,
+  };
+  if (report.lastModified) wal.lastPush = report.lastModified;
+  return {
+    stanza: meta.stanza,
+    repository: repo.driver.location,
+    systemIdentifier: meta.systemIdentifier,
+    pgVersion: meta.pgVersion,
+    walSegmentSize: meta.walSegmentSize,
+    codec: meta.codec,
+    createdAt: meta.createdAt,
+    wal,
+    ...(pgdata ? { agent: await agentInfo(pgdata) } : {}),
+    receivers: await receiverInfo(repo),
+    received: (await receivedRanges(repo, archived)).ranges,
+    drills: await (await import('./metrics-repo.js')).latestDrill(repo),
+  };
+}

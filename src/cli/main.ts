@@ -4,7 +4,7 @@ import { ExitCode, exitCodeOf } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { DEFAULT_CONFIG_PATH, isDriverSetting, SETTINGS } from '../config/schema.js';
 import { PGARK_VERSION } from '../version.js';
-import { CHECK_UNKNOWN, ExitWith, WAL_FETCH_FATAL_BASE } from './exit.js';
+import { CHECK_UNKNOWN, ExitWith, walFetchFatalCode } from './exit.js';
 import { assertNoPassword } from '../pg/conninfo.js';
 
 type Register = (program: Command) => void;
@@ -120,7 +120,7 @@ export async function main(argv: string[]): Promise<void> {
     }
     // restore_command: a usage error (say, a misspelt option) must not read as "not archived".
     const walFetch = program.args[0] === 'wal-fetch' || argv.slice(2).includes('wal-fetch');
-    process.exitCode = walFetch && code !== ExitCode.OK && code <= 125 && !(err instanceof ExitWith) ? WAL_FETCH_FATAL_BASE + code : code;
+    process.exitCode = walFetch && code !== ExitCode.OK && !(err instanceof ExitWith) ? walFetchFatalCode(code) : code;
   }
 }
 

@@ -4,21 +4,21 @@ import { ExitCode, exitCodeOf } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { spawnWorker } from '../common/spawn-worker.js';
 import { settingsFrom, withRepository } from './context.js';
-import { ExitWith, WAL_FETCH_FATAL_BASE } from './exit.js';
+import { ExitWith, walFetchFatalBase, walFetchFatalCode } from './exit.js';
 
 export function registerWalFetchCommand(program: Command): void {
   program
     .command('wal-fetch')
     .summary('restore a WAL file from the archive (restore_command)')
     .description(
-      "Restore one archived WAL file. Use as\n  restore_command = 'pgark wal-fetch %f %p'\n" +
-      'Exit codes: 0 restored; 1 not in the archive (PostgreSQL ends recovery there or keeps waiting;\n' +
-      'in a standby\'s data directory (standby.signal) also while the stanza does not exist yet);\n' +
-      `${WAL_FETCH_FATAL_BASE}+N for any other error N (e.g. ${WAL_FETCH_FATAL_BASE + ExitCode.STORAGE} storage unreachable after retries, ` +
-      `${WAL_FETCH_FATAL_BASE + ExitCode.INTEGRITY} checksum mismatch or a damaged segment (not a whole segment),\n${WAL_FETCH_FATAL_BASE + ExitCode.INVALID_INPUT} invalid name, ${WAL_FETCH_FATAL_BASE + ExitCode.USAGE} configuration): above 125, so PostgreSQL stops recovery\n` +
-      'rather than promoting early. After a segment is restored, the next --prefetch segments are\n' +
-      'downloaded in the background into <pg_wal>/.pgark/prefetch, and the worker keeps that many ready\n' +
-      'while replay consumes them.',
+      "Restore one archived WAL file. Use as restore_command = 'pgark wal-fetch %f %p'.\n\n" +
+      'Exit codes: 0 restored; 1 not in the archive (PostgreSQL ends recovery there or keeps waiting; ' +
+      'in a standby\'s data directory (standby.signal) also while the stanza does not exist yet); ' +
+      `${walFetchFatalBase()}+N for any other error N (e.g. ${walFetchFatalCode(ExitCode.STORAGE)} storage unreachable after retries, ` +
+      `${walFetchFatalCode(ExitCode.INTEGRITY)} checksum mismatch or a damaged segment (not a whole segment), ${walFetchFatalCode(ExitCode.INVALID_INPUT)} invalid name, ` +
+      `${walFetchFatalCode(ExitCode.USAGE)} configuration): above 125, so PostgreSQL stops recovery rather than promoting early.\n\n` +
+      'After a segment is restored, the next --prefetch segments are downloaded in the background into ' +
+      '<pg_wal>/.pgark/prefetch, and the worker keeps that many ready while replay consumes them.',
     )
     .argument('<name>', 'WAL file name requested by PostgreSQL (%f)')
     .argument('<destination>', 'where to write it (%p)')
@@ -39,7 +39,7 @@ export function registerWalFetchCommand(program: Command): void {
         if (err instanceof ExitWith) throw err;
         const code = exitCodeOf(err);
         log.error(`${(err as Error).message}`);
-        throw new ExitWith(WAL_FETCH_FATAL_BASE + code);
+        throw new ExitWith(walFetchFatalCode(code));
       }
     });
 

@@ -10,10 +10,10 @@ export function registerBackupCommand(program: Command): void {
     .command('backup')
     .summary('take a base backup of the running cluster')
     .description(
-      'Copy the data directory of the running cluster on this host into the repository, using\n' +
-      "PostgreSQL's non-exclusive backup API. Connection: libpq environment (PGHOST, PGPORT, PGUSER,\n" +
-      'PGDATABASE, PGPASSFILE) or --dsn. The backup is listed only once its WAL is archived and its\n' +
-      'manifest committed. --type auto (default) takes an incremental on the newest backup, or a full\n' +
+      'Copy the data directory of the running cluster on this host into the repository, using ' +
+      "PostgreSQL's non-exclusive backup API. Connection: libpq environment (PGHOST, PGPORT, PGUSER, " +
+      'PGDATABASE, PGPASSFILE) or --dsn. The backup is listed only once its WAL is archived and its ' +
+      'manifest committed. --type auto (default) takes an incremental on the newest backup, or a full ' +
       'when there is none, its chain is incr-chain-max long, or the timeline changed.',
     )
     .addOption(new Option('--type <type>', 'full, incr or auto').choices(['full', 'incr', 'auto']).default('auto'))

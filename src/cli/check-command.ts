@@ -16,12 +16,12 @@ export function registerCheckCommand(program: Command): void {
       'segment in the repository; skipped on a standby and with --no-switch); the age of the newest backup ' +
       '(--backup-warn, --backup-crit; no backup yet is a warning, or --if-no-backup critical); WAL continuity from ' +
       'the newest backup to the newest archived segment; receivers (status objects under <stanza>/receiver/) and ' +
-      'their slots, or --slot. Each item is OK, WARNING or CRITICAL with a reason.\n' +
+      'their slots, or --slot. Each item is OK, WARNING or CRITICAL with a reason.\n\n' +
       'Output is a monitoring plugin\'s: the first line is the status, what is not OK and, after "|", performance ' +
       'data (backup_age, archive_lag, archive_lag_segments, archived, archive_failed, wal_window_segments, ' +
       'last_drill_age; those that are known); one line per item follows. Exit codes follow the plugin convention, ' +
       'unlike other pgark commands: 0 all OK, 1 a warning, 2 something critical, 3 unknown (pgark itself could not ' +
-      'check: bad usage, an unreadable configuration, an unexpected error).\n' +
+      'check: bad usage, an unreadable configuration, an unexpected error).\n\n' +
       'Every round trip completes a WAL segment: for checks every few minutes use --no-switch, and a full check hourly.',
     )
     .option('--dsn <conninfo>', 'connection string (no password: use PGPASSWORD/PGPASSFILE)')

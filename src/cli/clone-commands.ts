@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { ConfigError } from '../common/errors.js';
 import { printJson, settingsFrom, withRepository } from './context.js';
 import { formatBytes } from './format.js';
-import { intOption } from './options.js';
+import { intOption, repeatable } from './options.js';
 
 export function registerCloneCommands(program: Command): void {
   program
@@ -23,7 +23,7 @@ export function registerCloneCommands(program: Command): void {
     .option('--port <port>', 'port of the clone (default: the primary\'s, from its configuration)')
     .option('--start', 'start the clone with pg_ctl and wait until it accepts connections')
     .option('--start-timeout <sec>', 'seconds to wait for the start (default 300)')
-    .option('--tablespace-map <OLD=NEW>', 'restore tablespace OLD (oid, name or path) into NEW; repeatable', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--tablespace-map <OLD=NEW>', 'restore tablespace OLD (oid, name or path) into NEW; repeatable', repeatable)
     .option('--jobs <n>', 'parallel restores (default: number of CPU cores)')
     .option('--delta', 'rebuild an existing data directory in place: write only what differs')
     .option('--force', 'replace the contents of a non-empty data directory')
@@ -31,7 +31,7 @@ export function registerCloneCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (ref: string, opts: {
       primaryConninfo?: string; primarySlotName?: string; delay?: string; port?: string; start?: boolean; startTimeout?: string;
-      tablespaceMap: string[]; jobs?: string; delta?: boolean; force?: boolean; progress: boolean; json?: boolean;
+      tablespaceMap?: string[]; jobs?: string; delta?: boolean; force?: boolean; progress: boolean; json?: boolean;
     }, cmd: Command) => {
       const settings = settingsFrom(cmd);
       if (!settings.pgdata) throw new ConfigError('clone needs --pgdata DIR (the new standby\'s data directory)');
@@ -42,7 +42,7 @@ export function registerCloneCommands(program: Command): void {
       const out = await withRepository(settings, (repo) => runClone(settings, repo, {
         ref, pgdata: settings.pgdata!, primaryConninfo: opts.primaryConninfo, primarySlotName: opts.primarySlotName, delayMs, port,
         start: !!opts.start, startTimeoutSec: intOption(opts.startTimeout, '--start-timeout', 1, 86400) ?? 300,
-        tablespaceMap: opts.tablespaceMap, jobs: intOption(opts.jobs, '--jobs', 1, 256), delta: !!opts.delta, force: !!opts.force, progress: opts.progress,
+        tablespaceMap: opts.tablespaceMap ?? [], jobs: intOption(opts.jobs, '--jobs', 1, 256), delta: !!opts.delta, force: !!opts.force, progress: opts.progress,
       }));
       const r = out.restore;
       if (opts.json) {

@@ -22,7 +22,7 @@ export function registerDrillCommands(program: Command): void {
       'stores the report in the repository (pgark drills lists them) and removes the scratch server unless ' +
       '--keep. Exit 7 when a check fails or the target cannot be reached. Run as the PostgreSQL OS user.',
     )
-    .argument('[id]', "backup id, 'latest' or 'auto' (default: the newest that can reach the target)", 'auto')
+    .argument('[id]', "backup id, 'latest' or 'auto' (the newest backup that can reach the target)", 'auto')
     .option('--target <target>', 'latest (the end of the archive, default), immediate, time=TIMESTAMP, name=RESTORE_POINT, lsn=X/Y or xid=XID', 'latest')
     .option('--target-exclusive', 'stop just before a time, lsn or xid target')
     .option('--checks <file>', 'SQL file: each statement must return exactly one row with one boolean true')

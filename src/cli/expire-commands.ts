@@ -8,11 +8,11 @@ export function registerExpireCommands(program: Command): void {
     .command('expire')
     .summary('remove backups and WAL that the retention policy no longer needs')
     .description(
-      'Apply the retention policy (flags, PGARK_RETAIN_* or the config file). A backup is kept when any\n' +
-      'rule keeps it: --retain-full N (newest N fulls and their incrementals), --retain-window DUR (every\n' +
-      'point of the window stays restorable), --retain-daily/--retain-weekly/--retain-monthly N (newest\n' +
-      'backup of each of the last N days/ISO weeks/months that have one). Pinned backups (pgark keep)\n' +
-      'and the newest backup are always kept, and a kept backup keeps its whole chain. WAL below the\n' +
+      'Apply the retention policy (flags, PGARK_RETAIN_* or the config file). A backup is kept when any ' +
+      'rule keeps it: --retain-full N (newest N fulls and their incrementals), --retain-window DUR (every ' +
+      'point of the window stays restorable), --retain-daily/--retain-weekly/--retain-monthly N (newest ' +
+      'backup of each of the last N days/ISO weeks/months that have one). Pinned backups (pgark keep) ' +
+      'and the newest backup are always kept, and a kept backup keeps its whole chain. WAL below the ' +
       'start of the oldest kept backup is removed; history files are kept. With no rule, nothing happens.',
     )
     .option('--retain-full <n>', 'keep the newest N full backups and their incrementals')
@@ -54,7 +54,7 @@ export function registerExpireCommands(program: Command): void {
   program
     .command('delete')
     .summary('delete one backup')
-    .description('Delete a backup. Refused when incrementals depend on it, it is pinned, or the retention\npolicy keeps it, unless --force (which also deletes the backups that depend on it).')
+    .description('Delete a backup. Refused when incrementals depend on it, it is pinned, or the retention policy keeps it, unless --force (which also deletes the backups that depend on it).')
     .argument('<id>', 'backup id')
     .option('--force', 'delete even if that breaks a chain, a pin or the retention policy')
     .action(async (ref: string, opts: { force?: boolean }, cmd: Command) => {

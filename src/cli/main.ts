@@ -6,6 +6,7 @@ import { DEFAULT_CONFIG_PATH, isDriverSetting, SETTINGS } from '../config/schema
 import { PGARK_VERSION } from '../version.js';
 import { CHECK_UNKNOWN, ExitWith, walFetchFatalCode } from './exit.js';
 import { assertNoPassword } from '../pg/conninfo.js';
+import { configureProgramHelp } from './help.js';
 
 type Register = (program: Command) => void;
 
@@ -63,7 +64,9 @@ function valueOptionsOf(program: Command): Set<string> {
  * registered, unless it names none or one pgark does not have; without, every group.
  */
 export async function buildProgram(argv?: readonly string[]): Promise<Command> {
-  const program = new Command('pgark')
+  const program = new Command('pgark');
+  configureProgramHelp(program);
+  program
     .description('PostgreSQL WAL archiving, backup and restore')
     .version(PGARK_VERSION, '-V, --version', 'print the pgark version')
     .addOption(new Option('--repo <url>', 'repository: absolute path, file:///path, ssh://, s3://, azure:// or gs:// URL').env('PGARK_REPO'))

@@ -4,21 +4,21 @@ import { ConfigError } from '../common/errors.js';
 import { duration } from './backup-text.js';
 import { printJson, settingsFrom, withRepository } from './context.js';
 import { formatBytes } from './format.js';
-import { intOption } from './options.js';
+import { intOption, repeatable } from './options.js';
 
 export function registerRestoreCommand(program: Command): void {
   program
     .command('restore')
     .summary('restore a backup into a data directory, optionally to a point in time')
     .description(
-      "Write a backup into --pgdata with recovery settings in postgresql.auto.conf (restore_command =\n" +
-      "pgark wal-fetch with the same repository) and recovery.signal (or standby.signal with --standby).\n" +
-      "<id> is a backup id, 'latest', or 'auto': the newest backup that ends before the --target-time or\n" +
-      '--target-lsn. archive_mode is switched off in the copy unless --keep-archive. A non-empty target is\n' +
-      'refused unless --delta (write only files that differ, remove extras) or --force (replace contents).\n' +
+      "Write a backup into --pgdata with recovery settings in postgresql.auto.conf (restore_command = " +
+      "pgark wal-fetch with the same repository) and recovery.signal (or standby.signal with --standby). " +
+      "<id> is a backup id, 'latest', or 'auto': the newest backup that ends before the --target-time or " +
+      '--target-lsn. archive_mode is switched off in the copy unless --keep-archive. A non-empty target is ' +
+      'refused unless --delta (write only files that differ, remove extras) or --force (replace contents). ' +
       'Every byte written is checked against the manifest; global/pg_control is written last.',
     )
-    .argument('[id]', "backup id, 'latest' or 'auto' (default: auto)", 'auto')
+    .argument('[id]', "backup id, 'latest' or 'auto' (the newest backup that can reach the target)", 'auto')
     .option('--target-time <time>', "recover up to this time (e.g. '2026-11-23 16:20:00+00')")
     .option('--target-xid <xid>', 'recover up to this transaction id')
     .option('--target-name <name>', 'recover up to this restore point (pg_create_restore_point)')
@@ -31,7 +31,7 @@ export function registerRestoreCommand(program: Command): void {
     .option('--primary-conninfo <conninfo>', 'primary_conninfo for --standby')
     .option('--primary-slot-name <slot>', 'primary_slot_name for --standby')
     .option('--keep-archive', 'keep archive_mode/archive_command of the backup (default: archiving off)')
-    .option('--tablespace-map <OLD=NEW>', 'restore tablespace OLD (oid, name or path) into NEW; repeatable', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--tablespace-map <OLD=NEW>', 'restore tablespace OLD (oid, name or path) into NEW; repeatable', repeatable)
     .option('--jobs <n>', 'parallel restores (default: number of CPU cores)')
     .option('--delta', 'update an existing data directory: write only what differs, remove extras')
     .option('--force', 'replace the contents of a non-empty target directory')
@@ -40,7 +40,7 @@ export function registerRestoreCommand(program: Command): void {
     .action(async (ref: string, opts: {
       targetTime?: string; targetXid?: string; targetName?: string; targetLsn?: string; targetImmediate?: boolean; targetExclusive?: boolean;
       targetAction?: 'promote' | 'pause' | 'shutdown'; targetTimeline?: string; standby?: boolean; primaryConninfo?: string; primarySlotName?: string;
-      keepArchive?: boolean; tablespaceMap: string[]; jobs?: string; delta?: boolean; force?: boolean; progress: boolean; json?: boolean;
+      keepArchive?: boolean; tablespaceMap?: string[]; jobs?: string; delta?: boolean; force?: boolean; progress: boolean; json?: boolean;
     }, cmd: Command) => {
       const settings = settingsFrom(cmd);
       if (!settings.pgdata) throw new ConfigError('restore needs --pgdata DIR (the directory to restore into)');
@@ -57,7 +57,7 @@ export function registerRestoreCommand(program: Command): void {
       };
       const out = await withRepository(settings, (repo) => runRestore(settings, repo, {
         ref, pgdata: settings.pgdata!, target, standby: !!opts.standby, primaryConninfo: opts.primaryConninfo, primarySlotName: opts.primarySlotName,
-        keepArchive: !!opts.keepArchive, tablespaceMap: opts.tablespaceMap, jobs: intOption(opts.jobs, '--jobs', 1, 256),
+        keepArchive: !!opts.keepArchive, tablespaceMap: opts.tablespaceMap ?? [], jobs: intOption(opts.jobs, '--jobs', 1, 256),
         delta: !!opts.delta, force: !!opts.force, progress: opts.progress,
       }));
       if (opts.json) {

@@ -7,10 +7,9 @@ import { Command } from 'commander';
 import { log } from '../common/log.js';
 import type { SetMeta, Subscriber } from '../logical/set-meta.js';
 import { abortOnSignals, printJson, settingsFrom } from './context.js';
-import { intOption } from './options.js';
+import { intOption, repeatable } from './options.js';
 import { ExitWith } from './exit.js';
 
-const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 export const SOURCE_HELP = 'source database connection string (default: the libpq environment; no password: use PGPASSWORD/PGPASSFILE)';
 const w = (s: string) => process.stdout.write(s + '\n');
 
@@ -59,15 +58,15 @@ export function registerSetsCommands(program: Command): void {
     .option('--schema <name>', 'replicate every table in this schema (comma-separated for several)')
     .option('--all-tables', 'replicate every table in the database')
     .option('--operations <list>', 'operations to replicate: insert,update,delete,truncate (default all)')
-    .option('--row-filter <table:expr>', "row filter for a listed table, e.g. 'pgbench_accounts:bid = 1' (repeatable)", collect, [])
-    .option('--columns <table:c1,c2>', "column list for a listed table, e.g. 'pgbench_accounts:aid,bid' (repeatable)", collect, [])
+    .option('--row-filter <table:expr>', "row filter for a listed table, e.g. 'pgbench_accounts:bid = 1' (repeatable)", repeatable)
+    .option('--columns <table:c1,c2>', "column list for a listed table, e.g. 'pgbench_accounts:aid,bid' (repeatable)", repeatable)
     .option('--json', 'print the set as JSON')
-    .action(async (set: string, opts: { source?: string; tables?: string; schema?: string; allTables?: boolean; operations?: string; rowFilter: string[]; columns: string[]; json?: boolean }, cmd: Command) => {
+    .action(async (set: string, opts: { source?: string; tables?: string; schema?: string; allTables?: boolean; operations?: string; rowFilter?: string[]; columns?: string[]; json?: boolean }, cmd: Command) => {
       settingsFrom(cmd);
       const { createSet } = await import('../logical/sets-admin.js');
       const meta = await createSet({
         set, sourceDsn: opts.source, tables: opts.tables, schema: opts.schema, allTables: opts.allTables,
-        operations: opts.operations, rowFilters: opts.rowFilter, columns: opts.columns,
+        operations: opts.operations, rowFilters: opts.rowFilter ?? [], columns: opts.columns ?? [],
       });
       if (opts.json) printJson(meta);
       else {
@@ -161,7 +160,7 @@ export function registerSetsCommands(program: Command): void {
       'disabled, apply worker failing, target unreachable).',
     )
     .option('--source <dsn>', SOURCE_HELP)
-    .option('--retain-warn <size>', 'warn when an inactive slot retains more WAL than this (default 1GB)', '1GB')
+    .option('--retain-warn <size>', 'warn when an inactive slot retains more WAL than this', '1GB')
     .option('--json', 'print as JSON')
     .action(async (set: string | undefined, opts: { source?: string; retainWarn: string; json?: boolean }, cmd: Command) => {
       settingsFrom(cmd);

@@ -34,7 +34,7 @@ export function registerSlotsCommands(program: Command): void {
   slots
     .command('drop <slot>')
     .summary('drop a replication slot')
-    .description('Drop a replication slot. Refuses an active slot (naming its pid) and a slot a pgark set subscriber uses\n(pgark sets drop --subscriber is the way for those) unless --force, which also terminates the slot\'s holder.')
+    .description('Drop a replication slot. Refuses an active slot (naming its pid) and a slot a pgark set subscriber uses (pgark sets drop --subscriber is the way for those) unless --force, which also terminates the slot\'s holder.')
     .option('--source <dsn>', SOURCE_HELP)
     .option('--force', 'terminate the process holding the slot')
     .option('--json', 'print the result as JSON')

@@ -8,7 +8,7 @@ export function registerWalLogCommand(program: Command): void {
     .command('wal-log')
     .summary('show the WAL audit trail')
     .description('Every push, fetch, mismatch and failure recorded in the repository, oldest first.')
-    .option('--since <when>', 'ISO date/time, or a duration such as 2h, 3d (default 1d)', '1d')
+    .option('--since <when>', 'ISO date/time, or a duration such as 2h, 3d', '1d')
     .option('--json', 'print events as JSON')
     .action(async (opts: { since: string; json?: boolean }, cmd: Command) => {
       const settings = settingsFrom(cmd);

@@ -7,10 +7,10 @@ export function registerWalPushCommand(program: Command): void {
     .command('wal-push')
     .summary('archive a WAL file (archive_command)')
     .description(
-      "Archive one WAL segment, .history, .backup or .partial file. Use as\n  archive_command = 'pgark wal-push %p'\n" +
-      'Identical content already archived succeeds; different content under the same name fails with\n' +
-      'exit 3 ("archive mismatch") and is never overwritten. After the requested segment is stored, a\n' +
-      'background worker pushes up to --push-ahead further segments PostgreSQL marked ready, --jobs at\n' +
+      "Archive one WAL segment, .history, .backup or .partial file. Use as archive_command = 'pgark wal-push %p'.\n\n" +
+      'Identical content already archived succeeds; different content under the same name fails with ' +
+      'exit 3 ("archive mismatch") and is never overwritten. After the requested segment is stored, a ' +
+      'background worker pushes up to --push-ahead further segments PostgreSQL marked ready, --jobs at ' +
       'a time; PostgreSQL\'s calls for those return as soon as they are durably stored.',
     )
     .argument('<path>', 'path of the file, as PostgreSQL passes it (%p)')

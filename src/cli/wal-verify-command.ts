@@ -9,8 +9,8 @@ export function registerWalVerifyCommand(program: Command): void {
     .command('wal-verify')
     .summary('check the archive for gaps (and damage with --read)')
     .description(
-      'Per timeline: archived ranges, gaps, partial and backup files, history files and fork points.\n' +
-      'Exit 7 when a gap lies inside an archived range or (with --read) an object fails its checksum\n' +
+      'Per timeline: archived ranges, gaps, partial and backup files, history files and fork points. ' +
+      'Exit 7 when a gap lies inside an archived range or (with --read) an object fails its checksum ' +
       'or a segment object is not a whole segment (wrong size, page headers out of sequence).',
     )
     .option('--read', 're-read and verify every archived object')

@@ -6,16 +6,17 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { ConfigError, ExitCode } from '../common/errors.js';
 import { printJson, settingsFrom, withRepository } from './context.js';
+import { deprecatedAlias } from './deprecated-flags.js';
 import { intOption } from './options.js';
 
 const shq = (s: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 export function registerDrillCommands(program: Command): void {
-  program
+  const drill = program
     .command('drill')
     .summary('DR drill: restore, replay, promote and check a backup in a scratch server; report RTO and RPO')
     .description(
       'Restore a backup into a private scratch directory (--scratch, default the temp directory), start it on ' +
-      'its own unix socket (no TCP, no archiving), replay to --target, promote, and check it: pg_amcheck on every ' +
+      'its own unix socket (no TCP, no archiving), replay to the target (default: the end of the archive), promote, and check it: pg_amcheck on every ' +
       'database (skipped when not installed), an exact count of every user table, and --checks FILE.sql, each ' +
       'statement of which must return one row with one boolean true. Reports RTO (restore + replay + promote, ' +
       'per phase) and RPO (the newest archived commit, found with pg_waldump, minus the last replayed commit), ' +
@@ -23,7 +24,11 @@ export function registerDrillCommands(program: Command): void {
       '--keep. Exit 7 when a check fails or the target cannot be reached. Run as the PostgreSQL OS user.',
     )
     .argument('[id]', "backup id, 'latest' or 'auto' (the newest backup that can reach the target)", 'auto')
-    .option('--target <target>', 'latest (the end of the archive, default), immediate, time=TIMESTAMP, name=RESTORE_POINT, lsn=X/Y or xid=XID', 'latest')
+    .option('--target-time <time>', "recover up to this time (e.g. '2026-11-23 16:20:00+00')")
+    .option('--target-name <name>', 'recover up to this restore point (pg_create_restore_point)')
+    .option('--target-lsn <lsn>', 'recover up to this LSN')
+    .option('--target-xid <xid>', 'recover up to this transaction id')
+    .option('--target-immediate', 'stop as soon as the backup is consistent')
     .option('--target-exclusive', 'stop just before a time, lsn or xid target')
     .option('--checks <file>', 'SQL file: each statement must return exactly one row with one boolean true')
     .option('--checks-db <db>', 'database the --checks statements run in', 'postgres')
@@ -34,14 +39,14 @@ export function registerDrillCommands(program: Command): void {
     .option('--no-progress', 'no restore progress on stderr')
     .option('--json', 'print the report as JSON')
     .action(async (ref: string, opts: {
-      target: string; targetExclusive?: boolean; checks?: string; checksDb: string; keep?: boolean; scratch?: string; timeout?: string; jobs?: string; progress: boolean; json?: boolean;
+      targetTime?: string; targetName?: string; targetLsn?: string; targetXid?: string; targetImmediate?: boolean; targetExclusive?: boolean; checks?: string; checksDb: string; keep?: boolean; scratch?: string; timeout?: string; jobs?: string; progress: boolean; json?: boolean;
     }, cmd: Command) => {
       const settings = settingsFrom(cmd);
       const { assertNotRoot } = await import('../pg/pg-ctl.js');
       assertNotRoot('pgark drill');
-      const { parseDrillTarget, recoveryTargetOf, formatDrillReport } = await import('../drill/drill-report.js');
+      const { drillTargetOf, recoveryTargetOf, formatDrillReport } = await import('../drill/drill-report.js');
       const { validateTarget } = await import('../restore/recovery-conf.js');
-      const target = parseDrillTarget(opts.target);
+      const target = drillTargetOf(opts);
       validateTarget(recoveryTargetOf(target, !!opts.targetExclusive));
       let checks: { file: string; database: string; statements: import('../drill/sql-split.js').SqlStatement[] } | undefined;
       if (opts.checks !== undefined) {
@@ -73,6 +78,11 @@ export function registerDrillCommands(program: Command): void {
       if (r.result === 'failed') process.exitCode = ExitCode.VERIFY_FAILED;
       else if (out.storeError) process.exitCode = ExitCode.STORAGE;
     });
+  // Until the next release: --target KIND=VALUE, spelt as restore's flags now.
+  deprecatedAlias(drill, '--target <target>', '--target-time/--target-name/--target-lsn/--target-xid/--target-immediate', async (v) => {
+    const { parseDrillTarget, drillTargetFlags } = await import('../drill/drill-report.js');
+    return { ...drillTargetFlags(parseDrillTarget(v)) };
+  });
 
   program
     .command('drills')

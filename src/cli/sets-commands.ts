@@ -8,6 +8,7 @@ import { log } from '../common/log.js';
 import type { SetMeta, Subscriber } from '../logical/set-meta.js';
 import { abortOnSignals, printJson, settingsFrom } from './context.js';
 import { intOption, repeatable } from './options.js';
+import { deprecatedAlias } from './deprecated-flags.js';
 import { ExitWith } from './exit.js';
 
 export const SOURCE_HELP = 'source database connection string (default: the libpq environment; no password: use PGPASSWORD/PGPASSFILE)';
@@ -173,7 +174,7 @@ export function registerSetsCommands(program: Command): void {
       if (r.exitCode !== 0) throw new ExitWith(r.exitCode);
     });
 
-  sets
+  const subscribe = sets
     .command('subscribe <set>')
     .summary('subscribe a target (native subscription or pgark agent)')
     .description(
@@ -185,13 +186,13 @@ export function registerSetsCommands(program: Command): void {
     )
     .requiredOption('--target <dsn>', 'target database connection string (no password)')
     .option('--source <dsn>', SOURCE_HELP)
-    .option('--name <sub>', 'subscriber name (lower-case letters, digits, _)')
+    .option('--subscriber <name>', 'subscriber name (lower-case letters, digits, _; default: the target database\'s name for native, agent for agent)')
     .option('--mode <mode>', 'native or agent', 'native')
     .option('--sync-structure', 'create the set\'s table definitions on the target first (pg_dump --schema-only)')
     .option('--no-copy-data', 'do not copy the existing rows')
     .option('--wait-sync <sec>', 'native: wait up to this long for the initial copy to finish')
     .option('--json', 'print the subscriber as JSON')
-    .action(async (set: string, opts: { target: string; source?: string; name?: string; mode: string; syncStructure?: boolean; copyData: boolean; waitSync?: string; json?: boolean }, cmd: Command) => {
+    .action(async (set: string, opts: { target: string; source?: string; subscriber?: string; mode: string; syncStructure?: boolean; copyData: boolean; waitSync?: string; json?: boolean }, cmd: Command) => {
       settingsFrom(cmd);
       const { InvalidInputError } = await import('../common/errors.js');
       let sub: Subscriber;
@@ -199,39 +200,40 @@ export function registerSetsCommands(program: Command): void {
         const { subscribeNative } = await import('../logical/subscribe-native.js');
         const waitSync = intOption(opts.waitSync, '--wait-sync', 0, 86400);
         sub = await subscribeNative({
-          set, sourceDsn: opts.source, targetDsn: opts.target, name: opts.name, syncStructure: !!opts.syncStructure, copyData: opts.copyData,
+          set, sourceDsn: opts.source, targetDsn: opts.target, name: opts.subscriber, syncStructure: !!opts.syncStructure, copyData: opts.copyData,
           ...(waitSync !== undefined ? { waitSync } : {}),
         });
       } else if (opts.mode === 'agent') {
         const { subscribeAgent } = await import('../logical/agent-subscribe.js');
-        sub = await subscribeAgent({ set, sourceDsn: opts.source, targetDsn: opts.target, name: opts.name, syncStructure: !!opts.syncStructure, copyData: opts.copyData });
+        sub = await subscribeAgent({ set, sourceDsn: opts.source, targetDsn: opts.target, name: opts.subscriber, syncStructure: !!opts.syncStructure, copyData: opts.copyData });
       } else {
         throw new InvalidInputError(`invalid --mode '${opts.mode.slice(0, 32)}': native or agent`);
       }
       const { redactDsn } = await import('../pg/connect.js');
       const shown = { ...sub, target: redactDsn(sub.target) };
       if (opts.json) printJson(shown);
-      else w(`subscribed ${sub.name} (${sub.mode}) to set ${set}: slot ${sub.slot}, target ${shown.target}${sub.mode === 'agent' ? `; run: pgark sets apply ${set} --name ${sub.name}` : ''}`);
+      else w(`subscribed ${sub.name} (${sub.mode}) to set ${set}: slot ${sub.slot}, target ${shown.target}${sub.mode === 'agent' ? `; run: pgark sets apply ${set} --subscriber ${sub.name}` : ''}`);
     });
+  deprecatedAlias(subscribe, '--name <sub>', '--subscriber');
 
-  sets
+  const apply = sets
     .command('apply <set>')
     .summary('run the apply worker of an agent subscriber')
     .description('Run the apply worker of an agent subscriber (long-running; stops cleanly on SIGTERM/SIGINT).')
     .option('--source <dsn>', SOURCE_HELP)
-    .option('--name <sub>', 'the agent subscriber (default: the set\'s only agent subscriber)')
+    .option('--subscriber <name>', 'the agent subscriber (default: the set\'s only agent subscriber)')
     .option('--metrics-port <port>', 'serve Prometheus metrics on 127.0.0.1:<port>/metrics (0 = any free port)')
-    .action(async (set: string, opts: { source?: string; name?: string; metricsPort?: string }, cmd: Command) => {
+    .action(async (set: string, opts: { source?: string; subscriber?: string; metricsPort?: string }, cmd: Command) => {
       settingsFrom(cmd);
       const metricsPort = intOption(opts.metricsPort, '--metrics-port', 0, 65535);
-      let name = opts.name;
+      let name = opts.subscriber;
       if (name === undefined) {
         const { withSource } = await import('../logical/sets-admin.js');
         const { readSet } = await import('../logical/set-catalog.js');
         const agents = (await withSource(opts.source, (c) => readSet(c, set))).subscribers.filter((s) => s.mode === 'agent');
         const { InvalidInputError } = await import('../common/errors.js');
         if (agents.length !== 1) {
-          throw new InvalidInputError(`set '${set}' has ${agents.length === 0 ? 'no agent subscriber (pgark sets subscribe --mode agent)' : `several agent subscribers (${agents.map((a) => a.name).join(', ')}): name one with --name`}`);
+          throw new InvalidInputError(`set '${set}' has ${agents.length === 0 ? 'no agent subscriber (pgark sets subscribe --mode agent)' : `several agent subscribers (${agents.map((a) => a.name).join(', ')}): name one with --subscriber`}`);
         }
         name = agents[0]!.name;
       }
@@ -240,6 +242,7 @@ export function registerSetsCommands(program: Command): void {
       log.info(`applying set ${set} for subscriber ${name}`);
       await runApplyWorker({ set, sourceDsn: opts.source, name, signal, ...(metricsPort !== undefined ? { metricsPort } : {}) });
     });
+  deprecatedAlias(apply, '--name <sub>', '--subscriber');
 }
 
 function printTableChange(r: import('../logical/sets-admin.js').TableChangeResult, json: boolean | undefined): void {

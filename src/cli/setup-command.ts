@@ -1,6 +1,7 @@
 /** CLI wiring of `pgark setup`. The implementation loads only when the command runs. */
 import type { Command } from 'commander';
 import { printJson, settingsFrom, withRepository } from './context.js';
+import { deprecatedAlias } from './deprecated-flags.js';
 import type { SetupOutcome } from '../ops/setup.js';
 import { intOption } from './options.js';
 
@@ -42,13 +43,13 @@ function printSetup(out: SetupOutcome, describeReplacement: (i: SetupOutcome['pl
   if (reload.length > 0) w(`reload needed for ${reload.join(', ')}: pgark setup --reload, or SELECT pg_reload_conf()`);
 }
 export function registerSetupCommand(program: Command): void {
-  program
+  const setup = program
     .command('setup')
     .summary('configure a cluster for pgark with ALTER SYSTEM (archive_mode, archive_command, wal_level, ...)')
     .description(
       'Set what pgark needs with ALTER SYSTEM: archive_mode = on, archive_command = pgark wal-push for this ' +
       'installation, repository and stanza, archive_library empty (15+), wal_level at least replica (logical is ' +
-      'kept), max_wal_senders at least 10 (never lowered), archive_timeout with --archive-timeout, and for a ' +
+      'kept), max_wal_senders at least 10 (never lowered), archive_timeout with --server-archive-timeout, and for a ' +
       'standby (in recovery, or --standby) restore_command = pgark wal-fetch. Prints each change (old -> new) ' +
       'and whether it needs a reload or a restart; --reload / --restart do it. A second run changes nothing. ' +
       'A command pgark did not write (not pgark, or pgark for another repository or stanza) is named with the ' +
@@ -61,13 +62,12 @@ export function registerSetupCommand(program: Command): void {
     .option('--reload', 'reload the configuration afterwards (pg_reload_conf())')
     .option('--restart', "restart the server afterwards when a setting needs it (pg_ctl restart, as the server's OS user)")
     .option('--log-file <file>', 'with --restart: the server log file (pg_ctl -l); needed when logging_collector is off')
-    .option('--archive-timeout <sec>', 'also set archive_timeout to this many seconds (1-86400)')
+    .option('--server-archive-timeout <sec>', "also set PostgreSQL's archive_timeout to this many seconds (1-86400)")
     .option('--standby', 'also set restore_command, although the server is not in recovery now')
     .option('--force', 'replace an archive_command/restore_command/archive_library pgark did not write')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { dsn?: string; dryRun?: boolean; reload?: boolean; restart?: boolean; logFile?: string; archiveTimeout?: string; standby?: boolean; force?: boolean; json?: boolean }, cmd: Command) => {
-      // --archive-timeout is also the backup setting of that name: settingsFrom validates it (1-86400).
-      const archiveTimeoutSec = intOption(opts.archiveTimeout, '--archive-timeout', 1, 86400);
+    .action(async (opts: { dsn?: string; dryRun?: boolean; reload?: boolean; restart?: boolean; logFile?: string; serverArchiveTimeout?: string; standby?: boolean; force?: boolean; json?: boolean }, cmd: Command) => {
+      const archiveTimeoutSec = intOption(opts.serverArchiveTimeout, '--server-archive-timeout', 1, 86400);
       const settings = settingsFrom(cmd);
       const { runSetup } = await import('../ops/setup.js');
       const { describeReplacement } = await import('../ops/setup-plan.js');
@@ -78,4 +78,7 @@ export function registerSetupCommand(program: Command): void {
       if (opts.json) printJson(out);
       else printSetup(out, describeReplacement);
     });
+  // Until the next release: setup's --archive-timeout, which elsewhere (backup, the config file)
+  // is the wait for WAL to reach the repository.
+  deprecatedAlias(setup, '--archive-timeout <sec>', '--server-archive-timeout');
 }

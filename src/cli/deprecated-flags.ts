@@ -1,5 +1,5 @@
 /**
- * Old flag spellings kept for one release after a rename (docs/CLI-FLAGS.md lists them): hidden
+ * Old flag spellings kept for one release after a rename (README.md "Renamed flags" lists them): hidden
  * from --help, they still work, and using one prints a deprecation warning on stderr.
  */
 import { Option, type Command } from 'commander';

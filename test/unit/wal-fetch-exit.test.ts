@@ -62,6 +62,15 @@ describe('bin/pgark.js uses the table for a crash', () => {
     expect(run(['info']).status).toBe(13);
   });
 
+  it('without the table (a damaged installation) wal-fetch still exits above 125', () => {
+    rmSync(join(dir, 'bin', 'wal-fetch-exit.cjs'));
+    try {
+      expect(run(['wal-fetch', '000000010000000000000001', join(dir, 'dest')]).status).toBeGreaterThan(125);
+    } finally {
+      copyFileSync(join('bin', 'wal-fetch-exit.cjs'), join(dir, 'bin', 'wal-fetch-exit.cjs'));
+    }
+  });
+
   it('bin/pgark.js writes no exit code of its own', () => {
     expect(readFileSync('bin/pgark.js', 'utf8')).not.toMatch(/\b(200|213)\b/);
   });

@@ -37,8 +37,12 @@ if (process.env.UV_THREADPOOL_SIZE === undefined && (argv.includes('wal-push') |
 }
 
 // For restore_command every exit code up to 125 means "not archived" and lets PostgreSQL end
-// recovery, so anything unexpected in wal-fetch must exit above 125 (200 + internal error 13).
-const FATAL = argv.includes('wal-fetch') ? 213 : 13;
+// recovery, so anything unexpected in wal-fetch must exit above 125 (bin/wal-fetch-exit.cjs; an
+// installation that lost that file still stops recovery).
+let FATAL = 255;
+try {
+  FATAL = require('./wal-fetch-exit.cjs').crashExitCode(argv);
+} catch {}
 const die = (err) => {
   // A known race inside the GCS SDK (teeny-request pipes into a stream its retry already
   // destroyed; Node >= 22 throws): harmless, the retry goes on. Same predicate as

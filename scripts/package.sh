@@ -69,7 +69,7 @@ rm -f "$SRC/node_modules"
 # --- 3. the program tree ------------------------------------------------------------------------
 step "program tree"
 mkdir -p "$APP/bin" "$APP/dist"
-for f in pgark pgark.js pgark-wal-push pgark-wal-fetch fast-path.cjs compile-cache.cjs package.json; do
+for f in pgark pgark.js pgark-wal-push pgark-wal-fetch fast-path.cjs compile-cache.cjs wal-fetch-exit.cjs package.json; do
   cp -p "$SRC/bin/$f" "$APP/bin/$f"
 done
 (cd "$SRC/dist" && find src storage-drivers -name '*.js' -print0 | tar -cf - --null -T -) | tar -xf - -C "$APP/dist"

@@ -1,7 +1,35 @@
 /** How command actions end the process with a chosen exit code (shared by the command groups). */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
-/** wal-fetch's contract with PostgreSQL: 1 = not archived; >125 = stop recovery. */
-export const WAL_FETCH_FATAL_BASE = 200;
+interface WalFetchExitModule {
+  WAL_FETCH_FATAL_BASE: number;
+  walFetchFatalCode(code: number): number;
+  crashExitCode(argv: readonly string[]): number;
+}
+
+/**
+ * wal-fetch's exit-code mapping, written once in bin/wal-fetch-exit.cjs (CommonJS: bin/pgark.js
+ * uses it before the CLI loads). bin/ sits two levels above src/cli (tests) and three above
+ * dist/src/cli (the CLI).
+ */
+function loadWalFetchExit(): WalFetchExitModule {
+  for (const rel of ['../../bin/wal-fetch-exit.cjs', '../../../bin/wal-fetch-exit.cjs']) {
+    const path = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(path)) return createRequire(import.meta.url)(path) as WalFetchExitModule;
+  }
+  throw new Error('bin/wal-fetch-exit.cjs not found next to the pgark sources');
+}
+
+let walFetchExitModule: WalFetchExitModule | undefined;
+const walFetchExitTable = (): WalFetchExitModule => (walFetchExitModule ??= loadWalFetchExit());
+
+/** wal-fetch's contract with PostgreSQL: 1 = not archived; >125 = stop recovery (fatal codes are this + N). */
+export const walFetchFatalBase = (): number => walFetchExitTable().WAL_FETCH_FATAL_BASE;
+
+/** The exit code of a wal-fetch that failed with pgark exit code `code`: above 125, so recovery stops. */
+export const walFetchFatalCode = (code: number): number => walFetchExitTable().walFetchFatalCode(code);
 
 /** Thrown by a command action to exit with `exitCode` without printing anything further. */
 export class ExitWith extends Error {

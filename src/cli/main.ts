@@ -4,8 +4,9 @@ import { ExitCode, exitCodeOf } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { DEFAULT_CONFIG_PATH, isDriverSetting, SETTINGS } from '../config/schema.js';
 import { PGARK_VERSION } from '../version.js';
-import { CHECK_UNKNOWN, ExitWith, WAL_FETCH_FATAL_BASE } from './exit.js';
+import { CHECK_UNKNOWN, ExitWith, walFetchFatalCode } from './exit.js';
 import { assertNoPassword } from '../pg/conninfo.js';
+import { configureProgramHelp } from './help.js';
 
 type Register = (program: Command) => void;
 
@@ -17,20 +18,27 @@ type Register = (program: Command) => void;
 export const COMMAND_GROUPS: ReadonlyArray<{ commands: readonly string[]; load: () => Promise<Register[]> }> = [
   { commands: ['repo'], load: async () => [(await import('./repo-commands.js')).registerRepoCommands] },
   { commands: ['stanza-upgrade'], load: async () => [(await import('./stanza-commands.js')).registerStanzaCommands] },
-  { commands: ['wal-push', 'wal-fetch', 'wal-push-ahead', 'wal-prefetch', 'wal-verify', 'wal-log', 'check-repo', 'info'], load: async () => [(await import('./wal-commands.js')).registerWalCommands] },
-  {
-    commands: ['backup', 'restore', 'list', 'show', 'expire', 'keep', 'delete', 'verify'],
-    load: async () => {
-      const m = await import('./backup-commands.js');
-      return [m.registerBackupCommands, m.registerRestoreCommand, m.registerCatalogCommands];
-    },
-  },
-  { commands: ['agent'], load: async () => [(await import('./agent-commands.js')).registerAgentCommand] },
+  { commands: ['wal-push', 'wal-push-ahead'], load: async () => [(await import('./wal-push-command.js')).registerWalPushCommand] },
+  { commands: ['wal-fetch', 'wal-prefetch'], load: async () => [(await import('./wal-fetch-command.js')).registerWalFetchCommand] },
+  { commands: ['wal-verify'], load: async () => [(await import('./wal-verify-command.js')).registerWalVerifyCommand] },
+  { commands: ['wal-log'], load: async () => [(await import('./wal-log-command.js')).registerWalLogCommand] },
+  { commands: ['check-repo'], load: async () => [(await import('./check-repo-command.js')).registerCheckRepoCommand] },
+  { commands: ['info'], load: async () => [(await import('./info-command.js')).registerInfoCommand] },
+  { commands: ['backup'], load: async () => [(await import('./backup-command.js')).registerBackupCommand] },
+  { commands: ['restore'], load: async () => [(await import('./restore-command.js')).registerRestoreCommand] },
+  { commands: ['list'], load: async () => [(await import('./list-command.js')).registerListCommand] },
+  { commands: ['show'], load: async () => [(await import('./show-command.js')).registerShowCommand] },
+  { commands: ['expire', 'keep', 'delete'], load: async () => [(await import('./expire-commands.js')).registerExpireCommands] },
+  { commands: ['verify'], load: async () => [(await import('./verify-command.js')).registerVerifyCommand] },
+  { commands: ['agent'], load: async () => [(await import('./agent-command.js')).registerAgentCommand] },
   { commands: ['receive'], load: async () => [(await import('./receive-command.js')).registerReceiveCommand] },
-  { commands: ['setup', 'check'], load: async () => [(await import('./ops-commands.js')).registerOpsCommands] },
-  { commands: ['clone', 'promote', 'drill', 'drills'], load: async () => [(await import('./drill-commands.js')).registerDrillCommands] },
+  { commands: ['setup'], load: async () => [(await import('./setup-command.js')).registerSetupCommand] },
+  { commands: ['check'], load: async () => [(await import('./check-command.js')).registerCheckCommand] },
+  { commands: ['clone', 'promote'], load: async () => [(await import('./clone-commands.js')).registerCloneCommands] },
+  { commands: ['drill', 'drills'], load: async () => [(await import('./drill-commands.js')).registerDrillCommands] },
   { commands: ['metrics'], load: async () => [(await import('./metrics-command.js')).registerMetricsCommand] },
-  { commands: ['sets', 'slots'], load: async () => [(await import('./sets-commands.js')).registerSetsCommands] },
+  { commands: ['sets'], load: async () => [(await import('./sets-commands.js')).registerSetsCommands] },
+  { commands: ['slots'], load: async () => [(await import('./slots-commands.js')).registerSlotsCommands] },
 ];
 
 /**
@@ -57,7 +65,9 @@ function valueOptionsOf(program: Command): Set<string> {
  * registered, unless it names none or one pgark does not have; without, every group.
  */
 export async function buildProgram(argv?: readonly string[]): Promise<Command> {
-  const program = new Command('pgark')
+  const program = new Command('pgark');
+  configureProgramHelp(program);
+  program
     .description('PostgreSQL WAL archiving, backup and restore')
     .version(PGARK_VERSION, '-V, --version', 'print the pgark version')
     .addOption(new Option('--repo <url>', 'repository: absolute path, file:///path, ssh://, s3://, azure:// or gs:// URL').env('PGARK_REPO'))
@@ -114,7 +124,7 @@ export async function main(argv: string[]): Promise<void> {
     }
     // restore_command: a usage error (say, a misspelt option) must not read as "not archived".
     const walFetch = program.args[0] === 'wal-fetch' || argv.slice(2).includes('wal-fetch');
-    process.exitCode = walFetch && code !== ExitCode.OK && code <= 125 && !(err instanceof ExitWith) ? WAL_FETCH_FATAL_BASE + code : code;
+    process.exitCode = walFetch && code !== ExitCode.OK && !(err instanceof ExitWith) ? walFetchFatalCode(code) : code;
   }
 }
 

@@ -14,3 +14,6 @@ export function numberOption(v: string | undefined, name: string, min: number, m
   if (!/^\d+(\.\d+)?$/.test(v) || Number(v) < min || Number(v) > max) throw new ConfigError(`invalid ${name} '${v}': expected a number between ${min} and ${max}`);
   return Number(v);
 }
+
+/** The argument parser of a repeatable option (`--x a --x b` -> ['a', 'b']); undefined when not given, so help shows no empty default. */
+export const repeatable = (v: string, prev: string[] = []): string[] => [...prev, v];

@@ -17,13 +17,13 @@ export function registerReceiveCommand(program: Command): void {
     .command('receive')
     .summary('stream WAL from a replication slot into the repository (long-running)')
     .description(
-      'Connects for physical replication (--dsn or the libpq environment; no password in the DSN),\n' +
-      'checks the server is the stanza\'s cluster, and streams WAL from right after the WAL already stored.\n' +
-      'Whole segments are stored exactly as wal-push stores them; the segment being received is stored\n' +
-      'as pieces at every flush (--flush-interval, or after every batch with --synchronous). Flush\n' +
-      'positions reported to the server mean "durably stored in the repository", so with --synchronous\n' +
-      'the receiver can be named in synchronous_standby_names (as --application-name) for zero data loss.\n' +
-      'Follows timeline switches, reconnects with backoff, and stops cleanly on SIGTERM/SIGINT.\n' +
+      'Connects for physical replication (--dsn or the libpq environment; no password in the DSN), ' +
+      'checks the server is the stanza\'s cluster, and streams WAL from right after the WAL already stored. ' +
+      'Whole segments are stored exactly as wal-push stores them; the segment being received is stored ' +
+      'as pieces at every flush (--flush-interval, or after every batch with --synchronous). Flush ' +
+      'positions reported to the server mean "durably stored in the repository", so with --synchronous ' +
+      'the receiver can be named in synchronous_standby_names (as --application-name) for zero data loss. ' +
+      'Follows timeline switches, reconnects with backoff, and stops cleanly on SIGTERM/SIGINT. ' +
       'One receiver per stanza and --application-name: a second one exits 6 (locked) and names the holder.',
     )
     .option('--dsn <conninfo>', 'connection string (no password: use PGPASSWORD/PGPASSFILE)')

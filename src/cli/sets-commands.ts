@@ -1,5 +1,5 @@
 /**
- * CLI wiring of `pgark sets ...` (logical replication sets) and `pgark slots ...`. Every command
+ * CLI wiring of `pgark sets ...` (logical replication sets). Every command
  * connects to the source with --source DSN or the libpq environment (no password in a DSN).
  * Implementations load only when a command runs.
  */
@@ -7,11 +7,11 @@ import { Command } from 'commander';
 import { log } from '../common/log.js';
 import type { SetMeta, Subscriber } from '../logical/set-meta.js';
 import { abortOnSignals, printJson, settingsFrom } from './context.js';
-import { intOption } from './options.js';
+import { intOption, repeatable } from './options.js';
+import { deprecatedAlias } from './deprecated-flags.js';
 import { ExitWith } from './exit.js';
 
-const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
-const SOURCE_HELP = 'source database connection string (default: the libpq environment; no password: use PGPASSWORD/PGPASSFILE)';
+export const SOURCE_HELP = 'source database connection string (default: the libpq environment; no password: use PGPASSWORD/PGPASSFILE)';
 const w = (s: string) => process.stdout.write(s + '\n');
 
 function describeTables(m: SetMeta): string {
@@ -59,15 +59,15 @@ export function registerSetsCommands(program: Command): void {
     .option('--schema <name>', 'replicate every table in this schema (comma-separated for several)')
     .option('--all-tables', 'replicate every table in the database')
     .option('--operations <list>', 'operations to replicate: insert,update,delete,truncate (default all)')
-    .option('--row-filter <table:expr>', "row filter for a listed table, e.g. 'pgbench_accounts:bid = 1' (repeatable)", collect, [])
-    .option('--columns <table:c1,c2>', "column list for a listed table, e.g. 'pgbench_accounts:aid,bid' (repeatable)", collect, [])
+    .option('--row-filter <table:expr>', "row filter for a listed table, e.g. 'pgbench_accounts:bid = 1' (repeatable)", repeatable)
+    .option('--columns <table:c1,c2>', "column list for a listed table, e.g. 'pgbench_accounts:aid,bid' (repeatable)", repeatable)
     .option('--json', 'print the set as JSON')
-    .action(async (set: string, opts: { source?: string; tables?: string; schema?: string; allTables?: boolean; operations?: string; rowFilter: string[]; columns: string[]; json?: boolean }, cmd: Command) => {
+    .action(async (set: string, opts: { source?: string; tables?: string; schema?: string; allTables?: boolean; operations?: string; rowFilter?: string[]; columns?: string[]; json?: boolean }, cmd: Command) => {
       settingsFrom(cmd);
       const { createSet } = await import('../logical/sets-admin.js');
       const meta = await createSet({
         set, sourceDsn: opts.source, tables: opts.tables, schema: opts.schema, allTables: opts.allTables,
-        operations: opts.operations, rowFilters: opts.rowFilter, columns: opts.columns,
+        operations: opts.operations, rowFilters: opts.rowFilter ?? [], columns: opts.columns ?? [],
       });
       if (opts.json) printJson(meta);
       else {
@@ -163,7 +163,7 @@ export function registerSetsCommands(program: Command): void {
       'disabled, apply worker failing, target unreachable).',
     )
     .option('--source <dsn>', SOURCE_HELP)
-    .option('--retain-warn <size>', 'warn when an inactive slot retains more WAL than this (default 1GB)', '1GB')
+    .option('--retain-warn <size>', 'warn when an inactive slot retains more WAL than this', '1GB')
     .option('--json', 'print as JSON')
     .action(async (set: string | undefined, opts: { source?: string; retainWarn: string; json?: boolean }, cmd: Command) => {
       settingsFrom(cmd);
@@ -176,7 +176,7 @@ export function registerSetsCommands(program: Command): void {
       if (r.exitCode !== 0) throw new ExitWith(r.exitCode);
     });
 
-  sets
+  const subscribe = sets
     .command('subscribe <set>')
     .summary('subscribe a target (native subscription or pgark agent)')
     .description(
@@ -188,13 +188,13 @@ export function registerSetsCommands(program: Command): void {
     )
     .requiredOption('--target <dsn>', 'target database connection string (no password)')
     .option('--source <dsn>', SOURCE_HELP)
-    .option('--name <sub>', 'subscriber name (lower-case letters, digits, _)')
+    .option('--subscriber <name>', 'subscriber name (lower-case letters, digits, _; default: the target database\'s name for native, agent for agent)')
     .option('--mode <mode>', 'native or agent', 'native')
     .option('--sync-structure', 'create the set\'s table definitions on the target first (pg_dump --schema-only)')
     .option('--no-copy-data', 'do not copy the existing rows')
     .option('--wait-sync <sec>', 'native: wait up to this long for the initial copy to finish')
     .option('--json', 'print the subscriber as JSON')
-    .action(async (set: string, opts: { target: string; source?: string; name?: string; mode: string; syncStructure?: boolean; copyData: boolean; waitSync?: string; json?: boolean }, cmd: Command) => {
+    .action(async (set: string, opts: { target: string; source?: string; subscriber?: string; mode: string; syncStructure?: boolean; copyData: boolean; waitSync?: string; json?: boolean }, cmd: Command) => {
       settingsFrom(cmd);
       const { InvalidInputError } = await import('../common/errors.js');
       let sub: Subscriber;
@@ -202,39 +202,40 @@ export function registerSetsCommands(program: Command): void {
         const { subscribeNative } = await import('../logical/subscribe-native.js');
         const waitSync = intOption(opts.waitSync, '--wait-sync', 0, 86400);
         sub = await subscribeNative({
-          set, sourceDsn: opts.source, targetDsn: opts.target, name: opts.name, syncStructure: !!opts.syncStructure, copyData: opts.copyData,
+          set, sourceDsn: opts.source, targetDsn: opts.target, name: opts.subscriber, syncStructure: !!opts.syncStructure, copyData: opts.copyData,
           ...(waitSync !== undefined ? { waitSync } : {}),
         });
       } else if (opts.mode === 'agent') {
         const { subscribeAgent } = await import('../logical/agent-subscribe.js');
-        sub = await subscribeAgent({ set, sourceDsn: opts.source, targetDsn: opts.target, name: opts.name, syncStructure: !!opts.syncStructure, copyData: opts.copyData });
+        sub = await subscribeAgent({ set, sourceDsn: opts.source, targetDsn: opts.target, name: opts.subscriber, syncStructure: !!opts.syncStructure, copyData: opts.copyData });
       } else {
         throw new InvalidInputError(`invalid --mode '${opts.mode.slice(0, 32)}': native or agent`);
       }
       const { redactDsn } = await import('../pg/connect.js');
       const shown = { ...sub, target: redactDsn(sub.target) };
       if (opts.json) printJson(shown);
-      else w(`subscribed ${sub.name} (${sub.mode}) to set ${set}: slot ${sub.slot}, target ${shown.target}${sub.mode === 'agent' ? `; run: pgark sets apply ${set} --name ${sub.name}` : ''}`);
+      else w(`subscribed ${sub.name} (${sub.mode}) to set ${set}: slot ${sub.slot}, target ${shown.target}${sub.mode === 'agent' ? `; run: pgark sets apply ${set} --subscriber ${sub.name}` : ''}`);
     });
+  deprecatedAlias(subscribe, '--name <sub>', '--subscriber');
 
-  sets
+  const apply = sets
     .command('apply <set>')
     .summary('run the apply worker of an agent subscriber')
     .description('Run the apply worker of an agent subscriber (long-running; stops cleanly on SIGTERM/SIGINT).')
     .option('--source <dsn>', SOURCE_HELP)
-    .option('--name <sub>', 'the agent subscriber (default: the set\'s only agent subscriber)')
+    .option('--subscriber <name>', 'the agent subscriber (default: the set\'s only agent subscriber)')
     .option('--metrics-port <port>', 'serve Prometheus metrics on 127.0.0.1:<port>/metrics (0 = any free port)')
-    .action(async (set: string, opts: { source?: string; name?: string; metricsPort?: string }, cmd: Command) => {
+    .action(async (set: string, opts: { source?: string; subscriber?: string; metricsPort?: string }, cmd: Command) => {
       settingsFrom(cmd);
       const metricsPort = intOption(opts.metricsPort, '--metrics-port', 0, 65535);
-      let name = opts.name;
+      let name = opts.subscriber;
       if (name === undefined) {
         const { withSource } = await import('../logical/sets-admin.js');
         const { readSet } = await import('../logical/set-catalog.js');
         const agents = (await withSource(opts.source, (c) => readSet(c, set))).subscribers.filter((s) => s.mode === 'agent');
         const { InvalidInputError } = await import('../common/errors.js');
         if (agents.length !== 1) {
-          throw new InvalidInputError(`set '${set}' has ${agents.length === 0 ? 'no agent subscriber (pgark sets subscribe --mode agent)' : `several agent subscribers (${agents.map((a) => a.name).join(', ')}): name one with --name`}`);
+          throw new InvalidInputError(`set '${set}' has ${agents.length === 0 ? 'no agent subscriber (pgark sets subscribe --mode agent)' : `several agent subscribers (${agents.map((a) => a.name).join(', ')}): name one with --subscriber`}`);
         }
         name = agents[0]!.name;
       }
@@ -243,44 +244,7 @@ export function registerSetsCommands(program: Command): void {
       log.info(`applying set ${set} for subscriber ${name}`);
       await runApplyWorker({ set, sourceDsn: opts.source, name, signal, ...(metricsPort !== undefined ? { metricsPort } : {}) });
     });
-
-  const slots = program.command('slots').summary('replication slots on the source: list, drop');
-  slots
-    .command('list')
-    .summary('list replication slots on the source')
-    .description('Every replication slot on the source: type, plugin, active (pid), retained WAL, lag, and the pgark set owning it.')
-    .option('--source <dsn>', SOURCE_HELP)
-    .option('--json', 'print as JSON')
-    .action(async (opts: { source?: string; json?: boolean }, cmd: Command) => {
-      settingsFrom(cmd);
-      const { withSource } = await import('../logical/sets-admin.js');
-      const { listSlots } = await import('../logical/slots.js');
-      const all = await withSource(opts.source, (c) => listSlots(c));
-      if (opts.json) printJson(all);
-      else if (all.length === 0) w('no replication slots');
-      else {
-        for (const s of all) {
-          const owner = s.owner ? `set ${s.owner.set} subscriber ${s.owner.subscriber}` : 'not a pgark set slot';
-          const retained = s.retainedBytes === null ? '?' : `${s.retainedBytes} bytes`;
-          w(`${s.slot}: ${s.type}${s.plugin ? ` (${s.plugin})` : ''}, ${s.active ? `active (pid ${s.activePid})` : 'inactive'}, retains ${retained}${s.walStatus ? ` (${s.walStatus})` : ''}; ${owner}`);
-        }
-      }
-    });
-  slots
-    .command('drop <slot>')
-    .summary('drop a replication slot')
-    .description('Drop a replication slot. Refuses an active slot (naming its pid) and a slot a pgark set subscriber uses\n(pgark sets drop --subscriber is the way for those) unless --force, which also terminates the slot\'s holder.')
-    .option('--source <dsn>', SOURCE_HELP)
-    .option('--force', 'terminate the process holding the slot')
-    .option('--json', 'print the result as JSON')
-    .action(async (slot: string, opts: { source?: string; force?: boolean; json?: boolean }, cmd: Command) => {
-      settingsFrom(cmd);
-      const { withSource } = await import('../logical/sets-admin.js');
-      const { dropSlotChecked } = await import('../logical/slots.js');
-      const r = await withSource(opts.source, (c) => dropSlotChecked(c, slot, !!opts.force));
-      if (opts.json) printJson(r);
-      else w(`dropped slot ${slot}${r.owner ? ` (still recorded for subscriber ${r.owner.subscriber} of set ${r.owner.set}: pgark sets drop ${r.owner.set} --subscriber ${r.owner.subscriber})` : ''}`);
-    });
+  deprecatedAlias(apply, '--name <sub>', '--subscriber');
 }
 
 function printTableChange(r: import('../logical/sets-admin.js').TableChangeResult, json: boolean | undefined): void {

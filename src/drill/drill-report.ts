@@ -74,6 +74,47 @@ export function parseDrillTarget(spec: string): DrillTarget {
   return { kind, value };
 }
 
+/** The drill's target flags, spelt as restore's: --target-time, --target-name, --target-lsn, --target-xid, --target-immediate. */
+export interface DrillTargetFlags {
+  targetTime?: string;
+  targetName?: string;
+  targetLsn?: string;
+  targetXid?: string;
+  targetImmediate?: boolean;
+}
+
+/** The target those flags name: at most one of them; none is `latest` (the end of the archive). */
+export function drillTargetOf(f: DrillTargetFlags): DrillTarget {
+  const given = ([['time', f.targetTime], ['name', f.targetName], ['lsn', f.targetLsn], ['xid', f.targetXid]] as const)
+    .filter((e): e is readonly ['time' | 'name' | 'lsn' | 'xid', string] => e[1] !== undefined);
+  const flags = [...given.map(([k]) => `--target-${k}`), ...(f.targetImmediate ? ['--target-immediate'] : [])];
+  if (flags.length > 1) throw new InvalidInputError(`one recovery target at most: ${flags.join(' and ')} given`);
+  if (f.targetImmediate) return { kind: 'immediate' };
+  const first = given[0];
+  if (!first) return { kind: 'latest' };
+  const value = first[1].trim();
+  if (value === '') throw new InvalidInputError(`invalid --target-${first[0]}: empty value`);
+  return { kind: first[0], value };
+}
+
+/** The flags that name a target (the inverse of drillTargetOf; the deprecated --target KIND=VALUE becomes these). */
+export function drillTargetFlags(t: DrillTarget): DrillTargetFlags {
+  switch (t.kind) {
+    case 'latest':
+      return {};
+    case 'immediate':
+      return { targetImmediate: true };
+    case 'time':
+      return { targetTime: t.value };
+    case 'name':
+      return { targetName: t.value };
+    case 'lsn':
+      return { targetLsn: t.value };
+    case 'xid':
+      return { targetXid: t.value };
+  }
+}
+
 /**
  * The recovery target a drill passes to restore: nothing for `latest` (recovery replays the
  * whole archive and promotes at its end), else the target with action promote.

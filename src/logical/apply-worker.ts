@@ -120,7 +120,7 @@ function pendingOf(sub: Subscriber): string[] {
 
 function findAgent(meta: SetMeta, name: string): Subscriber {
   const sub = meta.subscribers.find((s) => s.name === name);
-  if (!sub) throw new PgarkError(`set '${meta.set}' has no subscriber '${name}' (pgark sets subscribe ${meta.set} --mode agent --name ${name} creates it)`);
+  if (!sub) throw new PgarkError(`set '${meta.set}' has no subscriber '${name}' (pgark sets subscribe ${meta.set} --mode agent --subscriber ${name} creates it)`);
   if (sub.mode !== 'agent') throw new PgarkError(`subscriber '${name}' of set '${meta.set}' is a native subscription: the target server applies it, not pgark`);
   return sub;
 }

@@ -55,7 +55,7 @@ export async function subscribeNative(o: SubscribeNativeOptions): Promise<Subscr
     const name = o.name ?? defaultSubscriberName(db, o.set);
     const slot = slotName(o.set, name);
     if (meta.subscribers.some((s) => s.name === name)) {
-      throw new InvalidInputError(`set '${o.set}' already has a subscriber '${name}' (pgark sets list shows it; choose another with --name, or drop it with pgark sets drop ${o.set} --subscriber ${name})`);
+      throw new InvalidInputError(`set '${o.set}' already has a subscriber '${name}' (pgark sets list shows it; choose another with --subscriber, or drop it with pgark sets drop ${o.set} --subscriber ${name})`);
     }
     await refuseExisting(source, target, slot, name);
     const tables = await publishedTables(source, o.set);
@@ -120,7 +120,7 @@ async function refuseExisting(source: Client, target: Client, slot: string, name
   if (s.rows.length) throw new InvalidInputError(`replication slot ${slot} already exists on the source (left behind? pgark slots list / pgark slots drop ${slot})`);
   const t = await target.query(
     'SELECT 1 FROM pg_subscription WHERE subname = $1 AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())', [name]);
-  if (t.rows.length) throw new InvalidInputError(`the target database already has a subscription named ${name}: choose another subscriber name with --name`);
+  if (t.rows.length) throw new InvalidInputError(`the target database already has a subscription named ${name}: choose another subscriber name with --subscriber`);
 }
 
 /** Undo a half-made subscription: the subscription (keeping the slot), then the slot. Best effort, logged. */

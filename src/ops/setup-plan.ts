@@ -36,7 +36,7 @@ export interface SetupWanted extends CommandTarget {
   archiveCommand: string;
   /** Set restore_command (the server is a standby, or --standby). */
   restoreCommand?: string | undefined;
-  /** Set archive_timeout to this many seconds (--archive-timeout). */
+  /** Set archive_timeout to this many seconds (setup --server-archive-timeout). */
   archiveTimeoutSec?: number | undefined;
 }
 

@@ -235,7 +235,7 @@ describe('pgark drill', () => {
 
   it('fails when the target is beyond the archive, with the server log', { timeout: 180_000 }, async () => {
     const scratch = await newDir('scratch-target');
-    const r = await pgark(['drill', ...repoArgs(), '--target', 'name=no_such_restore_point', '--scratch', scratch, '--json', '--no-progress'], { allowFail: true });
+    const r = await pgark(['drill', ...repoArgs(), '--target-name', 'no_such_restore_point', '--scratch', scratch, '--json', '--no-progress'], { allowFail: true });
     expect(r.code).toBe(7);
     const rep = JSON.parse(r.stdout) as DrillReport;
     expect(rep.result).toBe('failed');

@@ -133,6 +133,8 @@ describe('pgark setup and pgark check', () => {
 
     const applied = await pgark(['setup', ...repoArgs(), '--restart', '--log-file', primary.logFile, '--archive-timeout', '300'], { env: env() });
     expect(applied.stdout).toMatch(/archive_timeout\s+'0' -> '300'\s+\(needs a reload\)/);
+    // --archive-timeout is setup's old spelling of --server-archive-timeout: it still works, and warns.
+    expect(applied.stderr).toMatch(/--archive-timeout is deprecated .*use --server-archive-timeout/);
     expect(applied.stdout).toMatch(/wrote 3 setting\(s\) with ALTER SYSTEM/);
     expect(applied.stdout).toContain(`created pgark repository ${repo}`);
     expect(existsSync(join(repo, '.pgark-repository'))).toBe(true);
@@ -149,7 +151,7 @@ describe('pgark setup and pgark check', () => {
     expect(existsSync(join(repo, stanza, 'wal', seg.slice(0, 8), seg.slice(0, 16), seg))).toBe(true);
 
     const before = await autoConf(primary);
-    const again = await pgark(['setup', ...repoArgs(), '--archive-timeout', '300', '--restart', '--log-file', primary.logFile], { env: env() });
+    const again = await pgark(['setup', ...repoArgs(), '--server-archive-timeout', '300', '--restart', '--log-file', primary.logFile], { env: env() });
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/nothing to change: the server is set up for pgark/);
     expect(again.stdout).not.toMatch(/restarted/);

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { IntegrityError, InvalidInputError } from '../../src/common/errors.js';
 import {
   describeTarget,
+  drillTargetFlags,
+  drillTargetOf,
   formatDrillList,
   formatDrillReport,
   formatSeconds,
@@ -217,5 +219,34 @@ describe('human text', () => {
     expect(lines[0]).toMatch(/^id\s+result\s+target\s+backup\s+RTO\s+RPO\s+failure$/);
     expect(lines[1]).toMatch(/^20261124-162000D\s+failed\s+latest\s+20261123-020000F\s+-\s+unknown\s+check failed: sql \(c\.sql:2\) SELECT false: returned false$/);
     expect(lines[2]).toMatch(/^20261123-162000D\s+passed\s+latest\s+20261123-020000F\s+1m21s\s+0s$/);
+  });
+});
+
+describe('drillTargetOf (the drill flags spelt as restore\'s)', () => {
+  it.each<[Parameters<typeof drillTargetOf>[0], ReturnType<typeof drillTargetOf>]>([
+    [{}, { kind: 'latest' }],
+    [{ targetImmediate: true }, { kind: 'immediate' }],
+    [{ targetTime: ' 2026-11-23 16:20:00+00 ' }, { kind: 'time', value: '2026-11-23 16:20:00+00' }],
+    [{ targetName: 'before_migration' }, { kind: 'name', value: 'before_migration' }],
+    [{ targetLsn: '0/5000000' }, { kind: 'lsn', value: '0/5000000' }],
+    [{ targetXid: '123' }, { kind: 'xid', value: '123' }],
+  ])('%j -> %j, and back', (flags, want) => {
+    expect(drillTargetOf(flags)).toEqual(want);
+    expect(drillTargetOf(drillTargetFlags(want))).toEqual(want);
+  });
+
+  it.each<[Parameters<typeof drillTargetOf>[0], RegExp]>([
+    [{ targetTime: '2026-11-23', targetLsn: '0/1' }, /one recovery target at most: --target-time and --target-lsn given/],
+    [{ targetXid: '1', targetImmediate: true }, /--target-xid and --target-immediate/],
+    [{ targetName: '  ' }, /invalid --target-name: empty value/],
+  ])('%j is refused', (flags, why) => {
+    expect(() => drillTargetOf(flags)).toThrow(InvalidInputError);
+    expect(() => drillTargetOf(flags)).toThrow(why);
+  });
+
+  it('every old --target spelling maps onto the flags', () => {
+    for (const spec of ['latest', 'immediate', 'time=2026-11-23 16:20:00+00', 'name=n', 'lsn=0/1', 'xid=7']) {
+      expect(drillTargetOf(drillTargetFlags(parseDrillTarget(spec)))).toEqual(parseDrillTarget(spec));
+    }
   });
 });

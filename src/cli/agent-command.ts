@@ -19,9 +19,9 @@ export function registerAgentCommand(program: Command): void {
     .command('agent')
     .summary('keep archiving ahead of PostgreSQL (long-running, one per cluster)')
     .description(
-      'Watches pg_wal/archive_status and stores every segment PostgreSQL marks ready, --jobs at a time,\n' +
-      'with the repository connection kept open. archive_command = \'pgark-wal-push %p\' (or pgark wal-push)\n' +
-      'then only finds the record of a stored segment; when the agent is down or has not stored a\n' +
+      'Watches pg_wal/archive_status and stores every segment PostgreSQL marks ready, --jobs at a time, ' +
+      'with the repository connection kept open. archive_command = \'pgark-wal-push %p\' (or pgark wal-push) ' +
+      'then only finds the record of a stored segment; when the agent is down or has not stored a ' +
       'segment yet, archive_command pushes it itself. Stops cleanly on SIGTERM/SIGINT.',
     )
     .option('--jobs <n>', 'segments stored in parallel (default 4)')

@@ -1,0 +1,67 @@
+/** CLI wiring of the retention commands `pgark expire`, `keep` and `delete`. Implementations load only when a command runs. */
+import type { Command } from 'commander';
+import { printJson, settingsFrom, withRepository } from './context.js';
+import { formatBytes } from './format.js';
+
+export function registerExpireCommands(program: Command): void {
+  program
+    .command('expire')
+    .summary('remove backups and WAL that the retention policy no longer needs')
+    .description(
+      'Apply the retention policy (flags, PGARK_RETAIN_* or the config file). A backup is kept when any ' +
+      'rule keeps it: --retain-full N (newest N fulls and their incrementals), --retain-window DUR (every ' +
+      'point of the window stays restorable), --retain-daily/--retain-weekly/--retain-monthly N (newest ' +
+      'backup of each of the last N days/ISO weeks/months that have one). Pinned backups (pgark keep) ' +
+      'and the newest backup are always kept, and a kept backup keeps its whole chain. WAL below the ' +
+      'start of the oldest kept backup is removed; history files are kept. With no rule, nothing happens.',
+    )
+    .option('--retain-full <n>', 'keep the newest N full backups and their incrementals')
+    .option('--retain-window <duration>', 'keep every point of this window restorable (e.g. 7d, 36h, 2w)')
+    .option('--retain-daily <n>', 'keep the newest backup of each of the last N days')
+    .option('--retain-weekly <n>', 'keep the newest backup of each of the last N ISO weeks')
+    .option('--retain-monthly <n>', 'keep the newest backup of each of the last N months')
+    .option('--dry-run', 'print the plan, remove nothing')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { dryRun?: boolean; json?: boolean }, cmd: Command) => {
+      const settings = settingsFrom(cmd);
+      const { runExpire } = await import('../catalog/expire.js');
+      const out = await withRepository(settings, (repo) => runExpire(settings, repo, { dryRun: !!opts.dryRun }));
+      if (opts.json) {
+        printJson(out);
+        return;
+      }
+      const verb = out.dryRun ? 'would remove' : 'removed';
+      for (const k of out.plan.keep) process.stdout.write(`keep    ${k.id}  (${k.reasons.join('; ')})\n`);
+      for (const e of out.plan.expire) process.stdout.write(`${out.dryRun ? 'expire ' : 'expired'} ${e.id}  (${e.reason})\n`);
+      for (const w of out.plan.warnings) process.stdout.write(`warning: ${w}\n`);
+      for (const id of out.removedUncommitted) process.stdout.write(`removed uncommitted backup ${id}\n`);
+      process.stdout.write(`WAL: ${verb} ${out.wal.removed} file(s) (${formatBytes(out.wal.removedBytes)})` +
+        (out.wal.keptFrom ? `; WAL from ${out.wal.keptFrom} on is kept` : '') + '\n');
+    });
+
+  program
+    .command('keep')
+    .summary('pin a backup so that expire never removes it (or --release the pin)')
+    .argument('<id>', "backup id or 'latest'")
+    .option('--release', 'remove the pin')
+    .action(async (ref: string, opts: { release?: boolean }, cmd: Command) => {
+      const settings = settingsFrom(cmd);
+      const { setPin } = await import('../catalog/expire.js');
+      const r = await withRepository(settings, (repo) => setPin(repo, ref, !!opts.release));
+      process.stdout.write(`backup ${r.id} ${opts.release ? (r.changed ? 'released' : 'was not pinned') : r.changed ? 'pinned (with its chain)' : 'was already pinned'}\n`);
+    });
+
+  program
+    .command('delete')
+    .summary('delete one backup')
+    .description('Delete a backup. Refused when incrementals depend on it, it is pinned, or the retention policy keeps it, unless --force (which also deletes the backups that depend on it).')
+    .argument('<id>', 'backup id')
+    .option('--force', 'delete even if that breaks a chain, a pin or the retention policy')
+    .action(async (ref: string, opts: { force?: boolean }, cmd: Command) => {
+      const settings = settingsFrom(cmd);
+      const { runDelete } = await import('../catalog/expire.js');
+      const r = await withRepository(settings, (repo) => runDelete(settings, repo, ref, !!opts.force));
+      for (const why of r.overridden) process.stdout.write(`forced: ${why}\n`);
+      process.stdout.write(`deleted ${r.removed.join(', ')}\n`);
+    });
+}

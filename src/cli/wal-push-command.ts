@@ -1,0 +1,41 @@
+/** CLI wiring of `pgark wal-push` (archive_command) and the look-ahead worker it starts. Implementations load only when a command runs. */
+import type { Command } from 'commander';
+import { printJson, settingsFrom, withRepository } from './context.js';
+
+export function registerWalPushCommand(program: Command): void {
+  program
+    .command('wal-push')
+    .summary('archive a WAL file (archive_command)')
+    .description(
+      "Archive one WAL segment, .history, .backup or .partial file. Use as archive_command = 'pgark wal-push %p'.\n\n" +
+      'Identical content already archived succeeds; different content under the same name fails with ' +
+      'exit 3 ("archive mismatch") and is never overwritten. After the requested segment is stored, a ' +
+      'background worker pushes up to --push-ahead further segments PostgreSQL marked ready, --jobs at ' +
+      'a time; PostgreSQL\'s calls for those return as soon as they are durably stored.',
+    )
+    .argument('<path>', 'path of the file, as PostgreSQL passes it (%p)')
+    .option('--push-ahead <n>', 'further ready segments to push in the same call (default 16)')
+    .option('--jobs <n>', 'parallel uploads (default 4)')
+    .option('--codec <name>', 'lz4, zstd, gzip or none (default: the stanza\'s)')
+    .option('--compress-level <n>', 'codec level')
+    .option('--json', 'print the result as JSON')
+    .action(async (path: string, opts: { json?: boolean }, cmd: Command) => {
+      const settings = settingsFrom(cmd);
+      const { walPush } = await import('../wal/wal-push.js');
+      const report = await withRepository(settings, (repo) => walPush(repo, settings, path));
+      if (opts.json) printJson(report);
+    });
+
+  program
+    .command('wal-push-ahead', { hidden: true })
+    .description('internal: push segments ahead of PostgreSQL (started by wal-push)')
+    .argument('<wal-dir>')
+    .argument('<names...>')
+    .action(async (walDir: string, names: string[], _opts: unknown, cmd: Command) => {
+      const settings = settingsFrom(cmd);
+      const { runPushAhead } = await import('../wal/push-ahead.js');
+      const { assertWalFileName } = await import('../wal/segment-name.js');
+      names.forEach((n) => assertWalFileName(n));
+      await withRepository(settings, (repo) => runPushAhead(repo, settings, walDir, names));
+    });
+}

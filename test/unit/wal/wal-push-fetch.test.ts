@@ -107,7 +107,8 @@ describe('walFetch from a repository in memory', () => {
     await walPush(m.repo, pushSettings(), path);
     const key = walKey('main', S1);
     const raw = await readAll(await m.driver.get(key), 4 * SEG);
-    raw[raw.length >> 1] ^= 0xff;
+    const mid = raw.length >> 1;
+    raw[mid] = raw[mid]! ^ 0xff;
     await m.driver.put(key, raw);
     const dest = join(pgWal, 'RECOVERYXLOG');
     await expect(walFetch(m.repo, fetchSettings(), S1, dest, join(dir, 'data'))).rejects.toBeInstanceOf(IntegrityError);

@@ -15,6 +15,8 @@ const loaders: Record<string, Loader> = {
   'azure:': () => import('./azure/azure-driver.js'),
   's3:': () => import('./s3/s3-driver.js'),
   'gs:': () => import('./gcs/gcs-driver.js'),
+  // Only a store the running program made (createMemoryStore): tests and embedding.
+  'memory:': () => import('./memory/memory-driver.js'),
 };
 
 /** Parse a repository location: `file:///abs/path`, a bare absolute path, or a driver URL. */

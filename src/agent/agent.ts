@@ -76,7 +76,7 @@ export async function runAgent(repo: Repository, settings: Settings, o: AgentOpt
   // elsewhere never takes them for its own.
   const target = pushTarget(requireRepo(settings), settings.stanza);
   const status: AgentStatus = {
-    pid: process.pid, stanza: repo.stanza, repo: repo.driver.location, startedAt: new Date().toISOString(), updatedAt: new Date().toISOString(),
+    pid: process.pid, stanza: repo.stanza, repo: repo.location, startedAt: new Date().toISOString(), updatedAt: new Date().toISOString(),
     queue: 0, inFlight: 0, oldestReadyAgeSec: 0, pushed: 0, alreadyArchived: 0, bytes: 0, errors: 0, perMinute: 0,
   };
   const completions: number[] = [];
@@ -153,7 +153,7 @@ export async function runAgent(repo: Repository, settings: Settings, o: AgentOpt
     }
   };
 
-  log.info(`agent: serving '${walDir}' for stanza '${repo.stanza}' on ${repo.driver.location} with ${settings.jobs} jobs`);
+  log.info(`agent: serving '${walDir}' for stanza '${repo.stanza}' on ${repo.location} with ${settings.jobs} jobs`);
   try {
     while (!o.signal.aborted) {
       const { names: ready, oldestAgeSec } = await readySegments(walDir);

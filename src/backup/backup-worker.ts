@@ -57,7 +57,7 @@ const readPool = new BufferPool(CHUNK);
 let repoPromise: Promise<Repository> | undefined;
 
 async function repository(init: BackupWorkerInit): Promise<Repository> {
-  repoPromise ??= import('../cli/context.js').then((m) => m.openRepository(init.settings, { marker: 'skip' }));
+  repoPromise ??= import('../repo/open-repository.js').then((m) => m.openRepository(init.settings, { marker: 'skip' }));
   return repoPromise;
 }
 

@@ -21,7 +21,7 @@ export function compareBackups(a: BackupInfo, b: BackupInfo): number {
 
 export async function listBackups(repo: Repository): Promise<BackupInfo[]> {
   const out: BackupInfo[] = [];
-  for await (const o of repo.driver.list(catalogPrefix(repo.stanza))) {
+  for await (const o of repo.list(catalogPrefix(repo.stanza))) {
     const id = backupIdOfCatalogKey(o.path);
     if (!id) continue;
     out.push(await readBackupInfo(repo, id));
@@ -38,7 +38,7 @@ export async function readBackupInfo(repo: Repository, id: string): Promise<Back
 
 export async function listPins(repo: Repository): Promise<Set<string>> {
   const pins = new Set<string>();
-  for await (const o of repo.driver.list(pinPrefix(repo.stanza))) {
+  for await (const o of repo.list(pinPrefix(repo.stanza))) {
     const id = o.path.slice(o.path.lastIndexOf('/') + 1);
     if (isBackupId(id)) pins.add(id);
   }
@@ -77,9 +77,9 @@ export async function readManifest(repo: Repository, info: BackupInfo): Promise<
 export async function uncommittedBackupIds(repo: Repository, committed: ReadonlySet<string>): Promise<Set<string>> {
   const prefix = backupPrefix(repo.stanza);
   // Half-written objects of killed runs are not listed: remove them first (only dead writers').
-  await repo.driver.sweep?.(prefix);
+  await repo.sweep(prefix);
   const ids = new Set<string>();
-  for await (const o of repo.driver.list(prefix)) {
+  for await (const o of repo.list(prefix)) {
     const id = o.path.slice(prefix.length).split('/')[0] ?? '';
     if (isBackupId(id) && !committed.has(id)) ids.add(id);
   }
@@ -91,13 +91,13 @@ export async function uncommittedBackupIds(repo: Repository, committed: Readonly
  * interrupted, the next backup run removes the rest), then its pin, verify state and objects.
  */
 export async function removeBackup(repo: Repository, id: string, committed: boolean): Promise<number> {
-  if (committed) await repo.driver.delete([catalogKey(repo.stanza, id)]);
-  await repo.driver.delete([pinKey(repo.stanza, id), verifyStateKey(repo.stanza, id)]);
+  if (committed) await repo.delete([catalogKey(repo.stanza, id)]);
+  await repo.delete([pinKey(repo.stanza, id), verifyStateKey(repo.stanza, id)]);
   const keys: string[] = [];
-  for await (const o of repo.driver.list(backupPrefix(repo.stanza, id))) keys.push(o.path);
+  for await (const o of repo.list(backupPrefix(repo.stanza, id))) keys.push(o.path);
   // Manifest last: a half-removed backup still says what it held.
   keys.sort((a, b) => Number(a.endsWith('/manifest')) - Number(b.endsWith('/manifest')));
-  for (let i = 0; i < keys.length; i += 500) await repo.driver.delete(keys.slice(i, i + 500));
-  await repo.driver.sweep?.(backupPrefix(repo.stanza, id));
+  for (let i = 0; i < keys.length; i += 500) await repo.delete(keys.slice(i, i + 500));
+  await repo.sweep(backupPrefix(repo.stanza, id));
   return keys.length;
 }

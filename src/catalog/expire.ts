@@ -47,12 +47,12 @@ export async function runExpire(settings: Settings, repo: Repository, o: { dryRu
     // WAL below the oldest kept backup's start segment.
     const walDoomed: Array<{ path: string; size: number; name: string }> = [];
     if (plan.walKeepFrom) {
-      for await (const obj of repo.driver.list(walPrefix(repo.stanza))) {
+      for await (const obj of repo.list(walPrefix(repo.stanza))) {
         const name = walNameOfKey(obj.path);
         if (name && walRemovable(name, plan.walKeepFrom.segment, meta.walSegmentSize)) walDoomed.push({ path: obj.path, size: obj.size, name });
       }
       // Pieces pgark receive left of segments below the cut (the end of an old timeline).
-      for await (const obj of repo.driver.list(receivedPrefix(repo.stanza))) {
+      for await (const obj of repo.list(receivedPrefix(repo.stanza))) {
         const piece = receivedPieceOfKey(obj.path);
         if (piece && walRemovable(piece.segment, plan.walKeepFrom.segment, meta.walSegmentSize)) walDoomed.push({ path: obj.path, size: obj.size, name: piece.segment });
       }
@@ -74,7 +74,7 @@ export async function runExpire(settings: Settings, repo: Repository, o: { dryRu
     }
     for (let i = 0; i < walDoomed.length; i += 500) {
       const batch = walDoomed.slice(i, i + 500);
-      await repo.driver.delete(batch.map((w) => w.path));
+      await repo.delete(batch.map((w) => w.path));
       out.wal.removed += batch.length;
       out.wal.removedBytes += batch.reduce((n, w) => n + w.size, 0);
     }
@@ -90,7 +90,7 @@ export async function setPin(repo: Repository, ref: string, release: boolean): P
   const pins = await listPins(repo);
   if (release) {
     if (!pins.has(b.id)) return { id: b.id, changed: false };
-    await repo.driver.delete([pinKey(repo.stanza, b.id)]);
+    await repo.delete([pinKey(repo.stanza, b.id)]);
     return { id: b.id, changed: true };
   }
   if (pins.has(b.id)) return { id: b.id, changed: false };

@@ -12,11 +12,11 @@ export function registerCheckRepoCommand(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const settings = settingsFrom(cmd);
-      const { probeRepository, formatProbeReport } = await import('../repo/repo-probe.js');
+      const { probeOpenRepository, formatProbeReport } = await import('../repo/repo-probe.js');
       const { readRepoMarker, REPO_MARKER_KEY } = await import('../repo/repo-marker.js');
       // Opening the repository refused a location without the marker (exit 9) before any probe was written.
       const report = await withRepository(settings, (repo) =>
-        probeRepository(repo.driver, repo.stanza, async () => {
+        probeOpenRepository(repo, async () => {
           const meta = await repo.readStanza();
           if (!meta) return `stanza '${repo.stanza}' not created yet (the first wal-push or backup creates it)`;
           return `stanza '${repo.stanza}': system identifier ${meta.systemIdentifier}, PostgreSQL ${meta.pgVersion}`;

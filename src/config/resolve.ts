@@ -139,7 +139,7 @@ export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv = proc
   };
 }
 
-export function requireRepo(s: Settings): string {
+export function requireRepo(s: Pick<Settings, 'repo'>): string {
   if (!s.repo) throw new ConfigError("missing required setting 'repo': pass --repo, set PGARK_REPO, or add 'repo = ...' to the config file");
   return s.repo;
 }

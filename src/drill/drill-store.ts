@@ -25,7 +25,7 @@ export async function storeDrillReport(repo: Repository, r: DrillReport): Promis
 /** Ids of the stored reports, newest first. */
 export async function listDrillIds(repo: Repository): Promise<string[]> {
   const ids: string[] = [];
-  for await (const o of repo.driver.list(drillPrefix(repo.stanza))) {
+  for await (const o of repo.list(drillPrefix(repo.stanza))) {
     const m = /\/drill\/(\d{8}-\d{6}D)\.json$/.exec(o.path);
     if (m) ids.push(m[1]!);
   }

@@ -124,17 +124,17 @@ async function checkRepository(ctx: Context, openRepo: (s: Settings) => Promise<
     return;
   }
   const repo = ctx.repo;
-  const { probeRepository } = await import('../repo/repo-probe.js');
-  const report = await probeRepository(repo.driver, repo.stanza, async () => 'not part of this probe');
+  const { probeOpenRepository } = await import('../repo/repo-probe.js');
+  const report = await probeOpenRepository(repo, async () => 'not part of this probe');
   const failed = report.results.filter((r) => !r.ok && r.probe !== 'stanza');
   ctx.writable = !failed.some((r) => r.probe === 'write');
   if (failed.length === 0) {
     const ms = report.results.filter((r) => r.probe !== 'stanza').reduce((n, r) => n + r.ms, 0);
-    ctx.items.push({ name: 'repository', status: 'OK', detail: `${redactLocation(repo.driver.location)} reachable and writable (probe object written, read and deleted in ${ms} ms)` });
+    ctx.items.push({ name: 'repository', status: 'OK', detail: `${redactLocation(repo.location)} reachable and writable (probe object written, read and deleted in ${ms} ms)` });
   } else {
     const first = failed[0]!;
     const what = first.probe === 'write' ? 'not writable' : first.probe === 'delete' ? 'probe object not deletable' : `${first.probe} failed`;
-    ctx.items.push({ name: 'repository', status: 'CRITICAL', detail: `${redactLocation(repo.driver.location)} ${what}: ${first.detail}` });
+    ctx.items.push({ name: 'repository', status: 'CRITICAL', detail: `${redactLocation(repo.location)} ${what}: ${first.detail}` });
   }
   ctx.items.push(await stanzaItem(ctx, repo));
 }
@@ -329,7 +329,7 @@ async function checkReceivers(ctx: Context): Promise<void> {
   const statuses: ReceiverStatusView[] = [];
   if (ctx.repo) {
     try {
-      for await (const o of ctx.repo.driver.list(receiverStatusPrefix(ctx.repo.stanza))) {
+      for await (const o of ctx.repo.list(receiverStatusPrefix(ctx.repo.stanza))) {
         if (!o.path.endsWith('.json')) continue;
         try {
           statuses.push(JSON.parse(await ctx.repo.getJson(o.path)) as ReceiverStatusView & { slot?: { name: string } });

@@ -46,7 +46,7 @@ const RECEIVER_STALE_MS = 60_000;
 async function receiverInfo(repo: Repository): Promise<InfoReport['receivers']> {
   const { receiverStatusPrefix } = await import('../repo/layout.js');
   const out: InfoReport['receivers'] = [];
-  for await (const o of repo.driver.list(receiverStatusPrefix(repo.stanza))) {
+  for await (const o of repo.list(receiverStatusPrefix(repo.stanza))) {
     if (!o.path.endsWith('.json')) continue;
     try {
       const s = JSON.parse(await repo.getJson(o.path)) as ReceiverStatus;
@@ -96,7 +96,7 @@ export async function collectInfo(repo: Repository, pgdata?: string): Promise<In
   if (report.lastModified) wal.lastPush = report.lastModified;
   return {
     stanza: meta.stanza,
-    repository: repo.driver.location,
+    repository: repo.location,
     systemIdentifier: meta.systemIdentifier,
     pgVersion: meta.pgVersion,
     walSegmentSize: meta.walSegmentSize,

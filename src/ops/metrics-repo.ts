@@ -23,7 +23,7 @@ interface Cached<T> {
 
 async function listAll(repo: Repository, prefix: string, signal?: AbortSignal): Promise<ObjectInfo[]> {
   const out: ObjectInfo[] = [];
-  for await (const o of repo.driver.list(prefix, signal ? { signal } : {})) {
+  for await (const o of repo.list(prefix, signal ? { signal } : {})) {
     signal?.throwIfAborted();
     out.push(o);
   }

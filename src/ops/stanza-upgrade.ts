@@ -125,7 +125,7 @@ export async function stanzaUpgrade(repo: Repository, pgdata: string): Promise<S
       return { stanza: meta.stanza, upgraded: false, current: { systemIdentifier: meta.systemIdentifier, pgVersion: meta.pgVersion, walSegmentSize: meta.walSegmentSize, ...(meta.sinceLsn ? { sinceLsn: meta.sinceLsn } : {}) } };
     }
     const archived: string[] = [];
-    for await (const o of repo.driver.list(walPrefix(repo.stanza))) {
+    for await (const o of repo.list(walPrefix(repo.stanza))) {
       const n = walNameOfKey(o.path);
       if (n) archived.push(n);
     }

@@ -22,7 +22,7 @@ export interface StoredPiece extends ReceivedPieceRef {
 /** Every received piece under the stanza (or one timeline / segment), grouped by segment. */
 export async function listReceived(repo: Repository, timeline?: number, segment?: string): Promise<Map<string, StoredPiece[]>> {
   const bySegment = new Map<string, StoredPiece[]>();
-  for await (const o of repo.driver.list(receivedPrefix(repo.stanza, timeline, segment))) {
+  for await (const o of repo.list(receivedPrefix(repo.stanza, timeline, segment))) {
     const ref = receivedPieceOfKey(o.path);
     if (!ref) continue;
     const list = bySegment.get(ref.segment) ?? [];
@@ -164,7 +164,7 @@ export function fileRange(path: string, start: number, end: number): Readable {
 /** Names of receivers whose status object says they are streaming and is fresh (stored within a minute). */
 export async function liveReceivers(repo: Repository, nowMs = Date.now()): Promise<string[]> {
   const names: string[] = [];
-  for await (const o of repo.driver.list(receiverStatusPrefix(repo.stanza))) {
+  for await (const o of repo.list(receiverStatusPrefix(repo.stanza))) {
     if (!o.path.endsWith('.json')) continue;
     try {
       const s = JSON.parse(await repo.getJson(o.path)) as { name: string; state: string; updatedAt: string };

@@ -249,10 +249,10 @@ async function receive(repo: Repository, o: ReceiverOptions, locks: ReceiverLock
       const spans = timelineSpans(history);
       const tlis = spans.map((s) => s.timeline);
       // Temp files of a receiver killed in the middle of a store (small pieces skip the per-put sweep).
-      await repo.driver.sweep?.(receivedPrefix(repo.stanza)).catch(() => 0);
+      await repo.sweep(receivedPrefix(repo.stanza)).catch(() => 0);
       const { ends, obsolete } = await storedEnds(repo, tlis, meta.walSegmentSize);
       if (obsolete.length > 0) {
-        await repo.driver.delete(obsolete).catch((err: unknown) => log.warn(`receive: unable to remove ${obsolete.length} obsolete received pieces: ${(err as Error).message}`));
+        await repo.delete(obsolete).catch((err: unknown) => log.warn(`receive: unable to remove ${obsolete.length} obsolete received pieces: ${(err as Error).message}`));
       }
       const rp = resumePoint({ history, stored: ends, walSegmentSize: meta.walSegmentSize, fallback: slotRestart ?? { lsn: parseLsn(xlogpos) } });
       for (const t of rp.divergedTimelines) {

@@ -211,7 +211,7 @@ export class SegmentWriter {
     const doomed = old.map((p) => p.key).filter((k) => k !== r.key);
     const name = this.name;
     // The merged piece is durable; readers prefer it, so the old ones can go in the background.
-    this.cleanup = this.cleanup.then(() => this.cfg.repo.driver.delete(doomed))
+    this.cleanup = this.cleanup.then(() => this.cfg.repo.delete(doomed))
       .catch((err: unknown) => log.warn(`receive: unable to remove merged pieces of ${name}: ${(err as Error).message}`));
   }
 
@@ -239,7 +239,7 @@ export class SegmentWriter {
     this.cleanup = this.cleanup.then(async () => {
       await this.removeSpool(path);
       const keys = [...((await listReceived(this.cfg.repo, tli, name)).get(name) ?? [])].map((p) => p.key);
-      if (keys.length > 0) await this.cfg.repo.driver.delete(keys);
+      if (keys.length > 0) await this.cfg.repo.delete(keys);
     }).catch((err: unknown) => log.warn(`receive: unable to remove the pieces of ${name}: ${(err as Error).message}`));
     await this.begin(this.segno + 1n);
   }

@@ -26,7 +26,7 @@ export async function storedEnds(repo: Repository, timelines: readonly number[],
   };
   for (const tli of timelines) {
     const whole = new Set<string>();
-    for await (const o of repo.driver.list(walPrefix(repo.stanza, tli))) {
+    for await (const o of repo.list(walPrefix(repo.stanza, tli))) {
       const name = walNameOfKey(o.path);
       if (!name || name.length !== 24) continue;
       whole.add(name);

@@ -10,6 +10,7 @@ import { AlreadyExistsError, causeText } from '../common/errors.js';
 import { requestCounts, type RequestKind } from '../../storage-drivers/request-stats.js';
 import type { StorageDriver } from '../../storage-drivers/types.js';
 import { probeKey } from './layout.js';
+import type { Repository } from './repository.js';
 
 export type ProbeName = 'write' | 'put-if-absent' | 'stat' | 'list' | 'read' | 'ranged-read' | 'replace' | 'delete' | 'marker' | 'stanza';
 
@@ -35,6 +36,14 @@ async function readAll(stream: AsyncIterable<unknown>): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
+}
+
+/**
+ * probeRepository on an open repository's store. The probes talk to its driver directly, without
+ * the repository's retries, so each capability is measured as the store answers it.
+ */
+export function probeOpenRepository(repo: Repository, stanzaCheck: () => Promise<string>, markerCheck?: () => Promise<string>): Promise<RepoProbeReport> {
+  return probeRepository(repo.driver, repo.stanza, stanzaCheck, markerCheck);
 }
 
 /**

@@ -1,12 +1,13 @@
 /**
  * The repository on top of any storage driver: checksummed objects, stanza metadata,
- * retries of transient storage errors.
+ * retries of transient storage errors. It is the only door to storage: code outside src/repo/
+ * and storage-drivers/ stores, reads, lists and deletes through it, never through `driver`.
  */
 import { Readable } from 'node:stream';
 import { AlreadyExistsError, IntegrityError, NotARepositoryError, NotFoundError } from '../common/errors.js';
-import { withRetry, type RetryPolicy } from '../common/retry.js';
+import { retryDelayMs, waitToRetry, withRetry, type RetryPolicy } from '../common/retry.js';
 import type { CodecName } from '../io/codec.js';
-import type { StorageDriver } from '../../storage-drivers/types.js';
+import type { ObjectInfo, Op, StorageDriver } from '../../storage-drivers/types.js';
 import { decodeObject, encodeObject, type DecodeOptions, encodeSmallObject, readAll, trailerFromTail, type DecodedStream, type EncodeResult } from './object-stream.js';
 import { MAX_TRAILER_WRAPPER, type ObjectTrailer } from './object-format.js';
 import { stanzaMetaKey } from './layout.js';
@@ -128,8 +129,61 @@ export class Repository {
     return decodeObject(stored, key, o);
   }
 
-  async stat(key: string) {
-    return withRetry(`stat '${key}'`, this.retry, () => this.driver.stat(key));
+  /** Where the repository is, for messages and reports (a display form without secrets). */
+  get location(): string {
+    return this.driver.location;
+  }
+
+  /** The storage driver's name: 'fs', 'ssh', 's3', 'azure', 'gcs' or 'memory'. */
+  get driverName(): string {
+    return this.driver.name;
+  }
+
+  async stat(key: string, o: Op = {}): Promise<ObjectInfo | null> {
+    return withRetry(`stat '${key}'`, this.retry, () => this.driver.stat(key, o), o.signal);
+  }
+
+  /**
+   * Every object whose key starts with `prefix` (see StorageDriver.list), in no guaranteed
+   * order. A transient error while listing starts the listing again, within the retry policy,
+   * and the objects already yielded are not yielded again.
+   */
+  async *list(prefix: string, o: Op = {}): AsyncGenerator<ObjectInfo, void, undefined> {
+    const yielded = this.retry.attempts > 1 ? new Set<string>() : undefined;
+    const start = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      o.signal?.throwIfAborted();
+      try {
+        for await (const info of this.driver.list(prefix, o)) {
+          if (yielded) {
+            if (yielded.has(info.path)) continue;
+            yielded.add(info.path);
+          }
+          yield info;
+        }
+        return;
+      } catch (err) {
+        const delay = retryDelayMs(err, attempt, this.retry, start);
+        if (delay === undefined) throw err;
+        await waitToRetry(`list '${prefix}'`, err, attempt, this.retry, delay, o.signal);
+      }
+    }
+  }
+
+  /** Delete `keys` (missing ones are not an error), retried as a whole on a transient error. */
+  async delete(keys: string[], o: Op = {}): Promise<void> {
+    const what = keys.length === 1 ? `delete '${keys[0]}'` : `delete ${keys.length} objects`;
+    await withRetry(what, this.retry, () => this.driver.delete(keys, o), o.signal);
+  }
+
+  /**
+   * Remove what writers that died left under `prefix` (see StorageDriver.sweep): 0 on a store
+   * that leaves no such leftovers. Returns the number removed.
+   */
+  async sweep(prefix: string, o: Op = {}): Promise<number> {
+    if (!this.driver.sweep) return 0;
+    const sweep = this.driver.sweep.bind(this.driver);
+    return withRetry(`sweep '${prefix}'`, this.retry, () => sweep(prefix, o), o.signal);
   }
 
   /** Read an object's trailer (size and sha256 of its content) with one ranged read. */

@@ -32,7 +32,7 @@ export interface RestoreTaskResult {
 
 let repoPromise: Promise<Repository> | undefined;
 function repository(init: RestoreWorkerInit): Promise<Repository> {
-  repoPromise ??= import('../cli/context.js').then((m) => m.openRepository(init.settings, { marker: 'skip' }));
+  repoPromise ??= import('../repo/open-repository.js').then((m) => m.openRepository(init.settings, { marker: 'skip' }));
   return repoPromise;
 }
 

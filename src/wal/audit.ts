@@ -46,7 +46,7 @@ function dayOf(d: Date): string {
 export async function readAudit(repo: Repository, since: Date, until: Date = new Date()): Promise<AuditEvent[]> {
   const keys: string[] = [];
   for (let d = new Date(Date.UTC(since.getUTCFullYear(), since.getUTCMonth(), since.getUTCDate())); d <= until; d = new Date(d.getTime() + 86_400_000)) {
-    for await (const o of repo.driver.list(auditPrefix(repo.stanza, dayOf(d)))) keys.push(o.path);
+    for await (const o of repo.list(auditPrefix(repo.stanza, dayOf(d)))) keys.push(o.path);
   }
   keys.sort();
   const events: AuditEvent[] = [];

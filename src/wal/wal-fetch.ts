@@ -37,7 +37,7 @@ export interface WalFetchResult {
  */
 async function answerMissingStanza(repo: Repository, name: string, dest: string, dataDir: string): Promise<void> {
   if (await repo.readStanza()) return;
-  const where = `stanza '${repo.stanza}' not found in repository '${repo.driver.location}'`;
+  const where = `stanza '${repo.stanza}' not found in repository '${repo.location}'`;
   if (await isStandby(dataDir)) {
     if (await repositoryRootReadable(repo)) {
       await noteStandbyWaiting(dest, `${where}: on this standby (standby.signal) that means nothing is archived yet; answering "not archived" until it is`);
@@ -63,14 +63,14 @@ async function isStandby(dataDir: string): Promise<boolean> {
  */
 async function repositoryRootReadable(repo: Repository): Promise<boolean> {
   try {
-    for await (const _object of repo.driver.list('')) return true;
+    for await (const _object of repo.list('')) return true;
   } catch (err) {
-    log.warn(`unable to list repository '${repo.driver.location}': ${(err as Error).message}`);
+    log.warn(`unable to list repository '${repo.location}': ${(err as Error).message}`);
     return false;
   }
-  if (repo.driver.name !== 'fs') return true;
+  if (repo.driverName !== 'fs') return true;
   try {
-    const root = repo.driver.location;
+    const root = repo.location;
     if (!(await stat(root)).isDirectory()) return false;
     await access(root, constants.R_OK | constants.X_OK);
     return true;

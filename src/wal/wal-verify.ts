@@ -55,7 +55,7 @@ export async function receivedRanges(repo: Repository, archivedNames: ReadonlySe
 
 export async function listWal(repo: Repository): Promise<ObjectInfo[]> {
   const out: ObjectInfo[] = [];
-  for await (const o of repo.driver.list(walPrefix(repo.stanza))) out.push(o);
+  for await (const o of repo.list(walPrefix(repo.stanza))) out.push(o);
   return out;
 }
 

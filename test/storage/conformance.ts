@@ -29,6 +29,11 @@ export interface ConformanceOptions {
   protocol?: 'http' | 'ssh';
   /** Strings (keys, passwords, tokens) that must never appear in an error message or in log output. */
   secrets?: string[];
+  /**
+   * The store is the test process's own memory (the memory driver): the 160 MiB round trip still
+   * runs, but its RSS bound (streaming keeps memory below the object's size) cannot hold.
+   */
+  holdsObjectsInMemory?: boolean;
 }
 
 const KiB = 1024;
@@ -413,7 +418,7 @@ export function storageConformance(name: string, makeDriver: MakeDriver, options
         }
         // The whole object would be 160 MiB; streaming keeps the growth to buffers and parts.
         console.log(`${name}: RSS growth over a 160 MiB round trip: ${sampler.growthMiB().toFixed(1)} MiB`);
-        expect(sampler.growthMiB()).toBeLessThan(RSS_GROWTH_LIMIT_MIB);
+        if (!options.holdsObjectsInMemory) expect(sampler.growthMiB()).toBeLessThan(RSS_GROWTH_LIMIT_MIB);
         await driver.delete([key]);
       });
 

@@ -1,0 +1,46 @@
+/**
+ * How a repository is opened from resolved settings: the driver for its location, the retry
+ * policy, and the marker check. The CLI and the worker threads (backup, restore) open it here.
+ */
+import { requireRepo, type Settings } from '../config/resolve.js';
+// Loaded when a repository is opened: `pgark version`/`help` and the parse of every command
+// line stay free of the driver registry, repository, codec and crypto modules (start-up cost).
+import type { Repository } from './repository.js';
+
+/** What opening a repository needs of the resolved settings. */
+export type RepositorySettings = Pick<Settings, 'repo' | 'stanza' | 'driver' | 'retries' | 'retryBudgetSec'>;
+
+export interface OpenRepositoryOptions {
+  /**
+   * 'require' (default): refuse a location without the repository marker (NotARepositoryError,
+   * nothing written), adopting a pre-marker repository that has this stanza. 'skip': the caller
+   * creates the marker (repo create, setup) or its parent process already checked (worker threads).
+   */
+  marker?: 'require' | 'skip';
+}
+
+export async function openRepository(settings: RepositorySettings, o: OpenRepositoryOptions = {}): Promise<Repository> {
+  const [{ openDriver }, { Repository }] = await Promise.all([import('../../storage-drivers/registry.js'), import('./repository.js')]);
+  const driver = await openDriver(requireRepo(settings), { settings: settings.driver });
+  const repo = new Repository(driver, settings.stanza, { attempts: settings.retries, budgetMs: settings.retryBudgetSec * 1000 });
+  if ((o.marker ?? 'require') === 'require') {
+    try {
+      const { MARKER_RECHECK_MS, REPO_MARKER_KEY, requireRepoMarker } = await import('./repo-marker.js');
+      if ((await requireRepoMarker(repo)) !== 'legacy') repo.guardMarker(REPO_MARKER_KEY, MARKER_RECHECK_MS);
+    } catch (err) {
+      await repo.close().catch(() => undefined);
+      throw err;
+    }
+  }
+  return repo;
+}
+
+/** Run `fn` with an open repository and close it afterwards. */
+export async function withRepository<T>(settings: RepositorySettings, fn: (repo: Repository) => Promise<T>, o: OpenRepositoryOptions = {}): Promise<T> {
+  const repo = await openRepository(settings, o);
+  try {
+    return await fn(repo);
+  } finally {
+    await repo.close();
+  }
+}

@@ -1,6 +1,7 @@
 /** Turn parsed CLI options into settings and an open repository. */
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { log, setLogLevel } from '../common/log.js';
+import { log, setLogDestinations } from '../common/log.js';
 import { requireRepo, resolveSettings, type FlagValues, type Settings } from '../config/resolve.js';
 import { SETTINGS } from '../config/schema.js';
 // Loaded when a command opens the repository: `pgark version`/`help` and the parse of every
@@ -16,8 +17,9 @@ export function settingsFrom(cmd: Command): Settings {
     if (v !== undefined) flags[s.key] = String(v);
   }
   if (typeof o.config === 'string') flags.config = o.config;
+  if (typeof o.configIncludePath === 'string') flags['config-include-path'] = o.configIncludePath;
   const settings = resolveSettings(flags);
-  setLogLevel(settings.logLevel);
+  setLogDestinations({ level: settings.logLevel, stderrLevel: settings.logLevelStderr, file: settings.logFile === undefined ? undefined : resolve(settings.logFile) });
   return settings;
 }
 

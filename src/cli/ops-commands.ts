@@ -1,6 +1,7 @@
 /** CLI wiring of `pgark setup` and `pgark check`. Implementations load only when a command runs. */
 import type { Command } from 'commander';
 import { causeText, ConfigError, ExitCode, exitCodeOf } from '../common/errors.js';
+import { log, reportFailure } from '../common/log.js';
 import { openRepository, printJson, settingsFrom, withRepository } from './context.js';
 import { ExitWith } from './exit.js';
 import type { SetupOutcome } from '../ops/setup.js';
@@ -63,19 +64,26 @@ export function registerOpsCommands(program: Command): void {
     .option('--dry-run', 'print the plan and change nothing')
     .option('--reload', 'reload the configuration afterwards (pg_reload_conf())')
     .option('--restart', "restart the server afterwards when a setting needs it (pg_ctl restart, as the server's OS user)")
-    .option('--log-file <file>', 'with --restart: the server log file (pg_ctl -l); needed when logging_collector is off')
+    .option('--server-log-file <file>', 'with --restart: the server log file (pg_ctl -l); needed when logging_collector is off')
     .option('--archive-timeout <sec>', 'also set archive_timeout to this many seconds (1-86400)')
     .option('--standby', 'also set restore_command, although the server is not in recovery now')
     .option('--force', 'replace an archive_command/restore_command/archive_library pgark did not write')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { dsn?: string; dryRun?: boolean; reload?: boolean; restart?: boolean; logFile?: string; archiveTimeout?: string; standby?: boolean; force?: boolean; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { dsn?: string; dryRun?: boolean; reload?: boolean; restart?: boolean; serverLogFile?: string; archiveTimeout?: string; standby?: boolean; force?: boolean; json?: boolean }, cmd: Command) => {
       // --archive-timeout is also the backup setting of that name: settingsFrom validates it (1-86400).
       const archiveTimeoutSec = intOption(opts.archiveTimeout, '--archive-timeout', 1, 86400);
       const settings = settingsFrom(cmd);
+      // `setup --restart --log-file F` named the server's log before --log-file became pgark's own
+      // log (a global option): honoured for one release, with a warning.
+      let serverLogFile = opts.serverLogFile;
+      if (serverLogFile === undefined && opts.restart && cmd.parent?.getOptionValueSource('logFile') === 'cli' && settings.logFile !== undefined) {
+        serverLogFile = settings.logFile;
+        log.warn(`setup: --log-file is pgark's own log file now; taking it as the server log file (pg_ctl -l) too, as before: pass --server-log-file ${settings.logFile} instead (the old meaning goes in the next release)`);
+      }
       const { runSetup } = await import('../ops/setup.js');
       const { describeReplacement } = await import('../ops/setup-plan.js');
       const out = await withRepository(settings, (repo) => runSetup(settings, repo, {
-        dsn: opts.dsn, dryRun: !!opts.dryRun, reload: !!opts.reload, restart: !!opts.restart, logFile: opts.logFile,
+        dsn: opts.dsn, dryRun: !!opts.dryRun, reload: !!opts.reload, restart: !!opts.restart, logFile: serverLogFile,
         archiveTimeoutSec, standby: !!opts.standby, force: !!opts.force,
       }), { marker: 'skip' }); // setup creates the repository (as pgark repo create)
       if (opts.json) printJson(out);
@@ -118,7 +126,7 @@ export function registerOpsCommands(program: Command): void {
         if (opts.json) printJson({ status: 'UNKNOWN', error: msg, items: [], perfdata: [] });
         else process.stdout.write(`PGARK UNKNOWN - ${msg.replace(/\|/g, '/').replace(/[\r\n]+/g, ' ')}\n`);
         const internal = exitCodeOf(err) === ExitCode.INTERNAL && err instanceof Error && err.stack;
-        process.stderr.write(`pgark: ERROR [3]: ${internal ? `internal error: ${err.stack}` : msg}\n`);
+        reportFailure(3, internal ? `internal error: ${err.stack}` : msg);
         throw new ExitWith(3);
       }
     });

@@ -105,7 +105,7 @@ export const log = {
   error: (msg: string) => write('error', msg),
   warn: (msg: string) => write('warn', msg),
   info: (msg: string) => write('info', msg),
-  debug: (msg: string | (() => string)) => write('debug', msg),
+  debug: (msg: string) => write('debug', msg),
   /** Per-file and per-object decisions; pass a function when building the message costs. */
   trace: (msg: string | (() => string)) => write('trace', msg),
   enabled,
@@ -127,11 +127,11 @@ export class PhaseTimer {
     const ms = now - this.last;
     this.last = now;
     this.phases.push([name, ms]);
-    log.debug(() => `${this.what}: ${name} took ${formatSeconds(ms)}${detail ? ` (${detail})` : ''}`);
+    if (enabled('debug')) log.debug(`${this.what}: ${name} took ${formatSeconds(ms)}${detail ? ` (${detail})` : ''}`);
   }
 
   done(detail?: string): void {
     const total = performance.now() - this.t0;
-    log.debug(() => `${this.what}: done in ${formatSeconds(total)}${detail ? ` (${detail})` : ''}: ${this.phases.map(([n, ms]) => `${n} ${formatSeconds(ms)}`).join(', ')}`);
+    if (enabled('debug')) log.debug(`${this.what}: done in ${formatSeconds(total)}${detail ? ` (${detail})` : ''}: ${this.phases.map(([n, ms]) => `${n} ${formatSeconds(ms)}`).join(', ')}`);
   }
 }

@@ -48,7 +48,9 @@ export function checkSetting(spec: SettingSpec, value: string, origin: string, f
       return value;
     case 'location':
       if (isAbsolute(value)) return value;
-      if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\/./.test(value)) throw bad('expected an absolute path or a URL (file:///path, ssh://, s3://, azure://, gs://)');
+      if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\/./.test(value)) {
+        throw new ConfigError(`invalid repository '${maskSecrets(value)}' (from ${origin}): expected an absolute path or a URL such as file:///var/lib/pgark, ssh://, s3://, azure:// or gs://`);
+      }
       return value;
     case 'url': {
       if (spec.bareHost && !value.includes('://') && /^[A-Za-z0-9.-]+(:\d{1,5})?(\/[^?#\s]*)?$/.test(value)) return value;

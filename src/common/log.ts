@@ -64,6 +64,19 @@ export function setLogDestinations(d: LogDestinations): void {
   stderrLevel = d.stderrLevel ?? (file ? minLevel(d.level, 'warn') : d.level);
 }
 
+/** What a worker thread needs to log like this thread (common/worker-pool.ts passes it on). */
+export interface LogState {
+  command: string | undefined;
+  destinations: LogDestinations;
+}
+export function logState(): LogState {
+  return { command, destinations: { level: file ? fileLevel : stderrLevel, stderrLevel, file: file?.path } };
+}
+export function applyLogState(s: LogState): void {
+  setLogCommand(s.command);
+  setLogDestinations(s.destinations);
+}
+
 function enabled(level: LineLevel): boolean {
   return levelEnabled(level, stderrLevel) || (file !== undefined && levelEnabled(level, fileLevel));
 }

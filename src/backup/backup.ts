@@ -17,8 +17,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from 'pg';
 import { ConfigError, InvalidInputError, PgarkError } from '../common/errors.js';
-import { log, PhaseTimer } from '../common/log.js';
-import { describeFileDecision } from './file-decision.js';
+import { log } from '../common/log.js';
 import { Progress } from '../common/progress.js';
 import { runPool } from '../common/worker-pool.js';
 import type { Settings } from '../config/resolve.js';
@@ -36,6 +35,8 @@ import { backupStart, backupStop, clusterFacts, parseBackupLabel, type ClusterFa
 import { manifestLines, MANIFEST_FORMAT, partsDigest, type FileEntry, type Manifest } from './manifest.js';
 import { planTasks, type BackupTask } from './tasks.js';
 import { walkDataDirectory } from './walk.js';
+import { PhaseTimer } from '../common/log.js';
+import { describeFileDecision } from './file-decision.js';
 
 export interface BackupOptions {
   type: 'full' | 'incr' | 'auto';

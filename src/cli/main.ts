@@ -112,7 +112,8 @@ export async function buildProgram(argv?: readonly string[]): Promise<Command> {
 export async function main(argv: string[]): Promise<void> {
   const program = await buildProgram(argv);
   const first = commandOf(argv.slice(2), valueOptionsOf(program));
-  if (first !== undefined && /^[a-z][a-z0-9-]*$/.test(first)) setLogCommand(first);
+  // Until the command runs (preAction names its full path), errors name the command given, if pgark has it.
+  if (first !== undefined && program.commands.some((c) => c.name() === first)) setLogCommand(first);
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -15,7 +15,7 @@ const PUSH_WAIT_MS = 120000;
 const PREFETCH_WAIT_MS = 60000;
 const SEGMENT_RE = /^[0-9A-F]{24}$/;
 /** Options of the pgark CLI that take a value (global and wal-push's). */
-const VALUE_OPTIONS = new Set(['--repo', '--stanza', '--config', '--pgdata', '--log-level', '--push-ahead', '--jobs', '--codec', '--compress-level', '--prefetch']);
+const VALUE_OPTIONS = new Set(['--repo', '--stanza', '--config', '--config-include-path', '--pgdata', '--log-level', '--log-level-stderr', '--log-file', '--push-ahead', '--jobs', '--codec', '--compress-level', '--prefetch']);
 
 function pushRecordDir(walDir) {
   return join(walDir, '.pgark', 'pushed');
@@ -182,4 +182,26 @@ function takePrefetched(name, dest, waitMs = PREFETCH_WAIT_MS) {
   return true;
 }
 
-module.exports = { PUSH_WAIT_MS, pushRecordDir, pushLockPath, prefetchDir, pushTarget, callTarget, takePushRecord, takePrefetched, walPushPathOf, walFetchArgsOf };
+/** The command of a command line for log lines: its first word that is not an option or an option's value. */
+function commandWord(argv) {
+  for (let i = 2; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') return undefined;
+    if (!a.startsWith('-')) return /^[a-z][a-z0-9-]*$/.test(a) ? a : undefined;
+    if (!a.includes('=') && VALUE_OPTIONS.has(a)) i++;
+  }
+  return undefined;
+}
+
+/**
+ * A log line in pgark's one format (src/common/log-format.ts formatLogLines, which
+ * test/unit/log-format.test.ts compares with this): bin/pgark.js prints its errors with it.
+ * Messages here are error texts of Node itself, never settings; no secret masking needed.
+ */
+function logLine(level, argv, message, time = new Date(), pid = process.pid) {
+  const command = commandWord(argv);
+  const prefix = `${time.toISOString()} ${level.toUpperCase().padEnd(5)} pgark${command ? `-${command}` : ''}[${pid}]: `;
+  return String(message).replace(/\r\n?/g, '\n').replace(/\n+$/, '').split('\n').map((l) => `${prefix}${l}\n`).join('');
+}
+
+module.exports = { logLine, PUSH_WAIT_MS, pushRecordDir, pushLockPath, prefetchDir, pushTarget, callTarget, takePushRecord, takePrefetched, walPushPathOf, walFetchArgsOf };

@@ -48,7 +48,13 @@ const die = (err) => {
   // destroyed; Node >= 22 throws): harmless, the retry goes on. Same predicate as
   // src/common/sdk-races.ts.
   if (err && err.code === 'ERR_STREAM_UNABLE_TO_PIPE' && typeof err.stack === 'string' && err.stack.includes('teeny-request')) return;
-  process.stderr.write(`pgark: ${err && err.message ? err.message : String(err)}\n`);
+  // pgark's one log line format (bin/fast-path.cjs logLine), exit code first as the CLI's errors.
+  const text = `[${FATAL}] internal error: ${err && err.stack ? err.stack : err && err.message ? err.message : String(err)}`;
+  try {
+    process.stderr.write(require('./fast-path.cjs').logLine('error', argv, text));
+  } catch {
+    process.stderr.write(`pgark: ${text}\n`);
+  }
   process.exit(FATAL);
 };
 process.on('uncaughtException', die);
@@ -63,7 +69,7 @@ if (argv.includes('wal-push') || argv.includes('wal-fetch')) {
     if (fetch !== undefined && fast.takePrefetched(fetch.name, fetch.dest)) process.exit(0);
   } catch (err) {
     // The full CLI below does the same work the slow way and reports errors properly.
-    process.stderr.write(`pgark: fast path skipped: ${err && err.message ? err.message : String(err)}\n`);
+    process.stderr.write(require('./fast-path.cjs').logLine('warn', argv, `fast path skipped: ${err && err.message ? err.message : String(err)}`));
   }
 }
 

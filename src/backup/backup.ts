@@ -36,6 +36,8 @@ import { backupStart, backupStop, clusterFacts, parseBackupLabel, type ClusterFa
 import { manifestLines, MANIFEST_FORMAT, partsDigest, type FileEntry, type Manifest } from './manifest.js';
 import { planTasks, type BackupTask } from './tasks.js';
 import { walkDataDirectory } from './walk.js';
+import { PhaseTimer } from '../common/log.js';
+import { describeFileDecision } from './file-decision.js';
 
 export interface BackupOptions {
   type: 'full' | 'incr' | 'auto';
@@ -63,6 +65,7 @@ export async function runBackup(settings: Settings, repo: Repository, o: BackupO
   }
   const notes: string[] = [];
   const jobs = o.jobs ?? (settings.jobsExplicit ? settings.jobs : availableParallelism());
+  const phases = new PhaseTimer('backup');
   const client = await connectPg(o.dsn, 'pgark backup');
   let lockRelease: (() => Promise<void>) | undefined;
   try {
@@ -108,6 +111,7 @@ export async function runBackup(settings: Settings, repo: Repository, o: BackupO
     }
     const parent = type === 'incr' ? newest! : undefined;
     const parentManifest = parent ? await readManifest(repo, parent) : undefined;
+    phases.lap('connect, lock and plan', `${type}${parent ? ` on ${parent.id}` : ''}, ${jobs} jobs, ${stale.size} interrupted backup(s) removed`);
 
     // Ids sort by time and are never reused, not even the id of an interrupted run whose objects
     // were just removed: a new id is later than every committed and every stale one.
@@ -122,10 +126,12 @@ export async function runBackup(settings: Settings, repo: Repository, o: BackupO
     const started = Date.now();
     const start = await backupStart(client, facts, `pgark backup ${id}`, o.checkpoint === 'fast');
     log.info(`backup ${id}: started at ${start.lsn} on timeline ${start.timeline}`);
+    phases.lap('pg_backup_start', `checkpoint ${o.checkpoint === 'fast' ? 'fast' : 'spread'}`);
 
     const walk = await walkDataDirectory(pgdata, facts.pgVersion);
     const tasks = planTasks(walk.files, parentManifest?.files);
     const total = walk.files.reduce((n, f) => n + f.size, 0);
+    phases.lap('walk the data directory', `${walk.files.length} files, ${total} bytes, ${walk.excluded} excluded; ${tasks.length} objects planned`);
     const progress = o.progress ? new Progress({ what: 'backup', totalBytes: total, out: process.stderr, tty: process.stderr.isTTY === true }) : undefined;
 
     const init: BackupWorkerInit = {
@@ -152,6 +158,7 @@ export async function runBackup(settings: Settings, repo: Repository, o: BackupO
             had.size = Math.max(had.size, e.size);
             if (e.checksumFailures) had.checksumFailures = [...(had.checksumFailures ?? []), ...e.checksumFailures];
           } else files.set(e.path, e);
+          log.trace(() => `backup: ${describeFileDecision(e, id)}`);
         }
         stats.raw += r.rawBytes;
         stats.stored += r.storedBytes;
@@ -170,8 +177,11 @@ export async function runBackup(settings: Settings, repo: Repository, o: BackupO
       if (e.checksumFailures) e.checksumFailures.sort((x, y) => x - y);
     }
     log.info(`backup ${id}: copied ${stats.read} bytes into ${stats.objects} objects`);
+    phases.lap('copy files', `${stats.read} bytes read, ${stats.stored} stored in ${stats.objects} objects` +
+      (type === 'incr' ? `, ${stats.changed} changed and ${stats.reused} reused blocks` : ''));
     progress?.phase('stopping backup');
     const stop = await backupStop(client, facts);
+    phases.lap('pg_backup_stop');
     const label = parseBackupLabel(stop.labelFile);
     if (parseLsn(label.startLsn) !== parseLsn(start.lsn)) throw new PgarkError(`backup_label start ${label.startLsn} differs from pg_backup_start's ${start.lsn}`);
     const stopTimeline = facts.inRecovery ? start.timeline : facts.timeline;
@@ -209,9 +219,11 @@ export async function runBackup(settings: Settings, repo: Repository, o: BackupO
     stats.objects++;
 
     log.info(`backup ${id}: stopped at ${stop.lsn}`);
+    phases.lap(o.storeWal ? 'store backup_label and WAL' : 'store backup_label', `${extra.length} file(s)`);
     if (!o.storeWal) {
       progress?.phase(`waiting for WAL ${walNames[0]}..${walNames[walNames.length - 1]} to be archived`);
       await waitForWal(repo, walNames, settings.archiveTimeoutSec, fromStandby);
+      phases.lap('wait for WAL in the repository', `${walNames.length} segment(s)`);
     }
 
     log.info(`backup ${id}: WAL ${walNames[0]}..${walNames[walNames.length - 1]} in the repository`);
@@ -231,6 +243,7 @@ export async function runBackup(settings: Settings, repo: Repository, o: BackupO
     const body = Buffer.from([...manifestLines(manifest)].join(''));
     const mres = await repo.putObject(manifestKey(repo.stanza, id), () => Readable.from([body]), { codec });
     stats.stored += mres.storedSize;
+    phases.lap('manifest', `${files.size} files, ${body.length} bytes`);
 
     const failures = [...files.values()].filter((f) => f.checksumFailures).map((f) => ({ path: f.path, blocks: f.checksumFailures! }));
     const info: BackupInfo = {
@@ -262,6 +275,8 @@ export async function runBackup(settings: Settings, repo: Repository, o: BackupO
     if (lock.lost) throw new PgarkError('the backup lock was taken over by another process during the backup; not committing');
     if (o.keep) await repo.putJson(pinKey(repo.stanza, id), { id, pinnedAt: new Date().toISOString(), by: 'backup --keep' });
     await repo.putJson(catalogKey(repo.stanza, id), info, true);
+    phases.lap('catalog entry');
+    phases.done(`backup ${id}`);
     progress?.finish({ id, type, bytes: stats.read, stored: stats.stored });
     return { info, checksumFailures: failures, notes };
   } finally {

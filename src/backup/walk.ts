@@ -7,6 +7,7 @@ import { lstat, readdir, readlink, stat } from 'node:fs/promises';
 import type { Dirent } from 'node:fs';
 import { join } from 'node:path';
 import { isNodeError } from '../common/errors.js';
+import { log } from '../common/log.js';
 import { exclusionReason, isRelationDirectory, parseRelationFileName, unloggedRelations, type RelationFile } from './exclusions.js';
 import type { DirEntry, LinkEntry } from './manifest.js';
 
@@ -69,7 +70,9 @@ export async function walkDataDirectory(pgdata: string, pgVersion: number): Prom
         throw err;
       }
       if (st.isDirectory()) {
-        if (exclusionReason(childRel, 'dir', unlogged) !== undefined) {
+        const why = exclusionReason(childRel, 'dir', unlogged);
+        if (why !== undefined) {
+          log.trace(() => `backup: directory ${childRel} excluded: ${why}`);
           out.excluded++;
           continue;
         }
@@ -78,7 +81,9 @@ export async function walkDataDirectory(pgdata: string, pgVersion: number): Prom
       } else if (st.isFile()) {
         // Exclusion rules are written for paths relative to the data directory or to a tablespace's
         // version directory; map tablespace paths to the same shape (pg_tblspc/<oid>/PG_x/<db>/...).
-        if (exclusionReason(childRel, 'file', unlogged) !== undefined) {
+        const why = exclusionReason(childRel, 'file', unlogged);
+        if (why !== undefined) {
+          log.trace(() => `backup: file ${childRel} excluded: ${why}`);
           out.excluded++;
           continue;
         }
@@ -89,6 +94,7 @@ export async function walkDataDirectory(pgdata: string, pgVersion: number): Prom
         }
         out.files.push(f);
       } else {
+        log.trace(() => `backup: ${childRel} excluded: not a regular file or directory`);
         out.excluded++; // sockets, fifos, devices
       }
     }

@@ -5,6 +5,7 @@
  * the start segment of the oldest backup kept.
  */
 import { ConfigError, InvalidInputError } from '../common/errors.js';
+import { log, PhaseTimer } from '../common/log.js';
 import type { Settings } from '../config/resolve.js';
 import { pinKey, receivedPieceOfKey, receivedPrefix, walNameOfKey, walPrefix } from '../repo/layout.js';
 import { acquireRepoLock } from '../repo/repo-lock.js';
@@ -37,12 +38,16 @@ export interface ExpireOutcome {
 export async function runExpire(settings: Settings, repo: Repository, o: { dryRun: boolean; now?: Date }): Promise<ExpireOutcome> {
   const policy = policyFrom(settings);
   if (!hasPolicy(policy)) throw new ConfigError('no retention policy: set retain-full, retain-window or retain-daily/weekly/monthly (flags, PGARK_RETAIN_* or the config file)');
+  const phases = new PhaseTimer(o.dryRun ? 'expire --dry-run' : 'expire');
   const meta = await repo.requireStanza();
   const lock = o.dryRun ? undefined : await acquireRepoLock(repo, 'backup', { purpose: 'expire' });
   try {
     const backups = await listBackups(repo);
     const pins = await listPins(repo);
     const plan = planRetention(backups, pins, policy, o.now ?? new Date(), meta.walSegmentSize);
+    phases.lap('lock, catalog and plan', `${backups.length} backups, ${plan.keep.length} kept, ${plan.expire.length} to expire`);
+    for (const k of plan.keep) log.trace(() => `expire: backup ${k.id} kept: ${k.reasons.join('; ')}`);
+    for (const e of plan.expire) log.trace(() => `expire: backup ${e.id} expires: ${e.reason}`);
     const out: ExpireOutcome = { dryRun: o.dryRun, plan, removedBackups: [], removedUncommitted: [], wal: { removed: 0, removedBytes: 0, keptFrom: plan.walKeepFrom?.segment ?? null } };
     // WAL below the oldest kept backup's start segment.
     const walDoomed: Array<{ path: string; size: number; name: string }> = [];
@@ -58,6 +63,7 @@ export async function runExpire(settings: Settings, repo: Repository, o: { dryRu
       }
     }
     walDoomed.sort((a, b) => (a.name < b.name ? -1 : 1));
+    phases.lap('list WAL', `${walDoomed.length} object(s) below ${plan.walKeepFrom?.segment ?? '(nothing: no backup kept)'}`);
     if (o.dryRun) {
       out.wal.removed = walDoomed.length;
       out.wal.removedBytes = walDoomed.reduce((n, w) => n + w.size, 0);
@@ -72,12 +78,15 @@ export async function runExpire(settings: Settings, repo: Repository, o: { dryRu
       await removeBackup(repo, id, false);
       out.removedUncommitted.push(id);
     }
+    phases.lap('remove backups', `${out.removedBackups.length} expired, ${out.removedUncommitted.length} uncommitted`);
     for (let i = 0; i < walDoomed.length; i += 500) {
       const batch = walDoomed.slice(i, i + 500);
       await repo.delete(batch.map((w) => w.path));
       out.wal.removed += batch.length;
       out.wal.removedBytes += batch.reduce((n, w) => n + w.size, 0);
     }
+    phases.lap('remove WAL', `${out.wal.removed} object(s)`);
+    phases.done();
     return out;
   } finally {
     await lock?.release();

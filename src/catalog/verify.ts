@@ -15,6 +15,7 @@ import { dataObjectKey, verifyStateKey, walKey } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
 import { parseSegmentName, segmentName } from '../wal/segment-name.js';
 import { chainOf, findBackup, listBackups, readManifest } from './catalog.js';
+import { log, PhaseTimer } from '../common/log.js';
 import type { BackupInfo } from './backup-info.js';
 import { piecesOf, type Manifest } from '../backup/manifest.js';
 import { scanArchive } from '../wal/wal-verify.js';
@@ -83,6 +84,7 @@ async function verifyObject(repo: Repository, key: string, files: Array<{ path: 
 }
 
 export async function runVerify(repo: Repository, o: { ref?: string | undefined; full: boolean; jobs: number }): Promise<VerifyOutcome> {
+  const phases = new PhaseTimer('verify');
   const meta = await repo.requireStanza();
   const backups = await listBackups(repo);
   const targets = o.ref ? [findBackup(backups, o.ref)] : backups;
@@ -94,6 +96,7 @@ export async function runVerify(repo: Repository, o: { ref?: string | undefined;
   const walState = await loadState(repo, 'wal');
   const walPresent = new Map<string, { path: string; size: number; mtimeMs: number }>();
   for (const obj of archive?.objects ?? []) walPresent.set(obj.path, obj);
+  phases.lap('catalog and WAL listing', `${targets.length} backup(s) to verify, ${walPresent.size} WAL objects`);
 
   for (const b of targets) {
     const problems: string[] = [];
@@ -152,22 +155,26 @@ export async function runVerify(repo: Repository, o: { ref?: string | undefined;
         }
         const known = state.objects[w.key];
         if (!o.full && w.owner === b.id && known && known.size === st.size && known.mtimeMs === st.mtimeMs) {
+          log.trace(() => `verify: ${w.key}: skipped, unchanged since verified at ${known.at} (same size and mtime; --full reads it)`);
           skipped++;
           verifiedThisRun.set(w.key, null);
           return;
         }
         try {
           out.bytesRead += await verifyObject(repo, w.key, w.files);
+          log.trace(() => `verify: ${w.key}: read and verified (${w.files.length} file piece(s))`);
           read++;
           verifiedThisRun.set(w.key, null);
           if (w.owner === b.id) state.objects[w.key] = { size: st.size, mtimeMs: st.mtimeMs, at: new Date().toISOString() };
         } catch (err) {
           const e = err instanceof NotFoundError ? `object '${w.key}' is missing` : (err as Error).message;
           verifiedThisRun.set(w.key, e);
+          log.trace(() => `verify: ${w.key}: ${e}`);
           problems.push(e);
         }
       });
     }
+    phases.lap(`backup ${b.id} objects`, `${read} read, ${skipped} skipped`);
 
     // WAL: start..stop, and for the newest backup on to the newest segment of its timeline.
     const size = meta.walSegmentSize;
@@ -204,6 +211,7 @@ export async function runVerify(repo: Repository, o: { ref?: string | undefined;
         }
       });
     }
+    if (!b.walStored) phases.lap(`backup ${b.id} WAL`, `${walChecked} segment(s) checked`);
     if (problems.length === 0 || Object.keys(state.objects).length > 0) await saveState(repo, b.id, state).catch(() => undefined);
     out.objectsRead += read;
     out.objectsSkipped += skipped;
@@ -211,5 +219,6 @@ export async function runVerify(repo: Repository, o: { ref?: string | undefined;
     if (problems.length > 0) out.ok = false;
   }
   await saveState(repo, 'wal', walState).catch(() => undefined);
+  phases.done(`${out.objectsRead} objects read (${out.bytesRead} bytes), ${out.objectsSkipped} skipped; WAL ${out.walRead} read, ${out.walSkipped} skipped`);
   return out;
 }

@@ -1,6 +1,7 @@
 /** CLI wiring of `pgark check` (a monitoring plugin). The implementation loads only when the command runs. */
 import type { Command } from 'commander';
 import { causeText, ConfigError, ExitCode, exitCodeOf } from '../common/errors.js';
+import { reportFailure } from '../common/log.js';
 import { openRepository, printJson, settingsFrom } from './context.js';
 import { ExitWith } from './exit.js';
 import { intOption } from './options.js';
@@ -42,7 +43,7 @@ export function registerCheckCommand(program: Command): void {
         if (opts.json) printJson({ status: 'UNKNOWN', error: msg, items: [], perfdata: [] });
         else process.stdout.write(`PGARK UNKNOWN - ${msg.replace(/\|/g, '/').replace(/[\r\n]+/g, ' ')}\n`);
         const internal = exitCodeOf(err) === ExitCode.INTERNAL && err instanceof Error && err.stack;
-        process.stderr.write(`pgark: ERROR [3]: ${internal ? `internal error: ${err.stack}` : msg}\n`);
+        reportFailure(3, internal ? `internal error: ${err.stack}` : msg);
         throw new ExitWith(3);
       }
     });

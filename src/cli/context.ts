@@ -1,6 +1,7 @@
 /** Turn parsed CLI options into settings; print JSON; stop on signals. */
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { log, setLogLevel } from '../common/log.js';
+import { log, setLogDestinations } from '../common/log.js';
 import { resolveSettings, type FlagValues, type Settings } from '../config/resolve.js';
 import { SETTINGS } from '../config/schema.js';
 // How a repository is opened lives in repo/ (the worker threads open it too); the CLI commands
@@ -16,8 +17,9 @@ export function settingsFrom(cmd: Command): Settings {
     if (v !== undefined) flags[s.key] = String(v);
   }
   if (typeof o.config === 'string') flags.config = o.config;
+  if (typeof o.configIncludePath === 'string') flags['config-include-path'] = o.configIncludePath;
   const settings = resolveSettings(flags);
-  setLogLevel(settings.logLevel);
+  setLogDestinations({ level: settings.logLevel, stderrLevel: settings.logLevelStderr, file: settings.logFile === undefined ? undefined : resolve(settings.logFile) });
   return settings;
 }
 

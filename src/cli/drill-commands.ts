@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { ConfigError, ExitCode } from '../common/errors.js';
+import { reportFailure } from '../common/log.js';
 import { printJson, settingsFrom, withRepository } from './context.js';
 import { deprecatedAlias } from './deprecated-flags.js';
 import { intOption } from './options.js';
@@ -74,7 +75,7 @@ export function registerDrillCommands(program: Command): void {
             `            remove:   pg_ctl stop -D ${shq(r.kept.pgdata)} -m fast; rm -rf ${shq(out.scratch?.dir ?? r.kept.socketDir)}\n`);
         }
       }
-      if (out.storeError) process.stderr.write(`pgark: ERROR [${ExitCode.STORAGE}]: unable to store the drill report: ${out.storeError}\n`);
+      if (out.storeError) reportFailure(ExitCode.STORAGE, `unable to store the drill report: ${out.storeError}`);
       if (r.result === 'failed') process.exitCode = ExitCode.VERIFY_FAILED;
       else if (out.storeError) process.exitCode = ExitCode.STORAGE;
     });

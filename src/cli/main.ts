@@ -1,8 +1,8 @@
 /** The pgark command line. Command implementations are imported only when they run. */
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, exitCodeOf } from '../common/errors.js';
-import { log } from '../common/log.js';
-import { DEFAULT_CONFIG_PATH, isDriverSetting, SETTINGS } from '../config/schema.js';
+import { reportFailure, setLogCommand } from '../common/log.js';
+import { DEFAULT_CONFIG_INCLUDE_PATH, DEFAULT_CONFIG_PATH, isDriverSetting, SETTINGS } from '../config/schema.js';
 import { PGARK_VERSION } from '../version.js';
 import { CHECK_UNKNOWN, ExitWith, walFetchFatalCode } from './exit.js';
 import { assertNoPassword } from '../pg/conninfo.js';
@@ -65,6 +65,7 @@ function valueOptionsOf(program: Command): Set<string> {
  * registered, unless it names none or one pgark does not have; without, every group.
  */
 export async function buildProgram(argv?: readonly string[]): Promise<Command> {
+  let usageExit: number = ExitCode.USAGE;
   const program = new Command('pgark');
   configureProgramHelp(program);
   program
@@ -74,7 +75,10 @@ export async function buildProgram(argv?: readonly string[]): Promise<Command> {
     .addOption(new Option('--stanza <name>', 'stanza (cluster) name inside the repository (default "main")').env('PGARK_STANZA'))
     .addOption(new Option('--config <file>', `config file (default ${DEFAULT_CONFIG_PATH} when it exists)`).env('PGARK_CONFIG'))
     .addOption(new Option('--pgdata <dir>', 'data directory').env('PGDATA'))
-    .addOption(new Option('--log-level <level>', 'off, error, warn, info or debug (default warn)').env('PGARK_LOG_LEVEL'));
+    .addOption(new Option('--config-include-path <dir>', `directory of further *.conf files read after the config file, in name order (default ${DEFAULT_CONFIG_INCLUDE_PATH} with the default config file)`).env('PGARK_CONFIG_INCLUDE_PATH'))
+    .addOption(new Option('--log-level <level>', 'off, error, warn, info, debug (phases and their durations) or trace (per-file decisions) (default warn)').env('PGARK_LOG_LEVEL'))
+    .addOption(new Option('--log-file <file>', 'append the log to this file too (0600; for scheduled jobs)').env('PGARK_LOG_FILE'))
+    .addOption(new Option('--log-level-stderr <level>', 'level of stderr (default: --log-level; with --log-file at most warn)').env('PGARK_LOG_LEVEL_STDERR'));
   // Storage driver settings (docs/storage/): flags, environment or config file.
   for (const s of SETTINGS) {
     if (isDriverSetting(s.key)) program.addOption(new Option(`--${s.key} <value>`, s.description).env(s.env));
@@ -82,7 +86,8 @@ export async function buildProgram(argv?: readonly string[]): Promise<Command> {
   program
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    // A usage error is reported like every other error (reportFailure's line), once.
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), outputError: (s) => reportFailure(usageExit, s.replace(/^error: /, '').trimEnd()) });
   program
     .command('version')
     .description('print the pgark and Node.js versions')
@@ -93,6 +98,7 @@ export async function buildProgram(argv?: readonly string[]): Promise<Command> {
     });
   const valueOptions = valueOptionsOf(program);
   const name = argv ? commandOf(argv.slice(2), valueOptions) : undefined;
+  if (name === 'check') usageExit = CHECK_UNKNOWN; // a monitoring plugin's usage error is UNKNOWN (main)
   const only = name === 'version' ? [] : COMMAND_GROUPS.filter((g) => name !== undefined && g.commands.includes(name));
   for (const group of only.length > 0 || name === 'version' ? only : COMMAND_GROUPS) {
     for (const register of await group.load()) register(program);
@@ -101,6 +107,10 @@ export async function buildProgram(argv?: readonly string[]): Promise<Command> {
   // Every connection string (options whose value is <dsn> or <conninfo>) is refused with a
   // password before the command does anything: argv is visible in the process list.
   program.hook('preAction', (_program, action) => {
+    // Log lines name the command: its path below the program joined by '-' (repo-create).
+    const path: string[] = [];
+    for (let c: Command | null = action; c && c !== program; c = c.parent) path.unshift(c.name());
+    setLogCommand(path.join('-'));
     const values = action.opts() as Record<string, unknown>;
     for (const opt of action.options) {
       const v = values[opt.attributeName()];
@@ -112,6 +122,9 @@ export async function buildProgram(argv?: readonly string[]): Promise<Command> {
 
 export async function main(argv: string[]): Promise<void> {
   const program = await buildProgram(argv);
+  const first = commandOf(argv.slice(2), valueOptionsOf(program));
+  // Until the command runs (preAction names its full path), errors name the command given, if pgark has it.
+  if (first !== undefined && program.commands.some((c) => c.name() === first)) setLogCommand(first);
   try {
     await program.parseAsync(argv);
   } catch (err) {
@@ -132,11 +145,10 @@ function reportError(err: unknown): number {
   if (err instanceof ExitWith) return err.exitCode;
   if (err instanceof CommanderError) {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.OK;
-    return ExitCode.USAGE;
+    return ExitCode.USAGE; // reported by outputError
   }
   const code = exitCodeOf(err);
   const msg = err instanceof Error ? err.message : String(err);
-  if (code === ExitCode.INTERNAL) log.error(`internal error: ${err instanceof Error && err.stack ? err.stack : msg}`);
-  else process.stderr.write(`pgark: ERROR [${code}]: ${msg}\n`);
+  reportFailure(code, code === ExitCode.INTERNAL ? `internal error: ${err instanceof Error && err.stack ? err.stack : msg}` : msg);
   return code;
 }

@@ -1,7 +1,7 @@
 /** CLI wiring of `pgark metrics`: a long-running Prometheus endpoint. The implementation loads only when it runs. */
 import { Command } from 'commander';
 import { causeText, ConfigError } from '../common/errors.js';
-import { log } from '../common/log.js';
+import { log, notice } from '../common/log.js';
 import { settingsFrom, withRepository } from './context.js';
 import { intOption, numberOption } from './options.js';
 
@@ -50,8 +50,8 @@ export function registerMetricsCommand(program: Command): void {
         });
         try {
           await collector.start().first;
-          process.stderr.write(`pgark metrics: metrics on http://${host.includes(':') ? `[${host}]` : host}:${server.port}/metrics` +
-            ` (stanza ${repo.stanza}; refresh ${refreshSec} s; pg_stat_archiver ${withPg ? 'over the configured connection' : 'not read: no connection configured'})\n`);
+          notice('info', `metrics on http://${host.includes(':') ? `[${host}]` : host}:${server.port}/metrics` +
+            ` (stanza ${repo.stanza}; refresh ${refreshSec} s; pg_stat_archiver ${withPg ? 'over the configured connection' : 'not read: no connection configured'})`);
           const sig = await stopped;
           log.info(`metrics: ${sig}: stopping`);
         } finally {

@@ -1,5 +1,6 @@
 /** CLI wiring of `pgark setup`. The implementation loads only when the command runs. */
 import type { Command } from 'commander';
+import { log } from '../common/log.js';
 import { printJson, settingsFrom, withRepository } from './context.js';
 import { deprecatedAlias } from './deprecated-flags.js';
 import type { SetupOutcome } from '../ops/setup.js';
@@ -61,18 +62,25 @@ export function registerSetupCommand(program: Command): void {
     .option('--dry-run', 'print the plan and change nothing')
     .option('--reload', 'reload the configuration afterwards (pg_reload_conf())')
     .option('--restart', "restart the server afterwards when a setting needs it (pg_ctl restart, as the server's OS user)")
-    .option('--log-file <file>', 'with --restart: the server log file (pg_ctl -l); needed when logging_collector is off')
+    .option('--server-log-file <file>', 'with --restart: the server log file (pg_ctl -l); needed when logging_collector is off')
     .option('--server-archive-timeout <sec>', "also set PostgreSQL's archive_timeout to this many seconds (1-86400)")
     .option('--standby', 'also set restore_command, although the server is not in recovery now')
     .option('--force', 'replace an archive_command/restore_command/archive_library pgark did not write')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { dsn?: string; dryRun?: boolean; reload?: boolean; restart?: boolean; logFile?: string; serverArchiveTimeout?: string; standby?: boolean; force?: boolean; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { dsn?: string; dryRun?: boolean; reload?: boolean; restart?: boolean; serverLogFile?: string; serverArchiveTimeout?: string; standby?: boolean; force?: boolean; json?: boolean }, cmd: Command) => {
       const archiveTimeoutSec = intOption(opts.serverArchiveTimeout, '--server-archive-timeout', 1, 86400);
       const settings = settingsFrom(cmd);
+      // `setup --restart --log-file F` named the server's log before --log-file became pgark's own
+      // log (a global option): honoured for one release, with a warning.
+      let serverLogFile = opts.serverLogFile;
+      if (serverLogFile === undefined && opts.restart && cmd.parent?.getOptionValueSource('logFile') === 'cli' && settings.logFile !== undefined) {
+        serverLogFile = settings.logFile;
+        log.warn(`setup: --log-file is pgark's own log file now; taking it as the server log file (pg_ctl -l) too, as before: pass --server-log-file ${settings.logFile} instead (the old meaning goes in the next release)`);
+      }
       const { runSetup } = await import('../ops/setup.js');
       const { describeReplacement } = await import('../ops/setup-plan.js');
       const out = await withRepository(settings, (repo) => runSetup(settings, repo, {
-        dsn: opts.dsn, dryRun: !!opts.dryRun, reload: !!opts.reload, restart: !!opts.restart, logFile: opts.logFile,
+        dsn: opts.dsn, dryRun: !!opts.dryRun, reload: !!opts.reload, restart: !!opts.restart, logFile: serverLogFile,
         archiveTimeoutSec, standby: !!opts.standby, force: !!opts.force,
       }), { marker: 'skip' }); // setup creates the repository (as pgark repo create)
       if (opts.json) printJson(out);

@@ -9,6 +9,7 @@
 import { Worker, parentPort, workerData } from 'node:worker_threads';
 import { ExitCode, exitCodeOf, PgarkError } from './errors.js';
 import { ignoreKnownSdkRaces } from './sdk-races.js';
+import { applyLogState, logState, type LogState } from './log.js';
 
 export class RemoteError extends PgarkError {
   override readonly exitCode: number;
@@ -49,7 +50,8 @@ export async function runPool<I, T, R>(
         reject(err);
       };
       for (let i = 0; i < running; i++) {
-        const w = new Worker(script, { workerData: init });
+        // The thread logs like this one: same command, levels and log file (its own descriptor, O_APPEND).
+        const w = new Worker(script, { workerData: { init, log: logState() } });
         workers.push(w);
         let current: T | undefined;
         const give = () => {
@@ -115,7 +117,9 @@ export function serveWorker<I, T, R>(handle: (init: I, task: T, progress: (bytes
   const port = parentPort;
   if (!port) return;
   ignoreKnownSdkRaces();
-  const init = workerData as I;
+  const data = workerData as { init: I; log: LogState };
+  applyLogState(data.log);
+  const init = data.init;
   port.on('message', (m: { task: T }) => {
     handle(init, m.task, (bytes) => port.postMessage({ progress: bytes })).then(
       (done) => port.postMessage({ done }),

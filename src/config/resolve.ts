@@ -1,16 +1,20 @@
 /** Merge flags, environment and config file into validated settings. */
-import { readFileSync } from 'node:fs';
-import { ConfigError, isNodeError } from '../common/errors.js';
+import { ConfigError } from '../common/errors.js';
 import { type CodecName } from '../io/codec.js';
 import type { LogLevel } from '../common/log.js';
-import { parseConfigFile, type ConfigSections } from './config-file.js';
-import { DEFAULT_CONFIG_PATH, isDriverSetting, SETTINGS, type SettingKey, type SettingSpec } from './schema.js';
+import { loadConfig } from './config-load.js';
+import { isDriverSetting, SETTINGS, type SettingKey, type SettingSpec } from './schema.js';
+import { checkSetting } from './setting-check.js';
 
 export interface Settings {
   repo: string | undefined;
   stanza: string;
   pgdata: string | undefined;
   logLevel: LogLevel;
+  /** stderr's own level, when set (common/log.ts has the default). */
+  logLevelStderr: LogLevel | undefined;
+  /** The log file (lines appended), when set. */
+  logFile: string | undefined;
   codec: CodecName;
   /** True when codec came from a flag, env or file rather than the default. */
   codecExplicit: boolean;
@@ -32,6 +36,8 @@ export interface Settings {
   retries: number;
   retryBudgetSec: number;
   configPath: string | undefined;
+  /** The include directory when given by flag or environment (config/config-load.ts; travels like configPath). */
+  configIncludePath: string | undefined;
   /** Storage driver settings (ssh-*, s3-*, azure-*, gcs-*, storage-*) that have a value, by key. */
   driver: Record<string, string>;
   /**
@@ -42,59 +48,24 @@ export interface Settings {
   given: Partial<Record<SettingKey, string>>;
 }
 
-export type FlagValues = Partial<Record<SettingKey | 'config', string | undefined>>;
+export type FlagValues = Partial<Record<SettingKey | 'config' | 'config-include-path', string | undefined>>;
 
 const STANZA_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 
-function loadFile(flags: FlagValues, env: NodeJS.ProcessEnv): { sections: ConfigSections; path: string | undefined } {
-  const explicit = flags.config ?? env.PGARK_CONFIG;
-  const path = explicit ?? DEFAULT_CONFIG_PATH;
-  try {
-    return { sections: parseConfigFile(readFileSync(path, 'utf8'), path), path };
-  } catch (err) {
-    if (!explicit && isNodeError(err, 'ENOENT')) return { sections: new Map(), path: undefined };
-    if (err instanceof ConfigError) throw err;
-    throw new ConfigError(`unable to read config file '${path}': ${(err as Error).message}`);
-  }
-}
-
-function check(spec: SettingSpec, value: string, origin: string): string | number {
-  switch (spec.type) {
-    case 'int': {
-      if (!/^-?\d+$/.test(value)) throw new ConfigError(`invalid value '${value}' for '${spec.key}' (from ${origin}): expected an integer`);
-      const n = Number(value);
-      if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
-        throw new ConfigError(`invalid value '${value}' for '${spec.key}' (from ${origin}): must be between ${spec.min} and ${spec.max}`);
-      }
-      return n;
-    }
-    case 'bool': {
-      const v = value.toLowerCase();
-      if (['true', 'yes', 'on', '1'].includes(v)) return 'true';
-      if (['false', 'no', 'off', '0'].includes(v)) return 'false';
-      throw new ConfigError(`invalid value '${value}' for '${spec.key}' (from ${origin}): expected true or false`);
-    }
-    case 'enum':
-      if (!spec.values?.includes(value)) throw new ConfigError(`invalid value '${value}' for '${spec.key}' (from ${origin}): expected one of ${spec.values?.join(', ')}`);
-      return value;
-    default:
-      if (value === '') throw new ConfigError(`empty value for '${spec.key}' (from ${origin})`);
-      return value;
-  }
-}
-
 export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv = process.env): Settings {
-  const { sections, path } = loadFile(flags, env);
+  const { entries, path, includePathGiven } = loadConfig(flags, env);
   const pick = (spec: SettingSpec, stanza: string | undefined): { value: string | number | undefined; explicit: boolean; fromCommandLine: boolean } => {
     const k = spec.key as SettingKey;
+    const inStanza = stanza ? entries.get(stanza)?.get(k) : undefined;
+    const inGlobal = entries.get('global')?.get(k);
     const candidates: Array<[string | undefined, string]> = [
       [flags[k], `--${k}`],
       [env[spec.env], spec.env],
-      [stanza ? sections.get(stanza)?.get(k) : undefined, `${path} [${stanza}]`],
-      [sections.get('global')?.get(k), `${path} [global]`],
+      [inStanza?.value, `${inStanza?.where} [${stanza}]`],
+      [inGlobal?.value, `${inGlobal?.where} [global]`],
     ];
-    for (const [i, [v, origin]] of candidates.entries()) if (v !== undefined) return { value: check(spec, v, origin), explicit: true, fromCommandLine: i < 2 };
-    return { value: spec.default !== undefined ? check(spec, spec.default, 'default') : undefined, explicit: false, fromCommandLine: false };
+    for (const [i, [v, origin]] of candidates.entries()) if (v !== undefined) return { value: checkSetting(spec, v, origin, i >= 2), explicit: true, fromCommandLine: i < 2 };
+    return { value: spec.default !== undefined ? checkSetting(spec, spec.default, 'default', false) : undefined, explicit: false, fromCommandLine: false };
   };
   const spec = (k: SettingKey) => SETTINGS.find((s) => s.key === k)!;
   const stanza = String(pick(spec('stanza'), undefined).value);
@@ -106,6 +77,8 @@ export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv = proc
     stanza,
     pgdata: get('pgdata') as string | undefined,
     logLevel: get('log-level') as LogLevel,
+    logLevelStderr: get('log-level-stderr') as LogLevel | undefined,
+    logFile: get('log-file') as string | undefined,
     codec: codec.value as CodecName,
     codecExplicit: codec.explicit,
     compressLevel: get('compress-level') as number | undefined,
@@ -124,6 +97,7 @@ export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv = proc
     retries: get('retries') as number,
     retryBudgetSec: get('retry-budget') as number,
     configPath: path,
+    configIncludePath: includePathGiven,
     driver: Object.fromEntries(
       SETTINGS.filter((s) => isDriverSetting(s.key)).flatMap((s) => {
         const v = get(s.key);

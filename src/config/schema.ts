@@ -3,7 +3,12 @@
  * Precedence: command-line flag > environment (PGARK_*) > config file [stanza] section >
  * config file [global] section > default. docs/CONFIG.md is written from this table.
  */
-export type SettingType = 'string' | 'int' | 'enum' | 'bool';
+/**
+ * Types (config/setting-check.ts checks them): 'path' an absolute path (in the config file; `~/`
+ * too where `home` is set), 'location' an absolute path or a scheme:// URL, 'url' an http(s) URL
+ * (`bareHost`: or host[:port]), 'duration' like 7d or 1d12h, 'string' any non-empty text.
+ */
+export type SettingType = 'string' | 'int' | 'enum' | 'bool' | 'path' | 'location' | 'url' | 'duration';
 
 export interface SettingSpec {
   key: string; // config-file key and long flag name
@@ -13,14 +18,20 @@ export interface SettingSpec {
   default?: string;
   min?: number;
   max?: number;
+  /** 'path': `~/...` is accepted (the driver expands it). */
+  home?: boolean;
+  /** 'url': `host[:port]` without a scheme is accepted too. */
+  bareHost?: boolean;
   description: string;
 }
 
 export const SETTINGS = [
-  { key: 'repo', env: 'PGARK_REPO', type: 'string', description: 'repository location: an absolute path, file:///path, ssh://user@host[:port]/path, s3://bucket/prefix, azure://account/container/prefix or gs://bucket/prefix' },
+  { key: 'repo', env: 'PGARK_REPO', type: 'location', description: 'repository location: an absolute path, file:///path, ssh://user@host[:port]/path, s3://bucket/prefix, azure://account/container/prefix or gs://bucket/prefix' },
   { key: 'stanza', env: 'PGARK_STANZA', type: 'string', default: 'main', description: 'name of the cluster\'s stanza inside the repository' },
-  { key: 'pgdata', env: 'PGDATA', type: 'string', description: 'data directory of the cluster (defaults to the working directory for wal-push/wal-fetch, as PostgreSQL runs them there)' },
-  { key: 'log-level', env: 'PGARK_LOG_LEVEL', type: 'enum', values: ['off', 'error', 'warn', 'info', 'debug'], default: 'warn', description: 'what is logged to stderr' },
+  { key: 'pgdata', env: 'PGDATA', type: 'path', description: 'data directory of the cluster (defaults to the working directory for wal-push/wal-fetch, as PostgreSQL runs them there)' },
+  { key: 'log-level', env: 'PGARK_LOG_LEVEL', type: 'enum', values: ['off', 'error', 'warn', 'info', 'debug', 'trace'], default: 'warn', description: 'what is logged: debug adds where time went (phases with durations), trace each file\'s and segment\'s decision' },
+  { key: 'log-level-stderr', env: 'PGARK_LOG_LEVEL_STDERR', type: 'enum', values: ['off', 'error', 'warn', 'info', 'debug', 'trace'], description: 'what is logged to stderr (default: log-level; with a log file, at most warn)' },
+  { key: 'log-file', env: 'PGARK_LOG_FILE', type: 'path', description: 'append the log to this file as well (created 0600, its directories 0700), for scheduled jobs' },
   { key: 'codec', env: 'PGARK_CODEC', type: 'enum', values: ['lz4', 'zstd', 'gzip', 'none'], default: 'lz4', description: 'compression for new objects; recorded in the stanza when it is created' },
   { key: 'compress-level', env: 'PGARK_COMPRESS_LEVEL', type: 'int', min: -5, max: 19, description: 'codec level (default: the codec\'s own)' },
   { key: 'push-ahead', env: 'PGARK_PUSH_AHEAD', type: 'int', default: '16', min: 0, max: 256, description: 'wal-push: also push up to this many further segments PostgreSQL marked ready' },
@@ -31,7 +42,7 @@ export const SETTINGS = [
   { key: 'incr-chain-max', env: 'PGARK_INCR_CHAIN_MAX', type: 'int', default: '7', min: 1, max: 1000, description: 'backup: longest chain of incremental backups on one full; --type auto takes a full beyond it' },
   { key: 'archive-timeout', env: 'PGARK_ARCHIVE_TIMEOUT', type: 'int', default: '120', min: 1, max: 86400, description: 'backup: seconds to wait for the WAL a backup needs to reach the repository' },
   { key: 'retain-full', env: 'PGARK_RETAIN_FULL', type: 'int', min: 1, max: 100000, description: 'expire: keep this many full backups (and their incrementals)' },
-  { key: 'retain-window', env: 'PGARK_RETAIN_WINDOW', type: 'string', description: 'expire: keep every point in time of this window restorable, e.g. 7d, 36h, 2w' },
+  { key: 'retain-window', env: 'PGARK_RETAIN_WINDOW', type: 'duration', description: 'expire: keep every point in time of this window restorable, e.g. 7d, 36h, 2w' },
   { key: 'retain-daily', env: 'PGARK_RETAIN_DAILY', type: 'int', min: 1, max: 100000, description: 'expire: keep the newest backup of each of the last N days that have one' },
   { key: 'retain-weekly', env: 'PGARK_RETAIN_WEEKLY', type: 'int', min: 1, max: 100000, description: 'expire: keep the newest backup of each of the last N ISO weeks that have one' },
   { key: 'retain-monthly', env: 'PGARK_RETAIN_MONTHLY', type: 'int', min: 1, max: 100000, description: 'expire: keep the newest backup of each of the last N months that have one' },
@@ -39,10 +50,10 @@ export const SETTINGS = [
   // Storage drivers (docs/storage/*.md). Secrets are never settings: they come from the
   // environment or files named here (see each driver's page).
   { key: 'storage-timeout', env: 'PGARK_STORAGE_TIMEOUT', type: 'int', default: '60', min: 1, max: 3600, description: 'remote stores: seconds a request may make no progress before it is abandoned (and retried)' },
-  { key: 'ssh-identity', env: 'PGARK_SSH_IDENTITY', type: 'string', description: 'ssh: private key file (default: the ssh agent in SSH_AUTH_SOCK, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa); a passphrase comes from PGARK_SSH_PASSPHRASE' },
-  { key: 'ssh-known-hosts', env: 'PGARK_SSH_KNOWN_HOSTS', type: 'string', description: 'ssh: known_hosts file the host key is verified against (default ~/.ssh/known_hosts)' },
+  { key: 'ssh-identity', env: 'PGARK_SSH_IDENTITY', type: 'path', home: true, description: 'ssh: private key file (default: the ssh agent in SSH_AUTH_SOCK, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa); a passphrase comes from PGARK_SSH_PASSPHRASE' },
+  { key: 'ssh-known-hosts', env: 'PGARK_SSH_KNOWN_HOSTS', type: 'path', home: true, description: 'ssh: known_hosts file the host key is verified against (default ~/.ssh/known_hosts)' },
   { key: 'ssh-host-key-fingerprint', env: 'PGARK_SSH_HOST_KEY_FINGERPRINT', type: 'string', description: 'ssh: pinned host key fingerprint (SHA256:...), instead of known_hosts' },
-  { key: 's3-endpoint', env: 'PGARK_S3_ENDPOINT', type: 'string', description: 's3: endpoint URL of an S3-compatible store (default: AWS for the region)' },
+  { key: 's3-endpoint', env: 'PGARK_S3_ENDPOINT', type: 'url', description: 's3: endpoint URL of an S3-compatible store (default: AWS for the region)' },
   { key: 's3-region', env: 'PGARK_S3_REGION', type: 'string', description: 's3: region (default: AWS_REGION, the AWS config, else us-east-1)' },
   { key: 's3-path-style', env: 'PGARK_S3_PATH_STYLE', type: 'bool', default: 'false', description: 's3: path-style addressing (bucket in the path), needed by many S3-compatible stores' },
   { key: 's3-storage-class', env: 'PGARK_S3_STORAGE_CLASS', type: 'string', description: 's3: storage class for new objects, e.g. STANDARD_IA' },
@@ -51,9 +62,9 @@ export const SETTINGS = [
   { key: 's3-checksum', env: 'PGARK_S3_CHECKSUM', type: 'enum', values: ['when-required', 'when-supported'], default: 'when-required', description: 's3: request checksums (when-supported sends aws-chunked uploads, which many S3-compatible stores reject)' },
   { key: 's3-put-if-absent', env: 'PGARK_S3_PUT_IF_ABSENT', type: 'enum', values: ['if-none-match', 'head'], default: 'if-none-match', description: 's3: how put-if-absent is done: a conditional PUT (AWS, MinIO, R2, ...), or HEAD then PUT for stores that ignore If-None-Match (not safe against two racing writers)' },
   { key: 's3-part-size', env: 'PGARK_S3_PART_SIZE', type: 'int', default: '16', min: 5, max: 512, description: 's3: multipart upload part size in MiB (memory used per upload is about twice this)' },
-  { key: 'azure-endpoint', env: 'PGARK_AZURE_ENDPOINT', type: 'string', description: 'azure: blob service URL (default https://<account>.blob.core.windows.net; Azurite: http://127.0.0.1:10000/<account>)' },
+  { key: 'azure-endpoint', env: 'PGARK_AZURE_ENDPOINT', type: 'url', description: 'azure: blob service URL (default https://<account>.blob.core.windows.net; Azurite: http://127.0.0.1:10000/<account>)' },
   { key: 'azure-block-size', env: 'PGARK_AZURE_BLOCK_SIZE', type: 'int', default: '8', min: 1, max: 4000, description: 'azure: staged block size in MiB for large objects' },
-  { key: 'gcs-endpoint', env: 'PGARK_GCS_ENDPOINT', type: 'string', description: 'gcs: API endpoint (default: STORAGE_EMULATOR_HOST when set, else Google)' },
+  { key: 'gcs-endpoint', env: 'PGARK_GCS_ENDPOINT', type: 'url', bareHost: true, description: 'gcs: API endpoint (default: STORAGE_EMULATOR_HOST when set, else Google)' },
   { key: 'gcs-chunk-size', env: 'PGARK_GCS_CHUNK_SIZE', type: 'int', default: '16', min: 1, max: 1024, description: 'gcs: resumable upload chunk size in MiB (rounded to 256 KiB)' },
 ] as const satisfies readonly SettingSpec[];
 
@@ -66,3 +77,5 @@ export function isDriverSetting(key: string): boolean {
 }
 
 export const DEFAULT_CONFIG_PATH = '/etc/pgark/pgark.conf';
+/** The include directory read after DEFAULT_CONFIG_PATH (config/config-load.ts): its *.conf files in name order. */
+export const DEFAULT_CONFIG_INCLUDE_PATH = '/etc/pgark/conf.d';

@@ -7,7 +7,7 @@
  *   (test/unit/settings-transport.test.ts checks the round trip for every key of the schema).
  * - Into archive_command / restore_command (ops/setup.ts, restore/restore.ts, through
  *   restore/recovery-conf.ts buildPgarkCommand): --repo, --stanza, --config when a file is in use,
- *   and every storage-driver setting given by flag or environment as `--<key> <value>`. Other
+ *   --config-include-path when one was given (config/config-load.ts), and every storage-driver setting given by flag or environment as `--<key> <value>`. Other
  *   settings (tuning such as --jobs, --log-level) stay where the server's environment and the
  *   config file put them, as before: `pgark restore --jobs 16` sizes the restore, not every later
  *   wal-fetch.
@@ -33,6 +33,7 @@ export function settingsEnv(s: Settings): Record<string, string> {
     if (v !== undefined) env[spec.env] = v;
   }
   if (s.configPath !== undefined) env.PGARK_CONFIG = s.configPath;
+  if (s.configIncludePath !== undefined) env.PGARK_CONFIG_INCLUDE_PATH = s.configIncludePath;
   return env;
 }
 
@@ -52,5 +53,7 @@ export function commandSettings(s: Settings): CommandSettings {
     const v = s.given[spec.key];
     if (v !== undefined && travelsInCommands(spec)) extra.push(`--${spec.key}`, v);
   }
+  // The include directory a flag or PGARK_CONFIG_INCLUDE_PATH named is part of "the config file in use".
+  if (s.configIncludePath !== undefined) extra.push('--config-include-path', s.configIncludePath);
   return { repo: requireRepo(s), stanza: s.stanza, ...(s.configPath !== undefined ? { config: s.configPath } : {}), extra };
 }

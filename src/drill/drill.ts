@@ -15,7 +15,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from 'pg';
 import { causeText, PgarkError } from '../common/errors.js';
-import { log } from '../common/log.js';
+import { log, notice } from '../common/log.js';
 import type { Settings } from '../config/resolve.js';
 import { listBackups, readManifest } from '../catalog/catalog.js';
 import type { BackupInfo } from '../catalog/backup-info.js';
@@ -113,7 +113,7 @@ export async function runDrill(settings: Settings, repo: Repository, o: DrillOpt
   const cleanup = (fastTimeoutSec: number) => (cleaning ??= doCleanup(fastTimeoutSec));
   const onSignal = (sig: NodeJS.Signals) => {
     interrupted = sig;
-    process.stderr.write(`pgark: ${sig}: stopping the drill's scratch server\n`);
+    notice('warn', `${sig}: stopping the drill's scratch server`);
     void cleanup(5).then((removable) => {
       // The restore may have gone on writing meanwhile: remove once more, synchronously, right
       // before exiting, so that nothing runs in between.

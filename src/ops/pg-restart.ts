@@ -16,7 +16,7 @@ export interface RestartPlan {
 }
 
 /**
- * Check that this process can restart the server and return how. `logFile` is --log-file;
+ * Check that this process can restart the server and return how. `logFile` is --server-log-file;
  * without it the server must log through its logging collector (its early start-up lines,
  * before the collector runs, are then dropped).
  */
@@ -38,7 +38,7 @@ export async function prepareRestart(dataDirectory: string, pgVersion: number, l
   if (!logFile && !loggingCollector) {
     throw new ConfigError(
       "--restart: logging_collector is off, so the server logs to the output pg_ctl gives it, and pg_ctl does not remember the log file of the last start: " +
-      'pass --log-file FILE (the server\'s log file), or restart the server yourself',
+      'pass --server-log-file FILE (the server\'s log file), or restart the server yourself',
     );
   }
   return { pgCtl: requirePgProgram('pg_ctl', pgVersion), dataDirectory, logFile: logFile ?? '/dev/null' };

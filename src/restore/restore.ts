@@ -19,6 +19,7 @@ import { commandSettings } from '../config/settings-transport.js';
 import type { Repository } from '../repo/repository.js';
 import { parseLsn } from '../wal/segment-name.js';
 import type { BackupInfo } from '../catalog/backup-info.js';
+import { log, PhaseTimer } from '../common/log.js';
 import { chainOf, findBackup, listBackups, readManifest } from '../catalog/catalog.js';
 import type { Manifest } from '../backup/manifest.js';
 import { planRestore, type RestoreTask } from './plan.js';
@@ -153,6 +154,7 @@ async function isEmptyDir(dir: string): Promise<boolean | null> {
 
 export async function runRestore(settings: Settings, repo: Repository, o: RestoreOptions): Promise<RestoreOutcome> {
   const started = Date.now();
+  const phases = new PhaseTimer('restore');
   const notes: string[] = [];
   const target = validateTarget(o.target);
   const pgdata = resolve(o.pgdata);
@@ -192,6 +194,8 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
   // Running as root: decide who gets the files before anything is written (or refuse).
   const owner = await planRestoreOwner({ option: o.owner, recorded: manifest.header.owner, backupId: backup.id, pgdata });
   if (owner) notes.push(`running as root: the restored files belong to ${owner.user}:${owner.group} (${owner.source}); start PostgreSQL as ${owner.user}`);
+
+  phases.lap('choose the backup and read its manifests', `${backup.id}, chain of ${chain.length}`);
 
   const tsMap = resolveTablespaceMap(parseTablespaceMap(o.tablespaceMap), manifest.header.tablespaces);
   const tablespaces: Record<string, string> = {};
@@ -238,6 +242,8 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
     await chmod(abs, d.mode & 0o7777);
   }
 
+  phases.lap('prepare directories', `${manifest.dirs.length} directories${o.delta ? `, ${removed} extra entries removed (--delta)` : ''}`);
+
   const { tasks, multi } = planRestore(manifests);
   // Files written in parts by several workers: create them (empty) first; size, mode and mtime at the end.
   for (const f of multi) {
@@ -268,6 +274,8 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
       await fh.close();
     }
   }
+
+  phases.lap('copy files', `${res.written} written (${res.bytes} bytes), ${res.skipped} unchanged, ${tasks.length} tasks, ${jobs} jobs`);
 
   // PostgreSQL recreates pg_tblspc links from tablespace_map during recovery: it must name the
   // locations restored into, not the source's.
@@ -301,6 +309,8 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
     throw new PgarkError(`backup ${backup.id} has no global/pg_control`);
   }
   await fsyncDir(pgdata);
+  phases.lap('recovery settings and pg_control');
+  phases.done(`backup ${backup.id} into ${pgdata}`);
   progress?.finish({ id: backup.id, files: res.written, unchanged: res.skipped });
   return {
     backup, pgdata, filesWritten: res.written, filesUnchanged: res.skipped, filesRemoved: removed, bytesWritten: res.bytes,
@@ -361,16 +371,19 @@ async function removeExtras(pgdata: string, m: Manifest, tablespaces: Record<str
         if (ownLinks.has(abs)) continue;
         const target = await readlink(abs).catch(() => '?');
         await unlink(abs);
+        log.trace(() => `restore: --delta: link ${abs} -> ${target} removed (not in the backup)`);
         links.push({ path: abs, target });
         removed++;
       } else if (e.isDirectory()) {
         if (keepDirs.has(abs)) await walk(abs);
         else {
           await rm(abs, { recursive: true, force: true });
+          log.trace(() => `restore: --delta: directory ${abs} removed (not in the backup)`);
           removed++;
         }
       } else if (!keepFiles.has(abs)) {
         await rm(abs, { force: true });
+        log.trace(() => `restore: --delta: file ${abs} removed (not in the backup)`);
         removed++;
       }
     }

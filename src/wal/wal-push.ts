@@ -4,7 +4,7 @@
  * calls for them return at once. Success is reported only for durably stored files.
  */
 import { join, resolve } from 'node:path';
-import { log } from '../common/log.js';
+import { log, PhaseTimer } from '../common/log.js';
 import type { Settings } from '../config/resolve.js';
 import type { Repository } from '../repo/repository.js';
 import type { ClusterIdentity, StanzaMeta } from '../repo/stanza-meta.js';
@@ -61,6 +61,7 @@ async function identityFromWalDir(walDir: string): Promise<ClusterIdentity> {
 
 export async function walPush(repo: Repository, settings: Settings, pathArg: string): Promise<WalPushReport> {
   const started = Date.now();
+  const phases = new PhaseTimer(`wal-push ${pathArg.slice(pathArg.lastIndexOf('/') + 1)}`);
   const path = resolve(pathArg);
   const name = path.slice(path.lastIndexOf('/') + 1);
   const wal = assertWalFileName(name);
@@ -69,22 +70,31 @@ export async function walPush(repo: Repository, settings: Settings, pathArg: str
 
   if (wal.kind === 'segment' && (await takePushRecord(path, pushTarget(requireRepo(settings), settings.stanza)))) {
     log.info(`'${name}' was already pushed ahead`);
+    phases.lap('push record', 'found: stored ahead by a worker and unchanged since');
+    phases.done();
     return { name, status: 'pushed-ahead', queuedAhead: [] };
   }
+  if (wal.kind === 'segment') log.trace(() => `wal-push: '${name}': no push record for it: pushing it now`);
   const file = await inspectLocalWal(path, wal, name);
+  phases.lap('read and check the local file', `${file.size} bytes`);
 
   const events: AuditEvent[] = [];
   try {
     const meta = await stanzaFor(repo, settings, file, walDir);
     const codec = settings.codecExplicit ? settings.codec : meta.codec;
+    phases.lap('stanza');
     const res: PushResult = await pushWalFile(repo, file, { codec, level: settings.compressLevel });
     events.push(res.event);
+    phases.lap('store', `${res.status}, ${res.size} -> ${res.storedSize} bytes, ${codec}`);
     let queuedAhead: string[] = [];
     if (wal.kind === 'segment') {
       await records.pruneBefore(name);
       // An agent serving this pg_wal stores ahead already: a look-ahead worker would only
       // compete with it for the same segments.
       if (!(await lockHeld(agentPidPath(walDir)))) queuedAhead = await queuePushAhead(settings, walDir, name);
+      else log.trace(() => `wal-push: no look-ahead: pgark agent serves ${walDir}`);
+      for (const q of queuedAhead) log.trace(() => `wal-push: '${q}' is ready: queued for the look-ahead worker`);
+      phases.lap('look-ahead', `${queuedAhead.length} segment(s) queued`);
     }
     log.info(`pushed '${name}' (${res.status}, ${res.size} -> ${res.storedSize} bytes) in ${Date.now() - started} ms; ${queuedAhead.length} queued ahead`);
     return { name, status: res.status, queuedAhead };
@@ -93,5 +103,7 @@ export async function walPush(repo: Repository, settings: Settings, pathArg: str
     throw err;
   } finally {
     await writeAudit(repo, events);
+    phases.lap('audit record');
+    phases.done();
   }
 }

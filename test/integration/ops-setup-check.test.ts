@@ -127,11 +127,11 @@ describe('pgark setup and pgark check', () => {
     // A restart needs the server's log file here: the harness runs it with logging_collector off.
     const noLog = await pgark(['setup', ...repoArgs(), '--restart'], { env: env(), allowFail: true });
     expect(noLog.code).toBe(2);
-    expect(noLog.stderr).toMatch(/logging_collector is off.*--log-file/);
+    expect(noLog.stderr).toMatch(/logging_collector is off.*--server-log-file/);
     expect(existsSync(repo)).toBe(false);
     expect(await autoConf(primary)).not.toMatch(/archive/);
 
-    const applied = await pgark(['setup', ...repoArgs(), '--restart', '--log-file', primary.logFile, '--archive-timeout', '300'], { env: env() });
+    const applied = await pgark(['setup', ...repoArgs(), '--restart', '--server-log-file', primary.logFile, '--archive-timeout', '300'], { env: env() });
     expect(applied.stdout).toMatch(/archive_timeout\s+'0' -> '300'\s+\(needs a reload\)/);
     // --archive-timeout is setup's old spelling of --server-archive-timeout: it still works, and warns.
     expect(applied.stderr).toMatch(/--archive-timeout is deprecated .*use --server-archive-timeout/);
@@ -151,8 +151,10 @@ describe('pgark setup and pgark check', () => {
     expect(existsSync(join(repo, stanza, 'wal', seg.slice(0, 8), seg.slice(0, 16), seg))).toBe(true);
 
     const before = await autoConf(primary);
+    // The old spelling (--log-file, now pgark's own log, a global option) still names the server's log, with a warning.
     const again = await pgark(['setup', ...repoArgs(), '--server-archive-timeout', '300', '--restart', '--log-file', primary.logFile], { env: env() });
     expect(again.code).toBe(0);
+    expect(again.stderr).toMatch(/WARN  pgark-setup\[\d+\]: setup: --log-file is pgark's own log file now; .*pass --server-log-file/);
     expect(again.stdout).toMatch(/nothing to change: the server is set up for pgark/);
     expect(again.stdout).not.toMatch(/restarted/);
     expect(await autoConf(primary)).toBe(before);

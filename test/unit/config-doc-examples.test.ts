@@ -1,8 +1,11 @@
-// Every pgark config file shown in README.md, docs/*.md and contrib/ parses with the CLI's parser.
-import { readdirSync, readFileSync } from 'node:fs';
+// Every pgark config file shown in README.md, docs/*.md and contrib/ parses with the CLI's parser,
+// and its values pass the type checks (config/setting-check.ts) as the CLI resolves them.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfigFile } from '../../src/config/config-file.js';
+import { resolveSettings } from '../../src/config/resolve.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const SYSTEMD_SECTIONS = new Set(['Unit', 'Service', 'Timer', 'Install', 'Socket', 'Path', 'Mount']);
@@ -36,6 +39,8 @@ function cronExample(): { where: string; text: string } {
   return { where: `${path}:${at + 2}`, text: body.join('\n') };
 }
 
+const tmp = mkdtempSync(join(tmpdir(), 'pgark-doc-examples-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const docs = [join(root, 'README.md'), ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join(root, 'docs', f))];
 const examples = [...docs.flatMap(configBlocks), cronExample()];
 
@@ -48,6 +53,12 @@ describe('config examples in the documentation parse', () => {
     const sections = parseConfigFile(text, where);
     expect(sections.size).toBeGreaterThan(0);
     for (const values of sections.values()) for (const v of values.values()) expect(v).not.toMatch(/[ \t][#;(]/);
+    // Resolved as the CLI does, for [global] alone and for each stanza section.
+    const path = join(tmp, `${where.replace(/[^A-Za-z0-9]+/g, '_')}.conf`);
+    writeFileSync(path, text);
+    for (const stanza of ['main', ...[...sections.keys()].filter((s) => s !== 'global')]) {
+      expect(() => resolveSettings({ config: path, stanza }, {})).not.toThrow();
+    }
   });
   it('the README example gives the values it says', () => {
     const readme = examples.find((e) => e.where.includes('README.md') && e.text.includes('[global]'))!;

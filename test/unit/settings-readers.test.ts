@@ -29,11 +29,27 @@ function file(text: string): string {
 const GLOBAL = file('[global]\nrepo = /g   # the backup disk\n[db1]\nrepo = /d\n[main]\npush-ahead = 4\n');
 const MAIN_OWN = file('[global]\nrepo = /g\n[main]\nrepo = /m\n');
 const BROKEN = file('[global]\nrepo /x\n');
+/** Comments after section headers (the README's `[main]   # per-stanza overrides`). */
+const HEADER_COMMENTS = file('[global]   # defaults\nrepo = /g  # the backup disk\n[db1]\t; per-stanza overrides\nrepo = /d\n');
+/** A value of the wrong type: a relative repo (refused by the CLI with file:line; the shell reads no repo from it). */
+const RELATIVE_REPO = file('[global]\nrepo = var/lib/pgark\n');
+/** A config file and an include directory (config/config-load.ts): *.conf in byte order, later wins. */
+const INC_MAIN = file('[global]\nrepo = /g\n[db1]\nrepo = /d\n');
+const INC_DIR = join(dir, 'conf.d');
+mkdirSync(INC_DIR);
+writeFileSync(join(INC_DIR, '10-first.conf'), '[global]  # from conf.d\nrepo = /i10\n');
+writeFileSync(join(INC_DIR, '2-second.conf'), '[global]\nrepo = /i2\n[db1]\njobs = 2\n');
+writeFileSync(join(INC_DIR, '3-ignored.conf.bak'), '[global]\nrepo = /ignored\n');
+writeFileSync(join(INC_DIR, 'README'), 'not a config file\n');
 /** The config file of the cases that name none (so that /etc/pgark/pgark.conf is never read). */
 const EMPTY = file('');
 
-type Case = [name: string, args: string[], env: Record<string, string>, want: { repo: string; stanza: string } | null];
-/** `want`: what the CLI resolves (null: it refuses the call, or names no repository). */
+type Case = [name: string, args: string[], env: Record<string, string>, want: { repo: string; stanza: string } | null, shell?: 'full'];
+/**
+ * `want`: what the CLI resolves (null: it refuses the call, or names no repository). `shell`:
+ * 'full' when bin/pgark-wal-push leaves every such call to the CLI (an include directory is
+ * named: it does not read include files).
+ */
 const CASES: Case[] = [
   ['flag', ['--repo', '/a'], {}, { repo: '/a', stanza: 'main' }],
   ['flags with =', ['--repo=/a', '--stanza=db1'], {}, { repo: '/a', stanza: 'db1' }],
@@ -53,6 +69,15 @@ const CASES: Case[] = [
   ['empty PGARK_STANZA is refused, not "main"', ['--repo', '/a'], { PGARK_STANZA: '' }, null],
   ['empty --repo is refused, not skipped', ['--repo', ''], { PGARK_REPO: '/e' }, null],
   ['empty --stanza= is refused, not skipped', ['--repo', '/a', '--stanza='], { PGARK_STANZA: 'db1' }, null],
+  ['comments after section headers', ['--config', HEADER_COMMENTS], {}, { repo: '/g', stanza: 'main' }],
+  ['comments after section headers, stanza section', ['--config', HEADER_COMMENTS, '--stanza', 'db1'], {}, { repo: '/d', stanza: 'db1' }],
+  ['a relative repo in the file is refused', ['--config', RELATIVE_REPO], {}, null],
+  ['include directory by flag: the last file in name order wins', ['--config', INC_MAIN, '--config-include-path', INC_DIR], {}, { repo: '/i2', stanza: 'main' }, 'full'],
+  ['include directory by flag with =', ['--config', INC_MAIN, `--config-include-path=${INC_DIR}`], {}, { repo: '/i2', stanza: 'main' }, 'full'],
+  ['include directory by environment', [], { PGARK_CONFIG: INC_MAIN, PGARK_CONFIG_INCLUDE_PATH: INC_DIR }, { repo: '/i2', stanza: 'main' }, 'full'],
+  ['include directory: the stanza section of the config file beats [global] of a later file', ['--config', INC_MAIN, '--stanza', 'db1'], { PGARK_CONFIG_INCLUDE_PATH: INC_DIR }, { repo: '/d', stanza: 'db1' }, 'full'],
+  ['a named include directory that does not exist is refused', ['--config', INC_MAIN, '--config-include-path', join(dir, 'nope')], {}, null],
+  ['flag beats an include file', ['--config', INC_MAIN, '--config-include-path', INC_DIR, '--repo', '/f'], {}, { repo: '/f', stanza: 'main' }],
 ];
 
 /** The CLI: `pgark wal-push <seg> <args>` parsed by the real program, settings as the command resolves them. */
@@ -97,7 +122,7 @@ function viaShell(args: string[], env: Record<string, string>, target: string): 
 }
 
 describe('the three readers resolve the same repository and stanza', () => {
-  it.each(CASES)('%s', async (_name, args, env, want) => {
+  it.each(CASES)('%s', async (_name, args, env, want, shell) => {
     const envWithConfig = { PGARK_CONFIG: EMPTY, ...env };
     expect(await viaCli('/x/pg_wal/000000010000000000000003', args, envWithConfig)).toEqual(want);
 
@@ -115,13 +140,18 @@ describe('the three readers resolve the same repository and stanza', () => {
     }
 
     // bin/pgark-wal-push: answers from a record of what the CLI resolved, and only from that.
-    if (want !== null) {
+    if (want !== null && shell === 'full') {
+      // It leaves the call to the CLI (which resolved `want`), whatever the record.
+      for (const [repo, stanza] of [[want.repo, want.stanza], ['/g', want.stanza], ['/d', want.stanza], ['/i10', want.stanza]] as const) {
+        expect(viaShell(args, envWithConfig, pushTarget(repo, stanza))).toBe('full');
+      }
+    } else if (want !== null) {
       expect(viaShell(args, envWithConfig, pushTarget(want.repo, want.stanza))).toBe('record');
       expect(viaShell(args, envWithConfig, pushTarget(want.repo, `${want.stanza}x`))).toBe('full');
       expect(viaShell(args, envWithConfig, pushTarget(`${want.repo}x`, want.stanza))).toBe('full');
     } else {
       // The CLI refuses: the shell must leave the call to it whatever record there is.
-      for (const repo of ['/a', '/b', '/e', '/g', '/d', '/m']) {
+      for (const repo of ['/a', '/b', '/e', '/g', '/d', '/m', 'var/lib/pgark', '/i2', '/i10']) {
         for (const stanza of ['main', 'db1', '']) expect(viaShell(args, envWithConfig, pushTarget(repo, stanza))).toBe('full');
       }
     }

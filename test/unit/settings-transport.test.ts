@@ -32,6 +32,10 @@ function sample(s: SettingSpec): string {
       return s.default === 'true' ? 'no' : 'yes';
     case 'enum':
       return s.values!.find((v) => v !== s.default)!;
+    case 'url':
+      return `http://127.0.0.1:9000/${s.key}`;
+    case 'duration':
+      return '1d12h';
     default:
       if (s.key === 'stanza') return 'db_1';
       if (s.key === 'repo') return 's3://bucket/pre fix';

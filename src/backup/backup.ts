@@ -20,7 +20,7 @@ import { ConfigError, InvalidInputError, PgarkError } from '../common/errors.js'
 import { log } from '../common/log.js';
 import { Progress } from '../common/progress.js';
 import { runPool } from '../common/worker-pool.js';
-import type { Settings } from '../config/resolve.js';
+import type { RepositorySettings, Settings } from '../config/resolve.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
 import { connectPg } from '../pg/connect.js';
 import { backupIdFor, catalogKey, dataObjectKey, manifestKey, pinKey, walKey } from '../repo/layout.js';
@@ -35,6 +35,13 @@ import { backupStart, backupStop, clusterFacts, parseBackupLabel, type ClusterFa
 import { manifestLines, MANIFEST_FORMAT, partsDigest, type FileEntry, type Manifest } from './manifest.js';
 import { planTasks, type BackupTask } from './tasks.js';
 import { walkDataDirectory } from './walk.js';
+
+/**
+ * What backup reads from the settings: the parallelism (the core count unless jobs was given),
+ * --pgdata, the codec and level, incr-chain-max, archive-timeout, and what the worker threads
+ * open the repository with.
+ */
+export type BackupSettings = Pick<Settings, 'jobs' | 'jobsExplicit' | 'pgdata' | 'codec' | 'codecExplicit' | 'compressLevel' | 'incrChainMax' | 'archiveTimeoutSec'> & RepositorySettings;
 
 export interface BackupOptions {
   type: 'full' | 'incr' | 'auto';
@@ -56,7 +63,7 @@ export interface BackupOutcome {
 
 const LABEL_MAX = 200;
 
-export async function runBackup(settings: Settings, repo: Repository, o: BackupOptions): Promise<BackupOutcome> {
+export async function runBackup(repo: Repository, settings: BackupSettings, o: BackupOptions): Promise<BackupOutcome> {
   if (o.label !== undefined && (o.label.length > LABEL_MAX || /[\n\r\0]/.test(o.label))) {
     throw new InvalidInputError(`invalid --label: at most ${LABEL_MAX} characters on one line`);
   }

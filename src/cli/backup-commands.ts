@@ -53,7 +53,7 @@ export function registerBackupCommands(program: Command): void {
     .action(async (opts: { type: 'full' | 'incr' | 'auto'; label?: string; keep?: boolean; jobs?: string; dsn?: string; fromStandby?: boolean; checkpoint: 'fast' | 'spread'; storeWal?: boolean; progress: boolean; json?: boolean }, cmd: Command) => {
       const settings = settingsFrom(cmd);
       const { runBackup } = await import('../backup/backup.js');
-      const out = await withRepository(settings, (repo) => runBackup(settings, repo, {
+      const out = await withRepository(settings, (repo) => runBackup(repo, settings, {
         type: opts.type, label: opts.label, keep: !!opts.keep, jobs: intOption(opts.jobs, '--jobs', 1, 256), dsn: opts.dsn,
         fromStandby: !!opts.fromStandby, checkpoint: opts.checkpoint, storeWal: !!opts.storeWal, progress: opts.progress,
       }));
@@ -173,7 +173,7 @@ export function registerRestoreCommand(program: Command): void {
         ...(opts.targetAction !== undefined ? { action: opts.targetAction } : {}),
         ...(opts.targetTimeline !== undefined ? { timeline: opts.targetTimeline } : {}),
       };
-      const out = await withRepository(settings, (repo) => runRestore(settings, repo, {
+      const out = await withRepository(settings, (repo) => runRestore(repo, settings, {
         ref, pgdata: settings.pgdata!, target, standby: !!opts.standby, primaryConninfo: opts.primaryConninfo, primarySlotName: opts.primarySlotName,
         keepArchive: !!opts.keepArchive, tablespaceMap: opts.tablespaceMap, jobs: intOption(opts.jobs, '--jobs', 1, 256),
         delta: !!opts.delta, force: !!opts.force, progress: opts.progress,
@@ -212,7 +212,7 @@ export function registerCatalogCommands(program: Command): void {
     .action(async (opts: { dryRun?: boolean; json?: boolean }, cmd: Command) => {
       const settings = settingsFrom(cmd);
       const { runExpire } = await import('../catalog/expire.js');
-      const out = await withRepository(settings, (repo) => runExpire(settings, repo, { dryRun: !!opts.dryRun }));
+      const out = await withRepository(settings, (repo) => runExpire(repo, { retention: settings, dryRun: !!opts.dryRun }));
       if (opts.json) {
         printJson(out);
         return;
@@ -247,7 +247,7 @@ export function registerCatalogCommands(program: Command): void {
     .action(async (ref: string, opts: { force?: boolean }, cmd: Command) => {
       const settings = settingsFrom(cmd);
       const { runDelete } = await import('../catalog/expire.js');
-      const r = await withRepository(settings, (repo) => runDelete(settings, repo, ref, !!opts.force));
+      const r = await withRepository(settings, (repo) => runDelete(repo, { retention: settings, ref, force: !!opts.force }));
       for (const why of r.overridden) process.stdout.write(`forced: ${why}\n`);
       process.stdout.write(`deleted ${r.removed.join(', ')}\n`);
     });

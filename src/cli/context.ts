@@ -1,7 +1,7 @@
 /** Turn parsed CLI options into settings and an open repository. */
 import type { Command } from 'commander';
 import { log, setLogLevel } from '../common/log.js';
-import { requireRepo, resolveSettings, type FlagValues, type Settings } from '../config/resolve.js';
+import { requireRepo, resolveSettings, type FlagValues, type RepositorySettings, type Settings } from '../config/resolve.js';
 import { SETTINGS } from '../config/schema.js';
 // Loaded when a command opens the repository: `pgark version`/`help` and the parse of every
 // command line stay free of the repository, codec and crypto modules (start-up cost).
@@ -30,7 +30,7 @@ export interface OpenRepositoryOptions {
   marker?: 'require' | 'skip';
 }
 
-export async function openRepository(settings: Settings, o: OpenRepositoryOptions = {}): Promise<Repository> {
+export async function openRepository(settings: RepositorySettings, o: OpenRepositoryOptions = {}): Promise<Repository> {
   const [{ openDriver }, { Repository }] = await Promise.all([import('../../storage-drivers/registry.js'), import('../repo/repository.js')]);
   const driver = await openDriver(requireRepo(settings), { settings: settings.driver });
   const repo = new Repository(driver, settings.stanza, { attempts: settings.retries, budgetMs: settings.retryBudgetSec * 1000 });

@@ -45,7 +45,7 @@ export function registerDrillCommands(program: Command): void {
       const delayMs = opts.delay !== undefined ? parseApplyDelay(opts.delay) : undefined;
       const port = opts.port !== undefined ? parsePort(opts.port) : undefined;
       const { runClone } = await import('../drill/clone.js');
-      const out = await withRepository(settings, (repo) => runClone(settings, repo, {
+      const out = await withRepository(settings, (repo) => runClone(repo, settings, {
         ref, pgdata: settings.pgdata!, primaryConninfo: opts.primaryConninfo, primarySlotName: opts.primarySlotName, delayMs, port,
         start: !!opts.start, startTimeoutSec: intOption(opts.startTimeout, '--start-timeout', 1, 86400) ?? 300,
         tablespaceMap: opts.tablespaceMap, jobs: intOption(opts.jobs, '--jobs', 1, 256), delta: !!opts.delta, force: !!opts.force, progress: opts.progress,
@@ -128,7 +128,7 @@ export function registerDrillCommands(program: Command): void {
         checks = { file: opts.checks, database: opts.checksDb, statements };
       }
       const { runDrill } = await import('../drill/drill.js');
-      const out = await withRepository(settings, (repo) => runDrill(settings, repo, {
+      const out = await withRepository(settings, (repo) => runDrill(repo, settings, {
         ref, target, exclusive: !!opts.targetExclusive, checks, keep: !!opts.keep, scratchParent: opts.scratch,
         timeoutSec: intOption(opts.timeout, '--timeout', 1, 7 * 86400) ?? 3600, jobs: intOption(opts.jobs, '--jobs', 1, 256), progress: opts.progress,
       }));

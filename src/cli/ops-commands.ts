@@ -73,9 +73,10 @@ export function registerOpsCommands(program: Command): void {
       const archiveTimeoutSec = intOption(opts.archiveTimeout, '--archive-timeout', 1, 86400);
       const settings = settingsFrom(cmd);
       const { runSetup } = await import('../ops/setup.js');
+      const { commandSettings } = await import('../config/settings-transport.js');
       const { describeReplacement } = await import('../ops/setup-plan.js');
-      const out = await withRepository(settings, (repo) => runSetup(settings, repo, {
-        dsn: opts.dsn, dryRun: !!opts.dryRun, reload: !!opts.reload, restart: !!opts.restart, logFile: opts.logFile,
+      const out = await withRepository(settings, (repo) => runSetup(repo, {
+        commands: commandSettings(settings), pgdata: settings.pgdata, dsn: opts.dsn, dryRun: !!opts.dryRun, reload: !!opts.reload, restart: !!opts.restart, logFile: opts.logFile,
         archiveTimeoutSec, standby: !!opts.standby, force: !!opts.force,
       }), { marker: 'skip' }); // setup creates the repository (as pgark repo create)
       if (opts.json) printJson(out);

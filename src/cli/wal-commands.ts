@@ -90,7 +90,7 @@ export function registerWalCommands(program: Command): void {
       const { runPrefetch } = await import('../wal/prefetch.js');
       const { assertWalFileName } = await import('../wal/segment-name.js');
       names.forEach((n) => assertWalFileName(n));
-      await withRepository(settings, (repo) => runPrefetch(repo, dir, names, settings));
+      await withRepository(settings, (repo) => runPrefetch(repo, settings, dir, names));
     });
 
   program

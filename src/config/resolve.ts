@@ -42,6 +42,9 @@ export interface Settings {
   given: Partial<Record<SettingKey, string>>;
 }
 
+/** What opening a repository reads (cli/context.ts openRepository; worker threads open their own). */
+export type RepositorySettings = Pick<Settings, 'repo' | 'stanza' | 'driver' | 'retries' | 'retryBudgetSec'>;
+
 export type FlagValues = Partial<Record<SettingKey | 'config', string | undefined>>;
 
 const STANZA_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
@@ -139,7 +142,7 @@ export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv = proc
   };
 }
 
-export function requireRepo(s: Settings): string {
+export function requireRepo(s: Pick<Settings, 'repo'>): string {
   if (!s.repo) throw new ConfigError("missing required setting 'repo': pass --repo, set PGARK_REPO, or add 'repo = ...' to the config file");
   return s.repo;
 }

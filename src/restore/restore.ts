@@ -14,7 +14,7 @@ import { Progress } from '../common/progress.js';
 import { isProcessAlive } from '../common/process.js';
 import { selfCommand } from '../common/self-command.js';
 import { runPool } from '../common/worker-pool.js';
-import type { Settings } from '../config/resolve.js';
+import type { RepositorySettings, Settings } from '../config/resolve.js';
 import { commandSettings } from '../config/settings-transport.js';
 import type { Repository } from '../repo/repository.js';
 import { parseLsn } from '../wal/segment-name.js';
@@ -28,6 +28,13 @@ import type { RestoreTaskResult, RestoreWorkerInit } from './restore-worker.js';
 import { targetPath } from './restore-worker-paths.js';
 import { openOwnFile, openPrivateForWrite } from './private-file.js';
 import { fsyncDir, writeTextAtomic } from '../common/fs-atomic.js';
+
+/**
+ * What restore reads from the settings: the parallelism (the core count unless jobs was given),
+ * what restore_command carries (config/settings-transport.ts commandSettings), and what the
+ * worker threads open the repository with.
+ */
+export type RestoreSettings = Pick<Settings, 'jobs' | 'jobsExplicit' | 'configPath' | 'given'> & RepositorySettings;
 
 export interface RestoreOptions {
   ref: string;
@@ -145,7 +152,7 @@ async function isEmptyDir(dir: string): Promise<boolean | null> {
   }
 }
 
-export async function runRestore(settings: Settings, repo: Repository, o: RestoreOptions): Promise<RestoreOutcome> {
+export async function runRestore(repo: Repository, settings: RestoreSettings, o: RestoreOptions): Promise<RestoreOutcome> {
   const started = Date.now();
   const notes: string[] = [];
   const target = validateTarget(o.target);

@@ -18,7 +18,8 @@ export function tablespaceTargets(links: Manifest['links'], tsMap: ReadonlyMap<n
 /**
  * The tablespace_map file for the locations restored into. PostgreSQL recreates pg_tblspc links
  * from it during recovery: it must name these, not the source's. A backslash, newline or carriage
- * return in a location is escaped with a backslash, as PostgreSQL writes it and read_tablespace_map reads it.
+ * return in a location is escaped with a backslash (PostgreSQL's read_tablespace_map takes a backslash as
+ * escaping the next character).
  */
 export function tablespaceMapText(links: Manifest['links'], tablespaces: Readonly<Record<string, string>>): string {
   const esc = (p: string) => p.replace(/[\\\n\r]/g, (c) => `\\${c}`);

@@ -19,7 +19,7 @@ import { log } from '../common/log.js';
 import { listBackups, readManifest } from '../catalog/catalog.js';
 import type { BackupInfo } from '../catalog/backup-info.js';
 import { chooseBackup, runRestore, type RestoreSettings } from '../restore/restore.js';
-import { validateTarget } from '../restore/recovery-conf.js';
+import { validateTarget } from '../restore/recovery-target.js';
 import type { Repository } from '../repo/repository.js';
 import { findPgCtl, pgCtlStart, runningPostmaster, stopServer } from '../pg/pg-ctl.js';
 import { amcheckCheck, sqlChecks, tableCounts, userDatabases } from './drill-checks.js';

@@ -6,7 +6,7 @@ import { InvalidInputError, PgarkError } from '../common/errors.js';
 import { parseLsn } from '../wal/segment-name.js';
 import type { BackupInfo } from '../catalog/backup-info.js';
 import { findBackup } from '../catalog/catalog.js';
-import type { RecoveryTarget } from './recovery-conf.js';
+import type { RecoveryTarget } from './recovery-target.js';
 
 /** Choose the backup: the one named, or the newest that can reach the target. */
 export function chooseBackup(backups: readonly BackupInfo[], ref: string, target: RecoveryTarget): { backup: BackupInfo; note?: string } {

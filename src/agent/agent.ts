@@ -64,7 +64,10 @@ async function readySegments(walDir: string): Promise<{ names: string[]; oldestA
   return { names, oldestAgeSec };
 }
 
-export async function runAgent(repo: Repository, settings: Settings, o: AgentOptions): Promise<AgentStatus> {
+/** What the agent reads: the push target, the codec and level, and its parallelism. */
+export type AgentSettings = Pick<Settings, 'repo' | 'stanza' | 'codec' | 'codecExplicit' | 'compressLevel' | 'jobs'>;
+
+export async function runAgent(repo: Repository, settings: AgentSettings, o: AgentOptions): Promise<AgentStatus> {
   const { walDir } = o;
   await mkdir(agentDir(walDir), { recursive: true, mode: 0o700 });
   await mkdir(pushRecordDir(walDir), { recursive: true, mode: 0o700 });

@@ -16,7 +16,7 @@ import { Readable } from 'node:stream';
 import { isNodeError } from '../common/errors.js';
 import { serveWorker } from '../common/worker-pool.js';
 import { BufferPool, releaseBuffer, SliceTracker } from '../io/buffer-pool.js';
-import type { Settings } from '../config/resolve.js';
+import type { RepositorySettings } from '../config/resolve.js';
 import type { CodecName } from '../io/codec.js';
 import { readInto } from '../io/pooled-file-stream.js';
 import { dataObjectKey } from '../repo/layout.js';
@@ -28,7 +28,8 @@ import { BLCKSZ, pageLsn, verifyPageAt } from './page-checksum.js';
 import type { BackupTask, TaskFile } from './tasks.js';
 
 export interface BackupWorkerInit {
-  settings: Settings;
+  /** What this thread opens the repository with. */
+  settings: RepositorySettings;
   backupId: string;
   codec: CodecName;
   level: number | undefined;

@@ -16,28 +16,36 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from 'pg';
-import { ConfigError, InvalidInputError, PgarkError } from '../common/errors.js';
-import { log } from '../common/log.js';
+import { ConfigError, PgarkError } from '../common/errors.js';
+import { log, PhaseTimer } from '../common/log.js';
 import { ownerOfPath } from '../common/os-accounts.js';
 import { Progress } from '../common/progress.js';
 import { runPool } from '../common/worker-pool.js';
-import type { Settings } from '../config/resolve.js';
+import type { RepositorySettings, Settings } from '../config/resolve.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
 import { connectPg } from '../pg/connect.js';
-import { backupIdFor, catalogKey, dataObjectKey, manifestKey, pinKey, walKey } from '../repo/layout.js';
+import { catalogKey, dataObjectKey, manifestKey, pinKey, walKey } from '../repo/layout.js';
 import { acquireRepoLock } from '../repo/repo-lock.js';
 import type { Repository } from '../repo/repository.js';
-import { lsnToSegment, parseLsn, parseSegmentName, segmentName } from '../wal/segment-name.js';
+import { parseLsn } from '../wal/segment-name.js';
 import { PGARK_VERSION } from '../version.js';
 import { BACKUP_INFO_FORMAT, type BackupInfo } from '../catalog/backup-info.js';
 import { listBackups, readManifest, removeBackup, uncommittedBackupIds } from '../catalog/catalog.js';
 import type { BackupWorkerInit, BackupTaskResult } from './backup-worker.js';
 import { backupStart, backupStop, clusterFacts, parseBackupLabel, type ClusterFacts } from './pg-api.js';
-import { manifestLines, MANIFEST_FORMAT, partsDigest, type FileEntry, type Manifest } from './manifest.js';
+import { manifestLines, MANIFEST_FORMAT, type FileEntry, type Manifest } from './manifest.js';
 import { planTasks, type BackupTask } from './tasks.js';
+import { checkLabel, chooseBackupType, finishParts, mergeEntry, nextBackupId, walNeeded } from './backup-rules.js';
+import type { CodecName } from '../io/codec.js';
 import { walkDataDirectory } from './walk.js';
-import { PhaseTimer } from '../common/log.js';
 import { describeFileDecision } from './file-decision.js';
+
+/**
+ * What backup reads from the settings: the parallelism (the core count unless jobs was given),
+ * --pgdata, the codec and level, incr-chain-max, archive-timeout, and what the worker threads
+ * open the repository with.
+ */
+export type BackupSettings = Pick<Settings, 'jobs' | 'jobsExplicit' | 'pgdata' | 'codec' | 'codecExplicit' | 'compressLevel' | 'incrChainMax' | 'archiveTimeoutSec'> & RepositorySettings;
 
 export interface BackupOptions {
   type: 'full' | 'incr' | 'auto';
@@ -57,232 +65,214 @@ export interface BackupOutcome {
   notes: string[];
 }
 
-const LABEL_MAX = 200;
+/** What the server check found: the cluster, where its data directory is, the codec to store with. */
+interface ServerChecked {
+  facts: ClusterFacts;
+  fromStandby: boolean;
+  pgdata: string;
+  codec: CodecName;
+}
 
-export async function runBackup(settings: Settings, repo: Repository, o: BackupOptions): Promise<BackupOutcome> {
-  if (o.label !== undefined && (o.label.length > LABEL_MAX || /[\n\r\0]/.test(o.label))) {
-    throw new InvalidInputError(`invalid --label: at most ${LABEL_MAX} characters on one line`);
-  }
+/** What the copy of the data directory produced. */
+interface Copied {
+  files: Map<string, FileEntry>;
+  stats: { raw: number; stored: number; read: number; changed: number; reused: number; objects: number };
+}
+
+export async function runBackup(repo: Repository, settings: BackupSettings, o: BackupOptions): Promise<BackupOutcome> {
+  checkLabel(o.label);
   const notes: string[] = [];
   const jobs = o.jobs ?? (settings.jobsExplicit ? settings.jobs : availableParallelism());
   const phases = new PhaseTimer('backup');
   const client = await connectPg(o.dsn, 'pgark backup');
   let lockRelease: (() => Promise<void>) | undefined;
   try {
-    const facts = await clusterFacts(client);
-    const fromStandby = facts.inRecovery;
-    if (o.fromStandby && !facts.inRecovery) throw new ConfigError('--from-standby: the server is not a standby (pg_is_in_recovery() is false)');
-    if (facts.inRecovery && !o.fromStandby) notes.push('the server is a hot standby: backing up from the standby');
-    const pgdata = await checkDataDirectory(settings.pgdata, facts);
-    if (!o.storeWal && !fromStandby && facts.archiveMode === 'off') {
-      const { liveReceivers } = await import('../receiver/received-wal.js');
-      const receivers = await liveReceivers(repo);
-      if (receivers.length === 0) {
-        throw new ConfigError("archive_mode is off and no pgark receive is streaming into this stanza: the WAL this backup needs would never reach the repository; set archive_command = 'pgark wal-push %p', run pgark receive, or pass --store-wal");
-      }
-      notes.push(`archive_mode is off: the backup's WAL comes from pgark receive (${receivers.join(', ')})`);
-    }
-    const stanzaMeta = await repo.ensureStanza(
-      { systemIdentifier: facts.systemIdentifier, pgVersion: facts.pgVersion, walSegmentSize: facts.walSegmentSize },
-      settings.codec, 'backup');
-    const codec = settings.codecExplicit ? settings.codec : stanzaMeta.codec;
+    const server = await checkServer(client, repo, settings, o, notes);
+    const { facts } = server;
     const lock = await acquireRepoLock(repo, 'backup', { purpose: 'backup' });
     lockRelease = () => lock.release();
-
     const existing = await listBackups(repo);
-    const stale = await uncommittedBackupIds(repo, new Set(existing.map((b) => b.id)));
-    for (const id of stale) {
-      const n = await removeBackup(repo, id, false);
-      notes.push(`removed ${n} objects of backup ${id}, which never committed (interrupted run)`);
-    }
-
-    // Type and parent.
-    let type: 'full' | 'incr' = o.type === 'incr' ? 'incr' : 'full';
-    const newest = existing[existing.length - 1];
-    if (o.type !== 'full') {
-      const why = !newest ? 'there is no backup to build on'
-        : newest.chain.length - 1 >= settings.incrChainMax ? `the chain of ${newest.id} already has ${newest.chain.length - 1} incremental backups (incr-chain-max ${settings.incrChainMax})`
-        : newest.systemIdentifier !== facts.systemIdentifier ? `the newest backup ${newest.id} is of system ${newest.systemIdentifier}, the cluster before stanza-upgrade`
-        : newest.stop.timeline !== facts.timeline ? `the newest backup ${newest.id} is on timeline ${newest.stop.timeline}, the cluster on ${facts.timeline}`
-        : undefined;
-      if (why && o.type === 'incr') throw new ConfigError(`cannot take an incremental backup: ${why} (use --type full or auto)`);
-      if (why) notes.push(`taking a full backup: ${why}`);
-      else type = 'incr';
-    }
-    const parent = type === 'incr' ? newest! : undefined;
+    const stale = await removeStale(repo, existing, notes);
+    const { type, parent, note } = chooseBackupType(o.type, existing[existing.length - 1], facts.timeline, settings.incrChainMax, facts.systemIdentifier);
+    if (note) notes.push(note);
     const parentManifest = parent ? await readManifest(repo, parent) : undefined;
-    phases.lap('connect, lock and plan', `${type}${parent ? ` on ${parent.id}` : ''}, ${jobs} jobs, ${stale.size} interrupted backup(s) removed`);
-
-    // Ids sort by time and are never reused, not even the id of an interrupted run whose objects
-    // were just removed: a new id is later than every committed and every stale one.
-    let now = new Date();
-    const last = [...existing.map((b) => b.id), ...stale].sort().pop();
-    let id = backupIdFor(now, type);
-    while (last !== undefined && id.slice(0, 15) <= last.slice(0, 15)) {
-      now = new Date(now.getTime() + 1000);
-      id = backupIdFor(now, type);
-    }
+    const id = nextBackupId(new Date(), type, [...existing.map((b) => b.id), ...stale]);
+    phases.lap('connect, lock and plan', `${type}${parent ? ` on ${parent.id}` : ''}, ${jobs} jobs, ${stale.length} interrupted backup(s) removed`);
 
     const started = Date.now();
     const start = await backupStart(client, facts, `pgark backup ${id}`, o.checkpoint === 'fast');
     log.info(`backup ${id}: started at ${start.lsn} on timeline ${start.timeline}`);
     phases.lap('pg_backup_start', `checkpoint ${o.checkpoint === 'fast' ? 'fast' : 'spread'}`);
-
-    const walk = await walkDataDirectory(pgdata, facts.pgVersion);
+    const walk = await walkDataDirectory(server.pgdata, facts.pgVersion);
     const tasks = planTasks(walk.files, parentManifest?.files);
     const total = walk.files.reduce((n, f) => n + f.size, 0);
     phases.lap('walk the data directory', `${walk.files.length} files, ${total} bytes, ${walk.excluded} excluded; ${tasks.length} objects planned`);
     const progress = o.progress ? new Progress({ what: 'backup', totalBytes: total, out: process.stderr, tty: process.stderr.isTTY === true }) : undefined;
-
     const init: BackupWorkerInit = {
-      settings,
-      backupId: id,
-      codec,
-      level: settings.compressLevel,
-      checksums: facts.dataChecksums,
-      blockSize: facts.blockSize,
-      relsegBlocks: facts.relsegBlocks,
-      startLsn: start.lsn,
-      ...(parent ? { parentStartLsn: parent.start.lsn } : {}),
+      settings, backupId: id, codec: server.codec, level: settings.compressLevel, checksums: facts.dataChecksums, blockSize: facts.blockSize,
+      relsegBlocks: facts.relsegBlocks, startLsn: start.lsn, ...(parent ? { parentStartLsn: parent.start.lsn } : {}),
     };
-    const files = new Map<string, FileEntry>();
-    const stats = { raw: 0, stored: 0, read: 0, changed: 0, reused: 0, objects: 0 };
-    await runPool<BackupWorkerInit, BackupTask, BackupTaskResult>(
-      new URL('./backup-worker.js', import.meta.url), jobs, init, tasks,
-      (bytes) => progress?.add(bytes),
-      (r) => {
-        for (const e of r.entries) {
-          const had = files.get(e.path);
-          if (e.parts && had?.parts) {
-            had.parts.push(...e.parts);
-            had.size = Math.max(had.size, e.size);
-            if (e.checksumFailures) had.checksumFailures = [...(had.checksumFailures ?? []), ...e.checksumFailures];
-          } else files.set(e.path, e);
-          log.trace(() => `backup: ${describeFileDecision(e, id)}`);
-        }
-        stats.raw += r.rawBytes;
-        stats.stored += r.storedBytes;
-        stats.read += r.readBytes;
-        stats.changed += r.changedBlocks;
-        stats.reused += r.reusedBlocks;
-        stats.objects++;
-      });
+    const copied = await copyDataFiles(init, jobs, tasks, progress, id);
+    log.info(`backup ${id}: copied ${copied.stats.read} bytes into ${copied.stats.objects} objects`);
+    phases.lap('copy files', `${copied.stats.read} bytes read, ${copied.stats.stored} stored in ${copied.stats.objects} objects` +
+      (type === 'incr' ? `, ${copied.stats.changed} changed and ${copied.stats.reused} reused blocks` : ''));
 
-    for (const e of files.values()) {
-      if (!e.parts) continue;
-      e.parts = e.parts.filter((p) => p.size > 0).sort((x, y) => x.start - y.start);
-      const lastPart = e.parts[e.parts.length - 1];
-      e.size = lastPart ? lastPart.start + lastPart.size : 0;
-      e.sha256 = partsDigest(e.parts);
-      if (e.checksumFailures) e.checksumFailures.sort((x, y) => x - y);
-    }
-    log.info(`backup ${id}: copied ${stats.read} bytes into ${stats.objects} objects`);
-    phases.lap('copy files', `${stats.read} bytes read, ${stats.stored} stored in ${stats.objects} objects` +
-      (type === 'incr' ? `, ${stats.changed} changed and ${stats.reused} reused blocks` : ''));
     progress?.phase('stopping backup');
     const stop = await backupStop(client, facts);
     phases.lap('pg_backup_stop');
     const label = parseBackupLabel(stop.labelFile);
     if (parseLsn(label.startLsn) !== parseLsn(start.lsn)) throw new PgarkError(`backup_label start ${label.startLsn} differs from pg_backup_start's ${start.lsn}`);
     const stopTimeline = facts.inRecovery ? start.timeline : facts.timeline;
-    // The last byte of WAL needed is just before the stop LSN.
-    const firstSeg = parseSegmentName(label.startWalFile, facts.walSegmentSize);
-    const lastSeg = lsnToSegment(parseLsn(stop.lsn) - 1n, stopTimeline, facts.walSegmentSize);
-    const walNames: string[] = [];
-    for (let s = firstSeg.segno; s <= lastSeg.segno; s++) walNames.push(segmentName({ timeline: stopTimeline, segno: s }, facts.walSegmentSize));
-
-    // backup_label and tablespace_map (and the WAL with --store-wal) go in one more object.
-    const extra: Array<{ path: string; body: () => Promise<Buffer> }> = [
-      { path: 'backup_label', body: async () => Buffer.from(stop.labelFile) },
-    ];
-    if (stop.spcmapFile !== '') extra.push({ path: 'tablespace_map', body: async () => Buffer.from(stop.spcmapFile) });
-    if (o.storeWal) {
-      progress?.phase('storing WAL');
-      for (const name of walNames) extra.push({ path: `pg_wal/${name}`, body: () => readWalForBackup(pgdata, name, facts.walSegmentSize) });
-    }
-    const extraN = tasks.length;
-    const extraEntries: FileEntry[] = [];
-    const extraRes = await repo.putObject(dataObjectKey(repo.stanza, id, extraN), () => Readable.from((async function* () {
-      extraEntries.length = 0;
-      let offset = 0;
-      for (const x of extra) {
-        const body = await x.body();
-        extraEntries.push({ t: 'file', path: x.path, size: body.length, mode: 0o600, mtimeMs: Date.now(), sha256: createHash('sha256').update(body).digest('hex'),
-          ...(body.length > 0 ? { object: { backup: id, n: extraN, offset } } : {}) });
-        offset += body.length;
-        yield body;
-      }
-    })()), { codec });
-    for (const e of extraEntries) files.set(e.path, e);
-    stats.raw += extraRes.rawSize;
-    stats.stored += extraRes.storedSize;
-    stats.objects++;
-
+    const walNames = walNeeded(label.startWalFile, stop.lsn, stopTimeline, facts.walSegmentSize);
+    if (o.storeWal) progress?.phase('storing WAL');
+    await storeExtras(repo, server, id, tasks.length, stop, o.storeWal ? walNames : [], copied);
     log.info(`backup ${id}: stopped at ${stop.lsn}`);
-    phases.lap(o.storeWal ? 'store backup_label and WAL' : 'store backup_label', `${extra.length} file(s)`);
+    phases.lap(o.storeWal ? 'store backup_label and WAL' : 'store backup_label', `${stop.spcmapFile !== '' ? 2 : 1} file(s)${o.storeWal ? ` and ${walNames.length} WAL segment(s)` : ''}`);
     if (!o.storeWal) {
       progress?.phase(`waiting for WAL ${walNames[0]}..${walNames[walNames.length - 1]} to be archived`);
-      await waitForWal(repo, walNames, settings.archiveTimeoutSec, fromStandby);
+      await waitForWal(repo, walNames, settings.archiveTimeoutSec, server.fromStandby);
       phases.lap('wait for WAL in the repository', `${walNames.length} segment(s)`);
     }
-
     log.info(`backup ${id}: WAL ${walNames[0]}..${walNames[walNames.length - 1]} in the repository`);
-    // Manifest, then the catalog entry.
-    const dirs = [...walk.dirs].sort((a, b) => (a.path < b.path ? -1 : 1));
-    if (o.storeWal && !dirs.some((d) => d.path === 'pg_wal')) dirs.push({ t: 'dir', path: 'pg_wal', mode: 0o700 });
-    const manifest: Manifest = {
-      header: {
-        t: 'header', format: MANIFEST_FORMAT, id, type, ...(parent ? { parent: parent.id } : {}),
-        pgVersion: facts.pgVersion, pgdata: facts.dataDirectory, blockSize: facts.blockSize, relsegBlocks: facts.relsegBlocks,
-        tablespaces: facts.tablespaces, owner: await ownerOfPath(pgdata),
-      },
-      dirs,
-      links: walk.links,
-      files: new Map([...files.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1))),
-    };
-    const body = Buffer.from([...manifestLines(manifest)].join(''));
-    const mres = await repo.putObject(manifestKey(repo.stanza, id), () => Readable.from([body]), { codec });
-    stats.stored += mres.storedSize;
-    phases.lap('manifest', `${files.size} files, ${body.length} bytes`);
 
-    const failures = [...files.values()].filter((f) => f.checksumFailures).map((f) => ({ path: f.path, blocks: f.checksumFailures! }));
+    // Manifest, then the catalog entry.
+    const manifest = await storeManifest(repo, server, { id, type, parent }, walk, o.storeWal, copied);
+    phases.lap('manifest', `${copied.files.size} files, ${manifest.size} bytes`);
+    const failures = [...copied.files.values()].filter((f) => f.checksumFailures).map((f) => ({ path: f.path, blocks: f.checksumFailures! }));
     const info: BackupInfo = {
-      format: BACKUP_INFO_FORMAT,
-      id,
-      type,
-      ...(parent ? { parent: parent.id } : {}),
-      chain: parent ? [...parent.chain, id] : [id],
+      format: BACKUP_INFO_FORMAT, id, type, ...(parent ? { parent: parent.id } : {}), chain: parent ? [...parent.chain, id] : [id],
       ...(o.label !== undefined ? { label: o.label } : {}),
       start: { time: start.time.toISOString(), lsn: start.lsn, timeline: start.timeline, walFile: label.startWalFile },
       stop: { time: stop.time.toISOString(), lsn: stop.lsn, timeline: stopTimeline, walFile: walNames[walNames.length - 1]! },
-      walRange: { first: walNames[0]!, last: walNames[walNames.length - 1]! },
-      walStored: o.storeWal,
-      pgVersion: facts.pgVersion,
-      systemIdentifier: facts.systemIdentifier,
-      dataChecksums: facts.dataChecksums,
-      fromStandby,
+      walRange: { first: walNames[0]!, last: walNames[walNames.length - 1]! }, walStored: o.storeWal,
+      pgVersion: facts.pgVersion, systemIdentifier: facts.systemIdentifier, dataChecksums: facts.dataChecksums, fromStandby: server.fromStandby,
       size: {
-        original: stats.read, stored: stats.stored, files: files.size, objects: stats.objects + 1,
-        ...(type === 'incr' ? { changedBlocks: stats.changed, reusedBlocks: stats.reused } : {}),
+        original: copied.stats.read, stored: copied.stats.stored, files: copied.files.size, objects: copied.stats.objects + 1,
+        ...(type === 'incr' ? { changedBlocks: copied.stats.changed, reusedBlocks: copied.stats.reused } : {}),
       },
-      durationMs: Date.now() - started,
-      checksumFailures: failures.reduce((n, f) => n + f.blocks.length, 0),
-      codec,
-      manifest: { key: manifestKey(repo.stanza, id), sha256: createHash('sha256').update(body).digest('hex'), size: body.length },
-      pgarkVersion: PGARK_VERSION,
-      host: hostname(),
+      durationMs: Date.now() - started, checksumFailures: failures.reduce((n, f) => n + f.blocks.length, 0), codec: server.codec,
+      manifest, pgarkVersion: PGARK_VERSION, host: hostname(),
     };
-    if (lock.lost) throw new PgarkError('the backup lock was taken over by another process during the backup; not committing');
-    if (o.keep) await repo.putJson(pinKey(repo.stanza, id), { id, pinnedAt: new Date().toISOString(), by: 'backup --keep' });
-    await repo.putJson(catalogKey(repo.stanza, id), info, true);
+    await commitBackup(repo, lock, info, o.keep);
     phases.lap('catalog entry');
     phases.done(`backup ${id}`);
-    progress?.finish({ id, type, bytes: stats.read, stored: stats.stored });
+    progress?.finish({ id, type, bytes: copied.stats.read, stored: copied.stats.stored });
     return { info, checksumFailures: failures, notes };
   } finally {
     await client.end().catch(() => undefined); // ends an unfinished backup on the server side
     if (lockRelease) await lockRelease().catch(() => undefined);
   }
+}
+
+/**
+ * Before anything is written: the cluster facts, a standby only with --from-standby (noted
+ * otherwise), the data directory, the WAL's way into the repository, the stanza and the codec.
+ */
+async function checkServer(client: Client, repo: Repository, settings: BackupSettings, o: BackupOptions, notes: string[]): Promise<ServerChecked> {
+  const facts = await clusterFacts(client);
+  const fromStandby = facts.inRecovery;
+  if (o.fromStandby && !facts.inRecovery) throw new ConfigError('--from-standby: the server is not a standby (pg_is_in_recovery() is false)');
+  if (facts.inRecovery && !o.fromStandby) notes.push('the server is a hot standby: backing up from the standby');
+  const pgdata = await checkDataDirectory(settings.pgdata, facts);
+  if (!o.storeWal && !fromStandby && facts.archiveMode === 'off') {
+    const { liveReceivers } = await import('../receiver/received-wal.js');
+    const receivers = await liveReceivers(repo);
+    if (receivers.length === 0) {
+      throw new ConfigError("archive_mode is off and no pgark receive is streaming into this stanza: the WAL this backup needs would never reach the repository; set archive_command = 'pgark wal-push %p', run pgark receive, or pass --store-wal");
+    }
+    notes.push(`archive_mode is off: the backup's WAL comes from pgark receive (${receivers.join(', ')})`);
+  }
+  const stanzaMeta = await repo.ensureStanza(
+    { systemIdentifier: facts.systemIdentifier, pgVersion: facts.pgVersion, walSegmentSize: facts.walSegmentSize },
+    settings.codec, 'backup');
+  const codec = settings.codecExplicit ? settings.codec : stanzaMeta.codec;
+  return { facts, fromStandby, pgdata, codec };
+}
+
+/** Remove what uncommitted (killed) runs left behind, under the backup lock; their ids. */
+async function removeStale(repo: Repository, existing: readonly BackupInfo[], notes: string[]): Promise<string[]> {
+  const stale = [...await uncommittedBackupIds(repo, new Set(existing.map((b) => b.id)))];
+  for (const id of stale) {
+    const n = await removeBackup(repo, id, false);
+    notes.push(`removed ${n} objects of backup ${id}, which never committed (interrupted run)`);
+  }
+  return stale;
+}
+
+/** Copy the data directory with worker threads (backup-worker.ts). */
+async function copyDataFiles(init: BackupWorkerInit, jobs: number, tasks: BackupTask[], progress: Progress | undefined, id: string): Promise<Copied> {
+  const files = new Map<string, FileEntry>();
+  const stats = { raw: 0, stored: 0, read: 0, changed: 0, reused: 0, objects: 0 };
+  await runPool<BackupWorkerInit, BackupTask, BackupTaskResult>(
+    new URL('./backup-worker.js', import.meta.url), jobs, init, tasks,
+    (bytes) => progress?.add(bytes),
+    (r) => {
+      for (const e of r.entries) {
+        mergeEntry(files, e);
+        log.trace(() => `backup: ${describeFileDecision(e, id)}`);
+      }
+      stats.raw += r.rawBytes;
+      stats.stored += r.storedBytes;
+      stats.read += r.readBytes;
+      stats.changed += r.changedBlocks;
+      stats.reused += r.reusedBlocks;
+      stats.objects++;
+    });
+  finishParts(files.values());
+  return { files, stats };
+}
+
+/** backup_label and tablespace_map (and the WAL `walNames`, with --store-wal) go in one more object, number `n`. */
+async function storeExtras(repo: Repository, server: ServerChecked, id: string, n: number, stop: { labelFile: string; spcmapFile: string }, walNames: string[], copied: Copied): Promise<void> {
+  const extra: Array<{ path: string; body: () => Promise<Buffer> }> = [
+    { path: 'backup_label', body: async () => Buffer.from(stop.labelFile) },
+  ];
+  if (stop.spcmapFile !== '') extra.push({ path: 'tablespace_map', body: async () => Buffer.from(stop.spcmapFile) });
+  for (const name of walNames) extra.push({ path: `pg_wal/${name}`, body: () => readWalForBackup(server.pgdata, name, server.facts.walSegmentSize) });
+  const extraEntries: FileEntry[] = [];
+  const extraRes = await repo.putObject(dataObjectKey(repo.stanza, id, n), () => Readable.from((async function* () {
+    extraEntries.length = 0;
+    let offset = 0;
+    for (const x of extra) {
+      const body = await x.body();
+      extraEntries.push({ t: 'file', path: x.path, size: body.length, mode: 0o600, mtimeMs: Date.now(), sha256: createHash('sha256').update(body).digest('hex'),
+        ...(body.length > 0 ? { object: { backup: id, n, offset } } : {}) });
+      offset += body.length;
+      yield body;
+    }
+  })()), { codec: server.codec });
+  for (const e of extraEntries) copied.files.set(e.path, e);
+  copied.stats.raw += extraRes.rawSize;
+  copied.stats.stored += extraRes.storedSize;
+  copied.stats.objects++;
+}
+
+/** Write the manifest (files sorted, pg_wal listed with --store-wal); what the catalog entry says of it. */
+async function storeManifest(repo: Repository, server: ServerChecked, b: { id: string; type: 'full' | 'incr'; parent: BackupInfo | undefined }, walk: { dirs: Manifest['dirs']; links: Manifest['links'] }, storeWal: boolean, copied: Copied): Promise<BackupInfo['manifest']> {
+  const { facts } = server;
+  const dirs = [...walk.dirs].sort((x, y) => (x.path < y.path ? -1 : 1));
+  if (storeWal && !dirs.some((d) => d.path === 'pg_wal')) dirs.push({ t: 'dir', path: 'pg_wal', mode: 0o700 });
+  const manifest: Manifest = {
+    header: {
+      t: 'header', format: MANIFEST_FORMAT, id: b.id, type: b.type, ...(b.parent ? { parent: b.parent.id } : {}),
+      pgVersion: facts.pgVersion, pgdata: facts.dataDirectory, blockSize: facts.blockSize, relsegBlocks: facts.relsegBlocks,
+      tablespaces: facts.tablespaces, owner: await ownerOfPath(server.pgdata),
+    },
+    dirs,
+    links: walk.links,
+    files: new Map([...copied.files.entries()].sort((x, y) => (x[0] < y[0] ? -1 : 1))),
+  };
+  const body = Buffer.from([...manifestLines(manifest)].join(''));
+  const mres = await repo.putObject(manifestKey(repo.stanza, b.id), () => Readable.from([body]), { codec: server.codec });
+  copied.stats.stored += mres.storedSize;
+  return { key: manifestKey(repo.stanza, b.id), sha256: createHash('sha256').update(body).digest('hex'), size: body.length };
+}
+
+/** The commit point: the pin (--keep), then the catalog entry, only while the backup lock is still ours. */
+async function commitBackup(repo: Repository, lock: { lost: boolean }, info: BackupInfo, keep: boolean): Promise<void> {
+  if (lock.lost) throw new PgarkError('the backup lock was taken over by another process during the backup; not committing');
+  if (keep) await repo.putJson(pinKey(repo.stanza, info.id), { id: info.id, pinnedAt: new Date().toISOString(), by: 'backup --keep' });
+  await repo.putJson(catalogKey(repo.stanza, info.id), info, true);
 }
 
 /** The data directory given (or the server's own) must be this cluster's. */

@@ -6,14 +6,22 @@
  */
 import { ConfigError, InvalidInputError } from '../common/errors.js';
 import { log, PhaseTimer } from '../common/log.js';
-import type { Settings } from '../config/resolve.js';
 import { pinKey, receivedPieceOfKey, receivedPrefix, walNameOfKey, walPrefix } from '../repo/layout.js';
 import { acquireRepoLock } from '../repo/repo-lock.js';
 import type { Repository } from '../repo/repository.js';
 import { findBackup, listBackups, listPins, removeBackup, uncommittedBackupIds } from './catalog.js';
 import { checkDelete, parseDuration, planRetention, walRemovable, type RetentionPlan, type RetentionPolicy } from './retention.js';
 
-export function policyFrom(settings: Settings): RetentionPolicy {
+/** The retention settings expire and delete read (config/resolve.ts Settings has them). */
+export interface RetentionSettings {
+  retainFull: number | undefined;
+  retainWindow: string | undefined;
+  retainDaily: number | undefined;
+  retainWeekly: number | undefined;
+  retainMonthly: number | undefined;
+}
+
+export function policyFrom(settings: RetentionSettings): RetentionPolicy {
   const p: RetentionPolicy = {};
   if (settings.retainFull !== undefined) p.retainFull = settings.retainFull;
   if (settings.retainWindow !== undefined) p.retainWindowMs = parseDuration(settings.retainWindow);
@@ -35,8 +43,8 @@ export interface ExpireOutcome {
   wal: { removed: number; removedBytes: number; keptFrom: string | null; wouldRemove?: string[] };
 }
 
-export async function runExpire(settings: Settings, repo: Repository, o: { dryRun: boolean; now?: Date }): Promise<ExpireOutcome> {
-  const policy = policyFrom(settings);
+export async function runExpire(repo: Repository, o: { retention: RetentionSettings; dryRun: boolean; now?: Date }): Promise<ExpireOutcome> {
+  const policy = policyFrom(o.retention);
   if (!hasPolicy(policy)) throw new ConfigError('no retention policy: set retain-full, retain-window or retain-daily/weekly/monthly (flags, PGARK_RETAIN_* or the config file)');
   const phases = new PhaseTimer(o.dryRun ? 'expire --dry-run' : 'expire');
   const meta = await repo.requireStanza();
@@ -107,14 +115,15 @@ export async function setPin(repo: Repository, ref: string, release: boolean): P
   return { id: b.id, changed: true };
 }
 
-export async function runDelete(settings: Settings, repo: Repository, ref: string, force: boolean): Promise<{ removed: string[]; overridden: string[] }> {
+export async function runDelete(repo: Repository, o: { retention: RetentionSettings; ref: string; force: boolean }): Promise<{ removed: string[]; overridden: string[] }> {
+  const { ref, force } = o;
   const meta = await repo.requireStanza();
   const lock = await acquireRepoLock(repo, 'backup', { purpose: 'delete' });
   try {
     const backups = await listBackups(repo);
     const b = findBackup(backups, ref);
     const pins = await listPins(repo);
-    const policy = policyFrom(settings);
+    const policy = policyFrom(o.retention);
     const reasons = checkDelete(b.id, backups, pins, hasPolicy(policy) ? policy : null, new Date(), meta.walSegmentSize);
     if (reasons.length > 0 && !force) {
       throw new InvalidInputError(`refusing to delete backup ${b.id}: ${reasons.join('; ')} (--force deletes it${backups.some((x) => x.parent === b.id) ? ' and every backup that depends on it' : ''})`);

@@ -33,7 +33,7 @@ export function registerBackupCommand(program: Command): void {
     .action(async (opts: { type: 'full' | 'incr' | 'auto'; label?: string; keep?: boolean; jobs?: string; dsn?: string; fromStandby?: boolean; checkpoint: 'fast' | 'spread'; storeWal?: boolean; progress: boolean; json?: boolean }, cmd: Command) => {
       const settings = settingsFrom(cmd);
       const { runBackup } = await import('../backup/backup.js');
-      const out = await withRepository(settings, (repo) => runBackup(settings, repo, {
+      const out = await withRepository(settings, (repo) => runBackup(repo, settings, {
         type: opts.type, label: opts.label, keep: !!opts.keep, jobs: intOption(opts.jobs, '--jobs', 1, 256), dsn: opts.dsn,
         fromStandby: !!opts.fromStandby, checkpoint: opts.checkpoint, storeWal: !!opts.storeWal, progress: opts.progress,
       }));

@@ -40,7 +40,7 @@ export function registerCloneCommands(program: Command): void {
       const delayMs = opts.delay !== undefined ? parseApplyDelay(opts.delay) : undefined;
       const port = opts.port !== undefined ? parsePort(opts.port) : undefined;
       const { runClone } = await import('../drill/clone.js');
-      const out = await withRepository(settings, (repo) => runClone(settings, repo, {
+      const out = await withRepository(settings, (repo) => runClone(repo, settings, {
         ref, pgdata: settings.pgdata!, primaryConninfo: opts.primaryConninfo, primarySlotName: opts.primarySlotName, delayMs, port,
         start: !!opts.start, startTimeoutSec: intOption(opts.startTimeout, '--start-timeout', 1, 86400) ?? 300,
         tablespaceMap: opts.tablespaceMap ?? [], jobs: intOption(opts.jobs, '--jobs', 1, 256), delta: !!opts.delta, force: !!opts.force, progress: opts.progress, owner: opts.owner,

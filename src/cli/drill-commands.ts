@@ -60,7 +60,7 @@ export function registerDrillCommands(program: Command): void {
         checks = { file: opts.checks, database: opts.checksDb, statements };
       }
       const { runDrill } = await import('../drill/drill.js');
-      const out = await withRepository(settings, (repo) => runDrill(settings, repo, {
+      const out = await withRepository(settings, (repo) => runDrill(repo, settings, {
         ref, target, exclusive: !!opts.targetExclusive, checks, keep: !!opts.keep, scratchParent: opts.scratch,
         timeoutSec: intOption(opts.timeout, '--timeout', 1, 7 * 86400) ?? 3600, jobs: intOption(opts.jobs, '--jobs', 1, 256), progress: opts.progress,
       }));

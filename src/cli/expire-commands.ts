@@ -25,7 +25,7 @@ export function registerExpireCommands(program: Command): void {
     .action(async (opts: { dryRun?: boolean; json?: boolean }, cmd: Command) => {
       const settings = settingsFrom(cmd);
       const { runExpire } = await import('../catalog/expire.js');
-      const out = await withRepository(settings, (repo) => runExpire(settings, repo, { dryRun: !!opts.dryRun }));
+      const out = await withRepository(settings, (repo) => runExpire(repo, { retention: settings, dryRun: !!opts.dryRun }));
       if (opts.json) {
         printJson(out);
         return;
@@ -60,7 +60,7 @@ export function registerExpireCommands(program: Command): void {
     .action(async (ref: string, opts: { force?: boolean }, cmd: Command) => {
       const settings = settingsFrom(cmd);
       const { runDelete } = await import('../catalog/expire.js');
-      const r = await withRepository(settings, (repo) => runDelete(settings, repo, ref, !!opts.force));
+      const r = await withRepository(settings, (repo) => runDelete(repo, { retention: settings, ref, force: !!opts.force }));
       for (const why of r.overridden) process.stdout.write(`forced: ${why}\n`);
       process.stdout.write(`deleted ${r.removed.join(', ')}\n`);
     });

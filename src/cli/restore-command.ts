@@ -56,7 +56,7 @@ export function registerRestoreCommand(program: Command): void {
         ...(opts.targetAction !== undefined ? { action: opts.targetAction } : {}),
         ...(opts.targetTimeline !== undefined ? { timeline: opts.targetTimeline } : {}),
       };
-      const out = await withRepository(settings, (repo) => runRestore(settings, repo, {
+      const out = await withRepository(settings, (repo) => runRestore(repo, settings, {
         ref, pgdata: settings.pgdata!, target, standby: !!opts.standby, primaryConninfo: opts.primaryConninfo, primarySlotName: opts.primarySlotName,
         keepArchive: !!opts.keepArchive, tablespaceMap: opts.tablespaceMap ?? [], jobs: intOption(opts.jobs, '--jobs', 1, 256),
         delta: !!opts.delta, force: !!opts.force, progress: opts.progress, owner: opts.owner,

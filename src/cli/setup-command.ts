@@ -78,9 +78,10 @@ export function registerSetupCommand(program: Command): void {
         log.warn(`setup: --log-file is pgark's own log file now; taking it as the server log file (pg_ctl -l) too, as before: pass --server-log-file ${settings.logFile} instead (the old meaning goes in the next release)`);
       }
       const { runSetup } = await import('../ops/setup.js');
+      const { commandSettings } = await import('../config/settings-transport.js');
       const { describeReplacement } = await import('../ops/setup-plan.js');
-      const out = await withRepository(settings, (repo) => runSetup(settings, repo, {
-        dsn: opts.dsn, dryRun: !!opts.dryRun, reload: !!opts.reload, restart: !!opts.restart, logFile: serverLogFile,
+      const out = await withRepository(settings, (repo) => runSetup(repo, {
+        commands: commandSettings(settings), pgdata: settings.pgdata, dsn: opts.dsn, dryRun: !!opts.dryRun, reload: !!opts.reload, restart: !!opts.restart, logFile: serverLogFile,
         archiveTimeoutSec, standby: !!opts.standby, force: !!opts.force,
       }), { marker: 'skip' }); // setup creates the repository (as pgark repo create)
       if (opts.json) printJson(out);

@@ -53,6 +53,6 @@ export function registerWalFetchCommand(program: Command): void {
       const { runPrefetch } = await import('../wal/prefetch.js');
       const { assertWalFileName } = await import('../wal/segment-name.js');
       names.forEach((n) => assertWalFileName(n));
-      await withRepository(settings, (repo) => runPrefetch(repo, dir, names, settings));
+      await withRepository(settings, (repo) => runPrefetch(repo, settings, dir, names));
     });
 }

@@ -3,11 +3,10 @@
  * Settings travel by environment (config/settings-transport.ts), never argv.
  */
 import { spawn } from 'node:child_process';
-import type { Settings } from '../config/resolve.js';
-import { settingsEnv } from '../config/settings-transport.js';
+import { settingsEnv, type WorkerSettings } from '../config/settings-transport.js';
 import { log } from './log.js';
 
-export function workerEnv(settings: Settings): NodeJS.ProcessEnv {
+export function workerEnv(settings: WorkerSettings): NodeJS.ProcessEnv {
   // Every setting given by flag or environment, drivers' included, and the config file in use
   // (config/settings-transport.ts); secrets are inherited with the rest of the environment.
   const env: NodeJS.ProcessEnv = { ...process.env, ...settingsEnv(settings) };
@@ -20,7 +19,7 @@ export function workerEnv(settings: Settings): NodeJS.ProcessEnv {
 }
 
 /** The worker's pid, or undefined when it could not be started (the caller carries on). */
-export function spawnWorker(args: string[], settings: Settings): number | undefined {
+export function spawnWorker(args: string[], settings: WorkerSettings): number | undefined {
   const entry = process.argv[1];
   if (!entry) return undefined;
   try {

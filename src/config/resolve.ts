@@ -48,6 +48,9 @@ export interface Settings {
   given: Partial<Record<SettingKey, string>>;
 }
 
+/** What opening a repository reads (cli/context.ts openRepository; worker threads open their own). */
+export type RepositorySettings = Pick<Settings, 'repo' | 'stanza' | 'driver' | 'retries' | 'retryBudgetSec'>;
+
 export type FlagValues = Partial<Record<SettingKey | 'config' | 'config-include-path', string | undefined>>;
 
 const STANZA_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;

@@ -25,8 +25,11 @@ export function travelsInCommands(spec: Pick<SettingSpec, 'key'>): boolean {
   return isDriverSetting(spec.key);
 }
 
+/** What a worker's environment is made of: the settings given by flag or environment and the config file. */
+export type WorkerSettings = Pick<Settings, 'given' | 'configPath' | 'configIncludePath'>;
+
 /** The environment variables that give a worker these settings (added to the parent's environment). */
-export function settingsEnv(s: Settings): Record<string, string> {
+export function settingsEnv(s: WorkerSettings): Record<string, string> {
   const env: Record<string, string> = {};
   for (const spec of SETTINGS) {
     const v = s.given[spec.key];
@@ -47,7 +50,7 @@ export interface CommandSettings {
 }
 
 /** What archive_command / restore_command carry for these settings (repository required). */
-export function commandSettings(s: Settings): CommandSettings {
+export function commandSettings(s: Pick<Settings, 'repo' | 'stanza' | 'given' | 'configPath' | 'configIncludePath'>): CommandSettings {
   const extra: string[] = [];
   for (const spec of SETTINGS) {
     const v = s.given[spec.key];

@@ -10,10 +10,9 @@ import { join, resolve } from 'node:path';
 import { ConfigError, PgarkError } from '../common/errors.js';
 import { findBackup, listBackups } from '../catalog/catalog.js';
 import { findPgProgram } from '../pg/pg-bin.js';
-import type { Settings } from '../config/resolve.js';
 import { assertNotRoot, findPgCtl, pgCtlStart, runningPostmaster } from '../pg/pg-ctl.js';
 import { mergeAutoConf } from '../restore/recovery-conf.js';
-import { runRestore, type RestoreOutcome } from '../restore/restore.js';
+import { runRestore, type RestoreOutcome, type RestoreSettings } from '../restore/restore.js';
 import type { Repository } from '../repo/repository.js';
 import { cloneSettings } from './clone-settings.js';
 import { assertNoPassword } from '../pg/conninfo.js';
@@ -55,7 +54,8 @@ export const CLONE_LOG = 'log/pgark-clone.log';
 
 const shq = (s: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
-export async function runClone(settings: Settings, repo: Repository, o: CloneOptions): Promise<CloneOutcome> {
+/** A clone is a standby restore: it reads what restore reads. */
+export async function runClone(repo: Repository, settings: RestoreSettings, o: CloneOptions): Promise<CloneOutcome> {
   if (o.start) assertNotRoot('pgark clone --start');
   if (o.primaryConninfo !== undefined) assertNoPassword(o.primaryConninfo, '--primary-conninfo');
   const pgdata = resolve(o.pgdata);
@@ -66,7 +66,7 @@ export async function runClone(settings: Settings, repo: Repository, o: CloneOpt
     // Without a recovery target, 'auto' is the newest backup too.
     pgCtl = await findPgCtl(findBackup(await listBackups(repo), o.ref === 'auto' ? 'latest' : o.ref).pgVersion);
   }
-  const restore = await runRestore(settings, repo, {
+  const restore = await runRestore(repo, settings, {
     ref: o.ref, pgdata, target: {}, standby: true, primaryConninfo: o.primaryConninfo, primarySlotName: o.primarySlotName,
     keepArchive: false, tablespaceMap: o.tablespaceMap, jobs: o.jobs, delta: o.delta, force: o.force, progress: o.progress, owner: o.owner,
   });

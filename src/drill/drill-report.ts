@@ -4,7 +4,7 @@
  * drill target (`--target`), and the RTO/RPO arithmetic.
  */
 import { IntegrityError, InvalidInputError } from '../common/errors.js';
-import type { RecoveryTarget } from '../restore/recovery-conf.js';
+import type { RecoveryTarget } from '../restore/recovery-target.js';
 import { escapeForMessage } from '../wal/segment-name.js';
 
 export const DRILL_REPORT_FORMAT = 1;

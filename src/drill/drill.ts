@@ -16,11 +16,10 @@ import { join } from 'node:path';
 import type { Client } from 'pg';
 import { causeText, PgarkError } from '../common/errors.js';
 import { log, notice } from '../common/log.js';
-import type { Settings } from '../config/resolve.js';
 import { listBackups, readManifest } from '../catalog/catalog.js';
 import type { BackupInfo } from '../catalog/backup-info.js';
-import { chooseBackup, runRestore } from '../restore/restore.js';
-import { validateTarget } from '../restore/recovery-conf.js';
+import { chooseBackup, runRestore, type RestoreSettings } from '../restore/restore.js';
+import { validateTarget } from '../restore/recovery-target.js';
 import type { Repository } from '../repo/repository.js';
 import { findPgCtl, pgCtlStart, runningPostmaster, stopServer } from '../pg/pg-ctl.js';
 import { amcheckCheck, sqlChecks, tableCounts, userDatabases } from './drill-checks.js';
@@ -71,7 +70,8 @@ function serverFailure(what: string, logText: string): DrillFailure {
   return new DrillFailure(`${what}${fatal}\n  server log:\n    ${tail || '(empty)'}`);
 }
 
-export async function runDrill(settings: Settings, repo: Repository, o: DrillOptions): Promise<DrillOutcome> {
+/** A drill restores into a scratch directory: it reads what restore reads. */
+export async function runDrill(repo: Repository, settings: RestoreSettings, o: DrillOptions): Promise<DrillOutcome> {
   const target = validateTarget(recoveryTargetOf(o.target, o.exclusive));
   const startedAt = new Date();
   const id = await unusedDrillId(repo, startedAt);
@@ -145,7 +145,7 @@ export async function runDrill(settings: Settings, repo: Repository, o: DrillOpt
     const manifest = await readManifest(repo, backup);
     const tablespaceMap = manifest.links.map((l) => `${l.path.slice('pg_tblspc/'.length)}=${join(scratch!.dir, 'tablespaces', l.path.slice('pg_tblspc/'.length))}`);
     restoreStarted = Date.now();
-    await runRestore(settings, repo, {
+    await runRestore(repo, settings, {
       ref: backup.id, pgdata: scratch.pgdata, target, standby: false, keepArchive: false, tablespaceMap, jobs: o.jobs, delta: false, force: false, progress: o.progress,
     });
     await configureScratch(scratch, backup.pgVersion, `pgark-drill-${id}`, `drill ${id}`);

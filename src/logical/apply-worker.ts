@@ -32,21 +32,14 @@ import { log } from '../common/log.js';
 import { startMetricsServer, type MetricsServer } from '../common/metrics-server.js';
 import { connectPg } from '../pg/connect.js';
 import { conninfoToUri } from '../pg/conninfo.js';
-import {
-  alreadyApplied, lsnOf, lsnText, positionGuardSql, positionUpdateSql, readPosition, readTableSyncs, recordError, recordTableSync, subscriptionKey,
-} from './apply-position.js';
+import type { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication';
+import { lsnOf, lsnText, readPosition, readTableSyncs, recordError, recordTableSync, subscriptionKey } from './apply-position.js';
+import { GroupApplier, type SessionTables } from './apply-groups.js';
 import { beginSnapshot, connectReplication, copyTable, createSlotWithSnapshot, publishedTableDetails } from './agent-subscribe.js';
-import { PreparedCache, SqlBatch, relationKey, type ChangeMessage, type Rel } from './pgoutput-apply.js';
 import { readSet, writeSet } from './set-catalog.js';
 import { publicationName, type SetMeta, type Subscriber } from './set-meta.js';
 
-/** Send a large source transaction to the target in pieces of about this many bytes of SQL. */
-const FLUSH_BYTES = 1 << 20;
 const META_POLL_MS = 5000;
-/** Source transactions grouped into one target transaction at most (see the data handler). */
-const MAX_GROUP_TX = 1000;
-/** A group commits when no further message arrives within this time. */
-const GROUP_WAIT_MS = 2;
 
 export interface ApplyStatus {
   set: string;
@@ -208,315 +201,184 @@ export async function runApplyWorker(o: ApplyWorkerOptions): Promise<void> {
   }
 }
 
+/** What a session holds open: closeSession releases it. */
+interface Session {
+  o: ApplyWorkerOptions;
+  status: ApplyStatus;
+  publish: () => void;
+  subscription: string;
+  source: Client;
+  target?: Client;
+  targetDsn?: string;
+  service?: LogicalReplicationService;
+  timer?: NodeJS.Timeout;
+  applier?: GroupApplier;
+}
+
+/** Where a session starts: the set, the subscriber, the target and its stored position, the tables then. */
+interface SessionStart {
+  meta: SetMeta;
+  sub: Subscriber;
+  target: Client;
+  startLsn: bigint;
+  tables: SessionTables;
+}
+
+type ReplicationLib = typeof import('pg-logical-replication');
+
 /**
  * One connection session. Resolves (true when something was applied) on stop or when pending
  * tables appeared; rejects on errors.
  */
 async function runSession(o: ApplyWorkerOptions, status: ApplyStatus, publish: () => void): Promise<boolean> {
-  const { LogicalReplicationService, PgoutputPlugin } = await import('pg-logical-replication');
-  const subscription = subscriptionKey(o.set, o.name);
+  const lib = await import('pg-logical-replication');
   const source = await connectPg(o.sourceDsn, 'pgark-sets-apply');
-  let target: Client | undefined;
-  let service: InstanceType<typeof LogicalReplicationService> | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  let progressed = false;
-  let applyError: string | undefined;
-  let targetDsn: string | undefined;
+  const s: Session = { o, status, publish, subscription: subscriptionKey(o.set, o.name), source };
   try {
-    const meta = await readSet(source, o.set);
-    const sub = findAgent(meta, o.name);
-    targetDsn = sub.target;
-    target = await connectPg(sub.target, 'pgark-sets-apply');
-    const tgt = target;
-    if (pendingOf(sub).length > 0) await syncPendingTables(o, source, tgt, subscription);
-    const pos = await readPosition(tgt, subscription);
-    if (!pos) throw new PgarkError(`the target has no pgark.apply_position row for '${subscription}' (create the subscriber with pgark sets subscribe --mode agent)`);
-    const syncs = await readTableSyncs(tgt, subscription);
-    // read the published tables before the pending ones: a table added in between is then pending
-    const known = new Set((await publishedTableDetails(source, o.set)).map((t) => `${t.schema}.${t.table}`));
-    const pendingRels = new Set(pendingOf(findAgent(await readSet(source, o.set), o.name)));
-    let stored = pos.lsn;
-    let acked = pos.lsn;
-    status.appliedLsn = lsnText(stored);
-    status.lastError = pos.lastError;
-
-    // per transaction
-    let inTx = false;
-    let skip = false;
-    let txCommitLsn = 0n;
-    let opened = false;
-    let inGroup = () => false;
-    let batch: SqlBatch | undefined;
-    let failed: Error | undefined;
-    const operations = meta.operations;
-    const prepared = new PreparedCache(); // prepared statements of this target connection
-    // Tables of the subscription now. A table added to a --tables set after this point is
-    // pending (sets add-table writes the publication and pendingTables in one transaction): its
-    // rows come from its copy, so its changes are not applied before that copy's sync LSN. In
-    // schema / all-tables sets a table created later starts empty: all its rows come from the stream.
-    const acceptUnknown = meta.scope.kind !== 'tables';
-    const accept = (rel: Rel): boolean => {
-      const key = relationKey(rel);
-      if (!known.has(key) && !acceptUnknown) return false; // added after the session started: copied first
-      if (pendingRels.has(key) && !syncs.has(key)) return false; // not copied yet: in its snapshot later
-      const from = syncs.get(key);
-      return from === undefined || txCommitLsn >= from;
-    };
-
-    const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [publicationName(o.set)] });
-    // values in text form: identity parsers on every relation's columns (see the header)
-    const parse = plugin.parse.bind(plugin);
-    plugin.parse = (buf: Buffer) => {
-      const m = parse(buf);
-      if (m.tag === 'relation') for (const c of m.columns) c.parser = (raw: unknown) => raw;
-      return m;
-    };
-    const svc = new LogicalReplicationService(
-      { ...(o.sourceDsn ? { connectionString: conninfoToUri(o.sourceDsn) } : {}), application_name: `pgark_apply_${o.set}_${o.name}` },
-      { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },
-    );
-    service = svc;
-    const ack = async (lsn: bigint) => {
-      if (lsn > acked) acked = lsn;
-      if (acked > 0n) await svc.acknowledge(lsnText(acked - 1n)); // the library reports lsn + 1
-    };
-
-    let sessionDone: (v: boolean) => void = () => undefined;
-    let sessionFail: (e: Error) => void = () => undefined;
-    const finished = new Promise<boolean>((resolve, reject) => {
-      sessionDone = resolve;
-      sessionFail = reject;
-    });
-    const fail = (err: unknown) => {
-      if (failed) return;
-      failed = err instanceof Error ? err : new Error(String(err));
-      sessionFail(failed);
-    };
-
-    svc.on('error', (err: Error) => fail(err));
-    svc.on('heartbeat', (lsn: string, _ts: number, shouldRespond: boolean) => {
-      if (failed) return;
-      const q = svc as unknown as { _messageQueue?: unknown[]; _processing?: boolean };
-      const idle = !inTx && !inGroup() && Array.isArray(q._messageQueue) && q._messageQueue.length === 0 && q._processing === false;
-      if (idle) {
-        // everything before the keepalive's position was sent and is applied or filtered out
-        status.lagSeconds = 0;
-        void ack(lsnOf(lsn)).catch(fail);
-      } else if (shouldRespond) {
-        void ack(acked).catch(fail);
-      }
-    });
-
-    // Target work is pipelined: statements go to the target (pg queues them in order) while the
-    // next messages are decoded. Each group starts with a guard that fails unless the stored
-    // position is the previous group's end, so nothing queued after a failed group can commit;
-    // slot confirmations run only after the commit they confirm succeeded.
-    let inflight = 0;
-    let lastSend: Promise<void> = Promise.resolve();
-    let chainLsn = pos.lsn;
-    const send = (sql: string): void => {
-      inflight++;
-      const at = lsnText(txCommitLsn);
-      const q = tgt.query(sql).then(
-        () => {
-          inflight--;
-        },
-        (err: unknown) => {
-          inflight--;
-          if (!failed) applyError = `unable to apply the transactions up to the one committed at ${at}: ${causeText(err)}`;
-          fail(new PgarkError(applyError ?? causeText(err), { cause: err }));
-        },
-      );
-      lastSend = Promise.all([lastSend, q]).then(() => undefined);
-    };
-    const whenApplied = (fn: () => Promise<void> | void): void => {
-      lastSend = lastSend.then(() => (failed ? undefined : fn())).catch(fail);
-    };
-    const backpressure = async () => {
-      if (inflight >= 4) await lastSend;
-    };
-
-    let stopping = false;
-    let busy: Promise<void> = Promise.resolve();
-    // every target operation runs in this chain, in stream order (data messages, group commits)
-    const serial = (fn: () => Promise<void>): Promise<void> => (busy = busy.then(fn));
-    let commitTimer: NodeJS.Timeout | undefined;
-    svc.on('data', (_lsn: string, m: { tag: string } & Record<string, unknown>) => {
-      if (failed || stopping) return;
-      if (commitTimer) {
-        clearTimeout(commitTimer);
-        commitTimer = undefined;
-      }
-      return serial(() => handle(m));
-    });
-    // Consecutive source transactions already waiting in the stream are grouped into one target
-    // transaction (at most MAX_GROUP_TX): each is still applied whole and in order, and the
-    // position row, updated in the same target transaction, names the group's last commit, so
-    // a crash keeps or loses the group as a whole: still exactly once. A group commits as soon as
-    // the stream has nothing more queued, so an idle or slow stream commits every transaction.
-    const q = svc as unknown as { _messageQueue?: unknown[] };
-    const moreQueued = () => Array.isArray(q._messageQueue) && q._messageQueue.length > 0;
-    let buf: string[] = [];
-    let bufBytes = 0;
-    let group: { txs: number; rows: number; end: bigint; commitUs: bigint } | undefined;
-    let ackAfterGroup = 0n;
-    const push = (sql: string) => {
-      if (!sql) return;
-      buf.push(sql);
-      bufBytes += sql.length + 2;
-    };
-    const flush = (final: string): void => {
-      const head = opened ? '' : `BEGIN;\n${positionGuardSql(subscription, chainLsn)};\n`;
-      const text = `${head}${buf.join(';\n')}${buf.length && final ? ';\n' : ''}${final}`;
-      buf = [];
-      bufBytes = 0;
-      opened = true;
-      send(text);
-    };
-    const commitGroup = async () => {
-      if (!group) return;
-      const g = group;
-      flush(`${positionUpdateSql(subscription, g.end, g.commitUs)};\nCOMMIT`);
-      opened = false;
-      group = undefined;
-      stored = g.end;
-      chainLsn = g.end;
-      const ackTo = g.end > ackAfterGroup ? g.end : ackAfterGroup;
-      whenApplied(async () => {
-        progressed = true;
-        await ack(ackTo);
-        status.transactions += g.txs;
-        status.rows += g.rows;
-        status.appliedLsn = lsnText(g.end);
-        status.lastError = null;
-        status.lagSeconds = Math.max(0, Date.now() / 1000 - Number(g.commitUs / 1000n) / 1000);
-      });
-      await backpressure();
-    };
-    inGroup = () => group !== undefined || opened || inflight > 0;
-    const handle = async (m: { tag: string } & Record<string, unknown>): Promise<void> => {
-      try {
-        switch (m.tag) {
-          case 'begin': {
-            inTx = true;
-            txCommitLsn = lsnOf(m.commitLsn as string);
-            skip = alreadyApplied(txCommitLsn, stored);
-            batch = skip ? undefined : new SqlBatch({ operations, accept, prepared });
-            return;
-          }
-          case 'insert':
-          case 'update':
-          case 'delete':
-          case 'truncate': {
-            if (skip || !batch) return;
-            batch.add(m as unknown as ChangeMessage);
-            if (batch.bytes + bufBytes > FLUSH_BYTES) {
-              push(batch.take());
-              flush('');
-              await backpressure();
-            }
-            return;
-          }
-          case 'commit': {
-            inTx = false;
-            const end = lsnOf(m.commitEndLsn as string);
-            const b = batch;
-            batch = undefined;
-            if (skip || !b) {
-              status.skippedTransactions++;
-            } else {
-              push(b.take());
-              if (b.rows > 0 || group) {
-                group = { txs: (group?.txs ?? 0) + 1, rows: (group?.rows ?? 0) + b.rows, end, commitUs: m.commitTime as bigint };
-              }
-            }
-            if (!group && !opened) {
-              whenApplied(() => ack(end)); // nothing of the set's to apply (after what is in flight)
-              return;
-            }
-            if (end > ackAfterGroup) ackAfterGroup = end;
-            if (group!.txs >= MAX_GROUP_TX || stopping) await commitGroup();
-            else if (!moreQueued()) {
-              // nothing parsed yet: the library reads the socket again once this handler returns;
-              // commit unless more arrives within GROUP_WAIT_MS
-              commitTimer = setTimeout(() => {
-                commitTimer = undefined;
-                void serial(async () => {
-                  if (!inTx && !failed) await commitGroup().catch(fail);
-                });
-              }, GROUP_WAIT_MS);
-            } else if (bufBytes > FLUSH_BYTES) {
-              flush('');
-              await backpressure();
-            }
-            return;
-          }
-          default:
-            return; // relation, type, origin, message
-        }
-      } catch (err) {
-        fail(err);
-      }
-    };
-
-    // poll: lag against the source's WAL, and metadata (pending tables) every few seconds
-    const poll = async () => {
-      try {
-        const r = await source.query<{ cur: string }>('SELECT pg_current_wal_lsn()::text AS cur');
-        const cur = lsnOf(r.rows[0]!.cur);
-        status.sourceLsn = lsnText(cur);
-        status.lagBytes = Math.max(0, Number(cur - (acked > stored ? acked : stored)));
-        publish();
-        const fresh = findAgent(await readSet(source, o.set), o.name);
-        if (pendingOf(fresh).some((r) => !pendingRels.has(r) || !syncs.has(r))) {
-          log.info(`sets apply ${o.set}/${o.name}: tables to copy (${pendingOf(fresh).join(', ')}); restarting the stream`);
-          sessionDone(progressed);
-        }
-      } catch (err) {
-        fail(err);
-      }
-    };
-    timer = setInterval(() => void poll(), META_POLL_MS);
-    const onAbort = () => sessionDone(progressed);
-    o.signal.addEventListener('abort', onAbort, { once: true });
-
-    status.state = 'streaming';
-    publish();
-    log.info(`sets apply ${o.set}/${o.name}: streaming slot ${sub.slot} from ${lsnText(stored)}`);
-    svc.subscribe(plugin, sub.slot, lsnText(stored)).then(
-      () => (o.signal.aborted ? sessionDone(progressed) : fail(new PgarkError('the replication stream ended'))),
-      (err: unknown) => fail(err),
-    );
-    try {
-      return await finished;
-    } finally {
-      o.signal.removeEventListener('abort', onAbort);
-      // stop at a transaction boundary: what is being applied finishes, the group of complete
-      // transactions commits; a transaction partly sent to the target is rolled back (closing)
-      stopping = true;
-      if (commitTimer) clearTimeout(commitTimer);
-      await Promise.race([busy.then(() => (failed || (inTx && opened) ? undefined : commitGroup())).then(() => lastSend).catch(() => undefined), new Promise((r) => setTimeout(r, 30_000).unref())]);
-    }
+    return await streamSession(s, lib, await prepareSession(s));
   } finally {
-    if (timer) clearInterval(timer);
-    // stop after the current transaction: the data handler finishes what it awaits; a partly
-    // sent transaction is rolled back by closing the target connection (never committed)
-    // the library pauses the socket while its handler runs and does not resume it once stopped:
-    // resume it, or client.end() waits for an 'end' event that never comes
-    const conn = (service as unknown as { _connection?: { stream?: { resume?: () => void; destroy?: () => void } } } | undefined)?._connection;
-    conn?.stream?.resume?.();
-    const closing = service?.destroy().catch(() => undefined);
-    await Promise.race([closing, new Promise((r) => setTimeout(r, 5000).unref())]);
-    conn?.stream?.destroy?.();
-    await target?.end().catch(() => undefined);
-    await source.end().catch(() => undefined);
-    if (applyError && targetDsn) {
-      // the failed transaction was rolled back with its connection: record why, separately
-      const t = await connectPg(targetDsn, 'pgark-sets-apply').catch(() => undefined);
-      if (t) {
-        await recordError(t, subscription, applyError).catch(() => undefined);
-        await t.end().catch(() => undefined);
-      }
+    await closeSession(s);
+  }
+}
+
+/** Connect the target, copy pending tables, read the stored position and the tables of the subscription now. */
+async function prepareSession(s: Session): Promise<SessionStart> {
+  const { o, source, subscription } = s;
+  const meta = await readSet(source, o.set);
+  const sub = findAgent(meta, o.name);
+  s.targetDsn = sub.target;
+  const target = await connectPg(sub.target, 'pgark-sets-apply');
+  s.target = target;
+  if (pendingOf(sub).length > 0) await syncPendingTables(o, source, target, subscription);
+  const pos = await readPosition(target, subscription);
+  if (!pos) throw new PgarkError(`the target has no pgark.apply_position row for '${subscription}' (create the subscriber with pgark sets subscribe --mode agent)`);
+  const syncs = await readTableSyncs(target, subscription);
+  // read the published tables before the pending ones: a table added in between is then pending
+  const known = new Set((await publishedTableDetails(source, o.set)).map((t) => `${t.schema}.${t.table}`));
+  const pendingRels = new Set(pendingOf(findAgent(await readSet(source, o.set), o.name)));
+  s.status.appliedLsn = lsnText(pos.lsn);
+  s.status.lastError = pos.lastError;
+  // Tables of the subscription now (apply-groups.ts acceptsChange): in schema / all-tables sets a
+  // table created later starts empty, so all its rows come from the stream.
+  return { meta, sub, target, startLsn: pos.lsn, tables: { known, acceptUnknown: meta.scope.kind !== 'tables', pendingRels, syncs } };
+}
+
+/** The pgoutput plugin (values kept in text form) and the replication service, acknowledged by hand. */
+function openService(lib: ReplicationLib, o: ApplyWorkerOptions): { svc: LogicalReplicationService; plugin: PgoutputPlugin } {
+  const plugin = new lib.PgoutputPlugin({ protoVersion: 1, publicationNames: [publicationName(o.set)] });
+  // values in text form: identity parsers on every relation's columns (see the header)
+  const parse = plugin.parse.bind(plugin);
+  plugin.parse = (buf: Buffer) => {
+    const m = parse(buf);
+    if (m.tag === 'relation') for (const c of m.columns) c.parser = (raw: unknown) => raw;
+    return m;
+  };
+  const svc = new lib.LogicalReplicationService(
+    { ...(o.sourceDsn ? { connectionString: conninfoToUri(o.sourceDsn) } : {}), application_name: `pgark_apply_${o.set}_${o.name}` },
+    { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },
+  );
+  return { svc, plugin };
+}
+
+/** The library's message queue (not part of its typed API). */
+function queueOf(svc: LogicalReplicationService): { _messageQueue?: unknown[]; _processing?: boolean } {
+  return svc as unknown as { _messageQueue?: unknown[]; _processing?: boolean };
+}
+
+/** Stream the slot into the target until a stop, pending tables, or an error. */
+async function streamSession(s: Session, lib: ReplicationLib, start: SessionStart): Promise<boolean> {
+  const { o, status } = s;
+  const { svc, plugin } = openService(lib, o);
+  s.service = svc;
+  let acked = start.startLsn;
+  const ack = async (lsn: bigint) => {
+    if (lsn > acked) acked = lsn;
+    if (acked > 0n) await svc.acknowledge(lsnText(acked - 1n)); // the library reports lsn + 1
+  };
+  let sessionDone: (v: boolean) => void = () => undefined;
+  let sessionFail: (e: Error) => void = () => undefined;
+  const finished = new Promise<boolean>((resolve, reject) => {
+    sessionDone = resolve;
+    sessionFail = reject;
+  });
+  const q = queueOf(svc);
+  const applier = new GroupApplier({
+    target: start.target, subscription: s.subscription, operations: start.meta.operations, tables: start.tables, startLsn: start.startLsn, status, ack,
+    moreQueued: () => Array.isArray(q._messageQueue) && q._messageQueue.length > 0, onFail: (e) => sessionFail(e),
+  });
+  s.applier = applier;
+  svc.on('error', (err: Error) => applier.fail(err));
+  svc.on('heartbeat', (lsn: string, _ts: number, shouldRespond: boolean) => {
+    if (applier.failed) return;
+    const idle = !applier.inTx && !applier.inGroup() && Array.isArray(q._messageQueue) && q._messageQueue.length === 0 && q._processing === false;
+    if (idle) {
+      // everything before the keepalive's position was sent and is applied or filtered out
+      status.lagSeconds = 0;
+      void ack(lsnOf(lsn)).catch((err: unknown) => applier.fail(err));
+    } else if (shouldRespond) {
+      void ack(acked).catch((err: unknown) => applier.fail(err));
+    }
+  });
+  svc.on('data', (_lsn: string, m: { tag: string } & Record<string, unknown>) => applier.onData(m));
+  s.timer = setInterval(() => void pollSession(s, start, applier, () => acked, () => sessionDone(applier.progressed)), META_POLL_MS);
+  const onAbort = () => sessionDone(applier.progressed);
+  o.signal.addEventListener('abort', onAbort, { once: true });
+
+  status.state = 'streaming';
+  s.publish();
+  log.info(`sets apply ${o.set}/${o.name}: streaming slot ${start.sub.slot} from ${lsnText(applier.stored)}`);
+  svc.subscribe(plugin, start.sub.slot, lsnText(applier.stored)).then(
+    () => (o.signal.aborted ? sessionDone(applier.progressed) : applier.fail(new PgarkError('the replication stream ended'))),
+    (err: unknown) => applier.fail(err),
+  );
+  try {
+    return await finished;
+  } finally {
+    o.signal.removeEventListener('abort', onAbort);
+    await applier.finish();
+  }
+}
+
+/** Every few seconds: lag against the source's WAL, and metadata (pending tables: `restart` ends the session). */
+async function pollSession(s: Session, start: SessionStart, applier: GroupApplier, acked: () => bigint, restart: () => void): Promise<void> {
+  const { o, status } = s;
+  try {
+    const r = await s.source.query<{ cur: string }>('SELECT pg_current_wal_lsn()::text AS cur');
+    const cur = lsnOf(r.rows[0]!.cur);
+    status.sourceLsn = lsnText(cur);
+    status.lagBytes = Math.max(0, Number(cur - (acked() > applier.stored ? acked() : applier.stored)));
+    s.publish();
+    const fresh = findAgent(await readSet(s.source, o.set), o.name);
+    if (pendingOf(fresh).some((r) => !start.tables.pendingRels.has(r) || !start.tables.syncs.has(r))) {
+      log.info(`sets apply ${o.set}/${o.name}: tables to copy (${pendingOf(fresh).join(', ')}); restarting the stream`);
+      restart();
+    }
+  } catch (err) {
+    applier.fail(err);
+  }
+}
+
+/** Close the stream and both connections; record a target failure on a fresh connection. */
+async function closeSession(s: Session): Promise<void> {
+  if (s.timer) clearInterval(s.timer);
+  // stop after the current transaction: the data handler finishes what it awaits; a partly
+  // sent transaction is rolled back by closing the target connection (never committed)
+  // the library pauses the socket while its handler runs and does not resume it once stopped:
+  // resume it, or client.end() waits for an 'end' event that never comes
+  const conn = (s.service as unknown as { _connection?: { stream?: { resume?: () => void; destroy?: () => void } } } | undefined)?._connection;
+  conn?.stream?.resume?.();
+  const closing = s.service?.destroy().catch(() => undefined);
+  await Promise.race([closing, new Promise((r) => setTimeout(r, 5000).unref())]);
+  conn?.stream?.destroy?.();
+  await s.target?.end().catch(() => undefined);
+  await s.source.end().catch(() => undefined);
+  const applyError = s.applier?.applyError;
+  if (applyError && s.targetDsn) {
+    // the failed transaction was rolled back with its connection: record why, separately
+    const t = await connectPg(s.targetDsn, 'pgark-sets-apply').catch(() => undefined);
+    if (t) {
+      await recordError(t, s.subscription, applyError).catch(() => undefined);
+      await t.end().catch(() => undefined);
     }
   }
 }

@@ -89,8 +89,11 @@ async function readSlot(c: Client, name: string): Promise<SlotRow | undefined> {
   return { slotType: x.slot_type, active: x.active, restartLsn: x.restart_lsn, walStatus: x.wal_status, retainedBytes: x.retained === null ? null : Math.max(0, Number(x.retained)) };
 }
 
+/** The settings check reads itself (the repository is opened by the caller's `openRepo`). */
+export type CheckSettings = Pick<Settings, 'repo' | 'stanza' | 'configPath'>;
+
 interface Context {
-  settings: Settings;
+  settings: CheckSettings;
   o: CheckOptions;
   items: CheckItem[];
   perf: PerfDatum[];
@@ -115,9 +118,9 @@ async function checkServer(ctx: Context): Promise<void> {
   }
 }
 
-async function checkRepository(ctx: Context, openRepo: (s: Settings) => Promise<Repository>): Promise<void> {
+async function checkRepository(ctx: Context, openRepo: () => Promise<Repository>): Promise<void> {
   try {
-    ctx.repo = await openRepo(ctx.settings);
+    ctx.repo = await openRepo();
   } catch (err) {
     ctx.items.push({ name: 'repository', status: 'CRITICAL', detail: `unable to open: ${causeText(err)}` });
     ctx.items.push(notTried('stanza', 'the repository could not be opened'));
@@ -366,9 +369,9 @@ async function checkReceivers(ctx: Context): Promise<void> {
  * Run every item. `resolve` returns the settings (it throws for invalid ones: the configuration
  * item then fails and nothing else is tried); `openRepo` opens the repository.
  */
-export async function runCheck(resolve: () => Settings, openRepo: (s: Settings) => Promise<Repository>, o: CheckOptions): Promise<CheckReport> {
+export async function runCheck<S extends CheckSettings>(resolve: () => S, openRepo: (s: S) => Promise<Repository>, o: CheckOptions): Promise<CheckReport> {
   const items: CheckItem[] = [];
-  let settings: Settings;
+  let settings: S;
   try {
     settings = resolve();
     requireRepo(settings);
@@ -381,7 +384,7 @@ export async function runCheck(resolve: () => Settings, openRepo: (s: Settings) 
   const ctx: Context = { settings, o, items, perf: [], writable: false };
   try {
     await checkServer(ctx);
-    await checkRepository(ctx, openRepo);
+    await checkRepository(ctx, () => openRepo(settings));
     await checkArchiving(ctx);
     await checkBackups(ctx);
     await drillAge(ctx);

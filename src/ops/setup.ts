@@ -12,8 +12,7 @@ import { realpath } from 'node:fs/promises';
 import type { Client } from 'pg';
 import { ConfigError } from '../common/errors.js';
 import { selfCommand } from '../common/self-command.js';
-import { requireRepo, type Settings } from '../config/resolve.js';
-import { commandSettings } from '../config/settings-transport.js';
+import type { CommandSettings } from '../config/settings-transport.js';
 import { connectPg } from '../pg/connect.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
 import { buildRestoreCommand } from '../restore/recovery-conf.js';
@@ -28,6 +27,14 @@ import { alterSystemSql, describeReplacement, planSetup, type PlannedSetting, ty
 export const SETUP_SETTING_NAMES = ['archive_mode', 'archive_command', 'archive_library', 'wal_level', 'max_wal_senders', 'archive_timeout', 'restore_command'] as const;
 
 export interface SetupOptions {
+  /**
+   * What archive_command / restore_command carry (config/settings-transport.ts commandSettings):
+   * like restore, the repository, stanza, config file and storage settings given by flag or
+   * environment travel with the commands.
+   */
+  commands: CommandSettings;
+  /** --pgdata: when given, it must be the data directory of the server connected to. */
+  pgdata?: string | undefined;
   dsn?: string | undefined;
   dryRun: boolean;
   reload: boolean;
@@ -91,14 +98,11 @@ async function checkStanza(repo: Repository, facts: ServerFacts, notes: string[]
   assertSameCluster(meta, { systemIdentifier: facts.systemIdentifier, pgVersion: facts.pgVersion, walSegmentSize: facts.walSegmentSize }, 'the server you are setting up');
 }
 
-function wantedSettings(settings: Settings, facts: ServerFacts, o: SetupOptions): SetupWanted {
-  const repo = requireRepo(settings);
-  // Like restore: repository, stanza, config file and storage settings given by flag or
-  // environment travel with the commands (config/settings-transport.ts).
-  const common = { ...selfCommand(), ...commandSettings(settings) };
+function wantedSettings(facts: ServerFacts, o: SetupOptions): SetupWanted {
+  const common = { ...selfCommand(), ...o.commands };
   return {
-    repo,
-    stanza: settings.stanza,
+    repo: o.commands.repo,
+    stanza: o.commands.stanza,
     archiveCommand: buildArchiveCommand(common),
     ...(facts.inRecovery || o.standby ? { restoreCommand: buildRestoreCommand(common) } : {}),
     ...(o.archiveTimeoutSec !== undefined ? { archiveTimeoutSec: o.archiveTimeoutSec } : {}),
@@ -117,15 +121,15 @@ function refusals(plan: SetupPlan, force: boolean): string[] {
   return out;
 }
 
-export async function runSetup(settings: Settings, repo: Repository, o: SetupOptions): Promise<SetupOutcome> {
+export async function runSetup(repo: Repository, o: SetupOptions): Promise<SetupOutcome> {
   const notes: string[] = [];
   let c = await connectPg(o.dsn, 'pgark setup');
   try {
     await boundStatements(c);
     const facts = await serverFacts(c);
-    if (settings.pgdata) await checkPgdata(settings.pgdata, facts);
+    if (o.pgdata) await checkPgdata(o.pgdata, facts);
     await checkStanza(repo, facts, notes);
-    const wanted = wantedSettings(settings, facts, o);
+    const wanted = wantedSettings(facts, o);
     const { plan, fileSettingsRead } = await planNow(c, wanted);
     if (!fileSettingsRead) {
       notes.push('pg_file_settings is not readable by this user: values written earlier but not applied yet are not seen');

@@ -12,7 +12,7 @@ import type { ObjectTrailer } from '../repo/object-format.js';
 import { IntegrityError } from '../common/errors.js';
 import { serveWorker } from '../common/worker-pool.js';
 
-import type { Settings } from '../config/resolve.js';
+import type { RepositorySettings } from '../config/resolve.js';
 import { dataObjectKey } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
 import { blockLength, layerBlocks, type Layer, type RestorePiece, type RestoreTask } from './plan.js';
@@ -20,7 +20,8 @@ import { targetPath, type PathMapping } from './restore-worker-paths.js';
 import { openPrivateForRead, openPrivateForWriteSync } from './private-file.js';
 
 export interface RestoreWorkerInit extends PathMapping {
-  settings: Settings;
+  /** What this thread opens the repository with. */
+  settings: RepositorySettings;
   delta: boolean;
 }
 

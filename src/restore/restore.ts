@@ -7,30 +7,40 @@
  * can never be started by mistake; then postgresql.auto.conf and the signal file.
  */
 import { availableParallelism } from 'node:os';
-import { chmod, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, rename, rm, symlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ConfigError, InvalidInputError, isNodeError, PgarkError } from '../common/errors.js';
+import { ConfigError, isNodeError, PgarkError } from '../common/errors.js';
+import { PhaseTimer } from '../common/log.js';
 import { Progress } from '../common/progress.js';
 import { isProcessAlive } from '../common/process.js';
 import { selfCommand } from '../common/self-command.js';
 import { runPool } from '../common/worker-pool.js';
-import type { Settings } from '../config/resolve.js';
+import type { RepositorySettings, Settings } from '../config/resolve.js';
 import { commandSettings } from '../config/settings-transport.js';
 import type { Repository } from '../repo/repository.js';
-import { parseLsn } from '../wal/segment-name.js';
 import type { BackupInfo } from '../catalog/backup-info.js';
-import { log, PhaseTimer } from '../common/log.js';
-import { chainOf, findBackup, listBackups, readManifest } from '../catalog/catalog.js';
+import { chainOf, listBackups, readManifest } from '../catalog/catalog.js';
 import type { Manifest } from '../backup/manifest.js';
 import { planRestore, type RestoreTask } from './plan.js';
-import { buildRestoreCommand, mergeAutoConf, recoverySettings, signalFile, validateTarget, type RecoveryTarget } from './recovery-conf.js';
+import { buildRestoreCommand, mergeAutoConf, recoverySettings, signalFile } from './recovery-conf.js';
+import { validateTarget, type RecoveryTarget } from './recovery-target.js';
 import { parseTablespaceMap, resolveTablespaceMap } from './tablespace-map.js';
 import type { RestoreTaskResult, RestoreWorkerInit } from './restore-worker.js';
 import { targetPath } from './restore-worker-paths.js';
 import { openOwnFile, openPrivateForWrite } from './private-file.js';
 import { fsyncDir, writeTextAtomic } from '../common/fs-atomic.js';
+import { emptyTargets, HOLD_BACK, HOLD_BACK_AS, isEmptyDir, linkNotes, removeExtras } from './restore-clean.js';
+import { tablespaceTargets, tablespaceMapText } from './restore-remap.js';
+import { chooseBackup } from './restore-select.js';
 import { clusterById } from '../repo/stanza-meta.js';
 import { chownTree, planRestoreOwner, type ChownPlan } from './owner-apply.js';
+
+/**
+ * What restore reads from the settings: the parallelism (the core count unless jobs was given),
+ * what restore_command carries (config/settings-transport.ts commandSettings), and what the
+ * worker threads open the repository with.
+ */
+export type RestoreSettings = Pick<Settings, 'jobs' | 'jobsExplicit' | 'configPath' | 'configIncludePath' | 'given'> & RepositorySettings;
 
 export interface RestoreOptions {
   ref: string;
@@ -64,95 +74,14 @@ export interface RestoreOutcome {
   owner?: ChownPlan | undefined;
 }
 
-const HOLD_BACK = 'global/pg_control';
-const HOLD_BACK_AS = 'global/pg_control.pgark-restore';
-
-/** Choose the backup: the one named, or the newest that can reach the target. */
-export function chooseBackup(backups: readonly BackupInfo[], ref: string, target: RecoveryTarget): { backup: BackupInfo; note?: string } {
-  const limit = targetLimit(target);
-  if (ref !== 'auto') {
-    const b = findBackup(backups, ref);
-    if (limit && !limit.reaches(b)) throw new InvalidInputError(`backup ${b.id} ends at ${b.stop.time} (LSN ${b.stop.lsn}), after the recovery target ${limit.text}: it cannot reach it; pick an older backup or 'auto'`);
-    return { backup: b };
-  }
-  if (backups.length === 0) throw new PgarkError('the repository holds no backup of this stanza');
-  if (!limit) return { backup: backups[backups.length - 1]!, note: 'no time or LSN target: restoring the newest backup' };
-  const ok = backups.filter((b) => limit.reaches(b));
-  if (ok.length === 0) throw new InvalidInputError(`no backup ends before the recovery target ${limit.text}: the oldest, ${backups[0]!.id}, ends at ${backups[0]!.stop.time} (LSN ${backups[0]!.stop.lsn})`);
-  return { backup: ok[ok.length - 1]! };
-}
-
-function targetLimit(t: RecoveryTarget): { text: string; reaches: (b: BackupInfo) => boolean } | undefined {
-  if (t.time !== undefined) {
-    const ms = parseTargetTime(t.time);
-    if (ms === undefined) throw new InvalidInputError(`unable to interpret --target-time '${t.time}' to choose a backup: name the backup to restore instead of 'auto'`);
-    return { text: t.time, reaches: (b) => Date.parse(b.stop.time) <= ms };
-  }
-  if (t.lsn !== undefined) {
-    const lsn = parseLsn(t.lsn);
-    return { text: t.lsn, reaches: (b) => parseLsn(b.stop.lsn) <= lsn };
-  }
-  return undefined;
-}
-
-/** Offset (ms) of `zone` from UTC at instant `utcMs`, by Intl. */
-function zoneOffsetMs(zone: string, utcMs: number): number | undefined {
-  let parts: Intl.DateTimeFormatPart[];
-  try {
-    parts = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' }).formatToParts(new Date(utcMs));
-  } catch {
-    return undefined;
-  }
-  const get = (type: string) => Number(parts.find((p) => p.type === type)?.value);
-  const asUtc = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour') % 24, get('minute'), get('second'));
-  return asUtc - Math.floor(utcMs / 1000) * 1000;
-}
-
-/** The largest UTC offset in use (+14:00): without a zone, assume the earliest instant the text can mean. */
-const MAX_OFFSET_MS = 14 * 3600_000;
+export { chooseBackup, parseTargetTime } from './restore-select.js';
 
 /**
- * The instant a recovery_target_time text means, as PostgreSQL reads timestamptz input:
- * 'YYYY-MM-DD[ T]HH:MM[:SS[.frac]]' followed by an optional zone: Z, UTC/GMT, +H, +HH, +HH:MM,
- * +HHMM (with or without a space before it), or a full zone name (Europe/Berlin). Without a
- * zone PostgreSQL uses the server's TimeZone, which pgark does not know: the earliest possible
- * instant is returned, so the backup chosen always ends before the target. undefined when the
- * text is not in one of these forms.
+ * Write a backup into a data directory, in steps: validate the options and the target, select the
+ * backup and its chain, remap the tablespaces, clean (--force, --delta), lay out the directories
+ * and links, process the files (worker threads), then the configuration, and pg_control last.
  */
-export function parseTargetTime(text: string): number | undefined {
-  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?\s*(.*)$/.exec(text.trim());
-  if (!m) return undefined;
-  const [, y, mo, d, h = '0', mi = '0', sec = '0', frac = ''] = m;
-  const zone = m[8] ?? '';
-  if (Number(mo) < 1 || Number(mo) > 12 || Number(d) < 1 || Number(d) > 31 || Number(h) > 24 || Number(mi) > 59 || Number(sec) > 60) return undefined;
-  const local = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec)) + Math.floor(Number(`0${frac}`) * 1000);
-  if (Number.isNaN(local) || new Date(local).getUTCDate() !== Number(d) && Number(h) < 24) return undefined;
-  if (zone === '') return local - MAX_OFFSET_MS;
-  if (/^(Z|UTC|GMT)$/i.test(zone)) return local;
-  const off = /^([+-])(\d{1,2})(?::?(\d{2}))?$/.exec(zone);
-  if (off) {
-    const ms = (Number(off[2]) * 60 + Number(off[3] ?? 0)) * 60_000;
-    return off[1] === '+' ? local - ms : local + ms;
-  }
-  if (/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(zone)) {
-    const first = zoneOffsetMs(zone, local);
-    if (first === undefined) return undefined;
-    const second = zoneOffsetMs(zone, local - first) ?? first;
-    return local - second;
-  }
-  return undefined;
-}
-
-async function isEmptyDir(dir: string): Promise<boolean | null> {
-  try {
-    return (await readdir(dir)).length === 0;
-  } catch (err) {
-    if (isNodeError(err, 'ENOENT')) return null;
-    throw err;
-  }
-}
-
-export async function runRestore(settings: Settings, repo: Repository, o: RestoreOptions): Promise<RestoreOutcome> {
+export async function runRestore(repo: Repository, settings: RestoreSettings, o: RestoreOptions): Promise<RestoreOutcome> {
   const started = Date.now();
   const phases = new PhaseTimer('restore');
   const notes: string[] = [];
@@ -160,7 +89,6 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
   const pgdata = resolve(o.pgdata);
   const jobs = o.jobs ?? (settings.jobsExplicit ? settings.jobs : availableParallelism());
   if (o.delta && o.force) throw new ConfigError('--delta and --force cannot be used together');
-
   // Build the recovery settings first: a bad flag must fail before anything is written.
   // Repository, stanza, config file and storage settings given by flag or environment travel
   // with restore_command (config/settings-transport.ts).
@@ -169,54 +97,14 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
     ...(o.primaryConninfo !== undefined ? { primaryConninfo: o.primaryConninfo } : {}),
     ...(o.primarySlotName !== undefined ? { primarySlotName: o.primarySlotName } : {}) });
 
-  const empty = await isEmptyDir(pgdata);
-  if (empty === false) {
-    const pid = await readFile(join(pgdata, 'postmaster.pid'), 'utf8').catch(() => undefined);
-    if (pid !== undefined) {
-      const n = Number(pid.split('\n')[0]);
-      if (Number.isInteger(n) && n > 0 && isProcessAlive(n)) throw new ConfigError(`a PostgreSQL server (pid ${n}) is running in '${pgdata}': stop it before restoring into it`);
-    }
-    if (!o.delta && !o.force) throw new ConfigError(`target directory '${pgdata}' is not empty: pass --delta to update it in place (only files that differ are written) or --force to replace its contents`);
-  }
-
-  const backups = await listBackups(repo);
-  const chosen = chooseBackup(backups, o.ref, target);
-  if (chosen.note) notes.push(chosen.note);
-  const backup = chosen.backup;
-  const chain = chainOf(backups, backup);
-  const manifests: Manifest[] = [];
-  for (const b of chain) manifests.push(await readManifest(repo, b));
-  const manifest = manifests[manifests.length - 1]!;
-  const stanza = await repo.requireStanza();
-  // A backup of a cluster the stanza held before `stanza-upgrade` stays restorable.
-  if (!clusterById(stanza, backup.systemIdentifier)) throw new PgarkError(`backup ${backup.id} belongs to system ${backup.systemIdentifier}, the stanza to ${stanza.systemIdentifier}`);
-
+  const empty = await checkTargetDirectory(pgdata, o);
+  const { backup, manifests, manifest } = await selectBackup(repo, o.ref, target, notes);
   // Running as root: decide who gets the files before anything is written (or refuse).
   const owner = await planRestoreOwner({ option: o.owner, recorded: manifest.header.owner, backupId: backup.id, pgdata });
   if (owner) notes.push(`running as root: the restored files belong to ${owner.user}:${owner.group} (${owner.source}); start PostgreSQL as ${owner.user}`);
-
-  phases.lap('choose the backup and read its manifests', `${backup.id}, chain of ${chain.length}`);
-
-  const tsMap = resolveTablespaceMap(parseTablespaceMap(o.tablespaceMap), manifest.header.tablespaces);
-  const tablespaces: Record<string, string> = {};
-  for (const l of manifest.links) {
-    const oid = Number(l.path.slice('pg_tblspc/'.length));
-    const loc = tsMap.get(oid) ?? l.target;
-    if (loc === pgdata || loc.startsWith(`${pgdata}/`) && !loc.startsWith(`${pgdata}/pg_tblspc/`)) {
-      // A tablespace inside the data directory is allowed by PostgreSQL (with a warning); keep it.
-    }
-    tablespaces[String(oid)] = loc;
-    const e = await isEmptyDir(loc);
-    if (e === false && !o.delta && !o.force) throw new ConfigError(`tablespace directory '${loc}' (tablespace ${oid}) is not empty: pass --tablespace-map ${oid}=NEWDIR, --delta or --force`);
-  }
-
-  // Prepare the directories.
-  if (o.force && empty === false) {
-    for (const name of await readdir(pgdata)) await rm(join(pgdata, name), { recursive: true, force: true });
-    for (const loc of Object.values(tablespaces)) {
-      if ((await isEmptyDir(loc)) === false) for (const name of await readdir(loc)) await rm(join(loc, name), { recursive: true, force: true });
-    }
-  }
+  phases.lap('choose the backup and read its manifests', `${backup.id}, chain of ${manifests.length}`);
+  const tablespaces = await remapTablespaces(manifest, o);
+  if (o.force && empty === false) await emptyTargets(pgdata, tablespaces);
   await mkdir(pgdata, { recursive: true, mode: 0o700 });
   await chmod(pgdata, 0o700);
   // Fails here, before any file is written, where chown is impossible (e.g. NFS root_squash).
@@ -228,6 +116,62 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
     removed = extras.removed;
     notes.push(...linkNotes(extras.links));
   }
+  await layOut(init, manifest);
+  phases.lap('prepare directories', `${manifest.dirs.length} directories${o.delta ? `, ${removed} extra entries removed (--delta)` : ''}`);
+  const { res, progress, tasks } = await processFiles(init, manifests, jobs, o);
+  phases.lap('copy files', `${res.written} written (${res.bytes} bytes), ${res.skipped} unchanged, ${tasks} tasks, ${jobs} jobs`);
+  const signal = await writeConfiguration(init, backup, manifest, gucs, o.standby, owner);
+  phases.lap('recovery settings and pg_control');
+  phases.done(`backup ${backup.id} into ${pgdata}`);
+  progress?.finish({ id: backup.id, files: res.written, unchanged: res.skipped });
+  return {
+    backup, pgdata, filesWritten: res.written, filesUnchanged: res.skipped, filesRemoved: removed, bytesWritten: res.bytes,
+    durationMs: Date.now() - started, settings: gucs, signal, notes, ...(owner ? { owner } : {}),
+  };
+}
+
+/** Refuse a target where a server runs, or that is not empty without --delta or --force. Whether it was empty (null: absent). */
+async function checkTargetDirectory(pgdata: string, o: Pick<RestoreOptions, 'delta' | 'force'>): Promise<boolean | null> {
+  const empty = await isEmptyDir(pgdata);
+  if (empty === false) {
+    const pid = await readFile(join(pgdata, 'postmaster.pid'), 'utf8').catch(() => undefined);
+    if (pid !== undefined) {
+      const n = Number(pid.split('\n')[0]);
+      if (Number.isInteger(n) && n > 0 && isProcessAlive(n)) throw new ConfigError(`a PostgreSQL server (pid ${n}) is running in '${pgdata}': stop it before restoring into it`);
+    }
+    if (!o.delta && !o.force) throw new ConfigError(`target directory '${pgdata}' is not empty: pass --delta to update it in place (only files that differ are written) or --force to replace its contents`);
+  }
+  return empty;
+}
+
+/** The backup (restore-select.ts), the manifests of its chain (full first), checked against the stanza. */
+async function selectBackup(repo: Repository, ref: string, target: RecoveryTarget, notes: string[]): Promise<{ backup: BackupInfo; manifests: Manifest[]; manifest: Manifest }> {
+  const backups = await listBackups(repo);
+  const chosen = chooseBackup(backups, ref, target);
+  if (chosen.note) notes.push(chosen.note);
+  const backup = chosen.backup;
+  const manifests: Manifest[] = [];
+  for (const b of chainOf(backups, backup)) manifests.push(await readManifest(repo, b));
+  const stanza = await repo.requireStanza();
+  // A backup of a cluster the stanza held before `stanza-upgrade` stays restorable.
+  if (!clusterById(stanza, backup.systemIdentifier)) throw new PgarkError(`backup ${backup.id} belongs to system ${backup.systemIdentifier}, the stanza to ${stanza.systemIdentifier}`);
+  return { backup, manifests, manifest: manifests[manifests.length - 1]! };
+}
+
+/** Where each tablespace goes (restore-remap.ts); a location that is not empty needs --delta or --force. */
+async function remapTablespaces(manifest: Manifest, o: Pick<RestoreOptions, 'tablespaceMap' | 'delta' | 'force'>): Promise<Record<string, string>> {
+  const tsMap = resolveTablespaceMap(parseTablespaceMap(o.tablespaceMap), manifest.header.tablespaces);
+  const tablespaces = tablespaceTargets(manifest.links, tsMap);
+  for (const [oid, loc] of Object.entries(tablespaces)) {
+    const e = await isEmptyDir(loc);
+    if (e === false && !o.delta && !o.force) throw new ConfigError(`tablespace directory '${loc}' (tablespace ${oid}) is not empty: pass --tablespace-map ${oid}=NEWDIR, --delta or --force`);
+  }
+  return tablespaces;
+}
+
+/** The tablespace directories and their pg_tblspc links, then every directory of the backup with its mode. */
+async function layOut(init: RestoreWorkerInit, manifest: Manifest): Promise<void> {
+  const { pgdata, tablespaces } = init;
   for (const [oid, loc] of Object.entries(tablespaces)) {
     await mkdir(loc, { recursive: true, mode: 0o700 });
     const link = join(pgdata, 'pg_tblspc', oid);
@@ -241,11 +185,12 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
     await mkdir(abs, { recursive: true, mode: 0o700 });
     await chmod(abs, d.mode & 0o7777);
   }
+}
 
-  phases.lap('prepare directories', `${manifest.dirs.length} directories${o.delta ? `, ${removed} extra entries removed (--delta)` : ''}`);
-
+/** Write every file through sha256 verification with worker threads (restore-worker.ts); files in parts get size, mode and mtime at the end. */
+async function processFiles(init: RestoreWorkerInit, manifests: Manifest[], jobs: number, o: Pick<RestoreOptions, 'delta' | 'progress'>): Promise<{ res: { written: number; skipped: number; bytes: number }; progress: Progress | undefined; tasks: number }> {
   const { tasks, multi } = planRestore(manifests);
-  // Files written in parts by several workers: create them (empty) first; size, mode and mtime at the end.
+  // Files written in parts by several workers: create them (empty) first.
   for (const f of multi) {
     // A private regular file: with --delta an existing one keeps its content (parts that match
     // are not rewritten); a link or a file hard-linked elsewhere is replaced.
@@ -262,7 +207,6 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
       res.skipped += r.skipped;
       res.bytes += r.bytes;
     });
-
   for (const f of multi) {
     const fh = await openOwnFile(targetPath(init, f.path));
     try {
@@ -274,21 +218,16 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
       await fh.close();
     }
   }
+  return { res, progress, tasks: tasks.length };
+}
 
-  phases.lap('copy files', `${res.written} written (${res.bytes} bytes), ${res.skipped} unchanged, ${tasks.length} tasks, ${jobs} jobs`);
-
-  // PostgreSQL recreates pg_tblspc links from tablespace_map during recovery: it must name the
-  // locations restored into, not the source's.
-  if (manifest.files.has('tablespace_map')) {
-    const esc = (p: string) => p.replace(/[\\\n\r]/g, (c) => `\\${c}`);
-    const lines = manifest.links.map((l) => {
-      const oid = l.path.slice('pg_tblspc/'.length);
-      return `${oid} ${esc(tablespaces[oid] ?? l.target)}\n`;
-    });
-    await writeTextAtomic(join(pgdata, 'tablespace_map'), lines.join(''));
-  }
-
-  // Recovery configuration, then pg_control: from now on the directory can start.
+/**
+ * tablespace_map for the locations restored into, the recovery configuration and the signal
+ * file, then pg_control: from then on the directory can start. The signal file's name.
+ */
+async function writeConfiguration(init: RestoreWorkerInit, backup: BackupInfo, manifest: Manifest, gucs: Array<[string, string]>, standby: boolean, owner: ChownPlan | undefined): Promise<string> {
+  const { pgdata } = init;
+  if (manifest.files.has('tablespace_map')) await writeTextAtomic(join(pgdata, 'tablespace_map'), tablespaceMapText(manifest.links, init.tablespaces));
   const autoConf = join(pgdata, 'postgresql.auto.conf');
   const existing = await readFile(autoConf, 'utf8').catch((err: unknown) => {
     if (isNodeError(err, 'ENOENT')) return '# Do not edit this file manually!\n# It will be overwritten by the ALTER SYSTEM command.\n';
@@ -298,97 +237,13 @@ export async function runRestore(settings: Settings, repo: Repository, o: Restor
   await writeTextAtomic(autoConf, mergeAutoConf(existing, gucs, stamp));
   // A backup of a standby holds standby.signal: only the signal asked for may remain.
   for (const sig of ['recovery.signal', 'standby.signal']) await rm(join(pgdata, sig), { force: true });
-  const signal = signalFile(o.standby);
+  const signal = signalFile(standby);
   await writeTextAtomic(join(pgdata, signal), '');
   // Before pg_control: a directory whose chown did not finish cannot be started.
-  if (owner) for (const dir of [pgdata, ...Object.values(tablespaces)]) await chownTree(dir, owner);
-  if (manifest.files.has(HOLD_BACK)) {
-    await rename(join(pgdata, HOLD_BACK_AS), join(pgdata, HOLD_BACK));
-    await fsyncDir(join(pgdata, 'global'));
-  } else {
-    throw new PgarkError(`backup ${backup.id} has no global/pg_control`);
-  }
+  if (owner) for (const dir of [pgdata, ...Object.values(init.tablespaces)]) await chownTree(dir, owner);
+  if (!manifest.files.has(HOLD_BACK)) throw new PgarkError(`backup ${backup.id} has no global/pg_control`);
+  await rename(join(pgdata, HOLD_BACK_AS), join(pgdata, HOLD_BACK));
+  await fsyncDir(join(pgdata, 'global'));
   await fsyncDir(pgdata);
-  phases.lap('recovery settings and pg_control');
-  phases.done(`backup ${backup.id} into ${pgdata}`);
-  progress?.finish({ id: backup.id, files: res.written, unchanged: res.skipped });
-  return {
-    backup, pgdata, filesWritten: res.written, filesUnchanged: res.skipped, filesRemoved: removed, bytesWritten: res.bytes,
-    durationMs: Date.now() - started, settings: gucs, signal, notes, ...(owner ? { owner } : {}),
-  };
-}
-
-/** A symbolic link --delta found in the target and removed (restore never writes through one). */
-export interface RemovedLink {
-  path: string;
-  target: string;
-}
-
-const MAX_LINK_NOTES = 10;
-
-/** Notes on the links --delta replaced: the DBA should know something linked out of the target. */
-export function linkNotes(links: readonly RemovedLink[]): string[] {
-  const notes = links.slice(0, MAX_LINK_NOTES).map((l) =>
-    `removed the symbolic link '${l.path}' -> '${l.target}' from the target (restore never writes through a link it did not create; ` +
-    `what the backup holds there was restored in its place, and the link's target was not touched)` +
-    (/\/pg_wal$/.test(l.path) ? '; to keep WAL on another disk, move pg_wal there and link it again before starting the server' : ''));
-  if (links.length > MAX_LINK_NOTES) notes.push(`removed ${links.length - MAX_LINK_NOTES} more symbolic links from the target`);
-  return notes;
-}
-
-/**
- * --delta: remove what the backup does not hold (files, directories), and every symbolic link
- * except the pg_tblspc/<oid> links of the tablespaces restored (restore re-creates those): a
- * link in a data directory or tablespace is never followed, whether the backup holds a file or a
- * directory at its name or nothing. Tablespace locations themselves are walked separately.
- */
-async function removeExtras(pgdata: string, m: Manifest, tablespaces: Record<string, string>, init: RestoreWorkerInit): Promise<{ removed: number; links: RemovedLink[] }> {
-  // pg_control is removed first (not counted): an interrupted delta restore must not be startable.
-  await rm(join(pgdata, HOLD_BACK), { force: true });
-  const real = { ...init, holdBack: {} };
-  const keepFiles = new Set<string>([...m.files.keys()].map((p) => targetPath(real, p)));
-  const keepDirs = new Set<string>(m.dirs.map((d) => targetPath(init, d.path)));
-  keepDirs.add(pgdata);
-  for (const [oid, loc] of Object.entries(tablespaces)) {
-    keepDirs.add(loc);
-    keepDirs.add(join(pgdata, 'pg_tblspc'));
-    keepFiles.add(join(pgdata, 'pg_tblspc', oid)); // the link itself
-  }
-  const ownLinks = new Set(Object.keys(tablespaces).map((oid) => join(pgdata, 'pg_tblspc', oid)));
-  let removed = 0;
-  const links: RemovedLink[] = [];
-  const walk = async (dir: string): Promise<void> => {
-    let entries;
-    try {
-      entries = await readdir(dir, { withFileTypes: true });
-    } catch (err) {
-      if (isNodeError(err, 'ENOENT')) return;
-      throw err;
-    }
-    for (const e of entries) {
-      const abs = join(dir, e.name);
-      if (e.isSymbolicLink()) {
-        if (ownLinks.has(abs)) continue;
-        const target = await readlink(abs).catch(() => '?');
-        await unlink(abs);
-        log.trace(() => `restore: --delta: link ${abs} -> ${target} removed (not in the backup)`);
-        links.push({ path: abs, target });
-        removed++;
-      } else if (e.isDirectory()) {
-        if (keepDirs.has(abs)) await walk(abs);
-        else {
-          await rm(abs, { recursive: true, force: true });
-          log.trace(() => `restore: --delta: directory ${abs} removed (not in the backup)`);
-          removed++;
-        }
-      } else if (!keepFiles.has(abs)) {
-        await rm(abs, { force: true });
-        log.trace(() => `restore: --delta: file ${abs} removed (not in the backup)`);
-        removed++;
-      }
-    }
-  };
-  await walk(pgdata);
-  for (const loc of Object.values(tablespaces)) await walk(loc);
-  return { removed, links };
+  return signal;
 }

@@ -80,7 +80,7 @@ const WORKER_LIFETIME_MS = 10 * 60_000;
  * Stops at the first segment not in the archive (the end of recovery, or a standby waiting);
  * after IDLE_EXIT_MS without replay taking a segment it removes what it left and exits.
  */
-export async function runPrefetch(repo: Repository, dir: string, names: string[], settings: Settings): Promise<{ fetched: string[] }> {
+export async function runPrefetch(repo: Repository, settings: Pick<Settings, 'jobs' | 'prefetch'>, dir: string, names: string[]): Promise<{ fetched: string[] }> {
   await ensureDir(dir);
   const meta = await repo.requireStanza();
   const fetched: string[] = [];

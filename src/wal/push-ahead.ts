@@ -13,6 +13,7 @@ import { lockHeld, lockOwner, tryLock } from '../common/pid-lock.js';
 import { mapPool } from '../common/pool.js';
 import { spawnWorker } from '../common/spawn-worker.js';
 import type { Settings } from '../config/resolve.js';
+import type { WorkerSettings } from '../config/settings-transport.js';
 import type { Repository } from '../repo/repository.js';
 import { auditEvent, writeAudit, type AuditEvent } from './audit.js';
 import { inspectLocalWal } from './inspect-local.js';
@@ -33,7 +34,13 @@ async function candidates(walDir: string, name: string, limit: number): Promise<
 }
 
 /** Start a worker for the segments after `name`; returns the names it was given. */
-export async function queuePushAhead(settings: Settings, walDir: string, name: string): Promise<string[]> {
+/** What queuePushAhead reads: the window and what the worker's environment is made of. */
+export type QueuePushAheadSettings = Pick<Settings, 'pushAhead'> & WorkerSettings;
+
+/** What the look-ahead worker reads: the push target, the codec and level, its parallelism and window. */
+export type PushAheadSettings = Pick<Settings, 'repo' | 'stanza' | 'codec' | 'codecExplicit' | 'compressLevel' | 'jobs' | 'pushAhead'>;
+
+export async function queuePushAhead(settings: QueuePushAheadSettings, walDir: string, name: string): Promise<string[]> {
   const names = await candidates(walDir, name, settings.pushAhead);
   if (names.length === 0) return [];
   await ensureDir(pushRecordDir(walDir));
@@ -63,7 +70,7 @@ const WORKER_LIFETIME_MS = 5 * 60_000;
  * process while PostgreSQL's calls only read records; it exits when nothing is left to push (or
  * after WORKER_LIFETIME_MS; the next full wal-push call starts another).
  */
-export async function runPushAhead(repo: Repository, settings: Settings, walDir: string, names: string[]): Promise<void> {
+export async function runPushAhead(repo: Repository, settings: PushAheadSettings, walDir: string, names: string[]): Promise<void> {
   const meta = await repo.requireStanza();
   const codec = settings.codecExplicit ? settings.codec : meta.codec;
   const records = new PushRecords(walDir);

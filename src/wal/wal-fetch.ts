@@ -104,7 +104,7 @@ function standbyWaitingNote(dest: string): string {
 }
 
 /** `dataDir`: where PostgreSQL runs restore_command (its data directory): standby.signal is looked for there. */
-export async function walFetch(repo: Repository, settings: Settings, name: string, destArg: string, dataDir = process.cwd()): Promise<WalFetchResult> {
+export async function walFetch(repo: Repository, settings: Pick<Settings, 'prefetch' | 'fetchReceived'>, name: string, destArg: string, dataDir = process.cwd()): Promise<WalFetchResult> {
   const wal = assertWalFileName(name);
   const dest = resolve(destArg);
   const prefetchDir = prefetchDirOf(dest);

@@ -19,7 +19,7 @@ import { pushTarget, takePushRecord } from './fast-path.js';
 import { requireRepo } from '../config/resolve.js';
 import { lockHeld } from '../common/pid-lock.js';
 import { agentPidPath } from '../agent/agent-paths.js';
-import { queuePushAhead } from './push-ahead.js';
+import { queuePushAhead, type QueuePushAheadSettings } from './push-ahead.js';
 import { ArchiveMismatchError, InvalidInputError } from '../common/errors.js';
 
 export interface WalPushReport {
@@ -34,7 +34,7 @@ export interface WalPushReport {
  * backup file can come first (a promoted standby archives its .history before any segment):
  * then the cluster is identified from a segment in pg_wal and checked against pg_control.
  */
-async function stanzaFor(repo: Repository, settings: Settings, file: LocalWalFile, walDir: string): Promise<StanzaMeta> {
+async function stanzaFor(repo: Repository, settings: Pick<Settings, 'codec' | 'pgdata'>, file: LocalWalFile, walDir: string): Promise<StanzaMeta> {
   const what = `WAL file '${file.name}'`;
   if (file.identity) return repo.ensureStanza(file.identity, settings.codec, what);
   const identity = await identityFromWalDir(walDir);
@@ -59,7 +59,10 @@ async function identityFromWalDir(walDir: string): Promise<ClusterIdentity> {
   throw new InvalidInputError(`unable to identify the cluster: no readable WAL segment in '${walDir}'`);
 }
 
-export async function walPush(repo: Repository, settings: Settings, pathArg: string): Promise<WalPushReport> {
+/** What wal-push reads: the push target, pgdata (to identify a cluster from pg_wal), the codec, and the look-ahead. */
+export type WalPushSettings = Pick<Settings, 'repo' | 'stanza' | 'pgdata' | 'codec' | 'codecExplicit' | 'compressLevel'> & QueuePushAheadSettings;
+
+export async function walPush(repo: Repository, settings: WalPushSettings, pathArg: string): Promise<WalPushReport> {
   const started = Date.now();
   const phases = new PhaseTimer(`wal-push ${pathArg.slice(pathArg.lastIndexOf('/') + 1)}`);
   const path = resolve(pathArg);

@@ -40,7 +40,7 @@ const walLeft = async (): Promise<string[]> => (await allKeys(m.driver, 'main/wa
 describe('runExpire on a repository in memory', () => {
   it('removes the expired chain, the uncommitted run and the WAL below the oldest kept backup; keeps the rest', async () => {
     const before = await allKeys(m.driver);
-    const out = await runExpire(m.settings({ 'retain-full': '1' }), m.repo, { dryRun: false, now: NOW });
+    const out = await runExpire(m.repo, { retention: m.settings({ 'retain-full': '1' }), dryRun: false, now: NOW });
 
     expect(out.removedBackups.sort()).toEqual([F1.id, I1.id].sort());
     expect(out.removedUncommitted).toEqual([STALE]);
@@ -60,7 +60,7 @@ describe('runExpire on a repository in memory', () => {
 
   it('a dry run says what it would remove and removes nothing', async () => {
     const before = await allKeys(m.driver);
-    const out = await runExpire(m.settings({ 'retain-full': '1' }), m.repo, { dryRun: true, now: NOW });
+    const out = await runExpire(m.repo, { retention: m.settings({ 'retain-full': '1' }), dryRun: true, now: NOW });
     expect(out.plan.expire.map((e) => e.id).sort()).toEqual([F1.id, I1.id].sort());
     expect(out.wal.removed).toBe(7);
     expect(out.wal.wouldRemove).toEqual([seg(1), seg(4, 2)]);
@@ -70,7 +70,7 @@ describe('runExpire on a repository in memory', () => {
 
   it('keeps a pinned backup and the WAL from its start', async () => {
     await m.repo.putJson(pinKey('main', F1.id), { id: F1.id });
-    const out = await runExpire(m.settings({ 'retain-full': '1' }), m.repo, { dryRun: false, now: NOW });
+    const out = await runExpire(m.repo, { retention: m.settings({ 'retain-full': '1' }), dryRun: false, now: NOW });
     expect(out.removedBackups).toEqual([I1.id]);
     expect(out.wal.keptFrom).toBe(seg(2));
     expect((await walLeft()).sort()).toEqual(['00000002.history', `${seg(3)}.00000028.backup`, seg(2), seg(3), seg(4), seg(4, 2), seg(5), seg(6), seg(7)].sort());
@@ -79,7 +79,7 @@ describe('runExpire on a repository in memory', () => {
 
   it('refuses without a retention policy and touches nothing', async () => {
     const before = await allKeys(m.driver);
-    await expect(runExpire(m.settings(), m.repo, { dryRun: false, now: NOW })).rejects.toBeInstanceOf(ConfigError);
+    await expect(runExpire(m.repo, { retention: m.settings(), dryRun: false, now: NOW })).rejects.toBeInstanceOf(ConfigError);
     expect(await allKeys(m.driver)).toEqual(before);
   });
 });

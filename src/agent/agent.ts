@@ -27,7 +27,7 @@ import { inspectLocalWal } from '../wal/inspect-local.js';
 import { pushWalFile } from '../wal/push-file.js';
 import { assertWalFileName } from '../wal/segment-name.js';
 import { PushRecords } from '../wal/spool.js';
-import { agentDir, agentPidPath, agentStatusPath } from './agent-paths.js';
+import { agentDir, agentPidPath, agentStatusPath } from '../wal/agent-paths.js';
 import { backlogWarning, ratePerMinute, type AgentStatus, type BacklogThresholds } from './agent-status.js';
 
 const SEGMENT_READY = /^([0-9A-F]{24})\.ready$/;

@@ -6,7 +6,7 @@
 import type { Client } from 'pg';
 import { ConfigError, PgarkError } from '../common/errors.js';
 import { queryOne } from '../pg/connect.js';
-import type { TablespaceInfo } from './manifest.js';
+import type { TablespaceInfo } from '../catalog/manifest.js';
 
 export interface ClusterFacts {
   versionNum: number;

@@ -16,7 +16,7 @@ import type { Repository } from '../repo/repository.js';
 import { parseSegmentName, segmentName } from '../wal/segment-name.js';
 import { chainOf, findBackup, listBackups, readManifest } from './catalog.js';
 import type { BackupInfo } from './backup-info.js';
-import { piecesOf, type Manifest } from '../backup/manifest.js';
+import { piecesOf, type Manifest } from './manifest.js';
 import { scanArchive } from '../wal/wal-verify.js';
 
 export interface VerifyProblem {

@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { ExitCode, exitCodeOf } from '../common/errors.js';
 import { log } from '../common/log.js';
-import { spawnWorker } from '../common/spawn-worker.js';
+import { spawnWorker } from '../wal/spawn-worker.js';
 import { printJson, settingsFrom, withRepository } from './context.js';
 import { ExitWith, WAL_FETCH_FATAL_BASE } from './exit.js';
 import { formatBytes } from './format.js';

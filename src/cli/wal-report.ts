@@ -59,7 +59,7 @@ async function receiverInfo(repo: Repository): Promise<InfoReport['receivers']> 
 
 /** The agent's status file under `<pgdata>/pg_wal/.pgark/agent/`, if an agent runs there. */
 async function agentInfo(pgdata: string): Promise<InfoReport['agent']> {
-  const { agentStatusPath } = await import('../agent/agent-paths.js');
+  const { agentStatusPath } = await import('../wal/agent-paths.js');
   const { backlogWarning } = await import('../agent/agent-status.js');
   const { isProcessAlive } = await import('../common/process.js');
   let status: AgentStatus;

@@ -24,7 +24,7 @@ import { formatLsn, parseLsn } from '../wal/segment-name.js';
 import { parseTimelineHistory, type TimelineHistory } from '../wal/timeline-history.js';
 import { LagClock, type ReceiverStatus } from './receiver-status.js';
 import { followsHistoryPath, ReceiverPositionError, resumePoint, timelineSpans } from './resume-point.js';
-import { storeImmutable } from './received-wal.js';
+import { storeImmutable } from '../wal/received-wal.js';
 import { ReplicationConnection, ServerError } from './replication-connection.js';
 import { SegmentWriter } from './segment-writer.js';
 import { storedEnds, storedPrefix } from './stored-position.js';

@@ -11,7 +11,7 @@ import { ArchiveMismatchError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { lockHeld, lockOwner, tryLock } from '../common/pid-lock.js';
 import { mapPool } from '../common/pool.js';
-import { spawnWorker } from '../common/spawn-worker.js';
+import { spawnWorker } from './spawn-worker.js';
 import type { Settings } from '../config/resolve.js';
 import type { Repository } from '../repo/repository.js';
 import { auditEvent, writeAudit, type AuditEvent } from './audit.js';

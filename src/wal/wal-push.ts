@@ -18,7 +18,7 @@ import { PushRecords, walDirOf } from './spool.js';
 import { pushTarget, takePushRecord } from './fast-path.js';
 import { requireRepo } from '../config/resolve.js';
 import { lockHeld } from '../common/pid-lock.js';
-import { agentPidPath } from '../agent/agent-paths.js';
+import { agentPidPath } from './agent-paths.js';
 import { queuePushAhead } from './push-ahead.js';
 import { ArchiveMismatchError, InvalidInputError } from '../common/errors.js';
 

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import type { Settings } from '../config/resolve.js';
 import { settingsEnv } from '../config/settings-transport.js';
-import { log } from './log.js';
+import { log } from '../common/log.js';
 
 export function workerEnv(settings: Settings): NodeJS.ProcessEnv {
   // Every setting given by flag or environment, drivers' included, and the config file in use

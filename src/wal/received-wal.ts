@@ -11,7 +11,7 @@ import { AlreadyExistsError, ArchiveMismatchError, IntegrityError, InvalidInputE
 import type { CodecName } from '../io/codec.js';
 import { receivedPieceKey, receivedPieceOfKey, receivedPrefix, receiverStatusPrefix, type ReceivedPieceRef } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
-import { pieceChain } from './pieces.js';
+import { pieceChain } from './received-pieces.js';
 
 export interface StoredPiece extends ReceivedPieceRef {
   key: string;

@@ -3,7 +3,7 @@
  * segments PostgreSQL has marked ready while PostgreSQL goes on calling archive_command. Each
  * queued segment is locked (`<name>.lock`, the worker's pid) before the foreground returns; the
  * worker writes the segment's record only after the object is durable, then drops the lock.
- * A call for a locked segment waits for the lock (push-record.ts) and then reads the record.
+ * A call for a locked segment waits for the lock (takePushRecord, wal/fast-path.ts) and then reads the record.
  */
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';

@@ -14,7 +14,7 @@ export async function ensureDir(dir: string): Promise<string> {
   return dir;
 }
 
-/** Writing and pruning of push records; reading is takePushRecord (push-record.ts). */
+/** Writing and pruning of push records; reading is takePushRecord (fast-path.ts). */
 export class PushRecords {
   readonly dir: string;
   constructor(walDir: string) {

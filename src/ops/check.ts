@@ -27,6 +27,7 @@ import {
   type ArchiverSample, type CheckItem, type CheckStatus, type PerfDatum, type ReceiverStatusView, type SlotRow,
 } from './check-items.js';
 import { boundStatements, serverFacts, unmasked, type ServerFacts } from './pg-settings.js';
+import { isSegmentName } from '../pg/wal-names.js';
 
 export interface CheckOptions {
   dsn?: string | undefined;
@@ -291,7 +292,7 @@ async function checkBackups(ctx: Context): Promise<void> {
     const present = new Set<bigint>();
     for (const o of objects) {
       const name = walNameOfKey(o.path);
-      if (!name || !/^[0-9A-F]{24}$/.test(name)) continue;
+      if (!name || !isSegmentName(name)) continue;
       const id = parseSegmentName(name, size);
       if (id.timeline === from.timeline) present.add(id.segno);
     }

@@ -9,6 +9,7 @@
  */
 import { InvalidInputError } from '../common/errors.js';
 import { escapeForMessage } from '../common/message-text.js';
+import { HEX8, isSegmentName, SEGMENT_FIELDS } from '../pg/wal-names.js';
 
 export interface SegmentId {
   timeline: number;
@@ -62,12 +63,10 @@ function hex8(n: number | bigint): string {
   return n.toString(16).toUpperCase().padStart(8, '0');
 }
 
-const SEGMENT_NAME_RE = /^[0-9A-F]{24}$/;
-
 /** Parse a 24-character uppercase hex segment file name. */
 export function parseSegmentName(name: string, walSegmentSize: number): SegmentId {
   const perId = segmentsPerXLogId(walSegmentSize);
-  if (!SEGMENT_NAME_RE.test(name)) {
+  if (!isSegmentName(name)) {
     assertWalFileName(name); // throws with a precise reason for non-WAL names
     throw invalidName(name, 'not a WAL segment name (expected 24 uppercase hex digits)');
   }
@@ -171,10 +170,10 @@ const MAX_WAL_FILE_NAME_LENGTH = 40;
 const MAX_SEG_PART = 0x100000000 / MIN_WAL_SEGMENT_SIZE - 1;
 
 const NAME_RES = {
-  segment: /^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$/,
-  partial: /^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})\.partial$/,
-  history: /^([0-9A-F]{8})\.history$/,
-  backup: /^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})\.([0-9A-F]{8})\.backup$/,
+  segment: new RegExp(`^${SEGMENT_FIELDS}$`),
+  partial: new RegExp(`^${SEGMENT_FIELDS}\\.partial$`),
+  history: new RegExp(`^(${HEX8})\\.history$`),
+  backup: new RegExp(`^${SEGMENT_FIELDS}\\.(${HEX8})\\.backup$`),
 } as const;
 
 type Inspection = { ok: true; value: WalFileName } | { ok: false; why: string };

@@ -21,6 +21,7 @@ import { lockHeld } from '../common/pid-lock.js';
 import { agentPidPath } from './agent-paths.js';
 import { queuePushAhead } from './push-ahead.js';
 import { ArchiveMismatchError, InvalidInputError } from '../common/errors.js';
+import { isSegmentName } from '../pg/wal-names.js';
 
 export interface WalPushReport {
   name: string;
@@ -47,7 +48,7 @@ async function stanzaFor(repo: Repository, settings: Settings, file: LocalWalFil
 }
 
 async function identityFromWalDir(walDir: string): Promise<ClusterIdentity> {
-  const names = (await readdir(walDir)).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort().reverse();
+  const names = (await readdir(walDir)).filter((n) => isSegmentName(n)).sort().reverse();
   for (const n of names) {
     try {
       const f = await inspectLocalWal(join(walDir, n), assertWalFileName(n), n);

@@ -184,3 +184,18 @@ export function findViolations(files: readonly SourceFile[], layers: readonly (r
 export function formatViolation(v: Violation): string {
   return `${v.from}:${v.line} imports ${v.to} (${v.fromRoom} -> ${v.toRoom}: ${v.why})`;
 }
+
+/** The module names of ARCHITECTURE.md's sentence `Pure modules (`a`, `b`, ...) do no I/O.` */
+export function parsePureModules(markdown: string): string[] {
+  const m = /Pure modules \(([^)]*)\)\s+do no I\/O/.exec(markdown);
+  if (!m) throw new Error('ARCHITECTURE.md states no "Pure modules (...) do no I/O" sentence');
+  return [...m[1]!.matchAll(/`([^`]+)`/g)].map((x) => x[1]!);
+}
+
+/** Modules that do I/O: a pure module imports none of them (not even for a type). */
+const IO_MODULES = /^(node:)?(fs|fs\/promises|net|tls|http|https|http2|child_process|dgram|dns|worker_threads)$|^(pg|ssh2|lz4-napi|@aws-sdk\/.*|@azure\/.*|@google-cloud\/.*)$/;
+
+/** The I/O modules a file imports directly. */
+export function ioImportsOf(text: string): string[] {
+  return importsOf(text).map((r) => r.spec).filter((s) => IO_MODULES.test(s));
+}

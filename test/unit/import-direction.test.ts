@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { findViolations, formatViolation, importsOf, parseLayers, roomOf, type SourceFile } from '../helpers/import-layers.js';
+import { findViolations, formatViolation, importsOf, ioImportsOf, parseLayers, parsePureModules, roomOf, type SourceFile } from '../helpers/import-layers.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -33,7 +33,8 @@ function sourceFiles(dir: string): SourceFile[] {
   return out;
 }
 
-const layers = parseLayers(readFileSync(join(ROOT, 'docs/ARCHITECTURE.md'), 'utf8'));
+const architecture = readFileSync(join(ROOT, 'docs/ARCHITECTURE.md'), 'utf8');
+const layers = parseLayers(architecture);
 const files = [...sourceFiles('src'), ...sourceFiles('storage-drivers')];
 
 describe('import direction of the source tree', () => {
@@ -50,6 +51,27 @@ describe('import direction of the source tree', () => {
     expect(all.filter((v) => !known(v)).map(formatViolation)).toEqual([]);
     // Every allowlisted import still exists: once one is gone, delete it from KNOWN_UNTIL_MERGE.
     for (const k of KNOWN_UNTIL_MERGE) expect(all.some((v) => v.from === k.from && v.to === k.to), `${k.from} -> ${k.to}`).toBe(true);
+  });
+});
+
+describe('pure modules', () => {
+  it('every module ARCHITECTURE.md calls pure exists once and imports no I/O module', () => {
+    const pure = parsePureModules(architecture);
+    expect(pure.length).toBeGreaterThan(5);
+    for (const name of pure) {
+      const matches = files.filter((f) => f.path.endsWith(`/${name}.ts`));
+      expect(matches.map((f) => f.path), name).toHaveLength(1);
+      expect(ioImportsOf(matches[0]!.text), matches[0]!.path).toEqual([]);
+    }
+  });
+
+  it.each<[string, string[]]>([
+    ["import { readFile } from 'node:fs/promises';", ['node:fs/promises']],
+    ["import type { Client } from 'pg';", ['pg']],
+    ["import { S3Client } from '@aws-sdk/client-s3';", ['@aws-sdk/client-s3']],
+    ["import { createHash } from 'node:crypto';\nimport { x } from './y.js';", []],
+  ])('%s', (text, expected) => {
+    expect(ioImportsOf(text)).toEqual(expected);
   });
 });
 

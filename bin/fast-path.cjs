@@ -5,7 +5,7 @@
 //   `<pg_wal>/.pgark/pushed/<name>` (written after the object was durable);
 // - wal-fetch of a segment a prefetch worker already verified into `<pg_wal>/.pgark/prefetch/`.
 // While a worker holds `<name>.lock` (its pid) for the segment, the call waits for it.
-// The TypeScript side uses the push records through src/wal/push-record.ts. Synchronous on
+// The TypeScript side uses the push records through src/wal/fast-path.ts. Synchronous on
 // purpose: nothing else runs in that process.
 const { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync } = require('node:fs');
 const { basename, dirname, join, resolve } = require('node:path');

@@ -30,7 +30,7 @@ if (process.env.UV_THREADPOOL_SIZE === undefined && (argv[2] === 'backup' || arg
 // wal-push and wal-fetch move one file: two threads keep its two lz4 frames in flight (or zlib's
 // work and a file operation), and each thread fewer is ~3 MiB less peak RSS per call
 // (bench/results/startup.md). The look-ahead workers they start (wal-push-ahead, wal-prefetch)
-// keep the default: the marker tells src/common/spawn-worker.ts to drop the setting.
+// keep the default: the marker tells src/wal/spawn-worker.ts to drop the setting.
 if (process.env.UV_THREADPOOL_SIZE === undefined && (argv.includes('wal-push') || argv.includes('wal-fetch'))) {
   process.env.UV_THREADPOOL_SIZE = '2';
   process.env.PGARK_UV_THREADPOOL_SIZE_SET = '1';

@@ -27,10 +27,10 @@ import { inspectLocalWal } from '../wal/inspect-local.js';
 import { pushWalFile } from '../wal/push-file.js';
 import { assertWalFileName } from '../wal/segment-name.js';
 import { PushRecords } from '../wal/spool.js';
-import { agentDir, agentPidPath, agentStatusPath } from './agent-paths.js';
+import { agentDir, agentPidPath, agentStatusPath } from '../wal/agent-paths.js';
 import { backlogWarning, ratePerMinute, type AgentStatus, type BacklogThresholds } from './agent-status.js';
+import { segmentOfReadyFile } from '../pg/wal-names.js';
 
-const SEGMENT_READY = /^([0-9A-F]{24})\.ready$/;
 const AUDIT_EVERY_MS = 10_000;
 const WARN_EVERY_MS = 60_000;
 const RETRY_MIN_MS = 1000;
@@ -55,7 +55,7 @@ async function readySegments(walDir: string): Promise<{ names: string[]; oldestA
   } catch (err) {
     throw new Error(`unable to read '${statusDir}': ${causeText(err)} (is --pgdata the data directory of a cluster with archive_mode on?)`);
   }
-  const names = entries.flatMap((e) => SEGMENT_READY.exec(e)?.[1] ?? []).sort();
+  const names = entries.flatMap((e) => segmentOfReadyFile(e) ?? []).sort();
   let oldestAgeSec = 0;
   if (names[0]) {
     const st = await stat(join(statusDir, `${names[0]}.ready`)).catch(() => undefined);

@@ -6,7 +6,7 @@ import { ConfigError, InvalidInputError } from '../common/errors.js';
 import { backupIdFor } from '../repo/layout.js';
 import { lsnToSegment, parseLsn, parseSegmentName, segmentName } from '../wal/segment-name.js';
 import type { BackupInfo } from '../catalog/backup-info.js';
-import { partsDigest, type FileEntry } from './manifest.js';
+import { partsDigest, type FileEntry } from '../catalog/manifest.js';
 
 const LABEL_MAX = 200;
 

@@ -22,8 +22,8 @@ import { readInto } from '../io/pooled-file-stream.js';
 import { dataObjectKey } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
 import { parseLsn } from '../wal/segment-name.js';
-import type { FileEntry, FilePart } from './manifest.js';
-import { toRanges } from './manifest.js';
+import type { FileEntry, FilePart } from '../catalog/manifest.js';
+import { toRanges } from '../catalog/manifest.js';
 import { BLCKSZ, pageLsn, verifyPageAt } from './page-checksum.js';
 import type { BackupTask, TaskFile } from './tasks.js';
 

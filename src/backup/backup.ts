@@ -33,7 +33,7 @@ import { BACKUP_INFO_FORMAT, type BackupInfo } from '../catalog/backup-info.js';
 import { listBackups, readManifest, removeBackup, uncommittedBackupIds } from '../catalog/catalog.js';
 import type { BackupWorkerInit, BackupTaskResult } from './backup-worker.js';
 import { backupStart, backupStop, clusterFacts, parseBackupLabel, type ClusterFacts } from './pg-api.js';
-import { manifestLines, MANIFEST_FORMAT, type FileEntry, type Manifest } from './manifest.js';
+import { manifestLines, MANIFEST_FORMAT, type FileEntry, type Manifest } from '../catalog/manifest.js';
 import { planTasks, type BackupTask } from './tasks.js';
 import { checkLabel, chooseBackupType, finishParts, mergeEntry, nextBackupId, walNeeded } from './backup-rules.js';
 import type { CodecName } from '../io/codec.js';
@@ -175,7 +175,7 @@ async function checkServer(client: Client, repo: Repository, settings: BackupSet
   if (facts.inRecovery && !o.fromStandby) notes.push('the server is a hot standby: backing up from the standby');
   const pgdata = await checkDataDirectory(settings.pgdata, facts);
   if (!o.storeWal && !fromStandby && facts.archiveMode === 'off') {
-    const { liveReceivers } = await import('../receiver/received-wal.js');
+    const { liveReceivers } = await import('../wal/received-wal.js');
     const receivers = await liveReceivers(repo);
     if (receivers.length === 0) {
       throw new ConfigError("archive_mode is off and no pgark receive is streaming into this stanza: the WAL this backup needs would never reach the repository; set archive_command = 'pgark wal-push %p', run pgark receive, or pass --store-wal");

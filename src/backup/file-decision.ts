@@ -2,7 +2,7 @@
  * What a backup did with one file, in words (pure): the `trace` log line of each file
  * (common/log.ts), e.g. `base/5/16384: 8.0 MiB, unchanged since 20261207-001500F: its copy is used`.
  */
-import type { FileEntry, FilePart, ObjectRef } from './manifest.js';
+import type { FileEntry, FilePart, ObjectRef } from '../catalog/manifest.js';
 
 function where(ref: ObjectRef | undefined, backupId: string): string {
   if (!ref) return 'empty: nothing stored';

@@ -6,7 +6,8 @@
 import type { Client } from 'pg';
 import { ConfigError, PgarkError } from '../common/errors.js';
 import { queryOne } from '../pg/connect.js';
-import type { TablespaceInfo } from './manifest.js';
+import type { TablespaceInfo } from '../catalog/manifest.js';
+import { SEGMENT_HEX } from '../pg/wal-names.js';
 
 export interface ClusterFacts {
   versionNum: number;
@@ -101,7 +102,7 @@ export async function backupStop(c: Client, f: ClusterFacts): Promise<StopResult
 
 /** START TIMELINE / START WAL LOCATION from a backup_label text. */
 export function parseBackupLabel(text: string): { startWalFile: string; startLsn: string; startTimeline: number } {
-  const loc = /^START WAL LOCATION: ([0-9A-F]+\/[0-9A-F]+) \(file ([0-9A-F]{24})\)$/m.exec(text);
+  const loc = new RegExp(`^START WAL LOCATION: ([0-9A-F]+/[0-9A-F]+) \\(file (${SEGMENT_HEX})\\)$`, 'm').exec(text);
   const tl = /^START TIMELINE: (\d+)$/m.exec(text);
   if (!loc || !tl) throw new PgarkError('unexpected backup_label from PostgreSQL: no START WAL LOCATION / START TIMELINE');
   return { startLsn: loc[1]!, startWalFile: loc[2]!, startTimeline: Number(tl[1]) };

@@ -4,7 +4,7 @@
  * `bundleSize` raw bytes, so the object count grows with data size, not with file count.
  * Large objects come first so that parallel jobs finish together.
  */
-import { PART_SIZE, type FileEntry } from './manifest.js';
+import { PART_SIZE, type FileEntry } from '../catalog/manifest.js';
 import type { WalkFile } from './walk.js';
 
 export const BUNDLE_LIMIT = 4 * 1024 * 1024;

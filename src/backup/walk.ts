@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { isNodeError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { exclusionReason, isRelationDirectory, parseRelationFileName, unloggedRelations, type RelationFile } from './exclusions.js';
-import type { DirEntry, LinkEntry } from './manifest.js';
+import type { DirEntry, LinkEntry } from '../catalog/manifest.js';
 
 export interface WalkFile {
   path: string;

@@ -5,6 +5,7 @@
  */
 import { IntegrityError } from '../common/errors.js';
 import type { CodecName } from '../io/codec.js';
+import { isSegmentName } from '../pg/wal-names.js';
 
 export const BACKUP_INFO_FORMAT = 1;
 
@@ -57,7 +58,7 @@ function lsnOk(s: unknown): boolean {
 function pointOk(p: unknown): boolean {
   const x = p as Partial<BackupPoint>;
   return typeof x === 'object' && x !== null && typeof x.time === 'string' && !Number.isNaN(Date.parse(x.time)) &&
-    lsnOk(x.lsn) && typeof x.timeline === 'number' && typeof x.walFile === 'string' && /^[0-9A-F]{24}$/.test(x.walFile);
+    lsnOk(x.lsn) && typeof x.timeline === 'number' && typeof x.walFile === 'string' && isSegmentName(x.walFile);
 }
 
 export function parseBackupInfo(json: string, where: string): BackupInfo {

@@ -8,7 +8,7 @@ import { backupIdOfCatalogKey, backupPrefix, catalogKey, catalogPrefix, isBackup
 import { readAll } from '../repo/object-stream.js';
 import type { Repository } from '../repo/repository.js';
 import { parseLsn } from '../wal/segment-name.js';
-import { parseManifest, type Manifest } from '../backup/manifest.js';
+import { parseManifest, type Manifest } from './manifest.js';
 import { parseBackupInfo, type BackupInfo } from './backup-info.js';
 import { createHash } from 'node:crypto';
 

@@ -17,7 +17,7 @@ import { parseSegmentName, segmentName } from '../wal/segment-name.js';
 import { chainOf, findBackup, listBackups, readManifest } from './catalog.js';
 import { log, PhaseTimer } from '../common/log.js';
 import type { BackupInfo } from './backup-info.js';
-import { piecesOf, type Manifest } from '../backup/manifest.js';
+import { piecesOf, type Manifest } from './manifest.js';
 import { scanArchive } from '../wal/wal-verify.js';
 
 export interface VerifyProblem {

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { ExitCode, exitCodeOf } from '../common/errors.js';
 import { log } from '../common/log.js';
-import { spawnWorker } from '../common/spawn-worker.js';
+import { spawnWorker } from '../wal/spawn-worker.js';
 import { settingsFrom, withRepository } from './context.js';
 import { ExitWith, walFetchFatalBase, walFetchFatalCode } from './exit.js';
 

@@ -14,6 +14,8 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { InvalidInputError } from './errors.js';
+import { escapeForMessage } from './message-text.js';
 
 /** The program part of a pgark command: an installed launcher, or Node plus the entry script. */
 export type PgarkProgram = { launcher: string } | { node: string; script: string };
@@ -67,4 +69,66 @@ function scriptNextTo(launcher: string | undefined): string | undefined {
 export function selfCommand(env: NodeJS.ProcessEnv = process.env): PgarkProgram {
   const launcher = env.PGARK_LAUNCHER === '' ? undefined : env.PGARK_LAUNCHER;
   return chooseSelfCommand({ launcher, launcherScript: scriptNextTo(launcher), script: ownScript(), execPath: process.execPath });
+}
+
+/** A NUL, carriage return or newline: PostgreSQL's configuration cannot carry them. */
+const UNSAFE_CHARS = /[\0\n\r]/;
+
+/** POSIX sh single-quoting: `'...'`, an embedded `'` written as `'\''`. */
+function shellQuote(v: string): string {
+  return `'${v.replace(/'/g, "'\\''")}'`;
+}
+
+/** restore_command expands %f, %p, %r and %%: a literal % must be written %%. */
+function percentEscape(v: string): string {
+  return v.replace(/%/g, '%%');
+}
+
+const URL_RE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+
+/** The program (an installed launcher, or node + script) and its settings. */
+export type PgarkCommandParts = PgarkProgram & {
+  repo: string;
+  stanza: string;
+  config?: string;
+  extra?: string[];
+};
+
+/**
+ * A command PostgreSQL runs through /bin/sh in the data directory (archive_command,
+ * restore_command): `'<launcher>' <subcommand> ...` for an installed pgark (/usr/bin/pgark), else
+ * `'<node>' '<script>' <subcommand> ...`, then `<placeholders> --repo '<repo>' --stanza
+ * '<stanza>' [--config '<config>'] ['<extra>'...]`. Every argument is shell-quoted, then each %
+ * doubled; the placeholders (%f, %p) stay bare for PostgreSQL. The launcher, script, config and
+ * a repository path must be absolute (the working directory is PGDATA).
+ */
+export function buildPgarkCommand(setting: 'archive_command' | 'restore_command', subcommand: string, placeholders: string[], o: PgarkCommandParts): string {
+  const check = (what: string, v: string, absolute: boolean) => {
+    if (v === '') throw new InvalidInputError(`invalid ${what} for ${setting}: empty`);
+    if (UNSAFE_CHARS.test(v)) throw new InvalidInputError(`invalid ${what} '${escapeForMessage(v)}' for ${setting}: contains a NUL, carriage return or newline`);
+    if (absolute && !v.startsWith('/')) {
+      throw new InvalidInputError(`invalid ${what} '${escapeForMessage(v)}' for ${setting}: must be an absolute path (${setting} runs in the data directory)`);
+    }
+  };
+  if ('launcher' in o) check('pgark command', o.launcher, true);
+  else {
+    check('node executable', o.node, o.node.includes('/'));
+    check('pgark script', o.script, true);
+  }
+  check('--repo', o.repo, !URL_RE.test(o.repo));
+  check('--stanza', o.stanza, false);
+  if (o.config !== undefined) check('--config', o.config, true);
+  for (const e of o.extra ?? []) check(`${setting} argument`, e, false);
+
+  const arg = (v: string) => percentEscape(shellQuote(v));
+  const program = 'launcher' in o ? [arg(o.launcher)] : [arg(o.node), arg(o.script)];
+  const parts = [...program, subcommand, ...placeholders, '--repo', arg(o.repo), '--stanza', arg(o.stanza)];
+  if (o.config !== undefined) parts.push('--config', arg(o.config));
+  for (const e of o.extra ?? []) parts.push(arg(e));
+  return parts.join(' ');
+}
+
+/** The restore_command value: pgark wal-fetch %f %p for this repository and stanza. */
+export function buildRestoreCommand(o: PgarkCommandParts): string {
+  return buildPgarkCommand('restore_command', 'wal-fetch', ['%f', '%p'], o);
 }

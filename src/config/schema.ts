@@ -1,7 +1,8 @@
 /**
  * Every setting pgark reads, with its flag, environment variable, config-file key and default.
  * Precedence: command-line flag > environment (PGARK_*) > config file [stanza] section >
- * config file [global] section > default. docs/CONFIG.md is written from this table.
+ * config file [global] section > default. Documented in README.md ("Configuration reference")
+ * and, for store settings, docs/storage/<driver>.md (test/unit/config-reference.test.ts).
  */
 /**
  * Types (config/setting-check.ts checks them): 'path' an absolute path (in the config file; `~/`

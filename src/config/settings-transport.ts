@@ -1,12 +1,12 @@
 /**
  * How resolved settings travel to another pgark process (pure): the only place that does so.
  *
- * - To a worker pgark starts itself (wal-push look-ahead, wal-fetch prefetch: common/spawn-worker.ts):
+ * - To a worker pgark starts itself (wal-push look-ahead, wal-fetch prefetch: wal/spawn-worker.ts):
  *   every setting given by flag or environment becomes its PGARK_* variable (PGDATA for pgdata),
  *   and PGARK_CONFIG names the config file in use, so the worker resolves the very same settings
  *   (test/unit/settings-transport.test.ts checks the round trip for every key of the schema).
  * - Into archive_command / restore_command (ops/setup.ts, restore/restore.ts, through
- *   restore/recovery-conf.ts buildPgarkCommand): --repo, --stanza, --config when a file is in use,
+ *   common/self-command.ts buildPgarkCommand): --repo, --stanza, --config when a file is in use,
  *   --config-include-path when one was given (config/config-load.ts), and every storage-driver setting given by flag or environment as `--<key> <value>`. Other
  *   settings (tuning such as --jobs, --log-level) stay where the server's environment and the
  *   config file put them, as before: `pgark restore --jobs 16` sizes the restore, not every later

@@ -13,9 +13,10 @@ import { connectPg, redactDsn } from '../pg/connect.js';
 import { publishedTables, qualified, quoteIdent, readSet, writeSet } from './set-catalog.js';
 import { checkName, parseOperations, publicationName, SET_META_FORMAT, type SetMeta, type SetScope, type SetTable, type Subscriber } from './set-meta.js';
 import {
-  buildSetTables, coverageProblems, createPublicationSql, identityCoverage, missingSchemas, parseColumnList, parseTableList,
-  parseTableName, serverFacts, serverProblems, tableFacts, tableKey, tableProblems, tableSpec, tablesOfScope, throwProblems,
+  buildSetTables, coverageProblems, createPublicationSql, parseColumnList, parseTableList,
+  parseTableName, serverProblems, tableKey, tableProblems, tableSpec, throwProblems,
 } from './set-validate.js';
+import { identityCoverage, missingSchemas, serverFacts, tableFacts, tablesOfScope } from './set-facts.js';
 import { dropSlot } from './slots.js';
 import { syncStructure } from './structure-sync.js';
 

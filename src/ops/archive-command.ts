@@ -15,7 +15,7 @@
  */
 import { posix } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { buildPgarkCommand, type PgarkCommandParts } from '../restore/recovery-conf.js';
+import { buildPgarkCommand, type PgarkCommandParts } from '../common/self-command.js';
 import { escapeForMessage } from '../wal/segment-name.js';
 import { parseShell, ShellSyntaxError, type ShellWord } from './shell-words.js';
 

@@ -9,6 +9,7 @@
 import { classifyCommand, type ConfigHint } from './archive-command.js';
 import { normArchiveMode } from './setup-plan.js';
 import { formatBytes } from '../common/progress.js';
+import { isStaleReceiverStatus } from '../wal/receiver-statuses.js';
 
 export type CheckStatus = 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
 
@@ -299,8 +300,6 @@ export interface ReceiverStatusView {
   host?: string;
 }
 
-/** Receivers store their status every 10 s; older than this, a running state is stale. */
-export const RECEIVER_FRESH_MS = 60_000;
 
 export function receiverItem(s: ReceiverStatusView, nowMs: number): CheckItem {
   const name = `receiver ${s.name}`;
@@ -310,7 +309,7 @@ export function receiverItem(s: ReceiverStatusView, nowMs: number): CheckItem {
   const where = s.host ? ` on ${s.host}` : '';
   const err = s.lastError ? `: ${s.lastError}` : '';
   const live = s.state === 'streaming' || s.state === 'connecting' || s.state === 'retrying';
-  if (live && age > RECEIVER_FRESH_MS) {
+  if (isStaleReceiverStatus(s, nowMs)) {
     return { name, status: 'CRITICAL', detail: `not running${where}: its last status (${s.state}) is ${formatAge(age)} old${err}` };
   }
   if (s.state === 'streaming') {

@@ -16,7 +16,7 @@ import { parseConfigFile } from '../config/config-file.js';
 import { requireRepo, type Settings } from '../config/resolve.js';
 import { DEFAULT_CONFIG_PATH } from '../config/schema.js';
 import { connectPg } from '../pg/connect.js';
-import { receiverStatusPrefix, walKey, walNameOfKey } from '../repo/layout.js';
+import { walKey, walNameOfKey } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
 import type { StanzaMeta } from '../repo/stanza-meta.js';
 import { redactLocation } from '../../storage-drivers/registry.js';
@@ -27,6 +27,8 @@ import {
   type ArchiverSample, type CheckItem, type CheckStatus, type PerfDatum, type ReceiverStatusView, type SlotRow,
 } from './check-items.js';
 import { boundStatements, serverFacts, unmasked, type ServerFacts } from './pg-settings.js';
+import { isSegmentName } from '../pg/wal-names.js';
+import { readReceiverStatuses } from '../wal/receiver-statuses.js';
 
 export interface CheckOptions {
   dsn?: string | undefined;
@@ -294,7 +296,7 @@ async function checkBackups(ctx: Context): Promise<void> {
     const present = new Set<bigint>();
     for (const o of objects) {
       const name = walNameOfKey(o.path);
-      if (!name || !/^[0-9A-F]{24}$/.test(name)) continue;
+      if (!name || !isSegmentName(name)) continue;
       const id = parseSegmentName(name, size);
       if (id.timeline === from.timeline) present.add(id.segno);
     }
@@ -332,14 +334,9 @@ async function checkReceivers(ctx: Context): Promise<void> {
   const statuses: ReceiverStatusView[] = [];
   if (ctx.repo) {
     try {
-      for await (const o of ctx.repo.list(receiverStatusPrefix(ctx.repo.stanza))) {
-        if (!o.path.endsWith('.json')) continue;
-        try {
-          statuses.push(JSON.parse(await ctx.repo.getJson(o.path)) as ReceiverStatusView & { slot?: { name: string } });
-        } catch (err) {
-          ctx.items.push({ name: `receiver ${o.path.slice(o.path.lastIndexOf('/') + 1, -5)}`, status: 'CRITICAL', detail: `unreadable status object: ${causeText(err)}` });
-        }
-      }
+      statuses.push(...(await readReceiverStatuses<ReceiverStatusView & { slot?: { name: string } }>(ctx.repo, (key, err) => {
+        ctx.items.push({ name: `receiver ${key.slice(key.lastIndexOf('/') + 1, -5)}`, status: 'CRITICAL', detail: `unreadable status object: ${causeText(err)}` });
+      })));
     } catch (err) {
       ctx.items.push({ name: 'receivers', status: 'CRITICAL', detail: `unable to list receiver status objects: ${causeText(err)}` });
     }

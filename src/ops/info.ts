@@ -40,28 +40,16 @@ export interface InfoReport {
   drills: { count: number; last?: DrillSummary };
 }
 
-/** A receiver stores its status every 10 s; older than this, it is not running (or cannot store). */
-const RECEIVER_STALE_MS = 60_000;
-
 async function receiverInfo(repo: Repository): Promise<InfoReport['receivers']> {
-  const { receiverStatusPrefix } = await import('../repo/layout.js');
-  const out: InfoReport['receivers'] = [];
-  for await (const o of repo.list(receiverStatusPrefix(repo.stanza))) {
-    if (!o.path.endsWith('.json')) continue;
-    try {
-      const s = JSON.parse(await repo.getJson(o.path)) as ReceiverStatus;
-      const live = s.state === 'streaming' || s.state === 'connecting' || s.state === 'retrying';
-      out.push({ ...s, stale: live && Date.now() - Date.parse(s.updatedAt) > RECEIVER_STALE_MS });
-    } catch (err) {
-      log.warn(`unable to read receiver status '${o.path}': ${(err as Error).message}`);
-    }
-  }
-  return out.sort((a, b) => a.name.localeCompare(b.name));
+  const { readReceiverStatuses, isStaleReceiverStatus } = await import('../wal/receiver-statuses.js');
+  const now = Date.now();
+  const statuses = await readReceiverStatuses<ReceiverStatus>(repo, (key, err) => log.warn(`unable to read receiver status '${key}': ${(err as Error).message}`));
+  return statuses.map((s) => ({ ...s, stale: isStaleReceiverStatus(s, now) })).sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /** The agent's status file under `<pgdata>/pg_wal/.pgark/agent/`, if an agent runs there. */
 async function agentInfo(pgdata: string): Promise<InfoReport['agent']> {
-  const { agentStatusPath } = await import('../agent/agent-paths.js');
+  const { agentStatusPath } = await import('../wal/agent-paths.js');
   const { backlogWarning } = await import('../agent/agent-status.js');
   const { isProcessAlive } = await import('../common/process.js');
   let status: AgentStatus;

@@ -9,6 +9,7 @@ import type { ObjectInfo } from '../../storage-drivers/types.js';
 import { walNameOfKey } from '../repo/layout.js';
 import { parseLsn, parseSegmentName, segmentStartLsn } from '../wal/segment-name.js';
 import type { DrillSummary } from './metrics-drill.js';
+import { isSegmentName, segmentOfArchivedName } from '../pg/wal-names.js';
 
 export interface BackupFacts {
   count: number;
@@ -91,7 +92,7 @@ export function summariseWal(objects: readonly ObjectInfo[], walSegmentSize: num
     const name = walNameOfKey(o.path);
     if (!name) continue;
     storedBytes += o.size;
-    if (!/^[0-9A-F]{24}$/.test(name)) continue;
+    if (!isSegmentName(name)) continue;
     segments++;
     // Fixed-width hex: the name order is timeline, then segment number.
     if (!newest || name > newest.name) newest = { name, o };
@@ -116,7 +117,7 @@ export function summariseWal(objects: readonly ObjectInfo[], walSegmentSize: num
  */
 export function pendingSegments(lastArchivedWal: string | undefined, currentLsn: bigint | undefined, walSegmentSize: number): number | undefined {
   if (!lastArchivedWal || currentLsn === undefined) return undefined;
-  const last = /^([0-9A-F]{24})(\.partial|\.[0-9A-F]{8}\.backup)?$/.exec(lastArchivedWal)?.[1];
+  const last = segmentOfArchivedName(lastArchivedWal);
   if (!last) return undefined;
   try {
     const a = parseSegmentName(last, walSegmentSize).segno;

@@ -15,7 +15,7 @@ import { selfCommand } from '../common/self-command.js';
 import type { CommandSettings } from '../config/settings-transport.js';
 import { connectPg } from '../pg/connect.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
-import { buildRestoreCommand } from '../restore/recovery-conf.js';
+import { buildRestoreCommand } from '../common/self-command.js';
 import { assertSameCluster } from '../repo/stanza-meta.js';
 import type { Repository } from '../repo/repository.js';
 import { createRepository, readRepoMarker } from '../repo/repo-marker.js';

@@ -26,6 +26,7 @@ import { acquireRepoLock } from '../repo/repo-lock.js';
 import type { Repository } from '../repo/repository.js';
 import { lsnValue, type StanzaMeta } from '../repo/stanza-meta.js';
 import { PGARK_VERSION } from '../version.js';
+import { isSegmentName, isSegmentOrPartialName } from '../pg/wal-names.js';
 
 export interface StanzaUpgradeOutcome {
   stanza: string;
@@ -42,7 +43,7 @@ export function archiveEnd(names: readonly string[], walSegmentSize: number): { 
   let best: { end: bigint; name: string } | undefined;
   const perLog = 0x100000000n / BigInt(walSegmentSize);
   for (const n of names) {
-    if (!/^[0-9A-F]{24}(\.partial)?$/.test(n)) continue;
+    if (!isSegmentOrPartialName(n)) continue;
     const segno = BigInt(`0x${n.slice(8, 16)}`) * perLog + BigInt(`0x${n.slice(16, 24)}`);
     const end = (segno + 1n) * BigInt(walSegmentSize);
     if (!best || end > best.end) best = { end, name: n };
@@ -100,7 +101,7 @@ export function formatLsnText(lsn: bigint): string {
 
 /** The lowest-positioned WAL segment file in `walDir` (any timeline), or undefined. */
 export async function oldestWalSegment(walDir: string): Promise<string | undefined> {
-  const names = (await readdir(walDir)).filter((n) => /^[0-9A-F]{24}$/.test(n));
+  const names = (await readdir(walDir)).filter((n) => isSegmentName(n));
   names.sort((a, b) => (a.slice(8) < b.slice(8) ? -1 : a.slice(8) > b.slice(8) ? 1 : 0));
   return names[0];
 }

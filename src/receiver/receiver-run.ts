@@ -21,7 +21,7 @@ import { parseTimelineHistory, type TimelineHistory } from '../wal/timeline-hist
 import { LagClock, type ReceiverStatus } from './receiver-status.js';
 import type { ReceiverLocks, ReceiverOptions } from './receiver.js';
 import { followsHistoryPath, ReceiverPositionError, resumePoint, timelineSpans, type ResumePoint } from './resume-point.js';
-import { storeImmutable } from './received-wal.js';
+import { storeImmutable } from '../wal/received-wal.js';
 import { ReplicationConnection, ServerError } from './replication-connection.js';
 import { SegmentWriter } from './segment-writer.js';
 import { storedEnds, storedPrefix } from './stored-position.js';

@@ -14,8 +14,8 @@ import type { CodecName } from '../io/codec.js';
 import type { Repository } from '../repo/repository.js';
 import { pushWalFile } from '../wal/push-file.js';
 import { formatLsn, segmentName } from '../wal/segment-name.js';
-import { mergeFrom } from './pieces.js';
-import { fileRange, listReceived, storePiece } from './received-wal.js';
+import { mergeFrom } from '../wal/received-pieces.js';
+import { fileRange, listReceived, storePiece } from '../wal/received-wal.js';
 
 /** Pieces up to this size are stored uncompressed from memory in one request. */
 const SMALL_PIECE = 64 * 1024;

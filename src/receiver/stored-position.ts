@@ -8,7 +8,7 @@ import { walKey, walNameOfKey, walPrefix } from '../repo/layout.js';
 import type { DecodedStream } from '../repo/object-stream.js';
 import type { Repository } from '../repo/repository.js';
 import { parseSegmentName, segmentName } from '../wal/segment-name.js';
-import { chainStream, listReceived, receivedSegment } from './received-wal.js';
+import { chainStream, listReceived, receivedSegment } from '../wal/received-wal.js';
 import type { SegmentPrefix } from './segment-writer.js';
 
 /**

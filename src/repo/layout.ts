@@ -12,6 +12,7 @@
  * A timeline's whole WAL is one prefix listing: `<stanza>/wal/<TLI>/`.
  */
 import { InvalidInputError } from '../common/errors.js';
+import { HEX8, isArchivedWalName, isHistoryName, isSegmentName, SEGMENT_HEX, segmentOfArchivedName } from '../pg/wal-names.js';
 
 export function stanzaMetaKey(stanza: string): string {
   return `${stanza}/stanza.json`;
@@ -32,8 +33,8 @@ export function hex8(n: number): string {
 
 /** Key of an archived WAL file (segment, partial, history or backup history) by its name. */
 export function walKey(stanza: string, name: string): string {
-  if (/^[0-9A-F]{8}\.history$/.test(name)) return `${stanza}/wal/${name.slice(0, 8)}/${name}`;
-  if (/^[0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?$/.test(name)) {
+  if (isHistoryName(name)) return `${stanza}/wal/${name.slice(0, 8)}/${name}`;
+  if (segmentOfArchivedName(name) !== undefined) {
     return `${stanza}/wal/${name.slice(0, 8)}/${name.slice(0, 16)}/${name}`;
   }
   throw new InvalidInputError(`invalid WAL file name '${name.slice(0, 64)}'`);
@@ -42,7 +43,7 @@ export function walKey(stanza: string, name: string): string {
 /** The WAL file name of a key under walPrefix, or undefined for anything else. */
 export function walNameOfKey(key: string): string | undefined {
   const base = key.slice(key.lastIndexOf('/') + 1);
-  return /^([0-9A-F]{8}\.history|[0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?)$/.test(base) ? base : undefined;
+  return isArchivedWalName(base) ? base : undefined;
 }
 
 export function auditPrefix(stanza: string, day?: string): string {
@@ -136,7 +137,7 @@ export function receivedPrefix(stanza: string, timeline?: number, segment?: stri
 }
 
 export function receivedPieceKey(stanza: string, segment: string, start: number, end: number): string {
-  if (!/^[0-9A-F]{24}$/.test(segment)) throw new InvalidInputError(`invalid WAL segment name '${segment.slice(0, 64)}'`);
+  if (!isSegmentName(segment)) throw new InvalidInputError(`invalid WAL segment name '${segment.slice(0, 64)}'`);
   if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end > start && end <= 0xffffffff)) {
     throw new InvalidInputError(`invalid received piece range ${start}-${end}`);
   }
@@ -150,9 +151,11 @@ export interface ReceivedPieceRef {
   end: number;
 }
 
+const RECEIVED_PIECE_KEY = new RegExp(`/received/(${HEX8})/(${SEGMENT_HEX})/(${HEX8})-(${HEX8})$`);
+
 /** The piece a key under receivedPrefix names, or undefined for anything else. */
 export function receivedPieceOfKey(key: string): ReceivedPieceRef | undefined {
-  const m = /\/received\/([0-9A-F]{8})\/([0-9A-F]{24})\/([0-9A-F]{8})-([0-9A-F]{8})$/.exec(key);
+  const m = RECEIVED_PIECE_KEY.exec(key);
   if (!m || m[2]!.slice(0, 8) !== m[1]) return undefined;
   const start = Number.parseInt(m[3]!, 16);
   const end = Number.parseInt(m[4]!, 16);

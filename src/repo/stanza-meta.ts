@@ -1,6 +1,9 @@
 /** Stanza metadata: binds a stanza to one cluster (pure validation and comparison). */
 import { ClusterMismatchError, IntegrityError } from '../common/errors.js';
 import { isCodecName, type CodecName } from '../io/codec.js';
+import { SEGMENT_HEX } from '../pg/wal-names.js';
+
+const STARTS_WITH_SEGMENT = new RegExp(`^${SEGMENT_HEX}`);
 
 export const REPO_FORMAT_VERSION = 1;
 
@@ -112,7 +115,7 @@ export function lsnValue(lsn: string): bigint {
  */
 export function clusterForWal(meta: StanzaMeta, name: string): ClusterIdentity {
   const all = stanzaClusters(meta);
-  if (all.length === 1 || !/^[0-9A-F]{24}/.test(name)) return all[0]!;
+  if (all.length === 1 || !STARTS_WITH_SEGMENT.test(name)) return all[0]!;
   for (const c of all) {
     if (c.sinceLsn === undefined) return c;
     const perLog = 0x100000000n / BigInt(c.walSegmentSize);

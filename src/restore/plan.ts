@@ -7,7 +7,7 @@
  * from the newest layer that holds it.
  */
 import { IntegrityError } from '../common/errors.js';
-import { piecesOf, type Manifest } from '../backup/manifest.js';
+import { piecesOf, type Manifest } from '../catalog/manifest.js';
 
 export interface Layer {
   kind: 'whole' | 'delta';

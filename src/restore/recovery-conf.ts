@@ -8,7 +8,6 @@
  * anything PostgreSQL would read differently from what the user meant is rejected instead.
  */
 import { InvalidInputError } from '../common/errors.js';
-import type { PgarkProgram } from '../common/self-command.js';
 import { assertNoPassword } from '../pg/conninfo.js';
 import { escapeForMessage } from '../wal/segment-name.js';
 import { RESTORE_FLAGS, UNSAFE_CHARS, validateTarget, type RecoveryTarget } from './recovery-target.js';
@@ -164,63 +163,4 @@ function commentIfSuperseded(line: string, superseded: (name: string) => boolean
 
 export function signalFile(standby: boolean): 'standby.signal' | 'recovery.signal' {
   return standby ? 'standby.signal' : 'recovery.signal';
-}
-
-/** POSIX sh single-quoting: `'...'`, an embedded `'` written as `'\''`. */
-function shellQuote(v: string): string {
-  return `'${v.replace(/'/g, "'\\''")}'`;
-}
-
-/** restore_command expands %f, %p, %r and %%: a literal % must be written %%. */
-function percentEscape(v: string): string {
-  return v.replace(/%/g, '%%');
-}
-
-const URL_RE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
-
-/** The program (an installed launcher, or node + script: common/self-command.ts) and its settings. */
-export type PgarkCommandParts = PgarkProgram & {
-  repo: string;
-  stanza: string;
-  config?: string;
-  extra?: string[];
-};
-
-/**
- * A command PostgreSQL runs through /bin/sh in the data directory (archive_command,
- * restore_command): `'<launcher>' <subcommand> ...` for an installed pgark (/usr/bin/pgark), else
- * `'<node>' '<script>' <subcommand> ...`, then `<placeholders> --repo '<repo>' --stanza
- * '<stanza>' [--config '<config>'] ['<extra>'...]`. Every argument is shell-quoted, then each %
- * doubled; the placeholders (%f, %p) stay bare for PostgreSQL. The launcher, script, config and
- * a repository path must be absolute (the working directory is PGDATA).
- */
-export function buildPgarkCommand(setting: 'archive_command' | 'restore_command', subcommand: string, placeholders: string[], o: PgarkCommandParts): string {
-  const check = (what: string, v: string, absolute: boolean) => {
-    if (v === '') throw new InvalidInputError(`invalid ${what} for ${setting}: empty`);
-    if (UNSAFE_CHARS.test(v)) throw new InvalidInputError(`invalid ${what} '${escapeForMessage(v)}' for ${setting}: contains a NUL, carriage return or newline`);
-    if (absolute && !v.startsWith('/')) {
-      throw new InvalidInputError(`invalid ${what} '${escapeForMessage(v)}' for ${setting}: must be an absolute path (${setting} runs in the data directory)`);
-    }
-  };
-  if ('launcher' in o) check('pgark command', o.launcher, true);
-  else {
-    check('node executable', o.node, o.node.includes('/'));
-    check('pgark script', o.script, true);
-  }
-  check(RESTORE_FLAGS.repo, o.repo, !URL_RE.test(o.repo));
-  check(RESTORE_FLAGS.stanza, o.stanza, false);
-  if (o.config !== undefined) check(RESTORE_FLAGS.config, o.config, true);
-  for (const e of o.extra ?? []) check(`${setting} argument`, e, false);
-
-  const arg = (v: string) => percentEscape(shellQuote(v));
-  const program = 'launcher' in o ? [arg(o.launcher)] : [arg(o.node), arg(o.script)];
-  const parts = [...program, subcommand, ...placeholders, '--repo', arg(o.repo), '--stanza', arg(o.stanza)];
-  if (o.config !== undefined) parts.push('--config', arg(o.config));
-  for (const e of o.extra ?? []) parts.push(arg(e));
-  return parts.join(' ');
-}
-
-/** The restore_command value: pgark wal-fetch %f %p for this repository and stanza. */
-export function buildRestoreCommand(o: PgarkCommandParts): string {
-  return buildPgarkCommand('restore_command', 'wal-fetch', ['%f', '%p'], o);
 }

@@ -7,7 +7,7 @@ import { readdir, readlink, rm, unlink } from 'node:fs/promises';
 import { log } from '../common/log.js';
 import { join } from 'node:path';
 import { isNodeError } from '../common/errors.js';
-import type { Manifest } from '../backup/manifest.js';
+import type { Manifest } from '../catalog/manifest.js';
 import type { RestoreWorkerInit } from './restore-worker.js';
 import { targetPath } from './restore-worker-paths.js';
 

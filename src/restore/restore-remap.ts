@@ -2,7 +2,7 @@
  * Where restore puts each tablespace (pure): the location --tablespace-map names, or the one the
  * backup was taken from; and the tablespace_map file that names them for PostgreSQL.
  */
-import type { Manifest } from '../backup/manifest.js';
+import type { Manifest } from '../catalog/manifest.js';
 
 /** OID (text) -> location restored into, for each pg_tblspc/<oid> link of the backup. */
 export function tablespaceTargets(links: Manifest['links'], tsMap: ReadonlyMap<number, string>): Record<string, string> {

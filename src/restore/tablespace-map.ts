@@ -6,7 +6,7 @@
  * OLD may contain '=' (`/srv/a=b=/srv/new` maps '/srv/a=b'), but NEW cannot contain '=/'.
  */
 import { InvalidInputError } from '../common/errors.js';
-import type { TablespaceInfo } from '../backup/manifest.js';
+import type { TablespaceInfo } from '../catalog/manifest.js';
 import { escapeForMessage } from '../wal/segment-name.js';
 
 export const TABLESPACE_MAP_FLAG = '--tablespace-map';

@@ -57,7 +57,7 @@ export async function fetchWalFile(repo: Repository, name: string, dest: string)
  * and ends there. Returns the received size, 0 when nothing was received for it.
  */
 export async function fetchReceivedSegment(repo: Repository, name: string, dest: string, walSegmentSize: number): Promise<number> {
-  const { readReceivedSegment, chainStream } = await import('../receiver/received-wal.js');
+  const { readReceivedSegment, chainStream } = await import('./received-wal.js');
   return withRetry(`fetch received '${name}'`, repo.retry, async () => {
     const r = await readReceivedSegment(repo, name);
     if (r.end === 0) return 0;

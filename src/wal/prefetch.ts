@@ -16,6 +16,7 @@ import { auditEvent, writeAudit, type AuditEvent } from './audit.js';
 import { fetchWalFile } from './fetch-file.js';
 import { nextSegment, parseSegmentName, segmentName } from './segment-name.js';
 import { ensureDir } from './spool.js';
+import { isSegmentName } from '../pg/wal-names.js';
 
 /** The `count` segment names after `name` on its timeline. */
 export function followingSegments(name: string, walSegmentSize: number, count: number): string[] {
@@ -54,7 +55,7 @@ export async function cleanPrefetchArea(dir: string, current: string): Promise<v
       if (!(await lockHeld(full))) await rm(full, { force: true });
       continue;
     }
-    if (/^[0-9A-F]{24}$/.test(e) && e < current) await rm(full, { force: true });
+    if (isSegmentName(e) && e < current) await rm(full, { force: true });
   }
 }
 

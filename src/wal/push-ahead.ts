@@ -3,7 +3,7 @@
  * segments PostgreSQL has marked ready while PostgreSQL goes on calling archive_command. Each
  * queued segment is locked (`<name>.lock`, the worker's pid) before the foreground returns; the
  * worker writes the segment's record only after the object is durable, then drops the lock.
- * A call for a locked segment waits for the lock (push-record.ts) and then reads the record.
+ * A call for a locked segment waits for the lock (takePushRecord, wal/fast-path.ts) and then reads the record.
  */
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
@@ -11,7 +11,7 @@ import { ArchiveMismatchError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { lockHeld, lockOwner, tryLock } from '../common/pid-lock.js';
 import { mapPool } from '../common/pool.js';
-import { spawnWorker } from '../common/spawn-worker.js';
+import { spawnWorker } from './spawn-worker.js';
 import type { Settings } from '../config/resolve.js';
 import type { WorkerSettings } from '../config/settings-transport.js';
 import type { Repository } from '../repo/repository.js';

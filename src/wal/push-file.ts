@@ -16,6 +16,7 @@ import { auditEvent, type AuditEvent } from './audit.js';
 import { checkedWalStream } from './checked-stream.js';
 import type { LocalWalFile } from './inspect-local.js';
 import { SegmentShapeError } from './segment-check.js';
+import { isSegmentOrPartialName } from '../pg/wal-names.js';
 
 /** What a push needs of a local file (the path, its WAL name and its expected size). */
 export type WalFileToPush = Pick<LocalWalFile, 'path' | 'name' | 'size'>;
@@ -38,7 +39,7 @@ async function compareExisting(repo: Repository, key: string, file: WalFileToPus
   if (trailer.sha256 === local.sha256 && trailer.rawSize === local.size) {
     return { status: 'exists', size: local.size, storedSize, sha256: local.sha256, event: auditEvent('push-exists', file.name, started, { size: local.size, storedSize, sha256: local.sha256 }) };
   }
-  if (trailer.rawSize !== local.size && /^[0-9A-F]{24}(\.partial)?$/.test(file.name)) {
+  if (trailer.rawSize !== local.size && isSegmentOrPartialName(file.name)) {
     throw new ArchiveMismatchError(
       `archive mismatch: unable to push '${file.name}': the archived copy is ${trailer.rawSize} bytes, not a whole segment of ${local.size}: ` +
       "it is damaged (stored by an earlier version that did not check sizes?); check it with 'pgark wal-verify --read'. It was left unchanged",

@@ -8,6 +8,8 @@
  * segsPerXLogId = 0x100000000 / walSegmentSize.
  */
 import { InvalidInputError } from '../common/errors.js';
+import { escapeForMessage } from '../common/message-text.js';
+import { HEX8, isSegmentName, SEGMENT_FIELDS } from '../pg/wal-names.js';
 
 export interface SegmentId {
   timeline: number;
@@ -61,12 +63,10 @@ function hex8(n: number | bigint): string {
   return n.toString(16).toUpperCase().padStart(8, '0');
 }
 
-const SEGMENT_NAME_RE = /^[0-9A-F]{24}$/;
-
 /** Parse a 24-character uppercase hex segment file name. */
 export function parseSegmentName(name: string, walSegmentSize: number): SegmentId {
   const perId = segmentsPerXLogId(walSegmentSize);
-  if (!SEGMENT_NAME_RE.test(name)) {
+  if (!isSegmentName(name)) {
     assertWalFileName(name); // throws with a precise reason for non-WAL names
     throw invalidName(name, 'not a WAL segment name (expected 24 uppercase hex digits)');
   }
@@ -170,10 +170,10 @@ const MAX_WAL_FILE_NAME_LENGTH = 40;
 const MAX_SEG_PART = 0x100000000 / MIN_WAL_SEGMENT_SIZE - 1;
 
 const NAME_RES = {
-  segment: /^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$/,
-  partial: /^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})\.partial$/,
-  history: /^([0-9A-F]{8})\.history$/,
-  backup: /^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})\.([0-9A-F]{8})\.backup$/,
+  segment: new RegExp(`^${SEGMENT_FIELDS}$`),
+  partial: new RegExp(`^${SEGMENT_FIELDS}\\.partial$`),
+  history: new RegExp(`^(${HEX8})\\.history$`),
+  backup: new RegExp(`^${SEGMENT_FIELDS}\\.(${HEX8})\\.backup$`),
 } as const;
 
 type Inspection = { ok: true; value: WalFileName } | { ok: false; why: string };
@@ -243,32 +243,5 @@ function invalidName(name: string, why: string): InvalidInputError {
   return new InvalidInputError(`invalid WAL file name '${escapeForMessage(name)}': ${why}`);
 }
 
-const ECHO_LIMIT = 64;
-
-/**
- * Make untrusted text safe to echo: printable ASCII only (others escaped as
- * \xNN / \uNNNN), backslash and quote escaped, at most 64 characters.
- */
-export function escapeForMessage(text: string): string {
-  const pieces: string[] = [];
-  let total = 0;
-  for (const ch of String(text)) {
-    const cp = ch.codePointAt(0) ?? 0;
-    let piece: string;
-    if (ch === '\\' || ch === "'") piece = `\\${ch}`;
-    else if (cp >= 0x20 && cp < 0x7f) piece = ch;
-    else if (cp <= 0xff) piece = `\\x${cp.toString(16).padStart(2, '0')}`;
-    else if (cp <= 0xffff) piece = `\\u${cp.toString(16).padStart(4, '0')}`;
-    else piece = `\\u{${cp.toString(16)}}`;
-    pieces.push(piece);
-    total += piece.length;
-    if (total > ECHO_LIMIT) break;
-  }
-  if (total <= ECHO_LIMIT) return pieces.join('');
-  let out = '';
-  for (const piece of pieces) {
-    if (out.length + piece.length > ECHO_LIMIT - 3) break;
-    out += piece;
-  }
-  return `${out}...`;
-}
+/** Re-exported for the many callers that import it from here; its home is common/message-text.ts. */
+export { escapeForMessage };

@@ -8,13 +8,14 @@ import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { LocalWalFile } from './inspect-local.js';
 import { formatPushRecord, pushRecordDir } from './fast-path.js';
+import { isSegmentName, segmentOfReadyFile } from '../pg/wal-names.js';
 
 export async function ensureDir(dir: string): Promise<string> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   return dir;
 }
 
-/** Writing and pruning of push records; reading is takePushRecord (push-record.ts). */
+/** Writing and pruning of push records; reading is takePushRecord (fast-path.ts). */
 export class PushRecords {
   readonly dir: string;
   constructor(walDir: string) {
@@ -32,7 +33,7 @@ export class PushRecords {
 
   async names(): Promise<string[]> {
     try {
-      return (await readdir(this.dir)).filter((n) => /^[0-9A-F]{24}$/.test(n));
+      return (await readdir(this.dir)).filter((n) => isSegmentName(n));
     } catch {
       return [];
     }
@@ -54,8 +55,7 @@ export async function readySegmentsAfter(walDir: string, name: string, limit: nu
     return [];
   }
   return entries
-    .filter((e) => /^[0-9A-F]{24}\.ready$/.test(e))
-    .map((e) => e.slice(0, 24))
+    .flatMap((e) => segmentOfReadyFile(e) ?? [])
     .filter((n) => n > name)
     .sort()
     .slice(0, limit);

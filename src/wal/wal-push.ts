@@ -18,9 +18,10 @@ import { PushRecords, walDirOf } from './spool.js';
 import { pushTarget, takePushRecord } from './fast-path.js';
 import { requireRepo } from '../config/resolve.js';
 import { lockHeld } from '../common/pid-lock.js';
-import { agentPidPath } from '../agent/agent-paths.js';
+import { agentPidPath } from './agent-paths.js';
 import { queuePushAhead, type QueuePushAheadSettings } from './push-ahead.js';
 import { ArchiveMismatchError, InvalidInputError } from '../common/errors.js';
+import { isSegmentName } from '../pg/wal-names.js';
 
 export interface WalPushReport {
   name: string;
@@ -47,7 +48,7 @@ async function stanzaFor(repo: Repository, settings: Pick<Settings, 'codec' | 'p
 }
 
 async function identityFromWalDir(walDir: string): Promise<ClusterIdentity> {
-  const names = (await readdir(walDir)).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort().reverse();
+  const names = (await readdir(walDir)).filter((n) => isSegmentName(n)).sort().reverse();
   for (const n of names) {
     try {
       const f = await inspectLocalWal(join(walDir, n), assertWalFileName(n), n);

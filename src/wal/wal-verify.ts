@@ -38,7 +38,7 @@ export interface ReceivedRange {
 
 /** What pgark receive stored of segments not (yet) archived whole. */
 export async function receivedRanges(repo: Repository, archivedNames: ReadonlySet<string>): Promise<{ ranges: ReceivedRange[]; keys: string[] }> {
-  const { listReceived, receivedSegment } = await import('../receiver/received-wal.js');
+  const { listReceived, receivedSegment } = await import('./received-wal.js');
   const ranges: ReceivedRange[] = [];
   const keys: string[] = [];
   for (const [segment, pieces] of await listReceived(repo)) {

@@ -7,6 +7,7 @@
  * token in its query) and are never copied into a message or attached as a cause.
  */
 import { AlreadyExistsError, NotFoundError, PgarkError, StorageError } from '../../src/common/errors.js';
+import { withNetworkCodes } from '../network-errors.js';
 
 export interface AzureErrorFacts {
   /** HTTP status, when a response arrived. */
@@ -37,26 +38,7 @@ export type AzureErrorKind =
   | 'permanent';
 
 /** Network error codes (Node and the SDK's REQUEST_SEND_ERROR) that a retry may fix. */
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'ESOCKETTIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'EAI_AGAIN',
-  'ENOTFOUND',
-  'EPROTO',
-  'ERR_STREAM_PREMATURE_CLOSE',
-  'UND_ERR_SOCKET',
-  'REQUEST_SEND_ERROR',
-  'PARSE_ERROR',
-  'HPE_INVALID_CONSTANT',
-  'HPE_UNEXPECTED_CONTENT_LENGTH',
-]);
+const NETWORK_CODES = withNetworkCodes('ENOTFOUND', 'EPROTO', 'REQUEST_SEND_ERROR', 'PARSE_ERROR', 'HPE_INVALID_CONSTANT', 'HPE_UNEXPECTED_CONTENT_LENGTH');
 
 /** 4xx service codes that a retry may fix. */
 const TRANSIENT_4XX = new Set([

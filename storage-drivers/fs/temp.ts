@@ -1,26 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, unlinkSync } from 'node:fs';
 import { readdir, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { isProcessAlive } from '../../src/common/process.js';
+import { isTempName, TEMP_MARKER, tempStem } from '../temp-names.js';
 
-export const TEMP_MARKER = '.pgark-tmp-';
-
-/**
- * Long basenames are truncated so that the temp name stays within NAME_MAX (255) even for a
- * final name close to the limit.
- */
-function tempStem(finalPath: string): string {
-  return basename(finalPath).slice(0, 200) + TEMP_MARKER;
-}
+export { isTempName, TEMP_MARKER };
 
 /** `<basename>.pgark-tmp-<pid>-<hex>` next to the final file, so rename/link never cross filesystems. */
 export function tempPathFor(finalPath: string): string {
   return join(dirname(finalPath), `${tempStem(finalPath)}${process.pid}-${randomBytes(8).toString('hex')}`);
-}
-
-export function isTempName(name: string): boolean {
-  return name.includes(TEMP_MARKER);
 }
 
 /** A temp name whose writer process no longer exists. */

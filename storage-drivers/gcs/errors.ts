@@ -11,6 +11,7 @@
  * error is never attached as `cause`.
  */
 import { AlreadyExistsError, NotFoundError, PgarkError, StorageError } from '../../src/common/errors.js';
+import { withNetworkCodes } from '../network-errors.js';
 
 export interface GcsErrorInfo {
   /** HTTP status, when a response arrived. */
@@ -29,21 +30,8 @@ export interface GcsErrorInfo {
 }
 
 const TRANSIENT_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-const TRANSIENT_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ESOCKETTIMEDOUT',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'UND_ERR_SOCKET',
-  'ERR_STREAM_PREMATURE_CLOSE',
-  'ESESSIONOFFSET',
-]);
+/** Network codes, and the resumable uploader's lost session offset. */
+const TRANSIENT_CODES = withNetworkCodes('ESESSIONOFFSET');
 
 type Loose = Record<string, unknown>;
 const obj = (v: unknown): Loose | undefined => (typeof v === 'object' && v !== null ? (v as Loose) : undefined);

@@ -5,6 +5,7 @@
  * nothing from the request (signatures, tokens, credentials) can reach a log.
  */
 import { PgarkError, StorageError } from '../../src/common/errors.js';
+import { withNetworkCodes } from '../network-errors.js';
 
 export type S3Verb = 'read' | 'write' | 'stat' | 'list' | 'delete';
 
@@ -79,24 +80,7 @@ export function isInvalidRange(err: unknown): boolean {
 }
 
 /** Node / SDK network failure codes where a retry may help. */
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ESOCKETTIMEDOUT',
-  'EAI_AGAIN',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'EHOSTUNREACH',
-  'EHOSTDOWN',
-  'UND_ERR_SOCKET',
-  'ERR_STREAM_PREMATURE_CLOSE',
-  'TimeoutError',
-  'RequestTimeout',
-  'RequestTimeoutException',
-]);
+const NETWORK_CODES = withNetworkCodes('TimeoutError', 'RequestTimeout', 'RequestTimeoutException');
 
 /** S3 error codes where a retry may help. */
 const TRANSIENT_CODES = new Set([

@@ -2,6 +2,7 @@
  * Mapping of SFTP status codes and SSH connection failures to pgark errors (pure).
  */
 import { causeText, PgarkError, StorageError } from '../../src/common/errors.js';
+import { TRANSIENT_NETWORK_CODES } from '../network-errors.js';
 
 /** SFTP v3 status codes (draft-ietf-secsh-filexfer-02 section 7). */
 export const SFTP_STATUS = {
@@ -96,8 +97,6 @@ export function sshError(verb: string, key: string, location: string, err: unkno
   return new StorageError('ssh', `unable to ${verb} ${what}: ${failureText(err)}`, { cause: err, transient: isTransientFailure(err) });
 }
 
-const TRANSIENT_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'EPIPE', 'EAI_AGAIN']);
-
 /**
  * Classify a failure to establish the connection (the host key and authentication cases are
  * decided by the caller, which knows what it tried).
@@ -106,7 +105,7 @@ export function connectFailure(err: unknown): { text: string; transient: boolean
   if (!(err instanceof Error)) return { text: String(err), transient: true };
   const level = (err as { level?: unknown }).level;
   const code = (err as NodeJS.ErrnoException).code;
-  if (typeof code === 'string') return { text: causeText(err), transient: TRANSIENT_SOCKET_CODES.has(code) };
+  if (typeof code === 'string') return { text: causeText(err), transient: TRANSIENT_NETWORK_CODES.has(code) };
   if (level === 'client-timeout') return { text: 'timed out during the SSH handshake', transient: true };
   if (/Connection lost before handshake/i.test(err.message)) return { text: 'connection closed by the server before the SSH handshake', transient: true };
   if (level === 'handshake') return { text: `SSH handshake failed: ${err.message}`, transient: false };

@@ -1,7 +1,7 @@
 /**
  * Temp names of in-progress puts on the SSH server (pure).
  *
- * Same shape as the fs driver's (`<basename>.pgark-tmp-<pid>-<hex>`, storage-drivers/fs/temp.ts)
+ * Same shape as the fs driver's (`<basename>.pgark-tmp-<pid>-<hex>`, storage-drivers/temp-names.ts)
  * so that a repository copied with rsync and opened with the fs driver never lists them. The pid
  * field is always 0: a client pid means nothing on the server, and the fs driver's dead-writer
  * cleanup (which checks pids on its own host) leaves pid 0 alone, so a pgark running the fs
@@ -10,14 +10,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
-import { isTempName, TEMP_MARKER } from '../fs/temp.js';
+import { isTempName, tempStem } from '../temp-names.js';
 
 export { isTempName };
 
 /** `<basename>.pgark-tmp-0-<hex>` next to `finalPath` (a server path). */
 export function sshTempPathFor(finalPath: string): string {
-  // Truncated like the fs driver's so the name stays within NAME_MAX (255).
-  const stem = posix.basename(finalPath).slice(0, 200) + TEMP_MARKER;
+  const stem = tempStem(finalPath);
   return posix.join(posix.dirname(finalPath), `${stem}0-${randomBytes(8).toString('hex')}`);
 }
 

@@ -12,7 +12,7 @@ import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { runBackupTask, type BackupTaskResult, type BackupWorkerInit } from '../../src/backup/backup-worker.js';
-import { manifestLines, MANIFEST_FORMAT, partsDigest, type FileEntry, type Manifest } from '../../src/backup/manifest.js';
+import { manifestLines, MANIFEST_FORMAT, partsDigest, type FileEntry, type Manifest } from '../../src/catalog/manifest.js';
 import { planTasks, type BackupTask } from '../../src/backup/tasks.js';
 import { walkDataDirectory } from '../../src/backup/walk.js';
 import { manifestKey } from '../../src/repo/layout.js';

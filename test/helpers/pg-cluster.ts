@@ -1077,3 +1077,8 @@ function parseHarnessBlock(conf: string): Map<string, string> {
   }
   return m;
 }
+
+/** libpq environment for a cluster through its Unix socket directory, as user and database postgres. */
+export function connEnv(c: PgCluster): Record<string, string> {
+  return { PGHOST: c.socketDir, PGPORT: String(c.port), PGUSER: 'postgres', PGDATABASE: 'postgres' };
+}

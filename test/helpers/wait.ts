@@ -18,6 +18,20 @@ export async function waitUntil(what: string, fn: () => Promise<boolean>, timeou
   }
 }
 
+/**
+ * Poll `probe` every `stepMs` until it returns something other than undefined or false, and
+ * return that; a throw fails at once. After `timeoutMs`, fail naming `what`.
+ */
+export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 10_000, stepMs = 20): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(stepMs);
+  }
+}
+
 /** `parent/name`, created 0700 and owned by the PostgreSQL OS user (when running as root). */
 export async function newUserDir(parent: string, name: string): Promise<string> {
   const d = join(parent, name);

@@ -18,19 +18,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  archiveCommand,
-  chownToRunAs,
-  destroyAllClusters,
-  killProcessesMentioning,
-  lookupUser,
-  makeSharedTempDir,
-  PGARK_BIN,
-  pgarkProcessesMentioning,
-  pgRunAsUser,
-  PgCluster,
-  shellQuote,
-} from '../helpers/pg-cluster.js';
+import { archiveCommand, chownToRunAs, destroyAllClusters, killProcessesMentioning, lookupUser, makeSharedTempDir, PGARK_BIN, pgarkProcessesMentioning, pgRunAsUser, PgCluster, shellQuote, connEnv } from '../helpers/pg-cluster.js';
 import { pgark } from '../helpers/pgark-run.js';
 import { createRepo } from '../helpers/repo.js';
 
@@ -146,10 +134,6 @@ function backupArgs(stanza: string, c: PgCluster, extra: string[]): string[] {
 }
 
 /** PGHOST = the socket directory, as the brief for the CLI documents. */
-function connEnv(c: PgCluster): Record<string, string> {
-  return { PGHOST: c.socketDir, PGPORT: String(c.port), PGUSER: 'postgres', PGDATABASE: 'postgres' };
-}
-
 async function pauseArchiving(): Promise<void> {
   await writeFile(pauseFile, '');
 }

@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { archiveCommand, destroyAllClusters, makeSharedTempDir, PgCluster } from '../helpers/pg-cluster.js';
+import { archiveCommand, destroyAllClusters, makeSharedTempDir, PgCluster, connEnv } from '../helpers/pg-cluster.js';
 import { pgark } from '../helpers/pgark-run.js';
 import { waitUntil, newUserDir } from '../helpers/wait.js';
 import { createRepo } from '../helpers/repo.js';
@@ -25,10 +25,6 @@ afterAll(async () => {
 beforeAll(async () => {
   work = await makeSharedTempDir('pgark-bo-');
 }, 60_000);
-
-function connEnv(c: PgCluster): Record<string, string> {
-  return { PGHOST: c.socketDir, PGPORT: String(c.port), PGUSER: 'postgres', PGDATABASE: 'postgres' };
-}
 
 const newDir = (name: string): Promise<string> => newUserDir(work, name);
 

@@ -16,7 +16,7 @@ import { appendFile, readdir, readFile, rm, stat, writeFile } from 'node:fs/prom
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { archiveCommand, chownToRunAs, destroyAllClusters, makeSharedTempDir, PgCluster } from '../helpers/pg-cluster.js';
+import { archiveCommand, chownToRunAs, destroyAllClusters, makeSharedTempDir, PgCluster, connEnv } from '../helpers/pg-cluster.js';
 import { pgark } from '../helpers/pgark-run.js';
 import { createRepo } from '../helpers/repo.js';
 
@@ -82,10 +82,6 @@ async function sourceCluster(name: string, repo: string, conf: Record<string, st
 }
 
 /** libpq environment for pgark backup: the cluster's socket directory. */
-function connEnv(c: PgCluster): Record<string, string> {
-  return { PGHOST: c.socketDir, PGPORT: String(c.port), PGUSER: 'postgres', PGDATABASE: 'postgres' };
-}
-
 async function pgarkJsonOut<T>(args: string[], env: Record<string, string> = {}, timeoutMs = 180_000): Promise<T> {
   const r = await pgark([...args, '--json'], { env, timeoutMs, allowFail: true });
   if (r.code !== 0) throw new Error(`pgark ${args.join(' ')} exited ${r.code}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr.slice(-6000)}`);

@@ -10,7 +10,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseLogLine } from '../../src/common/log-format.js';
-import { archiveCommand, destroyAllClusters, makeSharedTempDir, PgCluster } from '../helpers/pg-cluster.js';
+import { archiveCommand, connEnv, destroyAllClusters, makeSharedTempDir, PgCluster } from '../helpers/pg-cluster.js';
 import { pgark } from '../helpers/pgark-run.js';
 import { createRepo } from '../helpers/repo.js';
 
@@ -18,7 +18,7 @@ let work: string;
 let repo: string;
 let c: PgCluster;
 const base = () => ['--repo', repo, '--stanza', 'logs'];
-const connEnv = () => ({ PGHOST: c.socketDir, PGPORT: String(c.port), PGUSER: 'postgres', PGDATABASE: 'postgres' });
+const env = () => connEnv(c);
 
 beforeAll(async () => {
   work = await makeSharedTempDir('pgark-logs-');
@@ -43,7 +43,7 @@ describe('log file and levels', () => {
   const logFile = () => join(work, 'log', 'cron', 'pgark.log');
 
   it('backup --log-file F --log-level debug: phases with durations in F, stderr at most warn', async () => {
-    const r = await pgark(['backup', ...base(), '--pgdata', c.dataDir, '--type', 'full', '--no-progress', '--log-file', logFile(), '--log-level', 'debug'], { env: connEnv() });
+    const r = await pgark(['backup', ...base(), '--pgdata', c.dataDir, '--type', 'full', '--no-progress', '--log-file', logFile(), '--log-level', 'debug'], { env: env() });
     expect(r.stderr).not.toMatch(/DEBUG|INFO /);
     expect((await stat(logFile())).mode & 0o777).toBe(0o600);
     expect((await stat(join(work, 'log', 'cron'))).mode & 0o777).toBe(0o700);
@@ -65,7 +65,7 @@ describe('log file and levels', () => {
     const cfg = join(work, 'pgark.conf');
     const { writeFile } = await import('node:fs/promises');
     await writeFile(cfg, `[global]   # for the scheduled backup\nlog-file = ${logFile()}\nlog-level = trace\n`, { mode: 0o644 });
-    const r = await pgark(['backup', ...base(), '--config', cfg, '--pgdata', c.dataDir, '--type', 'incr', '--no-progress'], { env: connEnv() });
+    const r = await pgark(['backup', ...base(), '--config', cfg, '--pgdata', c.dataDir, '--type', 'incr', '--no-progress'], { env: env() });
     expect(r.stderr).not.toMatch(/TRACE|DEBUG/);
     const text = await readFile(logFile(), 'utf8');
     expect(text.length).toBeGreaterThan(before);

@@ -28,7 +28,7 @@ import { chownToRunAs, destroyAllClusters, makeSharedTempDir, PgCluster, PROJECT
 import { startPgark, stopPgark } from '../helpers/pgark-background.js';
 import { parsePluginOutput, pluginState, type ParsedPerfDatum } from '../helpers/nagios-output.js';
 import { pgark, pgarkJson } from '../helpers/pgark-run.js';
-import { newUserDir } from '../helpers/wait.js';
+import { newUserDir, waitFor } from '../helpers/wait.js';
 
 interface CheckJson {
   status: 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
@@ -284,7 +284,7 @@ describe('pgark setup and pgark check', () => {
 
     // A threshold the backup is older than warns (exit 1). Its age is counted from its stop time.
     const stop = Date.parse((JSON.parse((await pgark(['show', 'latest', ...repoArgs(), '--json'])).stdout) as { stop: { time: string } }).stop.time);
-    await waitFor(async () => Date.now() - stop > 2500);
+    await waitFor(async () => Date.now() - stop > 2500, 'the backup to be 2.5 s old', 15_000, 100);
     const warn = await check(['--backup-warn', '2s', '--backup-crit', '7d']);
     expect(warn.code, warn.text).toBe(1);
     expect(item(warn.json, 'backups')).toMatchObject({ status: 'WARNING', detail: expect.stringMatching(/warning above 2s/) });
@@ -295,14 +295,14 @@ describe('pgark setup and pgark check', () => {
     const otherStanza = ours.replace("--stanza 'main'", "--stanza 'other'");
     expect(otherStanza).not.toBe(ours);
     await primary.psql(`ALTER SYSTEM SET archive_command = '${otherStanza.replace(/'/g, "''")}'; SELECT pg_reload_conf()`);
-    await waitFor(async () => (await primary.psql('SHOW archive_command')) === otherStanza);
+    await waitFor(async () => (await primary.psql('SHOW archive_command')) === otherStanza, 'the reload', 15_000, 100);
     const wrongStanza = await check();
     expect(wrongStanza.code).toBe(2);
     expect(item(wrongStanza.json, 'archive_command')).toMatchObject({ status: 'CRITICAL', detail: "archive_command uses stanza 'other', not 'main'" });
     expect(item(wrongStanza.json, 'wal_round_trip').detail).toMatch(/not tried: archive_command does not archive to this repository and stanza/);
 
     await primary.psql("ALTER SYSTEM SET archive_command = '/bin/true'; SELECT pg_reload_conf()");
-    await waitFor(async () => (await primary.psql('SHOW archive_command')) === '/bin/true');
+    await waitFor(async () => (await primary.psql('SHOW archive_command')) === '/bin/true', 'the reload', 15_000, 100);
     const trueCmd = await check();
     expect(trueCmd.code).toBe(2);
     expect(item(trueCmd.json, 'archive_command')).toMatchObject({ status: 'CRITICAL', detail: "archive_command '/bin/true' does not run pgark" });
@@ -355,7 +355,7 @@ describe('pgark setup and pgark check', () => {
       await waitFor(async () => {
         const info = await pgarkJson<{ receivers: Array<{ state: string }> }>(['info', '--repo', repo, ...recv]).catch(() => ({ receivers: [] }));
         return info.receivers[0]?.state === 'streaming';
-      }, 30_000);
+      }, 'the receiver to stream', 30_000, 100);
       const live = await check(recv);
       expect(item(live.json, 'receiver pgark')).toMatchObject({ status: 'OK', detail: expect.stringMatching(/^streaming on /) });
       expect(item(live.json, 'slot pgark_ops')).toMatchObject({ status: 'OK', detail: expect.stringMatching(/^active, retains/) });
@@ -428,10 +428,3 @@ describe('pgark setup and pgark check', () => {
   });
 });
 
-async function waitFor(fn: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error('timed out waiting for a condition');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

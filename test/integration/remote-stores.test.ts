@@ -15,7 +15,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { archiveCommand, chownToRunAs, destroyAllClusters, makeSharedTempDir, PgCluster, removeSharedTempDir } from '../helpers/pg-cluster.js';
+import { archiveCommand, chownToRunAs, destroyAllClusters, makeSharedTempDir, PgCluster, removeSharedTempDir, connEnv } from '../helpers/pg-cluster.js';
 import { pgark } from '../helpers/pgark-run.js';
 import { REMOTE_STORES, type StartedStore } from '../helpers/remote-stores.js';
 
@@ -49,10 +49,6 @@ async function run(args: string[], env: Record<string, string>, timeoutMs = 240_
   const r = await pgark(args, { env, timeoutMs, allowFail: true });
   if (r.code !== 0) throw new Error(`pgark ${args.join(' ')} exited ${r.code}\n--- stdout ---\n${r.stdout.slice(-4000)}\n--- stderr ---\n${r.stderr.slice(-6000)}`);
   return r;
-}
-
-function connEnv(c: PgCluster): Record<string, string> {
-  return { PGHOST: c.socketDir, PGPORT: String(c.port), PGUSER: 'postgres', PGDATABASE: 'postgres' };
 }
 
 async function waitPromoted(c: PgCluster, timeoutMs = 120_000): Promise<void> {

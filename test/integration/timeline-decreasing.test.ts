@@ -19,9 +19,7 @@
 import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  archiveCommand, destroyAllClusters, makeSharedTempDir, PgCluster, PROJECT_ROOT, restoreCommand, shellQuote,
-} from '../helpers/pg-cluster.js';
+import { archiveCommand, destroyAllClusters, makeSharedTempDir, PgCluster, PROJECT_ROOT, restoreCommand, shellQuote, connEnv } from '../helpers/pg-cluster.js';
 import { startPgark, stopPgark } from '../helpers/pgark-background.js';
 import { pgark } from '../helpers/pgark-run.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -50,10 +48,6 @@ async function run(args: string[], env: Record<string, string> = {}): Promise<st
   const r = await pgark(args, { env, allowFail: true, timeoutMs: 180_000 });
   if (r.code !== 0) throw new Error(`pgark ${args.join(' ')} exited ${r.code}\n${r.stdout}\n${r.stderr.slice(-4000)}`);
   return r.stdout;
-}
-
-function connEnv(c: PgCluster): Record<string, string> {
-  return { PGHOST: c.socketDir, PGPORT: String(c.port), PGUSER: 'postgres', PGDATABASE: 'postgres' };
 }
 
 async function waitPromoted(c: PgCluster): Promise<void> {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDriver, FsDriver } from '../../storage-drivers/fs/fs-driver.js';
 import { openDriver } from '../../storage-drivers/registry.js';
 import { listAll, readAll, storageConformance } from './conformance.js';
+import { waitFor } from '../helpers/wait.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const slowPutFixture = join(here, '../fixtures/fs-slow-put.mjs');
@@ -16,16 +17,6 @@ const builtDriver = join(here, '../../dist/storage-drivers/fs/fs-driver.js');
 
 async function tempRoot(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'pgark-fs-test-'));
-}
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 async function tempFilesIn(dir: string): Promise<string[]> {

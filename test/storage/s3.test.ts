@@ -16,6 +16,7 @@ import type { StorageDriver } from '../../storage-drivers/types.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { startS3Server, type RecordedRequest } from '../helpers/s3-server.js';
 import { listAll, readAll, storageConformance } from './conformance.js';
+import { waitFor } from '../helpers/wait.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -90,14 +91,6 @@ function describeRequest(r: RecordedRequest): string {
     .map((q) => q.replace(/^uploadId=.*/, 'uploadId=U').replace(/=$/, ''))
     .sort();
   return `${r.method} ${params.join('&')}`.trim();
-}
-
-async function waitFor(probe: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 async function expectStorageError(p: Promise<unknown>): Promise<StorageError> {

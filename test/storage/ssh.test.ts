@@ -19,6 +19,7 @@ import { parseSshUrl } from '../../storage-drivers/ssh/url.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { startSshd } from '../helpers/sshd-server.js';
 import { listAll, readAll, storageConformance } from './conformance.js';
+import { waitFor } from '../helpers/wait.js';
 
 const PASSPHRASE = 'correct horse battery staple 7f3a';
 
@@ -77,16 +78,6 @@ async function tempFilesIn(dir: string): Promise<string[]> {
     return (await readdir(dir)).filter((n) => n.includes('.pgark-tmp-'));
   } catch {
     return [];
-  }
-}
-
-async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
   }
 }
 

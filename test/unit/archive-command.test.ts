@@ -4,7 +4,7 @@
  * assignments, and the verdict for a repository and stanza.
  */
 import { describe, expect, it } from 'vitest';
-import { buildRestoreCommand } from '../../src/restore/recovery-conf.js';
+import { buildRestoreCommand } from '../../src/common/self-command.js';
 import { buildArchiveCommand, classifyCommand, expandPercent, parseArchiveCommand, PLACEHOLDER, redactCommand, repoIdentity, sameRepository, showWord } from '../../src/ops/archive-command.js';
 import { parseShell, ShellSyntaxError } from '../../src/ops/shell-words.js';
 

@@ -13,7 +13,7 @@ import {
   type FilePart,
   type Manifest,
   type ManifestHeader,
-} from '../../src/backup/manifest.js';
+} from '../../src/catalog/manifest.js';
 import { IntegrityError } from '../../src/common/errors.js';
 
 const SHA_A = 'a'.repeat(64);

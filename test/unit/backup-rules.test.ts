@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkLabel, chooseBackupType, finishParts, mergeEntry, nextBackupId, walNeeded } from '../../src/backup/backup-rules.js';
-import { partsDigest, type FileEntry } from '../../src/backup/manifest.js';
+import { partsDigest, type FileEntry } from '../../src/catalog/manifest.js';
 import type { BackupInfo } from '../../src/catalog/backup-info.js';
 import { ConfigError, InvalidInputError } from '../../src/common/errors.js';
 

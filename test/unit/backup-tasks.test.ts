@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PART_SIZE, type FileEntry } from '../../src/backup/manifest.js';
+import { PART_SIZE, type FileEntry } from '../../src/catalog/manifest.js';
 import { BUNDLE_LIMIT, BUNDLE_SIZE, planTasks, type BackupTask } from '../../src/backup/tasks.js';
 import type { WalkFile } from '../../src/backup/walk.js';
 

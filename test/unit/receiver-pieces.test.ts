@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mergeFrom, pieceChain, type PieceRange } from '../../src/receiver/pieces.js';
+import { mergeFrom, pieceChain, type PieceRange } from '../../src/wal/received-pieces.js';
 
 type Range = [number, number];
 

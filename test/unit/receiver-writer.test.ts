@@ -16,7 +16,7 @@ import { ArchiveMismatchError, ProtocolError } from '../../src/common/errors.js'
 import { Repository } from '../../src/repo/repository.js';
 import { readAll } from '../../src/repo/object-stream.js';
 import { walKey } from '../../src/repo/layout.js';
-import { chainStream, listReceived, readReceivedSegment, storePiece } from '../../src/receiver/received-wal.js';
+import { chainStream, listReceived, readReceivedSegment, storePiece } from '../../src/wal/received-wal.js';
 import { SegmentWriter } from '../../src/receiver/segment-writer.js';
 import { storedEnds, storedPrefix } from '../../src/receiver/stored-position.js';
 import { fakeWal } from '../helpers/wal-bytes.js';

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, InvalidInputError } from '../../src/common/errors.js';
+import { buildRestoreCommand } from '../../src/common/self-command.js';
 import {
-  buildRestoreCommand,
   mergeAutoConf,
   quoteGucValue,
   recoverySettings,

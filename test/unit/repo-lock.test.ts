@@ -10,6 +10,7 @@ import { log } from '../../src/common/log.js';
 import { lockKey } from '../../src/repo/layout.js';
 import { acquireRepoLock, type RepoLock, type RepoLockInfo } from '../../src/repo/repo-lock.js';
 import { Repository } from '../../src/repo/repository.js';
+import { waitFor } from '../helpers/wait.js';
 
 const MIN = 60_000;
 
@@ -47,14 +48,6 @@ async function deadPid(): Promise<number> {
   await new Promise((r) => child.once('exit', r));
   if (child.pid === undefined) throw new Error('spawn failed');
   return child.pid;
-}
-
-async function waitFor(probe: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 beforeAll(async () => {

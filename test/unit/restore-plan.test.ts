@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { FileEntry, FilePart, Manifest } from '../../src/backup/manifest.js';
+import type { FileEntry, FilePart, Manifest } from '../../src/catalog/manifest.js';
 import { IntegrityError } from '../../src/common/errors.js';
 import { scheduleTasks, blockLength, layerBlocks, layersOf, planRestore, type Layer, type ObjectTask as ObjectTaskT } from '../../src/restore/plan.js';
 

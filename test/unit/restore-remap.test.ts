@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { LinkEntry } from '../../src/backup/manifest.js';
+import type { LinkEntry } from '../../src/catalog/manifest.js';
 import { tablespaceMapText, tablespaceTargets } from '../../src/restore/restore-remap.js';
 
 const link = (oid: number, target: string): LinkEntry => ({ t: 'link', path: `pg_tblspc/${oid}`, target });

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { policyFrom, type RetentionSettings } from '../../src/catalog/expire.js';
-import { workerEnv } from '../../src/common/spawn-worker.js';
+import { workerEnv } from '../../src/wal/spawn-worker.js';
 import { commandSettings, settingsEnv, type WorkerSettings } from '../../src/config/settings-transport.js';
 import { requireRepo } from '../../src/config/resolve.js';
 

@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { workerEnv } from '../../src/common/spawn-worker.js';
+import { workerEnv } from '../../src/wal/spawn-worker.js';
 import { resolveSettings, type FlagValues } from '../../src/config/resolve.js';
 import { SETTINGS, type SettingKey, type SettingSpec } from '../../src/config/schema.js';
 import { commandSettings, settingsEnv, travelsInCommands } from '../../src/config/settings-transport.js';

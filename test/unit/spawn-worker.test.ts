@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { workerEnv } from '../../src/common/spawn-worker.js';
+import { workerEnv } from '../../src/wal/spawn-worker.js';
 import { resolveSettings } from '../../src/config/resolve.js';
 
 describe('workerEnv', () => {

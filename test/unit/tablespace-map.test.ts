@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { TablespaceInfo } from '../../src/backup/manifest.js';
+import type { TablespaceInfo } from '../../src/catalog/manifest.js';
 import { InvalidInputError } from '../../src/common/errors.js';
 import { parseTablespaceMap, resolveTablespaceMap } from '../../src/restore/tablespace-map.js';
 

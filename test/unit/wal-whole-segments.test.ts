@@ -18,7 +18,7 @@ import { IntegrityError, InvalidInputError } from '../../src/common/errors.js';
 import { receivedPieceKey, walKey } from '../../src/repo/layout.js';
 import { readAll } from '../../src/repo/object-stream.js';
 import { Repository } from '../../src/repo/repository.js';
-import { chainStream, readReceivedSegment, storePiece } from '../../src/receiver/received-wal.js';
+import { chainStream, readReceivedSegment, storePiece } from '../../src/wal/received-wal.js';
 import { fetchWalFile } from '../../src/wal/fetch-file.js';
 import { pushWalFile } from '../../src/wal/push-file.js';
 import { walVerify } from '../../src/wal/wal-verify.js';

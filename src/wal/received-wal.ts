@@ -9,9 +9,10 @@ import { PassThrough, Readable } from 'node:stream';
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { AlreadyExistsError, ArchiveMismatchError, IntegrityError, InvalidInputError } from '../common/errors.js';
 import type { CodecName } from '../io/codec.js';
-import { receivedPieceKey, receivedPieceOfKey, receivedPrefix, receiverStatusPrefix, type ReceivedPieceRef } from '../repo/layout.js';
+import { receivedPieceKey, receivedPieceOfKey, receivedPrefix, type ReceivedPieceRef } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
-import { pieceChain } from './pieces.js';
+import { pieceChain } from './received-pieces.js';
+import { isLiveStreaming, readReceiverStatuses } from './receiver-statuses.js';
 
 export interface StoredPiece extends ReceivedPieceRef {
   key: string;
@@ -161,17 +162,8 @@ export function fileRange(path: string, start: number, end: number): Readable {
   return end > start ? createReadStream(path, { start, end: end - 1, highWaterMark: 1024 * 1024 }) : Readable.from([]);
 }
 
-/** Names of receivers whose status object says they are streaming and is fresh (stored within a minute). */
+/** Names of receivers whose status object says they are streaming and is fresh (receiver-statuses.ts). */
 export async function liveReceivers(repo: Repository, nowMs = Date.now()): Promise<string[]> {
-  const names: string[] = [];
-  for await (const o of repo.list(receiverStatusPrefix(repo.stanza))) {
-    if (!o.path.endsWith('.json')) continue;
-    try {
-      const s = JSON.parse(await repo.getJson(o.path)) as { name: string; state: string; updatedAt: string };
-      if (s.state === 'streaming' && nowMs - Date.parse(s.updatedAt) < 60_000) names.push(s.name);
-    } catch {
-      // an unreadable status says nothing about a live receiver
-    }
-  }
-  return names;
+  // an unreadable status says nothing about a live receiver
+  return (await readReceiverStatuses(repo)).filter((s) => isLiveStreaming(s, nowMs)).map((s) => s.name);
 }

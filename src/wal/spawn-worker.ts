@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { settingsEnv, type WorkerSettings } from '../config/settings-transport.js';
-import { log } from './log.js';
+import { log } from '../common/log.js';
 
 export function workerEnv(settings: WorkerSettings): NodeJS.ProcessEnv {
   // Every setting given by flag or environment, drivers' included, and the config file in use

@@ -57,7 +57,7 @@ export function registerBackupCommands(program: Command): void {
         type: opts.type, label: opts.label, keep: !!opts.keep, jobs: intOption(opts.jobs, '--jobs', 1, 256), dsn: opts.dsn,
         fromStandby: !!opts.fromStandby, checkpoint: opts.checkpoint, storeWal: !!opts.storeWal, progress: opts.progress,
       }));
-      if (opts.json) printJson({ ...out.info, checksumFailureList: out.checksumFailures, notes: out.notes });
+      if (opts.json) printJson((await import('../json/catalog-json.js')).backupJson(out.info, !!opts.keep, out.checksumFailures, out.notes));
       else {
         for (const n of out.notes) process.stdout.write(`note: ${n}\n`);
         process.stdout.write(describeBackup(out.info, !!opts.keep) + '\n');
@@ -73,9 +73,9 @@ export function registerBackupCommands(program: Command): void {
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const settings = settingsFrom(cmd);
       const { listBackups, listPins } = await import('../catalog/catalog.js');
-      const [backups, pins] = await withRepository(settings, async (repo) => [await listBackups(repo), await listPins(repo)] as const);
+      const [backups, pins] = await withRepository(settings, async (repo) => [await listBackups(repo), await listPins(repo)] as const, { stanza: 'require' });
       if (opts.json) {
-        printJson(backups.map((b) => ({ ...b, kept: pins.has(b.id) })));
+        printJson((await import('../json/catalog-json.js')).listJson(settings.stanza, backups, pins));
         return;
       }
       if (backups.length === 0) {
@@ -106,8 +106,7 @@ export function registerBackupCommands(program: Command): void {
         const manifest = opts.files || b.checksumFailures > 0 ? await readManifest(repo, b) : undefined;
         const files = manifest ? [...manifest.files.values()] : [];
         if (opts.json) {
-          printJson({ ...b, kept: pinned, ...(opts.files ? { files, dirs: manifest!.dirs, links: manifest!.links } : {}),
-            checksumFailureList: files.filter((f) => f.checksumFailures).map((f) => ({ path: f.path, blocks: f.checksumFailures })) });
+          printJson((await import('../json/catalog-json.js')).showJson(b, pinned, manifest, !!opts.files));
           return;
         }
         process.stdout.write(describeBackup(b, pinned) + '\n');
@@ -120,7 +119,7 @@ export function registerBackupCommands(program: Command): void {
             process.stdout.write(`  ${f.path}  ${f.size}  ${where}\n`);
           }
         }
-      });
+      }, { stanza: 'require' });
     });
 }
 
@@ -179,7 +178,7 @@ export function registerRestoreCommand(program: Command): void {
         delta: !!opts.delta, force: !!opts.force, progress: opts.progress,
       }));
       if (opts.json) {
-        printJson({ ...out, backup: out.backup.id, settings: Object.fromEntries(out.settings) });
+        printJson((await import('../json/catalog-json.js')).restoreJson(out));
         return;
       }
       for (const n of out.notes) process.stdout.write(`note: ${n}\n`);
@@ -214,15 +213,16 @@ export function registerCatalogCommands(program: Command): void {
       const { runExpire } = await import('../catalog/expire.js');
       const out = await withRepository(settings, (repo) => runExpire(settings, repo, { dryRun: !!opts.dryRun }));
       if (opts.json) {
-        printJson(out);
+        printJson((await import('../json/catalog-json.js')).expireJson(out));
         return;
       }
       const verb = out.dryRun ? 'would remove' : 'removed';
+      const wal = out.wouldRemove ? out.wouldRemove.wal : { files: out.wal.removed, bytes: out.wal.removedBytes };
       for (const k of out.plan.keep) process.stdout.write(`keep    ${k.id}  (${k.reasons.join('; ')})\n`);
       for (const e of out.plan.expire) process.stdout.write(`${out.dryRun ? 'expire ' : 'expired'} ${e.id}  (${e.reason})\n`);
       for (const w of out.plan.warnings) process.stdout.write(`warning: ${w}\n`);
-      for (const id of out.removedUncommitted) process.stdout.write(`removed uncommitted backup ${id}\n`);
-      process.stdout.write(`WAL: ${verb} ${out.wal.removed} file(s) (${formatBytes(out.wal.removedBytes)})` +
+      for (const id of out.wouldRemove?.uncommitted ?? out.removedUncommitted) process.stdout.write(`${verb} uncommitted backup ${id}\n`);
+      process.stdout.write(`WAL: ${verb} ${wal.files} file(s) (${formatBytes(wal.bytes)})` +
         (out.wal.keptFrom ? `; WAL from ${out.wal.keptFrom} on is kept` : '') + '\n');
     });
 
@@ -234,7 +234,7 @@ export function registerCatalogCommands(program: Command): void {
     .action(async (ref: string, opts: { release?: boolean }, cmd: Command) => {
       const settings = settingsFrom(cmd);
       const { setPin } = await import('../catalog/expire.js');
-      const r = await withRepository(settings, (repo) => setPin(repo, ref, !!opts.release));
+      const r = await withRepository(settings, (repo) => setPin(repo, ref, !!opts.release), { stanza: 'require' });
       process.stdout.write(`backup ${r.id} ${opts.release ? (r.changed ? 'released' : 'was not pinned') : r.changed ? 'pinned (with its chain)' : 'was already pinned'}\n`);
     });
 
@@ -264,7 +264,7 @@ export function registerCatalogCommands(program: Command): void {
       const settings = settingsFrom(cmd);
       const { runVerify } = await import('../catalog/verify.js');
       const out = await withRepository(settings, (repo) => runVerify(repo, { ref, full: !!opts.full, jobs: intOption(opts.jobs, '--jobs', 1, 256) ?? settings.jobs }));
-      if (opts.json) printJson(out);
+      if (opts.json) printJson((await import('../json/catalog-json.js')).verifyJson(out));
       else {
         for (const b of out.backups) {
           process.stdout.write(`${b.ok ? 'ok    ' : 'FAILED'} ${b.id}: ${b.objectsRead} objects read, ${b.objectsSkipped} verified before, ${b.walChecked} WAL segments\n`);

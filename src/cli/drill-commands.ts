@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { ConfigError, ExitCode } from '../common/errors.js';
 import { printJson, settingsFrom, withRepository } from './context.js';
+import { withFormat } from '../json/format.js';
 import { formatBytes } from './format.js';
 import { intOption } from './options.js';
 
@@ -52,9 +53,7 @@ export function registerDrillCommands(program: Command): void {
       }));
       const r = out.restore;
       if (opts.json) {
-        printJson({ backup: r.backup.id, pgdata: r.pgdata, filesWritten: r.filesWritten, bytesWritten: r.bytesWritten, durationMs: r.durationMs,
-          settings: Object.fromEntries([...r.settings.filter(([k]) => k !== 'restore_command'), ...out.extra]), signal: r.signal,
-          started: out.started, logFile: out.logFile, startCommand: out.startCommand, notes: [...r.notes, ...out.notes] });
+        printJson((await import('../json/drill-json.js')).cloneJson(out));
         return;
       }
       for (const n of [...r.notes, ...out.notes]) process.stdout.write(`note: ${n}\n`);
@@ -79,7 +78,7 @@ export function registerDrillCommands(program: Command): void {
       if (!settings.pgdata) throw new ConfigError('promote needs --pgdata DIR (the clone\'s data directory)');
       const { runPromote } = await import('../drill/promote.js');
       const out = await runPromote(settings.pgdata, intOption(opts.timeout, '--timeout', 1, 86400) ?? 60);
-      if (opts.json) printJson(out);
+      if (opts.json) printJson(withFormat('promote', out));
       else if (out.alreadyPrimary) process.stdout.write(`${out.pgdata} is not in recovery: it already accepts writes (timeline ${out.timeline}, LSN ${out.lsn})\n`);
       else process.stdout.write(`promoted ${out.pgdata}: accepts writes after ${out.seconds.toFixed(1)}s (timeline ${out.timeline}, LSN ${out.lsn})\n`);
     });
@@ -133,7 +132,7 @@ export function registerDrillCommands(program: Command): void {
         timeoutSec: intOption(opts.timeout, '--timeout', 1, 7 * 86400) ?? 3600, jobs: intOption(opts.jobs, '--jobs', 1, 256), progress: opts.progress,
       }));
       const r = out.report;
-      if (opts.json) printJson(r);
+      if (opts.json) printJson(withFormat('drill', r));
       else {
         process.stdout.write(formatDrillReport(r) + '\n');
         if (out.key) process.stdout.write(`  report    stored as ${out.key}\n`);
@@ -158,8 +157,8 @@ export function registerDrillCommands(program: Command): void {
       const limit = intOption(opts.limit, '--limit', 1, 100000) ?? 20;
       const { listDrillReports } = await import('../drill/drill-store.js');
       const { formatDrillList } = await import('../drill/drill-report.js');
-      const reports = await withRepository(settings, (repo) => listDrillReports(repo, limit));
-      if (opts.json) printJson(reports);
+      const reports = await withRepository(settings, (repo) => listDrillReports(repo, limit), { stanza: 'require' });
+      if (opts.json) printJson((await import('../json/drill-json.js')).drillsJson(settings.stanza, reports));
       else if (reports.length === 0) process.stdout.write(`no drills in stanza '${settings.stanza}' (pgark drill runs one)\n`);
       else process.stdout.write(formatDrillList(reports) + '\n');
     });

@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { log } from '../common/log.js';
 import type { SetMeta, Subscriber } from '../logical/set-meta.js';
 import { abortOnSignals, printJson, settingsFrom } from './context.js';
+import { withFormat } from '../json/format.js';
 import { intOption } from './options.js';
 import { ExitWith } from './exit.js';
 
@@ -69,7 +70,7 @@ export function registerSetsCommands(program: Command): void {
         set, sourceDsn: opts.source, tables: opts.tables, schema: opts.schema, allTables: opts.allTables,
         operations: opts.operations, rowFilters: opts.rowFilter, columns: opts.columns,
       });
-      if (opts.json) printJson(meta);
+      if (opts.json) printJson(withFormat('sets-create', meta));
       else {
         w(`created set ${set}`);
         printSet(meta);
@@ -119,7 +120,7 @@ export function registerSetsCommands(program: Command): void {
       const { withSource } = await import('../logical/sets-admin.js');
       const { listSets } = await import('../logical/set-catalog.js');
       const all = await Promise.all((await withSource(opts.source, (c) => listSets(c))).map(redactSubs));
-      if (opts.json) printJson(all);
+      if (opts.json) printJson((await import('../json/sets-json.js')).setsListJson(all));
       else if (all.length === 0) w('no replication sets on the source (pgark sets create makes one)');
       else all.forEach(printSet);
     });
@@ -141,7 +142,7 @@ export function registerSetsCommands(program: Command): void {
       settingsFrom(cmd);
       const { dropSet } = await import('../logical/sets-admin.js');
       const r = await dropSet({ set, sourceDsn: opts.source, subscriber: opts.subscriber, force: !!opts.force });
-      if (opts.json) printJson(r);
+      if (opts.json) printJson(withFormat('sets-drop', r));
       else {
         for (const s of r.subscribers) {
           w(`dropped subscriber ${s.name} (${s.mode})${s.subscriptionDropped ? ', its subscription on the target' : ''}${s.slotDropped ? ' and its slot' : ''}`);
@@ -169,7 +170,7 @@ export function registerSetsCommands(program: Command): void {
       const retainWarnBytes = parseSize(opts.retainWarn, '--retain-warn');
       const { setsStatus, formatStatus } = await import('../logical/sets-status.js');
       const r = await setsStatus({ sourceDsn: opts.source, set, retainWarnBytes });
-      if (opts.json) printJson(r);
+      if (opts.json) printJson(withFormat('sets-status', r));
       else formatStatus(r).forEach((l) => w(l));
       if (r.exitCode !== 0) throw new ExitWith(r.exitCode);
     });
@@ -211,7 +212,7 @@ export function registerSetsCommands(program: Command): void {
       }
       const { redactDsn } = await import('../pg/connect.js');
       const shown = { ...sub, target: redactDsn(sub.target) };
-      if (opts.json) printJson(shown);
+      if (opts.json) printJson(withFormat('sets-subscribe', shown));
       else w(`subscribed ${sub.name} (${sub.mode}) to set ${set}: slot ${sub.slot}, target ${shown.target}${sub.mode === 'agent' ? `; run: pgark sets apply ${set} --name ${sub.name}` : ''}`);
     });
 
@@ -254,7 +255,7 @@ export function registerSetsCommands(program: Command): void {
       const { withSource } = await import('../logical/sets-admin.js');
       const { listSlots } = await import('../logical/slots.js');
       const all = await withSource(opts.source, (c) => listSlots(c));
-      if (opts.json) printJson(all);
+      if (opts.json) printJson((await import('../json/sets-json.js')).slotsListJson(all));
       else if (all.length === 0) w('no replication slots');
       else {
         for (const s of all) {
@@ -276,13 +277,13 @@ export function registerSetsCommands(program: Command): void {
       const { withSource } = await import('../logical/sets-admin.js');
       const { dropSlotChecked } = await import('../logical/slots.js');
       const r = await withSource(opts.source, (c) => dropSlotChecked(c, slot, !!opts.force));
-      if (opts.json) printJson(r);
+      if (opts.json) printJson(withFormat('slots-drop', r));
       else w(`dropped slot ${slot}${r.owner ? ` (still recorded for subscriber ${r.owner.subscriber} of set ${r.owner.set}: pgark sets drop ${r.owner.set} --subscriber ${r.owner.subscriber})` : ''}`);
     });
 }
 
 function printTableChange(r: import('../logical/sets-admin.js').TableChangeResult, json: boolean | undefined): void {
-  if (json) printJson(r);
+  if (json) printJson(withFormat('sets-table-change', r));
   else {
     w(`${r.action} table ${r.table} ${r.action === 'added' ? 'to' : 'from'} set ${r.set}`);
     for (const s of r.refreshed) w(`  refreshed subscription ${s} on its target`);

@@ -4,6 +4,7 @@ import { ExitCode, exitCodeOf } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { spawnWorker } from '../common/spawn-worker.js';
 import { printJson, settingsFrom, withRepository } from './context.js';
+import { withFormat } from '../json/format.js';
 import { ExitWith, WAL_FETCH_FATAL_BASE } from './exit.js';
 import { formatBytes } from './format.js';
 
@@ -28,7 +29,7 @@ export function registerWalCommands(program: Command): void {
       const settings = settingsFrom(cmd);
       const { walPush } = await import('../wal/wal-push.js');
       const report = await withRepository(settings, (repo) => walPush(repo, settings, path));
-      if (opts.json) printJson(report);
+      if (opts.json) printJson(withFormat('wal-push', report));
     });
 
   program
@@ -108,7 +109,7 @@ export function registerWalCommands(program: Command): void {
       const settings = settingsFrom(cmd);
       const { walVerify } = await import('../wal/wal-verify.js');
       const report = await withRepository(settings, (repo) => walVerify(repo, { read: !!opts.read, jobs: settings.jobs }));
-      if (opts.json) printJson(report);
+      if (opts.json) printJson(withFormat('wal-verify', report));
       else {
         const { printVerifyReport } = await import('./wal-report.js');
         printVerifyReport(report);
@@ -127,8 +128,8 @@ export function registerWalCommands(program: Command): void {
       const { parseSince } = await import('./format.js');
       const { readAudit } = await import('../wal/audit.js');
       const since = parseSince(opts.since);
-      const events = await withRepository(settings, (repo) => readAudit(repo, since));
-      if (opts.json) return printJson(events);
+      const events = await withRepository(settings, (repo) => readAudit(repo, since), { stanza: 'require' });
+      if (opts.json) return printJson((await import('../json/archive-json.js')).walLogJson(since, events));
       for (const e of events) {
         const size = e.size !== undefined ? ` ${formatBytes(e.size)}` : '';
         const sha = e.sha256 ? ` sha256:${e.sha256.slice(0, 12)}` : '';
@@ -158,7 +159,7 @@ export function registerWalCommands(program: Command): void {
           return `'${REPO_MARKER_KEY}': format ${m.format}, created ${m.createdAt} by ${m.createdBy}`;
         }),
       );
-      if (opts.json) printJson(report);
+      if (opts.json) printJson(withFormat('check-repo', report));
       else process.stdout.write(formatProbeReport(report));
       if (!report.ok) throw new ExitWith(ExitCode.STORAGE);
     });
@@ -172,7 +173,7 @@ export function registerWalCommands(program: Command): void {
       const settings = settingsFrom(cmd);
       const { collectInfo, printInfo } = await import('./wal-report.js');
       const info = await withRepository(settings, (repo) => collectInfo(repo, settings.pgdata));
-      if (opts.json) printJson(info);
+      if (opts.json) printJson(withFormat('info', info));
       else printInfo(info);
     });
 }

@@ -10,6 +10,7 @@ import type { ReceiverStatus } from '../receiver/receiver-status.js';
 import { log } from '../common/log.js';
 import { formatBytes } from './format.js';
 import { formatDrillLine, type DrillSummary } from '../ops/metrics-drill.js';
+import { backupEntries, type BackupEntry } from '../json/catalog-json.js';
 
 export interface InfoReport {
   stanza: string;
@@ -36,6 +37,8 @@ export interface InfoReport {
   received: ReceivedRange[];
   /** DR drills (pgark drill): how many reports are stored, and the newest one. */
   drills: { count: number; last?: DrillSummary };
+  /** The stanza's backups, oldest first, as `pgark list` shows them. */
+  backups: BackupEntry[];
 }
 
 /** A receiver stores its status every 10 s; older than this, it is not running (or cannot store). */
@@ -105,6 +108,10 @@ export async function collectInfo(repo: Repository, pgdata?: string): Promise<In
     receivers: await receiverInfo(repo),
     received: (await receivedRanges(repo, archived)).ranges,
     drills: await (await import('../ops/metrics-repo.js')).latestDrill(repo),
+    backups: await (async () => {
+      const { listBackups, listPins } = await import('../catalog/catalog.js');
+      return backupEntries(await listBackups(repo), await listPins(repo));
+    })(),
   };
 }
 
@@ -116,6 +123,8 @@ export function printInfo(i: InfoReport): void {
   out(`  cluster: system identifier ${i.systemIdentifier}, PostgreSQL ${i.pgVersion}, wal_segment_size ${formatBytes(i.walSegmentSize)}`);
   out(`  codec: ${i.codec}; created ${i.createdAt}`);
   out(`  WAL: ${i.wal.segments} segments, ${formatBytes(i.wal.storedBytes)} stored; last push ${i.wal.lastPush ?? 'never'}`);
+  const newest = i.backups[i.backups.length - 1];
+  out(`  backups: ${i.backups.length}${newest ? `; newest ${newest.id} (${newest.type}), stopped ${newest.stop.time} at ${newest.stop.lsn}` : ' (pgark backup takes one)'}`);
   for (const t of i.wal.timelines) {
     const range = t.first ? `${t.first} .. ${t.last}` : '(no segments)';
     out(`    timeline ${t.timeline}: ${range}, ${t.segments} segments${t.gaps ? `, ${t.gaps} GAPS` : ''}`);

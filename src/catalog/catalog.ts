@@ -74,10 +74,10 @@ export async function readManifest(repo: Repository, info: BackupInfo): Promise<
 }
 
 /** Backup ids that have stored objects but no catalog entry: runs that never committed. */
-export async function uncommittedBackupIds(repo: Repository, committed: ReadonlySet<string>): Promise<Set<string>> {
+export async function uncommittedBackupIds(repo: Repository, committed: ReadonlySet<string>, o: { sweep?: boolean } = {}): Promise<Set<string>> {
   const prefix = backupPrefix(repo.stanza);
-  // Half-written objects of killed runs are not listed: remove them first (only dead writers').
-  await repo.sweep(prefix);
+  // Half-written objects of killed runs are not listed: remove them first (only dead writers'; not on a dry run).
+  if (o.sweep ?? true) await repo.sweep(prefix);
   const ids = new Set<string>();
   for await (const o of repo.list(prefix)) {
     const id = o.path.slice(prefix.length).split('/')[0] ?? '';

@@ -40,7 +40,22 @@ export interface ExpireOutcome {
   plan: RetentionPlan;
   removedBackups: string[];
   removedUncommitted: string[];
-  wal: { removed: number; removedBytes: number; keptFrom: string | null; wouldRemove?: string[] };
+  /** What this run removed: nothing on a dry run. */
+  wal: { removed: number; removedBytes: number; keptFrom: string | null };
+  /** Dry run only: every backup and WAL object a run without --dry-run would remove now. */
+  wouldRemove?: ExpireWouldRemove;
+}
+
+export interface ExpireWouldRemove {
+  /** Backups the plan expires, in deletion order. */
+  backups: string[];
+  /**
+   * Backups without a catalog entry (interrupted runs) that are removed with them. The dry run
+   * takes no lock: a backup running now is listed too (a real run holds the backup lock and never removes a running one).
+   */
+  uncommitted: string[];
+  /** WAL objects below the oldest kept backup: archived files and pieces pgark receive stored, by name. */
+  wal: { files: number; bytes: number; objects: Array<{ name: string; key: string; size: number }> };
 }
 
 export async function runExpire(repo: Repository, o: { retention: RetentionSettings; dryRun: boolean; now?: Date }): Promise<ExpireOutcome> {
@@ -73,9 +88,12 @@ export async function runExpire(repo: Repository, o: { retention: RetentionSetti
     walDoomed.sort((a, b) => (a.name < b.name ? -1 : 1));
     phases.lap('list WAL', `${walDoomed.length} object(s) below ${plan.walKeepFrom?.segment ?? '(nothing: no backup kept)'}`);
     if (o.dryRun) {
-      out.wal.removed = walDoomed.length;
-      out.wal.removedBytes = walDoomed.reduce((n, w) => n + w.size, 0);
-      out.wal.wouldRemove = walDoomed.length > 0 ? [walDoomed[0]!.name, walDoomed[walDoomed.length - 1]!.name] : [];
+      out.wouldRemove = {
+        backups: plan.expire.map((e) => e.id),
+        // Read only (no sweep, no lock): a backup running right now shows here too (a real run holds the backup lock, so it never removes a running one).
+        uncommitted: [...await uncommittedBackupIds(repo, new Set(backups.map((b) => b.id)), { sweep: false })].sort(),
+        wal: { files: walDoomed.length, bytes: walDoomed.reduce((n, w) => n + w.size, 0), objects: walDoomed.map((w) => ({ name: w.name, key: w.path, size: w.size })) },
+      };
       return out;
     }
     for (const e of plan.expire) {

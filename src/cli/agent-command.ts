@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { ConfigError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { abortOnSignals, printJson, settingsFrom, withRepository } from './context.js';
+import { withFormat } from '../json/format.js';
 import { intOption } from './options.js';
 
 /** The agent's metrics, then the repository's (collected in the background once the repository is open). */
@@ -53,7 +54,7 @@ export function registerAgentCommand(program: Command): void {
             await repoMetrics?.stop();
           }
         });
-        if (opts.json) printJson(final);
+        if (opts.json) printJson(withFormat('agent', final));
       } finally {
         await metrics?.close();
       }

@@ -17,6 +17,8 @@ export function printInfo(i: InfoReport): void {
   }
   out(`  codec: ${i.codec}; created ${i.createdAt}`);
   out(`  WAL: ${i.wal.segments} segments, ${formatBytes(i.wal.storedBytes)} stored; last push ${i.wal.lastPush ?? 'never'}`);
+  const newest = i.backups[i.backups.length - 1];
+  out(`  backups: ${i.backups.length}${newest ? `; newest ${newest.id} (${newest.type}), stopped ${newest.stop.time} at ${newest.stop.lsn}` : ' (pgark backup takes one)'}`);
   for (const t of i.wal.timelines) {
     const range = t.first ? `${t.first} .. ${t.last}` : '(no segments)';
     out(`    timeline ${t.timeline}: ${range}, ${t.segments} segments${t.gaps ? `, ${t.gaps} GAPS` : ''}`);

@@ -37,7 +37,7 @@ export function registerBackupCommand(program: Command): void {
         type: opts.type, label: opts.label, keep: !!opts.keep, jobs: intOption(opts.jobs, '--jobs', 1, 256), dsn: opts.dsn,
         fromStandby: !!opts.fromStandby, checkpoint: opts.checkpoint, storeWal: !!opts.storeWal, progress: opts.progress,
       }));
-      if (opts.json) printJson({ ...out.info, checksumFailureList: out.checksumFailures, notes: out.notes });
+      if (opts.json) printJson((await import('../json/catalog-json.js')).backupJson(out.info, !!opts.keep, out.checksumFailures, out.notes));
       else {
         for (const n of out.notes) process.stdout.write(`note: ${n}\n`);
         process.stdout.write(describeBackup(out.info, !!opts.keep) + '\n');

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { causeText, ConfigError, ExitCode, exitCodeOf } from '../common/errors.js';
 import { reportFailure } from '../common/log.js';
 import { openRepository, printJson, settingsFrom } from './context.js';
+import { withFormat } from '../json/format.js';
 import { ExitWith } from './exit.js';
 import { intOption } from './options.js';
 
@@ -40,7 +41,7 @@ export function registerCheckCommand(program: Command): void {
         if (err instanceof ExitWith) throw err;
         // pgark could not check: the plugin status is UNKNOWN (3), whatever pgark's own code would be.
         const msg = causeText(err);
-        if (opts.json) printJson({ status: 'UNKNOWN', error: msg, items: [], perfdata: [] });
+        if (opts.json) printJson(withFormat('check', { status: 'UNKNOWN', error: msg, items: [], perfdata: [] }));
         else process.stdout.write(`PGARK UNKNOWN - ${msg.replace(/\|/g, '/').replace(/[\r\n]+/g, ' ')}\n`);
         const internal = exitCodeOf(err) === ExitCode.INTERNAL && err instanceof Error && err.stack;
         reportFailure(3, internal ? `internal error: ${err.stack}` : msg);
@@ -73,7 +74,7 @@ async function runCheckCommand(
   const report = await runCheck(() => settingsFrom(cmd), openRepository, {
     dsn: opts.dsn, backupWarnMs, backupCritMs, walTimeoutSec, slot: opts.slot, noSwitch: !opts.switch, noBackup: noBackup === 'critical' ? 'CRITICAL' : 'WARNING',
   });
-  if (opts.json) printJson(report);
+  if (opts.json) printJson(withFormat('check', report));
   else process.stdout.write(formatCheckReport(report.items, report.perfdata, report.status));
   const code = checkExitCode(report.status);
   if (code !== 0) throw new ExitWith(code);

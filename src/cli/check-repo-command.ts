@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { ExitCode } from '../common/errors.js';
 import { printJson, settingsFrom, withRepository } from './context.js';
 import { ExitWith } from './exit.js';
+import { withFormat } from '../json/format.js';
 
 export function registerCheckRepoCommand(program: Command): void {
   program
@@ -26,7 +27,7 @@ export function registerCheckRepoCommand(program: Command): void {
           return `'${REPO_MARKER_KEY}': format ${m.format}, created ${m.createdAt} by ${m.createdBy}`;
         }),
       );
-      if (opts.json) printJson(report);
+      if (opts.json) printJson(withFormat('check-repo', report));
       else process.stdout.write(formatProbeReport(report));
       if (!report.ok) throw new ExitWith(ExitCode.STORAGE);
     });

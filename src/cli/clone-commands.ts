@@ -4,6 +4,7 @@ import { ConfigError } from '../common/errors.js';
 import { printJson, settingsFrom, withRepository } from './context.js';
 import { formatBytes } from './format.js';
 import { intOption, repeatable } from './options.js';
+import { withFormat } from '../json/format.js';
 
 export function registerCloneCommands(program: Command): void {
   program
@@ -47,9 +48,7 @@ export function registerCloneCommands(program: Command): void {
       }));
       const r = out.restore;
       if (opts.json) {
-        printJson({ backup: r.backup.id, pgdata: r.pgdata, filesWritten: r.filesWritten, bytesWritten: r.bytesWritten, durationMs: r.durationMs,
-          settings: Object.fromEntries([...r.settings.filter(([k]) => k !== 'restore_command'), ...out.extra]), signal: r.signal,
-          started: out.started, logFile: out.logFile, startCommand: out.startCommand, notes: [...r.notes, ...out.notes] });
+        printJson((await import('../json/drill-json.js')).cloneJson(out));
         return;
       }
       for (const n of [...r.notes, ...out.notes]) process.stdout.write(`note: ${n}\n`);
@@ -74,7 +73,7 @@ export function registerCloneCommands(program: Command): void {
       if (!settings.pgdata) throw new ConfigError('promote needs --pgdata DIR (the clone\'s data directory)');
       const { runPromote } = await import('../drill/promote.js');
       const out = await runPromote(settings.pgdata, intOption(opts.timeout, '--timeout', 1, 86400) ?? 60);
-      if (opts.json) printJson(out);
+      if (opts.json) printJson(withFormat('promote', out));
       else if (out.alreadyPrimary) process.stdout.write(`${out.pgdata} is not in recovery: it already accepts writes (timeline ${out.timeline}, LSN ${out.lsn})\n`);
       else process.stdout.write(`promoted ${out.pgdata}: accepts writes after ${out.seconds.toFixed(1)}s (timeline ${out.timeline}, LSN ${out.lsn})\n`);
     });

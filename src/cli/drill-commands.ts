@@ -8,6 +8,8 @@ import { ConfigError, ExitCode } from '../common/errors.js';
 import { reportFailure } from '../common/log.js';
 import { printJson, settingsFrom, withRepository } from './context.js';
 import { deprecatedAlias } from './deprecated-flags.js';
+import { withFormat } from '../json/format.js';
+import { formatBytes } from './format.js';
 import { intOption } from './options.js';
 
 const shq = (s: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
@@ -65,7 +67,7 @@ export function registerDrillCommands(program: Command): void {
         timeoutSec: intOption(opts.timeout, '--timeout', 1, 7 * 86400) ?? 3600, jobs: intOption(opts.jobs, '--jobs', 1, 256), progress: opts.progress,
       }));
       const r = out.report;
-      if (opts.json) printJson(r);
+      if (opts.json) printJson(withFormat('drill', r));
       else {
         process.stdout.write(formatDrillReport(r) + '\n');
         if (out.key) process.stdout.write(`  report    stored as ${out.key}\n`);
@@ -95,8 +97,8 @@ export function registerDrillCommands(program: Command): void {
       const limit = intOption(opts.limit, '--limit', 1, 100000) ?? 20;
       const { listDrillReports } = await import('../drill/drill-store.js');
       const { formatDrillList } = await import('../drill/drill-report.js');
-      const reports = await withRepository(settings, (repo) => listDrillReports(repo, limit));
-      if (opts.json) printJson(reports);
+      const reports = await withRepository(settings, (repo) => listDrillReports(repo, limit), { stanza: 'require' });
+      if (opts.json) printJson((await import('../json/drill-json.js')).drillsJson(settings.stanza, reports));
       else if (reports.length === 0) process.stdout.write(`no drills in stanza '${settings.stanza}' (pgark drill runs one)\n`);
       else process.stdout.write(formatDrillList(reports) + '\n');
     });

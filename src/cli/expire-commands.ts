@@ -27,15 +27,16 @@ export function registerExpireCommands(program: Command): void {
       const { runExpire } = await import('../catalog/expire.js');
       const out = await withRepository(settings, (repo) => runExpire(repo, { retention: settings, dryRun: !!opts.dryRun }));
       if (opts.json) {
-        printJson(out);
+        printJson((await import('../json/catalog-json.js')).expireJson(out));
         return;
       }
       const verb = out.dryRun ? 'would remove' : 'removed';
+      const wal = out.wouldRemove ? out.wouldRemove.wal : { files: out.wal.removed, bytes: out.wal.removedBytes };
       for (const k of out.plan.keep) process.stdout.write(`keep    ${k.id}  (${k.reasons.join('; ')})\n`);
       for (const e of out.plan.expire) process.stdout.write(`${out.dryRun ? 'expire ' : 'expired'} ${e.id}  (${e.reason})\n`);
       for (const w of out.plan.warnings) process.stdout.write(`warning: ${w}\n`);
-      for (const id of out.removedUncommitted) process.stdout.write(`removed uncommitted backup ${id}\n`);
-      process.stdout.write(`WAL: ${verb} ${out.wal.removed} file(s) (${formatBytes(out.wal.removedBytes)})` +
+      for (const id of out.wouldRemove?.uncommitted ?? out.removedUncommitted) process.stdout.write(`${verb} uncommitted backup ${id}\n`);
+      process.stdout.write(`WAL: ${verb} ${wal.files} file(s) (${formatBytes(wal.bytes)})` +
         (out.wal.keptFrom ? `; WAL from ${out.wal.keptFrom} on is kept` : '') + '\n');
     });
 
@@ -47,7 +48,7 @@ export function registerExpireCommands(program: Command): void {
     .action(async (ref: string, opts: { release?: boolean }, cmd: Command) => {
       const settings = settingsFrom(cmd);
       const { setPin } = await import('../catalog/expire.js');
-      const r = await withRepository(settings, (repo) => setPin(repo, ref, !!opts.release));
+      const r = await withRepository(settings, (repo) => setPin(repo, ref, !!opts.release), { stanza: 'require' });
       process.stdout.write(`backup ${r.id} ${opts.release ? (r.changed ? 'released' : 'was not pinned') : r.changed ? 'pinned (with its chain)' : 'was already pinned'}\n`);
     });
 

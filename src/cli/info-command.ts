@@ -1,6 +1,7 @@
 /** CLI wiring of `pgark info`. The implementation loads only when the command runs. */
 import type { Command } from 'commander';
 import { printJson, settingsFrom, withRepository } from './context.js';
+import { withFormat } from '../json/format.js';
 
 export function registerInfoCommand(program: Command): void {
   program
@@ -13,7 +14,7 @@ export function registerInfoCommand(program: Command): void {
       const { collectInfo } = await import('../ops/info.js');
       const { printInfo } = await import('./archive-text.js');
       const info = await withRepository(settings, (repo) => collectInfo(repo, settings.pgdata));
-      if (opts.json) printJson(info);
+      if (opts.json) printJson(withFormat('info', info));
       else printInfo(info);
     });
 }

@@ -12,9 +12,9 @@ export function registerListCommand(program: Command): void {
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const settings = settingsFrom(cmd);
       const { listBackups, listPins } = await import('../catalog/catalog.js');
-      const [backups, pins] = await withRepository(settings, async (repo) => [await listBackups(repo), await listPins(repo)] as const);
+      const [backups, pins] = await withRepository(settings, async (repo) => [await listBackups(repo), await listPins(repo)] as const, { stanza: 'require' });
       if (opts.json) {
-        printJson(backups.map((b) => ({ ...b, kept: pins.has(b.id) })));
+        printJson((await import('../json/catalog-json.js')).listJson(settings.stanza, backups, pins));
         return;
       }
       if (backups.length === 0) {

@@ -7,6 +7,7 @@ import { PGARK_VERSION } from '../version.js';
 import { CHECK_UNKNOWN, ExitWith, walFetchFatalCode } from './exit.js';
 import { assertNoPassword } from '../pg/conninfo.js';
 import { configureProgramHelp } from './help.js';
+import { withFormat } from '../json/format.js';
 
 type Register = (program: Command) => void;
 
@@ -93,7 +94,7 @@ export async function buildProgram(argv?: readonly string[]): Promise<Command> {
     .description('print the pgark and Node.js versions')
     .option('--json', 'print as JSON')
     .action((opts: { json?: boolean }) => {
-      if (opts.json) process.stdout.write(JSON.stringify({ pgark: PGARK_VERSION, node: process.version }) + '\n');
+      if (opts.json) process.stdout.write(JSON.stringify(withFormat('version', { pgark: PGARK_VERSION, node: process.version })) + '\n');
       else process.stdout.write(`pgark ${PGARK_VERSION} (node ${process.version})\n`);
     });
   const valueOptions = valueOptionsOf(program);

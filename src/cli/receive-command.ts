@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { ConfigError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { abortOnSignals, printJson, settingsFrom, withRepository } from './context.js';
+import { withFormat } from '../json/format.js';
 import { intOption, numberOption } from './options.js';
 
 interface ReceiveOpts {
@@ -80,6 +81,6 @@ export function registerReceiveCommand(program: Command): void {
           await locks.release();
         }
       });
-      if (opts.json) printJson(final);
+      if (opts.json) printJson(withFormat('receive', final));
     });
 }

@@ -1,6 +1,7 @@
 /** CLI wiring of `pgark repo create`. The implementation loads only when the command runs. */
 import type { Command } from 'commander';
 import { printJson, settingsFrom, withRepository } from './context.js';
+import { withFormat } from '../json/format.js';
 
 export function registerRepoCommands(program: Command): void {
   const repo = program
@@ -22,7 +23,7 @@ export function registerRepoCommands(program: Command): void {
       const settings = settingsFrom(cmd);
       const { createRepository } = await import('../repo/repo-marker.js');
       const out = await withRepository(settings, (r) => createRepository(r), { marker: 'skip' });
-      if (opts.json) return printJson(out);
+      if (opts.json) return printJson(withFormat('repo-create', out));
       process.stdout.write(out.created
         ? `created pgark repository ${out.location}\n`
         : `${out.location} is already a pgark repository (created ${out.marker.createdAt} by ${out.marker.createdBy}): nothing to do\n`);

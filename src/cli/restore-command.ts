@@ -62,7 +62,7 @@ export function registerRestoreCommand(program: Command): void {
         delta: !!opts.delta, force: !!opts.force, progress: opts.progress, owner: opts.owner,
       }));
       if (opts.json) {
-        printJson({ ...out, backup: out.backup.id, settings: Object.fromEntries(out.settings), owner: out.owner ? { user: out.owner.user, group: out.owner.group, uid: out.owner.uid, gid: out.owner.gid } : undefined });
+        printJson((await import('../json/catalog-json.js')).restoreJson(out));
         return;
       }
       for (const n of out.notes) process.stdout.write(`note: ${n}\n`);

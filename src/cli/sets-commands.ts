@@ -9,6 +9,7 @@ import type { SetMeta, Subscriber } from '../logical/set-meta.js';
 import { abortOnSignals, printJson, settingsFrom } from './context.js';
 import { intOption, repeatable } from './options.js';
 import { deprecatedAlias } from './deprecated-flags.js';
+import { withFormat } from '../json/format.js';
 import { ExitWith } from './exit.js';
 
 export const SOURCE_HELP = 'source database connection string (default: the libpq environment; no password: use PGPASSWORD/PGPASSFILE)';
@@ -69,7 +70,7 @@ export function registerSetsCommands(program: Command): void {
         set, sourceDsn: opts.source, tables: opts.tables, schema: opts.schema, allTables: opts.allTables,
         operations: opts.operations, rowFilters: opts.rowFilter ?? [], columns: opts.columns ?? [],
       });
-      if (opts.json) printJson(meta);
+      if (opts.json) printJson(withFormat('sets-create', meta));
       else {
         w(`created set ${set}`);
         printSet(meta);
@@ -121,7 +122,7 @@ export function registerSetsCommands(program: Command): void {
       const { withSource } = await import('../logical/sets-admin.js');
       const { listSets } = await import('../logical/set-catalog.js');
       const all = await Promise.all((await withSource(opts.source, (c) => listSets(c))).map(redactSubs));
-      if (opts.json) printJson(all);
+      if (opts.json) printJson((await import('../json/sets-json.js')).setsListJson(all));
       else if (all.length === 0) w('no replication sets on the source (pgark sets create makes one)');
       else all.forEach(printSet);
     });
@@ -143,7 +144,7 @@ export function registerSetsCommands(program: Command): void {
       settingsFrom(cmd);
       const { dropSet } = await import('../logical/sets-admin.js');
       const r = await dropSet({ set, sourceDsn: opts.source, subscriber: opts.subscriber, force: !!opts.force });
-      if (opts.json) printJson(r);
+      if (opts.json) printJson(withFormat('sets-drop', r));
       else {
         for (const s of r.subscribers) {
           w(`dropped subscriber ${s.name} (${s.mode})${s.subscriptionDropped ? ', its subscription on the target' : ''}${s.slotDropped ? ' and its slot' : ''}`);
@@ -171,7 +172,7 @@ export function registerSetsCommands(program: Command): void {
       const retainWarnBytes = parseSize(opts.retainWarn, '--retain-warn');
       const { setsStatus, formatStatus } = await import('../logical/sets-status.js');
       const r = await setsStatus({ sourceDsn: opts.source, set, retainWarnBytes });
-      if (opts.json) printJson(r);
+      if (opts.json) printJson(withFormat('sets-status', r));
       else formatStatus(r).forEach((l) => w(l));
       if (r.exitCode !== 0) throw new ExitWith(r.exitCode);
     });
@@ -213,7 +214,7 @@ export function registerSetsCommands(program: Command): void {
       }
       const { redactDsn } = await import('../pg/connect.js');
       const shown = { ...sub, target: redactDsn(sub.target) };
-      if (opts.json) printJson(shown);
+      if (opts.json) printJson(withFormat('sets-subscribe', shown));
       else w(`subscribed ${sub.name} (${sub.mode}) to set ${set}: slot ${sub.slot}, target ${shown.target}${sub.mode === 'agent' ? `; run: pgark sets apply ${set} --subscriber ${sub.name}` : ''}`);
     });
   deprecatedAlias(subscribe, '--name <sub>', '--subscriber');
@@ -248,7 +249,7 @@ export function registerSetsCommands(program: Command): void {
 }
 
 function printTableChange(r: import('../logical/sets-admin.js').TableChangeResult, json: boolean | undefined): void {
-  if (json) printJson(r);
+  if (json) printJson(withFormat('sets-table-change', r));
   else {
     w(`${r.action} table ${r.table} ${r.action === 'added' ? 'to' : 'from'} set ${r.set}`);
     for (const s of r.structureCreated ?? []) w(`  created the table on the target of ${s} (--sync-structure)`);

@@ -5,6 +5,7 @@ import { printJson, settingsFrom, withRepository } from './context.js';
 import { deprecatedAlias } from './deprecated-flags.js';
 import type { SetupOutcome } from '../ops/setup.js';
 import { intOption } from './options.js';
+import { withFormat } from '../json/format.js';
 
 function printSetup(out: SetupOutcome, describeReplacement: (i: SetupOutcome['plan']['items'][number]) => string): void {
   const w = (s: string) => process.stdout.write(s + '\n');
@@ -84,7 +85,7 @@ export function registerSetupCommand(program: Command): void {
         commands: commandSettings(settings), pgdata: settings.pgdata, dsn: opts.dsn, dryRun: !!opts.dryRun, reload: !!opts.reload, restart: !!opts.restart, logFile: serverLogFile,
         archiveTimeoutSec, standby: !!opts.standby, force: !!opts.force,
       }), { marker: 'skip' }); // setup creates the repository (as pgark repo create)
-      if (opts.json) printJson(out);
+      if (opts.json) printJson(withFormat('setup', out));
       else printSetup(out, describeReplacement);
     });
   // Until the next release: setup's --archive-timeout, which elsewhere (backup, the config file)

@@ -20,8 +20,7 @@ export function registerShowCommand(program: Command): void {
         const manifest = opts.files || b.checksumFailures > 0 ? await readManifest(repo, b) : undefined;
         const files = manifest ? [...manifest.files.values()] : [];
         if (opts.json) {
-          printJson({ ...b, kept: pinned, ...(opts.files ? { files, dirs: manifest!.dirs, links: manifest!.links } : {}),
-            checksumFailureList: files.filter((f) => f.checksumFailures).map((f) => ({ path: f.path, blocks: f.checksumFailures })) });
+          printJson((await import('../json/catalog-json.js')).showJson(b, pinned, manifest, !!opts.files));
           return;
         }
         process.stdout.write(describeBackup(b, pinned) + '\n');
@@ -34,6 +33,6 @@ export function registerShowCommand(program: Command): void {
             process.stdout.write(`  ${f.path}  ${f.size}  ${where}\n`);
           }
         }
-      });
+      }, { stanza: 'require' });
     });
 }

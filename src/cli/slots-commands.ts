@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { printJson, settingsFrom } from './context.js';
 import { SOURCE_HELP } from './sets-commands.js';
+import { withFormat } from '../json/format.js';
 
 const w = (s: string) => process.stdout.write(s + '\n');
 
@@ -21,7 +22,7 @@ export function registerSlotsCommands(program: Command): void {
       const { withSource } = await import('../logical/sets-admin.js');
       const { listSlots } = await import('../logical/slots.js');
       const all = await withSource(opts.source, (c) => listSlots(c));
-      if (opts.json) printJson(all);
+      if (opts.json) printJson((await import('../json/sets-json.js')).slotsListJson(all));
       else if (all.length === 0) w('no replication slots');
       else {
         for (const s of all) {
@@ -43,7 +44,7 @@ export function registerSlotsCommands(program: Command): void {
       const { withSource } = await import('../logical/sets-admin.js');
       const { dropSlotChecked } = await import('../logical/slots.js');
       const r = await withSource(opts.source, (c) => dropSlotChecked(c, slot, !!opts.force));
-      if (opts.json) printJson(r);
+      if (opts.json) printJson(withFormat('slots-drop', r));
       else w(`dropped slot ${slot}${r.owner ? ` (still recorded for subscriber ${r.owner.subscriber} of set ${r.owner.set}: pgark sets drop ${r.owner.set} --subscriber ${r.owner.subscriber})` : ''}`);
     });
 }

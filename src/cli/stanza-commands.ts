@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../common/errors.js';
 import { printJson, settingsFrom, withRepository } from './context.js';
+import { withFormat } from '../json/format.js';
 
 export function registerStanzaCommands(program: Command): void {
   program
@@ -21,7 +22,7 @@ export function registerStanzaCommands(program: Command): void {
       if (!settings.pgdata) throw new ConfigError('stanza-upgrade needs --pgdata DIR (the data directory of the upgraded cluster)');
       const { stanzaUpgrade } = await import('../ops/stanza-upgrade.js');
       const out = await withRepository(settings, (repo) => stanzaUpgrade(repo, settings.pgdata!));
-      if (opts.json) return printJson(out);
+      if (opts.json) return printJson(withFormat('stanza-upgrade', out));
       if (!out.upgraded) {
         process.stdout.write(`stanza '${out.stanza}' already belongs to this cluster (system identifier ${out.current.systemIdentifier}): nothing to do\n`);
         return;

@@ -18,7 +18,7 @@ export function registerVerifyCommand(program: Command): void {
       const settings = settingsFrom(cmd);
       const { runVerify } = await import('../catalog/verify.js');
       const out = await withRepository(settings, (repo) => runVerify(repo, { ref, full: !!opts.full, jobs: intOption(opts.jobs, '--jobs', 1, 256) ?? settings.jobs }));
-      if (opts.json) printJson(out);
+      if (opts.json) printJson((await import('../json/catalog-json.js')).verifyJson(out));
       else {
         for (const b of out.backups) {
           process.stdout.write(`${b.ok ? 'ok    ' : 'FAILED'} ${b.id}: ${b.objectsRead} objects read, ${b.objectsSkipped} verified before, ${b.walChecked} WAL segments\n`);

@@ -15,8 +15,8 @@ export function registerWalLogCommand(program: Command): void {
       const { parseSince } = await import('./format.js');
       const { readAudit } = await import('../wal/audit.js');
       const since = parseSince(opts.since);
-      const events = await withRepository(settings, (repo) => readAudit(repo, since));
-      if (opts.json) return printJson(events);
+      const events = await withRepository(settings, (repo) => readAudit(repo, since), { stanza: 'require' });
+      if (opts.json) return printJson((await import('../json/archive-json.js')).walLogJson(since, events));
       for (const e of events) {
         const size = e.size !== undefined ? ` ${formatBytes(e.size)}` : '';
         const sha = e.sha256 ? ` sha256:${e.sha256.slice(0, 12)}` : '';

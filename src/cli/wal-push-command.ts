@@ -1,6 +1,7 @@
 /** CLI wiring of `pgark wal-push` (archive_command) and the look-ahead worker it starts. Implementations load only when a command runs. */
 import type { Command } from 'commander';
 import { printJson, settingsFrom, withRepository } from './context.js';
+import { withFormat } from '../json/format.js';
 
 export function registerWalPushCommand(program: Command): void {
   program
@@ -23,7 +24,7 @@ export function registerWalPushCommand(program: Command): void {
       const settings = settingsFrom(cmd);
       const { walPush } = await import('../wal/wal-push.js');
       const report = await withRepository(settings, (repo) => walPush(repo, settings, path));
-      if (opts.json) printJson(report);
+      if (opts.json) printJson(withFormat('wal-push', report));
     });
 
   program

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { ExitCode } from '../common/errors.js';
 import { printJson, settingsFrom, withRepository } from './context.js';
 import { ExitWith } from './exit.js';
+import { withFormat } from '../json/format.js';
 
 export function registerWalVerifyCommand(program: Command): void {
   program
@@ -20,7 +21,7 @@ export function registerWalVerifyCommand(program: Command): void {
       const settings = settingsFrom(cmd);
       const { walVerify } = await import('../wal/wal-verify.js');
       const report = await withRepository(settings, (repo) => walVerify(repo, { read: !!opts.read, jobs: settings.jobs }));
-      if (opts.json) printJson(report);
+      if (opts.json) printJson(withFormat('wal-verify', report));
       else {
         const { printVerifyReport } = await import('./archive-text.js');
         printVerifyReport(report);

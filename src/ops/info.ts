@@ -8,6 +8,7 @@ import type { ReceivedRange } from '../wal/wal-verify.js';
 import type { ReceiverStatus } from '../receiver/receiver-status.js';
 import { log } from '../common/log.js';
 import type { DrillSummary } from './metrics-drill.js';
+import { backupEntries, type BackupEntry } from '../catalog/backup-entry.js';
 
 export interface InfoReport {
   stanza: string;
@@ -38,6 +39,8 @@ export interface InfoReport {
   received: ReceivedRange[];
   /** DR drills (pgark drill): how many reports are stored, and the newest one. */
   drills: { count: number; last?: DrillSummary };
+  /** The stanza's backups, oldest first, as `pgark list` shows them. */
+  backups: BackupEntry[];
 }
 
 async function receiverInfo(repo: Repository): Promise<InfoReport['receivers']> {
@@ -97,5 +100,9 @@ export async function collectInfo(repo: Repository, pgdata?: string): Promise<In
     receivers: await receiverInfo(repo),
     received: (await receivedRanges(repo, archived)).ranges,
     drills: await (await import('./metrics-repo.js')).latestDrill(repo),
+    backups: await (async () => {
+      const { listBackups, listPins } = await import('../catalog/catalog.js');
+      return backupEntries(await listBackups(repo), await listPins(repo));
+    })(),
   };
 }

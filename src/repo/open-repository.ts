@@ -17,6 +17,11 @@ export interface OpenRepositoryOptions {
    * creates the marker (repo create, setup) or its parent process already checked (worker threads).
    */
   marker?: 'require' | 'skip';
+  /**
+   * 'require': the stanza must exist (NotFoundError, exit 8, the same message from every command
+   * that reads one: info, list, show, verify, wal-verify, wal-log, drills, expire, keep, delete).
+   */
+  stanza?: 'require';
 }
 
 export async function openRepository(settings: RepositorySettings, o: OpenRepositoryOptions = {}): Promise<Repository> {
@@ -32,6 +37,10 @@ export async function openRepository(settings: RepositorySettings, o: OpenReposi
       throw err;
     }
   }
+  if (o.stanza === 'require') await repo.requireStanza().catch(async (err: unknown) => {
+    await repo.close().catch(() => undefined);
+    throw err;
+  });
   return repo;
 }
 

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { lookupUser, PGARK_BIN, pgRunAsUser } from './pg-cluster.js';
 
-export type BackgroundPgark = ChildProcess & { output: () => string; exited: Promise<number | null> };
+export type BackgroundPgark = ChildProcess & { output: () => string; stdout: () => string; exited: Promise<number | null> };
 
 export function startPgark(args: string[], env: Record<string, string> = {}): BackgroundPgark {
   const runAs = pgRunAsUser();
@@ -14,10 +14,14 @@ export function startPgark(args: string[], env: Record<string, string> = {}): Ba
     ? spawn('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', process.execPath, ...all], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] })
     : spawn(process.execPath, all, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  let stdout = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+    stdout += d.toString();
+  });
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return Object.assign(child, { output: () => out, exited });
+  return Object.assign(child, { output: () => out, stdout: () => stdout, exited });
 }
 
 /** Stop it with `signal` and wait (at most 30 s) for it to exit; returns the exit code. */

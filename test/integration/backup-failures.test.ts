@@ -126,7 +126,7 @@ async function waitForNewObjects(stanza: string, known: ReadonlySet<string>, run
 
 async function listJson(stanza: string): Promise<Array<{ id: string; type: string; fromStandby: boolean; checksumFailures: number }>> {
   const r = await pgark(['list', '--repo', repo, '--stanza', stanza, '--json']);
-  return JSON.parse(r.stdout) as Array<{ id: string; type: string; fromStandby: boolean; checksumFailures: number }>;
+  return (JSON.parse(r.stdout) as { backups: Array<{ id: string; type: string; fromStandby: boolean; checksumFailures: number }> }).backups;
 }
 
 function backupArgs(stanza: string, c: PgCluster, extra: string[]): string[] {

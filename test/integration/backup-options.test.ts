@@ -115,8 +115,9 @@ describe('--store-wal and standby restores', () => {
     const refused = await pgark(['backup', ...base(), '--pgdata', src.dataDir, '--no-progress'], { env: connEnv(src), allowFail: true });
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('archive_mode is off');
-    const list0 = JSON.parse((await pgark(['list', ...base(), '--json'], { allowFail: true })).stdout || '[]') as unknown[];
-    expect(list0).toEqual([]);
+    // No backup: the stanza does not exist (exit 8, like every read command) or lists none.
+    const l0 = await pgark(['list', ...base(), '--json'], { allowFail: true });
+    expect(l0.code === 8 ? [] : (JSON.parse(l0.stdout) as { backups: unknown[] }).backups).toEqual([]);
 
     const b = await pgark(['backup', ...base(), '--pgdata', src.dataDir, '--store-wal', '--no-progress', '--json'], { env: connEnv(src) });
     const info = JSON.parse(b.stdout) as { id: string; walStored: boolean; walRange: { first: string; last: string } };

@@ -104,7 +104,7 @@ async function restore(repo: string, ref: string, pgdata: string, extra: string[
 }
 
 async function listBackups(repo: string): Promise<BackupJson[]> {
-  return pgarkJsonOut<BackupJson[]>(['list', '--repo', repo, '--stanza', STANZA]);
+  return (await pgarkJsonOut<{ backups: BackupJson[] }>(['list', '--repo', repo, '--stanza', STANZA])).backups;
 }
 
 async function showManifest(repo: string, id: string): Promise<{ files: ManifestFile[]; dirs: Array<{ path: string }> }> {

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { archiveCommand, destroyAllClusters, makeSharedTempDir, PgCluster } from '../helpers/pg-cluster.js';
 import { pgark } from '../helpers/pgark-run.js';
 import { createRepo } from '../helpers/repo.js';
+import { expectJsonFormat } from '../helpers/json-schema.js';
 
 const STANZA = 'main';
 
@@ -36,9 +37,9 @@ interface ExpireJson {
     walKeepFrom: { segment: string; backup: string } | null;
     warnings: string[];
   };
-  removedBackups: string[];
-  removedUncommitted: string[];
-  wal: { removed: number; removedBytes: number; keptFrom: string | null; wouldRemove?: string[] };
+  walKeptFrom: string | null;
+  removed: { backups: string[]; uncommitted: string[]; wal: { files: number; bytes: number } };
+  wouldRemove?: { backups: string[]; uncommitted: string[]; wal: { files: number; bytes: number; objects: Array<{ name: string; key: string; size: number }> } };
 }
 
 interface VerifyJson {
@@ -90,9 +91,10 @@ function run(args: string[], allowFail = false) {
   return pgark([...args, ...repoArgs()], { env, allowFail, timeoutMs: 120_000 });
 }
 
+/** The command's --json output, validated against its documented schema (docs/JSON.md). */
 async function runJson<T>(args: string[]): Promise<T> {
   const r = await run([...args, '--json']);
-  return JSON.parse(r.stdout) as T;
+  return expectJsonFormat<T>(r.stdout, args[0]!);
 }
 
 /** Insert a marker row, touch some pgbench rows, switch WAL and wait until it is archived. */
@@ -124,7 +126,7 @@ async function backup(type: 'full' | 'incr'): Promise<BackupJson> {
 }
 
 async function listIds(): Promise<Array<{ id: string; kept: boolean }>> {
-  const l = await runJson<BackupJson[]>(['list']);
+  const l = (await runJson<{ backups: BackupJson[] }>(['list'])).backups;
   return l.map((b) => ({ id: b.id, kept: !!b.kept }));
 }
 
@@ -218,11 +220,18 @@ describe('expire', () => {
     expect(out.plan.keep.map((k) => k.id)).toEqual([F2.id, I2.id, F3.id]);
     expect(out.plan.expire.map((e) => e.id)).toEqual([I1.id, F1.id]);
     expect(out.plan.walKeepFrom).toEqual({ segment: F2.start.walFile, backup: F2.id });
-    expect(out.removedBackups).toEqual([]);
+    // Nothing reads as removed; wouldRemove names every backup and every WAL object that would go.
+    expect(out.removed).toEqual({ backups: [], uncommitted: [], wal: { files: 0, bytes: 0 } });
+    expect(out.wouldRemove!.backups).toEqual([I1.id, F1.id]);
+    expect(out.wouldRemove!.uncommitted).toEqual([]);
     const doomed = walBefore.filter((n) => n.slice(0, 24) < F2.start.walFile);
-    expect(doomed.length).toBeGreaterThan(0);
-    expect(out.wal.removed).toBe(doomed.length);
-    expect(out.wal.wouldRemove).toEqual([doomed[0], doomed[doomed.length - 1]]);
+    expect(doomed.length).toBeGreaterThan(1);
+    expect(out.wouldRemove!.wal.objects.map((o) => o.name)).toEqual(doomed);
+    expect(out.wouldRemove!.wal.files).toBe(doomed.length);
+    expect(out.wouldRemove!.wal.bytes).toBe(out.wouldRemove!.wal.objects.reduce((n, o) => n + o.size, 0));
+    expect(out.walKeptFrom).toBe(F2.start.walFile);
+    const text = await run(['expire', '--retain-full', '2', '--dry-run']);
+    expect(text.stdout).toContain(`WAL: would remove ${doomed.length} file(s)`);
     expect(await repoFiles()).toEqual(before);
     expect(await listIds()).toEqual([F1, I1, F2, I2, F3].map((b) => ({ id: b.id, kept: false })));
   });
@@ -242,7 +251,8 @@ describe('expire', () => {
     ]);
     // Dependents before parents: I2 before F2; I1 is not in F1's chain (F1 is its parent).
     expect(out.plan.expire.map((e) => e.id)).toEqual([I2.id, F2.id, I1.id]);
-    expect(out.removedBackups).toEqual([I2.id, F2.id, I1.id]);
+    expect(out.removed.backups).toEqual([I2.id, F2.id, I1.id]);
+    expect(out.wouldRemove).toBeUndefined();
     expect(out.plan.walKeepFrom).toEqual({ segment: F1.start.walFile, backup: F1.id });
 
     // WAL: exactly the files below F1's start segment are gone.
@@ -250,7 +260,7 @@ describe('expire', () => {
     const walBelow = walBefore.filter((n) => n.slice(0, 24) < F1.start.walFile);
     expect(walBelow.length).toBeGreaterThan(0);
     expect(walAfter).toEqual(walBefore.filter((n) => n.slice(0, 24) >= F1.start.walFile));
-    expect(out.wal.removed).toBe(walBelow.length);
+    expect(out.removed.wal.files).toBe(walBelow.length);
     expect(walAfter).toContain(F1.start.walFile);
     expect(walAfter).toContain(F1.walRange.last);
 
@@ -288,9 +298,7 @@ describe('expire', () => {
     expect(out.plan.keep.map((k) => k.id)).toEqual([F1.id, F3.id]);
     expect(out.plan.keep[0]!.reasons.some((r) => r.startsWith('retain-window (stopped at or after'))).toBe(true);
     expect(out.plan.expire).toEqual([]);
-    expect(out.removedBackups).toEqual([]);
-    expect(out.removedUncommitted).toEqual([]);
-    expect(out.wal.removed).toBe(0);
+    expect(out.removed).toEqual({ backups: [], uncommitted: [], wal: { files: 0, bytes: 0 } });
     expect(out.plan.warnings.some((w) => w.startsWith('retain-window: no backup stopped before'))).toBe(true);
     const after = await repoFiles();
     expect(before.filter((p) => !after.includes(p))).toEqual([]);

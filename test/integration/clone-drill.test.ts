@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { archiveCommand, chownToRunAs, destroyAllClusters, findPgBin, freePort, makeSharedTempDir, PGARK_BIN, PgCluster, runAsUser } from '../helpers/pg-cluster.js';
 import { pgark, pgarkJson } from '../helpers/pgark-run.js';
+import { expectJsonFormat } from '../helpers/json-schema.js';
 import type { DrillReport } from '../../src/drill/drill-report.js';
 import { waitUntil, newUserDir } from '../helpers/wait.js';
 import { createRepo } from '../helpers/repo.js';
@@ -27,6 +28,10 @@ let primary: PgCluster;
 const newDir = (name: string): Promise<string> => newUserDir(work, name);
 
 const repoArgs = () => ['--repo', repo, '--stanza', stanza];
+/** `pgark drills --json`, validated against its documented schema; the reports, newest first. */
+async function drills(args: string[]): Promise<DrillReport[]> {
+  return expectJsonFormat<{ drills: DrillReport[] }>((await pgark(['drills', ...repoArgs(), ...args, '--json'])).stdout, 'drills').drills;
+}
 
 /** Live postgres processes whose command line or data directory mentions `text`. */
 function postgresProcessesUnder(text: string): number[] {
@@ -112,7 +117,7 @@ describe('pgark clone and promote', () => {
     await primary.psql("INSERT INTO t VALUES (2, 'while streaming')");
     await waitUntil('the clone to catch up', async () => (await clone.psql('SELECT count(*) FROM t')) === '2');
 
-    const p = await pgarkJson<{ alreadyPrimary: boolean; seconds: number; timeline: number }>(['promote', '--pgdata', dir, '--timeout', '60']);
+    const p = expectJsonFormat<{ alreadyPrimary: boolean; seconds: number; timeline: number }>((await pgark(['promote', '--pgdata', dir, '--timeout', '60', '--json'])).stdout, 'promote');
     expect(p.alreadyPrimary).toBe(false);
     expect(p.seconds).toBeGreaterThanOrEqual(0);
     expect(p.timeline).toBe(2);
@@ -161,7 +166,7 @@ describe('pgark drill', () => {
     const r = await pgark(['drill', ...repoArgs(), '--checks', checks, '--scratch', scratch, '--json', '--no-progress'], { allowFail: true });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const rep = JSON.parse(r.stdout) as DrillReport;
+    const rep = expectJsonFormat<DrillReport>(r.stdout, 'drill');
     expect(rep.result).toBe('passed');
     expect(rep.failure).toBeUndefined();
     expect(rep.target).toEqual({ kind: 'latest' });
@@ -186,7 +191,7 @@ describe('pgark drill', () => {
     // Stored, listed, nothing left behind.
     expect(await stat(join(repo, stanza, 'drill', `${rep.id}.json`)).then((s) => s.isFile())).toBe(true);
     expect(await readdir(scratch)).toEqual([]);
-    const list = await pgarkJson<DrillReport[]>(['drills', ...repoArgs()]);
+    const list = await drills([]);
     expect(list[0]!.id).toBe(rep.id);
     const human = await pgark(['drills', ...repoArgs()]);
     expect(human.stdout).toMatch(new RegExp(`^${rep.id}\\s+passed\\s+latest\\s+${rep.backup!.id}`, 'm'));
@@ -195,7 +200,7 @@ describe('pgark drill', () => {
   it('--keep leaves the promoted copy running on its private socket only', { timeout: 180_000 }, async () => {
     const scratch = await newDir('scratch-keep');
     const r = await pgark(['drill', ...repoArgs(), '--keep', '--scratch', scratch, '--target', 'immediate', '--no-progress']);
-    const [rep] = await pgarkJson<DrillReport[]>(['drills', ...repoArgs(), '--limit', '1']);
+    const [rep] = await drills(['--limit', '1']);
     expect(rep!.result).toBe('passed');
     expect(rep!.target).toEqual({ kind: 'immediate' });
     expect(rep!.kept?.pgdata.startsWith(scratch)).toBe(true);
@@ -228,7 +233,7 @@ describe('pgark drill', () => {
     expect(r.stdout).toMatch(/failure\s+check failed: sql \(.*checks-false\.sql:2\) SELECT count\(\*\) = 0 FROM pgbench_branches: returned false/);
     expect(r.stdout).toMatch(/RTO\s+\d/);
     expect(await readdir(scratch)).toEqual([]);
-    const [last] = await pgarkJson<DrillReport[]>(['drills', ...repoArgs(), '--limit', '1']);
+    const [last] = await drills(['--limit', '1']);
     expect(last!.result).toBe('failed');
     expect(last!.failure).toMatch(/pgbench_branches: returned false/);
   });
@@ -237,7 +242,7 @@ describe('pgark drill', () => {
     const scratch = await newDir('scratch-target');
     const r = await pgark(['drill', ...repoArgs(), '--target-name', 'no_such_restore_point', '--scratch', scratch, '--json', '--no-progress'], { allowFail: true });
     expect(r.code).toBe(7);
-    const rep = JSON.parse(r.stdout) as DrillReport;
+    const rep = expectJsonFormat<DrillReport>(r.stdout, 'drill');
     expect(rep.result).toBe('failed');
     expect(rep.target).toEqual({ kind: 'name', value: 'no_such_restore_point' });
     expect(rep.failure).toMatch(/recovery target was not reached/);
@@ -248,7 +253,7 @@ describe('pgark drill', () => {
   });
 
   it('fails clearly over a damaged backup, stores the failed report, leaves no server', { timeout: 180_000 }, async () => {
-    const [backup] = await pgarkJson<Array<{ id: string }>>(['list', ...repoArgs()]);
+    const [backup] = (await pgarkJson<{ backups: Array<{ id: string }> }>(['list', ...repoArgs()])).backups;
     const dataDir = join(repo, stanza, 'backup', backup!.id, 'data');
     const objects = await readdir(dataDir);
     let largest = '';
@@ -264,7 +269,7 @@ describe('pgark drill', () => {
     const scratch = await newDir('scratch-damaged');
     const r = await pgark(['drill', ...repoArgs(), '--scratch', scratch, '--json', '--no-progress'], { allowFail: true });
     expect(r.code).toBe(7);
-    const rep = JSON.parse(r.stdout) as DrillReport;
+    const rep = expectJsonFormat<DrillReport>(r.stdout, 'drill');
     expect(rep.result).toBe('failed');
     expect(rep.failure).toMatch(new RegExp(`^restore of backup ${backup!.id} failed: `));
     expect(rep.failure).toMatch(/checksum|integrity|corrupt|sha256|does not match/i);
@@ -273,7 +278,7 @@ describe('pgark drill', () => {
     expect(rep.rpo.note).toMatch(/not measured/);
     expect(await readdir(scratch)).toEqual([]);
     expect(postgresProcessesUnder(scratch)).toEqual([]);
-    const [last] = await pgarkJson<DrillReport[]>(['drills', ...repoArgs()]);
+    const [last] = await drills([]);
     expect(last!.id).toBe(rep.id);
     expect(last!.result).toBe('failed');
   });

@@ -95,7 +95,7 @@ beforeAll(async () => {
   await primary.psql('CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, repeat(\'x\', 100) FROM generate_series(1, 20000) g');
   await pgark(['backup', '--repo', repo, '--stanza', STANZA, '--pgdata', primary.dataDir, '--no-progress'], { env: primary.clientEnv() });
   await primary.waitForArchived(await primary.switchWal());
-  const list = await pgarkJson<Array<typeof backup>>(['list', '--repo', repo, '--stanza', STANZA]);
+  const list = (await pgarkJson<{ backups: Array<typeof backup> }>(['list', '--repo', repo, '--stanza', STANZA])).backups;
   expect(list).toHaveLength(1);
   backup = list[0]!;
 }, 180_000);

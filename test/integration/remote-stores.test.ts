@@ -112,7 +112,7 @@ describe.each(REMOTE_STORES)('end to end on $name', (store) => {
       await src.waitForArchived(await src.switchWal(), 90_000);
 
       const listed = await run(['list', ...args, '--json'], { ...env, PGARK_STORAGE_STATS: '1' });
-      expect((JSON.parse(listed.stdout) as Array<{ id: string }>).map((b) => b.id)).toEqual([full.id, incr.id]);
+      expect((JSON.parse(listed.stdout) as { backups: Array<{ id: string }> }).backups.map((b) => b.id)).toEqual([full.id, incr.id]);
 
       const target = join(work, 'restored');
       await mkdir(target, { mode: 0o700 });

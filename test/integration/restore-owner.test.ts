@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { archiveCommand, chownToRunAs, destroyAllClusters, lookupUser, makeSharedTempDir, PGARK_BIN, PgCluster, pgRunAsUser } from '../helpers/pg-cluster.js';
 import { pgark } from '../helpers/pgark-run.js';
 import { createRepo } from '../helpers/repo.js';
+import { expectJsonFormat } from '../helpers/json-schema.js';
 
 const STANZA = 'main';
 const isRoot = typeof process.geteuid === 'function' && process.geteuid() === 0;
@@ -70,7 +71,7 @@ describe.skipIf(!isRoot)('restore and clone as root (skipped: the tests do not r
     const dir = join(work, 'copy');
     const r = await pgarkAsRoot([...restoreArgs(dir), '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as { owner: { user: string; uid: number }; notes: string[] };
+    const out = expectJsonFormat<{ owner: { user: string; uid: number }; notes: string[] }>(r.stdout, 'restore');
     const u = pgUser();
     expect(out.owner).toMatchObject({ user: u.name, uid: u.uid });
     expect(out.notes.join('\n')).toContain(`the owner recorded in backup ${backupId}`);

@@ -13,6 +13,7 @@ import { readSet, writeSet } from '../../src/logical/set-catalog.js';
 import type { SetMeta, Subscriber } from '../../src/logical/set-meta.js';
 import { destroyAllClusters, findPgBin, PgCluster } from '../helpers/pg-cluster.js';
 import { pgark } from '../helpers/pgark-run.js';
+import { expectJsonFormat } from '../helpers/json-schema.js';
 import { waitUntil } from '../helpers/wait.js';
 
 let source: PgCluster;
@@ -36,9 +37,10 @@ afterAll(async () => {
 
 const src = () => ['--source', source.connString];
 const sets = (args: string[]) => pgark(['sets', ...args, ...src()], { allowFail: true });
-async function json<T>(args: string[]): Promise<T> {
+/** `args --json`, validated against the documented schema of its format (docs/JSON.md). */
+async function json<T>(thing: string, args: string[]): Promise<T> {
   const r = await pgark([...args, ...src(), '--json']);
-  return JSON.parse(r.stdout) as T;
+  return expectJsonFormat<T>(r.stdout, thing);
 }
 
 async function withClient<T>(c: PgCluster, fn: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -101,7 +103,7 @@ describe('sets create', () => {
     expect(r.stdout).toMatch(/created set accts/);
     expect(await publishedTables('accts')).toBe('public.pgbench_accounts,public.pgbench_branches');
     expect(await source.psql("SELECT pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication WHERE pubname = 'pgark_accts'")).toBe('t|t|f|f');
-    const list = await json<SetMeta[]>(['sets', 'list']);
+    const list = (await json<{ sets: SetMeta[] }>('sets-list', ['sets', 'list'])).sets;
     const accts = list.find((m) => m.set === 'accts')!;
     expect(accts.operations).toEqual(['insert', 'update']);
     expect(accts.tables).toEqual([
@@ -125,7 +127,9 @@ describe('sets create', () => {
     const refused = await sets(['create', 'everything', '--all-tables']);
     expect(refused.code).toBe(5);
     expect(refused.stderr).toMatch(/public.pgbench_history/);
-    expect((await sets(['create', 'everything', '--all-tables', '--operations', 'insert'])).code).toBe(0);
+    const everything = await sets(['create', 'everything', '--all-tables', '--operations', 'insert', '--json']);
+    expect(everything.code).toBe(0);
+    expect(expectJsonFormat(everything.stdout, 'sets-create')).toMatchObject({ set: 'everything', scope: { kind: 'all-tables' }, operations: ['insert'] });
     expect(await source.psql("SELECT puballtables FROM pg_publication WHERE pubname = 'pgark_everything'")).toBe('t');
   });
 
@@ -184,7 +188,7 @@ describe('add-table, remove-table', () => {
     expect(meta.tables.map((t) => t.table)).toEqual(['pgbench_branches', 'pgbench_tellers']);
 
     const rm = await sets(['remove-table', 'grow', 'pgbench_tellers', '--json']);
-    expect(JSON.parse(rm.stdout)).toMatchObject({ action: 'removed', refreshed: ['growsub'] });
+    expect(expectJsonFormat(rm.stdout, 'sets-table-change')).toMatchObject({ action: 'removed', refreshed: ['growsub'] });
     expect(await publishedTables('grow')).toBe('public.pgbench_branches');
     const after = await withClient(source, (c) => readSet(c, 'grow'));
     expect(after.subscribers.find((s) => s.name === 'growagent')!.pendingTables).toEqual([]);
@@ -208,7 +212,7 @@ describe('status and drop', () => {
     await waitUntil('the tables to be ready', async () =>
       (await target.psql("SELECT count(*) FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid WHERE s.subname = 'monsub' AND srsubstate = 'r'")) === '2', 30_000);
     const ok = await pgark(['sets', 'status', 'mon', ...src(), '--json']);
-    const report = JSON.parse(ok.stdout) as { exitCode: number; sets: Array<{ subscribers: Array<Record<string, unknown>> }> };
+    const report = expectJsonFormat(ok.stdout, 'sets-status') as { exitCode: number; sets: Array<{ subscribers: Array<Record<string, unknown>> }> };
     expect(report.exitCode).toBe(0);
     const s = report.sets[0]!.subscribers[0]!;
     expect(s).toMatchObject({ name: 'monsub', slotExists: true, active: true, enabled: true, health: 'ok' });
@@ -224,11 +228,11 @@ describe('status and drop', () => {
 
     // Drop one subscriber, then the whole set.
     const one = await sets(['drop', 'mon', '--subscriber', 'lost', '--json']);
-    expect(JSON.parse(one.stdout)).toMatchObject({ publicationDropped: false, subscribers: [{ name: 'lost', slotDropped: false }] });
+    expect(expectJsonFormat(one.stdout, 'sets-drop')).toMatchObject({ publicationDropped: false, subscribers: [{ name: 'lost', slotDropped: false }] });
     expect(await target.psql("SELECT count(*) FROM pgark.apply_position WHERE subscription = 'mon.lost'")).toBe('0');
     const all = await sets(['drop', 'mon', '--json']);
     expect(all.stderr).toBe('');
-    expect(JSON.parse(all.stdout)).toMatchObject({ publicationDropped: true, subscribers: [{ name: 'monsub', subscriptionDropped: true, slotDropped: true }] });
+    expect(expectJsonFormat(all.stdout, 'sets-drop')).toMatchObject({ publicationDropped: true, subscribers: [{ name: 'monsub', subscriptionDropped: true, slotDropped: true }] });
     expect(await source.psql("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'pgark\\_mon\\_%' OR slot_name LIKE 'pg\\_%\\_sync\\_%'")).toBe('0');
     expect(await source.psql("SELECT count(*) FROM pg_publication WHERE pubname = 'pgark_mon'")).toBe('0');
     expect(await target.psql("SELECT count(*) FROM pg_subscription WHERE subname = 'monsub'")).toBe('0');
@@ -271,7 +275,7 @@ describe('slots', () => {
     expect((await sets(['create', 'slotted', '--tables', 'pgbench_branches'])).code).toBe(0);
     await agentSubscriber('slotted', 'a1');
     await source.psql("SELECT pg_create_logical_replication_slot('leftover', 'pgoutput'); SELECT pg_create_logical_replication_slot('busy', 'pgoutput')");
-    const list = await json<Array<{ slot: string; type: string; plugin: string; active: boolean; retainedBytes: number; owner?: { set: string } }>>(['slots', 'list']);
+    const list = (await json<{ slots: Array<{ slot: string; type: string; plugin: string; active: boolean; retainedBytes: number; owner?: { set: string } }> }>('slots-list', ['slots', 'list'])).slots;
     expect(list.find((s) => s.slot === 'pgark_slotted_a1')).toMatchObject({ type: 'logical', plugin: 'pgoutput', owner: { set: 'slotted', subscriber: 'a1' } });
     expect(list.find((s) => s.slot === 'leftover')?.owner).toBeUndefined();
     expect(typeof list.find((s) => s.slot === 'leftover')?.retainedBytes).toBe('number');
@@ -291,7 +295,7 @@ describe('slots', () => {
       const refused = await pgark(['slots', 'drop', 'busy', ...src()], { allowFail: true });
       expect(refused.code).toBe(5);
       expect(refused.stderr).toMatch(new RegExp(`it is active \\(held by pid ${pid}, application 'pg_recvlogical'`));
-      expect((await pgark(['slots', 'drop', 'busy', '--force', ...src()])).stdout).toMatch(/dropped slot busy/);
+      expect(expectJsonFormat((await pgark(['slots', 'drop', 'busy', '--force', ...src(), '--json'])).stdout, 'slots-drop')).toEqual({ format: 'pgark.slots-drop/1', slot: 'busy', dropped: true });
     } finally {
       busy.kill('SIGKILL');
     }

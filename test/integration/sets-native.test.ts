@@ -18,6 +18,7 @@ import { subscribeNative, subscriptionTableStates } from '../../src/logical/subs
 import { connectPg } from '../../src/pg/connect.js';
 import { destroyAllClusters, PgCluster } from '../helpers/pg-cluster.js';
 import { pgark } from '../helpers/pgark-run.js';
+import { expectJsonFormat } from '../helpers/json-schema.js';
 import { waitUntil } from '../helpers/wait.js';
 
 let source: PgCluster;
@@ -66,7 +67,7 @@ describe('native subscriptions', () => {
     expect(await pgarkSlots()).toBe('');
 
     const r = await pgark([...subscribe, '--sync-structure', '--wait-sync', '60', '--json']);
-    const sub = JSON.parse(r.stdout) as Subscriber;
+    const { format: _format, ...sub } = expectJsonFormat<Subscriber & { format: string }>(r.stdout, 'sets-subscribe');
     expect(sub).toMatchObject({ name: 'tgt_cookbook', mode: 'native', slot: 'pgark_cookbook_tgt_cookbook', target: dsn(target, 'tgt_cookbook') });
     // Foreign keys to tables outside the set are left out with a note; the one inside is kept.
     expect(r.stderr).toMatch(/foreign key pgbench_accounts pgbench_accounts_bid_fkey not created on the target: it references public\.pgbench_branches/);

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { archiveCommand, destroyAllClusters, findPgBin, freePort, makeSharedTempDir, PgCluster, runAsUser } from '../helpers/pg-cluster.js';
 import { pgark } from '../helpers/pgark-run.js';
 import { createRepo } from '../helpers/repo.js';
+import { expectJsonFormat } from '../helpers/json-schema.js';
 
 const STANZA = 'main';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -81,16 +82,16 @@ describe('stanza-upgrade after pg_upgrade', () => {
   }, 120_000);
 
   it('stanza-upgrade rebinds the stanza; archiving then works; info shows both clusters', async () => {
-    const out = JSON.parse(await run(['stanza-upgrade', ...common(), '--pgdata', newPg.dataDir, '--json'])) as {
+    const out = expectJsonFormat<{
       upgraded: boolean; previous: { systemIdentifier: string }; current: { systemIdentifier: string; sinceLsn: string };
-    };
+    }>(await run(['stanza-upgrade', ...common(), '--pgdata', newPg.dataDir, '--json']), 'stanza-upgrade');
     expect(out).toMatchObject({ upgraded: true, previous: { systemIdentifier: oldSysid }, current: { systemIdentifier: newSysid } });
     // Idempotent.
     expect(JSON.parse(await run(['stanza-upgrade', ...common(), '--pgdata', newPg.dataDir, '--json']))).toMatchObject({ upgraded: false });
 
     const seg = await newPg.switchWal();
     await newPg.waitForArchived(seg, 120_000);
-    const info = JSON.parse(await run(['info', ...common(), '--json'])) as { systemIdentifier: string; sinceLsn: string; priorClusters: Array<{ systemIdentifier: string }> };
+    const info = expectJsonFormat<{ systemIdentifier: string; sinceLsn: string; priorClusters: Array<{ systemIdentifier: string }> }>(await run(['info', ...common(), '--json']), 'info');
     expect(info.systemIdentifier).toBe(newSysid);
     expect(info.sinceLsn).toBe(out.current.sinceLsn);
     expect(info.priorClusters.map((c) => c.systemIdentifier)).toEqual([oldSysid]);

@@ -82,7 +82,7 @@ describe('wal-push as archive_command', () => {
     expect(info.pgVersion).toBe(Number((await readFile(join(src.dataDir, 'PG_VERSION'), 'utf8')).trim()));
     expect(info.wal.segments).toBeGreaterThan(3);
     expect(info.wal.lastPush).toBeDefined();
-    const events = await pgarkJson<Array<{ op: string; name: string; sha256?: string }>>(['wal-log', '--repo', repo, '--since', '1h']);
+    const { events } = await pgarkJson<{ events: Array<{ op: string; name: string; sha256?: string }> }>(['wal-log', '--repo', repo, '--since', '1h']);
     expect(events.some((e) => e.op === 'push' && e.sha256?.length === 64)).toBe(true);
     expect(events.some((e) => e.op === 'fetch')).toBe(true);
   });

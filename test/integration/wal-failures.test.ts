@@ -134,7 +134,7 @@ interface AuditEventJson {
 
 async function walLog(repo: string, stanza = 'main'): Promise<AuditEventJson[]> {
   const r = await pgark(['wal-log', '--json', '--since', '1h', '--repo', repo, '--stanza', stanza]);
-  return JSON.parse(r.stdout) as AuditEventJson[];
+  return (JSON.parse(r.stdout) as { events: AuditEventJson[] }).events;
 }
 
 function describeRun(r: RunResult): string {

@@ -62,8 +62,12 @@ describe('runExpire on a repository in memory', () => {
     const before = await allKeys(m.driver);
     const out = await runExpire(m.repo, { retention: m.settings({ 'retain-full': '1' }), dryRun: true, now: NOW });
     expect(out.plan.expire.map((e) => e.id).sort()).toEqual([F1.id, I1.id].sort());
-    expect(out.wal.removed).toBe(7);
-    expect(out.wal.wouldRemove).toEqual([seg(1), seg(4, 2)]);
+    // Nothing reads as removed on a dry run; wouldRemove lists every WAL object that would go.
+    expect(out.wal.removed).toBe(0);
+    expect(out.wouldRemove?.wal.files).toBe(7);
+    const names = out.wouldRemove!.wal.objects.map((w) => w.name);
+    expect([names[0], names[names.length - 1]]).toEqual([seg(1), seg(4, 2)]);
+    expect(out.wouldRemove?.backups.sort()).toEqual([F1.id, I1.id].sort());
     expect(out.removedBackups).toEqual([]);
     expect(await allKeys(m.driver)).toEqual(before);
   });

@@ -387,7 +387,9 @@ describe('ssh driver specifics', () => {
       const proxy = await startProxy();
       const target = parseSshUrl(new URL(`ssh://${sshd.user}@127.0.0.1:${proxy.port}${freshRoot('keepalive')}`), 'unused');
       const d = new SshDriver(target, {
-        timeoutMs: 500,
+        // 2 s, not less: the reconnect's SSH handshake (JavaScript ciphers) must fit in it on a
+        // loaded 2-core machine (0.5 s failed in a full-suite run).
+        timeoutMs: 2000,
         keepaliveMs: 100,
         knownHostsFile: sshd.knownHostsFile,
         pinnedFingerprint: sshd.fingerprint,
@@ -399,7 +401,7 @@ describe('ssh driver specifics', () => {
       await d.put('k', Buffer.from('v'));
       proxy.stall();
       // A keepalive goes unanswered: storage-timeout later the connection is given up, unused.
-      await new Promise((r) => setTimeout(r, 1500));
+      await new Promise((r) => setTimeout(r, 4000));
       proxy.release();
       expect((await d.stat('k'))?.size).toBe(1);
       expect(d.connectionsOpened).toBe(2);

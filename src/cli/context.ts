@@ -34,6 +34,15 @@ export async function openRepository(settings: Settings, o: OpenRepositoryOption
   const [{ openDriver }, { Repository }] = await Promise.all([import('../../storage-drivers/registry.js'), import('../repo/repository.js')]);
   const driver = await openDriver(requireRepo(settings), { settings: settings.driver });
   const repo = new Repository(driver, settings.stanza, { attempts: settings.retries, budgetMs: settings.retryBudgetSec * 1000 });
+  // Encryption: the key-encryption key's source (a file or a variable name); the stanza's keyring is read on first use.
+  if (settings.cipherKeyFile !== undefined || settings.cipherKeyEnv !== undefined) {
+    try {
+      repo.useKeySource((await import('../repo/repo-cipher.js')).keySourceOf(settings));
+    } catch (err) {
+      await repo.close().catch(() => undefined);
+      throw err;
+    }
+  }
   if ((o.marker ?? 'require') === 'require') {
     try {
       const { MARKER_RECHECK_MS, REPO_MARKER_KEY, requireRepoMarker } = await import('../repo/repo-marker.js');

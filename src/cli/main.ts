@@ -2,7 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, exitCodeOf } from '../common/errors.js';
 import { log } from '../common/log.js';
-import { DEFAULT_CONFIG_PATH, isDriverSetting, SETTINGS } from '../config/schema.js';
+import { DEFAULT_CONFIG_PATH, isCipherSetting, isDriverSetting, SETTINGS } from '../config/schema.js';
 import { PGARK_VERSION } from '../version.js';
 import { CHECK_UNKNOWN, ExitWith, WAL_FETCH_FATAL_BASE } from './exit.js';
 import { assertNoPassword } from '../pg/conninfo.js';
@@ -16,6 +16,7 @@ type Register = (program: Command) => void;
  */
 export const COMMAND_GROUPS: ReadonlyArray<{ commands: readonly string[]; load: () => Promise<Register[]> }> = [
   { commands: ['repo'], load: async () => [(await import('./repo-commands.js')).registerRepoCommands] },
+  { commands: ['key'], load: async () => [(await import('./key-commands.js')).registerKeyCommands] },
   { commands: ['wal-push', 'wal-fetch', 'wal-push-ahead', 'wal-prefetch', 'wal-verify', 'wal-log', 'check-repo', 'info'], load: async () => [(await import('./wal-commands.js')).registerWalCommands] },
   {
     commands: ['backup', 'restore', 'list', 'show', 'expire', 'keep', 'delete', 'verify'],
@@ -66,7 +67,7 @@ export async function buildProgram(argv?: readonly string[]): Promise<Command> {
     .addOption(new Option('--log-level <level>', 'off, error, warn, info or debug (default warn)').env('PGARK_LOG_LEVEL'));
   // Storage driver settings (docs/storage/): flags, environment or config file.
   for (const s of SETTINGS) {
-    if (isDriverSetting(s.key)) program.addOption(new Option(`--${s.key} <value>`, s.description).env(s.env));
+    if (isDriverSetting(s.key) || isCipherSetting(s.key)) program.addOption(new Option(`--${s.key} <value>`, s.description).env(s.env));
   }
   program
     .showHelpAfterError('(run with --help for usage)')

@@ -32,6 +32,9 @@ export interface Settings {
   retries: number;
   retryBudgetSec: number;
   configPath: string | undefined;
+  /** Encryption: the file, or the name of the environment variable, that holds the key-encryption key. */
+  cipherKeyFile: string | undefined;
+  cipherKeyEnv: string | undefined;
   /** Storage driver settings (ssh-*, s3-*, azure-*, gcs-*, storage-*) that have a value, by key. */
   driver: Record<string, string>;
   /**
@@ -124,6 +127,8 @@ export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv = proc
     retries: get('retries') as number,
     retryBudgetSec: get('retry-budget') as number,
     configPath: path,
+    cipherKeyFile: get('cipher-key-file') as string | undefined,
+    cipherKeyEnv: get('cipher-key-env') as string | undefined,
     driver: Object.fromEntries(
       SETTINGS.filter((s) => isDriverSetting(s.key)).flatMap((s) => {
         const v = get(s.key);

@@ -31,6 +31,8 @@ export interface EncryptWith {
   dataKey: Buffer;
   /** The object's key in the repository (bound into every chunk). */
   objectName: string;
+  /** Plaintext bytes per chunk (default chunk-cipher.ts DEFAULT_CHUNK_SIZE). */
+  chunkSize?: number;
 }
 
 /** What decoding needs to know about encryption where the object lives. */
@@ -98,7 +100,7 @@ export async function encodeObject(
   const tap = new HashTap();
   const framer = new Framer(codecName, tap, enc);
   const stages = enc
-    ? pipeline(raw, tap, codec.compressor(level), new ChunkEncrypter({ dataKey: enc.dataKey, codecId: CODEC_IDS[codecName], objectName: enc.objectName }, enc.keyNumber), framer)
+    ? pipeline(raw, tap, codec.compressor(level), new ChunkEncrypter({ dataKey: enc.dataKey, codecId: CODEC_IDS[codecName], objectName: enc.objectName }, enc.keyNumber, enc.chunkSize), framer)
     : pipeline(raw, tap, codec.compressor(level), framer);
   const done = stages.then(() => {
     if (!framer.result) throw new Error('object encoder finished without a trailer');
@@ -117,7 +119,7 @@ export async function encodeObject(
 export function encodeSmallObject(raw: Buffer, enc?: EncryptWith): { body: Buffer; result: EncodeResult } {
   const sha256 = createHash('sha256').update(raw).digest('hex');
   if (enc) {
-    const payload = sealBuffer({ dataKey: enc.dataKey, codecId: CODEC_IDS.none, objectName: enc.objectName }, enc.keyNumber, raw);
+    const payload = sealBuffer({ dataKey: enc.dataKey, codecId: CODEC_IDS.none, objectName: enc.objectName }, enc.keyNumber, raw, enc.chunkSize);
     const t: ObjectTrailer = { rawSize: raw.length, payloadSize: payload.length, sha256 };
     const body = Buffer.concat([encodeHeader('none', FLAG_ENCRYPTED), payload, encodeTrailer('none', { ...t, sha256: keyedDigest(enc.dataKey, sha256), keyNumber: enc.keyNumber })]);
     return { body, result: { ...t, storedSize: body.length } };

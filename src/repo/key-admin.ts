@@ -117,6 +117,8 @@ export async function keyRotate(repo: Repository, next: KeySource, o: { newDataK
     if (nextKek.info.id === open.kek.info.id && !o.newDataKey) throw new KeyError(`the new key-encryption key (${next.describe}) is the current one (${nextKek.info.id}): nothing to rotate`);
     const { body } = rewrapKeyring(open, nextKek, o.newDataKey ?? false);
     await storeKeyring(repo, nextKek, body, false, next.describe);
+    // From here on this process opens the keyring with the new KEK (the lock release reads the lock object).
+    repo.useKeySource(next);
     return { stanza: repo.stanza, oldKekId: open.kek.info.id, newKekId: nextKek.info.id, current: body.current };
   } finally {
     await lock.release();

@@ -49,8 +49,11 @@ export class Repository {
 
   private cipherWith(source: KeySource | undefined): RepoCipher {
     return new RepoCipher(this.stanza, source, async () => {
+      const key = keyringKey(this.stanza);
+      // One stat for a stanza without a keyring (every plain repository): same cost as a get that misses.
+      if (!(await this.stat(key))) return null;
       try {
-        return await readAll(await this.getObject(keyringKey(this.stanza)), 1024 * 1024);
+        return await readAll(await this.getObject(key), 1024 * 1024);
       } catch (err) {
         if (err instanceof NotFoundError) return null;
         throw err;

@@ -39,7 +39,7 @@ export function registerWalCommands(program: Command): void {
       'Exit codes: 0 restored; 1 not in the archive (PostgreSQL ends recovery there or keeps waiting;\n' +
       'in a standby\'s data directory (standby.signal) also while the stanza does not exist yet);\n' +
       `${WAL_FETCH_FATAL_BASE}+N for any other error N (e.g. ${WAL_FETCH_FATAL_BASE + ExitCode.STORAGE} storage unreachable after retries, ` +
-      `${WAL_FETCH_FATAL_BASE + ExitCode.INTEGRITY} checksum mismatch or a damaged segment (not a whole segment),\n${WAL_FETCH_FATAL_BASE + ExitCode.INVALID_INPUT} invalid name, ${WAL_FETCH_FATAL_BASE + ExitCode.USAGE} configuration): above 125, so PostgreSQL stops recovery\n` +
+      `${WAL_FETCH_FATAL_BASE + ExitCode.INTEGRITY} checksum mismatch or a damaged segment (not a whole segment),\n${WAL_FETCH_FATAL_BASE + ExitCode.INVALID_INPUT} invalid name, ${WAL_FETCH_FATAL_BASE + ExitCode.USAGE} configuration,\n${WAL_FETCH_FATAL_BASE + ExitCode.KEY} encryption key missing or wrong): above 125, so PostgreSQL stops recovery\n` +
       'rather than promoting early. After a segment is restored, the next --prefetch segments are\n' +
       'downloaded in the background into <pg_wal>/.pgark/prefetch, and the worker keeps that many ready\n' +
       'while replay consumes them.',

@@ -65,8 +65,12 @@ export function keyEnvSource(name: string, env: NodeJS.ProcessEnv = process.env)
 /** The stanza's encryption state as loaded: no keyring, or a keyring (opened when a key is configured). */
 type State = { kind: 'plain' } | { kind: 'locked'; body: KeyringBody } | { kind: 'open'; ring: OpenKeyring };
 
+/** How long "this stanza has no keyring" is believed before it is looked at again. */
+export const PLAIN_RECHECK_MS = 60_000;
+
 export class RepoCipher {
   private state: Promise<State> | undefined;
+  private plainSince: number | undefined;
 
   constructor(
     readonly stanza: string,
@@ -91,9 +95,21 @@ export class RepoCipher {
   }
 
   private current(): Promise<State> {
-    this.state ??= this.load();
-    // A failed load (storage error) is retried by the next call.
-    this.state.catch(() => (this.state = undefined));
+    // "No keyring" is looked at again after a minute: a long-running agent or receiver must not go
+    // on storing plain objects once `pgark key init` encrypted the stanza (one stat a minute).
+    if (this.state && this.plainSince !== undefined && Date.now() - this.plainSince > PLAIN_RECHECK_MS) this.state = undefined;
+    if (!this.state) {
+      const loading = this.load();
+      this.plainSince = undefined;
+      void loading.then((st) => {
+        if (st.kind === 'plain') this.plainSince = Date.now();
+      }, () => undefined);
+      // A failed load (storage error) is retried by the next call.
+      loading.catch(() => {
+        if (this.state === loading) this.state = undefined;
+      });
+      this.state = loading;
+    }
     return this.state;
   }
 

@@ -223,6 +223,13 @@ describe.each(STORES)('encryption on $name', (store) => {
       }
       expect(found).toBeGreaterThan(0);
 
+      // The audit trail is encrypted and reads back with the key; no log holds the keys.
+      const events = JSON.parse((await run(['wal-log', ...args, ...keyArgs, '--since', '1d', '--json'], env)).stdout) as Array<{ op: string }>;
+      expect(events.some((e) => e.op === 'push')).toBe(true);
+      const serverLog = await readFile(src.logFile, 'utf8');
+      expect(serverLog).not.toContain(kek1);
+      expect(serverLog).not.toContain(kek2);
+
       if (store.name === 'fs') {
         // Damage on the store: each is detected (211 = above 125, recovery stops), never "not archived".
         const keyOf = (p: string) => join(repo, p);

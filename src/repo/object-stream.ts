@@ -231,7 +231,7 @@ class Verifier extends Transform {
     private readonly dataKey?: Buffer,
   ) {
     super();
-    this.hash = hash || dataKey ? createHash('sha256') : undefined;
+    this.hash = hash ? createHash('sha256') : undefined;
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.hash?.update(chunk);
@@ -242,7 +242,9 @@ class Verifier extends Transform {
     const t = this.deframer.trailer;
     if (!t) return cb(new IntegrityError(`unable to read '${this.where}': object ended without a trailer`));
     const digest = this.hash ? this.hash.digest('hex') : t.sha256;
-    const expected = this.dataKey ? keyedDigest(this.dataKey, digest) : digest;
+    // Without the content hash (the caller hashes what it uses) an encrypted object is still
+    // authenticated chunk by chunk; only its sizes are compared here, as for a plain object.
+    const expected = this.dataKey && this.hash ? keyedDigest(this.dataKey, digest) : digest;
     if (this.dataKey && t.keyNumber === undefined) return cb(new IntegrityError(`unable to read '${this.where}': encrypted object with a plain trailer`));
     if (!this.dataKey && t.keyNumber !== undefined) return cb(new IntegrityError(`unable to read '${this.where}': plain object with an encrypted trailer`));
     if (t.rawSize !== this.bytes || t.sha256 !== expected) {
@@ -250,8 +252,8 @@ class Verifier extends Transform {
         `unable to read '${this.where}': checksum mismatch (stored ${this.dataKey ? 'keyed digest' : 'sha256'} ${t.sha256.slice(0, 16)}…, ${t.rawSize} bytes; read ${expected.slice(0, 16)}…, ${this.bytes} bytes)`,
       ));
     }
-    // Callers get the plain sha256 of the content, encrypted or not.
-    this.onVerified(this.dataKey ? { rawSize: t.rawSize, payloadSize: t.payloadSize, sha256: digest } : t);
+    // Callers get the plain sha256 of the content, encrypted or not (with the content hash).
+    this.onVerified(this.dataKey && this.hash ? { rawSize: t.rawSize, payloadSize: t.payloadSize, sha256: digest } : t);
     cb();
   }
 }

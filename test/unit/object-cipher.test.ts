@@ -58,10 +58,14 @@ describe('encrypted objects', () => {
     expect(t).toMatchObject({ rawSize: DATA.length, keyNumber: 1, sha256: keyedDigest(KEY1, sha.toString('hex')) });
   });
 
-  it('the decoded stream reports the plain sha256 (as for plain objects)', async () => {
-    const s = await decodeObject(Readable.from([await encode(DATA, 'lz4')]), NAME, { contentHash: false }, keys());
+  it('the decoded stream reports the plain sha256 (as for plain objects); without the content hash chunks still authenticate', async () => {
+    const stored = await encode(DATA, 'lz4');
+    const s = await decodeObject(Readable.from([stored]), NAME, {}, keys());
     await readAll(s);
     expect((await s.verified).sha256).toBe(createHash('sha256').update(DATA).digest('hex'));
+    const bad = Buffer.from(stored);
+    bad[headerWrapperSize('lz4') + PREAMBLE_SIZE + 100] = bad[headerWrapperSize('lz4') + PREAMBLE_SIZE + 100]! ^ 1;
+    await expect(readAll(await decodeObject(Readable.from([bad]), NAME, { contentHash: false }, keys()))).rejects.toThrow(/failed authentication/);
   });
 
   it('empty content and an exact multiple of the chunk size round-trip', async () => {

@@ -11,8 +11,8 @@ export function registerKeyCommands(program: Command): void {
     .command('key')
     .summary('client-side encryption: keyring init, list, rotate, retire, decrypt-object')
     .description(
-      'Encryption of a stanza (docs/ENCRYPTION.md). The key-encryption key (KEK) comes from the file\n' +
-      'cipher-key-file names or the environment variable cipher-key-env names (64 hex digits, or a\n' +
+      'Encryption of a stanza (docs/ENCRYPTION.md). The key-encryption key (KEK) comes from the file ' +
+      'cipher-key-file names or the environment variable cipher-key-env names (64 hex digits, or a ' +
       'passphrase stretched with scrypt): never from the command line. Exit 15 when the key is missing or wrong.',
     );
   key

@@ -16,7 +16,7 @@ export function registerWalFetchCommand(program: Command): void {
       'in a standby\'s data directory (standby.signal) also while the stanza does not exist yet); ' +
       `${walFetchFatalBase()}+N for any other error N (e.g. ${walFetchFatalCode(ExitCode.STORAGE)} storage unreachable after retries, ` +
       `${walFetchFatalCode(ExitCode.INTEGRITY)} checksum mismatch or a damaged segment (not a whole segment), ${walFetchFatalCode(ExitCode.INVALID_INPUT)} invalid name, ` +
-      `${walFetchFatalCode(ExitCode.USAGE)} configuration): above 125, so PostgreSQL stops recovery rather than promoting early.\n\n` +
+      `${walFetchFatalCode(ExitCode.USAGE)} configuration, ${walFetchFatalCode(ExitCode.KEY)} encryption key missing or wrong): above 125, so PostgreSQL stops recovery rather than promoting early.\n\n` +
       'After a segment is restored, the next --prefetch segments are downloaded in the background into ' +
       '<pg_wal>/.pgark/prefetch, and the worker keeps that many ready while replay consumes them.',
     )

@@ -23,6 +23,8 @@ export const ExitCode = {
   INTERNAL: 13,
   /** An operating-system call on this host failed (a local file: EACCES, ENOSPC, EIO, ...). */
   SYSTEM: 14,
+  /** An encrypted repository and no key, or the wrong key (the message names the key id needed). */
+  KEY: 15,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -78,6 +80,11 @@ export class VerifyFailedError extends PgarkError {
 /** Stored bytes do not match their checksum, or an object is malformed. */
 export class IntegrityError extends PgarkError {
   override readonly exitCode = ExitCode.INTEGRITY;
+}
+
+/** No key-encryption key configured for an encrypted stanza, or not the one its keyring needs. */
+export class KeyError extends PgarkError {
+  override readonly exitCode = ExitCode.KEY;
 }
 
 export class ProtocolError extends PgarkError {

@@ -38,6 +38,9 @@ export interface Settings {
   configPath: string | undefined;
   /** The include directory when given by flag or environment (config/config-load.ts; travels like configPath). */
   configIncludePath: string | undefined;
+  /** Encryption: the file, or the name of the environment variable, that holds the key-encryption key. */
+  cipherKeyFile: string | undefined;
+  cipherKeyEnv: string | undefined;
   /** Storage driver settings (ssh-*, s3-*, azure-*, gcs-*, storage-*) that have a value, by key. */
   driver: Record<string, string>;
   /**
@@ -49,7 +52,7 @@ export interface Settings {
 }
 
 /** What opening a repository reads (cli/context.ts openRepository; worker threads open their own). */
-export type RepositorySettings = Pick<Settings, 'repo' | 'stanza' | 'driver' | 'retries' | 'retryBudgetSec'>;
+export type RepositorySettings = Pick<Settings, 'repo' | 'stanza' | 'driver' | 'retries' | 'retryBudgetSec' | 'cipherKeyFile' | 'cipherKeyEnv'>;
 
 export type FlagValues = Partial<Record<SettingKey | 'config' | 'config-include-path', string | undefined>>;
 
@@ -101,6 +104,8 @@ export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv = proc
     retryBudgetSec: get('retry-budget') as number,
     configPath: path,
     configIncludePath: includePathGiven,
+    cipherKeyFile: get('cipher-key-file') as string | undefined,
+    cipherKeyEnv: get('cipher-key-env') as string | undefined,
     driver: Object.fromEntries(
       SETTINGS.filter((s) => isDriverSetting(s.key)).flatMap((s) => {
         const v = get(s.key);

@@ -48,6 +48,9 @@ export const SETTINGS = [
   { key: 'retain-weekly', env: 'PGARK_RETAIN_WEEKLY', type: 'int', min: 1, max: 100000, description: 'expire: keep the newest backup of each of the last N ISO weeks that have one' },
   { key: 'retain-monthly', env: 'PGARK_RETAIN_MONTHLY', type: 'int', min: 1, max: 100000, description: 'expire: keep the newest backup of each of the last N months that have one' },
   { key: 'retry-budget', env: 'PGARK_RETRY_BUDGET', type: 'int', default: '60', min: 1, max: 3600, description: 'seconds within which retries of one operation must finish' },
+  // Client-side encryption (docs/ENCRYPTION.md): where the key-encryption key is, never the key.
+  { key: 'cipher-key-file', env: 'PGARK_CIPHER_KEY_FILE', type: 'string', description: 'encryption: file holding the key-encryption key (64 hex digits, or a passphrase stretched with scrypt); not readable by others' },
+  { key: 'cipher-key-env', env: 'PGARK_CIPHER_KEY_ENV', type: 'string', description: 'encryption: name of the environment variable holding the key-encryption key (instead of cipher-key-file)' },
   // Storage drivers (docs/storage/*.md). Secrets are never settings: they come from the
   // environment or files named here (see each driver's page).
   { key: 'storage-timeout', env: 'PGARK_STORAGE_TIMEOUT', type: 'int', default: '60', min: 1, max: 3600, description: 'remote stores: seconds a request may make no progress before it is abandoned (and retried)' },
@@ -75,6 +78,11 @@ export type SettingKey = (typeof SETTINGS)[number]['key'];
 export const DRIVER_SETTING_PREFIXES = ['storage-', 'ssh-', 's3-', 'azure-', 'gcs-'] as const;
 export function isDriverSetting(key: string): boolean {
   return DRIVER_SETTING_PREFIXES.some((p) => key.startsWith(p));
+}
+
+/** Settings that name where the encryption key is (never the key): they travel like driver settings. */
+export function isCipherSetting(key: string): boolean {
+  return key.startsWith('cipher-');
 }
 
 export const DEFAULT_CONFIG_PATH = '/etc/pgark/pgark.conf';

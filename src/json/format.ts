@@ -38,6 +38,9 @@ export const JSON_FORMATS = {
   'sets subscribe': 'sets-subscribe',
   'slots list': 'slots-list',
   'slots drop': 'slots-drop',
+  'key init': 'key-init',
+  'key list': 'key-list',
+  'key rotate': 'key-rotate',
 } as const;
 
 export type JsonFormatName = (typeof JSON_FORMATS)[keyof typeof JSON_FORMATS];

@@ -3,7 +3,11 @@
  *
  *   object  = header-wrapper  payload  trailer-wrapper
  *   payload = the codec's standard stream (lz4 frames, zstd frames, gzip members, raw bytes),
- *             or ciphertext when the encrypted flag is set (reserved for a later format user)
+ *             or, when the encrypted flag is set, that stream encrypted in chunks (chunk-cipher.ts).
+ *
+ * Version 1 records are plain objects; version 2 records (header and trailer) mark an encrypted
+ * object: the header has flag bit 0, the trailer names the data key number and holds a keyed
+ * digest (HMAC, see chunk-cipher.ts keyedDigest) instead of the plain sha256.
  *
  * The header and trailer records are wrapped so that the stock CLIs skip them:
  *   lz4, zstd: a skippable frame  (u32le 0x184D2A5A, u32le length, record)
@@ -15,6 +19,8 @@ import { IntegrityError } from '../common/errors.js';
 import { CODEC_IDS, codecNameFromId, type CodecName } from '../io/codec.js';
 
 export const OBJECT_FORMAT_VERSION = 1;
+/** The record version of encrypted objects (the format version bumps only for them). */
+export const ENCRYPTED_FORMAT_VERSION = 2;
 export const HEADER_RECORD_SIZE = 16;
 export const TRAILER_RECORD_SIZE = 64;
 const HEADER_MAGIC = Buffer.from('PGAK', 'latin1');
@@ -31,8 +37,13 @@ export interface ObjectHeader {
 export interface ObjectTrailer {
   rawSize: number;
   payloadSize: number;
-  /** sha256 of the raw (uncompressed, unencrypted) content, hex. */
+  /**
+   * sha256 of the raw (uncompressed, unencrypted) content, hex. In an encrypted object's stored
+   * trailer: the keyed digest of that sha256 (chunk-cipher.ts keyedDigest).
+   */
   sha256: string;
+  /** Encrypted objects (version 2): the number of the data key in the stanza's keyring. */
+  keyNumber?: number;
 }
 
 /** Bytes the header wrapper occupies for a codec. */
@@ -90,7 +101,7 @@ function wrap(codec: CodecName, record: Buffer): Buffer {
 export function encodeHeader(codec: CodecName, flags = 0): Buffer {
   const rec = Buffer.alloc(HEADER_RECORD_SIZE);
   HEADER_MAGIC.copy(rec, 0);
-  rec[4] = OBJECT_FORMAT_VERSION;
+  rec[4] = flags & FLAG_ENCRYPTED ? ENCRYPTED_FORMAT_VERSION : OBJECT_FORMAT_VERSION;
   rec[5] = CODEC_IDS[codec];
   rec[6] = flags;
   return wrap(codec, rec);
@@ -99,7 +110,13 @@ export function encodeHeader(codec: CodecName, flags = 0): Buffer {
 export function encodeTrailer(codec: CodecName, t: ObjectTrailer): Buffer {
   const rec = Buffer.alloc(TRAILER_RECORD_SIZE);
   TRAILER_MAGIC.copy(rec, 0);
-  rec[4] = OBJECT_FORMAT_VERSION;
+  if (t.keyNumber !== undefined) {
+    if (!Number.isInteger(t.keyNumber) || t.keyNumber < 1 || t.keyNumber > 0xffff) throw new Error(`bad data key number ${t.keyNumber}`);
+    rec[4] = ENCRYPTED_FORMAT_VERSION;
+    rec.writeUInt16LE(t.keyNumber, 5);
+  } else {
+    rec[4] = OBJECT_FORMAT_VERSION;
+  }
   rec.writeBigUInt64LE(BigInt(t.rawSize), 8);
   rec.writeBigUInt64LE(BigInt(t.payloadSize), 16);
   const digest = Buffer.from(t.sha256, 'hex');
@@ -134,10 +151,12 @@ export function parseHeader(head: Buffer, where: string): ObjectHeader & { wrapp
   const rec = head.subarray(recAt, recAt + HEADER_RECORD_SIZE);
   if (!rec.subarray(0, 4).equals(HEADER_MAGIC)) throw bad('bad header magic');
   const version = rec[4]!;
-  if (version !== OBJECT_FORMAT_VERSION) throw bad(`unsupported object format version ${version}`);
+  if (version !== OBJECT_FORMAT_VERSION && version !== ENCRYPTED_FORMAT_VERSION) throw bad(`unsupported object format version ${version}`);
   const codec = codecNameFromId(rec[5]!);
   if (!codec) throw bad(`unknown codec id ${rec[5]}`);
   const flags = rec[6]!;
+  if (flags & ~FLAG_ENCRYPTED) throw bad(`unknown header flags ${flags}`);
+  if ((version === ENCRYPTED_FORMAT_VERSION) !== ((flags & FLAG_ENCRYPTED) !== 0)) throw bad(`version ${version} with flags ${flags}`);
   // v1 headers are fully determined by codec and flags: compare every byte, reserved ones too.
   const expected = encodeHeader(codec, flags);
   if (!head.subarray(0, expected.length).equals(expected)) throw bad(`header wrapper does not match codec ${codec}`);
@@ -159,9 +178,14 @@ export function parseTrailer(codec: CodecName, tail: Buffer, where: string): Obj
   const rec = tail.subarray(recAt, recAt + TRAILER_RECORD_SIZE);
   if (!rec.subarray(0, 4).equals(TRAILER_MAGIC)) throw bad('bad trailer magic');
   if (!recordCheck(rec).equals(rec.subarray(56, 64))) throw bad('trailer checksum mismatch');
+  const version = rec[4]!;
+  if (version !== OBJECT_FORMAT_VERSION && version !== ENCRYPTED_FORMAT_VERSION) throw bad(`unsupported trailer version ${version}`);
+  const keyNumber = rec.readUInt16LE(5);
+  if (version === ENCRYPTED_FORMAT_VERSION ? keyNumber === 0 || rec[7] !== 0 : rec[5] !== 0 || rec[6] !== 0 || rec[7] !== 0) throw bad('bad reserved bytes');
   return {
     rawSize: Number(rec.readBigUInt64LE(8)),
     payloadSize: Number(rec.readBigUInt64LE(16)),
     sha256: rec.subarray(24, 56).toString('hex'),
+    ...(version === ENCRYPTED_FORMAT_VERSION ? { keyNumber } : {}),
   };
 }

@@ -4,12 +4,14 @@
  * and sha256 against the trailer and fails the stream (never ends it cleanly) on mismatch.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, Readable, Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { IntegrityError, StorageError } from '../common/errors.js';
-import { loadCodec, type CodecName } from '../io/codec.js';
+import { IntegrityError, KeyError, StorageError } from '../common/errors.js';
+import { CODEC_IDS, loadCodec, type CodecName } from '../io/codec.js';
+import { ChunkDecrypter, ChunkEncrypter, keyedDigest, parsePreamble, PREAMBLE_SIZE, sealBuffer } from './chunk-cipher.js';
 import {
   encodeHeader,
+  FLAG_ENCRYPTED,
   encodeTrailer,
   MAX_HEADER_WRAPPER,
   parseHeader,
@@ -21,6 +23,24 @@ import {
 export interface EncodeResult extends ObjectTrailer {
   /** Bytes of the whole stored object. */
   storedSize: number;
+}
+
+/** Encrypt a new object (chunk-cipher.ts) with data key `keyNumber` of the stanza's keyring. */
+export interface EncryptWith {
+  keyNumber: number;
+  dataKey: Buffer;
+  /** The object's key in the repository (bound into every chunk). */
+  objectName: string;
+  /** Plaintext bytes per chunk (default chunk-cipher.ts DEFAULT_CHUNK_SIZE). */
+  chunkSize?: number;
+}
+
+/** What decoding needs to know about encryption where the object lives. */
+export interface DecryptKeys {
+  /** false in an encrypted stanza: a plain object there is refused (it could have been put in place of ours). */
+  plainAllowed: boolean;
+  /** Data key number n; KeyError when it is not available (no key configured, wrong key, retired). */
+  dataKey(n: number): Promise<Buffer>;
 }
 
 /** Counts and hashes the bytes that pass through. */
@@ -39,13 +59,16 @@ class Framer extends Transform {
   private started = false;
   private payloadBytes = 0;
   result: EncodeResult | undefined;
-  constructor(private readonly codec: CodecName, private readonly tap: HashTap) {
+  constructor(private readonly codec: CodecName, private readonly tap: HashTap, private readonly enc?: EncryptWith) {
     super();
+  }
+  private get flags(): number {
+    return this.enc ? FLAG_ENCRYPTED : 0;
   }
   private start(): void {
     if (!this.started) {
       this.started = true;
-      this.push(encodeHeader(this.codec));
+      this.push(encodeHeader(this.codec, this.flags));
     }
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -56,8 +79,9 @@ class Framer extends Transform {
   override _flush(cb: TransformCallback): void {
     this.start();
     const t: ObjectTrailer = { rawSize: this.tap.bytes, payloadSize: this.payloadBytes, sha256: this.tap.hash.digest('hex') };
-    const trailer = encodeTrailer(this.codec, t);
-    this.result = { ...t, storedSize: this.payloadBytes + trailer.length + encodeHeader(this.codec).length };
+    // An encrypted object's trailer holds a keyed digest: a plain sha256 would let anyone confirm a guessed content.
+    const trailer = encodeTrailer(this.codec, this.enc ? { ...t, sha256: keyedDigest(this.enc.dataKey, t.sha256), keyNumber: this.enc.keyNumber } : t);
+    this.result = { ...t, storedSize: this.payloadBytes + trailer.length + encodeHeader(this.codec, this.flags).length };
     cb(null, trailer);
   }
 }
@@ -70,11 +94,15 @@ export async function encodeObject(
   raw: Readable,
   codecName: CodecName,
   level?: number,
+  enc?: EncryptWith,
 ): Promise<{ stream: Readable; done: Promise<EncodeResult> }> {
   const codec = await loadCodec(codecName);
   const tap = new HashTap();
-  const framer = new Framer(codecName, tap);
-  const done = pipeline(raw, tap, codec.compressor(level), framer).then(() => {
+  const framer = new Framer(codecName, tap, enc);
+  const stages = enc
+    ? pipeline(raw, tap, codec.compressor(level), new ChunkEncrypter({ dataKey: enc.dataKey, codecId: CODEC_IDS[codecName], objectName: enc.objectName }, enc.keyNumber, enc.chunkSize), framer)
+    : pipeline(raw, tap, codec.compressor(level), framer);
+  const done = stages.then(() => {
     if (!framer.result) throw new Error('object encoder finished without a trailer');
     return framer.result;
   });
@@ -88,8 +116,14 @@ export async function encodeObject(
  * bytes `encodeObject(raw, 'none')` produces, without stream machinery. For objects written on
  * a latency-critical path (a synchronous receiver's pieces).
  */
-export function encodeSmallObject(raw: Buffer): { body: Buffer; result: EncodeResult } {
+export function encodeSmallObject(raw: Buffer, enc?: EncryptWith): { body: Buffer; result: EncodeResult } {
   const sha256 = createHash('sha256').update(raw).digest('hex');
+  if (enc) {
+    const payload = sealBuffer({ dataKey: enc.dataKey, codecId: CODEC_IDS.none, objectName: enc.objectName }, enc.keyNumber, raw, enc.chunkSize);
+    const t: ObjectTrailer = { rawSize: raw.length, payloadSize: payload.length, sha256 };
+    const body = Buffer.concat([encodeHeader('none', FLAG_ENCRYPTED), payload, encodeTrailer('none', { ...t, sha256: keyedDigest(enc.dataKey, sha256), keyNumber: enc.keyNumber })]);
+    return { body, result: { ...t, storedSize: body.length } };
+  }
   const header = encodeHeader('none');
   const t: ObjectTrailer = { rawSize: raw.length, payloadSize: raw.length, sha256 };
   const trailer = encodeTrailer('none', t);
@@ -188,7 +222,14 @@ class Deframer extends Transform {
 class Verifier extends Transform {
   private readonly hash: Hash | undefined;
   private bytes = 0;
-  constructor(private readonly deframer: Deframer, private readonly where: string, private readonly onVerified: (t: ObjectTrailer) => void, hash: boolean) {
+  constructor(
+    private readonly deframer: Deframer,
+    private readonly where: string,
+    private readonly onVerified: (t: ObjectTrailer) => void,
+    hash: boolean,
+    /** Encrypted objects: the data key the trailer's keyed digest is made with. */
+    private readonly dataKey?: Buffer,
+  ) {
     super();
     this.hash = hash ? createHash('sha256') : undefined;
   }
@@ -201,12 +242,18 @@ class Verifier extends Transform {
     const t = this.deframer.trailer;
     if (!t) return cb(new IntegrityError(`unable to read '${this.where}': object ended without a trailer`));
     const digest = this.hash ? this.hash.digest('hex') : t.sha256;
-    if (t.rawSize !== this.bytes || t.sha256 !== digest) {
+    // Without the content hash (the caller hashes what it uses) an encrypted object is still
+    // authenticated chunk by chunk; only its sizes are compared here, as for a plain object.
+    const expected = this.dataKey && this.hash ? keyedDigest(this.dataKey, digest) : digest;
+    if (this.dataKey && t.keyNumber === undefined) return cb(new IntegrityError(`unable to read '${this.where}': encrypted object with a plain trailer`));
+    if (!this.dataKey && t.keyNumber !== undefined) return cb(new IntegrityError(`unable to read '${this.where}': plain object with an encrypted trailer`));
+    if (t.rawSize !== this.bytes || t.sha256 !== expected) {
       return cb(new IntegrityError(
-        `unable to read '${this.where}': checksum mismatch (stored sha256 ${t.sha256.slice(0, 16)}…, ${t.rawSize} bytes; read ${digest.slice(0, 16)}…, ${this.bytes} bytes)`,
+        `unable to read '${this.where}': checksum mismatch (stored ${this.dataKey ? 'keyed digest' : 'sha256'} ${t.sha256.slice(0, 16)}…, ${t.rawSize} bytes; read ${expected.slice(0, 16)}…, ${this.bytes} bytes)`,
       ));
     }
-    this.onVerified(t);
+    // Callers get the plain sha256 of the content, encrypted or not (with the content hash).
+    this.onVerified(this.dataKey && this.hash ? { rawSize: t.rawSize, payloadSize: t.payloadSize, sha256: digest } : t);
     cb();
   }
 }
@@ -227,11 +274,25 @@ export interface DecodeOptions {
   contentHash?: boolean;
 }
 
-export async function decodeObject(stored: Readable, where: string, o: DecodeOptions = {}): Promise<DecodedStream> {
+/** Header, and for an encrypted object its data key, of a stored stream (read ahead, then put back). */
+async function openStored(stored: Readable, where: string, keys: DecryptKeys | undefined) {
   stored.pause();
   const head = await peek(stored, MAX_HEADER_WRAPPER);
   const header = parseHeader(head.subarray(0, MAX_HEADER_WRAPPER), where);
-  if (header.flags !== 0) throw new IntegrityError(`unable to read '${where}': object is encrypted and no key is configured`);
+  let dataKey: Buffer | undefined;
+  if (header.flags & FLAG_ENCRYPTED) {
+    const more = await peek(stored, header.wrapperSize + PREAMBLE_SIZE);
+    const pre = parsePreamble(more.subarray(header.wrapperSize), where);
+    if (!keys) throw new KeyError(`unable to read '${where}': the object is encrypted (data key ${pre.keyNumber}) and its stanza has no keyring here`);
+    dataKey = await keys.dataKey(pre.keyNumber);
+  } else if (keys && !keys.plainAllowed) {
+    throw new IntegrityError(`unable to read '${where}': the object is not encrypted, but its stanza is (a plain object cannot have been written there by pgark)`);
+  }
+  return { header, dataKey };
+}
+
+export async function decodeObject(stored: Readable, where: string, o: DecodeOptions = {}, keys?: DecryptKeys): Promise<DecodedStream> {
+  const { header, dataKey } = await openStored(stored, where, keys);
   const codec = await loadCodec(header.codec);
   const deframer = new Deframer(header.wrapperSize, header.codec, where);
   let onVerified!: (t: ObjectTrailer) => void;
@@ -241,14 +302,17 @@ export async function decodeObject(stored: Readable, where: string, o: DecodeOpt
     onFailed = reject;
   });
   verified.catch(() => undefined);
-  const verifier = new Verifier(deframer, where, onVerified, o.contentHash ?? true);
+  const verifier = new Verifier(deframer, where, onVerified, o.contentHash ?? true, dataKey);
   // The trailer's sha256 covers the content: the codec's own content checksum would only cost time.
   // The chunks come straight from storage (or from peek's copy): the decompressor may reuse them.
   const decompressor = codec.decompressor({ contentChecksums: false, ownsInput: true });
   const out = Object.assign(new PassThrough(), { verified });
   // `out` is outside the pipeline so that the error it ends with is the one naming the object
   // (pipeline would destroy it first with the bare codec error).
-  pipeline(stored, deframer, decompressor, verifier).catch((err: Error) => {
+  const stages = dataKey
+    ? pipeline(stored, deframer, new ChunkDecrypter(CODEC_IDS[header.codec], where, () => dataKey), decompressor, verifier)
+    : pipeline(stored, deframer, decompressor, verifier);
+  stages.catch((err: Error) => {
     // A storage failure mid-stream (a dropped connection) stays a StorageError: it is not
     // damage to the object, and a retry may well succeed.
     const wrapped = (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' || err instanceof StorageError || (err instanceof IntegrityError && err.message.includes(where))
@@ -262,6 +326,47 @@ export async function decodeObject(stored: Readable, where: string, o: DecodeOpt
     if (!verifier.readableEnded) verifier.destroy();
   });
   return out;
+}
+
+/**
+ * Emergency path (`pgark key decrypt-object`): an encrypted object turned back into the plain
+ * object of format version 1 that pgark would have stored without encryption (same codec and
+ * compressed payload; the trailer's plain sha256 computed by decompressing on the way), so that
+ * `lz4 -d`, `zstd -d` or `gzip -d` read it. Every chunk is authenticated, and the content checked
+ * against the stored keyed digest, before the stream ends cleanly.
+ */
+export async function decryptToPlain(stored: Readable, where: string, keys: DecryptKeys): Promise<Readable> {
+  const { header, dataKey } = await openStored(stored, where, keys);
+  if (!dataKey) throw new IntegrityError(`'${where}' is not encrypted: it is already a plain object`);
+  const codec = await loadCodec(header.codec);
+  const deframer = new Deframer(header.wrapperSize, header.codec, where);
+  const side = codec.decompressor({ contentChecksums: false, ownsInput: false });
+  const tap = new HashTap();
+  const sideDone = pipeline(side, tap, new Writable({ write: (_c, _e, cb) => cb() }));
+  sideDone.catch(() => undefined);
+  let payloadBytes = 0;
+  const out = new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      payloadBytes += chunk.length;
+      if (!side.write(chunk)) side.once('drain', () => cb(null, chunk));
+      else cb(null, chunk);
+    },
+    flush(cb) {
+      side.end();
+      sideDone.then(() => {
+        const t = deframer.trailer;
+        const sha256 = tap.hash.digest('hex');
+        if (!t || t.keyNumber === undefined || t.rawSize !== tap.bytes || t.sha256 !== keyedDigest(dataKey, sha256)) {
+          throw new IntegrityError(`unable to decrypt '${where}': the content does not match the object's keyed digest`);
+        }
+        cb(null, encodeTrailer(header.codec, { rawSize: tap.bytes, payloadSize: payloadBytes, sha256 }));
+      }).catch((err: Error) => cb(err));
+    },
+  });
+  out.push(encodeHeader(header.codec));
+  const result = new PassThrough();
+  pipeline(stored, deframer, new ChunkDecrypter(CODEC_IDS[header.codec], where, () => dataKey), out, result).catch((err: Error) => result.destroy(err));
+  return result;
 }
 
 /**

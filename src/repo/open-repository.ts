@@ -2,13 +2,13 @@
  * How a repository is opened from resolved settings: the driver for its location, the retry
  * policy, and the marker check. The CLI and the worker threads (backup, restore) open it here.
  */
-import { requireRepo, type Settings } from '../config/resolve.js';
+import { requireRepo, type RepositorySettings } from '../config/resolve.js';
 // Loaded when a repository is opened: `pgark version`/`help` and the parse of every command
 // line stay free of the driver registry, repository, codec and crypto modules (start-up cost).
 import type { Repository } from './repository.js';
 
-/** What opening a repository needs of the resolved settings. */
-export type RepositorySettings = Pick<Settings, 'repo' | 'stanza' | 'driver' | 'retries' | 'retryBudgetSec'>;
+/** What opening a repository needs of the resolved settings (config/resolve.ts). */
+export type { RepositorySettings };
 
 export interface OpenRepositoryOptions {
   /**
@@ -28,6 +28,15 @@ export async function openRepository(settings: RepositorySettings, o: OpenReposi
   const [{ openDriver }, { Repository }] = await Promise.all([import('../../storage-drivers/registry.js'), import('./repository.js')]);
   const driver = await openDriver(requireRepo(settings), { settings: settings.driver });
   const repo = new Repository(driver, settings.stanza, { attempts: settings.retries, budgetMs: settings.retryBudgetSec * 1000 });
+  // Encryption: the key-encryption key's source (a file or a variable name); the stanza's keyring is read on first use.
+  if (settings.cipherKeyFile !== undefined || settings.cipherKeyEnv !== undefined) {
+    try {
+      repo.useKeySource((await import('./repo-cipher.js')).keySourceOf(settings));
+    } catch (err) {
+      await repo.close().catch(() => undefined);
+      throw err;
+    }
+  }
   if ((o.marker ?? 'require') === 'require') {
     try {
       const { MARKER_RECHECK_MS, REPO_MARKER_KEY, requireRepoMarker } = await import('./repo-marker.js');

@@ -9,6 +9,8 @@ import { retryDelayMs, waitToRetry, withRetry, type RetryPolicy } from '../commo
 import type { CodecName } from '../io/codec.js';
 import type { ObjectInfo, Op, StorageDriver } from '../../storage-drivers/types.js';
 import { decodeObject, encodeObject, type DecodeOptions, encodeSmallObject, readAll, trailerFromTail, type DecodedStream, type EncodeResult } from './object-stream.js';
+import { keyedDigest } from './chunk-cipher.js';
+import { keyringKey, RepoCipher, type KeySource } from './repo-cipher.js';
 import { MAX_TRAILER_WRAPPER, type ObjectTrailer } from './object-format.js';
 import { stanzaMetaKey } from './layout.js';
 import { assertSameCluster, parseStanzaMeta, REPO_FORMAT_VERSION, type ClusterIdentity, type StanzaMeta } from './stanza-meta.js';
@@ -30,12 +32,45 @@ export interface PutObjectOptions {
 export class Repository {
   private stanzaMeta: StanzaMeta | undefined;
   private markerGuard: { key: string; intervalMs: number; checkedAt: number } | undefined;
+  /** Encryption of this stanza's objects (repo-cipher.ts): its keyring is read on first use. */
+  cipher: RepoCipher;
 
   constructor(
     readonly driver: StorageDriver,
     readonly stanza: string,
     readonly retry: RetryPolicy,
-  ) {}
+  ) {
+    this.cipher = this.cipherWith(undefined);
+  }
+
+  /** Use this key-encryption key source (from the settings) for the stanza's keyring. */
+  useKeySource(source: KeySource | undefined): void {
+    this.cipher = this.cipherWith(source);
+  }
+
+  private cipherWith(source: KeySource | undefined): RepoCipher {
+    return new RepoCipher(this.stanza, source, async () => {
+      const key = keyringKey(this.stanza);
+      // One stat for a stanza without a keyring (every plain repository): same cost as a get that misses.
+      if (!(await this.stat(key))) return null;
+      try {
+        return await readAll(await this.getObject(key), 1024 * 1024);
+      } catch (err) {
+        if (err instanceof NotFoundError) return null;
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Whether a stored trailer (readTrailer) records this content: for an encrypted object its
+   * keyed digest is compared (which needs the data key it names).
+   */
+  async trailerMatches(key: string, trailer: ObjectTrailer, sha256: string, rawSize: number): Promise<boolean> {
+    if (trailer.rawSize !== rawSize) return false;
+    if (trailer.keyNumber === undefined) return trailer.sha256 === sha256;
+    return trailer.sha256 === keyedDigest(await this.cipher.dataKey(trailer.keyNumber, key), sha256);
+  }
 
   /**
    * Before a write, make sure the repository marker `key` (just checked by the caller) is still
@@ -65,6 +100,7 @@ export class Repository {
     // (a transient error after the store committed), a retried put-if-absent finds the object
     // there. If it holds exactly our content, it is our own write, not someone else's.
     let encoded: EncodeResult | undefined;
+    const enc = await this.cipher.forWrite(key);
     return withRetry(`store '${key}'`, this.retry, async (attempt) => {
       const raw = openRaw();
       // An error of the source itself (the local file cannot be read) is the cause of whatever
@@ -74,7 +110,7 @@ export class Repository {
       raw.on('error', (err) => {
         if (!isStreamTeardown(err)) sourceError ??= err;
       });
-      const { stream, done } = await encodeObject(raw, o.codec, o.level);
+      const { stream, done } = await encodeObject(raw, o.codec, o.level, enc);
       void done.then((r) => (encoded = r), () => undefined);
       try {
         try {
@@ -95,7 +131,7 @@ export class Repository {
         const mine = encoded;
         const st = await this.driver.stat(key);
         const theirs = st ? await this.readTrailer(key, st.size).catch(() => undefined) : undefined;
-        if (st && theirs && theirs.sha256 === mine.sha256 && theirs.rawSize === mine.rawSize) return { ...mine, storedSize: st.size };
+        if (st && theirs && (await this.trailerMatches(key, theirs, mine.sha256, mine.rawSize))) return { ...mine, storedSize: st.size };
         throw err;
       }
     });
@@ -107,7 +143,7 @@ export class Repository {
    */
   async putSmallObject(key: string, raw: Buffer, o: { ifAbsent?: boolean } = {}): Promise<EncodeResult> {
     await this.checkMarker();
-    const { body, result } = encodeSmallObject(raw);
+    const { body, result } = encodeSmallObject(raw, await this.cipher.forWrite(key));
     return withRetry(`store '${key}'`, this.retry, async (attempt) => {
       try {
         await this.driver.put(key, body, { ifAbsent: o.ifAbsent ?? false });
@@ -116,7 +152,7 @@ export class Repository {
         if (!(err instanceof AlreadyExistsError) || attempt === 1) throw err;
         const st = await this.driver.stat(key);
         const theirs = st ? await this.readTrailer(key, st.size).catch(() => undefined) : undefined;
-        if (st && theirs && theirs.sha256 === result.sha256 && theirs.rawSize === result.rawSize) return { ...result, storedSize: st.size };
+        if (st && theirs && (await this.trailerMatches(key, theirs, result.sha256, result.rawSize))) return { ...result, storedSize: st.size };
         throw err;
       }
     });
@@ -125,8 +161,14 @@ export class Repository {
   /** Open a verified, decoded stream of an object. NotFoundError when missing. */
   /** A stored object's content, verified as it is read (see decodeObject for `o.contentHash`). */
   async getObject(key: string, o: DecodeOptions = {}): Promise<DecodedStream> {
+    const keys = await this.cipher.forRead(key);
     const stored = await withRetry(`read '${key}'`, this.retry, () => this.driver.get(key));
-    return decodeObject(stored, key, o);
+    try {
+      return await decodeObject(stored, key, o, keys);
+    } catch (err) {
+      stored.destroy();
+      throw err;
+    }
   }
 
   /** Where the repository is, for messages and reports (a display form without secrets). */

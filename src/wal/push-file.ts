@@ -36,7 +36,7 @@ export interface PushOptions {
 
 async function compareExisting(repo: Repository, key: string, file: WalFileToPush, storedSize: number, started: number): Promise<PushResult> {
   const [trailer, local] = await Promise.all([repo.readTrailer(key, storedSize), sha256File(file.path)]);
-  if (trailer.sha256 === local.sha256 && trailer.rawSize === local.size) {
+  if (await repo.trailerMatches(key, trailer, local.sha256, local.size)) {
     return { status: 'exists', size: local.size, storedSize, sha256: local.sha256, event: auditEvent('push-exists', file.name, started, { size: local.size, storedSize, sha256: local.sha256 }) };
   }
   if (trailer.rawSize !== local.size && isSegmentOrPartialName(file.name)) {
@@ -47,7 +47,7 @@ async function compareExisting(repo: Repository, key: string, file: WalFileToPus
   }
   throw new ArchiveMismatchError(
     `archive mismatch: unable to push '${file.name}': a different file with this name is already archived ` +
-    `(archived ${trailer.rawSize} bytes sha256 ${trailer.sha256.slice(0, 16)}…, local ${local.size} bytes sha256 ${local.sha256.slice(0, 16)}…); ` +
+    `(archived ${trailer.rawSize} bytes ${trailer.keyNumber === undefined ? 'sha256' : 'keyed digest'} ${trailer.sha256.slice(0, 16)}…, local ${local.size} bytes sha256 ${local.sha256.slice(0, 16)}…); ` +
     'the archived copy was left unchanged',
   );
 }

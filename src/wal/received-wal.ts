@@ -126,7 +126,7 @@ export async function storeImmutable(
       size += c.length;
     }
     const mine = h.digest('hex');
-    if (theirs.sha256 !== mine || theirs.rawSize !== size) {
+    if (!(await repo.trailerMatches(key, theirs, mine, size))) {
       throw new ArchiveMismatchError(`archive mismatch: '${key}' already holds different content (${theirs.rawSize} bytes, ours ${size}); it was left unchanged`);
     }
     return { key, storedSize: st.size, sha256: mine, existed: true };

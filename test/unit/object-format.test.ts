@@ -116,9 +116,11 @@ describe('object streams', () => {
     await expect(noHash(Buffer.concat([stored.subarray(0, headerWrapperSize('none') + 10), stored.subarray(headerWrapperSize('none') + 11)]))).rejects.toThrow(IntegrityError);
   });
 
-  it('refuses encrypted objects until a key is configured', async () => {
+  it('refuses a format-1 header with the encrypted flag (encrypted objects are version 2), and unknown flags', async () => {
     const stored = await encode(Buffer.from('x'), 'none');
     stored[6] = 1;
-    await expect(decode(stored)).rejects.toThrow(/encrypted/);
+    await expect(decode(stored)).rejects.toThrow(/version 1 with flags 1/);
+    stored[6] = 2;
+    await expect(decode(stored)).rejects.toThrow(/unknown header flags/);
   });
 });

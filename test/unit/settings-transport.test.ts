@@ -100,9 +100,11 @@ function parsePairs(extra: string[]): FlagValues {
 
 describe('settings -> archive_command / restore_command arguments -> settings', () => {
   const travelling = SETTINGS.filter((s) => travelsInCommands(s)).map((s) => s.key);
-  it('the storage-driver settings travel, and only they besides repo, stanza and config', () => {
+  it('the storage-driver and cipher settings travel, and only they besides repo, stanza and config', () => {
     expect(travelling.length).toBeGreaterThan(15);
-    expect(travelling.every((k) => /^(storage|ssh|s3|azure|gcs)-/.test(k))).toBe(true);
+    expect(travelling.every((k) => /^(storage|ssh|s3|azure|gcs|cipher)-/.test(k))).toBe(true);
+    // Where the encryption key is travels (a path, a variable name), never the key: there is no setting for it.
+    expect(travelling).toEqual(expect.arrayContaining(['cipher-key-file', 'cipher-key-env']));
   });
 
   it.each(travelling)('%s given by flag or environment comes back the same', (key) => {

@@ -202,15 +202,20 @@ function makeBundle() {
   }
   const out = join(tmp, 'bundle');
   mkdirSync(join(out, 'bin'), { recursive: true });
-  // Same depth as dist/src/cli/main.js, so that the paths the code builds from import.meta.url
-  // (bin/fast-path.cjs) still point at bin/.
+  // Same depth as dist/src/cli/main.js. The CommonJS modules go where bin/pgark.js requires them
+  // (dist/src/wal, dist/src/cli) and next to the bundle's chunks, where the bundled code requires
+  // them from import.meta.url.
   symlinkSync(join(ROOT, 'node_modules'), join(out, 'node_modules'));
   execFileSync(join(ROOT, 'node_modules/.bin/esbuild'), [
     join(ROOT, 'dist/src/cli/main.js'), '--bundle', '--platform=node', '--format=esm', '--splitting', `--outdir=${join(out, 'dist/src/cli')}`,
     '--external:lz4-napi', '--external:ssh2', '--external:pg-native', '--log-level=warning',
     '--banner:js=import { createRequire as __cr } from "node:module"; const require = __cr(import.meta.url);',
   ], { stdio: 'inherit' });
-  for (const f of ['pgark.js', 'fast-path.cjs', 'compile-cache.cjs', 'package.json']) cpSync(join(ROOT, 'bin', f), join(out, 'bin', f));
+  for (const f of ['pgark.js', 'compile-cache.cjs', 'package.json']) cpSync(join(ROOT, 'bin', f), join(out, 'bin', f));
+  for (const [f, to] of [['wal/fast-path.cjs', 'wal'], ['wal/fast-path.cjs', 'cli'], ['cli/wal-fetch-exit.cjs', 'cli']]) {
+    mkdirSync(join(out, 'dist/src', to), { recursive: true });
+    cpSync(join(ROOT, 'dist/src', f), join(out, 'dist/src', to, f.split('/')[1]));
+  }
   log(`esbuild ${esbuild.version} bundle in ${out}`);
   return join(out, 'bin/pgark.js');
 }

@@ -2,8 +2,8 @@
 'use strict';
 // Tiny entry point (CommonJS, see bin/package.json). archive_command starts one process per
 // WAL segment (and restore_command one per segment replayed), so segments that a worker already
-// pushed ahead or prefetched are answered here, with Node builtins only, before the CLI
-// (commander, config, storage, codecs) is loaded.
+// pushed ahead or prefetched are answered here, with Node builtins only (src/wal/fast-path.cjs,
+// which tsc copies to dist/), before the CLI (commander, config, storage, codecs) is loaded.
 // lz4-napi's native code allocates with mimalloc, which by default keeps freed memory for a
 // while; with 1 MiB frames on several threads that is 100+ MiB of RSS. Return it at once.
 // (mimalloc reads its options from the environment when the library is first used.)
@@ -37,21 +37,21 @@ if (process.env.UV_THREADPOOL_SIZE === undefined && (argv.includes('wal-push') |
 }
 
 // For restore_command every exit code up to 125 means "not archived" and lets PostgreSQL end
-// recovery, so anything unexpected in wal-fetch must exit above 125 (bin/wal-fetch-exit.cjs; an
-// installation that lost that file still stops recovery).
+// recovery, so anything unexpected in wal-fetch must exit above 125 (src/cli/wal-fetch-exit.cjs,
+// which tsc copies to dist/; an installation that lost that file still stops recovery).
 let FATAL = 255;
 try {
-  FATAL = require('./wal-fetch-exit.cjs').crashExitCode(argv);
+  FATAL = require('../dist/src/cli/wal-fetch-exit.cjs').crashExitCode(argv);
 } catch {}
 const die = (err) => {
   // A known race inside the GCS SDK (teeny-request pipes into a stream its retry already
   // destroyed; Node >= 22 throws): harmless, the retry goes on. Same predicate as
   // src/common/sdk-races.ts.
   if (err && err.code === 'ERR_STREAM_UNABLE_TO_PIPE' && typeof err.stack === 'string' && err.stack.includes('teeny-request')) return;
-  // pgark's one log line format (bin/fast-path.cjs logLine), exit code first as the CLI's errors.
+  // pgark's one log line format (src/wal/fast-path.cjs logLine), exit code first as the CLI's errors.
   const text = `[${FATAL}] internal error: ${err && err.stack ? err.stack : err && err.message ? err.message : String(err)}`;
   try {
-    process.stderr.write(require('./fast-path.cjs').logLine('error', argv, text));
+    process.stderr.write(require('../dist/src/wal/fast-path.cjs').logLine('error', argv, text));
   } catch {
     process.stderr.write(`pgark: ${text}\n`);
   }
@@ -62,14 +62,14 @@ process.on('unhandledRejection', die);
 
 if (argv.includes('wal-push') || argv.includes('wal-fetch')) {
   try {
-    const fast = require('./fast-path.cjs');
+    const fast = require('../dist/src/wal/fast-path.cjs');
     const path = fast.walPushPathOf(argv);
     if (path !== undefined && fast.takePushRecord(path, fast.callTarget(argv, process.env))) process.exit(0);
     const fetch = fast.walFetchArgsOf(argv, process.env);
     if (fetch !== undefined && fast.takePrefetched(fetch.name, fetch.dest)) process.exit(0);
   } catch (err) {
     // The full CLI below does the same work the slow way and reports errors properly.
-    process.stderr.write(require('./fast-path.cjs').logLine('warn', argv, `fast path skipped: ${err && err.message ? err.message : String(err)}`));
+    process.stderr.write(require('../dist/src/wal/fast-path.cjs').logLine('warn', argv, `fast path skipped: ${err && err.message ? err.message : String(err)}`));
   }
 }
 

@@ -69,12 +69,15 @@ rm -f "$SRC/node_modules"
 # --- 3. the program tree ------------------------------------------------------------------------
 step "program tree"
 mkdir -p "$APP/bin" "$APP/dist"
-for f in pgark pgark.js pgark-wal-push pgark-wal-fetch fast-path.cjs compile-cache.cjs wal-fetch-exit.cjs package.json; do
+for f in pgark pgark.js pgark-wal-push pgark-wal-fetch compile-cache.cjs package.json; do
   cp -p "$SRC/bin/$f" "$APP/bin/$f"
 done
-(cd "$SRC/dist" && find src storage-drivers -name '*.js' -print0 | tar -cf - --null -T -) | tar -xf - -C "$APP/dist"
-# Source maps point at .ts files the package does not carry: drop the comment with the maps.
-find "$APP/dist" -name '*.js' -exec sed -i '/^\/\/# sourceMappingURL=/d' {} +
+# *.cjs: the builtins-only modules bin/pgark.js requires before the CLI (src/wal/fast-path.cjs,
+# src/cli/wal-fetch-exit.cjs; tsc copies them, allowJs).
+(cd "$SRC/dist" && find src storage-drivers \( -name '*.js' -o -name '*.cjs' \) -print0 | tar -cf - --null -T -) | tar -xf - -C "$APP/dist"
+for f in src/wal/fast-path.cjs src/cli/wal-fetch-exit.cjs; do [[ -f "$APP/dist/$f" ]] || die "dist/$f missing after tsc"; done
+# Source maps point at sources the package does not carry: drop the comment with the maps.
+find "$APP/dist" \( -name '*.js' -o -name '*.cjs' \) -exec sed -i '/^\/\/# sourceMappingURL=/d' {} +
 cp -p "$SRC/LICENSE" "$SRC/README.md" "$APP/"
 cp -pr "$SRC/docs" "$SRC/contrib" "$APP/"
 cp -p "$SRC/package.json" "$SRC/package-lock.json" "$APP/"

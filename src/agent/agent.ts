@@ -9,7 +9,7 @@
  * are in flight. Woken by fs.watch on archive_status, and every `pollMs` anyway.
  *
  * Nothing here acknowledges WAL to PostgreSQL: only archive_command does, and it succeeds
- * through a record only for the very file that was stored (bin/pgark-wal-push, bin/fast-path.cjs).
+ * through a record only for the very file that was stored (bin/pgark-wal-push, src/wal/fast-path.cjs).
  * When the agent is down, stalled or fails on a segment, archive_command does the full push.
  */
 import { watch, type FSWatcher } from 'node:fs';

@@ -1,7 +1,5 @@
 /** How command actions end the process with a chosen exit code (shared by the command groups). */
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 
 interface WalFetchExitModule {
   WAL_FETCH_FATAL_BASE: number;
@@ -10,16 +8,11 @@ interface WalFetchExitModule {
 }
 
 /**
- * wal-fetch's exit-code mapping, written once in bin/wal-fetch-exit.cjs (CommonJS: bin/pgark.js
- * uses it before the CLI loads). bin/ sits two levels above src/cli (tests) and three above
- * dist/src/cli (the CLI).
+ * wal-fetch's exit-code mapping, written once in wal-fetch-exit.cjs next to this file (CommonJS:
+ * bin/pgark.js uses it before the CLI loads; tsc copies it to dist/src/cli/, allowJs).
  */
 function loadWalFetchExit(): WalFetchExitModule {
-  for (const rel of ['../../bin/wal-fetch-exit.cjs', '../../../bin/wal-fetch-exit.cjs']) {
-    const path = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(path)) return createRequire(import.meta.url)(path) as WalFetchExitModule;
-  }
-  throw new Error('bin/wal-fetch-exit.cjs not found next to the pgark sources');
+  return createRequire(import.meta.url)('./wal-fetch-exit.cjs') as WalFetchExitModule;
 }
 
 let walFetchExitModule: WalFetchExitModule | undefined;

@@ -1,6 +1,6 @@
 /**
  * Advisory locks as files holding the owner's pid, created with O_EXCL. A lock whose owner is
- * dead counts as free. bin/fast-path.cjs has the synchronous reader of the same files.
+ * dead counts as free. src/wal/fast-path.cjs has the synchronous reader of the same files.
  */
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';

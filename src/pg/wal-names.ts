@@ -2,7 +2,7 @@
  * The shapes of the file names PostgreSQL writes into pg_wal and the WAL archive (pure): the one
  * place they are written. Shape only, uppercase hex digits of the right count; which values are
  * valid (timeline 0, the segment part's range) is wal/segment-name.ts's classifyWalFileName,
- * which builds on these. bin/fast-path.cjs (Node builtins only) and bin/pgark-wal-push (POSIX
+ * which builds on these. src/wal/fast-path.cjs (Node builtins only) and bin/pgark-wal-push (POSIX
  * shell) keep their own copy of the segment shape because they load no pgark module.
  */
 

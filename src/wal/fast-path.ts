@@ -1,18 +1,17 @@
 /**
- * Typed access to bin/fast-path.cjs: push records, look-ahead locks, the prefetch area. The implementation
- * lives in CommonJS so that bin/pgark.js can answer pushed-ahead segments without loading any
- * ES module; this file is its one door into the TypeScript code.
+ * Typed access to fast-path.cjs (next to this file, in src/wal/ and dist/src/wal/): push records,
+ * look-ahead locks, the prefetch area. The implementation lives in CommonJS so that bin/pgark.js
+ * can answer pushed-ahead segments without loading any ES module; this file is its one door into
+ * the TypeScript code.
  */
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 
 import type { FileStamp } from './inspect-local.js';
 
 /**
  * A push record: one line `v3 <ino> <size> <mtime ns> <ctime ns> <sha256> <target>` naming the
  * exact file that was durably archived, and where: `target` is pushTarget(repo, stanza) (read by
- * bin/fast-path.cjs and by the POSIX shell client bin/pgark-wal-push, which compares the file
+ * fast-path.cjs and by the POSIX shell client bin/pgark-wal-push, which compares the file
  * with `stat -c '%i %s %.9Y %.9Z'` and the target with its own repository and stanza).
  */
 export function formatPushRecord(stamp: FileStamp, sha256: string, target: string): string {
@@ -31,16 +30,8 @@ interface PushRecordModule {
   walFetchArgsOf(argv: readonly string[], env: NodeJS.ProcessEnv): { name: string; dest: string } | undefined;
 }
 
-/** bin/ sits two levels above src/wal (tests) and three above dist/src/wal (the CLI). */
-function load(): PushRecordModule {
-  for (const rel of ['../../bin/fast-path.cjs', '../../../bin/fast-path.cjs']) {
-    const path = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(path)) return createRequire(import.meta.url)(path) as PushRecordModule;
-  }
-  throw new Error('bin/fast-path.cjs not found next to the pgark sources');
-}
-
-const m = load();
+/** tsc copies fast-path.cjs to dist/src/wal/ (allowJs), so it sits next to this module in both trees. */
+const m = createRequire(import.meta.url)('./fast-path.cjs') as PushRecordModule;
 export const PUSH_WAIT_MS = m.PUSH_WAIT_MS;
 export const pushRecordDir = m.pushRecordDir;
 export const pushLockPath = m.pushLockPath;
@@ -51,7 +42,7 @@ export const takePrefetched = m.takePrefetched;
 /** 16 hex digits of sha256("<repo>\n<stanza>"): binds a push record to where it was stored. */
 export const pushTarget = m.pushTarget;
 
-/** See bin/fast-path.cjs. Synchronous inside; wrapped async for the CLI's callers. */
+/** See fast-path.cjs. Synchronous inside; wrapped async for the CLI's callers. */
 export async function takePushRecord(walPath: string, target: string, waitMs?: number): Promise<boolean> {
   return m.takePushRecord(walPath, target, waitMs);
 }

@@ -2,7 +2,8 @@
  * The import-direction rule of docs/ARCHITECTURE.md, checked over source text (pure).
  *
  * A room is a folder under src/ (`src/wal/...` -> `wal`), a file directly under src/ by its
- * name (`src/version.ts` -> `version`), `storage-drivers` (the whole tree) and `bin`. The layer
+ * name (`src/version.ts` -> `version`), `storage-drivers` (the whole tree) and `bin` (the top
+ * line; its imports of `dist/src/x` count as imports of `src/x`). The layer
  * order is the one fenced ```layers block of ARCHITECTURE.md: one layer a line, the highest
  * first, rooms of one layer separated by `|`. A module may import its own room and rooms on
  * lower lines; an import of a higher layer or of another room on the same line is a violation.
@@ -19,7 +20,7 @@ export interface SourceFile {
 export interface ImportRef {
   /** The specifier as written; for a template-literal import, its static prefix. */
   spec: string;
-  kind: 'static' | 'side-effect' | 'dynamic' | 'dynamic-template';
+  kind: 'static' | 'side-effect' | 'dynamic' | 'dynamic-template' | 'require' | 'url' | 'cjs-path';
   line: number;
 }
 
@@ -121,7 +122,12 @@ export function stripComments(text: string): string {
   return out;
 }
 
-/** Every import of a module in the text: static and type imports, export-from, side-effect, dynamic. */
+/**
+ * Every import of a module in the text: static and type imports, export-from, side-effect,
+ * dynamic; `require('x')` and `createRequire(...)('x')` (CommonJS loads); `new URL('x',
+ * import.meta.url)` (worker scripts, files found next to a module); any string naming a relative
+ * `.cjs` path (a place a module is required from).
+ */
 export function importsOf(text: string): ImportRef[] {
   const code = stripComments(text);
   const lineAt = (index: number) => code.slice(0, index).split('\n').length;
@@ -131,9 +137,21 @@ export function importsOf(text: string): ImportRef[] {
     [/(?:^|[;}\n])[ \t]*import\s*(['"])([^'"\n]+)\1/g, 'side-effect'],
     [/(?<![\w$.])import\s*\(\s*(['"])([^'"\n]+)\1/g, 'dynamic'],
     [/(?<![\w$.])import\s*\(\s*(`)([^`$]*)/g, 'dynamic-template'],
+    [/(?<![\w$.])require\s*\(\s*(['"])([^'"\n]+)\1/g, 'require'],
+    [/(?<![\w$.])createRequire\s*\([^()]*\)\s*\(\s*(['"])([^'"\n]+)\1/g, 'require'],
+    [/(?<![\w$.])new\s+URL\s*\(\s*(['"])([^'"\n]+)\1\s*,\s*import\.meta\.url\b/g, 'url'],
+    // A relative path to a CommonJS module written anywhere (e.g. a list of places to require
+    // from): nothing but a load names one.
+    [/(['"])(\.\.?\/[^'"\n]*\.cjs)\1/g, 'cjs-path'],
   ];
+  const seen = new Set<number>();
   for (const [re, kind] of patterns) {
-    for (const m of code.matchAll(re)) refs.push({ spec: m[2]!, kind, line: lineAt(m.index! + m[0].length) });
+    for (const m of code.matchAll(re)) {
+      const end = m.index! + m[0].length;
+      if (seen.has(end)) continue; // a load already read by an earlier pattern
+      seen.add(end);
+      refs.push({ spec: m[2]!, kind, line: lineAt(end) });
+    }
   }
   return refs.sort((a, b) => a.line - b.line);
 }
@@ -162,7 +180,8 @@ export function findViolations(files: readonly SourceFile[], layers: readonly (r
     if (fromRoom === undefined) throw new Error(`${file.path} is not in a room (src/<room>/, storage-drivers/, bin/)`);
     for (const ref of importsOf(file.text)) {
       if (!ref.spec.startsWith('.')) continue; // node: builtins and packages
-      const to = posix.normalize(posix.join(posix.dirname(file.path), ref.spec));
+      // bin/pgark.js loads the compiled tree: dist/src/x is the module src/x.
+      const to = posix.normalize(posix.join(posix.dirname(file.path), ref.spec)).replace(/^dist\//, '');
       const toRoom = roomOf(to) ?? '(none)';
       const base = { from: file.path, to, fromRoom, toRoom, line: ref.line };
       if (toRoom === fromRoom) {

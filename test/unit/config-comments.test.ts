@@ -1,6 +1,6 @@
 // Comments in the config file, read the same way by the three places that read it: the CLI
 // (src/config), the shell fast path bin/pgark-wal-push (its awk program, run here exactly as
-// the script holds it) and bin/fast-path.cjs (which resolves no repository from the file: a
+// the script holds it) and src/wal/fast-path.cjs (which resolves no repository from the file: a
 // push record then never answers, the CLI does).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -78,8 +78,8 @@ describe('config comments: the CLI and bin/pgark-wal-push read the same repo', (
     expect(stripConfigComment('key = http://h/p#frag')).toBe('key = http://h/p#frag');
   });
 
-  it('bin/fast-path.cjs resolves no repository from a config file (the CLI answers)', () => {
-    const fastPath = createRequire(import.meta.url)(join(root, 'bin', 'fast-path.cjs')) as { callTarget(argv: string[], env: NodeJS.ProcessEnv): string | undefined };
+  it('src/wal/fast-path.cjs resolves no repository from a config file (the CLI answers)', () => {
+    const fastPath = createRequire(import.meta.url)(join(root, 'src', 'wal', 'fast-path.cjs')) as { callTarget(argv: string[], env: NodeJS.ProcessEnv): string | undefined };
     const cfg = file('[global]\nrepo = /var/lib/pgark   # backup disk\n');
     expect(fastPath.callTarget(['node', 'pgark', 'wal-push', 'x', '--config', cfg], { PGARK_CONFIG: cfg })).toBeUndefined();
   });

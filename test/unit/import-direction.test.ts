@@ -1,6 +1,6 @@
 /**
- * Lower layers never import higher ones: every import of every file under src/ and
- * storage-drivers/ against the one layer order docs/ARCHITECTURE.md states (its ```layers block).
+ * Lower layers never import higher ones: every import of every file under src/,
+ * storage-drivers/ and bin/ against the one layer order docs/ARCHITECTURE.md states (its ```layers block).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
@@ -26,7 +26,7 @@ function sourceFiles(dir: string): SourceFile[] {
 
 const architecture = readFileSync(join(ROOT, 'docs/ARCHITECTURE.md'), 'utf8');
 const layers = parseLayers(architecture);
-const files = [...sourceFiles('src'), ...sourceFiles('storage-drivers')];
+const files = [...sourceFiles('src'), ...sourceFiles('storage-drivers'), ...sourceFiles('bin')];
 
 describe('import direction of the source tree', () => {
   it('ARCHITECTURE.md names every room of src/ and storage-drivers/ in its layer order', () => {
@@ -64,10 +64,10 @@ describe('pure modules', () => {
 });
 
 describe('the import-direction rule (synthetic files)', () => {
-  const order = parseLayers(['# x', '```layers', 'cli', 'restore | ops  # peers', 'wal', 'storage-drivers', 'common', '```', ''].join('\n'));
+  const order = parseLayers(['# x', '```layers', 'bin', 'cli', 'restore | ops  # peers', 'wal', 'storage-drivers', 'common', '```', ''].join('\n'));
 
   it('reads the layer block: highest first, peers on one line', () => {
-    expect(order).toEqual([['cli'], ['restore', 'ops'], ['wal'], ['storage-drivers'], ['common']]);
+    expect(order).toEqual([['bin'], ['cli'], ['restore', 'ops'], ['wal'], ['storage-drivers'], ['common']]);
     expect(() => parseLayers('no block')).toThrow(/exactly one/);
     expect(() => parseLayers('```layers\na\n```\n```layers\nb\n```\n')).toThrow(/exactly one/);
     expect(() => parseLayers('```layers\na\na\n```\n')).toThrow(/twice/);
@@ -93,6 +93,13 @@ describe('the import-direction rule (synthetic files)', () => {
     ['room missing from the order', 'src/wal/a.ts', "import { q } from '../newroom/q.js';", ['src/newroom/q.js outside the layers']],
     ['import in a comment', 'src/wal/a.ts', "// import { x } from '../cli/context.js';\n/* await import('../cli/main.js') */", []],
     ['import-like text in a string', 'src/wal/a.ts', "const s = 'see ../cli/context.js'; const r = /import\\('x'\\)/;", []],
+    ['CommonJS module of the same room', 'src/wal/a.ts', "const m = createRequire(import.meta.url)('./fast-path.cjs');", []],
+    ['upward createRequire load', 'src/wal/a.ts', "const m = createRequire(import.meta.url)('../../bin/fast-path.cjs') as M;", ['bin/fast-path.cjs upward']],
+    ['upward require', 'src/cli/a.cjs', "const t = require('../../bin/wal-fetch-exit.cjs');", ['bin/wal-fetch-exit.cjs upward']],
+    ['upward new URL next to a module', 'src/common/a.ts', "new Worker(new URL('../restore/restore-worker.js', import.meta.url));", ['src/restore/restore-worker.js upward']],
+    ['CommonJS path in a list', 'src/cli/a.ts', "for (const rel of ['../../bin/wal-fetch-exit.cjs', '../../../bin/wal-fetch-exit.cjs']) load(rel);", ['bin/wal-fetch-exit.cjs upward', '../bin/wal-fetch-exit.cjs outside the layers']],
+    ['builtin require', 'src/wal/a.cjs', "const { join } = require('node:path');", []],
+    ['bin loading the compiled tree', 'bin/pgark.js', "require('../dist/src/wal/fast-path.cjs');\nimport('../dist/src/cli/main.js');", []],
   ])('%s', (_name, path, text, expected) => {
     expect(findViolations([{ path, text }], order).map((v) => `${v.to} ${v.why}`)).toEqual(expected);
   });
@@ -105,8 +112,15 @@ describe('the import-direction rule (synthetic files)', () => {
     expect(after.map(formatViolation)).toContainEqual(expect.stringMatching(/^src\/wal\/segment-name\.ts:\d+ imports src\/cli\/main\.js \(wal -> cli: upward\)$/));
   });
 
+  it('adding a load of a bin/ module to the real tree makes the check fail', () => {
+    const pushed = files.map((f) => (f.path === 'src/wal/fast-path.ts' ? { ...f, text: `${f.text}\nconst x = createRequire(import.meta.url)('../../bin/compile-cache.cjs');\n` } : f));
+    expect(findViolations(pushed, layers).map(formatViolation)).toContainEqual(expect.stringMatching(/^src\/wal\/fast-path\.ts:\d+ imports bin\/compile-cache\.cjs \(wal -> bin: upward\)$/));
+  });
+
   it('finds each form of import with its line', () => {
     const text = "import a from './a.js';\nexport { b } from './b.js';\nimport './c.js';\nconst d = await import('./d.js');\n";
     expect(importsOf(text).map((r) => `${r.line} ${r.kind} ${r.spec}`)).toEqual(['1 static ./a.js', '2 static ./b.js', '3 side-effect ./c.js', '4 dynamic ./d.js']);
+    const loads = "const e = require('./e.cjs');\nconst f = createRequire(import.meta.url)('./f.cjs');\nnew Worker(new URL('./g.js', import.meta.url));\nconst h = myrequire('./h.js');\n";
+    expect(importsOf(loads).map((r) => `${r.line} ${r.kind} ${r.spec}`)).toEqual(['1 require ./e.cjs', '2 require ./f.cjs', '3 url ./g.js']);
   });
 });

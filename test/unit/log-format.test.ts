@@ -1,4 +1,4 @@
-// The one log line format (src/common/log-format.ts), the same in bin/fast-path.cjs (bin/pgark.js
+// The one log line format (src/common/log-format.ts), the same in src/wal/fast-path.cjs (bin/pgark.js
 // prints its errors with it), and the destinations of src/common/log.ts (stderr levels, the log
 // file: appended, 0600, directories 0700).
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { formatLogLines, levelEnabled, maskSecrets, parseLogLine, type LineLevel
 import { log, PhaseTimer, reportFailure, setLogCommand, setLogDestinations, setLogLevel } from '../../src/common/log.js';
 
 const root = join(import.meta.dirname, '..', '..');
-const fastPath = createRequire(import.meta.url)(join(root, 'bin', 'fast-path.cjs')) as {
+const fastPath = createRequire(import.meta.url)(join(root, 'src', 'wal', 'fast-path.cjs')) as {
   logLine(level: string, argv: string[], message: string, time?: Date, pid?: number): string;
 };
 const T = new Date('2026-12-07T00:30:00.123Z');
@@ -35,7 +35,7 @@ describe('line format: time, level, command, pid, message', () => {
     }
   });
 
-  it('bin/fast-path.cjs writes the same lines (bin/pgark.js errors)', () => {
+  it('src/wal/fast-path.cjs writes the same lines (bin/pgark.js errors)', () => {
     for (const [argv, command] of [[['node', 'pgark', '--repo', '/r', 'wal-push', 'x'], 'wal-push'], [['node', 'pgark', 'wal-fetch', 'a', 'b'], 'wal-fetch'], [['node', 'pgark', '--help'], undefined]] as const) {
       for (const level of ['error', 'warn'] as const) {
         expect(fastPath.logLine(level, [...argv], '[13] internal error: boom\n  at x', T, 4711)).toBe(formatLogLines(T, level, command, 4711, '[13] internal error: boom\n  at x'));

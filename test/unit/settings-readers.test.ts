@@ -1,6 +1,6 @@
 // One table of flag / environment / config-file cases run through the three readers of "which
 // repository and stanza does this wal-push archive to": the CLI (commander + src/config, as
-// `pgark wal-push` runs it), bin/fast-path.cjs (flags and environment only: it abstains when the
+// `pgark wal-push` runs it), src/wal/fast-path.cjs (flags and environment only: it abstains when the
 // repository comes from the config file, and the CLI answers) and the shell client
 // bin/pgark-wal-push (run whole: it answers from a push record only when the record's target
 // is the one it resolved). The fast paths must resolve what the CLI resolves, or abstain.
@@ -18,7 +18,7 @@ import { formatPushRecord, pushRecordDir, pushTarget } from '../../src/wal/fast-
 const root = join(import.meta.dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'pgark-readers-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const fastPath = createRequire(import.meta.url)(join(root, 'bin', 'fast-path.cjs')) as { callTarget(argv: string[], env: NodeJS.ProcessEnv): string | undefined };
+const fastPath = createRequire(import.meta.url)(join(root, 'src', 'wal', 'fast-path.cjs')) as { callTarget(argv: string[], env: NodeJS.ProcessEnv): string | undefined };
 
 let n = 0;
 function file(text: string): string {

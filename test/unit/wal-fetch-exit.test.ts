@@ -2,17 +2,17 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { walFetchFatalBase, walFetchFatalCode } from '../../src/cli/exit.js';
 import { ExitCode } from '../../src/common/errors.js';
 
-const table = createRequire(import.meta.url)('../../bin/wal-fetch-exit.cjs') as {
+const table = createRequire(import.meta.url)('../../src/cli/wal-fetch-exit.cjs') as {
   walFetchFatalCode(code: number): number;
   crashExitCode(argv: readonly string[]): number;
 };
 
-describe('wal-fetch exit codes (bin/wal-fetch-exit.cjs, the one mapping)', () => {
+describe('wal-fetch exit codes (src/cli/wal-fetch-exit.cjs, the one mapping)', () => {
   it.each<[number, number]>([
     [ExitCode.FAILURE, 201], // a generic failure is not "not archived"
     [ExitCode.USAGE, 202],
@@ -46,12 +46,18 @@ describe('wal-fetch exit codes (bin/wal-fetch-exit.cjs, the one mapping)', () =>
 });
 
 describe('bin/pgark.js uses the table for a crash', () => {
-  // A copy of bin/ without dist/ next to it: loading the CLI fails, and the entry point's crash
-  // handler chooses the exit code.
+  // A copy of bin/ whose dist/ holds only the CommonJS modules bin/pgark.js requires before the
+  // CLI (as tsc copies them from src/): loading the CLI fails, and the entry point's crash handler
+  // chooses the exit code.
   const dir = mkdtempSync(join(tmpdir(), 'pgark-bin-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, 'bin'));
-  for (const f of ['pgark.js', 'package.json', 'compile-cache.cjs', 'fast-path.cjs', 'wal-fetch-exit.cjs']) copyFileSync(join('bin', f), join(dir, 'bin', f));
+  for (const f of ['pgark.js', 'package.json', 'compile-cache.cjs']) copyFileSync(join('bin', f), join(dir, 'bin', f));
+  const exitTable = join('src', 'cli', 'wal-fetch-exit.cjs');
+  for (const f of [join('src', 'wal', 'fast-path.cjs'), exitTable]) {
+    mkdirSync(join(dir, 'dist', dirname(f)), { recursive: true });
+    copyFileSync(f, join(dir, 'dist', f));
+  }
   const run = (args: string[]) =>
     spawnSync(process.execPath, [join(dir, 'bin', 'pgark.js'), ...args], { cwd: dir, env: { ...process.env, NODE_DISABLE_COMPILE_CACHE: '1' }, encoding: 'utf8' });
 
@@ -63,11 +69,11 @@ describe('bin/pgark.js uses the table for a crash', () => {
   });
 
   it('without the table (a damaged installation) wal-fetch still exits above 125', () => {
-    rmSync(join(dir, 'bin', 'wal-fetch-exit.cjs'));
+    rmSync(join(dir, 'dist', exitTable));
     try {
       expect(run(['wal-fetch', '000000010000000000000001', join(dir, 'dest')]).status).toBeGreaterThan(125);
     } finally {
-      copyFileSync(join('bin', 'wal-fetch-exit.cjs'), join(dir, 'bin', 'wal-fetch-exit.cjs'));
+      copyFileSync(exitTable, join(dir, 'dist', exitTable));
     }
   });
 

@@ -1,6 +1,6 @@
 'use strict';
-// wal-fetch's exit codes, the one place they are written (bin/pgark.js reads this file before the
-// CLI loads; src/cli/exit.ts is the TypeScript door to it). PostgreSQL reads restore_command's
+// wal-fetch's exit codes, the one place they are written (bin/pgark.js reads this file, copied to
+// dist/src/cli/ by tsc, before the CLI loads; src/cli/exit.ts is the TypeScript door to it). PostgreSQL reads restore_command's
 // exit code: 0 restored, 1..125 "not archived" (recovery ends there, or a standby keeps waiting),
 // above 125 "stop recovery". wal-fetch exits 1 only when the archive answered that the file is
 // not there; every other failure N (storage unreachable, checksum mismatch, bad usage, an

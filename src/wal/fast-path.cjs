@@ -5,7 +5,8 @@
 //   `<pg_wal>/.pgark/pushed/<name>` (written after the object was durable);
 // - wal-fetch of a segment a prefetch worker already verified into `<pg_wal>/.pgark/prefetch/`.
 // While a worker holds `<name>.lock` (its pid) for the segment, the call waits for it.
-// The TypeScript side uses the push records through src/wal/fast-path.ts. Synchronous on
+// It lives in src/wal/ (tsc copies it to dist/src/wal/, allowJs) and bin/pgark.js requires it from
+// there. The TypeScript side uses the push records through src/wal/fast-path.ts. Synchronous on
 // purpose: nothing else runs in that process.
 const { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync } = require('node:fs');
 const { basename, dirname, join, resolve } = require('node:path');

@@ -73,10 +73,33 @@ interface ServerChecked {
   codec: CodecName;
 }
 
+/** What the steps that store objects read of the server check (a ServerChecked has it all). */
+export type StoreFacts = Pick<ServerChecked, 'pgdata' | 'codec'> & {
+  facts: Pick<ClusterFacts, 'pgVersion' | 'dataDirectory' | 'blockSize' | 'relsegBlocks' | 'tablespaces' | 'walSegmentSize'>;
+};
+
 /** What the copy of the data directory produced. */
-interface Copied {
+export interface Copied {
   files: Map<string, FileEntry>;
   stats: { raw: number; stored: number; read: number; changed: number; reused: number; objects: number };
+}
+
+export function emptyCopy(): Copied {
+  return { files: new Map(), stats: { raw: 0, stored: 0, read: 0, changed: 0, reused: 0, objects: 0 } };
+}
+
+/** Fold one copy task's result (one object) into the copy; files stored in parts are finished by finishParts once all are in. */
+export function addTaskResult(copied: Copied, r: BackupTaskResult, id: string): void {
+  for (const e of r.entries) {
+    mergeEntry(copied.files, e);
+    log.trace(() => `backup: ${describeFileDecision(e, id)}`);
+  }
+  copied.stats.raw += r.rawBytes;
+  copied.stats.stored += r.storedBytes;
+  copied.stats.read += r.readBytes;
+  copied.stats.changed += r.changedBlocks;
+  copied.stats.reused += r.reusedBlocks;
+  copied.stats.objects++;
 }
 
 export async function runBackup(repo: Repository, settings: BackupSettings, o: BackupOptions): Promise<BackupOutcome> {
@@ -190,7 +213,7 @@ async function checkServer(client: Client, repo: Repository, settings: BackupSet
 }
 
 /** Remove what uncommitted (killed) runs left behind, under the backup lock; their ids. */
-async function removeStale(repo: Repository, existing: readonly BackupInfo[], notes: string[]): Promise<string[]> {
+export async function removeStale(repo: Repository, existing: readonly BackupInfo[], notes: string[]): Promise<string[]> {
   const stale = [...await uncommittedBackupIds(repo, new Set(existing.map((b) => b.id)))];
   for (const id of stale) {
     const n = await removeBackup(repo, id, false);
@@ -201,29 +224,17 @@ async function removeStale(repo: Repository, existing: readonly BackupInfo[], no
 
 /** Copy the data directory with worker threads (backup-worker.ts). */
 async function copyDataFiles(init: BackupWorkerInit, jobs: number, tasks: BackupTask[], progress: Progress | undefined, id: string): Promise<Copied> {
-  const files = new Map<string, FileEntry>();
-  const stats = { raw: 0, stored: 0, read: 0, changed: 0, reused: 0, objects: 0 };
+  const copied = emptyCopy();
   await runPool<BackupWorkerInit, BackupTask, BackupTaskResult>(
     new URL('./backup-worker.js', import.meta.url), jobs, init, tasks,
     (bytes) => progress?.add(bytes),
-    (r) => {
-      for (const e of r.entries) {
-        mergeEntry(files, e);
-        log.trace(() => `backup: ${describeFileDecision(e, id)}`);
-      }
-      stats.raw += r.rawBytes;
-      stats.stored += r.storedBytes;
-      stats.read += r.readBytes;
-      stats.changed += r.changedBlocks;
-      stats.reused += r.reusedBlocks;
-      stats.objects++;
-    });
-  finishParts(files.values());
-  return { files, stats };
+    (r) => addTaskResult(copied, r, id));
+  finishParts(copied.files.values());
+  return copied;
 }
 
 /** backup_label and tablespace_map (and the WAL `walNames`, with --store-wal) go in one more object, number `n`. */
-async function storeExtras(repo: Repository, server: ServerChecked, id: string, n: number, stop: { labelFile: string; spcmapFile: string }, walNames: string[], copied: Copied): Promise<void> {
+export async function storeExtras(repo: Repository, server: StoreFacts, id: string, n: number, stop: { labelFile: string; spcmapFile: string }, walNames: string[], copied: Copied): Promise<void> {
   const extra: Array<{ path: string; body: () => Promise<Buffer> }> = [
     { path: 'backup_label', body: async () => Buffer.from(stop.labelFile) },
   ];
@@ -248,7 +259,7 @@ async function storeExtras(repo: Repository, server: ServerChecked, id: string, 
 }
 
 /** Write the manifest (files sorted, pg_wal listed with --store-wal); what the catalog entry says of it. */
-async function storeManifest(repo: Repository, server: ServerChecked, b: { id: string; type: 'full' | 'incr'; parent: BackupInfo | undefined }, walk: { dirs: Manifest['dirs']; links: Manifest['links'] }, storeWal: boolean, copied: Copied): Promise<BackupInfo['manifest']> {
+export async function storeManifest(repo: Repository, server: StoreFacts, b: { id: string; type: 'full' | 'incr'; parent: Pick<BackupInfo, 'id'> | undefined }, walk: { dirs: Manifest['dirs']; links: Manifest['links'] }, storeWal: boolean, copied: Copied): Promise<BackupInfo['manifest']> {
   const { facts } = server;
   const dirs = [...walk.dirs].sort((x, y) => (x.path < y.path ? -1 : 1));
   if (storeWal && !dirs.some((d) => d.path === 'pg_wal')) dirs.push({ t: 'dir', path: 'pg_wal', mode: 0o700 });
@@ -269,7 +280,7 @@ async function storeManifest(repo: Repository, server: ServerChecked, b: { id: s
 }
 
 /** The commit point: the pin (--keep), then the catalog entry, only while the backup lock is still ours. */
-async function commitBackup(repo: Repository, lock: { lost: boolean }, info: BackupInfo, keep: boolean): Promise<void> {
+export async function commitBackup(repo: Repository, lock: { lost: boolean }, info: BackupInfo, keep: boolean): Promise<void> {
   if (lock.lost) throw new PgarkError('the backup lock was taken over by another process during the backup; not committing');
   if (keep) await repo.putJson(pinKey(repo.stanza, info.id), { id: info.id, pinnedAt: new Date().toISOString(), by: 'backup --keep' });
   await repo.putJson(catalogKey(repo.stanza, info.id), info, true);
@@ -298,7 +309,8 @@ async function readWalForBackup(pgdata: string, name: string, segmentSize: numbe
   return buf;
 }
 
-async function waitForWal(repo: Repository, names: string[], timeoutSec: number, fromStandby: boolean): Promise<void> {
+/** Until every segment `names` is in the repository, or archive-timeout. */
+export async function waitForWal(repo: Repository, names: string[], timeoutSec: number, fromStandby: boolean): Promise<void> {
   const deadline = Date.now() + timeoutSec * 1000;
   const missing = new Set(names);
   for (;;) {

@@ -21,7 +21,7 @@ import type { Repository } from '../repo/repository.js';
 import type { BackupInfo } from '../catalog/backup-info.js';
 import { chainOf, listBackups, readManifest } from '../catalog/catalog.js';
 import type { Manifest } from '../catalog/manifest.js';
-import { planRestore, type RestoreTask } from './plan.js';
+import { planRestore, type MultiPieceFile, type RestoreTask } from './plan.js';
 import { mergeAutoConf, recoverySettings, signalFile } from './recovery-conf.js';
 import { validateTarget, type RecoveryTarget } from './recovery-target.js';
 import { parseTablespaceMap, resolveTablespaceMap } from './tablespace-map.js';
@@ -131,7 +131,7 @@ export async function runRestore(repo: Repository, settings: RestoreSettings, o:
 }
 
 /** Refuse a target where a server runs, or that is not empty without --delta or --force. Whether it was empty (null: absent). */
-async function checkTargetDirectory(pgdata: string, o: Pick<RestoreOptions, 'delta' | 'force'>): Promise<boolean | null> {
+export async function checkTargetDirectory(pgdata: string, o: Pick<RestoreOptions, 'delta' | 'force'>): Promise<boolean | null> {
   const empty = await isEmptyDir(pgdata);
   if (empty === false) {
     const pid = await readFile(join(pgdata, 'postmaster.pid'), 'utf8').catch(() => undefined);
@@ -145,7 +145,7 @@ async function checkTargetDirectory(pgdata: string, o: Pick<RestoreOptions, 'del
 }
 
 /** The backup (restore-select.ts), the manifests of its chain (full first), checked against the stanza. */
-async function selectBackup(repo: Repository, ref: string, target: RecoveryTarget, notes: string[]): Promise<{ backup: BackupInfo; manifests: Manifest[]; manifest: Manifest }> {
+export async function selectBackup(repo: Repository, ref: string, target: RecoveryTarget, notes: string[]): Promise<{ backup: BackupInfo; manifests: Manifest[]; manifest: Manifest }> {
   const backups = await listBackups(repo);
   const chosen = chooseBackup(backups, ref, target);
   if (chosen.note) notes.push(chosen.note);
@@ -159,7 +159,7 @@ async function selectBackup(repo: Repository, ref: string, target: RecoveryTarge
 }
 
 /** Where each tablespace goes (restore-remap.ts); a location that is not empty needs --delta or --force. */
-async function remapTablespaces(manifest: Manifest, o: Pick<RestoreOptions, 'tablespaceMap' | 'delta' | 'force'>): Promise<Record<string, string>> {
+export async function remapTablespaces(manifest: Manifest, o: Pick<RestoreOptions, 'tablespaceMap' | 'delta' | 'force'>): Promise<Record<string, string>> {
   const tsMap = resolveTablespaceMap(parseTablespaceMap(o.tablespaceMap), manifest.header.tablespaces);
   const tablespaces = tablespaceTargets(manifest.links, tsMap);
   for (const [oid, loc] of Object.entries(tablespaces)) {
@@ -170,7 +170,7 @@ async function remapTablespaces(manifest: Manifest, o: Pick<RestoreOptions, 'tab
 }
 
 /** The tablespace directories and their pg_tblspc links, then every directory of the backup with its mode. */
-async function layOut(init: RestoreWorkerInit, manifest: Manifest): Promise<void> {
+export async function layOut(init: RestoreWorkerInit, manifest: Manifest): Promise<void> {
   const { pgdata, tablespaces } = init;
   for (const [oid, loc] of Object.entries(tablespaces)) {
     await mkdir(loc, { recursive: true, mode: 0o700 });
@@ -190,12 +190,7 @@ async function layOut(init: RestoreWorkerInit, manifest: Manifest): Promise<void
 /** Write every file through sha256 verification with worker threads (restore-worker.ts); files in parts get size, mode and mtime at the end. */
 async function processFiles(init: RestoreWorkerInit, manifests: Manifest[], jobs: number, o: Pick<RestoreOptions, 'delta' | 'progress'>): Promise<{ res: { written: number; skipped: number; bytes: number }; progress: Progress | undefined; tasks: number }> {
   const { tasks, multi } = planRestore(manifests);
-  // Files written in parts by several workers: create them (empty) first.
-  for (const f of multi) {
-    // A private regular file: with --delta an existing one keeps its content (parts that match
-    // are not rewritten); a link or a file hard-linked elsewhere is replaced.
-    await (await openPrivateForWrite(targetPath(init, f.path), o.delta)).close();
-  }
+  await createPartFiles(init, multi);
   const total = tasks.reduce((n, t) => n + t.bytes, 0);
   const progress = o.progress ? new Progress({ what: 'restore', totalBytes: total, out: process.stderr, tty: process.stderr.isTTY === true }) : undefined;
   const res = { written: 0, skipped: 0, bytes: 0 };
@@ -207,6 +202,21 @@ async function processFiles(init: RestoreWorkerInit, manifests: Manifest[], jobs
       res.skipped += r.skipped;
       res.bytes += r.bytes;
     });
+  await finishPartFiles(init, multi);
+  return { res, progress, tasks: tasks.length };
+}
+
+/** Files written in parts by several workers (planRestore's `multi`): created (empty) before the tasks run. */
+export async function createPartFiles(init: Pick<RestoreWorkerInit, 'pgdata' | 'tablespaces' | 'holdBack' | 'delta'>, multi: readonly MultiPieceFile[]): Promise<void> {
+  for (const f of multi) {
+    // A private regular file: with --delta an existing one keeps its content (parts that match
+    // are not rewritten); a link or a file hard-linked elsewhere is replaced.
+    await (await openPrivateForWrite(targetPath(init, f.path), init.delta)).close();
+  }
+}
+
+/** After every task: each file written in parts gets its size, mode and mtime, and is synced. */
+export async function finishPartFiles(init: Pick<RestoreWorkerInit, 'pgdata' | 'tablespaces' | 'holdBack'>, multi: readonly MultiPieceFile[]): Promise<void> {
   for (const f of multi) {
     const fh = await openOwnFile(targetPath(init, f.path));
     try {
@@ -218,14 +228,13 @@ async function processFiles(init: RestoreWorkerInit, manifests: Manifest[], jobs
       await fh.close();
     }
   }
-  return { res, progress, tasks: tasks.length };
 }
 
 /**
  * tablespace_map for the locations restored into, the recovery configuration and the signal
  * file, then pg_control: from then on the directory can start. The signal file's name.
  */
-async function writeConfiguration(init: RestoreWorkerInit, backup: BackupInfo, manifest: Manifest, gucs: Array<[string, string]>, standby: boolean, owner: ChownPlan | undefined): Promise<string> {
+export async function writeConfiguration(init: RestoreWorkerInit, backup: BackupInfo, manifest: Manifest, gucs: Array<[string, string]>, standby: boolean, owner: ChownPlan | undefined): Promise<string> {
   const { pgdata } = init;
   if (manifest.files.has('tablespace_map')) await writeTextAtomic(join(pgdata, 'tablespace_map'), tablespaceMapText(manifest.links, init.tablespaces));
   const autoConf = join(pgdata, 'postgresql.auto.conf');

@@ -1,39 +1,51 @@
 /**
- * Back up a directory into a repository in memory, and restore from it, with the task
+ * Back up a directory into a repository in memory, and restore from it, with the step functions
+ * of runBackup and runRestore (src/backup/backup.ts, src/restore/restore.ts) and the task
  * functions the worker threads run (runBackupTask, runRestoreTask) called on this thread: the
  * copy and restore paths of `pgark backup` / `pgark restore` without PostgreSQL, the CLI or
- * worker threads. What runBackup and runRestore do around the tasks (merging the results of a
- * file stored in parts, creating the files written in parts) is done here the same way.
+ * worker threads. Only the pool is replaced: the tasks run one after another here (a worker
+ * thread cannot reach a store in this thread's memory).
  *
  * The worker modules open their repository once per thread from the first task's settings: a
  * test file uses one store for all its backups and restores.
  */
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { addTaskResult, commitBackup, emptyCopy, storeManifest, type StoreFacts } from '../../src/backup/backup.js';
 import { runBackupTask, type BackupTaskResult, type BackupWorkerInit } from '../../src/backup/backup-worker.js';
-import { manifestLines, MANIFEST_FORMAT, partsDigest, type FileEntry, type Manifest } from '../../src/catalog/manifest.js';
+import { finishParts } from '../../src/backup/backup-rules.js';
+import type { BackupInfo } from '../../src/catalog/backup-info.js';
+import { readManifest } from '../../src/catalog/catalog.js';
+import type { Manifest } from '../../src/catalog/manifest.js';
 import { planTasks, type BackupTask } from '../../src/backup/tasks.js';
 import { walkDataDirectory } from '../../src/backup/walk.js';
-import { manifestKey } from '../../src/repo/layout.js';
 import { planRestore, type RestoreTask } from '../../src/restore/plan.js';
-import { openOwnFile, openPrivateForWrite } from '../../src/restore/private-file.js';
+import { createPartFiles, finishPartFiles, layOut } from '../../src/restore/restore.js';
 import { runRestoreTask, type RestoreTaskResult, type RestoreWorkerInit } from '../../src/restore/restore-worker.js';
-import { targetPath } from '../../src/restore/restore-worker-paths.js';
-import type { MemoryRepo } from './memory-repo.js';
+import { backupEntry, SEG, type MemoryRepo } from './memory-repo.js';
 
 export interface BackedUp {
+  /** The manifest as stored, read back through the catalog entry's checksum. */
   manifest: Manifest;
+  /** The catalog entry (committed unless `commit: false`): start LSN, manifest key and checksum. */
+  info: BackupInfo;
   tasks: BackupTask[];
   results: BackupTaskResult[];
+}
+
+/** What the server check of runBackup finds for the synthetic data directory (PostgreSQL 15, 8 KiB blocks). */
+export function syntheticServer(pgdata: string): StoreFacts {
+  return { pgdata, codec: 'lz4', facts: { pgVersion: 150000, dataDirectory: pgdata, blockSize: 8192, relsegBlocks: 131072, tablespaces: [], walSegmentSize: SEG } };
 }
 
 export async function backupDirectory(m: MemoryRepo, pgdata: string, o: {
   id: string;
   startLsn: string;
-  parent?: { manifest: Manifest; startLsn: string };
+  parent?: { manifest: Manifest; startLsn: string; info?: BackupInfo };
   bundleLimit?: number;
   partSize?: number;
+  /** Commit the catalog entry (commitBackup), so that the catalog lists the backup; default true. */
+  commit?: boolean;
 }): Promise<BackedUp> {
   const walk = await walkDataDirectory(pgdata, 15);
   const tasks = planTasks(walk.files, o.parent?.manifest.files, {
@@ -44,38 +56,28 @@ export async function backupDirectory(m: MemoryRepo, pgdata: string, o: {
     settings: m.settings(), backupId: o.id, codec: 'lz4', level: undefined, checksums: false, blockSize: 8192, relsegBlocks: 131072,
     startLsn: o.startLsn, ...(o.parent ? { parentStartLsn: o.parent.startLsn } : {}),
   };
+  // runBackup's copyDataFiles, with the tasks run here instead of in a pool.
+  const copied = emptyCopy();
   const results: BackupTaskResult[] = [];
-  for (const t of tasks) results.push(await runBackupTask(init, t, () => undefined));
-  // As runBackup folds the workers' results.
-  const files = new Map<string, FileEntry>();
-  for (const r of results) {
-    for (const e of r.entries) {
-      const had = files.get(e.path);
-      if (e.parts && had?.parts) {
-        had.parts.push(...e.parts);
-        had.size = Math.max(had.size, e.size);
-      } else files.set(e.path, e);
-    }
+  for (const t of tasks) {
+    const r = await runBackupTask(init, t, () => undefined);
+    results.push(r);
+    addTaskResult(copied, r, o.id);
   }
-  for (const e of files.values()) {
-    if (!e.parts) continue;
-    e.parts = e.parts.filter((p) => p.size > 0).sort((x, y) => x.start - y.start);
-    const last = e.parts[e.parts.length - 1];
-    e.size = last ? last.start + last.size : 0;
-    e.sha256 = partsDigest(e.parts);
-  }
-  const manifest: Manifest = {
-    header: {
-      t: 'header', format: MANIFEST_FORMAT, id: o.id, type: o.parent ? 'incr' : 'full', ...(o.parent ? { parent: o.parent.manifest.header.id } : {}),
-      pgVersion: 150000, pgdata, blockSize: 8192, relsegBlocks: 131072, tablespaces: [],
-    },
-    dirs: [...walk.dirs].sort((a, b) => (a.path < b.path ? -1 : 1)),
-    links: walk.links,
-    files: new Map([...files.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1))),
+  finishParts(copied.files.values());
+  const type = o.parent ? 'incr' : 'full';
+  const parentId = o.parent?.manifest.header.id;
+  const ref = await storeManifest(m.repo, syntheticServer(pgdata), { id: o.id, type, parent: parentId !== undefined ? { id: parentId } : undefined }, walk, false, copied);
+  const info: BackupInfo = {
+    ...backupEntry({ id: o.id, lsn: o.startLsn, stop: new Date().toISOString(), ...(o.parent?.info ? { parent: o.parent.info } : {}) }),
+    type, manifest: ref, codec: 'lz4',
   };
-  const body = Buffer.from([...manifestLines(manifest)].join(''));
-  await m.repo.putObject(manifestKey(m.repo.stanza, o.id), () => Readable.from([body]), { codec: 'lz4' });
-  return { manifest, tasks, results };
+  if (parentId !== undefined) {
+    info.parent = parentId;
+    info.chain = [...(o.parent?.info?.chain ?? [parentId]), o.id];
+  }
+  if (o.commit !== false) await commitBackup(m.repo, { lost: false }, info, false);
+  return { manifest: await readManifest(m.repo, info), info, tasks, results };
 }
 
 export interface Restored {
@@ -83,24 +85,26 @@ export interface Restored {
   results: RestoreTaskResult[];
 }
 
-/** Restore the last backup of `chain` (full first) into the empty or missing directory `dir`. */
+/**
+ * Restore the last backup of `chain` (full first) into the empty or missing directory `dir`:
+ * runRestore's layOut and processFiles steps (files in parts created first, finished last),
+ * with the tasks run here instead of in a pool. No pg_control held back, no configuration.
+ */
 export async function restoreInto(m: MemoryRepo, chain: Manifest[], dir: string): Promise<Restored> {
   const manifest = chain[chain.length - 1]!;
   const init: RestoreWorkerInit = { settings: m.settings(), pgdata: dir, tablespaces: {}, holdBack: {}, delta: false };
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  for (const d of manifest.dirs) await mkdir(targetPath(init, d.path), { recursive: true, mode: 0o700 });
+  await layOut(init, manifest);
+  return restoreFiles(init, chain);
+}
+
+/** runRestore's processFiles step with the tasks run on this thread. */
+export async function restoreFiles(init: RestoreWorkerInit, chain: Manifest[]): Promise<Restored> {
   const { tasks, multi } = planRestore(chain);
-  for (const f of multi) await (await openPrivateForWrite(targetPath(init, f.path), false)).close();
+  await createPartFiles(init, multi);
   const results: RestoreTaskResult[] = [];
   for (const t of tasks) results.push(await runRestoreTask(init, t, () => undefined));
-  for (const f of multi) {
-    const fh = await openOwnFile(targetPath(init, f.path));
-    try {
-      await fh.truncate(f.size);
-    } finally {
-      await fh.close();
-    }
-  }
+  await finishPartFiles(init, multi);
   return { tasks, results };
 }
 

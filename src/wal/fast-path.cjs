@@ -14,6 +14,7 @@ const { createHash } = require('node:crypto');
 
 const PUSH_WAIT_MS = 120000;
 const PREFETCH_WAIT_MS = 60000;
+/** src/pg/wal-names.ts's segment shape, copied: this module loads no pgark module (test/unit/one-home.test.ts checks they agree). */
 const SEGMENT_RE = /^[0-9A-F]{24}$/;
 /** Options of the pgark CLI that take a value (global and wal-push's). */
 const VALUE_OPTIONS = new Set(['--repo', '--stanza', '--config', '--config-include-path', '--pgdata', '--log-level', '--log-level-stderr', '--log-file', '--push-ahead', '--jobs', '--codec', '--compress-level', '--prefetch']);
@@ -205,4 +206,4 @@ function logLine(level, argv, message, time = new Date(), pid = process.pid) {
   return String(message).replace(/\r\n?/g, '\n').replace(/\n+$/, '').split('\n').map((l) => `${prefix}${l}\n`).join('');
 }
 
-module.exports = { logLine, PUSH_WAIT_MS, pushRecordDir, pushLockPath, prefetchDir, pushTarget, callTarget, takePushRecord, takePrefetched, walPushPathOf, walFetchArgsOf };
+module.exports = { SEGMENT_RE, logLine, PUSH_WAIT_MS, pushRecordDir, pushLockPath, prefetchDir, pushTarget, callTarget, takePushRecord, takePrefetched, walPushPathOf, walFetchArgsOf };

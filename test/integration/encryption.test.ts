@@ -221,7 +221,7 @@ describe.each(STORES)('encryption on $name', (store) => {
       expect(found).toBeGreaterThan(0);
 
       // The audit trail is encrypted and reads back with the key; no log holds the keys.
-      const events = JSON.parse((await run(['wal-log', ...args, ...keyArgs, '--since', '1d', '--json'], env)).stdout) as Array<{ op: string }>;
+      const { events } = expectJsonFormat<{ events: Array<{ op: string }> }>((await run(['wal-log', ...args, ...keyArgs, '--since', '1d', '--json'], env)).stdout, 'wal-log');
       expect(events.some((e) => e.op === 'push')).toBe(true);
       const serverLog = await readFile(src.logFile, 'utf8');
       expect(serverLog).not.toContain(kek1);

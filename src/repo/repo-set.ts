@@ -70,8 +70,11 @@ export async function openRepoSet(
       try {
         members.push({ name: m.name, mode: m.mode, repo: await open(m.settings, o) });
       } catch (err) {
-        // Its error names the location (and keeps its exit code).
-        if (m.mode === 'required' && o.mustOpen !== 'none') throw err;
+        // Its error names the location and keeps its exit code; the message says which repository.
+        if (m.mode === 'required' && o.mustOpen !== 'none') {
+          if (err instanceof Error && m.name !== 'repo') err.message = `${m.name}: ${err.message}`;
+          throw err;
+        }
         members.push({ name: m.name, mode: m.mode, repo: undefined, openError: err });
       }
     }

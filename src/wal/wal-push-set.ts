@@ -52,7 +52,7 @@ export async function walPushToSet(set: RepoSet, settings: WalPushSettings, path
         if (r.status === 'rejected') log.error(`${required[i]!.name}: unable to archive '${name}': ${(r.reason as Error).message}`);
       }
       const err = (results[failed] as PromiseRejectedResult).reason as Error;
-      throw Object.assign(err, { message: `${required[failed]!.name} (${required[failed]!.repo!.location}): ${err.message}; not reported as archived (it must be durable in every required repository)` });
+      throw Object.assign(err, { message: `${required[failed]!.name}: ${err.message}; not reported as archived (it must be durable in every required repository)` });
     }
     for (const [i, r] of results.entries()) {
       const res = (r as PromiseFulfilledResult<PushResult>).value;

@@ -103,7 +103,7 @@ describe('wal-push to several repositories', () => {
   it('fails while a required repository is unreachable (PostgreSQL keeps the file), and succeeds once it is back', async () => {
     const { path, bytes } = await segmentFile(S1, 1n);
     d2.down = true;
-    await expect(walPushToSet(set('required'), pushSettings(), path)).rejects.toThrow(/repo2 .*ECONNREFUSED.*not reported as archived/);
+    await expect(walPushToSet(set('required'), pushSettings(), path)).rejects.toThrow(/repo2: .*ECONNREFUSED.*not reported as archived/);
     expect(await allKeys(r1.driver, 'main/backlog/')).toEqual([]);
     d2.down = false;
     const r = await walPushToSet(set('required'), pushSettings(), path);

@@ -31,6 +31,7 @@ export const COMMAND_GROUPS: ReadonlyArray<{ commands: readonly string[]; load: 
   { commands: ['list'], load: async () => [(await import('./list-command.js')).registerListCommand] },
   { commands: ['show'], load: async () => [(await import('./show-command.js')).registerShowCommand] },
   { commands: ['expire', 'keep', 'delete'], load: async () => [(await import('./expire-commands.js')).registerExpireCommands] },
+  { commands: ['copy'], load: async () => [(await import('./copy-command.js')).registerCopyCommand] },
   { commands: ['verify'], load: async () => [(await import('./verify-command.js')).registerVerifyCommand] },
   { commands: ['agent'], load: async () => [(await import('./agent-command.js')).registerAgentCommand] },
   { commands: ['receive'], load: async () => [(await import('./receive-command.js')).registerReceiveCommand] },

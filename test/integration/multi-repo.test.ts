@@ -9,16 +9,20 @@
  * - repo2 async: archiving goes on while it is unreachable; the segments it lacks are its backlog,
  *   shown by `pgark info --json`; once it is back, later wal-push calls fill the backlog and
  *   repo2 holds every segment.
+ * - A backup taken once into `repo`, then more WAL while repo2 is unreachable again:
+ *   `pgark copy --all --to repo2` fills the gap and copies the backup (a second run copies
+ *   nothing), and a restore from repo2 alone reaches a restore point with exact rows.
  */
-import { access, readdir } from 'node:fs/promises';
+import { access, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { archiveCommand, destroyAllClusters, makeSharedTempDir, PgCluster, pgConfQuote } from '../helpers/pg-cluster.js';
+import { archiveCommand, chownToRunAs, connEnv, destroyAllClusters, makeSharedTempDir, PgCluster, pgConfQuote } from '../helpers/pg-cluster.js';
 import { pgark } from '../helpers/pgark-run.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3-server.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { createRepo } from '../helpers/repo.js';
 import { expectJsonFormat } from '../helpers/json-schema.js';
+import { waitFor } from '../helpers/wait.js';
 
 let s3: S3TestServer;
 let proxy: FaultProxy;
@@ -46,15 +50,6 @@ async function setArchiveCommand(mode: 'required' | 'async'): Promise<void> {
 
 const cut = () => proxy.inject({ kind: 'drop', direction: 'up', afterBytes: 0, connections: 1_000_000_000 });
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 90_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 beforeAll(async () => {
   s3 = await startS3Server();
@@ -89,10 +84,10 @@ describe('two repositories: fs and s3rver', () => {
     cut();
     await src.psql('INSERT INTO t SELECT g, md5(g::text) FROM generate_series(5001, 6000) g');
     const seg2 = await src.switchWal();
-    const failed = await waitFor('a failed archive attempt', async () => {
+    const failed = await waitFor(async () => {
       const st = await src.archiverStats();
       return st.failed_count > 0 && st.last_failed_wal === seg2 ? st : undefined;
-    });
+    }, 'a failed archive attempt', 90_000, 250);
     expect(failed.last_archived_wal).toBe(seg1);
     // PostgreSQL keeps it: still in pg_wal, still marked ready.
     await access(join(src.dataDir, 'pg_wal', seg2));
@@ -129,16 +124,66 @@ describe('two repositories: fs and s3rver', () => {
     await src.waitForArchived(next, 120_000);
     // Each later wal-push that reaches repo2 fills up to 16 backlog files; more WAL while waiting.
     let last = next;
-    await waitFor('the backlog to be filled', async () => {
+    await waitFor(async () => {
       if ((await info(fsRepo)).backlog.length === 0) return true;
       last = await src.switchWal();
       await src.waitForArchived(last, 120_000);
       return undefined;
-    }, 120_000).catch(async (err: Error) => {
+    }, 'the backlog to be filled', 120_000, 250).catch(async (err: Error) => {
       throw new Error(`${err.message}\n--- server log tail ---\n${await src.readLog(8000)}`);
     });
     const second = await info(s3Repo, s3Flags);
     expect(second.wal.timelines[0]!.last).toBe(last);
     expect(second.wal.timelines[0]!.gaps).toBe(0);
+  });
+});
+
+const fingerprint = (c: PgCluster): Promise<string> => c.psql("SELECT count(*) || ':' || md5(string_agg(id || '=' || v, ',' ORDER BY id)) FROM t");
+
+interface CopyOut { toName: string; objects: { copied: number; existing: number; asStored: number; reEncoded: number }; walFiles: number; backups: string[]; backlogCleared: number }
+
+describe('pgark copy', () => {
+  it('after the fault, copy --all makes repo2 restorable on its own', { timeout: 600_000 }, async () => {
+    const backup = JSON.parse((await pgark(['backup', '--repo', fsRepo, '--stanza', 'main', '--pgdata', src.dataDir, '--type', 'full', '--no-progress', '--json'], { env: { ...env, ...connEnv(src) } })).stdout) as { id: string };
+    cut();
+    await src.psql("UPDATE t SET v = v || '+' WHERE id % 10 = 0; INSERT INTO t SELECT g, 'after the backup' FROM generate_series(20001, 21000) g");
+    const expected = await fingerprint(src);
+    await src.psql("SELECT pg_create_restore_point('copied')");
+    await src.psql("INSERT INTO t SELECT g, 'after the restore point' FROM generate_series(21001, 22000) g");
+    const lastSeg = await src.switchWal();
+    await src.waitForArchived(lastSeg, 120_000);
+    expect((await info(fsRepo)).backlog[0]).toMatchObject({ repo: 'repo2' });
+    proxy.clear();
+
+    const copyArgs = ['copy', '--all', '--to', 'repo2', '--repo', fsRepo, '--repo2', s3Repo, '--stanza', 'main', ...s3Flags, '--json'];
+    const first = expectJsonFormat<CopyOut>((await pgark(copyArgs, { env })).stdout, 'copy');
+    expect(first.toName).toBe('repo2');
+    expect(first.backups).toEqual([backup.id]);
+    expect(first.objects.copied).toBeGreaterThan(0);
+    // Both repositories plain: every object copied as stored.
+    expect(first.objects.reEncoded).toBe(0);
+    expect((await info(fsRepo)).backlog).toEqual([]);
+    // Resumable: a second run finds everything there.
+    const again = expectJsonFormat<CopyOut>((await pgark(copyArgs, { env })).stdout, 'copy');
+    expect(again.objects.copied).toBe(0);
+    expect(again.objects.existing).toBe(first.objects.copied + first.objects.existing);
+
+    // repo2 alone: its own list, and a restore with exact rows (restore_command reads only repo2).
+    const listed = JSON.parse((await pgark(['list', '--repo', s3Repo, '--stanza', 'main', ...s3Flags, '--json'], { env })).stdout) as { backups: Array<{ id: string }> };
+    expect(listed.backups.map((b) => b.id)).toEqual([backup.id]);
+    const target = join(work, 'restored-from-repo2');
+    await mkdir(target, { mode: 0o700 });
+    await chownToRunAs(target);
+    await pgark(['restore', 'latest', '--repo', s3Repo, '--stanza', 'main', ...s3Flags, '--pgdata', target, '--target-name', 'copied', '--target-action', 'promote', '--no-progress'], { env });
+    const copy = await PgCluster.fromDataDir(target, { name: 'multi-repo-copy', conf: { archive_mode: 'off' } });
+    copy.serverEnv = { ...env, PGARK_PREFETCH: '0' };
+    await copy.start({ timeoutSec: 180 });
+    const deadline = Date.now() + 120_000;
+    while ((await copy.psql('SELECT pg_is_in_recovery()').catch(() => 't')) !== 'f') {
+      if (Date.now() > deadline) throw new Error(`recovery did not end\n${await copy.readLog(8000)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(await fingerprint(copy)).toBe(expected);
+    await copy.stop('fast');
   });
 });

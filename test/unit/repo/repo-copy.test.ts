@@ -95,3 +95,35 @@ describe('copyRepository', () => {
     await expect(copyRepository(a.repo, b.repo, 'repo2', { wal: true, backups: [], jobs: 1 })).rejects.toThrow(/system identifier/);
   });
 });
+
+describe('copyObjectTo with encryption: re-encoded with the target\'s key', () => {
+  const K1 = randomBytes(32).toString('hex');
+  const K2 = randomBytes(32).toString('hex');
+  const keys = { K1, K2 };
+
+  it('plain -> encrypted (K1) -> encrypted under another key (K2): each copy readable only with its own key', async () => {
+    const { keyEnvSource } = await import('../../../src/repo/repo-cipher.js');
+    const { keyInit } = await import('../../../src/repo/key-admin.js');
+    const c = memoryRepo();
+    try {
+      b.repo.useKeySource(keyEnvSource('K1', keys));
+      c.repo.useKeySource(keyEnvSource('K2', keys));
+      await keyInit(b.repo);
+      await keyInit(c.repo);
+      const key = 'main/backup/20261207-000000F/data/0';
+      const body = content();
+      await put(a, key, body);
+      expect(await a.repo.copyObjectTo(b.repo, key, { codec: 'zstd' })).toMatchObject({ status: 'copied', how: 're-encoded' });
+      expect(await b.repo.copyObjectTo(c.repo, key, { codec: 'lz4' })).toMatchObject({ status: 'copied', how: 're-encoded' });
+      for (const m of [b, c]) expect((await readAll(await m.repo.getObject(key), 8 * 1024 * 1024)).equals(body)).toBe(true);
+      // The encrypted copies hold no plaintext run of the content.
+      const probe = body.subarray(60_000, 60_064);
+      for (const m of [b, c]) expect((await readAll(await m.driver.get(key), 16 * 1024 * 1024)).includes(probe)).toBe(false);
+      // Resumed: the same content under the target's key is recognised (keyed digest).
+      expect((await a.repo.copyObjectTo(b.repo, key, { codec: 'zstd' })).status).toBe('exists');
+      expect((await b.repo.copyObjectTo(c.repo, key, { codec: 'lz4' })).status).toBe('exists');
+    } finally {
+      c.drop();
+    }
+  });
+});

@@ -65,6 +65,8 @@ export interface MoreRepo {
   mode: 'required' | 'async';
   cipherKeyFile: string | undefined;
   cipherKeyEnv: string | undefined;
+  /** Its own retention (repoN-retain-*), when any is set; else expire applies repo's. */
+  retention: Pick<Settings, 'retainFull' | 'retainWindow' | 'retainDaily' | 'retainWeekly' | 'retainMonthly'> | undefined;
 }
 
 /** What opening a repository reads (cli/context.ts openRepository; worker threads open their own). */
@@ -155,9 +157,21 @@ function moreReposOf(get: (k: string) => string | number | undefined, first: str
       mode: get(`${name}-mode`) as 'required' | 'async',
       cipherKeyFile: get(`${name}-cipher-key-file`) as string | undefined,
       cipherKeyEnv: get(`${name}-cipher-key-env`) as string | undefined,
+      retention: ownRetention(get, name),
     });
   }
   return out;
+}
+
+function ownRetention(get: (k: string) => string | number | undefined, name: string): MoreRepo['retention'] {
+  const r = {
+    retainFull: get(`${name}-retain-full`) as number | undefined,
+    retainWindow: get(`${name}-retain-window`) as string | undefined,
+    retainDaily: get(`${name}-retain-daily`) as number | undefined,
+    retainWeekly: get(`${name}-retain-weekly`) as number | undefined,
+    retainMonthly: get(`${name}-retain-monthly`) as number | undefined,
+  };
+  return Object.values(r).some((v) => v !== undefined) ? r : undefined;
 }
 
 /** The settings of further repository `m` as one repository's settings (to open it like `repo`). */

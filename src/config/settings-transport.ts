@@ -25,7 +25,8 @@ import { isCipherSetting, isDriverSetting, isRepoSetting, SETTINGS, type Setting
 
 /** Whether a setting given by flag or environment is written into archive_command / restore_command. */
 export function travelsInCommands(spec: Pick<SettingSpec, 'key'>): boolean {
-  return isDriverSetting(spec.key) || isCipherSetting(spec.key) || isRepoSetting(spec.key);
+  // repoN-retain-* are expire's, like retain-*: they stay in the config file / environment.
+  return isDriverSetting(spec.key) || isCipherSetting(spec.key) || (isRepoSetting(spec.key) && !spec.key.includes('-retain-'));
 }
 
 /** What a worker's environment is made of: the settings given by flag or environment and the config file. */

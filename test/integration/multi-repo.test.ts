@@ -11,7 +11,8 @@
  *   repo2 holds every segment.
  * - A backup taken once into `repo`, then more WAL while repo2 is unreachable again:
  *   `pgark copy --all --to repo2` fills the gap and copies the backup (a second run copies
- *   nothing), and a restore from repo2 alone reaches a restore point with exact rows.
+ *   nothing), and a restore from repo2 alone reaches a restore point with exact rows. Then
+ *   expire applies each repository's own retention (retain-full 2 / repo2-retain-full 1).
  */
 import { access, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -185,5 +186,21 @@ describe('pgark copy', () => {
     }
     expect(await fingerprint(copy)).toBe(expected);
     await copy.stop('fast');
+
+    // Retention per repository: a second backup in both; repo keeps 2 full backups, repo2 only 1.
+    const second = JSON.parse((await pgark(['backup', '--repo', fsRepo, '--stanza', 'main', '--pgdata', src.dataDir, '--type', 'full', '--no-progress', '--json'], { env: { ...env, ...connEnv(src) } })).stdout) as { id: string };
+    await pgark(copyArgs, { env });
+    const both = ['--repo', fsRepo, '--repo2', s3Repo, '--stanza', 'main', ...s3Flags, '--retain-full', '2', '--repo2-retain-full', '1'];
+    const text = (await pgark(['expire', ...both], { env })).stdout;
+    expect(text).toMatch(/^repo \(.*fs-repo\):$/m);
+    expect(text).toMatch(/^repo2 \(s3:\/\/pgark-test\/second\):$/m);
+    const ids = async (repo: string, extra: string[] = []) => (JSON.parse((await pgark(['list', '--repo', repo, '--stanza', 'main', ...extra, '--json'], { env })).stdout) as { backups: Array<{ id: string }> }).backups.map((b) => b.id);
+    expect(await ids(fsRepo)).toEqual([backup.id, second.id]);
+    expect(await ids(s3Repo, s3Flags)).toEqual([second.id]);
+    // One repository's outcome as JSON; --json without --in is refused with several.
+    expect(expectJsonFormat<{ removed: { backups: string[] }; plan: { keep: Array<{ id: string }> } }>((await pgark(['expire', ...both, '--in', 'repo2', '--json'], { env })).stdout, 'expire')).toMatchObject({ removed: { backups: [] }, plan: { keep: [{ id: second.id }] } });
+    const refused = await pgark(['expire', ...both, '--json'], { env, allowFail: true });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/name one with --in/);
   });
 });

@@ -124,7 +124,7 @@ export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv = proc
     configIncludePath: includePathGiven,
     cipherKeyFile: get('cipher-key-file') as string | undefined,
     cipherKeyEnv: get('cipher-key-env') as string | undefined,
-    moreRepos: moreReposOf(get as (k: string) => string | number | undefined, get('repo') as string | undefined),
+    moreRepos: moreReposOf(get as (k: string) => string | number | undefined, get('repo') as string | undefined, (k) => pick(spec(k as SettingKey), stanza).fromCommandLine),
     driver: Object.fromEntries(
       SETTINGS.filter((s) => isDriverSetting(s.key)).flatMap((s) => {
         const v = get(s.key);
@@ -140,8 +140,12 @@ export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv = proc
   };
 }
 
-/** repo2, repo3 as resolved, in priority order (repo3 without repo2 is fine, as in pgBackRest); a location given twice is refused. */
-function moreReposOf(get: (k: string) => string | number | undefined, first: string | undefined): MoreRepo[] {
+/**
+ * repo2, repo3 as resolved, in priority order (repo3 without repo2 is fine, as in pgBackRest). A
+ * location given twice is refused, except a config file's repoN that a `--repo` flag or
+ * PGARK_REPO points at: that call then has the one repository.
+ */
+function moreReposOf(get: (k: string) => string | number | undefined, first: string | undefined, fromCommandLine: (k: string) => boolean): MoreRepo[] {
   const out: MoreRepo[] = [];
   const seen = new Set(first === undefined ? [] : [first]);
   for (let i = 2; i <= MAX_REPOS; i++) {
@@ -149,6 +153,9 @@ function moreReposOf(get: (k: string) => string | number | undefined, first: str
     const location = get(name) as string | undefined;
     if (location === undefined) continue;
     if (first === undefined) throw new ConfigError(`'${name}' is set but 'repo' is not: the first repository is 'repo'`);
+    // `--repo <repo2's location>` (flag or environment) over a config file that has repo2: this call
+    // works on that one repository (restore from repo2, info of repo2), not on it twice.
+    if (location === first && fromCommandLine('repo') && !fromCommandLine(name)) continue;
     if (seen.has(location)) throw new ConfigError(`'${name}' names a repository already in use ('${location}'): each repository must be another location`);
     seen.add(location);
     out.push({

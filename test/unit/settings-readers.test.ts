@@ -221,5 +221,13 @@ describe('with more than one repository the fast paths leave wal-push to the CLI
 
   it('repo2 naming the same location as repo is refused', async () => {
     expect(await moreReposViaCli(['--repo', '/a', '--repo2', '/a'], { PGARK_CONFIG: EMPTY })).toBeNull();
+    expect(await moreReposViaCli(['--config', file('[global]\nrepo = /a\nrepo2 = /a\n')], {})).toBeNull();
+  });
+
+  it("--repo <repo2's location> over a config file with repo2 works on that one repository (restore from repo2)", async () => {
+    expect(await moreReposViaCli(['--config', MORE_STANZA, '--repo', 's3://b/p'], {})).toEqual([]);
+    expect(await moreReposViaCli(['--config', MORE_STANZA], { PGARK_REPO: 's3://b/p' })).toEqual([]);
+    // Given both on the command line, it is a mistake.
+    expect(await moreReposViaCli(['--config', MORE_STANZA, '--repo', 's3://b/p', '--repo2', 's3://b/p'], {})).toBeNull();
   });
 });

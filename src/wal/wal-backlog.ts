@@ -8,6 +8,7 @@
  */
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ArchiveMismatchError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { backlogKey, backlogPrefix } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
@@ -72,7 +73,7 @@ export async function fillBacklogEntry(first: Repository, target: Repository, re
   }
 }
 
-/** Fill up to `limit` of `repoName`'s backlog, oldest first; stops at the first failure (logged). Returns the number filled. */
+/** Fill up to `limit` of `repoName`'s backlog, oldest first; stops at the first failure other than a mismatch (logged). Returns the number filled. */
 export async function fillBacklog(first: Repository, target: Repository, repoName: string, workDir: string, limit: number): Promise<number> {
   let n = 0;
   for (const name of (await backlogNames(first, repoName)).slice(0, limit)) {
@@ -80,6 +81,12 @@ export async function fillBacklog(first: Repository, target: Repository, repoNam
       await fillBacklogEntry(first, target, repoName, name, workDir);
       n++;
     } catch (err) {
+      // A different file under this name there is for a person to look at; it must not hold up
+      // the rest of the backlog. Anything else (unreachable again) ends this round.
+      if (err instanceof ArchiveMismatchError) {
+        log.error(`${repoName}: unable to fill '${name}' from the backlog: ${err.message}; it stays in the backlog`);
+        continue;
+      }
       log.warn(`${repoName}: unable to fill '${name}' from the backlog: ${(err as Error).message}; it stays in the backlog`);
       break;
     }

@@ -133,6 +133,28 @@ describe('wal-push to several repositories', () => {
     for (const s of [s1, s2, s3]) expect((await stored(r2, s === s1 ? S1 : s === s2 ? S2 : S3)).equals(s.bytes)).toBe(true);
   });
 
+  it('a backlog file that conflicts with what repo2 holds does not hold up the rest of the backlog', async () => {
+    const s1 = await segmentFile(S1, 1n);
+    const s2 = await segmentFile(S2, 2n);
+    d2.down = true;
+    await walPushToSet(set('async'), pushSettings(), s1.path);
+    await walPushToSet(set('async'), pushSettings(), s2.path);
+    d2.down = false;
+    // Something else put a different S1 into repo2 meanwhile.
+    const meta = await r1.repo.requireStanza();
+    await r2.repo.ensureStanza({ systemIdentifier: meta.systemIdentifier, pgVersion: meta.pgVersion, walSegmentSize: meta.walSegmentSize }, 'lz4', 'test');
+    const other = await segmentFile(S1, 1n);
+    const { pushWalFile } = await import('../../../src/wal/push-file.js');
+    await pushWalFile(r2.repo, { path: other.path, name: S1, size: SEG }, { codec: 'none' });
+    const s3 = await segmentFile(S3, 3n);
+    await walPushToSet(set('async'), pushSettings(), s3.path);
+    // S2 filled; S1 stays in the backlog (and repo2's S1 unchanged) for a person to look at.
+    expect(await backlogNames(r1.repo, 'repo2')).toEqual([S1]);
+    expect((await stored(r2, S2)).equals(s2.bytes)).toBe(true);
+    expect((await stored(r2, S1)).equals(other.bytes)).toBe(true);
+    expect(s1.bytes.equals(other.bytes)).toBe(false);
+  });
+
   it('an async repository that could not even be opened gets a backlog too', async () => {
     const { path } = await segmentFile(S1, 1n);
     const s = new RepoSet([{ name: 'repo', mode: 'required', repo: r1.repo }, { name: 'repo2', mode: 'async', repo: undefined, openError: new StorageError('s3', 'unreachable') }]);

@@ -20,6 +20,8 @@ export interface RepoSetMember {
   /** Undefined when an async repository could not be opened (see openError). */
   repo: Repository | undefined;
   openError?: unknown;
+  /** Lazy sets (readers): opens it on first use (see RepoSet.use). */
+  open?: () => Promise<Repository>;
 }
 
 export type RepoSetSettings = RepositorySettings & { moreRepos: readonly MoreRepo[] };
@@ -42,6 +44,23 @@ export class RepoSet {
     return this.members.filter((m) => m.mode === 'async');
   }
 
+  /**
+   * The member's repository, opened now if the set is lazy (`openRepoSet(.., { lazy: true })`):
+   * a reader that finds what it needs in `repo` never waits for an unreachable repo2. Undefined
+   * when it cannot be opened (the error is kept in openError).
+   */
+  async use(m: RepoSetMember): Promise<Repository | undefined> {
+    if (m.repo || !m.open) return m.repo;
+    const open = m.open;
+    delete m.open;
+    try {
+      m.repo = await open();
+    } catch (err) {
+      m.openError = err;
+    }
+    return m.repo;
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.members.map((m) => m.repo?.close().catch(() => undefined)));
   }
@@ -55,6 +74,8 @@ export interface OpenRepoSetOptions extends OpenRepositoryOptions {
    * count as "cannot answer", never as "missing".
    */
   mustOpen?: 'required' | 'none';
+  /** Open each repository only when RepoSet.use asks for it (implies mustOpen 'none'). */
+  lazy?: boolean;
 }
 
 export async function openRepoSet(
@@ -67,6 +88,10 @@ export async function openRepoSet(
   try {
     const all = [{ name: 'repo', mode: 'required' as const, settings: settings as RepositorySettings }, ...settings.moreRepos.map((m) => ({ name: m.name, mode: m.mode, settings: moreRepoSettings(settings, m) }))];
     for (const m of all) {
+      if (o.lazy) {
+        members.push({ name: m.name, mode: m.mode, repo: undefined, open: () => open(m.settings, o) });
+        continue;
+      }
       try {
         members.push({ name: m.name, mode: m.mode, repo: await open(m.settings, o) });
       } catch (err) {

@@ -5,7 +5,8 @@
  * could not be opened or read (unreachable, damaged copy, wrong key, stanza missing) is never
  * counted as missing: if no repository has the file and one failed, the first failure is the
  * answer (exit above 125, PostgreSQL stops rather than promoting early). Prefetch is off: the
- * prefetch worker reads one repository.
+ * prefetch worker reads one repository. A lazy set opens a repository only when the ones before
+ * it lack the file, so an unreachable repo2 costs nothing while repo has what is asked.
  */
 import { log } from '../common/log.js';
 import type { RepoSet } from '../repo/repo-set.js';
@@ -31,16 +32,18 @@ export async function walFetchFromSet(set: RepoSet, settings: Pick<Settings, 'fe
   const outcomes: FetchOutcome[] = [];
   let last: WalFetchResult | undefined;
   for (const m of set.members) {
-    if (!m.repo) {
+    const repo = await set.use(m);
+    if (!repo) {
+      log.warn(`${m.name}: unable to open it: ${(m.openError as Error).message}`);
       outcomes.push({ repo: m.name, answer: 'failed', error: m.openError });
       continue;
     }
     try {
-      last = await walFetch(m.repo, { prefetch: 0, fetchReceived: settings.fetchReceived }, name, dest, dataDir);
+      last = await walFetch(repo, { prefetch: 0, fetchReceived: settings.fetchReceived }, name, dest, dataDir);
       outcomes.push({ repo: m.name, answer: last.status === 'restored' ? 'restored' : 'missing' });
       if (last.status === 'restored') break;
     } catch (err) {
-      log.warn(`${m.name} (${m.repo.location}): unable to fetch '${name}': ${(err as Error).message}`);
+      log.warn(`${m.name} (${repo.location}): unable to fetch '${name}': ${(err as Error).message}`);
       outcomes.push({ repo: m.name, answer: 'failed', error: err });
     }
   }

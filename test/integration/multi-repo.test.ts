@@ -202,5 +202,21 @@ describe('pgark copy', () => {
     const refused = await pgark(['expire', ...both, '--json'], { env, allowFail: true });
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/name one with --in/);
+
+    // wal-fetch with both: "missing" (exit 1) only while both answer; repo2 unreachable: above 125.
+    const fetchDir = join(work, 'fetch');
+    await mkdir(fetchDir, { mode: 0o700 });
+    await chownToRunAs(fetchDir);
+    const fetchArgs = (name: string) => ['wal-fetch', name, join(fetchDir, 'RECOVERYXLOG'), '--repo', fsRepo, '--repo2', s3Repo, '--stanza', 'main', ...s3Flags];
+    const absent = '0000000100000000000000FE';
+    expect((await pgark(fetchArgs(absent), { env, allowFail: true, cwd: fetchDir })).code).toBe(1);
+    expect((await pgark(fetchArgs(lastSeg), { env, cwd: fetchDir })).code).toBe(0);
+    cut();
+    const down = await pgark(fetchArgs(absent), { env, allowFail: true, cwd: fetchDir });
+    expect(down.code).toBe(210);
+    expect(down.stderr).toMatch(/repo2: .*not reporting it as missing/);
+    // What repo has is still served.
+    expect((await pgark(fetchArgs(lastSeg), { env, cwd: fetchDir })).code).toBe(0);
+    proxy.clear();
   });
 });

@@ -205,6 +205,16 @@ describe('wal-fetch from several repositories', () => {
     await expect(walFetchFromSet(set('required'), fs, S3, dest, join(dir, 'data'))).rejects.toBeInstanceOf(StorageError);
     // ... while what repo has is still served.
     expect(await walFetchFromSet(set('required'), fs, S2, dest, join(dir, 'data'))).toMatchObject({ status: 'restored', repo: 'repo' });
+    // Lazy (wal-fetch's set): repo2 is opened only when repo lacks the file.
+    let opened = 0;
+    const lazy = () => new RepoSet([
+      { name: 'repo', mode: 'required', repo: r1.repo },
+      { name: 'repo2', mode: 'required', repo: undefined, open: async () => { opened++; throw new StorageError('s3', 'repo2 is down'); } },
+    ]);
+    expect(await walFetchFromSet(lazy(), fs, S2, dest, join(dir, 'data'))).toMatchObject({ status: 'restored', repo: 'repo' });
+    expect(opened).toBe(0);
+    await expect(walFetchFromSet(lazy(), fs, S3, dest, join(dir, 'data'))).rejects.toThrow(/repo2: repo2 is down/);
+    expect(opened).toBe(1);
     // A repository that could not be opened counts as unreachable, not missing.
     const unopened = new RepoSet([{ name: 'repo', mode: 'required', repo: r1.repo }, { name: 'repo2', mode: 'required', repo: undefined, openError: new NotFoundError('x', 'marker missing') }]);
     await expect(walFetchFromSet(unopened, fs, S3, dest, join(dir, 'data'))).rejects.toThrow(/marker missing/);

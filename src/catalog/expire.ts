@@ -6,7 +6,7 @@
  */
 import { ConfigError, InvalidInputError } from '../common/errors.js';
 import { log, PhaseTimer } from '../common/log.js';
-import { pinKey, receivedPieceOfKey, receivedPrefix, walNameOfKey, walPrefix } from '../repo/layout.js';
+import { backlogPrefix, pinKey, receivedPieceOfKey, receivedPrefix, walNameOfKey, walPrefix } from '../repo/layout.js';
 import { acquireRepoLock } from '../repo/repo-lock.js';
 import type { Repository } from '../repo/repository.js';
 import { findBackup, listBackups, listPins, removeBackup, uncommittedBackupIds } from './catalog.js';
@@ -84,6 +84,15 @@ export async function runExpire(repo: Repository, o: { retention: RetentionSetti
         const piece = receivedPieceOfKey(obj.path);
         if (piece && walRemovable(piece.segment, plan.walKeepFrom.segment, meta.walSegmentSize)) walDoomed.push({ path: obj.path, size: obj.size, name: piece.segment });
       }
+    }
+    // WAL an async further repository still lacks (its backlog, kept here: wal/wal-backlog.ts) is
+    // the only copy it can be filled from: kept until that repository has it.
+    const backlogged = new Set<string>();
+    for await (const obj of repo.list(backlogPrefix(repo.stanza))) backlogged.add(obj.path.slice(obj.path.lastIndexOf('/') + 1));
+    const keptForBacklog = walDoomed.filter((w) => backlogged.has(w.name)).length;
+    if (keptForBacklog > 0) {
+      plan.warnings.push(`${keptForBacklog} WAL file(s) below the cut are kept: an async repository still lacks them (its backlog: pgark info; pgark copy --wal fills it)`);
+      walDoomed.splice(0, walDoomed.length, ...walDoomed.filter((w) => !backlogged.has(w.name)));
     }
     walDoomed.sort((a, b) => (a.name < b.name ? -1 : 1));
     phases.lap('list WAL', `${walDoomed.length} object(s) below ${plan.walKeepFrom?.segment ?? '(nothing: no backup kept)'}`);

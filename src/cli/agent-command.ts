@@ -34,6 +34,9 @@ export function registerAgentCommand(program: Command): void {
     .option('--json', 'print the final counters as JSON when stopped')
     .action(async (opts: { metricsPort?: string; metricsHost?: string; pollMs?: string; warnBacklog?: string; warnAge?: string; json?: boolean }, cmd: Command) => {
       const settings = settingsFrom(cmd);
+      if (settings.moreRepos.length > 0) {
+        throw new ConfigError(`${settings.moreRepos.map((m) => m.name).join(', ')} set: pgark agent stores ahead and writes push records for one repository, and does not yet serve several (README "Several repositories"); wal-push stores to each`);
+      }
       if (!settings.pgdata) throw new ConfigError("missing required setting 'pgdata': pass --pgdata, set PGDATA, or add 'pgdata = ...' to the config file");
       const walDir = join(resolve(settings.pgdata), 'pg_wal');
       const pollMs = intOption(opts.pollMs, '--poll-ms', 10, 60_000) ?? 1000;

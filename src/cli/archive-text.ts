@@ -41,6 +41,7 @@ export function printInfo(i: InfoReport): void {
     out(`    ${formatBytes(r.bytesReceived)} received, ${r.segmentsStored} segments and ${r.piecesStored} pieces stored, ${r.reconnects} reconnects`);
     if (r.lastError) out(`    last error ${r.lastErrorAt ?? ''}: ${r.lastError}`);
   }
+  for (const b of i.backlog) out(`  ${b.repo} (async) backlog: ${b.files} WAL file${b.files === 1 ? '' : 's'} not there yet, oldest ${b.oldest} (filled by wal-push calls that reach it, or pgark copy --wal)`);
   printReceived(i.received, '  ');
   if (i.drills.last) {
     out(`  last drill ${formatDrillLine(i.drills.last, Date.now())} (${i.drills.count} drill report${i.drills.count === 1 ? '' : 's'} stored)`);

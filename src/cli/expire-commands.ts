@@ -1,6 +1,9 @@
 /** CLI wiring of the retention commands `pgark expire`, `keep` and `delete`. Implementations load only when a command runs. */
 import type { Command } from 'commander';
 import { printJson, settingsFrom, withRepository } from './context.js';
+import { ConfigError } from '../common/errors.js';
+import { moreRepoSettings, type Settings } from '../config/resolve.js';
+import type { ExpireOutcome, RetentionSettings } from '../catalog/expire.js';
 import { formatBytes } from './format.js';
 
 export function registerExpireCommands(program: Command): void {
@@ -21,23 +24,26 @@ export function registerExpireCommands(program: Command): void {
     .option('--retain-weekly <n>', 'keep the newest backup of each of the last N ISO weeks')
     .option('--retain-monthly <n>', 'keep the newest backup of each of the last N months')
     .option('--dry-run', 'print the plan, remove nothing')
-    .option('--json', 'print as JSON')
-    .action(async (opts: { dryRun?: boolean; json?: boolean }, cmd: Command) => {
+    .option('--in <repo>', 'with several repositories: expire only this one (repo, repo2, repo3; default: each in turn, with its own policy)')
+    .option('--json', 'print as JSON (with several repositories, of the one --in names)')
+    .action(async (opts: { dryRun?: boolean; json?: boolean; in?: string }, cmd: Command) => {
       const settings = settingsFrom(cmd);
       const { runExpire } = await import('../catalog/expire.js');
-      const out = await withRepository(settings, (repo) => runExpire(repo, { retention: settings, dryRun: !!opts.dryRun }));
-      if (opts.json) {
-        printJson((await import('../json/catalog-json.js')).expireJson(out));
-        return;
+      // Several repositories (README "Several repositories"): each has its own backups and policy
+      // (repoN-retain-*, else repo's retain-*).
+      const all = [{ name: 'repo', settings: settings as Settings, retention: settings as RetentionSettings }, ...settings.moreRepos.map((m) => ({ name: m.name, settings: { ...settings, ...moreRepoSettings(settings, m) }, retention: m.retention ?? settings }))];
+      const targets = opts.in === undefined ? all : all.filter((r) => r.name === opts.in);
+      if (targets.length === 0) throw new ConfigError(`--in ${opts.in}: no such repository (configured: ${all.map((r) => r.name).join(', ')})`);
+      if (opts.json && targets.length > 1) throw new ConfigError(`--json with ${targets.length} repositories: name one with --in (${all.map((r) => r.name).join(', ')})`);
+      for (const t of targets) {
+        const out = await withRepository(t.settings, (repo) => runExpire(repo, { retention: t.retention, dryRun: !!opts.dryRun }));
+        if (opts.json) {
+          printJson((await import('../json/catalog-json.js')).expireJson(out));
+          return;
+        }
+        if (all.length > 1) process.stdout.write(`${t.name} (${t.settings.repo}):\n`);
+        printExpire(out);
       }
-      const verb = out.dryRun ? 'would remove' : 'removed';
-      const wal = out.wouldRemove ? out.wouldRemove.wal : { files: out.wal.removed, bytes: out.wal.removedBytes };
-      for (const k of out.plan.keep) process.stdout.write(`keep    ${k.id}  (${k.reasons.join('; ')})\n`);
-      for (const e of out.plan.expire) process.stdout.write(`${out.dryRun ? 'expire ' : 'expired'} ${e.id}  (${e.reason})\n`);
-      for (const w of out.plan.warnings) process.stdout.write(`warning: ${w}\n`);
-      for (const id of out.wouldRemove?.uncommitted ?? out.removedUncommitted) process.stdout.write(`${verb} uncommitted backup ${id}\n`);
-      process.stdout.write(`WAL: ${verb} ${wal.files} file(s) (${formatBytes(wal.bytes)})` +
-        (out.wal.keptFrom ? `; WAL from ${out.wal.keptFrom} on is kept` : '') + '\n');
     });
 
   program
@@ -65,4 +71,15 @@ export function registerExpireCommands(program: Command): void {
       for (const why of r.overridden) process.stdout.write(`forced: ${why}\n`);
       process.stdout.write(`deleted ${r.removed.join(', ')}\n`);
     });
+}
+
+function printExpire(out: ExpireOutcome): void {
+  const verb = out.dryRun ? 'would remove' : 'removed';
+  const wal = out.wouldRemove ? out.wouldRemove.wal : { files: out.wal.removed, bytes: out.wal.removedBytes };
+  for (const k of out.plan.keep) process.stdout.write(`keep    ${k.id}  (${k.reasons.join('; ')})\n`);
+  for (const e of out.plan.expire) process.stdout.write(`${out.dryRun ? 'expire ' : 'expired'} ${e.id}  (${e.reason})\n`);
+  for (const w of out.plan.warnings) process.stdout.write(`warning: ${w}\n`);
+  for (const id of out.wouldRemove?.uncommitted ?? out.removedUncommitted) process.stdout.write(`${verb} uncommitted backup ${id}\n`);
+  process.stdout.write(`WAL: ${verb} ${wal.files} file(s) (${formatBytes(wal.bytes)})` +
+    (out.wal.keptFrom ? `; WAL from ${out.wal.keptFrom} on is kept` : '') + '\n');
 }

@@ -2,7 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, exitCodeOf } from '../common/errors.js';
 import { reportFailure, setLogCommand } from '../common/log.js';
-import { DEFAULT_CONFIG_INCLUDE_PATH, DEFAULT_CONFIG_PATH, isCipherSetting, isDriverSetting, SETTINGS } from '../config/schema.js';
+import { DEFAULT_CONFIG_INCLUDE_PATH, DEFAULT_CONFIG_PATH, isCipherSetting, isDriverSetting, isRepoSetting, SETTINGS } from '../config/schema.js';
 import { PGARK_VERSION } from '../version.js';
 import { CHECK_UNKNOWN, ExitWith, walFetchFatalCode } from './exit.js';
 import { assertNoPassword } from '../pg/conninfo.js';
@@ -31,6 +31,7 @@ export const COMMAND_GROUPS: ReadonlyArray<{ commands: readonly string[]; load: 
   { commands: ['list'], load: async () => [(await import('./list-command.js')).registerListCommand] },
   { commands: ['show'], load: async () => [(await import('./show-command.js')).registerShowCommand] },
   { commands: ['expire', 'keep', 'delete'], load: async () => [(await import('./expire-commands.js')).registerExpireCommands] },
+  { commands: ['copy'], load: async () => [(await import('./copy-command.js')).registerCopyCommand] },
   { commands: ['verify'], load: async () => [(await import('./verify-command.js')).registerVerifyCommand] },
   { commands: ['agent'], load: async () => [(await import('./agent-command.js')).registerAgentCommand] },
   { commands: ['receive'], load: async () => [(await import('./receive-command.js')).registerReceiveCommand] },
@@ -83,7 +84,7 @@ export async function buildProgram(argv?: readonly string[]): Promise<Command> {
     .addOption(new Option('--log-level-stderr <level>', 'level of stderr (default: --log-level; with --log-file at most warn)').env('PGARK_LOG_LEVEL_STDERR'));
   // Storage driver settings (docs/storage/): flags, environment or config file.
   for (const s of SETTINGS) {
-    if (isDriverSetting(s.key) || isCipherSetting(s.key)) program.addOption(new Option(`--${s.key} <value>`, s.description).env(s.env));
+    if (isDriverSetting(s.key) || isCipherSetting(s.key) || isRepoSetting(s.key)) program.addOption(new Option(`--${s.key} <value>`, s.description).env(s.env));
   }
   program
     .showHelpAfterError('(run with --help for usage)')

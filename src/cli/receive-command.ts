@@ -40,6 +40,9 @@ export function registerReceiveCommand(program: Command): void {
     .option('--json', 'print the final status as JSON when stopped')
     .action(async (opts: ReceiveOpts, cmd: Command) => {
       const settings = settingsFrom(cmd);
+      if (settings.moreRepos.length > 0) {
+        throw new ConfigError(`${settings.moreRepos.map((m) => m.name).join(', ')} set: pgark receive stores into one repository, and does not yet serve several (README "Several repositories"); wal-push stores to each`);
+      }
       const name = opts.applicationName ?? 'pgark';
       if (!/^[A-Za-z0-9_.-]{1,63}$/.test(name)) throw new ConfigError(`invalid --application-name '${name.slice(0, 64)}': letters, digits, '_', '.' and '-' only (at most 63)`);
       const { isValidSlotName } = await import('../protocol/replication-commands.js');

@@ -28,6 +28,13 @@ export function registerWalFetchCommand(program: Command): void {
     .action(async (name: string, dest: string, _opts: unknown, cmd: Command) => {
       try {
         const settings = settingsFrom(cmd);
+        if (settings.moreRepos.length > 0) {
+          // repo2, repo3: the first that has it, in priority order (wal/wal-fetch-set.ts); no prefetch.
+          const [{ walFetchFromSet }, { withRepoSet }] = await Promise.all([import('../wal/wal-fetch-set.js'), import('../repo/repo-set.js')]);
+          const res = await withRepoSet(settings, (set) => walFetchFromSet(set, settings, name, dest, process.cwd()), { lazy: true });
+          if (res.status === 'missing') throw new ExitWith(ExitCode.FAILURE);
+          return;
+        }
         const { walFetch } = await import('../wal/wal-fetch.js');
         const res = await withRepository(settings, (repo) => walFetch(repo, settings, name, dest, process.cwd()));
         if (res.status === 'missing') throw new ExitWith(ExitCode.FAILURE);

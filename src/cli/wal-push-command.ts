@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { printJson, settingsFrom, withRepository } from './context.js';
 import { withFormat } from '../json/format.js';
+import { ConfigError } from '../common/errors.js';
 
 export function registerWalPushCommand(program: Command): void {
   program
@@ -22,6 +23,13 @@ export function registerWalPushCommand(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (path: string, opts: { json?: boolean }, cmd: Command) => {
       const settings = settingsFrom(cmd);
+      if (settings.moreRepos.length > 0) {
+        // repo2, repo3: every required repository, async ones filled behind (wal/wal-push-set.ts).
+        const [{ walPushToSet }, { withRepoSet }] = await Promise.all([import('../wal/wal-push-set.js'), import('../repo/repo-set.js')]);
+        const { repos: _repos, ...report } = await withRepoSet(settings, (set) => walPushToSet(set, settings, path));
+        if (opts.json) printJson(withFormat('wal-push', report));
+        return;
+      }
       const { walPush } = await import('../wal/wal-push.js');
       const report = await withRepository(settings, (repo) => walPush(repo, settings, path));
       if (opts.json) printJson(withFormat('wal-push', report));
@@ -34,6 +42,8 @@ export function registerWalPushCommand(program: Command): void {
     .argument('<names...>')
     .action(async (walDir: string, names: string[], _opts: unknown, cmd: Command) => {
       const settings = settingsFrom(cmd);
+      // Push records say a segment is in one repository: never with repo2, repo3 (wal-push starts none then).
+      if (settings.moreRepos.length > 0) throw new ConfigError('wal-push-ahead: not used with more than one repository (repo2 is set)');
       const { runPushAhead } = await import('../wal/push-ahead.js');
       const { assertWalFileName } = await import('../wal/segment-name.js');
       names.forEach((n) => assertWalFileName(n));

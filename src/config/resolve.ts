@@ -3,7 +3,7 @@ import { ConfigError } from '../common/errors.js';
 import { type CodecName } from '../io/codec.js';
 import type { LogLevel } from '../common/log.js';
 import { loadConfig } from './config-load.js';
-import { isDriverSetting, SETTINGS, type SettingKey, type SettingSpec } from './schema.js';
+import { isDriverSetting, MAX_REPOS, SETTINGS, type SettingKey, type SettingSpec } from './schema.js';
 import { checkSetting } from './setting-check.js';
 
 export interface Settings {
@@ -41,6 +41,11 @@ export interface Settings {
   /** Encryption: the file, or the name of the environment variable, that holds the key-encryption key. */
   cipherKeyFile: string | undefined;
   cipherKeyEnv: string | undefined;
+  /**
+   * The stanza's further repositories (repo2, repo3) in priority order, after `repo`; empty with
+   * one repository. Each is opened with the shared driver settings and its own key source.
+   */
+  moreRepos: MoreRepo[];
   /** Storage driver settings (ssh-*, s3-*, azure-*, gcs-*, storage-*) that have a value, by key. */
   driver: Record<string, string>;
   /**
@@ -49,6 +54,19 @@ export interface Settings {
    * (config/settings-transport.ts): with the same config file, it resolves to these settings.
    */
   given: Partial<Record<SettingKey, string>>;
+}
+
+/** A further repository of the stanza (repo2, repo3). */
+export interface MoreRepo {
+  /** 'repo2', 'repo3': its setting's name, used in messages, backlog keys and `copy --to`. */
+  name: string;
+  location: string;
+  /** required: wal-push succeeds only when a file is durable here too; async: filled behind from a backlog. */
+  mode: 'required' | 'async';
+  cipherKeyFile: string | undefined;
+  cipherKeyEnv: string | undefined;
+  /** Its own retention (repoN-retain-*), when any is set; else expire applies repo's. */
+  retention: Pick<Settings, 'retainFull' | 'retainWindow' | 'retainDaily' | 'retainWeekly' | 'retainMonthly'> | undefined;
 }
 
 /** What opening a repository reads (cli/context.ts openRepository; worker threads open their own). */
@@ -106,6 +124,7 @@ export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv = proc
     configIncludePath: includePathGiven,
     cipherKeyFile: get('cipher-key-file') as string | undefined,
     cipherKeyEnv: get('cipher-key-env') as string | undefined,
+    moreRepos: moreReposOf(get as (k: string) => string | number | undefined, get('repo') as string | undefined, (k) => pick(spec(k as SettingKey), stanza).fromCommandLine),
     driver: Object.fromEntries(
       SETTINGS.filter((s) => isDriverSetting(s.key)).flatMap((s) => {
         const v = get(s.key);
@@ -119,6 +138,52 @@ export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv = proc
       }),
     ),
   };
+}
+
+/**
+ * repo2, repo3 as resolved, in priority order (repo3 without repo2 is fine, as in pgBackRest). A
+ * location given twice is refused, except a config file's repoN that a `--repo` flag or
+ * PGARK_REPO points at: that call then has the one repository.
+ */
+function moreReposOf(get: (k: string) => string | number | undefined, first: string | undefined, fromCommandLine: (k: string) => boolean): MoreRepo[] {
+  const out: MoreRepo[] = [];
+  const seen = new Set(first === undefined ? [] : [first]);
+  for (let i = 2; i <= MAX_REPOS; i++) {
+    const name = `repo${i}`;
+    const location = get(name) as string | undefined;
+    if (location === undefined) continue;
+    if (first === undefined) throw new ConfigError(`'${name}' is set but 'repo' is not: the first repository is 'repo'`);
+    // `--repo <repo2's location>` (flag or environment) over a config file that has repo2: this call
+    // works on that one repository (restore from repo2, info of repo2), not on it twice.
+    if (location === first && fromCommandLine('repo') && !fromCommandLine(name)) continue;
+    if (seen.has(location)) throw new ConfigError(`'${name}' names a repository already in use ('${location}'): each repository must be another location`);
+    seen.add(location);
+    out.push({
+      name,
+      location,
+      mode: get(`${name}-mode`) as 'required' | 'async',
+      cipherKeyFile: get(`${name}-cipher-key-file`) as string | undefined,
+      cipherKeyEnv: get(`${name}-cipher-key-env`) as string | undefined,
+      retention: ownRetention(get, name),
+    });
+  }
+  return out;
+}
+
+function ownRetention(get: (k: string) => string | number | undefined, name: string): MoreRepo['retention'] {
+  const r = {
+    retainFull: get(`${name}-retain-full`) as number | undefined,
+    retainWindow: get(`${name}-retain-window`) as string | undefined,
+    retainDaily: get(`${name}-retain-daily`) as number | undefined,
+    retainWeekly: get(`${name}-retain-weekly`) as number | undefined,
+    retainMonthly: get(`${name}-retain-monthly`) as number | undefined,
+  };
+  return Object.values(r).some((v) => v !== undefined) ? r : undefined;
+}
+
+/** The settings of further repository `m` as one repository's settings (to open it like `repo`). */
+export function moreRepoSettings(s: RepositorySettings, m: MoreRepo): RepositorySettings {
+  return { ...s, repo: m.location, cipherKeyFile: m.cipherKeyFile, cipherKeyEnv: m.cipherKeyEnv };
 }
 
 export function requireRepo(s: Pick<Settings, 'repo'>): string {

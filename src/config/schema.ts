@@ -51,6 +51,27 @@ export const SETTINGS = [
   // Client-side encryption (docs/ENCRYPTION.md): where the key-encryption key is, never the key.
   { key: 'cipher-key-file', env: 'PGARK_CIPHER_KEY_FILE', type: 'string', description: 'encryption: file holding the key-encryption key (64 hex digits, or a passphrase stretched with scrypt); not readable by others' },
   { key: 'cipher-key-env', env: 'PGARK_CIPHER_KEY_ENV', type: 'string', description: 'encryption: name of the environment variable holding the key-encryption key (instead of cipher-key-file)' },
+  // More repositories per stanza (README "Several repositories"): repo is the first; repo2, repo3
+  // follow in priority order. Each has its own location, mode and encryption key; the storage
+  // driver settings below are shared by all of them.
+  { key: 'repo2', env: 'PGARK_REPO2', type: 'location', description: 'second repository of the stanza (same forms as repo): wal-push stores to it too, wal-fetch reads it when repo lacks a file' },
+  { key: 'repo2-mode', env: 'PGARK_REPO2_MODE', type: 'enum', values: ['required', 'async'], default: 'required', description: 'required: wal-push succeeds only when a file is durable in repo2 too; async: a file repo2 cannot take now is recorded as its backlog in repo and filled later' },
+  { key: 'repo2-cipher-key-file', env: 'PGARK_REPO2_CIPHER_KEY_FILE', type: 'string', description: 'encryption of repo2: file holding its key-encryption key (as cipher-key-file is for repo)' },
+  { key: 'repo2-cipher-key-env', env: 'PGARK_REPO2_CIPHER_KEY_ENV', type: 'string', description: 'encryption of repo2: name of the environment variable holding its key-encryption key' },
+  { key: 'repo2-retain-full', env: 'PGARK_REPO2_RETAIN_FULL', type: 'int', min: 1, max: 100000, description: 'expire of repo2: full backups to keep (any repo2-retain-* setting gives repo2 its own policy; else it has repo\'s)' },
+  { key: 'repo2-retain-window', env: 'PGARK_REPO2_RETAIN_WINDOW', type: 'duration', description: 'expire of repo2: recovery window to keep, e.g. 30d' },
+  { key: 'repo2-retain-daily', env: 'PGARK_REPO2_RETAIN_DAILY', type: 'int', min: 1, max: 100000, description: 'expire of repo2: newest backup of each of the last N days' },
+  { key: 'repo2-retain-weekly', env: 'PGARK_REPO2_RETAIN_WEEKLY', type: 'int', min: 1, max: 100000, description: 'expire of repo2: newest backup of each of the last N ISO weeks' },
+  { key: 'repo2-retain-monthly', env: 'PGARK_REPO2_RETAIN_MONTHLY', type: 'int', min: 1, max: 100000, description: 'expire of repo2: newest backup of each of the last N months' },
+  { key: 'repo3', env: 'PGARK_REPO3', type: 'location', description: 'third repository of the stanza, after repo2 in priority order' },
+  { key: 'repo3-mode', env: 'PGARK_REPO3_MODE', type: 'enum', values: ['required', 'async'], default: 'required', description: 'required or async, as repo2-mode' },
+  { key: 'repo3-cipher-key-file', env: 'PGARK_REPO3_CIPHER_KEY_FILE', type: 'string', description: 'encryption of repo3: file holding its key-encryption key' },
+  { key: 'repo3-cipher-key-env', env: 'PGARK_REPO3_CIPHER_KEY_ENV', type: 'string', description: 'encryption of repo3: name of the environment variable holding its key-encryption key' },
+  { key: 'repo3-retain-full', env: 'PGARK_REPO3_RETAIN_FULL', type: 'int', min: 1, max: 100000, description: 'expire of repo3: full backups to keep (any repo3-retain-* setting gives repo3 its own policy; else it has repo\'s)' },
+  { key: 'repo3-retain-window', env: 'PGARK_REPO3_RETAIN_WINDOW', type: 'duration', description: 'expire of repo3: recovery window to keep, e.g. 30d' },
+  { key: 'repo3-retain-daily', env: 'PGARK_REPO3_RETAIN_DAILY', type: 'int', min: 1, max: 100000, description: 'expire of repo3: newest backup of each of the last N days' },
+  { key: 'repo3-retain-weekly', env: 'PGARK_REPO3_RETAIN_WEEKLY', type: 'int', min: 1, max: 100000, description: 'expire of repo3: newest backup of each of the last N ISO weeks' },
+  { key: 'repo3-retain-monthly', env: 'PGARK_REPO3_RETAIN_MONTHLY', type: 'int', min: 1, max: 100000, description: 'expire of repo3: newest backup of each of the last N months' },
   // Storage drivers (docs/storage/*.md). Secrets are never settings: they come from the
   // environment or files named here (see each driver's page).
   { key: 'storage-timeout', env: 'PGARK_STORAGE_TIMEOUT', type: 'int', default: '60', min: 1, max: 3600, description: 'remote stores: seconds a request may make no progress before it is abandoned (and retried)' },
@@ -78,6 +99,12 @@ export type SettingKey = (typeof SETTINGS)[number]['key'];
 export const DRIVER_SETTING_PREFIXES = ['storage-', 'ssh-', 's3-', 'azure-', 'gcs-'] as const;
 export function isDriverSetting(key: string): boolean {
   return DRIVER_SETTING_PREFIXES.some((p) => key.startsWith(p));
+}
+
+/** The further repositories (repo2, repo3) and their own settings: repoN, repoN-mode, repoN-cipher-*. */
+export const MAX_REPOS = 3;
+export function isRepoSetting(key: string): boolean {
+  return /^repo[0-9]+(-|$)/.test(key);
 }
 
 /** Settings that name where the encryption key is (never the key): they travel like driver settings. */

@@ -7,9 +7,10 @@
  *   (test/unit/settings-transport.test.ts checks the round trip for every key of the schema).
  * - Into archive_command / restore_command (ops/setup.ts, restore/restore.ts, through
  *   common/self-command.ts buildPgarkCommand): --repo, --stanza, --config when a file is in use,
- *   --config-include-path when one was given (config/config-load.ts), and every storage-driver and
- *   cipher setting given by flag or environment as `--<key> <value>` (cipher-key-file /
- *   cipher-key-env: a path or a variable name, never the key). Other
+ *   --config-include-path when one was given (config/config-load.ts), and every storage-driver,
+ *   cipher and further-repository setting (repo2, repo2-mode, repo2-cipher-key-file, ...) given by
+ *   flag or environment as `--<key> <value>` (cipher-key-file / cipher-key-env: a path or a
+ *   variable name, never the key). Other
  *   settings (tuning such as --jobs, --log-level) stay where the server's environment and the
  *   config file put them, as before: `pgark restore --jobs 16` sizes the restore, not every later
  *   wal-fetch.
@@ -20,11 +21,12 @@
  * from the server's environment. Nothing here puts a secret in argv or a variable.
  */
 import { requireRepo, type Settings } from './resolve.js';
-import { isCipherSetting, isDriverSetting, SETTINGS, type SettingSpec } from './schema.js';
+import { isCipherSetting, isDriverSetting, isRepoSetting, SETTINGS, type SettingSpec } from './schema.js';
 
 /** Whether a setting given by flag or environment is written into archive_command / restore_command. */
 export function travelsInCommands(spec: Pick<SettingSpec, 'key'>): boolean {
-  return isDriverSetting(spec.key) || isCipherSetting(spec.key);
+  // repoN-retain-* are expire's, like retain-*: they stay in the config file / environment.
+  return isDriverSetting(spec.key) || isCipherSetting(spec.key) || (isRepoSetting(spec.key) && !spec.key.includes('-retain-'));
 }
 
 /** What a worker's environment is made of: the settings given by flag or environment and the config file. */

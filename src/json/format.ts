@@ -23,6 +23,7 @@ export const JSON_FORMATS = {
   'restore': 'restore',
   'expire': 'expire',
   'verify': 'verify',
+  'copy': 'copy',
   'agent': 'agent',
   'receive': 'receive',
   'clone': 'clone',

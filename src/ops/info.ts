@@ -35,6 +35,8 @@ export interface InfoReport {
   agent?: (AgentStatus & { running: boolean; warning?: string }) | { running: false };
   /** Receivers (pgark receive) storing into this stanza, from their status objects. */
   receivers: Array<ReceiverStatus & { stale: boolean }>;
+  /** Backlogs of asynchronous further repositories (repo2, repo3) kept in this one: WAL they do not hold yet. */
+  backlog: Array<{ repo: string; files: number; oldest: string }>;
   /** Segments stored in part by a receiver. */
   received: ReceivedRange[];
   /** DR drills (pgark drill): how many reports are stored, and the newest one. */
@@ -98,6 +100,7 @@ export async function collectInfo(repo: Repository, pgdata?: string): Promise<In
     wal,
     ...(pgdata ? { agent: await agentInfo(pgdata) } : {}),
     receivers: await receiverInfo(repo),
+    backlog: await (await import('../wal/wal-backlog.js')).backlogSummary(repo),
     received: (await receivedRanges(repo, archived)).ranges,
     drills: await (await import('./metrics-repo.js')).latestDrill(repo),
     backups: await (async () => {

@@ -191,3 +191,19 @@ export function drillKey(stanza: string, id: string): string {
 export function drillIdFor(when: Date): string {
   return backupIdFor(when, 'full').slice(0, 15) + 'D';
 }
+
+// ---------------------------------------------------------------------------
+// Backlog of an asynchronous further repository (repo2, repo3 with repoN-mode=async), kept in
+// the first repository:
+//
+//   <stanza>/backlog/<repoN>/<WAL file name>   a WAL file repoN has not taken yet (small JSON:
+//                                               when and why); removed once repoN holds it
+// ---------------------------------------------------------------------------
+
+export function backlogPrefix(stanza: string, repoName?: string): string {
+  return repoName === undefined ? `${stanza}/backlog/` : `${stanza}/backlog/${repoName}/`;
+}
+
+export function backlogKey(stanza: string, repoName: string, walName: string): string {
+  return `${backlogPrefix(stanza, repoName)}${walName}`;
+}

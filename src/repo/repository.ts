@@ -3,8 +3,9 @@
  * retries of transient storage errors. It is the only door to storage: code outside src/repo/
  * and storage-drivers/ stores, reads, lists and deletes through it, never through `driver`.
  */
-import { Readable } from 'node:stream';
-import { AlreadyExistsError, IntegrityError, NotARepositoryError, NotFoundError } from '../common/errors.js';
+import { createHash } from 'node:crypto';
+import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
+import { AlreadyExistsError, ArchiveMismatchError, IntegrityError, NotARepositoryError, NotFoundError } from '../common/errors.js';
 import { retryDelayMs, waitToRetry, withRetry, type RetryPolicy } from '../common/retry.js';
 import type { CodecName } from '../io/codec.js';
 import type { ObjectInfo, Op, StorageDriver } from '../../storage-drivers/types.js';
@@ -27,6 +28,51 @@ export interface PutObjectOptions {
   codec: CodecName;
   level?: number | undefined;
   ifAbsent?: boolean;
+}
+
+/**
+ * Passes a stored object's bytes through unchanged while decoding a copy of them: it ends only
+ * after the whole object verified (checksum, sizes), so a put fed from it fails before it can
+ * commit when the source is damaged.
+ */
+class VerifyingTap extends Transform {
+  private readonly feed = new PassThrough();
+  private readonly checked: Promise<void>;
+
+  constructor(key: string, keys: Awaited<ReturnType<RepoCipher['forRead']>>) {
+    super();
+    this.checked = (async () => {
+      const decoded = await decodeObject(this.feed, key, {}, keys);
+      decoded.on('error', () => undefined); // `verified` rejects with the same error
+      decoded.resume();
+      await decoded.verified;
+    })();
+    this.checked.catch(() => undefined);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    // The decoder gets its own copy: its decompressor owns its input and may write into it
+    // (object-stream.ts decodeObject), and these bytes go on to the target unchanged.
+    if (this.feed.write(Buffer.from(chunk))) cb(null, chunk);
+    else this.feed.once('drain', () => cb(null, chunk));
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.feed.end();
+    this.checked.then(() => cb(), (err: Error) => cb(err));
+  }
+
+  override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
+    this.feed.destroy();
+    cb(err);
+  }
+}
+
+export interface CopyObjectResult {
+  status: 'copied' | 'exists';
+  /** as-stored: the stored bytes themselves (both plain); re-encoded: decoded and encoded with the target's key. */
+  how: 'as-stored' | 're-encoded' | 'none';
+  rawSize: number;
 }
 
 export class Repository {
@@ -81,7 +127,8 @@ export class Repository {
     this.markerGuard = { key, intervalMs, checkedAt: Date.now() };
   }
 
-  private async checkMarker(): Promise<void> {
+  /** @internal (copyObjectTo of another Repository). */
+  async checkMarker(): Promise<void> {
     const g = this.markerGuard;
     if (!g || Date.now() - g.checkedAt < g.intervalMs) return;
     if (!(await this.stat(g.key))) {
@@ -299,6 +346,70 @@ export class Repository {
     }
     assertSameCluster(meta, identity, what);
     return meta;
+  }
+
+  /**
+   * Copy object `key` into `target` (another repository of the stanza, `pgark copy`), verified on
+   * the way. When the object here is plain and the target stores plain objects, the stored bytes
+   * are copied as they are (no re-compression); otherwise the content is decoded here and
+   * encoded with the target's key and `codec` (re-encryption). Never overwrites: an object
+   * already in the target with the same content is 'exists'; different content is an
+   * ArchiveMismatchError and the target's copy is left unchanged.
+   */
+  async copyObjectTo(target: Repository, key: string, o: { codec: CodecName }): Promise<CopyObjectResult> {
+    const st = await this.stat(key);
+    if (!st) throw new NotFoundError(key, `unable to copy '${key}': not in repository '${this.location}'`);
+    const trailer = await this.readTrailer(key, st.size);
+    const contentSha = async (): Promise<string> => {
+      if (trailer.keyNumber === undefined) return trailer.sha256;
+      const hash = createHash('sha256');
+      const body = await this.getObject(key);
+      for await (const chunk of body) hash.update(chunk as Buffer);
+      await body.verified;
+      return hash.digest('hex');
+    };
+    const existing = await target.stat(key);
+    if (existing) {
+      const theirs = await target.readTrailer(key, existing.size);
+      if (await target.trailerMatches(key, theirs, await contentSha(), trailer.rawSize)) return { status: 'exists', how: 'none', rawSize: trailer.rawSize };
+      throw new ArchiveMismatchError(`unable to copy '${key}': '${target.location}' holds a different object under this name; it was left unchanged`);
+    }
+    const enc = await target.cipher.forWrite(key);
+    if (trailer.keyNumber === undefined && enc === undefined) {
+      await target.checkMarker();
+      const keys = await this.cipher.forRead(key);
+      try {
+        await withRetry(`copy '${key}'`, target.retry, async () => {
+          const stored = await withRetry(`read '${key}'`, this.retry, () => this.driver.get(key));
+          const tap = new VerifyingTap(key, keys);
+          stored.on('error', (err) => tap.destroy(err));
+          stored.pipe(tap);
+          try {
+            await target.driver.put(key, tap, { ifAbsent: true });
+          } catch (err) {
+            stored.destroy();
+            tap.destroy();
+            throw err;
+          }
+        });
+      } catch (err) {
+        // A retried put whose first attempt committed finds its own bytes.
+        if (!(err instanceof AlreadyExistsError)) throw err;
+        const now = await target.stat(key);
+        const theirs = now ? await target.readTrailer(key, now.size) : undefined;
+        if (!theirs || !(await target.trailerMatches(key, theirs, trailer.sha256, trailer.rawSize))) throw err;
+      }
+      return { status: 'copied', how: 'as-stored', rawSize: trailer.rawSize };
+    }
+    const r = await target.putObject(key, () => {
+      const out = new PassThrough();
+      this.getObject(key).then((body) => {
+        body.on('error', (err) => out.destroy(err));
+        body.pipe(out);
+      }, (err: Error) => out.destroy(err));
+      return out;
+    }, { codec: o.codec, ifAbsent: true });
+    return { status: 'copied', how: 're-encoded', rawSize: r.rawSize };
   }
 
   async close(): Promise<void> {

@@ -8,7 +8,7 @@
 // It lives in src/wal/ (tsc copies it to dist/src/wal/, allowJs) and bin/pgark.js requires it from
 // there. The TypeScript side uses the push records through src/wal/fast-path.ts. Synchronous on
 // purpose: nothing else runs in that process.
-const { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync } = require('node:fs');
+const { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync } = require('node:fs');
 const { basename, dirname, join, resolve } = require('node:path');
 const { createHash } = require('node:crypto');
 
@@ -108,12 +108,51 @@ function optionValue(argv, name) {
   return value;
 }
 
+/** A `repoN = ...` line (repo2, repo3, ...; also repoN-mode etc.) of a config file (src/config/config-file.ts). */
+const MORE_REPOS_LINE = /^[ \t]*repo[0-9]+(-[a-z0-9-]*)?[ \t]*=/m;
+
+/**
+ * Whether this call may have more than one repository (repo2, repo3 by flag, environment, the
+ * config file or an include file), or it cannot tell (a named file it cannot read). A push
+ * record only ever says a segment is in one repository: such a call is left to the CLI, which
+ * stores to every repository (src/wal/wal-push.ts). Conservative: a repoN line in any section counts.
+ */
+function moreRepositories(argv, env) {
+  if (argv.slice(2).some((a) => /^--repo[0-9]+(-|=|$)/.test(a))) return true;
+  if (Object.keys(env).some((k) => /^PGARK_REPO[0-9]+(_|$)/.test(k))) return true;
+  const named = optionValue(argv, '--config') ?? env.PGARK_CONFIG;
+  const config = named ?? '/etc/pgark/pgark.conf';
+  const includeNamed = optionValue(argv, '--config-include-path') ?? env.PGARK_CONFIG_INCLUDE_PATH;
+  const include = includeNamed ?? (config === '/etc/pgark/pgark.conf' ? '/etc/pgark/conf.d' : undefined);
+  const files = [config];
+  if (include !== undefined) {
+    try {
+      for (const n of readdirSync(include)) if (n.endsWith('.conf')) files.push(join(include, n));
+    } catch {
+      if (includeNamed !== undefined) return true;
+    }
+  }
+  for (const f of files) {
+    let text;
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch (err) {
+      if (err && err.code === 'ENOENT' && f === config && named === undefined) continue;
+      if (err && err.code === 'ENOENT' && f !== config) continue;
+      return true;
+    }
+    if (MORE_REPOS_LINE.test(text)) return true;
+  }
+  return false;
+}
+
 /**
  * The push target of a call when its repository is given by flag or environment (as the CLI
  * resolves them: flag > env, stanza default 'main'); undefined when it comes from the config
  * file, which only the CLI reads.
  */
 function callTarget(argv, env) {
+  if (moreRepositories(argv, env)) return undefined;
   const repo = optionValue(argv, '--repo') ?? env.PGARK_REPO;
   const stanza = optionValue(argv, '--stanza') ?? env.PGARK_STANZA ?? 'main';
   // An empty value is refused by the CLI: leave the call to it.
@@ -206,4 +245,4 @@ function logLine(level, argv, message, time = new Date(), pid = process.pid) {
   return String(message).replace(/\r\n?/g, '\n').replace(/\n+$/, '').split('\n').map((l) => `${prefix}${l}\n`).join('');
 }
 
-module.exports = { SEGMENT_RE, logLine, PUSH_WAIT_MS, pushRecordDir, pushLockPath, prefetchDir, pushTarget, callTarget, takePushRecord, takePrefetched, walPushPathOf, walFetchArgsOf };
+module.exports = { SEGMENT_RE, moreRepositories, logLine, PUSH_WAIT_MS, pushRecordDir, pushLockPath, prefetchDir, pushTarget, callTarget, takePushRecord, takePrefetched, walPushPathOf, walFetchArgsOf };

@@ -35,7 +35,7 @@ export interface WalPushReport {
  * backup file can come first (a promoted standby archives its .history before any segment):
  * then the cluster is identified from a segment in pg_wal and checked against pg_control.
  */
-async function stanzaFor(repo: Repository, settings: Pick<Settings, 'codec' | 'pgdata'>, file: LocalWalFile, walDir: string): Promise<StanzaMeta> {
+export async function stanzaFor(repo: Repository, settings: Pick<Settings, 'codec' | 'pgdata'>, file: LocalWalFile, walDir: string): Promise<StanzaMeta> {
   const what = `WAL file '${file.name}'`;
   if (file.identity) return repo.ensureStanza(file.identity, settings.codec, what);
   const identity = await identityFromWalDir(walDir);

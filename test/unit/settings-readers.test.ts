@@ -157,3 +157,77 @@ describe('the three readers resolve the same repository and stanza', () => {
     }
   }, 30_000);
 });
+
+// Several repositories (issue 18 item 2): a push record says a segment is in one repository, so
+// with repo2 / repo3 set anywhere the fast paths leave every call to the CLI, which stores to each.
+const MORE_GLOBAL = file('[global]\nrepo2 = /second\n');
+const MORE_STANZA = file('[global]\nrepo = /g\n[main]\nrepo2 = s3://b/p   # the other region\n');
+const MORE_MODE_ONLY = file('[global]\nrepo = /g\nrepo3-mode = async\n');
+const MORE_COMMENTED = file('[global]\nrepo = /g\n# repo2 = /second\n;repo2 = /x\n');
+const MORE_INC_DIR = join(dir, 'conf.more.d');
+mkdirSync(MORE_INC_DIR);
+writeFileSync(join(MORE_INC_DIR, '50-second.conf'), '[global]\n  repo2 = /second\n');
+
+/** The further repositories the CLI resolves for `pgark wal-push <seg> <args>` (null: it refuses). */
+async function moreReposViaCli(args: string[], env: Record<string, string>): Promise<string[] | null> {
+  const saved = process.env;
+  process.env = { ...env };
+  try {
+    const argv = ['node', 'pgark', 'wal-push', '/x/pg_wal/000000010000000000000003', ...args];
+    const program = await buildProgram(argv);
+    let got: string[] | null = null;
+    program.commands.find((c) => c.name() === 'wal-push')!.action((_p: string, _o: unknown, cmd: Command) => {
+      got = settingsFrom(cmd).moreRepos.map((m) => `${m.name}=${m.location}:${m.mode}`);
+    });
+    try {
+      await program.parseAsync(argv);
+    } catch {
+      return null;
+    }
+    return got;
+  } finally {
+    process.env = saved;
+  }
+}
+
+type MoreCase = [name: string, args: string[], env: Record<string, string>, cli: string[] | null, repo: string];
+const MORE_CASES: MoreCase[] = [
+  ['--repo2 flag', ['--repo', '/a', '--repo2', '/b'], {}, ['repo2=/b:required'], '/a'],
+  ['--repo2= flag', ['--repo', '/a', '--repo2=/b', '--repo2-mode=async'], {}, ['repo2=/b:async'], '/a'],
+  ['--repo3 flag alone (priority by number)', ['--repo', '/a', '--repo3', '/c'], {}, ['repo3=/c:required'], '/a'],
+  ['PGARK_REPO2', [], { PGARK_REPO: '/a', PGARK_REPO2: '/b', PGARK_REPO2_MODE: 'async' }, ['repo2=/b:async'], '/a'],
+  ['repo2 in the config file, repo by flag', ['--repo', '/a', '--config', MORE_GLOBAL], {}, ['repo2=/second:required'], '/a'],
+  ['repo2 in the stanza section, repo by environment', ['--config', MORE_STANZA], { PGARK_REPO: '/a' }, ['repo2=s3://b/p:required'], '/a'],
+  ['repo2 in the stanza section, repo from the file', ['--config', MORE_STANZA], {}, ['repo2=s3://b/p:required'], '/g'],
+  ['repo2 in an include file', ['--repo', '/a', '--config', INC_MAIN, '--config-include-path', MORE_INC_DIR], {}, ['repo2=/second:required'], '/a'],
+  ['only a repo3-mode line: the fast paths abstain all the same', ['--repo', '/a', '--config', MORE_MODE_ONLY], {}, [], '/a'],
+];
+
+describe('with more than one repository the fast paths leave wal-push to the CLI', () => {
+  it.each(MORE_CASES)('%s', async (_name, args, env, cli, repo) => {
+    const envWithConfig = { PGARK_CONFIG: EMPTY, ...env };
+    expect(await moreReposViaCli(args, envWithConfig)).toEqual(cli);
+    expect(fastPath.callTarget(['node', 'pgark', 'wal-push', 'seg', ...args], envWithConfig)).toBeUndefined();
+    // A record written for the first repository alone (a push-ahead worker or an agent of before) never answers.
+    expect(viaShell(args, envWithConfig, pushTarget(repo, 'main'))).toBe('full');
+  }, 30_000);
+
+  it('a commented-out repo2 line is no second repository: the fast paths answer as before', async () => {
+    const args = ['--config', MORE_COMMENTED];
+    expect(await moreReposViaCli(args, {})).toEqual([]);
+    expect(fastPath.callTarget(['node', 'pgark', 'wal-push', 'seg', '--repo', '/g', ...args], {})).toBe(pushTarget('/g', 'main'));
+    expect(viaShell(args, {}, pushTarget('/g', 'main'))).toBe('record');
+  }, 30_000);
+
+  it('repo2 naming the same location as repo is refused', async () => {
+    expect(await moreReposViaCli(['--repo', '/a', '--repo2', '/a'], { PGARK_CONFIG: EMPTY })).toBeNull();
+    expect(await moreReposViaCli(['--config', file('[global]\nrepo = /a\nrepo2 = /a\n')], {})).toBeNull();
+  });
+
+  it("--repo <repo2's location> over a config file with repo2 works on that one repository (restore from repo2)", async () => {
+    expect(await moreReposViaCli(['--config', MORE_STANZA, '--repo', 's3://b/p'], {})).toEqual([]);
+    expect(await moreReposViaCli(['--config', MORE_STANZA], { PGARK_REPO: 's3://b/p' })).toEqual([]);
+    // Given both on the command line, it is a mistake.
+    expect(await moreReposViaCli(['--config', MORE_STANZA, '--repo', 's3://b/p', '--repo2', 's3://b/p'], {})).toBeNull();
+  });
+});

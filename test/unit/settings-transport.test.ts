@@ -100,9 +100,11 @@ function parsePairs(extra: string[]): FlagValues {
 
 describe('settings -> archive_command / restore_command arguments -> settings', () => {
   const travelling = SETTINGS.filter((s) => travelsInCommands(s)).map((s) => s.key);
-  it('the storage-driver and cipher settings travel, and only they besides repo, stanza and config', () => {
+  it('the storage-driver, cipher and further-repository settings travel, and only they besides repo, stanza and config', () => {
     expect(travelling.length).toBeGreaterThan(15);
-    expect(travelling.every((k) => /^(storage|ssh|s3|azure|gcs|cipher)-/.test(k))).toBe(true);
+    expect(travelling.every((k) => /^(storage|ssh|s3|azure|gcs|cipher)-|^repo[0-9]+(-|$)/.test(k))).toBe(true);
+    // repo2, repo3 and their modes and key sources travel into archive_command / restore_command.
+    expect(travelling).toEqual(expect.arrayContaining(['repo2', 'repo2-mode', 'repo2-cipher-key-file', 'repo3', 'repo3-mode']));
     // Where the encryption key is travels (a path, a variable name), never the key: there is no setting for it.
     expect(travelling).toEqual(expect.arrayContaining(['cipher-key-file', 'cipher-key-env']));
   });

@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runExpire } from '../../../src/catalog/expire.js';
 import { ConfigError } from '../../../src/common/errors.js';
-import { pinKey, receivedPieceKey, walKey } from '../../../src/repo/layout.js';
+import { backlogKey, pinKey, receivedPieceKey, walKey } from '../../../src/repo/layout.js';
 import { allKeys, backupEntry, memoryRepo, SEG, storeBackup, type MemoryRepo } from '../../helpers/memory-repo.js';
 
 let m: MemoryRepo;
@@ -56,6 +56,17 @@ describe('runExpire on a repository in memory', () => {
     const after = await allKeys(m.driver);
     expect(after.filter((k) => !before.includes(k))).toEqual([]);
     expect(after).toContain('main/stanza.json');
+  });
+
+  it('keeps WAL below the cut that an async repository still lacks (its backlog), and says so', async () => {
+    // repo2 (async) could not take segments 2 and 3: they are filled from this repository later.
+    await m.repo.putSmallObject(backlogKey('main', 'repo2', seg(2)), Buffer.from('{}'));
+    await m.repo.putSmallObject(backlogKey('main', 'repo2', seg(3)), Buffer.from('{}'));
+    const out = await runExpire(m.repo, { retention: m.settings({ 'retain-full': '1' }), dryRun: false, now: NOW });
+    expect(out.wal.removed).toBe(4); // 01 and 04 of tl 1, 04 of tl 2, the .backup file of 03 (the piece of 02 is kept too)
+    expect(await walLeft()).toEqual(expect.arrayContaining([seg(2), seg(3)]));
+    expect(await walLeft()).not.toContain(seg(1));
+    expect(out.plan.warnings.join('\n')).toMatch(/kept: an async repository still lacks them/);
   });
 
   it('a dry run says what it would remove and removes nothing', async () => {

@@ -1,0 +1,129 @@
+/**
+ * Repository.copyObjectTo and copyRepository (`pgark copy`) on repositories in memory: objects
+ * copied as stored between plain repositories and still decodable, a damaged source refused with
+ * nothing stored, resumable (same content skipped), a different object in the target refused
+ * and left unchanged, a backup's catalog entry written after its objects and its chain.
+ */
+import { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ArchiveMismatchError, IntegrityError } from '../../../src/common/errors.js';
+import { catalogKey, stanzaMetaKey, walKey } from '../../../src/repo/layout.js';
+import { readAll } from '../../../src/repo/object-stream.js';
+import { copyRepository } from '../../../src/ops/repo-copy.js';
+import { allKeys, backupEntry, memoryRepo, storeBackup, type MemoryRepo } from '../../helpers/memory-repo.js';
+
+let a: MemoryRepo;
+let b: MemoryRepo;
+beforeEach(async () => {
+  a = memoryRepo();
+  b = memoryRepo();
+  await a.repo.ensureStanza({ systemIdentifier: '7000000000000000001', pgVersion: 150000, walSegmentSize: 16 * 1024 * 1024 }, 'lz4', 'test');
+});
+afterEach(() => {
+  a.drop();
+  b.drop();
+});
+
+/** Compressible, several MiB: many lz4 blocks and driver chunks. */
+const content = (): Buffer => Buffer.concat(Array.from({ length: 48 }, (_v, i) => Buffer.concat([Buffer.alloc(50_000, i), randomBytes(20_000)])));
+
+async function put(m: MemoryRepo, key: string, body: Buffer, codec: 'lz4' | 'zstd' | 'none' = 'lz4'): Promise<void> {
+  await m.repo.putObject(key, () => Readable.from([body]), { codec, ifAbsent: true });
+}
+
+describe('copyObjectTo', () => {
+  it.each(['lz4', 'zstd', 'none'] as const)('copies a %s object as stored; the copy decodes to the same content', async (codec) => {
+    const key = 'main/backup/20261207-000000F/data/0';
+    const body = content();
+    await put(a, key, body, codec);
+    expect(await a.repo.copyObjectTo(b.repo, key, { codec: 'lz4' })).toEqual({ status: 'copied', how: 'as-stored', rawSize: body.length });
+    expect((await readAll(await b.repo.getObject(key), 8 * 1024 * 1024)).equals(body)).toBe(true);
+    // Byte for byte what the source stores.
+    expect((await readAll(await a.driver.get(key), 8 * 1024 * 1024)).equals(await readAll(await b.driver.get(key), 8 * 1024 * 1024))).toBe(true);
+    // Again: already there, skipped.
+    expect((await a.repo.copyObjectTo(b.repo, key, { codec: 'lz4' })).status).toBe('exists');
+  });
+
+  it('refuses a damaged source object and stores nothing', async () => {
+    const key = 'main/backup/20261207-000000F/data/1';
+    await put(a, key, content());
+    const stored = await readAll(await a.driver.get(key), 8 * 1024 * 1024);
+    stored[Math.floor(stored.length / 2)]! ^= 0x40;
+    await a.driver.delete([key]);
+    await a.driver.put(key, Readable.from([stored]), { ifAbsent: true });
+    await expect(a.repo.copyObjectTo(b.repo, key, { codec: 'lz4' })).rejects.toBeInstanceOf(IntegrityError);
+    expect(await b.driver.stat(key)).toBeNull();
+  });
+
+  it('leaves a different object in the target unchanged (exit 3)', async () => {
+    const key = walKey('main', '00000002.history');
+    await put(a, key, Buffer.from('1\t0/3000000\tno recovery target specified\n'));
+    await put(b, key, Buffer.from('something else\n'));
+    const before = await readAll(await b.driver.get(key));
+    await expect(a.repo.copyObjectTo(b.repo, key, { codec: 'lz4' })).rejects.toBeInstanceOf(ArchiveMismatchError);
+    expect((await readAll(await b.driver.get(key))).equals(before)).toBe(true);
+  });
+});
+
+describe('copyRepository', () => {
+  it('copies the stanza, WAL and backups with their chains; catalog entries last; a second run copies nothing', async () => {
+    const full = backupEntry({ id: '20261201-000000F', lsn: '0/2000028', stop: '2026-12-01T00:10:00Z' });
+    const incr = backupEntry({ id: '20261202-000000I', lsn: '0/4000028', stop: '2026-12-02T00:10:00Z', parent: full });
+    await storeBackup(a.repo, full);
+    await storeBackup(a.repo, incr);
+    await put(a, walKey('main', '000000010000000000000002'), Buffer.alloc(1000, 2));
+    await put(a, walKey('main', '000000010000000000000009'), Buffer.alloc(1000, 9));
+    // Only the incremental asked for: its parent comes too, and the WAL of each backup's own range.
+    const r = await copyRepository(a.repo, b.repo, 'repo2', { wal: false, backups: [incr.id], jobs: 2 });
+    expect(r.backups).toEqual([full.id, incr.id]);
+    const keys = await allKeys(b.driver);
+    expect(keys).toContain(stanzaMetaKey('main'));
+    expect(keys).toContain(catalogKey('main', full.id));
+    expect(keys).toContain(walKey('main', '000000010000000000000002'));
+    expect(keys).not.toContain(walKey('main', '000000010000000000000009'));
+    const all = await copyRepository(a.repo, b.repo, 'repo2', { wal: true, backups: 'all', jobs: 2 });
+    expect(all.walFiles).toBe(2);
+    expect(all.objects.copied).toBe(1);
+    const again = await copyRepository(a.repo, b.repo, 'repo2', { wal: true, backups: 'all', jobs: 2 });
+    expect(again.objects).toMatchObject({ copied: 0 });
+    expect(await allKeys(b.driver, 'main/wal/')).toEqual(await allKeys(a.driver, 'main/wal/'));
+  });
+
+  it('refuses a target stanza of another cluster', async () => {
+    await b.repo.ensureStanza({ systemIdentifier: '7000000000000000999', pgVersion: 150000, walSegmentSize: 16 * 1024 * 1024 }, 'lz4', 'test');
+    await expect(copyRepository(a.repo, b.repo, 'repo2', { wal: true, backups: [], jobs: 1 })).rejects.toThrow(/system identifier/);
+  });
+});
+
+describe('copyObjectTo with encryption: re-encoded with the target\'s key', () => {
+  const K1 = randomBytes(32).toString('hex');
+  const K2 = randomBytes(32).toString('hex');
+  const keys = { K1, K2 };
+
+  it('plain -> encrypted (K1) -> encrypted under another key (K2): each copy readable only with its own key', async () => {
+    const { keyEnvSource } = await import('../../../src/repo/repo-cipher.js');
+    const { keyInit } = await import('../../../src/repo/key-admin.js');
+    const c = memoryRepo();
+    try {
+      b.repo.useKeySource(keyEnvSource('K1', keys));
+      c.repo.useKeySource(keyEnvSource('K2', keys));
+      await keyInit(b.repo);
+      await keyInit(c.repo);
+      const key = 'main/backup/20261207-000000F/data/0';
+      const body = content();
+      await put(a, key, body);
+      expect(await a.repo.copyObjectTo(b.repo, key, { codec: 'zstd' })).toMatchObject({ status: 'copied', how: 're-encoded' });
+      expect(await b.repo.copyObjectTo(c.repo, key, { codec: 'lz4' })).toMatchObject({ status: 'copied', how: 're-encoded' });
+      for (const m of [b, c]) expect((await readAll(await m.repo.getObject(key), 8 * 1024 * 1024)).equals(body)).toBe(true);
+      // The encrypted copies hold no plaintext run of the content.
+      const probe = body.subarray(60_000, 60_064);
+      for (const m of [b, c]) expect((await readAll(await m.driver.get(key), 16 * 1024 * 1024)).includes(probe)).toBe(false);
+      // Resumed: the same content under the target's key is recognised (keyed digest).
+      expect((await a.repo.copyObjectTo(b.repo, key, { codec: 'zstd' })).status).toBe('exists');
+      expect((await b.repo.copyObjectTo(c.repo, key, { codec: 'lz4' })).status).toBe('exists');
+    } finally {
+      c.drop();
+    }
+  });
+});

@@ -31,6 +31,7 @@ import {
   createCleanup,
   createRun,
   environmentLines,
+  f2,
   fmtMB,
   fmtMiB,
   freePort,
@@ -155,11 +156,11 @@ async function main() {
 
   // Backups.
   const backup = await measure('pgark full backup', NODE, [PGARK, 'backup', '--type', 'full', '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', dataDir, '--jobs', String(JOBS)], work, cl.env);
-  record(`backup --jobs ${JOBS}`, 'pgark', backup);
+  record(`backup --jobs ${JOBS}`, 'pgark', { ...backup, note: `CPU ${f2(backup.cpuSecs)} s` });
   for (const p of peers) {
     await waitArchived();
     const b = await measure(`${p.name} full backup`, p.bin, [`--config=${p.conf.conf}`, `--stanza=${STANZA}`, '--type=full', 'backup'], work);
-    record(`backup --jobs ${JOBS}`, p.name, b);
+    record(`backup --jobs ${JOBS}`, p.name, { ...b, note: `CPU ${f2(b.cpuSecs)} s` });
   }
   await waitArchived();
   dataset = { dbBytes, dataBytes: treeBytes(dataDir).bytes };
@@ -202,12 +203,12 @@ async function main() {
   // Restores.
   const target = mkPgDir(join(dir, 'restore'));
   const r = await measure('pgark restore', NODE, [PGARK, 'restore', 'latest', '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', target, '--jobs', String(JOBS)], work);
-  record(`restore --jobs ${JOBS}`, 'pgark', r);
+  record(`restore --jobs ${JOBS}`, 'pgark', { ...r, note: `CPU ${f2(r.cpuSecs)} s` });
   rmSync(target, { recursive: true, force: true });
   for (const p of peers) {
     const t = mkPgDir(join(dir, 'restore'));
     const pr = await measure(`${p.name} restore`, p.bin, [`--config=${p.conf.conf}`, `--stanza=${STANZA}`, `--pg1-path=${t}`, 'restore'], work);
-    record(`restore --jobs ${JOBS}`, p.name, pr);
+    record(`restore --jobs ${JOBS}`, p.name, { ...pr, note: `CPU ${f2(pr.cpuSecs)} s` });
     rmSync(t, { recursive: true, force: true });
   }
 

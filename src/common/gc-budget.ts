@@ -4,14 +4,15 @@
  * and encoded 1 MiB chunks, allocated outside pgark's buffer pools) pile up before it collects
  * them: a restore with two workers peaked at 247 MiB RSS, most of it garbage
  * (bench/results/memory.md). A stage that drops such buffers reports their size here; after
- * GARBAGE_BUDGET bytes the thread runs a full garbage collection, which frees them (a few
- * milliseconds: pgark's heaps are small, so about one collection per 16 MiB moved).
+ * GARBAGE_BUDGET bytes the thread runs a full garbage collection, which frees them. Each
+ * collection costs ~10 ms of CPU even with pgark's small heaps: 16 MiB cut a restore's peak by
+ * ~80 MiB for ~15% more CPU, 32 MiB by ~40 MiB for a few percent, which is the default here.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 /** Bytes of dropped buffers a thread lets accumulate between collections (docs/OPERATIONS.md, Memory). */
-export const GARBAGE_BUDGET = 16 * 1024 * 1024;
+export const GARBAGE_BUDGET = 32 * 1024 * 1024;
 
 type GcFunction = (o?: { type?: 'major' | 'minor' }) => void;
 

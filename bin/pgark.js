@@ -4,9 +4,6 @@
 // WAL segment (and restore_command one per segment replayed), so segments that a worker already
 // pushed ahead or prefetched are answered here, with Node builtins only (src/wal/fast-path.cjs,
 // which tsc copies to dist/), before the CLI (commander, config, storage, codecs) is loaded.
-// lz4-napi's native code allocates with mimalloc, which by default keeps freed memory for a
-// while; with 1 MiB frames on several threads that is 100+ MiB of RSS. Return it at once.
-// (mimalloc reads its options from the environment when the library is first used.)
 
 const argv = process.argv;
 
@@ -71,6 +68,17 @@ if (argv.includes('wal-push') || argv.includes('wal-fetch')) {
     // The full CLI below does the same work the slow way and reports errors properly.
     process.stderr.write(require('../dist/src/wal/fast-path.cjs').logLine('warn', argv, `fast path skipped: ${err && err.message ? err.message : String(err)}`));
   }
+}
+
+// A full-path wal-push or wal-fetch moves one file; its work is native (sha256, lz4, I/O) and
+// its JavaScript runs a few hundred times. V8's optimising compilers would only add their code
+// and working memory (~10 MiB of peak RSS per call, bench/results/memory.md), so they stay off.
+if (argv.includes('wal-push') || argv.includes('wal-fetch')) {
+  try {
+    const v8 = require('node:v8');
+    v8.setFlagsFromString('--no-opt');
+    v8.setFlagsFromString('--no-maglev');
+  } catch {}
 }
 
 import('../dist/src/cli/main.js').then((m) => m.main(argv)).catch(die);

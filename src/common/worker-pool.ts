@@ -51,7 +51,9 @@ export async function runPool<I, T, R>(
       };
       for (let i = 0; i < running; i++) {
         // The thread logs like this one: same command, levels and log file (its own descriptor, O_APPEND).
-        const w = new Worker(script, { workerData: { init, log: logState() } });
+        // A small young generation: the threads allocate few JS objects (their data is in
+        // buffers), and V8's default (16 MiB of semi-spaces per thread) was idle memory.
+        const w = new Worker(script, { workerData: { init, log: logState() }, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
         workers.push(w);
         let current: T | undefined;
         const give = () => {
@@ -104,6 +106,9 @@ export async function runPool<I, T, R>(
     await Promise.all(workers.map((w) => w.terminate()));
   }
 }
+
+/** Young generation of each worker thread (docs/OPERATIONS.md, Memory). */
+export const WORKER_YOUNG_GENERATION_MB = 2;
 
 /** How long the pool waits, after one task failed, for the tasks in flight to end by themselves. */
 const SETTLE_AFTER_FAILURE_MS = 10_000;

@@ -9,6 +9,7 @@ import lz4 from 'lz4-napi';
 import type { Codec } from '../codec.js';
 import { Lz4FrameDecoder } from './lz4-frame-decoder.js';
 import { BufferPool, releaseBuffer } from '../buffer-pool.js';
+import { noteGarbage } from '../../common/gc-budget.js';
 
 const CHUNK_SIZE = 1024 * 1024;
 /** Frames being compressed on the threadpool at once per stream: the next chunk fills meanwhile. */
@@ -70,6 +71,7 @@ class Lz4ChunkedCompressor extends Transform {
       const { frame, input } = this.inFlight.shift()!;
       const out = await frame;
       releaseBuffer(input);
+      noteGarbage(out.length); // lz4-napi's own buffer: garbage once written out
       this.push(out);
     }
   }
@@ -80,7 +82,14 @@ const LIKELY_BLOCK_SIZE = CHUNK_SIZE;
 
 let scratch = Buffer.alloc(0);
 
+/** decodeBlockOnce, counting lz4-napi's output buffer (garbage once consumed) towards the next collection. */
 function decodeBlock(block: Buffer, capacity: number, dict: Buffer | undefined, room?: Buffer): Buffer {
+  const out = decodeBlockOnce(block, capacity, dict, room);
+  noteGarbage(out.length);
+  return out;
+}
+
+function decodeBlockOnce(block: Buffer, capacity: number, dict: Buffer | undefined, room?: Buffer): Buffer {
   // lz4-napi's block API expects lz4_flex's size-prepended layout, whose prefix is used as the output
   // capacity. Decoding is markedly slower with a 4 MiB capacity than with 1 MiB, so try the size our
   // compressor writes first and fall back to the frame's maximum (for frames written by other tools).

@@ -1,0 +1,41 @@
+/**
+ * Returns the memory of large short-lived buffers early. Each V8 isolate (the main thread and
+ * every worker thread) lets up to 64 MiB of unreachable ArrayBuffer memory (lz4-napi's decoded
+ * and encoded 1 MiB chunks, allocated outside pgark's buffer pools) pile up before it collects
+ * them: a restore with two workers peaked at 247 MiB RSS, most of it garbage
+ * (bench/results/memory.md). A stage that drops such buffers reports their size here; after
+ * GARBAGE_BUDGET bytes the thread runs a full garbage collection, which frees them. Each
+ * collection costs ~10 ms of CPU even with pgark's small heaps: 16 MiB cut a restore's peak by
+ * ~80 MiB for ~15% more CPU, 32 MiB by ~40 MiB for a few percent, which is the default here.
+ */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+/** Bytes of dropped buffers a thread lets accumulate between collections (docs/OPERATIONS.md, Memory). */
+export const GARBAGE_BUDGET = 32 * 1024 * 1024;
+
+type GcFunction = (o?: { type?: 'major' | 'minor' }) => void;
+
+let gcFn: GcFunction | null | undefined;
+let dropped = 0;
+
+/** V8's gc(), made reachable once per thread (null if this V8 refuses: then V8 alone decides). */
+function gc(): GcFunction | null {
+  if (gcFn === undefined) {
+    try {
+      setFlagsFromString('--expose-gc');
+      gcFn = runInNewContext('gc') as GcFunction;
+    } catch {
+      gcFn = null;
+    }
+  }
+  return gcFn;
+}
+
+/** `bytes` of buffers became (or become once their consumer is done with them) garbage. */
+export function noteGarbage(bytes: number): void {
+  dropped += bytes;
+  if (dropped < GARBAGE_BUDGET) return;
+  dropped = 0;
+  gc()?.({ type: 'major' });
+}

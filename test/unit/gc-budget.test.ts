@@ -1,0 +1,76 @@
+// lz4-napi returns every compressed frame and decoded block in a buffer of its own; V8 lets up
+// to 64 MiB of such unreachable buffers pile up per thread before collecting them. The lz4 codec
+// reports them to src/common/gc-budget.ts, which collects after GARBAGE_BUDGET bytes
+// (bench/results/memory.md).
+import { createHash } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { setImmediate as tick } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { GARBAGE_BUDGET, noteGarbage } from '../../src/common/gc-budget.js';
+import { loadCodec } from '../../src/io/codec.js';
+
+const MiB = 1024 * 1024;
+
+function pseudoRandom(size: number, seed = 0x2545f491): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  let x = seed;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+describe('garbage budget', () => {
+  it('collects what was dropped once a budget of bytes is reported', async () => {
+    let ref: WeakRef<object> | undefined;
+    // A plain object: no external memory that would make V8 collect by itself.
+    (() => {
+      ref = new WeakRef({ rows: new Array(1000).fill(1) });
+    })();
+    await tick(); // WeakRef targets stay alive until the end of the job that created or read them
+    expect(ref!.deref() !== undefined).toBe(true);
+    await tick();
+    noteGarbage(GARBAGE_BUDGET / 2);
+    noteGarbage(GARBAGE_BUDGET / 2);
+    await tick();
+    expect(ref!.deref() === undefined).toBe(true);
+  });
+
+  it('an lz4 round trip of 160 MiB keeps every byte and less than one budget + 16 MiB of buffers', async () => {
+    const lz4 = await loadCodec('lz4');
+    const chunk = pseudoRandom(MiB); // incompressible: frames as large as the blocks
+    const chunks = 160;
+    const want = createHash('sha256');
+    for (let i = 0; i < chunks; i++) want.update(chunk);
+    const got = createHash('sha256');
+    let bytes = 0;
+    let peak = 0;
+    const sample = () => (peak = Math.max(peak, process.memoryUsage().arrayBuffers));
+    async function* source(): AsyncGenerator<Buffer> {
+      for (let i = 0; i < chunks; i++) {
+        sample();
+        yield chunk; // the same bytes each time: the input itself allocates nothing
+      }
+    }
+    await pipeline(
+      Readable.from(source(), { objectMode: false }),
+      lz4.compressor(),
+      lz4.decompressor({ contentChecksums: true }),
+      new Writable({
+        write(c: Buffer, _e, cb) {
+          got.update(c);
+          bytes += c.length;
+          sample();
+          cb();
+        },
+      }),
+    );
+    expect(bytes).toBe(chunks * MiB);
+    expect(got.digest('hex')).toBe(want.digest('hex'));
+    expect(peak).toBeLessThan(GARBAGE_BUDGET + 16 * MiB);
+  });
+});

@@ -29,3 +29,16 @@ export class Bytes {
     return Buffer.from(this.parts);
   }
 }
+
+/** Deterministic pseudo-random bytes (xorshift32), so failures reproduce. */
+export function pseudoRandom(size: number, seed = 0x9e3779b9): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  let x = seed;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}

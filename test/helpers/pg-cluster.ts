@@ -1079,6 +1079,16 @@ function parseHarnessBlock(conf: string): Map<string, string> {
 }
 
 /** libpq environment for a cluster through its Unix socket directory, as user and database postgres. */
+/** Wait until `c` is out of recovery (promoted); the server log's tail in the error otherwise. */
+export async function waitPromoted(c: PgCluster, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if ((await c.psql('SELECT pg_is_in_recovery()').catch(() => 't')) === 'f') return;
+    if (Date.now() > deadline) throw new Error(`recovery did not end within ${timeoutMs} ms\n--- server log ---\n${await c.readLog(8000)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 export function connEnv(c: PgCluster): Record<string, string> {
   return { PGHOST: c.socketDir, PGPORT: String(c.port), PGUSER: 'postgres', PGDATABASE: 'postgres' };
 }

@@ -21,3 +21,10 @@ export async function pgarkJson<T>(args: string[], o: PgarkRunOptions = {}): Pro
   const r = await pgark([...args, '--json'], o);
   return JSON.parse(r.stdout) as T;
 }
+
+/** Run the pgark CLI and fail with its output's tail unless it exits 0. */
+export async function pgarkOk(args: string[], env: Record<string, string>, timeoutMs = 240_000): Promise<RunResult> {
+  const r = await pgark(args, { env, timeoutMs, allowFail: true });
+  if (r.code !== 0) throw new Error(`pgark ${args.join(' ')} exited ${r.code}\n--- stdout ---\n${r.stdout.slice(-4000)}\n--- stderr ---\n${r.stderr.slice(-6000)}`);
+  return r;
+}

@@ -21,15 +21,14 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveSettings } from '../../src/config/resolve.js';
 import { openDriver } from '../../storage-drivers/registry.js';
-import { archiveCommand, chownToRunAs, connEnv, destroyAllClusters, lookupUser, makeSharedTempDir, PgCluster, pgRunAsUser, removeSharedTempDir } from '../helpers/pg-cluster.js';
-import { pgark } from '../helpers/pgark-run.js';
+import { archiveCommand, chownToRunAs, connEnv, destroyAllClusters, lookupUser, makeSharedTempDir, PgCluster, pgRunAsUser, removeSharedTempDir, waitPromoted } from '../helpers/pg-cluster.js';
+import { pgark, pgarkOk } from '../helpers/pgark-run.js';
 import { REMOTE_STORES } from '../helpers/remote-stores.js';
 import { expectJsonFormat } from '../helpers/json-schema.js';
 
 const STANZA = 'enc';
 const TABLE = 'zanzibar_secret_ledger';
 const MARK = 'Quixotic-Zanzibar-4711';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const only = process.env.PGARK_ENCRYPTION_STORES?.split(',');
 const STORES = REMOTE_STORES.filter((s) => !only || only.includes(s.name));
 
@@ -37,20 +36,7 @@ afterAll(async () => {
   await destroyAllClusters();
 }, 120_000);
 
-async function run(args: string[], env: Record<string, string>, timeoutMs = 240_000): Promise<{ stdout: string; stderr: string }> {
-  const r = await pgark(args, { env, timeoutMs, allowFail: true });
-  if (r.code !== 0) throw new Error(`pgark ${args.join(' ')} exited ${r.code}\n--- stdout ---\n${r.stdout.slice(-4000)}\n--- stderr ---\n${r.stderr.slice(-6000)}`);
-  return r;
-}
-
-async function waitPromoted(c: PgCluster, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if ((await c.psql('SELECT pg_is_in_recovery()').catch(() => 't')) === 'f') return;
-    if (Date.now() > deadline) throw new Error(`recovery did not end within ${timeoutMs} ms\n--- server log ---\n${await c.readLog(8000)}`);
-    await sleep(250);
-  }
-}
+const run = pgarkOk;
 
 const fingerprint = (c: PgCluster): Promise<string> => c.psql(`SELECT count(*) || ':' || md5(string_agg(id || '=' || v, ',' ORDER BY id)) FROM ${TABLE}`);
 

@@ -15,12 +15,11 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { archiveCommand, chownToRunAs, destroyAllClusters, makeSharedTempDir, PgCluster, removeSharedTempDir, connEnv } from '../helpers/pg-cluster.js';
-import { pgark } from '../helpers/pgark-run.js';
+import { archiveCommand, chownToRunAs, destroyAllClusters, makeSharedTempDir, PgCluster, removeSharedTempDir, connEnv, waitPromoted } from '../helpers/pg-cluster.js';
+import { pgark, pgarkOk } from '../helpers/pgark-run.js';
 import { REMOTE_STORES, type StartedStore } from '../helpers/remote-stores.js';
 
 const STANZA = 'e2e';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 afterAll(async () => {
   await destroyAllClusters();
@@ -45,20 +44,7 @@ function summary(cs: Counts[]): string {
   return `${cs.length} calls, median per call: ` + keys.map((k) => `${k} ${median(cs.map((c) => c[k]))}`).join(', ') + `, total ${median(cs.map(total))} (max ${Math.max(...cs.map(total))})`;
 }
 
-async function run(args: string[], env: Record<string, string>, timeoutMs = 240_000): Promise<{ stdout: string; stderr: string }> {
-  const r = await pgark(args, { env, timeoutMs, allowFail: true });
-  if (r.code !== 0) throw new Error(`pgark ${args.join(' ')} exited ${r.code}\n--- stdout ---\n${r.stdout.slice(-4000)}\n--- stderr ---\n${r.stderr.slice(-6000)}`);
-  return r;
-}
-
-async function waitPromoted(c: PgCluster, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if ((await c.psql('SELECT pg_is_in_recovery()').catch(() => 't')) === 'f') return;
-    if (Date.now() > deadline) throw new Error(`recovery did not end within ${timeoutMs} ms\n--- server log ---\n${await c.readLog(8000)}`);
-    await sleep(250);
-  }
-}
+const run = pgarkOk;
 
 const fingerprint = (c: PgCluster): Promise<string> => c.psql("SELECT count(*) || ':' || md5(string_agg(id || '=' || v, ',' ORDER BY id)) FROM t");
 

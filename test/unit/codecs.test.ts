@@ -7,23 +7,12 @@ import { describe, expect, it } from 'vitest';
 import { IntegrityError } from '../../src/common/errors.js';
 import { loadCodec, type Codec, type CodecName } from '../../src/io/codec.js';
 import { decodeObject, readAll } from '../../src/repo/object-stream.js';
+import { pseudoRandom } from '../helpers/bytes.js';
 
 const CLI_HINT = 'apt-get install lz4 zstd gzip';
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-/** Deterministic pseudo-random bytes (xorshift32), so failures reproduce. */
-function pseudoRandom(size: number, seed = 0x9e3779b9): Buffer {
-  const out = Buffer.allocUnsafe(size);
-  let x = seed;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 /** Repetitive text with some variation: compresses well but not trivially. */
 function compressible(size: number): Buffer {

@@ -9,20 +9,10 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { GARBAGE_BUDGET, noteGarbage } from '../../src/common/gc-budget.js';
 import { loadCodec } from '../../src/io/codec.js';
+import { pseudoRandom } from '../helpers/bytes.js';
 
 const MiB = 1024 * 1024;
 
-function pseudoRandom(size: number, seed = 0x2545f491): Buffer {
-  const out = Buffer.allocUnsafe(size);
-  let x = seed;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 describe('garbage budget', () => {
   it('collects what was dropped once a budget of bytes is reported', async () => {
@@ -42,7 +32,7 @@ describe('garbage budget', () => {
 
   it('an lz4 round trip of 160 MiB keeps every byte and less than one budget + 16 MiB of buffers', async () => {
     const lz4 = await loadCodec('lz4');
-    const chunk = pseudoRandom(MiB); // incompressible: frames as large as the blocks
+    const chunk = pseudoRandom(MiB, 0x2545f491); // incompressible: frames as large as the blocks
     const chunks = 160;
     const want = createHash('sha256');
     for (let i = 0; i < chunks; i++) want.update(chunk);

@@ -112,12 +112,13 @@ const S3_REGION = 'us-east-1';
 
 const args = parseBenchArgs(
   ['--smoke', '--keep', '--no-check-restore', '--no-write'],
-  ['--scale', '--segments', '--rounds', '--jobs', '--pgbackrest', '--copy-stores', '--phases', '--budget-sec', '--out'],
+  ['--scale', '--segments', '--rounds', '--copy-rounds', '--jobs', '--pgbackrest', '--copy-stores', '--phases', '--budget-sec', '--out'],
 );
 const SMOKE = args.has('--smoke');
 const SCALE = Number(args.value('--scale', SMOKE ? '1' : '30'));
 const SEGMENTS = Number(args.value('--segments', SMOKE ? '4' : '16'));
 const ROUNDS = Number(args.value('--rounds', SMOKE ? '1' : '3'));
+const COPY_ROUNDS = Number(args.value('--copy-rounds', SMOKE ? '1' : '2'));
 const JOBS = Number(args.value('--jobs', '2'));
 const COPY_STORES = args.value('--copy-stores', 'fs,s3').split(',').map((s) => s.trim()).filter(Boolean);
 const PHASES = new Set(args.value('--phases', 'backup,restore,copy,drain').split(',').map((s) => s.trim()).filter(Boolean));
@@ -127,7 +128,7 @@ const WRITE = !args.has('--no-write');
 const RESULTS = args.value('--out', join(ROOT, 'bench/results/encryption.md'));
 const TOTAL_BUDGET_MS = Number(args.value('--budget-sec', SMOKE ? '900' : '1800')) * 1000;
 const COMMAND_TIMEOUT_MS = 20 * 60_000;
-for (const [k, v] of Object.entries({ SCALE, SEGMENTS, ROUNDS, JOBS, TOTAL_BUDGET_MS })) {
+for (const [k, v] of Object.entries({ SCALE, SEGMENTS, ROUNDS, COPY_ROUNDS, JOBS, TOTAL_BUDGET_MS })) {
   if (!Number.isFinite(v) || v <= 0) {
     console.error(`invalid ${k}: ${v}`);
     process.exit(2);
@@ -292,7 +293,16 @@ async function stopS3() {
 // Phases
 // ---------------------------------------------------------------------------
 
-const R = { notes: [], copies: [], checks: [], backlogs: [] };
+const R = { notes: [], copies: [], checks: [], backlogs: [], phaseSecs: {} };
+/** Run a phase and record how long it took (for the report: where the run's time goes). */
+async function phase(name, fn) {
+  const t0 = performance.now();
+  try {
+    return await fn();
+  } finally {
+    R.phaseSecs[name] = (performance.now() - t0) / 1000;
+  }
+}
 
 async function loadDataset(cl) {
   const t0 = performance.now();
@@ -310,6 +320,9 @@ async function useArchiveCommand(cl, cmd) {
 }
 
 async function backups(cl) {
+  // The load's WAL goes nowhere: each repository gets only what its own backups need (and the
+  // segment switched after each), so the copy phase's pgark sources hold comparable WAL.
+  await useArchiveCommand(cl, '/bin/true');
   for (let round = 0; round < ROUNDS; round++) {
     for (const c of rotated(candidates, round)) {
       await useArchiveCommand(cl, c.push);
@@ -380,7 +393,7 @@ async function copies() {
     R.copies.push(v);
   }
   let n = 0;
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; round < COPY_ROUNDS; round++) {
     for (const v of rotated(variants, round)) {
       const src = sources[v.enc];
       const on = v.enc === 'on';
@@ -451,7 +464,8 @@ function report(failure) {
   out.push(environmentLines({ started, startLoad, command: `node_modules/.bin/node bench/encryption-e2e.mjs ${args.argv.join(' ')}` }));
   out.push(`- pgBackRest binaries: ${peers.map((p) => `\`${p.bin}\` = ${p.version}${p.bundle ? ' (repo1-bundle=y, repo1-block=y)' : ''}`).join('; ')}`);
   out.push(`- dataset: pgbench -i -s ${SCALE}${R.dataset ? `, database ${fmtMB(R.dataset.dbBytes)} MB, restored data directory ${fmtMB(R.restoredBytes)} MB` : ''}; \`initdb --data-checksums\``);
-  out.push(`- ${ROUNDS} round(s), candidate order rotated each round; medians; --jobs ${JOBS} / process-max=${JOBS}; lz4; warm page cache`);
+  out.push(`- ${ROUNDS} round(s) of backups, restores and drains, ${COPY_ROUNDS} of copies, order rotated each round; medians; --jobs ${JOBS} / process-max=${JOBS}; lz4; warm page cache`);
+  out.push(`- time per phase, s: ${Object.entries(R.phaseSecs).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ') || 'n/a'}`);
   out.push('- encryption on: pgark `key init` + `--cipher-key-file` (raw 256-bit KEK, AES-256-GCM); pgBackRest `repo1-cipher-type=aes-256-cbc`, `repo1-cipher-pass` in its 0600 config file');
   out.push(`- drains: backlogs of ${SEGMENTS}+ segments (${R.backlogs.length ? `${Math.min(...R.backlogs)}-${Math.max(...R.backlogs)}` : 'none'}), pgark \`wal-push --push-ahead 0\`, pgBackRest \`archive-push\` synchronous; CPU = Σ user+sys of the archive_command calls`);
   out.push('');
@@ -495,7 +509,7 @@ function report(failure) {
 
   if (R.copies.length) {
     out.push('### `pgark copy --all` between two stores', '');
-    out.push(`Source: the pgark repository of the backups above (off: plain; on: encrypted) on the local filesystem, after ${ROUNDS} full backup(s) and the WAL they need; target: a new repository each time (fs: a local directory; s3: s3rver ${pkgVersion('s3rver')} with TLS on loopback, \`${s3?.command ?? 'not started'}\`). Encrypted target: \`pgark key init\` with the same key-encryption key (its own keyring and data keys). Stored MB read: the source's WAL, backups, catalog and stanza metadata as stored (compressed, and encrypted for "on"); content MB: the uncompressed size of the objects copied (\`objects.bytes\`). MB/s = those MB ÷ wall; CPU s/GB per stored GB. How: from \`--json\` (objects.asStored / objects.reEncoded): "re-encoded" means decoded (decrypted, decompressed, verified) and encoded again (compressed, encrypted with the target's data key).`, '');
+    out.push(`Source: the pgark repository of the backups above (off: plain; on: encrypted) on the local filesystem, after ${ROUNDS} full backup(s) and the WAL they need (${COPY_ROUNDS} round(s)); target: a new repository each time (fs: a local directory; s3: s3rver ${pkgVersion('s3rver')} with TLS on loopback, \`${s3?.command ?? 'not started'}\`). Encrypted target: \`pgark key init\` with the same key-encryption key (its own keyring and data keys). Stored MB read: the source's WAL, backups, catalog and stanza metadata as stored (compressed, and encrypted for "on"); content MB: the uncompressed size of the objects copied (\`objects.bytes\`). MB/s = those MB ÷ wall; CPU s/GB per stored GB. How: from \`--json\` (objects.asStored / objects.reEncoded): "re-encoded" means decoded (decrypted, decompressed, verified) and encoded again (compressed, encrypted with the target's data key).`, '');
     out.push('| copy | encryption | stored MB read (objects) | content MB (uncompressed) | wall s | MB/s (stored) | MB/s (content) | CPU s | CPU s / GB stored | how | runs wall/CPU |', '|---|---|---|---|---|---|---|---|---|---|---|');
     for (const v of R.copies) {
       const ok = v.runs.filter((r) => r.ok);
@@ -550,16 +564,19 @@ try {
   R.dataset = await loadDataset(cl);
   log(`loaded pgbench -s ${SCALE} in ${R.dataset.loadSecs.toFixed(1)} s: ${fmtMB(R.dataset.dbBytes)} MB`);
   await setUpCandidates(cl);
-  if (PHASES.has('backup')) await backups(cl);
+  R.phaseSecs.load = (Date.now() - started) / 1000;
+  if (PHASES.has('backup')) await phase('backups', () => backups(cl));
   await cl.stop('fast');
-  if (PHASES.has('restore')) await restores();
-  if (PHASES.has('copy')) await copies();
+  if (PHASES.has('restore')) await phase('restores', () => restores());
+  if (PHASES.has('copy')) await phase('copies', () => copies());
   if (PHASES.has('drain')) {
-    await cl.start();
-    await setArchiveCommand(cl, '/bin/true', true);
-    await sleep(300);
-    await switchAndWaitArchived(ctx, cl, 5 * 60_000);
-    await drains(cl);
+    await phase('drains', async () => {
+      await cl.start();
+      await setArchiveCommand(cl, '/bin/true', true);
+      await sleep(300);
+      await switchAndWaitArchived(ctx, cl, 5 * 60_000);
+      await drains(cl);
+    });
   }
   await cl.stop('fast');
 } catch (e) {

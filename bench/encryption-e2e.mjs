@@ -4,8 +4,8 @@
 // then `pgark copy` throughput between two stores (fs -> fs, fs -> s3rver with TLS), plain and
 // encrypted.
 //
-//   node_modules/.bin/node bench/encryption-e2e.mjs [--scale 30] [--segments 16] [--rounds 3] [--jobs 2]
-//        [--pgbackrest BIN[,BIN...]] [--copy-stores fs,s3] [--phases backup,restore,copy,drain]
+//   node_modules/.bin/node bench/encryption-e2e.mjs [--scale 30] [--segments 12] [--rounds 3] [--jobs 2]
+//        [--copy-rounds 2] [--pgbackrest BIN[,BIN...]] [--copy-stores fs,s3] [--phases backup,restore,copy,drain]
 //        [--smoke] [--no-check-restore] [--keep] [--budget-sec 1800] [--out FILE | --no-write]
 //   smoke: node_modules/.bin/node bench/encryption-e2e.mjs --smoke --out /tmp/enc-e2e-smoke.md
 //
@@ -116,7 +116,7 @@ const args = parseBenchArgs(
 );
 const SMOKE = args.has('--smoke');
 const SCALE = Number(args.value('--scale', SMOKE ? '1' : '30'));
-const SEGMENTS = Number(args.value('--segments', SMOKE ? '4' : '16'));
+const SEGMENTS = Number(args.value('--segments', SMOKE ? '4' : '12'));
 const ROUNDS = Number(args.value('--rounds', SMOKE ? '1' : '3'));
 const COPY_ROUNDS = Number(args.value('--copy-rounds', SMOKE ? '1' : '2'));
 const JOBS = Number(args.value('--jobs', '2'));

@@ -31,7 +31,9 @@
 //     copy must leave recovery with the source's row count).
 //  3. Copies (cluster stopped): `pgark copy --all --to repo2` from the pgark repository (off: plain
 //     -> a new plain repository; on: encrypted -> a new repository given `key init` with the same
-//     KEK) into fs and into s3rver (TLS on loopback), rounds rotated, a fresh target each time.
+//     KEK, i.e. its own data keys; shared: encrypted -> a new repository given
+//     `key init --in repo2 --share-from repo`, the source's data keys, when this pgark has that
+//     option) into fs and into s3rver (TLS on loopback), rounds rotated, a fresh target each time.
 //     Whether copy moved the objects as stored or decrypted and encrypted them again is read from
 //     its --json output (objects.asStored / objects.reEncoded) and printed with the figures.
 //  4. Archive drains (cluster started again): per candidate and round a fresh backlog of
@@ -377,14 +379,24 @@ async function checkRestore(c, target) {
   }
 }
 
+/**
+ * Whether this pgark can give a new keyring the data keys of another repository of the stanza
+ * (`pgark key init --in repo2 --share-from repo`): then copy moves encrypted objects as stored.
+ */
+const SHARE_KEYS = /--share-from\b/.test(sh(NODE, [PGARK, 'key', 'init', '--help']));
+/** Copy variants: encryption off; on with the target's own keyring; on with shared data keys (when SHARE_KEYS). */
+const COPY_ENCS = ['off', 'on', ...(SHARE_KEYS ? ['shared'] : [])];
+const COPY_ENC_TEXT = { off: 'off', on: 'on, own data keys', shared: 'on, shared data keys' };
+
 /** pgark copy --all from the pgark repository (off or on) to a fresh repository on `store`. */
 async function copies() {
   const sources = Object.fromEntries(candidates.filter((c) => c.tool.key === 'pgark' && c.runs.backup.some((b) => b.ok)).map((c) => [c.on ? 'on' : 'off', c]));
-  const variants = COPY_STORES.flatMap((store) => ['off', 'on'].filter((k) => sources[k]).map((enc) => ({ store, enc, key: `${store}-${enc}`, runs: [] })));
+  const srcOf = (enc) => sources[enc === 'off' ? 'off' : 'on'];
+  const variants = COPY_STORES.flatMap((store) => COPY_ENCS.filter((k) => srcOf(k)).map((enc) => ({ store, enc, key: `${store}-${enc}`, runs: [] })));
   if (!variants.length) return;
   if (COPY_STORES.includes('s3')) await startS3();
   for (const v of variants) {
-    const src = sources[v.enc];
+    const src = srcOf(v.enc);
     // Stored bytes of what copy --all reads from the source stanza (WAL, backups, catalog, stanza
     // metadata; not the audit trail, the keyring or locks), and its object count.
     const t = treeBytes(join(src.repo, STANZA), (rel) => !['wal', 'backup', 'catalog', 'stanza.json'].includes(rel.split('/')[0]));
@@ -395,14 +407,18 @@ async function copies() {
   let n = 0;
   for (let round = 0; round < COPY_ROUNDS; round++) {
     for (const v of rotated(variants, round)) {
-      const src = sources[v.enc];
-      const on = v.enc === 'on';
+      const src = srcOf(v.enc);
+      const on = v.enc !== 'off';
       n++;
       const env = v.store === 's3' ? s3.env : {};
       const target = v.store === 's3' ? `s3://${BUCKET}/copy-${n}` : mkPgDir(join(tmpRoot, `copy-${n}`));
       await pgarkRepoCreate(run, target, env);
-      // The target's encryption: `key init` with the same KEK (its own data keys); see the report.
-      if (on) await run(NODE, [PGARK, 'key', 'init', '--repo', target, '--stanza', STANZA, ...pgarkKeyFlags(true)], { asPg: true, env, timeoutMs: 60_000 });
+      // The target's encryption: `key init` with the same KEK, either its own data keys ("on") or
+      // the source's data keys wrapped under the target's KEK ("shared": --share-from).
+      if (v.enc === 'on') await run(NODE, [PGARK, 'key', 'init', '--repo', target, '--stanza', STANZA, ...pgarkKeyFlags(true)], { asPg: true, env, timeoutMs: 60_000 });
+      if (v.enc === 'shared') {
+        await run(NODE, [PGARK, 'key', 'init', '--in', 'repo2', '--share-from', 'repo', '--repo', src.repo, '--repo2', target, '--stanza', STANZA, '--cipher-key-file', KEK_FILE, '--repo2-cipher-key-file', KEK_FILE], { asPg: true, env, timeoutMs: 60_000 });
+      }
       const argv = [PGARK, 'copy', '--all', '--to', 'repo2', '--repo', src.repo, '--repo2', target, '--stanza', STANZA, '--json', ...(on ? ['--cipher-key-file', KEK_FILE, '--repo2-cipher-key-file', KEK_FILE] : [])];
       const r = await measure(`copy ${v.key} (round ${round + 1})`, NODE, argv, env, v.store === 's3' ? s3.shownEnv : {});
       if (r.ok) {
@@ -509,7 +525,7 @@ function report(failure) {
 
   if (R.copies.length) {
     out.push('### `pgark copy --all` between two stores', '');
-    out.push(`Source: the pgark repository of the backups above (off: plain; on: encrypted) on the local filesystem, after ${ROUNDS} full backup(s) and the WAL they need (${COPY_ROUNDS} round(s)); target: a new repository each time (fs: a local directory; s3: s3rver ${pkgVersion('s3rver')} with TLS on loopback, \`${s3?.command ?? 'not started'}\`). Encrypted target: \`pgark key init\` with the same key-encryption key (its own keyring and data keys). Stored MB read: the source's WAL, backups, catalog and stanza metadata as stored (compressed, and encrypted for "on"); content MB: the uncompressed size of the objects copied (\`objects.bytes\`). MB/s = those MB ÷ wall; CPU s/GB per stored GB. How: from \`--json\` (objects.asStored / objects.reEncoded): "re-encoded" means decoded (decrypted, decompressed, verified) and encoded again (compressed, encrypted with the target's data key).`, '');
+    out.push(`Source: the pgark repository of the backups above (off: plain; on: encrypted) on the local filesystem, after ${ROUNDS} full backup(s) and the WAL they need (${COPY_ROUNDS} round(s)); target: a new repository each time (fs: a local directory; s3: s3rver ${pkgVersion('s3rver')} with TLS on loopback, \`${s3?.command ?? 'not started'}\`). Encrypted target: "on, own data keys" = \`pgark key init\` with the same key-encryption key (a keyring of its own: other data keys); "on, shared data keys" = \`pgark key init --in repo2 --share-from repo\` (the source's data keys wrapped under the target's key-encryption key)${SHARE_KEYS ? '' : ' — not measured: this pgark has no \`key init --share-from\`'}. Stored MB read: the source's WAL, backups, catalog and stanza metadata as stored (compressed, and encrypted for "on"); content MB: the uncompressed size of the objects copied (\`objects.bytes\`). MB/s = those MB ÷ wall; CPU s/GB per stored GB. How: from \`--json\` (objects.asStored / objects.reEncoded): "re-encoded" means decoded (decrypted, decompressed, verified) and encoded again (compressed, encrypted with the target's data key).`, '');
     out.push('| copy | encryption | stored MB read (objects) | content MB (uncompressed) | wall s | MB/s (stored) | MB/s (content) | CPU s | CPU s / GB stored | how | runs wall/CPU |', '|---|---|---|---|---|---|---|---|---|---|---|');
     for (const v of R.copies) {
       const ok = v.runs.filter((r) => r.ok);
@@ -517,15 +533,15 @@ function report(failure) {
       const cpu = median(ok.map((r) => r.cpuSecs));
       const last = ok.at(-1)?.copy;
       const how = !last ? 'n/a' : last.reEncoded === 0 ? `as stored (${last.asStored})` : last.asStored === 0 ? `re-encoded (${last.reEncoded}): decrypted and encrypted again` : `${last.asStored} as stored, ${last.reEncoded} re-encoded`;
-      out.push(`| fs → ${v.store === 's3' ? 's3rver' : 'fs'} | ${v.enc} | ${fmtMB(v.sourceBytes)} (${v.sourceFiles}) | ${last ? fmtMB(last.bytes) : 'n/a'} | ${f2(w)} | ${f2(w ? v.sourceBytes / 1e6 / w : null)} | ${f2(w && last ? last.bytes / 1e6 / w : null)} | ${f2(cpu)} | ${f2(cpu != null ? cpu / (v.sourceBytes / 1e9) : null)} | ${how} | ${v.runs.map((r) => (r.ok ? `${f2(r.secs)}/${f2(r.cpuSecs)}` : 'failed')).join(', ')} |`);
+      out.push(`| fs → ${v.store === 's3' ? 's3rver' : 'fs'} | ${COPY_ENC_TEXT[v.enc]} | ${fmtMB(v.sourceBytes)} (${v.sourceFiles}) | ${last ? fmtMB(last.bytes) : 'n/a'} | ${f2(w)} | ${f2(w ? v.sourceBytes / 1e6 / w : null)} | ${f2(w && last ? last.bytes / 1e6 / w : null)} | ${f2(cpu)} | ${f2(cpu != null ? cpu / (v.sourceBytes / 1e9) : null)} | ${how} | ${v.runs.map((r) => (r.ok ? `${f2(r.secs)}/${f2(r.cpuSecs)}` : 'failed')).join(', ')} |`);
     }
     out.push('');
-    const on = R.copies.filter((v) => v.enc === 'on');
+    const on = R.copies.filter((v) => v.enc !== 'off');
     for (const v of on) {
       const off = R.copies.find((x) => x.store === v.store && x.enc === 'off');
       if (!off) continue;
       const c = (x) => median(x.runs.filter((r) => r.ok).map((r) => r.cpuSecs / (x.sourceBytes / 1e9)));
-      out.push(`- fs → ${v.store === 's3' ? 's3rver' : 'fs'}: encrypted copy's CPU per stored GB ÷ plain copy's: ${f2(ratio(c(v), c(off)))}`);
+      out.push(`- fs → ${v.store === 's3' ? 's3rver' : 'fs'}, encryption ${COPY_ENC_TEXT[v.enc]}: CPU per stored GB ÷ the plain copy's: ${f2(ratio(c(v), c(off)))}`);
     }
     out.push('');
   }

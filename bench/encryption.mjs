@@ -9,8 +9,9 @@
 // Without --wal-dir a throwaway cluster generates the sample (wal-sample.mjs; run as root or as
 // the postgres user). Writes bench/results/encryption.md below the GENERATED marker.
 //
-// Not here (issue 18 item 4, left for later): backup / restore / archive drain end to end with
-// encryption on and off side by side with pgBackRest repo1-cipher-type=aes-256-cbc.
+// End to end (backup / restore / archive drain with encryption on and off next to pgBackRest
+// repo1-cipher-type=aes-256-cbc, and pgark copy): bench/encryption-e2e.mjs, whose section of the
+// results file (below its own marker, after this one) is kept.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -105,7 +106,11 @@ const md = [
   ...rows.map((r) => `| ${r.codec} | ${r.encryption} | ${fmt(r.encodeMiBs)} | ${fmt(r.decodeMiBs)} | ${r.storedMiB.toFixed(1)} |`),
   '',
 ].join('\n');
-const head = existsSync(OUT) ? readFileSync(OUT, 'utf8').split(MARKER)[0] : '# Encryption at the object layer\n\n';
-writeFileSync(OUT, `${head}${MARKER}\n\n${md}`);
+// The end-to-end section of bench/encryption-e2e.mjs (from its marker to the end) is kept.
+const E2E_MARKER = '<!-- GENERATED-E2E: everything below is rewritten by bench/encryption-e2e.mjs -->';
+const existing = existsSync(OUT) ? readFileSync(OUT, 'utf8') : '# Encryption at the object layer\n\n';
+const head = existing.split(MARKER)[0].split(E2E_MARKER)[0];
+const e2e = existing.includes(E2E_MARKER) ? `\n${existing.slice(existing.indexOf(E2E_MARKER))}` : '';
+writeFileSync(OUT, `${head}${MARKER}\n\n${md}${e2e}`);
 log(md);
 if (tmp) rmSync(tmp, { recursive: true, force: true });

@@ -176,9 +176,11 @@ export function writePgFile(p, content) {
 /**
  * A pgBackRest configuration for one benchmark stanza, written as the PostgreSQL user: lz4,
  * `process-max=jobs`, synchronous archiving, console warnings only; `bundle` adds
- * repo1-bundle/repo1-block (2.46+, its best configuration). Returns the file and its text.
+ * repo1-bundle/repo1-block (2.46+, its best configuration); `extra` lines go into [global] (e.g.
+ * repo1-cipher-type / repo1-cipher-pass: secrets belong in this 0600 file, never in argv). Returns
+ * the file and its text.
  */
-export function writePgbackrestConf(dir, { repo, pgPath, port, sockDir, stanza, jobs, bundle = false }) {
+export function writePgbackrestConf(dir, { repo, pgPath, port, sockDir, stanza, jobs, bundle = false, extra = [] }) {
   mkPgDir(dir);
   for (const d of ['log', 'lock', 'spool']) mkPgDir(join(dir, d));
   const lines = [
@@ -186,6 +188,7 @@ export function writePgbackrestConf(dir, { repo, pgPath, port, sockDir, stanza, 
     `repo1-path=${repo}`,
     'repo1-retention-full=10',
     ...(bundle ? ['repo1-bundle=y', 'repo1-block=y'] : []),
+    ...extra,
     `log-path=${join(dir, 'log')}`,
     `lock-path=${join(dir, 'lock')}`,
     `spool-path=${join(dir, 'spool')}`,

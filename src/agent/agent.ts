@@ -35,8 +35,7 @@ import { inspectLocalWal, type LocalWalFile } from '../wal/inspect-local.js';
 import { pushWalFile } from '../wal/push-file.js';
 import { assertWalFileName } from '../wal/segment-name.js';
 import { PushRecords } from '../wal/spool.js';
-import { backlogNames, fillBacklog } from '../wal/wal-backlog.js';
-import { setPushTarget, storeInEveryRepo } from '../wal/wal-push-set.js';
+import { BacklogFiller, setPushTarget, storeInEveryRepo } from '../wal/wal-push-set.js';
 import { agentDir, agentPidPath, agentStatusPath } from '../wal/agent-paths.js';
 import { backlogWarning, ratePerMinute, type AgentStatus, type BacklogThresholds } from './agent-status.js';
 import { segmentOfReadyFile } from '../pg/wal-names.js';
@@ -115,25 +114,9 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
     }
     return codec;
   };
-  /** Async repositories whose backlog may hold files (all at start), and the filling in progress. */
-  const mayLag = new Set(set.async.map((m) => m.name));
-  let filling: Promise<void> | undefined;
+  /** The async repositories' backlogs, filled behind every FILL_EVERY_MS. */
+  const filler = new BacklogFiller(set, join(agentDir(walDir), 'backlog'), FILL_PER_ROUND, 'agent');
   let nextFillAt = 0;
-  const fillWorkDir = join(agentDir(walDir), 'backlog');
-  const fillRound = async (): Promise<void> => {
-    for (const m of set.async) {
-      if (!mayLag.has(m.name) || o.signal.aborted) continue;
-      const names = await backlogNames(repo, m.name);
-      if (names.length === 0) {
-        mayLag.delete(m.name);
-        continue;
-      }
-      const target = m.repo ?? (await set.reopen(m));
-      if (!target) continue;
-      const n = await fillBacklog(repo, target, m.name, fillWorkDir, FILL_PER_ROUND);
-      if (n > 0) log.info(`agent: ${m.name}: filled ${n} of ${names.length} backlog files`);
-    }
-  };
 
   let wake: () => void = () => undefined;
   let watcher: FSWatcher | undefined;
@@ -151,7 +134,7 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
       const file = await inspectLocalWal(join(walDir, name), assertWalFileName(name), name);
       // Durable in every required repository, and in every async one or its backlog, before the record.
       const stored = await storeInEveryRepo(set, name, async (r, m) => pushWalFile(r, file, { codec: await codecFor(r, m, file), level: settings.compressLevel }));
-      for (const x of stored.outcomes) if (x.status === 'backlog') mayLag.add(x.repo);
+      for (const x of stored.outcomes) if (x.status === 'backlog') filler.noteBacklog(x.repo);
       const r = stored.required[0]!;
       await records.add(file, r.sha256, target);
       events.push(r.event);
@@ -218,14 +201,7 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
         inFlight.add(name);
         void pushOne(name);
       }
-      if (mayLag.size > 0 && !filling && Date.now() >= nextFillAt) {
-        filling = fillRound()
-          .catch((err: unknown) => log.warn(`agent: backlog not filled this round: ${causeText(err)}`))
-          .finally(() => {
-            filling = undefined;
-            nextFillAt = Date.now() + FILL_EVERY_MS;
-          });
-      }
+      if (!filler.busy && Date.now() >= nextFillAt) filler.kick(() => (nextFillAt = Date.now() + FILL_EVERY_MS));
       await refresh(ready, oldestAgeSec);
       if (events.length > 0 && (Date.now() - lastAudit >= AUDIT_EVERY_MS || inFlight.size === 0)) {
         lastAudit = Date.now();
@@ -245,7 +221,7 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
     }
     // Let what is in flight finish: its records are what PostgreSQL's next calls will find.
     while (inFlight.size > 0) await new Promise((r) => setTimeout(r, 50));
-    await filling;
+    await filler.idle();
     if (events.length > 0) await writeAudit(repo, events.splice(0)).catch(() => undefined);
     return { ...status };
   } finally {

@@ -20,7 +20,7 @@ import { inspectLocalWal, type LocalWalFile } from './inspect-local.js';
 import { pushWalFile, type PushResult } from './push-file.js';
 import { assertWalFileName } from './segment-name.js';
 import { walDirOf } from './spool.js';
-import { fillBacklog, recordBacklog } from './wal-backlog.js';
+import { backlogNames, fillBacklog, recordBacklog } from './wal-backlog.js';
 import { stanzaFor, type WalPushReport, type WalPushSettings } from './wal-push.js';
 
 /** How many backlog files one call fills per async repository it reached. */
@@ -45,6 +45,15 @@ export function setPushTarget(settings: Pick<Settings, 'repo' | 'stanza' | 'more
   return pushTarget(['set', repo, ...settings.moreRepos.map((m) => `${m.name} ${m.mode} ${m.location}`)].join('\n'), settings.stanza);
 }
 
+export interface StoreInEveryRepoOptions {
+  /**
+   * The async repositories: 'now' (default) tries each and records the backlog when it fails;
+   * 'behind' only records the backlog (a BacklogFiller stores it); 'none' leaves them out
+   * (what only the required ones keep: a receiver's pieces).
+   */
+  async?: 'now' | 'behind' | 'none';
+}
+
 /** What storing one file in every repository did, for the caller to log, record and fill behind. */
 export interface SetStoreResult<T> {
   /** The result of each required repository (the first repository's is first). */
@@ -63,6 +72,7 @@ export interface SetStoreResult<T> {
  */
 export async function storeInEveryRepo<T extends { status: 'stored' | 'exists' }>(
   set: RepoSet, name: string, put: (repo: Repository, member: RepoSetMember) => Promise<T>,
+  o: StoreInEveryRepoOptions = {},
 ): Promise<SetStoreResult<T>> {
   const required = set.required;
   const results = await Promise.allSettled(required.map((m) => put(m.repo!, m)));
@@ -80,7 +90,14 @@ export async function storeInEveryRepo<T extends { status: 'stored' | 'exists' }
   const values = results.map((r) => (r as PromiseFulfilledResult<T>).value);
   const outcomes: RepoPushOutcome[] = values.map((v, i) => ({ repo: required[i]!.name, status: v.status }));
   const reached: Array<{ name: string; repo: Repository }> = [];
+  if (o.async === 'none') return { required: values, outcomes, reached };
   for (const m of set.async) {
+    if (o.async === 'behind') {
+      // Recorded first, stored by a BacklogFiller in the background: a synchronous standby never waits for it.
+      await recordBacklog(set.first, m.name, name, 'stored behind (pgark receive)');
+      outcomes.push({ repo: m.name, status: 'backlog' });
+      continue;
+    }
     let reason: string;
     const repo = m.repo ?? (await set.reopen(m));
     if (repo) {
@@ -137,5 +154,62 @@ export async function walPushToSet(set: RepoSet, settings: WalPushSettings, path
     throw err;
   } finally {
     await writeAudit(first, events).catch((e: unknown) => log.warn(`unable to write the audit record: ${(e as Error).message}`));
+  }
+}
+
+/**
+ * Fills the backlogs of a set's async repositories in the background, one round at a time, oldest
+ * first (pgark agent and pgark receive; a short wal-push call fills a few itself). An async
+ * repository that could not be opened is tried again (RepoSet.reopen). A round that cannot reach
+ * the repository leaves its backlog as it is, for the next round.
+ */
+export class BacklogFiller {
+  private running: Promise<void> | undefined;
+  /** Async repositories whose backlog may hold files: all at the start, then those that got a record. */
+  private readonly mayLag: Set<string>;
+
+  constructor(private readonly set: RepoSet, private readonly workDir: string, private readonly perRound: number, private readonly label: string) {
+    this.mayLag = new Set(set.async.map((m) => m.name));
+  }
+
+  /** A backlog record was written for this repository. */
+  noteBacklog(repoName: string): void {
+    this.mayLag.add(repoName);
+  }
+
+  get busy(): boolean {
+    return this.running !== undefined;
+  }
+
+  /** Start a round unless one runs or no backlog is known; `done` is called when it ends. */
+  kick(done?: () => void): void {
+    if (this.running || this.mayLag.size === 0) return;
+    this.running = this.round()
+      .catch((err: unknown) => log.warn(`${this.label}: backlog not filled this round: ${(err as Error).message}`))
+      .finally(() => {
+        this.running = undefined;
+        done?.();
+      });
+  }
+
+  /** Wait for the round in progress, if any. */
+  async idle(): Promise<void> {
+    await this.running;
+  }
+
+  private async round(): Promise<void> {
+    const first = this.set.first;
+    for (const m of this.set.async) {
+      if (!this.mayLag.has(m.name)) continue;
+      const names = await backlogNames(first, m.name);
+      if (names.length === 0) {
+        this.mayLag.delete(m.name);
+        continue;
+      }
+      const target = m.repo ?? (await this.set.reopen(m));
+      if (!target) continue;
+      const n = await fillBacklog(first, target, m.name, this.workDir, this.perRound);
+      if (n > 0) log.info(`${this.label}: ${m.name}: filled ${n} of ${names.length} backlog files`);
+    }
   }
 }

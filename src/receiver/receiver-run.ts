@@ -96,6 +96,8 @@ export class ReceiverRun {
   private readonly codecs = new Map<string, CodecName>();
   private readonly filler: BacklogFiller | undefined;
   private nextFillAt = 0;
+  /** ensureMoreStanzas succeeded (the codecs are known). */
+  private moreChecked = false;
 
   constructor(private readonly set: RepoSet, private readonly o: ReceiverOptions, private readonly locks: ReceiverLocks) {
     this.repo = set.first;
@@ -243,10 +245,15 @@ export class ReceiverRun {
       if (version < 130000) throw new ConfigError(`PostgreSQL ${Math.floor(version / 10000)} is not supported: pgark receive needs 13 or later`);
       const identity = { systemIdentifier: systemid, pgVersion: Math.floor(version / 10000), walSegmentSize: segSize };
       this.meta = await this.repo.ensureStanza(identity, this.o.codec, `receive from ${conn.where}`);
-      await this.ensureMoreStanzas(identity, conn.where);
       this.status.server = { where: conn.where, systemIdentifier: systemid, timeline: serverTli, version };
     } else if (this.meta.systemIdentifier !== systemid) {
       throw new ClusterMismatchError(`the server at ${conn.where} is another cluster (system identifier ${systemid}, stanza '${this.repo.stanza}' has ${this.meta.systemIdentifier})`);
+    }
+    // Until every required further repository said it is this cluster's (a session that failed there tries again).
+    if (!this.moreChecked) {
+      const { systemIdentifier, pgVersion, walSegmentSize } = this.meta;
+      await this.ensureMoreStanzas({ systemIdentifier, pgVersion, walSegmentSize }, conn.where);
+      this.moreChecked = true;
     }
     this.status.server = { ...this.status.server!, where: conn.where, timeline: serverTli };
     const history = serverTli > 1 ? await this.storeHistory(conn, serverTli) : { timeline: 1, parents: [] };

@@ -11,6 +11,13 @@
  * Nothing here acknowledges WAL to PostgreSQL: only archive_command does, and it succeeds
  * through a record only for the very file that was stored (bin/pgark-wal-push, src/wal/fast-path.cjs).
  * When the agent is down, stalled or fails on a segment, archive_command does the full push.
+ *
+ * Several repositories (repo2, repo3): a segment is stored as wal-push stores it
+ * (wal/wal-push-set.ts storeInEveryRepo), and its record is written only once it is durable in
+ * every required repository and in every async one or that one's backlog; the record names the
+ * whole set (setPushTarget), so only a wal-push call with the same repositories and modes takes
+ * it (in the CLI: the shell client and bin/pgark.js leave such calls to it). The async
+ * repositories' backlogs are filled behind from the loop, oldest first, every FILL_EVERY_MS.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir, rm, stat, mkdir, rename, writeFile } from 'node:fs/promises';
@@ -19,14 +26,16 @@ import { ArchiveMismatchError, causeText, LockedError } from '../common/errors.j
 import { log } from '../common/log.js';
 import { lockOwner, tryLock } from '../common/pid-lock.js';
 import type { Settings } from '../config/resolve.js';
+import type { CodecName } from '../io/codec.js';
+import type { RepoSet, RepoSetMember } from '../repo/repo-set.js';
 import type { Repository } from '../repo/repository.js';
 import { auditEvent, writeAudit, type AuditEvent } from '../wal/audit.js';
-import { pushLockPath, pushRecordDir, pushTarget } from '../wal/fast-path.js';
-import { requireRepo } from '../config/resolve.js';
-import { inspectLocalWal } from '../wal/inspect-local.js';
+import { pushLockPath, pushRecordDir } from '../wal/fast-path.js';
+import { inspectLocalWal, type LocalWalFile } from '../wal/inspect-local.js';
 import { pushWalFile } from '../wal/push-file.js';
 import { assertWalFileName } from '../wal/segment-name.js';
 import { PushRecords } from '../wal/spool.js';
+import { BacklogFiller, setPushTarget, storeInEveryRepo } from '../wal/wal-push-set.js';
 import { agentDir, agentPidPath, agentStatusPath } from '../wal/agent-paths.js';
 import { backlogWarning, ratePerMinute, type AgentStatus, type BacklogThresholds } from './agent-status.js';
 import { segmentOfReadyFile } from '../pg/wal-names.js';
@@ -35,6 +44,10 @@ const AUDIT_EVERY_MS = 10_000;
 const WARN_EVERY_MS = 60_000;
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 30_000;
+/** How often the backlog of an async repository is looked at (and filled, when it is reachable). */
+export const FILL_EVERY_MS = 5000;
+/** Backlog files filled per async repository and round. */
+const FILL_PER_ROUND = 64;
 
 export interface AgentOptions {
   walDir: string;
@@ -65,9 +78,10 @@ async function readySegments(walDir: string): Promise<{ names: string[]; oldestA
 }
 
 /** What the agent reads: the push target, the codec and level, and its parallelism. */
-export type AgentSettings = Pick<Settings, 'repo' | 'stanza' | 'codec' | 'codecExplicit' | 'compressLevel' | 'jobs'>;
+export type AgentSettings = Pick<Settings, 'repo' | 'stanza' | 'moreRepos' | 'codec' | 'codecExplicit' | 'compressLevel' | 'jobs'>;
 
-export async function runAgent(repo: Repository, settings: AgentSettings, o: AgentOptions): Promise<AgentStatus> {
+export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOptions): Promise<AgentStatus> {
+  const repo = set.first;
   const { walDir } = o;
   await mkdir(agentDir(walDir), { recursive: true, mode: 0o700 });
   await mkdir(pushRecordDir(walDir), { recursive: true, mode: 0o700 });
@@ -75,9 +89,9 @@ export async function runAgent(repo: Repository, settings: AgentSettings, o: Age
     throw new LockedError(`another pgark agent (pid ${await lockOwner(agentPidPath(walDir))}) serves '${walDir}'`);
   }
   const records = new PushRecords(walDir);
-  // Records name the repository and stanza they were stored in: an archive_command pointing
-  // elsewhere never takes them for its own.
-  const target = pushTarget(requireRepo(settings), settings.stanza);
+  // Records name the repository (or the set of them) and stanza they were stored in: an
+  // archive_command pointing elsewhere never takes them for its own.
+  const target = setPushTarget(settings);
   const status: AgentStatus = {
     pid: process.pid, stanza: repo.stanza, repo: repo.location, startedAt: new Date().toISOString(), updatedAt: new Date().toISOString(),
     queue: 0, inFlight: 0, oldestReadyAgeSec: 0, pushed: 0, alreadyArchived: 0, bytes: 0, errors: 0, perMinute: 0,
@@ -89,7 +103,20 @@ export async function runAgent(repo: Repository, settings: AgentSettings, o: Age
   const events: AuditEvent[] = [];
   let lastAudit = Date.now();
   let lastWarn = 0;
-  let codec: Settings['codec'] | undefined;
+  /** Each repository's codec, found once (the stanza's, unless --codec was given). */
+  const codecs = new Map<string, CodecName>();
+  const codecFor = async (r: Repository, m: RepoSetMember, file: LocalWalFile): Promise<CodecName> => {
+    let codec = codecs.get(m.name);
+    if (codec === undefined) {
+      const meta = file.identity ? await r.ensureStanza(file.identity, settings.codec, `WAL file '${file.name}'`) : await r.requireStanza();
+      codec = settings.codecExplicit ? settings.codec : meta.codec;
+      codecs.set(m.name, codec);
+    }
+    return codec;
+  };
+  /** The async repositories' backlogs, filled behind every FILL_EVERY_MS. */
+  const filler = new BacklogFiller(set, join(agentDir(walDir), 'backlog'), FILL_PER_ROUND, 'agent');
+  let nextFillAt = 0;
 
   let wake: () => void = () => undefined;
   let watcher: FSWatcher | undefined;
@@ -105,11 +132,10 @@ export async function runAgent(repo: Repository, settings: AgentSettings, o: Age
     const started = Date.now();
     try {
       const file = await inspectLocalWal(join(walDir, name), assertWalFileName(name), name);
-      if (codec === undefined) {
-        const meta = file.identity ? await repo.ensureStanza(file.identity, settings.codec, `WAL file '${name}'`) : await repo.requireStanza();
-        codec = settings.codecExplicit ? settings.codec : meta.codec;
-      }
-      const r = await pushWalFile(repo, file, { codec, level: settings.compressLevel });
+      // Durable in every required repository, and in every async one or its backlog, before the record.
+      const stored = await storeInEveryRepo(set, name, async (r, m) => pushWalFile(r, file, { codec: await codecFor(r, m, file), level: settings.compressLevel }));
+      for (const x of stored.outcomes) if (x.status === 'backlog') filler.noteBacklog(x.repo);
+      const r = stored.required[0]!;
       await records.add(file, r.sha256, target);
       events.push(r.event);
       if (r.status === 'exists') status.alreadyArchived++;
@@ -156,7 +182,8 @@ export async function runAgent(repo: Repository, settings: AgentSettings, o: Age
     }
   };
 
-  log.info(`agent: serving '${walDir}' for stanza '${repo.stanza}' on ${repo.location} with ${settings.jobs} jobs`);
+  const where = set.members.map((m) => (m.name === 'repo' ? repo.location : `${m.name} (${m.mode}) ${m.repo?.location ?? '(not open)'}`)).join(', ');
+  log.info(`agent: serving '${walDir}' for stanza '${repo.stanza}' on ${where} with ${settings.jobs} jobs`);
   try {
     while (!o.signal.aborted) {
       const { names: ready, oldestAgeSec } = await readySegments(walDir);
@@ -174,6 +201,7 @@ export async function runAgent(repo: Repository, settings: AgentSettings, o: Age
         inFlight.add(name);
         void pushOne(name);
       }
+      if (!filler.busy && Date.now() >= nextFillAt) filler.kick(() => (nextFillAt = Date.now() + FILL_EVERY_MS));
       await refresh(ready, oldestAgeSec);
       if (events.length > 0 && (Date.now() - lastAudit >= AUDIT_EVERY_MS || inFlight.size === 0)) {
         lastAudit = Date.now();
@@ -193,6 +221,7 @@ export async function runAgent(repo: Repository, settings: AgentSettings, o: Age
     }
     // Let what is in flight finish: its records are what PostgreSQL's next calls will find.
     while (inFlight.size > 0) await new Promise((r) => setTimeout(r, 50));
+    await filler.idle();
     if (events.length > 0) await writeAudit(repo, events.splice(0)).catch(() => undefined);
     return { ...status };
   } finally {

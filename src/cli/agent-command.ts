@@ -3,7 +3,7 @@ import { resolve, join } from 'node:path';
 import { Command } from 'commander';
 import { ConfigError } from '../common/errors.js';
 import { log } from '../common/log.js';
-import { abortOnSignals, printJson, settingsFrom, withRepository } from './context.js';
+import { abortOnSignals, printJson, settingsFrom } from './context.js';
 import { withFormat } from '../json/format.js';
 import { intOption } from './options.js';
 
@@ -23,7 +23,9 @@ export function registerAgentCommand(program: Command): void {
       'Watches pg_wal/archive_status and stores every segment PostgreSQL marks ready, --jobs at a time, ' +
       'with the repository connection kept open. archive_command = \'pgark-wal-push %p\' (or pgark wal-push) ' +
       'then only finds the record of a stored segment; when the agent is down or has not stored a ' +
-      'segment yet, archive_command pushes it itself. Stops cleanly on SIGTERM/SIGINT.',
+      'segment yet, archive_command pushes it itself. With repo2, repo3 each segment is stored in every ' +
+      'repository, and its record says so only once it is durable in each required one (an async one that ' +
+      'cannot take it gets a backlog record and is filled behind). Stops cleanly on SIGTERM/SIGINT.',
     )
     .option('--jobs <n>', 'segments stored in parallel (default 4)')
     .option('--metrics-port <port>', 'serve Prometheus metrics on 127.0.0.1:<port>/metrics (0 = any free port)')
@@ -34,14 +36,11 @@ export function registerAgentCommand(program: Command): void {
     .option('--json', 'print the final counters as JSON when stopped')
     .action(async (opts: { metricsPort?: string; metricsHost?: string; pollMs?: string; warnBacklog?: string; warnAge?: string; json?: boolean }, cmd: Command) => {
       const settings = settingsFrom(cmd);
-      if (settings.moreRepos.length > 0) {
-        throw new ConfigError(`${settings.moreRepos.map((m) => m.name).join(', ')} set: pgark agent stores ahead and writes push records for one repository, and does not yet serve several (README "Several repositories"); wal-push stores to each`);
-      }
       if (!settings.pgdata) throw new ConfigError("missing required setting 'pgdata': pass --pgdata, set PGDATA, or add 'pgdata = ...' to the config file");
       const walDir = join(resolve(settings.pgdata), 'pg_wal');
       const pollMs = intOption(opts.pollMs, '--poll-ms', 10, 60_000) ?? 1000;
       const thresholds = { segments: intOption(opts.warnBacklog, '--warn-backlog', 1, 1_000_000) ?? 64, ageSec: (intOption(opts.warnAge, '--warn-age', 1, 86_400 * 7) ?? 300) };
-      const { runAgent } = await import('../agent/agent.js');
+      const [{ runAgent }, { withRepoSet }] = await Promise.all([import('../agent/agent.js'), import('../repo/repo-set.js')]);
       let repoMetrics: import('../ops/metrics-collect.js').MetricsCollector | undefined;
       const metrics = opts.metricsPort !== undefined
         ? await (await import('../common/metrics-server.js')).startMetricsServer<import('../agent/agent-status.js').AgentStatus>(intOption(opts.metricsPort, '--metrics-port', 0, 65_535) ?? 0, opts.metricsHost, await agentMetricsText(() => repoMetrics))
@@ -49,10 +48,12 @@ export function registerAgentCommand(program: Command): void {
       if (metrics) log.info(`agent: metrics on http://${opts.metricsHost ?? '127.0.0.1'}:${metrics.port}/metrics`);
       const signal = abortOnSignals((sig) => `agent: ${sig}: finishing the segments in flight`);
       try {
-        const final = await withRepository(settings, async (repo) => {
-          if (metrics) repoMetrics = (await import('../ops/metrics-collect.js')).startRepositoryMetrics(repo);
+        // repo2, repo3: every one opened (a required one that cannot be fails the start; an async
+        // one is tried again later), each segment stored in each (agent/agent.ts).
+        const final = await withRepoSet(settings, async (set) => {
+          if (metrics) repoMetrics = (await import('../ops/metrics-collect.js')).startRepositoryMetrics(set.first);
           try {
-            return await runAgent(repo, settings, { walDir, pollMs, thresholds, signal, ...(metrics ? { onStatus: (s) => metrics.update(s) } : {}) });
+            return await runAgent(set, settings, { walDir, pollMs, thresholds, signal, ...(metrics ? { onStatus: (s) => metrics.update(s) } : {}) });
           } finally {
             await repoMetrics?.stop();
           }

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { ConfigError } from '../common/errors.js';
 import { log } from '../common/log.js';
-import { abortOnSignals, printJson, settingsFrom, withRepository } from './context.js';
+import { abortOnSignals, printJson, settingsFrom } from './context.js';
 import { withFormat } from '../json/format.js';
 import { intOption, numberOption } from './options.js';
 
@@ -25,7 +25,9 @@ export function registerReceiveCommand(program: Command): void {
       'positions reported to the server mean "durably stored in the repository", so with --synchronous ' +
       'the receiver can be named in synchronous_standby_names (as --application-name) for zero data loss. ' +
       'Follows timeline switches, reconnects with backoff, and stops cleanly on SIGTERM/SIGINT. ' +
-      'One receiver per stanza and --application-name: a second one exits 6 (locked) and names the holder.',
+      'One receiver per stanza and --application-name: a second one exits 6 (locked) and names the holder. ' +
+      'With repo2, repo3 WAL is stored in each, and a flush position is reported only once it is durable in every ' +
+      'required repository (async ones get backlog records, filled behind).',
     )
     .option('--dsn <conninfo>', 'connection string (no password: use PGPASSWORD/PGPASSFILE)')
     .option('--slot <name>', 'physical replication slot to stream from (strongly recommended)')
@@ -40,9 +42,6 @@ export function registerReceiveCommand(program: Command): void {
     .option('--json', 'print the final status as JSON when stopped')
     .action(async (opts: ReceiveOpts, cmd: Command) => {
       const settings = settingsFrom(cmd);
-      if (settings.moreRepos.length > 0) {
-        throw new ConfigError(`${settings.moreRepos.map((m) => m.name).join(', ')} set: pgark receive stores into one repository, and does not yet serve several (README "Several repositories"); wal-push stores to each`);
-      }
       const name = opts.applicationName ?? 'pgark';
       if (!/^[A-Za-z0-9_.-]{1,63}$/.test(name)) throw new ConfigError(`invalid --application-name '${name.slice(0, 64)}': letters, digits, '_', '.' and '-' only (at most 63)`);
       const { isValidSlotName } = await import('../protocol/replication-commands.js');
@@ -54,9 +53,12 @@ export function registerReceiveCommand(program: Command): void {
       const flushIntervalMs = (numberOption(opts.flushInterval, '--flush-interval', 0.01, 3600) ?? 1) * 1000;
       const statusIntervalMs = (numberOption(opts.statusInterval, '--status-interval', 0.1, 3600) ?? 10) * 1000;
       const { acquireReceiverLocks, runReceiver } = await import('../receiver/receiver.js');
+      const { withRepoSet } = await import('../repo/repo-set.js');
       const { receiverPrometheusText } = await import('../receiver/receiver-status.js');
       const signal = abortOnSignals((sig) => `receive: ${sig}: storing what was received and stopping`);
-      const final = await withRepository(settings, async (repo) => {
+      // repo2, repo3: WAL goes to each; flush positions cover only what every required one holds.
+      const final = await withRepoSet(settings, async (set) => {
+        const repo = set.first;
         // The locks first: a second receiver is refused before it binds a port or writes anything.
         const locks = await acquireReceiverLocks(repo, name, spoolDir);
         // The receiver's metrics, then the repository's (collected in the background).
@@ -72,7 +74,7 @@ export function registerReceiveCommand(program: Command): void {
             repoMetrics = (await import('../ops/metrics-collect.js')).startRepositoryMetrics(repo);
           }
           const m = metrics;
-          return await runReceiver(repo, {
+          return await runReceiver(set, {
             dsn: opts.dsn, slot: opts.slot, createSlot: !!opts.createSlot, name, synchronous: !!opts.synchronous,
             flushIntervalMs, statusIntervalMs,
             spoolDir, codec: settings.codec, codecExplicit: settings.codecExplicit, signal,

@@ -25,7 +25,13 @@ export function registerWalPushCommand(program: Command): void {
       const settings = settingsFrom(cmd);
       if (settings.moreRepos.length > 0) {
         // repo2, repo3: every required repository, async ones filled behind (wal/wal-push-set.ts).
-        const [{ walPushToSet }, { withRepoSet }] = await Promise.all([import('../wal/wal-push-set.js'), import('../repo/repo-set.js')]);
+        const [{ walPushToSet, pushedAheadToSet }, { withRepoSet }] = await Promise.all([import('../wal/wal-push-set.js'), import('../repo/repo-set.js')]);
+        // Stored in the whole set by pgark agent already (its record names these repositories and modes).
+        const ahead = await pushedAheadToSet(settings, path);
+        if (ahead) {
+          if (opts.json) printJson(withFormat('wal-push', ahead));
+          return;
+        }
         const { repos: _repos, ...report } = await withRepoSet(settings, (set) => walPushToSet(set, settings, path));
         if (opts.json) printJson(withFormat('wal-push', report));
         return;

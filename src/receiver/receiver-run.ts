@@ -3,6 +3,11 @@
  * each in named steps (identify the cluster, read the slot, place the resume point and open the
  * writer, stream and follow timeline switches), retried with backoff until a stop or an error
  * that retrying cannot fix. The status object is published as it goes.
+ *
+ * With repo2, repo3 (a RepoSet of more than one): the stanza is checked in each, the resume
+ * point is the earliest of the required repositories' (each must hold everything reported as
+ * flushed), and the writer stores in each (segment-writer.ts); the status object and the locks
+ * live in the first repository. The async repositories' backlogs are filled behind.
  */
 import { hostname } from 'node:os';
 import { Readable } from 'node:stream';
@@ -12,6 +17,8 @@ import {
 } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { receivedPrefix, receiverStatusKey, walKey } from '../repo/layout.js';
+import type { CodecName } from '../io/codec.js';
+import type { RepoSet } from '../repo/repo-set.js';
 import type { Repository } from '../repo/repository.js';
 import type { StanzaMeta } from '../repo/stanza-meta.js';
 import { createPhysicalSlotCommand, readReplicationSlotCommand, startReplicationCommand, timelineHistoryCommand } from '../protocol/replication-commands.js';
@@ -22,6 +29,7 @@ import { LagClock, type ReceiverStatus } from './receiver-status.js';
 import type { ReceiverLocks, ReceiverOptions } from './receiver.js';
 import { followsHistoryPath, ReceiverPositionError, resumePoint, timelineSpans, type ResumePoint } from './resume-point.js';
 import { storeImmutable } from '../wal/received-wal.js';
+import { BacklogFiller, storeInEveryRepo } from '../wal/wal-push-set.js';
 import { ReplicationConnection, ServerError } from './replication-connection.js';
 import { SegmentWriter } from './segment-writer.js';
 import { storedEnds, storedPrefix } from './stored-position.js';
@@ -61,6 +69,11 @@ export function parseSizeSetting(text: string): number {
 }
 
 type SlotRestart = { lsn: bigint; timeline?: number };
+
+/** How often an async repository's backlog is looked at while streaming. */
+const FILL_EVERY_MS = 5000;
+/** Backlog files filled per async repository and round. */
+const FILL_PER_ROUND = 64;
 type Batch = Awaited<ReturnType<ReplicationConnection['nextBatch']>>;
 
 export class ReceiverRun {
@@ -78,7 +91,17 @@ export class ReceiverRun {
   /** A session reached streaming since the last failure (the backoff starts again). */
   private streamed = false;
 
-  constructor(private readonly repo: Repository, private readonly o: ReceiverOptions, private readonly locks: ReceiverLocks) {
+  private readonly repo: Repository;
+  /** Each repository's codec by name (repo2, repo3), once its stanza was checked. */
+  private readonly codecs = new Map<string, CodecName>();
+  private readonly filler: BacklogFiller | undefined;
+  private nextFillAt = 0;
+  /** ensureMoreStanzas succeeded (the codecs are known). */
+  private moreChecked = false;
+
+  constructor(private readonly set: RepoSet, private readonly o: ReceiverOptions, private readonly locks: ReceiverLocks) {
+    this.repo = set.first;
+    this.filler = set.members.length > 1 ? new BacklogFiller(set, `${o.spoolDir}/backlog`, FILL_PER_ROUND, 'receive') : undefined;
     this.status = {
       name: o.name, host: hostname(), pid: process.pid, state: 'connecting', synchronous: o.synchronous,
       startedAt: new Date().toISOString(), updatedAt: new Date().toISOString(),
@@ -114,6 +137,7 @@ export class ReceiverRun {
     } finally {
       if (this.status.state !== 'failed') this.status.state = 'stopped';
       await this.storedStatus();
+      await this.filler?.idle();
     }
     return this.status;
   }
@@ -154,6 +178,7 @@ export class ReceiverRun {
     if (this.serverEnd > 0n) status.serverWalEnd = formatLsn(this.serverEnd);
     status.lagSeconds = Math.round(this.lag.seconds(now) * 1000) / 1000;
     this.o.onStatus?.(status);
+    if (this.filler && !this.filler.busy && now >= this.nextFillAt) this.filler.kick(() => (this.nextFillAt = Date.now() + FILL_EVERY_MS));
     // Once the locks are lost, the status object belongs to the receiver that holds them.
     if ((force || now - this.statusStoredAt >= 10_000) && !this.statusStoring && !this.lockLost) {
       this.statusStoredAt = now;
@@ -173,7 +198,16 @@ export class ReceiverRun {
     if (/^\\x[0-9a-fA-F]*$/.test(text)) text = Buffer.from(text.slice(2), 'hex').toString('utf8');
     const history = parseTimelineHistory(text, timeline);
     const body = Buffer.from(text, 'utf8');
-    await storeImmutable(this.repo, walKey(this.repo.stanza, name), () => Readable.from([body]), this.o.codecExplicit || !this.meta ? this.o.codec : this.meta.codec);
+    const codec = this.o.codecExplicit || !this.meta ? this.o.codec : this.meta.codec;
+    if (this.set.members.length === 1) {
+      await storeImmutable(this.repo, walKey(this.repo.stanza, name), () => Readable.from([body]), codec);
+      return history;
+    }
+    const r = await storeInEveryRepo(this.set, name, async (repo, m) => {
+      const x = await storeImmutable(repo, walKey(repo.stanza, name), () => Readable.from([body]), this.codecs.get(m.name) ?? codec);
+      return { status: x.existed ? 'exists' as const : 'stored' as const };
+    }, { async: 'behind' });
+    for (const x of r.outcomes) if (x.status === 'backlog') this.filler?.noteBacklog(x.repo);
     return history;
   }
 
@@ -209,14 +243,40 @@ export class ReceiverRun {
       const version = Number((await conn.query('SHOW server_version_num'))[0]?.rows[0]?.[0]);
       const segSize = parseSizeSetting((await conn.query('SHOW wal_segment_size'))[0]?.rows[0]?.[0] ?? '');
       if (version < 130000) throw new ConfigError(`PostgreSQL ${Math.floor(version / 10000)} is not supported: pgark receive needs 13 or later`);
-      this.meta = await this.repo.ensureStanza({ systemIdentifier: systemid, pgVersion: Math.floor(version / 10000), walSegmentSize: segSize }, this.o.codec, `receive from ${conn.where}`);
+      const identity = { systemIdentifier: systemid, pgVersion: Math.floor(version / 10000), walSegmentSize: segSize };
+      this.meta = await this.repo.ensureStanza(identity, this.o.codec, `receive from ${conn.where}`);
       this.status.server = { where: conn.where, systemIdentifier: systemid, timeline: serverTli, version };
     } else if (this.meta.systemIdentifier !== systemid) {
       throw new ClusterMismatchError(`the server at ${conn.where} is another cluster (system identifier ${systemid}, stanza '${this.repo.stanza}' has ${this.meta.systemIdentifier})`);
     }
+    // Until every required further repository said it is this cluster's (a session that failed there tries again).
+    if (!this.moreChecked) {
+      const { systemIdentifier, pgVersion, walSegmentSize } = this.meta;
+      await this.ensureMoreStanzas({ systemIdentifier, pgVersion, walSegmentSize }, conn.where);
+      this.moreChecked = true;
+    }
     this.status.server = { ...this.status.server!, where: conn.where, timeline: serverTli };
     const history = serverTli > 1 ? await this.storeHistory(conn, serverTli) : { timeline: 1, parents: [] };
     return { meta: this.meta, history, xlogpos };
+  }
+
+  /**
+   * repo2, repo3: the stanza is this cluster's in each (created on first contact); a required
+   * one that cannot say so stops the session, an async one is left to its backlog filling.
+   */
+  private async ensureMoreStanzas(identity: Parameters<Repository['ensureStanza']>[0], where: string): Promise<void> {
+    const first = this.set.members[0]!;
+    this.codecs.set(first.name, this.o.codecExplicit ? this.o.codec : this.meta!.codec);
+    for (const m of this.set.members.slice(1)) {
+      try {
+        if (!m.repo) throw m.openError;
+        const meta = await m.repo.ensureStanza(identity, this.o.codec, `receive from ${where}`);
+        this.codecs.set(m.name, this.o.codecExplicit ? this.o.codec : meta.codec);
+      } catch (err) {
+        if (m.mode === 'required') throw Object.assign(err as Error, { message: `${m.name}: ${(err as Error).message}` });
+        log.warn(`receive: ${m.name} (async): ${(err as Error).message}; what is received goes to its backlog`);
+      }
+    }
   }
 
   /** With --slot: create it (--create-slot) and read its restart point (PostgreSQL 15 and later). */
@@ -244,21 +304,33 @@ export class ReceiverRun {
 
   /** Place the resume point after the stored WAL (or at `fallback`) and open the segment writer there. */
   private async openWriter(meta: StanzaMeta, history: TimelineHistory, fallback: SlotRestart): Promise<SegmentWriter> {
-    const repo = this.repo;
     const spans = timelineSpans(history);
     const tlis = spans.map((s) => s.timeline);
-    // Temp files of a receiver killed in the middle of a store (small pieces skip the per-put sweep).
-    await repo.sweep(receivedPrefix(repo.stanza)).catch(() => 0);
-    const { ends, obsolete } = await storedEnds(repo, tlis, meta.walSegmentSize);
-    if (obsolete.length > 0) {
-      await repo.delete(obsolete).catch((err: unknown) => log.warn(`receive: unable to remove ${obsolete.length} obsolete received pieces: ${(err as Error).message}`));
+    // Each required repository must hold all that is reported flushed: resume where the one
+    // that holds the least ends (the others find what they have identical).
+    let repo = this.repo;
+    let rp: ResumePoint | undefined;
+    for (const m of this.set.required) {
+      const r = m.repo!;
+      // Temp files of a receiver killed in the middle of a store (small pieces skip the per-put sweep).
+      await r.sweep(receivedPrefix(r.stanza)).catch(() => 0);
+      const { ends, obsolete } = await storedEnds(r, tlis, meta.walSegmentSize);
+      if (obsolete.length > 0) {
+        await r.delete(obsolete).catch((err: unknown) => log.warn(`receive: unable to remove ${obsolete.length} obsolete received pieces: ${(err as Error).message}`));
+      }
+      const p = resumePoint({ history, stored: ends, walSegmentSize: meta.walSegmentSize, fallback });
+      if (rp === undefined || p.lsn < rp.lsn) {
+        if (rp !== undefined) log.info(`receive: ${m.name} holds WAL up to ${formatLsn(p.lsn)} only: resuming there`);
+        rp = p;
+        repo = r;
+      }
     }
-    const rp: ResumePoint = resumePoint({ history, stored: ends, walSegmentSize: meta.walSegmentSize, fallback });
+    if (rp === undefined) throw new ConfigError('no required repository');
     for (const t of rp.divergedTimelines) {
       log.warn(`receive: the repository holds WAL of timeline ${t} past its switch point in the server's history; it is kept, and the receiver goes on on the next timeline`);
     }
     const seg = BigInt(meta.walSegmentSize);
-    const codec = this.o.codecExplicit ? this.o.codec : meta.codec;
+    const codec = this.codecs.get('repo') ?? (this.o.codecExplicit ? this.o.codec : meta.codec);
     let start = { timeline: rp.timeline, lsn: rp.lsn };
     let prefix;
     if (rp.lsn % seg !== 0n) {
@@ -272,7 +344,10 @@ export class ReceiverRun {
       }
     }
     this.writer = await SegmentWriter.open(
-      { repo, codec, walSegmentSize: meta.walSegmentSize, spoolDir: this.o.spoolDir, ownsSpool: () => this.locks.spool.owns() },
+      {
+        repo: this.repo, codec, walSegmentSize: meta.walSegmentSize, spoolDir: this.o.spoolDir, ownsSpool: () => this.locks.spool.owns(),
+        ...(this.set.members.length > 1 ? { set: this.set, codecs: this.codecs, filler: this.filler } : {}),
+      },
       start.timeline, start.lsn, prefix,
     );
     log.info(`receive: ${rp.from === 'stored' ? 'resuming after the stored WAL' : 'nothing stored yet; starting'} at ${formatLsn(start.lsn)} on timeline ${start.timeline}`);

@@ -10,6 +10,7 @@ import { acquirePidLock, type HeldPidLock } from '../common/pid-lock.js';
 import { log } from '../common/log.js';
 import type { CodecName } from '../io/codec.js';
 import { acquireRepoLock, type RepoLock } from '../repo/repo-lock.js';
+import type { RepoSet } from '../repo/repo-set.js';
 import type { Repository } from '../repo/repository.js';
 import type { ReceiverStatus } from './receiver-status.js';
 import { ReceiverRun } from './receiver-run.js';
@@ -90,12 +91,12 @@ export async function acquireReceiverLocks(repo: Repository, name: string, spool
   };
 }
 
-/** Run a receiver; with `held`, under locks the caller took (acquireReceiverLocks) and releases. */
-export async function runReceiver(repo: Repository, o: ReceiverOptions, held?: ReceiverLocks): Promise<ReceiverStatus> {
-  if (held) return new ReceiverRun(repo, o, held).run();
-  const locks = await acquireReceiverLocks(repo, o.name, o.spoolDir);
+/** Run a receiver into the set's repositories (the first alone with one); with `held`, under locks the caller took (acquireReceiverLocks) and releases. */
+export async function runReceiver(set: RepoSet, o: ReceiverOptions, held?: ReceiverLocks): Promise<ReceiverStatus> {
+  if (held) return new ReceiverRun(set, o, held).run();
+  const locks = await acquireReceiverLocks(set.first, o.name, o.spoolDir);
   try {
-    return await new ReceiverRun(repo, o, locks).run();
+    return await new ReceiverRun(set, o, locks).run();
   } finally {
     await locks.release();
   }

@@ -3,6 +3,11 @@
  * repository as pieces at each flush, and once the segment is whole it is stored as a normal
  * archive object, exactly as wal-push would store it; then its pieces are deleted.
  * Memory stays small: piece and segment uploads read the spool file.
+ *
+ * With several repositories (`set`): every piece goes to every required repository (in
+ * parallel; flushLsn moves only when each has it), a whole segment too, and each async one gets
+ * a backlog record for it, filled behind by the BacklogFiller (wal/wal-push-set.ts
+ * storeInEveryRepo, as wal-push and the agent store). With `repo` alone nothing changes.
  */
 import { readSync, writeSync } from 'node:fs';
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
@@ -11,8 +16,10 @@ import type { Readable } from 'node:stream';
 import { LockedError, ProtocolError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import type { CodecName } from '../io/codec.js';
+import type { RepoSet, RepoSetMember } from '../repo/repo-set.js';
 import type { Repository } from '../repo/repository.js';
-import { pushWalFile } from '../wal/push-file.js';
+import { pushWalFile, type PushResult } from '../wal/push-file.js';
+import { storeInEveryRepo, type BacklogFiller } from '../wal/wal-push-set.js';
 import { formatLsn, segmentName } from '../wal/segment-name.js';
 import { mergeFrom } from '../wal/received-pieces.js';
 import { fileRange, listReceived, storePiece } from '../wal/received-wal.js';
@@ -23,8 +30,13 @@ const SMALL_PIECE = 64 * 1024;
 const SMALL_MERGE = 256 * 1024;
 
 export interface WriterConfig {
+  /** The first repository (the set's first when there is a set). */
   repo: Repository;
   codec: CodecName;
+  /** repo2, repo3: the whole set, each repository's codec by name, and who fills the async ones behind. */
+  set?: RepoSet | undefined;
+  codecs?: ReadonlyMap<string, CodecName> | undefined;
+  filler?: BacklogFiller | undefined;
   walSegmentSize: number;
   spoolDir: string;
   /** Merge pieces when a segment has more than this many (default 16). */
@@ -86,7 +98,9 @@ export class SegmentWriter {
         if (!prefix) throw new ProtocolError(`unable to resume at ${formatLsn(lsn)}: the start of segment ${w.name} is not available`);
         await w.fill(prefix.stream, offset);
         w.pending = undefined;
-        if (prefix.pieces.length > 0) {
+        // With other required repositories the prefix is stored again as one piece in each:
+        // the pieces found are one repository's, and a flush position must be in all of them.
+        if (prefix.pieces.length > 0 && !w.several) {
           w.pieces = [...prefix.pieces];
           w.flushed = offset;
         } else {
@@ -125,6 +139,43 @@ export class SegmentWriter {
 
   get unflushed(): number {
     return this.written - this.flushed;
+  }
+
+  /** More than one repository: stores go through the set. */
+  private get several(): boolean {
+    return (this.cfg.set?.members.length ?? 1) > 1;
+  }
+
+  private codecOf(m: RepoSetMember): CodecName {
+    return this.cfg.codecs?.get(m.name) ?? this.cfg.codec;
+  }
+
+  /** The repositories that keep received pieces: the first, and the other required ones. */
+  private get pieceRepos(): Repository[] {
+    return this.several ? this.cfg.set!.required.map((m) => m.repo!) : [this.cfg.repo];
+  }
+
+  /** Store bytes [start, end) as a piece in every required repository (any failure throws: not flushed). */
+  private async putPiece(start: number, end: number, source: (() => Readable) | Buffer): Promise<{ key: string }> {
+    if (!this.several) return storePiece(this.cfg.repo, this.name, start, end, source, this.cfg.codec);
+    const name = this.name;
+    const r = await storeInEveryRepo(this.cfg.set!, `${name} (bytes ${start}-${end})`,
+      async (repo, m) => ({ ...(await storePiece(repo, name, start, end, source, this.codecOf(m))), status: 'stored' as const }), { async: 'none' });
+    return r.required[0]!;
+  }
+
+  /** Store the whole segment in every required repository; each async one gets a backlog record, filled behind. */
+  private async putSegment(path: string, name: string): Promise<PushResult> {
+    const file = { path, name, size: this.cfg.walSegmentSize };
+    if (!this.several) return pushWalFile(this.cfg.repo, file, { codec: this.cfg.codec });
+    const r = await storeInEveryRepo(this.cfg.set!, name, (repo, m) => pushWalFile(repo, file, { codec: this.codecOf(m) }), { async: 'behind' });
+    for (const o of r.outcomes) if (o.status === 'backlog') this.cfg.filler?.noteBacklog(o.repo);
+    this.cfg.filler?.kick();
+    return r.required[0]!;
+  }
+
+  private async deleteEverywhere(keys: string[]): Promise<void> {
+    await Promise.all(this.pieceRepos.map((r) => r.delete(keys)));
   }
 
   private assertOwnsSpool(): void {
@@ -189,7 +240,7 @@ export class SegmentWriter {
     const start = this.flushed;
     const end = this.written;
     const small = this.pending && this.pendingBytes === end - start ? Buffer.concat(this.pending) : undefined;
-    const r = await storePiece(this.cfg.repo, this.name, start, end, small ?? (() => fileRange(this.path, start, end)), this.cfg.codec);
+    const r = await this.putPiece(start, end, small ?? (() => fileRange(this.path, start, end)));
     this.pending = [];
     this.pendingBytes = 0;
     this.pieces.push({ start, end, key: r.key });
@@ -206,12 +257,12 @@ export class SegmentWriter {
     const old = this.pieces.slice(from);
     const start = old[0]!.start;
     const end = old[old.length - 1]!.end;
-    const r = await storePiece(this.cfg.repo, this.name, start, end, end - start <= SMALL_MERGE ? this.readSpool(start, end) : () => fileRange(this.path, start, end), this.cfg.codec);
+    const r = await this.putPiece(start, end, end - start <= SMALL_MERGE ? this.readSpool(start, end) : () => fileRange(this.path, start, end));
     this.pieces.splice(from, old.length, { start, end, key: r.key });
     const doomed = old.map((p) => p.key).filter((k) => k !== r.key);
     const name = this.name;
     // The merged piece is durable; readers prefer it, so the old ones can go in the background.
-    this.cleanup = this.cleanup.then(() => this.cfg.repo.delete(doomed))
+    this.cleanup = this.cleanup.then(() => this.deleteEverywhere(doomed))
       .catch((err: unknown) => log.warn(`receive: unable to remove merged pieces of ${name}: ${(err as Error).message}`));
   }
 
@@ -230,7 +281,7 @@ export class SegmentWriter {
     const name = this.name;
     const path = this.path;
     await this.fh.close();
-    const r = await pushWalFile(this.cfg.repo, { path, name, size: this.cfg.walSegmentSize }, { codec: this.cfg.codec });
+    const r = await this.putSegment(path, name);
     if (r.status === 'stored') this.counters.bytesStored += this.cfg.walSegmentSize - this.flushed;
     this.counters.segmentsStored += 1;
     this.counters.lastFlushAtMs = Date.now();
@@ -238,8 +289,10 @@ export class SegmentWriter {
     const tli = this.tli;
     this.cleanup = this.cleanup.then(async () => {
       await this.removeSpool(path);
-      const keys = [...((await listReceived(this.cfg.repo, tli, name)).get(name) ?? [])].map((p) => p.key);
-      if (keys.length > 0) await this.cfg.repo.delete(keys);
+      for (const repo of this.pieceRepos) {
+        const keys = [...((await listReceived(repo, tli, name)).get(name) ?? [])].map((p) => p.key);
+        if (keys.length > 0) await repo.delete(keys);
+      }
     }).catch((err: unknown) => log.warn(`receive: unable to remove the pieces of ${name}: ${(err as Error).message}`));
     await this.begin(this.segno + 1n);
   }

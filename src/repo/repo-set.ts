@@ -22,7 +22,13 @@ export interface RepoSetMember {
   openError?: unknown;
   /** Lazy sets (readers): opens it on first use (see RepoSet.use). */
   open?: () => Promise<Repository>;
+  /** An async repository that could not be opened: how to try again (RepoSet.reopen), and when it last failed. */
+  reopen?: () => Promise<Repository>;
+  failedAt?: number;
 }
+
+/** A long-running process (agent, receiver) tries an async repository that could not be opened again after this long. */
+export const REOPEN_AFTER_MS = 10_000;
 
 export type RepoSetSettings = RepositorySettings & { moreRepos: readonly MoreRepo[] };
 
@@ -57,6 +63,24 @@ export class RepoSet {
       m.repo = await open();
     } catch (err) {
       m.openError = err;
+    }
+    return m.repo;
+  }
+
+  /**
+   * An async member that could not be opened, tried again when REOPEN_AFTER_MS have passed since
+   * it last failed (a short wal-push call never waits twice; the agent and the receiver get it
+   * back once it is reachable). Undefined while it still cannot be opened.
+   */
+  async reopen(m: RepoSetMember, now = Date.now()): Promise<Repository | undefined> {
+    if (m.repo || !m.reopen) return m.repo;
+    if (m.failedAt !== undefined && now - m.failedAt < REOPEN_AFTER_MS) return undefined;
+    try {
+      m.repo = await m.reopen();
+      delete m.openError;
+    } catch (err) {
+      m.openError = err;
+      m.failedAt = Date.now();
     }
     return m.repo;
   }
@@ -100,7 +124,7 @@ export async function openRepoSet(
           if (err instanceof Error && m.name !== 'repo') err.message = `${m.name}: ${err.message}`;
           throw err;
         }
-        members.push({ name: m.name, mode: m.mode, repo: undefined, openError: err });
+        members.push({ name: m.name, mode: m.mode, repo: undefined, openError: err, reopen: () => open(m.settings, o), failedAt: Date.now() });
       }
     }
   } catch (err) {

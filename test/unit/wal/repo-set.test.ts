@@ -19,37 +19,13 @@ import { walPushToSet } from '../../../src/wal/wal-push-set.js';
 import type { StorageDriver } from '../../../storage-drivers/types.js';
 import { allKeys, memoryRepo, type MemoryRepo } from '../../helpers/memory-repo.js';
 import { fakeSegment } from '../../helpers/wal-bytes.js';
+import { switchable } from '../../helpers/switchable-driver.js';
 
 const SEG = 1024 * 1024;
 const SYSID = 7000000000000000001n;
 const S1 = '000000010000000000000001';
 const S2 = '000000010000000000000002';
 const S3 = '000000010000000000000003';
-
-/** A store that can be made unreachable: every call fails like a network outage while `down`. */
-function switchable(d: StorageDriver): StorageDriver & { down: boolean } {
-  const state = { down: false };
-  return new Proxy(d, {
-    get(target, prop, recv) {
-      if (prop === 'down') return state.down;
-      const v = Reflect.get(target, prop, recv) as unknown;
-      if (typeof v !== 'function' || prop === 'close') return v;
-      return (...args: unknown[]) => {
-        if (state.down) {
-          const err = new StorageError('memory', 'connect ECONNREFUSED 127.0.0.1:9 (made unreachable by the test)', { transient: true });
-          if (prop === 'list') return (async function* () { throw err; })();
-          return Promise.reject(err);
-        }
-        return (v as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-    set(_t, prop, value) {
-      if (prop !== 'down') return false;
-      state.down = value as boolean;
-      return true;
-    },
-  }) as StorageDriver & { down: boolean };
-}
 
 let r1: MemoryRepo;
 let r2: MemoryRepo;

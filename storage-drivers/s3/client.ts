@@ -51,6 +51,8 @@ export async function createS3Client(settings: S3Settings, overrides: S3ClientOv
     },
     ...(settings.endpoint !== undefined ? { endpoint: settings.endpoint } : {}),
     forcePathStyle: settings.pathStyle,
+    // A named profile: the SDK's credential chain then reads that profile (not AWS_ACCESS_KEY_ID).
+    ...(settings.profile !== undefined ? { profile: settings.profile } : {}),
     ...overrides,
   };
   let client = new S3Client(settings.region !== undefined ? { ...config, region: settings.region } : config);

@@ -127,3 +127,89 @@ describe('copyObjectTo with encryption: re-encoded with the target\'s key', () =
     }
   });
 });
+
+describe('copyObjectTo between keyrings that share a data key (key init --share-from): as stored', () => {
+  const keys = { K1: randomBytes(32).toString('hex'), K2: randomBytes(32).toString('hex'), K3: randomBytes(32).toString('hex') };
+
+  /** a encrypted under K1; b shares its data keys under K2; c has its own keyring under K3. */
+  async function encrypted(): Promise<MemoryRepo> {
+    const { keyEnvSource } = await import('../../../src/repo/repo-cipher.js');
+    const { keyInit } = await import('../../../src/repo/key-admin.js');
+    const c = memoryRepo();
+    a.repo.useKeySource(keyEnvSource('K1', keys));
+    b.repo.useKeySource(keyEnvSource('K2', keys));
+    c.repo.useKeySource(keyEnvSource('K3', keys));
+    await keyInit(a.repo);
+    expect(await keyInit(b.repo, { shareFrom: a.repo })).toMatchObject({ sharedFrom: a.location, sharedKeys: [1] });
+    await keyInit(c.repo);
+    return c;
+  }
+
+  it.each(['lz4', 'none'] as const)('a %s object: the stored bytes copied unchanged, readable with the target\'s own KEK', async (codec) => {
+    const c = await encrypted();
+    try {
+      const key = 'main/backup/20261207-000000F/data/0';
+      const body = content();
+      await put(a, key, body, codec);
+      expect(await a.repo.copyObjectTo(b.repo, key, { codec: 'zstd' })).toEqual({ status: 'copied', how: 'as-stored', rawSize: body.length });
+      const src = await readAll(await a.driver.get(key), 16 * 1024 * 1024);
+      expect((await readAll(await b.driver.get(key), 16 * 1024 * 1024)).equals(src)).toBe(true);
+      expect((await readAll(await b.repo.getObject(key), 8 * 1024 * 1024)).equals(body)).toBe(true);
+      expect((await a.repo.copyObjectTo(b.repo, key, { codec: 'zstd' })).status).toBe('exists');
+      // Another keyring: re-encrypted; the bytes differ and read back with K3.
+      expect(await a.repo.copyObjectTo(c.repo, key, { codec: 'zstd' })).toMatchObject({ status: 'copied', how: 're-encoded' });
+      expect((await readAll(await c.driver.get(key), 16 * 1024 * 1024)).equals(src)).toBe(false);
+      expect((await readAll(await c.repo.getObject(key), 8 * 1024 * 1024)).equals(body)).toBe(true);
+    } finally {
+      c.drop();
+    }
+  });
+
+  it('a damaged encrypted source object is refused, as stored and re-encrypted, and nothing is stored', async () => {
+    const c = await encrypted();
+    try {
+      const key = 'main/backup/20261207-000000F/data/1';
+      await put(a, key, content());
+      const stored = await readAll(await a.driver.get(key), 16 * 1024 * 1024);
+      stored[Math.floor(stored.length / 2)]! ^= 0x40;
+      await a.driver.delete([key]);
+      await a.driver.put(key, Readable.from([stored]), { ifAbsent: true });
+      for (const t of [b, c]) {
+        await expect(a.repo.copyObjectTo(t.repo, key, { codec: 'lz4' })).rejects.toThrow(key);
+        expect(await t.driver.stat(key)).toBeNull();
+      }
+    } finally {
+      c.drop();
+    }
+  });
+
+  it('a data key the target lacks (rotated in the source since): re-encrypted under the target\'s current key', async () => {
+    const c = await encrypted();
+    try {
+      const { keyEnvSource } = await import('../../../src/repo/repo-cipher.js');
+      const { keyRotate } = await import('../../../src/repo/key-admin.js');
+      await keyRotate(a.repo, keyEnvSource('K1', keys), { newDataKey: true });
+      const key = 'main/backup/20261207-000000F/data/2';
+      const body = content();
+      await put(a, key, body);
+      expect(await a.repo.copyObjectTo(b.repo, key, { codec: 'lz4' })).toMatchObject({ status: 'copied', how: 're-encoded' });
+      const t = await b.repo.readTrailer(key, (await b.driver.stat(key))!.size);
+      expect(t.keyNumber).toBe(1);
+      expect((await readAll(await b.repo.getObject(key), 8 * 1024 * 1024)).equals(body)).toBe(true);
+    } finally {
+      c.drop();
+    }
+  });
+
+  it('a keyring with the same number but another key is not taken for the same key', async () => {
+    const c = await encrypted();
+    try {
+      const key = 'main/backup/20261207-000000F/data/3';
+      await put(a, key, content());
+      // c's data key 1 is a different random key: never copied as stored.
+      expect(await a.repo.copyObjectTo(c.repo, key, { codec: 'lz4' })).toMatchObject({ how: 're-encoded' });
+    } finally {
+      c.drop();
+    }
+  });
+});

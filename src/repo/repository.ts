@@ -47,7 +47,9 @@ class VerifyingTap extends Transform {
       decoded.resume();
       await decoded.verified;
     })();
-    this.checked.catch(() => undefined);
+    // A failure before the end (an encrypted chunk that fails authentication) stops the copy
+    // now: the decoder no longer reads its feed, so waiting for it to drain would wait forever.
+    this.checked.catch((err: Error) => this.destroy(err));
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {

@@ -213,3 +213,37 @@ describe('copyObjectTo between keyrings that share a data key (key init --share-
     }
   });
 });
+
+describe('copyObjectTo on the filesystem driver', () => {
+  it('an encrypted object damaged mid-way fails the as-stored copy at once (it hung before: the verifier stopped reading) and nothing is stored', async () => {
+    const { mkdtemp, readFile, rm, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { openDriver } = await import('../../../storage-drivers/registry.js');
+    const { Repository } = await import('../../../src/repo/repository.js');
+    const { keyEnvSource } = await import('../../../src/repo/repo-cipher.js');
+    const { keyInit } = await import('../../../src/repo/key-admin.js');
+    const keys = { K1: randomBytes(32).toString('hex'), K2: randomBytes(32).toString('hex') };
+    const dirs = [await mkdtemp(join(tmpdir(), 'pgark-copy-a-')), await mkdtemp(join(tmpdir(), 'pgark-copy-b-'))];
+    const [src, dst] = await Promise.all(dirs.map(async (d, i) => {
+      const r = new Repository(await openDriver(d, { settings: {} }), 'main', { attempts: 1, budgetMs: 0 });
+      r.useKeySource(keyEnvSource(i === 0 ? 'K1' : 'K2', keys));
+      return r;
+    })) as [InstanceType<typeof Repository>, InstanceType<typeof Repository>];
+    try {
+      await keyInit(src);
+      await keyInit(dst, { shareFrom: src });
+      const key = 'main/wal/00000001/0000000100000000/000000010000000000000003';
+      await src.putObject(key, () => Readable.from([Buffer.concat([Buffer.alloc(8 << 20, 1), randomBytes(8 << 20)])]), { codec: 'none', ifAbsent: true });
+      const file = join(dirs[0]!, key);
+      const bytes = await readFile(file);
+      bytes[bytes.length >> 1]! ^= 0x10;
+      await writeFile(file, bytes);
+      await expect(src.copyObjectTo(dst, key, { codec: 'lz4' })).rejects.toThrow(/failed authentication/);
+      expect(await dst.stat(key)).toBeNull();
+    } finally {
+      await Promise.all([src.close(), dst.close()]);
+      await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+    }
+  }, 30_000);
+});

@@ -65,8 +65,8 @@ export interface MoreRepo {
   mode: 'required' | 'async';
   cipherKeyFile: string | undefined;
   cipherKeyEnv: string | undefined;
-  /** Its store settings: repoN-<store setting> where set, else the shared one (Settings.driver). */
-  driver: Record<string, string>;
+  /** Its store settings (its driver's): repoN-<store setting> where set, else the shared one. */
+  storeSettings: Record<string, string>;
   /** Its own retention (repoN-retain-*), when any is set; else expire applies repo's. */
   retention: Pick<Settings, 'retainFull' | 'retainWindow' | 'retainDaily' | 'retainWeekly' | 'retainMonthly'> | undefined;
 }
@@ -192,7 +192,7 @@ function moreReposOf(get: (k: string) => string | number | undefined, first: str
       cipherKeyFile: get(`${name}-cipher-key-file`) as string | undefined,
       cipherKeyEnv: get(`${name}-cipher-key-env`) as string | undefined,
       retention: ownRetention(get, name),
-      driver: driverSettingsOf(get, name),
+      storeSettings: driverSettingsOf(get, name),
     });
   }
   return out;
@@ -211,7 +211,7 @@ function ownRetention(get: (k: string) => string | number | undefined, name: str
 
 /** The settings of further repository `m` as one repository's settings (to open it like `repo`). */
 export function moreRepoSettings(s: RepositorySettings, m: MoreRepo): RepositorySettings {
-  return { ...s, repo: m.location, cipherKeyFile: m.cipherKeyFile, cipherKeyEnv: m.cipherKeyEnv, driver: m.driver };
+  return { ...s, repo: m.location, cipherKeyFile: m.cipherKeyFile, cipherKeyEnv: m.cipherKeyEnv, driver: m.storeSettings };
 }
 
 export function requireRepo(s: Pick<Settings, 'repo'>): string {

@@ -267,7 +267,7 @@ describe('each repository its own store settings', () => {
   it.each(STORE_CASES)('%s: repo2 has its own, falls back to the shared one, repo keeps its own', async (_name, args, env) => {
     const s = (await settingsViaCli(args, env))!;
     expect(s.driver).toEqual({ 's3-endpoint': 'http://127.0.0.1:9001', 's3-path-style': 'true', 'storage-timeout': '60', 's3-checksum': 'when-required', 's3-put-if-absent': 'if-none-match', 's3-part-size': '16', 'azure-block-size': '8', 'gcs-chunk-size': '16' });
-    expect(s.moreRepos.map((m) => [m.name, m.driver])).toEqual([['repo2', { ...s.driver, 's3-endpoint': 'http://127.0.0.1:9002', 's3-profile': 'second', 'storage-timeout': '9' }]]);
+    expect(s.moreRepos.map((m) => [m.name, m.storeSettings])).toEqual([['repo2', { ...s.driver, 's3-endpoint': 'http://127.0.0.1:9002', 's3-profile': 'second', 'storage-timeout': '9' }]]);
     expect(fastPath.callTarget(['node', 'pgark', 'wal-push', 'seg', ...args], { PGARK_CONFIG: EMPTY, ...env })).toBeUndefined();
   });
 
@@ -286,7 +286,7 @@ describe('each repository its own store settings', () => {
   });
 
   it('a repo2 store setting is checked like the shared one', async () => {
-    expect((await settingsViaCli(['--repo', '/a', '--repo2', '/b', '--repo2-storage-timeout', '5'], {}))?.moreRepos[0]?.driver['storage-timeout']).toBe('5');
+    expect((await settingsViaCli(['--repo', '/a', '--repo2', '/b', '--repo2-storage-timeout', '5'], {}))?.moreRepos[0]?.storeSettings['storage-timeout']).toBe('5');
     expect(await settingsViaCli(['--repo', '/a', '--repo2', '/b', '--repo2-storage-timeout', '0'], {})).toBeNull();
     expect(await settingsViaCli(['--config', file('[global]\nrepo = /a\nrepo2 = /b\nrepo2-s3-endpoint = ftp://x\n')], {})).toBeNull();
   });

@@ -375,7 +375,11 @@ export class Repository {
     const existing = await target.stat(key);
     if (existing) {
       const theirs = await target.readTrailer(key, existing.size);
-      if (await target.trailerMatches(key, theirs, await contentSha(), trailer.rawSize)) return { status: 'exists', how: 'none', rawSize: trailer.rawSize };
+      // Under the same data key in both, the keyed digests compare as they are (no decryption).
+      const sameKey = trailer.keyNumber !== undefined && theirs.keyNumber === trailer.keyNumber && (await this.sharesDataKey(target, trailer.keyNumber, key));
+      if (sameKey ? theirs.sha256 === trailer.sha256 && theirs.rawSize === trailer.rawSize : await target.trailerMatches(key, theirs, await contentSha(), trailer.rawSize)) {
+        return { status: 'exists', how: 'none', rawSize: trailer.rawSize };
+      }
       throw new ArchiveMismatchError(`unable to copy '${key}': '${target.location}' holds a different object under this name; it was left unchanged`);
     }
     const enc = await target.cipher.forWrite(key);

@@ -201,6 +201,20 @@ describe('copyObjectTo between keyrings that share a data key (key init --share-
     }
   });
 
+  it('a different object under the same name and data key in the target: refused (exit 3), left unchanged', async () => {
+    const c = await encrypted();
+    try {
+      const key = 'main/backup/20261207-000000F/data/4';
+      await put(a, key, content());
+      await put(b, key, content());
+      const before = await readAll(await b.driver.get(key), 16 * 1024 * 1024);
+      await expect(a.repo.copyObjectTo(b.repo, key, { codec: 'lz4' })).rejects.toBeInstanceOf(ArchiveMismatchError);
+      expect((await readAll(await b.driver.get(key), 16 * 1024 * 1024)).equals(before)).toBe(true);
+    } finally {
+      c.drop();
+    }
+  });
+
   it('a keyring with the same number but another key is not taken for the same key', async () => {
     const c = await encrypted();
     try {

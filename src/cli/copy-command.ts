@@ -1,20 +1,9 @@
 /** CLI wiring of `pgark copy` (ops/repo-copy.ts). The implementation loads only when the command runs. */
 import type { Command } from 'commander';
 import { ConfigError } from '../common/errors.js';
-import { moreRepoSettings, type Settings } from '../config/resolve.js';
 import { withFormat } from '../json/format.js';
 import { openRepository, printJson, settingsFrom } from './context.js';
-
-/** The settings of repository `name` ('repo', 'repo2', 'repo3') of these settings. */
-function repoNamed(settings: Settings, name: string, flag: string): Settings {
-  if (name === 'repo') return settings;
-  const m = settings.moreRepos.find((r) => r.name === name);
-  if (!m) {
-    const have = ['repo', ...settings.moreRepos.map((r) => r.name)].join(', ');
-    throw new ConfigError(`${flag} ${name}: no such repository (configured: ${have}; set '${name}' by flag, environment or config file)`);
-  }
-  return { ...settings, ...moreRepoSettings(settings, m) };
-}
+import { repoNamed } from './repo-named.js';
 
 export function registerCopyCommand(program: Command): void {
   program
@@ -23,8 +12,9 @@ export function registerCopyCommand(program: Command): void {
     .description(
       'Copy what one repository of the stanza holds into another (repo2, repo3: README "Several repositories"), ' +
       'without reading the database: backups are taken once and copied. Every object is verified on the way (checksum, ' +
-      'sizes); when both repositories store plain objects it is copied as stored (no re-compression), otherwise decoded ' +
-      'and encoded with the target\'s key (re-encryption). Resumable: objects already in the target with the same ' +
+      'sizes, and authentication when encrypted); it is copied as stored (no re-compression, no re-encryption) when both ' +
+      'repositories store plain objects or the target\'s keyring holds the data key it is encrypted with (pgark key init ' +
+      '--in repo2 --share-from repo), otherwise decoded and encoded with the target\'s current key. Resumable: objects already in the target with the same ' +
       'content are skipped; a different object under the same name stops the copy (exit 3) and is left unchanged. ' +
       'A backup brings its chain and the WAL from its start to its end; its catalog entry is written last. ' +
       '--wal also drops the source\'s backlog records for the WAL now in the target.',

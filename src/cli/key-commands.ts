@@ -22,15 +22,26 @@ export function registerKeyCommands(program: Command): void {
     .description(
       'Create <stanza>/keyring.json: a random data key wrapped under the configured KEK. From then on every ' +
       'object pgark stores under the stanza is encrypted, and every pgark process needs the KEK. Objects ' +
-      'stored before stay plain and readable (the keyring records that the stanza had data).',
+      'stored before stay plain and readable (the keyring records that the stanza had data). --in repo2 creates the ' +
+      'keyring of another repository of the stanza (under its repo2-cipher-key-* key); --share-from repo gives it that ' +
+      'repository\'s data keys (wrapped under its own KEK) instead of a new one, so that pgark copy between them copies ' +
+      'encrypted objects as stored.',
     )
+    .option('--in <repo>', 'the repository whose keyring to create: repo (default), repo2, repo3')
+    .option('--share-from <repo>', 'take the data keys of this repository of the stanza (opened with its own key-encryption key)')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
+    .action(async (opts: { in?: string; shareFrom?: string; json?: boolean }, cmd: Command) => {
       const settings = settingsFrom(cmd);
-      const { keyInit } = await import('../repo/key-admin.js');
-      const out = await withRepository(settings, (r) => keyInit(r));
+      const [{ keyInit }, { repoNamed }] = await Promise.all([import('../repo/key-admin.js'), import('./repo-named.js')]);
+      const into = opts.in ?? 'repo';
+      if (opts.shareFrom === into) throw new ConfigError(`--share-from ${into} names the repository whose keyring is created: name another one`);
+      const target = repoNamed(settings, into, '--in');
+      const out = opts.shareFrom === undefined
+        ? await withRepository(target, (r) => keyInit(r))
+        : await withRepository(repoNamed(settings, opts.shareFrom, '--share-from'), (from) => withRepository(target, (r) => keyInit(r, { shareFrom: from })));
       if (opts.json) return printJson(withFormat('key-init', out));
       process.stdout.write(`stanza '${out.stanza}' is encrypted from now on (key-encryption key ${out.kekId})` +
+        `${out.sharedFrom !== undefined ? ` with the data keys ${out.sharedKeys!.join(', ')} of ${opts.shareFrom} (${out.sharedFrom})` : ''}` +
         `${out.allowPlain ? '; its objects stored before stay plain and readable' : ''}\n`);
     });
   key

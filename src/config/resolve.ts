@@ -43,7 +43,7 @@ export interface Settings {
   cipherKeyEnv: string | undefined;
   /**
    * The stanza's further repositories (repo2, repo3) in priority order, after `repo`; empty with
-   * one repository. Each is opened with the shared driver settings and its own key source.
+   * one repository. Each is opened with its own store settings and key source.
    */
   moreRepos: MoreRepo[];
   /** Storage driver settings (ssh-*, s3-*, azure-*, gcs-*, storage-*) that have a value, by key. */
@@ -65,6 +65,8 @@ export interface MoreRepo {
   mode: 'required' | 'async';
   cipherKeyFile: string | undefined;
   cipherKeyEnv: string | undefined;
+  /** Its store settings (its driver's): repoN-<store setting> where set, else the shared one. */
+  storeSettings: Record<string, string>;
   /** Its own retention (repoN-retain-*), when any is set; else expire applies repo's. */
   retention: Pick<Settings, 'retainFull' | 'retainWindow' | 'retainDaily' | 'retainWeekly' | 'retainMonthly'> | undefined;
 }
@@ -124,19 +126,44 @@ export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv = proc
     configIncludePath: includePathGiven,
     cipherKeyFile: get('cipher-key-file') as string | undefined,
     cipherKeyEnv: get('cipher-key-env') as string | undefined,
-    moreRepos: moreReposOf(get as (k: string) => string | number | undefined, get('repo') as string | undefined, (k) => pick(spec(k as SettingKey), stanza).fromCommandLine),
-    driver: Object.fromEntries(
-      SETTINGS.filter((s) => isDriverSetting(s.key)).flatMap((s) => {
-        const v = get(s.key);
-        return v === undefined ? [] : [[s.key, String(v)]];
-      }),
-    ),
+    ...reposOf(get as (k: string) => string | number | undefined, get('repo') as string | undefined, (k) => pick(spec(k as SettingKey), stanza).fromCommandLine),
     given: Object.fromEntries(
       SETTINGS.flatMap((s) => {
         const r = pick(s, stanza);
         return r.fromCommandLine && r.value !== undefined ? [[s.key, String(r.value)]] : [];
       }),
     ),
+  };
+}
+
+/** The store settings (ssh-*, s3-*, azure-*, gcs-*, storage-*) that have a value, by key: `prefix`'s own (repo2-s3-endpoint) over the shared one. */
+function driverSettingsOf(get: (k: string) => string | number | undefined, prefix: string): Record<string, string> {
+  return Object.fromEntries(
+    SETTINGS.filter((s) => isDriverSetting(s.key)).flatMap((s) => {
+      const v = (prefix ? get(`${prefix}-${s.key}`) : undefined) ?? get(s.key);
+      return v === undefined ? [] : [[s.key, String(v)]];
+    }),
+  );
+}
+
+/**
+ * `repo`'s store settings and the further repositories. When `--repo` (flag or environment) names
+ * the location a config file gives repo2 (restore from repo2 alone), `repo` is that repository,
+ * with repo2's own store settings and key (when it has its own).
+ */
+function reposOf(get: (k: string) => string | number | undefined, first: string | undefined, fromCommandLine: (k: string) => boolean): Pick<Settings, 'moreRepos' | 'driver'> & Partial<Pick<Settings, 'cipherKeyFile' | 'cipherKeyEnv'>> {
+  const moreRepos = moreReposOf(get, first, fromCommandLine);
+  let own = '';
+  for (let i = 2; i <= MAX_REPOS && first !== undefined && fromCommandLine('repo'); i++) {
+    if (get(`repo${i}`) === first && !fromCommandLine(`repo${i}`)) own = `repo${i}`;
+  }
+  // Its key too, unless a flag or the environment gives one for this call.
+  const ownKey = own && !fromCommandLine('cipher-key-file') && !fromCommandLine('cipher-key-env') &&
+    (get(`${own}-cipher-key-file`) !== undefined || get(`${own}-cipher-key-env`) !== undefined);
+  return {
+    moreRepos,
+    driver: driverSettingsOf(get, own),
+    ...(ownKey ? { cipherKeyFile: get(`${own}-cipher-key-file`) as string | undefined, cipherKeyEnv: get(`${own}-cipher-key-env`) as string | undefined } : {}),
   };
 }
 
@@ -165,6 +192,7 @@ function moreReposOf(get: (k: string) => string | number | undefined, first: str
       cipherKeyFile: get(`${name}-cipher-key-file`) as string | undefined,
       cipherKeyEnv: get(`${name}-cipher-key-env`) as string | undefined,
       retention: ownRetention(get, name),
+      storeSettings: driverSettingsOf(get, name),
     });
   }
   return out;
@@ -183,7 +211,7 @@ function ownRetention(get: (k: string) => string | number | undefined, name: str
 
 /** The settings of further repository `m` as one repository's settings (to open it like `repo`). */
 export function moreRepoSettings(s: RepositorySettings, m: MoreRepo): RepositorySettings {
-  return { ...s, repo: m.location, cipherKeyFile: m.cipherKeyFile, cipherKeyEnv: m.cipherKeyEnv };
+  return { ...s, repo: m.location, cipherKeyFile: m.cipherKeyFile, cipherKeyEnv: m.cipherKeyEnv, driver: m.storeSettings };
 }
 
 export function requireRepo(s: Pick<Settings, 'repo'>): string {

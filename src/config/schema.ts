@@ -26,6 +26,42 @@ export interface SettingSpec {
   description: string;
 }
 
+/**
+ * Storage driver settings (docs/storage/*.md). Secrets are never settings: they come from the
+ * environment or files named here (see each driver's page). Every repository has its own:
+ * `repo2-<key>` / `repo3-<key>` (repoStoreSettings) override the value for that repository.
+ */
+const STORE_SETTINGS = [
+  { key: 'storage-timeout', env: 'PGARK_STORAGE_TIMEOUT', type: 'int', default: '60', min: 1, max: 3600, description: 'remote stores: seconds a request may make no progress before it is abandoned (and retried)' },
+  { key: 'ssh-identity', env: 'PGARK_SSH_IDENTITY', type: 'path', home: true, description: 'ssh: private key file (default: the ssh agent in SSH_AUTH_SOCK, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa); a passphrase comes from PGARK_SSH_PASSPHRASE' },
+  { key: 'ssh-known-hosts', env: 'PGARK_SSH_KNOWN_HOSTS', type: 'path', home: true, description: 'ssh: known_hosts file the host key is verified against (default ~/.ssh/known_hosts)' },
+  { key: 'ssh-host-key-fingerprint', env: 'PGARK_SSH_HOST_KEY_FINGERPRINT', type: 'string', description: 'ssh: pinned host key fingerprint (SHA256:...), instead of known_hosts' },
+  { key: 's3-endpoint', env: 'PGARK_S3_ENDPOINT', type: 'url', description: 's3: endpoint URL of an S3-compatible store (default: AWS for the region)' },
+  { key: 's3-region', env: 'PGARK_S3_REGION', type: 'string', description: 's3: region (default: AWS_REGION, the AWS config, else us-east-1)' },
+  { key: 's3-path-style', env: 'PGARK_S3_PATH_STYLE', type: 'bool', default: 'false', description: 's3: path-style addressing (bucket in the path), needed by many S3-compatible stores' },
+  { key: 's3-profile', env: 'PGARK_S3_PROFILE', type: 'string', description: 's3: profile of the AWS shared credentials and config files to use (instead of AWS_ACCESS_KEY_ID / AWS_PROFILE): how repo2 gets other credentials than repo' },
+  { key: 's3-storage-class', env: 'PGARK_S3_STORAGE_CLASS', type: 'string', description: 's3: storage class for new objects, e.g. STANDARD_IA' },
+  { key: 's3-sse', env: 'PGARK_S3_SSE', type: 'enum', values: ['AES256', 'aws:kms', 'aws:kms:dsse'], description: 's3: server-side encryption for new objects' },
+  { key: 's3-sse-kms-key-id', env: 'PGARK_S3_SSE_KMS_KEY_ID', type: 'string', description: 's3: KMS key id for s3-sse=aws:kms' },
+  { key: 's3-checksum', env: 'PGARK_S3_CHECKSUM', type: 'enum', values: ['when-required', 'when-supported'], default: 'when-required', description: 's3: request checksums (when-supported sends aws-chunked uploads, which many S3-compatible stores reject)' },
+  { key: 's3-put-if-absent', env: 'PGARK_S3_PUT_IF_ABSENT', type: 'enum', values: ['if-none-match', 'head'], default: 'if-none-match', description: 's3: how put-if-absent is done: a conditional PUT (AWS, MinIO, R2, ...), or HEAD then PUT for stores that ignore If-None-Match (not safe against two racing writers)' },
+  { key: 's3-part-size', env: 'PGARK_S3_PART_SIZE', type: 'int', default: '16', min: 5, max: 512, description: 's3: multipart upload part size in MiB (memory used per upload is about twice this)' },
+  { key: 'azure-endpoint', env: 'PGARK_AZURE_ENDPOINT', type: 'url', description: 'azure: blob service URL (default https://<account>.blob.core.windows.net; Azurite: http://127.0.0.1:10000/<account>)' },
+  { key: 'azure-block-size', env: 'PGARK_AZURE_BLOCK_SIZE', type: 'int', default: '8', min: 1, max: 4000, description: 'azure: staged block size in MiB for large objects' },
+  { key: 'gcs-endpoint', env: 'PGARK_GCS_ENDPOINT', type: 'url', bareHost: true, description: 'gcs: API endpoint (default: STORAGE_EMULATOR_HOST when set, else Google)' },
+  { key: 'gcs-chunk-size', env: 'PGARK_GCS_CHUNK_SIZE', type: 'int', default: '16', min: 1, max: 1024, description: 'gcs: resumable upload chunk size in MiB (rounded to 256 KiB)' },
+] as const satisfies readonly SettingSpec[];
+
+type StoreSetting = (typeof STORE_SETTINGS)[number];
+
+/** repoN-<store setting> for each store setting: no default (unset: the value `repo` has). */
+function repoStoreSettings<N extends 2 | 3>(n: N): Array<SettingSpec & { key: `repo${N}-${StoreSetting['key']}` }> {
+  return STORE_SETTINGS.map((s) => {
+    const { default: _unset, ...rest } = s as SettingSpec;
+    return { ...rest, key: `repo${n}-${s.key}` as const, env: s.env.replace(/^PGARK_/, `PGARK_REPO${n}_`), description: `repo${n}'s own ${s.key} (default: the ${s.key} of repo)` };
+  });
+}
+
 export const SETTINGS = [
   { key: 'repo', env: 'PGARK_REPO', type: 'location', description: 'repository location: an absolute path, file:///path, ssh://user@host[:port]/path, s3://bucket/prefix, azure://account/container/prefix or gs://bucket/prefix' },
   { key: 'stanza', env: 'PGARK_STANZA', type: 'string', default: 'main', description: 'name of the cluster\'s stanza inside the repository' },
@@ -52,8 +88,8 @@ export const SETTINGS = [
   { key: 'cipher-key-file', env: 'PGARK_CIPHER_KEY_FILE', type: 'string', description: 'encryption: file holding the key-encryption key (64 hex digits, or a passphrase stretched with scrypt); not readable by others' },
   { key: 'cipher-key-env', env: 'PGARK_CIPHER_KEY_ENV', type: 'string', description: 'encryption: name of the environment variable holding the key-encryption key (instead of cipher-key-file)' },
   // More repositories per stanza (README "Several repositories"): repo is the first; repo2, repo3
-  // follow in priority order. Each has its own location, mode and encryption key; the storage
-  // driver settings below are shared by all of them.
+  // follow in priority order. Each has its own location, mode, encryption key and store settings
+  // (repoN-<store setting>, below; unset: repo's).
   { key: 'repo2', env: 'PGARK_REPO2', type: 'location', description: 'second repository of the stanza (same forms as repo): wal-push stores to it too, wal-fetch reads it when repo lacks a file' },
   { key: 'repo2-mode', env: 'PGARK_REPO2_MODE', type: 'enum', values: ['required', 'async'], default: 'required', description: 'required: wal-push succeeds only when a file is durable in repo2 too; async: a file repo2 cannot take now is recorded as its backlog in repo and filled later' },
   { key: 'repo2-cipher-key-file', env: 'PGARK_REPO2_CIPHER_KEY_FILE', type: 'string', description: 'encryption of repo2: file holding its key-encryption key (as cipher-key-file is for repo)' },
@@ -72,25 +108,9 @@ export const SETTINGS = [
   { key: 'repo3-retain-daily', env: 'PGARK_REPO3_RETAIN_DAILY', type: 'int', min: 1, max: 100000, description: 'expire of repo3: newest backup of each of the last N days' },
   { key: 'repo3-retain-weekly', env: 'PGARK_REPO3_RETAIN_WEEKLY', type: 'int', min: 1, max: 100000, description: 'expire of repo3: newest backup of each of the last N ISO weeks' },
   { key: 'repo3-retain-monthly', env: 'PGARK_REPO3_RETAIN_MONTHLY', type: 'int', min: 1, max: 100000, description: 'expire of repo3: newest backup of each of the last N months' },
-  // Storage drivers (docs/storage/*.md). Secrets are never settings: they come from the
-  // environment or files named here (see each driver's page).
-  { key: 'storage-timeout', env: 'PGARK_STORAGE_TIMEOUT', type: 'int', default: '60', min: 1, max: 3600, description: 'remote stores: seconds a request may make no progress before it is abandoned (and retried)' },
-  { key: 'ssh-identity', env: 'PGARK_SSH_IDENTITY', type: 'path', home: true, description: 'ssh: private key file (default: the ssh agent in SSH_AUTH_SOCK, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa); a passphrase comes from PGARK_SSH_PASSPHRASE' },
-  { key: 'ssh-known-hosts', env: 'PGARK_SSH_KNOWN_HOSTS', type: 'path', home: true, description: 'ssh: known_hosts file the host key is verified against (default ~/.ssh/known_hosts)' },
-  { key: 'ssh-host-key-fingerprint', env: 'PGARK_SSH_HOST_KEY_FINGERPRINT', type: 'string', description: 'ssh: pinned host key fingerprint (SHA256:...), instead of known_hosts' },
-  { key: 's3-endpoint', env: 'PGARK_S3_ENDPOINT', type: 'url', description: 's3: endpoint URL of an S3-compatible store (default: AWS for the region)' },
-  { key: 's3-region', env: 'PGARK_S3_REGION', type: 'string', description: 's3: region (default: AWS_REGION, the AWS config, else us-east-1)' },
-  { key: 's3-path-style', env: 'PGARK_S3_PATH_STYLE', type: 'bool', default: 'false', description: 's3: path-style addressing (bucket in the path), needed by many S3-compatible stores' },
-  { key: 's3-storage-class', env: 'PGARK_S3_STORAGE_CLASS', type: 'string', description: 's3: storage class for new objects, e.g. STANDARD_IA' },
-  { key: 's3-sse', env: 'PGARK_S3_SSE', type: 'enum', values: ['AES256', 'aws:kms', 'aws:kms:dsse'], description: 's3: server-side encryption for new objects' },
-  { key: 's3-sse-kms-key-id', env: 'PGARK_S3_SSE_KMS_KEY_ID', type: 'string', description: 's3: KMS key id for s3-sse=aws:kms' },
-  { key: 's3-checksum', env: 'PGARK_S3_CHECKSUM', type: 'enum', values: ['when-required', 'when-supported'], default: 'when-required', description: 's3: request checksums (when-supported sends aws-chunked uploads, which many S3-compatible stores reject)' },
-  { key: 's3-put-if-absent', env: 'PGARK_S3_PUT_IF_ABSENT', type: 'enum', values: ['if-none-match', 'head'], default: 'if-none-match', description: 's3: how put-if-absent is done: a conditional PUT (AWS, MinIO, R2, ...), or HEAD then PUT for stores that ignore If-None-Match (not safe against two racing writers)' },
-  { key: 's3-part-size', env: 'PGARK_S3_PART_SIZE', type: 'int', default: '16', min: 5, max: 512, description: 's3: multipart upload part size in MiB (memory used per upload is about twice this)' },
-  { key: 'azure-endpoint', env: 'PGARK_AZURE_ENDPOINT', type: 'url', description: 'azure: blob service URL (default https://<account>.blob.core.windows.net; Azurite: http://127.0.0.1:10000/<account>)' },
-  { key: 'azure-block-size', env: 'PGARK_AZURE_BLOCK_SIZE', type: 'int', default: '8', min: 1, max: 4000, description: 'azure: staged block size in MiB for large objects' },
-  { key: 'gcs-endpoint', env: 'PGARK_GCS_ENDPOINT', type: 'url', bareHost: true, description: 'gcs: API endpoint (default: STORAGE_EMULATOR_HOST when set, else Google)' },
-  { key: 'gcs-chunk-size', env: 'PGARK_GCS_CHUNK_SIZE', type: 'int', default: '16', min: 1, max: 1024, description: 'gcs: resumable upload chunk size in MiB (rounded to 256 KiB)' },
+  ...STORE_SETTINGS,
+  ...repoStoreSettings(2),
+  ...repoStoreSettings(3),
 ] as const satisfies readonly SettingSpec[];
 
 export type SettingKey = (typeof SETTINGS)[number]['key'];

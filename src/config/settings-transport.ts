@@ -8,7 +8,8 @@
  * - Into archive_command / restore_command (ops/setup.ts, restore/restore.ts, through
  *   common/self-command.ts buildPgarkCommand): --repo, --stanza, --config when a file is in use,
  *   --config-include-path when one was given (config/config-load.ts), and every storage-driver,
- *   cipher and further-repository setting (repo2, repo2-mode, repo2-cipher-key-file, ...) given by
+ *   cipher and further-repository setting (repo2, repo2-mode, repo2-cipher-key-file, repo2's own
+ *   store settings such as repo2-s3-endpoint, ...) given by
  *   flag or environment as `--<key> <value>` (cipher-key-file / cipher-key-env: a path or a
  *   variable name, never the key). Other
  *   settings (tuning such as --jobs, --log-level) stay where the server's environment and the

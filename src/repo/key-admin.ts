@@ -5,7 +5,7 @@
 import { type Readable } from 'node:stream';
 import { AlreadyExistsError, KeyError } from '../common/errors.js';
 import { acquireRepoLock } from './repo-lock.js';
-import { deriveKek, newKeyring, openKeyring, parseKeyring, rewrapKeyring, serializeKeyring, withoutKey, type Kek, type KeyringBody } from './keyring.js';
+import { deriveKek, newKeyring, openKeyring, parseKeyring, rewrapKeyring, serializeKeyring, sharedKeyring, withoutKey, type Kek, type KeyringBody } from './keyring.js';
 import { decryptToPlain, readAll } from './object-stream.js';
 import { keyringKey, type KeySource } from './repo-cipher.js';
 import type { Repository } from './repository.js';
@@ -30,15 +30,23 @@ export interface KeyInitResult {
   stanza: string;
   kekId: string;
   allowPlain: boolean;
+  /** With shareFrom: that repository's location and the data key numbers now in both keyrings. */
+  sharedFrom?: string;
+  sharedKeys?: number[];
 }
 
 /**
  * Encrypt the stanza from now on: a keyring with one random data key wrapped under the configured
  * KEK. A stanza that already holds data keeps reading its plain objects (allowPlain); a new one
  * refuses any plain object under it.
+ *
+ * With `shareFrom` (another repository of the stanza, opened with its own KEK), the new keyring
+ * holds that repository's data keys instead, wrapped under this repository's KEK: `pgark copy`
+ * between the two then copies encrypted objects as stored (docs/ENCRYPTION.md).
  */
-export async function keyInit(repo: Repository): Promise<KeyInitResult> {
+export async function keyInit(repo: Repository, o: { shareFrom?: Repository } = {}): Promise<KeyInitResult> {
   const source = requireSource(repo);
+  const from = o.shareFrom ? await o.shareFrom.cipher.open() : undefined;
   if (await repo.stat(keyringKey(repo.stanza))) throw new KeyError(`stanza '${repo.stanza}' already has a keyring: see pgark key list, pgark key rotate`);
   let hasData = false;
   for await (const _o of repo.driver.list(`${repo.stanza}/`)) {
@@ -47,14 +55,14 @@ export async function keyInit(repo: Repository): Promise<KeyInitResult> {
   }
   hasData ||= !!(await repo.stat(stanzaMetaKey(repo.stanza)));
   const kek = deriveKek(await source.read(), source.describe);
-  const { body } = newKeyring(kek, repo.stanza, hasData);
+  const body = from ? sharedKeyring(from, kek, repo.stanza, hasData) : newKeyring(kek, repo.stanza, hasData).body;
   try {
     await storeKeyring(repo, kek, body, true, source.describe);
   } catch (err) {
     if (err instanceof AlreadyExistsError) throw new KeyError(`stanza '${repo.stanza}' already has a keyring (created by another process just now)`);
     throw err;
   }
-  return { stanza: repo.stanza, kekId: kek.info.id, allowPlain: hasData };
+  return { stanza: repo.stanza, kekId: kek.info.id, allowPlain: hasData, ...(from ? { sharedFrom: o.shareFrom!.location, sharedKeys: body.keys.map((k) => k.n) } : {}) };
 }
 
 export interface KeyListing {

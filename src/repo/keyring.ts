@@ -226,3 +226,24 @@ export function withoutKey(open: OpenKeyring, n: number): KeyringBody {
   if (!open.body.keys.some((k) => k.n === n)) throw new KeyError(`the keyring of stanza '${open.body.stanza}' has no data key ${n}`);
   return { ...open.body, keys: open.body.keys.filter((k) => k.n !== n) };
 }
+
+/**
+ * A new keyring for `stanza` (in another repository) holding the data keys of `source`, same
+ * numbers, same current key, wrapped under `kek` (that repository's KEK): objects encrypted under
+ * one repository's keyring then open under the other's, so `pgark copy` moves their stored
+ * bytes unchanged. The data keys never leave memory unwrapped.
+ */
+export function sharedKeyring(source: OpenKeyring, kek: Kek, stanza: string, allowPlain: boolean, now = new Date()): KeyringBody {
+  if (source.body.stanza !== stanza) throw new KeyError(`the keyring of stanza '${source.body.stanza}' cannot be shared with stanza '${stanza}'`);
+  return {
+    format: KEYRING_FORMAT,
+    kind: 'pgark-keyring',
+    stanza,
+    cipher: 'aes-256-gcm',
+    kek: kek.info,
+    current: source.body.current,
+    keys: source.body.keys.map((w) => ({ n: w.n, createdAt: w.createdAt, wrapped: wrapKey(kek, stanza, w.n, source.dataKeys.get(w.n)!) })),
+    allowPlain,
+    createdAt: now.toISOString(),
+  };
+}

@@ -168,6 +168,17 @@ export class RepoCipher {
     }
   }
 
+  /**
+   * Data key `n` when this stanza's keyring holds it, else undefined (no keyring, or no such key;
+   * `pgark copy` then re-encrypts). A locked keyring is a KeyError.
+   */
+  async heldDataKey(n: number): Promise<Buffer | undefined> {
+    const s = await this.current();
+    if (s.kind === 'plain') return undefined;
+    if (s.kind === 'locked') throw this.locked(s.body, `copying into it (data key ${n})`);
+    return s.ring.dataKeys.get(n);
+  }
+
   /** The opened keyring (key commands). */
   async open(): Promise<OpenKeyring> {
     const s = await this.current();

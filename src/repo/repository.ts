@@ -3,7 +3,7 @@
  * retries of transient storage errors. It is the only door to storage: code outside src/repo/
  * and storage-drivers/ stores, reads, lists and deletes through it, never through `driver`.
  */
-import { createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import { AlreadyExistsError, ArchiveMismatchError, IntegrityError, NotARepositoryError, NotFoundError } from '../common/errors.js';
 import { retryDelayMs, waitToRetry, withRetry, type RetryPolicy } from '../common/retry.js';
@@ -47,7 +47,9 @@ class VerifyingTap extends Transform {
       decoded.resume();
       await decoded.verified;
     })();
-    this.checked.catch(() => undefined);
+    // A failure before the end (an encrypted chunk that fails authentication) stops the copy
+    // now: the decoder no longer reads its feed, so waiting for it to drain would wait forever.
+    this.checked.catch((err: Error) => this.destroy(err));
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -70,7 +72,7 @@ class VerifyingTap extends Transform {
 
 export interface CopyObjectResult {
   status: 'copied' | 'exists';
-  /** as-stored: the stored bytes themselves (both plain); re-encoded: decoded and encoded with the target's key. */
+  /** as-stored: the stored bytes themselves (both plain, or the same data key in both keyrings); re-encoded: decoded and encoded with the target's key. */
   how: 'as-stored' | 're-encoded' | 'none';
   rawSize: number;
 }
@@ -350,9 +352,11 @@ export class Repository {
 
   /**
    * Copy object `key` into `target` (another repository of the stanza, `pgark copy`), verified on
-   * the way. When the object here is plain and the target stores plain objects, the stored bytes
-   * are copied as they are (no re-compression); otherwise the content is decoded here and
-   * encoded with the target's key and `codec` (re-encryption). Never overwrites: an object
+   * the way. When the object here is plain and the target stores plain objects, or it is
+   * encrypted under a data key the target's keyring holds too, the stored bytes are copied as
+   * they are (no re-compression, no re-encryption), each authenticated and checksummed as it
+   * passes; otherwise the content is decoded here and encoded with the target's current key and
+   * `codec` (re-encryption). Never overwrites: an object
    * already in the target with the same content is 'exists'; different content is an
    * ArchiveMismatchError and the target's copy is left unchanged.
    */
@@ -371,11 +375,18 @@ export class Repository {
     const existing = await target.stat(key);
     if (existing) {
       const theirs = await target.readTrailer(key, existing.size);
-      if (await target.trailerMatches(key, theirs, await contentSha(), trailer.rawSize)) return { status: 'exists', how: 'none', rawSize: trailer.rawSize };
+      // Under the same data key in both, the keyed digests compare as they are (no decryption).
+      const sameKey = trailer.keyNumber !== undefined && theirs.keyNumber === trailer.keyNumber && (await this.sharesDataKey(target, trailer.keyNumber, key));
+      if (sameKey ? theirs.sha256 === trailer.sha256 && theirs.rawSize === trailer.rawSize : await target.trailerMatches(key, theirs, await contentSha(), trailer.rawSize)) {
+        return { status: 'exists', how: 'none', rawSize: trailer.rawSize };
+      }
       throw new ArchiveMismatchError(`unable to copy '${key}': '${target.location}' holds a different object under this name; it was left unchanged`);
     }
     const enc = await target.cipher.forWrite(key);
-    if (trailer.keyNumber === undefined && enc === undefined) {
+    // As stored: both plain, or encrypted under a data key the target's keyring holds too (key
+    // init --share-from): the object's name, in every chunk's AAD, is the same in both.
+    const asStored = trailer.keyNumber === undefined ? enc === undefined : enc !== undefined && (await this.sharesDataKey(target, trailer.keyNumber, key));
+    if (asStored) {
       await target.checkMarker();
       const keys = await this.cipher.forRead(key);
       try {
@@ -393,11 +404,11 @@ export class Repository {
           }
         });
       } catch (err) {
-        // A retried put whose first attempt committed finds its own bytes.
+        // A retried put whose first attempt committed finds its own bytes (the same trailer).
         if (!(err instanceof AlreadyExistsError)) throw err;
         const now = await target.stat(key);
         const theirs = now ? await target.readTrailer(key, now.size) : undefined;
-        if (!theirs || !(await target.trailerMatches(key, theirs, trailer.sha256, trailer.rawSize))) throw err;
+        if (!theirs || now!.size !== st.size || theirs.sha256 !== trailer.sha256 || theirs.rawSize !== trailer.rawSize || theirs.keyNumber !== trailer.keyNumber) throw err;
       }
       return { status: 'copied', how: 'as-stored', rawSize: trailer.rawSize };
     }
@@ -410,6 +421,14 @@ export class Repository {
       return out;
     }, { codec: o.codec, ifAbsent: true });
     return { status: 'copied', how: 're-encoded', rawSize: r.rawSize };
+  }
+
+  /** Whether data key `n` of this stanza is in `target`'s keyring too, the same key. */
+  private async sharesDataKey(target: Repository, n: number, key: string): Promise<boolean> {
+    const theirs = await target.cipher.heldDataKey(n);
+    if (!theirs) return false;
+    const mine = await this.cipher.dataKey(n, key);
+    return mine.length === theirs.length && timingSafeEqual(mine, theirs);
   }
 
   async close(): Promise<void> {

@@ -24,6 +24,16 @@ const KIND: Record<string, RequestKind> = {
   DeleteObjectCommand: 'delete',
 };
 
+/** The SDK's logger with s3-profile: silent, but for warnings other than the one a profile next to AWS_ACCESS_KEY_ID causes. */
+const PROFILE_LOGGER = {
+  debug: (): void => undefined,
+  info: (): void => undefined,
+  warn: (...m: unknown[]): void => {
+    if (!String(m[0]).includes('Multiple credential sources detected')) console.warn(...m);
+  },
+  error: (...m: unknown[]): void => console.error(...m),
+};
+
 /** Test hook: extra client options (e.g. explicit credentials), never read from config. */
 export type S3ClientOverrides = Partial<Pick<S3ClientConfig, 'credentials' | 'endpoint'>>;
 
@@ -51,6 +61,9 @@ export async function createS3Client(settings: S3Settings, overrides: S3ClientOv
     },
     ...(settings.endpoint !== undefined ? { endpoint: settings.endpoint } : {}),
     forcePathStyle: settings.pathStyle,
+    // A named profile: the SDK's credential chain then reads that profile, not AWS_ACCESS_KEY_ID
+    // (which may be set for another repository: its "multiple credential sources" notice is dropped).
+    ...(settings.profile !== undefined ? { profile: settings.profile, logger: PROFILE_LOGGER } : {}),
     ...overrides,
   };
   let client = new S3Client(settings.region !== undefined ? { ...config, region: settings.region } : config);

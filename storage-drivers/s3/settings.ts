@@ -12,6 +12,8 @@ export type SseMode = 'AES256' | 'aws:kms' | 'aws:kms:dsse';
 export interface S3Settings {
   endpoint: string | undefined;
   region: string | undefined;
+  /** A profile of the AWS shared credentials/config files (its secrets stay in those files). */
+  profile: string | undefined;
   pathStyle: boolean;
   storageClass: string | undefined;
   sse: SseMode | undefined;
@@ -42,9 +44,12 @@ export function resolveS3Settings(raw: Record<string, string> = {}): S3Settings 
   }
   const region = get('s3-region');
   if (region !== undefined && !/^[A-Za-z0-9-]{1,64}$/.test(region)) throw new ConfigError(`invalid s3-region '${region}'`);
+  const profile = get('s3-profile');
+  if (profile !== undefined && !/^[A-Za-z0-9_.+@-]{1,128}$/.test(profile)) throw new ConfigError('invalid s3-profile: expected the name of a profile of the AWS credentials file');
   return {
     endpoint: parseEndpoint(get('s3-endpoint')),
     region,
+    profile,
     pathStyle: bool(get('s3-path-style'), 's3-path-style', false),
     storageClass,
     sse,

@@ -7,7 +7,7 @@
  * wal-fetch prefetch worker, started the same way, downloads the next segments from s3rver.
  * Credentials come from the environment only, as they do for PostgreSQL's commands.
  */
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chownToRunAs, destroyAllClusters, killProcessesMentioning, makeSharedTempDir, PgCluster, pgarkProcessesMentioning } from '../helpers/pg-cluster.js';
@@ -94,3 +94,27 @@ describe('workers get the storage settings given as flags', () => {
     killProcessesMentioning(`wal-prefetch ${area}`);
   }, 300_000);
 });
+
+describe("workers get repo2's own store settings", () => {
+  it("wal-push --repo <repo2's location> with the config file: the look-ahead worker stores to repo2's endpoint too", async () => {
+    // The shared endpoint leads nowhere; only repo2's own (repo2-s3-*) reaches s3rver.
+    const repo2 = `s3://${s3.bucket}/repo2-own`;
+    const cfg = join(work, 'own-store.conf');
+    await writeFile(cfg, `[global]\nrepo = /nonexistent/first\ns3-endpoint = http://127.0.0.1:9\nrepo2 = ${repo2}\n` +
+      `repo2-s3-endpoint = ${s3.endpoint}\nrepo2-s3-path-style = true\nrepo2-s3-region = us-east-1\nrepo2-storage-timeout = 10\n`, { mode: 0o644 });
+    const env = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, PGARK_RETRIES: '2', PGARK_RETRY_BUDGET: '10' };
+    const flags = ['--config', cfg, '--repo', repo2];
+    const wal = await walCopy('c2');
+    await pgark(['repo', 'create', ...flags], { env });
+    await s3.clearRequests();
+
+    const first = await pgarkJson<{ status: string; queuedAhead: string[] }>(['wal-push', join(wal, segs[0]!), ...flags, '--push-ahead', '4', '--jobs', '2'], { env });
+    expect(first.status).toBe('stored');
+    expect(first.queuedAhead).toEqual(segs.slice(1));
+    await noWorkerMentioning(`wal-push-ahead ${wal}`);
+    expect((await readdir(join(wal, '.pgark', 'pushed'))).filter((n) => !n.endsWith('.lock')).sort()).toEqual(segs.slice(1));
+    const puts = (await s3.requests()).filter((r) => r.method === 'PUT').map((r) => decodeURIComponent(r.path));
+    for (const n of segs) expect(puts.some((p) => p.startsWith(`/${s3.bucket}/repo2-own/`) && p.includes(n)), n).toBe(true);
+  }, 300_000);
+});
+

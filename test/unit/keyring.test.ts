@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { IntegrityError, KeyError } from '../../src/common/errors.js';
-import { deriveKek, isRawKey, newKeyring, openKeyring, parseKeyring, rewrapKeyring, serializeKeyring, withoutKey } from '../../src/repo/keyring.js';
+import { deriveKek, isRawKey, newKeyring, openKeyring, parseKeyring, rewrapKeyring, serializeKeyring, sharedKeyring, withoutKey } from '../../src/repo/keyring.js';
 import { keyEnvSource, keyFileSource, keySourceOf } from '../../src/repo/repo-cipher.js';
 
 const HEX1 = randomBytes(32).toString('hex');
@@ -68,6 +68,29 @@ describe('keyring', () => {
     expect(open3.dataKeys.get(2)).not.toEqual(first.dataKeys.get(1));
     expect(() => withoutKey(open3, 2)).toThrow(/current key/);
     expect(withoutKey(open3, 1).keys.map((k) => k.n)).toEqual([2]);
+  });
+
+  it('a shared keyring holds the same data keys under the other KEK only; no key in the clear; same stanza only', () => {
+    const k1 = deriveKek(HEX1, 'a');
+    const k2 = deriveKek(HEX2, 'b');
+    const first = newKeyring(k1, 'main', false);
+    const open1 = openKeyring(stored(k1, first.body), k1, 'a', 'main');
+    const rotated = rewrapKeyring(open1, k1, true);
+    const open2 = openKeyring(stored(k1, rotated.body), k1, 'a', 'main');
+    const body = sharedKeyring(open2, k2, 'main', true);
+    expect(body).toMatchObject({ stanza: 'main', kek: { id: k2.info.id }, current: 2, allowPlain: true });
+    const doc = serializeKeyring(k2, body);
+    const shared = openKeyring(parseKeyring(doc.toString('utf8'), 'main/keyring.json'), k2, 'b', 'main');
+    expect([...shared.dataKeys.keys()]).toEqual([1, 2]);
+    for (const n of [1, 2]) {
+      expect(shared.dataKeys.get(n)!.equals(open2.dataKeys.get(n)!)).toBe(true);
+      expect(doc.includes(Buffer.from(open2.dataKeys.get(n)!.toString('hex')))).toBe(false);
+      expect(doc.includes(open2.dataKeys.get(n)!)).toBe(false);
+      expect(doc.includes(Buffer.from(open2.dataKeys.get(n)!.toString('base64')))).toBe(false);
+    }
+    // The source's KEK does not open it.
+    expect(() => openKeyring(parseKeyring(doc.toString('utf8'), 'x'), k1, 'a', 'main')).toThrow(KeyError);
+    expect(() => sharedKeyring(open2, k2, 'other', false)).toThrow(KeyError);
   });
 
   it('a passphrase is stretched with scrypt and the keyring salt', () => {

@@ -72,6 +72,7 @@ describe('resolveS3Settings', () => {
     expect(resolveS3Settings()).toEqual({
       endpoint: undefined,
       region: undefined,
+      profile: undefined,
       pathStyle: false,
       storageClass: undefined,
       sse: undefined,
@@ -88,6 +89,7 @@ describe('resolveS3Settings', () => {
       resolveS3Settings({
         's3-endpoint': 'http://127.0.0.1:9000/',
         's3-region': 'eu-west-1',
+        's3-profile': 'dr-site',
         's3-path-style': 'true',
         's3-storage-class': 'STANDARD_IA',
         's3-sse': 'aws:kms',
@@ -100,6 +102,7 @@ describe('resolveS3Settings', () => {
     ).toEqual({
       endpoint: 'http://127.0.0.1:9000',
       region: 'eu-west-1',
+      profile: 'dr-site',
       pathStyle: true,
       storageClass: 'STANDARD_IA',
       sse: 'aws:kms',

@@ -231,3 +231,63 @@ describe('with more than one repository the fast paths leave wal-push to the CLI
     expect(await moreReposViaCli(['--config', MORE_STANZA, '--repo', 's3://b/p', '--repo2', 's3://b/p'], {})).toBeNull();
   });
 });
+
+/** The settings the CLI resolves for `pgark wal-push <seg> <args>` (null: it refuses). */
+async function settingsViaCli(args: string[], env: Record<string, string>): Promise<ReturnType<typeof settingsFrom> | null> {
+  const saved = process.env;
+  process.env = { PGARK_CONFIG: EMPTY, ...env };
+  try {
+    const argv = ['node', 'pgark', 'wal-push', '/x/pg_wal/000000010000000000000003', ...args];
+    const program = await buildProgram(argv);
+    let got: ReturnType<typeof settingsFrom> | null = null;
+    program.commands.find((c) => c.name() === 'wal-push')!.action((_p: string, _o: unknown, cmd: Command) => {
+      got = settingsFrom(cmd);
+    });
+    try {
+      await program.parseAsync(argv);
+    } catch {
+      return null;
+    }
+    return got;
+  } finally {
+    process.env = saved;
+  }
+}
+
+// Each repository its own store settings: repo2-<store setting> (flag, environment, config file)
+// for repo2, the shared one where it has none; the fast paths leave such calls to the CLI.
+const OWN_STORE = file('[global]\nrepo = s3://one/p\ns3-endpoint = http://127.0.0.1:9001\ns3-path-style = true\ncipher-key-file = /k1\n' +
+  '[main]\nrepo2 = s3://two/p\nrepo2-s3-endpoint = http://127.0.0.1:9002\nrepo2-s3-profile = second\nrepo2-storage-timeout = 9\nrepo2-cipher-key-file = /k2\n');
+describe('each repository its own store settings', () => {
+  const STORE_CASES: Array<[name: string, args: string[], env: Record<string, string>]> = [
+    ['config file', ['--config', OWN_STORE], {}],
+    ['flags', ['--repo', 's3://one/p', '--s3-endpoint', 'http://127.0.0.1:9001', '--s3-path-style', 'true', '--repo2', 's3://two/p', '--repo2-s3-endpoint', 'http://127.0.0.1:9002', '--repo2-s3-profile', 'second', '--repo2-storage-timeout', '9'], {}],
+    ['environment', [], { PGARK_REPO: 's3://one/p', PGARK_S3_ENDPOINT: 'http://127.0.0.1:9001', PGARK_S3_PATH_STYLE: 'true', PGARK_REPO2: 's3://two/p', PGARK_REPO2_S3_ENDPOINT: 'http://127.0.0.1:9002', PGARK_REPO2_S3_PROFILE: 'second', PGARK_REPO2_STORAGE_TIMEOUT: '9' }],
+  ];
+  it.each(STORE_CASES)('%s: repo2 has its own, falls back to the shared one, repo keeps its own', async (_name, args, env) => {
+    const s = (await settingsViaCli(args, env))!;
+    expect(s.driver).toEqual({ 's3-endpoint': 'http://127.0.0.1:9001', 's3-path-style': 'true', 'storage-timeout': '60', 's3-checksum': 'when-required', 's3-put-if-absent': 'if-none-match', 's3-part-size': '16', 'azure-block-size': '8', 'gcs-chunk-size': '16' });
+    expect(s.moreRepos.map((m) => [m.name, m.storeSettings])).toEqual([['repo2', { ...s.driver, 's3-endpoint': 'http://127.0.0.1:9002', 's3-profile': 'second', 'storage-timeout': '9' }]]);
+    expect(fastPath.callTarget(['node', 'pgark', 'wal-push', 'seg', ...args], { PGARK_CONFIG: EMPTY, ...env })).toBeUndefined();
+  });
+
+  it("--repo <repo2's location> over the config file: that call uses repo2's store settings and key", async () => {
+    for (const [args, env] of [[['--config', OWN_STORE, '--repo', 's3://two/p'], {}], [['--config', OWN_STORE], { PGARK_REPO: 's3://two/p' }]] as const) {
+      const s = (await settingsViaCli([...args], env))!;
+      expect(s.moreRepos).toEqual([]);
+      expect(s.driver).toMatchObject({ 's3-endpoint': 'http://127.0.0.1:9002', 's3-profile': 'second', 's3-path-style': 'true', 'storage-timeout': '9' });
+      expect(s.cipherKeyFile).toBe('/k2');
+    }
+    // A key given for the call wins.
+    expect((await settingsViaCli(['--config', OWN_STORE, '--repo', 's3://two/p', '--cipher-key-file', '/k3'], {}))!.cipherKeyFile).toBe('/k3');
+    // repo itself keeps its own.
+    const one = (await settingsViaCli(['--config', OWN_STORE], {}))!;
+    expect([one.driver['s3-endpoint'], one.cipherKeyFile, one.moreRepos[0]!.cipherKeyFile]).toEqual(['http://127.0.0.1:9001', '/k1', '/k2']);
+  });
+
+  it('a repo2 store setting is checked like the shared one', async () => {
+    expect((await settingsViaCli(['--repo', '/a', '--repo2', '/b', '--repo2-storage-timeout', '5'], {}))?.moreRepos[0]?.storeSettings['storage-timeout']).toBe('5');
+    expect(await settingsViaCli(['--repo', '/a', '--repo2', '/b', '--repo2-storage-timeout', '0'], {})).toBeNull();
+    expect(await settingsViaCli(['--config', file('[global]\nrepo = /a\nrepo2 = /b\nrepo2-s3-endpoint = ftp://x\n')], {})).toBeNull();
+  });
+});

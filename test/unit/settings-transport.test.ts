@@ -105,6 +105,8 @@ describe('settings -> archive_command / restore_command arguments -> settings', 
     expect(travelling.every((k) => /^(storage|ssh|s3|azure|gcs|cipher)-|^repo[0-9]+(-|$)/.test(k))).toBe(true);
     // repo2, repo3 and their modes and key sources travel into archive_command / restore_command.
     expect(travelling).toEqual(expect.arrayContaining(['repo2', 'repo2-mode', 'repo2-cipher-key-file', 'repo3', 'repo3-mode']));
+    // So do each repository's own store settings.
+    expect(travelling).toEqual(expect.arrayContaining(['repo2-s3-endpoint', 'repo2-s3-profile', 'repo2-storage-timeout', 'repo3-ssh-identity', 'repo3-azure-endpoint', 'repo3-gcs-endpoint']));
     // Where the encryption key is travels (a path, a variable name), never the key: there is no setting for it.
     expect(travelling).toEqual(expect.arrayContaining(['cipher-key-file', 'cipher-key-env']));
   });

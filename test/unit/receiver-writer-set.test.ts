@@ -111,7 +111,7 @@ describe('SegmentWriter with several repositories', () => {
 describe('setPushTarget', () => {
   const base = { repo: '/srv/repo', stanza: 'main' };
   const two = (mode: 'required' | 'async', location = 's3://b/x') => ({
-    ...base, moreRepos: [{ name: 'repo2', location, mode, cipherKeyFile: undefined, cipherKeyEnv: undefined, retention: undefined }],
+    ...base, moreRepos: [{ name: 'repo2', location, mode, cipherKeyFile: undefined, cipherKeyEnv: undefined, retention: undefined, storeSettings: {} }],
   });
   it('is the one repository target with repo alone, and differs by each repository and mode of a set', () => {
     expect(setPushTarget({ ...base, moreRepos: [] })).toBe(pushTarget('/srv/repo', 'main'));

@@ -22,6 +22,8 @@ export interface RepoSetMember {
   openError?: unknown;
   /** Lazy sets (readers): opens it on first use (see RepoSet.use). */
   open?: () => Promise<Repository>;
+  /** What it is opened with (restore hands it to its worker threads). */
+  settings?: RepositorySettings;
 }
 
 export type RepoSetSettings = RepositorySettings & { moreRepos: readonly MoreRepo[] };
@@ -89,18 +91,18 @@ export async function openRepoSet(
     const all = [{ name: 'repo', mode: 'required' as const, settings: settings as RepositorySettings }, ...settings.moreRepos.map((m) => ({ name: m.name, mode: m.mode, settings: moreRepoSettings(settings, m) }))];
     for (const m of all) {
       if (o.lazy) {
-        members.push({ name: m.name, mode: m.mode, repo: undefined, open: () => open(m.settings, o) });
+        members.push({ name: m.name, mode: m.mode, repo: undefined, settings: m.settings, open: () => open(m.settings, o) });
         continue;
       }
       try {
-        members.push({ name: m.name, mode: m.mode, repo: await open(m.settings, o) });
+        members.push({ name: m.name, mode: m.mode, repo: await open(m.settings, o), settings: m.settings });
       } catch (err) {
         // Its error names the location and keeps its exit code; the message says which repository.
         if (m.mode === 'required' && o.mustOpen !== 'none') {
           if (err instanceof Error && m.name !== 'repo') err.message = `${m.name}: ${err.message}`;
           throw err;
         }
-        members.push({ name: m.name, mode: m.mode, repo: undefined, openError: err });
+        members.push({ name: m.name, mode: m.mode, repo: undefined, openError: err, settings: m.settings });
       }
     }
   } catch (err) {

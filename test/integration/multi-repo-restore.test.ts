@@ -9,11 +9,15 @@
  *   PostgreSQL starts and reaches the restore point with exact rows.
  * - objects of the backup gone from repo, or one with a flipped byte: restore reads them from
  *   repo2 (with a warning naming repo), every byte verified, and PostgreSQL starts with exact rows.
+ * - an encrypted repo3 (its own key; `pgark copy` re-encrypts into it): with repo and repo2
+ *   unreachable, restore reads it with repo3's key; without that key, the error names each
+ *   repository's state.
  * - a backup only in repo2 (taken with --repo at repo2's location) is found by restore.
  * - repo2 async and unreachable: `pgark check` shows its backlog (WARNING, exit 1; CRITICAL past
  *   --backlog-crit-files, exit 2) with perfdata backlog_repo2; required and unreachable: CRITICAL;
  *   `pgark metrics` serves pgark_repo_backlog_files{repo="repo2"}.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -161,6 +165,36 @@ describe('restore with two repositories', () => {
     } finally {
       await writeFile(victim, original);
     }
+  });
+
+  it('an encrypted repo3 with its own key: read with that key when repo and repo2 are unreachable', { timeout: 600_000 }, async () => {
+    const repo3 = join(work, 'fs-repo3');
+    await createRepo(repo3, { env });
+    const keyDir = join(work, 'keys');
+    await mkdir(keyDir, { mode: 0o700 });
+    await chownToRunAs(keyDir);
+    const kek = join(keyDir, 'kek3');
+    await writeFile(kek, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+    await chownToRunAs(kek);
+    await pgark(['key', 'init', '--repo', repo3, '--stanza', 'main', '--cipher-key-file', kek], { env });
+    const three = ['--repo3', repo3, '--repo3-cipher-key-file', kek];
+    const copied = expectJsonFormat<{ objects: { reEncoded: number } }>((await pgark(['copy', '--all', '--to', 'repo3', ...both, ...three, '--json'], { env, timeoutMs: 300_000 })).stdout, 'copy');
+    expect(copied.objects.reEncoded).toBeGreaterThan(0);
+    await rename(fsRepo, `${fsRepo}.away`);
+    cut();
+    let r: Awaited<ReturnType<typeof restore>>;
+    try {
+      r = await restore(full, [...three, '--target-name', 'rp1', '--target-action', 'promote']);
+      expect(r.out.repo).toBe('repo3');
+      // Without repo3's key nothing can be read: the error names each repository's state.
+      const failed = await pgark(['restore', full, ...both, '--repo3', repo3, '--pgdata', await newTarget(), '--no-progress'], { env, allowFail: true, timeoutMs: 300_000 });
+      expect(failed.code).not.toBe(0);
+      expect(failed.stderr).toMatch(/no repository could be read: repo \(unreachable\): .*; repo2 \(unreachable\): .*; repo3 \(unreachable\): .*key/);
+    } finally {
+      proxy.clear();
+      await rename(`${fsRepo}.away`, fsRepo);
+    }
+    expect(await startAndFingerprint(r.target, 'mrr-repo3')).toBe(expected);
   });
 
   it('a backup only in repo2 is found, by id and as the newest', { timeout: 600_000 }, async () => {

@@ -12,7 +12,9 @@ export function registerRestoreCommand(program: Command): void {
     .summary('restore a backup into a data directory, optionally to a point in time')
     .description(
       "Write a backup into --pgdata with recovery settings in postgresql.auto.conf (restore_command = " +
-      "pgark wal-fetch with the same repository) and recovery.signal (or standby.signal with --standby). " +
+      "pgark wal-fetch with the same repositories) and recovery.signal (or standby.signal with --standby). " +
+      "With repo2/repo3 the backup is read from the first repository that has it ('latest'/'auto': the newest " +
+      'across them); an unreachable one is skipped, and objects that cannot be read are read from the next one. ' +
       "<id> is a backup id, 'latest', or 'auto': the newest backup that ends before the --target-time or " +
       '--target-lsn. archive_mode is switched off in the copy unless --keep-archive. A non-empty target is ' +
       'refused unless --delta (write only files that differ, remove extras) or --force (replace contents). ' +

@@ -152,13 +152,8 @@ export async function checkTargetDirectory(pgdata: string, o: Pick<RestoreOption
   return empty;
 }
 
-/**
- * With several repositories: list each (an unreachable one is skipped with a warning, never
- * taken as "no backups"), choose the repository and the backup (repo-choice.ts), and read the
- * chain's manifests from it, or from the next repository holding the same backup when it cannot
- * be read. Which repository the objects are read from, and the ones to fail over to.
- */
-export async function selectBackupFromSet(set: RepoSet, ref: string, target: RecoveryTarget, notes: string[]): Promise<{ backup: BackupInfo; manifests: Manifest[]; manifest: Manifest; source: RestoreSource & { fallbacks: RestoreSource[] } }> {
+/** Each repository's backups, or why it could not answer (repo-choice.ts RepoListing), and the open ones by name. */
+export async function listRepoSet(set: RepoSet): Promise<{ listings: RepoListing[]; byName: Map<string, { repo: Repository; settings: RepositorySettings }> }> {
   const listings: RepoListing[] = [];
   const byName = new Map<string, { repo: Repository; settings: RepositorySettings }>();
   for (const m of set.members) {
@@ -175,6 +170,17 @@ export async function selectBackupFromSet(set: RepoSet, ref: string, target: Rec
       listings.push({ name: m.name, error: err });
     }
   }
+  return { listings, byName };
+}
+
+/**
+ * With several repositories: list each (an unreachable one is skipped with a warning, never
+ * taken as "no backups"), choose the repository and the backup (repo-choice.ts), and read the
+ * chain's manifests from it, or from the next repository holding the same backup when it cannot
+ * be read. Which repository the objects are read from, and the ones to fail over to.
+ */
+export async function selectBackupFromSet(set: RepoSet, ref: string, target: RecoveryTarget, notes: string[]): Promise<{ backup: BackupInfo; manifests: Manifest[]; manifest: Manifest; source: RestoreSource & { fallbacks: RestoreSource[] } }> {
+  const { listings, byName } = await listRepoSet(set);
   const choice = chooseAcrossRepos(listings, ref, target);
   for (const u of choice.unreachable) {
     log.warn(`${stateText(u.name, u.error)}: skipped (its backups could not be listed)`);

@@ -12,7 +12,7 @@
  * - an encrypted repo3 (its own key; `pgark copy` re-encrypts into it): with repo and repo2
  *   unreachable, restore reads it with repo3's key; without that key, the error names each
  *   repository's state.
- * - a backup only in repo2 (taken with --repo at repo2's location) is found by restore.
+ * - a backup only in repo2 (taken with --repo at repo2's location) is found by restore and clone.
  * - repo2 async and unreachable: `pgark check` shows its backlog (WARNING, exit 1; CRITICAL past
  *   --backlog-crit-files, exit 2) with perfdata backlog_repo2; required and unreachable: CRITICAL;
  *   `pgark metrics` serves pgark_repo_backlog_files{repo="repo2"}.
@@ -203,6 +203,10 @@ describe('restore with two repositories', () => {
     expect(byId.out).toMatchObject({ backup: only2, repo: 'repo2' });
     const newest = await restore('latest');
     expect(newest.out).toMatchObject({ backup: only2, repo: 'repo2' });
+    // clone reads what restore reads.
+    const clone = expectJsonFormat<{ backup: string; notes: string[] }>((await pgark(['clone', 'latest', ...both, '--pgdata', await newTarget(), '--no-progress', '--jobs', '1', '--json'], { env, timeoutMs: 300_000 })).stdout, 'clone');
+    expect(clone.backup).toBe(only2);
+    expect(clone.notes).toContain(`backup ${only2} is read from repo2`);
     // repo alone has never heard of it.
     const alone = await pgark(['restore', only2, '--repo', fsRepo, '--stanza', 'main', '--pgdata', await newTarget(), '--no-progress'], { env, allowFail: true });
     expect(alone.code).toBe(8);

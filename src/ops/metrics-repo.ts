@@ -72,13 +72,14 @@ export class RepositoryFactsReader {
       listAll(this.repo, catalogPrefix(this.repo.stanza), signal),
       listAll(this.repo, walPrefix(this.repo.stanza), signal),
       listDrills(this.repo, signal),
-      backlogStates(this.repo, this.backlogRepos, signal),
+      // Only with an async further repository (one listing more per refresh).
+      this.backlogRepos.length > 0 ? backlogStates(this.repo, this.backlogRepos, signal) : undefined,
     ]);
     return {
       backups: summariseBackups(await this.catalogEntries(catalog, signal)),
       wal: summariseWal(wal, meta.walSegmentSize),
       drills: await this.drillFacts(drills, signal),
-      backlog: backlog.map((b) => ({ repo: b.repo, files: b.files, oldestMs: b.oldestMs })),
+      ...(backlog ? { backlog: backlog.map((b) => ({ repo: b.repo, files: b.files, oldestMs: b.oldestMs })) } : {}),
     };
   }
 

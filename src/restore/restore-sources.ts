@@ -17,7 +17,7 @@ import { IntegrityError, KeyError, NotARepositoryError, NotFoundError, StorageEr
 import { log } from '../common/log.js';
 import type { RepositorySettings } from '../config/resolve.js';
 import type { Repository } from '../repo/repository.js';
-import { TRANSIENT_NETWORK_CODES } from '../../storage-drivers/network-errors.js';
+import { isNetworkError } from '../repo/repo-set.js';
 
 export interface RestoreSource {
   /** 'repo', 'repo2', 'repo3'. */
@@ -28,11 +28,7 @@ export interface RestoreSource {
 /** Whether reading from another copy can cure `err` (pure), and how to call it. */
 export function readFailure(err: unknown): 'unreachable' | 'damaged' | undefined {
   if (err instanceof IntegrityError || err instanceof KeyError) return 'damaged';
-  if (err instanceof StorageError || err instanceof NotARepositoryError || err instanceof NotFoundError) return 'unreachable';
-  if (err instanceof Error) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (typeof code === 'string' && TRANSIENT_NETWORK_CODES.has(code)) return 'unreachable';
-  }
+  if (err instanceof StorageError || err instanceof NotARepositoryError || err instanceof NotFoundError || isNetworkError(err)) return 'unreachable';
   return undefined;
 }
 

@@ -186,6 +186,11 @@ export async function selectBackupFromSet(set: RepoSet, ref: string, target: Rec
     log.warn(`${stateText(u.name, u.error)}: skipped (its backups could not be listed)`);
     notes.push(`${u.name} could not be read and was skipped: ${u.error instanceof Error ? u.error.message : String(u.error)}`);
   }
+  if (choice.unreachable.length > 0) {
+    // wal-fetch never answers "missing" while a repository cannot answer (wal/wal-fetch-set.ts).
+    notes.push(`restore_command names every repository: while ${choice.unreachable.map((u) => u.name).join(', ')} cannot be read, PostgreSQL stops recovery at the first file no repository has ` +
+      '(a timeline history file at start) instead of ending it early; to recover from the others alone, restore with --repo <their location>');
+  }
   if (choice.note) notes.push(choice.note);
   const order = [choice.repo, ...choice.fallbacks];
   for (const [i, name] of order.entries()) {

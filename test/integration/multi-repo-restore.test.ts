@@ -5,8 +5,9 @@
  *
  * - `repo` unreachable (its directory moved away): restore reads the backup from repo2 (JSON
  *   `repo: "repo2"`, a note naming repo), and the restore_command it writes fetches from repo2
- *   while repo is unreachable (a segment repo2 has: restored; one neither has: not "missing");
- *   PostgreSQL starts and reaches the restore point with exact rows.
+ *   while repo is unreachable (a segment repo2 has: restored; one neither has: not "missing", so
+ *   PostgreSQL stops rather than recover early); with repo back, PostgreSQL starts and reaches
+ *   the restore point with exact rows.
  * - objects of the backup gone from repo, or one with a flipped byte: restore reads them from
  *   repo2 (with a warning naming repo), every byte verified, and PostgreSQL starts with exact rows.
  * - an encrypted repo3 (its own key; `pgark copy` re-encrypts into it): with repo and repo2
@@ -62,10 +63,15 @@ async function restore(ref: string, extra: string[] = []): Promise<{ out: Restor
   return { out: expectJsonFormat<RestoreOut>(r.stdout, 'restore'), stderr: r.stderr, target };
 }
 
-/** Start the restored directory, wait for the end of recovery, return its fingerprint. */
-async function startAndFingerprint(target: string, name: string): Promise<string> {
+async function restoredCluster(target: string, name: string): Promise<PgCluster> {
   const c = await PgCluster.fromDataDir(target, { name, conf: { archive_mode: 'off' } });
   c.serverEnv = { ...env, PGARK_PREFETCH: '0' };
+  return c;
+}
+
+/** Start the restored directory, wait for the end of recovery, return its fingerprint. */
+async function startAndFingerprint(target: string | PgCluster, name: string): Promise<string> {
+  const c = typeof target === 'string' ? await restoredCluster(target, name) : target;
   await c.start({ timeoutSec: 180 });
   const deadline = Date.now() + 120_000;
   while ((await c.psql('SELECT pg_is_in_recovery()').catch(() => 't')) !== 'f') {
@@ -114,6 +120,7 @@ describe('restore with two repositories', () => {
   it('repo unreachable: the backup is read from repo2, restore_command fails over, PostgreSQL reaches the restore point', { timeout: 600_000 }, async () => {
     await rename(fsRepo, `${fsRepo}.away`);
     let r: Awaited<ReturnType<typeof restore>>;
+    let c: PgCluster;
     try {
       r = await restore('auto', ['--target-name', 'rp1', '--target-action', 'promote']);
       expect(r.out.backup).toBe(full);
@@ -131,10 +138,16 @@ describe('restore with two repositories', () => {
       expect((await readFile(join(dir, 'RECOVERYXLOG'))).length).toBe(16 * 1024 * 1024);
       // Neither has it, and repo cannot answer: never "missing" (exit 1).
       expect((await run('0000000100000000000000FE')).code).toBeGreaterThan(125);
+      expect(r.out.notes.join('\n')).toMatch(/restore_command names every repository: while repo cannot be read, PostgreSQL stops recovery/);
+      // As the note says: PostgreSQL stops (its first look for a timeline history file fails) rather than recover early.
+      c = await restoredCluster(r.target, 'mrr-away');
+      await expect(c.start({ timeoutSec: 60 })).rejects.toThrow(/FATAL:\s+could not restore file "00000002.history" from archive/);
+      expect(await c.psql('SELECT 1').catch(() => 'down')).toBe('down');
     } finally {
       await rename(`${fsRepo}.away`, fsRepo);
     }
-    expect(await startAndFingerprint(r.target, 'mrr-away')).toBe(expected);
+    // repo back: the same directory recovers to the restore point.
+    expect(await startAndFingerprint(c, 'mrr-away')).toBe(expected);
   });
 
   it('objects gone from repo, or damaged there, are read from repo2 with a warning; every byte verified', { timeout: 600_000 }, async () => {

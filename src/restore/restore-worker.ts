@@ -35,12 +35,21 @@ export interface RestoreTaskResult {
   bytes: number;
 }
 
-let sources: RestoreSources | undefined;
-/** This thread's repositories: the chosen one, then the fallbacks (restore-sources.ts). */
+let sources: { init: RestoreWorkerInit; sources: RestoreSources } | undefined;
+/**
+ * This thread's repositories: the chosen one, then the fallbacks (restore-sources.ts). A worker
+ * thread has one init for all its tasks; a restore run on the calling thread (tests) brings its own.
+ */
 function sourcesOf(init: RestoreWorkerInit): RestoreSources {
-  sources ??= new RestoreSources([{ name: init.repoName ?? 'repo', settings: init.settings }, ...(init.fallbacks ?? [])],
-    (s) => import('../repo/open-repository.js').then((m) => m.openRepository(s, { marker: 'skip' })));
-  return sources;
+  if (sources?.init !== init) {
+    void sources?.sources.close();
+    sources = {
+      init,
+      sources: new RestoreSources([{ name: init.repoName ?? 'repo', settings: init.settings }, ...(init.fallbacks ?? [])],
+        (s) => import('../repo/open-repository.js').then((m) => m.openRepository(s, { marker: 'skip' }))),
+    };
+  }
+  return sources.sources;
 }
 function repository(init: RestoreWorkerInit): Promise<Repository> {
   return sourcesOf(init).repository();
@@ -283,8 +292,14 @@ const PROGRESS_BYTES = 32 * 1024 * 1024;
 
 export async function runRestoreTask(init: RestoreWorkerInit, task: RestoreTask, report: (bytes: number) => void): Promise<RestoreTaskResult> {
   let unreported = 0;
+  // Bytes an attempt that failed already counted: its retry from another repository does not count them again.
+  let counted = 0;
+  let credit = 0;
   const progress = (bytes: number) => {
-    unreported += bytes;
+    counted += bytes;
+    const again = Math.min(credit, bytes);
+    credit -= again;
+    unreported += bytes - again;
     if (unreported >= PROGRESS_BYTES) {
       report(unreported);
       unreported = 0;
@@ -300,6 +315,8 @@ export async function runRestoreTask(init: RestoreWorkerInit, task: RestoreTask,
         return res;
       } catch (err) {
         if (task.kind === 'empty' || !(await sourcesOf(init).next(err, taskText(task)))) throw err;
+        credit += counted;
+        counted = 0;
       } finally {
         await syncs.abandon();
       }

@@ -18,10 +18,12 @@ export function registerCheckCommand(program: Command): void {
       'segment in the repository; skipped on a standby and with --no-switch); the age of the newest backup ' +
       '(--backup-warn, --backup-crit; no backup yet is a warning, or --if-no-backup critical); WAL continuity from ' +
       'the newest backup to the newest archived segment; receivers (status objects under <stanza>/receiver/) and ' +
-      'their slots, or --slot. Each item is OK, WARNING or CRITICAL with a reason.\n\n' +
+      'their slots, or --slot; with further repositories (repo2, repo3), each one reachable (an unreachable required one ' +
+      'is critical, an async one a warning) and each async one\'s backlog (a warning while it holds anything, critical past ' +
+      '--backlog-crit or --backlog-crit-files). Each item is OK, WARNING or CRITICAL with a reason.\n\n' +
       'Output is a monitoring plugin\'s: the first line is the status, what is not OK and, after "|", performance ' +
       'data (backup_age, archive_lag, archive_lag_segments, archived, archive_failed, wal_window_segments, ' +
-      'last_drill_age; those that are known); one line per item follows. Exit codes follow the plugin convention, ' +
+      'last_drill_age, backlog_<repoN>, backlog_<repoN>_age; those that are known); one line per item follows. Exit codes follow the plugin convention, ' +
       'unlike other pgark commands: 0 all OK, 1 a warning, 2 something critical, 3 unknown (pgark itself could not ' +
       'check: bad usage, an unreadable configuration, an unexpected error).\n\n' +
       'Every round trip completes a WAL segment: for checks every few minutes use --no-switch, and a full check hourly.',
@@ -32,9 +34,11 @@ export function registerCheckCommand(program: Command): void {
     .option('--if-no-backup <status>', 'status of a stanza without any backup: warning or critical', 'warning')
     .option('--wal-timeout <sec>', 'seconds to wait for the switched segment in the repository', '60')
     .option('--slot <name>', 'a physical replication slot that must exist and be active')
+    .option('--backlog-crit <duration>', 'with an async repository (repoN-mode=async): critical when its backlog\'s oldest file waits longer', '1h')
+    .option('--backlog-crit-files <n>', 'critical when an async repository\'s backlog holds more files', '256')
     .option('--no-switch', 'skip the WAL round trip (no pg_switch_wal(); for frequent monitoring runs)')
     .option('--json', 'print {status, items: [{name, status, detail, seconds?}], perfdata: [{label, value, uom, warn?, crit?, min?}]}')
-    .action(async (opts: { dsn?: string; backupWarn: string; backupCrit: string; ifNoBackup: string; walTimeout: string; slot?: string; switch: boolean; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { dsn?: string; backupWarn: string; backupCrit: string; ifNoBackup: string; walTimeout: string; slot?: string; switch: boolean; json?: boolean; backlogCrit: string; backlogCritFiles: string }, cmd: Command) => {
       try {
         await runCheckCommand(opts, cmd);
       } catch (err) {
@@ -51,7 +55,7 @@ export function registerCheckCommand(program: Command): void {
 }
 
 async function runCheckCommand(
-  opts: { dsn?: string; backupWarn: string; backupCrit: string; ifNoBackup: string; walTimeout: string; slot?: string; switch: boolean; json?: boolean },
+  opts: { dsn?: string; backupWarn: string; backupCrit: string; ifNoBackup: string; walTimeout: string; slot?: string; switch: boolean; json?: boolean; backlogCrit: string; backlogCritFiles: string },
   cmd: Command,
 ): Promise<void> {
   const { parseDuration } = await import('../catalog/retention.js');
@@ -68,11 +72,12 @@ async function runCheckCommand(
   const noBackup = opts.ifNoBackup.toLowerCase();
   if (noBackup !== 'warning' && noBackup !== 'critical') throw new ConfigError(`invalid --if-no-backup '${opts.ifNoBackup.slice(0, 32)}': warning or critical`);
   const walTimeoutSec = intOption(opts.walTimeout, '--wal-timeout', 1, 3600)!;
+  const backlog = { critMs: parse(opts.backlogCrit, '--backlog-crit'), critFiles: intOption(opts.backlogCritFiles, '--backlog-crit-files', 0, 1_000_000_000)! };
   if (opts.slot !== undefined && !/^[a-z0-9_]{1,63}$/.test(opts.slot)) throw new ConfigError(`invalid --slot '${opts.slot.slice(0, 64)}': a slot name is 1 to 63 characters from a-z, 0-9 and _`);
   const { runCheck } = await import('../ops/check.js');
   const { formatCheckReport, checkExitCode } = await import('../ops/check-items.js');
   const report = await runCheck(() => settingsFrom(cmd), openRepository, {
-    dsn: opts.dsn, backupWarnMs, backupCritMs, walTimeoutSec, slot: opts.slot, noSwitch: !opts.switch, noBackup: noBackup === 'critical' ? 'CRITICAL' : 'WARNING',
+    dsn: opts.dsn, backupWarnMs, backupCritMs, walTimeoutSec, slot: opts.slot, noSwitch: !opts.switch, noBackup: noBackup === 'critical' ? 'CRITICAL' : 'WARNING', backlog,
   });
   if (opts.json) printJson(withFormat('check', report));
   else process.stdout.write(formatCheckReport(report.items, report.perfdata, report.status));

@@ -1,7 +1,7 @@
 /** CLI wiring of `pgark clone` and `pgark promote`. Implementations load only when a command runs. */
 import type { Command } from 'commander';
 import { ConfigError } from '../common/errors.js';
-import { printJson, settingsFrom, withRepository } from './context.js';
+import { printJson, settingsFrom } from './context.js';
 import { formatBytes } from './format.js';
 import { intOption, repeatable } from './options.js';
 import { withFormat } from '../json/format.js';
@@ -41,11 +41,13 @@ export function registerCloneCommands(program: Command): void {
       const delayMs = opts.delay !== undefined ? parseApplyDelay(opts.delay) : undefined;
       const port = opts.port !== undefined ? parsePort(opts.port) : undefined;
       const { runClone } = await import('../drill/clone.js');
-      const out = await withRepository(settings, (repo) => runClone(repo, settings, {
+      // Every repository of the stanza, as restore reads them (each opened only when read).
+      const { withRepoSet } = await import('../repo/repo-set.js');
+      const out = await withRepoSet(settings, (set) => runClone(set, settings, {
         ref, pgdata: settings.pgdata!, primaryConninfo: opts.primaryConninfo, primarySlotName: opts.primarySlotName, delayMs, port,
         start: !!opts.start, startTimeoutSec: intOption(opts.startTimeout, '--start-timeout', 1, 86400) ?? 300,
         tablespaceMap: opts.tablespaceMap ?? [], jobs: intOption(opts.jobs, '--jobs', 1, 256), delta: !!opts.delta, force: !!opts.force, progress: opts.progress, owner: opts.owner,
-      }));
+      }), { lazy: true });
       const r = out.restore;
       if (opts.json) {
         printJson((await import('../json/drill-json.js')).cloneJson(out));

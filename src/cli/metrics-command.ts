@@ -21,7 +21,8 @@ export function registerMetricsCommand(program: Command): void {
       'PGDATABASE in the environment), reads pg_stat_archiver. Scrapes are answered from those cached ' +
       'values; ages are computed at the scrape. A failed collection counts in ' +
       'pgark_metrics_collect_errors_total and the previous values stay. Stops cleanly on SIGTERM/SIGINT. ' +
-      'Without a connection, the pgark_archiver_* metrics are not served at all.',
+      'Without a connection, the pgark_archiver_* metrics are not served at all. With an async further repository ' +
+      '(repoN-mode=async), pgark_repo_backlog_files and pgark_repo_backlog_oldest_age_seconds show its backlog.',
     )
     .option('--port <port>', 'TCP port of the endpoint (0 = any free port; the one chosen is printed on stderr)')
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
@@ -40,7 +41,7 @@ export function registerMetricsCommand(program: Command): void {
       const { startMetricsServer } = await import('../common/metrics-server.js');
       await withRepository(settings, async (repo) => {
         await repo.requireStanza();
-        const collector = new MetricsCollector(repo, { refreshSec, timeoutSec, ...(withPg ? { postgres: { dsn: opts.dsn } } : {}) });
+        const collector = new MetricsCollector(repo, { refreshSec, timeoutSec, backlogRepos: settings.moreRepos.filter((m) => m.mode === 'async').map((m) => m.name), ...(withPg ? { postgres: { dsn: opts.dsn } } : {}) });
         const stopped = new Promise<string>((resolve) => {
           process.once('SIGTERM', () => resolve('SIGTERM'));
           process.once('SIGINT', () => resolve('SIGINT'));

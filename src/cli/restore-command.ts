@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { ConfigError } from '../common/errors.js';
 import { duration } from './backup-text.js';
-import { printJson, settingsFrom, withRepository } from './context.js';
+import { printJson, settingsFrom } from './context.js';
 import { formatBytes } from './format.js';
 import { intOption, repeatable } from './options.js';
 
@@ -12,7 +12,9 @@ export function registerRestoreCommand(program: Command): void {
     .summary('restore a backup into a data directory, optionally to a point in time')
     .description(
       "Write a backup into --pgdata with recovery settings in postgresql.auto.conf (restore_command = " +
-      "pgark wal-fetch with the same repository) and recovery.signal (or standby.signal with --standby). " +
+      "pgark wal-fetch with the same repositories) and recovery.signal (or standby.signal with --standby). " +
+      "With repo2/repo3 the backup is read from the first repository that has it ('latest'/'auto': the newest " +
+      'across them); an unreachable one is skipped, and objects that cannot be read are read from the next one. ' +
       "<id> is a backup id, 'latest', or 'auto': the newest backup that ends before the --target-time or " +
       '--target-lsn. archive_mode is switched off in the copy unless --keep-archive. A non-empty target is ' +
       'refused unless --delta (write only files that differ, remove extras) or --force (replace contents). ' +
@@ -56,17 +58,19 @@ export function registerRestoreCommand(program: Command): void {
         ...(opts.targetAction !== undefined ? { action: opts.targetAction } : {}),
         ...(opts.targetTimeline !== undefined ? { timeline: opts.targetTimeline } : {}),
       };
-      const out = await withRepository(settings, (repo) => runRestore(repo, settings, {
+      // Every repository of the stanza (repo, repo2, repo3), each opened only when restore reads it.
+      const { withRepoSet } = await import('../repo/repo-set.js');
+      const out = await withRepoSet(settings, (set) => runRestore(set, settings, {
         ref, pgdata: settings.pgdata!, target, standby: !!opts.standby, primaryConninfo: opts.primaryConninfo, primarySlotName: opts.primarySlotName,
         keepArchive: !!opts.keepArchive, tablespaceMap: opts.tablespaceMap ?? [], jobs: intOption(opts.jobs, '--jobs', 1, 256),
         delta: !!opts.delta, force: !!opts.force, progress: opts.progress, owner: opts.owner,
-      }));
+      }), { lazy: true });
       if (opts.json) {
         printJson((await import('../json/catalog-json.js')).restoreJson(out));
         return;
       }
       for (const n of out.notes) process.stdout.write(`note: ${n}\n`);
-      process.stdout.write(`restored backup ${out.backup.id} (${out.backup.type}) into ${out.pgdata}: ${out.filesWritten} files written` +
+      process.stdout.write(`restored backup ${out.backup.id} (${out.backup.type})${settings.moreRepos.length > 0 ? ` from ${out.repo}` : ''} into ${out.pgdata}: ${out.filesWritten} files written` +
         (opts.delta ? `, ${out.filesUnchanged} unchanged, ${out.filesRemoved} removed` : '') + ` (${formatBytes(out.bytesWritten)}) in ${duration(out.durationMs)}\n`);
       for (const [k, v] of out.settings) if (k !== 'restore_command') process.stdout.write(`  ${k} = '${v}'\n`);
       process.stdout.write(`  ${out.signal} written; start it with: ${out.owner ? `sudo -u ${out.owner.user} ` : ''}pg_ctl -D ${out.pgdata} start\n`);

@@ -12,7 +12,9 @@ import { findBackup, listBackups } from '../catalog/catalog.js';
 import { findPgProgram } from '../pg/pg-bin.js';
 import { assertNotRoot, findPgCtl, pgCtlStart, runningPostmaster } from '../pg/pg-ctl.js';
 import { mergeAutoConf } from '../restore/recovery-conf.js';
-import { runRestore, type RestoreOutcome, type RestoreSettings } from '../restore/restore.js';
+import { listRepoSet, runRestore, type RestoreOutcome, type RestoreSettings } from '../restore/restore.js';
+import { chooseAcrossRepos } from '../restore/repo-choice.js';
+import { RepoSet } from '../repo/repo-set.js';
 import type { Repository } from '../repo/repository.js';
 import { cloneSettings } from './clone-settings.js';
 import { assertNoPassword } from '../pg/conninfo.js';
@@ -55,7 +57,7 @@ export const CLONE_LOG = 'log/pgark-clone.log';
 const shq = (s: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 /** A clone is a standby restore: it reads what restore reads. */
-export async function runClone(repo: Repository, settings: RestoreSettings, o: CloneOptions): Promise<CloneOutcome> {
+export async function runClone(repo: Repository | RepoSet, settings: RestoreSettings, o: CloneOptions): Promise<CloneOutcome> {
   if (o.start) assertNotRoot('pgark clone --start');
   if (o.primaryConninfo !== undefined) assertNoPassword(o.primaryConninfo, '--primary-conninfo');
   const pgdata = resolve(o.pgdata);
@@ -64,7 +66,9 @@ export async function runClone(repo: Repository, settings: RestoreSettings, o: C
   let pgCtl = 'pg_ctl';
   if (o.start) {
     // Without a recovery target, 'auto' is the newest backup too.
-    pgCtl = await findPgCtl(findBackup(await listBackups(repo), o.ref === 'auto' ? 'latest' : o.ref).pgVersion);
+    const ref = o.ref === 'auto' ? 'latest' : o.ref;
+    // With several repositories, the backup restore will choose (restore/repo-choice.ts).
+    pgCtl = await findPgCtl((repo instanceof RepoSet ? chooseAcrossRepos((await listRepoSet(repo)).listings, ref, {}).backup : findBackup(await listBackups(repo), ref)).pgVersion);
   }
   const restore = await runRestore(repo, settings, {
     ref: o.ref, pgdata, target: {}, standby: true, primaryConninfo: o.primaryConninfo, primarySlotName: o.primarySlotName,

@@ -29,6 +29,7 @@ import {
 import { boundStatements, serverFacts, unmasked, type ServerFacts } from './pg-settings.js';
 import { isSegmentName } from '../pg/wal-names.js';
 import { readReceiverStatuses } from '../wal/receiver-statuses.js';
+import { BACKLOG_LIMITS_DEFAULT, backlogItem, backlogPerf, moreRepoItem, type BacklogLimits } from './check-repos.js';
 
 export interface CheckOptions {
   dsn?: string | undefined;
@@ -41,6 +42,8 @@ export interface CheckOptions {
   noSwitch?: boolean;
   /** --if-no-backup: the status of a stanza without a backup (default WARNING). */
   noBackup?: 'WARNING' | 'CRITICAL';
+  /** --backlog-crit, --backlog-crit-files: when an async repository's backlog is CRITICAL (check-repos.ts). */
+  backlog?: BacklogLimits;
 }
 
 export interface CheckReport {
@@ -92,7 +95,7 @@ async function readSlot(c: Client, name: string): Promise<SlotRow | undefined> {
 }
 
 /** The settings check reads itself (the repository is opened by the caller's `openRepo`). */
-export type CheckSettings = Pick<Settings, 'repo' | 'stanza' | 'configPath'>;
+export type CheckSettings = Pick<Settings, 'repo' | 'stanza' | 'configPath'> & Partial<Pick<Settings, 'moreRepos' | 'cipherKeyFile' | 'cipherKeyEnv'>>;
 
 interface Context {
   settings: CheckSettings;
@@ -316,6 +319,48 @@ async function checkBackups(ctx: Context): Promise<void> {
   }
 }
 
+/**
+ * The further repositories (repo2, repo3): each opened and its stanza read (an unreachable
+ * required one is CRITICAL, an async one a WARNING), and each async one's backlog, counted in
+ * `repo` (wal/wal-backlog.ts) with perfdata backlog_<repoN> and backlog_<repoN>_age.
+ */
+async function checkMoreRepos<S extends CheckSettings>(ctx: Context, settings: S, openRepo: (s: S) => Promise<Repository>): Promise<void> {
+  const more = settings.moreRepos ?? [];
+  if (more.length === 0) return;
+  for (const m of more) {
+    let error: string | undefined;
+    try {
+      const repo = await openRepo({ ...settings, repo: m.location, cipherKeyFile: m.cipherKeyFile, cipherKeyEnv: m.cipherKeyEnv });
+      try {
+        await repo.readStanza();
+      } finally {
+        await repo.close().catch(() => undefined);
+      }
+    } catch (err) {
+      error = causeText(err);
+    }
+    ctx.items.push(moreRepoItem(m.name, m.mode, redactLocation(m.location), error));
+  }
+  const asyncRepos = more.filter((m) => m.mode === 'async').map((m) => m.name);
+  if (asyncRepos.length === 0) return;
+  if (!ctx.repo) {
+    for (const r of asyncRepos) ctx.items.push(notTried(`backlog ${r}`, 'the repository could not be opened'));
+    return;
+  }
+  const limits = ctx.o.backlog ?? BACKLOG_LIMITS_DEFAULT;
+  try {
+    const { backlogStates } = await import('../wal/wal-backlog.js');
+    const now = Date.now();
+    for (const b of await backlogStates(ctx.repo, asyncRepos)) {
+      const ageMs = b.files > 0 && Number.isFinite(b.oldestMs) ? Math.max(0, now - b.oldestMs) : undefined;
+      ctx.items.push(backlogItem(b.repo, b.files, b.oldest, ageMs, limits));
+      ctx.perf.push(...backlogPerf(b.repo, b.files, ageMs, limits));
+    }
+  } catch (err) {
+    for (const r of asyncRepos) ctx.items.push({ name: `backlog ${r}`, status: 'CRITICAL', detail: `unable to list the backlog: ${causeText(err)}` });
+  }
+}
+
 /** The age of the newest stored drill report (perfdata only; no drill yet: unknown, left out). */
 async function drillAge(ctx: Context): Promise<void> {
   if (!ctx.repo || !ctx.meta) return;
@@ -384,6 +429,7 @@ export async function runCheck<S extends CheckSettings>(resolve: () => S, openRe
     await checkRepository(ctx, () => openRepo(settings));
     await checkArchiving(ctx);
     await checkBackups(ctx);
+    await checkMoreRepos(ctx, settings, openRepo);
     await drillAge(ctx);
     await checkReceivers(ctx);
   } finally {

@@ -18,6 +18,8 @@ export interface CollectorOptions {
   timeoutSec: number;
   /** Read pg_stat_archiver too, over this connection (dsn undefined: the libpq environment). */
   postgres?: { dsn?: string | undefined };
+  /** The async further repositories (repoN-mode=async): their backlog is served, 0 when empty. */
+  backlogRepos?: readonly string[];
 }
 
 class Source<T> {
@@ -87,7 +89,7 @@ export class MetricsCollector {
   private running: Promise<void> | undefined;
 
   constructor(private readonly repo: Repository, private readonly opts: CollectorOptions) {
-    const reader = new RepositoryFactsReader(repo);
+    const reader = new RepositoryFactsReader(repo, opts.backlogRepos ?? []);
     this.repository = new Source('repository', (signal) => reader.read(signal));
     const pg = opts.postgres;
     if (pg) {

@@ -41,6 +41,8 @@ export interface RepositoryFacts {
   backups: BackupFacts;
   wal: WalFacts;
   drills: DrillFacts;
+  /** The backlog of each async further repository (wal/wal-backlog.ts); oldestMs NaN when empty. */
+  backlog?: Array<{ repo: string; files: number; oldestMs: number }>;
 }
 
 /** One row of pg_stat_archiver plus the server's current WAL file. */

@@ -11,6 +11,7 @@ import { backupIdOfCatalogKey, catalogPrefix, drillPrefix, walPrefix } from '../
 import type { Repository } from '../repo/repository.js';
 import { drillIdOfKey, drillTimeMs, summariseDrillReport, type DrillSummary } from './metrics-drill.js';
 import { summariseBackups, summariseWal, type DrillFacts, type RepositoryFacts } from './metrics-model.js';
+import { backlogStates } from '../wal/wal-backlog.js';
 
 /** Drill reports read (uncached) per refresh while looking for the newest one that passed. */
 const DRILL_READS_PER_REFRESH = 20;
@@ -60,21 +61,25 @@ export class RepositoryFactsReader {
   private readonly backups = new Map<string, Cached<BackupInfo>>();
   private readonly drills = new Map<string, Cached<DrillSummary>>();
 
-  constructor(private readonly repo: Repository) {}
+  /** `backlogRepos`: the async further repositories, shown with a backlog of 0 when they have none. */
+  constructor(private readonly repo: Repository, private readonly backlogRepos: readonly string[] = []) {}
 
   async read(signal?: AbortSignal): Promise<RepositoryFacts> {
     // A stanza not created yet (an agent or receiver before the first segment): nothing stored.
     const meta = await this.repo.readStanza();
     if (!meta) return { backups: { count: 0 }, wal: { segments: 0, storedBytes: 0 }, drills: { count: 0 } };
-    const [catalog, wal, drills] = await Promise.all([
+    const [catalog, wal, drills, backlog] = await Promise.all([
       listAll(this.repo, catalogPrefix(this.repo.stanza), signal),
       listAll(this.repo, walPrefix(this.repo.stanza), signal),
       listDrills(this.repo, signal),
+      // Only with an async further repository (one listing more per refresh).
+      this.backlogRepos.length > 0 ? backlogStates(this.repo, this.backlogRepos, signal) : undefined,
     ]);
     return {
       backups: summariseBackups(await this.catalogEntries(catalog, signal)),
       wal: summariseWal(wal, meta.walSegmentSize),
       drills: await this.drillFacts(drills, signal),
+      ...(backlog ? { backlog: backlog.map((b) => ({ repo: b.repo, files: b.files, oldestMs: b.oldestMs })) } : {}),
     };
   }
 

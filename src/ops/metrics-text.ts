@@ -113,6 +113,11 @@ export function repositoryMetricsText(stanza: string, f: RepositoryFacts | undef
   }
   p.gauge('pgark_drill_last_passed_timestamp_seconds', 'Unix time the newest drill that passed ended.', seconds(d.lastPassedMs));
   p.gauge('pgark_drill_last_passed_age_seconds', 'Seconds since the newest drill that passed ended.', age(d.lastPassedMs, nowMs));
+
+  const bl = f.backlog ?? [];
+  p.gauge('pgark_repo_backlog_files', 'WAL files an async further repository (repoN-mode=async) still lacks: its backlog, kept in repo.', bl.map((b) => ({ labels: { repo: b.repo }, value: b.files })));
+  p.gauge('pgark_repo_backlog_oldest_age_seconds', 'Seconds since the oldest file of an async repository\'s backlog was recorded (absent when the backlog is empty).',
+    bl.map((b) => ({ labels: { repo: b.repo }, value: b.files > 0 ? age(b.oldestMs, nowMs) : undefined })));
   return p.text();
 }
 

@@ -12,6 +12,13 @@
 import { moreRepoSettings, type MoreRepo, type RepositorySettings } from '../config/resolve.js';
 import { openRepository, type OpenRepositoryOptions } from './open-repository.js';
 import type { Repository } from './repository.js';
+import { TRANSIENT_NETWORK_CODES } from '../../storage-drivers/network-errors.js';
+
+/** A store's raw network error (socket, DNS, premature close): the repository cannot be reached now (restore reads another). */
+export function isNetworkError(err: unknown): boolean {
+  const code = err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
+  return typeof code === 'string' && TRANSIENT_NETWORK_CODES.has(code);
+}
 
 export interface RepoSetMember {
   /** 'repo', 'repo2', 'repo3'. */
@@ -25,6 +32,8 @@ export interface RepoSetMember {
   /** An async repository that could not be opened: how to try again (RepoSet.reopen), and when it last failed. */
   reopen?: () => Promise<Repository>;
   failedAt?: number;
+  /** What it is opened with (restore hands it to its worker threads). */
+  settings?: RepositorySettings;
 }
 
 /** A long-running process (agent, receiver) tries an async repository that could not be opened again after this long. */
@@ -113,18 +122,18 @@ export async function openRepoSet(
     const all = [{ name: 'repo', mode: 'required' as const, settings: settings as RepositorySettings }, ...settings.moreRepos.map((m) => ({ name: m.name, mode: m.mode, settings: moreRepoSettings(settings, m) }))];
     for (const m of all) {
       if (o.lazy) {
-        members.push({ name: m.name, mode: m.mode, repo: undefined, open: () => open(m.settings, o) });
+        members.push({ name: m.name, mode: m.mode, repo: undefined, settings: m.settings, open: () => open(m.settings, o) });
         continue;
       }
       try {
-        members.push({ name: m.name, mode: m.mode, repo: await open(m.settings, o) });
+        members.push({ name: m.name, mode: m.mode, repo: await open(m.settings, o), settings: m.settings });
       } catch (err) {
         // Its error names the location and keeps its exit code; the message says which repository.
         if (m.mode === 'required' && o.mustOpen !== 'none') {
           if (err instanceof Error && m.name !== 'repo') err.message = `${m.name}: ${err.message}`;
           throw err;
         }
-        members.push({ name: m.name, mode: m.mode, repo: undefined, openError: err, reopen: () => open(m.settings, o), failedAt: Date.now() });
+        members.push({ name: m.name, mode: m.mode, repo: undefined, openError: err, reopen: () => open(m.settings, o), failedAt: Date.now(), settings: m.settings });
       }
     }
   } catch (err) {

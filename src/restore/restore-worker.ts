@@ -18,11 +18,15 @@ import type { Repository } from '../repo/repository.js';
 import { blockLength, layerBlocks, type Layer, type RestorePiece, type RestoreTask } from './plan.js';
 import { targetPath, type PathMapping } from './restore-worker-paths.js';
 import { openPrivateForRead, openPrivateForWriteSync } from './private-file.js';
+import { RestoreSources, type RestoreSource } from './restore-sources.js';
 
 export interface RestoreWorkerInit extends PathMapping {
   /** What this thread opens the repository with. */
   settings: RepositorySettings;
   delta: boolean;
+  /** The repository `settings` opens ('repo' unless repo2/repo3 was chosen) and the others holding the same backup (restore-sources.ts). */
+  repoName?: string;
+  fallbacks?: RestoreSource[];
 }
 
 export interface RestoreTaskResult {
@@ -31,10 +35,24 @@ export interface RestoreTaskResult {
   bytes: number;
 }
 
-let repoPromise: Promise<Repository> | undefined;
+let sources: { init: RestoreWorkerInit; sources: RestoreSources } | undefined;
+/**
+ * This thread's repositories: the chosen one, then the fallbacks (restore-sources.ts). A worker
+ * thread has one init for all its tasks; a restore run on the calling thread (tests) brings its own.
+ */
+function sourcesOf(init: RestoreWorkerInit): RestoreSources {
+  if (sources?.init !== init) {
+    void sources?.sources.close();
+    sources = {
+      init,
+      sources: new RestoreSources([{ name: init.repoName ?? 'repo', settings: init.settings }, ...(init.fallbacks ?? [])],
+        (s) => import('../repo/open-repository.js').then((m) => m.openRepository(s, { marker: 'skip' }))),
+    };
+  }
+  return sources.sources;
+}
 function repository(init: RestoreWorkerInit): Promise<Repository> {
-  repoPromise ??= import('../repo/open-repository.js').then((m) => m.openRepository(init.settings, { marker: 'skip' }));
-  return repoPromise;
+  return sourcesOf(init).repository();
 }
 
 /** Reads exact byte counts from a stream. */
@@ -274,22 +292,42 @@ const PROGRESS_BYTES = 32 * 1024 * 1024;
 
 export async function runRestoreTask(init: RestoreWorkerInit, task: RestoreTask, report: (bytes: number) => void): Promise<RestoreTaskResult> {
   let unreported = 0;
+  // Bytes an attempt that failed already counted: its retry from another repository does not count them again.
+  let counted = 0;
+  let credit = 0;
   const progress = (bytes: number) => {
-    unreported += bytes;
+    counted += bytes;
+    const again = Math.min(credit, bytes);
+    credit -= again;
+    unreported += bytes - again;
     if (unreported >= PROGRESS_BYTES) {
       report(unreported);
       unreported = 0;
     }
   };
-  const syncs = new SyncGroup();
   try {
-    const res = await restoreTask(init, task, progress, syncs);
-    await syncs.flush();
-    return res;
+    // A read another copy can cure runs the task again from the next repository (restore-sources.ts).
+    for (;;) {
+      const syncs = new SyncGroup();
+      try {
+        const res = await restoreTask(init, task, progress, syncs);
+        await syncs.flush();
+        return res;
+      } catch (err) {
+        if (task.kind === 'empty' || !(await sourcesOf(init).next(err, taskText(task)))) throw err;
+        credit += counted;
+        counted = 0;
+      } finally {
+        await syncs.abandon();
+      }
+    }
   } finally {
-    await syncs.abandon();
     if (unreported > 0) report(unreported);
   }
+}
+
+function taskText(task: Exclude<RestoreTask, { kind: 'empty' }>): string {
+  return task.kind === 'object' ? `object ${task.n} of backup ${task.backup}` : `'${task.piece.path}' (backups ${[...new Set(task.layers.map((l) => l.backup))].join(', ')})`;
 }
 
 async function restoreTask(init: RestoreWorkerInit, task: RestoreTask, progress: (bytes: number) => void, syncs: SyncGroup): Promise<RestoreTaskResult> {

@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import { chmod, lstat, mkdir, readFile, rename, rm, symlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, isNodeError, PgarkError } from '../common/errors.js';
-import { PhaseTimer } from '../common/log.js';
+import { log, PhaseTimer } from '../common/log.js';
 import { Progress } from '../common/progress.js';
 import { isProcessAlive } from '../common/process.js';
 import { buildRestoreCommand, selfCommand } from '../common/self-command.js';
@@ -32,6 +32,9 @@ import { fsyncDir, writeTextAtomic } from '../common/fs-atomic.js';
 import { emptyTargets, HOLD_BACK, HOLD_BACK_AS, isEmptyDir, linkNotes, removeExtras } from './restore-clean.js';
 import { tablespaceTargets, tablespaceMapText } from './restore-remap.js';
 import { chooseBackup } from './restore-select.js';
+import { chooseAcrossRepos, stateText, type RepoListing } from './repo-choice.js';
+import { readFailure, type RestoreSource } from './restore-sources.js';
+import { RepoSet } from '../repo/repo-set.js';
 import { clusterById } from '../repo/stanza-meta.js';
 import { chownTree, planRestoreOwner, type ChownPlan } from './owner-apply.js';
 
@@ -61,6 +64,8 @@ export interface RestoreOptions {
 
 export interface RestoreOutcome {
   backup: BackupInfo;
+  /** The repository the backup was read from ('repo', or 'repo2', 'repo3': repo-choice.ts). */
+  repo: string;
   pgdata: string;
   filesWritten: number;
   filesUnchanged: number;
@@ -81,7 +86,7 @@ export { chooseBackup, parseTargetTime } from './restore-select.js';
  * backup and its chain, remap the tablespaces, clean (--force, --delta), lay out the directories
  * and links, process the files (worker threads), then the configuration, and pg_control last.
  */
-export async function runRestore(repo: Repository, settings: RestoreSettings, o: RestoreOptions): Promise<RestoreOutcome> {
+export async function runRestore(repos: Repository | RepoSet, settings: RestoreSettings, o: RestoreOptions): Promise<RestoreOutcome> {
   const started = Date.now();
   const phases = new PhaseTimer('restore');
   const notes: string[] = [];
@@ -98,7 +103,8 @@ export async function runRestore(repo: Repository, settings: RestoreSettings, o:
     ...(o.primarySlotName !== undefined ? { primarySlotName: o.primarySlotName } : {}) });
 
   const empty = await checkTargetDirectory(pgdata, o);
-  const { backup, manifests, manifest } = await selectBackup(repo, o.ref, target, notes);
+  const set = repos instanceof RepoSet ? repos : new RepoSet([{ name: 'repo', mode: 'required', repo: repos, settings }]);
+  const { backup, manifests, manifest, source } = await selectBackupFromSet(set, o.ref, target, notes);
   // Running as root: decide who gets the files before anything is written (or refuse).
   const owner = await planRestoreOwner({ option: o.owner, recorded: manifest.header.owner, backupId: backup.id, pgdata });
   if (owner) notes.push(`running as root: the restored files belong to ${owner.user}:${owner.group} (${owner.source}); start PostgreSQL as ${owner.user}`);
@@ -109,7 +115,9 @@ export async function runRestore(repo: Repository, settings: RestoreSettings, o:
   await chmod(pgdata, 0o700);
   // Fails here, before any file is written, where chown is impossible (e.g. NFS root_squash).
   if (owner) await chownTree(pgdata, owner);
-  const init: RestoreWorkerInit = { settings, pgdata, tablespaces, delta: o.delta, holdBack: { [HOLD_BACK]: HOLD_BACK_AS } };
+  const init: RestoreWorkerInit = {
+    settings: source.settings, repoName: source.name, fallbacks: source.fallbacks, pgdata, tablespaces, delta: o.delta, holdBack: { [HOLD_BACK]: HOLD_BACK_AS },
+  };
   let removed = 0;
   if (o.delta) {
     const extras = await removeExtras(pgdata, manifest, tablespaces, init);
@@ -122,10 +130,10 @@ export async function runRestore(repo: Repository, settings: RestoreSettings, o:
   phases.lap('copy files', `${res.written} written (${res.bytes} bytes), ${res.skipped} unchanged, ${tasks} tasks, ${jobs} jobs`);
   const signal = await writeConfiguration(init, backup, manifest, gucs, o.standby, owner);
   phases.lap('recovery settings and pg_control');
-  phases.done(`backup ${backup.id} into ${pgdata}`);
+  phases.done(`backup ${backup.id}${set.members.length > 1 ? ` from ${source.name}` : ''} into ${pgdata}`);
   progress?.finish({ id: backup.id, files: res.written, unchanged: res.skipped });
   return {
-    backup, pgdata, filesWritten: res.written, filesUnchanged: res.skipped, filesRemoved: removed, bytesWritten: res.bytes,
+    backup, repo: source.name, pgdata, filesWritten: res.written, filesUnchanged: res.skipped, filesRemoved: removed, bytesWritten: res.bytes,
     durationMs: Date.now() - started, settings: gucs, signal, notes, ...(owner ? { owner } : {}),
   };
 }
@@ -142,6 +150,68 @@ export async function checkTargetDirectory(pgdata: string, o: Pick<RestoreOption
     if (!o.delta && !o.force) throw new ConfigError(`target directory '${pgdata}' is not empty: pass --delta to update it in place (only files that differ are written) or --force to replace its contents`);
   }
   return empty;
+}
+
+/** Each repository's backups, or why it could not answer (repo-choice.ts RepoListing), and the open ones by name. */
+export async function listRepoSet(set: RepoSet): Promise<{ listings: RepoListing[]; byName: Map<string, { repo: Repository; settings: RepositorySettings }> }> {
+  const listings: RepoListing[] = [];
+  const byName = new Map<string, { repo: Repository; settings: RepositorySettings }>();
+  for (const m of set.members) {
+    const repo = await set.use(m);
+    if (!repo) {
+      listings.push({ name: m.name, error: m.openError });
+      continue;
+    }
+    try {
+      listings.push({ name: m.name, backups: await listBackups(repo) });
+      if (!m.settings) throw new Error(`restore: no settings for ${m.name}`);
+      byName.set(m.name, { repo, settings: m.settings });
+    } catch (err) {
+      listings.push({ name: m.name, error: err });
+    }
+  }
+  return { listings, byName };
+}
+
+/**
+ * With several repositories: list each (an unreachable one is skipped with a warning, never
+ * taken as "no backups"), choose the repository and the backup (repo-choice.ts), and read the
+ * chain's manifests from it, or from the next repository holding the same backup when it cannot
+ * be read. Which repository the objects are read from, and the ones to fail over to.
+ */
+export async function selectBackupFromSet(set: RepoSet, ref: string, target: RecoveryTarget, notes: string[]): Promise<{ backup: BackupInfo; manifests: Manifest[]; manifest: Manifest; source: RestoreSource & { fallbacks: RestoreSource[] } }> {
+  const { listings, byName } = await listRepoSet(set);
+  const choice = chooseAcrossRepos(listings, ref, target);
+  for (const u of choice.unreachable) {
+    log.warn(`${stateText(u.name, u.error)}: skipped (its backups could not be listed)`);
+    notes.push(`${u.name} could not be read and was skipped: ${u.error instanceof Error ? u.error.message : String(u.error)}`);
+  }
+  if (choice.unreachable.length > 0) {
+    // wal-fetch never answers "missing" while a repository cannot answer (wal/wal-fetch-set.ts).
+    notes.push(`restore_command names every repository: while ${choice.unreachable.map((u) => u.name).join(', ')} cannot be read, PostgreSQL stops recovery at the first file no repository has ` +
+      '(a timeline history file at start) instead of ending it early; to recover from the others alone, restore with --repo <their location>');
+  }
+  if (choice.note) notes.push(choice.note);
+  const order = [choice.repo, ...choice.fallbacks];
+  for (const [i, name] of order.entries()) {
+    const { repo } = byName.get(name)!;
+    try {
+      const manifests: Manifest[] = [];
+      for (const b of choice.chain) manifests.push(await readManifest(repo, b));
+      const stanza = await repo.requireStanza();
+      if (!clusterById(stanza, choice.backup.systemIdentifier)) throw new PgarkError(`backup ${choice.backup.id} belongs to system ${choice.backup.systemIdentifier}, the stanza to ${stanza.systemIdentifier}`);
+      if (set.members.length > 1) {
+        log.info(`restoring backup ${choice.backup.id} from ${name} (${repo.location})${order.length > i + 1 ? `; ${order.slice(i + 1).join(', ')} hold${order.length - i - 1 === 1 ? 's' : ''} it too` : ''}`);
+        notes.push(`backup ${choice.backup.id} is read from ${name}`);
+      }
+      const source = (n: string): RestoreSource => ({ name: n, settings: byName.get(n)!.settings });
+      return { backup: choice.backup, manifests, manifest: manifests[manifests.length - 1]!, source: { ...source(name), fallbacks: order.slice(i + 1).map(source) } };
+    } catch (err) {
+      if (i + 1 >= order.length || !readFailure(err)) throw err;
+      log.warn(`${name}: unable to read the manifests of backup ${choice.backup.id} (${err instanceof Error ? err.message : String(err)}): reading them from ${order[i + 1]}`);
+    }
+  }
+  throw new Error('selectBackupFromSet: unreachable');
 }
 
 /** The backup (restore-select.ts), the manifests of its chain (full first), checked against the stanza. */

@@ -48,6 +48,33 @@ export async function backlogSummary(first: Repository): Promise<Array<{ repo: s
   return [...by].sort(([a], [b]) => a.localeCompare(b)).map(([repo, names]) => ({ repo, files: names.length, oldest: names.sort()[0]! }));
 }
 
+/** One async repository's backlog: how many files, the lowest name, and when the oldest record was written (ms). */
+export interface BacklogState {
+  repo: string;
+  files: number;
+  oldest: string;
+  oldestMs: number;
+}
+
+/**
+ * The backlog of every repository that has one, plus `repos` with none (files 0), by repository
+ * name; one listing (check, metrics). The oldest record's time is its stored time.
+ */
+export async function backlogStates(first: Repository, repos: readonly string[] = [], signal?: AbortSignal): Promise<BacklogState[]> {
+  const prefix = backlogPrefix(first.stanza);
+  const by = new Map<string, BacklogState>(repos.map((r) => [r, { repo: r, files: 0, oldest: '', oldestMs: Number.NaN }]));
+  for await (const o of first.list(prefix, signal ? { signal } : {})) {
+    const [repo, name] = o.path.slice(prefix.length).split('/');
+    if (!repo || !name) continue;
+    const st = by.get(repo) ?? { repo, files: 0, oldest: '', oldestMs: Number.NaN };
+    by.set(repo, st);
+    st.files++;
+    if (st.oldest === '' || name < st.oldest) st.oldest = name;
+    if (!(o.mtimeMs >= st.oldestMs)) st.oldestMs = o.mtimeMs;
+  }
+  return [...by.values()].sort((a, b) => a.repo.localeCompare(b.repo));
+}
+
 /**
  * Copy WAL file `name` from `first` to `target` (the repository `repoName`) and drop its backlog
  * record. `workDir`: a private local directory for the verified copy in between.

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fchmodSync, fsync, futimesSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import type { DecodedStream } from '../repo/object-stream.js';
+import type { ObjectReader } from '../repo/object-reader.js';
 import type { ObjectTrailer } from '../repo/object-format.js';
 import { IntegrityError } from '../common/errors.js';
 import { serveWorker } from '../common/worker-pool.js';
@@ -37,22 +37,19 @@ function repository(init: RestoreWorkerInit): Promise<Repository> {
   return repoPromise;
 }
 
-/** Reads exact byte counts from a stream. */
+/**
+ * Reads exact byte counts from an object (repo/object-reader.ts). A slice `take` yields is
+ * valid until the loop over it asks for the next one: use it (write, hash) at once.
+ */
 class ExactReader {
-  private readonly it: AsyncIterator<Buffer>;
   private buf: Buffer = Buffer.alloc(0);
   private pos = 0;
-  constructor(private readonly stream: DecodedStream, private readonly where: string) {
-    this.it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  }
+  constructor(private readonly reader: ObjectReader, private readonly where: string) {}
 
   /** Read to the end of the object and return its verified trailer (size and sha256 of all of it). */
   async finish(): Promise<ObjectTrailer> {
-    for (;;) {
-      const r = await this.it.next();
-      if (r.done) break;
-    }
-    return this.stream.verified;
+    while ((await this.reader.next()) !== null);
+    return this.reader.trailer!;
   }
 
   /** Up to `n` bytes as one or more slices, exactly `n` unless the stream ends (then IntegrityError). */
@@ -60,9 +57,9 @@ class ExactReader {
     let left = n;
     while (left > 0) {
       if (this.pos >= this.buf.length) {
-        const r = await this.it.next();
-        if (r.done) throw new IntegrityError(`unable to restore from '${this.where}': object ends ${left} bytes early`);
-        this.buf = r.value;
+        const next = await this.reader.next();
+        if (next === null) throw new IntegrityError(`unable to restore from '${this.where}': object ends ${left} bytes early`);
+        this.buf = next;
         this.pos = 0;
       }
       const k = Math.min(left, this.buf.length - this.pos);
@@ -77,7 +74,7 @@ class ExactReader {
   }
 
   async close(): Promise<void> {
-    await this.it.return?.();
+    await this.reader.close();
   }
 }
 
@@ -264,7 +261,7 @@ class FileWriter {
  */
 async function openSlice(repo: Repository, init: RestoreWorkerInit, backup: string, n: number, offset: number, contentHash: boolean): Promise<ExactReader> {
   const key = dataObjectKey(init.settings.stanza, backup, n);
-  const r = new ExactReader(await repo.getObject(key, { contentHash }), key);
+  const r = new ExactReader(await repo.readObject(key, { contentHash }), key);
   if (offset > 0) await r.skip(offset);
   return r;
 }

@@ -25,7 +25,7 @@ import { planRestore, type MultiPieceFile, type RestoreTask } from './plan.js';
 import { mergeAutoConf, recoverySettings, signalFile } from './recovery-conf.js';
 import { validateTarget, type RecoveryTarget } from './recovery-target.js';
 import { parseTablespaceMap, resolveTablespaceMap } from './tablespace-map.js';
-import type { RestoreTaskResult, RestoreWorkerInit } from './restore-worker.js';
+import { runRestoreTask, type RestoreTaskResult, type RestoreWorkerInit } from './restore-worker.js';
 import { targetPath } from './restore-worker-paths.js';
 import { openOwnFile, openPrivateForWrite } from './private-file.js';
 import { fsyncDir, writeTextAtomic } from '../common/fs-atomic.js';
@@ -187,7 +187,7 @@ export async function layOut(init: RestoreWorkerInit, manifest: Manifest): Promi
   }
 }
 
-/** Write every file through sha256 verification with worker threads (restore-worker.ts); files in parts get size, mode and mtime at the end. */
+/** Write every file through sha256 verification with worker threads and this one (restore-worker.ts); files in parts get size, mode and mtime at the end. */
 async function processFiles(init: RestoreWorkerInit, manifests: Manifest[], jobs: number, o: Pick<RestoreOptions, 'delta' | 'progress'>): Promise<{ res: { written: number; skipped: number; bytes: number }; progress: Progress | undefined; tasks: number }> {
   const { tasks, multi } = planRestore(manifests);
   await createPartFiles(init, multi);
@@ -201,7 +201,9 @@ async function processFiles(init: RestoreWorkerInit, manifests: Manifest[], jobs
       res.written += r.written;
       res.skipped += r.skipped;
       res.bytes += r.bytes;
-    });
+    },
+    // This thread writes files too (it only waits otherwise): --jobs N runs N-1 worker threads.
+    runRestoreTask);
   await finishPartFiles(init, multi);
   return { res, progress, tasks: tasks.length };
 }

@@ -269,7 +269,11 @@ async function openSlice(repo: Repository, init: RestoreWorkerInit, backup: stri
 /** Progress is reported to the main thread at most every PROGRESS_BYTES (and at the end of a task). */
 const PROGRESS_BYTES = 32 * 1024 * 1024;
 
-export async function runRestoreTask(init: RestoreWorkerInit, task: RestoreTask, report: (bytes: number) => void): Promise<RestoreTaskResult> {
+/**
+ * One task. `repo`: the repository to read (the main thread passes its own, open and closed by
+ * its caller); a worker thread opens its own from `init.settings`.
+ */
+export async function runRestoreTask(init: RestoreWorkerInit, task: RestoreTask, report: (bytes: number) => void, repo?: Repository): Promise<RestoreTaskResult> {
   let unreported = 0;
   const progress = (bytes: number) => {
     unreported += bytes;
@@ -280,7 +284,7 @@ export async function runRestoreTask(init: RestoreWorkerInit, task: RestoreTask,
   };
   const syncs = new SyncGroup();
   try {
-    const res = await restoreTask(init, task, progress, syncs);
+    const res = await restoreTask(init, task, progress, syncs, repo);
     await syncs.flush();
     return res;
   } finally {
@@ -289,7 +293,7 @@ export async function runRestoreTask(init: RestoreWorkerInit, task: RestoreTask,
   }
 }
 
-async function restoreTask(init: RestoreWorkerInit, task: RestoreTask, progress: (bytes: number) => void, syncs: SyncGroup): Promise<RestoreTaskResult> {
+async function restoreTask(init: RestoreWorkerInit, task: RestoreTask, progress: (bytes: number) => void, syncs: SyncGroup, given: Repository | undefined): Promise<RestoreTaskResult> {
   const res: RestoreTaskResult = { written: 0, skipped: 0, bytes: 0 };
   if (task.kind === 'empty') {
     for (const p of task.pieces) {
@@ -299,7 +303,7 @@ async function restoreTask(init: RestoreWorkerInit, task: RestoreTask, progress:
     }
     return res;
   }
-  const repo = await repository(init);
+  const repo = given ?? (await repository(init));
   if (task.kind === 'object') {
     const needed = new Set<RestorePiece>();
     for (const p of task.pieces) {
@@ -411,4 +415,4 @@ async function restoreTask(init: RestoreWorkerInit, task: RestoreTask, progress:
   }
 }
 
-serveWorker<RestoreWorkerInit, RestoreTask, RestoreTaskResult>(runRestoreTask);
+serveWorker<RestoreWorkerInit, RestoreTask, RestoreTaskResult>((init, task, report) => runRestoreTask(init, task, report));

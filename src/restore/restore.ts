@@ -118,7 +118,7 @@ export async function runRestore(repo: Repository, settings: RestoreSettings, o:
   }
   await layOut(init, manifest);
   phases.lap('prepare directories', `${manifest.dirs.length} directories${o.delta ? `, ${removed} extra entries removed (--delta)` : ''}`);
-  const { res, progress, tasks } = await processFiles(init, manifests, jobs, o);
+  const { res, progress, tasks } = await processFiles(repo, init, manifests, jobs, o);
   phases.lap('copy files', `${res.written} written (${res.bytes} bytes), ${res.skipped} unchanged, ${tasks} tasks, ${jobs} jobs`);
   const signal = await writeConfiguration(init, backup, manifest, gucs, o.standby, owner);
   phases.lap('recovery settings and pg_control');
@@ -188,7 +188,7 @@ export async function layOut(init: RestoreWorkerInit, manifest: Manifest): Promi
 }
 
 /** Write every file through sha256 verification with worker threads and this one (restore-worker.ts); files in parts get size, mode and mtime at the end. */
-async function processFiles(init: RestoreWorkerInit, manifests: Manifest[], jobs: number, o: Pick<RestoreOptions, 'delta' | 'progress'>): Promise<{ res: { written: number; skipped: number; bytes: number }; progress: Progress | undefined; tasks: number }> {
+async function processFiles(repo: Repository, init: RestoreWorkerInit, manifests: Manifest[], jobs: number, o: Pick<RestoreOptions, 'delta' | 'progress'>): Promise<{ res: { written: number; skipped: number; bytes: number }; progress: Progress | undefined; tasks: number }> {
   const { tasks, multi } = planRestore(manifests);
   await createPartFiles(init, multi);
   const total = tasks.reduce((n, t) => n + t.bytes, 0);
@@ -203,7 +203,8 @@ async function processFiles(init: RestoreWorkerInit, manifests: Manifest[], jobs
       res.bytes += r.bytes;
     },
     // This thread writes files too (it only waits otherwise): --jobs N runs N-1 worker threads.
-    runRestoreTask);
+    // It reads through the caller's repository (a second one opened here would stay open).
+    (i, task, report) => runRestoreTask(i, task, report, repo));
   await finishPartFiles(init, multi);
   return { res, progress, tasks: tasks.length };
 }

@@ -3,7 +3,7 @@
 // files owned by postgres, peak RSS of process trees, timing a command under GNU time, cleanup of
 // everything a run started, and the environment lines of the reports.
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
@@ -12,7 +12,15 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
 export const PGARK = join(ROOT, 'bin', 'pgark.js');
-export const NODE = process.execPath;
+/**
+ * The Node.js that runs pgark in the benchmarks: the runtime the package ships
+ * (node_modules/.bin/node, Node 24), whatever node started the benchmark script; the node running
+ * the script only when the shipped one is missing.
+ */
+export const NODE = (() => {
+  const shipped = join(ROOT, 'node_modules', '.bin', 'node');
+  return existsSync(shipped) ? realpathSync(shipped) : process.execPath;
+})();
 export const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
 /** The pgBackRest binary of the single-peer benchmarks: PGARK_BENCH_PGBACKREST (its first entry) or Debian's. */
 export const PGBACKREST = (process.env.PGARK_BENCH_PGBACKREST ?? '').split(',').filter(Boolean)[0] ?? '/usr/bin/pgbackrest';
@@ -515,7 +523,7 @@ export function environmentLines({ started, startLoad, command }) {
     `- date: ${new Date(started).toISOString()} (run took ${((Date.now() - started) / 1000).toFixed(0)} s)`,
     `- machine: ${cpu}, nproc ${cpus().length}, RAM ${(totalmem() / 2 ** 30).toFixed(1)} GiB${startLoad ? `, load average at start ${startLoad.map((l) => l.toFixed(2)).join(' ')}` : ''}`,
     `- /tmp filesystem: ${sh('findmnt', ['-n', '-o', 'FSTYPE,SOURCE', '--target', '/tmp'])}`,
-    `- node ${process.version}, ${sh(join(PG_BIN, 'postgres'), ['--version'])}, ${sh(PGBACKREST, ['version'])}`,
+    `- node ${sh(NODE, ['--version'])} (pgark's runtime: ${NODE}), ${sh(join(PG_BIN, 'postgres'), ['--version'])}, ${sh(PGBACKREST, ['version'])}`,
     `- pgark ${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version}, git ${commit}${dirty}`,
   ];
   if (command) lines.push(`- command: \`${command}\` (as root)`);

@@ -26,6 +26,13 @@ interface WorkerMessage<R> {
   error?: { message: string; exitCode: number; name: string };
 }
 
+/**
+ * The worker's task function, run on the calling thread as one of the `count` jobs (runPool's
+ * `local`): one worker thread fewer, so one V8 isolate fewer to start and keep in memory, when the
+ * calling thread has nothing else to do while the pool runs (restore).
+ */
+export type LocalTask<I, T, R> = (init: I, task: T, progress: (bytes: number) => void) => Promise<R>;
+
 export async function runPool<I, T, R>(
   script: URL,
   count: number,
@@ -33,23 +40,26 @@ export async function runPool<I, T, R>(
   tasks: readonly T[],
   onProgress: (bytes: number) => void,
   onDone: (result: R, task: T) => void,
+  local?: LocalTask<I, T, R>,
 ): Promise<void> {
   if (tasks.length === 0) return;
   const workers: Worker[] = [];
   // Workers still running a task: they settle (done, error or exit) before the pool terminates them.
-  const busy = new Map<Worker, Promise<void>>();
+  const busy = new Map<Worker | 'local', Promise<void>>();
   const settlers = new Map<Worker, () => void>();
   let next = 0;
   let failed: Error | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
-      let running = Math.min(count, tasks.length);
+      const jobs = Math.min(count, tasks.length);
+      const threads = local ? jobs - 1 : jobs;
+      let running = jobs;
       const fail = (err: Error) => {
         if (failed) return;
         failed = err;
         reject(err);
       };
-      for (let i = 0; i < running; i++) {
+      for (let i = 0; i < threads; i++) {
         // The thread logs like this one: same command, levels and log file (its own descriptor, O_APPEND).
         // A small young generation: the threads allocate few JS objects (their data is in
         // buffers), and V8's default (16 MiB of semi-spaces per thread) was idle memory.
@@ -92,6 +102,18 @@ export async function runPool<I, T, R>(
           if (current !== undefined && !failed) fail(new PgarkError(`worker thread exited (code ${code}) during a task`));
         });
         give();
+      }
+      if (local) {
+        // This thread's job, started after the threads so that they start up meanwhile.
+        const mine = (async () => {
+          while (!failed && next < tasks.length) {
+            const task = tasks[next++]!;
+            onDone(await local(init, task, onProgress), task);
+          }
+        })().then(() => {
+          if (!failed && --running === 0) resolve();
+        }, (err: unknown) => fail(err instanceof Error ? err : new Error(String(err))));
+        busy.set('local', mine);
       }
     });
   } finally {

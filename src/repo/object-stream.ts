@@ -275,7 +275,7 @@ export interface DecodeOptions {
 }
 
 /** Header, and for an encrypted object its data key, of a stored stream (read ahead, then put back). */
-async function openStored(stored: Readable, where: string, keys: DecryptKeys | undefined) {
+export async function openStored(stored: Readable, where: string, keys: DecryptKeys | undefined) {
   stored.pause();
   const head = await peek(stored, MAX_HEADER_WRAPPER);
   const header = parseHeader(head.subarray(0, MAX_HEADER_WRAPPER), where);

@@ -11,6 +11,7 @@ import type { CodecName } from '../io/codec.js';
 import type { ObjectInfo, Op, StorageDriver } from '../../storage-drivers/types.js';
 import { decodeObject, encodeObject, type DecodeOptions, encodeSmallObject, readAll, trailerFromTail, type DecodedStream, type EncodeResult } from './object-stream.js';
 import { keyedDigest } from './chunk-cipher.js';
+import { openObjectReader, type ObjectReader } from './object-reader.js';
 import { keyringKey, RepoCipher, type KeySource } from './repo-cipher.js';
 import { MAX_TRAILER_WRAPPER, type ObjectTrailer } from './object-format.js';
 import { stanzaMetaKey } from './layout.js';
@@ -214,6 +215,21 @@ export class Repository {
     const stored = await withRetry(`read '${key}'`, this.retry, () => this.driver.get(key));
     try {
       return await decodeObject(stored, key, o, keys);
+    } catch (err) {
+      stored.destroy();
+      throw err;
+    }
+  }
+
+  /**
+   * The same content and checks as getObject, pulled chunk by chunk (object-reader.ts): each
+   * chunk is valid until the next is asked for. For readers that use every chunk at once (restore).
+   */
+  async readObject(key: string, o: DecodeOptions = {}): Promise<ObjectReader> {
+    const keys = await this.cipher.forRead(key);
+    const stored = await withRetry(`read '${key}'`, this.retry, () => this.driver.get(key));
+    try {
+      return await openObjectReader(stored, key, o, keys);
     } catch (err) {
       stored.destroy();
       throw err;

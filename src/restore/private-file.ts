@@ -54,7 +54,8 @@ export async function openPrivateForWrite(abs: string, keepContent: boolean): Pr
 
 function lstatOrNullSync(abs: string): Stats | null {
   try {
-    return lstatSync(abs);
+    // A missing name (the usual case: an empty target) without an exception to build and catch.
+    return lstatSync(abs, { throwIfNoEntry: false }) ?? null;
   } catch (err) {
     if (isNodeError(err, 'ENOENT') || isNodeError(err, 'ENOTDIR')) return null;
     throw err;

@@ -47,6 +47,11 @@ export class RestoreSources {
     return this.sources[this.index]!.name;
   }
 
+  /** Whether a failure moved reading away from the first (chosen) repository. */
+  get moved(): boolean {
+    return this.index > 0;
+  }
+
   /** The repository read now (opened on first use). */
   repository(): Promise<Repository> {
     this.opened ??= this.open(this.sources[this.index]!.settings);

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fchmodSync, fsync, futimesSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import type { DecodedStream } from '../repo/object-stream.js';
+import type { ObjectReader } from '../repo/object-reader.js';
 import type { ObjectTrailer } from '../repo/object-format.js';
 import { IntegrityError } from '../common/errors.js';
 import { serveWorker } from '../common/worker-pool.js';
@@ -51,26 +51,29 @@ function sourcesOf(init: RestoreWorkerInit): RestoreSources {
   }
   return sources.sources;
 }
+/** Closes the repositories this thread opened after moving to another copy (the main thread calls it after its tasks). */
+export async function closeRestoreSources(): Promise<void> {
+  const s = sources;
+  sources = undefined;
+  await s?.sources.close();
+}
 function repository(init: RestoreWorkerInit): Promise<Repository> {
   return sourcesOf(init).repository();
 }
 
-/** Reads exact byte counts from a stream. */
+/**
+ * Reads exact byte counts from an object (repo/object-reader.ts). A slice `take` yields is
+ * valid until the loop over it asks for the next one: use it (write, hash) at once.
+ */
 class ExactReader {
-  private readonly it: AsyncIterator<Buffer>;
   private buf: Buffer = Buffer.alloc(0);
   private pos = 0;
-  constructor(private readonly stream: DecodedStream, private readonly where: string) {
-    this.it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  }
+  constructor(private readonly reader: ObjectReader, private readonly where: string) {}
 
   /** Read to the end of the object and return its verified trailer (size and sha256 of all of it). */
   async finish(): Promise<ObjectTrailer> {
-    for (;;) {
-      const r = await this.it.next();
-      if (r.done) break;
-    }
-    return this.stream.verified;
+    while ((await this.reader.next()) !== null);
+    return this.reader.trailer!;
   }
 
   /** Up to `n` bytes as one or more slices, exactly `n` unless the stream ends (then IntegrityError). */
@@ -78,9 +81,9 @@ class ExactReader {
     let left = n;
     while (left > 0) {
       if (this.pos >= this.buf.length) {
-        const r = await this.it.next();
-        if (r.done) throw new IntegrityError(`unable to restore from '${this.where}': object ends ${left} bytes early`);
-        this.buf = r.value;
+        const next = await this.reader.next();
+        if (next === null) throw new IntegrityError(`unable to restore from '${this.where}': object ends ${left} bytes early`);
+        this.buf = next;
         this.pos = 0;
       }
       const k = Math.min(left, this.buf.length - this.pos);
@@ -95,7 +98,7 @@ class ExactReader {
   }
 
   async close(): Promise<void> {
-    await this.it.return?.();
+    await this.reader.close();
   }
 }
 
@@ -282,7 +285,7 @@ class FileWriter {
  */
 async function openSlice(repo: Repository, init: RestoreWorkerInit, backup: string, n: number, offset: number, contentHash: boolean): Promise<ExactReader> {
   const key = dataObjectKey(init.settings.stanza, backup, n);
-  const r = new ExactReader(await repo.getObject(key, { contentHash }), key);
+  const r = new ExactReader(await repo.readObject(key, { contentHash }), key);
   if (offset > 0) await r.skip(offset);
   return r;
 }
@@ -290,7 +293,11 @@ async function openSlice(repo: Repository, init: RestoreWorkerInit, backup: stri
 /** Progress is reported to the main thread at most every PROGRESS_BYTES (and at the end of a task). */
 const PROGRESS_BYTES = 32 * 1024 * 1024;
 
-export async function runRestoreTask(init: RestoreWorkerInit, task: RestoreTask, report: (bytes: number) => void): Promise<RestoreTaskResult> {
+/**
+ * One task. `repo`: the repository to read (the main thread passes its own, open and closed by
+ * its caller); a worker thread opens its own from `init.settings`.
+ */
+export async function runRestoreTask(init: RestoreWorkerInit, task: RestoreTask, report: (bytes: number) => void, repo?: Repository): Promise<RestoreTaskResult> {
   let unreported = 0;
   // Bytes an attempt that failed already counted: its retry from another repository does not count them again.
   let counted = 0;
@@ -310,7 +317,8 @@ export async function runRestoreTask(init: RestoreWorkerInit, task: RestoreTask,
     for (;;) {
       const syncs = new SyncGroup();
       try {
-        const res = await restoreTask(init, task, progress, syncs);
+        // The main thread's own repository until a failure moved this thread to another copy.
+        const res = await restoreTask(init, task, progress, syncs, sourcesOf(init).moved ? undefined : repo);
         await syncs.flush();
         return res;
       } catch (err) {
@@ -330,7 +338,7 @@ function taskText(task: Exclude<RestoreTask, { kind: 'empty' }>): string {
   return task.kind === 'object' ? `object ${task.n} of backup ${task.backup}` : `'${task.piece.path}' (backups ${[...new Set(task.layers.map((l) => l.backup))].join(', ')})`;
 }
 
-async function restoreTask(init: RestoreWorkerInit, task: RestoreTask, progress: (bytes: number) => void, syncs: SyncGroup): Promise<RestoreTaskResult> {
+async function restoreTask(init: RestoreWorkerInit, task: RestoreTask, progress: (bytes: number) => void, syncs: SyncGroup, given: Repository | undefined): Promise<RestoreTaskResult> {
   const res: RestoreTaskResult = { written: 0, skipped: 0, bytes: 0 };
   if (task.kind === 'empty') {
     for (const p of task.pieces) {
@@ -340,7 +348,7 @@ async function restoreTask(init: RestoreWorkerInit, task: RestoreTask, progress:
     }
     return res;
   }
-  const repo = await repository(init);
+  const repo = given ?? (await repository(init));
   if (task.kind === 'object') {
     const needed = new Set<RestorePiece>();
     for (const p of task.pieces) {
@@ -452,4 +460,4 @@ async function restoreTask(init: RestoreWorkerInit, task: RestoreTask, progress:
   }
 }
 
-serveWorker<RestoreWorkerInit, RestoreTask, RestoreTaskResult>(runRestoreTask);
+serveWorker<RestoreWorkerInit, RestoreTask, RestoreTaskResult>((init, task, report) => runRestoreTask(init, task, report));

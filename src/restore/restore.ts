@@ -25,7 +25,7 @@ import { planRestore, type MultiPieceFile, type RestoreTask } from './plan.js';
 import { mergeAutoConf, recoverySettings, signalFile } from './recovery-conf.js';
 import { validateTarget, type RecoveryTarget } from './recovery-target.js';
 import { parseTablespaceMap, resolveTablespaceMap } from './tablespace-map.js';
-import type { RestoreTaskResult, RestoreWorkerInit } from './restore-worker.js';
+import { closeRestoreSources, runRestoreTask, type RestoreTaskResult, type RestoreWorkerInit } from './restore-worker.js';
 import { targetPath } from './restore-worker-paths.js';
 import { openOwnFile, openPrivateForWrite } from './private-file.js';
 import { fsyncDir, writeTextAtomic } from '../common/fs-atomic.js';
@@ -126,7 +126,7 @@ export async function runRestore(repos: Repository | RepoSet, settings: RestoreS
   }
   await layOut(init, manifest);
   phases.lap('prepare directories', `${manifest.dirs.length} directories${o.delta ? `, ${removed} extra entries removed (--delta)` : ''}`);
-  const { res, progress, tasks } = await processFiles(init, manifests, jobs, o);
+  const { res, progress, tasks } = await processFiles(source.repo, init, manifests, jobs, o);
   phases.lap('copy files', `${res.written} written (${res.bytes} bytes), ${res.skipped} unchanged, ${tasks} tasks, ${jobs} jobs`);
   const signal = await writeConfiguration(init, backup, manifest, gucs, o.standby, owner);
   phases.lap('recovery settings and pg_control');
@@ -179,7 +179,7 @@ export async function listRepoSet(set: RepoSet): Promise<{ listings: RepoListing
  * chain's manifests from it, or from the next repository holding the same backup when it cannot
  * be read. Which repository the objects are read from, and the ones to fail over to.
  */
-export async function selectBackupFromSet(set: RepoSet, ref: string, target: RecoveryTarget, notes: string[]): Promise<{ backup: BackupInfo; manifests: Manifest[]; manifest: Manifest; source: RestoreSource & { fallbacks: RestoreSource[] } }> {
+export async function selectBackupFromSet(set: RepoSet, ref: string, target: RecoveryTarget, notes: string[]): Promise<{ backup: BackupInfo; manifests: Manifest[]; manifest: Manifest; source: RestoreSource & { fallbacks: RestoreSource[]; repo: Repository } }> {
   const { listings, byName } = await listRepoSet(set);
   const choice = chooseAcrossRepos(listings, ref, target);
   for (const u of choice.unreachable) {
@@ -205,7 +205,7 @@ export async function selectBackupFromSet(set: RepoSet, ref: string, target: Rec
         notes.push(`backup ${choice.backup.id} is read from ${name}`);
       }
       const source = (n: string): RestoreSource => ({ name: n, settings: byName.get(n)!.settings });
-      return { backup: choice.backup, manifests, manifest: manifests[manifests.length - 1]!, source: { ...source(name), fallbacks: order.slice(i + 1).map(source) } };
+      return { backup: choice.backup, manifests, manifest: manifests[manifests.length - 1]!, source: { ...source(name), fallbacks: order.slice(i + 1).map(source), repo } };
     } catch (err) {
       if (i + 1 >= order.length || !readFailure(err)) throw err;
       log.warn(`${name}: unable to read the manifests of backup ${choice.backup.id} (${err instanceof Error ? err.message : String(err)}): reading them from ${order[i + 1]}`);
@@ -257,21 +257,28 @@ export async function layOut(init: RestoreWorkerInit, manifest: Manifest): Promi
   }
 }
 
-/** Write every file through sha256 verification with worker threads (restore-worker.ts); files in parts get size, mode and mtime at the end. */
-async function processFiles(init: RestoreWorkerInit, manifests: Manifest[], jobs: number, o: Pick<RestoreOptions, 'delta' | 'progress'>): Promise<{ res: { written: number; skipped: number; bytes: number }; progress: Progress | undefined; tasks: number }> {
+/** Write every file through sha256 verification with worker threads and this one (restore-worker.ts); files in parts get size, mode and mtime at the end. */
+async function processFiles(repo: Repository, init: RestoreWorkerInit, manifests: Manifest[], jobs: number, o: Pick<RestoreOptions, 'delta' | 'progress'>): Promise<{ res: { written: number; skipped: number; bytes: number }; progress: Progress | undefined; tasks: number }> {
   const { tasks, multi } = planRestore(manifests);
   await createPartFiles(init, multi);
   const total = tasks.reduce((n, t) => n + t.bytes, 0);
   const progress = o.progress ? new Progress({ what: 'restore', totalBytes: total, out: process.stderr, tty: process.stderr.isTTY === true }) : undefined;
   const res = { written: 0, skipped: 0, bytes: 0 };
-  await runPool<RestoreWorkerInit, RestoreTask, RestoreTaskResult>(
+  try {
+    await runPool<RestoreWorkerInit, RestoreTask, RestoreTaskResult>(
     new URL('./restore-worker.js', import.meta.url), jobs, init, tasks,
     (bytes) => progress?.add(bytes),
     (r) => {
       res.written += r.written;
       res.skipped += r.skipped;
       res.bytes += r.bytes;
-    });
+    },
+    // This thread writes files too (it only waits otherwise): --jobs N runs N-1 worker threads.
+    // It reads through the caller's repository (a second one opened here would stay open).
+    (i, task, report) => runRestoreTask(i, task, report, repo));
+  } finally {
+    await closeRestoreSources();
+  }
   await finishPartFiles(init, multi);
   return { res, progress, tasks: tasks.length };
 }

@@ -31,6 +31,46 @@ describe('runPool', () => {
     expect(done).toEqual(['ok', 'ok', 'ok']);
   });
 
+  it('with a local task the calling thread is one of the jobs: count - 1 threads, every task run once', async () => {
+    const byWhom: string[] = [];
+    const tasks = [1, 2, 3, 4, 5, 6].map((i) => ({ slow: join(dir, `local-${i}`) }));
+    const local = async (_init: unknown, task: unknown, progress: (n: number) => void) => {
+      await new Promise((r) => setTimeout(r, 100));
+      progress(1);
+      return `local ${(task as { slow: string }).slow}`;
+    };
+    let progressed = 0;
+    await runPool(script, 2, {}, tasks, (n) => (progressed += n), (r, t) => byWhom.push(r === 'ok' ? `thread ${(t as { slow: string }).slow}` : (r as string)), local);
+    expect(byWhom).toHaveLength(6);
+    expect(new Set(byWhom.map((w) => w.split(' ')[1])).size).toBe(6);
+    // Both the calling thread and the one worker thread ran tasks.
+    expect(byWhom.some((w) => w.startsWith('local'))).toBe(true);
+    expect(byWhom.some((w) => w.startsWith('thread'))).toBe(true);
+    expect(progressed).toBe(byWhom.filter((w) => w.startsWith('local')).length);
+    // Only the tasks the worker thread ran wrote their files.
+    for (const w of byWhom) expect(existsSync(w.split(' ')[1]!)).toBe(w.startsWith('thread'));
+  });
+
+  it('with a local task and count 1 no worker thread starts; a local failure stops the pool with its own error', async () => {
+    const seen: unknown[] = [];
+    const failing = async (_init: unknown, task: unknown) => {
+      seen.push(task);
+      if (task === 'fail') throw Object.assign(new Error('local task failed on purpose'), { exitCode: 42 });
+      return 'local';
+    };
+    const done: unknown[] = [];
+    // A worker thread would write the marker of {slow}: none may start with count 1.
+    const marker = join(dir, 'never-written');
+    await runPool(script, 1, {}, [{ slow: marker }, 'x'], () => undefined, (r) => done.push(r), failing);
+    expect(done).toEqual(['local', 'local']);
+    expect(existsSync(marker)).toBe(false);
+    const err = await runPool(script, 1, {}, ['a', 'fail', 'b'], () => undefined, () => undefined, failing).catch((e: unknown) => e);
+    expect((err as Error).message).toBe('local task failed on purpose');
+    expect((err as { exitCode: number }).exitCode).toBe(42);
+    // Nothing after the failed task was started.
+    expect(seen.slice(-2)).toEqual(['a', 'fail']);
+  });
+
   it('worker threads log like the thread that started the pool: command, levels, log file', async () => {
     const file = join(dir, 'threads.log');
     setLogCommand('backup');

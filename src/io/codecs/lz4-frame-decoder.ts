@@ -44,27 +44,20 @@ interface FrameState {
 
 const corrupt = (what: string): IntegrityError => new IntegrityError(`corrupt lz4 stream: ${what}`);
 
+/** The frame decoder as a stream: each decoded block is pushed as it comes. */
 export class Lz4FrameDecoder extends Transform {
-  private step: Step = { kind: 'magic' };
-  private acc: Buffer | undefined;
-  private accLen = 0;
-  private frame: FrameState | undefined;
-  private sawInput = false;
-  /** The block data just read, with 4 writable bytes in front (see consume). */
-  private room: Buffer | undefined;
+  private readonly parser: Lz4FrameParser;
 
-  /**
-   * `inPlace`: the caller hands over its chunks (nobody reads them afterwards), so the 4 bytes
-   * in front of a block may be overwritten to avoid copying the block.
-   */
-  constructor(private readonly decodeBlock: Lz4BlockDecoder, private readonly verifyContent = true, private readonly inPlace = false) {
+  /** See Lz4FrameParser. */
+  constructor(decodeBlock: Lz4BlockDecoder, verifyContent = true, inPlace = false) {
     super();
+    this.parser = new Lz4FrameParser(decodeBlock, verifyContent, inPlace);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    if (chunk.length > 0) this.sawInput = true;
     try {
-      this.consume(chunk);
+      this.parser.feed(chunk);
+      for (let out = this.parser.next(); out !== null; out = this.parser.next()) this.push(out);
     } catch (err) {
       return done(err as Error);
     }
@@ -72,9 +65,51 @@ export class Lz4FrameDecoder extends Transform {
   }
 
   override _flush(done: TransformCallback): void {
-    if (!this.sawInput) return done(corrupt('empty input'));
-    if (this.step.kind !== 'magic' || this.accLen > 0) return done(corrupt('truncated input'));
+    try {
+      this.parser.end();
+    } catch (err) {
+      return done(err as Error);
+    }
     done();
+  }
+}
+
+/**
+ * The frame parser, pulled: `feed` one input chunk, then `next()` until it returns null (the
+ * chunk is used up), then the next chunk; `end()` after the last. Each block is decoded only
+ * when `next()` is called, so a block decoder may write every block into the same buffer when
+ * the caller is done with one block before it asks for the next (object-reader.ts).
+ */
+export class Lz4FrameParser {
+  private step: Step = { kind: 'magic' };
+  /** A field that spans input chunks is gathered here (accLen bytes so far). */
+  private acc: Buffer | undefined;
+  private accLen = 0;
+  private frame: FrameState | undefined;
+  private sawInput = false;
+  /** The block data just read, with 4 writable bytes in front (see next). */
+  private room: Buffer | undefined;
+  private chunk: Buffer = Buffer.alloc(0);
+  private pos = 0;
+
+  /**
+   * `inPlace`: the caller hands over its chunks (nobody reads them afterwards), so the 4 bytes
+   * in front of a block may be overwritten to avoid copying the block.
+   */
+  constructor(private readonly decodeBlock: Lz4BlockDecoder, private readonly verifyContent = true, private readonly inPlace = false) {}
+
+  /** The next input chunk (the previous one must be used up: next() returned null). */
+  feed(chunk: Buffer): void {
+    if (this.pos < this.chunk.length) throw new Error('Lz4FrameParser.feed before the previous chunk was used up');
+    if (chunk.length > 0) this.sawInput = true;
+    this.chunk = chunk;
+    this.pos = 0;
+  }
+
+  /** After the last chunk: the input must have ended at a frame boundary. */
+  end(): void {
+    if (!this.sawInput) throw corrupt('empty input');
+    if (this.step.kind !== 'magic' || this.accLen > 0) throw corrupt('truncated input');
   }
 
   private wanted(): number {
@@ -97,8 +132,10 @@ export class Lz4FrameDecoder extends Transform {
     }
   }
 
-  private consume(chunk: Buffer): void {
-    let pos = 0;
+  /** The next decoded block (never empty) from the chunk fed, or null once the chunk is used up. */
+  next(): Buffer | null {
+    const chunk = this.chunk;
+    let pos = this.pos;
     while (pos < chunk.length) {
       const step = this.step;
       if (step.kind === 'skipBody') {
@@ -119,22 +156,29 @@ export class Lz4FrameDecoder extends Transform {
         this.room = room > 0 && this.inPlace && pos >= 4 ? chunk.subarray(pos - 4, pos + n) : undefined;
         pos += n;
       } else {
-        this.acc ??= Buffer.allocUnsafe(n + room);
+        // The accumulator is reused field after field: a field is used up (decoded, copied or
+        // parsed) before the next one is read.
+        if (this.accLen === 0 && (this.acc === undefined || this.acc.length < n + room)) this.acc = Buffer.allocUnsafe(n + room);
+        const acc = this.acc!;
         const k = Math.min(n - this.accLen, chunk.length - pos);
-        chunk.copy(this.acc, room + this.accLen, pos, pos + k);
+        chunk.copy(acc, room + this.accLen, pos, pos + k);
         this.accLen += k;
         pos += k;
-        if (this.accLen < n) return;
-        field = this.acc.subarray(room);
-        this.room = room > 0 ? this.acc : undefined;
-        this.acc = undefined;
+        if (this.accLen < n) break;
+        field = acc.subarray(room, room + n);
+        this.room = room > 0 ? acc.subarray(0, room + n) : undefined;
         this.accLen = 0;
       }
-      this.onField(field);
+      this.pos = pos;
+      const out = this.onField(field);
+      if (out !== undefined && out.length > 0) return out;
     }
+    this.pos = pos;
+    return null;
   }
 
-  private onField(b: Buffer): void {
+  /** Handles one complete field; a data block's decoded bytes are returned. */
+  private onField(b: Buffer): Buffer | undefined {
     const step = this.step;
     switch (step.kind) {
       case 'magic': {
@@ -157,16 +201,20 @@ export class Lz4FrameDecoder extends Transform {
         return;
       case 'blockSize': {
         const word = b.readUInt32LE(0);
-        if (word === 0) return this.endBlocks();
+        if (word === 0) {
+          this.endBlocks();
+          return;
+        }
         const size = word & 0x7fffffff;
         if (size > this.frame!.blockMax) throw corrupt(`block of ${size} bytes exceeds the frame's maximum`);
         this.step = { kind: 'blockData', size, raw: (word & 0x80000000) !== 0 };
         return;
       }
-      case 'blockData':
-        this.onBlock(b, step.size, step.raw);
+      case 'blockData': {
+        const out = this.onBlock(b, step.size, step.raw);
         this.step = { kind: 'blockSize' };
-        return;
+        return out;
+      }
       case 'contentChecksum':
         if (this.verifyContent && b.readUInt32LE(0) !== this.frame!.hash.digest()) throw corrupt('content checksum mismatch');
         this.step = { kind: 'magic' };
@@ -198,7 +246,7 @@ export class Lz4FrameDecoder extends Transform {
     this.step = { kind: 'blockSize' };
   }
 
-  private onBlock(b: Buffer, size: number, raw: boolean): void {
+  private onBlock(b: Buffer, size: number, raw: boolean): Buffer {
     const frame = this.frame!;
     const data = b.subarray(0, size);
     if (frame.blockChecksum && b.readUInt32LE(size) !== xxh32(data)) throw corrupt('block checksum mismatch');
@@ -215,7 +263,7 @@ export class Lz4FrameDecoder extends Transform {
     frame.produced += BigInt(out.length);
     if (frame.contentChecksum && this.verifyContent) frame.hash.update(out);
     if (frame.linked) frame.dict = keepTail(frame.dict, out);
-    if (out.length > 0) this.push(out);
+    return out;
   }
 
   private endBlocks(): void {

@@ -1,0 +1,195 @@
+/**
+ * A stored object's content, pulled chunk by chunk and verified as it is read: the same checks
+ * as decodeObject (object-stream.ts), without its stream stages. For an unencrypted lz4 or
+ * uncompressed object one loop does what the Deframer → decompressor → Verifier → PassThrough
+ * pipeline does (strip header and trailer, decode each lz4 block in JavaScript into one reused
+ * buffer, hash, compare with the trailer), so restore's worker pays no per-stage stream
+ * machinery and leaves no decoded blocks behind as garbage (bench/results/restore.md). Other
+ * objects (encrypted, zstd, gzip) are read through decodeObject.
+ *
+ * The bytes `next()` returns are valid until the following call: the caller uses them (writes,
+ * hashes) before it asks for more.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { IntegrityError, StorageError } from '../common/errors.js';
+import { noteGarbage } from '../common/gc-budget.js';
+import type { CodecName } from '../io/codec.js';
+import { decodeLz4BlockInto } from '../io/codecs/lz4-block.js';
+import { Lz4FrameParser } from '../io/codecs/lz4-frame-decoder.js';
+import { parseTrailer, trailerWrapperSize, type ObjectTrailer } from './object-format.js';
+import { decodeObject, openStored, type DecodedStream, type DecodeOptions, type DecryptKeys } from './object-stream.js';
+
+export interface ObjectReader {
+  /** The next decoded bytes (valid until the following call), or null once every byte has been read and verified. */
+  next(): Promise<Buffer | null>;
+  /** Once next() returned null: the verified trailer (its sha256 vouches for the content only with contentHash). */
+  readonly trailer: ObjectTrailer | undefined;
+  /** Stop reading (the stored stream is closed). */
+  close(): Promise<void>;
+}
+
+/** Open a reader over a stored object's stream (Repository.readObject). */
+export async function openObjectReader(stored: Readable, where: string, o: DecodeOptions = {}, keys?: DecryptKeys): Promise<ObjectReader> {
+  const { header, dataKey } = await openStored(stored, where, keys);
+  if (!dataKey && (header.codec === 'lz4' || header.codec === 'none')) return new PlainReader(stored, where, header.codec, header.wrapperSize, o.contentHash ?? true);
+  // openStored put the bytes it read back: decodeObject reads the header again.
+  return new StreamReader(await decodeObject(stored, where, o, keys));
+}
+
+/** Linked lz4 blocks may refer to the 64 KiB of output before them. */
+const HISTORY = 64 * 1024;
+
+/** An unencrypted lz4 or uncompressed object, decoded in one pull loop. */
+class PlainReader implements ObjectReader {
+  trailer: ObjectTrailer | undefined;
+  private readonly it: AsyncIterator<Buffer>;
+  private readonly hash: Hash | undefined;
+  private readonly parser: Lz4FrameParser | undefined;
+  private readonly keep: number;
+  /** Header bytes still to drop. */
+  private skip: number;
+  /** The last `keep` bytes seen, which may be the trailer. */
+  private held: Buffer = Buffer.alloc(0);
+  /** Payload slices of the current stored chunk not yet handed to the parser (or returned, uncompressed). */
+  private slices: Buffer[] = [];
+  private payloadBytes = 0;
+  private bytes = 0;
+  private lastChunk = 0;
+  /** lz4 blocks are decoded into this buffer: [history | block]. */
+  private out: Buffer | undefined;
+
+  constructor(stored: Readable, private readonly where: string, private readonly codec: CodecName, headerSize: number, contentHash: boolean) {
+    this.it = stored[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    this.hash = contentHash ? createHash('sha256') : undefined;
+    this.skip = headerSize;
+    this.keep = trailerWrapperSize(codec);
+    this.parser = codec === 'lz4' ? new Lz4FrameParser((block, capacity, dict) => this.decodeBlock(block, capacity, dict), false) : undefined;
+  }
+
+  async next(): Promise<Buffer | null> {
+    try {
+      return await this.pull();
+    } catch (err) {
+      throw this.failure(err as Error);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.it.return?.();
+  }
+
+  private async pull(): Promise<Buffer | null> {
+    for (;;) {
+      if (this.parser) {
+        const out = this.parser.next();
+        if (out !== null) return this.deliver(out);
+      }
+      const slice = this.slices.shift();
+      if (slice !== undefined) {
+        if (this.parser) this.parser.feed(slice);
+        else if (slice.length > 0) return this.deliver(slice);
+        continue;
+      }
+      // The previous stored chunk is used up: nothing refers to it any more.
+      noteGarbage(this.lastChunk);
+      this.lastChunk = 0;
+      const r = await this.it.next();
+      if (r.done) return this.finish();
+      this.lastChunk = r.value.length;
+      this.deframe(r.value);
+    }
+  }
+
+  private deliver(out: Buffer): Buffer {
+    this.hash?.update(out);
+    this.bytes += out.length;
+    return out;
+  }
+
+  /** Drops the header, holds back the last bytes (maybe the trailer), queues the payload before them. */
+  private deframe(chunk: Buffer): void {
+    if (this.skip > 0) {
+      const n = Math.min(this.skip, chunk.length);
+      chunk = chunk.subarray(n);
+      this.skip -= n;
+      if (chunk.length === 0) return;
+    }
+    const total = this.held.length + chunk.length;
+    if (total <= this.keep) {
+      this.held = Buffer.concat([this.held, chunk]);
+      return;
+    }
+    const emit = total - this.keep;
+    const fromHeld = Math.min(this.held.length, emit);
+    if (fromHeld > 0) this.slices.push(this.held.subarray(0, fromHeld));
+    const fromChunk = emit - fromHeld;
+    if (fromChunk > 0) this.slices.push(chunk.subarray(0, fromChunk));
+    this.held = Buffer.concat([this.held.subarray(fromHeld), chunk.subarray(fromChunk)]);
+    this.payloadBytes += emit;
+  }
+
+  /** The stored stream ended: the payload, the sizes and the content against the trailer. */
+  private finish(): null {
+    if (this.trailer) return null;
+    this.parser?.end();
+    const t = parseTrailer(this.codec, this.held, this.where);
+    if (t.payloadSize !== this.payloadBytes) {
+      throw new IntegrityError(`unable to read '${this.where}': stored payload is ${this.payloadBytes} bytes, trailer says ${t.payloadSize}`);
+    }
+    if (t.keyNumber !== undefined) throw new IntegrityError(`unable to read '${this.where}': plain object with an encrypted trailer`);
+    const digest = this.hash ? this.hash.digest('hex') : t.sha256;
+    if (t.rawSize !== this.bytes || t.sha256 !== digest) {
+      throw new IntegrityError(
+        `unable to read '${this.where}': checksum mismatch (stored sha256 ${t.sha256.slice(0, 16)}…, ${t.rawSize} bytes; read ${digest.slice(0, 16)}…, ${this.bytes} bytes)`,
+      );
+    }
+    this.trailer = t;
+    return null;
+  }
+
+  /** One lz4 block into the reused output buffer, after the history linked blocks refer to. */
+  private decodeBlock(block: Buffer, capacity: number, dict: Buffer | undefined): Buffer {
+    const need = HISTORY + capacity;
+    if (this.out === undefined || this.out.length < need) this.out = Buffer.allocUnsafeSlow(need);
+    const out = this.out;
+    let start = 0;
+    if (dict !== undefined && dict.length > 0) {
+      dict.copy(out, 0);
+      start = dict.length;
+    }
+    const n = decodeLz4BlockInto(block, 0, block.length, out, start, start + capacity);
+    return out.subarray(start, start + n);
+  }
+
+  /** Same errors as decodeObject's: a storage failure stays one, anything else names the object. */
+  private failure(err: Error): Error {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' || err instanceof StorageError || (err instanceof IntegrityError && err.message.includes(this.where))) return err;
+    return new IntegrityError(`unable to decode '${this.where}': ${err.message}`, { cause: err });
+  }
+}
+
+/** Any other object, through decodeObject's stream. */
+class StreamReader implements ObjectReader {
+  trailer: ObjectTrailer | undefined;
+  private readonly it: AsyncIterator<Buffer>;
+
+  constructor(private readonly stream: DecodedStream) {
+    this.it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  }
+
+  async next(): Promise<Buffer | null> {
+    for (;;) {
+      const r = await this.it.next();
+      if (r.done) {
+        this.trailer = await this.stream.verified;
+        return null;
+      }
+      if (r.value.length > 0) return r.value;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.it.return?.();
+  }
+}

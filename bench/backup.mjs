@@ -288,7 +288,7 @@ async function runDataset(name) {
       const repo = mkPgDir(join(dsDir, `repo-${p.key}`));
       return { ...p, repo, ...writePgbackrestConf(join(dsDir, p.key), { repo, pgPath: dataDir, port: cl.port, sockDir: cl.sockDir, stanza: STANZA, jobs: JOBS, bundle: p.bundle }) };
     });
-    R.peers = brs.map((b) => ({ key: b.key, name: b.name, bin: b.bin, conf: b.text }));
+    R.peers = brs.map((b) => ({ key: b.key, name: b.name, version: b.version, bin: b.bin, conf: b.text }));
     for (const b of brs) await run(b.bin, [`--config=${b.conf}`, `--stanza=${STANZA}`, 'stanza-create'], { asPg: true, timeoutMs: 120_000 });
     const archiveCommand = [
       ...brs.map((b) => [b.bin, `--config=${b.conf}`, `--stanza=${STANZA}`, 'archive-push', '%p'].map(shq).join(' ')),
@@ -402,6 +402,16 @@ async function runDataset(name) {
         const r = await measure(`${name} ${b.name} incr backup`, b.bin, brArgs(b, 'incr'), { env: {}, dir: work });
         r.stored = storedBy('pgbackrest', b.repo, snap);
         R.rows[`incr:${b.key}`] = r;
+      }
+      if (pgarkFull.ok) {
+        // For reference: an incremental that reads every file (--delta; what every pgark
+        // incremental did before it took unchanged files unread), on the incremental just taken.
+        await switchAndWaitArchived(cl);
+        snap = snapshot('pgark', pgarkRepo);
+        const r = await measure(`${name} pgark incr backup --delta (reads every file)`, NODE, [...pgarkArgs('incr'), '--delta'], { env: pgEnv, dir: work });
+        r.stored = storedBy('pgark', pgarkRepo, snap);
+        r.read = pgarkRead(r);
+        R.rows.pgarkIncrDelta = r;
       }
     }
     R.walArchived = { pgark: treeBytes(join(pgarkRepo, STANZA, 'wal')).bytes };
@@ -525,7 +535,7 @@ function datasetSection(R) {
   const incrBytes = (r) => (r?.ok ? r.stored.repoDelta : null);
   const cpuCell = (r) => statusOf(r) ?? f1(r.cpuSecs);
   const mbCell = (r, v) => (r?.ok ? fmtMB(v) : statusOf(r));
-  const pgarkPeaks = [rows.pgarkFull, rows.pgarkRestore, rows.pgarkIncr].map(peakOf).filter((x) => x != null);
+  const pgarkPeaks = [rows.pgarkFull, rows.pgarkRestore, rows.pgarkIncr, rows.pgarkIncrDelta].map(peakOf).filter((x) => x != null);
   const pgarkPeak = pgarkPeaks.length ? Math.max(...pgarkPeaks) : null;
   /** One metric: pgark, each peer, a reference, pgark ÷ each peer, the target against the newest peer. */
   const line = (metric, kind, cell, value, ref, target) => {
@@ -552,7 +562,7 @@ function datasetSection(R) {
   }
   out.push(`| pgark peak RSS over its commands, MiB | ${fmtMiB(pgarkPeak)} | ${ps.map(() => '').join(' | ')} | | ${ps.map(() => '').join(' | ')} | ≤ 96 | ${verdict(pgarkPeak, 96 * 1024)} |`);
   const rd = (r) => (r?.read ? `${fmtMB(r.read.read)} MB read${r.read.unchangedFiles ? `, ${r.read.unchangedFiles} unchanged files (${fmtMB(r.read.unchangedBytes)} MB) not read` : ''}` : 'n/a');
-  out.push('', `pgark bytes read (its --json \`size\`): full backup ${rd(rows.pgarkFull)}; incremental ${rd(rows.pgarkIncr)}.`);
+  out.push('', `pgark bytes read (its --json \`size\`): full backup ${rd(rows.pgarkFull)}; incremental ${rd(rows.pgarkIncr)}; incremental --delta on it ${rd(rows.pgarkIncrDelta)} (CPU ${cpuCell(rows.pgarkIncrDelta)} s).`);
   out.push('');
   out.push(
     'Peak RSS cells: GNU time `%M` of the largest single process (Σ = summed RSS of the whole process tree, sampled every 100 ms; shared pages count once per process). The 256 MiB target is checked against the larger of the two. ' +

@@ -142,7 +142,7 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
       settings, backupId: id, codec: server.codec, level: settings.compressLevel, checksums: facts.dataChecksums, blockSize: facts.blockSize,
       relsegBlocks: facts.relsegBlocks, startLsn: start.lsn, ...(parent ? { parentStartLsn: parent.start.lsn } : {}),
     };
-    const copied = await copyDataFiles(init, jobs, tasks, progress, id);
+    const copied = await copyDataFiles(repo, init, jobs, tasks, progress, id);
     if (parentManifest) addUnchanged(copied, walk.files, skip.unchanged, parentManifest.files, tasks.length);
     log.info(`backup ${id}: copied ${copied.stats.read} bytes into ${copied.stats.objects} objects`);
     phases.lap('copy files', `${copied.stats.read} bytes read, ${copied.stats.stored} stored in ${copied.stats.objects} objects` +
@@ -231,12 +231,15 @@ export async function removeStale(repo: Repository, existing: readonly BackupInf
 }
 
 /** Copy the data directory with worker threads (backup-worker.ts). */
-async function copyDataFiles(init: BackupWorkerInit, jobs: number, tasks: BackupTask[], progress: Progress | undefined, id: string): Promise<Copied> {
+async function copyDataFiles(repo: Repository, init: BackupWorkerInit, jobs: number, tasks: BackupTask[], progress: Progress | undefined, id: string): Promise<Copied> {
   const copied = emptyCopy();
+  // One lane runs on this thread (one isolate fewer); its heavy work (reads, sha256, lz4) is native.
+  const { runBackupTask } = await import('./backup-worker.js');
   await runPool<BackupWorkerInit, BackupTask, BackupTaskResult>(
     new URL('./backup-worker.js', import.meta.url), jobs, init, tasks,
     (bytes) => progress?.add(bytes),
-    (r) => addTaskResult(copied, r, id));
+    (r) => addTaskResult(copied, r, id),
+    (task, onProgress) => runBackupTask(init, task, onProgress, repo));
   finishParts(copied.files.values());
   return copied;
 }

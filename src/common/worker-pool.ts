@@ -33,6 +33,12 @@ export async function runPool<I, T, R>(
   tasks: readonly T[],
   onProgress: (bytes: number) => void,
   onDone: (result: R, task: T) => void,
+  /**
+   * Run one of the `count` lanes on this thread with this task function (the worker module's,
+   * imported here) instead of in a worker thread: one isolate fewer (its heap, its copies of
+   * the modules, ~15-20 MiB), for work whose heavy parts run in native code or libuv anyway.
+   */
+  local?: (task: T, progress: (bytes: number) => void) => Promise<R>,
 ): Promise<void> {
   if (tasks.length === 0) return;
   const workers: Worker[] = [];
@@ -41,6 +47,7 @@ export async function runPool<I, T, R>(
   const settlers = new Map<Worker, () => void>();
   let next = 0;
   let failed: Error | undefined;
+  let localLane: Promise<void> | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
       let running = Math.min(count, tasks.length);
@@ -49,7 +56,17 @@ export async function runPool<I, T, R>(
         failed = err;
         reject(err);
       };
-      for (let i = 0; i < running; i++) {
+      if (local) {
+        localLane = (async () => {
+          while (!failed && next < tasks.length) {
+            const task = tasks[next++]!;
+            onDone(await local(task, onProgress), task);
+          }
+        })().then(() => {
+          if (--running === 0 && !failed) resolve();
+        }, (err: unknown) => fail(err instanceof Error ? err : new Error(String(err))));
+      }
+      for (let i = local ? 1 : 0; i < Math.min(count, tasks.length); i++) {
         // The thread logs like this one: same command, levels and log file (its own descriptor, O_APPEND).
         // A small young generation: the threads allocate few JS objects (their data is in
         // buffers), and V8's default (16 MiB of semi-spaces per thread) was idle memory.
@@ -98,9 +115,9 @@ export async function runPool<I, T, R>(
     // After a failure the other workers' tasks get a bounded time to end by themselves (on a full
     // disk they fail at once), so that a store's own cleanup of a half-written object (the fs
     // driver's temp file) runs instead of being cut off by terminate().
-    if (failed && busy.size > 0) {
+    if (failed && (busy.size > 0 || localLane)) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.all(busy.values()), new Promise<void>((r) => (timer = setTimeout(r, SETTLE_AFTER_FAILURE_MS)))]);
+      await Promise.race([Promise.all([...busy.values(), localLane]), new Promise<void>((r) => (timer = setTimeout(r, SETTLE_AFTER_FAILURE_MS)))]);
       clearTimeout(timer);
     }
     await Promise.all(workers.map((w) => w.terminate()));

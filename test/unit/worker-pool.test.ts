@@ -31,6 +31,43 @@ describe('runPool', () => {
     expect(done).toEqual(['ok', 'ok', 'ok']);
   });
 
+  it('a local lane (this thread) shares the tasks with the workers: every task runs once', async () => {
+    const done: unknown[] = [];
+    const ran: number[] = [];
+    const tasks = [1, 2, 3, 4, 5, 6].map((i) => ({ slow: join(dir, `lane-${i}`), i }));
+    const local = async (t: { slow: string; i: number }) => {
+      ran.push(t.i);
+      await new Promise((r) => setTimeout(r, 50));
+      return `local ${t.i}`;
+    };
+    await runPool(script, 2, {}, tasks, () => undefined, (r) => done.push(r), local);
+    expect(done).toHaveLength(6);
+    expect(ran.length).toBeGreaterThan(0); // the local lane took tasks
+    expect(done.filter((d) => d === 'ok').length).toBe(6 - ran.length); // the worker the rest
+    for (const t of tasks) expect(existsSync(t.slow) || ran.includes(t.i)).toBe(true);
+  });
+
+  it('with one job and a local lane no worker starts; a local failure fails the pool', async () => {
+    const done: unknown[] = [];
+    await runPool(script, 1, {}, ['a', 'b'], () => undefined, (r) => done.push(r), async (t) => `local ${String(t)}`);
+    expect(done).toEqual(['local a', 'local b']);
+    await expect(runPool(script, 1, {}, ['a'], () => undefined, () => undefined, async () => {
+      throw new Error('local lane failed');
+    })).rejects.toThrow(/local lane failed/);
+  });
+
+  it('a local lane failure lets the worker\'s task in flight finish before the pool returns', async () => {
+    const marker = join(dir, 'slow-after-local-failure');
+    let localRuns = 0;
+    const local = async () => {
+      localRuns++;
+      throw new Error('local task failed on purpose');
+    };
+    await expect(runPool(script, 2, {}, ['first', { slow: marker }, 'x2', 'x3'], () => undefined, () => undefined, local)).rejects.toThrow(/local task failed/);
+    expect(existsSync(marker)).toBe(true);
+    expect(localRuns).toBe(1); // nothing taken after the failure
+  });
+
   it('worker threads log like the thread that started the pool: command, levels, log file', async () => {
     const file = join(dir, 'threads.log');
     setLogCommand('backup');

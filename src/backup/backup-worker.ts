@@ -113,7 +113,7 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
     const startLsn = parseLsn(init.startLsn);
     const checker = new PageChecker(init, f, fh, startLsn);
     const hash = createHash('sha256');
-    const entry: FileEntry = { t: 'file', path: f.path, size: 0, mode: f.mode, mtimeMs: f.mtimeMs, sha256: '' };
+    const entry: FileEntry = { t: 'file', path: f.path, size: 0, mode: f.mode, mtimeMs: f.mtimeMs, ...(f.ctimeMs !== undefined ? { ctimeMs: f.ctimeMs } : {}), sha256: '' };
     const parent = f.parent;
     const incremental = init.parentStartLsn !== undefined;
 

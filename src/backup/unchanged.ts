@@ -10,7 +10,9 @@
  * timestamps, a few ms of the kernel's coarse clock elsewhere): a different mtime, so the file is
  * read. A file written twice within one timestamp tick of an mtime the parent recorded is the
  * case the margin exists for: such a file is always read. Truncate and extend to the same size
- * also set the mtime (ftruncate and write both do).
+ * also set the mtime (ftruncate and write both do). The inode change time (ctime) must be
+ * unchanged too, under the same margin: mtime can be set back (touch -d, cp -p, rsync -t, tar,
+ * a restore), ctime cannot (every write, rename, chmod and utimes sets it to now).
  *
  * Everything is read (no file is skipped) when:
  * - `--delta` asks for it (content compared by reading, as pgBackRest's --delta);
@@ -51,6 +53,7 @@ export interface FileStat {
   path: string;
   size: number;
   mtimeMs: number;
+  ctimeMs?: number;
 }
 
 export function unchangedFiles(files: readonly FileStat[], parent: ReadonlyMap<string, FileEntry> | undefined, r: UnchangedRule): UnchangedDecision {
@@ -68,7 +71,10 @@ export function unchangedFiles(files: readonly FileStat[], parent: ReadonlyMap<s
     if (!p) continue;
     if (f.mtimeMs < p.mtimeMs) return all(`${f.path} has an earlier modification time than in the parent backup (timestamps were set)`);
     if (f.mtimeMs === p.mtimeMs && f.size !== p.size) return all(`${f.path} changed size but not modification time`);
-    if (f.mtimeMs === p.mtimeMs && p.mtimeMs < since - margin && reusable(p)) unchanged.add(f.path);
+    if (f.mtimeMs !== p.mtimeMs || p.mtimeMs >= since - margin || !reusable(p)) continue;
+    // The ctime as well, when the parent recorded one (pgark versions that record copyStartMs do).
+    if (p.ctimeMs !== undefined && (f.ctimeMs !== p.ctimeMs || p.ctimeMs >= since - margin)) continue;
+    unchanged.add(f.path);
   }
   return { unchanged };
 }
@@ -90,10 +96,10 @@ function reusePiece<T extends Pick<FilePart, 'object' | 'delta'>>(p: T, extraN: 
  * keep naming the backup that stored them; a block delta becomes a delta of no blocks, i.e. all
  * from the parent, pointing at object `extraN`, which every backup has: backup_label's, so that
  * a reader that opens it finds it), the parent's sha256 and page checksum failures (the same
- * bytes), and the file's current mode and mtime.
+ * bytes), and the file's current mode, mtime and ctime.
  */
-export function reuseEntry(p: FileEntry, now: { mode: number; mtimeMs: number }, extraN: number): FileEntry {
-  const e: FileEntry = { t: 'file', path: p.path, size: p.size, mode: now.mode, mtimeMs: now.mtimeMs, sha256: p.sha256 };
+export function reuseEntry(p: FileEntry, now: { mode: number; mtimeMs: number; ctimeMs?: number }, extraN: number): FileEntry {
+  const e: FileEntry = { t: 'file', path: p.path, size: p.size, mode: now.mode, mtimeMs: now.mtimeMs, ...(now.ctimeMs !== undefined ? { ctimeMs: now.ctimeMs } : {}), sha256: p.sha256 };
   if (p.parts) e.parts = p.parts.map((x) => reusePiece(x, extraN));
   else {
     const whole = reusePiece({ object: p.object, delta: p.delta }, extraN);

@@ -102,6 +102,12 @@ export interface FileEntry {
   size: number;
   mode: number;
   mtimeMs: number;
+  /**
+   * Inode change time (ms) when the backup listed the file: every write, rename, chmod and
+   * utimes sets it to now, and nothing sets it back. An incremental takes a file unread only when
+   * it did not change either (backup/unchanged.ts). Absent in backups of older pgark versions.
+   */
+  ctimeMs?: number;
   /** sha256 (hex) of the whole file content as backed up. */
   sha256: string;
   object?: ObjectRef;

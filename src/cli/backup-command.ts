@@ -23,7 +23,7 @@ export function registerBackupCommand(program: Command): void {
     .option('--dsn <conninfo>', 'connection string (no password: use PGPASSWORD/PGPASSFILE)')
     .option('--from-standby', 'require the server to be a hot standby (detected anyway)')
     .addOption(new Option('--checkpoint <mode>', 'checkpoint at start: fast or spread').choices(['fast', 'spread']).default('fast'))
-    .option('--delta', 'incremental: read every file (by default a file whose size and mtime are unchanged since the parent is taken from it unread)')
+    .option('--delta', 'incremental: read every file (by default a file whose size, mtime and ctime are unchanged since the parent is taken from it unread)')
     .option('--store-wal', 'store the WAL needed for consistency with the backup instead of waiting for the archive')
     .option('--archive-timeout <sec>', 'seconds to wait for the needed WAL in the repository (default 120)')
     .option('--incr-chain-max <n>', 'longest incremental chain (default 7)')

@@ -59,6 +59,27 @@ describe('unchangedFiles: which files an incremental takes from its parent unrea
     expect([...d.unchanged]).toEqual(['a']);
   });
 
+  // ctime: [case, file now, parent (mtime OLD, size 8192), skipped]
+  const ctimes: Array<[string, number | undefined, number | undefined, boolean]> = [
+    ['ctime unchanged and old: skipped', OLD, OLD, true],
+    ['mtime set back after a write (touch -d, cp -p, restore): ctime newer, read', P0 + 100, OLD, false],
+    ['ctime changed by chmod alone: read (metadata change, conservative)', OLD + 1, OLD, false],
+    ['ctime unchanged but within the margin before the parent start: read', P0 - 1, P0 - 1, false],
+    ['parent without ctime (mtime rule alone)', P0 + 100, undefined, true],
+  ];
+  for (const [name, now, recorded, skipped] of ctimes) {
+    it(`ctime: ${name}`, () => {
+      const parent = parentOf([{ path: 'f', size: 8192, mtimeMs: OLD, ...(recorded !== undefined ? { ctimeMs: recorded } : {}) }]);
+      const d = unchangedFiles([{ path: 'f', size: 8192, mtimeMs: OLD, ...(now !== undefined ? { ctimeMs: now } : {}) }], parent, rule());
+      expect(d.unchanged.has('f')).toBe(skipped);
+    });
+  }
+
+  it('reuseEntry records the current ctime', () => {
+    const p: FileEntry = { t: 'file', path: 'f', size: 1, mode: 0o600, mtimeMs: OLD, ctimeMs: OLD, sha256: SHA, object: { backup: 'F', n: 0, offset: 0 } };
+    expect(reuseEntry(p, { mode: 0o600, mtimeMs: OLD, ctimeMs: OLD }, 1).ctimeMs).toBe(OLD);
+  });
+
   it('no parent (full backup): nothing skipped, no note', () => {
     expect(unchangedFiles([{ path: 'a', size: 1, mtimeMs: OLD }], undefined, rule())).toEqual({ unchanged: new Set() });
   });

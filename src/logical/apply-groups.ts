@@ -25,6 +25,18 @@ const FLUSH_BYTES = 1 << 20;
 const MAX_GROUP_TX = 1000;
 /** A group commits when no further message arrives within this time. */
 const GROUP_WAIT_MS = 2;
+/**
+ * ... or within this time when its last transaction committed on the source more than
+ * BEHIND_MS ago: the worker is draining a backlog, and on a busy host a timer that fires before
+ * the socket is read again would otherwise end every group after a transaction or two.
+ */
+const GROUP_WAIT_BEHIND_MS = 50;
+const BEHIND_MS = 1000;
+
+/** How long an open group waits for the next message (pure): longer when draining a backlog. */
+export function groupWaitMs(commitUnixMicros: bigint, nowMs: number): number {
+  return nowMs - Number(commitUnixMicros / 1000n) > BEHIND_MS ? GROUP_WAIT_BEHIND_MS : GROUP_WAIT_MS;
+}
 /** Target statements in flight before the stream waits for them. */
 const MAX_INFLIGHT = 4;
 
@@ -304,7 +316,7 @@ export class GroupApplier {
         void this.serial(async () => {
           if (!this.inTx && !this.failed) await this.commitGroup().catch((err: unknown) => this.fail(err));
         });
-      }, GROUP_WAIT_MS);
+      }, groupWaitMs(this.group!.commitUs, Date.now()));
     } else if (this.bufBytes + (b?.bytes ?? 0) > FLUSH_BYTES) {
       if (b) this.push(b.take());
       this.flush('');

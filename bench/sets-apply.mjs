@@ -235,10 +235,13 @@ source's rate: the ratio is then ~1). Backlog drain (apply capacity): the native
 disabled and the apply worker stopped while pgbench builds the backlog; then \`ALTER SUBSCRIPTION
 ... ENABLE\` and \`pgark sets apply\` start together. The native apply worker runs inside the
 target server and commits with synchronous_commit = off (the subscription default). The agent
-sends each change as one SQL statement (prepared, several per round trip, pipelined), groups the
-source transactions already waiting in the stream into one target transaction with its position
-row, and confirms the slot after that commit; its limit is the target backend's per-statement
-cost (parse, plan or EXECUTE, one executor start per row), which the native worker does not pay.
+groups the source transactions waiting in the stream (up to 1000; while draining a backlog a group
+waits up to 50 ms for the next message) into one target transaction with its position row, and
+confirms the slot after that commit (synchronous_commit on). Within a group, the changes of
+trigger-free target tables (all four pgbench tables here) go per table as multi-row statements
+(INSERT ... VALUES, UPDATE ... FROM (VALUES ...) with repeated updates of a key folded, DELETE ...
+USING (VALUES ...)); other changes as prepared single-row statements, several per round trip,
+pipelined.
 `;
 if (WRITE) {
   writeGenerated(RESULTS, MARKER, md, 'Agent apply vs native subscription');

@@ -113,6 +113,7 @@ export class GroupApplier {
   /** Target facts per relation message object (apply-runs.ts), and when they were read. */
   private relInfo = new Map<Rel, TargetRelInfo | undefined>();
   private relInfoAt = 0;
+  private relInfoReading = false;
   /** Rows of the group's batch before the current source transaction. */
   private txRowsBefore = 0;
   private buf: string[] = [];
@@ -236,7 +237,7 @@ export class GroupApplier {
     try {
       switch (m.tag) {
         case 'begin':
-          return await this.begin(m);
+          return this.begin(m);
         case 'relation':
           return await this.readRelInfo([m as unknown as Rel]);
         case 'insert':
@@ -254,12 +255,20 @@ export class GroupApplier {
     }
   }
 
-  private async begin(m: Message): Promise<void> {
+  private begin(m: Message): void {
     this.inTx = true;
     this.txCommitLsn = lsnOf(m.commitLsn as string);
     this.skip = alreadyApplied(this.txCommitLsn, this.stored);
     if (this.skip) return;
-    if (!this.group && !this.opened && this.relInfo.size > 0 && Date.now() - this.relInfoAt > REL_INFO_MAX_AGE_MS) await this.readRelInfo([...this.relInfo.keys()]);
+    if (!this.group && !this.opened && !this.relInfoReading && this.relInfo.size > 0 && Date.now() - this.relInfoAt > REL_INFO_MAX_AGE_MS) {
+      // not awaited: the query queues behind the groups in flight (before this group's BEGIN) and
+      // the stream goes on meanwhile; a failed read makes the relations dependent (in place)
+      const rels = [...this.relInfo.keys()];
+      this.relInfoReading = true;
+      void this.readRelInfo(rels).catch(() => {
+        for (const r of rels) this.relInfo.set(r, undefined);
+      }).finally(() => (this.relInfoReading = false));
+    }
     // one batch per group: independent tables' changes are collected across its transactions
     this.batch ??= new SqlBatch({
       operations: this.o.operations, accept: (rel: Rel) => acceptsChange(this.o.tables, rel, this.txCommitLsn), prepared: this.prepared,

@@ -52,6 +52,10 @@ export class Lz4FrameDecoder extends Transform {
   private sawInput = false;
   /** The block data just read, with 4 writable bytes in front (see consume). */
   private room: Buffer | undefined;
+  /** The last block filled the reader's buffer: stop decoding until it asks for more. */
+  private full = false;
+  /** The rest of a chunk left undecoded while the reader's buffer is full, with its callback. */
+  private paused: { chunk: Buffer; pos: number; done: TransformCallback } | undefined;
 
   /**
    * `inPlace`: the caller hands over its chunks (nobody reads them afterwards), so the 4 bytes
@@ -63,12 +67,36 @@ export class Lz4FrameDecoder extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     if (chunk.length > 0) this.sawInput = true;
+    this.run(chunk, 0, done);
+  }
+
+  /**
+   * Decodes `chunk` from `pos` until it is used up, or until the reader has a full buffer: one
+   * compressed chunk can hold many blocks (a 1 MiB read of mostly empty WAL decodes to the whole
+   * 16 MiB segment), and decoding them all at once would hold them all in memory. The rest waits
+   * for the next _read.
+   */
+  private run(chunk: Buffer, pos: number, done: TransformCallback): void {
+    let at: number;
     try {
-      this.consume(chunk);
+      at = this.consume(chunk, pos);
     } catch (err) {
       return done(err as Error);
     }
-    done();
+    if (at < chunk.length) this.paused = { chunk, pos: at, done };
+    else done();
+  }
+
+  override _read(size: number): void {
+    const p = this.paused;
+    if (p !== undefined) {
+      this.paused = undefined;
+      this.run(p.chunk, p.pos, p.done);
+      if (this.paused !== undefined) return; // pushed a block, paused again
+    }
+    // The chunk is used up (perhaps without a block to push: a read must still lead to one), so
+    // let Transform take the next chunk, as it does when it is asked to read.
+    super._read(size);
   }
 
   override _flush(done: TransformCallback): void {
@@ -97,9 +125,10 @@ export class Lz4FrameDecoder extends Transform {
     }
   }
 
-  private consume(chunk: Buffer): void {
-    let pos = 0;
-    while (pos < chunk.length) {
+  /** Parses `chunk` from `pos`; returns where it stopped (chunk.length, or earlier when the reader's buffer is full). */
+  private consume(chunk: Buffer, pos: number): number {
+    this.full = false;
+    while (pos < chunk.length && !this.full) {
       const step = this.step;
       if (step.kind === 'skipBody') {
         const k = Math.min(step.remaining, chunk.length - pos);
@@ -124,7 +153,7 @@ export class Lz4FrameDecoder extends Transform {
         chunk.copy(this.acc, room + this.accLen, pos, pos + k);
         this.accLen += k;
         pos += k;
-        if (this.accLen < n) return;
+        if (this.accLen < n) return pos;
         field = this.acc.subarray(room);
         this.room = room > 0 ? this.acc : undefined;
         this.acc = undefined;
@@ -132,6 +161,7 @@ export class Lz4FrameDecoder extends Transform {
       }
       this.onField(field);
     }
+    return pos;
   }
 
   private onField(b: Buffer): void {
@@ -215,7 +245,7 @@ export class Lz4FrameDecoder extends Transform {
     frame.produced += BigInt(out.length);
     if (frame.contentChecksum && this.verifyContent) frame.hash.update(out);
     if (frame.linked) frame.dict = keepTail(frame.dict, out);
-    if (out.length > 0) this.push(out);
+    if (out.length > 0 && !this.push(out)) this.full = true;
   }
 
   private endBlocks(): void {

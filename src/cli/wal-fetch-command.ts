@@ -27,7 +27,7 @@ export function registerWalFetchCommand(program: Command): void {
     .option('--fetch-received <bool>', 'serve a segment pgark receive has only partly stored, zero-filled (default true)')
     .option('--jobs <n>', 'parallel prefetch downloads (default 4)')
     .action(async (name: string, dest: string, _opts: unknown, cmd: Command) => {
-      setGarbageBudget(SINGLE_FILE_BUDGET); // one file: collect its dropped buffers while it runs
+      setGarbageBudget(SINGLE_FILE_BUDGET, 'minor'); // one file: collect its dropped buffers while it runs
       try {
         const settings = settingsFrom(cmd);
         if (settings.moreRepos.length > 0) {

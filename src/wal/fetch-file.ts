@@ -5,7 +5,8 @@ import { withRetry } from '../common/retry.js';
 import { walKey } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
 import { clusterForWal } from '../repo/stanza-meta.js';
-import { SegmentChecker, SegmentShapeError, type SegmentCheckTarget } from './segment-check.js';
+import { checkedWalStream } from './checked-stream.js';
+import { SegmentShapeError, type SegmentCheckTarget } from './segment-check.js';
 import { classifyWalFileName } from './segment-name.js';
 
 /**
@@ -28,20 +29,6 @@ export function damaged(key: string, err: SegmentShapeError): IntegrityError {
 }
 
 /**
- * `body`'s chunks, checked as they pass (a SegmentShapeError instead of the end when they are not
- * one whole WAL file). A generator rather than a stream stage (checked-stream.ts): no buffer of
- * its own, so a fetch holds fewer decoded 1 MiB blocks at once.
- */
-async function* checkedWal(body: AsyncIterable<Buffer>, target: SegmentCheckTarget): AsyncGenerator<Buffer> {
-  const checker = new SegmentChecker(target);
-  for await (const chunk of body) {
-    checker.update(chunk);
-    yield chunk;
-  }
-  checker.finish();
-}
-
-/**
  * Decode the archived `name` into `dest`. The destination appears only after every byte has
  * been verified against the object's sha256 and, for a segment, found to be a whole segment
  * (size and page headers). Transient failures anywhere in the transfer restart it, within the
@@ -52,7 +39,7 @@ export async function fetchWalFile(repo: Repository, name: string, dest: string)
   const target = await walObjectTarget(repo, name);
   return withRetry(`fetch '${name}'`, repo.retry, async () => {
     const body = await repo.getObject(key);
-    return writeFileAtomic(dest, target ? checkedWal(body, target) : body);
+    return writeFileAtomic(dest, target ? checkedWalStream(body, target) : body);
   }).catch((err: unknown) => {
     if (err instanceof SegmentShapeError) throw damaged(key, err);
     // Codec errors ("corrupt lz4 stream: ...") do not say which object failed.

@@ -90,6 +90,9 @@ if (argv.includes('wal-push') || argv.includes('wal-fetch')) {
   try {
     const v8 = require('node:v8');
     v8.setFlagsFromString('--no-opt');
+    // Until the repository is open (modules, a cloud SDK): a small young generation
+    // (src/cli/call-phase.ts switches it off for the transfer).
+    v8.setFlagsFromString('--optimize-for-size');
     if (argv.includes('wal-fetch') && !argv.includes('wal-push')) v8.setFlagsFromString('--maglev-filter=decodeLz4BlockInto');
     else v8.setFlagsFromString('--no-maglev');
   } catch {}

@@ -4,6 +4,7 @@ import { ExitCode, exitCodeOf } from '../common/errors.js';
 import { setGarbageBudget, SINGLE_FILE_BUDGET } from '../common/gc-budget.js';
 import { log } from '../common/log.js';
 import type { Settings } from '../config/resolve.js';
+import { transferPhase } from './call-phase.js';
 import { settingsFrom, withRepository } from './context.js';
 import { WAL_FETCH_OPTIONS } from './option-specs.js';
 import { ExitWith, walFetchFatalBase, walFetchFatalCode } from './exit.js';
@@ -19,12 +20,12 @@ export async function runWalFetch(name: string, dest: string, settingsOf: () => 
     if (settings.moreRepos.length > 0) {
       // repo2, repo3: the first that has it, in priority order (wal/wal-fetch-set.ts); no prefetch.
       const [{ walFetchFromSet }, { withRepoSet }] = await Promise.all([import('../wal/wal-fetch-set.js'), import('../repo/repo-set.js')]);
-      const res = await withRepoSet(settings, (set) => walFetchFromSet(set, settings, name, dest, process.cwd()), { lazy: true });
+      const res = await withRepoSet(settings, (set) => (transferPhase(), walFetchFromSet(set, settings, name, dest, process.cwd())), { lazy: true });
       if (res.status === 'missing') throw new ExitWith(ExitCode.FAILURE);
       return;
     }
     const { walFetch } = await import('../wal/wal-fetch.js');
-    const res = await withRepository(settings, (repo) => walFetch(repo, settings, name, dest, process.cwd()));
+    const res = await withRepository(settings, (repo) => (transferPhase(), walFetch(repo, settings, name, dest, process.cwd())));
     if (res.status === 'missing') throw new ExitWith(ExitCode.FAILURE);
     if (res.prefetch.length > 0) {
       const { spawnWorker } = await import('../wal/spawn-worker.js');

@@ -1,6 +1,7 @@
 /** CLI wiring of `pgark wal-push` (archive_command) and the look-ahead worker it starts. Implementations load only when a command runs. */
 import type { Command } from 'commander';
 import type { Settings } from '../config/resolve.js';
+import { transferPhase } from './call-phase.js';
 import { printJson, settingsFrom, withRepository } from './context.js';
 import { WAL_PUSH_OPTIONS } from './option-specs.js';
 import { withFormat } from '../json/format.js';
@@ -23,12 +24,12 @@ export async function runWalPush(path: string, opts: { json?: boolean }, setting
       if (opts.json) printJson(withFormat('wal-push', ahead));
       return;
     }
-    const { repos: _repos, ...report } = await withRepoSet(settings, (set) => walPushToSet(set, settings, path));
+    const { repos: _repos, ...report } = await withRepoSet(settings, (set) => (transferPhase(), walPushToSet(set, settings, path)));
     if (opts.json) printJson(withFormat('wal-push', report));
     return;
   }
   const { walPush } = await import('../wal/wal-push.js');
-  const report = await withRepository(settings, (repo) => walPush(repo, settings, path));
+  const report = await withRepository(settings, (repo) => (transferPhase(), walPush(repo, settings, path)));
   if (opts.json) printJson(withFormat('wal-push', report));
 }
 

@@ -80,15 +80,25 @@ if (argv.includes('wal-push') || argv.includes('wal-fetch')) {
   }
 }
 
-// A full-path wal-push or wal-fetch moves one file; its work is native (sha256, lz4, I/O) and
-// its JavaScript runs a few hundred times. V8's optimising compilers would only add their code
-// and working memory (~10 MiB of peak RSS per call, bench/results/memory.md), so they stay off.
+// A full-path wal-push or wal-fetch moves one file; its work is native (sha256, lz4 compression,
+// I/O) and its JavaScript runs a few hundred times. V8's optimising compilers would only add
+// their code and working memory (~10 MiB of peak RSS per call, bench/results/memory.md), so they
+// stay off, but for wal-fetch's one hot loop: it decodes lz4 in JavaScript
+// (src/io/codecs/lz4-block.ts), which Maglev alone compiles (a renamed function would only be
+// slower, ~2x the call's CPU: the filter names it).
 if (argv.includes('wal-push') || argv.includes('wal-fetch')) {
   try {
     const v8 = require('node:v8');
     v8.setFlagsFromString('--no-opt');
-    v8.setFlagsFromString('--no-maglev');
+    // Until the repository is open (modules, a cloud SDK): a small young generation
+    // (src/cli/call-phase.ts switches it off for the transfer).
+    v8.setFlagsFromString('--optimize-for-size');
+    if (argv.includes('wal-fetch') && !argv.includes('wal-push')) v8.setFlagsFromString('--maglev-filter=decodeLz4BlockInto');
+    else v8.setFlagsFromString('--no-maglev');
   } catch {}
 }
 
-import('../dist/src/cli/main.js').then((m) => m.main(argv)).catch(die);
+// wal-push and wal-fetch go through their lean entry (src/cli/wal-call.ts): without commander and
+// the other commands' modules; a command line it does not take goes on to the full CLI.
+if (argv.includes('wal-push') || argv.includes('wal-fetch')) import('../dist/src/cli/wal-call.js').then((m) => m.walCall(argv)).catch(die);
+else import('../dist/src/cli/main.js').then((m) => m.main(argv)).catch(die);

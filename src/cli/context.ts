@@ -9,7 +9,11 @@ import { SETTINGS } from '../config/schema.js';
 export { openRepository, withRepository, type OpenRepositoryOptions } from '../repo/open-repository.js';
 
 export function settingsFrom(cmd: Command): Settings {
-  const o = cmd.optsWithGlobals() as Record<string, unknown>;
+  return settingsFromOptions(cmd.optsWithGlobals() as Record<string, unknown>);
+}
+
+/** Settings from parsed options as commander's optsWithGlobals() gives them (camelCase keys); also the lean wal-push/wal-fetch entry's (wal-call.ts). */
+export function settingsFromOptions(o: Record<string, unknown>): Settings {
   const flags: FlagValues = {};
   for (const s of SETTINGS) {
     const camel = s.key.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());

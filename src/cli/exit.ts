@@ -1,5 +1,7 @@
 /** How command actions end the process with a chosen exit code (shared by the command groups). */
 import { createRequire } from 'node:module';
+import { ExitCode, exitCodeOf } from '../common/errors.js';
+import { reportFailure } from '../common/log.js';
 
 interface WalFetchExitModule {
   WAL_FETCH_FATAL_BASE: number;
@@ -33,3 +35,15 @@ export class ExitWith extends Error {
 
 /** `pgark check` is a monitoring plugin: pgark's own failures there (bad usage too) are UNKNOWN. */
 export const CHECK_UNKNOWN = 3;
+
+/**
+ * A command action's failure: reported once (log line with its exit code) unless it is an
+ * ExitWith, which says the action already did; returns the exit code (main.ts, wal-call.ts).
+ */
+export function reportActionError(err: unknown): number {
+  if (err instanceof ExitWith) return err.exitCode;
+  const code = exitCodeOf(err);
+  const msg = err instanceof Error ? err.message : String(err);
+  reportFailure(code, code === ExitCode.INTERNAL ? `internal error: ${err instanceof Error && err.stack ? err.stack : msg}` : msg);
+  return code;
+}

@@ -1,12 +1,12 @@
 /** The pgark command line. Command implementations are imported only when they run. */
 import { Command, CommanderError, Option } from 'commander';
-import { ExitCode, exitCodeOf } from '../common/errors.js';
+import { ExitCode } from '../common/errors.js';
 import { reportFailure, setLogCommand } from '../common/log.js';
-import { DEFAULT_CONFIG_INCLUDE_PATH, DEFAULT_CONFIG_PATH, isCipherSetting, isDriverSetting, isRepoSetting, SETTINGS } from '../config/schema.js';
 import { PGARK_VERSION } from '../version.js';
-import { CHECK_UNKNOWN, ExitWith, walFetchFatalCode } from './exit.js';
+import { CHECK_UNKNOWN, ExitWith, reportActionError, walFetchFatalCode } from './exit.js';
 import { assertNoPassword } from '../pg/conninfo.js';
 import { configureProgramHelp } from './help.js';
+import { globalOptionSpecs } from './option-specs.js';
 import { withFormat } from '../json/format.js';
 
 type Register = (program: Command) => void;
@@ -73,18 +73,11 @@ export async function buildProgram(argv?: readonly string[]): Promise<Command> {
   configureProgramHelp(program);
   program
     .description('PostgreSQL WAL archiving, backup and restore')
-    .version(PGARK_VERSION, '-V, --version', 'print the pgark version')
-    .addOption(new Option('--repo <url>', 'repository: absolute path, file:///path, ssh://, s3://, azure:// or gs:// URL').env('PGARK_REPO'))
-    .addOption(new Option('--stanza <name>', 'stanza (cluster) name inside the repository (default "main")').env('PGARK_STANZA'))
-    .addOption(new Option('--config <file>', `config file (default ${DEFAULT_CONFIG_PATH} when it exists)`).env('PGARK_CONFIG'))
-    .addOption(new Option('--pgdata <dir>', 'data directory').env('PGDATA'))
-    .addOption(new Option('--config-include-path <dir>', `directory of further *.conf files read after the config file, in name order (default ${DEFAULT_CONFIG_INCLUDE_PATH} with the default config file)`).env('PGARK_CONFIG_INCLUDE_PATH'))
-    .addOption(new Option('--log-level <level>', 'off, error, warn, info, debug (phases and their durations) or trace (per-file decisions) (default warn)').env('PGARK_LOG_LEVEL'))
-    .addOption(new Option('--log-file <file>', 'append the log to this file too (0600; for scheduled jobs)').env('PGARK_LOG_FILE'))
-    .addOption(new Option('--log-level-stderr <level>', 'level of stderr (default: --log-level; with --log-file at most warn)').env('PGARK_LOG_LEVEL_STDERR'));
-  // Storage driver settings (docs/storage/): flags, environment or config file.
-  for (const s of SETTINGS) {
-    if (isDriverSetting(s.key) || isCipherSetting(s.key) || isRepoSetting(s.key)) program.addOption(new Option(`--${s.key} <value>`, s.description).env(s.env));
+    .version(PGARK_VERSION, '-V, --version', 'print the pgark version');
+  // Global options and storage driver settings: one list, shared with the lean wal-push/wal-fetch entry (option-specs.ts).
+  for (const o of globalOptionSpecs()) {
+    const option = new Option(o.flags, o.description);
+    program.addOption(o.env === undefined ? option : option.env(o.env));
   }
   program
     .showHelpAfterError('(run with --help for usage)')
@@ -145,13 +138,9 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 function reportError(err: unknown): number {
-  if (err instanceof ExitWith) return err.exitCode;
   if (err instanceof CommanderError) {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.OK;
     return ExitCode.USAGE; // reported by outputError
   }
-  const code = exitCodeOf(err);
-  const msg = err instanceof Error ? err.message : String(err);
-  reportFailure(code, code === ExitCode.INTERNAL ? `internal error: ${err instanceof Error && err.stack ? err.stack : msg}` : msg);
-  return code;
+  return reportActionError(err);
 }

@@ -3,12 +3,45 @@ import type { Command } from 'commander';
 import { ExitCode, exitCodeOf } from '../common/errors.js';
 import { setGarbageBudget, SINGLE_FILE_BUDGET } from '../common/gc-budget.js';
 import { log } from '../common/log.js';
-import { spawnWorker } from '../wal/spawn-worker.js';
+import type { Settings } from '../config/resolve.js';
+import { transferPhase } from './call-phase.js';
 import { settingsFrom, withRepository } from './context.js';
+import { WAL_FETCH_OPTIONS } from './option-specs.js';
 import { ExitWith, walFetchFatalBase, walFetchFatalCode } from './exit.js';
 
+/**
+ * wal-fetch's work once its command line is parsed (by commander, or by the lean entry
+ * wal-call.ts): `settingsOf` resolves the settings; any failure but "not archived" exits above 125.
+ */
+export async function runWalFetch(name: string, dest: string, settingsOf: () => Settings): Promise<void> {
+  setGarbageBudget(SINGLE_FILE_BUDGET, 'minor'); // one file: collect its dropped buffers while it runs
+  try {
+    const settings = settingsOf();
+    if (settings.moreRepos.length > 0) {
+      // repo2, repo3: the first that has it, in priority order (wal/wal-fetch-set.ts); no prefetch.
+      const [{ walFetchFromSet }, { withRepoSet }] = await Promise.all([import('../wal/wal-fetch-set.js'), import('../repo/repo-set.js')]);
+      const res = await withRepoSet(settings, (set) => (transferPhase(), walFetchFromSet(set, settings, name, dest, process.cwd())), { lazy: true });
+      if (res.status === 'missing') throw new ExitWith(ExitCode.FAILURE);
+      return;
+    }
+    const { walFetch } = await import('../wal/wal-fetch.js');
+    const res = await withRepository(settings, (repo) => (transferPhase(), walFetch(repo, settings, name, dest, process.cwd())));
+    if (res.status === 'missing') throw new ExitWith(ExitCode.FAILURE);
+    if (res.prefetch.length > 0) {
+      const { spawnWorker } = await import('../wal/spawn-worker.js');
+      spawnWorker(['wal-prefetch', res.prefetchDir, ...res.prefetch], settings);
+    }
+  } catch (err) {
+    // Only walFetch's own 'missing' answer may exit 1; every other failure stops recovery.
+    if (err instanceof ExitWith) throw err;
+    const code = exitCodeOf(err);
+    log.error(`${(err as Error).message}`);
+    throw new ExitWith(walFetchFatalCode(code));
+  }
+}
+
 export function registerWalFetchCommand(program: Command): void {
-  program
+  const fetch = program
     .command('wal-fetch')
     .summary('restore a WAL file from the archive (restore_command)')
     .description(
@@ -22,35 +55,9 @@ export function registerWalFetchCommand(program: Command): void {
       '<pg_wal>/.pgark/prefetch, and the worker keeps that many ready while replay consumes them.',
     )
     .argument('<name>', 'WAL file name requested by PostgreSQL (%f)')
-    .argument('<destination>', 'where to write it (%p)')
-    .option('--prefetch <n>', 'segments to download ahead; 0 switches prefetch off (default 8)')
-    .option('--fetch-received <bool>', 'serve a segment pgark receive has only partly stored, zero-filled (default true)')
-    .option('--jobs <n>', 'parallel prefetch downloads (default 4)')
-    .action(async (name: string, dest: string, _opts: unknown, cmd: Command) => {
-      setGarbageBudget(SINGLE_FILE_BUDGET, 'minor'); // one file: collect its dropped buffers while it runs
-      try {
-        const settings = settingsFrom(cmd);
-        if (settings.moreRepos.length > 0) {
-          // repo2, repo3: the first that has it, in priority order (wal/wal-fetch-set.ts); no prefetch.
-          const [{ walFetchFromSet }, { withRepoSet }] = await Promise.all([import('../wal/wal-fetch-set.js'), import('../repo/repo-set.js')]);
-          const res = await withRepoSet(settings, (set) => walFetchFromSet(set, settings, name, dest, process.cwd()), { lazy: true });
-          if (res.status === 'missing') throw new ExitWith(ExitCode.FAILURE);
-          return;
-        }
-        const { walFetch } = await import('../wal/wal-fetch.js');
-        const res = await withRepository(settings, (repo) => walFetch(repo, settings, name, dest, process.cwd()));
-        if (res.status === 'missing') throw new ExitWith(ExitCode.FAILURE);
-        if (res.prefetch.length > 0) {
-          spawnWorker(['wal-prefetch', res.prefetchDir, ...res.prefetch], settings);
-        }
-      } catch (err) {
-        // Only walFetch's own 'missing' answer may exit 1; every other failure stops recovery.
-        if (err instanceof ExitWith) throw err;
-        const code = exitCodeOf(err);
-        log.error(`${(err as Error).message}`);
-        throw new ExitWith(walFetchFatalCode(code));
-      }
-    });
+    .argument('<destination>', 'where to write it (%p)');
+  for (const o of WAL_FETCH_OPTIONS) fetch.option(o.flags, o.description);
+  fetch.action((name: string, dest: string, _opts: unknown, cmd: Command) => runWalFetch(name, dest, () => settingsFrom(cmd)));
 
   program
     .command('wal-prefetch', { hidden: true })

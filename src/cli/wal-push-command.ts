@@ -1,12 +1,40 @@
 /** CLI wiring of `pgark wal-push` (archive_command) and the look-ahead worker it starts. Implementations load only when a command runs. */
 import type { Command } from 'commander';
+import type { Settings } from '../config/resolve.js';
+import { transferPhase } from './call-phase.js';
 import { printJson, settingsFrom, withRepository } from './context.js';
+import { WAL_PUSH_OPTIONS } from './option-specs.js';
 import { withFormat } from '../json/format.js';
 import { ConfigError } from '../common/errors.js';
 import { setGarbageBudget, SINGLE_FILE_BUDGET } from '../common/gc-budget.js';
 
+/**
+ * wal-push's work once its command line is parsed (by commander, or by the lean entry
+ * wal-call.ts): `settingsOf` resolves the settings, after the garbage budget is set.
+ */
+export async function runWalPush(path: string, opts: { json?: boolean }, settingsOf: () => Settings): Promise<void> {
+  setGarbageBudget(SINGLE_FILE_BUDGET, 'minor'); // one file: collect its dropped buffers while it runs
+  const settings = settingsOf();
+  if (settings.moreRepos.length > 0) {
+    // repo2, repo3: every required repository, async ones filled behind (wal/wal-push-set.ts).
+    const [{ walPushToSet, pushedAheadToSet }, { withRepoSet }] = await Promise.all([import('../wal/wal-push-set.js'), import('../repo/repo-set.js')]);
+    // Stored in the whole set by pgark agent already (its record names these repositories and modes).
+    const ahead = await pushedAheadToSet(settings, path);
+    if (ahead) {
+      if (opts.json) printJson(withFormat('wal-push', ahead));
+      return;
+    }
+    const { repos: _repos, ...report } = await withRepoSet(settings, (set) => (transferPhase(), walPushToSet(set, settings, path)));
+    if (opts.json) printJson(withFormat('wal-push', report));
+    return;
+  }
+  const { walPush } = await import('../wal/wal-push.js');
+  const report = await withRepository(settings, (repo) => (transferPhase(), walPush(repo, settings, path)));
+  if (opts.json) printJson(withFormat('wal-push', report));
+}
+
 export function registerWalPushCommand(program: Command): void {
-  program
+  const push = program
     .command('wal-push')
     .summary('archive a WAL file (archive_command)')
     .description(
@@ -16,32 +44,9 @@ export function registerWalPushCommand(program: Command): void {
       'background worker pushes up to --push-ahead further segments PostgreSQL marked ready, --jobs at ' +
       'a time; PostgreSQL\'s calls for those return as soon as they are durably stored.',
     )
-    .argument('<path>', 'path of the file, as PostgreSQL passes it (%p)')
-    .option('--push-ahead <n>', 'further ready segments to push in the same call (default 16)')
-    .option('--jobs <n>', 'parallel uploads (default 4)')
-    .option('--codec <name>', 'lz4, zstd, gzip or none (default: the stanza\'s)')
-    .option('--compress-level <n>', 'codec level')
-    .option('--json', 'print the result as JSON')
-    .action(async (path: string, opts: { json?: boolean }, cmd: Command) => {
-      setGarbageBudget(SINGLE_FILE_BUDGET, 'minor'); // one file: collect its dropped buffers while it runs
-      const settings = settingsFrom(cmd);
-      if (settings.moreRepos.length > 0) {
-        // repo2, repo3: every required repository, async ones filled behind (wal/wal-push-set.ts).
-        const [{ walPushToSet, pushedAheadToSet }, { withRepoSet }] = await Promise.all([import('../wal/wal-push-set.js'), import('../repo/repo-set.js')]);
-        // Stored in the whole set by pgark agent already (its record names these repositories and modes).
-        const ahead = await pushedAheadToSet(settings, path);
-        if (ahead) {
-          if (opts.json) printJson(withFormat('wal-push', ahead));
-          return;
-        }
-        const { repos: _repos, ...report } = await withRepoSet(settings, (set) => walPushToSet(set, settings, path));
-        if (opts.json) printJson(withFormat('wal-push', report));
-        return;
-      }
-      const { walPush } = await import('../wal/wal-push.js');
-      const report = await withRepository(settings, (repo) => walPush(repo, settings, path));
-      if (opts.json) printJson(withFormat('wal-push', report));
-    });
+    .argument('<path>', 'path of the file, as PostgreSQL passes it (%p)');
+  for (const o of WAL_PUSH_OPTIONS) push.option(o.flags, o.description);
+  push.action((path: string, opts: { json?: boolean }, cmd: Command) => runWalPush(path, opts, () => settingsFrom(cmd)));
 
   program
     .command('wal-push-ahead', { hidden: true })

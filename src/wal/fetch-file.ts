@@ -3,10 +3,10 @@ import { IntegrityError } from '../common/errors.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
 import { withRetry } from '../common/retry.js';
 import { walKey } from '../repo/layout.js';
+import type { ObjectReader } from '../repo/object-reader.js';
 import type { Repository } from '../repo/repository.js';
 import { clusterForWal } from '../repo/stanza-meta.js';
-import { checkedWalStream } from './checked-stream.js';
-import { SegmentShapeError, type SegmentCheckTarget } from './segment-check.js';
+import { SegmentChecker, SegmentShapeError, type SegmentCheckTarget } from './segment-check.js';
 import { classifyWalFileName } from './segment-name.js';
 
 /**
@@ -29,17 +29,38 @@ export function damaged(key: string, err: SegmentShapeError): IntegrityError {
 }
 
 /**
+ * The reader's bytes, each chunk handed on before the next is read (the reader reuses its
+ * buffer), through a SegmentChecker for `target`. It ends only after the reader has verified the
+ * object's trailer (sha256, sizes) and the checker the whole file; the reader is closed however
+ * the iteration stops.
+ */
+export async function* checkedReaderChunks(reader: ObjectReader, target: SegmentCheckTarget | undefined): AsyncGenerator<Buffer> {
+  const checker = target ? new SegmentChecker(target) : undefined;
+  try {
+    for (let chunk = await reader.next(); chunk !== null; chunk = await reader.next()) {
+      checker?.update(chunk);
+      yield chunk;
+    }
+    checker?.finish();
+  } finally {
+    await reader.close();
+  }
+}
+
+/**
  * Decode the archived `name` into `dest`. The destination appears only after every byte has
  * been verified against the object's sha256 and, for a segment, found to be a whole segment
  * (size and page headers). Transient failures anywhere in the transfer restart it, within the
- * repository's retry policy.
+ * repository's retry policy. The object is pulled chunk by chunk (Repository.readObject: an
+ * unencrypted lz4 object is decoded in JavaScript into one reused buffer, so a wal-fetch never
+ * loads lz4-napi nor leaves decoded blocks behind).
  */
 export async function fetchWalFile(repo: Repository, name: string, dest: string): Promise<number> {
   const key = walKey(repo.stanza, name);
   const target = await walObjectTarget(repo, name);
   return withRetry(`fetch '${name}'`, repo.retry, async () => {
-    const body = await repo.getObject(key);
-    return writeFileAtomic(dest, target ? checkedWalStream(body, target) : body);
+    const reader = await repo.readObject(key);
+    return writeFileAtomic(dest, checkedReaderChunks(reader, target));
   }).catch((err: unknown) => {
     if (err instanceof SegmentShapeError) throw damaged(key, err);
     // Codec errors ("corrupt lz4 stream: ...") do not say which object failed.

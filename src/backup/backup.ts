@@ -40,6 +40,7 @@ import type { CodecName } from '../io/codec.js';
 import { walkDataDirectory, type WalkFile } from './walk.js';
 import { reuseEntry, unchangedFiles } from './unchanged.js';
 import { describeFileDecision } from './file-decision.js';
+import { blockDeltaRefusal } from './block-delta.js';
 
 /**
  * What backup reads from the settings: the parallelism (the core count unless jobs was given),
@@ -138,9 +139,11 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
     const total = toRead.reduce((n, f) => n + f.size, 0);
     phases.lap('walk the data directory', `${walk.files.length} files, ${total} bytes to read, ${skip.unchanged.size} unchanged since the parent (not read), ${walk.excluded} excluded; ${tasks.length} objects planned`);
     const progress = o.progress ? new Progress({ what: 'backup', totalBytes: total, out: process.stderr, tty: process.stderr.isTTY === true }) : undefined;
+    const noDelta = parent ? blockDeltaRefusal(facts, parent) : undefined;
+    if (noDelta) notes.push(`incremental backup: changed relation files are stored whole, not as page-LSN block deltas: ${noDelta}`);
     const init: BackupWorkerInit = {
       settings, backupId: id, codec: server.codec, level: settings.compressLevel, checksums: facts.dataChecksums, blockSize: facts.blockSize,
-      relsegBlocks: facts.relsegBlocks, startLsn: start.lsn, ...(parent ? { parentStartLsn: parent.start.lsn } : {}),
+      relsegBlocks: facts.relsegBlocks, startLsn: start.lsn, ...(parent ? { parentStartLsn: parent.start.lsn, blockDelta: noDelta === undefined } : {}),
     };
     const copied = await copyDataFiles(repo, init, jobs, tasks, progress, id);
     if (parentManifest) addUnchanged(copied, walk.files, skip.unchanged, parentManifest.files, tasks.length);

@@ -290,13 +290,26 @@ async function runDataset(name) {
     });
     R.peers = brs.map((b) => ({ key: b.key, name: b.name, version: b.version, bin: b.bin, conf: b.text }));
     for (const b of brs) await run(b.bin, [`--config=${b.conf}`, `--stanza=${STANZA}`, 'stanza-create'], { asPg: true, timeoutMs: 120_000 });
-    const archiveCommand = [
-      ...brs.map((b) => [b.bin, `--config=${b.conf}`, `--stanza=${STANZA}`, 'archive-push', '%p'].map(shq).join(' ')),
-      [NODE, PGARK, 'wal-push', '%p', '--repo', pgarkRepo, '--stanza', STANZA].map(shq).join(' '),
-    ].join(' && ');
-    R.archiveCommand = archiveCommand;
-    await cl.psql(`ALTER SYSTEM SET archive_command = ${sq(archiveCommand)}; SELECT pg_reload_conf();`);
-    await sleep(500);
+    const pushes = new Map([
+      ...brs.map((b) => [b.key, [b.bin, `--config=${b.conf}`, `--stanza=${STANZA}`, 'archive-push', '%p'].map(shq).join(' ')]),
+      ['pgark', [NODE, PGARK, 'wal-push', '%p', '--repo', pgarkRepo, '--stanza', STANZA].map(shq).join(' ')],
+    ]);
+    /**
+     * archive_command pushes to every repository; the candidate about to be timed comes first, so
+     * that its backup waits for its own push only (as with one tool in production), not for the
+     * other tools' pushes of the same segment.
+     */
+    const archiveCommandFor = (first) => [pushes.get(first), ...[...pushes].filter(([k]) => k !== first).map(([, c]) => c)].join(' && ');
+    let archiveFirst;
+    const pushFirst = async (key) => {
+      if (archiveFirst === key) return;
+      archiveFirst = key;
+      await cl.psql(`ALTER SYSTEM SET archive_command = ${sq(archiveCommandFor(key))}; SELECT pg_reload_conf();`);
+      await sleep(300); // the archiver reloads its configuration before the next segment
+    };
+    R.archiveCommand = archiveCommandFor('pgark');
+    await pushFirst('pgark');
+    await sleep(200);
     await switchAndWaitArchived(cl);
 
     const pgEnv = cl.env;
@@ -313,6 +326,7 @@ async function runDataset(name) {
     };
 
     // --- full backups ------------------------------------------------------------------------
+    await pushFirst('pgark');
     await switchAndWaitArchived(cl);
     let snap = snapshot('pgark', pgarkRepo);
     const pgarkFull = await measure(`${name} pgark full backup`, NODE, pgarkArgs('full'), { env: pgEnv, dir: work });
@@ -322,6 +336,7 @@ async function runDataset(name) {
 
     const brFull = {};
     for (const b of brs) {
+      await pushFirst(b.key);
       await switchAndWaitArchived(cl);
       snap = snapshot('pgbackrest', b.repo);
       const r = await measure(`${name} ${b.name} full backup`, b.bin, brArgs(b, 'full'), { env: {}, dir: work });
@@ -388,6 +403,7 @@ async function runDataset(name) {
       R.change = await changeForIncr(name, cl);
       log(`[${name}] ${R.change.what} (${R.change.secs.toFixed(1)} s)`);
       if (pgarkFull.ok) {
+        await pushFirst('pgark');
         await switchAndWaitArchived(cl);
         snap = snapshot('pgark', pgarkRepo);
         const r = await measure(`${name} pgark incr backup`, NODE, pgarkArgs('incr'), { env: pgEnv, dir: work });
@@ -397,6 +413,7 @@ async function runDataset(name) {
       }
       for (const b of brs) {
         if (!brFull[b.key].ok) continue;
+        await pushFirst(b.key);
         await switchAndWaitArchived(cl);
         snap = snapshot('pgbackrest', b.repo);
         const r = await measure(`${name} ${b.name} incr backup`, b.bin, brArgs(b, 'incr'), { env: {}, dir: work });
@@ -406,6 +423,7 @@ async function runDataset(name) {
       if (pgarkFull.ok) {
         // For reference: an incremental that reads every file (--delta; what every pgark
         // incremental did before it took unchanged files unread), on the incremental just taken.
+        await pushFirst('pgark');
         await switchAndWaitArchived(cl);
         snap = snapshot('pgark', pgarkRepo);
         const r = await measure(`${name} pgark incr backup --delta (reads every file)`, NODE, [...pgarkArgs('incr'), '--delta'], { env: pgEnv, dir: work });
@@ -589,7 +607,7 @@ function datasetSection(R) {
     out.push(`- ${r.label.replace(`${R.name} `, '')}: \`${env ? env + ' ' : ''}${r.command}\``);
   }
   out.push('');
-  if (R.archiveCommand) out.push(`archive_command: \`${R.archiveCommand}\``, '');
+  if (R.archiveCommand) out.push(`archive_command (for pgark's backups; before another candidate's backups its own push comes first): \`${R.archiveCommand}\``, '');
   for (const p of R.peers ?? []) out.push(`pgbackrest.conf of ${p.name} (\`${p.bin}\`):`, '', '```ini', p.conf.trim(), '```', '');
   const failures = Object.values(rows).filter((r) => !r.ok);
   const notes = [...R.notes];
@@ -611,7 +629,7 @@ function report(error) {
     `Method: one fresh PostgreSQL 15 cluster per dataset (\`initdb --data-checksums\`, ${Object.entries(results.datasets[0]?.pgConf ?? {})
       .filter(([k]) => ['shared_buffers', 'max_wal_size', 'checkpoint_timeout', 'autovacuum', 'wal_level'].includes(k))
       .map(([k, v]) => `${k}=${v}`)
-      .join(' ')}), loaded with archive_command=/bin/true, then archive_command = each pgBackRest's archive-push && pgark wal-push (every repository receives the same WAL). ` +
+      .join(' ')}), loaded with archive_command=/bin/true, then archive_command = each pgBackRest's archive-push && pgark wal-push (every repository receives the same WAL; before each backup the candidate being timed is moved to the front, so its backup waits for its own push only, as with one tool in production). ` +
       `Each candidate ran ONCE, in the order of the per-command table, with \`--jobs ${JOBS}\` / \`process-max=${JOBS}\`, pgBackRest \`compress-type=lz4 start-fast=y\` (page checksums verified, its default with data checksums on). ` +
       'Before each timed command: `pg_switch_wal()`, wait until that segment is archived, `sync`. Page cache WARM for every candidate (the dataset fits in RAM; caches are not dropped). ' +
       'Restores go to empty directories on the same filesystem; only the restore command is timed (`cp -a` does not fsync; pgark and pgBackRest do). MB = 10^6 bytes, MiB = 2^20 bytes.',

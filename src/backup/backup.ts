@@ -339,9 +339,13 @@ async function readWalForBackup(pgdata: string, name: string, segmentSize: numbe
   return buf;
 }
 
-/** Until every segment `names` is in the repository, or archive-timeout. */
+/**
+ * Until every segment `names` is in the repository, or archive-timeout. Polls every 20 ms for the
+ * first second (the stop segment usually arrives within one archive_command run), then every 100 ms.
+ */
 export async function waitForWal(repo: Repository, names: string[], timeoutSec: number, fromStandby: boolean): Promise<void> {
-  const deadline = Date.now() + timeoutSec * 1000;
+  const began = Date.now();
+  const deadline = began + timeoutSec * 1000;
   const missing = new Set(names);
   for (;;) {
     for (const name of [...missing]) if (await repo.stat(walKey(repo.stanza, name))) missing.delete(name);
@@ -352,6 +356,6 @@ export async function waitForWal(repo: Repository, names: string[], timeoutSec: 
         (fromStandby ? '; on a standby, the primary archives the last segment when it switches WAL (pg_switch_wal() or archive_timeout on the primary)'
           : "; check archive_command = 'pgark wal-push %p' and pg_stat_archiver"));
     }
-    await sleep(100);
+    await sleep(Date.now() - began < 1000 ? 20 : 100);
   }
 }

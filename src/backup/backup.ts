@@ -233,18 +233,53 @@ export async function removeStale(repo: Repository, existing: readonly BackupInf
   return stale;
 }
 
-/** Copy the data directory with worker threads (backup-worker.ts). */
+/**
+ * Up to this many --jobs lanes run on the main thread itself, without worker threads: a lane's
+ * JS work per byte is small (sha256 and page checksums, ~1 ms per MiB) and its reads and lz4
+ * run on libuv's threadpool (UV_THREADPOOL_SIZE = jobs, bin/pgark.js), so two lanes keep two
+ * cores busy, while a worker thread costs its own isolate: start-up, JIT warm-up and GC heap
+ * (measured at --jobs 2: about 0.3-0.7 s CPU and 10 MiB RSS less, bench/results/backup.md).
+ */
+export const MAIN_THREAD_LANES = 2;
+
+/** Copy the data directory: --jobs lanes on this thread, or with worker threads beyond MAIN_THREAD_LANES (backup-worker.ts). */
 async function copyDataFiles(repo: Repository, init: BackupWorkerInit, jobs: number, tasks: BackupTask[], progress: Progress | undefined, id: string): Promise<Copied> {
   const copied = emptyCopy();
-  // One lane runs on this thread (one isolate fewer); its heavy work (reads, sha256, lz4) is native.
   const { runBackupTask } = await import('./backup-worker.js');
-  await runPool<BackupWorkerInit, BackupTask, BackupTaskResult>(
-    new URL('./backup-worker.js', import.meta.url), jobs, init, tasks,
-    (bytes) => progress?.add(bytes),
-    (r) => addTaskResult(copied, r, id),
-    (_init, task, onProgress) => runBackupTask(init, task, onProgress, repo));
+  const done = (r: BackupTaskResult) => addTaskResult(copied, r, id);
+  if (jobs <= MAIN_THREAD_LANES) {
+    await runLanes(jobs, tasks, (task) => runBackupTask(init, task, (bytes) => progress?.add(bytes), repo), done);
+  } else {
+    // One lane runs on this thread (one isolate fewer); its heavy work (reads, sha256, lz4) is native.
+    await runPool<BackupWorkerInit, BackupTask, BackupTaskResult>(
+      new URL('./backup-worker.js', import.meta.url), jobs, init, tasks,
+      (bytes) => progress?.add(bytes),
+      done,
+      (_init, task, onProgress) => runBackupTask(init, task, onProgress, repo));
+  }
   finishParts(copied.files.values());
   return copied;
+}
+
+/**
+ * Run `tasks` in `lanes` concurrent loops on this thread, in order. After a failure no lane takes
+ * a new task; the tasks in flight end by themselves (a store removes what it half wrote), then
+ * the first error is thrown.
+ */
+export async function runLanes<T, R>(lanes: number, tasks: readonly T[], run: (task: T) => Promise<R>, done: (result: R) => void): Promise<void> {
+  let next = 0;
+  let failed: { err: unknown } | undefined;
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(lanes, tasks.length)) }, async () => {
+    while (!failed && next < tasks.length) {
+      const task = tasks[next++]!;
+      try {
+        done(await run(task));
+      } catch (err) {
+        failed ??= { err };
+      }
+    }
+  }));
+  if (failed) throw failed.err;
 }
 
 /**

@@ -238,7 +238,8 @@ export async function removeStale(repo: Repository, existing: readonly BackupInf
  * JS work per byte is small (sha256 and page checksums, ~1 ms per MiB) and its reads and lz4
  * run on libuv's threadpool (UV_THREADPOOL_SIZE = jobs, bin/pgark.js), so two lanes keep two
  * cores busy, while a worker thread costs its own isolate: start-up, JIT warm-up and GC heap
- * (measured at --jobs 2: about 0.3-0.7 s CPU and 10 MiB RSS less, bench/results/backup.md).
+ * (measured at --jobs 2 on a loaded machine: 6-33 MiB less peak RSS, CPU the same or less;
+ * bench/results/backup.md). 1 gives the previous layout (one lane here, the others in workers).
  */
 export const MAIN_THREAD_LANES = 2;
 

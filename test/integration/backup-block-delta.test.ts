@@ -8,8 +8,9 @@
  *    manifest records (restore refused it before the fix), so I1 stores `t` whole and says why.
  * 2. stop, `pg_checksums --enable` (rewrites every page's pd_checksum, pd_lsn unchanged), start;
  *    incremental I2 on I1: the parent had no checksums, so `t` is stored whole again.
- * 3. UPDATE of other rows; incremental I3 on I2: checksums on in both, so `t` is a block delta
- *    of far fewer blocks than the file has.
+ * 3. UPDATE of other rows; incremental I3 on I2 (--jobs 3: worker threads as well as the main
+ *    thread's lane): checksums on in both, so `t` is a block delta of far fewer blocks than the
+ *    file has.
  * I1 and I3 (whose chain holds I2 and the full backup) restore to exactly the source's rows.
  */
 import { join } from 'node:path';
@@ -49,8 +50,8 @@ describe('incremental block deltas need data checksums (hint bits, pg_checksums 
   let rows1: string;
   let rows3: string;
 
-  const backup = async (type: 'full' | 'incr'): Promise<BackupJson> => {
-    const r = await pgark(['backup', '--type', type, '--repo', repo, '--stanza', STANZA, '--pgdata', src.dataDir, '--jobs', '2', '--no-progress', '--json'],
+  const backup = async (type: 'full' | 'incr', jobs = 2): Promise<BackupJson> => {
+    const r = await pgark(['backup', '--type', type, '--repo', repo, '--stanza', STANZA, '--pgdata', src.dataDir, '--jobs', String(jobs), '--no-progress', '--json'],
       { env: connEnv(src), timeoutMs: 240_000, allowFail: true });
     if (r.code !== 0) throw new Error(`pgark backup --type ${type} exited ${r.code}\n${r.stderr.slice(-4000)}`);
     return JSON.parse(r.stdout) as BackupJson;
@@ -101,7 +102,7 @@ describe('incremental block deltas need data checksums (hint bits, pg_checksums 
     i2 = await backup('incr');
 
     await src.psql("UPDATE t SET v = 'changed' WHERE id % 401 = 0;");
-    i3 = await backup('incr');
+    i3 = await backup('incr', 3); // beyond MAIN_THREAD_LANES: worker threads copy too
     rows3 = await src.psql(ROWS);
   }, 400_000);
 

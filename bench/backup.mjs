@@ -5,7 +5,8 @@
 //   node_modules/.bin/node bench/backup.mjs [--scale 100] [--random-gb 1.5] [--datasets pgbench,random] [--keep]
 //                         [--skip-incr] [--no-check-restore] [--incr-seconds 30] [--jobs 2]
 //                         [--pgbackrest /usr/bin/pgbackrest,/work/shared/tools/pgbackrest-2.59.1]
-//                         [--budget-sec 3600] [--out FILE | --no-write]
+//                         [--budget-sec 3600] [--out FILE | --no-write] [--cpu-prof DIR]
+//   --cpu-prof DIR: pgark's backups run under node --cpu-prof; a "where the CPU goes" table per backup is printed (use with --no-write: times are perturbed)
 //   smoke: node_modules/.bin/node bench/backup.mjs --scale 1 --random-gb 0.02 --incr-seconds 5 --out /tmp/backup-smoke.md
 // pgark runs under the node that runs this script (node_modules/.bin/node: the shipped runtime).
 // The pgBackRest binaries come from --pgbackrest (comma-separated) or PGARK_BENCH_PGBACKREST (same
@@ -35,7 +36,7 @@
 //     the rows with fresh random bytes (random dataset), then pgark backup --type incr and
 //     pgbackrest --type=incr backup; bytes stored = growth of the repository without its WAL
 //     archive (and pgark's WAL audit log).
-import { existsSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -88,7 +89,7 @@ const MARKER = '<!-- GENERATED: everything below is rewritten by bench/backup.mj
 const STANZA = 'bench';
 
 const argv = process.argv.slice(2);
-const KNOWN = new Set(['--scale', '--random-gb', '--datasets', '--keep', '--skip-incr', '--check-restore', '--no-check-restore', '--incr-seconds', '--jobs', '--budget-sec', '--out', '--no-write', '--pgbackrest']);
+const KNOWN = new Set(['--scale', '--random-gb', '--datasets', '--keep', '--skip-incr', '--check-restore', '--no-check-restore', '--incr-seconds', '--jobs', '--budget-sec', '--out', '--no-write', '--pgbackrest', '--cpu-prof']);
 for (const a of argv) {
   if (a.startsWith('--') && !KNOWN.has(a)) {
     console.error(`unknown option ${a}`);
@@ -110,6 +111,16 @@ const JOBS = Number(argValue('--jobs', '2'));
 const WRITE = !argv.includes('--no-write');
 const RESULTS = argValue('--out', join(ROOT, 'bench/results/backup.md'));
 const TOTAL_BUDGET_MS = Number(argValue('--budget-sec', '3600')) * 1000;
+/** --cpu-prof DIR: pgark's backups run under `node --cpu-prof` (main thread and workers), one directory per command, summarised at the end (times are then not comparable). */
+const CPU_PROF = argValue('--cpu-prof', undefined);
+const cpuProfiles = [];
+/** node arguments of a timed pgark backup: --cpu-prof into its own directory with --cpu-prof DIR. */
+const profiled = (label, args) => {
+  if (!CPU_PROF) return args;
+  const dir = mkPgDir(join(CPU_PROF, label.replace(/[^A-Za-z0-9]+/g, '-')));
+  cpuProfiles.push({ label, dir });
+  return ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...args];
+};
 const COMMAND_TIMEOUT_MS = 30 * 60_000; // one backup / restore / load step
 const ARCHIVE_WAIT_MS = 5 * 60_000;
 const CHECK_TIMEOUT_MS = 10 * 60_000;
@@ -290,13 +301,26 @@ async function runDataset(name) {
     });
     R.peers = brs.map((b) => ({ key: b.key, name: b.name, version: b.version, bin: b.bin, conf: b.text }));
     for (const b of brs) await run(b.bin, [`--config=${b.conf}`, `--stanza=${STANZA}`, 'stanza-create'], { asPg: true, timeoutMs: 120_000 });
-    const archiveCommand = [
-      ...brs.map((b) => [b.bin, `--config=${b.conf}`, `--stanza=${STANZA}`, 'archive-push', '%p'].map(shq).join(' ')),
-      [NODE, PGARK, 'wal-push', '%p', '--repo', pgarkRepo, '--stanza', STANZA].map(shq).join(' '),
-    ].join(' && ');
-    R.archiveCommand = archiveCommand;
-    await cl.psql(`ALTER SYSTEM SET archive_command = ${sq(archiveCommand)}; SELECT pg_reload_conf();`);
-    await sleep(500);
+    const pushes = new Map([
+      ...brs.map((b) => [b.key, [b.bin, `--config=${b.conf}`, `--stanza=${STANZA}`, 'archive-push', '%p'].map(shq).join(' ')]),
+      ['pgark', [NODE, PGARK, 'wal-push', '%p', '--repo', pgarkRepo, '--stanza', STANZA].map(shq).join(' ')],
+    ]);
+    /**
+     * archive_command pushes to every repository; the candidate about to be timed comes first, so
+     * that its backup waits for its own push only (as with one tool in production), not for the
+     * other tools' pushes of the same segment.
+     */
+    const archiveCommandFor = (first) => [pushes.get(first), ...[...pushes].filter(([k]) => k !== first).map(([, c]) => c)].join(' && ');
+    let archiveFirst;
+    const pushFirst = async (key) => {
+      if (archiveFirst === key) return;
+      archiveFirst = key;
+      await cl.psql(`ALTER SYSTEM SET archive_command = ${sq(archiveCommandFor(key))}; SELECT pg_reload_conf();`);
+      await sleep(300); // the archiver reloads its configuration before the next segment
+    };
+    R.archiveCommand = archiveCommandFor('pgark');
+    await pushFirst('pgark');
+    await sleep(200);
     await switchAndWaitArchived(cl);
 
     const pgEnv = cl.env;
@@ -313,15 +337,17 @@ async function runDataset(name) {
     };
 
     // --- full backups ------------------------------------------------------------------------
+    await pushFirst('pgark');
     await switchAndWaitArchived(cl);
     let snap = snapshot('pgark', pgarkRepo);
-    const pgarkFull = await measure(`${name} pgark full backup`, NODE, pgarkArgs('full'), { env: pgEnv, dir: work });
+    const pgarkFull = await measure(`${name} pgark full backup`, NODE, profiled(`${name} full`, pgarkArgs('full')), { env: pgEnv, dir: work });
     pgarkFull.stored = storedBy('pgark', pgarkRepo, snap);
     pgarkFull.read = pgarkRead(pgarkFull);
     R.rows.pgarkFull = pgarkFull;
 
     const brFull = {};
     for (const b of brs) {
+      await pushFirst(b.key);
       await switchAndWaitArchived(cl);
       snap = snapshot('pgbackrest', b.repo);
       const r = await measure(`${name} ${b.name} full backup`, b.bin, brArgs(b, 'full'), { env: {}, dir: work });
@@ -388,15 +414,17 @@ async function runDataset(name) {
       R.change = await changeForIncr(name, cl);
       log(`[${name}] ${R.change.what} (${R.change.secs.toFixed(1)} s)`);
       if (pgarkFull.ok) {
+        await pushFirst('pgark');
         await switchAndWaitArchived(cl);
         snap = snapshot('pgark', pgarkRepo);
-        const r = await measure(`${name} pgark incr backup`, NODE, pgarkArgs('incr'), { env: pgEnv, dir: work });
+        const r = await measure(`${name} pgark incr backup`, NODE, profiled(`${name} incr`, pgarkArgs('incr')), { env: pgEnv, dir: work });
         r.stored = storedBy('pgark', pgarkRepo, snap);
         r.read = pgarkRead(r);
         R.rows.pgarkIncr = r;
       }
       for (const b of brs) {
         if (!brFull[b.key].ok) continue;
+        await pushFirst(b.key);
         await switchAndWaitArchived(cl);
         snap = snapshot('pgbackrest', b.repo);
         const r = await measure(`${name} ${b.name} incr backup`, b.bin, brArgs(b, 'incr'), { env: {}, dir: work });
@@ -406,9 +434,10 @@ async function runDataset(name) {
       if (pgarkFull.ok) {
         // For reference: an incremental that reads every file (--delta; what every pgark
         // incremental did before it took unchanged files unread), on the incremental just taken.
+        await pushFirst('pgark');
         await switchAndWaitArchived(cl);
         snap = snapshot('pgark', pgarkRepo);
-        const r = await measure(`${name} pgark incr backup --delta (reads every file)`, NODE, [...pgarkArgs('incr'), '--delta'], { env: pgEnv, dir: work });
+        const r = await measure(`${name} pgark incr backup --delta (reads every file)`, NODE, profiled(`${name} incr delta`, [...pgarkArgs('incr'), '--delta']), { env: pgEnv, dir: work });
         r.stored = storedBy('pgark', pgarkRepo, snap);
         r.read = pgarkRead(r);
         R.rows.pgarkIncrDelta = r;
@@ -589,7 +618,7 @@ function datasetSection(R) {
     out.push(`- ${r.label.replace(`${R.name} `, '')}: \`${env ? env + ' ' : ''}${r.command}\``);
   }
   out.push('');
-  if (R.archiveCommand) out.push(`archive_command: \`${R.archiveCommand}\``, '');
+  if (R.archiveCommand) out.push(`archive_command (for pgark's backups; before another candidate's backups its own push comes first): \`${R.archiveCommand}\``, '');
   for (const p of R.peers ?? []) out.push(`pgbackrest.conf of ${p.name} (\`${p.bin}\`):`, '', '```ini', p.conf.trim(), '```', '');
   const failures = Object.values(rows).filter((r) => !r.ok);
   const notes = [...R.notes];
@@ -611,7 +640,7 @@ function report(error) {
     `Method: one fresh PostgreSQL 15 cluster per dataset (\`initdb --data-checksums\`, ${Object.entries(results.datasets[0]?.pgConf ?? {})
       .filter(([k]) => ['shared_buffers', 'max_wal_size', 'checkpoint_timeout', 'autovacuum', 'wal_level'].includes(k))
       .map(([k, v]) => `${k}=${v}`)
-      .join(' ')}), loaded with archive_command=/bin/true, then archive_command = each pgBackRest's archive-push && pgark wal-push (every repository receives the same WAL). ` +
+      .join(' ')}), loaded with archive_command=/bin/true, then archive_command = each pgBackRest's archive-push && pgark wal-push (every repository receives the same WAL; before each backup the candidate being timed is moved to the front, so its backup waits for its own push only, as with one tool in production). ` +
       `Each candidate ran ONCE, in the order of the per-command table, with \`--jobs ${JOBS}\` / \`process-max=${JOBS}\`, pgBackRest \`compress-type=lz4 start-fast=y\` (page checksums verified, its default with data checksums on). ` +
       'Before each timed command: `pg_switch_wal()`, wait until that segment is archived, `sync`. Page cache WARM for every candidate (the dataset fits in RAM; caches are not dropped). ' +
       'Restores go to empty directories on the same filesystem; only the restore command is timed (`cp -a` does not fsync; pgark and pgBackRest do). MB = 10^6 bytes, MiB = 2^20 bytes.',
@@ -621,6 +650,62 @@ function report(error) {
   out.push('Targets (issue 17, against the newest pgBackRest in the run): full and incremental backup time ≤ 0.75×, restore time ≤ 1.0×, incremental bytes stored ≤ 1.0×, pgark peak RSS ≤ 96 MiB. The machine may be shared: CPU s (user+sys) is the load-independent figure.', '');
   for (const R of results.datasets) out.push(datasetSection(R));
   return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------
+// CPU profiles (--cpu-prof)
+// ---------------------------------------------------------------------------
+
+/**
+ * Self time of every sampled frame, put in the bucket of the first frame on its stack (leaf to
+ * root) that a rule matches: a native call such as sha256 counts where it runs, the glue around
+ * it in its caller's bucket. Samples are taken on the thread's wall clock while it runs JS or a
+ * native call (not while idle in the event loop), so a blocking call (spawnSync) counts whole.
+ */
+const PROFILE_BUCKETS = [
+  ['GC', (k) => /^\(garbage collector\)@/.test(k)],
+  ['(idle)', (k) => /^\(idle\)@/.test(k)],
+  ['hash (sha256)', (k) => /^(update|digest)@node:internal\/crypto\/hash/.test(k)],
+  ['page checksums (page-checksum.ts, block-delta.ts)', (k) => /page-checksum\.js|block-delta\.js/.test(k)],
+  ['compress (lz4)', (k) => /codecs\/lz4\.js|lz4-napi/.test(k)],
+  ['fsync', (k) => /^(fsync|fdatasync|sync)@/.test(k)],
+  ['write (fs)', (k) => /^(write|writev|writeBuffer|writeBuffers|pwrite|rename)@/.test(k)],
+  ['getent for the manifest owner (spawnSync)', (k) => /os-accounts\.js/.test(k)],
+  ['start-up: module loading, compile', (k) => /internal\/modules|compileForInternalLoader|bootstrap\/realm|run_main_module|getCLIOptions|^\(program\)@/.test(k)],
+  ['worker threads, messaging', (k) => /worker-pool\.js|internal\/worker|postMessage|MessagePort|onmessage/i.test(k)],
+  ['read (fs: open, read, close, stat, walk)', (k) => /^(read|readInto|openFileHandle|close|fstat|lstat|stat|open|readdir)@|pooled-file-stream|backup\/walk\.js/.test(k)],
+  ['PostgreSQL client (pg)', (k) => /node_modules\/pg|pg-protocol|src\/pg\/|pg-api\.js/.test(k)],
+  ['manifest (parse parent, write)', (k) => /catalog\/manifest\.js|catalog\/catalog\.js/.test(k)],
+  ['object stream, repository', (k) => /\/repo\/|object-stream|object-format|storage-drivers/.test(k)],
+  ['backup JS (block loop, streams)', (k) => /\/backup\//.test(k)],
+];
+
+function backupProfileTable(dir) {
+  const by = new Map();
+  let total = 0;
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')) : [];
+  for (const f of files) {
+    const p = JSON.parse(readFileSync(join(dir, f), 'utf8'));
+    const nodes = new Map(p.nodes.map((n) => [n.id, n]));
+    const parent = new Map();
+    for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+    const self = new Map();
+    for (let i = 0; i < p.samples.length; i++) self.set(p.samples[i], (self.get(p.samples[i]) ?? 0) + (p.timeDeltas[i + 1] ?? 0));
+    for (const [id, us] of self) {
+      let cat = 'other';
+      find: for (let cur = id; cur !== undefined; cur = parent.get(cur)) {
+        const { functionName, url } = nodes.get(cur).callFrame;
+        const k = `${functionName}@${url}`;
+        for (const [name, test] of PROFILE_BUCKETS) if (test(k)) { cat = name; break find; }
+      }
+      if (cat === '(idle)') continue;
+      by.set(cat, (by.get(cat) ?? 0) + us);
+      total += us;
+    }
+  }
+  const lines = [`${files.length} profile(s) (threads), ${(total / 1e6).toFixed(2)} s sampled`, '', '| where | s | share |', '|---|---|---|'];
+  for (const [cat, us] of [...by].sort((a, b) => b[1] - a[1])) lines.push(`| ${cat} | ${(us / 1e6).toFixed(2)} | ${((100 * us) / total).toFixed(1)} % |`);
+  return lines.join('\n');
 }
 
 // ---------------------------------------------------------------------------
@@ -647,6 +732,7 @@ try {
 
 const md = report(failure);
 console.log(md);
+if (CPU_PROF) for (const { label, dir } of cpuProfiles) console.log(`\n### pgark ${label}: where the CPU goes (--cpu-prof, ${dir})\n\n${backupProfileTable(dir)}`);
 if (WRITE && results.datasets.some((R) => Object.keys(R.rows).length)) {
   writeGenerated(RESULTS, MARKER, md, 'Backup and restore benchmark');
   log(`wrote ${RESULTS}`);

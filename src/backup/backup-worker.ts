@@ -4,10 +4,12 @@
  * changed since its parent:
  * - bundled (small) files are read into memory and referenced from the parent when their
  *   sha256 is unchanged;
- * - a large main-fork relation file is stored as a block delta: a block is stored when its page
- *   LSN is at or after the parent's start LSN, when it is new or all zeros, when it lies beyond
- *   the parent's copy, or when it is a partial block; other blocks are the parent's (they have
- *   not been modified since the parent started, and WAL replay redoes anything later);
+ * - a large main-fork relation file is stored as a block delta when `blockDelta` allows it (data
+ *   checksums on here and in the parent: block-delta.ts): a block is the parent's when its page
+ *   LSN is before the parent's start LSN and not 0, its page checksum verifies and the parent's
+ *   copy has it; every other block is stored. Every byte is still read, checksummed and hashed
+ *   (the piece's sha256 covers the file as read); only the changed blocks are compressed and
+ *   written;
  * - other large files are stored whole unless size, mtime and sha256 all match the parent.
  */
 import { createHash } from 'node:crypto';
@@ -25,6 +27,7 @@ import { parseLsn } from '../wal/segment-name.js';
 import type { FileEntry, FilePart } from '../catalog/manifest.js';
 import { toRanges } from '../catalog/manifest.js';
 import { BLCKSZ, pageLsn, verifyPageAt } from './page-checksum.js';
+import { blockDeltaRule, blockFromParent } from './block-delta.js';
 import type { BackupTask, TaskFile } from './tasks.js';
 
 export interface BackupWorkerInit {
@@ -40,6 +43,8 @@ export interface BackupWorkerInit {
   startLsn: string;
   /** Parent's start LSN (incremental only). */
   parentStartLsn?: string;
+  /** Main-fork relation files may be stored as page-LSN block deltas (block-delta.ts: blockDeltaRefusal found nothing against it). */
+  blockDelta?: boolean;
 }
 
 export interface BackupTaskResult {
@@ -83,14 +88,19 @@ class PageChecker {
     return this.init.checksums && this.init.blockSize === BLCKSZ && this.file.relation !== undefined;
   }
 
-  /** Verify the full pages of `buf` (file position `pos`). */
-  async check(buf: Buffer, pos: number): Promise<void> {
+  /**
+   * Verify the full pages of `buf` (file position `pos`); with `verified`, set verified[i] to 1
+   * for each page i of `buf` whose checksum matched ('ok') in these bytes (0 otherwise).
+   */
+  async check(buf: Buffer, pos: number, verified?: Uint8Array): Promise<void> {
     if (!this.enabled) return;
     const first = pos / BLCKSZ;
     const base = this.file.relation!.segment * this.init.relsegBlocks;
     for (let off = 0; off + BLCKSZ <= buf.length; off += BLCKSZ) {
       const block = first + off / BLCKSZ;
-      if (verifyPageAt(buf, off, base + block) !== 'bad') continue;
+      const verdict = verifyPageAt(buf, off, base + block);
+      if (verified) verified[off / BLCKSZ] = verdict === 'ok' ? 1 : 0;
+      if (verdict !== 'bad') continue;
       if (pageLsn(buf, off) >= this.startLsn) continue; // being written now: WAL replay restores it
       // Read the page again: a write in progress may have torn it.
       const again = Buffer.allocUnsafe(BLCKSZ);
@@ -144,7 +154,7 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
         a.offset += size;
       }
     } else {
-      const deltaMode = incremental && parent !== undefined && f.relation?.fork === 'main' && init.blockSize > 0;
+      const deltaMode = incremental && init.blockDelta === true && parent !== undefined && f.relation?.fork === 'main' && init.blockSize === BLCKSZ;
       if (!deltaMode && !f.part && incremental && parent?.object && parent.size === f.planSize && parent.mtimeMs === f.mtimeMs) {
         // Probably unchanged: hash it first and store it only if it differs.
         const pre = createHash('sha256');
@@ -166,9 +176,11 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
           return;
         }
       }
-      const parentStart = deltaMode ? parseLsn(init.parentStartLsn!) : 0n;
-      const parentBlocks = deltaMode ? Math.floor(parent!.size / init.blockSize) : 0;
+      const rule = blockDeltaRule(deltaMode ? parseLsn(init.parentStartLsn!) : 0n, deltaMode ? Math.floor(parent!.size / init.blockSize) : 0);
       const bs = init.blockSize;
+      // Pages whose checksum matched in the bytes read (the delta takes only those from the parent).
+      const verified = deltaMode ? new Uint8Array(CHUNK / BLCKSZ) : undefined;
+      const base = (f.relation?.segment ?? 0) * init.relsegBlocks;
       const changed: number[] = [];
       const first = f.part?.start ?? 0;
       const end = f.part && f.part.length !== null ? first + f.part.length : Number.MAX_SAFE_INTEGER;
@@ -187,7 +199,8 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
           break;
         }
         const part = got === buf.length ? buf : buf.subarray(0, got);
-        await checker.check(part, pos);
+        if (verified) verified.fill(0);
+        await checker.check(part, pos, verified);
         // Whole pieces take their sha256 from the object trailer (same bytes); deltas hash here.
         if (deltaMode) hash.update(part);
         if (!deltaMode) {
@@ -199,8 +212,10 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
           let runStart = -1;
           for (let off = 0; off < got; off += bs) {
             const block = (pos + off) / bs;
-            const full = off + bs <= got;
-            const isChanged = !full || block >= parentBlocks || pageLsn(part, off) >= parentStart || pageLsn(part, off) === 0n;
+            const len = Math.min(bs, got - off);
+            // The checker verified the page when checksums are on; otherwise verify it here.
+            const ok = checker.enabled ? verified![off / bs] === 1 : len === bs && verifyPageAt(part, off, base + block) === 'ok';
+            const isChanged = !blockFromParent(part, off, len, block, ok, rule);
             if (isChanged) {
               changed.push(block);
               if (runStart < 0) runStart = off;

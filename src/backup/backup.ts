@@ -40,6 +40,7 @@ import type { CodecName } from '../io/codec.js';
 import { walkDataDirectory, type WalkFile } from './walk.js';
 import { reuseEntry, unchangedFiles } from './unchanged.js';
 import { describeFileDecision } from './file-decision.js';
+import { blockDeltaRefusal } from './block-delta.js';
 
 /**
  * What backup reads from the settings: the parallelism (the core count unless jobs was given),
@@ -138,9 +139,11 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
     const total = toRead.reduce((n, f) => n + f.size, 0);
     phases.lap('walk the data directory', `${walk.files.length} files, ${total} bytes to read, ${skip.unchanged.size} unchanged since the parent (not read), ${walk.excluded} excluded; ${tasks.length} objects planned`);
     const progress = o.progress ? new Progress({ what: 'backup', totalBytes: total, out: process.stderr, tty: process.stderr.isTTY === true }) : undefined;
+    const noDelta = parent ? blockDeltaRefusal(facts, parent) : undefined;
+    if (noDelta) notes.push(`incremental backup: changed relation files are stored whole, not as page-LSN block deltas: ${noDelta}`);
     const init: BackupWorkerInit = {
       settings, backupId: id, codec: server.codec, level: settings.compressLevel, checksums: facts.dataChecksums, blockSize: facts.blockSize,
-      relsegBlocks: facts.relsegBlocks, startLsn: start.lsn, ...(parent ? { parentStartLsn: parent.start.lsn } : {}),
+      relsegBlocks: facts.relsegBlocks, startLsn: start.lsn, ...(parent ? { parentStartLsn: parent.start.lsn, blockDelta: noDelta === undefined } : {}),
     };
     const copied = await copyDataFiles(repo, init, jobs, tasks, progress, id);
     if (parentManifest) addUnchanged(copied, walk.files, skip.unchanged, parentManifest.files, tasks.length);
@@ -230,18 +233,54 @@ export async function removeStale(repo: Repository, existing: readonly BackupInf
   return stale;
 }
 
-/** Copy the data directory with worker threads (backup-worker.ts). */
+/**
+ * Up to this many --jobs lanes run on the main thread itself, without worker threads: a lane's
+ * JS work per byte is small (sha256 and page checksums, ~1 ms per MiB) and its reads and lz4
+ * run on libuv's threadpool (UV_THREADPOOL_SIZE = jobs, bin/pgark.js), so two lanes keep two
+ * cores busy, while a worker thread costs its own isolate: start-up, JIT warm-up and GC heap
+ * (measured at --jobs 2 on a loaded machine: 6-33 MiB less peak RSS, CPU the same or less;
+ * bench/results/backup.md). 1 gives the previous layout (one lane here, the others in workers).
+ */
+export const MAIN_THREAD_LANES = 2;
+
+/** Copy the data directory: --jobs lanes on this thread, or with worker threads beyond MAIN_THREAD_LANES (backup-worker.ts). */
 async function copyDataFiles(repo: Repository, init: BackupWorkerInit, jobs: number, tasks: BackupTask[], progress: Progress | undefined, id: string): Promise<Copied> {
   const copied = emptyCopy();
-  // One lane runs on this thread (one isolate fewer); its heavy work (reads, sha256, lz4) is native.
   const { runBackupTask } = await import('./backup-worker.js');
-  await runPool<BackupWorkerInit, BackupTask, BackupTaskResult>(
-    new URL('./backup-worker.js', import.meta.url), jobs, init, tasks,
-    (bytes) => progress?.add(bytes),
-    (r) => addTaskResult(copied, r, id),
-    (_init, task, onProgress) => runBackupTask(init, task, onProgress, repo));
+  const done = (r: BackupTaskResult) => addTaskResult(copied, r, id);
+  if (jobs <= MAIN_THREAD_LANES) {
+    await runLanes(jobs, tasks, (task) => runBackupTask(init, task, (bytes) => progress?.add(bytes), repo), done);
+  } else {
+    // One lane runs on this thread (one isolate fewer); its heavy work (reads, sha256, lz4) is native.
+    await runPool<BackupWorkerInit, BackupTask, BackupTaskResult>(
+      new URL('./backup-worker.js', import.meta.url), jobs, init, tasks,
+      (bytes) => progress?.add(bytes),
+      done,
+      (_init, task, onProgress) => runBackupTask(init, task, onProgress, repo));
+  }
   finishParts(copied.files.values());
   return copied;
+}
+
+/**
+ * Run `tasks` in `lanes` concurrent loops on this thread, in order. After a failure no lane takes
+ * a new task; the tasks in flight end by themselves (a store removes what it half wrote), then
+ * the first error is thrown.
+ */
+export async function runLanes<T, R>(lanes: number, tasks: readonly T[], run: (task: T) => Promise<R>, done: (result: R) => void): Promise<void> {
+  let next = 0;
+  let failed: { err: unknown } | undefined;
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(lanes, tasks.length)) }, async () => {
+    while (!failed && next < tasks.length) {
+      const task = tasks[next++]!;
+      try {
+        done(await run(task));
+      } catch (err) {
+        failed ??= { err };
+      }
+    }
+  }));
+  if (failed) throw failed.err;
 }
 
 /**
@@ -336,9 +375,13 @@ async function readWalForBackup(pgdata: string, name: string, segmentSize: numbe
   return buf;
 }
 
-/** Until every segment `names` is in the repository, or archive-timeout. */
+/**
+ * Until every segment `names` is in the repository, or archive-timeout. Polls every 20 ms for the
+ * first second (the stop segment usually arrives within one archive_command run), then every 100 ms.
+ */
 export async function waitForWal(repo: Repository, names: string[], timeoutSec: number, fromStandby: boolean): Promise<void> {
-  const deadline = Date.now() + timeoutSec * 1000;
+  const began = Date.now();
+  const deadline = began + timeoutSec * 1000;
   const missing = new Set(names);
   for (;;) {
     for (const name of [...missing]) if (await repo.stat(walKey(repo.stanza, name))) missing.delete(name);
@@ -349,6 +392,6 @@ export async function waitForWal(repo: Repository, names: string[], timeoutSec: 
         (fromStandby ? '; on a standby, the primary archives the last segment when it switches WAL (pg_switch_wal() or archive_timeout on the primary)'
           : "; check archive_command = 'pgark wal-push %p' and pg_stat_archiver"));
     }
-    await sleep(100);
+    await sleep(Date.now() - began < 1000 ? 20 : 100);
   }
 }

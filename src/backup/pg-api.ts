@@ -15,6 +15,8 @@ export interface ClusterFacts {
   dataDirectory: string;
   inRecovery: boolean;
   dataChecksums: boolean;
+  /** full_page_writes (PostgreSQL forces full-page writes while a backup runs on a primary anyway). */
+  fullPageWrites: boolean;
   blockSize: number;
   relsegBlocks: number;
   walSegmentSize: number;
@@ -33,6 +35,7 @@ export async function clusterFacts(c: Client): Promise<ClusterFacts> {
     SELECT current_setting('data_directory') AS data_directory,
            pg_is_in_recovery() AS in_recovery,
            current_setting('data_checksums') AS data_checksums,
+           current_setting('full_page_writes') AS full_page_writes,
            current_setting('block_size') AS block_size,
            current_setting('segment_size') AS segment_size,
            current_setting('wal_segment_size') AS wal_segment_size,
@@ -49,6 +52,7 @@ export async function clusterFacts(c: Client): Promise<ClusterFacts> {
     dataDirectory: String(r.data_directory),
     inRecovery: r.in_recovery === true,
     dataChecksums: r.data_checksums === 'on',
+    fullPageWrites: r.full_page_writes === 'on',
     blockSize,
     relsegBlocks: sizeToBytes(String(r.segment_size)) / blockSize,
     walSegmentSize: sizeToBytes(String(r.wal_segment_size)),

@@ -54,7 +54,7 @@ export async function backupDirectory(m: MemoryRepo, pgdata: string, o: {
   });
   const init: BackupWorkerInit = {
     settings: m.settings(), backupId: o.id, codec: 'lz4', level: undefined, checksums: false, blockSize: 8192, relsegBlocks: 131072,
-    startLsn: o.startLsn, ...(o.parent ? { parentStartLsn: o.parent.startLsn } : {}),
+    startLsn: o.startLsn, ...(o.parent ? { parentStartLsn: o.parent.startLsn, blockDelta: true } : {}),
   };
   // runBackup's copyDataFiles, with the tasks run here instead of in a pool.
   const copied = emptyCopy();

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { pageChecksumAt } from '../../src/backup/page-checksum.js';
 
 export const BLOCK = 8192;
 
@@ -21,6 +22,8 @@ export function setPageLsn(buf: Buffer, page: number, lsn: bigint): void {
   buf.writeUInt32LE(Number(lsn >> 32n), off);
   buf.writeUInt32LE(Number(lsn & 0xffffffffn), off + 4);
   buf.writeUInt16LE(BLOCK - 64, off + 14); // pd_upper: initialised
+  // A valid page checksum for block `page` of segment 0 (an incremental takes only verified pages from its parent).
+  buf.writeUInt16LE(pageChecksumAt(buf, off, page), off + 8);
 }
 
 export async function writeFiles(root: string, files: Record<string, Buffer | string>): Promise<void> {

@@ -63,13 +63,20 @@ function keyOf(rel: Rel, src: Tuple | null): Tuple | undefined {
   return k;
 }
 
+/** The key values as one map key (a single-column key is its value; else JSON, unambiguous). */
 function keyText(rel: Rel, k: Tuple): string {
-  return JSON.stringify(rel.keyColumns.map((c) => k[c]));
+  const cols = rel.keyColumns;
+  if (cols.length === 1) return k[cols[0]!] as string;
+  return JSON.stringify(cols.map((c) => k[c]));
 }
 
-function tupleBytes(t: Tuple): number {
+/** About the SQL size of a tuple's values (bounds what a batch buffers). */
+function tupleBytes(rel: Rel, t: Tuple): number {
   let n = 0;
-  for (const v of Object.values(t)) n += typeof v === 'string' ? v.length + 4 : 5;
+  for (const c of rel.columns) {
+    const v = t[c.name];
+    n += typeof v === 'string' ? v.length + 4 : 5;
+  }
   return n;
 }
 
@@ -141,19 +148,26 @@ export class TableRuns {
 
   update(rel: Rel, key: Tuple | null, nw: Tuple, mergeUpdates: boolean, build: (p: Param) => string | undefined): void {
     const newKey = mergeUpdates ? keyOf(rel, nw) : undefined;
-    const oldKey = key ? keyOf(rel, key) : newKey;
     const { segs, last } = this.last(rel);
-    this.bytes += tupleBytes(nw) + 40;
-    if (!newKey || !oldKey || keyText(rel, newKey) !== keyText(rel, oldKey)) {
+    this.bytes += tupleBytes(rel, nw) + 40;
+    // pgoutput sends the old key only when the update changed it (or for REPLICA IDENTITY FULL)
+    const k = newKey ? keyText(rel, newKey) : undefined;
+    const oldKey = key ? keyOf(rel, key) : newKey;
+    if (k === undefined || !oldKey || (key && keyText(rel, oldKey) !== k)) {
       segs.push({ kind: 'sql', build });
       return;
     }
-    const k = keyText(rel, newKey);
     let seg = last;
     if (!seg || seg.kind !== 'update' || seg.rel !== rel) segs.push((seg = { kind: 'update', rel, rows: new Map() }));
     const prev = seg.rows.get(k);
-    if (!prev) seg.rows.set(k, { ...nw });
-    else for (const c of rel.columns) if (nw[c.name] !== undefined) prev[c.name] = nw[c.name];
+    // the first update of a key is kept as is (a message's tuple is its own object, never
+    // changed); a later one merges into a copy
+    if (!prev) seg.rows.set(k, nw);
+    else {
+      const merged: Tuple = { ...prev };
+      for (const c of rel.columns) if (nw[c.name] !== undefined) merged[c.name] = nw[c.name];
+      seg.rows.set(k, merged);
+    }
   }
 
   delete(rel: Rel, key: Tuple | null, old: Tuple | null, build: (p: Param) => string | undefined): void {

@@ -47,7 +47,7 @@ export function runPolicy(info: TargetRelInfo | undefined, rel: Rel): { updates:
 
 type Segment =
   | { kind: 'insert'; rel: Rel; cols: string[]; rows: string[]; firsts: Tuple[] }
-  | { kind: 'update'; rel: Rel; rows: Map<string, Tuple> }
+  | { kind: 'update'; rel: Rel; rows: Map<string, Tuple>; merged: Set<Tuple> }
   | { kind: 'delete'; rel: Rel; keys: Map<string, Tuple> }
   | { kind: 'sql'; build: (p: Param) => string | undefined };
 
@@ -68,6 +68,14 @@ function keyText(rel: Rel, k: Tuple): string {
   const cols = rel.keyColumns;
   if (cols.length === 1) return k[cols[0]!] as string;
   return JSON.stringify(cols.map((c) => k[c]));
+}
+
+const columnNames = new WeakMap<Rel, string[]>();
+/** The names of all columns of `rel` (one array per relation message). */
+function allColumns(rel: Rel): string[] {
+  let names = columnNames.get(rel);
+  if (!names) columnNames.set(rel, (names = rel.columns.map((c) => c.name)));
+  return names;
 }
 
 /** About the SQL size of a tuple's values (bounds what a batch buffers). */
@@ -134,10 +142,21 @@ export class TableRuns {
   }
 
   insert(rel: Rel, nw: Tuple): void {
-    const cols = rel.columns.map((c) => c.name).filter((c) => nw[c] !== undefined);
-    const row = `(${cols.map((c) => sqlValue(nw[c])).join(', ')})`;
+    // every column present (the usual case): the relation's one column list, compared by identity
+    let cols = allColumns(rel);
+    let row = '(';
+    for (let i = 0; i < cols.length; i++) {
+      const v = nw[cols[i]!];
+      if (v === undefined) {
+        cols = cols.filter((c) => nw[c] !== undefined);
+        row = `(${cols.map((c) => sqlValue(nw[c])).join(', ')}`;
+        break;
+      }
+      row += i === 0 ? sqlValue(v) : `, ${sqlValue(v)}`;
+    }
+    row += ')';
     const { segs, last } = this.last(rel);
-    if (last && last.kind === 'insert' && last.rel === rel && last.cols.join('\0') === cols.join('\0')) {
+    if (last && last.kind === 'insert' && last.rel === rel && (last.cols === cols || last.cols.join('\0') === cols.join('\0'))) {
       last.rows.push(row);
       if (last.firsts.length === 0) last.firsts.push(nw);
     } else {
@@ -158,15 +177,19 @@ export class TableRuns {
       return;
     }
     let seg = last;
-    if (!seg || seg.kind !== 'update' || seg.rel !== rel) segs.push((seg = { kind: 'update', rel, rows: new Map() }));
+    if (!seg || seg.kind !== 'update' || seg.rel !== rel) segs.push((seg = { kind: 'update', rel, rows: new Map(), merged: new Set() }));
     const prev = seg.rows.get(k);
-    // the first update of a key is kept as is (a message's tuple is its own object, never
-    // changed); a later one merges into a copy
+    // the first update of a key is kept as is (a message's tuple is never changed: the
+    // statement built for another change may hold it); later ones merge into one copy of it
     if (!prev) seg.rows.set(k, nw);
     else {
-      const merged: Tuple = { ...prev };
-      for (const c of rel.columns) if (nw[c.name] !== undefined) merged[c.name] = nw[c.name];
-      seg.rows.set(k, merged);
+      let into = prev;
+      if (!seg.merged.has(prev)) {
+        into = { ...prev };
+        seg.merged.add(into);
+        seg.rows.set(k, into);
+      }
+      for (const c of rel.columns) if (nw[c.name] !== undefined) into[c.name] = nw[c.name];
     }
   }
 
@@ -211,11 +234,13 @@ export class TableRuns {
     }
     // updates: rows of distinct keys commute; one statement per shape (columns set)
     const keys = new Set(rel.keyColumns);
+    const nonKey = allColumns(rel).filter((c) => !keys.has(c));
     const shapes = new Map<string, { sets: string[]; rows: Tuple[] }>();
     for (const row of s.rows.values()) {
-      const sets = rel.columns.map((c) => c.name).filter((c) => !keys.has(c) && row[c] !== undefined);
+      // every non-key column present (the usual case): that one shape
+      const sets = nonKey.every((c) => row[c] !== undefined) ? nonKey : nonKey.filter((c) => row[c] !== undefined);
       if (sets.length === 0) continue; // nothing but the (unchanged) key: no effect without triggers
-      const id = sets.join('\0');
+      const id = sets === nonKey ? '\0' : sets.join('\0'); // '\0' alone: no join of (non-empty) names
       let sh = shapes.get(id);
       if (!sh) shapes.set(id, (sh = { sets, rows: [] }));
       sh.rows.push(row);

@@ -1,7 +1,7 @@
 // CPU of the agent apply worker's JavaScript per row change, without servers: a TPC-B-like
 // pgoutput stream (pgbench's four tables; per transaction 3 updates + 1 insert into
 // pgbench_history with REPLICA IDENTITY FULL) is built as XLogData bytes, parsed by
-// pg-logical-replication's PgoutputPlugin (with the worker's text-value wrapper) and handed,
+// the worker's parser (logical/pgoutput-rows.ts over pg-logical-replication's PgoutputPlugin) and handed,
 // through the library's flow-control queue as the stream does, to logical/apply-groups.ts
 // GroupApplier over a target that only counts the SQL it is sent. What it measures is the
 // worker's own cost per row (decoding, SQL building, batching, bookkeeping), which on a loaded
@@ -18,6 +18,8 @@ const ROUNDS = Number(args.value('--rounds', '5'));
 const root = args.value('--pgark-root', ROOT);
 const { GroupApplier } = await import(join(root, 'dist/src/logical/apply-groups.js'));
 const lib = await import('pg-logical-replication');
+// the worker's parse wrapper (logical/pgoutput-rows.ts) where the checkout has it
+const wrapParse = await import(join(root, 'dist/src/logical/pgoutput-rows.js')).then((m) => m.wrapPgoutputParse, () => undefined);
 
 // --- pgoutput bytes (protocol version 1) ---
 const int8 = (v) => Buffer.from([v]);
@@ -63,7 +65,8 @@ function stream(n) {
 async function pass(bufs, txs = TXS) {
   const plugin = new lib.PgoutputPlugin({ protoVersion: 1, publicationNames: ['b'] });
   const parse = plugin.parse.bind(plugin);
-  plugin.parse = (buf) => {
+  plugin.parse = wrapParse ? wrapParse(parse) : (buf) => {
+    // before pgoutput-rows.ts: the library's parser with identity value parsers
     const m = parse(buf);
     if (m.tag === 'relation') for (const c of m.columns) c.parser = (raw) => raw;
     return m;

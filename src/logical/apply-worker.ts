@@ -233,8 +233,15 @@ type ReplicationLib = typeof import('pg-logical-replication');
  * tables appeared; rejects on errors.
  */
 async function runSession(o: ApplyWorkerOptions, status: ApplyStatus, publish: () => void): Promise<boolean> {
-  const lib = await import('pg-logical-replication');
-  const source = await connectPg(o.sourceDsn, 'pgark-sets-apply');
+  // the replication library loads while the source connection is made
+  const [libR, sourceR] = await Promise.allSettled([import('pg-logical-replication'), connectPg(o.sourceDsn, 'pgark-sets-apply')]);
+  if (libR.status === 'rejected') {
+    if (sourceR.status === 'fulfilled') await sourceR.value.end().catch(() => undefined);
+    throw libR.reason;
+  }
+  if (sourceR.status === 'rejected') throw sourceR.reason;
+  const lib = libR.value;
+  const source = sourceR.value;
   const s: Session = { o, status, publish, subscription: subscriptionKey(o.set, o.name), source };
   try {
     return await streamSession(s, lib, await prepareSession(s));
@@ -252,12 +259,17 @@ async function prepareSession(s: Session): Promise<SessionStart> {
   const target = await connectPg(sub.target, 'pgark-sets-apply');
   s.target = target;
   if (pendingOf(sub).length > 0) await syncPendingTables(o, source, target, subscription);
-  const pos = await readPosition(target, subscription);
+  // the target's and the source's reads at the same time (each connection keeps its order)
+  const [pos, syncs, published, metaNow] = await Promise.all([
+    readPosition(target, subscription),
+    readTableSyncs(target, subscription),
+    // the published tables before the pending ones: a table added in between is then pending
+    publishedTableDetails(source, o.set),
+    readSet(source, o.set),
+  ]);
   if (!pos) throw new PgarkError(`the target has no pgark.apply_position row for '${subscription}' (create the subscriber with pgark sets subscribe --mode agent)`);
-  const syncs = await readTableSyncs(target, subscription);
-  // read the published tables before the pending ones: a table added in between is then pending
-  const known = new Set((await publishedTableDetails(source, o.set)).map((t) => `${t.schema}.${t.table}`));
-  const pendingRels = new Set(pendingOf(findAgent(await readSet(source, o.set), o.name)));
+  const known = new Set(published.map((t) => `${t.schema}.${t.table}`));
+  const pendingRels = new Set(pendingOf(findAgent(metaNow, o.name)));
   s.status.appliedLsn = lsnText(pos.lsn);
   s.status.lastError = pos.lastError;
   // Tables of the subscription now (apply-groups.ts acceptsChange): in schema / all-tables sets a

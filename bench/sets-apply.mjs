@@ -12,6 +12,7 @@
 //
 //   npm run bench:sets                      # as root (the clusters run as the `postgres` OS user)
 //   node bench/sets-apply.mjs [--duration 30] [--scale 10] [--budget-sec S] [--keep] [--out FILE | --no-write]
+//     [--worker-cpu-prof DIR]   # node --cpu-prof of the apply worker (one profile per start; summarise with bench/cpu-profile.mjs)
 //     [--pgark-root DIR]   # run the apply worker of another built checkout (DIR/bin/pgark.js), e.g. the code before a change
 //   smoke (~1 min; scale 2, 8 s of load; writes /tmp/pgark-sets-apply-smoke.md unless --out):
 //   node bench/sets-apply.mjs --smoke
@@ -31,7 +32,7 @@ import {
 
 const MARKER = '<!-- GENERATED: everything below is rewritten by bench/sets-apply.mjs -->';
 const TARGET_RATIO = 0.8;
-const args = parseBenchArgs(['--keep', '--no-write', '--smoke'], ['--duration', '--scale', '--budget-sec', '--out', '--pgark-root']);
+const args = parseBenchArgs(['--keep', '--no-write', '--smoke'], ['--duration', '--scale', '--budget-sec', '--out', '--pgark-root', '--worker-cpu-prof']);
 const argv = args.argv;
 const argValue = args.value;
 const SMOKE = argv.includes('--smoke');
@@ -41,6 +42,8 @@ const TOTAL_BUDGET_MS = Number(argValue('--budget-sec', String(SMOKE ? 300 : 900
 const KEEP = argv.includes('--keep');
 // another built checkout's worker (e.g. the code before a change) against the same native peer
 const WORKER_PGARK = argValue('--pgark-root', '') ? join(argValue('--pgark-root', ''), 'bin', 'pgark.js') : PGARK;
+// a CPU profile of the apply worker (node --cpu-prof) per start, into this directory
+const WORKER_PROF = argValue('--worker-cpu-prof', '');
 const WRITE = !argv.includes('--no-write');
 const RESULTS = argValue('--out', SMOKE ? '/tmp/pgark-sets-apply-smoke.md' : join(ROOT, 'bench/results/sets-apply.md'));
 for (const [k, v] of Object.entries({ DURATION, SCALE, TOTAL_BUDGET_MS })) {
@@ -94,10 +97,16 @@ const count = async (cl) => Number(await cl.psql('SELECT count(*) FROM pgbench_h
 const fingerprint = (cl) => cl.psql('SELECT (SELECT sum(abalance) FROM pgbench_accounts), (SELECT sum(bbalance) FROM pgbench_branches), (SELECT sum(tbalance) FROM pgbench_tellers), (SELECT count(*) FROM pgbench_history)');
 
 function startAgent(src) {
-  const child = spawn(NODE, [WORKER_PGARK, 'sets', 'apply', 'bench', '--name', 'agt', '--source', dsn(src), '--log-level', 'info'], { env: { ...BASE_ENV, HOME: '/root' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const prof = WORKER_PROF ? ['--cpu-prof', '--cpu-prof-dir', WORKER_PROF] : [];
+  const child = spawn(NODE, [...prof, WORKER_PGARK, 'sets', 'apply', 'bench', '--name', 'agt', '--source', dsn(src), '--log-level', 'info'], { env: { ...BASE_ENV, HOME: '/root' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
+  const seen = (d) => {
+    out += d;
+    // when the worker starts streaming (process start, imports, connections, START_REPLICATION done)
+    if (child.streamingAt === undefined && out.includes('streaming slot')) child.streamingAt = performance.now();
+  };
+  child.stdout.on('data', seen);
+  child.stderr.on('data', seen);
   child.output = () => out.slice(-3000);
   return child;
 }
@@ -120,6 +129,25 @@ function cpuSeconds(pid) {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return (Number(f[11]) + Number(f[12])) / 100;
   } catch {
+    return null;
+  }
+}
+/**
+ * CPU seconds (cumulative, /proc) of the server processes of each consumer, read right after the
+ * drain: the walsender of each slot, the native apply worker, the agent's target backend.
+ */
+async function serverCpu(src, nat, agt) {
+  const pids = async (cl, sql) => (await cl.psql(sql)).split('\n').filter(Boolean).map(Number);
+  const sum = (ps) => ps.reduce((n, p) => n + (cpuSeconds(p) ?? 0), 0);
+  try {
+    return {
+      natSender: sum(await pids(src, "SELECT pid FROM pg_stat_replication WHERE application_name = 'nat'")),
+      agtSender: sum(await pids(src, "SELECT pid FROM pg_stat_replication WHERE application_name = 'pgark_apply_bench_agt'")),
+      natApply: sum(await pids(nat, "SELECT pid FROM pg_stat_subscription WHERE subname = 'nat' AND pid IS NOT NULL")),
+      agtBackend: sum(await pids(agt, "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgark-sets-apply'")),
+    };
+  } catch (e) {
+    results.notes.push(`server process CPU not read: ${e.message}`);
     return null;
   }
 }
@@ -182,13 +210,15 @@ try {
     }),
   ]);
   const cpu = cpuSeconds(worker.pid);
+  const procCpu = await serverCpu(src, nat, agt);
+  const startSec = worker.streamingAt === undefined ? null : (worker.streamingAt - t0) / 1000;
   await stopWorker();
   const fs = await Promise.all([fingerprint(src), fingerprint(nat), fingerprint(agt)]);
   const same = fs[0] === fs[1] && fs[0] === fs[2];
   if (!same) results.notes.push(`MISMATCH: source ${fs[0]}, native ${fs[1]}, agent ${fs[2]}`);
-  Object.assign(results, { cpu, tps, txs, rows, backlogBytes, natSec, agtSec, natRate: rows / natSec, agtRate: rows / agtSec, same, fp: fs[0] });
+  Object.assign(results, { cpu, procCpu, startSec, tps, txs, rows, backlogBytes, natSec, agtSec, natRate: rows / natSec, agtRate: rows / agtSec, same, fp: fs[0] });
   results.ratio = results.agtRate / results.natRate;
-  log(`agent worker CPU ${f2(cpu)} s`);
+  log(`agent worker CPU ${f2(cpu)} s, streaming after ${startSec === null ? '?' : f2(startSec)} s; server CPU ${JSON.stringify(procCpu)}`);
   log(`native ${f2(natSec)} s (${f1(results.natRate)} rows/s), agent ${f2(agtSec)} s (${f1(results.agtRate)} rows/s): ratio ${f2(results.ratio)}`);
   failed = !same;
   if (results.ratio < TARGET_RATIO) results.notes.push(`backlog drain: agent/native ${f2(results.ratio)}x is below the ${TARGET_RATIO}x target`);
@@ -226,7 +256,10 @@ ${r.live ? `## Live: both consumers running during the load
 | native subscription | ${f2(r.natSec)} s, ${f1(r.natRate)} rows/s |
 | agent (\`pgark sets apply\`) | ${f2(r.agtSec)} s, ${f1(r.agtRate)} rows/s (the worker process used ${f2(r.cpu)} s of CPU in total) |
 | agent / native | **${f2(r.ratio)}x** (target >= ${TARGET_RATIO}x: ${r.ratio >= TARGET_RATIO ? 'met' : 'NOT met'}) |
-| source, native and agent targets identical (sums of balances, history rows) | ${r.same ? 'yes' : 'NO'} (${r.fp}) |
+| agent worker streaming after (process start, imports, connections, START_REPLICATION) | ${r.startSec === null ? '?' : `${f2(r.startSec)} s`} |
+${r.procCpu ? `| CPU, native: walsender + apply worker | ${f2(r.procCpu.natSender)} + ${f2(r.procCpu.natApply)} = ${f2(r.procCpu.natSender + r.procCpu.natApply)} s |
+| CPU, agent: walsender + worker process + target backend | ${f2(r.procCpu.agtSender)} + ${f2(r.cpu)} + ${f2(r.procCpu.agtBackend)} = ${f2(r.procCpu.agtSender + r.cpu + r.procCpu.agtBackend)} s |
+` : ''}| source, native and agent targets identical (sums of balances, history rows) | ${r.same ? 'yes' : 'NO'} (${r.fp}) |
 `}
 ${r.notes.length ? `Notes:\n\n${r.notes.map((n) => `- ${n}`).join('\n')}\n` : ''}
 How: live, both consumers run while pgbench runs and each target is polled until its

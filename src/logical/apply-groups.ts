@@ -114,6 +114,15 @@ export class GroupApplier {
   private relInfo = new Map<Rel, TargetRelInfo | undefined>();
   private relInfoAt = 0;
   private relInfoReading = false;
+  /** runPolicy per relation message object, from relInfo (cleared whenever relInfo changes). */
+  private policies = new Map<Rel, { updates: boolean } | undefined>();
+  /**
+   * acceptsChange per relation message object: false = never, else the commit LSN from which
+   * its changes apply (0n: all); the session's tables do not change while it runs.
+   */
+  private accepts = new Map<Rel, bigint | false>();
+  /** Operations queued in `busy` and not finished: while > 0, a message waits its turn there. */
+  private pending = 0;
   /** Rows of the group's batch before the current source transaction. */
   private txRowsBefore = 0;
   private buf: string[] = [];
@@ -143,14 +152,24 @@ export class GroupApplier {
     return this.group !== undefined || this.opened || this.inflight > 0;
   }
 
-  /** The stream's data handler: messages are handled one after the other, in stream order. */
+  /**
+   * The stream's data handler: messages are handled one after the other, in stream order. A
+   * message that finds nothing queued before it is handled at once (most changes need no I/O and
+   * then return undefined); otherwise, or when its handling waits, it goes through `busy`.
+   */
   onData(m: Message): Promise<void> | undefined {
     if (this.failed || this.stopping) return undefined;
     if (this.commitTimer) {
       clearTimeout(this.commitTimer);
       this.commitTimer = undefined;
     }
-    return this.serial(() => this.handle(m));
+    if (this.pending > 0) return this.serial(() => this.handle(m));
+    const r = this.handle(m);
+    if (r === undefined) return undefined;
+    this.pending++;
+    const done = r.then(() => void this.pending--);
+    this.busy = done; // nothing else was queued: everything before it has finished
+    return done;
   }
 
   /**
@@ -166,8 +185,9 @@ export class GroupApplier {
     await Promise.race([drained, new Promise((r) => setTimeout(r, 30_000).unref())]);
   }
 
-  private serial(fn: () => Promise<void>): Promise<void> {
-    return (this.busy = this.busy.then(fn));
+  private serial(fn: () => Promise<void> | undefined): Promise<void> {
+    this.pending++;
+    return (this.busy = this.busy.then(fn).then(() => void this.pending--));
   }
 
   private send(sql: string): void {
@@ -190,8 +210,9 @@ export class GroupApplier {
     this.lastSend = this.lastSend.then(() => (this.failed ? undefined : fn())).catch((err: unknown) => this.fail(err));
   }
 
-  private async backpressure(): Promise<void> {
-    if (this.inflight >= MAX_INFLIGHT) await this.lastSend;
+  /** Wait for the target when MAX_INFLIGHT statements are in flight (lastSend never rejects). */
+  private backpressure(): Promise<void> | undefined {
+    return this.inflight >= MAX_INFLIGHT ? this.lastSend : undefined;
   }
 
   private push(sql: string): void {
@@ -209,8 +230,8 @@ export class GroupApplier {
     this.send(text);
   }
 
-  private async commitGroup(): Promise<void> {
-    if (!this.group) return;
+  private commitGroup(): Promise<void> | undefined {
+    if (!this.group) return undefined;
     const g = this.group;
     if (this.batch) this.push(this.batch.take());
     this.batch = undefined;
@@ -230,28 +251,36 @@ export class GroupApplier {
       status.lastError = null;
       status.lagSeconds = Math.max(0, Date.now() / 1000 - Number(g.commitUs / 1000n) / 1000);
     });
-    await this.backpressure();
+    return this.backpressure();
   }
 
-  private async handle(m: Message): Promise<void> {
+  /** Handle one message: undefined when done, else a promise; never rejects (a failure fails the session). */
+  private handle(m: Message): Promise<void> | undefined {
     try {
+      let r: Promise<void> | undefined;
       switch (m.tag) {
         case 'begin':
-          return this.begin(m);
+          this.begin(m);
+          return undefined;
         case 'relation':
-          return await this.readRelInfo([m as unknown as Rel]);
+          r = this.readRelInfo([m as unknown as Rel]);
+          break;
         case 'insert':
         case 'update':
         case 'delete':
         case 'truncate':
-          return await this.change(m);
+          r = this.change(m);
+          break;
         case 'commit':
-          return await this.commit(m);
+          r = this.commit(m);
+          break;
         default:
-          return; // type, origin, message
+          return undefined; // type, origin, message
       }
+      return r?.catch((err: unknown) => this.fail(err));
     } catch (err) {
       this.fail(err);
+      return undefined;
     }
   }
 
@@ -266,15 +295,37 @@ export class GroupApplier {
       const rels = [...this.relInfo.keys()];
       this.relInfoReading = true;
       void this.readRelInfo(rels).catch(() => {
-        for (const r of rels) this.relInfo.set(r, undefined);
+        for (const r of rels) {
+          this.relInfo.set(r, undefined);
+          this.policies.delete(r);
+        }
       }).finally(() => (this.relInfoReading = false));
     }
     // one batch per group: independent tables' changes are collected across its transactions
     this.batch ??= new SqlBatch({
-      operations: this.o.operations, accept: (rel: Rel) => acceptsChange(this.o.tables, rel, this.txCommitLsn), prepared: this.prepared,
-      independent: (rel: Rel) => runPolicy(this.relInfo.get(rel), rel),
+      operations: this.o.operations, accept: (rel: Rel) => this.accept(rel), prepared: this.prepared,
+      independent: (rel: Rel) => this.policy(rel),
     });
     this.txRowsBefore = this.batch.rows;
+  }
+
+  /** acceptsChange for the current source transaction, from a per-relation cache. */
+  private accept(rel: Rel): boolean {
+    let from = this.accepts.get(rel);
+    if (from === undefined) {
+      const t = this.o.tables;
+      from = acceptsChange(t, rel, -1n) ? 0n : acceptsChange(t, rel, 1n << 64n) ? t.syncs.get(relationKey(rel))! : false;
+      this.accepts.set(rel, from);
+    }
+    return from !== false && this.txCommitLsn >= from;
+  }
+
+  /** runPolicy from the target facts read last, cached per relation. */
+  private policy(rel: Rel): { updates: boolean } | undefined {
+    if (this.policies.has(rel)) return this.policies.get(rel);
+    const p = runPolicy(this.relInfo.get(rel), rel);
+    this.policies.set(rel, p);
+    return p;
   }
 
   /** Read the target's facts about these relations (a relation missing there is not independent). */
@@ -283,22 +334,24 @@ export class GroupApplier {
       const r = await this.o.target.query<{ independent: boolean; unique_indexes: Array<string[] | null> }>(TARGET_REL_INFO_SQL, [qualified({ schema: rel.schema, table: rel.name })]);
       const row = r.rows[0];
       this.relInfo.set(rel, row ? { independent: row.independent, uniqueIndexes: row.unique_indexes } : undefined);
+      this.policies.delete(rel);
     }
     this.relInfoAt = Date.now();
   }
 
-  private async change(m: Message): Promise<void> {
+  private change(m: Message): Promise<void> | undefined {
     const batch = this.batch;
-    if (this.skip || !batch) return;
+    if (this.skip || !batch) return undefined;
     batch.add(m as unknown as ChangeMessage);
     if (batch.bytes + this.bufBytes > FLUSH_BYTES) {
       this.push(batch.take());
       this.flush('');
-      await this.backpressure();
+      return this.backpressure();
     }
+    return undefined;
   }
 
-  private async commit(m: Message): Promise<void> {
+  private commit(m: Message): Promise<void> | undefined {
     this.inTx = false;
     const end = lsnOf(m.commitEndLsn as string);
     const b = this.batch;
@@ -313,23 +366,24 @@ export class GroupApplier {
     }
     if (!this.group && !this.opened) {
       this.whenApplied(() => this.o.ack(end)); // nothing of the set's to apply (after what is in flight)
-      return;
+      return undefined;
     }
     if (end > this.ackAfterGroup) this.ackAfterGroup = end;
-    if (this.group!.txs >= MAX_GROUP_TX || this.stopping) await this.commitGroup();
+    if (this.group!.txs >= MAX_GROUP_TX || this.stopping) return this.commitGroup();
     else if (!this.o.moreQueued()) {
       // nothing parsed yet: the library reads the socket again once this handler returns;
       // commit unless more arrives within GROUP_WAIT_MS
       this.commitTimer = setTimeout(() => {
         this.commitTimer = undefined;
         void this.serial(async () => {
-          if (!this.inTx && !this.failed) await this.commitGroup().catch((err: unknown) => this.fail(err));
+          if (!this.inTx && !this.failed) await Promise.resolve().then(() => this.commitGroup()).catch((err: unknown) => this.fail(err));
         });
       }, groupWaitMs(this.group!.commitUs, Date.now()));
     } else if (this.bufBytes + (b?.bytes ?? 0) > FLUSH_BYTES) {
       if (b) this.push(b.take());
       this.flush('');
-      await this.backpressure();
+      return this.backpressure();
     }
+    return undefined;
   }
 }

@@ -47,7 +47,7 @@ export function runPolicy(info: TargetRelInfo | undefined, rel: Rel): { updates:
 
 type Segment =
   | { kind: 'insert'; rel: Rel; cols: string[]; rows: string[]; firsts: Tuple[] }
-  | { kind: 'update'; rel: Rel; rows: Map<string, Tuple> }
+  | { kind: 'update'; rel: Rel; rows: Map<string, Tuple>; merged: Set<Tuple> }
   | { kind: 'delete'; rel: Rel; keys: Map<string, Tuple> }
   | { kind: 'sql'; build: (p: Param) => string | undefined };
 
@@ -63,13 +63,28 @@ function keyOf(rel: Rel, src: Tuple | null): Tuple | undefined {
   return k;
 }
 
+/** The key values as one map key (a single-column key is its value; else JSON, unambiguous). */
 function keyText(rel: Rel, k: Tuple): string {
-  return JSON.stringify(rel.keyColumns.map((c) => k[c]));
+  const cols = rel.keyColumns;
+  if (cols.length === 1) return k[cols[0]!] as string;
+  return JSON.stringify(cols.map((c) => k[c]));
 }
 
-function tupleBytes(t: Tuple): number {
+const columnNames = new WeakMap<Rel, string[]>();
+/** The names of all columns of `rel` (one array per relation message). */
+function allColumns(rel: Rel): string[] {
+  let names = columnNames.get(rel);
+  if (!names) columnNames.set(rel, (names = rel.columns.map((c) => c.name)));
+  return names;
+}
+
+/** About the SQL size of a tuple's values (bounds what a batch buffers). */
+function tupleBytes(rel: Rel, t: Tuple): number {
   let n = 0;
-  for (const v of Object.values(t)) n += typeof v === 'string' ? v.length + 4 : 5;
+  for (const c of rel.columns) {
+    const v = t[c.name];
+    n += typeof v === 'string' ? v.length + 4 : 5;
+  }
   return n;
 }
 
@@ -127,10 +142,21 @@ export class TableRuns {
   }
 
   insert(rel: Rel, nw: Tuple): void {
-    const cols = rel.columns.map((c) => c.name).filter((c) => nw[c] !== undefined);
-    const row = `(${cols.map((c) => sqlValue(nw[c])).join(', ')})`;
+    // every column present (the usual case): the relation's one column list, compared by identity
+    let cols = allColumns(rel);
+    let row = '(';
+    for (let i = 0; i < cols.length; i++) {
+      const v = nw[cols[i]!];
+      if (v === undefined) {
+        cols = cols.filter((c) => nw[c] !== undefined);
+        row = `(${cols.map((c) => sqlValue(nw[c])).join(', ')}`;
+        break;
+      }
+      row += i === 0 ? sqlValue(v) : `, ${sqlValue(v)}`;
+    }
+    row += ')';
     const { segs, last } = this.last(rel);
-    if (last && last.kind === 'insert' && last.rel === rel && last.cols.join('\0') === cols.join('\0')) {
+    if (last && last.kind === 'insert' && last.rel === rel && (last.cols === cols || last.cols.join('\0') === cols.join('\0'))) {
       last.rows.push(row);
       if (last.firsts.length === 0) last.firsts.push(nw);
     } else {
@@ -141,19 +167,30 @@ export class TableRuns {
 
   update(rel: Rel, key: Tuple | null, nw: Tuple, mergeUpdates: boolean, build: (p: Param) => string | undefined): void {
     const newKey = mergeUpdates ? keyOf(rel, nw) : undefined;
-    const oldKey = key ? keyOf(rel, key) : newKey;
     const { segs, last } = this.last(rel);
-    this.bytes += tupleBytes(nw) + 40;
-    if (!newKey || !oldKey || keyText(rel, newKey) !== keyText(rel, oldKey)) {
+    this.bytes += tupleBytes(rel, nw) + 40;
+    // pgoutput sends the old key only when the update changed it (or for REPLICA IDENTITY FULL)
+    const k = newKey ? keyText(rel, newKey) : undefined;
+    const oldKey = key ? keyOf(rel, key) : newKey;
+    if (k === undefined || !oldKey || (key && keyText(rel, oldKey) !== k)) {
       segs.push({ kind: 'sql', build });
       return;
     }
-    const k = keyText(rel, newKey);
     let seg = last;
-    if (!seg || seg.kind !== 'update' || seg.rel !== rel) segs.push((seg = { kind: 'update', rel, rows: new Map() }));
+    if (!seg || seg.kind !== 'update' || seg.rel !== rel) segs.push((seg = { kind: 'update', rel, rows: new Map(), merged: new Set() }));
     const prev = seg.rows.get(k);
-    if (!prev) seg.rows.set(k, { ...nw });
-    else for (const c of rel.columns) if (nw[c.name] !== undefined) prev[c.name] = nw[c.name];
+    // the first update of a key is kept as is (a message's tuple is never changed: the
+    // statement built for another change may hold it); later ones merge into one copy of it
+    if (!prev) seg.rows.set(k, nw);
+    else {
+      let into = prev;
+      if (!seg.merged.has(prev)) {
+        into = { ...prev };
+        seg.merged.add(into);
+        seg.rows.set(k, into);
+      }
+      for (const c of rel.columns) if (nw[c.name] !== undefined) into[c.name] = nw[c.name];
+    }
   }
 
   delete(rel: Rel, key: Tuple | null, old: Tuple | null, build: (p: Param) => string | undefined): void {
@@ -197,11 +234,13 @@ export class TableRuns {
     }
     // updates: rows of distinct keys commute; one statement per shape (columns set)
     const keys = new Set(rel.keyColumns);
+    const nonKey = allColumns(rel).filter((c) => !keys.has(c));
     const shapes = new Map<string, { sets: string[]; rows: Tuple[] }>();
     for (const row of s.rows.values()) {
-      const sets = rel.columns.map((c) => c.name).filter((c) => !keys.has(c) && row[c] !== undefined);
+      // every non-key column present (the usual case): that one shape
+      const sets = nonKey.every((c) => row[c] !== undefined) ? nonKey : nonKey.filter((c) => row[c] !== undefined);
       if (sets.length === 0) continue; // nothing but the (unchanged) key: no effect without triggers
-      const id = sets.join('\0');
+      const id = sets === nonKey ? '\0' : sets.join('\0'); // '\0' alone: no join of (non-empty) names
       let sh = shapes.get(id);
       if (!sh) shapes.set(id, (sh = { sets, rows: [] }));
       sh.rows.push(row);

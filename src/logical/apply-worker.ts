@@ -8,8 +8,9 @@
  * nothing and applies nothing twice.
  *
  * Notes on pg-logical-replication 2.5.0:
- * - tuples are parsed with pg's type parsers; RawTextPgoutputPlugin swaps them for the identity
- *   so values stay in PostgreSQL's text form (no loss through Date or Number);
+ * - tuples are parsed with pg's type parsers; the worker decodes row messages itself
+ *   (pgoutput-rows.ts) and swaps the parsers for the identity, so values stay in PostgreSQL's
+ *   text form (no loss through Date or Number);
  * - acknowledge(lsn) reports lsn + 1 as flushed; the worker passes end - 1 so the slot's
  *   confirmed_flush_lsn is the commit's end LSN exactly, as PostgreSQL's own subscriber reports
  *   (end + 1 could make the server skip a transaction whose commit record starts at end);
@@ -37,6 +38,7 @@ import { lsnOf, lsnText, readPosition, readTableSyncs, recordError, recordTableS
 import { GroupApplier, type SessionTables } from './apply-groups.js';
 import { beginSnapshot, connectReplication, copyTable, createSlotWithSnapshot, publishedTableDetails } from './agent-subscribe.js';
 import { readSet, writeSet } from './set-catalog.js';
+import { wrapPgoutputParse } from './pgoutput-rows.js';
 import { publicationName, type SetMeta, type Subscriber } from './set-meta.js';
 
 const META_POLL_MS = 5000;
@@ -231,8 +233,15 @@ type ReplicationLib = typeof import('pg-logical-replication');
  * tables appeared; rejects on errors.
  */
 async function runSession(o: ApplyWorkerOptions, status: ApplyStatus, publish: () => void): Promise<boolean> {
-  const lib = await import('pg-logical-replication');
-  const source = await connectPg(o.sourceDsn, 'pgark-sets-apply');
+  // the replication library loads while the source connection is made
+  const [libR, sourceR] = await Promise.allSettled([import('pg-logical-replication'), connectPg(o.sourceDsn, 'pgark-sets-apply')]);
+  if (libR.status === 'rejected') {
+    if (sourceR.status === 'fulfilled') await sourceR.value.end().catch(() => undefined);
+    throw libR.reason;
+  }
+  if (sourceR.status === 'rejected') throw sourceR.reason;
+  const lib = libR.value;
+  const source = sourceR.value;
   const s: Session = { o, status, publish, subscription: subscriptionKey(o.set, o.name), source };
   try {
     return await streamSession(s, lib, await prepareSession(s));
@@ -250,12 +259,17 @@ async function prepareSession(s: Session): Promise<SessionStart> {
   const target = await connectPg(sub.target, 'pgark-sets-apply');
   s.target = target;
   if (pendingOf(sub).length > 0) await syncPendingTables(o, source, target, subscription);
-  const pos = await readPosition(target, subscription);
+  // the target's and the source's reads at the same time (each connection keeps its order)
+  const [pos, syncs, published, metaNow] = await Promise.all([
+    readPosition(target, subscription),
+    readTableSyncs(target, subscription),
+    // the published tables before the pending ones: a table added in between is then pending
+    publishedTableDetails(source, o.set),
+    readSet(source, o.set),
+  ]);
   if (!pos) throw new PgarkError(`the target has no pgark.apply_position row for '${subscription}' (create the subscriber with pgark sets subscribe --mode agent)`);
-  const syncs = await readTableSyncs(target, subscription);
-  // read the published tables before the pending ones: a table added in between is then pending
-  const known = new Set((await publishedTableDetails(source, o.set)).map((t) => `${t.schema}.${t.table}`));
-  const pendingRels = new Set(pendingOf(findAgent(await readSet(source, o.set), o.name)));
+  const known = new Set(published.map((t) => `${t.schema}.${t.table}`));
+  const pendingRels = new Set(pendingOf(findAgent(metaNow, o.name)));
   s.status.appliedLsn = lsnText(pos.lsn);
   s.status.lastError = pos.lastError;
   // Tables of the subscription now (apply-groups.ts acceptsChange): in schema / all-tables sets a
@@ -266,13 +280,10 @@ async function prepareSession(s: Session): Promise<SessionStart> {
 /** The pgoutput plugin (values kept in text form) and the replication service, acknowledged by hand. */
 function openService(lib: ReplicationLib, o: ApplyWorkerOptions): { svc: LogicalReplicationService; plugin: PgoutputPlugin } {
   const plugin = new lib.PgoutputPlugin({ protoVersion: 1, publicationNames: [publicationName(o.set)] });
-  // values in text form: identity parsers on every relation's columns (see the header)
-  const parse = plugin.parse.bind(plugin);
-  plugin.parse = (buf: Buffer) => {
-    const m = parse(buf);
-    if (m.tag === 'relation') for (const c of m.columns) c.parser = (raw: unknown) => raw;
-    return m;
-  };
+  // values in text form: row messages decoded by pgoutput-rows.ts, identity parsers on every
+  // relation's columns for the library's (see the header)
+  type Parse = (buf: Buffer) => { tag: string } & Record<string, unknown>;
+  plugin.parse = wrapPgoutputParse(plugin.parse.bind(plugin) as unknown as Parse) as unknown as typeof plugin.parse;
   const svc = new lib.LogicalReplicationService(
     { ...(o.sourceDsn ? { connectionString: conninfoToUri(o.sourceDsn) } : {}), application_name: `pgark_apply_${o.set}_${o.name}` },
     { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },

@@ -58,7 +58,7 @@ export function relationKey(r: { schema: string; name: string }): string {
 /** A value as SQL: NULL or a quoted literal of its text form. */
 export function sqlValue(v: unknown): string {
   if (v === null) return 'NULL';
-  if (typeof v === 'string') return quoteLiteral(v);
+  if (typeof v === 'string') return v.indexOf("'") < 0 && v.indexOf('\\') < 0 ? `'${v}'` : quoteLiteral(v); // the same text, sooner
   throw new Error(`unexpected ${typeof v} value in a pgoutput tuple (only text-format values are supported)`);
 }
 
@@ -172,7 +172,7 @@ export interface BatchOptions {
 export class SqlBatch {
   private parts: string[] = [];
   private partBytes = 0;
-  private insert: { rel: Rel; cols: string[]; head: string; rows: string[]; first?: Tuple } | undefined;
+  private insert: { rel: Rel; cols: string[]; head: string; rows: string[]; first?: Tuple; bytes: number } | undefined;
   /** Pending changes of independent relations (emitted before any other change, and by take()). */
   private runs: TableRuns;
   /** Changes turned into SQL (rows for insert/update/delete, relations for truncate). */
@@ -187,7 +187,7 @@ export class SqlBatch {
   }
 
   get bytes(): number {
-    return this.partBytes + this.runs.bytes + (this.insert ? this.insert.rows.reduce((n, r) => n + r.length + 1, this.insert.head.length) : 0);
+    return this.partBytes + this.runs.bytes + (this.insert ? this.insert.bytes : 0);
   }
 
   get empty(): boolean {
@@ -260,9 +260,11 @@ export class SqlBatch {
       const same = this.insert && this.insert.rel.relationOid === rel.relationOid && this.insert.rel === rel && this.insert.cols.join('\0') === cols.join('\0');
       if (!same || this.insert!.rows.length >= this.maxRows) {
         this.flushInsert();
-        this.insert = { rel, cols, head: `INSERT INTO ${relName(rel)} (${cols.map(quoteIdent).join(', ')})`, rows: [], first: m.new };
+        const head = `INSERT INTO ${relName(rel)} (${cols.map(quoteIdent).join(', ')})`;
+        this.insert = { rel, cols, head, rows: [], first: m.new, bytes: head.length };
       }
       this.insert!.rows.push(row);
+      this.insert!.bytes += row.length + 1;
       this.rows++;
       return true;
     }

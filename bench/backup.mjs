@@ -2,10 +2,15 @@
 // throwaway PostgreSQL 15 cluster per dataset.
 //
 //   npm run bench:backup                  # as root (the clusters run as the `postgres` OS user)
-//   node bench/backup.mjs [--scale 100] [--random-gb 1.5] [--datasets pgbench,random] [--keep]
+//   node_modules/.bin/node bench/backup.mjs [--scale 100] [--random-gb 1.5] [--datasets pgbench,random] [--keep]
 //                         [--skip-incr] [--no-check-restore] [--incr-seconds 30] [--jobs 2]
+//                         [--pgbackrest /usr/bin/pgbackrest,/work/shared/tools/pgbackrest-2.59.1]
 //                         [--budget-sec 3600] [--out FILE | --no-write]
-//   smoke: node bench/backup.mjs --scale 1 --random-gb 0.02 --incr-seconds 5 --out /tmp/backup-smoke.md
+//   smoke: node_modules/.bin/node bench/backup.mjs --scale 1 --random-gb 0.02 --incr-seconds 5 --out /tmp/backup-smoke.md
+// pgark runs under the node that runs this script (node_modules/.bin/node: the shipped runtime).
+// The pgBackRest binaries come from --pgbackrest (comma-separated) or PGARK_BENCH_PGBACKREST (same
+// form), else Debian's 2.45 and /work/shared/tools/pgbackrest-2.59.1 when present; each gets its own
+// repository and configuration, and 2.46 or newer gets repo1-bundle=y repo1-block=y (its best).
 //
 // Needs: postgresql-15 (+ client, contrib for pgcrypto), pgbackrest, GNU time (/usr/bin/time,
 // Debian package `time`), a built pgark (npm run build). Writes bench/results/backup.md (text above
@@ -13,9 +18,9 @@
 //
 // Method, per dataset (one fresh cluster each, `initdb --data-checksums`):
 //  1. load the dataset with archive_command = '/bin/true' (the load's WAL is not needed by any
-//     backup), VACUUM ANALYZE, CHECKPOINT; then `pgbackrest stanza-create`, archive_command =
-//     `pgbackrest archive-push %p && pgark wal-push %p` (both repositories get the same WAL).
-//  2. full backups, one run each, in this order: pgark, pgBackRest, pg_basebackup (reference).
+//     backup), VACUUM ANALYZE, CHECKPOINT; then `pgbackrest stanza-create` per pgBackRest, archive_command =
+//     `pgbackrest archive-push %p && ... && pgark wal-push %p` (every repository gets the same WAL).
+//  2. full backups, one run each, in this order: pgark, each pgBackRest, pg_basebackup (reference).
 //     Before every timed command: pg_switch_wal(), wait until it is archived, `sync`. Each command
 //     runs as `postgres` under `/usr/bin/time -f '%M %e %U %S'`; its process tree's summed RSS is
 //     also sampled every 100 ms from /proc. Caches are warm (the dataset fits in RAM; page cache
@@ -61,8 +66,9 @@ import {
   NODE,
   PG_BIN,
   PGARK,
-  PGBACKREST,
+  pgbackrestBinaries,
   requireRootAndFiles,
+  sh,
   ROOT,
   shq,
   sleep,
@@ -80,10 +86,9 @@ import {
 
 const MARKER = '<!-- GENERATED: everything below is rewritten by bench/backup.mjs -->';
 const STANZA = 'bench';
-const RSS_TARGET_KIB = 256 * 1024; // 256 MiB
 
 const argv = process.argv.slice(2);
-const KNOWN = new Set(['--scale', '--random-gb', '--datasets', '--keep', '--skip-incr', '--check-restore', '--no-check-restore', '--incr-seconds', '--jobs', '--budget-sec', '--out', '--no-write']);
+const KNOWN = new Set(['--scale', '--random-gb', '--datasets', '--keep', '--skip-incr', '--check-restore', '--no-check-restore', '--incr-seconds', '--jobs', '--budget-sec', '--out', '--no-write', '--pgbackrest']);
 for (const a of argv) {
   if (a.startsWith('--') && !KNOWN.has(a)) {
     console.error(`unknown option ${a}`);
@@ -121,7 +126,16 @@ for (const d of DATASETS) {
   }
 }
 
-requireRootAndFiles('bench/backup.mjs', [join(PG_BIN, 'initdb'), join(PG_BIN, 'pgbench'), PGBACKREST, TIME, join(ROOT, 'dist/src/cli/main.js')]);
+const BINARIES = pgbackrestBinaries(argValue('--pgbackrest', undefined));
+requireRootAndFiles('bench/backup.mjs', [join(PG_BIN, 'initdb'), join(PG_BIN, 'pgbench'), ...BINARIES, TIME, join(ROOT, 'dist/src/cli/main.js')]);
+
+/** pgBackRest peers: binary, version, whether bundling/block incremental is on (2.46 and newer: its best layout). */
+const peers = BINARIES.map((bin) => {
+  const version = /pgBackRest ([\d.]+)/.exec(sh(bin, ['version']))?.[1] ?? '?';
+  const [maj, min] = version.split('.').map(Number);
+  const bundle = maj > 2 || (maj === 2 && min >= 46);
+  return { bin, version, bundle, name: `pgBackRest ${version}${bundle ? ' (bundle+block)' : ''}`, key: `pgbackrest-${version}` };
+});
 
 const budget = createBudget(TOTAL_BUDGET_MS);
 const { started, log, remaining, bounded } = budget;
@@ -270,12 +284,14 @@ async function runDataset(name) {
 
     // --- repositories and archiving to both ------------------------------------------------
     const pgarkRepo = await pgarkRepoCreate(run, mkPgDir(join(dsDir, 'repo-pgark')));
-    const brRepo = mkPgDir(join(dsDir, 'repo-pgbackrest'));
-    const br = writePgbackrestConf(join(dsDir, 'pgbackrest'), { repo: brRepo, pgPath: dataDir, port: cl.port, sockDir: cl.sockDir, stanza: STANZA, jobs: JOBS });
-    R.pgbrConf = br.text;
-    await run(PGBACKREST, [`--config=${br.conf}`, `--stanza=${STANZA}`, 'stanza-create'], { asPg: true, timeoutMs: 120_000 });
+    const brs = peers.map((p) => {
+      const repo = mkPgDir(join(dsDir, `repo-${p.key}`));
+      return { ...p, repo, ...writePgbackrestConf(join(dsDir, p.key), { repo, pgPath: dataDir, port: cl.port, sockDir: cl.sockDir, stanza: STANZA, jobs: JOBS, bundle: p.bundle }) };
+    });
+    R.peers = brs.map((b) => ({ key: b.key, name: b.name, version: b.version, bin: b.bin, conf: b.text }));
+    for (const b of brs) await run(b.bin, [`--config=${b.conf}`, `--stanza=${STANZA}`, 'stanza-create'], { asPg: true, timeoutMs: 120_000 });
     const archiveCommand = [
-      [PGBACKREST, `--config=${br.conf}`, `--stanza=${STANZA}`, 'archive-push', '%p'].map(shq).join(' '),
+      ...brs.map((b) => [b.bin, `--config=${b.conf}`, `--stanza=${STANZA}`, 'archive-push', '%p'].map(shq).join(' ')),
       [NODE, PGARK, 'wal-push', '%p', '--repo', pgarkRepo, '--stanza', STANZA].map(shq).join(' '),
     ].join(' && ');
     R.archiveCommand = archiveCommand;
@@ -284,21 +300,34 @@ async function runDataset(name) {
     await switchAndWaitArchived(cl);
 
     const pgEnv = cl.env;
-    const pgarkArgs = (type) => [PGARK, 'backup', '--type', type, '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', dataDir, '--jobs', String(JOBS)];
-    const brArgs = (type) => [`--config=${br.conf}`, `--stanza=${STANZA}`, `--type=${type}`, 'backup'];
+    const pgarkArgs = (type) => [PGARK, 'backup', '--type', type, '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', dataDir, '--jobs', String(JOBS), '--json', '--no-progress'];
+    const brArgs = (b, type) => [`--config=${b.conf}`, `--stanza=${STANZA}`, `--type=${type}`, 'backup'];
+    /** What pgark's backup said it read (its --json output). */
+    const pgarkRead = (r) => {
+      try {
+        const j = JSON.parse(r.stdout);
+        return { read: j.size.original, unchangedFiles: j.size.unchangedFiles ?? 0, unchangedBytes: j.size.unchangedBytes ?? 0 };
+      } catch {
+        return undefined;
+      }
+    };
 
     // --- full backups ------------------------------------------------------------------------
     await switchAndWaitArchived(cl);
     let snap = snapshot('pgark', pgarkRepo);
     const pgarkFull = await measure(`${name} pgark full backup`, NODE, pgarkArgs('full'), { env: pgEnv, dir: work });
     pgarkFull.stored = storedBy('pgark', pgarkRepo, snap);
+    pgarkFull.read = pgarkRead(pgarkFull);
     R.rows.pgarkFull = pgarkFull;
 
-    await switchAndWaitArchived(cl);
-    snap = snapshot('pgbackrest', brRepo);
-    const brFull = await measure(`${name} pgBackRest full backup`, PGBACKREST, brArgs('full'), { env: {}, dir: work });
-    brFull.stored = storedBy('pgbackrest', brRepo, snap);
-    R.rows.brFull = brFull;
+    const brFull = {};
+    for (const b of brs) {
+      await switchAndWaitArchived(cl);
+      snap = snapshot('pgbackrest', b.repo);
+      const r = await measure(`${name} ${b.name} full backup`, b.bin, brArgs(b, 'full'), { env: {}, dir: work });
+      r.stored = storedBy('pgbackrest', b.repo, snap);
+      R.rows[`full:${b.key}`] = brFull[b.key] = r;
+    }
 
     await switchAndWaitArchived(cl);
     const baseDir = mkPgDir(join(dsDir, 'basebackup'));
@@ -325,21 +354,26 @@ async function runDataset(name) {
       rmSync(target, { recursive: true, force: true });
       return r;
     };
-    const brRestore = async (round) => {
-      const target = mkPgDir(join(dsDir, `restore-pgbackrest-${round}`));
-      const r = await measure(`${name} pgBackRest restore (run ${round})`, PGBACKREST, [`--config=${br.conf}`, `--stanza=${STANZA}`, `--pg1-path=${target}`, 'restore'], { env: {}, dir: work });
+    const brRestore = async (b, round) => {
+      const target = mkPgDir(join(dsDir, `restore-${b.key}-${round}`));
+      const r = await measure(`${name} ${b.name} restore (run ${round})`, b.bin, [`--config=${b.conf}`, `--stanza=${STANZA}`, `--pg1-path=${target}`, 'restore'], { env: {}, dir: work });
       rmSync(target, { recursive: true, force: true });
       return r;
     };
     if (!pgarkFull.ok) R.notes.push('pgark restore and incremental skipped: the pgark full backup failed.');
-    if (!brFull.ok) R.notes.push('pgBackRest restore and incremental skipped: the pgBackRest full backup failed.');
+    for (const b of brs) if (!brFull[b.key].ok) R.notes.push(`${b.name} restore and incremental skipped: its full backup failed.`);
     const p1 = pgarkFull.ok ? await pgarkRestore(1) : undefined;
-    const b1 = brFull.ok ? await brRestore(1) : undefined;
-    const b2 = brFull.ok ? await brRestore(2) : undefined;
+    const bRuns = {};
+    for (const b of brs) bRuns[b.key] = [brFull[b.key].ok ? await brRestore(b, 1) : undefined];
+    for (const b of brs) bRuns[b.key].push(brFull[b.key].ok ? await brRestore(b, 2) : undefined);
     const p2 = pgarkFull.ok ? await pgarkRestore(2) : undefined;
     if (p1 || p2) R.rows.pgarkRestore = best(p1, p2);
-    if (b1 || b2) R.rows.brRestore = best(b1, b2);
-    R.restoreRuns = { pgark: [p1?.secs, p2?.secs], pgbackrest: [b1?.secs, b2?.secs] };
+    R.restoreRuns = { pgark: [p1?.secs, p2?.secs] };
+    for (const b of brs) {
+      const [b1, b2] = bRuns[b.key];
+      if (b1 || b2) R.rows[`restore:${b.key}`] = best(b1, b2);
+      R.restoreRuns[b.name] = [b1?.secs, b2?.secs];
+    }
 
     if (pgbb.ok) {
       const target = join(dsDir, 'restore-cp');
@@ -358,20 +392,30 @@ async function runDataset(name) {
         snap = snapshot('pgark', pgarkRepo);
         const r = await measure(`${name} pgark incr backup`, NODE, pgarkArgs('incr'), { env: pgEnv, dir: work });
         r.stored = storedBy('pgark', pgarkRepo, snap);
+        r.read = pgarkRead(r);
         R.rows.pgarkIncr = r;
       }
-      if (brFull.ok) {
+      for (const b of brs) {
+        if (!brFull[b.key].ok) continue;
         await switchAndWaitArchived(cl);
-        snap = snapshot('pgbackrest', brRepo);
-        const r = await measure(`${name} pgBackRest incr backup`, PGBACKREST, brArgs('incr'), { env: {}, dir: work });
-        r.stored = storedBy('pgbackrest', brRepo, snap);
-        R.rows.brIncr = r;
+        snap = snapshot('pgbackrest', b.repo);
+        const r = await measure(`${name} ${b.name} incr backup`, b.bin, brArgs(b, 'incr'), { env: {}, dir: work });
+        r.stored = storedBy('pgbackrest', b.repo, snap);
+        R.rows[`incr:${b.key}`] = r;
+      }
+      if (pgarkFull.ok) {
+        // For reference: an incremental that reads every file (--delta; what every pgark
+        // incremental did before it took unchanged files unread), on the incremental just taken.
+        await switchAndWaitArchived(cl);
+        snap = snapshot('pgark', pgarkRepo);
+        const r = await measure(`${name} pgark incr backup --delta (reads every file)`, NODE, [...pgarkArgs('incr'), '--delta'], { env: pgEnv, dir: work });
+        r.stored = storedBy('pgark', pgarkRepo, snap);
+        r.read = pgarkRead(r);
+        R.rows.pgarkIncrDelta = r;
       }
     }
-    R.walArchived = {
-      pgark: treeBytes(join(pgarkRepo, STANZA, 'wal')).bytes,
-      pgbackrest: treeBytes(join(brRepo, 'archive')).bytes,
-    };
+    R.walArchived = { pgark: treeBytes(join(pgarkRepo, STANZA, 'wal')).bytes };
+    for (const b of brs) R.walArchived[b.name] = treeBytes(join(b.repo, 'archive')).bytes;
   } catch (e) {
     R.error = e;
     log(`[${name}] FAILED: ${e.stack ?? e}`);
@@ -484,30 +528,41 @@ function datasetSection(R) {
     );
   }
   const st = (r, k = 'backupBytes') => (r?.ok ? r.stored?.[k] : null);
-  const pgarkFullBytes = st(rows.pgarkFull);
-  const brFullBytes = st(rows.brFull);
-  const pgarkIncrBytes = rows.pgarkIncr?.ok ? rows.pgarkIncr.stored.repoDelta : null;
-  const brIncrBytes = rows.brIncr?.ok ? rows.brIncr.stored.repoDelta : null;
-  const tFull = ratio(rows.pgarkFull?.ok ? rows.pgarkFull.secs : null, rows.brFull?.ok ? rows.brFull.secs : null);
-  const tRestore = ratio(rows.pgarkRestore?.ok ? rows.pgarkRestore.secs : null, rows.brRestore?.ok ? rows.brRestore.secs : null);
-  const tIncr = ratio(rows.pgarkIncr?.ok ? rows.pgarkIncr.secs : null, rows.brIncr?.ok ? rows.brIncr.secs : null);
-  const bIncr = ratio(pgarkIncrBytes, brIncrBytes);
-  const rss = (a, b) => ratio(peakOf(a), peakOf(b));
-  const pgarkPeaks = [rows.pgarkFull, rows.pgarkRestore, rows.pgarkIncr].map(peakOf).filter((x) => x != null);
+  const ps = R.peers ?? [];
+  const newest = ps[ps.length - 1];
+  const secs = (r) => (r?.ok ? r.secs : null);
+  const cpu = (r) => (r?.ok ? r.cpuSecs : null);
+  const incrBytes = (r) => (r?.ok ? r.stored.repoDelta : null);
+  const cpuCell = (r) => statusOf(r) ?? f1(r.cpuSecs);
+  const mbCell = (r, v) => (r?.ok ? fmtMB(v) : statusOf(r));
+  const pgarkPeaks = [rows.pgarkFull, rows.pgarkRestore, rows.pgarkIncr, rows.pgarkIncrDelta].map(peakOf).filter((x) => x != null);
   const pgarkPeak = pgarkPeaks.length ? Math.max(...pgarkPeaks) : null;
-
-  out.push('| metric | pgark | pgBackRest | reference | pgark / pgBackRest | target | met |', '|---|---|---|---|---|---|---|');
-  out.push(`| full backup time, s | ${secsCell(rows.pgarkFull)} | ${secsCell(rows.brFull)} | ${secsCell(rows.pgbb)} (pg_basebackup) | ${f2(tFull)} | ≤ 0.75 | ${verdict(tFull, 0.75)} |`);
-  out.push(`| full backup stored, MB | ${rows.pgarkFull?.ok ? fmtMB(pgarkFullBytes) : secsCell(rows.pgarkFull)} | ${rows.brFull?.ok ? fmtMB(brFullBytes) : secsCell(rows.brFull)} | ${rows.pgbb?.ok ? fmtMB(st(rows.pgbb)) : secsCell(rows.pgbb)} (uncompressed) | ${f2(ratio(pgarkFullBytes, brFullBytes))} | — | |`);
-  out.push(`| full backup peak RSS, MiB | ${rssCell(rows.pgarkFull)} | ${rssCell(rows.brFull)} | ${rssCell(rows.pgbb)} | ${f2(rss(rows.pgarkFull, rows.brFull))} | pgark < 256 | ${verdict(peakOf(rows.pgarkFull), RSS_TARGET_KIB, true)} |`);
-  out.push(`| restore time, s | ${secsCell(rows.pgarkRestore)} | ${secsCell(rows.brRestore)} | ${secsCell(rows.cpRestore)} (cp -a) | ${f2(tRestore)} | ≤ 1.0 | ${verdict(tRestore, 1.0)} |`);
-  out.push(`| restore peak RSS, MiB | ${rssCell(rows.pgarkRestore)} | ${rssCell(rows.brRestore)} | ${rssCell(rows.cpRestore)} | ${f2(rss(rows.pgarkRestore, rows.brRestore))} | pgark < 256 | ${verdict(peakOf(rows.pgarkRestore), RSS_TARGET_KIB, true)} |`);
+  /** One metric: pgark, each peer, a reference, pgark ÷ each peer, the target against the newest peer. */
+  const line = (metric, kind, cell, value, ref, target) => {
+    const peerRows = ps.map((p) => rows[`${kind}:${p.key}`]);
+    const pg = rows[`pgark${kind[0].toUpperCase()}${kind.slice(1)}`];
+    const ratios = peerRows.map((r) => ratio(value(pg), value(r)));
+    const vsNewest = ratios[ratios.length - 1] ?? null;
+    out.push(`| ${metric} | ${cell(pg)} | ${peerRows.map(cell).join(' | ')} | ${ref} | ${ratios.map(f2).join(' | ')} | ${target ? target[0] : '—'} | ${target ? verdict(vsNewest, target[1]) : ''} |`);
+  };
+  out.push(`| metric | pgark | ${ps.map((p) => p.name).join(' | ')} | reference | ${ps.map((p) => `pgark / ${p.version}`).join(' | ')} | target (vs ${newest?.version ?? '—'}) | met |`);
+  out.push(`|${'---|'.repeat(6 + 2 * ps.length)}`);
+  line('full backup time, s', 'full', secsCell, secs, `${secsCell(rows.pgbb)} (pg_basebackup)`, ['≤ 0.75', 0.75]);
+  line('full backup CPU, s (user+sys)', 'full', cpuCell, cpu, `${cpuCell(rows.pgbb)} (pg_basebackup)`, ['≤ 0.75', 0.75]);
+  line('full backup stored, MB', 'full', (r) => mbCell(r, st(r)), (r) => st(r), `${mbCell(rows.pgbb, st(rows.pgbb))} (uncompressed)`);
+  line('full backup peak RSS, MiB', 'full', rssCell, peakOf, rssCell(rows.pgbb));
+  line('restore time, s', 'restore', secsCell, secs, `${secsCell(rows.cpRestore)} (cp -a)`, ['≤ 1.0', 1.0]);
+  line('restore CPU, s', 'restore', cpuCell, cpu, `${cpuCell(rows.cpRestore)} (cp -a)`);
+  line('restore peak RSS, MiB', 'restore', rssCell, peakOf, rssCell(rows.cpRestore));
   if (!SKIP_INCR) {
-    out.push(`| incr backup time, s | ${secsCell(rows.pgarkIncr)} | ${secsCell(rows.brIncr)} | — | ${f2(tIncr)} | — | |`);
-    out.push(`| incr bytes stored, MB | ${rows.pgarkIncr?.ok ? fmtMB(pgarkIncrBytes) : secsCell(rows.pgarkIncr)} | ${rows.brIncr?.ok ? fmtMB(brIncrBytes) : secsCell(rows.brIncr)} | — | ${f2(bIncr)} | ≤ 1.0 | ${verdict(bIncr, 1.0)} |`);
-    out.push(`| incr peak RSS, MiB | ${rssCell(rows.pgarkIncr)} | ${rssCell(rows.brIncr)} | — | ${f2(rss(rows.pgarkIncr, rows.brIncr))} | pgark < 256 | ${verdict(peakOf(rows.pgarkIncr), RSS_TARGET_KIB, true)} |`);
+    line('incr backup time, s', 'incr', secsCell, secs, '—', ['≤ 0.75', 0.75]);
+    line('incr backup CPU, s', 'incr', cpuCell, cpu, '—', ['≤ 0.75', 0.75]);
+    line('incr bytes stored, MB', 'incr', (r) => mbCell(r, incrBytes(r)), incrBytes, '—', ['≤ 1.0', 1.0]);
+    line('incr peak RSS, MiB', 'incr', rssCell, peakOf, '—');
   }
-  out.push(`| pgark peak RSS over its commands, MiB | ${fmtMiB(pgarkPeak)} | | | | < 256 | ${verdict(pgarkPeak, RSS_TARGET_KIB, true)} |`);
+  out.push(`| pgark peak RSS over its commands, MiB | ${fmtMiB(pgarkPeak)} | ${ps.map(() => '').join(' | ')} | | ${ps.map(() => '').join(' | ')} | ≤ 96 | ${verdict(pgarkPeak, 96 * 1024)} |`);
+  const rd = (r) => (r?.read ? `${fmtMB(r.read.read)} MB read${r.read.unchangedFiles ? `, ${r.read.unchangedFiles} unchanged files (${fmtMB(r.read.unchangedBytes)} MB) not read` : ''}` : 'n/a');
+  out.push('', `pgark bytes read (its --json \`size\`): full backup ${rd(rows.pgarkFull)}; incremental ${rd(rows.pgarkIncr)}; incremental --delta on it ${rd(rows.pgarkIncrDelta)} (CPU ${cpuCell(rows.pgarkIncrDelta)} s).`);
   out.push('');
   out.push(
     'Peak RSS cells: GNU time `%M` of the largest single process (Σ = summed RSS of the whole process tree, sampled every 100 ms; shared pages count once per process). The 256 MiB target is checked against the larger of the two. ' +
@@ -519,7 +574,7 @@ function datasetSection(R) {
   if (R.check) out.push(`pgark restore check: ${R.check.summary}`, '');
   else if (CHECK_RESTORE && rows.pgarkRestore?.ok) out.push('pgark restore check: not run', '');
   if (R.restoredBytes != null) out.push(`pgark-restored data directory: ${fmtMB(R.restoredBytes)} MB.`, '');
-  if (R.walArchived) out.push(`WAL archive after the run: pgark ${fmtMB(R.walArchived.pgark)} MB, pgBackRest ${fmtMB(R.walArchived.pgbackrest)} MB.`, '');
+  if (R.walArchived) out.push(`WAL archive after the run: ${Object.entries(R.walArchived).map(([k, v]) => `${k} ${fmtMB(v)} MB`).join(', ')}.`, '');
 
   out.push('Every timed command (one run each, in execution order):', '');
   out.push('| command | exit | wall s | CPU s (user+sys) | peak RSS MiB (%M) | tree Σ MiB | stored MB | new backup dir MB | load avg before |', '|---|---|---|---|---|---|---|---|---|');
@@ -535,12 +590,12 @@ function datasetSection(R) {
   }
   out.push('');
   if (R.archiveCommand) out.push(`archive_command: \`${R.archiveCommand}\``, '');
-  if (R.pgbrConf) out.push('pgbackrest.conf:', '', '```ini', R.pgbrConf.trim(), '```', '');
+  for (const p of R.peers ?? []) out.push(`pgbackrest.conf of ${p.name} (\`${p.bin}\`):`, '', '```ini', p.conf.trim(), '```', '');
   const failures = Object.values(rows).filter((r) => !r.ok);
   const notes = [...R.notes];
   if (R.restoreRuns) {
     const f = (xs) => xs.map((x) => (x == null ? 'n/a' : `${x.toFixed(2)} s`)).join(' / ');
-    notes.push(`restore runs (order pgark, pgBackRest, pgBackRest, pgark; the faster of each is in the table): pgark ${f(R.restoreRuns.pgark)}, pgBackRest ${f(R.restoreRuns.pgbackrest)}`);
+    notes.push(`restore runs (order pgark, each pgBackRest, each pgBackRest again, pgark; the faster of each is in the table): ${Object.entries(R.restoreRuns).map(([k, v]) => `${k} ${f(v)}`).join(', ')}`);
   }
   for (const r of failures) notes.push(`${r.label} ${statusOf(r)}; stderr tail:\n${(r.stderr || '(empty)').trim().slice(-1500)}`);
   if (R.check && !R.check.ok && R.check.log) notes.push(`restore check server log tail:\n${R.check.log}`);
@@ -556,13 +611,14 @@ function report(error) {
     `Method: one fresh PostgreSQL 15 cluster per dataset (\`initdb --data-checksums\`, ${Object.entries(results.datasets[0]?.pgConf ?? {})
       .filter(([k]) => ['shared_buffers', 'max_wal_size', 'checkpoint_timeout', 'autovacuum', 'wal_level'].includes(k))
       .map(([k, v]) => `${k}=${v}`)
-      .join(' ')}), loaded with archive_command=/bin/true, then archive_command = pgBackRest archive-push && pgark wal-push (both repositories receive the same WAL). ` +
+      .join(' ')}), loaded with archive_command=/bin/true, then archive_command = each pgBackRest's archive-push && pgark wal-push (every repository receives the same WAL). ` +
       `Each candidate ran ONCE, in the order of the per-command table, with \`--jobs ${JOBS}\` / \`process-max=${JOBS}\`, pgBackRest \`compress-type=lz4 start-fast=y\` (page checksums verified, its default with data checksums on). ` +
       'Before each timed command: `pg_switch_wal()`, wait until that segment is archived, `sync`. Page cache WARM for every candidate (the dataset fits in RAM; caches are not dropped). ' +
       'Restores go to empty directories on the same filesystem; only the restore command is timed (`cp -a` does not fsync; pgark and pgBackRest do). MB = 10^6 bytes, MiB = 2^20 bytes.',
     '',
   );
-  out.push('Targets: full backup time ≤ 0.75× pgBackRest, restore time ≤ 1.0× pgBackRest, incremental bytes stored ≤ pgBackRest, pgark peak RSS < 256 MiB.', '');
+  out.push(`- pgBackRest binaries (\`--pgbackrest a,b\` or PGARK_BENCH_PGBACKREST): ${peers.map((p) => `\`${p.bin}\` = ${p.version}${p.bundle ? ' (repo1-bundle=y, repo1-block=y)' : ''}`).join('; ')}`, '');
+  out.push('Targets (issue 17, against the newest pgBackRest in the run): full and incremental backup time ≤ 0.75×, restore time ≤ 1.0×, incremental bytes stored ≤ 1.0×, pgark peak RSS ≤ 96 MiB. The machine may be shared: CPU s (user+sys) is the load-independent figure.', '');
   for (const R of results.datasets) out.push(datasetSection(R));
   return out.join('\n');
 }

@@ -12,10 +12,12 @@
 //      receive --synchronous` (one receiver at a time, synchronous_standby_names + reload).
 //
 //   npm run bench:receive                 # as root (the cluster runs as the `postgres` OS user)
-//   node bench/receive.mjs [--duration 60] [--scale 20] [--sync-duration 20] [--smoke]
+//   node bench/receive.mjs [--duration 60] [--scale 20] [--sync-duration 20] [--smoke] [--sync-only]
 //                          [--budget-sec S] [--keep] [--out FILE | --no-write]
 //   smoke (~1 min; scale 2, 10 s load, 5 s per synchronous run; writes /tmp/pgark-receive-smoke.md
 //   unless --out): node bench/receive.mjs --smoke
+//   --cpu-prof-dir DIR: the pgark receivers write CPU profiles there (node --cpu-prof)
+//   --sync-only: phase 2 alone (synchronous commit latency), e.g. --smoke --sync-only --sync-duration 10
 //
 // Needs: postgresql-15 (server, client, pg_receivewal, pgbench), GNU time (/usr/bin/time), a built
 // pgark (dist/src/receiver/receiver.js). Writes bench/results/receive.md (text above the GENERATED
@@ -78,10 +80,14 @@ const SYNC_CLIENTS = [1, 8];
 // once a second, so 1 s samples see each one's lag at a nearly fixed phase of its reply cycle.
 const FINE = 0.1;
 
-const args = parseBenchArgs(['--keep', '--no-write', '--smoke'], ['--duration', '--scale', '--sync-duration', '--budget-sec', '--out']);
+const args = parseBenchArgs(['--keep', '--no-write', '--smoke', '--sync-only'], ['--duration', '--scale', '--sync-duration', '--budget-sec', '--out', '--cpu-prof-dir']);
 const argv = args.argv;
 const argValue = args.value;
 const SMOKE = argv.includes('--smoke');
+/** Only phase 2 (synchronous commit latency): no lag phase, no side check. */
+const SYNC_ONLY = argv.includes('--sync-only');
+/** pgark receivers write a CPU profile (node --cpu-prof) into this directory (writable by postgres). */
+const CPU_PROF_DIR = argValue('--cpu-prof-dir', '');
 const DURATION = Number(argValue('--duration', SMOKE ? '10' : '60'));
 const SCALE = Number(argValue('--scale', SMOKE ? '2' : '20'));
 const SYNC_DURATION = Number(argValue('--sync-duration', SMOKE ? '5' : '20'));
@@ -170,7 +176,7 @@ function startReceiver(key, label, words) {
   const timeFile = join(tmpRoot, 'rss', `${label}.txt`);
   writePgFile(timeFile, '');
   const [file, args] = asPgArgv(TIME, ['-f', '%M %e %U %S', '-o', timeFile, ...words]);
-  const child = spawn(file, args, { env: { ...BASE_ENV, HOME: '/var/lib/postgresql' }, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(file, args, { env: { ...BASE_ENV, HOME: '/var/lib/postgresql', ...(CPU_PROF_DIR && key === 'pgark' ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${CPU_PROF_DIR}` } : {}) }, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => (out += d));
@@ -596,8 +602,12 @@ async function runBench() {
   await run(join(PG_BIN, 'pgbench'), ['-i', '-q', '-s', String(SCALE)], { env: main.env, timeoutMs: 600_000 });
   await main.psql('VACUUM ANALYZE; CHECKPOINT;');
 
-  await lagPhase();
-  await verifyPhase();
+  if (!SYNC_ONLY) {
+    await lagPhase();
+    await verifyPhase();
+  } else {
+    await main.psql(`CHECKPOINT; SELECT pg_create_physical_replication_slot(${sq(SLOT.pgrw)}, true); SELECT pg_create_physical_replication_slot(${sq(SLOT.pgark)}, true);`);
+  }
   await syncPhase();
   // the whole repository after both phases (lag + synchronous runs): still no gap
   const wv = await run(NODE, [PGARK, 'wal-verify', '--repo', pgarkRepo, '--stanza', STANZA, '--json'], { asPg: true, allowFail: true, timeoutMs: 300_000 });
@@ -826,5 +836,5 @@ if (WRITE && (results.lag || results.sync.length)) {
   log(`wrote ${RESULTS}`);
 }
 const v = results.verify;
-const bad = failure || !v || v.missing.length || v.differ.length || v.fetchErrors.length || (v.walVerify && !v.walVerify.ok);
+const bad = failure || (!v && !SYNC_ONLY) || (v && (v.missing.length || v.differ.length || v.fetchErrors.length || (v.walVerify && !v.walVerify.ok)));
 process.exit(bad ? 1 : 0);

@@ -32,6 +32,16 @@ if (process.env.UV_THREADPOOL_SIZE === undefined && (argv.includes('wal-push') |
   process.env.UV_THREADPOOL_SIZE = '2';
   process.env.PGARK_UV_THREADPOOL_SIZE_SET = '1';
 }
+// lz4-napi allocates through its own mimalloc, which keeps freed pages for a while and commits
+// memory ahead; it reads these when it loads (after this line). For a one-file call: pages back
+// at once, nothing committed ahead: ~4 MiB less peak RSS for a wal-push, same CPU
+// (bench/results/memory.md). Workers it starts drop them again (src/wal/spawn-worker.ts).
+if ((argv.includes('wal-push') || argv.includes('wal-fetch')) && !Object.keys(process.env).some((k) => k.startsWith('MIMALLOC_'))) {
+  process.env.MIMALLOC_PURGE_DELAY = '0';
+  process.env.MIMALLOC_EAGER_COMMIT = '0';
+  process.env.MIMALLOC_ARENA_EAGER_COMMIT = '0';
+  process.env.PGARK_MIMALLOC_SET = '1';
+}
 
 // For restore_command every exit code up to 125 means "not archived" and lets PostgreSQL end
 // recovery, so anything unexpected in wal-fetch must exit above 125 (src/cli/wal-fetch-exit.cjs,

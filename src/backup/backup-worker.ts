@@ -113,7 +113,7 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
     const startLsn = parseLsn(init.startLsn);
     const checker = new PageChecker(init, f, fh, startLsn);
     const hash = createHash('sha256');
-    const entry: FileEntry = { t: 'file', path: f.path, size: 0, mode: f.mode, mtimeMs: f.mtimeMs, sha256: '' };
+    const entry: FileEntry = { t: 'file', path: f.path, size: 0, mode: f.mode, mtimeMs: f.mtimeMs, ...(f.ctimeMs !== undefined ? { ctimeMs: f.ctimeMs } : {}), sha256: '' };
     const parent = f.parent;
     const incremental = init.parentStartLsn !== undefined;
 
@@ -250,8 +250,9 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
   }
 }
 
-export async function runBackupTask(init: BackupWorkerInit, task: BackupTask, progress: (bytes: number) => void): Promise<BackupTaskResult> {
-  const repo = await repository(init);
+/** One copy task; `own` is the caller's open repository when the task runs on the main thread (backup.ts). */
+export async function runBackupTask(init: BackupWorkerInit, task: BackupTask, progress: (bytes: number) => void, own?: Repository): Promise<BackupTaskResult> {
+  const repo = own ?? await repository(init);
   let a: Attempt = { entries: [], offset: 0, readBytes: 0, changedBlocks: 0, reusedBlocks: 0 };
   let pending = 0;
   const report = (n: number) => {
@@ -289,4 +290,4 @@ export async function runBackupTask(init: BackupWorkerInit, task: BackupTask, pr
   };
 }
 
-serveWorker<BackupWorkerInit, BackupTask, BackupTaskResult>(runBackupTask);
+serveWorker<BackupWorkerInit, BackupTask, BackupTaskResult>((init, task, progress) => runBackupTask(init, task, progress));

@@ -37,7 +37,8 @@ import { manifestLines, MANIFEST_FORMAT, type FileEntry, type Manifest } from '.
 import { planTasks, type BackupTask } from './tasks.js';
 import { checkLabel, chooseBackupType, finishParts, mergeEntry, nextBackupId, walNeeded } from './backup-rules.js';
 import type { CodecName } from '../io/codec.js';
-import { walkDataDirectory } from './walk.js';
+import { walkDataDirectory, type WalkFile } from './walk.js';
+import { reuseEntry, unchangedFiles } from './unchanged.js';
 import { describeFileDecision } from './file-decision.js';
 
 /**
@@ -57,6 +58,8 @@ export interface BackupOptions {
   checkpoint: 'fast' | 'spread';
   storeWal: boolean;
   progress: boolean;
+  /** --delta: an incremental reads every file (no file is taken from the parent on size and mtime alone). */
+  delta?: boolean;
 }
 
 export interface BackupOutcome {
@@ -81,11 +84,11 @@ export type StoreFacts = Pick<ServerChecked, 'pgdata' | 'codec'> & {
 /** What the copy of the data directory produced. */
 export interface Copied {
   files: Map<string, FileEntry>;
-  stats: { raw: number; stored: number; read: number; changed: number; reused: number; objects: number };
+  stats: { raw: number; stored: number; read: number; changed: number; reused: number; objects: number; unchanged: number; unchangedBytes: number };
 }
 
 export function emptyCopy(): Copied {
-  return { files: new Map(), stats: { raw: 0, stored: 0, read: 0, changed: 0, reused: 0, objects: 0 } };
+  return { files: new Map(), stats: { raw: 0, stored: 0, read: 0, changed: 0, reused: 0, objects: 0, unchanged: 0, unchangedBytes: 0 } };
 }
 
 /** Fold one copy task's result (one object) into the copy; files stored in parts are finished by finishParts once all are in. */
@@ -126,19 +129,24 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
     const start = await backupStart(client, facts, `pgark backup ${id}`, o.checkpoint === 'fast');
     log.info(`backup ${id}: started at ${start.lsn} on timeline ${start.timeline}`);
     phases.lap('pg_backup_start', `checkpoint ${o.checkpoint === 'fast' ? 'fast' : 'spread'}`);
+    const copyStartMs = Date.now();
     const walk = await walkDataDirectory(server.pgdata, facts.pgVersion);
-    const tasks = planTasks(walk.files, parentManifest?.files);
-    const total = walk.files.reduce((n, f) => n + f.size, 0);
-    phases.lap('walk the data directory', `${walk.files.length} files, ${total} bytes, ${walk.excluded} excluded; ${tasks.length} objects planned`);
+    const skip = unchangedFiles(walk.files, parentManifest?.files, { delta: o.delta === true, copyStartMs, parentCopyStartMs: parentManifest?.header.copyStartMs });
+    if (skip.readAll && parentManifest) notes.push(`incremental backup: ${skip.readAll}`);
+    const toRead = skip.unchanged.size > 0 ? walk.files.filter((f) => !skip.unchanged.has(f.path)) : walk.files;
+    const tasks = planTasks(toRead, parentManifest?.files);
+    const total = toRead.reduce((n, f) => n + f.size, 0);
+    phases.lap('walk the data directory', `${walk.files.length} files, ${total} bytes to read, ${skip.unchanged.size} unchanged since the parent (not read), ${walk.excluded} excluded; ${tasks.length} objects planned`);
     const progress = o.progress ? new Progress({ what: 'backup', totalBytes: total, out: process.stderr, tty: process.stderr.isTTY === true }) : undefined;
     const init: BackupWorkerInit = {
       settings, backupId: id, codec: server.codec, level: settings.compressLevel, checksums: facts.dataChecksums, blockSize: facts.blockSize,
       relsegBlocks: facts.relsegBlocks, startLsn: start.lsn, ...(parent ? { parentStartLsn: parent.start.lsn } : {}),
     };
-    const copied = await copyDataFiles(init, jobs, tasks, progress, id);
+    const copied = await copyDataFiles(repo, init, jobs, tasks, progress, id);
+    if (parentManifest) addUnchanged(copied, walk.files, skip.unchanged, parentManifest.files, tasks.length);
     log.info(`backup ${id}: copied ${copied.stats.read} bytes into ${copied.stats.objects} objects`);
     phases.lap('copy files', `${copied.stats.read} bytes read, ${copied.stats.stored} stored in ${copied.stats.objects} objects` +
-      (type === 'incr' ? `, ${copied.stats.changed} changed and ${copied.stats.reused} reused blocks` : ''));
+      (type === 'incr' ? `, ${copied.stats.changed} changed and ${copied.stats.reused} reused blocks, ${copied.stats.unchanged} files (${copied.stats.unchangedBytes} bytes) not read` : ''));
 
     progress?.phase('stopping backup');
     const stop = await backupStop(client, facts);
@@ -159,7 +167,7 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
     log.info(`backup ${id}: WAL ${walNames[0]}..${walNames[walNames.length - 1]} in the repository`);
 
     // Manifest, then the catalog entry.
-    const manifest = await storeManifest(repo, server, { id, type, parent }, walk, o.storeWal, copied);
+    const manifest = await storeManifest(repo, server, { id, type, parent }, walk, o.storeWal, copied, copyStartMs);
     phases.lap('manifest', `${copied.files.size} files, ${manifest.size} bytes`);
     const failures = [...copied.files.values()].filter((f) => f.checksumFailures).map((f) => ({ path: f.path, blocks: f.checksumFailures! }));
     const info: BackupInfo = {
@@ -171,7 +179,7 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
       pgVersion: facts.pgVersion, systemIdentifier: facts.systemIdentifier, dataChecksums: facts.dataChecksums, fromStandby: server.fromStandby,
       size: {
         original: copied.stats.read, stored: copied.stats.stored, files: copied.files.size, objects: copied.stats.objects + 1,
-        ...(type === 'incr' ? { changedBlocks: copied.stats.changed, reusedBlocks: copied.stats.reused } : {}),
+        ...(type === 'incr' ? { changedBlocks: copied.stats.changed, reusedBlocks: copied.stats.reused, unchangedFiles: copied.stats.unchanged, unchangedBytes: copied.stats.unchangedBytes } : {}),
       },
       durationMs: Date.now() - started, checksumFailures: failures.reduce((n, f) => n + f.blocks.length, 0), codec: server.codec,
       manifest, pgarkVersion: PGARK_VERSION, host: hostname(),
@@ -223,14 +231,33 @@ export async function removeStale(repo: Repository, existing: readonly BackupInf
 }
 
 /** Copy the data directory with worker threads (backup-worker.ts). */
-async function copyDataFiles(init: BackupWorkerInit, jobs: number, tasks: BackupTask[], progress: Progress | undefined, id: string): Promise<Copied> {
+async function copyDataFiles(repo: Repository, init: BackupWorkerInit, jobs: number, tasks: BackupTask[], progress: Progress | undefined, id: string): Promise<Copied> {
   const copied = emptyCopy();
+  // One lane runs on this thread (one isolate fewer); its heavy work (reads, sha256, lz4) is native.
+  const { runBackupTask } = await import('./backup-worker.js');
   await runPool<BackupWorkerInit, BackupTask, BackupTaskResult>(
     new URL('./backup-worker.js', import.meta.url), jobs, init, tasks,
     (bytes) => progress?.add(bytes),
-    (r) => addTaskResult(copied, r, id));
+    (r) => addTaskResult(copied, r, id),
+    (_init, task, onProgress) => runBackupTask(init, task, onProgress, repo));
   finishParts(copied.files.values());
   return copied;
+}
+
+/**
+ * The files an incremental took from its parent without reading them (unchanged.ts): their
+ * entries, built from the parent's; `extraN` is the number of the object storeExtras writes.
+ */
+export function addUnchanged(copied: Copied, files: readonly WalkFile[], unchanged: ReadonlySet<string>, parent: ReadonlyMap<string, FileEntry>, extraN: number): void {
+  if (unchanged.size === 0) return;
+  for (const f of files) {
+    if (!unchanged.has(f.path)) continue;
+    const e = reuseEntry(parent.get(f.path)!, f, extraN);
+    copied.files.set(e.path, e);
+    copied.stats.unchanged++;
+    copied.stats.unchangedBytes += e.size;
+    log.trace(() => `backup: ${e.path}: ${e.size} bytes, size and mtime unchanged since the parent: not read, its copy is used`);
+  }
 }
 
 /** backup_label and tablespace_map (and the WAL `walNames`, with --store-wal) go in one more object, number `n`. */
@@ -259,7 +286,7 @@ export async function storeExtras(repo: Repository, server: StoreFacts, id: stri
 }
 
 /** Write the manifest (files sorted, pg_wal listed with --store-wal); what the catalog entry says of it. */
-export async function storeManifest(repo: Repository, server: StoreFacts, b: { id: string; type: 'full' | 'incr'; parent: Pick<BackupInfo, 'id'> | undefined }, walk: { dirs: Manifest['dirs']; links: Manifest['links'] }, storeWal: boolean, copied: Copied): Promise<BackupInfo['manifest']> {
+export async function storeManifest(repo: Repository, server: StoreFacts, b: { id: string; type: 'full' | 'incr'; parent: Pick<BackupInfo, 'id'> | undefined }, walk: { dirs: Manifest['dirs']; links: Manifest['links'] }, storeWal: boolean, copied: Copied, copyStartMs?: number): Promise<BackupInfo['manifest']> {
   const { facts } = server;
   const dirs = [...walk.dirs].sort((x, y) => (x.path < y.path ? -1 : 1));
   if (storeWal && !dirs.some((d) => d.path === 'pg_wal')) dirs.push({ t: 'dir', path: 'pg_wal', mode: 0o700 });
@@ -267,7 +294,7 @@ export async function storeManifest(repo: Repository, server: StoreFacts, b: { i
     header: {
       t: 'header', format: MANIFEST_FORMAT, id: b.id, type: b.type, ...(b.parent ? { parent: b.parent.id } : {}),
       pgVersion: facts.pgVersion, pgdata: facts.dataDirectory, blockSize: facts.blockSize, relsegBlocks: facts.relsegBlocks,
-      tablespaces: facts.tablespaces, owner: await ownerOfPath(server.pgdata),
+      tablespaces: facts.tablespaces, owner: await ownerOfPath(server.pgdata), ...(copyStartMs !== undefined ? { copyStartMs } : {}),
     },
     dirs,
     links: walk.links,

@@ -15,6 +15,7 @@ export interface TaskFile {
   abs: string;
   mode: number;
   mtimeMs: number;
+  ctimeMs?: number;
   planSize: number;
   relation?: { segment: number; fork: 'main' | 'fsm' | 'vm' | 'init' };
   /** The same path in the parent backup (incremental backups). */
@@ -41,6 +42,7 @@ export function planTasks(
   const bundleSize = o.bundleSize ?? BUNDLE_SIZE;
   const toTask = (f: WalkFile): TaskFile => {
     const t: TaskFile = { path: f.path, abs: f.abs, mode: f.mode, mtimeMs: f.mtimeMs, planSize: f.size };
+    if (f.ctimeMs !== undefined) t.ctimeMs = f.ctimeMs;
     if (f.relation) t.relation = { segment: f.relation.segment, fork: f.relation.fork };
     const p = parentFiles?.get(f.path);
     if (p) t.parent = p;

@@ -17,6 +17,8 @@ export interface WalkFile {
   size: number;
   mode: number;
   mtimeMs: number;
+  /** Inode change time (ms): set by every write, rename, chmod and utimes; no call sets it back. */
+  ctimeMs?: number;
   /** Set for files in relation directories whose names parse as relation files. */
   relation?: RelationFile;
 }
@@ -87,7 +89,7 @@ export async function walkDataDirectory(pgdata: string, pgVersion: number): Prom
           out.excluded++;
           continue;
         }
-        const f: WalkFile = { path: childRel, abs: childAbs, size: st.size, mode: st.mode & 0o7777, mtimeMs: Math.floor(st.mtimeMs) };
+        const f: WalkFile = { path: childRel, abs: childAbs, size: st.size, mode: st.mode & 0o7777, mtimeMs: Math.floor(st.mtimeMs), ctimeMs: Math.floor(st.ctimeMs) };
         if (relDir) {
           const r = parseRelationFileName(e.name);
           if (r) f.relation = r;

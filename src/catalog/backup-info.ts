@@ -41,7 +41,7 @@ export interface BackupInfo {
   dataChecksums: boolean;
   fromStandby: boolean;
   /** Original bytes read, bytes stored (after compression, this backup only), file and object counts. */
-  size: { original: number; stored: number; files: number; objects: number; changedBlocks?: number; reusedBlocks?: number };
+  size: { original: number; stored: number; files: number; objects: number; changedBlocks?: number; reusedBlocks?: number; unchangedFiles?: number; unchangedBytes?: number };
   durationMs: number;
   /** Number of pages whose checksum did not verify; the manifest names them. */
   checksumFailures: number;

@@ -15,6 +15,9 @@
  *   Each part has its own sha256; the file's `sha256` is then the sha256 of the parts' sha256
  *   values (hex, concatenated in order).
  * - none of these: an empty file (size 0).
+ * A `delta` of no blocks (an incremental took the file from its parent without reading it,
+ * backup/unchanged.ts) holds every block in the parent; its `n` names an object of the backup
+ * that exists (backup_label's), so readers that open it find it.
  */
 import { createHash } from 'node:crypto';
 import { IntegrityError } from '../common/errors.js';
@@ -39,6 +42,13 @@ export interface ManifestHeader {
    * Absent in backups of older pgark versions; restore as root uses it (restore-owner.ts).
    */
   owner?: { uid: number; gid: number; user?: string; group?: string };
+  /**
+   * This host's clock (ms since the epoch) just before the backup listed the data directory:
+   * every size and mtime recorded was read after it. An incremental on this backup skips files
+   * whose size and mtime are unchanged and whose mtime lies well before it (backup/unchanged.ts).
+   * Absent in backups of older pgark versions (their children read every file).
+   */
+  copyStartMs?: number;
 }
 
 export interface TablespaceInfo {
@@ -92,6 +102,12 @@ export interface FileEntry {
   size: number;
   mode: number;
   mtimeMs: number;
+  /**
+   * Inode change time (ms) when the backup listed the file: every write, rename, chmod and
+   * utimes sets it to now, and nothing sets it back. An incremental takes a file unread only when
+   * it did not change either (backup/unchanged.ts). Absent in backups of older pgark versions.
+   */
+  ctimeMs?: number;
   /** sha256 (hex) of the whole file content as backed up. */
   sha256: string;
   object?: ObjectRef;

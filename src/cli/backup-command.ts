@@ -23,6 +23,7 @@ export function registerBackupCommand(program: Command): void {
     .option('--dsn <conninfo>', 'connection string (no password: use PGPASSWORD/PGPASSFILE)')
     .option('--from-standby', 'require the server to be a hot standby (detected anyway)')
     .addOption(new Option('--checkpoint <mode>', 'checkpoint at start: fast or spread').choices(['fast', 'spread']).default('fast'))
+    .option('--delta', 'incremental: read every file (by default a file whose size, mtime and ctime are unchanged since the parent is taken from it unread)')
     .option('--store-wal', 'store the WAL needed for consistency with the backup instead of waiting for the archive')
     .option('--archive-timeout <sec>', 'seconds to wait for the needed WAL in the repository (default 120)')
     .option('--incr-chain-max <n>', 'longest incremental chain (default 7)')
@@ -30,12 +31,12 @@ export function registerBackupCommand(program: Command): void {
     .option('--compress-level <n>', 'codec level')
     .option('--no-progress', 'no progress output on stderr')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { type: 'full' | 'incr' | 'auto'; label?: string; keep?: boolean; jobs?: string; dsn?: string; fromStandby?: boolean; checkpoint: 'fast' | 'spread'; storeWal?: boolean; progress: boolean; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { type: 'full' | 'incr' | 'auto'; label?: string; keep?: boolean; jobs?: string; dsn?: string; fromStandby?: boolean; checkpoint: 'fast' | 'spread'; storeWal?: boolean; delta?: boolean; progress: boolean; json?: boolean }, cmd: Command) => {
       const settings = settingsFrom(cmd);
       const { runBackup } = await import('../backup/backup.js');
       const out = await withRepository(settings, (repo) => runBackup(repo, settings, {
         type: opts.type, label: opts.label, keep: !!opts.keep, jobs: intOption(opts.jobs, '--jobs', 1, 256), dsn: opts.dsn,
-        fromStandby: !!opts.fromStandby, checkpoint: opts.checkpoint, storeWal: !!opts.storeWal, progress: opts.progress,
+        fromStandby: !!opts.fromStandby, checkpoint: opts.checkpoint, storeWal: !!opts.storeWal, progress: opts.progress, delta: !!opts.delta,
       }));
       if (opts.json) printJson((await import('../json/catalog-json.js')).backupJson(out.info, !!opts.keep, out.checksumFailures, out.notes));
       else {

@@ -14,7 +14,8 @@ export function describeBackup(b: BackupInfo, pinned: boolean): string {
     `  stop    ${b.stop.time}  lsn ${b.stop.lsn}  timeline ${b.stop.timeline}`,
     `  wal     ${b.walRange.first} .. ${b.walRange.last}${b.walStored ? ' (stored with the backup)' : ''}`,
     `  size    ${formatBytes(b.size.original)} read, ${formatBytes(b.size.stored)} stored, ${b.size.files} files in ${b.size.objects} objects` +
-      (b.size.changedBlocks !== undefined ? `; blocks ${b.size.changedBlocks} stored, ${b.size.reusedBlocks ?? 0} from the parent` : ''),
+      (b.size.changedBlocks !== undefined ? `; blocks ${b.size.changedBlocks} stored, ${b.size.reusedBlocks ?? 0} from the parent` : '') +
+      (b.size.unchangedFiles ? `; ${b.size.unchangedFiles} unchanged files (${formatBytes(b.size.unchangedBytes ?? 0)}) not read` : ''),
     `  took    ${duration(b.durationMs)}${b.fromStandby ? ', from a standby' : ''}; PostgreSQL ${b.pgVersion}; chain ${b.chain.join(' <- ')}`,
   ];
   if (b.checksumFailures > 0) lines.push(`  WARNING ${b.checksumFailures} page(s) failed checksum verification (pgark show ${b.id} --files)`);

@@ -1,6 +1,7 @@
 /** CLI wiring of `pgark wal-fetch` (restore_command) and the prefetch worker it starts. Implementations load only when a command runs. */
 import type { Command } from 'commander';
 import { ExitCode, exitCodeOf } from '../common/errors.js';
+import { setGarbageBudget, SINGLE_FILE_BUDGET } from '../common/gc-budget.js';
 import { log } from '../common/log.js';
 import { spawnWorker } from '../wal/spawn-worker.js';
 import { settingsFrom, withRepository } from './context.js';
@@ -26,6 +27,7 @@ export function registerWalFetchCommand(program: Command): void {
     .option('--fetch-received <bool>', 'serve a segment pgark receive has only partly stored, zero-filled (default true)')
     .option('--jobs <n>', 'parallel prefetch downloads (default 4)')
     .action(async (name: string, dest: string, _opts: unknown, cmd: Command) => {
+      setGarbageBudget(SINGLE_FILE_BUDGET, 'minor'); // one file: collect its dropped buffers while it runs
       try {
         const settings = settingsFrom(cmd);
         if (settings.moreRepos.length > 0) {

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { printJson, settingsFrom, withRepository } from './context.js';
 import { withFormat } from '../json/format.js';
 import { ConfigError } from '../common/errors.js';
+import { setGarbageBudget, SINGLE_FILE_BUDGET } from '../common/gc-budget.js';
 
 export function registerWalPushCommand(program: Command): void {
   program
@@ -22,6 +23,7 @@ export function registerWalPushCommand(program: Command): void {
     .option('--compress-level <n>', 'codec level')
     .option('--json', 'print the result as JSON')
     .action(async (path: string, opts: { json?: boolean }, cmd: Command) => {
+      setGarbageBudget(SINGLE_FILE_BUDGET, 'minor'); // one file: collect its dropped buffers while it runs
       const settings = settingsFrom(cmd);
       if (settings.moreRepos.length > 0) {
         // repo2, repo3: every required repository, async ones filled behind (wal/wal-push-set.ts).

@@ -15,6 +15,8 @@ import { PgarkError, causeText } from '../common/errors.js';
 import { alreadyApplied, lsnOf, lsnText, positionGuardSql, positionUpdateSql } from './apply-position.js';
 import type { ApplyStatus } from './apply-worker.js';
 import { PreparedCache, SqlBatch, relationKey, type ChangeMessage, type Rel } from './pgoutput-apply.js';
+import { runPolicy, type TargetRelInfo } from './apply-runs.js';
+import { qualified } from './set-catalog.js';
 import type { Operation } from './set-meta.js';
 
 /** Send a large source transaction to the target in pieces of about this many bytes of SQL. */
@@ -23,8 +25,30 @@ const FLUSH_BYTES = 1 << 20;
 const MAX_GROUP_TX = 1000;
 /** A group commits when no further message arrives within this time. */
 const GROUP_WAIT_MS = 2;
+/**
+ * ... or within this time when its last transaction committed on the source more than
+ * BEHIND_MS ago: the worker is draining a backlog, and on a busy host a timer that fires before
+ * the socket is read again would otherwise end every group after a transaction or two.
+ */
+const GROUP_WAIT_BEHIND_MS = 50;
+const BEHIND_MS = 1000;
+
+/** How long an open group waits for the next message (pure): longer when draining a backlog. */
+export function groupWaitMs(commitUnixMicros: bigint, nowMs: number): number {
+  return nowMs - Number(commitUnixMicros / 1000n) > BEHIND_MS ? GROUP_WAIT_BEHIND_MS : GROUP_WAIT_MS;
+}
 /** Target statements in flight before the stream waits for them. */
 const MAX_INFLIGHT = 4;
+
+/** The target catalog's facts about relations read again at a group's start when older than this. */
+const REL_INFO_MAX_AGE_MS = 5000;
+
+/** Reads what apply-runs.ts needs to know about a relation on the target (see TargetRelInfo). */
+export const TARGET_REL_INFO_SQL = `SELECT c.relkind = 'r' AND NOT c.relhastriggers AND NOT c.relhasrules AND NOT c.relrowsecurity AND NOT c.relhassubclass AS independent,
+  (SELECT coalesce(json_agg(CASE WHEN i.indexprs IS NULL AND i.indpred IS NULL
+      THEN (SELECT json_agg(a.attname) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum = ANY (i.indkey::int2[])) END), '[]')
+    FROM pg_index i WHERE i.indrelid = c.oid AND (i.indisunique OR i.indisexclusion)) AS unique_indexes
+FROM pg_class c WHERE c.oid = to_regclass($1)`;
 
 /** What the session knows of the subscription's tables when it starts. */
 export interface SessionTables {
@@ -86,6 +110,12 @@ export class GroupApplier {
   private opened = false;
   private batch: SqlBatch | undefined;
   private readonly prepared = new PreparedCache(); // prepared statements of this target connection
+  /** Target facts per relation message object (apply-runs.ts), and when they were read. */
+  private relInfo = new Map<Rel, TargetRelInfo | undefined>();
+  private relInfoAt = 0;
+  private relInfoReading = false;
+  /** Rows of the group's batch before the current source transaction. */
+  private txRowsBefore = 0;
   private buf: string[] = [];
   private bufBytes = 0;
   private group: { txs: number; rows: number; end: bigint; commitUs: bigint } | undefined;
@@ -125,12 +155,14 @@ export class GroupApplier {
 
   /**
    * Stop at a transaction boundary: what is being applied finishes, the group of complete
-   * transactions commits; a transaction partly sent to the target is rolled back (by closing).
+   * transactions commits; inside a source transaction (its changes share the group's batch)
+   * the whole group is rolled back by closing: the slot was not confirmed past it, so it is
+   * streamed again.
    */
   async finish(): Promise<void> {
     this.stopping = true;
     if (this.commitTimer) clearTimeout(this.commitTimer);
-    const drained = this.busy.then(() => (this.failed || (this.inTx && this.opened) ? undefined : this.commitGroup())).then(() => this.lastSend).catch(() => undefined);
+    const drained = this.busy.then(() => (this.failed || this.inTx ? undefined : this.commitGroup())).then(() => this.lastSend).catch(() => undefined);
     await Promise.race([drained, new Promise((r) => setTimeout(r, 30_000).unref())]);
   }
 
@@ -180,6 +212,8 @@ export class GroupApplier {
   private async commitGroup(): Promise<void> {
     if (!this.group) return;
     const g = this.group;
+    if (this.batch) this.push(this.batch.take());
+    this.batch = undefined;
     this.flush(`${positionUpdateSql(this.o.subscription, g.end, g.commitUs)};\nCOMMIT`);
     this.opened = false;
     this.group = undefined;
@@ -204,6 +238,8 @@ export class GroupApplier {
       switch (m.tag) {
         case 'begin':
           return this.begin(m);
+        case 'relation':
+          return await this.readRelInfo([m as unknown as Rel]);
         case 'insert':
         case 'update':
         case 'delete':
@@ -212,7 +248,7 @@ export class GroupApplier {
         case 'commit':
           return await this.commit(m);
         default:
-          return; // relation, type, origin, message
+          return; // type, origin, message
       }
     } catch (err) {
       this.fail(err);
@@ -223,9 +259,32 @@ export class GroupApplier {
     this.inTx = true;
     this.txCommitLsn = lsnOf(m.commitLsn as string);
     this.skip = alreadyApplied(this.txCommitLsn, this.stored);
-    this.batch = this.skip ? undefined : new SqlBatch({
+    if (this.skip) return;
+    if (!this.group && !this.opened && !this.relInfoReading && this.relInfo.size > 0 && Date.now() - this.relInfoAt > REL_INFO_MAX_AGE_MS) {
+      // not awaited: the query queues behind the groups in flight (before this group's BEGIN) and
+      // the stream goes on meanwhile; a failed read makes the relations dependent (in place)
+      const rels = [...this.relInfo.keys()];
+      this.relInfoReading = true;
+      void this.readRelInfo(rels).catch(() => {
+        for (const r of rels) this.relInfo.set(r, undefined);
+      }).finally(() => (this.relInfoReading = false));
+    }
+    // one batch per group: independent tables' changes are collected across its transactions
+    this.batch ??= new SqlBatch({
       operations: this.o.operations, accept: (rel: Rel) => acceptsChange(this.o.tables, rel, this.txCommitLsn), prepared: this.prepared,
+      independent: (rel: Rel) => runPolicy(this.relInfo.get(rel), rel),
     });
+    this.txRowsBefore = this.batch.rows;
+  }
+
+  /** Read the target's facts about these relations (a relation missing there is not independent). */
+  private async readRelInfo(rels: Rel[]): Promise<void> {
+    for (const rel of rels) {
+      const r = await this.o.target.query<{ independent: boolean; unique_indexes: Array<string[] | null> }>(TARGET_REL_INFO_SQL, [qualified({ schema: rel.schema, table: rel.name })]);
+      const row = r.rows[0];
+      this.relInfo.set(rel, row ? { independent: row.independent, uniqueIndexes: row.unique_indexes } : undefined);
+    }
+    this.relInfoAt = Date.now();
   }
 
   private async change(m: Message): Promise<void> {
@@ -243,14 +302,13 @@ export class GroupApplier {
     this.inTx = false;
     const end = lsnOf(m.commitEndLsn as string);
     const b = this.batch;
-    this.batch = undefined;
     if (this.skip || !b) {
       this.o.status.skippedTransactions++;
     } else {
-      this.push(b.take());
-      if (b.rows > 0 || this.group) {
+      const rows = b.rows - this.txRowsBefore;
+      if (rows > 0 || this.group) {
         const g = this.group;
-        this.group = { txs: (g?.txs ?? 0) + 1, rows: (g?.rows ?? 0) + b.rows, end, commitUs: m.commitTime as bigint };
+        this.group = { txs: (g?.txs ?? 0) + 1, rows: (g?.rows ?? 0) + rows, end, commitUs: m.commitTime as bigint };
       }
     }
     if (!this.group && !this.opened) {
@@ -267,8 +325,9 @@ export class GroupApplier {
         void this.serial(async () => {
           if (!this.inTx && !this.failed) await this.commitGroup().catch((err: unknown) => this.fail(err));
         });
-      }, GROUP_WAIT_MS);
-    } else if (this.bufBytes > FLUSH_BYTES) {
+      }, groupWaitMs(this.group!.commitUs, Date.now()));
+    } else if (this.bufBytes + (b?.bytes ?? 0) > FLUSH_BYTES) {
+      if (b) this.push(b.take());
       this.flush('');
       await this.backpressure();
     }

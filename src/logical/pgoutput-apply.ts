@@ -22,6 +22,7 @@
  */
 import type { Operation } from './set-meta.js';
 import { qualified, quoteIdent, quoteLiteral } from './set-catalog.js';
+import { TableRuns } from './apply-runs.js';
 
 export interface RelColumn {
   name: string;
@@ -155,6 +156,12 @@ export interface BatchOptions {
   accept?: (rel: Rel) => boolean;
   /** Run single-row statements as prepared statements of this (target session's) cache. */
   prepared?: PreparedCache;
+  /**
+   * Whether `rel` is independent on the target (apply-runs.ts runPolicy): its changes are then
+   * collected per table and sent as multi-row statements, moved past other tables' changes;
+   * `updates`: updates of distinct keys may be merged too. Without it every change stays in place.
+   */
+  independent?: (rel: Rel) => { updates: boolean } | undefined;
 }
 
 /**
@@ -166,6 +173,8 @@ export class SqlBatch {
   private parts: string[] = [];
   private partBytes = 0;
   private insert: { rel: Rel; cols: string[]; head: string; rows: string[]; first?: Tuple } | undefined;
+  /** Pending changes of independent relations (emitted before any other change, and by take()). */
+  private runs: TableRuns;
   /** Changes turned into SQL (rows for insert/update/delete, relations for truncate). */
   rows = 0;
   /** Changes skipped by the operation filter or `accept`. */
@@ -174,14 +183,29 @@ export class SqlBatch {
 
   constructor(private readonly o: BatchOptions) {
     this.maxRows = o.maxInsertRows ?? 500;
+    this.runs = new TableRuns(this.maxRows);
   }
 
   get bytes(): number {
-    return this.partBytes + (this.insert ? this.insert.rows.reduce((n, r) => n + r.length + 1, this.insert.head.length) : 0);
+    return this.partBytes + this.runs.bytes + (this.insert ? this.insert.rows.reduce((n, r) => n + r.length + 1, this.insert.head.length) : 0);
   }
 
   get empty(): boolean {
-    return this.parts.length === 0 && !this.insert;
+    return this.parts.length === 0 && !this.insert && this.runs.empty;
+  }
+
+  private single(build: (p: Param) => string | undefined): void {
+    if (this.o.prepared) for (const s of this.o.prepared.statements(build)) this.push(s);
+    else {
+      const sql = build(sqlValue);
+      if (sql) this.push(sql);
+    }
+  }
+
+  /** Emit the independent relations' runs (before a change that may see them, and in take()). */
+  private flushRuns(): void {
+    if (this.runs.empty) return;
+    this.runs.emit({ single: (b) => this.single(b), plain: (sql) => this.push(sql) });
   }
 
   private push(sql: string): void {
@@ -210,6 +234,7 @@ export class SqlBatch {
         return false;
       }
       this.flushInsert();
+      this.flushRuns();
       this.push(truncateSql(rels, m.restartIdentity));
       this.rows += rels.length;
       return true;
@@ -219,6 +244,16 @@ export class SqlBatch {
       return false;
     }
     const rel = m.relation;
+    const policy = this.o.independent?.(rel);
+    if (policy) {
+      this.flushInsert(); // a dependent relation's insert before it stays before it
+      if (m.tag === 'insert') this.runs.insert(rel, m.new);
+      else if (m.tag === 'update') this.runs.update(rel, m.key, m.new, policy.updates, (p) => updateSql(rel, m.key, m.old, m.new, p));
+      else this.runs.delete(rel, m.key, m.old, (p) => deleteSql(rel, m.key, m.old, p));
+      this.rows++;
+      return true;
+    }
+    this.flushRuns(); // this change may see (triggers, foreign keys) what came before it
     if (m.tag === 'insert') {
       const cols = rel.columns.map((c) => c.name).filter((c) => m.new[c] !== undefined);
       const row = `(${cols.map((c) => sqlValue(m.new[c])).join(', ')})`;
@@ -251,6 +286,7 @@ export class SqlBatch {
   /** Statements so far as one multi-statement text ('' when none); empties the buffer. */
   take(): string {
     this.flushInsert();
+    this.flushRuns();
     const text = this.parts.join(';\n');
     this.parts = [];
     this.partBytes = 0;

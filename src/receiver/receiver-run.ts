@@ -448,6 +448,8 @@ export class ReceiverRun {
         needReply = true;
       }
       if (needReply || Date.now() - t.lastReplyAt >= o.statusIntervalMs) reply();
+      // After the reply: merging pieces rewrites stored bytes and moves no position.
+      void w.mergeBehind();
       this.publish();
     }
   }

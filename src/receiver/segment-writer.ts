@@ -83,6 +83,9 @@ export class SegmentWriter {
   private pending: Buffer[] | undefined = [];
   private pendingBytes = 0;
   private cleanup: Promise<void> = Promise.resolve();
+  /** The merge running behind the flushes (mergeBehind), and the error of one that failed. */
+  private merging: Promise<void> | undefined;
+  private mergeError: unknown;
 
   private constructor(private readonly cfg: WriterConfig, private tli: number) {}
 
@@ -236,6 +239,7 @@ export class SegmentWriter {
 
   /** Store what was written since the last flush as one piece. */
   async flush(): Promise<void> {
+    this.throwMergeError();
     if (this.written === this.flushed) return;
     const start = this.flushed;
     const end = this.written;
@@ -248,16 +252,49 @@ export class SegmentWriter {
     this.counters.piecesStored += 1;
     this.counters.bytesStored += end - start;
     this.counters.lastFlushAtMs = Date.now();
-    await this.maybeMerge();
   }
 
-  private async maybeMerge(): Promise<void> {
+  /**
+   * Merge the segment's pieces when there are too many (mergeFrom), behind the flushes: a merge
+   * rewrites bytes already stored (the flush position does not move), so the reply that reports
+   * a flush does not wait for it. The receiver starts it after its reply; one runs at a time,
+   * and flush, complete, switchTimeline and close wait for it (or throw its error) before they
+   * touch the pieces or the spool file. Returns the merge in progress (tests wait for it).
+   */
+  mergeBehind(): Promise<void> | undefined {
+    this.throwMergeError();
+    if (this.merging) return this.merging;
     const from = mergeFrom(this.pieces, this.cfg.maxPieces ?? 16);
-    if (from === undefined) return;
+    if (from === undefined) return undefined;
+    this.merging = this.merge(from)
+      .catch((err: unknown) => {
+        this.mergeError = err;
+      })
+      .finally(() => (this.merging = undefined));
+    return this.merging;
+  }
+
+  /** Wait for a merge in progress; its error, if any, is this call's. */
+  private async mergeSettled(): Promise<void> {
+    await this.merging;
+    this.throwMergeError();
+  }
+
+  private throwMergeError(): void {
+    const err = this.mergeError;
+    if (err === undefined) return;
+    this.mergeError = undefined;
+    throw err;
+  }
+
+  private async merge(from: number): Promise<void> {
     const old = this.pieces.slice(from);
     const start = old[0]!.start;
     const end = old[old.length - 1]!.end;
-    const r = await this.putPiece(start, end, end - start <= SMALL_MERGE ? this.readSpool(start, end) : () => fileRange(this.path, start, end));
+    // Captured now: the spool file and the segment cannot change until this merge settles.
+    const path = this.path;
+    const r = await this.putPiece(start, end, end - start <= SMALL_MERGE ? this.readSpool(start, end) : () => fileRange(path, start, end));
+    // Flushes meanwhile only appended pieces: the merged ones are still at [from, from + old.length).
     this.pieces.splice(from, old.length, { start, end, key: r.key });
     const doomed = old.map((p) => p.key).filter((k) => k !== r.key);
     const name = this.name;
@@ -278,6 +315,7 @@ export class SegmentWriter {
 
   /** The segment is whole: store it as an archived segment, then drop its pieces. */
   private async complete(): Promise<void> {
+    await this.mergeSettled();
     const name = this.name;
     const path = this.path;
     await this.fh.close();
@@ -307,6 +345,7 @@ export class SegmentWriter {
       throw new ProtocolError(`timeline ${timeline} starts at ${formatLsn(lsn)} but timeline ${this.tli} was received up to ${formatLsn(this.writeLsn)}`);
     }
     await this.flush();
+    await this.mergeSettled();
     const offset = this.written;
     const oldPath = this.path;
     const oldFh = this.fh;
@@ -323,6 +362,8 @@ export class SegmentWriter {
 
   /** Close the spool (what was not flushed is dropped; it is received again on resume). */
   async close(): Promise<void> {
+    await this.merging;
+    this.mergeError = undefined;
     await this.fh.close().catch(() => undefined);
     await this.cleanup;
     await this.removeSpool(this.path);

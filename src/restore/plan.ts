@@ -168,6 +168,7 @@ export function layersOf(chain: readonly Manifest[], index: number, path: string
       if (p.start % blockSize !== 0) throw new IntegrityError(`'${path}' in backup '${m.header.id}' has a part that does not start on a block boundary`);
       if (p.delta) {
         anyDelta = true;
+        if (p.delta.blocks.length === 0) continue; // every block from the parent (backup/unchanged.ts): nothing to read here
         out.push({ kind: 'delta', backup: m.header.id, n: p.delta.n, offset: p.delta.offset, start: p.start, size: p.size, blocks: p.delta.blocks });
       } else if (p.object) {
         if (!chain.slice(0, i + 1).some((c) => c.header.id === p.object!.backup)) {

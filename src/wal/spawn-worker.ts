@@ -2,9 +2,12 @@
  * Start a detached pgark worker (look-ahead pushes, prefetch) that outlives this process.
  * Settings travel by environment (config/settings-transport.ts), never argv.
  */
-import { spawn } from 'node:child_process';
+import type * as ChildProcess from 'node:child_process';
 import { settingsEnv, type WorkerSettings } from '../config/settings-transport.js';
 import { log } from '../common/log.js';
+
+/** The allocator settings bin/pgark.js gives a one-file wal-push / wal-fetch. */
+const MIMALLOC_ONE_FILE = ['MIMALLOC_PURGE_DELAY', 'MIMALLOC_EAGER_COMMIT', 'MIMALLOC_ARENA_EAGER_COMMIT'];
 
 export function workerEnv(settings: WorkerSettings): NodeJS.ProcessEnv {
   // Every setting given by flag or environment, drivers' included, and the config file in use
@@ -15,6 +18,11 @@ export function workerEnv(settings: WorkerSettings): NodeJS.ProcessEnv {
     delete env.UV_THREADPOOL_SIZE;
     delete env.PGARK_UV_THREADPOOL_SIZE_SET;
   }
+  // Likewise lz4-napi's allocator settings (bin/pgark.js), when pgark set them.
+  if (env.PGARK_MIMALLOC_SET) {
+    for (const k of MIMALLOC_ONE_FILE) delete env[k];
+    delete env.PGARK_MIMALLOC_SET;
+  }
   return env;
 }
 
@@ -23,6 +31,8 @@ export function spawnWorker(args: string[], settings: WorkerSettings): number | 
   const entry = process.argv[1];
   if (!entry) return undefined;
   try {
+    // Loaded here, not at start-up: most calls start no worker (~2.5 MiB of peak RSS, bench/results/memory.md).
+    const { spawn } = process.getBuiltinModule('node:child_process') as typeof ChildProcess;
     const child = spawn(process.execPath, [entry, ...args], { detached: true, stdio: 'ignore', env: workerEnv(settings) });
     child.on('error', (err) => log.warn(`unable to start worker '${args[0]}': ${err.message}`));
     child.unref();

@@ -1,12 +1,21 @@
 import type { Client } from 'pg';
 import { describe, expect, it } from 'vitest';
-import { acceptsChange, GroupApplier, type SessionTables } from '../../src/logical/apply-groups.js';
+import { acceptsChange, GroupApplier, groupWaitMs, type SessionTables } from '../../src/logical/apply-groups.js';
 import { positionGuardSql, positionUpdateSql } from '../../src/logical/apply-position.js';
 import type { ApplyStatus } from '../../src/logical/apply-worker.js';
 import type { Rel } from '../../src/logical/pgoutput-apply.js';
 
 const rel = (schema: string, name: string): Rel => ({
   relationOid: 1, schema, name, replicaIdentity: 'default', columns: [{ name: 'id', typeOid: 23, flags: 1 }], keyColumns: ['id'],
+});
+
+describe('groupWaitMs', () => {
+  const now = 1_800_000_000_000;
+  it.each([
+    ['a fresh commit: the group commits 2 ms after the stream goes quiet', BigInt(now - 5) * 1000n, 2],
+    ['one second behind', BigInt(now - 1000) * 1000n, 2],
+    ['draining a backlog (the commit is 1.5 s old): waits 50 ms for more', BigInt(now - 1500) * 1000n, 50],
+  ])('%s', (_n, commitUs, ms) => expect(groupWaitMs(commitUs, now)).toBe(ms));
 });
 
 describe('acceptsChange', () => {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Readable, type Transform } from 'node:stream';
+import { Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { IntegrityError } from '../../src/common/errors.js';
@@ -283,6 +283,37 @@ describe('lz4 decoder options', () => {
     }
   });
 
+  it('decodes no further than the reader takes: a chunk holding many blocks is not decoded at once (memory), and a slow reader gets every byte', async () => {
+    const lz4 = await loadCodec('lz4');
+    const data = compressible(16 * MiB); // 16 frames of 1 MiB, each ~0.27 MiB compressed
+    const framed = await run(lz4.compressor(), [data]);
+    expect(framed.length).toBeLessThan(5 * MiB);
+    for (const opts of [{ ownsInput: true, contentChecksums: false }, {}]) {
+      // Nobody reads: the whole compressed stream in one write may decode one block, not sixteen.
+      const idle = lz4.decompressor(opts);
+      idle.write(Buffer.from(framed));
+      await new Promise((r) => setImmediate(r));
+      expect(idle.readableLength).toBeLessThanOrEqual(1 * MiB);
+      idle.destroy();
+      // A reader that takes one chunk per tick still receives all of it, for every cut of the input.
+      for (const size of [framed.length, 1 << 20, 65536, 4099]) {
+        const t = lz4.decompressor(opts);
+        const got: Buffer[] = [];
+        let inFlight = 0;
+        const slow = new Writable({
+          highWaterMark: 1,
+          write(c: Buffer, _e, cb) {
+            inFlight = Math.max(inFlight, t.readableLength);
+            got.push(c);
+            setImmediate(cb);
+          },
+        });
+        await pipeline(Readable.from(cut(framed, size)), t, slow);
+        expect(Buffer.concat(got).equals(data)).toBe(true);
+        expect(inFlight).toBeLessThanOrEqual(2 * MiB);
+      }
+    }
+  });
 });
 
 describe('lz4 frames written by pgark', () => {

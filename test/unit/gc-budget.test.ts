@@ -7,7 +7,8 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setImmediate as tick } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { GARBAGE_BUDGET, noteGarbage } from '../../src/common/gc-budget.js';
+import { GARBAGE_BUDGET, noteGarbage, setGarbageBudget, SINGLE_FILE_BUDGET } from '../../src/common/gc-budget.js';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { loadCodec } from '../../src/io/codec.js';
 import { pseudoRandom } from '../helpers/bytes.js';
 
@@ -62,5 +63,26 @@ describe('garbage budget', () => {
     expect(bytes).toBe(chunks * MiB);
     expect(got.digest('hex')).toBe(want.digest('hex'));
     expect(peak).toBeLessThan(GARBAGE_BUDGET + 16 * MiB);
+  });
+
+  it("a one-file call's budget runs a minor collection every SINGLE_FILE_BUDGET bytes, not a full one", async () => {
+    const kinds: number[] = [];
+    const obs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) kinds.push((e as unknown as { detail: { kind: number } }).detail.kind);
+    });
+    obs.observe({ entryTypes: ['gc'] });
+    try {
+      setGarbageBudget(SINGLE_FILE_BUDGET, 'minor');
+      await tick();
+      kinds.length = 0;
+      for (let i = 0; i < 4; i++) noteGarbage(SINGLE_FILE_BUDGET); // four budgets: four collections
+      await tick();
+      await tick();
+      expect(kinds.filter((k) => k === constants.NODE_PERFORMANCE_GC_MINOR).length).toBeGreaterThanOrEqual(4);
+      expect(kinds.filter((k) => k === constants.NODE_PERFORMANCE_GC_MAJOR)).toEqual([]);
+    } finally {
+      obs.disconnect();
+      setGarbageBudget(GARBAGE_BUDGET, 'major');
+    }
   });
 });

@@ -89,11 +89,52 @@ describe('SegmentWriter', () => {
     for (let i = 0; i < 400; i++) {
       await w.append(BigInt(i * 1000), wal.subarray(i * 1000, (i + 1) * 1000));
       await w.flush();
+      await w.mergeBehind();
     }
     await w.close();
     const r = await readReceivedSegment(repo, seg(0));
     expect(r.end).toBe(wal.length);
     expect(r.chain.length).toBeLessThanOrEqual(9);
+    expect(r.stray).toEqual([]);
+    expect(sha(await readReceived(seg(0)))).toBe(sha(wal));
+  });
+
+  it('reports a flush without waiting for a merge of the pieces, which is stored behind', async () => {
+    const w = await SegmentWriter.open(cfg(4), 1, 0n);
+    const wal = randomBytes(8 * 1000);
+    // Hold the store of a merged piece (more than one flush's 1000 bytes) until released.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let held = 0;
+    const put = repo.putSmallObject.bind(repo);
+    repo.putSmallObject = async (key, raw, o) => {
+      if (raw.length > 1000) {
+        held += 1;
+        await gate;
+      }
+      return put(key, raw, o);
+    };
+    const soon = (p: Promise<unknown>) => Promise.race([p.then(() => 'done'), new Promise((r) => setTimeout(() => r('waiting'), 2000))]);
+    const flushOne = async (i: number) => {
+      await w.append(BigInt(i * 1000), wal.subarray(i * 1000, (i + 1) * 1000));
+      expect(await soon(w.flush())).toBe('done');
+      expect(w.flushLsn).toBe(BigInt((i + 1) * 1000));
+    };
+    // Five pieces, more than 4: a merge is due; then a flush while it is held.
+    for (let i = 0; i < 5; i++) await flushOne(i);
+    const merging = w.mergeBehind();
+    expect(merging).toBeDefined();
+    await flushOne(5);
+    expect(held).toBe(1);
+    expect(w.mergeBehind()).toBe(merging); // one merge at a time
+    release();
+    await merging;
+    for (let i = 6; i < 8; i++) await flushOne(i);
+    await w.mergeBehind();
+    await w.close();
+    const r = await readReceivedSegment(repo, seg(0));
+    expect(r.end).toBe(wal.length);
+    expect(r.chain.length).toBeLessThan(8);
     expect(r.stray).toEqual([]);
     expect(sha(await readReceived(seg(0)))).toBe(sha(wal));
   });

@@ -1,34 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { BackupInfo } from '../../src/catalog/backup-info.js';
+import { backupInfo } from '../helpers/backup-info-fixture.js';
 import { InvalidInputError, NotFoundError, PgarkError } from '../../src/common/errors.js';
 import { validateTarget, type RecoveryTarget } from '../../src/restore/recovery-conf.js';
 import { chooseBackup, parseTargetTime } from '../../src/restore/restore.js';
 
-function info(id: string, stopTime: string, stopLsn: string, parent?: BackupInfo): BackupInfo {
-  const b: BackupInfo = {
-    format: 1,
-    id,
-    type: parent ? 'incr' : 'full',
-    chain: parent ? [...parent.chain, id] : [id],
-    start: { time: new Date(Date.parse(stopTime) - 600_000).toISOString(), lsn: '0/2000028', timeline: 1, walFile: '000000010000000000000002' },
-    stop: { time: stopTime, lsn: stopLsn, timeline: 1, walFile: '000000010000000000000009' },
-    walRange: { first: '000000010000000000000002', last: '000000010000000000000009' },
-    walStored: false,
-    pgVersion: 15,
-    systemIdentifier: '7000000000000000001',
-    dataChecksums: true,
-    fromStandby: false,
-    size: { original: 1, stored: 1, files: 1, objects: 1 },
-    durationMs: 600_000,
-    checksumFailures: 0,
-    codec: 'zstd',
-    manifest: { key: `main/backup/${id}/manifest`, sha256: '0'.repeat(64), size: 1 },
-    pgarkVersion: '0.1.0',
-    host: 'db1',
-  };
-  if (parent) b.parent = parent.id;
-  return b;
-}
+const info = backupInfo;
 
 // Stop LSNs chosen so that comparing them as strings would give the wrong order:
 // '0/10000100' < '0/9000100' as text, but 0x10000100 > 0x9000100.

@@ -190,6 +190,15 @@ describe('layersOf', () => {
     expect(layersOf(chain, 1, 'r', 0, size, BS)).toEqual([whole0, { kind: 'delta', backup: I1, n: 2, offset: 100, start: 0, size, blocks: [[0, 1]] }]);
   });
 
+  it('a delta of no blocks (a file an incremental took unread from its parent) adds no layer: nothing of it is read', () => {
+    const chain = [
+      manifest(F, [file('r', size, obj(F, 0, 0))]),
+      manifest(I1, [file('r', size, delta(2, 100, [[0, 1]]))], F),
+      manifest(I2, [file('r', size, delta(9, 0, []))], I1),
+    ];
+    expect(layersOf(chain, 2, 'r', 0, size, BS)).toEqual([whole0, { kind: 'delta', backup: I1, n: 2, offset: 100, start: 0, size, blocks: [[0, 1]] }]);
+  });
+
   it('stops at the backup that stored the file whole again', () => {
     const chain = [
       manifest(F, [file('r', size, obj(F, 0, 0))]),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BackupInfo } from '../../src/catalog/backup-info.js';
+import { backupInfo } from '../helpers/backup-info-fixture.js';
 import { ExitCode, IntegrityError, InvalidInputError, KeyError, NotARepositoryError, NotFoundError, PgarkError, StorageError } from '../../src/common/errors.js';
 import { chooseAcrossRepos, holdsChain, type RepoListing } from '../../src/restore/repo-choice.js';
 import { readFailure, RestoreSources } from '../../src/restore/restore-sources.js';
@@ -7,29 +8,7 @@ import type { RepositorySettings } from '../../src/config/resolve.js';
 import type { Repository } from '../../src/repo/repository.js';
 
 function info(id: string, stopTime: string, stopLsn: string, parent?: BackupInfo, manifestSha = 'a'): BackupInfo {
-  const b: BackupInfo = {
-    format: 1,
-    id,
-    type: parent ? 'incr' : 'full',
-    chain: parent ? [...parent.chain, id] : [id],
-    start: { time: new Date(Date.parse(stopTime) - 600_000).toISOString(), lsn: '0/2000028', timeline: 1, walFile: '000000010000000000000002' },
-    stop: { time: stopTime, lsn: stopLsn, timeline: 1, walFile: '000000010000000000000009' },
-    walRange: { first: '000000010000000000000002', last: '000000010000000000000009' },
-    walStored: false,
-    pgVersion: 15,
-    systemIdentifier: '7000000000000000001',
-    dataChecksums: true,
-    fromStandby: false,
-    size: { original: 1, stored: 1, files: 1, objects: 1 },
-    durationMs: 600_000,
-    checksumFailures: 0,
-    codec: 'zstd',
-    manifest: { key: `main/backup/${id}/manifest`, sha256: manifestSha.repeat(64), size: 1 },
-    pgarkVersion: '0.1.0',
-    host: 'db1',
-  };
-  if (parent) b.parent = parent.id;
-  return b;
+  return backupInfo(id, stopTime, stopLsn, parent, manifestSha);
 }
 
 const F1 = info('20261120-010000F', '2026-11-20T01:10:00.000Z', '0/9000100');

@@ -71,6 +71,19 @@ describe('runPool', () => {
     expect(seen.slice(-2)).toEqual(['a', 'fail']);
   });
 
+  it('a local lane failure lets the worker\'s task in flight finish before the pool returns', async () => {
+    const marker = join(dir, 'slow-after-local-failure');
+    let localRuns = 0;
+    const local = async () => {
+      localRuns++;
+      throw new Error('local task failed on purpose');
+    };
+    // The worker thread takes the first task (the slow one), this thread the next, which fails.
+    await expect(runPool(script, 2, {}, [{ slow: marker }, 'first', 'x2', 'x3'], () => undefined, () => undefined, local)).rejects.toThrow(/local task failed/);
+    expect(existsSync(marker)).toBe(true);
+    expect(localRuns).toBe(1); // nothing taken after the failure
+  });
+
   it('worker threads log like the thread that started the pool: command, levels, log file', async () => {
     const file = join(dir, 'threads.log');
     setLogCommand('backup');

@@ -47,6 +47,8 @@ const corrupt = (what: string): IntegrityError => new IntegrityError(`corrupt lz
 /** The frame decoder as a stream: each decoded block is pushed as it comes. */
 export class Lz4FrameDecoder extends Transform {
   private readonly parser: Lz4FrameParser;
+  /** The callback of a chunk fed but not used up while the reader's buffer is full (see run). */
+  private paused: TransformCallback | undefined;
 
   /** See Lz4FrameParser. */
   constructor(decodeBlock: Lz4BlockDecoder, verifyContent = true, inPlace = false) {
@@ -57,11 +59,42 @@ export class Lz4FrameDecoder extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     try {
       this.parser.feed(chunk);
-      for (let out = this.parser.next(); out !== null; out = this.parser.next()) this.push(out);
+    } catch (err) {
+      return done(err as Error);
+    }
+    this.run(done);
+  }
+
+  /**
+   * Decodes the chunk fed until it is used up, or until the reader has a full buffer: one
+   * compressed chunk can hold many blocks (a 1 MiB read of mostly empty WAL decodes to the whole
+   * 16 MiB segment), and decoding them all at once would hold them all in memory. The rest waits
+   * for the next _read.
+   */
+  private run(done: TransformCallback): void {
+    try {
+      for (let out = this.parser.next(); out !== null; out = this.parser.next()) {
+        if (!this.push(out)) {
+          this.paused = done;
+          return;
+        }
+      }
     } catch (err) {
       return done(err as Error);
     }
     done();
+  }
+
+  override _read(size: number): void {
+    const p = this.paused;
+    if (p !== undefined) {
+      this.paused = undefined;
+      this.run(p);
+      if (this.paused !== undefined) return; // pushed a block, paused again
+    }
+    // The chunk is used up (perhaps without a block to push: a read must still lead to one), so
+    // let Transform take the next chunk, as it does when it is asked to read.
+    super._read(size);
   }
 
   override _flush(done: TransformCallback): void {

@@ -319,7 +319,7 @@ describe('lz4 decoder options', () => {
 describe('lz4 frames written by pgark', () => {
   it('are one independent block per 1 MiB chunk without the xxHash32 content checksum (the trailer sha256 covers it); lz4 -d and our decoder read them', async () => {
     const codec = await loadCodec('lz4');
-    const input = Buffer.concat([compressible(MiB), pseudoRandom(MiB, 11), compressible(MiB / 3)]);
+    const input = Buffer.concat([compressible(MiB), pseudoRandom(MiB, 11), compressible(333_333)]); // not a multiple of anything: a short last frame
     const packed = await compress(codec, input);
     // Walk the frames: header, one block, end mark.
     const blocks: Array<{ raw: boolean; size: number }> = [];
@@ -339,5 +339,21 @@ describe('lz4 frames written by pgark', () => {
     expect(blocks[1]!.size).toBe(MiB); // incompressible: stored as is
     expect((await decompress(codec, packed, 3 * KiB)).equals(input)).toBe(true);
     expect((await cli('lz4', ['-d', '-c'], packed)).equals(input)).toBe(true);
+    // lz4-napi's own frame decoder (one frame per call) reads each of them too.
+    const lz4napi = (await import('lz4-napi')).default;
+    let at = 0;
+    for (const b of blocks) {
+      const frame = packed.subarray(at, at + 11 + b.size + 4);
+      at += frame.length;
+      expect(lz4napi.decompressFrameSync(frame).equals(input.subarray(Math.min(input.length, (blocks.indexOf(b)) * MiB), Math.min(input.length, (blocks.indexOf(b) + 1) * MiB)))).toBe(true);
+    }
+  });
+
+  it('old frames (lz4_flex frame encoder, content checksum, as written before) still decode', async () => {
+    const codec = await loadCodec('lz4');
+    const lz4napi = (await import('lz4-napi')).default;
+    const input = Buffer.concat([compressible(MiB), pseudoRandom(200 * KiB, 5)]);
+    const old = Buffer.concat([lz4napi.compressFrameSync(input.subarray(0, MiB), { contentChecksum: true }), lz4napi.compressFrameSync(input.subarray(MiB), { contentChecksum: true })]);
+    expect((await decompress(codec, old, 5 * KiB)).equals(input)).toBe(true);
   });
 });

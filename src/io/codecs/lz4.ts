@@ -26,15 +26,17 @@ const MAX_IN_FLIGHT = 2;
  */
 const FRAME_DESCRIPTOR = Buffer.from([0x60, 0x70]);
 const FRAME_HEADER = Buffer.from([0x04, 0x22, 0x4d, 0x18, ...FRAME_DESCRIPTOR, (xxh32(FRAME_DESCRIPTOR) >>> 8) & 0xff]);
-const END_MARK = Buffer.alloc(4);
 /** Block size field flag: the block is stored uncompressed. */
 const UNCOMPRESSED = 0x80000000;
 
-/** One LZ4 frame holding `data` as a single block: [header + block size, block, end mark]. */
+/**
+ * One LZ4 frame holding `data` as a single block: [header + block size, block, end mark]. Every
+ * part is a fresh buffer (never a shared constant): consumers may own what they are handed.
+ */
 export async function compressOneFrame(data: Buffer): Promise<Buffer[]> {
   const head = Buffer.allocUnsafe(FRAME_HEADER.length + 4);
   FRAME_HEADER.copy(head, 0);
-  if (data.length === 0) return [head.subarray(0, FRAME_HEADER.length), END_MARK];
+  if (data.length === 0) return [head.subarray(0, FRAME_HEADER.length), Buffer.alloc(4)];
   // lz4_flex's block layout: the uncompressed size (u32 LE), then the block.
   const out = await lz4.compress(data);
   if (out.length < 4 || out.readUInt32LE(0) !== data.length) throw new Error('lz4 block encoder returned an unexpected layout');
@@ -42,10 +44,10 @@ export async function compressOneFrame(data: Buffer): Promise<Buffer[]> {
   if (block.length >= data.length) {
     // Incompressible: stored as is (a copy: the caller recycles `data`).
     head.writeUInt32LE((data.length | UNCOMPRESSED) >>> 0, FRAME_HEADER.length);
-    return [head, Buffer.from(data), END_MARK];
+    return [head, Buffer.from(data), Buffer.alloc(4)];
   }
   head.writeUInt32LE(block.length, FRAME_HEADER.length);
-  return [head, block, END_MARK];
+  return [head, block, Buffer.alloc(4)];
 }
 
 class Lz4ChunkedCompressor extends Transform {
@@ -105,7 +107,7 @@ class Lz4ChunkedCompressor extends Transform {
       const parts = await frame;
       releaseBuffer(input);
       for (const part of parts) {
-        if (part !== END_MARK) noteGarbage(part.length); // lz4-napi's own buffer: garbage once written out
+        noteGarbage(part.length); // lz4-napi's own buffer (and small parts): garbage once written out
         this.push(part);
       }
     }

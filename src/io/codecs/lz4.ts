@@ -37,7 +37,9 @@ export async function compressOneFrame(data: Buffer): Promise<Buffer[]> {
   const head = Buffer.allocUnsafe(FRAME_HEADER.length + 4);
   FRAME_HEADER.copy(head, 0);
   if (data.length === 0) return [head.subarray(0, FRAME_HEADER.length), Buffer.alloc(4)];
-  // lz4_flex's block layout: the uncompressed size (u32 LE), then the block.
+  // lz4_flex's block layout: the uncompressed size (u32 LE), then the block. Its buffer holds the
+  // worst-case size (a little over data.length) however small the block: that is what it keeps
+  // in memory until collected, so that is what is counted as garbage (see drain).
   const out = await lz4.compress(data);
   if (out.length < 4 || out.readUInt32LE(0) !== data.length) throw new Error('lz4 block encoder returned an unexpected layout');
   const block = out.subarray(4);
@@ -106,10 +108,11 @@ class Lz4ChunkedCompressor extends Transform {
       const { frame, input } = this.inFlight.shift()!;
       const parts = await frame;
       releaseBuffer(input);
-      for (const part of parts) {
-        noteGarbage(part.length); // lz4-napi's own buffer (and small parts): garbage once written out
-        this.push(part);
-      }
+      // lz4-napi's buffer: garbage once written out, of about the input's size whatever the
+      // block's (lz4_flex allocates the worst case); counting only the block's bytes let several
+      // times the garbage budget pile up on compressible WAL.
+      noteGarbage(Math.max(input.length, parts.reduce((n, p) => n + p.length, 0)));
+      for (const part of parts) this.push(part);
     }
   }
 }

@@ -14,7 +14,7 @@
 //                        [--agent-jobs N] [--stores fs,s3] [--skip-replay] [--scale 20]
 //                        [--phases replay,latency,drain] [--push-client FILE] (development: a subset
 //                        of the phases; another archive_command client for the agent drains)
-//                        [--budget-sec 720] [--keep] [--out FILE | --no-write]
+//                        [--budget-sec 900] [--keep] [--out FILE | --no-write]
 //                        [--pgbackrest BIN[,BIN...]]
 //   smoke: node bench/agent.mjs --segments 12 --rounds 1 --latency-calls 20 --full-calls 5 --stores fs --out /tmp/agent-smoke.md
 //
@@ -122,7 +122,7 @@ const FULL_CALLS = Number(argValue('--full-calls', '20'));
 const AGENT_JOBS = argValue('--agent-jobs', null);
 const STORES = argValue('--stores', 'fs,s3').split(',').map((s) => s.trim()).filter(Boolean);
 const SCALE = Number(argValue('--scale', '20'));
-const TOTAL_BUDGET_MS = Number(argValue('--budget-sec', '720')) * 1000;
+const TOTAL_BUDGET_MS = Number(argValue('--budget-sec', '900')) * 1000; // two pgBackRest peers: one more drain per round and one more replay than with one
 const KEEP = argv.includes('--keep');
 const WRITE = !argv.includes('--no-write');
 const PHASES = argValue('--phases', 'replay,latency,drain').split(',').map((s) => s.trim());

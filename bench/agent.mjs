@@ -14,8 +14,15 @@
 //                        [--agent-jobs N] [--stores fs,s3] [--skip-replay] [--scale 20]
 //                        [--phases replay,latency,drain] [--push-client FILE] (development: a subset
 //                        of the phases; another archive_command client for the agent drains)
-//                        [--budget-sec 720] [--keep] [--out FILE | --no-write]
-//   smoke: node bench/agent.mjs --segments 12 --rounds 1 --latency-calls 20 --full-calls 5 --out /tmp/agent-smoke.md
+//                        [--budget-sec 900] [--keep] [--out FILE | --no-write]
+//                        [--pgbackrest BIN[,BIN...]]
+//   smoke: node bench/agent.mjs --segments 12 --rounds 1 --latency-calls 20 --full-calls 5 --stores fs --out /tmp/agent-smoke.md
+//
+// pgBackRest peers: --pgbackrest (comma-separated) or PGARK_BENCH_PGBACKREST, else Debian's 2.45
+// and /work/shared/tools/pgbackrest-2.59.1 when present, each drained and replayed in the same
+// run; 2.46 and newer get repo1-bundle=y repo1-block=y (backup options: archive-push and
+// archive-get ignore them, so the async archive settings are the same for every version).
+// The latency phase and the replay archive (written with archive-push, sync) use the first peer.
 //
 // Needs: postgresql-15 (+ client), pgbackrest (Debian 2.45), GNU time (/usr/bin/time), openssl,
 // the devDependency s3rver, a built pgark (dist/src/agent/agent.js). Writes bench/results/agent.md
@@ -63,7 +70,7 @@ import {
   NODE,
   PG_BIN,
   PGARK,
-  PGBACKREST,
+  pgbackrestBinaries,
   pidsWhere,
   procTable,
   requireRootAndFiles,
@@ -105,7 +112,7 @@ const S3_SECRET_KEY = 'S3RVER';
 const S3_REGION = 'us-east-1';
 const SECRET_VARS = new Set(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']);
 
-const args = parseBenchArgs(['--keep', '--no-write', '--skip-replay'], ['--push-client', '--phases', '--segments', '--rounds', '--latency-calls', '--full-calls', '--agent-jobs', '--stores', '--scale', '--budget-sec', '--out']);
+const args = parseBenchArgs(['--keep', '--no-write', '--skip-replay'], ['--push-client', '--phases', '--segments', '--rounds', '--latency-calls', '--full-calls', '--agent-jobs', '--stores', '--scale', '--budget-sec', '--out', '--pgbackrest']);
 const argv = args.argv;
 const argValue = args.value;
 const SEGMENTS = Number(argValue('--segments', '100'));
@@ -115,12 +122,22 @@ const FULL_CALLS = Number(argValue('--full-calls', '20'));
 const AGENT_JOBS = argValue('--agent-jobs', null);
 const STORES = argValue('--stores', 'fs,s3').split(',').map((s) => s.trim()).filter(Boolean);
 const SCALE = Number(argValue('--scale', '20'));
-const TOTAL_BUDGET_MS = Number(argValue('--budget-sec', '720')) * 1000;
+const TOTAL_BUDGET_MS = Number(argValue('--budget-sec', '900')) * 1000; // two pgBackRest peers: one more drain per round and one more replay than with one
 const KEEP = argv.includes('--keep');
 const WRITE = !argv.includes('--no-write');
 const PHASES = argValue('--phases', 'replay,latency,drain').split(',').map((s) => s.trim());
 const SKIP_REPLAY = argv.includes('--skip-replay') || !PHASES.includes('replay');
 const RESULTS = argValue('--out', join(ROOT, 'bench/results/agent.md'));
+/** pgBackRest peers: binary, version, key of their rows; the first one also serves the latency phase and the replay archive. */
+const PEERS = pgbackrestBinaries(argValue('--pgbackrest', undefined)).map((bin) => {
+  const version = /pgBackRest (\S+)/.exec(spawnSync(bin, ['version'], { encoding: 'utf8' }).stdout ?? '')?.[1] ?? 'unknown';
+  const [maj, min] = version.split('.').map(Number);
+  const bundle = maj > 2 || (maj === 2 && min >= 46);
+  return { bin, version, bundle, key: `pgbr-${version}`, name: `pgBackRest ${version}` };
+});
+const PGBACKREST = PEERS[0].bin;
+/** The newest peer: the issue's targets are against it. */
+const NEWEST = PEERS.at(-1);
 const DRAIN_TIMEOUT_MS = 240_000;
 const BACKLOG_TIMEOUT_MS = 240_000;
 const RESTORE_TIMEOUT_MS = 240_000;
@@ -147,7 +164,7 @@ requireRootAndFiles('bench/agent.mjs', [
   join(PG_BIN, 'initdb'),
   join(PG_BIN, 'pgbench'),
   join(PG_BIN, 'pg_basebackup'),
-  PGBACKREST,
+  ...PEERS.map((p) => p.bin),
   TIME,
   PUSH_CLIENT,
   FETCH_CLIENT,
@@ -292,7 +309,7 @@ async function stopServers() {
 // ---------------------------------------------------------------------------
 
 /** A pgBackRest config (0600, owner postgres) in its own directory with log, lock and spool. */
-function pgbrConfig(name, { repoLines, repoPath, pgPath, port, sockDir, async, extra = {} }) {
+function pgbrConfig(name, { repoLines, repoPath, pgPath, port, sockDir, async, extra = {}, peer = PEERS[0] }) {
   const dir = mkPgDir(join(tmpRoot, `pgbr-${name}`));
   for (const d of ['log', 'lock', 'spool']) mkPgDir(join(dir, d));
   const lines = [
@@ -308,6 +325,7 @@ function pgbrConfig(name, { repoLines, repoPath, pgPath, port, sockDir, async, e
     'log-level-stderr=warn',
     'log-level-file=info',
     ...Object.entries(extra).map(([k, v]) => `${k}=${v}`),
+    ...(peer.bundle ? ['repo1-bundle=y', 'repo1-block=y'] : []),
     '',
     `[${STANZA}]`,
     `pg1-path=${pgPath}`,
@@ -316,11 +334,11 @@ function pgbrConfig(name, { repoLines, repoPath, pgPath, port, sockDir, async, e
   ];
   const conf = join(dir, 'pgbackrest.conf');
   writePgFile(conf, lines.join('\n'));
-  return { conf, dir, text: lines.join('\n') };
+  return { conf, dir, text: lines.join('\n'), bin: peer.bin };
 }
 
 async function stanzaCreate(br) {
-  const r = await run(PGBACKREST, [`--config=${br.conf}`, `--stanza=${STANZA}`, 'stanza-create'], { asPg: true, timeoutMs: 120_000, allowFail: true });
+  const r = await run(br.bin, [`--config=${br.conf}`, `--stanza=${STANZA}`, 'stanza-create'], { asPg: true, timeoutMs: 120_000, allowFail: true });
   if (r.code !== 0) throw new Error(`pgbackrest stanza-create (${T(br.conf)}) failed (exit ${r.code}):\n${r.stdout}${r.stderr}`);
 }
 
@@ -848,11 +866,11 @@ async function runBench() {
       const repo = join(repos, `pgark-agent-${n}`);
       return { store: 'fs', tool: 'pgark agent', key: 'agent', run: n, rssTool: 'pgark', cmd: pushClientCmd(repo), agentRepo: repo, agentEnv: {}, storedDir: repo, prepare: () => pgarkRepoCreate(run, mkPgDir(repo)) };
     },
-    pgbr: (n) => {
-      const br = fsBr(`async-${n}`, { async: true, extra: { 'process-max': '2' } });
+    pgbr: (n, peer) => {
+      const br = fsBr(`async-${peer.version}-${n}`, { async: true, extra: { 'process-max': '2' }, peer });
       return {
-        store: 'fs', tool: 'pgBackRest async', key: 'pgbr', run: n, rssTool: 'pgbackrest', storedDir: br.repo, pgbrConf: redactText(br.text),
-        cmd: [PGBACKREST, `--config=${br.conf}`, `--stanza=${STANZA}`, 'archive-push', '%p'].map(shq).join(' '),
+        store: 'fs', tool: `${peer.name} async`, key: peer.key, run: n, rssTool: 'pgbackrest', storedDir: br.repo, pgbrConf: redactText(br.text),
+        cmd: [peer.bin, `--config=${br.conf}`, `--stanza=${STANZA}`, 'archive-push', '%p'].map(shq).join(' '),
         prepare: () => stanzaCreate(br),
       };
     },
@@ -866,24 +884,25 @@ async function runBench() {
       const repo = `s3://${BUCKET}/pgark-agent-${n}`;
       return { store: 's3', tool: 'pgark agent', key: 'agent', run: n, rssTool: 'pgark', cmd: pushClientCmd(repo), agentRepo: repo, agentEnv: s3.env, prepare: () => pgarkRepoCreate(run, repo, s3.env) };
     },
-    pgbr: (n) => {
-      const br = pgbrConfig(`s3-async-${n}`, { repoLines: s3.pgbrRepoLines, repoPath: `/pgbackrest-async-${n}`, pgPath: dataDir, port: main.port, sockDir: main.sockDir, async: true, extra: { 'process-max': '2' } });
+    pgbr: (n, peer) => {
+      const br = pgbrConfig(`s3-async-${peer.version}-${n}`, { repoLines: s3.pgbrRepoLines, repoPath: `/pgbackrest-async-${peer.version}-${n}`, pgPath: dataDir, port: main.port, sockDir: main.sockDir, async: true, extra: { 'process-max': '2' }, peer });
       return {
-        store: 's3', tool: 'pgBackRest async', key: 'pgbr', run: n, rssTool: 'pgbackrest', pgbrConf: redactText(br.text),
-        cmd: [PGBACKREST, `--config=${br.conf}`, `--stanza=${STANZA}`, 'archive-push', '%p'].map(shq).join(' '),
+        store: 's3', tool: `${peer.name} async`, key: peer.key, run: n, rssTool: 'pgbackrest', pgbrConf: redactText(br.text),
+        cmd: [peer.bin, `--config=${br.conf}`, `--stanza=${STANZA}`, 'archive-push', '%p'].map(shq).join(' '),
         prepare: () => stanzaCreate(br),
       };
     },
   };
-  // Order: fs agent, pgBackRest, cp, (round 2) pgBackRest, agent; s3 agent, pgBackRest, (round 2) pgBackRest, agent.
+  // Order: fs agent, each pgBackRest, cp, (round 2) each pgBackRest in reverse, agent; s3 likewise without cp.
   const plan = [];
+  const reversed = [...PEERS].reverse();
   if (STORES.includes('fs') && PHASES.includes('drain')) {
-    plan.push(fsCandidates.agent(1), fsCandidates.pgbr(1), fsCandidates.cp(1));
-    if (ROUNDS >= 2) plan.push({ ...fsCandidates.pgbr(2), optional: true }, { ...fsCandidates.agent(2), optional: true });
+    plan.push(fsCandidates.agent(1), ...PEERS.map((p) => fsCandidates.pgbr(1, p)), fsCandidates.cp(1));
+    if (ROUNDS >= 2) plan.push(...reversed.map((p) => ({ ...fsCandidates.pgbr(2, p), optional: true })), { ...fsCandidates.agent(2), optional: true });
   }
   if (STORES.includes('s3') && PHASES.includes('drain')) {
-    plan.push(s3Candidates.agent(1), s3Candidates.pgbr(1));
-    if (ROUNDS >= 2) plan.push({ ...s3Candidates.pgbr(2), optional: true }, { ...s3Candidates.agent(2), optional: true });
+    plan.push(s3Candidates.agent(1), ...PEERS.map((p) => s3Candidates.pgbr(1, p)));
+    if (ROUNDS >= 2) plan.push(...reversed.map((p) => ({ ...s3Candidates.pgbr(2, p), optional: true })), { ...s3Candidates.agent(2), optional: true });
   }
   // Round-2 drains are dropped first when time runs short; the replay phase needs about this much.
   const replayReserveMs = replay ? 150_000 : 30_000;
@@ -919,11 +938,12 @@ async function runBench() {
   if (replay) {
     const candidates = [
       { key: 'pgark', tool: 'pgark', label: 'bin/pgark-wal-fetch (prefetch on: defaults --prefetch 8 --jobs 4)', cmd: () => [FETCH_CLIENT, '%f', '%p', '--repo', replay.dualPgark, '--stanza', STANZA].map(shq).join(' ') },
-      { key: 'pgbr', tool: 'pgbackrest', label: 'pgbackrest archive-get, async (process-max=2, archive-get-queue-max=128MiB)', async: true, cmd: (brConf) => [PGBACKREST, `--config=${brConf}`, `--stanza=${STANZA}`, 'archive-get', '%f', '%p'].map(shq).join(' ') },
+      ...PEERS.map((peer) => ({ key: peer.key, peer, tool: 'pgbackrest', label: `${peer.name} archive-get, async (process-max=2, archive-get-queue-max=128MiB)`, async: true, cmd: (brConf) => [peer.bin, `--config=${brConf}`, `--stanza=${STANZA}`, 'archive-get', '%f', '%p'].map(shq).join(' ') })),
       { key: 'cp', tool: 'none', label: 'cp from an uncompressed archive (replay-bound reference)', cmd: () => `cp ${replay.dualCp}/%f %p` },
     ];
-    const order = [candidates[0], candidates[1], candidates[2]];
-    if (ROUNDS >= 2) order.push({ ...candidates[1], optional: true }, { ...candidates[0], optional: true });
+    const peerCands = candidates.filter((c) => c.peer);
+    const order = [...candidates];
+    if (ROUNDS >= 2) order.push(...[...peerCands].reverse().map((c) => ({ ...c, optional: true })), { ...candidates[0], optional: true });
     const lastRestoreMs = () => 1000 * Math.max(15, ...results.restores.map((r) => r.secs ?? 0));
     let n = 0;
     for (const c of order) {
@@ -944,7 +964,7 @@ async function restoreStep(replay, c, n) {
   const cl = new Cluster(`restore-${n}-${c.key}`, data, await freePort());
   let brConf = null;
   if (c.async) {
-    const br = pgbrConfig(`restore-${n}`, { repoLines: [], repoPath: replay.brDual.repo, pgPath: data, async: true, extra: { 'process-max': '2', 'archive-get-queue-max': '128MiB' } });
+    const br = pgbrConfig(`restore-${n}`, { repoLines: [], repoPath: replay.brDual.repo, pgPath: data, async: true, extra: { 'process-max': '2', 'archive-get-queue-max': '128MiB' }, peer: c.peer });
     brConf = br.conf;
   }
   const cmd = c.cmd(brConf);
@@ -1073,40 +1093,48 @@ function report(error) {
 
   // --- targets -----------------------------------------------------------------------------
   const fsA = pooled('fs', 'agent');
-  const fsB = pooled('fs', 'pgbr');
   const fsC = pooled('fs', 'cp');
   const s3A = pooled('s3', 'agent');
-  const s3B = pooled('s3', 'pgbr');
   const rA = pooledRestore('pgark');
-  const rB = pooledRestore('pgbr');
   const rC = pooledRestore('cp');
+  // The targets are against the newest peer (issue 17); every peer gets its ratio.
+  const fsB = pooled('fs', NEWEST.key);
+  const rB = pooledRestore(NEWEST.key);
   const fast = results.latency.find((l) => l.label.includes('fast path'));
   const base = results.latency.find((l) => l.label.includes('baseline'));
-  out.push('## Targets', '', '| target (issue 5) | measured | result |', '|---|---|---|');
-  out.push(`| fs drain: agent ≥ 1.3× pgBackRest async | ${f1(fsA?.rate)} vs ${f1(fsB?.rate)} segments/s | ${verdict(ratio(fsA?.rate, fsB?.rate), 1.3)} |`);
+  out.push('## Targets', '', '| target (issue 17 item 5; issue 5) | measured | result |', '|---|---|---|');
+  for (const peer of [...PEERS].reverse()) {
+    const b = pooled('fs', peer.key);
+    out.push(`| fs drain: agent ≥ 1.3× ${peer.name} async${peer === NEWEST ? '' : ' (older peer)'} | ${f1(fsA?.rate)} vs ${f1(b?.rate)} segments/s | ${verdict(ratio(fsA?.rate, b?.rate), 1.3)} |`);
+  }
   out.push(`| fs drain: agent ≥ 0.9× cp+fsync | ${f1(fsA?.rate)} vs ${f1(fsC?.rate)} segments/s | ${verdict(ratio(fsA?.rate, fsC?.rate), 0.9)} |`);
-  out.push(`| replay: pgark ≥ 1.3× pgBackRest async (until promoted) | ${f1(rA?.rate)} vs ${f1(rB?.rate)} segments/s | ${verdict(ratio(rA?.rate, rB?.rate), 1.3)} |`);
+  for (const peer of [...PEERS].reverse()) {
+    const b = pooledRestore(peer.key);
+    out.push(`| replay: pgark prefetch ≥ 1.0× ${peer.name} async archive-get (until promoted)${peer === NEWEST ? '' : ' (older peer)'} | ${f1(rA?.rate)} vs ${f1(b?.rate)} segments/s | ${verdict(ratio(rA?.rate, b?.rate), 1.0)} |`);
+  }
   if (fast) {
     const net = base ? fast.median - base.median : null;
     out.push(`| fast path median per-call overhead ≤ 10 ms | median ${f1(fast.median)} ms per call (${f1(net)} ms above \`sh -c /bin/true\`), p90 ${f1(fast.p90)} ms, ${fast.calls} calls | ${fast.failed ? '**calls failed**' : fast.median <= 10 ? '**met**' : '**not met**'} |`);
   }
-  out.push('', `s3rver (no target in the issue): agent ${f1(s3A?.rate)} vs pgBackRest async ${f1(s3B?.rate)} segments/s = ${f2(ratio(s3A?.rate, s3B?.rate))}x.`, '');
+  if (s3A) out.push('', `s3rver (no target in the issue): agent ${f1(s3A.rate)} segments/s; ${PEERS.map((peer) => { const b = pooled('s3', peer.key); return `${peer.name} async ${f1(b?.rate)} = ${f2(ratio(s3A.rate, b?.rate))}x`; }).join('; ')}.`, '');
+  else out.push('');
 
   // --- drains ------------------------------------------------------------------------------
   out.push('## 1. Drain of a ready backlog', '');
   out.push(
     'Each run on its own fresh backlog. Clock: from the SIGHUP that installs the candidate\'s archive_command until `pg_stat_archiver.last_archived_wal` reaches the last ready segment (one connection polling every 50 ms). ' +
       'For pgark the agent (`pgark agent`, started at the same instant as the SIGHUP, i.e. when the backlog already exists) stores segments ahead and `archive_command = bin/pgark-wal-push %p ...` answers from its records; a segment without a record makes the client run the full `pgark wal-push` (Node), counted as "Node starts" (with how many of them found the segment locked by a worker storing it, in which case Node only waits for that worker\'s record; the others push the segment themselves). ' +
-      'pgBackRest: `archive-async=y`, `process-max=2`, `compress-type=lz4`, spool path. cp: `cp`, `sync FILE` (fsync), `mv`, uncompressed. pgark and pgBackRest compress with lz4.',
+      `pgBackRest (${PEERS.map((p) => `\`${p.bin}\` = ${p.version}`).join(', ')}): \`archive-async=y\`, \`process-max=2\`, \`compress-type=lz4\`, spool path; 2.46 and newer also \`repo1-bundle=y repo1-block=y\` (backup options, which archive-push and archive-get ignore). cp: \`cp\`, \`sync FILE\` (fsync), \`mv\`, uncompressed. pgark and pgBackRest compress with lz4.`,
     '',
   );
-  out.push('| store | candidate | runs | segments/s (pooled) | MB/s | vs pgBackRest async | vs cp+fsync | per-run segments/s |', '|---|---|---|---|---|---|---|---|');
-  for (const [store, key] of [['fs', 'agent'], ['fs', 'pgbr'], ['fs', 'cp'], ['s3', 'agent'], ['s3', 'pgbr']]) {
-    const p = pooled(store, key);
-    if (!p) continue;
-    const b = pooled(store, 'pgbr');
-    const c = pooled(store, 'cp');
-    out.push(`| ${store} | ${p.label} | ${p.runs} | ${f1(p.rate)} | ${mbps(p.rate).toFixed(0)} | ${f2(ratio(p.rate, b?.rate))}x | ${c ? f2(ratio(p.rate, c.rate)) + 'x' : '—'} | ${p.rates.map(f1).join(', ')} |`);
+  out.push(`| store | candidate | runs | segments/s (pooled) | MB/s | ${PEERS.map((p) => `vs ${p.name} async`).join(' | ')} | vs cp+fsync | per-run segments/s |`, `|---|---|---|---|---|${PEERS.map(() => '---|').join('')}---|---|`);
+  for (const store of ['fs', 's3']) {
+    for (const key of ['agent', ...PEERS.map((p) => p.key), 'cp']) {
+      const p = pooled(store, key);
+      if (!p) continue;
+      const c = pooled(store, 'cp');
+      out.push(`| ${store} | ${p.label} | ${p.runs} | ${f1(p.rate)} | ${mbps(p.rate).toFixed(0)} | ${PEERS.map((peer) => `${f2(ratio(p.rate, pooled(store, peer.key)?.rate))}x`).join(' | ')} | ${c ? f2(ratio(p.rate, c.rate)) + 'x' : '—'} | ${p.rates.map(f1).join(', ')} |`);
+    }
   }
   out.push('', 'Every run, in execution order:', '');
   out.push('| # | store | candidate | run | result | segments | seconds | segments/s | stored MB | agent: stored / already there / errors | Node starts | agent peak RSS MiB (%M; VmHWM) | agent CPU s (ms/segment) | tool CPU s: calls + detached = ms/segment | Σ RSS of the tool MiB | machine CPU busy | failed_count Δ | load avg |');
@@ -1166,11 +1194,10 @@ function report(error) {
       '',
     );
   }
-  out.push('| candidate | runs | segments/s until promoted (pooled) | vs pgBackRest async | segments/s until the last segment (pooled) | vs pgBackRest async | per-run segments/s |', '|---|---|---|---|---|---|---|');
-  for (const [k, p] of [['pgark', rA], ['pgbr', rB], ['cp', rC]]) {
+  out.push(`| candidate | runs | segments/s until promoted (pooled) | vs ${NEWEST.name} async | segments/s until the last segment (pooled) | vs ${NEWEST.name} async | ${PEERS.length > 1 ? PEERS.slice(0, -1).map((p) => `until promoted vs ${p.name} async | `).join('') : ''}per-run segments/s |`, `|---|---|---|---|---|---|${PEERS.slice(0, -1).map(() => '---|').join('')}---|`);
+  for (const p of [rA, ...PEERS.map((peer) => pooledRestore(peer.key)), rC]) {
     if (!p) continue;
-    out.push(`| ${p.label} | ${p.runs} | ${f1(p.rate)} | ${f2(ratio(p.rate, rB?.rate))}x | ${f1(p.replayRate)} | ${f2(ratio(p.replayRate, rB?.replayRate))}x | ${p.rates.map(f1).join(', ')} |`);
-    void k;
+    out.push(`| ${p.label} | ${p.runs} | ${f1(p.rate)} | ${f2(ratio(p.rate, rB?.rate))}x | ${f1(p.replayRate)} | ${f2(ratio(p.replayRate, rB?.replayRate))}x | ${PEERS.slice(0, -1).map((peer) => `${f2(ratio(p.rate, pooledRestore(peer.key)?.rate))}x | `).join('')}${p.rates.map(f1).join(', ')} |`);
   }
   out.push('', 'Every run, in execution order:', '');
   out.push('| # | candidate | result | segments | seconds until promoted | seconds until the last segment | segments/s | redo complete | "restored log file" lines | Node starts | replay CPU s (startup process) | tool CPU s: calls + detached = ms/segment | Σ RSS of the tool MiB | machine CPU busy | load avg |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');

@@ -575,7 +575,7 @@ export function makeCertificate(dir) {
 export function toolPred(tool, tmpRoot) {
   return (cmd, pid) => {
     const a = argvOf(pid);
-    const isTool = tool === 'pgark' ? a[0] === NODE && a[1] === PGARK : tool === 'pgbackrest' ? (a[0] ?? '').endsWith('pgbackrest') : false;
+    const isTool = tool === 'pgark' ? a[0] === NODE && a[1] === PGARK : tool === 'pgbackrest' ? /(^|\/)pgbackrest[^/]*$/.test(a[0] ?? '') : false; // Debian's and e.g. pgbackrest-2.59.1
     if (!isTool) return false;
     if (cmd.includes(tmpRoot)) return true;
     try {

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { IntegrityError } from '../../src/common/errors.js';
 import { loadCodec, type Codec, type CodecName } from '../../src/io/codec.js';
-import { decodeObject, readAll } from '../../src/repo/object-stream.js';
+import { decodeObject, encodeObject, readAll } from '../../src/repo/object-stream.js';
 import { pseudoRandom } from '../helpers/bytes.js';
 
 const CLI_HINT = 'apt-get install lz4 zstd gzip';
@@ -130,7 +130,16 @@ describe.each<CodecName>(['lz4', 'zstd', 'gzip'])('%s codec integrity', (name) =
     const packed = await compress(codec, INPUTS[inputName]!);
     const corrupt = Buffer.from(packed);
     corrupt[corrupt.length >> 1]! ^= 0x10;
-    await expect(decompress(codec, corrupt)).rejects.toThrow();
+    if (name !== 'lz4') {
+      await expect(decompress(codec, corrupt)).rejects.toThrow();
+      return;
+    }
+    // pgark's lz4 frames carry no content checksum (a flipped literal byte may decode): the
+    // object's trailer sha256 is what catches it, on every read of a repository object.
+    const stored = await readAll((await encodeObject(Readable.from([INPUTS[inputName]!]), 'lz4')).stream);
+    const flipped = Buffer.from(stored);
+    flipped[flipped.length >> 1]! ^= 0x10;
+    await expect(readAll(await decodeObject(Readable.from([flipped]), 'fixture'))).rejects.toThrow();
   });
 
   it('rejects truncated input', async () => {
@@ -304,5 +313,47 @@ describe('lz4 decoder options', () => {
         expect(inFlight).toBeLessThanOrEqual(2 * MiB);
       }
     }
+  });
+});
+
+describe('lz4 frames written by pgark', () => {
+  it('are one independent block per 1 MiB chunk without the xxHash32 content checksum (the trailer sha256 covers it); lz4 -d and our decoder read them', async () => {
+    const codec = await loadCodec('lz4');
+    const input = Buffer.concat([compressible(MiB), pseudoRandom(MiB, 11), compressible(333_333)]); // not a multiple of anything: a short last frame
+    const packed = await compress(codec, input);
+    // Walk the frames: header, one block, end mark.
+    const blocks: Array<{ raw: boolean; size: number }> = [];
+    let pos = 0;
+    while (pos < packed.length) {
+      expect(packed.readUInt32LE(pos)).toBe(0x184d2204);
+      expect(packed[pos + 4]).toBe(0x60); // version 01, independent blocks, no checksums, no content size
+      expect(packed[pos + 5]).toBe(0x70); // 4 MiB block maximum
+      const field = packed.readUInt32LE(pos + 7);
+      const size = field & 0x7fffffff;
+      blocks.push({ raw: (field & 0x80000000) !== 0, size });
+      expect(packed.readUInt32LE(pos + 11 + size)).toBe(0); // end mark
+      pos += 11 + size + 4;
+    }
+    expect(pos).toBe(packed.length);
+    expect(blocks.map((b) => b.raw)).toEqual([false, true, false]);
+    expect(blocks[1]!.size).toBe(MiB); // incompressible: stored as is
+    expect((await decompress(codec, packed, 3 * KiB)).equals(input)).toBe(true);
+    expect((await cli('lz4', ['-d', '-c'], packed)).equals(input)).toBe(true);
+    // lz4-napi's own frame decoder (one frame per call) reads each of them too.
+    const lz4napi = (await import('lz4-napi')).default;
+    let at = 0;
+    for (const b of blocks) {
+      const frame = packed.subarray(at, at + 11 + b.size + 4);
+      at += frame.length;
+      expect(lz4napi.decompressFrameSync(frame).equals(input.subarray(Math.min(input.length, (blocks.indexOf(b)) * MiB), Math.min(input.length, (blocks.indexOf(b) + 1) * MiB)))).toBe(true);
+    }
+  });
+
+  it('old frames (lz4_flex frame encoder, content checksum, as written before) still decode', async () => {
+    const codec = await loadCodec('lz4');
+    const lz4napi = (await import('lz4-napi')).default;
+    const input = Buffer.concat([compressible(MiB), pseudoRandom(200 * KiB, 5)]);
+    const old = Buffer.concat([lz4napi.compressFrameSync(input.subarray(0, MiB), { contentChecksum: true }), lz4napi.compressFrameSync(input.subarray(MiB), { contentChecksum: true })]);
+    expect((await decompress(codec, old, 5 * KiB)).equals(input)).toBe(true);
   });
 });

@@ -65,6 +65,37 @@ describe('garbage budget', () => {
     expect(peak).toBeLessThan(GARBAGE_BUDGET + 16 * MiB);
   });
 
+  it('lz4 compression of well-compressing input counts what lz4-napi holds (about the input), not the tiny frames', async () => {
+    // lz4_flex allocates the worst-case output for every 1 MiB block: 64 MiB of zeros leave ~64 MiB
+    // of lz4-napi buffers to collect, though the frames hold a few KiB.
+    const lz4 = await loadCodec('lz4');
+    const kinds: number[] = [];
+    const obs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) kinds.push((e as unknown as { detail: { kind: number } }).detail.kind);
+    });
+    obs.observe({ entryTypes: ['gc'] });
+    try {
+      setGarbageBudget(8 * MiB, 'major');
+      await tick();
+      kinds.length = 0;
+      const zeros = Buffer.alloc(MiB);
+      let packed = 0;
+      await pipeline(
+        Readable.from((function* () { for (let i = 0; i < 64; i++) yield zeros; })()),
+        lz4.compressor(),
+        new Writable({ write(c: Buffer, _e, cb) { packed += c.length; cb(); } }),
+      );
+      await tick();
+      await tick();
+      expect(packed).toBeLessThan(MiB);
+      // 64 MiB counted in budgets of 8 MiB: ~8 full collections (none when only the frames counted).
+      expect(kinds.filter((k) => k === constants.NODE_PERFORMANCE_GC_MAJOR).length).toBeGreaterThanOrEqual(6);
+    } finally {
+      obs.disconnect();
+      setGarbageBudget(GARBAGE_BUDGET, 'major');
+    }
+  });
+
   it("a one-file call's budget runs a minor collection every SINGLE_FILE_BUDGET bytes, not a full one", async () => {
     const kinds: number[] = [];
     const obs = new PerformanceObserver((list) => {

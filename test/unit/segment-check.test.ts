@@ -54,6 +54,17 @@ describe('SegmentChecker', () => {
     expect(check(seg3(), { systemIdentifier: 7000000000000000001n })).toBeUndefined();
   });
 
+  it('checks both halves of the page address above 4 GiB of WAL (the address is compared as two 32-bit words)', () => {
+    const segno = 5n * 4096n + 3n; // 1 MiB segments: 4096 per 4 GiB of WAL
+    const name = '000000010000000500000003';
+    const high = fakeSegment(segno, { walSegmentSize: SEG });
+    expect(check(high, { name })).toBeUndefined();
+    expect(check(high, { name }, [SEG])).toBeUndefined();
+    // The same offsets 4 GiB lower (high word off by one), and the low word off by one page.
+    expect(check(setPage(high, 9, (h) => h.writeUInt32LE(4, 12)), { name })).toMatch(/page at offset 73728 \(5\/312000\): page address 4\/312000/);
+    expect(check(setPage(high, 9, (h) => h.writeUInt32LE(0x312000 + BLK, 8)), { name }, [SEG])).toMatch(/page address 5\/314000/);
+  });
+
   it('accepts the timeline rising inside the segment a switch happened in', () => {
     // Timeline 2's first segment: the parent's pages (tli 1) up to the switch, then tli 2.
     const b = Buffer.concat([fakeWal(3n * BigInt(SEG), 40 * BLK, { walSegmentSize: SEG, timeline: 1 }),

@@ -1,13 +1,18 @@
 /**
  * LZ4 via lz4-napi (lz4_flex, prebuilt N-API binaries). The input is cut into 1 MiB chunks, each
- * written as an independent LZ4 frame with a content checksum by the async (libuv threadpool)
- * frame encoder; `lz4 -d` decodes the concatenation. lz4_flex has only the fast mode, so the level
- * is accepted for interface compatibility and ignored.
+ * compressed as one LZ4 block by the async (libuv threadpool) block encoder and written as an
+ * independent LZ4 frame of that single block (frame header built here); `lz4 -d` decodes the
+ * concatenation. The frames carry no xxHash32 content checksum: every repository object already
+ * has a sha256 of its raw bytes in its trailer, verified on every read, and the checksum cost a
+ * quarter of the compressor's CPU (bench/results/agent.md). Frames written by earlier versions
+ * (lz4_flex's frame encoder, with content checksums) decode as before. lz4_flex has only the fast
+ * mode, so the level is accepted for interface compatibility and ignored.
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import lz4 from 'lz4-napi';
 import type { Codec } from '../codec.js';
 import { Lz4FrameDecoder } from './lz4-frame-decoder.js';
+import { xxh32 } from './xxhash32.js';
 import { BufferPool, releaseBuffer } from '../buffer-pool.js';
 import { noteGarbage } from '../../common/gc-budget.js';
 
@@ -15,13 +20,45 @@ const CHUNK_SIZE = 1024 * 1024;
 /** Frames being compressed on the threadpool at once per stream: the next chunk fills meanwhile. */
 const MAX_IN_FLIGHT = 2;
 
+/**
+ * Frame header of every frame we write: magic, FLG = version 01 + independent blocks (no block or
+ * content checksum, no content size, no dictionary), BD = 4 MiB block maximum, header checksum.
+ */
+const FRAME_DESCRIPTOR = Buffer.from([0x60, 0x70]);
+const FRAME_HEADER = Buffer.from([0x04, 0x22, 0x4d, 0x18, ...FRAME_DESCRIPTOR, (xxh32(FRAME_DESCRIPTOR) >>> 8) & 0xff]);
+/** Block size field flag: the block is stored uncompressed. */
+const UNCOMPRESSED = 0x80000000;
+
+/**
+ * One LZ4 frame holding `data` as a single block: [header + block size, block, end mark]. Every
+ * part is a fresh buffer (never a shared constant): consumers may own what they are handed.
+ */
+export async function compressOneFrame(data: Buffer): Promise<Buffer[]> {
+  const head = Buffer.allocUnsafe(FRAME_HEADER.length + 4);
+  FRAME_HEADER.copy(head, 0);
+  if (data.length === 0) return [head.subarray(0, FRAME_HEADER.length), Buffer.alloc(4)];
+  // lz4_flex's block layout: the uncompressed size (u32 LE), then the block. Its buffer holds the
+  // worst-case size (a little over data.length) however small the block: that is what it keeps
+  // in memory until collected, so that is what is counted as garbage (see drain).
+  const out = await lz4.compress(data);
+  if (out.length < 4 || out.readUInt32LE(0) !== data.length) throw new Error('lz4 block encoder returned an unexpected layout');
+  const block = out.subarray(4);
+  if (block.length >= data.length) {
+    // Incompressible: stored as is (a copy: the caller recycles `data`).
+    head.writeUInt32LE((data.length | UNCOMPRESSED) >>> 0, FRAME_HEADER.length);
+    return [head, Buffer.from(data), Buffer.alloc(4)];
+  }
+  head.writeUInt32LE(block.length, FRAME_HEADER.length);
+  return [head, block, Buffer.alloc(4)];
+}
+
 class Lz4ChunkedCompressor extends Transform {
   /** Staging buffers for input that does not arrive in whole 1 MiB chunks, recycled per frame. */
   private readonly staging = new BufferPool(CHUNK_SIZE, MAX_IN_FLIGHT + 1);
   private buf: Buffer | undefined;
   private filled = 0;
   private started = 0;
-  private readonly inFlight: Array<{ frame: Promise<Buffer>; input: Buffer }> = [];
+  private readonly inFlight: Array<{ frame: Promise<Buffer[]>; input: Buffer }> = [];
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.fill(chunk).then(() => done(), done);
@@ -61,7 +98,7 @@ class Lz4ChunkedCompressor extends Transform {
 
   private start(data: Buffer, input: Buffer | undefined): void {
     this.started++;
-    const frame = lz4.compressFrame(data, { contentChecksum: true });
+    const frame = compressOneFrame(data);
     frame.catch(() => undefined); // rejection is delivered by drain(); avoid an unhandled-rejection report meanwhile
     this.inFlight.push({ frame, input: input ?? data });
   }
@@ -69,10 +106,13 @@ class Lz4ChunkedCompressor extends Transform {
   private async drain(keep: number): Promise<void> {
     while (this.inFlight.length > keep) {
       const { frame, input } = this.inFlight.shift()!;
-      const out = await frame;
+      const parts = await frame;
       releaseBuffer(input);
-      noteGarbage(out.length); // lz4-napi's own buffer: garbage once written out
-      this.push(out);
+      // lz4-napi's buffer: garbage once written out, of about the input's size whatever the
+      // block's (lz4_flex allocates the worst case); counting only the block's bytes let several
+      // times the garbage budget pile up on compressible WAL.
+      noteGarbage(Math.max(input.length, parts.reduce((n, p) => n + p.length, 0)));
+      for (const part of parts) this.push(part);
     }
   }
 }

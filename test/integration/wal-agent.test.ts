@@ -15,6 +15,7 @@
  *     the prefetch area: Node starts only for the segments not prefetched yet.
  */
 import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, watch } from 'node:fs';
 import { chmod, copyFile, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -63,6 +64,47 @@ async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
   }
+}
+
+/**
+ * Kill the agent with SIGKILL while it stores a segment, deterministically on any machine load:
+ * its records directory is watched (inotify: no lock is missed, however briefly held), the
+ * agent is frozen (SIGSTOP) as soon as a lock appears, and killed if the lock is still there
+ * and names it (an upload in flight, frozen mid-way); otherwise it goes on (SIGCONT) until the
+ * next lock. `more()` completes segments meanwhile. Returns the segment killed mid-upload and its bytes.
+ */
+async function killMidUpload(agent: BackgroundPgark, pushedDir: string, more: () => Promise<void>, timeoutMs = 180_000): Promise<{ name: string; bytes: Buffer }> {
+  const pid = agent.pid!;
+  let caught: { name: string; bytes: Buffer } | undefined;
+  const tryCatch = (name: string): void => {
+    if (caught || !name.endsWith('.lock')) return;
+    process.kill(pid, 'SIGSTOP');
+    const lock = join(pushedDir, name);
+    const holder = existsSync(lock) ? readFileSync(lock, 'utf8').trim() : '';
+    if (holder === String(pid)) {
+      // Read while the lock holds it back from archive_command (so from recycling too).
+      const segment = name.slice(0, -'.lock'.length);
+      caught = { name: segment, bytes: readFileSync(join(pushedDir, '..', '..', segment)) };
+      process.kill(pid, 'SIGKILL');
+    } else {
+      process.kill(pid, 'SIGCONT');
+    }
+  };
+  const watcher = watch(pushedDir, (_event, name) => {
+    if (typeof name === 'string') tryCatch(name);
+  });
+  try {
+    const deadline = Date.now() + timeoutMs;
+    while (!caught) {
+      if (Date.now() > deadline) throw new Error('no upload of the agent caught in flight');
+      await more();
+      for (const n of await readdir(pushedDir)) tryCatch(n);
+    }
+  } finally {
+    watcher.close();
+  }
+  await agent.exited;
+  return caught;
 }
 
 /** Switch WAL and wait until PostgreSQL has archived everything up to that segment. */
@@ -143,12 +185,18 @@ describe.each(stores)('pgark agent on $name', (store) => {
 
       // 2. kill -9 in the middle of uploads, then a restart.
       const load = src.pgbench(['-T', '10', '-c', '2', '-j', '2']);
-      await waitUntil('uploads in flight', async () => (await readdir(join(src.dataDir, 'pg_wal', '.pgark', 'pushed'))).some((n) => n.endsWith('.lock')), 30_000);
-      await stopAgent(agent, 'SIGKILL');
+      const killed = await killMidUpload(agent, join(src.dataDir, 'pg_wal', '.pgark', 'pushed'), async () => {
+        await src.psql('INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now()); SELECT pg_switch_wal()');
+      });
+      expect(agent.signalCode).toBe('SIGKILL');
       await load;
       agent = startAgent(src.dataDir, repo, env);
       await drain(src);
       await expectArchivedIdentical(src, repo, env, work);
+      // The segment the agent was killed storing is archived, identical.
+      const killedFetched = join(work, 'fetched', `killed-${killed.name}`);
+      await pgark(['wal-fetch', killed.name, killedFetched, '--repo', repo, '--stanza', STANZA, '--prefetch', '0'], { env });
+      expect((await readFile(killedFetched)).equals(killed.bytes)).toBe(true);
 
       // 3. The agent stopped: archive_command does the full push.
       await stopAgent(agent);

@@ -67,7 +67,7 @@ afterAll(async () => {
 }, 120_000);
 
 describe.each(STORES)('encryption on $name', (store) => {
-  it('keyring on the store; a segment and a backup stored as ciphertext, fetched and restored; rotation', { timeout: 300_000 }, async () => {
+  it('keyring on the store; a segment and a backup stored as ciphertext, fetched and restored; rotation', { timeout: 600_000 }, async () => {
     const work = await makeSharedTempDir(`pgark-enc-${store.name}-`);
     const started = await store.start(work);
     try {

@@ -198,7 +198,20 @@ describe('acquireRepoLock', () => {
     const r = stanzaRepo();
     const warn = vi.spyOn(log, 'warn').mockImplementation(() => {});
     const lock = await acquire(r, { purpose: 'backup', leaseMs: 200 });
-    const theirs = await writeLock(r, { host: 'other-host.example', token: 'b'.repeat(32) });
+    // The takeover is written right after a renewal's write, before the next renewal reads: one
+    // written at any moment could land between a renewal's read and write and be overwritten
+    // (the flake on a loaded machine; a store without conditional writes allows it, see
+    // src/repo/repo-lock.ts).
+    const realPut = r.putJson.bind(r);
+    let puts = 0;
+    const takenOver = new Promise<RepoLockInfo>((resolve, reject) => {
+      vi.spyOn(r, 'putJson').mockImplementation(async (...a: Parameters<Repository['putJson']>) => {
+        const out = await realPut(...a);
+        if (puts++ === 0) await writeLock(r, { host: 'other-host.example', token: 'b'.repeat(32) }).then(resolve, reject);
+        return out;
+      });
+    });
+    const theirs = await takenOver;
     await waitFor(async () => lock.lost, 'the loss to be noticed');
     expect(warn.mock.calls.join('\n')).toContain('is no longer ours');
     await new Promise((res) => setTimeout(res, 150));

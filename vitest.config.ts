@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { LongestFirstSequencer } from './test/helpers/longest-first-sequencer.js';
 
 export default defineConfig({
   test: {
@@ -8,6 +9,8 @@ export default defineConfig({
     pool: 'forks',
     fileParallelism: true,
     maxWorkers: 2,
+    // Longest files first (test/file-durations.json on a fresh clone): the workers end together.
+    sequence: { sequencer: LongestFirstSequencer },
     // The GCS SDK's known retry race (src/common/sdk-races.ts; pgark's processes ignore it the
     // same way): not an error of the code under test. Everything else still fails the run.
     onUnhandledError: (err) => {

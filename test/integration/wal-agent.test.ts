@@ -11,10 +11,12 @@
  *  4. the shell client against a record for a file whose content changed: a mismatch (exit 3)
  *     through the full path, the archived copy unchanged; and it never answers for records
  *     it cannot trust;
- *  5. a copy replaying 200+ segments with restore_command = bin/pgark-wal-fetch, served from
- *     the prefetch area: Node starts only for the segments not prefetched yet.
+ *  5. a copy replaying 100+ segments (more than twelve times the prefetch depth of 8) with
+ *     restore_command = bin/pgark-wal-fetch, served from the prefetch area: Node starts only
+ *     for the segments not prefetched yet.
  */
 import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, watch } from 'node:fs';
 import { chmod, copyFile, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -63,6 +65,47 @@ async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
   }
+}
+
+/**
+ * Kill the agent with SIGKILL while it stores a segment, deterministically on any machine load:
+ * its records directory is watched (inotify: no lock is missed, however briefly held), the
+ * agent is frozen (SIGSTOP) as soon as a lock appears, and killed if the lock is still there
+ * and names it (an upload in flight, frozen mid-way); otherwise it goes on (SIGCONT) until the
+ * next lock. `more()` completes segments meanwhile. Returns the segment killed mid-upload and its bytes.
+ */
+async function killMidUpload(agent: BackgroundPgark, pushedDir: string, more: () => Promise<void>, timeoutMs = 180_000): Promise<{ name: string; bytes: Buffer }> {
+  const pid = agent.pid!;
+  let caught: { name: string; bytes: Buffer } | undefined;
+  const tryCatch = (name: string): void => {
+    if (caught || !name.endsWith('.lock')) return;
+    process.kill(pid, 'SIGSTOP');
+    const lock = join(pushedDir, name);
+    const holder = existsSync(lock) ? readFileSync(lock, 'utf8').trim() : '';
+    if (holder === String(pid)) {
+      // Read while the lock holds it back from archive_command (so from recycling too).
+      const segment = name.slice(0, -'.lock'.length);
+      caught = { name: segment, bytes: readFileSync(join(pushedDir, '..', '..', segment)) };
+      process.kill(pid, 'SIGKILL');
+    } else {
+      process.kill(pid, 'SIGCONT');
+    }
+  };
+  const watcher = watch(pushedDir, (_event, name) => {
+    if (typeof name === 'string') tryCatch(name);
+  });
+  try {
+    const deadline = Date.now() + timeoutMs;
+    while (!caught) {
+      if (Date.now() > deadline) throw new Error('no upload of the agent caught in flight');
+      await more();
+      for (const n of await readdir(pushedDir)) tryCatch(n);
+    }
+  } finally {
+    watcher.close();
+  }
+  await agent.exited;
+  return caught;
 }
 
 /** Switch WAL and wait until PostgreSQL has archived everything up to that segment. */
@@ -115,11 +158,12 @@ describe.each(stores)('pgark agent on $name', (store) => {
       expect(port).toBeGreaterThan(0);
       const before = await src.archiverStats();
       // pgbench for the load, and WAL switches so the segment count does not depend on the
-      // machine's speed: every switch during the load completes a segment.
+      // machine's speed: each switch follows a write of its own, so it completes a segment even
+      // when a loaded machine stretched the loop past the load (the flake: 5-7 of 10 archived).
       const load1 = src.pgbench(['-T', '6', '-c', '2', '-j', '2']);
       for (let i = 0; i < 12; i++) {
         await sleep(300);
-        await src.psql('SELECT pg_switch_wal()');
+        await src.psql(`INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, ${i}, now()); SELECT pg_switch_wal()`);
       }
       await load1;
       await drain(src);
@@ -142,13 +186,21 @@ describe.each(stores)('pgark agent on $name', (store) => {
       expect((await stat(join(src.dataDir, 'pg_wal', '.pgark', 'agent', 'status.json'))).mode & 0o777).toBe(0o600);
 
       // 2. kill -9 in the middle of uploads, then a restart.
-      const load = src.pgbench(['-T', '10', '-c', '2', '-j', '2']);
-      await waitUntil('uploads in flight', async () => (await readdir(join(src.dataDir, 'pg_wal', '.pgark', 'pushed'))).some((n) => n.endsWith('.lock')), 30_000);
-      await stopAgent(agent, 'SIGKILL');
+      // The load runs while the agent is caught (killMidUpload's own writes complete segments
+      // for as long as that takes).
+      const load = src.pgbench(['-T', '3', '-c', '2', '-j', '2']);
+      const killed = await killMidUpload(agent, join(src.dataDir, 'pg_wal', '.pgark', 'pushed'), async () => {
+        await src.psql('INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now()); SELECT pg_switch_wal()');
+      });
+      expect(agent.signalCode).toBe('SIGKILL');
       await load;
       agent = startAgent(src.dataDir, repo, env);
       await drain(src);
       await expectArchivedIdentical(src, repo, env, work);
+      // The segment the agent was killed storing is archived, identical.
+      const killedFetched = join(work, 'fetched', `killed-${killed.name}`);
+      await pgark(['wal-fetch', killed.name, killedFetched, '--repo', repo, '--stanza', STANZA, '--prefetch', '0'], { env });
+      expect((await readFile(killedFetched)).equals(killed.bytes)).toBe(true);
 
       // 3. The agent stopped: archive_command does the full push.
       await stopAgent(agent);
@@ -229,7 +281,7 @@ describe('bin/pgark-wal-push, the shell client', () => {
 });
 
 describe('bin/pgark-wal-fetch, the shell client, on a long replay', () => {
-  it('replays 200+ segments, most of them served from the prefetch area without Node', { timeout: 600_000 }, async () => {
+  it('replays 100+ segments, most of them served from the prefetch area without Node', { timeout: 600_000 }, async () => {
     const work = await makeSharedTempDir('pgark-replay-');
     let agent: ReturnType<typeof startAgent> | undefined;
     try {
@@ -246,7 +298,7 @@ describe('bin/pgark-wal-fetch, the shell client, on a long replay', () => {
       const base = join(work, 'base');
       await src.basebackup(base, { walMethod: 'none' });
       agent = startAgent(src.dataDir, repo, {});
-      for (let i = 1; i <= 220; i++) {
+      for (let i = 1; i <= 110; i++) {
         await src.psql(`INSERT INTO m VALUES (${i}, md5('${i}')); SELECT pg_switch_wal()`);
       }
       await drain(src);
@@ -273,7 +325,7 @@ describe('bin/pgark-wal-fetch, the shell client, on a long replay', () => {
       await waitUntil('the end of recovery', async () => (await copy.psql('SELECT pg_is_in_recovery()')) === 'f', 400_000);
       expect(await copy.psql("SELECT count(*) || ':' || md5(string_agg(h, '' ORDER BY i)) FROM m")).toBe(expected);
       const restored = ((await copy.readLog(10_000_000)).match(/restored log file "[0-9A-F]{24}" from archive/g) ?? []).length;
-      expect(restored).toBeGreaterThanOrEqual(200);
+      expect(restored).toBeGreaterThanOrEqual(100);
       const nodeStarts = (await readFile(counter, 'utf8')).split('\n').filter(Boolean).length;
       console.log(`[replay] ${restored} segments restored, ${nodeStarts} restore_command calls started Node`);
       // Node starts for misses (prefetch not ready yet, the history file, the end of the archive);

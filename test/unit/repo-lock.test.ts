@@ -181,9 +181,14 @@ describe('acquireRepoLock', () => {
     expect(renewed.token).toBe(lock.token);
     expect(renewed.acquiredAt).toBe(first.acquiredAt);
     expect(Date.parse(renewed.renewedAt)).toBeGreaterThan(Date.parse(first.renewedAt));
-    // Renewal keeps it live well past the lease.
-    await new Promise((res) => setTimeout(res, 400));
-    await expect(acquireRepoLock(r, 'backup', { purpose: 'expire', leaseMs: 200 })).rejects.toBeInstanceOf(LockedError);
+    // Renewal keeps it live well past the lease: renewed more than two leases after it was
+    // taken, and live for a taker whose clock is within a lease of the last renewal seen. (The
+    // taker's clock is injected: a wall-clock wait let a renewal delayed by a loaded machine
+    // make the lock look stale, the flake this replaces.)
+    await waitFor(async () => Date.parse((await readLock(r))!.renewedAt) - Date.parse(first.acquiredAt) > 400, 'renewals past the lease');
+    const seen = Date.parse((await readLock(r))!.renewedAt);
+    await expect(acquireRepoLock(r, 'backup', { purpose: 'expire', leaseMs: 200, now: () => seen + 150 })).rejects.toBeInstanceOf(LockedError);
+    expect((await readLock(r))!.token).toBe(lock.token);
     await lock.release();
     await new Promise((res) => setTimeout(res, 150));
     expect(await readLock(r)).toBeNull(); // no renewal recreated it
@@ -193,7 +198,20 @@ describe('acquireRepoLock', () => {
     const r = stanzaRepo();
     const warn = vi.spyOn(log, 'warn').mockImplementation(() => {});
     const lock = await acquire(r, { purpose: 'backup', leaseMs: 200 });
-    const theirs = await writeLock(r, { host: 'other-host.example', token: 'b'.repeat(32) });
+    // The takeover is written right after a renewal's write, before the next renewal reads: one
+    // written at any moment could land between a renewal's read and write and be overwritten
+    // (the flake on a loaded machine; a store without conditional writes allows it, see
+    // src/repo/repo-lock.ts).
+    const realPut = r.putJson.bind(r);
+    let puts = 0;
+    const takenOver = new Promise<RepoLockInfo>((resolve, reject) => {
+      vi.spyOn(r, 'putJson').mockImplementation(async (...a: Parameters<Repository['putJson']>) => {
+        const out = await realPut(...a);
+        if (puts++ === 0) await writeLock(r, { host: 'other-host.example', token: 'b'.repeat(32) }).then(resolve, reject);
+        return out;
+      });
+    });
+    const theirs = await takenOver;
     await waitFor(async () => lock.lost, 'the loss to be noticed');
     expect(warn.mock.calls.join('\n')).toContain('is no longer ours');
     await new Promise((res) => setTimeout(res, 150));

@@ -56,6 +56,15 @@ export async function listReceived(repo: Repository, timeline?: number, segment?
   return bySegment;
 }
 
+/**
+ * Read a listed journal again and check its records (wal-verify --read): IntegrityError when its
+ * valid records now end below what was listed (damage: they are never rewritten).
+ */
+export async function verifyJournal(repo: Repository, p: StoredPiece): Promise<void> {
+  const c = await readJournal(repo, p.key, p.segment, p.start);
+  if (c && c.end < p.end) throw new IntegrityError(`unable to read '${p.key}': the journal's valid records end at ${c.end}, it was listed up to ${p.end}`);
+}
+
 /** A journal's file and valid prefix; undefined when it is gone (the segment was completed meanwhile). */
 async function readJournal(repo: Repository, key: string, segment: string, start: number): Promise<{ file: Buffer } & JournalContent | undefined> {
   try {
@@ -111,7 +120,9 @@ export function chainStream(repo: Repository, chain: readonly StoredPiece[], upT
       if (p.journal) {
         // Its records up to the listed end, each verified again: written once, never rewritten.
         const c = await readJournal(repo, p.key, p.segment, p.start);
-        if (!c || c.end < p.end) throw new IntegrityError(`unable to read '${p.key}': the journal's valid records end at ${c?.end ?? 'nothing (removed)'}, it was listed up to ${p.end}`);
+        // Gone: the segment was stored whole meanwhile (as when a piece is deleted under a reader).
+        if (!c) throw new NotFoundError(p.key);
+        if (c.end < p.end) throw new IntegrityError(`unable to read '${p.key}': the journal's valid records end at ${c.end}, it was listed up to ${p.end}`);
         for (const data of journalData(c.file, c.records)) {
           const take = Math.min(data.length, upTo - pos, p.end - pos);
           if (take <= 0) break;

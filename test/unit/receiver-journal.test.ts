@@ -14,7 +14,7 @@ import { Repository } from '../../src/repo/repository.js';
 import { readAll } from '../../src/repo/object-stream.js';
 import { receivedJournalKey, receivedJournalOfKey, receivedPieceOfKey, receivedSegmentOfKey } from '../../src/repo/layout.js';
 import { JOURNAL_MAGIC, parseJournal, RECORD_HEADER, recordHeader } from '../../src/wal/received-journal.js';
-import { chainStream, listReceived, readReceivedSegment } from '../../src/wal/received-wal.js';
+import { chainStream, listReceived, readReceivedSegment, verifyJournal } from '../../src/wal/received-wal.js';
 import { SegmentWriter } from '../../src/receiver/segment-writer.js';
 import { storedEnds, storedPrefix } from '../../src/receiver/stored-position.js';
 import { createMemoryStore } from '../../storage-drivers/memory/memory-driver.js';
@@ -169,6 +169,7 @@ describe('SegmentWriter with a journal (fs repository)', () => {
     await fh.write(Buffer.from([0xff]), 0, 1, RECORD_HEADER + 10);
     await fh.close();
     await expect(readAll(chainStream(repo, r.chain, r.end), SEG)).rejects.toThrow(/valid records end at 0/);
+    await expect(verifyJournal(repo, r.chain[0]!)).rejects.toThrow(/valid records end at 0, it was listed up to 5000/);
   });
 
   it('stores piece objects where the repository cannot keep a journal (not a local filesystem)', async () => {

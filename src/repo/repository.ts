@@ -249,10 +249,10 @@ export class Repository {
 
   /**
    * The stored bytes of `key` as they are (no object decoding): for received-WAL journals, whose
-   * records carry their own checksums (parseJournal). At most `maxBytes`.
+   * records carry their own checksums (JournalScanner). NotFoundError when missing.
    */
-  async getRaw(key: string, maxBytes: number): Promise<Buffer> {
-    return withRetry(`read '${key}'`, this.retry, async () => readAll(await this.driver.get(key), maxBytes));
+  async getRaw(key: string): Promise<Readable> {
+    return withRetry(`read '${key}'`, this.retry, () => this.driver.get(key));
   }
 
   /** Where the repository is, for messages and reports (a display form without secrets). */

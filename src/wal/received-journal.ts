@@ -67,33 +67,75 @@ export function recordHeader(segment: string, start: number, data: Buffer | read
   return header;
 }
 
-/** The valid prefix of a journal of `segment` whose first record is at `start` (see the file comment). */
-export function parseJournal(segment: string, start: number, file: Buffer): JournalContent {
-  const records: JournalRecord[] = [];
-  let pos = 0;
-  let end = start;
-  while (pos + RECORD_HEADER <= file.length) {
-    const header = file.subarray(pos, pos + RECORD_HEADER);
-    if (header.readUInt32BE(0) !== JOURNAL_MAGIC || header.readUInt32BE(4) !== end || header.readUInt32BE(12) !== 0) break;
-    const length = header.readUInt32BE(8);
-    if (length === 0 || length > MAX_RECORD_DATA || pos + RECORD_HEADER + length > file.length) break;
-    const data = file.subarray(pos + RECORD_HEADER, pos + RECORD_HEADER + length);
-    if (!digest(segment, header, data).equals(header.subarray(16, 48))) break;
-    records.push({ pos, start: end, length });
-    pos += RECORD_HEADER + length;
-    end += length;
+/**
+ * Reads a journal as its bytes arrive, keeping at most one record in memory: push() returns the
+ * data of each record once it is whole and verified; at the first byte that is not a valid
+ * record `done` is set (the caller stops reading), and finish() says the file ended.
+ */
+export class JournalScanner {
+  /** Segment offset where the valid records end so far. */
+  end: number;
+  records = 0;
+  validBytes = 0;
+  tailNonZero = false;
+  done = false;
+  private pending: Buffer = Buffer.alloc(0);
+
+  constructor(private readonly segment: string, readonly start: number) {
+    this.end = start;
   }
-  let tailNonZero = false;
-  for (let i = pos; i < Math.min(file.length, pos + RECORD_HEADER); i++) {
-    if (file[i] !== 0) {
-      tailNonZero = true;
-      break;
+
+  push(chunk: Buffer): Buffer[] {
+    if (this.done) return [];
+    const buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    const out: Buffer[] = [];
+    let off = 0;
+    while (buf.length - off >= RECORD_HEADER) {
+      const header = buf.subarray(off, off + RECORD_HEADER);
+      const length = header.readUInt32BE(8);
+      if (header.readUInt32BE(0) !== JOURNAL_MAGIC || header.readUInt32BE(4) !== this.end || header.readUInt32BE(12) !== 0 || length === 0 || length > MAX_RECORD_DATA) {
+        this.stop(buf.subarray(off, off + RECORD_HEADER));
+        return out;
+      }
+      if (buf.length - off < RECORD_HEADER + length) break;
+      const data = buf.subarray(off + RECORD_HEADER, off + RECORD_HEADER + length);
+      if (!digest(this.segment, header, data).equals(header.subarray(16, 48))) {
+        this.stop(header);
+        return out;
+      }
+      out.push(data);
+      this.records += 1;
+      this.validBytes += RECORD_HEADER + length;
+      this.end += length;
+      off += RECORD_HEADER + length;
     }
+    this.pending = buf.subarray(off);
+    return out;
   }
-  return { end, records, validBytes: pos, tailNonZero };
+
+  /** The file ended: what is left is a torn record (non-zero) or zeros. */
+  finish(): void {
+    if (!this.done) this.stop(this.pending.subarray(0, RECORD_HEADER));
+  }
+
+  private stop(tail: Buffer): void {
+    this.done = true;
+    this.tailNonZero = tail.some((b) => b !== 0);
+    this.pending = Buffer.alloc(0);
+  }
 }
 
-/** The data of the records, in order: bytes [records[0].start, end) of the segment. */
-export function* journalData(file: Buffer, records: readonly JournalRecord[]): Generator<Buffer> {
-  for (const r of records) yield file.subarray(r.pos + RECORD_HEADER, r.pos + RECORD_HEADER + r.length);
+/** The valid prefix of a journal of `segment` whose first record is at `start` (see the file comment). */
+export function parseJournal(segment: string, start: number, file: Buffer): JournalContent {
+  const sc = new JournalScanner(segment, start);
+  const records: JournalRecord[] = [];
+  let pos = 0;
+  let at = start;
+  for (const data of sc.push(file)) {
+    records.push({ pos, start: at, length: data.length });
+    pos += RECORD_HEADER + data.length;
+    at += data.length;
+  }
+  sc.finish();
+  return { end: sc.end, records, validBytes: sc.validBytes, tailNonZero: sc.tailNonZero };
 }

@@ -10,7 +10,7 @@ import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { AlreadyExistsError, ArchiveMismatchError, IntegrityError, InvalidInputError, NotFoundError } from '../common/errors.js';
 import type { CodecName } from '../io/codec.js';
 import { receivedJournalOfKey, receivedPieceKey, receivedPieceOfKey, receivedPrefix, type ReceivedPieceRef } from '../repo/layout.js';
-import { JOURNAL_FILE_MAX, journalData, parseJournal, type JournalContent } from './received-journal.js';
+import { JOURNAL_FILE_MAX, JournalScanner } from './received-journal.js';
 import type { Repository } from '../repo/repository.js';
 import { pieceChain } from './received-pieces.js';
 import { isLiveStreaming, readReceiverStatuses } from './receiver-statuses.js';
@@ -44,7 +44,7 @@ export async function listReceived(repo: Repository, timeline?: number, segment?
       piece = { ...j, end: j.start, key: obj.path, storedSize: obj.size, mtimeMs: obj.mtimeMs, journal: { tailNonZero: false } };
       if (o.readJournals !== false) {
         const c = await readJournal(repo, obj.path, j.segment, j.start);
-        if (!c) continue;
+        if (!c) continue; // stored whole and removed since the listing
         piece.end = c.end;
         piece.journal = { tailNonZero: c.tailNonZero };
       }
@@ -65,14 +65,34 @@ export async function verifyJournal(repo: Repository, p: StoredPiece): Promise<v
   if (c && c.end < p.end) throw new IntegrityError(`unable to read '${p.key}': the journal's valid records end at ${c.end}, it was listed up to ${p.end}`);
 }
 
-/** A journal's file and valid prefix; undefined when it is gone (the segment was completed meanwhile). */
-async function readJournal(repo: Repository, key: string, segment: string, start: number): Promise<{ file: Buffer } & JournalContent | undefined> {
+/**
+ * Read a journal's valid prefix, record by record (at most one in memory), handing each
+ * verified record's data to `onData` until it returns false; reading stops at the first byte
+ * that is not a valid record. Undefined when it is gone (the segment was stored whole meanwhile).
+ */
+async function readJournal(
+  repo: Repository, key: string, segment: string, start: number, onData?: (data: Buffer) => boolean | Promise<boolean>,
+): Promise<JournalScanner | undefined> {
+  let body;
   try {
-    const file = await repo.getRaw(key, JOURNAL_FILE_MAX);
-    return { file, ...parseJournal(segment, start, file) };
+    body = await repo.getRaw(key);
   } catch (err) {
     if (err instanceof NotFoundError) return undefined;
     throw err;
+  }
+  const sc = new JournalScanner(segment, start);
+  let read = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      read += chunk.length;
+      if (read > JOURNAL_FILE_MAX) throw new IntegrityError(`unable to read '${key}': larger than a journal can be (${JOURNAL_FILE_MAX} bytes)`);
+      for (const data of sc.push(chunk)) if (onData && !(await onData(data))) return sc;
+      if (sc.done) return sc;
+    }
+    sc.finish();
+    return sc;
+  } finally {
+    body.destroy();
   }
 }
 
@@ -119,16 +139,16 @@ export function chainStream(repo: Repository, chain: readonly StoredPiece[], upT
       if (p.start !== pos) throw new ArchiveMismatchError(`received piece '${p.key}' starts at ${p.start}, expected ${pos}`);
       if (p.journal) {
         // Its records up to the listed end, each verified again: written once, never rewritten.
-        const c = await readJournal(repo, p.key, p.segment, p.start);
+        const last = Math.min(upTo, p.end);
+        const c = await readJournal(repo, p.key, p.segment, p.start, async (data) => {
+          const take = Math.min(data.length, last - pos);
+          if (take > 0 && !out.write(take === data.length ? data : data.subarray(0, take))) await new Promise((r) => out.once('drain', r));
+          pos += take;
+          return pos < last;
+        });
         // Gone: the segment was stored whole meanwhile (as when a piece is deleted under a reader).
         if (!c) throw new NotFoundError(p.key);
-        if (c.end < p.end) throw new IntegrityError(`unable to read '${p.key}': the journal's valid records end at ${c.end}, it was listed up to ${p.end}`);
-        for (const data of journalData(c.file, c.records)) {
-          const take = Math.min(data.length, upTo - pos, p.end - pos);
-          if (take <= 0) break;
-          if (!out.write(take === data.length ? data : data.subarray(0, take))) await new Promise((r) => out.once('drain', r));
-          pos += take;
-        }
+        if (pos < last) throw new IntegrityError(`unable to read '${p.key}': the journal's valid records end at ${c.end}, it was listed up to ${p.end}`);
         continue;
       }
       const body = await repo.getObject(p.key);

@@ -13,7 +13,7 @@ import { openDriver } from '../../storage-drivers/registry.js';
 import { Repository } from '../../src/repo/repository.js';
 import { readAll } from '../../src/repo/object-stream.js';
 import { receivedJournalKey, receivedJournalOfKey, receivedPieceOfKey, receivedSegmentOfKey } from '../../src/repo/layout.js';
-import { JOURNAL_MAGIC, parseJournal, RECORD_HEADER, recordHeader } from '../../src/wal/received-journal.js';
+import { JOURNAL_MAGIC, JournalScanner, parseJournal, RECORD_HEADER, recordHeader } from '../../src/wal/received-journal.js';
 import { chainStream, listReceived, readReceivedSegment, verifyJournal } from '../../src/wal/received-wal.js';
 import { SegmentWriter } from '../../src/receiver/segment-writer.js';
 import { storedEnds, storedPrefix } from '../../src/receiver/stored-position.js';
@@ -50,6 +50,15 @@ describe('parseJournal', () => {
     expect(r.end).toBe(e);
     expect(r.tailNonZero).toBe(tail);
     expect(r.validBytes).toBe(r.records.reduce((x, q) => x + RECORD_HEADER + q.length, 0));
+  });
+
+  it.each(cases)('%s, read 7 bytes at a time', (_name, file, n, e, tail) => {
+    const sc = new JournalScanner(S, 100);
+    const data: Buffer[] = [];
+    for (let i = 0; i < file.length && !sc.done; i += 7) data.push(...sc.push(file.subarray(i, i + 7)));
+    sc.finish();
+    expect([sc.records, sc.end, sc.tailNonZero]).toEqual([n, e, tail]);
+    expect(Buffer.concat(data)).toEqual(Buffer.concat(parseJournal(S, 100, file).records.map((r) => file.subarray(r.pos + RECORD_HEADER, r.pos + RECORD_HEADER + r.length))));
   });
 
   it('writes the header the format describes', () => {

@@ -354,6 +354,14 @@ export class SegmentWriter {
   private async journalFlush(start: number, end: number, small: Buffer | undefined): Promise<boolean> {
     if (this.journalError !== undefined) throw this.journalError;
     if (this.noJournal) return false;
+    // A stanza encrypted meanwhile (pgark key init): from here on, encrypted piece objects
+    // (the journal's records end exactly at `start`, where the first piece begins).
+    if (this.journal && !(await this.cfg.repo.journalAllowed(this.journal.key))) {
+      log.info(`receive: the stanza is encrypted now; ${this.name} goes on as encrypted pieces from offset ${start}`);
+      await this.closeJournal();
+      this.noJournal = true;
+      return false;
+    }
     try {
       return await this.journalWrite(start, end, small);
     } catch (err) {

@@ -242,9 +242,14 @@ export class Repository {
    * encrypted one stores every byte as encrypted objects); undefined otherwise.
    */
   async createJournalFile(key: string, size: number): Promise<InPlaceFile | undefined> {
-    if (!this.driver.createInPlace || (await this.cipher.forWrite(key)) !== undefined) return undefined;
+    if (!(await this.journalAllowed(key))) return undefined;
     await this.checkMarker();
-    return this.driver.createInPlace(key, size);
+    return this.driver.createInPlace!(key, size);
+  }
+
+  /** Whether `key` may be a journal file now (the store can, and the stanza is plain: it may become encrypted). */
+  async journalAllowed(key: string): Promise<boolean> {
+    return !!this.driver.createInPlace && (await this.cipher.forWrite(key)) === undefined;
   }
 
   /**

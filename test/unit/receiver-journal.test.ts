@@ -181,6 +181,22 @@ describe('SegmentWriter with a journal (fs repository)', () => {
     await expect(verifyJournal(repo, r.chain[0]!)).rejects.toThrow(/valid records end at 0, it was listed up to 5000/);
   });
 
+  it('goes on in piece objects once the stanza may no longer hold a journal (encrypted meanwhile)', async () => {
+    const wal = randomBytes(30_000);
+    const w = await SegmentWriter.open(cfg(), 1, 0n);
+    await w.append(0n, wal.subarray(0, 10_000));
+    await w.flush();
+    repo.journalAllowed = async () => false;
+    for (let i = 1; i < 3; i++) {
+      await w.append(BigInt(i * 10_000), wal.subarray(i * 10_000, (i + 1) * 10_000));
+      await w.flush();
+    }
+    await w.close();
+    const r = await readReceivedSegment(repo, seg(0));
+    expect(r.chain.map((p) => [p.start, p.end, !!p.journal])).toEqual([[0, 10_000, true], [10_000, 20_000, false], [20_000, 30_000, false]]);
+    expect(sha(await readReceived(seg(0)))).toBe(sha(wal));
+  });
+
   it('stores piece objects where the repository cannot keep a journal (not a local filesystem)', async () => {
     const mem = new Repository(createMemoryStore(`journal-test-${process.pid}`), 'main', { attempts: 1, budgetMs: 0 });
     const w = await SegmentWriter.open({ ...cfg(), repo: mem }, 1, 0n);

@@ -2,14 +2,16 @@
  * The received-WAL journal: its record format with bytes (valid prefix, torn tail, bad
  * checksum, gaps, another segment's records), and SegmentWriter storing flushes in it on a real
  * fs repository: one file, no piece objects, read back by the readers of received WAL, a crash's
- * torn tail ignored and the resume going on in a new journal.
+ * torn tail ignored and the resume going on in a new journal; piece objects where a journal is
+ * not allowed; the fs driver's preallocated in-place file.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, open, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDriver } from '../../storage-drivers/registry.js';
+import { AlreadyExistsError } from '../../src/common/errors.js';
 import { Repository } from '../../src/repo/repository.js';
 import { readAll } from '../../src/repo/object-stream.js';
 import { receivedJournalKey, receivedJournalOfKey, receivedPieceOfKey, receivedSegmentOfKey } from '../../src/repo/layout.js';
@@ -208,5 +210,39 @@ describe('SegmentWriter with a journal (fs repository)', () => {
     await w.close();
     const pieces = (await listReceived(mem)).get(seg(0))!;
     expect(pieces.map((p) => [p.start, p.end, p.journal])).toEqual([[0, 1000, undefined], [1000, 2000, undefined], [2000, 3000, undefined]]);
+  });
+});
+
+describe('fs driver createInPlace (the journal file)', () => {
+  it('creates a durable 0600 file of zeros, never over an existing one, written and grown in place', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pgark-inplace-'));
+    try {
+      const driver = await openDriver(join(dir, 'repo'));
+      const key = 'main/received/00000001/000000010000000000000003/00000000.journal.0123456789abcdef';
+      const f = await driver.createInPlace!(key, 1000);
+      expect(f.size).toBe(1000);
+      f.writeSync([Buffer.from('ab'), Buffer.from('cd')], 10);
+      f.datasyncSync();
+      await f.grow(3000);
+      f.writeSync([Buffer.from('z')], 2999);
+      await f.datasync();
+      expect(() => f.writeSync([Buffer.from('!')], 3000)).toThrow(RangeError);
+      await f.close();
+      const path = join(dir, 'repo', key);
+      const body = await readFile(path);
+      expect(body.length).toBe(3000);
+      expect(body.subarray(10, 14).toString()).toBe('abcd');
+      expect(body[2999]).toBe(0x7a);
+      expect(body.subarray(0, 10).every((b) => b === 0) && body.subarray(14, 2999).every((b) => b === 0)).toBe(true);
+      expect((await stat(path)).mode & 0o777).toBe(0o600);
+      expect((await stat(dirname(path))).mode & 0o777).toBe(0o700);
+      await expect(driver.createInPlace!(key, 10)).rejects.toBeInstanceOf(AlreadyExistsError);
+      expect((await readFile(path)).subarray(10, 14).toString()).toBe('abcd');
+      // no temp file left beside it
+      expect(await readdir(dirname(path))).toEqual(['00000000.journal.0123456789abcdef']);
+      await driver.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

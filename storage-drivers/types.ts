@@ -76,11 +76,14 @@ export interface StorageDriver {
 
 /** A preallocated file written in place (StorageDriver.createInPlace). */
 export interface InPlaceFile {
-  /** Bytes preallocated (writes must stay inside). */
+  /** Bytes in the file (preallocated or written). */
   readonly size: number;
   /** Preallocate up to `size` bytes (zeros; made durable by the next sync). */
   grow(size: number): Promise<void>;
-  /** Write the buffers at `pos`, in order, with synchronous system calls (page cache). */
+  /**
+   * Write the buffers at `pos`, in order, with synchronous system calls (page cache). `pos` is
+   * at most the file's size: a write past the end extends it (a metadata change for the sync).
+   */
   writeSync(buffers: readonly Buffer[], pos: number): void;
   /** Make what was written durable: fdatasync (synchronous, for small writes; or async). */
   datasyncSync(): void;

@@ -54,6 +54,12 @@ export interface WriterConfig {
    */
   journal?: boolean;
   /**
+   * Preallocate the journal (zeros for the rest of the segment) so that a flush's fdatasync
+   * changes no metadata: for small frequent flushes (--synchronous). Default true; false: the
+   * journal grows as it is written (large flushes once a second, no zero-fill to write).
+   */
+  preallocate?: boolean;
+  /**
    * True while this process holds the spool directory's lock (the receiver's). Spool files are
    * created, truncated and removed only then: a process that lost the lock touches nothing.
    */
@@ -382,7 +388,7 @@ export class SegmentWriter {
       let j = this.journal;
       if (j && j.pos + need > j.file.size) {
         if (j.pos + need <= JOURNAL_FILE_MAX) {
-          await j.file.grow(Math.min(JOURNAL_FILE_MAX, Math.max(j.pos + need, j.file.size + GROW_BY)));
+          if (this.cfg.preallocate !== false) await j.file.grow(Math.min(JOURNAL_FILE_MAX, Math.max(j.pos + need, j.file.size + GROW_BY)));
         } else {
           // Full: sync it, and go on in a new journal of the segment from here.
           if (synced.delete(j)) await j.file.datasync();
@@ -392,7 +398,7 @@ export class SegmentWriter {
       }
       if (!j) {
         const left = this.cfg.walSegmentSize - s;
-        const size = Math.min(JOURNAL_FILE_MAX, Math.max(need, left + Math.ceil(left / 8) + GROW_BY));
+        const size = this.cfg.preallocate === false ? 0 : Math.min(JOURNAL_FILE_MAX, Math.max(need, left + Math.ceil(left / 8) + GROW_BY));
         const key = receivedJournalKey(this.cfg.repo.stanza, name, s, randomBytes(8).toString('hex'));
         const file = await this.cfg.repo.createJournalFile(key, size);
         if (!file) {

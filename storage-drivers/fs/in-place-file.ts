@@ -74,7 +74,9 @@ class FsInPlaceFile implements InPlaceFile {
 
   writeSync(buffers: readonly Buffer[], pos: number): void {
     const total = buffers.reduce((n, b) => n + b.length, 0);
-    if (pos + total > this.allocated) throw new RangeError(`in-place write ${pos}+${total} past the preallocated ${this.allocated} bytes`);
+    // At or below the end: in place, or extending the file (no hole).
+    if (pos > this.allocated) throw new RangeError(`in-place write at ${pos}, past the end of the file (${this.allocated} bytes)`);
+    this.allocated = Math.max(this.allocated, pos + total);
     let done = writevSync(this.fd, buffers as Buffer[], pos);
     // A short writev (rare): the rest one buffer at a time.
     for (let i = 0, off = 0; done < total && i < buffers.length; off += buffers[i]!.length, i++) {

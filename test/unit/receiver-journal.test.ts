@@ -169,6 +169,19 @@ describe('SegmentWriter with a journal (fs repository)', () => {
     expect(sha(await readReceived(seg(0)))).toBe(sha(wal));
   });
 
+  it('without preallocation (an asynchronous receiver) the journal grows as it is written', async () => {
+    const wal = randomBytes(40_000);
+    const w = await SegmentWriter.open({ ...cfg(), preallocate: false }, 1, 0n);
+    for (let i = 0; i < 4; i++) {
+      await w.append(BigInt(i * 10_000), wal.subarray(i * 10_000, (i + 1) * 10_000));
+      await w.flush();
+    }
+    await w.close();
+    const [name] = await readdir(segDir(0));
+    expect((await stat(join(segDir(0), name!))).size).toBe(4 * (RECORD_HEADER + 10_000));
+    expect(sha(await readReceived(seg(0)))).toBe(sha(wal));
+  });
+
   it('refuses to serve a journal whose records were damaged after it was listed', async () => {
     const w = await SegmentWriter.open(cfg(), 1, 0n);
     await w.append(0n, randomBytes(5000));
@@ -226,11 +239,14 @@ describe('fs driver createInPlace (the journal file)', () => {
       await f.grow(3000);
       f.writeSync([Buffer.from('z')], 2999);
       await f.datasync();
-      expect(() => f.writeSync([Buffer.from('!')], 3000)).toThrow(RangeError);
+      expect(() => f.writeSync([Buffer.from('!')], 3001)).toThrow(RangeError); // no hole
+      f.writeSync([Buffer.from('!!')], 3000); // extends it
+      expect(f.size).toBe(3002);
+      f.datasyncSync();
       await f.close();
       const path = join(dir, 'repo', key);
       const body = await readFile(path);
-      expect(body.length).toBe(3000);
+      expect(body.length).toBe(3002);
       expect(body.subarray(10, 14).toString()).toBe('abcd');
       expect(body[2999]).toBe(0x7a);
       expect(body.subarray(0, 10).every((b) => b === 0) && body.subarray(14, 2999).every((b) => b === 0)).toBe(true);

@@ -18,6 +18,9 @@
 //   unless --out): node bench/receive.mjs --smoke
 //   --cpu-prof-dir DIR: the pgark receivers write CPU profiles there (node --cpu-prof)
 //   --sync-only: phase 2 alone (synchronous commit latency), e.g. --smoke --sync-only --sync-duration 10
+//   --rounds N: phase 2's receivers N times, alternating (pg_receivewal, pgark[, baseline]); medians
+//   --baseline-root DIR: phase 2 also runs DIR/bin/pgark.js (another built checkout, e.g. main) as
+//     a third synchronous configuration (own repository and slot), for a before/after in one run
 //
 // Needs: postgresql-15 (server, client, pg_receivewal, pgbench), GNU time (/usr/bin/time), a built
 // pgark (dist/src/receiver/receiver.js). Writes bench/results/receive.md (text above the GENERATED
@@ -72,15 +75,15 @@ const MARKER = '<!-- GENERATED: everything below is rewritten by bench/receive.m
 const STANZA = 'main';
 const TARGET = 1.2; // issue: pgark's max lag at most 1.2x pg_receivewal's
 const APP = { pgrw: 'pg_receivewal', pgark: 'pgark' };
-const SYNC_APP = { pgrw: 'pg_receivewal_sync', pgark: 'pgark_sync' };
-const SLOT = { pgrw: 'slot1', pgark: 'slot2' };
+const SYNC_APP = { pgrw: 'pg_receivewal_sync', pgark: 'pgark_sync', pgarkBase: 'pgark_base_sync' };
+const SLOT = { pgrw: 'slot1', pgark: 'slot2', pgarkBase: 'slot3' };
 const LABEL = { pgrw: 'pg_receivewal', pgark: 'pgark receive' };
 const SYNC_CLIENTS = [1, 8];
 // Besides the 1 s samples, a second connection samples every FINE s: both receivers reply about
 // once a second, so 1 s samples see each one's lag at a nearly fixed phase of its reply cycle.
 const FINE = 0.1;
 
-const args = parseBenchArgs(['--keep', '--no-write', '--smoke', '--sync-only'], ['--duration', '--scale', '--sync-duration', '--budget-sec', '--out', '--cpu-prof-dir']);
+const args = parseBenchArgs(['--keep', '--no-write', '--smoke', '--sync-only'], ['--duration', '--scale', '--sync-duration', '--budget-sec', '--out', '--cpu-prof-dir', '--rounds', '--baseline-root']);
 const argv = args.argv;
 const argValue = args.value;
 const SMOKE = argv.includes('--smoke');
@@ -91,11 +94,14 @@ const CPU_PROF_DIR = argValue('--cpu-prof-dir', '');
 const DURATION = Number(argValue('--duration', SMOKE ? '10' : '60'));
 const SCALE = Number(argValue('--scale', SMOKE ? '2' : '20'));
 const SYNC_DURATION = Number(argValue('--sync-duration', SMOKE ? '5' : '20'));
-const TOTAL_BUDGET_MS = Number(argValue('--budget-sec', String(Math.max(SMOKE ? 300 : 900, DURATION + 2 * SYNC_CLIENTS.length * 3 * SYNC_DURATION + 600)))) * 1000;
+const ROUNDS = Number(argValue('--rounds', '1'));
+/** Another built checkout whose pgark runs as a third synchronous configuration ('pgarkBase'). */
+const BASELINE_ROOT = argValue('--baseline-root', '');
+const TOTAL_BUDGET_MS = Number(argValue('--budget-sec', String(Math.max(SMOKE ? 300 : 900, DURATION + ROUNDS * (BASELINE_ROOT ? 4 : 3) * SYNC_CLIENTS.length * (SYNC_DURATION + 15) + 600)))) * 1000;
 const KEEP = argv.includes('--keep');
 const WRITE = !argv.includes('--no-write');
 const RESULTS = argValue('--out', SMOKE ? '/tmp/pgark-receive-smoke.md' : join(ROOT, 'bench/results/receive.md'));
-for (const [k, v] of Object.entries({ DURATION, SCALE, SYNC_DURATION, TOTAL_BUDGET_MS })) {
+for (const [k, v] of Object.entries({ DURATION, SCALE, SYNC_DURATION, ROUNDS, TOTAL_BUDGET_MS })) {
   if (!Number.isFinite(v) || v <= 0) {
     console.error(`invalid ${k}: ${v}`);
     process.exit(2);
@@ -243,9 +249,10 @@ async function killReceivers() {
 }
 
 const pgrwWords = (dir, dsnApp, extra = []) => [PG_RECEIVEWAL, '-D', dir, '-S', SLOT.pgrw, '--status-interval=1', '-n', '-w', '-v', '-d', `host=127.0.0.1 port=${main.port} user=postgres application_name=${dsnApp}`, ...extra];
-const pgarkWords = (app, extra = []) => [
-  NODE, PGARK, 'receive', '--repo', pgarkRepo, '--stanza', STANZA, '--dsn', `host=127.0.0.1 port=${main.port} user=postgres`, '--slot', SLOT.pgark, '--create-slot',
-  '--application-name', app, '--status-interval', '1', '--flush-interval', '1', '--spool-dir', pgarkSpool, '--log-level', 'info', '--json', ...extra,
+const pgarkWords = (app, extra = [], base = false) => [
+  NODE, base ? join(BASELINE_ROOT, 'bin', 'pgark.js') : PGARK, 'receive', '--repo', base ? `${pgarkRepo}-base` : pgarkRepo, '--stanza', STANZA, '--dsn', `host=127.0.0.1 port=${main.port} user=postgres`,
+  '--slot', base ? SLOT.pgarkBase : SLOT.pgark, '--create-slot',
+  '--application-name', app, '--status-interval', '1', '--flush-interval', '1', '--spool-dir', base ? `${pgarkSpool}-base` : pgarkSpool, '--log-level', 'info', '--json', ...extra,
 ];
 
 // ---------------------------------------------------------------------------
@@ -543,21 +550,25 @@ async function syncRun(config, clients) {
 async function syncPhase() {
   await setSyncNames('');
   for (const c of SYNC_CLIENTS) await syncRun('baseline', c);
-  for (const key of ['pgrw', 'pgark']) {
-    const app = SYNC_APP[key];
-    const rec =
-      key === 'pgrw'
-        ? startReceiver(key, 'pg_receivewal-sync', pgrwWords(mkPgDir(join(tmpRoot, 'pg_receivewal-sync')), app, ['--synchronous']))
-        : startReceiver(key, 'pgark-sync', pgarkWords(app, ['--synchronous']));
-    try {
-      await waitStreaming(app, rec);
-      await setSyncNames(app);
-      await waitStreaming(app, rec, { sync: true });
-      for (const c of SYNC_CLIENTS) await syncRun(key, c);
-    } finally {
-      await setSyncNames('').catch(() => {});
-      const stopped = await stopReceiver(rec);
-      results[`sync_${key}`] = { command: T(rec.command), stopped };
+  const configs = ['pgrw', 'pgark', ...(BASELINE_ROOT ? ['pgarkBase'] : [])];
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const key of configs) {
+      const app = SYNC_APP[key];
+      const tag = ROUNDS > 1 ? `-r${round}` : '';
+      const rec =
+        key === 'pgrw'
+          ? startReceiver(key, `pg_receivewal-sync${tag}`, pgrwWords(mkPgDir(join(tmpRoot, `pg_receivewal-sync${tag}`)), app, ['--synchronous']))
+          : startReceiver('pgark', `${key === 'pgark' ? 'pgark-sync' : 'pgark-baseline-sync'}${tag}`, pgarkWords(app, ['--synchronous'], key === 'pgarkBase'));
+      try {
+        await waitStreaming(app, rec);
+        await setSyncNames(app);
+        await waitStreaming(app, rec, { sync: true });
+        for (const c of SYNC_CLIENTS) await syncRun(key, c);
+      } finally {
+        await setSyncNames('').catch(() => {});
+        const stopped = await stopReceiver(rec);
+        (results[`sync_${key}`] ??= []).push({ command: T(rec.command), stopped });
+      }
     }
   }
 }
@@ -589,6 +600,11 @@ async function runBench() {
   mkPgDir(join(tmpRoot, 'logs'));
   pgarkRepo = await pgarkRepoCreate(run, mkPgDir(join(tmpRoot, 'repo-pgark')));
   pgarkSpool = mkPgDir(join(tmpRoot, 'spool-pgark'));
+  if (BASELINE_ROOT) {
+    // `${pgarkRepo}-base`, `${pgarkSpool}-base` (pgarkWords): the baseline build's own repository
+    await pgarkRepoCreate(run, mkPgDir(`${pgarkRepo}-base`));
+    mkPgDir(`${pgarkSpool}-base`);
+  }
 
   const dataDir = join(mkPgDir(join(tmpRoot, 'main')), 'data');
   main = new Cluster('main', dataDir, await freePort());
@@ -646,7 +662,19 @@ function report(failure) {
   const L = results.lag;
   const sP = L?.stats?.pgrw;
   const sA = L?.stats?.pgark;
-  const syncOf = (config, clients) => results.sync.find((r) => r.config === config && r.clients === clients);
+  // With --rounds: the median of each configuration's runs (latency, tps), transactions summed.
+  const median = (xs) => {
+    const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+    return v.length ? (v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2) : null;
+  };
+  const syncOf = (config, clients) => {
+    const rs = results.sync.filter((r) => r.config === config && r.clients === clients);
+    if (!rs.length) return undefined;
+    return {
+      ...rs[0], tps: median(rs.map((r) => r.tps)), latMs: median(rs.map((r) => r.latMs)), load: median(rs.map((r) => r.load)),
+      txns: rs.reduce((a, r) => a + (r.txns ?? 0), 0), runs: rs.map((r) => r.latMs),
+    };
+  };
 
   // --- targets -----------------------------------------------------------------------------
   const fP = L?.fine?.pgrw;
@@ -767,23 +795,26 @@ function report(failure) {
         `each the only name in synchronous_standby_names (ALTER SYSTEM + reload, waited for sync_state = sync). synchronous_commit = on: a commit returns once the standby reports the WAL flushed. A \`CHECKPOINT\` before every pgbench run; default TPC-B script, ${SYNC_DURATION} s per run.`,
       '',
     );
-    out.push('| clients | configuration | tps | latency average ms | latency vs baseline | transactions | load avg |', '|---|---|---|---|---|---|---|');
+    if (ROUNDS > 1) out.push(`${ROUNDS} rounds, each starting and stopping every synchronous receiver in turn (${['pg_receivewal', 'pgark', ...(BASELINE_ROOT ? ['pgark baseline'] : [])].join(', ')}); tps, latency and load are the medians of the rounds, transactions their sum; every round's latency in the last column.`, '');
+    out.push('| clients | configuration | tps | latency average ms | latency vs baseline | transactions | load avg | latency per round ms |', '|---|---|---|---|---|---|---|---|');
+    const configs = [['baseline', 'no synchronous standby'], ['pgrw', 'pg_receivewal --synchronous'], ['pgark', 'pgark receive --synchronous'], ['pgarkBase', `pgark receive --synchronous, baseline build (${BASELINE_ROOT})`]];
     for (const n of SYNC_CLIENTS) {
       const base = syncOf('baseline', n);
-      for (const [cfg, name] of [['baseline', 'no synchronous standby'], ['pgrw', 'pg_receivewal --synchronous'], ['pgark', 'pgark receive --synchronous']]) {
+      for (const [cfg, name] of configs) {
         const r = syncOf(cfg, n);
         if (!r) continue;
-        out.push(`| ${n} | ${name} | ${f1(r.tps)} | ${fs3(r.latMs)} | ${cfg === 'baseline' ? '—' : fx(ratio(r.latMs, base?.latMs))} | ${r.txns ?? '?'}${r.failed ? ` (${r.failed} failed)` : ''} | ${f1(r.load)} |`);
+        out.push(`| ${n} | ${name} | ${f1(r.tps)} | ${fs3(r.latMs)} | ${cfg === 'baseline' ? '—' : fx(ratio(r.latMs, base?.latMs))} | ${r.txns ?? '?'}${r.failed ? ` (${r.failed} failed)` : ''} | ${f1(r.load)} | ${r.runs.map(fs3).join(', ')} |`);
       }
     }
     out.push('');
     for (const n of SYNC_CLIENTS) {
       const p = syncOf('pgrw', n);
       const a = syncOf('pgark', n);
-      if (p && a) out.push(`- \`-c ${n}\`: latency pgark / pg_receivewal = **${fx(ratio(a.latMs, p.latMs))}** (${fs3(a.latMs)} vs ${fs3(p.latMs)} ms); tps ${f1(a.tps)} vs ${f1(p.tps)}`);
+      const b = syncOf('pgarkBase', n);
+      if (p && a) out.push(`- \`-c ${n}\`: latency pgark / pg_receivewal = **${fx(ratio(a.latMs, p.latMs))}** (${fs3(a.latMs)} vs ${fs3(p.latMs)} ms); tps ${f1(a.tps)} vs ${f1(p.tps)}${b ? `; baseline build / pg_receivewal = ${fx(ratio(b.latMs, p.latMs))} (${fs3(b.latMs)} ms)` : ''}`);
     }
     out.push('');
-    const sp = [results.sync_pgrw, results.sync_pgark].filter(Boolean);
+    const sp = [...(results.sync_pgrw ?? []), ...(results.sync_pgark ?? []), ...(results.sync_pgarkBase ?? [])];
     if (sp.length) {
       out.push('| synchronous receiver | stopped (SIGINT / SIGTERM) | exit | peak RSS MiB | CPU s (whole life) | pgark: pieces / segments stored |', '|---|---|---|---|---|---|');
       for (const s of sp) {
@@ -791,8 +822,8 @@ function report(failure) {
         out.push(`| ${s.stopped.label} | ${s.stopped.stoppedCleanly ? 'cleanly' : '**no**'} | ${s.stopped.code ?? 'n/a'} | ${fmtMiB(s.stopped.rssKiB)} | ${f2(s.stopped.cpuSecs)} | ${fin ? `${fin.piecesStored} / ${fin.segmentsStored}` : '—'} |`);
       }
       const txns = results.sync.filter((r) => r.config === 'pgark').reduce((a, r) => a + (r.txns ?? 0), 0);
-      const fin = results.sync_pgark?.stopped.final;
-      if (fin && txns) out.push('', `pgark --synchronous stores one piece (a repository object) per batch of messages before it replies: ${fin.piecesStored} pieces for ${txns} pgbench transactions (${f2(fin.piecesStored / txns)} per transaction).`);
+      const pieces = (results.sync_pgark ?? []).reduce((a, s) => a + (s.stopped.final?.piecesStored ?? 0), 0);
+      if (pieces && txns) out.push('', `pgark --synchronous stores each batch of messages before it replies (on a local filesystem repository one record of the segment's received-WAL journal and one fdatasync; elsewhere one repository object): ${pieces} flushes for ${txns} pgbench transactions (${f2(pieces / txns)} per transaction).`);
       out.push('');
     }
   }

@@ -66,6 +66,29 @@ export interface StorageDriver {
    */
   sweep?(prefix: string, o?: Op): Promise<number>;
   close(): Promise<void>;
+  /**
+   * Local filesystems only (fs driver): create `path` as `size` zero bytes, durably, failing
+   * with AlreadyExistsError when it exists, and return a handle that overwrites it in place.
+   * Not an atomic object: its user frames and checksums what it writes (received-journal.ts).
+   */
+  createInPlace?(path: string, size: number): Promise<InPlaceFile>;
+}
+
+/** A preallocated file written in place (StorageDriver.createInPlace). */
+export interface InPlaceFile {
+  /** Bytes in the file (preallocated or written). */
+  readonly size: number;
+  /** Preallocate up to `size` bytes (zeros; made durable by the next sync). */
+  grow(size: number): Promise<void>;
+  /**
+   * Write the buffers at `pos`, in order, with synchronous system calls (page cache). `pos` is
+   * at most the file's size: a write past the end extends it (a metadata change for the sync).
+   */
+  writeSync(buffers: readonly Buffer[], pos: number): void;
+  /** Make what was written durable: fdatasync (synchronous, for small writes; or async). */
+  datasyncSync(): void;
+  datasync(): Promise<void>;
+  close(): Promise<void>;
 }
 
 export type DriverFactory = (url: URL, options: DriverOptions) => Promise<StorageDriver>;

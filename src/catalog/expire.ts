@@ -6,7 +6,7 @@
  */
 import { ConfigError, InvalidInputError } from '../common/errors.js';
 import { log, PhaseTimer } from '../common/log.js';
-import { backlogPrefix, pinKey, receivedPieceOfKey, receivedPrefix, walNameOfKey, walPrefix } from '../repo/layout.js';
+import { backlogPrefix, pinKey, receivedPrefix, receivedSegmentOfKey, walNameOfKey, walPrefix } from '../repo/layout.js';
 import { acquireRepoLock } from '../repo/repo-lock.js';
 import type { Repository } from '../repo/repository.js';
 import { findBackup, listBackups, listPins, removeBackup, uncommittedBackupIds } from './catalog.js';
@@ -81,8 +81,8 @@ export async function runExpire(repo: Repository, o: { retention: RetentionSetti
       }
       // Pieces pgark receive left of segments below the cut (the end of an old timeline).
       for await (const obj of repo.list(receivedPrefix(repo.stanza))) {
-        const piece = receivedPieceOfKey(obj.path);
-        if (piece && walRemovable(piece.segment, plan.walKeepFrom.segment, meta.walSegmentSize)) walDoomed.push({ path: obj.path, size: obj.size, name: piece.segment });
+        const segment = receivedSegmentOfKey(obj.path);
+        if (segment && walRemovable(segment, plan.walKeepFrom.segment, meta.walSegmentSize)) walDoomed.push({ path: obj.path, size: obj.size, name: segment });
       }
     }
     // WAL an async further repository still lacks (its backlog, kept here: wal/wal-backlog.ts) is

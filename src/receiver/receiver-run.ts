@@ -346,6 +346,7 @@ export class ReceiverRun {
     this.writer = await SegmentWriter.open(
       {
         repo: this.repo, codec, walSegmentSize: meta.walSegmentSize, spoolDir: this.o.spoolDir, ownsSpool: () => this.locks.spool.owns(),
+        preallocate: this.o.synchronous,
         ...(this.set.members.length > 1 ? { set: this.set, codecs: this.codecs, filler: this.filler } : {}),
       },
       start.timeline, start.lsn, prefix,

@@ -9,6 +9,7 @@
  * a backlog record for it, filled behind by the BacklogFiller (wal/wal-push-set.ts
  * storeInEveryRepo, as wal-push and the agent store). With `repo` alone nothing changes.
  */
+import { randomBytes } from 'node:crypto';
 import { readSync, writeSync } from 'node:fs';
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -23,11 +24,16 @@ import { storeInEveryRepo, type BacklogFiller } from '../wal/wal-push-set.js';
 import { formatLsn, segmentName } from '../wal/segment-name.js';
 import { mergeFrom } from '../wal/received-pieces.js';
 import { fileRange, listReceived, storePiece } from '../wal/received-wal.js';
+import { JOURNAL_FILE_MAX, MAX_RECORD_DATA, RECORD_HEADER, recordHeader } from '../wal/received-journal.js';
+import { receivedJournalKey } from '../repo/layout.js';
+import type { InPlaceFile } from '../../storage-drivers/types.js';
 
 /** Pieces up to this size are stored uncompressed from memory in one request. */
 const SMALL_PIECE = 64 * 1024;
 /** Merged pieces up to this size are stored uncompressed from memory too (they are short-lived). */
 const SMALL_MERGE = 256 * 1024;
+/** A journal that fills up grows by this much at a time. */
+const GROW_BY = 1024 * 1024;
 
 export interface WriterConfig {
   /** The first repository (the set's first when there is a set). */
@@ -41,6 +47,18 @@ export interface WriterConfig {
   spoolDir: string;
   /** Merge pieces when a segment has more than this many (default 16). */
   maxPieces?: number;
+  /**
+   * Store flushes in a received-WAL journal (wal/received-journal.ts) where the repository can
+   * (fs store, plain stanza, one repository): one fdatasync per flush. Default true; false keeps
+   * one object per flush.
+   */
+  journal?: boolean;
+  /**
+   * Preallocate the journal (zeros for the rest of the segment) so that a flush's fdatasync
+   * changes no metadata: for small frequent flushes (--synchronous). Default true; false: the
+   * journal grows as it is written (large flushes once a second, no zero-fill to write).
+   */
+  preallocate?: boolean;
   /**
    * True while this process holds the spool directory's lock (the receiver's). Spool files are
    * created, truncated and removed only then: a process that lost the lock touches nothing.
@@ -86,8 +104,19 @@ export class SegmentWriter {
   /** The merge running behind the flushes (mergeBehind), and the error of one that failed. */
   private merging: Promise<void> | undefined;
   private mergeError: unknown;
+  /** The segment's journal being written (journal mode), and whether this repository cannot have one. */
+  private journal: { file: InPlaceFile; key: string; start: number; pos: number } | undefined;
+  private noJournal: boolean;
+  /**
+   * A journal write or sync that failed: what reached the file past the valid prefix is unknown,
+   * so this writer stores nothing more (every flush throws it); the next session resumes after
+   * the stored records, in a new journal.
+   */
+  private journalError: unknown;
 
-  private constructor(private readonly cfg: WriterConfig, private tli: number) {}
+  private constructor(private readonly cfg: WriterConfig, private tli: number) {
+    this.noJournal = cfg.journal === false || (cfg.set?.members.length ?? 1) > 1;
+  }
 
   /** Start writing at `lsn` on `timeline`; mid-segment starts need the segment's prefix. */
   static async open(cfg: WriterConfig, timeline: number, lsn: bigint, prefix?: SegmentPrefix): Promise<SegmentWriter> {
@@ -192,7 +221,14 @@ export class SegmentWriter {
     await rm(path, { force: true });
   }
 
+  private async closeJournal(): Promise<void> {
+    const j = this.journal;
+    this.journal = undefined;
+    await j?.file.close();
+  }
+
   private async begin(segno: bigint): Promise<void> {
+    await this.closeJournal();
     this.segno = segno;
     this.name = segmentName({ timeline: this.tli, segno }, this.cfg.walSegmentSize);
     this.path = join(this.cfg.spoolDir, `${this.name}.receiving`);
@@ -244,10 +280,12 @@ export class SegmentWriter {
     const start = this.flushed;
     const end = this.written;
     const small = this.pending && this.pendingBytes === end - start ? Buffer.concat(this.pending) : undefined;
-    const r = await this.putPiece(start, end, small ?? (() => fileRange(this.path, start, end)));
+    if (!(await this.journalFlush(start, end, small))) {
+      const r = await this.putPiece(start, end, small ?? (() => fileRange(this.path, start, end)));
+      this.pieces.push({ start, end, key: r.key });
+    }
     this.pending = [];
     this.pendingBytes = 0;
-    this.pieces.push({ start, end, key: r.key });
     this.flushed = end;
     this.counters.piecesStored += 1;
     this.counters.bytesStored += end - start;
@@ -264,6 +302,8 @@ export class SegmentWriter {
   mergeBehind(): Promise<void> | undefined {
     this.throwMergeError();
     if (this.merging) return this.merging;
+    // A journal is never merged (and never deleted before the segment is stored whole).
+    if (this.journal) return undefined;
     const from = mergeFrom(this.pieces, this.cfg.maxPieces ?? 16);
     if (from === undefined) return undefined;
     this.merging = this.merge(from)
@@ -313,9 +353,81 @@ export class SegmentWriter {
     return buf;
   }
 
+  /**
+   * Store [start, end) in the segment's journal: records written in place, one fdatasync.
+   * False when this repository cannot keep a journal (the caller stores a piece object).
+   */
+  private async journalFlush(start: number, end: number, small: Buffer | undefined): Promise<boolean> {
+    if (this.journalError !== undefined) throw this.journalError;
+    if (this.noJournal) return false;
+    // A stanza encrypted meanwhile (pgark key init): from here on, encrypted piece objects
+    // (the journal's records end exactly at `start`, where the first piece begins).
+    if (this.journal && !(await this.cfg.repo.journalAllowed(this.journal.key))) {
+      log.info(`receive: the stanza is encrypted now; ${this.name} goes on as encrypted pieces from offset ${start}`);
+      await this.closeJournal();
+      this.noJournal = true;
+      return false;
+    }
+    try {
+      return await this.journalWrite(start, end, small);
+    } catch (err) {
+      this.journalError = err;
+      throw err;
+    }
+  }
+
+  private async journalWrite(start: number, end: number, small: Buffer | undefined): Promise<boolean> {
+    const name = this.name;
+    const synced = new Set<{ file: InPlaceFile }>();
+    let bytes = 0;
+    for (let s = start; s < end; ) {
+      const e = Math.min(end, s + MAX_RECORD_DATA);
+      const data = small ? small.subarray(s - start, e - start) : this.readSpool(s, e);
+      const header = recordHeader(name, s, data);
+      const need = RECORD_HEADER + data.length;
+      let j = this.journal;
+      if (j && j.pos + need > j.file.size) {
+        if (j.pos + need <= JOURNAL_FILE_MAX) {
+          if (this.cfg.preallocate !== false) await j.file.grow(Math.min(JOURNAL_FILE_MAX, Math.max(j.pos + need, j.file.size + GROW_BY)));
+        } else {
+          // Full: sync it, and go on in a new journal of the segment from here.
+          if (synced.delete(j)) await j.file.datasync();
+          await this.closeJournal();
+          j = undefined;
+        }
+      }
+      if (!j) {
+        const left = this.cfg.walSegmentSize - s;
+        const size = this.cfg.preallocate === false ? 0 : Math.min(JOURNAL_FILE_MAX, Math.max(need, left + Math.ceil(left / 8) + GROW_BY));
+        const key = receivedJournalKey(this.cfg.repo.stanza, name, s, randomBytes(8).toString('hex'));
+        const file = await this.cfg.repo.createJournalFile(key, size);
+        if (!file) {
+          this.noJournal = true;
+          if (s === start) return false;
+          throw new ProtocolError(`unable to store ${name}: the repository stopped taking a received-WAL journal`);
+        }
+        j = this.journal = { file, key, start: s, pos: 0 };
+        log.debug(`receive: journal ${key} (${size} bytes preallocated)`);
+      }
+      j.file.writeSync([header, data], j.pos);
+      j.pos += need;
+      synced.add(j);
+      bytes += need;
+      s = e;
+    }
+    // Durable before the flush position moves: small flushes (a synchronous standby's commits)
+    // sync on this thread, large ones off it.
+    for (const j of synced) {
+      if (bytes <= SMALL_PIECE) j.file.datasyncSync();
+      else await j.file.datasync();
+    }
+    return true;
+  }
+
   /** The segment is whole: store it as an archived segment, then drop its pieces. */
   private async complete(): Promise<void> {
     await this.mergeSettled();
+    await this.closeJournal();
     const name = this.name;
     const path = this.path;
     await this.fh.close();
@@ -328,7 +440,7 @@ export class SegmentWriter {
     this.cleanup = this.cleanup.then(async () => {
       await this.removeSpool(path);
       for (const repo of this.pieceRepos) {
-        const keys = [...((await listReceived(repo, tli, name)).get(name) ?? [])].map((p) => p.key);
+        const keys = [...((await listReceived(repo, tli, name, { readJournals: false })).get(name) ?? [])].map((p) => p.key);
         if (keys.length > 0) await repo.delete(keys);
       }
     }).catch((err: unknown) => log.warn(`receive: unable to remove the pieces of ${name}: ${(err as Error).message}`));
@@ -365,6 +477,7 @@ export class SegmentWriter {
     await this.merging;
     this.mergeError = undefined;
     await this.fh.close().catch(() => undefined);
+    await this.closeJournal().catch(() => undefined);
     await this.cleanup;
     await this.removeSpool(this.path);
   }

@@ -128,6 +128,10 @@ export function backupIdFor(when: Date, type: 'full' | 'incr'): string {
 //                                                      bytes [start, end) of the segment (8 hex
 //                                                      digits each); deleted once the whole
 //                                                      segment is stored under wal/
+//   <stanza>/received/<TLI>/<segment>/<start>.journal.<nonce>
+//                                                      a received-WAL journal (fs repositories:
+//                                                      wal/received-journal.ts), from offset
+//                                                      <start>; deleted like the pieces
 //   <stanza>/receiver/<name>.json                     status of a receiver (its application_name)
 // ---------------------------------------------------------------------------
 
@@ -161,6 +165,29 @@ export function receivedPieceOfKey(key: string): ReceivedPieceRef | undefined {
   const end = Number.parseInt(m[4]!, 16);
   if (end <= start) return undefined;
   return { segment: m[2]!, timeline: Number.parseInt(m[1]!, 16), start, end };
+}
+
+const RECEIVED_JOURNAL_KEY = new RegExp(`/received/(${HEX8})/(${SEGMENT_HEX})/(${HEX8})\\.journal\\.([0-9a-f]{16})$`);
+
+/** A received-WAL journal's key (wal/received-journal.ts): its first record is at `start`; `nonce` is 16 hex digits. */
+export function receivedJournalKey(stanza: string, segment: string, start: number, nonce: string): string {
+  if (!isSegmentName(segment)) throw new InvalidInputError(`invalid WAL segment name '${segment.slice(0, 64)}'`);
+  if (!(Number.isInteger(start) && start >= 0 && start <= 0xffffffff) || !/^[0-9a-f]{16}$/.test(nonce)) {
+    throw new InvalidInputError(`invalid received journal start ${start} or nonce`);
+  }
+  return `${receivedPrefix(stanza, Number.parseInt(segment.slice(0, 8), 16), segment)}${hex8(start)}.journal.${nonce}`;
+}
+
+/** The journal a key under receivedPrefix names (`start`: its first record's offset), or undefined. */
+export function receivedJournalOfKey(key: string): { segment: string; timeline: number; start: number } | undefined {
+  const m = RECEIVED_JOURNAL_KEY.exec(key);
+  if (!m || m[2]!.slice(0, 8) !== m[1]) return undefined;
+  return { segment: m[2]!, timeline: Number.parseInt(m[1]!, 16), start: Number.parseInt(m[3]!, 16) };
+}
+
+/** The segment a received piece or journal key belongs to, or undefined for anything else. */
+export function receivedSegmentOfKey(key: string): string | undefined {
+  return (receivedPieceOfKey(key) ?? receivedJournalOfKey(key))?.segment;
 }
 
 export function receiverStatusPrefix(stanza: string): string {

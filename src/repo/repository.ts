@@ -8,7 +8,7 @@ import { PassThrough, Readable, Transform, type TransformCallback } from 'node:s
 import { AlreadyExistsError, ArchiveMismatchError, IntegrityError, NotARepositoryError, NotFoundError } from '../common/errors.js';
 import { retryDelayMs, waitToRetry, withRetry, type RetryPolicy } from '../common/retry.js';
 import type { CodecName } from '../io/codec.js';
-import type { ObjectInfo, Op, StorageDriver } from '../../storage-drivers/types.js';
+import type { InPlaceFile, ObjectInfo, Op, StorageDriver } from '../../storage-drivers/types.js';
 import { decodeObject, encodeObject, type DecodeOptions, encodeSmallObject, readAll, trailerFromTail, type DecodedStream, type EncodeResult } from './object-stream.js';
 import { keyedDigest } from './chunk-cipher.js';
 import { openObjectReader, type ObjectReader } from './object-reader.js';
@@ -234,6 +234,30 @@ export class Repository {
       stored.destroy();
       throw err;
     }
+  }
+
+  /**
+   * A received-WAL journal file (wal/received-journal.ts), preallocated to `size` bytes and
+   * written in place: only on a store that can (the fs driver) and in a plain stanza (an
+   * encrypted one stores every byte as encrypted objects); undefined otherwise.
+   */
+  async createJournalFile(key: string, size: number): Promise<InPlaceFile | undefined> {
+    if (!(await this.journalAllowed(key))) return undefined;
+    await this.checkMarker();
+    return this.driver.createInPlace!(key, size);
+  }
+
+  /** Whether `key` may be a journal file now (the store can, and the stanza is plain: it may become encrypted). */
+  async journalAllowed(key: string): Promise<boolean> {
+    return !!this.driver.createInPlace && (await this.cipher.forWrite(key)) === undefined;
+  }
+
+  /**
+   * The stored bytes of `key` as they are (no object decoding): for received-WAL journals, whose
+   * records carry their own checksums (JournalScanner). NotFoundError when missing.
+   */
+  async getRaw(key: string): Promise<Readable> {
+    return withRetry(`read '${key}'`, this.retry, () => this.driver.get(key));
   }
 
   /** Where the repository is, for messages and reports (a display form without secrets). */

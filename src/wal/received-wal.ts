@@ -7,9 +7,10 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
-import { AlreadyExistsError, ArchiveMismatchError, IntegrityError, InvalidInputError } from '../common/errors.js';
+import { AlreadyExistsError, ArchiveMismatchError, IntegrityError, InvalidInputError, NotFoundError } from '../common/errors.js';
 import type { CodecName } from '../io/codec.js';
-import { receivedPieceKey, receivedPieceOfKey, receivedPrefix, type ReceivedPieceRef } from '../repo/layout.js';
+import { receivedJournalOfKey, receivedPieceKey, receivedPieceOfKey, receivedPrefix, type ReceivedPieceRef } from '../repo/layout.js';
+import { JOURNAL_FILE_MAX, JournalScanner } from './received-journal.js';
 import type { Repository } from '../repo/repository.js';
 import { pieceChain } from './received-pieces.js';
 import { isLiveStreaming, readReceiverStatuses } from './receiver-statuses.js';
@@ -18,19 +19,81 @@ export interface StoredPiece extends ReceivedPieceRef {
   key: string;
   storedSize: number;
   mtimeMs: number;
+  /**
+   * A received-WAL journal (received-journal.ts), not an object: [start, end) is its valid
+   * prefix when it was listed (end = start when it holds no valid record or was not read).
+   */
+  journal?: { tailNonZero: boolean };
 }
 
-/** Every received piece under the stanza (or one timeline / segment), grouped by segment. */
-export async function listReceived(repo: Repository, timeline?: number, segment?: string): Promise<Map<string, StoredPiece[]>> {
+/**
+ * Every received piece and journal under the stanza (or one timeline / segment), grouped by
+ * segment. Journals are read to find their valid prefix, unless `o.readJournals` is false
+ * (callers that only delete).
+ */
+export async function listReceived(repo: Repository, timeline?: number, segment?: string, o: { readJournals?: boolean } = {}): Promise<Map<string, StoredPiece[]>> {
   const bySegment = new Map<string, StoredPiece[]>();
-  for await (const o of repo.list(receivedPrefix(repo.stanza, timeline, segment))) {
-    const ref = receivedPieceOfKey(o.path);
-    if (!ref) continue;
-    const list = bySegment.get(ref.segment) ?? [];
-    list.push({ ...ref, key: o.path, storedSize: o.size, mtimeMs: o.mtimeMs });
-    bySegment.set(ref.segment, list);
+  for await (const obj of repo.list(receivedPrefix(repo.stanza, timeline, segment))) {
+    let piece: StoredPiece;
+    const ref = receivedPieceOfKey(obj.path);
+    if (ref) {
+      piece = { ...ref, key: obj.path, storedSize: obj.size, mtimeMs: obj.mtimeMs };
+    } else {
+      const j = receivedJournalOfKey(obj.path);
+      if (!j) continue;
+      piece = { ...j, end: j.start, key: obj.path, storedSize: obj.size, mtimeMs: obj.mtimeMs, journal: { tailNonZero: false } };
+      if (o.readJournals !== false) {
+        const c = await readJournal(repo, obj.path, j.segment, j.start);
+        if (!c) continue; // stored whole and removed since the listing
+        piece.end = c.end;
+        piece.journal = { tailNonZero: c.tailNonZero };
+      }
+    }
+    const list = bySegment.get(piece.segment) ?? [];
+    list.push(piece);
+    bySegment.set(piece.segment, list);
   }
   return bySegment;
+}
+
+/**
+ * Read a listed journal again and check its records (wal-verify --read): IntegrityError when its
+ * valid records now end below what was listed (damage: they are never rewritten).
+ */
+export async function verifyJournal(repo: Repository, p: StoredPiece): Promise<void> {
+  const c = await readJournal(repo, p.key, p.segment, p.start);
+  if (c && c.end < p.end) throw new IntegrityError(`unable to read '${p.key}': the journal's valid records end at ${c.end}, it was listed up to ${p.end}`);
+}
+
+/**
+ * Read a journal's valid prefix, record by record (at most one in memory), handing each
+ * verified record's data to `onData` until it returns false; reading stops at the first byte
+ * that is not a valid record. Undefined when it is gone (the segment was stored whole meanwhile).
+ */
+async function readJournal(
+  repo: Repository, key: string, segment: string, start: number, onData?: (data: Buffer) => boolean | Promise<boolean>,
+): Promise<JournalScanner | undefined> {
+  let body;
+  try {
+    body = await repo.getRaw(key);
+  } catch (err) {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
+  }
+  const sc = new JournalScanner(segment, start);
+  let read = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      read += chunk.length;
+      if (read > JOURNAL_FILE_MAX) throw new IntegrityError(`unable to read '${key}': larger than a journal can be (${JOURNAL_FILE_MAX} bytes)`);
+      for (const data of sc.push(chunk)) if (onData && !(await onData(data))) return sc;
+      if (sc.done) return sc;
+    }
+    sc.finish();
+    return sc;
+  } finally {
+    body.destroy();
+  }
 }
 
 export interface ReceivedSegment {
@@ -73,6 +136,21 @@ export function chainStream(repo: Repository, chain: readonly StoredPiece[], upT
     let pos = 0;
     for (const p of chain) {
       if (pos >= upTo) break;
+      if (p.start !== pos) throw new ArchiveMismatchError(`received piece '${p.key}' starts at ${p.start}, expected ${pos}`);
+      if (p.journal) {
+        // Its records up to the listed end, each verified again: written once, never rewritten.
+        const last = Math.min(upTo, p.end);
+        const c = await readJournal(repo, p.key, p.segment, p.start, async (data) => {
+          const take = Math.min(data.length, last - pos);
+          if (take > 0 && !out.write(take === data.length ? data : data.subarray(0, take))) await new Promise((r) => out.once('drain', r));
+          pos += take;
+          return pos < last;
+        });
+        // Gone: the segment was stored whole meanwhile (as when a piece is deleted under a reader).
+        if (!c) throw new NotFoundError(p.key);
+        if (pos < last) throw new IntegrityError(`unable to read '${p.key}': the journal's valid records end at ${c.end}, it was listed up to ${p.end}`);
+        continue;
+      }
       const body = await repo.getObject(p.key);
       for await (const chunk of body as AsyncIterable<Buffer>) {
         const take = Math.min(chunk.length, upTo - pos);

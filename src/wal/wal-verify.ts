@@ -7,6 +7,7 @@ import type { ObjectInfo } from '../../storage-drivers/types.js';
 import { IntegrityError } from '../common/errors.js';
 import { receivedPieceOfKey, walNameOfKey, walPrefix } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
+import type { StoredPiece } from './received-wal.js';
 import { clusterForWal, upgradeBoundaries, type StanzaMeta } from '../repo/stanza-meta.js';
 import { readAll } from '../repo/object-stream.js';
 import { analyseArchive, type ArchiveReport } from './archive-analysis.js';
@@ -37,20 +38,22 @@ export interface ReceivedRange {
 }
 
 /** What pgark receive stored of segments not (yet) archived whole. */
-export async function receivedRanges(repo: Repository, archivedNames: ReadonlySet<string>): Promise<{ ranges: ReceivedRange[]; keys: string[] }> {
+export async function receivedRanges(repo: Repository, archivedNames: ReadonlySet<string>): Promise<{ ranges: ReceivedRange[]; keys: string[]; journals: Map<string, StoredPiece> }> {
   const { listReceived, receivedSegment } = await import('./received-wal.js');
   const ranges: ReceivedRange[] = [];
   const keys: string[] = [];
+  const journals = new Map<string, StoredPiece>();
   for (const [segment, pieces] of await listReceived(repo)) {
     const r = receivedSegment(segment, pieces);
     keys.push(...r.chain.map((p) => p.key));
+    for (const p of r.chain) if (p.journal) journals.set(p.key, p);
     ranges.push({
       segment, bytes: r.end, pieces: r.chain.length, archived: archivedNames.has(segment),
       ...(r.lastModifiedMs ? { lastModified: new Date(r.lastModifiedMs).toISOString() } : {}),
     });
   }
   ranges.sort((a, b) => a.segment.localeCompare(b.segment));
-  return { ranges, keys };
+  return { ranges, keys, journals };
 }
 
 export async function listWal(repo: Repository): Promise<ObjectInfo[]> {
@@ -97,6 +100,13 @@ export async function walVerify(repo: Repository, opts: { read: boolean; jobs: n
     ];
     await mapPool(toRead, opts.jobs, async (o) => {
       try {
+        // A received-WAL journal: its records' checksums, read again (received-journal.ts).
+        const journal = received.journals.get(o.key);
+        if (journal) {
+          await (await import('./received-wal.js')).verifyJournal(repo, journal);
+          objectsRead++;
+          return;
+        }
         const body = await repo.getObject(o.key);
         let size = 0;
         await pipeline(o.target ? checkedWalStream(body, o.target) : body, new Writable({ write: (c: Buffer, _e, cb) => { size += c.length; cb(); } }));

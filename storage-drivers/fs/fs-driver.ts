@@ -12,11 +12,12 @@ import { checkKey, checkRange, listStart } from '../keys.js';
 import { redactLocation } from '../registry.js';
 import { forEachLimit } from '../limit.js';
 import { countRequest } from '../request-stats.js';
-import type { DriverOptions, GetOptions, ObjectInfo, Op, PutOptions, StorageDriver, StorageFeature } from '../types.js';
+import type { DriverOptions, GetOptions, InPlaceFile, ObjectInfo, Op, PutOptions, StorageDriver, StorageFeature } from '../types.js';
 import { ensureDir, fsyncDir, removeEmptyDirs } from './dirs.js';
 import { errnoOf, fsError } from './errors.js';
 import { isStaleTempName, isTempName, removeStaleTemps, tempPathFor } from './temp.js';
 import { putSmallSync, SMALL_PUT_MAX } from './small-put.js';
+import { createInPlaceFile } from './in-place-file.js';
 
 const READ_CHUNK = 1024 * 1024;
 
@@ -143,6 +144,17 @@ export class FsDriver implements StorageDriver {
       // A failed put never consumes the rest of the body; release whatever feeds it.
       if (!Buffer.isBuffer(body) && !body.destroyed) body.destroy();
       if (err === bodyError) throw err;
+      throw fsError('write', path, err);
+    }
+  }
+
+  async createInPlace(path: string, size: number): Promise<InPlaceFile> {
+    checkKey(path);
+    countRequest('put');
+    try {
+      return await createInPlaceFile(path, this.fullPath(path), size);
+    } catch (err) {
+      if (err instanceof AlreadyExistsError) throw err;
       throw fsError('write', path, err);
     }
   }

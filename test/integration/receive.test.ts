@@ -76,6 +76,9 @@ describe('synchronous receiver: zero data loss', () => {
       // The newest WAL exists only as received pieces: the restore below depends on them.
       const verify = await pgarkJson<{ received: { segment: string; bytes: number; archived: boolean }[] }>(['wal-verify', '--repo', repo, '--stanza', stanza, '--read']);
       expect(verify.received.filter((x) => !x.archived && x.bytes > 0).length).toBeGreaterThanOrEqual(1);
+      // On this fs repository they are in a received-WAL journal (one record per commit), not piece objects.
+      const stored = await readdir(join(repo, stanza, 'received'), { recursive: true });
+      expect(stored.filter((f) => /\.journal\.[0-9a-f]{16}$/.test(f)).length).toBeGreaterThanOrEqual(1);
 
       const clone = await restoreAndStart(repo, stanza, 'rpo-restored');
       expect(await clone.psql('SELECT count(*), max(id) FROM t')).toBe(`${committed}|${committed}`);

@@ -34,7 +34,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const cfg = (maxPieces = 16) => ({ repo, codec: 'lz4' as const, walSegmentSize: SEG, spoolDir: join(dir, 'spool'), maxPieces });
+// journal: false where a test is about piece objects (merges); receiver-journal.test.ts covers the journal.
+const cfg = (maxPieces = 16, journal = true) => ({ repo, codec: 'lz4' as const, walSegmentSize: SEG, spoolDir: join(dir, 'spool'), maxPieces, journal });
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const seg = (n: number, tli = 1) => `${tli.toString(16).toUpperCase().padStart(8, '0')}00000000${n.toString(16).toUpperCase().padStart(8, '0')}`;
 
@@ -84,7 +85,7 @@ describe('SegmentWriter', () => {
   });
 
   it('merges many small flushes into few pieces with the same bytes', async () => {
-    const w = await SegmentWriter.open(cfg(8), 1, 0n);
+    const w = await SegmentWriter.open(cfg(8, false), 1, 0n);
     const wal = randomBytes(400 * 1000);
     for (let i = 0; i < 400; i++) {
       await w.append(BigInt(i * 1000), wal.subarray(i * 1000, (i + 1) * 1000));
@@ -100,7 +101,7 @@ describe('SegmentWriter', () => {
   });
 
   it('reports a flush without waiting for a merge of the pieces, which is stored behind', async () => {
-    const w = await SegmentWriter.open(cfg(4), 1, 0n);
+    const w = await SegmentWriter.open(cfg(4, false), 1, 0n);
     const wal = randomBytes(8 * 1000);
     // Hold the store of a merged piece (more than one flush's 1000 bytes) until released.
     let release!: () => void;

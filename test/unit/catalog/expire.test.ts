@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runExpire } from '../../../src/catalog/expire.js';
 import { ConfigError } from '../../../src/common/errors.js';
-import { backlogKey, pinKey, receivedPieceKey, walKey } from '../../../src/repo/layout.js';
+import { backlogKey, pinKey, receivedJournalKey, receivedPieceKey, walKey } from '../../../src/repo/layout.js';
 import { allKeys, backupEntry, memoryRepo, SEG, storeBackup, type MemoryRepo } from '../../helpers/memory-repo.js';
 
 let m: MemoryRepo;
@@ -31,6 +31,8 @@ beforeEach(async () => {
   // Pieces pgark receive left of a segment below the cut, and of one above it.
   await m.repo.putSmallObject(receivedPieceKey('main', seg(2), 0, 0x1000), Buffer.alloc(16));
   await m.repo.putSmallObject(receivedPieceKey('main', seg(7), 0, 0x1000), Buffer.alloc(16));
+  // and a received-WAL journal of the one below the cut (its content does not matter to expire)
+  await m.driver.put(receivedJournalKey('main', seg(2), 0x1000, '0123456789abcdef'), Buffer.alloc(64));
 });
 
 afterEach(() => m.drop());
@@ -45,7 +47,7 @@ describe('runExpire on a repository in memory', () => {
     expect(out.removedBackups.sort()).toEqual([F1.id, I1.id].sort());
     expect(out.removedUncommitted).toEqual([STALE]);
     expect(out.wal.keptFrom).toBe(seg(5));
-    expect(out.wal.removed).toBe(7); // 01..04 of tl 1, 04 of tl 2, the .backup file of 03, the received piece of 02
+    expect(out.wal.removed).toBe(8); // 01..04 of tl 1, 04 of tl 2, the .backup file of 03, the received piece and journal of 02
     expect(await allKeys(m.driver, 'main/catalog/')).toEqual([`main/catalog/${F2.id}.json`]);
     expect(await allKeys(m.driver, 'main/backup/')).toEqual([
       `main/backup/${F2.id}/data/0`, `main/backup/${F2.id}/data/1`, `main/backup/${F2.id}/manifest`,
@@ -75,7 +77,7 @@ describe('runExpire on a repository in memory', () => {
     expect(out.plan.expire.map((e) => e.id).sort()).toEqual([F1.id, I1.id].sort());
     // Nothing reads as removed on a dry run; wouldRemove lists every WAL object that would go.
     expect(out.wal.removed).toBe(0);
-    expect(out.wouldRemove?.wal.files).toBe(7);
+    expect(out.wouldRemove?.wal.files).toBe(8);
     const names = out.wouldRemove!.wal.objects.map((w) => w.name);
     expect([names[0], names[names.length - 1]]).toEqual([seg(1), seg(4, 2)]);
     expect(out.wouldRemove?.backups.sort()).toEqual([F1.id, I1.id].sort());

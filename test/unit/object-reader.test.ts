@@ -98,6 +98,17 @@ describe('object reader', () => {
     expect(got.buffers).toBe(1);
   });
 
+  it('lz4: incompressible blocks (stored raw in the frame) are handed out as views of the stored chunk, not copied', async () => {
+    const data = pseudoRandom(3 * MiB);
+    const stored = await encode(data, 'lz4');
+    // One stored chunk: every block handed out lies in it (a copy would be a buffer per block).
+    const got = await readAllPulled(stored, stored.length);
+    expect(got.data.equals(data)).toBe(true);
+    expect(got.trailer.sha256).toBe(createHash('sha256').update(data).digest('hex'));
+    expect(got.chunks).toBeGreaterThanOrEqual(3);
+    expect(got.buffers).toBe(1);
+  });
+
   it('contentHash: false skips the sha256 but still checks sizes and the lz4 stream', async () => {
     const data = Buffer.alloc(100_000, 'pgark ');
     const stored = await encode(data, 'none');

@@ -109,7 +109,8 @@ describe('object reader', () => {
     // Interleaved, block by block (a file rebuilt from two backups' layers): each reader's block
     // stays intact while the other decodes.
     const [ra, rb] = [await openObjectReader(Readable.from(chunks(sa, MiB)), NAME), await openObjectReader(Readable.from(chunks(sb, MiB)), NAME)];
-    const [pa, pb]: Buffer[][] = [[], []];
+    const pa: Buffer[] = [];
+    const pb: Buffer[] = [];
     const owners = new Set<ArrayBufferLike>();
     for (let x = await ra.next(), y = await rb.next(); x !== null || y !== null; ) {
       if (x !== null && y !== null) expect(x.buffer).not.toBe(y.buffer);

@@ -267,7 +267,7 @@ async function processFiles(repo: Repository, init: RestoreWorkerInit, manifests
   const res = { written: 0, skipped: 0, bytes: 0 };
   try {
     await runPool<RestoreWorkerInit, RestoreTask, RestoreTaskResult>(
-    new URL('./restore-worker-entry.js', import.meta.url), jobs, { ...init, compileCache: getCompileCacheDir() !== undefined }, tasks,
+    new URL('./restore-worker-entry.js', import.meta.url), jobs, { ...init, compileCacheDir: getCompileCacheDir() }, tasks,
     (bytes) => progress?.add(bytes),
     (r) => {
       res.written += r.written;

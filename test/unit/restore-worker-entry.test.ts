@@ -1,8 +1,8 @@
 /**
  * restore-worker-entry.ts: restore's worker threads use Node's compile cache when the main thread
  * does (Node does not carry it into worker threads: each worker compiled its modules anew on every
- * restore). Runs the built entry (dist/, as the CLI does) in a worker thread with a private HOME
- * and checks that the cache directory bin/compile-cache.cjs chooses gets the worker's modules.
+ * restore). Runs the built entry (dist/, as the CLI does) in a worker thread and checks that the
+ * main thread's cache directory gets the worker's modules.
  */
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,9 +21,11 @@ async function cachedFiles(compileCache: boolean): Promise<number> {
   delete env.XDG_CACHE_HOME;
   delete env.NODE_COMPILE_CACHE;
   delete env.NODE_DISABLE_COMPILE_CACHE;
+  // What the main thread passes: Node's versioned subdirectory of the directory it enabled.
+  const compileCacheDir = compileCache ? join(home, '.cache', 'pgark', 'compile-cache', 'v-node') : undefined;
   const w = new Worker(pathToFileURL(ENTRY), {
     env,
-    workerData: { init: { compileCache, pgdata: join(home, 'pgdata'), tablespaces: {}, delta: false }, log: { command: 'restore', destinations: { level: 'error', stderrLevel: 'error' } } },
+    workerData: { init: { compileCacheDir, pgdata: join(home, 'pgdata'), tablespaces: {}, delta: false }, log: { command: 'restore', destinations: { level: 'error', stderrLevel: 'error' } } },
   });
   const answer = await new Promise<unknown>((res, rej) => {
     w.once('message', res);

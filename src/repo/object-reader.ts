@@ -40,6 +40,25 @@ export async function openObjectReader(stored: Readable, where: string, o: Decod
 /** Linked lz4 blocks may refer to the 64 KiB of output before them. */
 const HISTORY = 64 * 1024;
 
+/**
+ * Output buffers of readers that are done, for the next reader of this thread: a restore reads
+ * hundreds of objects one after another, and a fresh ~4 MiB buffer per object (the frame's block
+ * maximum) would be garbage the collector frees late and malloc keeps. More than one reader can
+ * be open at once (a file rebuilt from several backups' layers), so each reader holds its own
+ * buffer while it is open; at most SPARE_OUTPUTS wait here.
+ */
+const spareOutputs: Buffer[] = [];
+const SPARE_OUTPUTS = 2;
+
+function takeOutput(need: number): Buffer {
+  const i = spareOutputs.findIndex((b) => b.length >= need);
+  return i >= 0 ? spareOutputs.splice(i, 1)[0]! : Buffer.allocUnsafeSlow(need);
+}
+
+function giveBackOutput(b: Buffer): void {
+  if (spareOutputs.length < SPARE_OUTPUTS) spareOutputs.push(b);
+}
+
 /** An unencrypted lz4 or uncompressed object, decoded in one pull loop. */
 class PlainReader implements ObjectReader {
   trailer: ObjectTrailer | undefined;
@@ -64,7 +83,7 @@ class PlainReader implements ObjectReader {
     this.hash = contentHash ? createHash('sha256') : undefined;
     this.skip = headerSize;
     this.keep = trailerWrapperSize(codec);
-    this.parser = codec === 'lz4' ? new Lz4FrameParser((block, capacity, dict) => this.decodeBlock(block, capacity, dict), false) : undefined;
+    this.parser = codec === 'lz4' ? new Lz4FrameParser((block, capacity, dict) => this.decodeBlock(block, capacity, dict), false, false, true) : undefined;
   }
 
   async next(): Promise<Buffer | null> {
@@ -76,7 +95,15 @@ class PlainReader implements ObjectReader {
   }
 
   async close(): Promise<void> {
+    this.releaseOutput();
     await this.it.return?.();
+  }
+
+  /** The caller is done with every block (the object ended or the reader is closed): the output buffer goes to the next reader. */
+  private releaseOutput(): void {
+    const out = this.out;
+    this.out = undefined;
+    if (out !== undefined) giveBackOutput(out);
   }
 
   private async pull(): Promise<Buffer | null> {
@@ -132,6 +159,7 @@ class PlainReader implements ObjectReader {
   /** The stored stream ended: the payload, the sizes and the content against the trailer. */
   private finish(): null {
     if (this.trailer) return null;
+    this.releaseOutput();
     this.parser?.end();
     const t = parseTrailer(this.codec, this.held, this.where);
     if (t.payloadSize !== this.payloadBytes) {
@@ -151,7 +179,10 @@ class PlainReader implements ObjectReader {
   /** One lz4 block into the reused output buffer, after the history linked blocks refer to. */
   private decodeBlock(block: Buffer, capacity: number, dict: Buffer | undefined): Buffer {
     const need = HISTORY + capacity;
-    if (this.out === undefined || this.out.length < need) this.out = Buffer.allocUnsafeSlow(need);
+    if (this.out === undefined || this.out.length < need) {
+      if (this.out !== undefined) giveBackOutput(this.out);
+      this.out = takeOutput(need);
+    }
     const out = this.out;
     let start = 0;
     if (dict !== undefined && dict.length > 0) {

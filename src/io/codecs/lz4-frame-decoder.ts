@@ -128,8 +128,11 @@ export class Lz4FrameParser {
   /**
    * `inPlace`: the caller hands over its chunks (nobody reads them afterwards), so the 4 bytes
    * in front of a block may be overwritten to avoid copying the block.
+   * `borrowRaw`: the caller is done with each block before it calls next() again and does not
+   * change it, so an uncompressed (raw) block is returned as a view of the input instead of a
+   * copy (object-reader.ts: incompressible data is stored as raw blocks).
    */
-  constructor(private readonly decodeBlock: Lz4BlockDecoder, private readonly verifyContent = true, private readonly inPlace = false) {}
+  constructor(private readonly decodeBlock: Lz4BlockDecoder, private readonly verifyContent = true, private readonly inPlace = false, private readonly borrowRaw = false) {}
 
   /** The next input chunk (the previous one must be used up: next() returned null). */
   feed(chunk: Buffer): void {
@@ -285,7 +288,7 @@ export class Lz4FrameParser {
     if (frame.blockChecksum && b.readUInt32LE(size) !== xxh32(data)) throw corrupt('block checksum mismatch');
     let out: Buffer;
     if (raw) {
-      out = Buffer.from(data);
+      out = this.borrowRaw ? data : Buffer.from(data);
     } else {
       try {
         out = this.decodeBlock(data, frame.blockMax, frame.dict, this.room);

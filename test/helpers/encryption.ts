@@ -1,8 +1,10 @@
 /** Shared by the encryption end-to-end tests (test/integration/encryption*.test.ts). */
-import { chmod, chown, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { resolveSettings } from '../../src/config/resolve.js';
 import { openDriver } from '../../storage-drivers/registry.js';
-import { lookupUser, pgRunAsUser } from './pg-cluster.js';
+import { chownToRunAs, lookupUser, pgRunAsUser } from './pg-cluster.js';
 
 /** A file only the run-as user reads. */
 export async function privateFile(path: string, content: string): Promise<void> {
@@ -52,3 +54,19 @@ export const SEGMENT_KEY = /\/wal\/.*\/[0-9A-F]{24}$/;
  * object store. The others get the store-specific part (encryption-stores.test.ts).
  */
 export const FULL_SCENARIO_STORES = ['fs', 's3'];
+
+/** Two key-encryption keys in a 0700 directory the run-as user owns: `kek` (current) and `kek.next` (for rotation). */
+export interface KeyFiles { kekFile: string; nextFile: string; kek1: string; kek2: string }
+
+export async function makeKeyFiles(work: string): Promise<KeyFiles> {
+  const keyDir = join(work, 'keys');
+  await mkdir(keyDir, { mode: 0o700 });
+  await chownToRunAs(keyDir);
+  const kekFile = join(keyDir, 'kek');
+  const nextFile = join(keyDir, 'kek.next');
+  const kek1 = randomBytes(32).toString('hex');
+  const kek2 = randomBytes(32).toString('hex');
+  await privateFile(kekFile, `${kek1}\n`);
+  await privateFile(nextFile, `${kek2}\n`);
+  return { kekFile, nextFile, kek1, kek2 };
+}

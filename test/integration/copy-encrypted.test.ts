@@ -14,13 +14,14 @@
  *   keyring lacks) are re-encrypted under repo2's current key.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chownToRunAs, connEnv, destroyAllClusters, lookupUser, makeSharedTempDir, PgCluster, pgRunAsUser, archiveCommand, removeSharedTempDir, waitPromoted } from '../helpers/pg-cluster.js';
+import { chownToRunAs, connEnv, destroyAllClusters, makeSharedTempDir, PgCluster, archiveCommand, removeSharedTempDir, waitPromoted } from '../helpers/pg-cluster.js';
 import { pgark, pgarkOk } from '../helpers/pgark-run.js';
 import { createRepo } from '../helpers/repo.js';
 import { expectJsonFormat } from '../helpers/json-schema.js';
+import { privateFile } from '../helpers/encryption.js';
 
 const STANZA = 'cp';
 const TABLE = 'marrakesh_ledger_copy';
@@ -40,16 +41,6 @@ let all: string[];
 interface CopyOut { toName: string; objects: { copied: number; existing: number; asStored: number; reEncoded: number }; walFiles: number; backups: string[] }
 
 const fingerprint = (c: PgCluster): Promise<string> => c.psql(`SELECT count(*) || ':' || md5(string_agg(id || '=' || v, ',' ORDER BY id)) FROM ${TABLE}`);
-
-async function privateFile(path: string, content: string): Promise<void> {
-  await writeFile(path, content, { mode: 0o600 });
-  const u = pgRunAsUser();
-  if (u) {
-    const { uid, gid } = lookupUser(u);
-    await chown(path, uid, gid);
-  }
-  await chmod(path, 0o600);
-}
 
 /** Every stored file of an fs repository under the stanza, by its key. */
 async function stored(repo: string): Promise<Map<string, Buffer>> {

@@ -19,7 +19,6 @@
  *
  * PGARK_ENCRYPTION_STORES=ssh,gcs limits the stores (default: all three).
  */
-import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,7 +26,7 @@ import { chownToRunAs, connEnv, destroyAllClusters, makeSharedTempDir, PgCluster
 import { pgark, pgarkOk } from '../helpers/pgark-run.js';
 import { REMOTE_STORES } from '../helpers/remote-stores.js';
 import { expectJsonFormat } from '../helpers/json-schema.js';
-import { FULL_SCENARIO_STORES, privateFile, SEGMENT_KEY, storedObjects } from '../helpers/encryption.js';
+import { FULL_SCENARIO_STORES, makeKeyFiles, SEGMENT_KEY, storedObjects } from '../helpers/encryption.js';
 
 const STANZA = 'enc';
 const TABLE = 'zanzibar_secret_ledger';
@@ -74,15 +73,7 @@ describe.each(STORES)('encryption on $name', (store) => {
     const started = await store.start(work);
     try {
       const { repo } = started;
-      const keyDir = join(work, 'keys');
-      await mkdir(keyDir, { mode: 0o700 });
-      await chownToRunAs(keyDir);
-      const kekFile = join(keyDir, 'kek');
-      const kek1 = randomBytes(32).toString('hex');
-      const kek2 = randomBytes(32).toString('hex');
-      await privateFile(kekFile, `${kek1}\n`);
-      const nextFile = join(keyDir, 'kek.next');
-      await privateFile(nextFile, `${kek2}\n`);
+      const { kekFile, nextFile, kek1, kek2 } = await makeKeyFiles(work);
       // Codec none: without encryption, every row value would be in the stored bytes verbatim.
       const env = { ...started.env, PGARK_CODEC: 'none' };
       const args = ['--repo', repo, '--stanza', STANZA];

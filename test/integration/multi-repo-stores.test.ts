@@ -11,13 +11,14 @@
  * alone (`--repo <repo2's location>`: that call takes repo2's store settings from the config
  * file, and so does the restore_command it writes) reaches a restore point with exact rows.
  */
-import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { archiveCommand, chownToRunAs, connEnv, destroyAllClusters, lookupUser, makeSharedTempDir, PgCluster, pgRunAsUser, removeSharedTempDir, waitPromoted } from '../helpers/pg-cluster.js';
+import { archiveCommand, chownToRunAs, connEnv, destroyAllClusters, makeSharedTempDir, PgCluster, removeSharedTempDir, waitPromoted } from '../helpers/pg-cluster.js';
 import { pgark, pgarkOk } from '../helpers/pgark-run.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3-server.js';
 import { expectJsonFormat } from '../helpers/json-schema.js';
+import { privateFile } from '../helpers/encryption.js';
 
 let one: S3TestServer;
 let two: S3TestServer;
@@ -27,17 +28,6 @@ let env: Record<string, string>;
 let src: PgCluster;
 const repo1 = 's3://pgark-one/first';
 const repo2 = 's3://pgark-two/second';
-
-/** A file only the run-as user reads. */
-async function privateFile(path: string, content: string): Promise<void> {
-  await writeFile(path, content, { mode: 0o600 });
-  const u = pgRunAsUser();
-  if (u) {
-    const { uid, gid } = lookupUser(u);
-    await chown(path, uid, gid);
-  }
-  await chmod(path, 0o600);
-}
 
 const fingerprint = (c: PgCluster): Promise<string> => c.psql("SELECT count(*) || ':' || md5(string_agg(id || '=' || v, ',' ORDER BY id)) FROM t");
 

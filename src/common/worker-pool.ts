@@ -6,6 +6,7 @@
  * then `{ task }` messages; it answers `{ progress: bytes }`, `{ done: result }` or
  * `{ error: { message, exitCode, name } }`.
  */
+import { getCompileCacheDir } from 'node:module';
 import { Worker, parentPort, workerData } from 'node:worker_threads';
 import { ExitCode, exitCodeOf, PgarkError } from './errors.js';
 import { ignoreKnownSdkRaces } from './sdk-races.js';
@@ -33,6 +34,9 @@ interface WorkerMessage<R> {
  */
 export type LocalTask<I, T, R> = (init: I, task: T, progress: (bytes: number) => void) => Promise<R>;
 
+/** Built next to this module (dist/); the threads' scripts are loaded by it. */
+const WORKER_ENTRY = new URL('./worker-entry.js', import.meta.url);
+
 export async function runPool<I, T, R>(
   script: URL,
   count: number,
@@ -53,6 +57,7 @@ export async function runPool<I, T, R>(
     await new Promise<void>((resolve, reject) => {
       const jobs = Math.min(count, tasks.length);
       const threads = local ? jobs - 1 : jobs;
+      const compileCacheDir = getCompileCacheDir();
       let running = jobs;
       const fail = (err: Error) => {
         if (failed) return;
@@ -63,7 +68,11 @@ export async function runPool<I, T, R>(
         // The thread logs like this one: same command, levels and log file (its own descriptor, O_APPEND).
         // A small young generation: the threads allocate few JS objects (their data is in
         // buffers), and V8's default (16 MiB of semi-spaces per thread) was idle memory.
-        const w = new Worker(script, { workerData: { init, log: logState() }, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
+        // Through worker-entry.ts: the thread uses this thread's compile cache before it loads `script`.
+        const w = new Worker(WORKER_ENTRY, {
+          workerData: { init, log: logState(), script: script.href, compileCacheDir },
+          resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+        });
         workers.push(w);
         let current: T | undefined;
         const give = () => {

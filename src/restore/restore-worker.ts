@@ -27,8 +27,6 @@ export interface RestoreWorkerInit extends PathMapping {
   /** The repository `settings` opens ('repo' unless repo2/repo3 was chosen) and the others holding the same backup (restore-sources.ts). */
   repoName?: string;
   fallbacks?: RestoreSource[];
-  /** The main thread's compile cache directory (`module.getCompileCacheDir()`): the worker threads use it too (restore-worker-entry.ts). */
-  compileCacheDir?: string;
 }
 
 export interface RestoreTaskResult {

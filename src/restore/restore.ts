@@ -6,7 +6,6 @@
  * global/pg_control under a temporary name and rename it last, so that an interrupted restore
  * can never be started by mistake; then postgresql.auto.conf and the signal file.
  */
-import { getCompileCacheDir } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { chmod, lstat, mkdir, readFile, rename, rm, symlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -267,7 +266,7 @@ async function processFiles(repo: Repository, init: RestoreWorkerInit, manifests
   const res = { written: 0, skipped: 0, bytes: 0 };
   try {
     await runPool<RestoreWorkerInit, RestoreTask, RestoreTaskResult>(
-    new URL('./restore-worker-entry.js', import.meta.url), jobs, { ...init, compileCacheDir: getCompileCacheDir() }, tasks,
+    new URL('./restore-worker.js', import.meta.url), jobs, init, tasks,
     (bytes) => progress?.add(bytes),
     (r) => {
       res.written += r.written;

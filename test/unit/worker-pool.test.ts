@@ -2,15 +2,19 @@
  * runPool after a failure: the tasks other workers are running end by themselves (bounded)
  * before the workers are terminated, so a half-written object's cleanup is not cut off (a failed
  * backup on a full disk left the fs driver's temp files behind). Needs `npm run build` (the
- * worker imports dist/).
+ * pool and the worker are the built dist/ modules).
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runPool } from '../../src/common/worker-pool.js';
-import { setLogCommand, setLogDestinations } from '../../src/common/log.js';
 import { parseLogLine } from '../../src/common/log-format.js';
+
+// The built pool (dist/): its threads start through dist/src/common/worker-entry.js, and the
+// fixture imports the built modules too, so the log settings are the built log module's.
+const built = (m: string) => new URL(`../../dist/src/common/${m}.js`, import.meta.url).href;
+const { runPool } = (await import(built('worker-pool'))) as typeof import('../../src/common/worker-pool.js');
+const { setLogCommand, setLogDestinations } = (await import(built('log'))) as typeof import('../../src/common/log.js');
 
 const dir = mkdtempSync(join(tmpdir(), 'pgark-pool-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,8 +1,8 @@
 /**
- * restore-worker-entry.ts: restore's worker threads use Node's compile cache when the main thread
- * does (Node does not carry it into worker threads: each worker compiled its modules anew on every
- * restore). Runs the built entry (dist/, as the CLI does) in a worker thread and checks that the
- * main thread's cache directory gets the worker's modules.
+ * worker-entry.ts: runPool's worker threads use Node's compile cache when the main thread does
+ * (Node does not carry it into worker threads: each worker compiled its modules anew on every
+ * run). Runs the built entry (dist/, as the CLI does) in a worker thread with restore's worker as
+ * its script and checks that the main thread's cache directory gets the worker's modules.
  */
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,8 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 
-const ENTRY = resolve('dist/src/restore/restore-worker-entry.js');
+const ENTRY = resolve('dist/src/common/worker-entry.js');
+const SCRIPT = pathToFileURL(resolve('dist/src/restore/restore-worker.js')).href;
 
 /** Starts the entry, runs one empty task through it (its modules are loaded then), stops it; returns the files in HOME's compile cache. */
 async function cachedFiles(compileCache: boolean): Promise<number> {
@@ -25,7 +26,7 @@ async function cachedFiles(compileCache: boolean): Promise<number> {
   const compileCacheDir = compileCache ? join(home, '.cache', 'pgark', 'compile-cache', 'v-node') : undefined;
   const w = new Worker(pathToFileURL(ENTRY), {
     env,
-    workerData: { init: { compileCacheDir, pgdata: join(home, 'pgdata'), tablespaces: {}, delta: false }, log: { command: 'restore', destinations: { level: 'error', stderrLevel: 'error' } } },
+    workerData: { script: SCRIPT, compileCacheDir, init: { pgdata: join(home, 'pgdata'), tablespaces: {}, delta: false }, log: { command: 'restore', destinations: { level: 'error', stderrLevel: 'error' } } },
   });
   const answer = await new Promise<unknown>((res, rej) => {
     w.once('message', res);
@@ -46,7 +47,7 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-describe('restore worker entry', () => {
+describe('worker entry', () => {
   it.skipIf(!existsSync(ENTRY))('enables the compile cache in the worker thread only when the main thread runs with it', async () => {
     expect(await cachedFiles(false)).toBe(0);
     expect(await cachedFiles(true)).toBeGreaterThan(5);

@@ -8,7 +8,7 @@ import { intOption } from './options.js';
 export function registerVerifyCommand(program: Command): void {
   program
     .command('verify')
-    .summary('re-read backups and the WAL they need, and check every checksum')
+    .summary('re-read backups and the WAL they need, check every checksum, rebuild block-delta files')
     .argument('[id]', "backup id or 'latest' (default: every backup)")
     .option('--all', 'every backup (the default)')
     .option('--full', 're-read objects verified by earlier runs too')
@@ -21,7 +21,7 @@ export function registerVerifyCommand(program: Command): void {
       if (opts.json) printJson((await import('../json/catalog-json.js')).verifyJson(out));
       else {
         for (const b of out.backups) {
-          process.stdout.write(`${b.ok ? 'ok    ' : 'FAILED'} ${b.id}: ${b.objectsRead} objects read, ${b.objectsSkipped} verified before, ${b.walChecked} WAL segments\n`);
+          process.stdout.write(`${b.ok ? 'ok    ' : 'FAILED'} ${b.id}: ${b.objectsRead} objects read, ${b.objectsSkipped} verified before, ${b.walChecked} WAL segments${b.deltaFilesRebuilt + b.deltaFilesSkipped > 0 ? `, ${b.deltaFilesRebuilt} block-delta files rebuilt (${b.deltaFilesSkipped} verified before)` : ''}\n`);
           for (const p of b.problems) process.stdout.write(`       ${p}\n`);
         }
         process.stdout.write(`${out.ok ? 'all ok' : 'verification FAILED'}: ${out.objectsRead} objects (${formatBytes(out.bytesRead)}) and ${out.walRead} WAL segments read; ${out.objectsSkipped + out.walSkipped} skipped as verified before (--full re-reads them)\n`);

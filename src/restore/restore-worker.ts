@@ -7,15 +7,15 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fchmodSync, fsync, futimesSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import type { ObjectReader } from '../repo/object-reader.js';
-import type { ObjectTrailer } from '../repo/object-format.js';
+import { ExactReader } from '../repo/exact-reader.js';
+import { LayerMerge, layerBackups } from '../catalog/layer-merge.js';
 import { IntegrityError } from '../common/errors.js';
 import { serveWorker } from '../common/worker-pool.js';
 
 import type { RepositorySettings } from '../config/resolve.js';
 import { dataObjectKey } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
-import { blockLength, layerBlocks, type Layer, type RestorePiece, type RestoreTask } from './plan.js';
+import type { RestorePiece, RestoreTask } from './plan.js';
 import { targetPath, type PathMapping } from './restore-worker-paths.js';
 import { openPrivateForRead, openPrivateForWriteSync } from './private-file.js';
 import { RestoreSources, type RestoreSource } from './restore-sources.js';
@@ -59,47 +59,6 @@ export async function closeRestoreSources(): Promise<void> {
 }
 function repository(init: RestoreWorkerInit): Promise<Repository> {
   return sourcesOf(init).repository();
-}
-
-/**
- * Reads exact byte counts from an object (repo/object-reader.ts). A slice `take` yields is
- * valid until the loop over it asks for the next one: use it (write, hash) at once.
- */
-class ExactReader {
-  private buf: Buffer = Buffer.alloc(0);
-  private pos = 0;
-  constructor(private readonly reader: ObjectReader, private readonly where: string) {}
-
-  /** Read to the end of the object and return its verified trailer (size and sha256 of all of it). */
-  async finish(): Promise<ObjectTrailer> {
-    while ((await this.reader.next()) !== null);
-    return this.reader.trailer!;
-  }
-
-  /** Up to `n` bytes as one or more slices, exactly `n` unless the stream ends (then IntegrityError). */
-  async *take(n: number): AsyncGenerator<Buffer> {
-    let left = n;
-    while (left > 0) {
-      if (this.pos >= this.buf.length) {
-        const next = await this.reader.next();
-        if (next === null) throw new IntegrityError(`unable to restore from '${this.where}': object ends ${left} bytes early`);
-        this.buf = next;
-        this.pos = 0;
-      }
-      const k = Math.min(left, this.buf.length - this.pos);
-      yield this.buf.subarray(this.pos, this.pos + k);
-      this.pos += k;
-      left -= k;
-    }
-  }
-
-  async skip(n: number): Promise<void> {
-    for await (const _ of this.take(n)) void _;
-  }
-
-  async close(): Promise<void> {
-    await this.reader.close();
-  }
 }
 
 /**
@@ -405,58 +364,22 @@ async function restoreTask(init: RestoreWorkerInit, task: RestoreTask, progress:
     progress(p.size);
     return { written: 0, skipped: 1, bytes: 0 };
   }
-  const bs = task.blockSize;
-  const firstBlock = p.start / bs;
-  const endBlock = Math.ceil((p.start + p.size) / bs);
-  const readers: Array<ExactReader | undefined> = [];
-  const iters: Array<{ layer: Layer; blocks: Generator<number>; next: IteratorResult<number> }> = [];
+  const merge = await LayerMerge.open(task.layers, p, task.blockSize, (l) => openSlice(repo, init, l.backup, l.n, l.offset, false));
   try {
-    for (const l of task.layers) {
-      const reader = l.n < 0 ? undefined : await openSlice(repo, init, l.backup, l.n, l.offset, false);
-      readers.push(reader);
-      const blocks = layerBlocks(l, bs);
-      let next = blocks.next();
-      // Skip the layer's blocks before this piece.
-      while (!next.done && next.value < firstBlock) {
-        await reader?.skip(blockLength(next.value, l.start + l.size, bs));
-        next = blocks.next();
-      }
-      iters.push({ layer: l, blocks, next });
-    }
     const w = await FileWriter.open(abs, p);
     try {
-      for (let b = firstBlock; b < endBlock; b++) {
-        let provider = -1;
-        for (let i = iters.length - 1; i >= 0 && provider < 0; i--) {
-          const it = iters[i]!;
-          if (!it.next.done && it.next.value === b) provider = i;
-        }
-        if (provider < 0) throw new IntegrityError(`unable to rebuild '${p.path}': no backup in the chain holds block ${b}`);
-        for (let i = 0; i < iters.length; i++) {
-          const it = iters[i]!;
-          if (it.next.done || it.next.value !== b) continue;
-          const len = blockLength(b, it.layer.start + it.layer.size, bs);
-          if (i === provider) {
-            const want = blockLength(b, p.start + p.size, bs);
-            if (len !== want) throw new IntegrityError(`unable to rebuild '${p.path}': block ${b} is ${len} bytes in backup '${it.layer.backup}', ${want} expected`);
-            for await (const chunk of readers[i]!.take(len)) {
-              w.write(chunk);
-              progress(chunk.length);
-            }
-          } else {
-            await readers[i]?.skip(len);
-          }
-          it.next = it.blocks.next();
-        }
-      }
-      await w.finish(`backups ${[...new Set(task.layers.map((l) => l.backup))].join(', ')}`, syncs);
+      await merge.copy((chunk) => {
+        w.write(chunk);
+        progress(chunk.length);
+      });
+      await w.finish(`backups ${layerBackups(task.layers).join(', ')}`, syncs);
     } catch (err) {
       await w.abandon();
       throw err;
     }
     return { written: 1, skipped: 0, bytes: p.size };
   } finally {
-    for (const r of readers) await r?.close();
+    await merge.close();
   }
 }
 

@@ -10,8 +10,9 @@
  * clean, but `t` rebuilt from the chain is no longer what the manifest records — what a delta
  * taken by an older build with stale parent blocks looks like (hint bits set without checksums do
  * not move pd_lsn). Restore refuses I1 ("restored '<t>' does not match the manifest"); verify
- * exits 7 naming `t` under I1 and under I2, which rebuilds `t` from the same layers. (Before
- * verify rebuilt block deltas it passed this chain.)
+ * exits 7 naming `t` under I1 and under I2, which rebuilds `t` from the same layers, although
+ * the run before recorded those files as verified (the rewritten object's mtime changed). Before
+ * verify rebuilt block deltas it passed this chain (exit 0).
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -109,6 +110,10 @@ describe('verify rebuilds block-delta files from the chain and compares them wit
     expect(v.out.backups.map((b) => [b.id, b.ok, b.problems])).toEqual([[F.id, true, []], [I1.id, true, []], [I2.id, true, []]]);
     const i1 = v.out.backups.find((b) => b.id === I1.id)!;
     expect(i1.deltaFilesRebuilt).toBeGreaterThan(0);
+    // Again: rebuilt before from the same objects, so skipped (the next test's rewrite changes one: rebuilt again).
+    const again = await verify();
+    expect(again.code).toBe(0);
+    expect(again.out.backups.map((b) => [b.id, b.deltaFilesRebuilt, b.deltaFilesSkipped])).toEqual(v.out.backups.map((b) => [b.id, 0, b.deltaFilesRebuilt]));
   }, 120_000);
 
   it('a delta object rewritten with other, validly checksummed bytes: restore refuses I1, verify exits 7 naming t under I1 and I2', async () => {

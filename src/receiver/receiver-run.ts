@@ -86,7 +86,7 @@ export class ReceiverRun {
   private statusStoring: Promise<void> | undefined;
   /** Set when a lock was lost: from then on the status object is the new holder's. */
   private lockLost = false;
-  /** Counters of writers of earlier sessions. */
+  /** Counters of the writers before this.writer (earlier sessions). */
   private readonly base = { pieces: 0, segments: 0 };
   /** A session reached streaming since the last failure (the backoff starts again). */
   private streamed = false;
@@ -343,10 +343,18 @@ export class ReceiverRun {
         start = { timeline: span.timeline, lsn };
       }
     }
+    // The last session's writer stays this.writer (its positions are the status's) until now:
+    // only here do its counters move into base, or the status would count them twice.
+    const last = this.writer;
+    if (last) {
+      this.base.pieces += last.counters.piecesStored;
+      this.base.segments += last.counters.segmentsStored;
+      this.writer = undefined;
+    }
     this.writer = await SegmentWriter.open(
       {
         repo: this.repo, codec, walSegmentSize: meta.walSegmentSize, spoolDir: this.o.spoolDir, ownsSpool: () => this.locks.spool.owns(),
-        preallocate: this.o.synchronous,
+        preallocate: this.o.synchronous, spoolInMemory: this.o.synchronous,
         ...(this.set.members.length > 1 ? { set: this.set, codecs: this.codecs, filler: this.filler } : {}),
       },
       start.timeline, start.lsn, prefix,
@@ -401,8 +409,6 @@ export class ReceiverRun {
       await writer.flush().catch((err: unknown) => log.warn(`receive: unable to store the last received WAL: ${(err as Error).message}`));
       this.lag.stored(writer.flushLsn);
       this.publish();
-      this.base.pieces += writer.counters.piecesStored;
-      this.base.segments += writer.counters.segmentsStored;
       await writer.close();
     }
   }

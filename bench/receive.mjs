@@ -27,7 +27,7 @@
 // marker is kept).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { Cluster as BaseCluster, SEG, benchConf, initCluster, isSeg } from './lib-pg.mjs';
@@ -536,12 +536,46 @@ async function verifyPhase() {
   log(`verify: ${v.identical}/${v.segments} identical, ${v.missing.length} missing, ${v.differ.length} differ, ${v.fetchErrors.length} fetch errors; wal-verify exit ${wv.code}`);
 }
 
-async function syncRun(config, clients) {
+/**
+ * The receiver process's CPU time so far (ns on CPU, every thread: /proc/<pid>/task/<tid>/schedstat)
+ * and its read- and write-class system calls (/proc/<pid>/io syscr + syscw: read, write, pwritev,
+ * recvfrom, sendto, ...; fdatasync, epoll and futex are not counted there). null when gone.
+ */
+function procUsage(pid) {
+  if (!pid) return null;
+  try {
+    let ns = 0;
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        /* thread gone */
+      }
+    }
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const n = (k) => Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(io)?.[1] ?? NaN);
+    return { cpuNs: ns, sysc: n('syscr') + n('syscw') };
+  } catch {
+    return null;
+  }
+}
+
+/** The receiver's own process (GNU time's child). */
+const receiverPid = (rec) => (rec ? procTable().find((r) => r.ppid === rec.child.pid)?.pid : undefined);
+
+async function syncRun(config, clients, rec) {
   await main.psql('CHECKPOINT;');
   const args = clients === 1 ? ['-c', '1', '-T', String(SYNC_DURATION)] : ['-c', String(clients), '-j', '2', '-T', String(SYNC_DURATION)];
   const load = loadavg()[0];
+  const pid = receiverPid(rec);
+  const u0 = procUsage(pid);
   const b = await pgbench(args);
+  const u1 = procUsage(pid);
   const r = { config, clients, ...b, load };
+  if (u0 && u1 && b.txns) {
+    r.cpuMsPerTxn = (u1.cpuNs - u0.cpuNs) / 1e6 / b.txns;
+    r.syscPerTxn = (u1.sysc - u0.sysc) / b.txns;
+  }
   delete r.output;
   results.sync.push(r);
   log(`sync ${config} -c ${clients}: ${f1(b.tps)} tps, latency average ${fs3(b.latMs)} ms`);
@@ -563,7 +597,7 @@ async function syncPhase() {
         await waitStreaming(app, rec);
         await setSyncNames(app);
         await waitStreaming(app, rec, { sync: true });
-        for (const c of SYNC_CLIENTS) await syncRun(key, c);
+        for (const c of SYNC_CLIENTS) await syncRun(key, c, rec);
       } finally {
         await setSyncNames('').catch(() => {});
         const stopped = await stopReceiver(rec);
@@ -673,6 +707,7 @@ function report(failure) {
     return {
       ...rs[0], tps: median(rs.map((r) => r.tps)), latMs: median(rs.map((r) => r.latMs)), load: median(rs.map((r) => r.load)),
       txns: rs.reduce((a, r) => a + (r.txns ?? 0), 0), runs: rs.map((r) => r.latMs),
+      cpuMsPerTxn: median(rs.map((r) => r.cpuMsPerTxn)), syscPerTxn: median(rs.map((r) => r.syscPerTxn)),
     };
   };
 
@@ -796,14 +831,14 @@ function report(failure) {
       '',
     );
     if (ROUNDS > 1) out.push(`${ROUNDS} rounds, each starting and stopping every synchronous receiver in turn (${['pg_receivewal', 'pgark', ...(BASELINE_ROOT ? ['pgark baseline'] : [])].join(', ')}); tps, latency and load are the medians of the rounds, transactions their sum; every round's latency in the last column.`, '');
-    out.push('| clients | configuration | tps | latency average ms | latency vs baseline | transactions | load avg | latency per round ms |', '|---|---|---|---|---|---|---|---|');
+    out.push('| clients | configuration | tps | latency average ms | latency vs baseline | transactions | load avg | receiver CPU ms / transaction | receiver read+write syscalls / transaction | latency per round ms |', '|---|---|---|---|---|---|---|---|---|---|');
     const configs = [['baseline', 'no synchronous standby'], ['pgrw', 'pg_receivewal --synchronous'], ['pgark', 'pgark receive --synchronous'], ['pgarkBase', `pgark receive --synchronous, baseline build (${BASELINE_ROOT})`]];
     for (const n of SYNC_CLIENTS) {
       const base = syncOf('baseline', n);
       for (const [cfg, name] of configs) {
         const r = syncOf(cfg, n);
         if (!r) continue;
-        out.push(`| ${n} | ${name} | ${f1(r.tps)} | ${fs3(r.latMs)} | ${cfg === 'baseline' ? '—' : fx(ratio(r.latMs, base?.latMs))} | ${r.txns ?? '?'}${r.failed ? ` (${r.failed} failed)` : ''} | ${f1(r.load)} | ${r.runs.map(fs3).join(', ')} |`);
+        out.push(`| ${n} | ${name} | ${f1(r.tps)} | ${fs3(r.latMs)} | ${cfg === 'baseline' ? '—' : fx(ratio(r.latMs, base?.latMs))} | ${r.txns ?? '?'}${r.failed ? ` (${r.failed} failed)` : ''} | ${f1(r.load)} | ${r.cpuMsPerTxn == null ? '—' : fs3(r.cpuMsPerTxn)} | ${r.syscPerTxn == null ? '—' : f2(r.syscPerTxn)} | ${r.runs.map(fs3).join(', ')} |`);
       }
     }
     out.push('');
@@ -811,7 +846,7 @@ function report(failure) {
       const p = syncOf('pgrw', n);
       const a = syncOf('pgark', n);
       const b = syncOf('pgarkBase', n);
-      if (p && a) out.push(`- \`-c ${n}\`: latency pgark / pg_receivewal = **${fx(ratio(a.latMs, p.latMs))}** (${fs3(a.latMs)} vs ${fs3(p.latMs)} ms); tps ${f1(a.tps)} vs ${f1(p.tps)}${b ? `; baseline build / pg_receivewal = ${fx(ratio(b.latMs, p.latMs))} (${fs3(b.latMs)} ms)` : ''}`);
+      if (p && a) out.push(`- \`-c ${n}\`: latency pgark / pg_receivewal = **${fx(ratio(a.latMs, p.latMs))}** (${fs3(a.latMs)} vs ${fs3(p.latMs)} ms); tps ${f1(a.tps)} vs ${f1(p.tps)}${b ? `; baseline build / pg_receivewal = ${fx(ratio(b.latMs, p.latMs))} (${fs3(b.latMs)} ms)` : ''}; receiver CPU per transaction pgark ${fs3(a.cpuMsPerTxn)} ms, pg_receivewal ${fs3(p.cpuMsPerTxn)} ms${b ? `, baseline build ${fs3(b.cpuMsPerTxn)} ms` : ''}`);
     }
     out.push('');
     const sp = [...(results.sync_pgrw ?? []), ...(results.sync_pgark ?? []), ...(results.sync_pgarkBase ?? [])];

@@ -267,33 +267,51 @@ export class SegmentWriter {
     if (this.written !== upTo) throw new ProtocolError(`unable to resume in segment ${this.name}: only ${this.written} of ${upTo} bytes of its start are stored`);
   }
 
-  /** Append streamed WAL starting at `walStart`, which must be exactly where the last one ended. */
-  async append(walStart: bigint, data: Buffer): Promise<void> {
+  /**
+   * Append streamed WAL starting at `walStart`, which must be exactly where the last one ended.
+   * Returns a promise only when a segment was completed (it is stored whole): the usual message
+   * costs no promise. Callers await what it returns. A wrong position throws ProtocolError at once.
+   */
+  append(walStart: bigint, data: Buffer): Promise<void> | undefined {
     if (walStart !== this.writeLsn) {
       throw new ProtocolError(`unexpected WAL position from the server: got ${formatLsn(walStart)}, expected ${formatLsn(this.writeLsn)} (a gap or an overlap; nothing was stored from it)`);
     }
+    const seg = this.cfg.walSegmentSize;
+    if (this.written + data.length < seg) {
+      this.put(data, 0, data.length);
+      return undefined;
+    }
+    return this.appendAcross(data);
+  }
+
+  /** Append `data` that reaches the end of the segment: each whole segment is stored before the rest goes on. */
+  private async appendAcross(data: Buffer): Promise<void> {
     let off = 0;
     while (off < data.length) {
       const take = Math.min(data.length - off, this.cfg.walSegmentSize - this.written);
-      if (this.mem) {
-        data.copy(this.mem, this.written, off, off + take);
-      } else {
-        // A page-cache write: synchronous is far cheaper than a thread-pool round trip per message.
-        const fd = this.fh!.fd;
-        for (let done = 0; done < take; ) done += writeSync(fd, data, off + done, take - done, this.written + done);
-      }
-      if (this.mem) {
-        // flush takes views of `mem`
-      } else if (this.pending && this.pendingBytes + take <= SMALL_PIECE) {
-        this.pending.push(data.subarray(off, off + take));
-        this.pendingBytes += take;
-      } else {
-        this.pending = undefined;
-      }
-      this.written += take;
+      this.put(data, off, take);
       off += take;
       if (this.written === this.cfg.walSegmentSize) await this.complete();
     }
+  }
+
+  /** Bytes [off, off + n) of `data` at the end of the segment's spool (within the segment). */
+  private put(data: Buffer, off: number, n: number): void {
+    if (this.mem) {
+      // flush takes views of `mem`: nothing pending to keep
+      data.copy(this.mem, this.written, off, off + n);
+    } else {
+      // A page-cache write: synchronous is far cheaper than a thread-pool round trip per message.
+      const fd = this.fh!.fd;
+      for (let done = 0; done < n; ) done += writeSync(fd, data, off + done, n - done, this.written + done);
+      if (this.pending && this.pendingBytes + n <= SMALL_PIECE) {
+        this.pending.push(off === 0 && n === data.length ? data : data.subarray(off, off + n));
+        this.pendingBytes += n;
+      } else {
+        this.pending = undefined;
+      }
+    }
+    this.written += n;
   }
 
   /** Store what was written since the last flush as one piece. */

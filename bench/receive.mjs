@@ -27,7 +27,7 @@
 // marker is kept).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { Cluster as BaseCluster, SEG, benchConf, initCluster, isSeg } from './lib-pg.mjs';
@@ -83,7 +83,7 @@ const SYNC_CLIENTS = [1, 8];
 // once a second, so 1 s samples see each one's lag at a nearly fixed phase of its reply cycle.
 const FINE = 0.1;
 
-const args = parseBenchArgs(['--keep', '--no-write', '--smoke', '--sync-only'], ['--duration', '--scale', '--sync-duration', '--budget-sec', '--out', '--cpu-prof-dir', '--rounds', '--baseline-root']);
+const args = parseBenchArgs(['--keep', '--no-write', '--smoke', '--sync-only'], ['--duration', '--scale', '--sync-duration', '--budget-sec', '--out', '--cpu-prof-dir', '--perf-dir', '--rounds', '--baseline-root']);
 const argv = args.argv;
 const argValue = args.value;
 const SMOKE = argv.includes('--smoke');
@@ -91,6 +91,9 @@ const SMOKE = argv.includes('--smoke');
 const SYNC_ONLY = argv.includes('--sync-only');
 /** pgark receivers write a CPU profile (node --cpu-prof) into this directory (writable by postgres). */
 const CPU_PROF_DIR = argValue('--cpu-prof-dir', '');
+// --perf-dir DIR: `perf record -g` of each synchronous receiver during each pgbench run
+// (DIR/<label>-c<clients>.data; pgark runs with --perf-basic-prof); read with bench/perf-where.mjs.
+const PERF_DIR = argValue('--perf-dir', '');
 const DURATION = Number(argValue('--duration', SMOKE ? '10' : '60'));
 const SCALE = Number(argValue('--scale', SMOKE ? '2' : '20'));
 const SYNC_DURATION = Number(argValue('--sync-duration', SMOKE ? '5' : '20'));
@@ -182,7 +185,7 @@ function startReceiver(key, label, words) {
   const timeFile = join(tmpRoot, 'rss', `${label}.txt`);
   writePgFile(timeFile, '');
   const [file, args] = asPgArgv(TIME, ['-f', '%M %e %U %S', '-o', timeFile, ...words]);
-  const child = spawn(file, args, { env: { ...BASE_ENV, HOME: '/var/lib/postgresql', ...(CPU_PROF_DIR && key === 'pgark' ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${CPU_PROF_DIR}` } : {}) }, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(file, args, { env: { ...BASE_ENV, HOME: '/var/lib/postgresql', ...(CPU_PROF_DIR && key === 'pgark' ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${CPU_PROF_DIR}` } : PERF_DIR && key === 'pgark' ? { NODE_OPTIONS: '--perf-basic-prof' } : {}) }, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => (out += d));
@@ -569,8 +572,20 @@ async function syncRun(config, clients, rec) {
   const load = loadavg()[0];
   const pid = receiverPid(rec);
   const u0 = procUsage(pid);
+  const perf = PERF_DIR && pid ? spawn('perf', ['record', '-q', '-F', '999', '-g', '-p', String(pid), '-o', join(PERF_DIR, `${rec.label}-c${clients}.data`)], { stdio: 'ignore' }) : undefined;
   const b = await pgbench(args);
   const u1 = procUsage(pid);
+  if (perf) {
+    const done = new Promise((r) => perf.on('close', r));
+    perf.kill('SIGINT');
+    await done;
+    // perf script reads the JIT symbol map only when root owns it
+    try {
+      chownSync(`/tmp/perf-${pid}.map`, 0, 0);
+    } catch {
+      /* not a node receiver */
+    }
+  }
   const r = { config, clients, ...b, load };
   if (u0 && u1 && b.txns) {
     r.cpuMsPerTxn = (u1.cpuNs - u0.cpuNs) / 1e6 / b.txns;

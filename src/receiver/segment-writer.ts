@@ -168,9 +168,8 @@ export class SegmentWriter {
     return this.name;
   }
 
-  private get segStart(): bigint {
-    return this.segno * BigInt(this.cfg.walSegmentSize);
-  }
+  /** The LSN where the current segment starts (set by begin). */
+  private segStart = 0n;
 
   /** End of what was received (written to the spool). */
   get writeLsn(): bigint {
@@ -243,6 +242,7 @@ export class SegmentWriter {
   private async begin(segno: bigint): Promise<void> {
     await this.closeJournal();
     this.segno = segno;
+    this.segStart = segno * BigInt(this.cfg.walSegmentSize);
     this.name = segmentName({ timeline: this.tli, segno }, this.cfg.walSegmentSize);
     this.path = join(this.cfg.spoolDir, `${this.name}.receiving`);
     if (!this.mem) {

@@ -63,6 +63,16 @@ describe('parseJournal', () => {
     expect(Buffer.concat(data)).toEqual(Buffer.concat(parseJournal(S, 100, file).records.map((r) => file.subarray(r.pos + RECORD_HEADER, r.pos + RECORD_HEADER + r.length))));
   });
 
+  it('hashes small records in one call and large ones in parts to the same checksum the reader verifies', () => {
+    for (const n of [1, 500, 16 * 1024, 16 * 1024 + 1, 200_000]) {
+      const d = randomBytes(n);
+      const h = recordHeader(S, 7, d);
+      expect(h.subarray(16).equals(createHash('sha256').update(S, 'latin1').update(h.subarray(0, 16)).update(d).digest())).toBe(true);
+      expect(recordHeader(S, 7, [d.subarray(0, 1), d.subarray(1)]).equals(h)).toBe(true);
+      expect(parseJournal(S, 7, Buffer.concat([h, d])).end).toBe(7 + n);
+    }
+  });
+
   it('writes the header the format describes', () => {
     const h = recordHeader(S, 5, [Buffer.from('ab'), Buffer.from('c')]);
     expect(h.readUInt32BE(0)).toBe(JOURNAL_MAGIC);

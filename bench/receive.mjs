@@ -83,7 +83,7 @@ const SYNC_CLIENTS = [1, 8];
 // once a second, so 1 s samples see each one's lag at a nearly fixed phase of its reply cycle.
 const FINE = 0.1;
 
-const args = parseBenchArgs(['--keep', '--no-write', '--smoke', '--sync-only'], ['--duration', '--scale', '--sync-duration', '--budget-sec', '--out', '--cpu-prof-dir', '--perf-dir', '--rounds', '--baseline-root']);
+const args = parseBenchArgs(['--keep', '--no-write', '--smoke', '--sync-only'], ['--duration', '--scale', '--sync-duration', '--budget-sec', '--out', '--cpu-prof-dir', '--perf-dir', '--strace-dir', '--rounds', '--baseline-root']);
 const argv = args.argv;
 const argValue = args.value;
 const SMOKE = argv.includes('--smoke');
@@ -94,6 +94,10 @@ const CPU_PROF_DIR = argValue('--cpu-prof-dir', '');
 // --perf-dir DIR: `perf record -g` of each synchronous receiver during each pgbench run
 // (DIR/<label>-c<clients>.data; pgark runs with --perf-basic-prof); read with bench/perf-where.mjs.
 const PERF_DIR = argValue('--perf-dir', '');
+// --strace-dir DIR: `strace -c -f` of each synchronous receiver during each pgbench run
+// (DIR/<label>-c<clients>.txt: every system call counted; it slows the receiver, so the latencies
+// of such a run are not comparable).
+const STRACE_DIR = argValue('--strace-dir', '');
 const DURATION = Number(argValue('--duration', SMOKE ? '10' : '60'));
 const SCALE = Number(argValue('--scale', SMOKE ? '2' : '20'));
 const SYNC_DURATION = Number(argValue('--sync-duration', SMOKE ? '5' : '20'));
@@ -566,6 +570,9 @@ function procUsage(pid) {
 /** The receiver's own process (GNU time's child). */
 const receiverPid = (rec) => (rec ? procTable().find((r) => r.ppid === rec.child.pid)?.pid : undefined);
 
+/** How long the idle CPU of each synchronous receiver is measured before its runs. */
+const IDLE_MS = 3000;
+
 async function syncRun(config, clients, rec) {
   await main.psql('CHECKPOINT;');
   const args = clients === 1 ? ['-c', '1', '-T', String(SYNC_DURATION)] : ['-c', String(clients), '-j', '2', '-T', String(SYNC_DURATION)];
@@ -573,8 +580,19 @@ async function syncRun(config, clients, rec) {
   const pid = receiverPid(rec);
   const u0 = procUsage(pid);
   const perf = PERF_DIR && pid ? spawn('perf', ['record', '-q', '-F', '999', '-g', '-p', String(pid), '-o', join(PERF_DIR, `${rec.label}-c${clients}.data`)], { stdio: 'ignore' }) : undefined;
+  const strace = STRACE_DIR && pid ? spawn('strace', ['-c', '-f', '-p', String(pid), '-o', join(STRACE_DIR, `${rec.label}-c${clients}.txt`)], { stdio: 'ignore' }) : undefined;
   const b = await pgbench(args);
   const u1 = procUsage(pid);
+  if (strace) {
+    const done = new Promise((r) => strace.on('close', r));
+    strace.kill('SIGINT');
+    await done;
+    try {
+      writeFileSync(join(STRACE_DIR, `${rec.label}-c${clients}.txt`), `transactions ${b.txns}\n` + readFileSync(join(STRACE_DIR, `${rec.label}-c${clients}.txt`), 'utf8'));
+    } catch {
+      /* no output */
+    }
+  }
   if (perf) {
     const done = new Promise((r) => perf.on('close', r));
     perf.kill('SIGINT');
@@ -612,6 +630,12 @@ async function syncPhase() {
         await waitStreaming(app, rec);
         await setSyncNames(app);
         await waitStreaming(app, rec, { sync: true });
+        // The receiver's CPU while idle (status replies, lock checks): per second, to tell it from per-commit CPU.
+        const pid = receiverPid(rec);
+        const i0 = procUsage(pid);
+        await new Promise((r) => setTimeout(r, IDLE_MS));
+        const i1 = procUsage(pid);
+        if (i0 && i1) (results.idleCpu ??= []).push({ key, msPerSec: (i1.cpuNs - i0.cpuNs) / 1e6 / (IDLE_MS / 1000), syscPerSec: (i1.sysc - i0.sysc) / (IDLE_MS / 1000) });
         for (const c of SYNC_CLIENTS) await syncRun(key, c, rec);
       } finally {
         await setSyncNames('').catch(() => {});
@@ -873,6 +897,11 @@ function report(failure) {
       }
       const txns = results.sync.filter((r) => r.config === 'pgark').reduce((a, r) => a + (r.txns ?? 0), 0);
       const pieces = (results.sync_pgark ?? []).reduce((a, s) => a + (s.stopped.final?.piecesStored ?? 0), 0);
+      const idle = (k) => median((results.idleCpu ?? []).filter((x) => x.key === k).map((x) => x.msPerSec));
+      if ((results.idleCpu ?? []).length) {
+        out.push('', `Receiver CPU while idle (synchronous standby, no transactions, ${IDLE_MS / 1000} s before each round's runs; median ms of CPU per second): pg_receivewal ${fs3(idle('pgrw'))}, pgark ${fs3(idle('pgark'))}${BASELINE_ROOT ? `, baseline build ${fs3(idle('pgarkBase'))}` : ''}. ` +
+          'The CPU per transaction columns above are of the whole run (idle cost included: at low tps it weighs more); CPU is all threads\' time on CPU (/proc/<pid>/task/*/schedstat), syscalls are /proc/<pid>/io syscr + syscw (read/write-class calls: Node reads and writes its socket with read/write, counted; libpq uses recv/send, not counted; fdatasync, epoll and futex are not counted for either).');
+      }
       if (pieces && txns) out.push('', `pgark --synchronous stores each batch of messages before it replies (on a local filesystem repository one record of the segment's received-WAL journal and one fdatasync; elsewhere one repository object): ${pieces} flushes for ${txns} pgbench transactions (${f2(pieces / txns)} per transaction).`);
       out.push('');
     }

@@ -21,6 +21,12 @@
 //   --rounds N: phase 2's receivers N times, alternating (pg_receivewal, pgark[, baseline]); medians
 //   --baseline-root DIR: phase 2 also runs DIR/bin/pgark.js (another built checkout, e.g. main) as
 //     a third synchronous configuration (own repository and slot), for a before/after in one run
+//   every synchronous run also reports each receiver's CPU (all threads, schedstat) and
+//     read/write-class system calls (/proc/<pid>/io) per pgbench transaction, and its idle CPU
+//   --perf-dir DIR: `perf record -g` of each synchronous receiver per pgbench run (DIR/<label>-c<N>.data,
+//     pgark with --perf-basic-prof; read with `node bench/perf-where.mjs FILE`)
+//   --strace-dir DIR: `strace -c -f` of each synchronous receiver per pgbench run (every system
+//     call counted; it slows the receiver: latencies of such a run are not comparable)
 //
 // Needs: postgresql-15 (server, client, pg_receivewal, pgbench), GNU time (/usr/bin/time), a built
 // pgark (dist/src/receiver/receiver.js). Writes bench/results/receive.md (text above the GENERATED

@@ -21,13 +21,19 @@
 //   --rounds N: phase 2's receivers N times, alternating (pg_receivewal, pgark[, baseline]); medians
 //   --baseline-root DIR: phase 2 also runs DIR/bin/pgark.js (another built checkout, e.g. main) as
 //     a third synchronous configuration (own repository and slot), for a before/after in one run
+//   every synchronous run also reports each receiver's CPU (all threads, schedstat) and
+//     read/write-class system calls (/proc/<pid>/io) per pgbench transaction, and its idle CPU
+//   --perf-dir DIR: `perf record -g` of each synchronous receiver per pgbench run (DIR/<label>-c<N>.data,
+//     pgark with --perf-basic-prof; read with `node bench/perf-where.mjs FILE`)
+//   --strace-dir DIR: `strace -c -f` of each synchronous receiver per pgbench run (every system
+//     call counted; it slows the receiver: latencies of such a run are not comparable)
 //
 // Needs: postgresql-15 (server, client, pg_receivewal, pgbench), GNU time (/usr/bin/time), a built
 // pgark (dist/src/receiver/receiver.js). Writes bench/results/receive.md (text above the GENERATED
 // marker is kept).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { Cluster as BaseCluster, SEG, benchConf, initCluster, isSeg } from './lib-pg.mjs';
@@ -83,7 +89,7 @@ const SYNC_CLIENTS = [1, 8];
 // once a second, so 1 s samples see each one's lag at a nearly fixed phase of its reply cycle.
 const FINE = 0.1;
 
-const args = parseBenchArgs(['--keep', '--no-write', '--smoke', '--sync-only'], ['--duration', '--scale', '--sync-duration', '--budget-sec', '--out', '--cpu-prof-dir', '--rounds', '--baseline-root']);
+const args = parseBenchArgs(['--keep', '--no-write', '--smoke', '--sync-only'], ['--duration', '--scale', '--sync-duration', '--budget-sec', '--out', '--cpu-prof-dir', '--perf-dir', '--strace-dir', '--rounds', '--baseline-root']);
 const argv = args.argv;
 const argValue = args.value;
 const SMOKE = argv.includes('--smoke');
@@ -91,6 +97,13 @@ const SMOKE = argv.includes('--smoke');
 const SYNC_ONLY = argv.includes('--sync-only');
 /** pgark receivers write a CPU profile (node --cpu-prof) into this directory (writable by postgres). */
 const CPU_PROF_DIR = argValue('--cpu-prof-dir', '');
+// --perf-dir DIR: `perf record -g` of each synchronous receiver during each pgbench run
+// (DIR/<label>-c<clients>.data; pgark runs with --perf-basic-prof); read with bench/perf-where.mjs.
+const PERF_DIR = argValue('--perf-dir', '');
+// --strace-dir DIR: `strace -c -f` of each synchronous receiver during each pgbench run
+// (DIR/<label>-c<clients>.txt: every system call counted; it slows the receiver, so the latencies
+// of such a run are not comparable).
+const STRACE_DIR = argValue('--strace-dir', '');
 const DURATION = Number(argValue('--duration', SMOKE ? '10' : '60'));
 const SCALE = Number(argValue('--scale', SMOKE ? '2' : '20'));
 const SYNC_DURATION = Number(argValue('--sync-duration', SMOKE ? '5' : '20'));
@@ -182,7 +195,7 @@ function startReceiver(key, label, words) {
   const timeFile = join(tmpRoot, 'rss', `${label}.txt`);
   writePgFile(timeFile, '');
   const [file, args] = asPgArgv(TIME, ['-f', '%M %e %U %S', '-o', timeFile, ...words]);
-  const child = spawn(file, args, { env: { ...BASE_ENV, HOME: '/var/lib/postgresql', ...(CPU_PROF_DIR && key === 'pgark' ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${CPU_PROF_DIR}` } : {}) }, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(file, args, { env: { ...BASE_ENV, HOME: '/var/lib/postgresql', ...(CPU_PROF_DIR && key === 'pgark' ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${CPU_PROF_DIR}` } : PERF_DIR && key === 'pgark' ? { NODE_OPTIONS: '--perf-basic-prof' } : {}) }, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => (out += d));
@@ -536,12 +549,72 @@ async function verifyPhase() {
   log(`verify: ${v.identical}/${v.segments} identical, ${v.missing.length} missing, ${v.differ.length} differ, ${v.fetchErrors.length} fetch errors; wal-verify exit ${wv.code}`);
 }
 
-async function syncRun(config, clients) {
+/**
+ * The receiver process's CPU time so far (ns on CPU, every thread: /proc/<pid>/task/<tid>/schedstat)
+ * and its read- and write-class system calls (/proc/<pid>/io syscr + syscw: read, write, pwritev,
+ * recvfrom, sendto, ...; fdatasync, epoll and futex are not counted there). null when gone.
+ */
+function procUsage(pid) {
+  if (!pid) return null;
+  try {
+    let ns = 0;
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        /* thread gone */
+      }
+    }
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const n = (k) => Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(io)?.[1] ?? NaN);
+    return { cpuNs: ns, sysc: n('syscr') + n('syscw') };
+  } catch {
+    return null;
+  }
+}
+
+/** The receiver's own process (GNU time's child). */
+const receiverPid = (rec) => (rec ? procTable().find((r) => r.ppid === rec.child.pid)?.pid : undefined);
+
+/** How long the idle CPU of each synchronous receiver is measured before its runs. */
+const IDLE_MS = 3000;
+
+async function syncRun(config, clients, rec) {
   await main.psql('CHECKPOINT;');
   const args = clients === 1 ? ['-c', '1', '-T', String(SYNC_DURATION)] : ['-c', String(clients), '-j', '2', '-T', String(SYNC_DURATION)];
   const load = loadavg()[0];
+  const pid = receiverPid(rec);
+  const u0 = procUsage(pid);
+  const perf = PERF_DIR && pid ? spawn('perf', ['record', '-q', '-F', '999', '-g', '-p', String(pid), '-o', join(PERF_DIR, `${rec.label}-c${clients}.data`)], { stdio: 'ignore' }) : undefined;
+  const strace = STRACE_DIR && pid ? spawn('strace', ['-c', '-f', '-p', String(pid), '-o', join(STRACE_DIR, `${rec.label}-c${clients}.txt`)], { stdio: 'ignore' }) : undefined;
   const b = await pgbench(args);
+  const u1 = procUsage(pid);
+  if (strace) {
+    const done = new Promise((r) => strace.on('close', r));
+    strace.kill('SIGINT');
+    await done;
+    try {
+      writeFileSync(join(STRACE_DIR, `${rec.label}-c${clients}.txt`), `transactions ${b.txns}\n` + readFileSync(join(STRACE_DIR, `${rec.label}-c${clients}.txt`), 'utf8'));
+    } catch {
+      /* no output */
+    }
+  }
+  if (perf) {
+    const done = new Promise((r) => perf.on('close', r));
+    perf.kill('SIGINT');
+    await done;
+    // perf script reads the JIT symbol map only when root owns it
+    try {
+      chownSync(`/tmp/perf-${pid}.map`, 0, 0);
+    } catch {
+      /* not a node receiver */
+    }
+  }
   const r = { config, clients, ...b, load };
+  if (u0 && u1 && b.txns) {
+    r.cpuMsPerTxn = (u1.cpuNs - u0.cpuNs) / 1e6 / b.txns;
+    r.syscPerTxn = (u1.sysc - u0.sysc) / b.txns;
+  }
   delete r.output;
   results.sync.push(r);
   log(`sync ${config} -c ${clients}: ${f1(b.tps)} tps, latency average ${fs3(b.latMs)} ms`);
@@ -563,7 +636,13 @@ async function syncPhase() {
         await waitStreaming(app, rec);
         await setSyncNames(app);
         await waitStreaming(app, rec, { sync: true });
-        for (const c of SYNC_CLIENTS) await syncRun(key, c);
+        // The receiver's CPU while idle (status replies, lock checks): per second, to tell it from per-commit CPU.
+        const pid = receiverPid(rec);
+        const i0 = procUsage(pid);
+        await new Promise((r) => setTimeout(r, IDLE_MS));
+        const i1 = procUsage(pid);
+        if (i0 && i1) (results.idleCpu ??= []).push({ key, msPerSec: (i1.cpuNs - i0.cpuNs) / 1e6 / (IDLE_MS / 1000), syscPerSec: (i1.sysc - i0.sysc) / (IDLE_MS / 1000) });
+        for (const c of SYNC_CLIENTS) await syncRun(key, c, rec);
       } finally {
         await setSyncNames('').catch(() => {});
         const stopped = await stopReceiver(rec);
@@ -673,6 +752,7 @@ function report(failure) {
     return {
       ...rs[0], tps: median(rs.map((r) => r.tps)), latMs: median(rs.map((r) => r.latMs)), load: median(rs.map((r) => r.load)),
       txns: rs.reduce((a, r) => a + (r.txns ?? 0), 0), runs: rs.map((r) => r.latMs),
+      cpuMsPerTxn: median(rs.map((r) => r.cpuMsPerTxn)), syscPerTxn: median(rs.map((r) => r.syscPerTxn)),
     };
   };
 
@@ -796,14 +876,14 @@ function report(failure) {
       '',
     );
     if (ROUNDS > 1) out.push(`${ROUNDS} rounds, each starting and stopping every synchronous receiver in turn (${['pg_receivewal', 'pgark', ...(BASELINE_ROOT ? ['pgark baseline'] : [])].join(', ')}); tps, latency and load are the medians of the rounds, transactions their sum; every round's latency in the last column.`, '');
-    out.push('| clients | configuration | tps | latency average ms | latency vs baseline | transactions | load avg | latency per round ms |', '|---|---|---|---|---|---|---|---|');
+    out.push('| clients | configuration | tps | latency average ms | latency vs baseline | transactions | load avg | receiver CPU ms / transaction | receiver read+write syscalls / transaction | latency per round ms |', '|---|---|---|---|---|---|---|---|---|---|');
     const configs = [['baseline', 'no synchronous standby'], ['pgrw', 'pg_receivewal --synchronous'], ['pgark', 'pgark receive --synchronous'], ['pgarkBase', `pgark receive --synchronous, baseline build (${BASELINE_ROOT})`]];
     for (const n of SYNC_CLIENTS) {
       const base = syncOf('baseline', n);
       for (const [cfg, name] of configs) {
         const r = syncOf(cfg, n);
         if (!r) continue;
-        out.push(`| ${n} | ${name} | ${f1(r.tps)} | ${fs3(r.latMs)} | ${cfg === 'baseline' ? '—' : fx(ratio(r.latMs, base?.latMs))} | ${r.txns ?? '?'}${r.failed ? ` (${r.failed} failed)` : ''} | ${f1(r.load)} | ${r.runs.map(fs3).join(', ')} |`);
+        out.push(`| ${n} | ${name} | ${f1(r.tps)} | ${fs3(r.latMs)} | ${cfg === 'baseline' ? '—' : fx(ratio(r.latMs, base?.latMs))} | ${r.txns ?? '?'}${r.failed ? ` (${r.failed} failed)` : ''} | ${f1(r.load)} | ${r.cpuMsPerTxn == null ? '—' : fs3(r.cpuMsPerTxn)} | ${r.syscPerTxn == null ? '—' : f2(r.syscPerTxn)} | ${r.runs.map(fs3).join(', ')} |`);
       }
     }
     out.push('');
@@ -811,7 +891,7 @@ function report(failure) {
       const p = syncOf('pgrw', n);
       const a = syncOf('pgark', n);
       const b = syncOf('pgarkBase', n);
-      if (p && a) out.push(`- \`-c ${n}\`: latency pgark / pg_receivewal = **${fx(ratio(a.latMs, p.latMs))}** (${fs3(a.latMs)} vs ${fs3(p.latMs)} ms); tps ${f1(a.tps)} vs ${f1(p.tps)}${b ? `; baseline build / pg_receivewal = ${fx(ratio(b.latMs, p.latMs))} (${fs3(b.latMs)} ms)` : ''}`);
+      if (p && a) out.push(`- \`-c ${n}\`: latency pgark / pg_receivewal = **${fx(ratio(a.latMs, p.latMs))}** (${fs3(a.latMs)} vs ${fs3(p.latMs)} ms); tps ${f1(a.tps)} vs ${f1(p.tps)}${b ? `; baseline build / pg_receivewal = ${fx(ratio(b.latMs, p.latMs))} (${fs3(b.latMs)} ms)` : ''}; receiver CPU per transaction pgark ${fs3(a.cpuMsPerTxn)} ms, pg_receivewal ${fs3(p.cpuMsPerTxn)} ms${b ? `, baseline build ${fs3(b.cpuMsPerTxn)} ms` : ''}`);
     }
     out.push('');
     const sp = [...(results.sync_pgrw ?? []), ...(results.sync_pgark ?? []), ...(results.sync_pgarkBase ?? [])];
@@ -823,6 +903,11 @@ function report(failure) {
       }
       const txns = results.sync.filter((r) => r.config === 'pgark').reduce((a, r) => a + (r.txns ?? 0), 0);
       const pieces = (results.sync_pgark ?? []).reduce((a, s) => a + (s.stopped.final?.piecesStored ?? 0), 0);
+      const idle = (k) => median((results.idleCpu ?? []).filter((x) => x.key === k).map((x) => x.msPerSec));
+      if ((results.idleCpu ?? []).length) {
+        out.push('', `Receiver CPU while idle (synchronous standby, no transactions, ${IDLE_MS / 1000} s before each round's runs; median ms of CPU per second): pg_receivewal ${fs3(idle('pgrw'))}, pgark ${fs3(idle('pgark'))}${BASELINE_ROOT ? `, baseline build ${fs3(idle('pgarkBase'))}` : ''}. ` +
+          'The CPU per transaction columns above are of the whole run (idle cost included: at low tps it weighs more); CPU is all threads\' time on CPU (/proc/<pid>/task/*/schedstat), syscalls are /proc/<pid>/io syscr + syscw (read/write-class calls: Node reads and writes its socket with read/write, counted; libpq uses recv/send, not counted; fdatasync, epoll and futex are not counted for either).');
+      }
       if (pieces && txns) out.push('', `pgark --synchronous stores each batch of messages before it replies (on a local filesystem repository one record of the segment's received-WAL journal and one fdatasync; elsewhere one repository object): ${pieces} flushes for ${txns} pgbench transactions (${f2(pieces / txns)} per transaction).`);
       out.push('');
     }

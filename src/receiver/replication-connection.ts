@@ -55,6 +55,13 @@ export class ReplicationConnection {
   private paused = false;
   private failure: Error | undefined;
   private wake: (() => void) | undefined;
+  /**
+   * The timer of waits in next(): one Timeout, re-armed with refresh() when a wait wants the
+   * same time as the last one (a streaming receiver waits up to 500 ms for each batch, which
+   * usually comes far sooner): no timer object created and cancelled per message.
+   */
+  private timer: NodeJS.Timeout | undefined;
+  private timerMs = -1;
   readonly parameters = new Map<string, string>();
 
   private constructor(private readonly socket: Socket, readonly where: string) {
@@ -126,14 +133,8 @@ export class ReplicationConnection {
     if (this.queue.length === 0) {
       if (this.failure) throw this.failure;
       await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          this.wake = undefined;
-          resolve();
-        }, timeoutMs);
-        this.wake = () => {
-          clearTimeout(t);
-          resolve();
-        };
+        this.wake = resolve;
+        this.arm(timeoutMs);
       });
       if (this.queue.length === 0) {
         if (this.failure) throw this.failure;
@@ -143,6 +144,18 @@ export class ReplicationConnection {
     const m = this.queue.shift()!;
     this.consumed(m.body.length);
     return m;
+  }
+
+  /** Wake the waiter after `ms` (a timer still armed from an earlier wait is re-armed: it fires for this one). */
+  private arm(ms: number): void {
+    if (this.timer && this.timerMs === ms) {
+      this.timer.refresh();
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timerMs = ms;
+    // A firing with no wait in progress does nothing (notify); every wait re-arms first.
+    this.timer = setTimeout(() => this.notify(), ms);
   }
 
   private consumed(bytes: number): void {
@@ -267,6 +280,8 @@ export class ReplicationConnection {
       // closing anyway
     }
     this.failure ??= new ConnectionError('connection closed');
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
     this.socket.end();
     this.socket.destroy();
   }

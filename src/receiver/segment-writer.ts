@@ -11,9 +11,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readSync, writeSync } from 'node:fs';
-import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { LockedError, ProtocolError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import type { CodecName } from '../io/codec.js';
@@ -34,6 +34,8 @@ const SMALL_PIECE = 64 * 1024;
 const SMALL_MERGE = 256 * 1024;
 /** A journal that fills up grows by this much at a time. */
 const GROW_BY = 1024 * 1024;
+/** Segments up to this size can be spooled in memory (WriterConfig.spoolInMemory). */
+export const MEMORY_SPOOL_MAX = 64 * 1024 * 1024;
 
 export interface WriterConfig {
   /** The first repository (the set's first when there is a set). */
@@ -59,6 +61,13 @@ export interface WriterConfig {
    * journal grows as it is written (large flushes once a second, no zero-fill to write).
    */
   preallocate?: boolean;
+  /**
+   * Keep the segment being received in memory (one buffer of the segment size, reused) instead
+   * of writing every message to the spool file: no write system call per message. The spool
+   * file is written once, when the segment is complete, to store it whole from. For segments up
+   * to MEMORY_SPOOL_MAX (larger ones use the spool file). Default false.
+   */
+  spoolInMemory?: boolean;
   /**
    * True while this process holds the spool directory's lock (the receiver's). Spool files are
    * created, truncated and removed only then: a process that lost the lock touches nothing.
@@ -88,7 +97,10 @@ export interface SegmentPrefix {
 
 export class SegmentWriter {
   readonly counters: WriterCounters = { piecesStored: 0, segmentsStored: 0, bytesStored: 0, lastFlushAtMs: 0 };
-  private fh!: FileHandle;
+  /** The spool file (file spool), or undefined when the segment is in `mem`. */
+  private fh: FileHandle | undefined;
+  /** The segment's bytes [0, written) when spooled in memory (WriterConfig.spoolInMemory). */
+  private readonly mem: Buffer | undefined;
   private path = '';
   private name = '';
   private segno = 0n;
@@ -116,6 +128,7 @@ export class SegmentWriter {
 
   private constructor(private readonly cfg: WriterConfig, private tli: number) {
     this.noJournal = cfg.journal === false || (cfg.set?.members.length ?? 1) > 1;
+    this.mem = cfg.spoolInMemory && cfg.walSegmentSize <= MEMORY_SPOOL_MAX ? Buffer.allocUnsafe(cfg.walSegmentSize) : undefined;
   }
 
   /** Start writing at `lsn` on `timeline`; mid-segment starts need the segment's prefix. */
@@ -155,9 +168,8 @@ export class SegmentWriter {
     return this.name;
   }
 
-  private get segStart(): bigint {
-    return this.segno * BigInt(this.cfg.walSegmentSize);
-  }
+  /** The LSN where the current segment starts (set by begin). */
+  private segStart = 0n;
 
   /** End of what was received (written to the spool). */
   get writeLsn(): bigint {
@@ -230,10 +242,13 @@ export class SegmentWriter {
   private async begin(segno: bigint): Promise<void> {
     await this.closeJournal();
     this.segno = segno;
+    this.segStart = segno * BigInt(this.cfg.walSegmentSize);
     this.name = segmentName({ timeline: this.tli, segno }, this.cfg.walSegmentSize);
     this.path = join(this.cfg.spoolDir, `${this.name}.receiving`);
-    this.assertOwnsSpool();
-    this.fh = await open(this.path, 'w+', 0o600);
+    if (!this.mem) {
+      this.assertOwnsSpool();
+      this.fh = await open(this.path, 'w+', 0o600);
+    }
     this.written = 0;
     this.flushed = 0;
     this.pieces = [];
@@ -245,32 +260,58 @@ export class SegmentWriter {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       const take = Math.min(chunk.length, upTo - this.written);
       if (take <= 0) continue;
-      await this.fh.write(chunk, 0, take, this.written);
+      if (this.mem) chunk.copy(this.mem, this.written, 0, take);
+      else await this.fh!.write(chunk, 0, take, this.written);
       this.written += take;
     }
     if (this.written !== upTo) throw new ProtocolError(`unable to resume in segment ${this.name}: only ${this.written} of ${upTo} bytes of its start are stored`);
   }
 
-  /** Append streamed WAL starting at `walStart`, which must be exactly where the last one ended. */
-  async append(walStart: bigint, data: Buffer): Promise<void> {
+  /**
+   * Append streamed WAL starting at `walStart`, which must be exactly where the last one ended.
+   * Returns a promise only when a segment was completed (it is stored whole): the usual message
+   * costs no promise. Callers await what it returns. A wrong position throws ProtocolError at once.
+   */
+  append(walStart: bigint, data: Buffer): Promise<void> | undefined {
     if (walStart !== this.writeLsn) {
       throw new ProtocolError(`unexpected WAL position from the server: got ${formatLsn(walStart)}, expected ${formatLsn(this.writeLsn)} (a gap or an overlap; nothing was stored from it)`);
     }
+    const seg = this.cfg.walSegmentSize;
+    if (this.written + data.length < seg) {
+      this.put(data, 0, data.length);
+      return undefined;
+    }
+    return this.appendAcross(data);
+  }
+
+  /** Append `data` that reaches the end of the segment: each whole segment is stored before the rest goes on. */
+  private async appendAcross(data: Buffer): Promise<void> {
     let off = 0;
     while (off < data.length) {
       const take = Math.min(data.length - off, this.cfg.walSegmentSize - this.written);
-      // A page-cache write: synchronous is far cheaper than a thread-pool round trip per message.
-      for (let done = 0; done < take; ) done += writeSync(this.fh.fd, data, off + done, take - done, this.written + done);
-      if (this.pending && this.pendingBytes + take <= SMALL_PIECE) {
-        this.pending.push(data.subarray(off, off + take));
-        this.pendingBytes += take;
-      } else {
-        this.pending = undefined;
-      }
-      this.written += take;
+      this.put(data, off, take);
       off += take;
       if (this.written === this.cfg.walSegmentSize) await this.complete();
     }
+  }
+
+  /** Bytes [off, off + n) of `data` at the end of the segment's spool (within the segment). */
+  private put(data: Buffer, off: number, n: number): void {
+    if (this.mem) {
+      // flush takes views of `mem`: nothing pending to keep
+      data.copy(this.mem, this.written, off, off + n);
+    } else {
+      // A page-cache write: synchronous is far cheaper than a thread-pool round trip per message.
+      const fd = this.fh!.fd;
+      for (let done = 0; done < n; ) done += writeSync(fd, data, off + done, n - done, this.written + done);
+      if (this.pending && this.pendingBytes + n <= SMALL_PIECE) {
+        this.pending.push(off === 0 && n === data.length ? data : data.subarray(off, off + n));
+        this.pendingBytes += n;
+      } else {
+        this.pending = undefined;
+      }
+    }
+    this.written += n;
   }
 
   /** Store what was written since the last flush as one piece. */
@@ -279,9 +320,11 @@ export class SegmentWriter {
     if (this.written === this.flushed) return;
     const start = this.flushed;
     const end = this.written;
-    const small = this.pending && this.pendingBytes === end - start ? Buffer.concat(this.pending) : undefined;
+    const small = this.mem
+      ? (end - start <= SMALL_PIECE ? this.mem.subarray(start, end) : undefined)
+      : this.pending && this.pendingBytes === end - start ? (this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending)) : undefined;
     if (!(await this.journalFlush(start, end, small))) {
-      const r = await this.putPiece(start, end, small ?? (() => fileRange(this.path, start, end)));
+      const r = await this.putPiece(start, end, small ?? this.rangeSource(start, end));
       this.pieces.push({ start, end, key: r.key });
     }
     this.pending = [];
@@ -333,7 +376,7 @@ export class SegmentWriter {
     const end = old[old.length - 1]!.end;
     // Captured now: the spool file and the segment cannot change until this merge settles.
     const path = this.path;
-    const r = await this.putPiece(start, end, end - start <= SMALL_MERGE ? this.readSpool(start, end) : () => fileRange(path, start, end));
+    const r = await this.putPiece(start, end, end - start <= SMALL_MERGE ? this.readSpool(start, end) : this.rangeSource(start, end, path));
     // Flushes meanwhile only appended pieces: the merged ones are still at [from, from + old.length).
     this.pieces.splice(from, old.length, { start, end, key: r.key });
     const doomed = old.map((p) => p.key).filter((k) => k !== r.key);
@@ -343,14 +386,28 @@ export class SegmentWriter {
       .catch((err: unknown) => log.warn(`receive: unable to remove merged pieces of ${name}: ${(err as Error).message}`));
   }
 
+  /**
+   * Bytes [start, end) of the segment being written. In memory: a view, valid until the writer
+   * goes on to the next segment (complete, switchTimeline), which first waits for every store
+   * that reads it (a flush, the merge in progress).
+   */
   private readSpool(start: number, end: number): Buffer {
+    if (this.mem) return this.mem.subarray(start, end);
     const buf = Buffer.allocUnsafe(end - start);
+    const fd = this.fh!.fd;
     for (let done = 0; done < buf.length; ) {
-      const n = readSync(this.fh.fd, buf, done, buf.length - done, start + done);
+      const n = readSync(fd, buf, done, buf.length - done, start + done);
       if (n === 0) throw new ProtocolError(`spool file of ${this.name} is shorter than ${end} bytes`);
       done += n;
     }
     return buf;
+  }
+
+  /** A source of bytes [start, end) of the segment for a piece (`path`: the spool file of the segment). */
+  private rangeSource(start: number, end: number, path = this.path): () => Readable {
+    const mem = this.mem;
+    if (mem) return () => Readable.from([mem.subarray(start, end)]);
+    return () => fileRange(path, start, end);
   }
 
   /**
@@ -430,7 +487,13 @@ export class SegmentWriter {
     await this.closeJournal();
     const name = this.name;
     const path = this.path;
-    await this.fh.close();
+    if (this.mem) {
+      // Stored whole from a file, as wal-push stores it: written once, here.
+      this.assertOwnsSpool();
+      await writeFile(path, this.mem, { mode: 0o600 });
+    } else {
+      await this.fh!.close();
+    }
     const r = await this.putSegment(path, name);
     if (r.status === 'stored') this.counters.bytesStored += this.cfg.walSegmentSize - this.flushed;
     this.counters.segmentsStored += 1;
@@ -464,11 +527,13 @@ export class SegmentWriter {
     this.tli = timeline;
     await this.begin(this.segno);
     if (offset > 0) {
-      await this.fill(fileRange(oldPath, 0, offset), offset);
+      // In memory the bytes are already where the new segment needs them (the same segment number).
+      if (this.mem) this.written = offset;
+      else await this.fill(fileRange(oldPath, 0, offset), offset);
       this.pending = undefined;
       await this.flush();
     }
-    await oldFh.close();
+    await oldFh?.close();
     await this.removeSpool(oldPath);
   }
 
@@ -476,7 +541,7 @@ export class SegmentWriter {
   async close(): Promise<void> {
     await this.merging;
     this.mergeError = undefined;
-    await this.fh.close().catch(() => undefined);
+    await this.fh?.close().catch(() => undefined);
     await this.closeJournal().catch(() => undefined);
     await this.cleanup;
     await this.removeSpool(this.path);

@@ -172,8 +172,12 @@ describe('faults', () => {
       expect(info.receivers[0]).toMatchObject({ name: 'pgark', state: 'streaming', slot: { name: 'recv' } });
       expect(info.receivers[0]!.reconnects).toBeGreaterThanOrEqual(1);
       expect(await stopPgark(r)).toBe(0);
-      const verify = await pgarkJson<{ gapCount: number; received: { segment: string; bytes: number }[] }>(['wal-verify', '--repo', repo, '--stanza', stanza]);
+      const verify = await pgarkJson<{ gapCount: number; totalSegments: number; received: { segment: string; bytes: number }[] }>(['wal-verify', '--repo', repo, '--stanza', stanza]);
       expect(verify.gapCount).toBe(0);
+      // The status stored at the stop counts each segment once (it counted the last session's
+      // writer twice: once as the current writer, once in the earlier sessions' total).
+      const stopped = await pgarkJson<{ receivers: { state: string; segmentsStored: number }[] }>(['info', '--repo', repo, '--stanza', stanza]);
+      expect(stopped.receivers[0]).toMatchObject({ state: 'stopped', segmentsStored: verify.totalSegments });
       expect(verify.received.length).toBeGreaterThanOrEqual(1);
       await primary.kill9();
       const clone = await restoreAndStart(repo, stanza, 'rc-restored');

@@ -63,6 +63,16 @@ describe('parseJournal', () => {
     expect(Buffer.concat(data)).toEqual(Buffer.concat(parseJournal(S, 100, file).records.map((r) => file.subarray(r.pos + RECORD_HEADER, r.pos + RECORD_HEADER + r.length))));
   });
 
+  it('hashes small records in one call and large ones in parts to the same checksum the reader verifies', () => {
+    for (const n of [1, 500, 16 * 1024, 16 * 1024 + 1, 200_000]) {
+      const d = randomBytes(n);
+      const h = recordHeader(S, 7, d);
+      expect(h.subarray(16).equals(createHash('sha256').update(S, 'latin1').update(h.subarray(0, 16)).update(d).digest())).toBe(true);
+      expect(recordHeader(S, 7, [d.subarray(0, 1), d.subarray(1)]).equals(h)).toBe(true);
+      expect(parseJournal(S, 7, Buffer.concat([h, d])).end).toBe(7 + n);
+    }
+  });
+
   it('writes the header the format describes', () => {
     const h = recordHeader(S, 5, [Buffer.from('ab'), Buffer.from('c')]);
     expect(h.readUInt32BE(0)).toBe(JOURNAL_MAGIC);
@@ -96,7 +106,7 @@ const SEG = 1024 * 1024;
 const seg = (n: number) => `00000001000000000000000${n}`;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-describe('SegmentWriter with a journal (fs repository)', () => {
+describe.each([false, true])('SegmentWriter with a journal (fs repository; segment spooled in memory: %s)', (spoolInMemory) => {
   let dir: string;
   let repo: Repository;
   beforeEach(async () => {
@@ -107,7 +117,7 @@ describe('SegmentWriter with a journal (fs repository)', () => {
     await repo.close();
     await rm(dir, { recursive: true, force: true });
   });
-  const cfg = () => ({ repo, codec: 'lz4' as const, walSegmentSize: SEG, spoolDir: join(dir, 'spool') });
+  const cfg = () => ({ repo, codec: 'lz4' as const, walSegmentSize: SEG, spoolDir: join(dir, 'spool'), spoolInMemory });
   const segDir = (n: number) => join(dir, 'repo', 'main', 'received', '00000001', seg(n));
   const readReceived = async (name: string) => {
     const r = await readReceivedSegment(repo, name);
@@ -126,6 +136,8 @@ describe('SegmentWriter with a journal (fs repository)', () => {
       expect(w.mergeBehind()).toBeUndefined();
     }
     expect(await readdir(segDir(0))).toEqual([expect.stringMatching(/^00000000\.journal\.[0-9a-f]{16}$/)]);
+    // In memory, nothing of the segment is written to the spool before it is complete.
+    expect(await readdir(join(dir, 'spool'))).toEqual(spoolInMemory ? [] : [`${seg(0)}.receiving`]);
     const mid = await readReceivedSegment(repo, seg(0));
     expect(mid.end).toBe(pos);
     expect(mid.chain).toHaveLength(1);
@@ -213,7 +225,7 @@ describe('SegmentWriter with a journal (fs repository)', () => {
   });
 
   it('stores piece objects where the repository cannot keep a journal (not a local filesystem)', async () => {
-    const mem = new Repository(createMemoryStore(`journal-test-${process.pid}`), 'main', { attempts: 1, budgetMs: 0 });
+    const mem = new Repository(createMemoryStore(`journal-test-${process.pid}-${String(spoolInMemory)}`), 'main', { attempts: 1, budgetMs: 0 });
     const w = await SegmentWriter.open({ ...cfg(), repo: mem }, 1, 0n);
     const wal = randomBytes(3000);
     for (let i = 0; i < 3; i++) {

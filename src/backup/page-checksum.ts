@@ -60,7 +60,7 @@ const scratchBytes = new Uint8Array(scratchWords.buffer);
  * with 32 live sums or a typed-array of sums. The result equals PostgreSQL's row-by-row order
  * because each column's chain is independent of the others.
  */
-function blockHash(w: Uint32Array): number {
+function blockHash(w: Uint32Array, o = 0): number {
   let result = 0;
   let t = 0;
   for (let j = 0; j < N_SUMS; j += 8) {
@@ -74,7 +74,8 @@ function blockHash(w: Uint32Array): number {
     let s7 = BASE_OFFSETS[j + 7]!;
     // Only the very first row of the first group holds pd_checksum (low half of word 2).
     let mask = j === 0 ? PD_CHECKSUM_MASK : -1;
-    for (let p = j; p < WORDS_PER_PAGE; p += N_SUMS) {
+    const end = o + WORDS_PER_PAGE;
+    for (let p = o + j; p < end; p += N_SUMS) {
       t = s0 ^ w[p]!;
       s0 = Math.imul(t, FNV_PRIME) ^ (t >>> 17);
       t = s1 ^ w[p + 1]!;
@@ -208,6 +209,51 @@ export function verifyPageAt(buf: Uint8Array, offset: number, absoluteBlock: num
   checkRange(buf, offset);
   if (u16(buf, offset + 14) === 0) return isAllZero(buf, offset) ? 'new' : 'bad';
   return u16(buf, offset + 8) === pageChecksumAt(buf, offset, absoluteBlock) ? 'ok' : 'bad';
+}
+
+/** verifyPages' verdict codes (one byte per page). */
+export const PAGE_OK = 0;
+export const PAGE_NEW = 1;
+export const PAGE_BAD = 2;
+
+/**
+ * verifyPageAt for every whole page of `buf` (page i is block `firstBlock + i`), into
+ * `out[i]` (PAGE_OK, PAGE_NEW or PAGE_BAD); returns the number of pages (bytes after the last
+ * whole page are not looked at). Same verdicts as verifyPageAt, but one word view for the whole
+ * buffer instead of one per page: what a backup calls for each 1 MiB read.
+ */
+export function verifyPages(buf: Uint8Array, firstBlock: number, out: Uint8Array): number {
+  const pages = Math.floor(buf.length / BLCKSZ);
+  if (pages === 0) return 0;
+  if (out.length < pages) throw new RangeError(`verdict array of ${out.length} for ${pages} pages`);
+  checkBlock(firstBlock);
+  checkBlock(firstBlock + pages - 1);
+  if (!LITTLE_ENDIAN) throw new Error('page checksums are only implemented for little-endian hosts');
+  if ((buf.byteOffset & 3) !== 0) {
+    for (let i = 0; i < pages; i++) {
+      const v = verifyPageAt(buf, i * BLCKSZ, firstBlock + i);
+      out[i] = v === 'ok' ? PAGE_OK : v === 'new' ? PAGE_NEW : PAGE_BAD;
+    }
+    return pages;
+  }
+  const w = new Uint32Array(buf.buffer, buf.byteOffset, pages * WORDS_PER_PAGE);
+  for (let i = 0, o = 0, off = 0; i < pages; i++, o += WORDS_PER_PAGE, off += BLCKSZ) {
+    if (u16(buf, off + 14) === 0) {
+      // PageIsNew: no checksum; every byte must be zero
+      let zero = true;
+      for (let k = o; k < o + WORDS_PER_PAGE; k++) {
+        if (w[k] !== 0) {
+          zero = false;
+          break;
+        }
+      }
+      out[i] = zero ? PAGE_NEW : PAGE_BAD;
+      continue;
+    }
+    const checksum = ((blockHash(w, o) ^ (firstBlock + i)) >>> 0) % 65535 + 1;
+    out[i] = u16(buf, off + 8) === checksum ? PAGE_OK : PAGE_BAD;
+  }
+  return pages;
 }
 
 /** verifyPageAt for a buffer holding exactly one page. */

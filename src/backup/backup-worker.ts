@@ -124,6 +124,14 @@ class PageChecker {
   }
 }
 
+/** buf[0, n) as a slice whose release (releaseBuffer) hands a pooled `buf` back to its pool. */
+function releasableSlice(buf: Buffer, n: number): Buffer {
+  const t = new SliceTracker(buf);
+  const slice = t.slice(0, n);
+  t.done();
+  return slice;
+}
+
 async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile, a: Attempt, progress: (n: number) => void): AsyncGenerator<Buffer> {
   let fh: FileHandle;
   try {
@@ -141,14 +149,19 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
     const incremental = init.parentStartLsn !== undefined;
 
     if (!task.own) {
-      // Small file: read it whole (bounded by the bundle limit, plus growth while reading).
+      // Small file: read it whole (bounded by the bundle limit, plus growth while reading), into
+      // pooled buffers: the compressor hands them back once it copied them (a file taken from the
+      // parent hands them back here), so small files allocate nothing per file.
       const parts: Buffer[] = [];
       let size = 0;
       for (;;) {
-        const buf = Buffer.allocUnsafe(Math.max(BLCKSZ, Math.min(CHUNK, f.planSize - size + BLCKSZ)));
+        const buf = readPool.acquire();
         const got = await readInto(fh, buf, size);
-        if (got === 0) break;
-        const part = buf.subarray(0, got);
+        if (got === 0) {
+          releaseBuffer(buf);
+          break;
+        }
+        const part = got === buf.length ? buf : releasableSlice(buf, got);
         const rechecked = checker.check(part, size);
         if (rechecked) await rechecked;
         hash.update(part);
@@ -162,6 +175,7 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
       entry.sha256 = hash.digest('hex');
       if (incremental && parent?.object && parent.size === size && parent.sha256 === entry.sha256) {
         entry.object = parent.object;
+        for (const p of parts) releaseBuffer(p);
       } else if (size > 0) {
         entry.object = { backup: init.backupId, n: task.n, offset: a.offset };
         for (const p of parts) yield p;
@@ -220,7 +234,8 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
         // Whole pieces take their sha256 from the object trailer (same bytes); deltas hash here.
         if (deltaMode) hash.update(part);
         if (!deltaMode) {
-          yield part;
+          // A short last read goes on as a slice that hands the pooled buffer back when released.
+          yield got === buf.length ? buf : releasableSlice(buf, got);
           stored += got;
         } else {
           // Emit runs of changed blocks as slices of the read buffer.

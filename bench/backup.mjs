@@ -680,11 +680,13 @@ function datasetSection(R) {
       ['wall s', (r) => r.secs, f2],
       ['CPU s', (r) => r.cpuSecs, f2],
       ['peak RSS MiB', peakOf, fmtMiB],
-      ['stored MB', (r) => r.stored?.repoDelta ?? r.stored?.backupBytes, fmtMB],
+      // as in the summary: a full backup's new backup directory, an incremental's repository growth
+      ['stored MB', (r, kind) => (kind === 'full' ? r.stored?.backupBytes : r.stored?.repoDelta), fmtMB],
     ];
     for (const kind of ['full', 'incr']) {
       if (kind === 'incr' && SKIP_INCR) continue;
-      for (const [metric, value, fmt] of metrics) {
+      for (const [metric, valueOf, fmt] of metrics) {
+        const value = (r) => valueOf(r, kind);
         const med = (key) => median((R.rounds[kind][key] ?? []).filter((r) => r?.ok).map(value));
         for (const key of ['pgark', ...ps.map((p) => p.key)]) {
           const runs = R.rounds[kind][key] ?? [];

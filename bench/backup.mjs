@@ -5,7 +5,10 @@
 //   node_modules/.bin/node bench/backup.mjs [--scale 100] [--random-gb 1.5] [--datasets pgbench,random] [--keep]
 //                         [--skip-incr] [--no-check-restore] [--incr-seconds 30] [--jobs 2]
 //                         [--pgbackrest /usr/bin/pgbackrest,/work/shared/tools/pgbackrest-2.59.1]
-//                         [--budget-sec 3600] [--out FILE | --no-write] [--cpu-prof DIR]
+//                         [--budget-sec 3600] [--out FILE | --no-write] [--cpu-prof DIR] [--rounds 3]
+//   --rounds N: every full and incremental backup runs N times (rounds), the order of the
+//     candidates rotated by one each round; the tables show medians (wall, CPU, RSS, bytes) and
+//     ratios of medians, with every round's values listed below them. Restores run as before.
 //   --cpu-prof DIR: pgark's backups run under node --cpu-prof; a "where the CPU goes" table per backup is printed (use with --no-write: times are perturbed)
 //   smoke: node_modules/.bin/node bench/backup.mjs --scale 1 --random-gb 0.02 --incr-seconds 5 --out /tmp/backup-smoke.md
 // pgark runs under the node that runs this script (node_modules/.bin/node: the shipped runtime).
@@ -21,7 +24,8 @@
 //  1. load the dataset with archive_command = '/bin/true' (the load's WAL is not needed by any
 //     backup), VACUUM ANALYZE, CHECKPOINT; then `pgbackrest stanza-create` per pgBackRest, archive_command =
 //     `pgbackrest archive-push %p && ... && pgark wal-push %p` (every repository gets the same WAL).
-//  2. full backups, one run each, in this order: pgark, each pgBackRest, pg_basebackup (reference).
+//  2. full backups in --rounds rounds: round 1 in the order pgark, each pgBackRest, every further
+//     round that order rotated by one more; then pg_basebackup once (reference).
 //     Before every timed command: pg_switch_wal(), wait until it is archived, `sync`. Each command
 //     runs as `postgres` under `/usr/bin/time -f '%M %e %U %S'`; its process tree's summed RSS is
 //     also sampled every 100 ms from /proc. Caches are warm (the dataset fits in RAM; page cache
@@ -32,10 +36,12 @@
 //     pg_basebackup copy. Only the restore command is timed. With --check-restore (default) the
 //     pgark-restored copy is started (restore_command = pgark wal-fetch, archive_mode off) and must
 //     leave recovery and return the same row count for the largest table.
-//  4. incremental (unless --skip-incr): pgbench -T 30 -c 2 (pgbench dataset) or an UPDATE of 1% of
-//     the rows with fresh random bytes (random dataset), then pgark backup --type incr and
-//     pgbackrest --type=incr backup; bytes stored = growth of the repository without its WAL
-//     archive (and pgark's WAL audit log).
+//  4. incremental (unless --skip-incr), per round: pgbench -T 30 -c 2 (pgbench dataset) or an
+//     UPDATE of 1% of the rows with fresh random bytes (random dataset; round k updates the rows
+//     with id % 100 = k - 1), then pgark backup --type incr and pgbackrest --type=incr backup in
+//     the round's rotated order (each incremental is on the candidate's previous backup, so every
+//     candidate stores the same round's change); bytes stored = growth of the repository without
+//     its WAL archive (and pgark's WAL audit log). Then once: pgark's incremental with --delta.
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -89,7 +95,7 @@ const MARKER = '<!-- GENERATED: everything below is rewritten by bench/backup.mj
 const STANZA = 'bench';
 
 const argv = process.argv.slice(2);
-const KNOWN = new Set(['--scale', '--random-gb', '--datasets', '--keep', '--skip-incr', '--check-restore', '--no-check-restore', '--incr-seconds', '--jobs', '--budget-sec', '--out', '--no-write', '--pgbackrest', '--cpu-prof']);
+const KNOWN = new Set(['--scale', '--random-gb', '--datasets', '--keep', '--skip-incr', '--check-restore', '--no-check-restore', '--incr-seconds', '--jobs', '--budget-sec', '--out', '--no-write', '--pgbackrest', '--cpu-prof', '--rounds']);
 for (const a of argv) {
   if (a.startsWith('--') && !KNOWN.has(a)) {
     console.error(`unknown option ${a}`);
@@ -111,12 +117,15 @@ const JOBS = Number(argValue('--jobs', '2'));
 const WRITE = !argv.includes('--no-write');
 const RESULTS = argValue('--out', join(ROOT, 'bench/results/backup.md'));
 const TOTAL_BUDGET_MS = Number(argValue('--budget-sec', '3600')) * 1000;
+/** Rounds of every full and incremental backup (candidate order rotated each round); medians are reported. */
+const ROUNDS = Number(argValue('--rounds', '3'));
 /** --cpu-prof DIR: pgark's backups run under `node --cpu-prof` (main thread and workers), one directory per command, summarised at the end (times are then not comparable). */
 const CPU_PROF = argValue('--cpu-prof', undefined);
 const cpuProfiles = [];
 /** node arguments of a timed pgark backup: --cpu-prof into its own directory with --cpu-prof DIR. */
 const profiled = (label, args) => {
   if (!CPU_PROF) return args;
+  mkPgDir(CPU_PROF); // postgres must be able to enter it (a root-only parent left every profile unwritten)
   const dir = mkPgDir(join(CPU_PROF, label.replace(/[^A-Za-z0-9]+/g, '-')));
   cpuProfiles.push({ label, dir });
   return ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...args];
@@ -124,8 +133,8 @@ const profiled = (label, args) => {
 const COMMAND_TIMEOUT_MS = 30 * 60_000; // one backup / restore / load step
 const ARCHIVE_WAIT_MS = 5 * 60_000;
 const CHECK_TIMEOUT_MS = 10 * 60_000;
-for (const [k, v] of Object.entries({ SCALE, RANDOM_GB, INCR_SECONDS, JOBS, TOTAL_BUDGET_MS })) {
-  if (!Number.isFinite(v) || v <= 0) {
+for (const [k, v] of Object.entries({ SCALE, RANDOM_GB, INCR_SECONDS, JOBS, TOTAL_BUDGET_MS, ROUNDS })) {
+  if (!Number.isFinite(v) || v <= 0 || (k === 'ROUNDS' && !Number.isInteger(v))) {
     console.error(`invalid ${k}: ${v}`);
     process.exit(2);
   }
@@ -184,6 +193,38 @@ const switchAndWaitArchived = (cl) => switchAndWaitArchivedOf(ctx, cl, ARCHIVE_W
  */
 const measure = (label, cmd, args, { env = {}, timeoutMs = COMMAND_TIMEOUT_MS, dir }) => measureCommand({ run, log }, label, cmd, args, { env, timeoutMs, dir });
 
+/** Median of the finite numbers in xs (the mean of the middle two for an even count); null when there are none. */
+function median(xs) {
+  const v = xs.filter((x) => x != null && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+/**
+ * One row of the summary tables for a candidate's rounds: the median of every measured figure
+ * over the successful rounds (each figure on its own: wall, CPU, RSS and bytes need not come from
+ * the same round), `runs` = every round. When no round succeeded, the first failed round stands for them.
+ */
+function medianRow(runs) {
+  const ok = runs.filter((r) => r?.ok);
+  if (ok.length === 0) return runs.find(Boolean);
+  const m = (f) => median(ok.map(f));
+  const first = ok[0];
+  return {
+    ...first,
+    label: first.label.replace(/ \(round \d+\)$/, ''),
+    secs: m((r) => r.secs),
+    cpuSecs: m((r) => r.cpuSecs),
+    rssKiB: m((r) => r.rssKiB),
+    treeKiB: m((r) => r.treeKiB),
+    stored: first.stored ? { backupBytes: m((r) => r.stored?.backupBytes), repoDelta: m((r) => r.stored?.repoDelta) } : undefined,
+    read: first.read ? { read: m((r) => r.read?.read), unchangedFiles: m((r) => r.read?.unchangedFiles), unchangedBytes: m((r) => r.read?.unchangedBytes) } : undefined,
+    runs,
+    failedRuns: runs.length - ok.length,
+  };
+}
+
 // ---------------------------------------------------------------------------
 // Datasets
 // ---------------------------------------------------------------------------
@@ -221,9 +262,10 @@ async function loadDataset(name, cl) {
   return { table, loadCmd, loadSecs, dbBytes, tableBytes, count };
 }
 
-const INCR_RANDOM_SQL = `UPDATE random_data SET payload = encode(gen_random_bytes(${RANDOM_BYTES_PER_ROW}), 'base64') WHERE id % 100 = 0;`;
+/** Round `round` (0-based) of the random dataset's change: another 1 % of the rows each round. */
+const incrRandomSql = (round) => `UPDATE random_data SET payload = encode(gen_random_bytes(${RANDOM_BYTES_PER_ROW}), 'base64') WHERE id % 100 = ${round % 100};`;
 
-async function changeForIncr(name, cl) {
+async function changeForIncr(name, cl, round = 0) {
   const t0 = performance.now();
   let what;
   if (name === 'pgbench') {
@@ -232,8 +274,9 @@ async function changeForIncr(name, cl) {
     const tx = /number of transactions actually processed: (\d+)/.exec(r.stdout)?.[1];
     what = `\`pgbench -T ${INCR_SECONDS} -c 2 -j 2\`: ${tx ?? '?'} transactions, ${tps ? Number(tps).toFixed(0) : '?'} tps`;
   } else {
-    const updated = await cl.psql(`WITH u AS (${INCR_RANDOM_SQL.replace(/;$/, '')} RETURNING 1) SELECT count(*) FROM u;`, COMMAND_TIMEOUT_MS);
-    what = `\`${INCR_RANDOM_SQL}\` (${updated} rows)`;
+    const sql = incrRandomSql(round);
+    const updated = await cl.psql(`WITH u AS (${sql.replace(/;$/, '')} RETURNING 1) SELECT count(*) FROM u;`, COMMAND_TIMEOUT_MS);
+    what = `\`${sql}\` (${updated} rows)`;
   }
   return { what, secs: (performance.now() - t0) / 1000 };
 }
@@ -276,7 +319,7 @@ const results = { datasets: [] };
 const runningClusters = () => [...clusters];
 
 async function runDataset(name) {
-  const R = { name, rows: {}, notes: [], commands: [] };
+  const R = { name, rows: {}, all: [], notes: [], commands: [] };
   results.datasets.push(R);
   const dsDir = mkPgDir(join(tmpRoot, name));
   const dataDir = join(dsDir, 'data');
@@ -337,30 +380,49 @@ async function runDataset(name) {
     };
 
     // --- full backups ------------------------------------------------------------------------
-    await pushFirst('pgark');
-    await switchAndWaitArchived(cl);
-    let snap = snapshot('pgark', pgarkRepo);
-    const pgarkFull = await measure(`${name} pgark full backup`, NODE, profiled(`${name} full`, pgarkArgs('full')), { env: pgEnv, dir: work });
-    pgarkFull.stored = storedBy('pgark', pgarkRepo, snap);
-    pgarkFull.read = pgarkRead(pgarkFull);
-    R.rows.pgarkFull = pgarkFull;
-
-    const brFull = {};
-    for (const b of brs) {
-      await pushFirst(b.key);
-      await switchAndWaitArchived(cl);
-      snap = snapshot('pgbackrest', b.repo);
-      const r = await measure(`${name} ${b.name} full backup`, b.bin, brArgs(b, 'full'), { env: {}, dir: work });
-      r.stored = storedBy('pgbackrest', b.repo, snap);
-      R.rows[`full:${b.key}`] = brFull[b.key] = r;
+    // ROUNDS rounds; each round runs every candidate once, the order rotated by one per round.
+    const candidates = ['pgark', ...brs.map((b) => b.key)];
+    const roundOrder = (r) => [...candidates.slice(r % candidates.length), ...candidates.slice(0, r % candidates.length)];
+    const roundLabel = (r) => (ROUNDS > 1 ? ` (round ${r + 1})` : '');
+    R.rounds = { full: Object.fromEntries(candidates.map((k) => [k, []])), incr: Object.fromEntries(candidates.map((k) => [k, []])), order: { full: [], incr: [] } };
+    const record = (r) => {
+      R.all.push(r);
+      return r;
+    };
+    let snap;
+    for (let round = 0; round < ROUNDS; round++) {
+      R.rounds.order.full.push(roundOrder(round));
+      for (const key of roundOrder(round)) {
+        await pushFirst(key);
+        await switchAndWaitArchived(cl);
+        if (key === 'pgark') {
+          snap = snapshot('pgark', pgarkRepo);
+          const r = record(await measure(`${name} pgark full backup${roundLabel(round)}`, NODE, profiled(`${name} full r${round + 1}`, pgarkArgs('full')), { env: pgEnv, dir: work }));
+          r.stored = storedBy('pgark', pgarkRepo, snap);
+          r.read = pgarkRead(r);
+          R.rounds.full.pgark.push(r);
+        } else {
+          const b = brs.find((x) => x.key === key);
+          snap = snapshot('pgbackrest', b.repo);
+          const r = record(await measure(`${name} ${b.name} full backup${roundLabel(round)}`, b.bin, brArgs(b, 'full'), { env: {}, dir: work }));
+          r.stored = storedBy('pgbackrest', b.repo, snap);
+          R.rounds.full[key].push(r);
+        }
+      }
     }
+    const pgarkFull = medianRow(R.rounds.full.pgark);
+    R.rows.pgarkFull = pgarkFull;
+    const brFull = {};
+    for (const b of brs) R.rows[`full:${b.key}`] = brFull[b.key] = medianRow(R.rounds.full[b.key]);
+    // A later step needs a full backup of the candidate: the last round's must have succeeded.
+    const lastOk = (key) => R.rounds.full[key].at(-1)?.ok === true;
 
     await switchAndWaitArchived(cl);
     const baseDir = mkPgDir(join(dsDir, 'basebackup'));
-    const pgbb = await measure(`${name} pg_basebackup`, join(PG_BIN, 'pg_basebackup'), ['-D', baseDir, '-h', '127.0.0.1', '-p', String(cl.port), '-U', 'postgres', '-X', 'none', '-c', 'fast', '--no-password'], {
+    const pgbb = record(await measure(`${name} pg_basebackup`, join(PG_BIN, 'pg_basebackup'), ['-D', baseDir, '-h', '127.0.0.1', '-p', String(cl.port), '-U', 'postgres', '-X', 'none', '-c', 'fast', '--no-password'], {
       env: {},
       dir: work,
-    });
+    }));
     pgbb.stored = { backupBytes: pgbb.ok ? treeBytes(baseDir).bytes : null };
     R.rows.pgbb = pgbb;
 
@@ -372,7 +434,7 @@ async function runDataset(name) {
     const best = (a, b) => (!a?.ok ? b : !b?.ok ? a : a.secs <= b.secs ? a : b);
     const pgarkRestore = async (round) => {
       const target = mkPgDir(join(dsDir, `restore-pgark-${round}`));
-      const r = await measure(`${name} pgark restore (run ${round})`, NODE, [PGARK, 'restore', 'latest', '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', target, '--jobs', String(JOBS)], { env: {}, dir: work });
+      const r = record(await measure(`${name} pgark restore (run ${round})`, NODE, [PGARK, 'restore', 'latest', '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', target, '--jobs', String(JOBS)], { env: {}, dir: work }));
       if (r.ok && round === 1) {
         R.restoredBytes = treeBytes(target).bytes;
         if (CHECK_RESTORE) R.check = await checkRestore(name, target, pgarkRepo, R);
@@ -382,17 +444,17 @@ async function runDataset(name) {
     };
     const brRestore = async (b, round) => {
       const target = mkPgDir(join(dsDir, `restore-${b.key}-${round}`));
-      const r = await measure(`${name} ${b.name} restore (run ${round})`, b.bin, [`--config=${b.conf}`, `--stanza=${STANZA}`, `--pg1-path=${target}`, 'restore'], { env: {}, dir: work });
+      const r = record(await measure(`${name} ${b.name} restore (run ${round})`, b.bin, [`--config=${b.conf}`, `--stanza=${STANZA}`, `--pg1-path=${target}`, 'restore'], { env: {}, dir: work }));
       rmSync(target, { recursive: true, force: true });
       return r;
     };
-    if (!pgarkFull.ok) R.notes.push('pgark restore and incremental skipped: the pgark full backup failed.');
-    for (const b of brs) if (!brFull[b.key].ok) R.notes.push(`${b.name} restore and incremental skipped: its full backup failed.`);
-    const p1 = pgarkFull.ok ? await pgarkRestore(1) : undefined;
+    if (!lastOk('pgark')) R.notes.push('pgark restore and incremental skipped: the pgark full backup (last round) failed.');
+    for (const b of brs) if (!lastOk(b.key)) R.notes.push(`${b.name} restore and incremental skipped: its full backup (last round) failed.`);
+    const p1 = lastOk('pgark') ? await pgarkRestore(1) : undefined;
     const bRuns = {};
-    for (const b of brs) bRuns[b.key] = [brFull[b.key].ok ? await brRestore(b, 1) : undefined];
-    for (const b of brs) bRuns[b.key].push(brFull[b.key].ok ? await brRestore(b, 2) : undefined);
-    const p2 = pgarkFull.ok ? await pgarkRestore(2) : undefined;
+    for (const b of brs) bRuns[b.key] = [lastOk(b.key) ? await brRestore(b, 1) : undefined];
+    for (const b of brs) bRuns[b.key].push(lastOk(b.key) ? await brRestore(b, 2) : undefined);
+    const p2 = lastOk('pgark') ? await pgarkRestore(2) : undefined;
     if (p1 || p2) R.rows.pgarkRestore = best(p1, p2);
     R.restoreRuns = { pgark: [p1?.secs, p2?.secs] };
     for (const b of brs) {
@@ -403,41 +465,48 @@ async function runDataset(name) {
 
     if (pgbb.ok) {
       const target = join(dsDir, 'restore-cp');
-      R.rows.cpRestore = await measure(`${name} cp -a of pg_basebackup`, 'cp', ['-a', baseDir, target], { env: {}, dir: work });
+      R.rows.cpRestore = record(await measure(`${name} cp -a of pg_basebackup`, 'cp', ['-a', baseDir, target], { env: {}, dir: work }));
       if (!KEEP) rmSync(target, { recursive: true, force: true });
     }
     if (!KEEP) rmSync(baseDir, { recursive: true, force: true });
 
     // --- incremental -------------------------------------------------------------------------
-    if (!SKIP_INCR && (pgarkFull.ok || brFull.ok)) {
-      log(`[${name}] changing data for the incremental backups`);
-      R.change = await changeForIncr(name, cl);
-      log(`[${name}] ${R.change.what} (${R.change.secs.toFixed(1)} s)`);
-      if (pgarkFull.ok) {
-        await pushFirst('pgark');
-        await switchAndWaitArchived(cl);
-        snap = snapshot('pgark', pgarkRepo);
-        const r = await measure(`${name} pgark incr backup`, NODE, profiled(`${name} incr`, pgarkArgs('incr')), { env: pgEnv, dir: work });
-        r.stored = storedBy('pgark', pgarkRepo, snap);
-        r.read = pgarkRead(r);
-        R.rows.pgarkIncr = r;
+    if (!SKIP_INCR && candidates.some(lastOk)) {
+      R.changes = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        log(`[${name}] changing data for the incremental backups${roundLabel(round)}`);
+        const change = await changeForIncr(name, cl, round);
+        R.changes.push(change);
+        log(`[${name}] ${change.what} (${change.secs.toFixed(1)} s)`);
+        R.rounds.order.incr.push(roundOrder(round));
+        for (const key of roundOrder(round)) {
+          if (!lastOk(key)) continue;
+          await pushFirst(key);
+          await switchAndWaitArchived(cl);
+          if (key === 'pgark') {
+            snap = snapshot('pgark', pgarkRepo);
+            const r = record(await measure(`${name} pgark incr backup${roundLabel(round)}`, NODE, profiled(`${name} incr r${round + 1}`, pgarkArgs('incr')), { env: pgEnv, dir: work }));
+            r.stored = storedBy('pgark', pgarkRepo, snap);
+            r.read = pgarkRead(r);
+            R.rounds.incr.pgark.push(r);
+          } else {
+            const b = brs.find((x) => x.key === key);
+            snap = snapshot('pgbackrest', b.repo);
+            const r = record(await measure(`${name} ${b.name} incr backup${roundLabel(round)}`, b.bin, brArgs(b, 'incr'), { env: {}, dir: work }));
+            r.stored = storedBy('pgbackrest', b.repo, snap);
+            R.rounds.incr[key].push(r);
+          }
+        }
       }
-      for (const b of brs) {
-        if (!brFull[b.key].ok) continue;
-        await pushFirst(b.key);
-        await switchAndWaitArchived(cl);
-        snap = snapshot('pgbackrest', b.repo);
-        const r = await measure(`${name} ${b.name} incr backup`, b.bin, brArgs(b, 'incr'), { env: {}, dir: work });
-        r.stored = storedBy('pgbackrest', b.repo, snap);
-        R.rows[`incr:${b.key}`] = r;
-      }
-      if (pgarkFull.ok) {
-        // For reference: an incremental that reads every file (--delta; what every pgark
+      if (R.rounds.incr.pgark.length) R.rows.pgarkIncr = medianRow(R.rounds.incr.pgark);
+      for (const b of brs) if (R.rounds.incr[b.key].length) R.rows[`incr:${b.key}`] = medianRow(R.rounds.incr[b.key]);
+      if (lastOk('pgark')) {
+        // For reference, once: an incremental that reads every file (--delta; what every pgark
         // incremental did before it took unchanged files unread), on the incremental just taken.
         await pushFirst('pgark');
         await switchAndWaitArchived(cl);
         snap = snapshot('pgark', pgarkRepo);
-        const r = await measure(`${name} pgark incr backup --delta (reads every file)`, NODE, profiled(`${name} incr delta`, [...pgarkArgs('incr'), '--delta']), { env: pgEnv, dir: work });
+        const r = record(await measure(`${name} pgark incr backup --delta (reads every file)`, NODE, profiled(`${name} incr delta`, [...pgarkArgs('incr'), '--delta']), { env: pgEnv, dir: work }));
         r.stored = storedBy('pgark', pgarkRepo, snap);
         r.read = pgarkRead(r);
         R.rows.pgarkIncrDelta = r;
@@ -544,6 +613,9 @@ function verdict(x, limit, strictLess = false) {
   return (strictLess ? x < limit : x <= limit) ? 'yes' : '**no**';
 }
 
+/** Display name of a candidate key ('pgark' or a peer's key) of dataset R. */
+const nameOf = (R) => (key) => (key === 'pgark' ? 'pgark' : (R.peers ?? []).find((p) => p.key === key)?.name ?? key);
+
 function datasetSection(R) {
   const out = [];
   const { rows } = R;
@@ -564,7 +636,8 @@ function datasetSection(R) {
   const incrBytes = (r) => (r?.ok ? r.stored.repoDelta : null);
   const cpuCell = (r) => statusOf(r) ?? f1(r.cpuSecs);
   const mbCell = (r, v) => (r?.ok ? fmtMB(v) : statusOf(r));
-  const pgarkPeaks = [rows.pgarkFull, rows.pgarkRestore, rows.pgarkIncr, rows.pgarkIncrDelta].map(peakOf).filter((x) => x != null);
+  // every pgark command of every round counts for its peak RSS, not the medians
+  const pgarkPeaks = (R.all ?? []).filter((r) => / pgark /.test(` ${r.label} `)).map(peakOf).filter((x) => x != null);
   const pgarkPeak = pgarkPeaks.length ? Math.max(...pgarkPeaks) : null;
   /** One metric: pgark, each peer, a reference, pgark ÷ each peer, the target against the newest peer. */
   const line = (metric, kind, cell, value, ref, target) => {
@@ -591,7 +664,8 @@ function datasetSection(R) {
   }
   out.push(`| pgark peak RSS over its commands, MiB | ${fmtMiB(pgarkPeak)} | ${ps.map(() => '').join(' | ')} | | ${ps.map(() => '').join(' | ')} | ≤ 96 | ${verdict(pgarkPeak, 96 * 1024)} |`);
   const rd = (r) => (r?.read ? `${fmtMB(r.read.read)} MB read${r.read.unchangedFiles ? `, ${r.read.unchangedFiles} unchanged files (${fmtMB(r.read.unchangedBytes)} MB) not read` : ''}` : 'n/a');
-  out.push('', `pgark bytes read (its --json \`size\`): full backup ${rd(rows.pgarkFull)}; incremental ${rd(rows.pgarkIncr)}; incremental --delta on it ${rd(rows.pgarkIncrDelta)} (CPU ${cpuCell(rows.pgarkIncrDelta)} s).`);
+  if (ROUNDS > 1) out.push('', `Medians of ${ROUNDS} rounds for the full and incremental backups (each figure its own median; ratios are ratios of medians); every round's values are in the next table. Restores: the faster of two runs.`);
+  out.push('', `pgark bytes read (its --json \`size\`, medians): full backup ${rd(rows.pgarkFull)}; incremental ${rd(rows.pgarkIncr)}; incremental --delta on it ${rd(rows.pgarkIncrDelta)} (CPU ${cpuCell(rows.pgarkIncrDelta)} s).`);
   out.push('');
   out.push(
     'Peak RSS cells: GNU time `%M` of the largest single process (Σ = summed RSS of the whole process tree, sampled every 100 ms; shared pages count once per process). The 256 MiB target is checked against the larger of the two. ' +
@@ -599,20 +673,47 @@ function datasetSection(R) {
       'Incr bytes stored = growth of the repository without the WAL archive (pgark: without `bench/wal/` and `bench/log/`; pgBackRest: without `archive/`) across the incremental backup.',
     '',
   );
-  if (R.change) out.push(`Change before the incremental backups: ${R.change.what}, ${f1(R.change.secs)} s.`, '');
+  if (R.rounds) {
+    out.push(`Every round (order of round 1: ${R.rounds.order.full[0]?.map(nameOf(R)).join(', ') ?? 'n/a'}; each further round rotated by one):`, '');
+    out.push(`| metric | candidate | ${Array.from({ length: ROUNDS }, (_, i) => `round ${i + 1}`).join(' | ')} | median | ÷ ${newest?.version ?? 'peer'} (median) |`, `|${'---|'.repeat(ROUNDS + 4)}`);
+    const metrics = [
+      ['wall s', (r) => r.secs, f2],
+      ['CPU s', (r) => r.cpuSecs, f2],
+      ['peak RSS MiB', peakOf, fmtMiB],
+      // as in the summary: a full backup's new backup directory, an incremental's repository growth
+      ['stored MB', (r, kind) => (kind === 'full' ? r.stored?.backupBytes : r.stored?.repoDelta), fmtMB],
+    ];
+    for (const kind of ['full', 'incr']) {
+      if (kind === 'incr' && SKIP_INCR) continue;
+      for (const [metric, valueOf, fmt] of metrics) {
+        const value = (r) => valueOf(r, kind);
+        const med = (key) => median((R.rounds[kind][key] ?? []).filter((r) => r?.ok).map(value));
+        for (const key of ['pgark', ...ps.map((p) => p.key)]) {
+          const runs = R.rounds[kind][key] ?? [];
+          if (!runs.length) continue;
+          const cells = Array.from({ length: ROUNDS }, (_, i) => (runs[i] ? statusOf(runs[i]) ?? fmt(value(runs[i])) : 'not run'));
+          const vsNewest = key === 'pgark' && newest ? f2(ratio(med('pgark'), med(newest.key))) : '';
+          out.push(`| ${kind} ${metric} | ${nameOf(R)(key)} | ${cells.join(' | ')} | ${fmt(med(key))} | ${vsNewest} |`);
+        }
+      }
+    }
+    out.push('');
+  }
+  for (const [i, c] of (R.changes ?? []).entries()) out.push(`Change before the incremental backups${ROUNDS > 1 ? ` of round ${i + 1}` : ''}: ${c.what}, ${f1(c.secs)} s.`);
+  if (R.changes?.length) out.push('');
   if (R.check) out.push(`pgark restore check: ${R.check.summary}`, '');
   else if (CHECK_RESTORE && rows.pgarkRestore?.ok) out.push('pgark restore check: not run', '');
   if (R.restoredBytes != null) out.push(`pgark-restored data directory: ${fmtMB(R.restoredBytes)} MB.`, '');
   if (R.walArchived) out.push(`WAL archive after the run: ${Object.entries(R.walArchived).map(([k, v]) => `${k} ${fmtMB(v)} MB`).join(', ')}.`, '');
 
-  out.push('Every timed command (one run each, in execution order):', '');
+  out.push('Every timed command (in execution order):', '');
   out.push('| command | exit | wall s | CPU s (user+sys) | peak RSS MiB (%M) | tree Σ MiB | stored MB | new backup dir MB | load avg before |', '|---|---|---|---|---|---|---|---|---|');
-  for (const r of Object.values(rows)) {
+  for (const r of R.all) {
     out.push(
       `| ${r.label.replace(`${R.name} `, '')} | ${r.timedOut ? 'timeout' : r.code ?? r.signal} | ${f2(r.secs)} | ${f1(r.cpuSecs)} | ${fmtMiB(r.rssKiB)} | ${fmtMiB(r.treeKiB)} | ${r.ok ? fmtMB(r.stored?.repoDelta ?? r.stored?.backupBytes) : 'n/a'} | ${r.ok ? fmtMB(r.stored?.backupBytes) : 'n/a'} | ${f1(r.load)} |`,
     );
   }
-  out.push('', 'Exact commands (run as `postgres`, each as `/usr/bin/time -f \'%M %e %U %S\' -o FILE <command>`):', '');
+  out.push('', 'Exact commands (run as `postgres`, each as `/usr/bin/time -f \'%M %e %U %S\' -o FILE <command>`; every round runs the same command):', '');
   for (const r of Object.values(rows)) {
     const env = Object.entries(r.env ?? {}).map(([k, v]) => `${k}=${v}`).join(' ');
     out.push(`- ${r.label.replace(`${R.name} `, '')}: \`${env ? env + ' ' : ''}${r.command}\``);
@@ -620,7 +721,7 @@ function datasetSection(R) {
   out.push('');
   if (R.archiveCommand) out.push(`archive_command (for pgark's backups; before another candidate's backups its own push comes first): \`${R.archiveCommand}\``, '');
   for (const p of R.peers ?? []) out.push(`pgbackrest.conf of ${p.name} (\`${p.bin}\`):`, '', '```ini', p.conf.trim(), '```', '');
-  const failures = Object.values(rows).filter((r) => !r.ok);
+  const failures = R.all.filter((r) => !r.ok);
   const notes = [...R.notes];
   if (R.restoreRuns) {
     const f = (xs) => xs.map((x) => (x == null ? 'n/a' : `${x.toFixed(2)} s`)).join(' / ');
@@ -641,7 +742,7 @@ function report(error) {
       .filter(([k]) => ['shared_buffers', 'max_wal_size', 'checkpoint_timeout', 'autovacuum', 'wal_level'].includes(k))
       .map(([k, v]) => `${k}=${v}`)
       .join(' ')}), loaded with archive_command=/bin/true, then archive_command = each pgBackRest's archive-push && pgark wal-push (every repository receives the same WAL; before each backup the candidate being timed is moved to the front, so its backup waits for its own push only, as with one tool in production). ` +
-      `Each candidate ran ONCE, in the order of the per-command table, with \`--jobs ${JOBS}\` / \`process-max=${JOBS}\`, pgBackRest \`compress-type=lz4 start-fast=y\` (page checksums verified, its default with data checksums on). ` +
+      `${ROUNDS > 1 ? `Full and incremental backups: ${ROUNDS} rounds, every candidate once per round, the order rotated by one each round (pgark first in round 1, last in round 2, ...); the summary tables show medians and ratios of medians, the per-round table every value. Restores: each tool twice (pgark, pgBackRest, pgBackRest, pgark), the faster counts. ` : 'Each candidate ran ONCE, in the order of the per-command table. '}All with \`--jobs ${JOBS}\` / \`process-max=${JOBS}\`, pgBackRest \`compress-type=lz4 start-fast=y\` (page checksums verified, its default with data checksums on). ` +
       'Before each timed command: `pg_switch_wal()`, wait until that segment is archived, `sync`. Page cache WARM for every candidate (the dataset fits in RAM; caches are not dropped). ' +
       'Restores go to empty directories on the same filesystem; only the restore command is timed (`cp -a` does not fsync; pgark and pgBackRest do). MB = 10^6 bytes, MiB = 2^20 bytes.',
     '',
@@ -733,10 +834,10 @@ try {
 const md = report(failure);
 console.log(md);
 if (CPU_PROF) for (const { label, dir } of cpuProfiles) console.log(`\n### pgark ${label}: where the CPU goes (--cpu-prof, ${dir})\n\n${backupProfileTable(dir)}`);
-if (WRITE && results.datasets.some((R) => Object.keys(R.rows).length)) {
+if (WRITE && results.datasets.some((R) => R.all.length)) {
   writeGenerated(RESULTS, MARKER, md, 'Backup and restore benchmark');
   log(`wrote ${RESULTS}`);
 }
 // exit 1 when anything failed (a dataset, a timed command or the restore check); the report is written anyway
-const anyError = failure || results.datasets.some((R) => R.error || Object.values(R.rows).some((r) => !r.ok) || (R.check && !R.check.ok));
+const anyError = failure || results.datasets.some((R) => R.error || R.all.some((r) => !r.ok) || (R.check && !R.check.ok));
 process.exit(anyError ? 1 : 0);

@@ -26,7 +26,7 @@ import type { Repository } from '../repo/repository.js';
 import { parseLsn } from '../wal/segment-name.js';
 import type { FileEntry, FilePart } from '../catalog/manifest.js';
 import { toRanges } from '../catalog/manifest.js';
-import { BLCKSZ, pageLsn, verifyPageAt } from './page-checksum.js';
+import { BLCKSZ, PAGE_BAD, PAGE_OK, pageLsn, verifyPageAt, verifyPages } from './page-checksum.js';
 import { blockDeltaRule, blockFromParent } from './block-delta.js';
 import type { BackupTask, TaskFile } from './tasks.js';
 
@@ -77,6 +77,8 @@ interface Attempt {
 
 class PageChecker {
   readonly failures: number[] = [];
+  /** verifyPages' verdict of each page of the last buffer checked. */
+  readonly verdicts = new Uint8Array(CHUNK / BLCKSZ);
   constructor(
     private readonly init: BackupWorkerInit,
     private readonly file: TaskFile,
@@ -89,26 +91,45 @@ class PageChecker {
   }
 
   /**
-   * Verify the full pages of `buf` (file position `pos`); with `verified`, set verified[i] to 1
-   * for each page i of `buf` whose checksum matched ('ok') in these bytes (0 otherwise).
+   * Verify the full pages of `buf` (file position `pos`, a multiple of BLCKSZ, at most CHUNK
+   * bytes); `verdicts[i]` is then page i's verdict in these bytes. A page that fails is read
+   * again (a write in progress may have torn it) and recorded when it fails again, unless its LSN
+   * is at or after the backup's start (WAL replay restores it): only then is a promise returned.
    */
-  async check(buf: Buffer, pos: number, verified?: Uint8Array): Promise<void> {
-    if (!this.enabled) return;
+  check(buf: Buffer, pos: number): Promise<void> | undefined {
+    if (!this.enabled) return undefined;
+    const pages = verifyPages(buf, this.base + pos / BLCKSZ, this.verdicts);
+    for (let i = 0; i < pages; i++) if (this.verdicts[i] === PAGE_BAD) return this.recheck(buf, pos, pages);
+    return undefined;
+  }
+
+  /** Absolute block number of the file's first block. */
+  get base(): number {
+    return (this.file.relation?.segment ?? 0) * this.init.relsegBlocks;
+  }
+
+  private async recheck(buf: Buffer, pos: number, pages: number): Promise<void> {
     const first = pos / BLCKSZ;
-    const base = this.file.relation!.segment * this.init.relsegBlocks;
-    for (let off = 0; off + BLCKSZ <= buf.length; off += BLCKSZ) {
-      const block = first + off / BLCKSZ;
-      const verdict = verifyPageAt(buf, off, base + block);
-      if (verified) verified[off / BLCKSZ] = verdict === 'ok' ? 1 : 0;
-      if (verdict !== 'bad') continue;
+    const base = this.base;
+    for (let i = 0; i < pages; i++) {
+      if (this.verdicts[i] !== PAGE_BAD) continue;
+      const off = i * BLCKSZ;
+      const block = first + i;
       if (pageLsn(buf, off) >= this.startLsn) continue; // being written now: WAL replay restores it
-      // Read the page again: a write in progress may have torn it.
       const again = Buffer.allocUnsafe(BLCKSZ);
       const got = await readInto(this.fh, again, pos + off);
       if (got === BLCKSZ && (verifyPageAt(again, 0, base + block) !== 'bad' || pageLsn(again, 0) >= this.startLsn)) continue;
       this.failures.push(block);
     }
   }
+}
+
+/** buf[0, n) as a slice whose release (releaseBuffer) hands a pooled `buf` back to its pool. */
+function releasableSlice(buf: Buffer, n: number): Buffer {
+  const t = new SliceTracker(buf);
+  const slice = t.slice(0, n);
+  t.done();
+  return slice;
 }
 
 async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile, a: Attempt, progress: (n: number) => void): AsyncGenerator<Buffer> {
@@ -128,15 +149,21 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
     const incremental = init.parentStartLsn !== undefined;
 
     if (!task.own) {
-      // Small file: read it whole (bounded by the bundle limit, plus growth while reading).
+      // Small file: read it whole (bounded by the bundle limit, plus growth while reading), into
+      // pooled buffers: the compressor hands them back once it copied them (a file taken from the
+      // parent hands them back here), so small files allocate nothing per file.
       const parts: Buffer[] = [];
       let size = 0;
       for (;;) {
-        const buf = Buffer.allocUnsafe(Math.max(BLCKSZ, Math.min(CHUNK, f.planSize - size + BLCKSZ)));
+        const buf = readPool.acquire();
         const got = await readInto(fh, buf, size);
-        if (got === 0) break;
-        const part = buf.subarray(0, got);
-        await checker.check(part, size);
+        if (got === 0) {
+          releaseBuffer(buf);
+          break;
+        }
+        const part = got === buf.length ? buf : releasableSlice(buf, got);
+        const rechecked = checker.check(part, size);
+        if (rechecked) await rechecked;
         hash.update(part);
         parts.push(part);
         size += got;
@@ -148,6 +175,7 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
       entry.sha256 = hash.digest('hex');
       if (incremental && parent?.object && parent.size === size && parent.sha256 === entry.sha256) {
         entry.object = parent.object;
+        for (const p of parts) releaseBuffer(p);
       } else if (size > 0) {
         entry.object = { backup: init.backupId, n: task.n, offset: a.offset };
         for (const p of parts) yield p;
@@ -178,9 +206,9 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
       }
       const rule = blockDeltaRule(deltaMode ? parseLsn(init.parentStartLsn!) : 0n, deltaMode ? Math.floor(parent!.size / init.blockSize) : 0);
       const bs = init.blockSize;
-      // Pages whose checksum matched in the bytes read (the delta takes only those from the parent).
-      const verified = deltaMode ? new Uint8Array(CHUNK / BLCKSZ) : undefined;
-      const base = (f.relation?.segment ?? 0) * init.relsegBlocks;
+      // Verdicts of the pages read (the delta takes only pages whose checksum matched from the parent).
+      const verdicts = checker.verdicts;
+      const base = checker.base;
       const changed: number[] = [];
       const first = f.part?.start ?? 0;
       const end = f.part && f.part.length !== null ? first + f.part.length : Number.MAX_SAFE_INTEGER;
@@ -199,12 +227,15 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
           break;
         }
         const part = got === buf.length ? buf : buf.subarray(0, got);
-        if (verified) verified.fill(0);
-        await checker.check(part, pos, verified);
+        const rechecked = checker.check(part, pos);
+        if (rechecked) await rechecked;
+        // (Delta mode implies data checksums, so the checker ran; verify here should it not have.)
+        if (deltaMode && !checker.enabled) verifyPages(part, base + pos / BLCKSZ, verdicts);
         // Whole pieces take their sha256 from the object trailer (same bytes); deltas hash here.
         if (deltaMode) hash.update(part);
         if (!deltaMode) {
-          yield part;
+          // A short last read goes on as a slice that hands the pooled buffer back when released.
+          yield got === buf.length ? buf : releasableSlice(buf, got);
           stored += got;
         } else {
           // Emit runs of changed blocks as slices of the read buffer.
@@ -213,8 +244,7 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
           for (let off = 0; off < got; off += bs) {
             const block = (pos + off) / bs;
             const len = Math.min(bs, got - off);
-            // The checker verified the page when checksums are on; otherwise verify it here.
-            const ok = checker.enabled ? verified![off / bs] === 1 : len === bs && verifyPageAt(part, off, base + block) === 'ok';
+            const ok = len === bs && verdicts[off / bs] === PAGE_OK;
             const isChanged = !blockFromParent(part, off, len, block, ok, rule);
             if (isChanged) {
               changed.push(block);

@@ -18,7 +18,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from 'pg';
 import { ConfigError, PgarkError } from '../common/errors.js';
 import { log, PhaseTimer } from '../common/log.js';
-import { ownerOfPath } from '../common/os-accounts.js';
 import { Progress } from '../common/progress.js';
 import { runPool } from '../common/worker-pool.js';
 import type { RepositorySettings, Settings } from '../config/resolve.js';
@@ -41,6 +40,7 @@ import { walkDataDirectory, type WalkFile } from './walk.js';
 import { reuseEntry, unchangedFiles } from './unchanged.js';
 import { describeFileDecision } from './file-decision.js';
 import { blockDeltaRefusal } from './block-delta.js';
+import { dataDirectoryOwner, type DataOwner } from './data-owner.js';
 
 /**
  * What backup reads from the settings: the parallelism (the core count unless jobs was given),
@@ -116,6 +116,9 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
   try {
     const server = await checkServer(client, repo, settings, o, notes);
     const { facts } = server;
+    // The manifest's owner names (getent): looked up while the backup runs, awaited at the manifest.
+    const owner = dataDirectoryOwner(server.pgdata);
+    owner.catch(() => undefined);
     const lock = await acquireRepoLock(repo, 'backup', { purpose: 'backup' });
     lockRelease = () => lock.release();
     const existing = await listBackups(repo);
@@ -170,7 +173,7 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
     log.info(`backup ${id}: WAL ${walNames[0]}..${walNames[walNames.length - 1]} in the repository`);
 
     // Manifest, then the catalog entry.
-    const manifest = await storeManifest(repo, server, { id, type, parent }, walk, o.storeWal, copied, copyStartMs);
+    const manifest = await storeManifest(repo, server, { id, type, parent }, walk, o.storeWal, copied, copyStartMs, owner);
     phases.lap('manifest', `${copied.files.size} files, ${manifest.size} bytes`);
     const failures = [...copied.files.values()].filter((f) => f.checksumFailures).map((f) => ({ path: f.path, blocks: f.checksumFailures! }));
     const info: BackupInfo = {
@@ -324,8 +327,8 @@ export async function storeExtras(repo: Repository, server: StoreFacts, id: stri
   copied.stats.objects++;
 }
 
-/** Write the manifest (files sorted, pg_wal listed with --store-wal); what the catalog entry says of it. */
-export async function storeManifest(repo: Repository, server: StoreFacts, b: { id: string; type: 'full' | 'incr'; parent: Pick<BackupInfo, 'id'> | undefined }, walk: { dirs: Manifest['dirs']; links: Manifest['links'] }, storeWal: boolean, copied: Copied, copyStartMs?: number): Promise<BackupInfo['manifest']> {
+/** Write the manifest (files sorted, pg_wal listed with --store-wal); what the catalog entry says of it. `owner`: the data directory's, looked up earlier (else here). */
+export async function storeManifest(repo: Repository, server: StoreFacts, b: { id: string; type: 'full' | 'incr'; parent: Pick<BackupInfo, 'id'> | undefined }, walk: { dirs: Manifest['dirs']; links: Manifest['links'] }, storeWal: boolean, copied: Copied, copyStartMs?: number, owner?: Promise<DataOwner>): Promise<BackupInfo['manifest']> {
   const { facts } = server;
   const dirs = [...walk.dirs].sort((x, y) => (x.path < y.path ? -1 : 1));
   if (storeWal && !dirs.some((d) => d.path === 'pg_wal')) dirs.push({ t: 'dir', path: 'pg_wal', mode: 0o700 });
@@ -333,7 +336,7 @@ export async function storeManifest(repo: Repository, server: StoreFacts, b: { i
     header: {
       t: 'header', format: MANIFEST_FORMAT, id: b.id, type: b.type, ...(b.parent ? { parent: b.parent.id } : {}),
       pgVersion: facts.pgVersion, pgdata: facts.dataDirectory, blockSize: facts.blockSize, relsegBlocks: facts.relsegBlocks,
-      tablespaces: facts.tablespaces, owner: await ownerOfPath(server.pgdata), ...(copyStartMs !== undefined ? { copyStartMs } : {}),
+      tablespaces: facts.tablespaces, owner: await (owner ?? dataDirectoryOwner(server.pgdata)), ...(copyStartMs !== undefined ? { copyStartMs } : {}),
     },
     dirs,
     links: walk.links,

@@ -210,6 +210,53 @@ export function verifyPageAt(buf: Uint8Array, offset: number, absoluteBlock: num
   return u16(buf, offset + 8) === pageChecksumAt(buf, offset, absoluteBlock) ? 'ok' : 'bad';
 }
 
+/** verifyPages' verdict codes (one byte per page). */
+export const PAGE_OK = 0;
+export const PAGE_NEW = 1;
+export const PAGE_BAD = 2;
+
+/**
+ * verifyPageAt for every whole page of `buf` (page i is block `firstBlock + i`), into
+ * `out[i]` (PAGE_OK, PAGE_NEW or PAGE_BAD); returns the number of pages (bytes after the last
+ * whole page are not looked at). Same verdicts as verifyPageAt, without its per-page argument
+ * checks: what a backup calls for each 1 MiB read.
+ */
+export function verifyPages(buf: Uint8Array, firstBlock: number, out: Uint8Array): number {
+  const pages = Math.floor(buf.length / BLCKSZ);
+  if (pages === 0) return 0;
+  if (out.length < pages) throw new RangeError(`verdict array of ${out.length} for ${pages} pages`);
+  checkBlock(firstBlock);
+  checkBlock(firstBlock + pages - 1);
+  if (!LITTLE_ENDIAN) throw new Error('page checksums are only implemented for little-endian hosts');
+  if ((buf.byteOffset & 3) !== 0) {
+    for (let i = 0; i < pages; i++) {
+      const v = verifyPageAt(buf, i * BLCKSZ, firstBlock + i);
+      out[i] = v === 'ok' ? PAGE_OK : v === 'new' ? PAGE_NEW : PAGE_BAD;
+    }
+    return pages;
+  }
+  // One page-sized word view per page: blockHash's loops then run to a constant bound, which
+  // measured ~20 % faster than one view of the whole buffer with an offset.
+  for (let i = 0, off = 0; i < pages; i++, off += BLCKSZ) {
+    const w = new Uint32Array(buf.buffer, buf.byteOffset + off, WORDS_PER_PAGE);
+    if (u16(buf, off + 14) === 0) {
+      // PageIsNew: no checksum; every byte must be zero
+      let zero = true;
+      for (let k = 0; k < WORDS_PER_PAGE; k++) {
+        if (w[k] !== 0) {
+          zero = false;
+          break;
+        }
+      }
+      out[i] = zero ? PAGE_NEW : PAGE_BAD;
+      continue;
+    }
+    const checksum = ((blockHash(w) ^ (firstBlock + i)) >>> 0) % 65535 + 1;
+    out[i] = u16(buf, off + 8) === checksum ? PAGE_OK : PAGE_BAD;
+  }
+  return pages;
+}
+
 /** verifyPageAt for a buffer holding exactly one page. */
 export function verifyPage(page: Uint8Array, absoluteBlock: number): PageVerdict {
   checkWholePage(page);

@@ -13,6 +13,10 @@ import {
   storedChecksum,
   verifyPage,
   verifyPageAt,
+  verifyPages,
+  PAGE_BAD,
+  PAGE_NEW,
+  PAGE_OK,
 } from '../../src/backup/page-checksum.js';
 
 interface FixturePage {
@@ -298,5 +302,53 @@ describe('arguments', () => {
     for (const b of [-1, 1.5, 2 ** 32, Number.NaN, Number.POSITIVE_INFINITY]) {
       expect(() => pageChecksum(page, b)).toThrow(RangeError);
     }
+  });
+});
+
+describe('verifyPages (a whole read buffer at once)', () => {
+  const code = { ok: PAGE_OK, new: PAGE_NEW, bad: PAGE_BAD } as const;
+  /** Real pages at their own block number, the same page at a wrong block, a new page, a new page with a byte set, a damaged page; then a partial tail. */
+  function buffer(shift: number): { buf: Buffer; first: number; expected: number[] } {
+    const p = realPages[0]!;
+    const first = p.absoluteBlock;
+    const pages: Uint8Array[] = [p.page, p.page, new Uint8Array(BLCKSZ), new Uint8Array(BLCKSZ), p.page.slice()];
+    pages[3]![100] = 1; // new (pd_upper 0) but not all zeros
+    pages[4]![4000] = pages[4]![4000]! ^ 0x40; // one bit flipped
+    const backing = Buffer.alloc(shift + pages.length * BLCKSZ + 100, 0xee);
+    pages.forEach((pg, i) => backing.set(pg, shift + i * BLCKSZ));
+    const buf = backing.subarray(shift);
+    // page 1 is block first + 1, but holds the checksum of block `first`
+    const expected = pages.map((_, i) => code[verifyPageAt(buf, i * BLCKSZ, first + i)]);
+    return { buf, first, expected };
+  }
+
+  for (const shift of [0, 1, 4]) {
+    it(`gives verifyPageAt's verdict for every whole page (buffer offset ${shift})`, () => {
+      const { buf, first, expected } = buffer(shift);
+      expect(expected).toEqual([PAGE_OK, PAGE_BAD, PAGE_NEW, PAGE_BAD, PAGE_BAD]);
+      const out = new Uint8Array(8).fill(9);
+      const before = Buffer.from(buf);
+      expect(verifyPages(buf, first, out)).toBe(5);
+      expect([...out.subarray(0, 5)]).toEqual(expected);
+      expect(out[5]).toBe(9); // nothing written past the whole pages
+      expect(Buffer.compare(buf, before)).toBe(0);
+    });
+  }
+
+  it('checks every real fixture page in one buffer', () => {
+    const buf = Buffer.alloc(realPages.length * BLCKSZ);
+    // each page at its own position; verdict computed against its own block number
+    realPages.forEach((p, i) => buf.set(p.page, i * BLCKSZ));
+    for (const [i, p] of realPages.entries()) {
+      const out = new Uint8Array(1);
+      expect(verifyPages(buf.subarray(i * BLCKSZ, (i + 1) * BLCKSZ), p.absoluteBlock, out)).toBe(1);
+      expect(out[0]).toBe(PAGE_OK);
+    }
+  });
+
+  it('refuses a verdict array too small and block numbers out of range', () => {
+    expect(() => verifyPages(new Uint8Array(2 * BLCKSZ), 0, new Uint8Array(1))).toThrow(RangeError);
+    expect(() => verifyPages(new Uint8Array(2 * BLCKSZ), 0xffffffff, new Uint8Array(2))).toThrow(RangeError);
+    expect(verifyPages(new Uint8Array(BLCKSZ - 1), 0, new Uint8Array(0))).toBe(0);
   });
 });

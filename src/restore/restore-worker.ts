@@ -321,7 +321,7 @@ export async function runRestoreTask(init: RestoreWorkerInit, task: RestoreTask,
       const at = src.position;
       try {
         // The main thread's own repository until a failure moved this thread to another copy.
-        const res = await restoreTask(init, task, progress, syncs, at === 0 && repo ? repo : await src.repository());
+        const res = await restoreTask(init, task, progress, syncs, at === 0 ? repo : undefined);
         await syncs.flush();
         return res;
       } catch (err) {

@@ -4,7 +4,7 @@
 //   node bench/restore.mjs [--scale 30] [--random-gb 0.4] [--datasets pgbench,random] [--rounds 3]
 //                          [--jobs 2] [--pgbackrest /usr/bin/pgbackrest,/work/shared/tools/pgbackrest-2.59.1]
 //                          [--cpu-prof DIR] [--no-check-restore] [--keep] [--budget-sec 3600]
-//                          [--out FILE | --no-write]
+//                          [--target-dir DIR] [--out FILE | --no-write]
 //   smoke: node bench/restore.mjs --scale 1 --random-gb 0.01 --rounds 1 --out /tmp/restore-smoke.md
 //
 // The pgBackRest binaries come from --pgbackrest (comma-separated) or the environment variable
@@ -19,7 +19,13 @@
 // `postgres` under GNU time: CPU = user + sys of the command and the children it waited for
 // (pgBackRest's local processes; pgark's worker threads are in its own process). Medians of the
 // rounds are reported. CPU is the main figure on a shared machine: wall time depends on what the
-// other tenants do. With --cpu-prof DIR one extra pgark restore per dataset runs with
+// other tenants do. --target-dir DIR restores into DIR (another file system; default: next to the
+// repositories, under the run's temporary directory). On an ext4 file system without a journal
+// (this machine's root, /dev/vda), creating a file skips every inode of its group freed in the
+// last 5-10 minutes (ext4 find_inode_bit / recently_deleted, only without a journal): each
+// restore's removed copy makes the next restores' file creations slower, for every tool alike
+// (0.1-0.5 s of system CPU per restore of ~1000 files, growing with the run's history);
+// a journaled file system (any production one) does not do this. With --cpu-prof DIR one extra pgark restore per dataset runs with
 // `node --cpu-prof` (main thread and every worker thread write a profile); bench/cpu-profile.mjs
 // summarises them.
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -66,7 +72,7 @@ const MARKER = '<!-- GENERATED: everything below is rewritten by bench/restore.m
 const STANZA = 'bench';
 const args = parseBenchArgs(
   ['--keep', '--no-check-restore', '--no-write'],
-  ['--scale', '--random-gb', '--datasets', '--rounds', '--jobs', '--pgbackrest', '--cpu-prof', '--budget-sec', '--out'],
+  ['--scale', '--random-gb', '--datasets', '--rounds', '--jobs', '--pgbackrest', '--cpu-prof', '--budget-sec', '--out', '--target-dir'],
 );
 const SCALE = Number(args.value('--scale', '30'));
 const RANDOM_GB = Number(args.value('--random-gb', '0.4'));
@@ -74,6 +80,7 @@ const DATASETS = args.value('--datasets', 'pgbench,random').split(',').filter(Bo
 const ROUNDS = Number(args.value('--rounds', '3'));
 const JOBS = Number(args.value('--jobs', '2'));
 const PROF_DIR = args.value('--cpu-prof', undefined);
+const TARGET_DIR = args.value('--target-dir', undefined);
 const KEEP = args.has('--keep');
 const CHECK_RESTORE = !args.has('--no-check-restore');
 const WRITE = !args.has('--no-write');
@@ -201,7 +208,7 @@ async function runDataset(name) {
     for (let round = 0; round < ROUNDS; round++) {
       const order = cands.map((_, i) => cands[(i + round) % cands.length]);
       for (const c of order) {
-        const target = mkPgDir(join(dsDir, `restore-${c.key}`));
+        const target = mkPgDir(join(TARGET_DIR ?? dsDir, `${TARGET_DIR ? `${name}-` : ''}restore-${c.key}`));
         const [cmd, argv] = c.restore(target);
         const r = await measure(`${name} ${c.name} restore (round ${round + 1})`, cmd, argv, work);
         c.runs.push(r);
@@ -219,7 +226,7 @@ async function runDataset(name) {
         rmSync(dir, { recursive: true, force: true });
         mkdirSync(dir, { recursive: true });
         spawnSync('chown', ['postgres', dir]);
-        const target = mkPgDir(join(dsDir, 'restore-prof'));
+        const target = mkPgDir(join(TARGET_DIR ?? dsDir, `${TARGET_DIR ? `${name}-` : ''}restore-prof`));
         const [cmd, argv] = pgark.restore(target, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
         const r = await measure(`${name} pgark restore (--cpu-prof)`, cmd, argv, work);
         rmSync(target, { recursive: true, force: true });
@@ -233,6 +240,20 @@ async function runDataset(name) {
     await cl.stop('immediate');
     if (!KEEP) rmSync(dsDir, { recursive: true, force: true, maxRetries: 3 });
   }
+}
+
+/** The file system a directory is on, and whether it is ext4 without a journal (see the header). */
+function targetFs(dir) {
+  const r = spawnSync('findmnt', ['-n', '-o', 'SOURCE,FSTYPE', '-T', dir], { encoding: 'utf8' });
+  const [source, fstype] = (r.stdout ?? '').trim().split(/\s+/);
+  if (!source) return 'file system unknown';
+  let journal = '';
+  if (fstype === 'ext4') {
+    const dev = source.replace(/^\/dev\//, '');
+    const task = spawnSync('cat', [`/sys/fs/ext4/${dev}/journal_task`], { encoding: 'utf8' }).stdout?.trim();
+    if (task) journal = task === '<none>' ? ', no journal' : ', journaled';
+  }
+  return `${source}, ${fstype}${journal}`;
 }
 
 /** Start the pgark-restored copy (restore_command = pgark wal-fetch): it must leave recovery with the same row count. */
@@ -268,7 +289,8 @@ const { cleanup } = createCleanup({ tmpRoot, keep: KEEP, log, before: [async () 
 function report(failure) {
   const out = [MARKER, '', '## Run', '', environmentLines({ started, startLoad, command: `node bench/restore.mjs ${args.argv.join(' ')}` })];
   out.push(`- pgBackRest binaries: ${peers.map((p) => `\`${p.bin}\` = ${p.version}${p.bundle ? ' (repo1-bundle=y, repo1-block=y)' : ''}`).join('; ')}`);
-  out.push(`- ${ROUNDS} rounds per dataset, tool order rotated each round; medians; --jobs ${JOBS} / process-max=${JOBS}; lz4; warm page cache; restores fsync (both tools)`, '');
+  out.push(`- ${ROUNDS} rounds per dataset, tool order rotated each round; medians; --jobs ${JOBS} / process-max=${JOBS}; lz4; warm page cache; restores fsync (both tools)`);
+  out.push(`- restored into ${TARGET_DIR ? `\`${TARGET_DIR}\`` : 'the run\'s temporary directory'} (${targetFs(TARGET_DIR ?? tmpRoot)})`, '');
   if (failure) out.push(`**Run failed:** \`${String(failure.message ?? failure).split('\n')[0]}\``, '');
   for (const R of results) {
     const title = R.name === 'pgbench' ? `pgbench -i -s ${SCALE}` : `random (${RANDOM_GB} GB target, base64 of random bytes)`;

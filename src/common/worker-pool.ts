@@ -138,6 +138,28 @@ export async function runPool<I, T, R>(
   }
 }
 
+/**
+ * Run `tasks` in `lanes` concurrent loops on this thread, in order, without worker threads (a
+ * pool's alternative when a thread's isolate costs more than it brings: restore and backup at
+ * --jobs <= 2). After a failure no lane takes a new task; the tasks in flight end by themselves
+ * (a store removes what it half wrote), then the first error is thrown.
+ */
+export async function runLanes<T, R>(lanes: number, tasks: readonly T[], run: (task: T) => Promise<R>, done: (result: R, task: T) => void): Promise<void> {
+  let next = 0;
+  let failed: { err: unknown } | undefined;
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(lanes, tasks.length)) }, async () => {
+    while (!failed && next < tasks.length) {
+      const task = tasks[next++]!;
+      try {
+        done(await run(task), task);
+      } catch (err) {
+        failed ??= { err };
+      }
+    }
+  }));
+  if (failed) throw failed.err;
+}
+
 /** Young generation of each worker thread (docs/OPERATIONS.md, Memory). */
 export const WORKER_YOUNG_GENERATION_MB = 2;
 

@@ -2,7 +2,10 @@
  * The repositories a restore reads a backup's objects from, in order: the one chosen
  * (repo-choice.ts), then the others that hold the same backup as stored. Each restore worker
  * thread keeps its own: when reading from the current repository fails in a way another copy can
- * cure, the task is run again from the next one, and the thread stays there.
+ * cure, the task is run again from the next one, and the thread stays there. The lanes of one
+ * thread (restore.ts lanesHere: two on the main thread) share it: a lane whose read failed on a
+ * copy another lane has already left runs its task again from the copy read now, and a copy
+ * another lane may still be reading is closed only at the end (close).
  *
  * What moves to the next copy (readFailure):
  * - 'unreachable': the store cannot be read (a storage driver's error, a network error, the
@@ -34,7 +37,8 @@ export function readFailure(err: unknown): 'unreachable' | 'damaged' | undefined
 
 export class RestoreSources {
   private index = 0;
-  private opened: Promise<Repository> | undefined;
+  /** The copies opened so far, by position (a lane may still read one the others have left). */
+  private readonly opened = new Map<number, Promise<Repository>>();
   constructor(
     private readonly sources: readonly RestoreSource[],
     private readonly open: (s: RepositorySettings) => Promise<Repository>,
@@ -52,32 +56,44 @@ export class RestoreSources {
     return this.index > 0;
   }
 
+  /** The position of the repository read now (0: the chosen one); what `next` takes as `from`. */
+  get position(): number {
+    return this.index;
+  }
+
   /** The repository read now (opened on first use). */
   repository(): Promise<Repository> {
-    this.opened ??= this.open(this.sources[this.index]!.settings);
-    return this.opened;
+    let r = this.opened.get(this.index);
+    if (!r) {
+      r = this.open(this.sources[this.index]!.settings);
+      this.opened.set(this.index, r);
+    }
+    return r;
   }
 
   /**
-   * After `err` from the current repository: move to the next one that holds the backup and
-   * return true (the caller runs the task again), or return false when `err` is not one another
-   * copy can cure, or no copy is left.
+   * After `err` from the repository at position `from` (default: the current one): move to the
+   * next one that holds the backup, unless another lane has already moved past `from`, and
+   * return true (the caller runs the task again from the current one); return false when `err`
+   * is not one another copy can cure, or no copy is left.
    */
-  async next(err: unknown, what: string): Promise<boolean> {
+  async next(err: unknown, what: string, from = this.index): Promise<boolean> {
     const kind = readFailure(err);
-    if (!kind || this.index + 1 >= this.sources.length) return false;
-    const from = this.current;
-    const old = this.opened;
-    this.opened = undefined;
-    this.index++;
-    await old?.then((r) => r.close()).catch(() => undefined);
+    if (!kind) return false;
+    if (from >= this.index) {
+      if (this.index + 1 >= this.sources.length) return false;
+      this.index++;
+    }
+    const failed = this.sources[from]!.name;
     const msg = err instanceof Error ? err.message : String(err);
-    if (kind === 'damaged') log.warn(`${from}: ${what} did not verify (${msg}): reading it from ${this.current} instead, checked against the same manifest`);
-    else log.warn(`${from}: unable to read ${what} (${msg}): reading it from ${this.current} instead`);
+    if (kind === 'damaged') log.warn(`${failed}: ${what} did not verify (${msg}): reading it from ${this.current} instead, checked against the same manifest`);
+    else log.warn(`${failed}: unable to read ${what} (${msg}): reading it from ${this.current} instead`);
     return true;
   }
 
   async close(): Promise<void> {
-    await this.opened?.then((r) => r.close()).catch(() => undefined);
+    const all = [...this.opened.values()];
+    this.opened.clear();
+    await Promise.all(all.map((r) => r.then((x) => x.close()).catch(() => undefined)));
   }
 }

@@ -275,13 +275,16 @@ export async function runRestoreTask(init: RestoreWorkerInit, task: RestoreTask,
     // A read another copy can cure runs the task again from the next repository (restore-sources.ts).
     for (;;) {
       const syncs = new SyncGroup();
+      const src = sourcesOf(init);
+      // The copy this attempt reads: another lane of this thread may move on meanwhile (restore-sources.ts).
+      const at = src.position;
       try {
         // The main thread's own repository until a failure moved this thread to another copy.
-        const res = await restoreTask(init, task, progress, syncs, sourcesOf(init).moved ? undefined : repo);
+        const res = await restoreTask(init, task, progress, syncs, at === 0 ? repo : undefined);
         await syncs.flush();
         return res;
       } catch (err) {
-        if (task.kind === 'empty' || !(await sourcesOf(init).next(err, taskText(task)))) throw err;
+        if (task.kind === 'empty' || !(await src.next(err, taskText(task), at))) throw err;
         credit += counted;
         counted = 0;
       } finally {

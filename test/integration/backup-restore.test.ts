@@ -99,8 +99,9 @@ async function backup(src: PgCluster, repo: string, extra: string[] = []): Promi
   );
 }
 
+// --jobs 3: worker threads restore too (a restore this small at --jobs 1 or 2 runs on the main thread alone: restore.ts lanesHere).
 async function restore(repo: string, ref: string, pgdata: string, extra: string[]): Promise<RestoreJson> {
-  return pgarkJsonOut<RestoreJson>(['restore', ref, '--repo', repo, '--stanza', STANZA, '--pgdata', pgdata, '--jobs', '2', '--no-progress', ...extra]);
+  return pgarkJsonOut<RestoreJson>(['restore', ref, '--repo', repo, '--stanza', STANZA, '--pgdata', pgdata, '--jobs', '3', '--no-progress', ...extra]);
 }
 
 async function listBackups(repo: string): Promise<BackupJson[]> {

@@ -104,7 +104,7 @@ describe.each(STORES)('encryption on $name', (store) => {
       const target = join(work, 'restored');
       await mkdir(target, { mode: 0o700 });
       await chownToRunAs(target);
-      await run(['restore', full.id, ...args, ...keyArgs, '--pgdata', target, '--jobs', '2', '--no-progress'], env);
+      await run(['restore', full.id, ...args, ...keyArgs, '--pgdata', target, '--jobs', '3', '--no-progress'], env); // worker threads read with the keys too
       expect((await readFile(join(target, tableFile))).includes(Buffer.from(MARK))).toBe(true);
       const conf = await readFile(join(target, 'postgresql.auto.conf'), 'utf8').catch(() => '');
       expect(conf).not.toContain(kek1);

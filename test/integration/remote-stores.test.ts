@@ -103,7 +103,7 @@ describe.each(REMOTE_STORES)('end to end on $name', (store) => {
       const target = join(work, 'restored');
       await mkdir(target, { mode: 0o700 });
       await chownToRunAs(target);
-      await run(['restore', 'latest', ...args, '--pgdata', target, '--target-name', 'e2e', '--target-action', 'promote', '--jobs', '2', '--no-progress'], env);
+      await run(['restore', 'latest', ...args, '--pgdata', target, '--target-name', 'e2e', '--target-action', 'promote', '--jobs', '3', '--no-progress'], env); // worker threads open the store too
       const copy = await PgCluster.fromDataDir(target, { name: `e2e-${store.name}-copy` });
       copy.serverEnv = { ...env, PGARK_STORAGE_STATS: '1', PGARK_PREFETCH: '0' };
       await copy.start({ timeoutSec: 180 });

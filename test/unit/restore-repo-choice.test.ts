@@ -122,10 +122,27 @@ describe('RestoreSources', () => {
     expect(await s.next(down, 'object 1')).toBe(true);
     expect(s.current).toBe('repo2');
     expect((await s.repository()).location).toBe('/b');
-    expect(o.closed).toEqual(['/a']);
+    // The copy left stays open (another lane of the thread may still read it) until close().
+    expect(o.closed).toEqual([]);
     // No copy left: the error stands.
     expect(await s.next(down, 'object 1')).toBe(false);
     expect(s.current).toBe('repo2');
+    await s.close();
+    expect(o.closed.sort()).toEqual(['/a', '/b']);
+  });
+
+  it('a failure on a copy another lane has already left runs the task again from the current one, without moving on', async () => {
+    const o = opener();
+    const s = new RestoreSources([{ name: 'repo', settings: settings('/a') }, { name: 'repo2', settings: settings('/b') }, { name: 'repo3', settings: settings('/c') }], o.open);
+    // Two lanes read from position 0; both fail there.
+    expect(s.position).toBe(0);
+    expect(await s.next(down, 'object 1', 0)).toBe(true);
+    expect(await s.next(down, 'object 2', 0)).toBe(true);
+    expect(s.current).toBe('repo2');
+    // A failure on repo2 itself moves on to repo3.
+    expect(await s.next(down, 'object 2', 1)).toBe(true);
+    expect(s.current).toBe('repo3');
+    expect(await s.next(new TypeError('bug'), 'object 3', 0)).toBe(false);
   });
 
   it('a damaged copy moves on (the next copy is checked against the same manifest); a local failure does not', async () => {

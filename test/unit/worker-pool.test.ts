@@ -13,7 +13,7 @@ import { parseLogLine } from '../../src/common/log-format.js';
 // The built pool (dist/): its threads start through dist/src/common/worker-entry.js, and the
 // fixture imports the built modules too, so the log settings are the built log module's.
 const built = (m: string) => new URL(`../../dist/src/common/${m}.js`, import.meta.url).href;
-const { runPool } = (await import(built('worker-pool'))) as typeof import('../../src/common/worker-pool.js');
+const { runLanes, runPool } = (await import(built('worker-pool'))) as typeof import('../../src/common/worker-pool.js');
 const { setLogCommand, setLogDestinations } = (await import(built('log'))) as typeof import('../../src/common/log.js');
 
 const dir = mkdtempSync(join(tmpdir(), 'pgark-pool-'));
@@ -102,5 +102,37 @@ describe('runPool', () => {
     expect(lines.map((l) => `${l.level} ${l.command} ${l.pid === process.pid} ${l.message}`).sort()).toEqual([
       'debug backup true from thread 1 (debug)', 'debug backup true from thread 2 (debug)', 'warn backup true from thread 1', 'warn backup true from thread 2',
     ]);
+  });
+});
+
+describe('runLanes', () => {
+  it('runs every task once, in order of taking, with at most `lanes` in flight on this thread', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const done: Array<[number, number]> = [];
+    await runLanes(2, [1, 2, 3, 4, 5], async (t) => {
+      most = Math.max(most, ++inFlight);
+      await new Promise((r) => setTimeout(r, 5 * t));
+      inFlight--;
+      return t * 10;
+    }, (r, t) => done.push([t, r]));
+    expect(done.map(([t]) => t).sort()).toEqual([1, 2, 3, 4, 5]);
+    for (const [t, r] of done) expect(r).toBe(t * 10);
+    expect(most).toBe(2);
+  });
+
+  it('after a failure takes no new task, lets the task in flight end, then throws the first error', async () => {
+    const started: string[] = [];
+    const ended: string[] = [];
+    const err = await runLanes(2, ['slow', 'fail', 'never'], async (t) => {
+      started.push(t);
+      if (t === 'fail') throw new Error('lane task failed on purpose');
+      await new Promise((r) => setTimeout(r, 50));
+      ended.push(t);
+      return t;
+    }, () => undefined).catch((e: unknown) => e);
+    expect((err as Error).message).toBe('lane task failed on purpose');
+    expect(started).toEqual(['slow', 'fail']);
+    expect(ended).toEqual(['slow']);
   });
 });

@@ -14,7 +14,8 @@ import { dataObjectKey } from '../../../src/repo/layout.js';
 import { readAll } from '../../../src/repo/object-stream.js';
 import { planRestore } from '../../../src/restore/plan.js';
 import { createPartFiles, finishPartFiles, layOut } from '../../../src/restore/restore.js';
-import { runRestoreTask, type RestoreWorkerInit } from '../../../src/restore/restore-worker.js';
+import { closeRestoreSources, runRestoreTask, type RestoreWorkerInit } from '../../../src/restore/restore-worker.js';
+import { runLanes } from '../../../src/common/worker-pool.js';
 import { backupDirectory, readTree, type BackedUp } from '../../helpers/memory-backup.js';
 import { memoryRepo, type MemoryRepo } from '../../helpers/memory-repo.js';
 import { EXCLUDED, syntheticFiles, writeFiles } from '../../helpers/synthetic-pgdata.js';
@@ -49,8 +50,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Restore b1's manifest reading repo (m1) first, then repo2 (m2) when `fallback`. */
-async function restore(fallback: boolean): Promise<{ target: string; reported: number; total: number }> {
+/** Restore b1's manifest reading repo (m1) first, then repo2 (m2) when `fallback`; `lanes`: that many tasks at once on this thread (runLanes). */
+async function restore(fallback: boolean, lanes = 1): Promise<{ target: string; reported: number; total: number }> {
   const target = join(dir, `restore-${++n}`);
   const init: RestoreWorkerInit = {
     settings: m1.settings(), repoName: 'repo', fallbacks: fallback ? [{ name: 'repo2', settings: m2.settings() }] : [],
@@ -61,7 +62,11 @@ async function restore(fallback: boolean): Promise<{ target: string; reported: n
   const { tasks, multi } = planRestore([b1.manifest]);
   await createPartFiles(init, multi);
   let reported = 0;
-  for (const t of tasks) await runRestoreTask(init, t, (bytes) => (reported += bytes));
+  try {
+    await runLanes(lanes, tasks, (t) => runRestoreTask(init, t, (bytes) => (reported += bytes)), () => undefined);
+  } finally {
+    await closeRestoreSources();
+  }
   await finishPartFiles(init, multi);
   return { target, reported, total: tasks.reduce((s, t) => s + t.bytes, 0) };
 }
@@ -106,6 +111,22 @@ describe('restore worker failover', () => {
     } finally {
       await m1.driver.put(key!, original);
       await m2.driver.put(key!, original);
+    }
+  });
+
+  it('two lanes on one thread whose first objects are both gone from repo move to repo2 once and finish there', async () => {
+    // The first two tasks (largest first) are read at the same time by the two lanes.
+    const { tasks } = planRestore([b1.manifest]);
+    const keys = tasks.slice(0, 2).map((t) => (t.kind === 'object' ? dataObjectKey('main', t.backup, t.n) : undefined));
+    expect(keys.every((k) => k !== undefined)).toBe(true);
+    const originals = await Promise.all(keys.map(async (k) => readAll(await m1.driver.get(k!), 1 << 24)));
+    await m1.driver.delete(keys as string[]);
+    try {
+      const r = await restore(true, 2);
+      expect(await readTree(r.target, copied)).toEqual(want);
+      expect(r.reported).toBe(r.total);
+    } finally {
+      for (const [i, k] of keys.entries()) await m1.driver.put(k!, originals[i]!);
     }
   });
 });

@@ -14,7 +14,7 @@ import { catalogKey, manifestKey } from '../../../src/repo/layout.js';
 import { readAll } from '../../../src/repo/object-stream.js';
 import { recoverySettings } from '../../../src/restore/recovery-conf.js';
 import { HOLD_BACK, HOLD_BACK_AS } from '../../../src/restore/restore-clean.js';
-import { checkTargetDirectory, layOut, remapTablespaces, selectBackup, writeConfiguration } from '../../../src/restore/restore.js';
+import { checkTargetDirectory, lanesHere, LANES_HERE_MAX_BYTES, layOut, remapTablespaces, runRestore, selectBackup, writeConfiguration } from '../../../src/restore/restore.js';
 import type { RestoreWorkerInit } from '../../../src/restore/restore-worker.js';
 import { backupDirectory, readTree, restoreFiles, type BackedUp } from '../../helpers/memory-backup.js';
 import { memoryRepo, SEG, type MemoryRepo } from '../../helpers/memory-repo.js';
@@ -153,5 +153,30 @@ describe('the steps in runRestore order', () => {
     await expect(remapTablespaces(manifest, NO_FLAGS)).rejects.toThrow(ConfigError);
     await expect(remapTablespaces(manifest, NO_FLAGS)).rejects.toThrow(/tablespace directory '.*ts-busy' \(tablespace 16400\) is not empty/);
     expect(await remapTablespaces(manifest, { tablespaceMap: [], delta: true, force: false })).toEqual({ 16400: loc });
+  });
+});
+
+describe('a small restore runs on this thread (lanesHere)', () => {
+  it('takes --jobs 1 and 2 up to LANES_HERE_MAX_BYTES here; larger restores and --jobs 3 or more start worker threads', () => {
+    const table: Array<[number, number, boolean]> = [
+      [1, 0, true], [2, 0, true], [2, LANES_HERE_MAX_BYTES, true], [1, LANES_HERE_MAX_BYTES, true],
+      [2, LANES_HERE_MAX_BYTES + 1, false], [1, LANES_HERE_MAX_BYTES + 1, false], [3, 0, false], [8, 1024, false],
+    ];
+    for (const [jobs, bytes, here] of table) expect(lanesHere(jobs, bytes), `${jobs} jobs, ${bytes} bytes`).toBe(here);
+  });
+
+  it('runRestore at --jobs 2 writes the incremental byte for byte without a worker thread (one could not reach a store in memory)', async () => {
+    const target = join(dir, 'run-restore-lanes');
+    // As root, restore gives the files to an unprivileged user (test/helpers/pg-cluster.ts's).
+    const owner = process.getuid?.() === 0 ? { owner: process.env['PGARK_TEST_PG_USER'] || 'postgres' } : {};
+    const out = await runRestore(m.repo, { ...m.settings(), jobs: 2, jobsExplicit: true }, {
+      ref: 'latest', pgdata: target, target: {}, standby: false, keepArchive: false, tablespaceMap: [], jobs: 2, delta: false, force: false, progress: false, ...owner,
+    });
+    expect(out.backup.id).toBe(I);
+    const got = await readTree(target, copied);
+    got.delete('postgresql.auto.conf');
+    got.delete('recovery.signal');
+    expect([...got.keys()].sort()).toEqual([...atIncr.keys()].sort());
+    for (const [p, b] of atIncr) expect(got.get(p)!.equals(b), p).toBe(true);
   });
 });

@@ -1,0 +1,59 @@
+// What `pgark restore` and `pgark backup` load (issue 17 items 2 and 4): each command loads only
+// its own command group (src/cli/main.ts COMMAND_GROUPS), never another command's modules, a
+// cloud SDK for a file system repository, or (restore) the PostgreSQL client. Every module costs
+// start-up CPU and memory (bench/results/restore.md). Structural, not timed: the set of modules
+// is recorded by a preload hook, as in wal-call-modules.test.ts. The commands stop early (no
+// backup in the repository, no server to connect to): by then the command's module graph is loaded.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const BIN = join(ROOT, 'bin/pgark.js');
+const dir = mkdtempSync(join(tmpdir(), 'pgark-command-modules-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const HOOK = join(dir, 'hook.mjs');
+writeFileSync(
+  HOOK,
+  `import { registerHooks } from 'node:module';
+import { writeFileSync } from 'node:fs';
+const files = new Set();
+registerHooks({ load(url, context, next) { files.add(url); return next(url, context); } });
+process.on('exit', () => writeFileSync(process.env.MODULES_OUT, JSON.stringify([...files])));
+`,
+);
+writeFileSync(join(dir, 'none.conf'), '');
+
+function loaded(name: string, args: string[], env: Record<string, string> = {}): { files: string[]; stderr: string } {
+  const out = join(dir, `modules-${name}.json`);
+  const r = spawnSync(process.execPath, ['--import', HOOK, BIN, ...args], { env: { ...process.env, ...env, MODULES_OUT: out, PGARK_CONFIG: join(dir, 'none.conf') }, encoding: 'utf8', timeout: 120_000 });
+  return { files: JSON.parse(readFileSync(out, 'utf8')) as string[], stderr: r.stderr };
+}
+
+const SDKS = /\/node_modules\/(@aws-sdk|@smithy|@azure|@google-cloud|google-auth-library|gaxios|ssh2)\//;
+const pgarkDir = (f: string): string | undefined => /\/dist\/src\/([^/]+)\//.exec(f)?.[1];
+
+describe('modules of pgark restore and pgark backup (file system repository)', () => {
+  const repo = join(dir, 'repo');
+  it('restore loads the restore modules and no backup, agent, receiver, PostgreSQL client or cloud SDK', () => {
+    expect(spawnSync(process.execPath, [BIN, 'repo', 'create', '--repo', repo], { encoding: 'utf8' }).status).toBe(0);
+    const m = loaded('restore', ['restore', 'latest', '--repo', repo, '--pgdata', join(dir, 'target'), '--no-progress']);
+    expect(m.stderr).toMatch(/no backup/i); // it got as far as the repository's catalog
+    expect(m.files.some((f) => f.endsWith('/dist/src/restore/restore.js'))).toBe(true);
+    const dirs = new Set(m.files.map(pgarkDir).filter((d) => d !== undefined));
+    for (const other of ['backup', 'agent', 'receiver', 'logical', 'drill', 'ops', 'protocol']) expect(dirs.has(other), other).toBe(false);
+    expect(m.files.filter((f) => SDKS.test(f) || /\/node_modules\/(pg|pg-protocol)\//.test(f))).toEqual([]);
+  });
+
+  it('backup loads the backup modules and no restore, agent, receiver or cloud SDK', () => {
+    // No server listens on this socket: backup stops at its connection, after loading its modules.
+    const m = loaded('backup', ['backup', '--repo', repo, '--pgdata', join(dir, 'pgdata'), '--no-progress'], { PGHOST: dir, PGPORT: '1' });
+    expect(m.files.some((f) => f.endsWith('/dist/src/backup/backup.js'))).toBe(true);
+    const dirs = new Set(m.files.map(pgarkDir).filter((d) => d !== undefined));
+    for (const other of ['restore', 'agent', 'receiver', 'logical', 'drill', 'ops', 'protocol']) expect(dirs.has(other), other).toBe(false);
+    expect(m.files.filter((f) => SDKS.test(f))).toEqual([]);
+  });
+});

@@ -19,7 +19,7 @@ import type { Client } from 'pg';
 import { ConfigError, PgarkError } from '../common/errors.js';
 import { log, PhaseTimer } from '../common/log.js';
 import { Progress } from '../common/progress.js';
-import { runPool } from '../common/worker-pool.js';
+import { runLanes, runPool } from '../common/worker-pool.js';
 import type { RepositorySettings, Settings } from '../config/resolve.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
 import { connectPg } from '../pg/connect.js';
@@ -263,27 +263,6 @@ async function copyDataFiles(repo: Repository, init: BackupWorkerInit, jobs: num
   }
   finishParts(copied.files.values());
   return copied;
-}
-
-/**
- * Run `tasks` in `lanes` concurrent loops on this thread, in order. After a failure no lane takes
- * a new task; the tasks in flight end by themselves (a store removes what it half wrote), then
- * the first error is thrown.
- */
-export async function runLanes<T, R>(lanes: number, tasks: readonly T[], run: (task: T) => Promise<R>, done: (result: R) => void): Promise<void> {
-  let next = 0;
-  let failed: { err: unknown } | undefined;
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(lanes, tasks.length)) }, async () => {
-    while (!failed && next < tasks.length) {
-      const task = tasks[next++]!;
-      try {
-        done(await run(task));
-      } catch (err) {
-        failed ??= { err };
-      }
-    }
-  }));
-  if (failed) throw failed.err;
 }
 
 /**

@@ -135,4 +135,17 @@ describe('runLanes', () => {
     expect(started).toEqual(['slow', 'fail']);
     expect(ended).toEqual(['slow']);
   });
+
+  it('more lanes than tasks, and no tasks', async () => {
+    const seen: number[] = [];
+    await runLanes(4, [7], async (t) => t, (r) => seen.push(r));
+    await runLanes(2, [], async (t: number) => t, (r) => seen.push(r));
+    expect(seen).toEqual([7]);
+  });
+
+  it('an error thrown by the result callback fails the run too', async () => {
+    await expect(runLanes(1, [1, 2], async (t) => t, (r) => {
+      if (r === 1) throw new Error('fold failed');
+    })).rejects.toThrow('fold failed');
+  });
 });

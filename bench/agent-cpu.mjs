@@ -4,7 +4,10 @@
 // segment has its push record. Load-independent figures: user + system CPU and %M of the agent
 // process (start-up included, ~0.3 s). Alternate builds to compare them:
 //
-//   node bench/agent-cpu.mjs [--root PGARK_CHECKOUT] [--jobs N] [--wal-dir DIR] [--segments 15] [--runs 3] [--cpu-prof DIR]
+//   node bench/agent-cpu.mjs [--root PGARK_CHECKOUT] [--jobs N] [--wal-dir DIR] [--segments 15] [--runs 3] [--cpu-prof DIR] [--perf FILE]
+//
+// --perf FILE: the agent runs under `perf record -F 999 -g` (every thread, JIT frames named by
+// --perf-basic-prof); `node bench/perf-where.mjs FILE --agent` then says where its CPU went.
 //
 // Prints one JSON line per run and the medians.
 import { execFileSync, spawn } from 'node:child_process';
@@ -19,6 +22,7 @@ const root = opt('--root', ROOT);
 const jobs = opt('--jobs', null);
 const runs = Number(opt('--runs', '3'));
 const prof = opt('--cpu-prof', null);
+const perf = opt('--perf', null);
 const want = Number(opt('--segments', '15'));
 const walDir = opt('--wal-dir', '/tmp/pgark-agent-cpu-wal');
 if (!existsSync(walDir) || readdirSync(walDir).length === 0) {
@@ -38,7 +42,7 @@ async function once(label) {
   const repo = join(w, 'repo');
   execFileSync(NODE, [join(root, 'bin/pgark.js'), 'repo', 'create', '--repo', repo], { stdio: 'ignore' });
   const tf = join(w, 'time.txt');
-  const args = ['-f', '%M %e %U %S', '-o', tf, NODE, ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []), join(root, 'bin/pgark.js'), 'agent', '--pgdata', pg, '--repo', repo, '--stanza', 'main', '--poll-ms', '200', ...(jobs ? ['--jobs', jobs] : [])];
+  const args = ['-f', '%M %e %U %S', '-o', tf, ...(perf ? ['perf', 'record', '-F', '999', '-g', '-q', '-o', perf, '--', NODE, '--perf-basic-prof'] : [NODE]), ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []), join(root, 'bin/pgark.js'), 'agent', '--pgdata', pg, '--repo', repo, '--stanza', 'main', '--poll-ms', '200', ...(jobs ? ['--jobs', jobs] : [])];
   const t0 = Date.now();
   const child = spawn(TIME, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
@@ -52,7 +56,8 @@ async function once(label) {
     await new Promise((r) => setTimeout(r, 20));
   }
   const wall = (Date.now() - t0) / 1000;
-  const pid = Number(execFileSync('pgrep', ['-P', String(child.pid)]).toString().trim().split('\n')[0]);
+  let pid = Number(execFileSync('pgrep', ['-P', String(child.pid)]).toString().trim().split('\n')[0]);
+  if (perf) pid = Number(execFileSync('pgrep', ['-P', String(pid)]).toString().trim().split('\n')[0]); // perf's child: the agent
   process.kill(pid, 'SIGTERM');
   await exited;
   const [rss, , u, s] = readFileSync(tf, 'utf8').trim().split('\n').at(-1).split(' ').map(Number);

@@ -163,7 +163,11 @@ export class Repository {
   async putPlainEncoded(key: string, open: () => EncodedObject | Promise<EncodedObject>, o: { ifAbsent?: boolean } = {}): Promise<EncodeResult | undefined> {
     await this.checkMarker();
     if ((await this.cipher.forWrite(key)) !== undefined) return undefined;
-    return this.putEncodedWith(key, o.ifAbsent ?? false, async () => open());
+    return this.putEncodedWith(key, o.ifAbsent ?? false, async () => {
+      // The encoder reads the source itself: its own errors (a failed read, refused bytes) are the cause.
+      const e = await open();
+      return { ...e, source: e.stream };
+    });
   }
 
   private async putEncodedWith(key: string, ifAbsent: boolean, open: () => Promise<EncodedObject & { source?: Readable }>): Promise<EncodeResult> {

@@ -1,7 +1,8 @@
 /**
  * The stored object of one local WAL file in one pass, without a stream pipeline: each 1 MiB
- * of the file is read into a pooled buffer, checked (segment-check.ts), hashed (sha256, for the
- * trailer) and compressed as one lz4 frame on the libuv threadpool (two frames in flight), and
+ * of the file is read into a pooled buffer, compressed as one lz4 frame on the libuv threadpool
+ * (two frames in flight) while this thread checks it (segment-check.ts) and hashes it (sha256,
+ * for the trailer), and
  * the object's bytes come out as few, large buffers (the object header with the first frame's
  * head, each block, each frame's end mark with the next frame's head, the last end mark with
  * the trailer), so the store writes about two buffers per MiB.
@@ -117,10 +118,16 @@ export async function encodeSegmentObject(
         }
         const last = got < buf.length;
         const data = buf.subarray(0, got);
+        if (lz4 && got > 0) {
+          // Compressed on the pool while this thread checks and hashes the same bytes (only read by both).
+          const block = lz4.compressLz4Block(data);
+          block.catch(() => undefined); // delivered by frameOut; no unhandled-rejection report meanwhile
+          inFlight.push({ block, input: buf, data });
+        }
         try {
           check(data, last);
         } catch (err) {
-          releaseBuffer(buf);
+          if (!lz4 || got === 0) releaseBuffer(buf); // else released after its compression (finally)
           throw err;
         }
         hash.update(data);
@@ -135,9 +142,6 @@ export async function encodeSegmentObject(
           }
           if (out.length > 0) yield emit(out);
         } else if (got > 0) {
-          const block = lz4.compressLz4Block(data);
-          block.catch(() => undefined); // delivered by frameOut; no unhandled-rejection report meanwhile
-          inFlight.push({ block, input: buf, data });
           while (inFlight.length >= MAX_IN_FLIGHT || (last && inFlight.length > 0)) yield* frameOut();
         } else {
           releaseBuffer(buf);

@@ -147,9 +147,10 @@ export class Repository {
   async putObject(key: string, openRaw: () => Readable, o: PutObjectOptions): Promise<EncodeResult> {
     await this.checkMarker();
     const enc = await this.cipher.forWrite(key);
-    return this.putEncodedWith(key, o.ifAbsent ?? false, async () => {
+    return this.putEncodedWith(key, o.ifAbsent ?? false, async (onSourceError) => {
       const source = openRaw();
-      return { source, ...(await encodeObject(source, o.codec, o.level, enc)) };
+      source.on('error', onSourceError);
+      return encodeObject(source, o.codec, o.level, enc);
     });
   }
 
@@ -163,25 +164,26 @@ export class Repository {
   async putPlainEncoded(key: string, open: () => EncodedObject | Promise<EncodedObject>, o: { ifAbsent?: boolean } = {}): Promise<EncodeResult | undefined> {
     await this.checkMarker();
     if ((await this.cipher.forWrite(key)) !== undefined) return undefined;
-    return this.putEncodedWith(key, o.ifAbsent ?? false, async () => {
+    return this.putEncodedWith(key, o.ifAbsent ?? false, async (onSourceError) => {
       // The encoder reads the source itself: its own errors (a failed read, refused bytes) are the cause.
       const e = await open();
-      return { ...e, source: e.stream };
+      e.stream.on('error', onSourceError);
+      return e;
     });
   }
 
-  private async putEncodedWith(key: string, ifAbsent: boolean, open: () => Promise<EncodedObject & { source?: Readable }>): Promise<EncodeResult> {
+  /** `open(onSourceError)` encodes the object afresh (per attempt) and reports its source's errors to `onSourceError`. */
+  private async putEncodedWith(key: string, ifAbsent: boolean, open: (onSourceError: (err: unknown) => void) => Promise<EncodedObject>): Promise<EncodeResult> {
     // What an earlier attempt encoded: when that attempt's put was stored but its answer lost
     // (a transient error after the store committed), a retried put-if-absent finds the object
     // there. If it holds exactly our content, it is our own write, not someone else's.
     let encoded: EncodeResult | undefined;
     return withRetry(`store '${key}'`, this.retry, async (attempt) => {
-      const { stream, done, source } = await open();
       // An error of the source itself (the local file cannot be read) is the cause of whatever
       // the encoder and the put then report. (The source also sees the abort that follows a
       // failed put: that one is a consequence, not a cause.)
       let sourceError: unknown;
-      source?.on('error', (err) => {
+      const { stream, done } = await open((err) => {
         if (!isStreamTeardown(err)) sourceError ??= err;
       });
       void done.then((r) => (encoded = r), () => undefined);

@@ -36,7 +36,15 @@ function categorise(frames) {
   return 'runtime other (node, V8, libuv)';
 }
 
-export function whereSeconds(file, hz = 999) {
+/** --agent: the agent compresses (lz4_flex's encoder) and writes repository files: labels for that. */
+const AGENT_LABELS = new Map([
+  ['decompress (lz4)', 'compress (lz4)'],
+  ['read (repository files)', 'read (WAL segments)'],
+  ['write (data directory)', 'write (repository files)'],
+  ['JS: restore loop, frame parsing, promises (JIT and builtins)', 'JS: agent loop, page checks, streams, promises (JIT and builtins)'],
+]);
+
+export function whereSeconds(file, hz = 999, labels = new Map()) {
   const out = execFileSync('perf', ['script', '-i', file, '-F', 'comm,tid,ip,sym,dso'], { encoding: 'utf8', maxBuffer: 1024 * 2 ** 20, stdio: ['ignore', 'pipe', 'ignore'] });
   const by = new Map();
   let samples = 0;
@@ -44,7 +52,8 @@ export function whereSeconds(file, hz = 999) {
     const lines = block.split('\n').filter((l) => l.trim() !== '');
     if (lines.length === 0) continue;
     const frames = lines.slice(1).map((l) => l.trim().replace(/^[0-9a-f]+ /, ''));
-    const cat = categorise(frames);
+    const cat0 = categorise(frames);
+    const cat = labels.get(cat0) ?? cat0;
     by.set(cat, (by.get(cat) ?? 0) + 1);
     samples++;
   }
@@ -54,7 +63,7 @@ export function whereSeconds(file, hz = 999) {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [file, hzArg] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
   const hz = Number(hzArg ?? 999);
-  const { seconds, by } = whereSeconds(file, hz);
+  const { seconds, by } = whereSeconds(file, hz, process.argv.includes('--agent') ? AGENT_LABELS : new Map());
   console.log(`| category | CPU s | share |\n|---|---|---|`);
   for (const [k, v] of [...by].sort((a, b) => b[1] - a[1])) console.log(`| ${k} | ${v.toFixed(2)} | ${((100 * v) / seconds).toFixed(1)} % |`);
   console.log(`| **total** | **${seconds.toFixed(2)}** | |`);

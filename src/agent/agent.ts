@@ -24,6 +24,7 @@ import { readdir, rm, stat, mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArchiveMismatchError, causeText, LockedError } from '../common/errors.js';
 import { log } from '../common/log.js';
+import { setGarbageBudget } from '../common/gc-budget.js';
 import { lockOwner, tryLock } from '../common/pid-lock.js';
 import type { Settings } from '../config/resolve.js';
 import type { CodecName } from '../io/codec.js';
@@ -46,6 +47,8 @@ const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 30_000;
 /** How often the backlog of an async repository is looked at (and filled, when it is reachable). */
 export const FILL_EVERY_MS = 5000;
+/** Dropped buffers (lz4 blocks) between the agent's minor collections (common/gc-budget.ts). */
+const AGENT_GARBAGE_BUDGET = 16 * 1024 * 1024;
 /** Backlog files filled per async repository and round. */
 const FILL_PER_ROUND = 64;
 
@@ -77,6 +80,21 @@ async function readySegments(walDir: string): Promise<{ names: string[]; oldestA
   return { names, oldestAgeSec };
 }
 
+/**
+ * Whether `name`, listed as ready and without a record when the round began, still needs storing
+ * now that the agent holds its lock: a look-ahead worker (started by a full wal-push call before
+ * the agent ran) may have stored it and written its record since, or PostgreSQL may have archived
+ * it (its `.ready` gone). Pushing it then would only find it stored and hash the local file again
+ * (~15 ms of CPU per segment; bench/results/agent.md: 11-17 of 48 segments per drain).
+ */
+export async function stillToPush(walDir: string, recordDir: string, name: string): Promise<boolean> {
+  const [record, ready] = await Promise.all([
+    stat(join(recordDir, name)).then(() => true, () => false),
+    stat(join(walDir, 'archive_status', `${name}.ready`)).then(() => true, () => false),
+  ]);
+  return !record && ready;
+}
+
 /** What the agent reads: the push target, the codec and level, and its parallelism. */
 export type AgentSettings = Pick<Settings, 'repo' | 'stanza' | 'moreRepos' | 'codec' | 'codecExplicit' | 'compressLevel' | 'jobs'>;
 
@@ -89,6 +107,10 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
     throw new LockedError(`another pgark agent (pid ${await lockOwner(agentPidPath(walDir))}) serves '${walDir}'`);
   }
   const records = new PushRecords(walDir);
+  // lz4-napi's blocks die young: a minor collection every 16 MiB of them frees them for a
+  // fraction of a full one's CPU; every 8th is a full one, for what a minor one promoted
+  // (bench/results/agent.md: −15% CPU against a full collection every 32 MiB, same peak RSS).
+  setGarbageBudget(AGENT_GARBAGE_BUDGET, 'minor', 8);
   // Records name the repository (or the set of them) and stanza they were stored in: an
   // archive_command pointing elsewhere never takes them for its own.
   const target = setPushTarget(settings);
@@ -198,6 +220,10 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
         if (recorded.has(name) || inFlight.has(name)) continue;
         if ((retryAt.get(name)?.at ?? 0) > now) continue;
         if (!(await tryLock(pushLockPath(walDir, name)))) continue; // a look-ahead worker has it
+        if (!(await stillToPush(walDir, records.dir, name))) {
+          await rm(pushLockPath(walDir, name), { force: true });
+          continue;
+        }
         inFlight.add(name);
         void pushOne(name);
       }

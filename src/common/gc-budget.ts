@@ -20,6 +20,9 @@ let gcFn: GcFunction | null | undefined;
 let dropped = 0;
 let budget = GARBAGE_BUDGET;
 let collection: 'major' | 'minor' = 'major';
+/** With minor collections: every n-th one is a full one (0: never). */
+let majorEvery = 0;
+let minorCount = 0;
 
 /**
  * This thread's budget and kind of collection instead of GARBAGE_BUDGET and a full one. A
@@ -29,9 +32,11 @@ let collection: 'major' | 'minor' = 'major';
  * the same CPU; full collections every 4 MiB would save 2-8 MiB on a file system too, but cost
  * 20-30% more CPU per call (~25 ms each, 60 with the S3 SDK's modules in the heap).
  */
-export function setGarbageBudget(bytes: number, type: 'major' | 'minor' = 'major'): void {
+export function setGarbageBudget(bytes: number, type: 'major' | 'minor' = 'major', fullEvery = 0): void {
   budget = bytes;
   collection = type;
+  majorEvery = fullEvery;
+  minorCount = 0;
 }
 
 /** The budget of a process that moves one file (wal-push, wal-fetch), with minor collections. */
@@ -55,5 +60,10 @@ export function noteGarbage(bytes: number): void {
   dropped += bytes;
   if (dropped < budget) return;
   dropped = 0;
-  gc()?.({ type: collection });
+  let type = collection;
+  if (type === 'minor' && majorEvery > 0 && ++minorCount >= majorEvery) {
+    minorCount = 0;
+    type = 'major';
+  }
+  gc()?.({ type });
 }

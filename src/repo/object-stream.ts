@@ -86,6 +86,12 @@ class Framer extends Transform {
   }
 }
 
+/** A stored object's bytes as they are produced, and its trailer once all of them were. */
+export interface EncodedObject {
+  stream: Readable;
+  done: Promise<EncodeResult>;
+}
+
 /**
  * Encode `raw` into a stored-object stream. `done` resolves with sizes and sha256 once the
  * whole stream has been produced (and rejects if the source fails).
@@ -95,7 +101,7 @@ export async function encodeObject(
   codecName: CodecName,
   level?: number,
   enc?: EncryptWith,
-): Promise<{ stream: Readable; done: Promise<EncodeResult> }> {
+): Promise<EncodedObject> {
   const codec = await loadCodec(codecName);
   const tap = new HashTap();
   const framer = new Framer(codecName, tap, enc);

@@ -9,7 +9,7 @@ import { AlreadyExistsError, ArchiveMismatchError, IntegrityError, NotARepositor
 import { retryDelayMs, waitToRetry, withRetry, type RetryPolicy } from '../common/retry.js';
 import type { CodecName } from '../io/codec.js';
 import type { InPlaceFile, ObjectInfo, Op, StorageDriver } from '../../storage-drivers/types.js';
-import { decodeObject, encodeObject, type DecodeOptions, encodeSmallObject, readAll, trailerFromTail, type DecodedStream, type EncodeResult } from './object-stream.js';
+import { decodeObject, encodeObject, type DecodeOptions, encodeSmallObject, readAll, trailerFromTail, type DecodedStream, type EncodeResult, type EncodedObject } from './object-stream.js';
 import { keyedDigest } from './chunk-cipher.js';
 import { openObjectReader, type ObjectReader } from './object-reader.js';
 import { keyringKey, RepoCipher, type KeySource } from './repo-cipher.js';
@@ -146,25 +146,50 @@ export class Repository {
   /** Store `openRaw()`'s bytes as a checksummed object. Retries reopen the source. */
   async putObject(key: string, openRaw: () => Readable, o: PutObjectOptions): Promise<EncodeResult> {
     await this.checkMarker();
+    const enc = await this.cipher.forWrite(key);
+    return this.putEncodedWith(key, o.ifAbsent ?? false, async (onSourceError) => {
+      const source = openRaw();
+      source.on('error', onSourceError);
+      return encodeObject(source, o.codec, o.level, enc);
+    });
+  }
+
+  /**
+   * putObject for a caller that encodes a plain object itself (wal/segment-object.ts, the one-pass
+   * encoder of the agent's and wal-push's segments): `open()` returns the stored bytes (header,
+   * payload, trailer of object-format.ts) and, once all are produced, their trailer. Same contract
+   * as putObject (retried; reopened per attempt). undefined, with nothing stored, when the stanza
+   * encrypts `key`: the caller then uses putObject.
+   */
+  async putPlainEncoded(key: string, open: () => EncodedObject | Promise<EncodedObject>, o: { ifAbsent?: boolean } = {}): Promise<EncodeResult | undefined> {
+    await this.checkMarker();
+    if ((await this.cipher.forWrite(key)) !== undefined) return undefined;
+    return this.putEncodedWith(key, o.ifAbsent ?? false, async (onSourceError) => {
+      // The encoder reads the source itself: its own errors (a failed read, refused bytes) are the cause.
+      const e = await open();
+      e.stream.on('error', onSourceError);
+      return e;
+    });
+  }
+
+  /** `open(onSourceError)` encodes the object afresh (per attempt) and reports its source's errors to `onSourceError`. */
+  private async putEncodedWith(key: string, ifAbsent: boolean, open: (onSourceError: (err: unknown) => void) => Promise<EncodedObject>): Promise<EncodeResult> {
     // What an earlier attempt encoded: when that attempt's put was stored but its answer lost
     // (a transient error after the store committed), a retried put-if-absent finds the object
     // there. If it holds exactly our content, it is our own write, not someone else's.
     let encoded: EncodeResult | undefined;
-    const enc = await this.cipher.forWrite(key);
     return withRetry(`store '${key}'`, this.retry, async (attempt) => {
-      const raw = openRaw();
       // An error of the source itself (the local file cannot be read) is the cause of whatever
       // the encoder and the put then report. (The source also sees the abort that follows a
       // failed put: that one is a consequence, not a cause.)
       let sourceError: unknown;
-      raw.on('error', (err) => {
+      const { stream, done } = await open((err) => {
         if (!isStreamTeardown(err)) sourceError ??= err;
       });
-      const { stream, done } = await encodeObject(raw, o.codec, o.level, enc);
       void done.then((r) => (encoded = r), () => undefined);
       try {
         try {
-          await this.driver.put(key, stream, { ifAbsent: o.ifAbsent ?? false });
+          await this.driver.put(key, stream, { ifAbsent });
         } catch (putError) {
           // The encoder then fails too (its consumer went away: an AbortError or a premature
           // close), and that must not hide why the put failed (ENOSPC, EACCES, a transient

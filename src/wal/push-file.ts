@@ -16,6 +16,7 @@ import { auditEvent, type AuditEvent } from './audit.js';
 import { checkedWalStream } from './checked-stream.js';
 import type { LocalWalFile } from './inspect-local.js';
 import { SegmentShapeError } from './segment-check.js';
+import { encodeSegmentObject, onePassCodec } from './segment-object.js';
 import { isSegmentOrPartialName } from '../pg/wal-names.js';
 
 /** What a push needs of a local file (the path, its WAL name and its expected size). */
@@ -52,8 +53,11 @@ async function compareExisting(repo: Repository, key: string, file: WalFileToPus
   );
 }
 
-/** 1 MiB read buffers, reused across the files one process pushes (see pooled-file-stream.ts). */
-const readPool = new BufferPool(1024 * 1024, 4);
+/**
+ * 1 MiB read buffers, reused across the files one process pushes (see pooled-file-stream.ts):
+ * up to three per segment in flight (segment-object.ts), several segments at once in the agent.
+ */
+const readPool = new BufferPool(1024 * 1024, 8);
 
 export async function pushWalFile(repo: Repository, file: WalFileToPush, o: PushOptions): Promise<PushResult> {
   const started = Date.now();
@@ -63,9 +67,19 @@ export async function pushWalFile(repo: Repository, file: WalFileToPush, o: Push
   // The checker's verdict of the last attempt: it fails the upload, whatever error the store reports for that.
   let refused: SegmentShapeError | undefined;
   try {
-    const r = await repo.putObject(key, () => {
+    const target = { name: file.name, size: file.size };
+    const onRefused = (err: SegmentShapeError): void => {
+      refused = err;
+    };
+    // lz4 and none in a plain stanza: encoded in one pass (segment-object.ts); else the stream pipeline.
+    const r = (onePassCodec(o.codec)
+      ? await repo.putPlainEncoded(key, () => {
+        refused = undefined;
+        return encodeSegmentObject(file.path, target, o.codec, readPool, onRefused);
+      }, { ifAbsent: true })
+      : undefined) ?? await repo.putObject(key, () => {
       refused = undefined;
-      return checkedWalStream(pooledFileStream(file.path, readPool), { name: file.name, size: file.size }, (err) => (refused = err));
+      return checkedWalStream(pooledFileStream(file.path, readPool), target, onRefused);
     }, { codec: o.codec, level: o.level, ifAbsent: true });
     return { status: 'stored', size: r.rawSize, storedSize: r.storedSize, sha256: r.sha256, event: auditEvent('push', file.name, started, { size: r.rawSize, storedSize: r.storedSize, sha256: r.sha256 }) };
   } catch (err) {

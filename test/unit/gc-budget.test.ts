@@ -116,4 +116,25 @@ describe('garbage budget', () => {
       setGarbageBudget(GARBAGE_BUDGET, 'major');
     }
   });
+
+  it("the agent's budget: minor collections, every n-th one a full one", async () => {
+    const kinds: number[] = [];
+    const obs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) kinds.push((e as unknown as { detail: { kind: number } }).detail.kind);
+    });
+    obs.observe({ entryTypes: ['gc'] });
+    try {
+      setGarbageBudget(MiB, 'minor', 4);
+      await tick();
+      kinds.length = 0;
+      for (let i = 0; i < 8; i++) noteGarbage(MiB); // eight budgets: six minor collections, two full ones
+      await tick();
+      await tick();
+      expect(kinds.filter((k) => k === constants.NODE_PERFORMANCE_GC_MAJOR).length).toBeGreaterThanOrEqual(2);
+      expect(kinds.filter((k) => k === constants.NODE_PERFORMANCE_GC_MINOR).length).toBeGreaterThanOrEqual(6);
+    } finally {
+      obs.disconnect();
+      setGarbageBudget(GARBAGE_BUDGET, 'major');
+    }
+  });
 });

@@ -1,12 +1,18 @@
 // Repository.putObject reports why a put failed, not the encoder's AbortError that follows it
 // (issue 14 item 8): the driver's error wins, a transient one is retried, and an error of the
-// source (a local file that cannot be read) is reported as itself.
+// source (a local file that cannot be read) is reported as itself; the same for putPlainEncoded.
 import { Readable } from 'node:stream';
 import { setImmediate as tick } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ExitCode, exitCodeOf, StorageError } from '../../src/common/errors.js';
 import { Repository } from '../../src/repo/repository.js';
 import type { PutOptions, StorageDriver } from '../../storage-drivers/types.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BufferPool } from '../../src/io/buffer-pool.js';
+import { encodeSegmentObject } from '../../src/wal/segment-object.js';
+import { fakeSegment } from '../helpers/wal-bytes.js';
 
 /** Bytes that do not compress away, so the encoder has a stream to feed for a while. */
 function source(size = 4 * 1024 * 1024): Readable {
@@ -92,5 +98,52 @@ describe('Repository.putObject keeps the cause of a failed put', () => {
   it('an error that is neither pgark\'s nor a system error stays internal', () => {
     expect(exitCodeOf(new TypeError('x is undefined'))).toBe(ExitCode.INTERNAL);
     expect(exitCodeOf(Object.assign(new Error('aborted'), { name: 'AbortError', code: 'ABORT_ERR' }))).toBe(ExitCode.INTERNAL);
+  });
+});
+
+describe('Repository.putPlainEncoded (the one-pass segment encoder) keeps the cause the same way', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgark-put-plain-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const MiB = 1024 * 1024;
+  const pool = new BufferPool(MiB, 4);
+  const name = '000000010000000000000003';
+  const path = join(dir, name);
+  writeFileSync(path, fakeSegment(3n, { walSegmentSize: 4 * MiB }));
+  const open = (p = path) => () => encodeSegmentObject(p, { name, size: 4 * MiB }, 'lz4', pool);
+
+  it('ENOSPC from the driver wins over the encoder abort', async () => {
+    const driver = fakeDriver(failingPut(enospc));
+    const err = await new Repository(driver, 'main', policy).putPlainEncoded('main/x', open()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as Error).message).toMatch(/ENOSPC/);
+    expect(driver.puts).toBe(1);
+  });
+
+  it('a transient error is retried with a fresh encoder, and the retry stores every byte', async () => {
+    let n = 0;
+    const driver = fakeDriver(async (p, body, o) => {
+      if (++n === 1) return failingPut(() => new StorageError('fake', 'connection reset', { transient: true }))(p, body, o);
+      let size = 0;
+      for await (const c of body as Readable) size += (c as Buffer).length;
+      return { size };
+    });
+    const r = await new Repository(driver, 'main', policy).putPlainEncoded('main/x', open());
+    expect(driver.puts).toBe(2);
+    expect(r?.rawSize).toBe(4 * MiB);
+    expect(r?.storedSize).toBeGreaterThan(4 * MiB); // random bytes: stored frames
+  });
+
+  it("the encoder's own read error is reported as itself, not as the driver's wrapping of it", async () => {
+    const driver = fakeDriver(async (_p, body) => {
+      try {
+        for await (const _ of body as Readable) void _;
+      } catch (err) {
+        throw new StorageError('fake', `upload failed: ${(err as Error).message}`, { transient: false });
+      }
+      return { size: 0 };
+    });
+    const err = await new Repository(driver, 'main', policy).putPlainEncoded('main/x', open(join(dir, 'gone'))).catch((e: unknown) => e);
+    expect((err as NodeJS.ErrnoException).code).toBe('ENOENT');
+    expect(exitCodeOf(err)).toBe(ExitCode.SYSTEM);
   });
 });

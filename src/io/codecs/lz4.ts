@@ -29,27 +29,62 @@ const FRAME_HEADER = Buffer.from([0x04, 0x22, 0x4d, 0x18, ...FRAME_DESCRIPTOR, (
 /** Block size field flag: the block is stored uncompressed. */
 const UNCOMPRESSED = 0x80000000;
 
+/** Bytes before a frame's block: the frame header and the block size field. */
+export const LZ4_FRAME_HEAD_SIZE = FRAME_HEADER.length + 4;
+/** Bytes after a frame's block: the end mark. */
+export const LZ4_FRAME_END_SIZE = 4;
+
+/** Write the head of a frame whose one block is `blockSize` bytes (stored uncompressed if `raw`) into `dst` at `at`. */
+export function writeLz4FrameHead(dst: Buffer, at: number, blockSize: number, raw: boolean): void {
+  FRAME_HEADER.copy(dst, at);
+  dst.writeUInt32LE(raw ? (blockSize | UNCOMPRESSED) >>> 0 : blockSize, at + FRAME_HEADER.length);
+}
+
+/** Write a frame's end mark into `dst` at `at`. */
+export function writeLz4FrameEnd(dst: Buffer, at: number): void {
+  dst.writeUInt32LE(0, at);
+}
+
+/**
+ * The block of a frame holding `data` (not empty): lz4's compressed block, or undefined when it
+ * would not be smaller than `data` (then the frame stores `data` itself, uncompressed). The block
+ * is a fresh buffer of lz4-napi's; what it holds in memory until collected is about `data.length`
+ * (lz4_flex allocates the worst case), which is what callers count as garbage.
+ */
+export async function compressLz4Block(data: Buffer): Promise<Buffer | undefined> {
+  // lz4_flex's block layout: the uncompressed size (u32 LE), then the block.
+  const out = await lz4.compress(data);
+  if (out.length < 4 || out.readUInt32LE(0) !== data.length) throw new Error('lz4 block encoder returned an unexpected layout');
+  const block = out.subarray(4);
+  return block.length >= data.length ? undefined : block;
+}
+
 /**
  * One LZ4 frame holding `data` as a single block: [header + block size, block, end mark]. Every
  * part is a fresh buffer (never a shared constant): consumers may own what they are handed.
  */
 export async function compressOneFrame(data: Buffer): Promise<Buffer[]> {
-  const head = Buffer.allocUnsafe(FRAME_HEADER.length + 4);
-  FRAME_HEADER.copy(head, 0);
-  if (data.length === 0) return [head.subarray(0, FRAME_HEADER.length), Buffer.alloc(4)];
-  // lz4_flex's block layout: the uncompressed size (u32 LE), then the block. Its buffer holds the
-  // worst-case size (a little over data.length) however small the block: that is what it keeps
-  // in memory until collected, so that is what is counted as garbage (see drain).
-  const out = await lz4.compress(data);
-  if (out.length < 4 || out.readUInt32LE(0) !== data.length) throw new Error('lz4 block encoder returned an unexpected layout');
-  const block = out.subarray(4);
-  if (block.length >= data.length) {
+  const head = Buffer.allocUnsafe(LZ4_FRAME_HEAD_SIZE);
+  if (data.length === 0) {
+    FRAME_HEADER.copy(head, 0);
+    return [head.subarray(0, FRAME_HEADER.length), Buffer.alloc(4)];
+  }
+  const block = await compressLz4Block(data);
+  if (!block) {
     // Incompressible: stored as is (a copy: the caller recycles `data`).
-    head.writeUInt32LE((data.length | UNCOMPRESSED) >>> 0, FRAME_HEADER.length);
+    writeLz4FrameHead(head, 0, data.length, true);
     return [head, Buffer.from(data), Buffer.alloc(4)];
   }
-  head.writeUInt32LE(block.length, FRAME_HEADER.length);
+  writeLz4FrameHead(head, 0, block.length, false);
   return [head, block, Buffer.alloc(4)];
+}
+
+/** The frame of empty input: a header and an end mark (no block). */
+export function emptyLz4Frame(): Buffer {
+  const b = Buffer.allocUnsafe(FRAME_HEADER.length + 4);
+  FRAME_HEADER.copy(b, 0);
+  b.writeUInt32LE(0, FRAME_HEADER.length);
+  return b;
 }
 
 class Lz4ChunkedCompressor extends Transform {

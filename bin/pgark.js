@@ -7,6 +7,15 @@
 
 const argv = process.argv;
 
+// The launchers (bin/pgark, the full path of bin/pgark-wal-push / pgark-wal-fetch) set glibc's
+// malloc settings for this process; glibc has read them by now. Programs pgark starts (pg_ctl and
+// PostgreSQL, the archive_command of a server it starts, its own workers) do not inherit them.
+if (process.env.PGARK_MALLOC_SET !== undefined) {
+  delete process.env.MALLOC_ARENA_MAX;
+  delete process.env.MALLOC_MMAP_THRESHOLD_;
+  delete process.env.PGARK_MALLOC_SET;
+}
+
 // Node's compile cache (V8 code cache on disk) saves compiling pgark's modules on every call
 // (bench/results/startup.md). It lives in the calling user's own cache directory, never in a
 // shared one such as /tmp: code cache is trusted input, so it is used only when every directory

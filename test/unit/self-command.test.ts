@@ -13,6 +13,8 @@ import { chooseSelfCommand, selfCommand } from '../../src/common/self-command.js
 const ROOT = resolve(import.meta.dirname, '../..');
 const SCRIPT = realpathSync(join(ROOT, 'bin', 'pgark.js'));
 const tmp = mkdtempSync(join(tmpdir(), 'pgark-self-'));
+/** The V8 flags the launchers start Node with (docs/OPERATIONS.md, Memory). */
+const V8_FLAGS = '--max-semi-space-size=1';
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('chooseSelfCommand', () => {
@@ -59,14 +61,14 @@ describe('bin/pgark (the launcher)', () => {
 
   it('exports PGARK_LAUNCHER as it was started and runs pgark.js next to the file', () => {
     const r = run(join(ROOT, 'bin', 'pgark'), ['version', 'a b']);
-    expect(r.stdout.split('\n').slice(0, 4)).toEqual([join(ROOT, 'bin', 'pgark'), SCRIPT, 'version', 'a b']);
+    expect(r.stdout.split('\n').slice(0, 5)).toEqual([join(ROOT, 'bin', 'pgark'), V8_FLAGS, SCRIPT, 'version', 'a b']);
   });
   it('through a symlink in another directory, and by a relative path', () => {
     const dir = join(tmp, 'links');
     mkdirSync(dir);
     symlinkSync(join(ROOT, 'bin', 'pgark'), join(dir, 'pgark'));
-    expect(run(join(dir, 'pgark'), ['x']).stdout.split('\n').slice(0, 2)).toEqual([join(dir, 'pgark'), SCRIPT]);
-    expect(run('./links/pgark', ['x']).stdout.split('\n').slice(0, 2)).toEqual([join(dir, 'pgark'), SCRIPT]);
+    expect(run(join(dir, 'pgark'), ['x']).stdout.split('\n').slice(0, 3)).toEqual([join(dir, 'pgark'), V8_FLAGS, SCRIPT]);
+    expect(run('./links/pgark', ['x']).stdout.split('\n').slice(0, 3)).toEqual([join(dir, 'pgark'), V8_FLAGS, SCRIPT]);
   });
   it('prefers the runtime the package ships (runtime/bin/node) when PGARK_NODE is not set', () => {
     const pkg = join(tmp, 'pkg');
@@ -75,9 +77,9 @@ describe('bin/pgark (the launcher)', () => {
     // The launcher resolves its own directory: a copy in pkg/bin uses pkg/runtime.
     copyFileSync(join(ROOT, 'bin', 'pgark'), join(pkg, 'bin', 'pgark'));
     chmodSync(join(pkg, 'bin', 'pgark'), 0o755);
-    writeFileSync(join(pkg, 'runtime', 'bin', 'node'), '#!/bin/sh\necho bundled "$1" "$2"\n', { mode: 0o755 });
+    writeFileSync(join(pkg, 'runtime', 'bin', 'node'), '#!/bin/sh\necho bundled "$1" "$2" "$3"\n', { mode: 0o755 });
     const r = spawnSync(join(pkg, 'bin', 'pgark'), ['version'], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } });
-    expect(r.stdout).toBe(`bundled ${join(pkg, 'bin', 'pgark.js')} version\n`);
+    expect(r.stdout).toBe(`bundled ${V8_FLAGS} ${join(pkg, 'bin', 'pgark.js')} version\n`);
   });
 
   it('bin/pgark-wal-push and bin/pgark-wal-fetch fall back to the same runtime', () => {
@@ -90,11 +92,41 @@ describe('bin/pgark (the launcher)', () => {
       chmodSync(join(pkg, 'bin', c), 0o755);
       // A history file never takes the fast path: the full pgark runs.
       const r = spawnSync(join(pkg, 'bin', c), ['00000002.history', 'pg_wal/x'], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } });
-      expect(r.stdout).toBe(`bundled ${join(pkg, 'bin', 'pgark.js')} ${c.slice('pgark-'.length)} 00000002.history pg_wal/x\n`);
+      expect(r.stdout).toBe(`bundled ${V8_FLAGS} ${join(pkg, 'bin', 'pgark.js')} ${c.slice('pgark-'.length)} 00000002.history pg_wal/x\n`);
       // Through a symlink (as /usr/bin/pgark-wal-push), even with a PATH that has no readlink.
       symlinkSync(join(pkg, 'bin', c), join(pkg, `link-${c}`));
       const l = spawnSync(join(pkg, `link-${c}`), ['00000002.history', 'pg_wal/x'], { encoding: 'utf8', env: { PATH: '/nonexistent' } });
       expect(l.stdout).toBe(r.stdout);
     }
+  });
+
+  // The memory settings only a starting process reads: the launchers set glibc's for the Node
+  // process they start, and bin/pgark.js drops them, so what pgark starts (pg_ctl, PostgreSQL,
+  // workers) does not inherit them; a user's own setting is left alone.
+  describe('memory settings', () => {
+    const probe = join(tmp, 'env-probe.cjs');
+    writeFileSync(
+      probe,
+      "const at = process.env; const pick = (e) => ['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'PGARK_MALLOC_SET'].map((k) => e[k] ?? '-').join(',');\n" +
+        "const start = pick({ ...at }); process.on('exit', () => process.stderr.write(`PROBE ${start} ${pick(process.env)} ${process.execArgv.filter((a) => a.startsWith('--max-semi')).join(' ')}\\n`));\n",
+    );
+    const node = join(tmp, 'node-with-probe.sh');
+    writeFileSync(node, `#!/bin/sh\nexec '${process.execPath}' -r '${probe}' "$@"\n`, { mode: 0o755 });
+    const probeOf = (cmd: string, args: string[], extra: Record<string, string> = {}) => {
+      const r = spawnSync(join(ROOT, 'bin', cmd), args, { cwd: tmp, encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PGARK_NODE: node, NODE_DISABLE_COMPILE_CACHE: '1', ...extra } });
+      return /PROBE (.*)/.exec(r.stderr)?.[1];
+    };
+
+    it('bin/pgark: set at start, gone from the environment pgark passes on', () => {
+      expect(probeOf('pgark', ['--version'])).toBe(`2,131072,1 -,-,- ${V8_FLAGS}`);
+    });
+    it('the full path of bin/pgark-wal-push and bin/pgark-wal-fetch the same', () => {
+      expect(probeOf('pgark-wal-push', ['--version'])).toBe(`2,131072,1 -,-,- ${V8_FLAGS}`);
+      expect(probeOf('pgark-wal-fetch', ['--version'])).toBe(`2,131072,1 -,-,- ${V8_FLAGS}`);
+    });
+    it("a user's own MALLOC_ARENA_MAX or MALLOC_MMAP_THRESHOLD_ wins, and is passed on", () => {
+      expect(probeOf('pgark', ['--version'], { MALLOC_ARENA_MAX: '4' })).toBe(`4,-,- 4,-,- ${V8_FLAGS}`);
+      expect(probeOf('pgark-wal-fetch', ['--version'], { MALLOC_MMAP_THRESHOLD_: '65536' })).toBe(`-,65536,- -,65536,- ${V8_FLAGS}`);
+    });
   });
 });

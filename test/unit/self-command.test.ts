@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { chooseSelfCommand, selfCommand } from '../../src/common/self-command.js';
@@ -123,6 +123,21 @@ describe('bin/pgark (the launcher)', () => {
     it('the full path of bin/pgark-wal-push and bin/pgark-wal-fetch the same', () => {
       expect(probeOf('pgark-wal-push', ['--version'])).toBe(`2,131072,1 -,-,- ${V8_FLAGS}`);
       expect(probeOf('pgark-wal-fetch', ['--version'])).toBe(`2,131072,1 -,-,- ${V8_FLAGS}`);
+    });
+    it('the agent: one libuv thread per core up to its jobs, at least 2; a set UV_THREADPOOL_SIZE wins', () => {
+      const uv = join(tmp, 'uv-probe.cjs');
+      writeFileSync(uv, "process.on('exit', () => process.stderr.write(`UV ${process.env.UV_THREADPOOL_SIZE ?? '-'}\\n`));\n");
+      const uvNode = join(tmp, 'node-with-uv-probe.sh');
+      writeFileSync(uvNode, `#!/bin/sh\nexec '${process.execPath}' -r '${uv}' "$@"\n`, { mode: 0o755 });
+      const uvOf = (args: string[], extra: Record<string, string> = {}) =>
+        /UV (.*)/.exec(spawnSync(join(ROOT, 'bin', 'pgark'), args, { cwd: tmp, encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PGARK_NODE: uvNode, NODE_DISABLE_COMPILE_CACHE: '1', ...extra } }).stderr)?.[1];
+      const cores = availableParallelism();
+      expect(uvOf(['agent', '--help'])).toBe(String(Math.max(2, Math.min(4, cores))));
+      expect(uvOf(['agent', '--jobs', '1', '--help'])).toBe('2');
+      expect(uvOf(['agent', '--jobs', '64', '--help'])).toBe(String(Math.max(2, cores)));
+      expect(uvOf(['agent', '--help'], { PGARK_JOBS: '1' })).toBe('2');
+      expect(uvOf(['agent', '--help'], { UV_THREADPOOL_SIZE: '7' })).toBe('7');
+      expect(uvOf(['info', '--help'])).toBe('-');
     });
     it("a user's own MALLOC_ARENA_MAX or MALLOC_MMAP_THRESHOLD_ wins, and is passed on", () => {
       expect(probeOf('pgark', ['--version'], { MALLOC_ARENA_MAX: '4' })).toBe(`4,-,- 4,-,- ${V8_FLAGS}`);

@@ -253,7 +253,7 @@ const TARGET = { 'wal-push (full path)': 64, 'wal-fetch (full path)': 64, agent:
 function report(failure) {
   const out = [MARKER, '', '## Run', '', environmentLines({ started, startLoad, command: `node bench/memory.mjs ${args.argv.join(' ')}` })];
   out.push(`- pgBackRest binaries: ${peers.map((p) => `\`${p.bin}\` = ${p.version}${p.bundle ? ' (repo1-bundle=y, repo1-block=y)' : ''}`).join('; ')}`);
-  out.push(`- pgark started as ${args.has('--direct') ? '`node bin/pgark.js` (--direct: no launcher settings)' : 'users run it: bin/pgark (the launcher: MALLOC_ARENA_MAX=2, MALLOC_MMAP_THRESHOLD_=131072, --max-semi-space-size=1)'}`);
+  out.push(`- pgark started as ${args.has('--direct') ? '`node bin/pgark.js` (--direct: no launcher settings)' : 'users run it: bin/pgark (the launcher: MALLOC_ARENA_MAX=2, MALLOC_MMAP_THRESHOLD_=131072; --max-semi-space-size=1 for backup, restore, wal-push, wal-fetch)'}`);
   out.push(`- lz4-napi ${pkgVersion('lz4-napi')}; --jobs ${JOBS} / process-max=${JOBS}; lz4; pgbench -i -s ${SCALE}${dataset ? `: database ${fmtMB(dataset.dbBytes)} MB, data directory ${fmtMB(dataset.dataBytes)} MB` : ''}`, '');
   if (failure) out.push(`**Run failed:** \`${String(failure.message ?? failure).split('\n')[0]}\``, '');
   const tools = ['pgark', ...peers.map((p) => p.name)];

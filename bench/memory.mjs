@@ -4,7 +4,7 @@
 //
 //   node bench/memory.mjs [--scale 20] [--jobs 2] [--fetch-calls 4] [--agent-segments 24]
 //                         [--pgbackrest /work/shared/tools/pgbackrest-2.59.1,...] [--keep]
-//                         [--budget-sec 2400] [--out FILE | --no-write]
+//                         [--budget-sec 2400] [--out FILE | --no-write] [--direct]
 //   smoke: node bench/memory.mjs --scale 1 --agent-segments 4 --out /tmp/memory-smoke.md
 //
 // Method (one cluster, `initdb --data-checksums`, pgbench -i -s SCALE): archive_command runs
@@ -18,6 +18,10 @@
 // (GNU time %M, which covers all of a Node process's worker threads) and, for the commands, the
 // summed RSS of the process tree sampled every 100 ms (pgBackRest runs one process per job).
 // Timing is not the subject (the machine is shared): only memory is reported.
+// pgark runs as users run it: through its launcher bin/pgark (the .deb's /usr/bin/pgark, the
+// tarball's bin/pgark), which sets the memory settings only a starting process reads (glibc's
+// malloc, V8's young generation; docs/OPERATIONS.md, Memory), with this checkout's Node runtime
+// (PGARK_NODE). --direct runs `node bin/pgark.js` instead (a checkout or npm link, and the tests).
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -64,7 +68,7 @@ import {
 
 const MARKER = '<!-- GENERATED: everything below is rewritten by bench/memory.mjs -->';
 const STANZA = 'bench';
-const args = parseBenchArgs(['--keep', '--no-write'], ['--scale', '--jobs', '--fetch-calls', '--agent-segments', '--pgbackrest', '--budget-sec', '--out']);
+const args = parseBenchArgs(['--keep', '--no-write', '--direct'], ['--scale', '--jobs', '--fetch-calls', '--agent-segments', '--pgbackrest', '--budget-sec', '--out']);
 const SCALE = Number(args.value('--scale', '20'));
 const JOBS = Number(args.value('--jobs', '2'));
 const FETCH_CALLS = Number(args.value('--fetch-calls', '4'));
@@ -74,6 +78,9 @@ const WRITE = !args.has('--no-write');
 const RESULTS = args.value('--out', join(ROOT, 'bench/results/memory.md'));
 const TOTAL_BUDGET_MS = Number(args.value('--budget-sec', '2400')) * 1000;
 const COMMAND_TIMEOUT_MS = 20 * 60_000;
+/** How pgark is started: [program, ...arguments before pgark's own]. */
+const PGARK_CMD = args.has('--direct') ? [NODE, PGARK] : ['/usr/bin/env', `PGARK_NODE=${NODE}`, join(ROOT, 'bin', 'pgark')];
+const pgarkArgv = (...rest) => [PGARK_CMD[0], [...PGARK_CMD.slice(1), ...rest]];
 for (const [k, v] of Object.entries({ SCALE, JOBS, FETCH_CALLS, AGENT_SEGMENTS, TOTAL_BUDGET_MS })) {
   if (!Number.isFinite(v) || v <= 0) {
     console.error(`invalid ${k}: ${v}`);
@@ -128,7 +135,7 @@ async function main() {
   const pgarkRepo = await pgarkRepoCreate(run, mkPgDir(join(dir, 'repo-pgark')));
   const pushFile = join(work, 'wal-push.txt');
   writePgFile(pushFile, '');
-  const push = [rssWrap(pushFile, [NODE, PGARK, 'wal-push', '%p', '--repo', pgarkRepo, '--stanza', STANZA, '--push-ahead', '0'])];
+  const push = [rssWrap(pushFile, [...PGARK_CMD, 'wal-push', '%p', '--repo', pgarkRepo, '--stanza', STANZA, '--push-ahead', '0'])];
   for (const p of peers) {
     p.repo = mkPgDir(join(dir, `repo-${p.key}`));
     p.conf = writePgbackrestConf(join(dir, p.key), { repo: p.repo, pgPath: dataDir, port: cl.port, sockDir: cl.sockDir, stanza: STANZA, jobs: JOBS, bundle: p.bundle });
@@ -155,7 +162,7 @@ async function main() {
   }
 
   // Backups.
-  const backup = await measure('pgark full backup', NODE, [PGARK, 'backup', '--type', 'full', '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', dataDir, '--jobs', String(JOBS)], work, cl.env);
+  const backup = await measure('pgark full backup', ...pgarkArgv('backup', '--type', 'full', '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', dataDir, '--jobs', String(JOBS)), work, cl.env);
   record(`backup --jobs ${JOBS}`, 'pgark', { ...backup, note: `CPU ${f2(backup.cpuSecs)} s` });
   for (const p of peers) {
     await waitArchived();
@@ -173,7 +180,7 @@ async function main() {
   const agentRepo = await pgarkRepoCreate(run, mkPgDir(join(dir, 'repo-agent')));
   const agentTime = join(work, 'agent-time.txt');
   writePgFile(agentTime, '');
-  const agentArgv = [NODE, PGARK, 'agent', '--pgdata', dataDir, '--repo', agentRepo, '--stanza', STANZA];
+  const agentArgv = [...PGARK_CMD, 'agent', '--pgdata', dataDir, '--repo', agentRepo, '--stanza', STANZA];
   log(`agent: ${agentArgv.map(shq).join(' ')} (${segs.length} ready segments)`);
   const [file, argv] = asPgArgv(TIME, ['-f', '%M %e %U %S', '-o', agentTime, ...agentArgv]);
   const child = spawn(file, argv, { env: { ...BASE_ENV, HOME: '/var/lib/postgresql' }, cwd: '/', stdio: ['ignore', 'ignore', 'pipe'], detached: true });
@@ -202,7 +209,7 @@ async function main() {
 
   // Restores.
   const target = mkPgDir(join(dir, 'restore'));
-  const r = await measure('pgark restore', NODE, [PGARK, 'restore', 'latest', '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', target, '--jobs', String(JOBS)], work);
+  const r = await measure('pgark restore', ...pgarkArgv('restore', 'latest', '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', target, '--jobs', String(JOBS)), work);
   record(`restore --jobs ${JOBS}`, 'pgark', { ...r, note: `CPU ${f2(r.cpuSecs)} s` });
   rmSync(target, { recursive: true, force: true });
   for (const p of peers) {
@@ -225,7 +232,7 @@ async function main() {
     }
     if (best) record('wal-fetch (full path)', tool, { ...best, note: `${fetchSegs.length} calls` });
   };
-  await fetchMax('pgark wal-fetch', 'pgark', (s, d) => [NODE, [PGARK, 'wal-fetch', s, d, '--repo', pgarkRepo, '--stanza', STANZA, '--prefetch', '0']])();
+  await fetchMax('pgark wal-fetch', 'pgark', (s, d) => pgarkArgv('wal-fetch', s, d, '--repo', pgarkRepo, '--stanza', STANZA, '--prefetch', '0'))();
   for (const p of peers) await fetchMax(`${p.name} archive-get`, p.name, (s, d) => [p.bin, [`--config=${p.conf.conf}`, `--stanza=${STANZA}`, 'archive-get', s, d]])();
 }
 
@@ -246,6 +253,7 @@ const TARGET = { 'wal-push (full path)': 64, 'wal-fetch (full path)': 64, agent:
 function report(failure) {
   const out = [MARKER, '', '## Run', '', environmentLines({ started, startLoad, command: `node bench/memory.mjs ${args.argv.join(' ')}` })];
   out.push(`- pgBackRest binaries: ${peers.map((p) => `\`${p.bin}\` = ${p.version}${p.bundle ? ' (repo1-bundle=y, repo1-block=y)' : ''}`).join('; ')}`);
+  out.push(`- pgark started as ${args.has('--direct') ? '`node bin/pgark.js` (--direct: no launcher settings)' : 'users run it: bin/pgark (the launcher: MALLOC_ARENA_MAX=2, MALLOC_MMAP_THRESHOLD_=131072; --max-semi-space-size=1 for backup, restore, wal-push, wal-fetch)'}`);
   out.push(`- lz4-napi ${pkgVersion('lz4-napi')}; --jobs ${JOBS} / process-max=${JOBS}; lz4; pgbench -i -s ${SCALE}${dataset ? `: database ${fmtMB(dataset.dbBytes)} MB, data directory ${fmtMB(dataset.dataBytes)} MB` : ''}`, '');
   if (failure) out.push(`**Run failed:** \`${String(failure.message ?? failure).split('\n')[0]}\``, '');
   const tools = ['pgark', ...peers.map((p) => p.name)];

@@ -7,6 +7,15 @@
 
 const argv = process.argv;
 
+// The launchers (bin/pgark, the full path of bin/pgark-wal-push / pgark-wal-fetch) set glibc's
+// malloc settings for this process; glibc has read them by now. Programs pgark starts (pg_ctl and
+// PostgreSQL, the archive_command of a server it starts, its own workers) do not inherit them.
+if (process.env.PGARK_MALLOC_SET !== undefined) {
+  delete process.env.MALLOC_ARENA_MAX;
+  delete process.env.MALLOC_MMAP_THRESHOLD_;
+  delete process.env.PGARK_MALLOC_SET;
+}
+
 // Node's compile cache (V8 code cache on disk) saves compiling pgark's modules on every call
 // (bench/results/startup.md). It lives in the calling user's own cache directory, never in a
 // shared one such as /tmp: code cache is trusted input, so it is used only when every directory
@@ -23,6 +32,15 @@ if (process.env.UV_THREADPOOL_SIZE === undefined && (argv[2] === 'backup' || arg
   const i = argv.indexOf('--jobs');
   const jobs = i > 0 ? Number(argv[i + 1]) : require('node:os').availableParallelism();
   if (Number.isInteger(jobs) && jobs > 0) process.env.UV_THREADPOOL_SIZE = String(Math.min(Math.max(jobs, 2), 64));
+}
+// The agent compresses on libuv's threadpool: one thread per core up to its jobs (--jobs, else
+// PGARK_JOBS, else 4), at least 2. Its drain is CPU-bound, so threads beyond the cores add no
+// throughput, and each keeps lz4-napi's per-thread pages: 2 threads instead of libuv's 4 on a
+// 2-core host are ~9 MiB less peak RSS, same CPU and drain time (bench/results/memory.md).
+if (process.env.UV_THREADPOOL_SIZE === undefined && argv[2] === 'agent') {
+  const i = argv.indexOf('--jobs');
+  const jobs = i > 0 ? Number(argv[i + 1]) : Number(process.env.PGARK_JOBS ?? 4);
+  if (Number.isInteger(jobs) && jobs > 0) process.env.UV_THREADPOOL_SIZE = String(Math.max(2, Math.min(jobs, require('node:os').availableParallelism(), 64)));
 }
 // wal-push and wal-fetch move one file: two threads keep its two lz4 frames in flight (or zlib's
 // work and a file operation), and each thread fewer is ~3 MiB less peak RSS per call

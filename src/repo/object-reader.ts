@@ -14,6 +14,7 @@ import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { IntegrityError, StorageError } from '../common/errors.js';
 import { noteGarbage } from '../common/gc-budget.js';
+import { releaseBuffer, isPooled } from '../io/buffer-pool.js';
 import type { CodecName } from '../io/codec.js';
 import { decodeLz4BlockInto } from '../io/codecs/lz4-block.js';
 import { Lz4FrameParser } from '../io/codecs/lz4-frame-decoder.js';
@@ -75,6 +76,8 @@ class PlainReader implements ObjectReader {
   private payloadBytes = 0;
   private bytes = 0;
   private lastChunk = 0;
+  /** The stored chunk the slices and parser work on (a pooled one goes back when used up). */
+  private lastStored: Buffer | undefined;
   /** lz4 blocks are decoded into this buffer: [history | block]. */
   private out: Buffer | undefined;
 
@@ -118,12 +121,17 @@ class PlainReader implements ObjectReader {
         else if (slice.length > 0) return this.deliver(slice);
         continue;
       }
-      // The previous stored chunk is used up: nothing refers to it any more.
-      noteGarbage(this.lastChunk);
+      // The previous stored chunk is used up: nothing refers to it any more (the caller asked
+      // for the next chunk, so it is done with what it was given). A pooled one (the fs driver's
+      // reads, storage-drivers/fs/pooled-read.ts) goes back to its pool, others are garbage.
+      if (this.lastStored !== undefined && isPooled(this.lastStored)) releaseBuffer(this.lastStored);
+      else noteGarbage(this.lastChunk);
+      this.lastStored = undefined;
       this.lastChunk = 0;
       const r = await this.it.next();
       if (r.done) return this.finish();
       this.lastChunk = r.value.length;
+      this.lastStored = r.value;
       this.deframe(r.value);
     }
   }

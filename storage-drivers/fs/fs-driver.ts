@@ -18,8 +18,7 @@ import { errnoOf, fsError } from './errors.js';
 import { isStaleTempName, isTempName, removeStaleTemps, tempPathFor } from './temp.js';
 import { putSmallSync, SMALL_PUT_MAX } from './small-put.js';
 import { createInPlaceFile } from './in-place-file.js';
-
-const READ_CHUNK = 1024 * 1024;
+import { pooledRangeStream } from './pooled-read.js';
 
 const DELETE_CONCURRENCY = 16;
 /** A concurrent delete may remove the directory between our mkdir and open; retry that race. */
@@ -81,8 +80,9 @@ export class FsDriver implements StorageDriver {
       await fh.close();
       return emptyStream();
     }
-    // 1 MiB reads: objects are read whole and sequentially; 64 KiB chunks cost per-chunk overhead downstream.
-    const stream = fh.createReadStream(length === undefined ? { start: offset, highWaterMark: READ_CHUNK } : { start: offset, end: offset + length - 1, highWaterMark: READ_CHUNK });
+    // 1 MiB reads: objects are read whole and sequentially; 64 KiB chunks cost per-chunk overhead
+    // downstream. Into pooled buffers a reader may hand back (pooled-read.ts).
+    const stream = pooledRangeStream(fh, offset, length === undefined ? undefined : offset + length);
     return o.signal ? addAbortSignal(o.signal, stream) : stream;
   }
 

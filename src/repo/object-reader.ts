@@ -134,7 +134,7 @@ class PlainReader implements ObjectReader {
       if (r.done) {
         if (this.opener === undefined) return this.finish();
         this.storedEnded = true;
-        this.slices.push(this.opener.end());
+        this.plain(this.opener.end());
         continue;
       }
       this.lastChunk = r.value.length;
@@ -173,7 +173,13 @@ class PlainReader implements ObjectReader {
   /** Payload bytes, decrypted first when the object is encrypted (the opener copies what it keeps). */
   private queue(payload: Buffer): void {
     if (this.opener === undefined) this.slices.push(payload);
-    else for (const plain of this.opener.write(payload)) this.slices.push(plain);
+    else for (const plain of this.opener.write(payload)) this.plain(plain);
+  }
+
+  /** A decrypted chunk (a fresh buffer from the decipher): garbage once used up (gc-budget.ts). */
+  private plain(b: Buffer): void {
+    noteGarbage(b.length);
+    this.slices.push(b);
   }
 
   /** The stored stream ended: the payload, the sizes and the content against the trailer. */

@@ -154,6 +154,77 @@ export class ChunkEncrypter extends Transform {
   }
 }
 
+/** Chunk `i` (ciphertext | tag) opened; IntegrityError when its tag does not verify. */
+function openChunk(key: Buffer, preamble: Buffer, codecId: number, objectName: string, i: number, body: Buffer, final: boolean): Buffer {
+  const d = createDecipheriv('aes-256-gcm', key, nonce(i));
+  d.setAAD(aad(preamble, codecId, final, objectName));
+  d.setAuthTag(body.subarray(body.length - TAG_SIZE));
+  const plain = d.update(body.subarray(0, body.length - TAG_SIZE));
+  try {
+    d.final();
+  } catch {
+    throw new IntegrityError(
+      `unable to read '${objectName}': encrypted chunk ${i} failed authentication (the object was damaged, truncated, reordered or moved from another name)`,
+    );
+  }
+  return plain;
+}
+
+/**
+ * ChunkDecrypter without the stream, pulled (repo/object-reader.ts): `write` the payload's bytes
+ * as they come (copied: the caller may reuse its buffers), get back the chunks that verified;
+ * `end()` opens the last one (a chunk is final only when no bytes follow it). Same checks and
+ * errors as ChunkDecrypter.
+ */
+export class ChunkOpener {
+  private pre: Preamble | undefined;
+  private key: Buffer | undefined;
+  /** Bytes of the chunk being gathered (preamble first), reused chunk after chunk. */
+  private acc: Buffer = Buffer.allocUnsafe(PREAMBLE_SIZE);
+  private accLen = 0;
+  private index = 0;
+
+  constructor(private readonly codecId: number, private readonly objectName: string, private readonly dataKey: (n: number) => Buffer) {}
+
+  /** Plaintext of every chunk completed by `bytes` and followed by more (each a fresh buffer). */
+  write(bytes: Buffer): Buffer[] {
+    const out: Buffer[] = [];
+    let pos = 0;
+    while (pos < bytes.length) {
+      if (!this.pre) {
+        const k = Math.min(PREAMBLE_SIZE - this.accLen, bytes.length - pos);
+        bytes.copy(this.acc, this.accLen, pos, pos + k);
+        this.accLen += k;
+        pos += k;
+        if (this.accLen < PREAMBLE_SIZE) break;
+        this.pre = parsePreamble(this.acc, this.objectName);
+        this.key = objectKey(this.dataKey(this.pre.keyNumber), this.pre.salt);
+        this.acc = Buffer.allocUnsafe(this.pre.chunkSize + TAG_SIZE);
+        this.accLen = 0;
+        continue;
+      }
+      const S = this.acc.length;
+      // A full chunk is opened only once a byte follows it: only then is it known not to be the last.
+      if (this.accLen === S) {
+        out.push(openChunk(this.key!, this.pre.bytes, this.codecId, this.objectName, this.index++, this.acc, false));
+        this.accLen = 0;
+      }
+      const k = Math.min(S - this.accLen, bytes.length - pos);
+      bytes.copy(this.acc, this.accLen, pos, pos + k);
+      this.accLen += k;
+      pos += k;
+    }
+    return out;
+  }
+
+  /** The payload ended: the last chunk's plaintext. */
+  end(): Buffer {
+    if (!this.pre) throw new IntegrityError(`unable to read '${this.objectName}': bad encrypted payload (truncated)`);
+    if (this.accLen < TAG_SIZE) throw new IntegrityError(`unable to read '${this.objectName}': encrypted payload truncated`);
+    return openChunk(this.key!, this.pre.bytes, this.codecId, this.objectName, this.index++, this.acc.subarray(0, this.accLen), true);
+  }
+}
+
 /**
  * Decrypts preamble + chunks; releases each chunk's plaintext only after its tag verified.
  * `keyFor(n)` gives the data key of key number n (it throws when the key is not available).
@@ -170,18 +241,7 @@ export class ChunkDecrypter extends Transform {
   }
 
   private open(body: Buffer, final: boolean): Buffer {
-    const d = createDecipheriv('aes-256-gcm', this.key!, nonce(this.index++));
-    d.setAAD(aad(this.pre!.bytes, this.codecId, final, this.objectName));
-    d.setAuthTag(body.subarray(body.length - TAG_SIZE));
-    const plain = d.update(body.subarray(0, body.length - TAG_SIZE));
-    try {
-      d.final();
-    } catch {
-      throw new IntegrityError(
-        `unable to read '${this.objectName}': encrypted chunk ${this.index - 1} failed authentication (the object was damaged, truncated, reordered or moved from another name)`,
-      );
-    }
-    return plain;
+    return openChunk(this.key!, this.pre!.bytes, this.codecId, this.objectName, this.index++, body, final);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {

@@ -4,8 +4,10 @@
  * uncompressed object one loop does what the Deframer → decompressor → Verifier → PassThrough
  * pipeline does (strip header and trailer, decode each lz4 block in JavaScript into one reused
  * buffer, hash, compare with the trailer), so restore's worker pays no per-stage stream
- * machinery and leaves no decoded blocks behind as garbage (bench/results/restore.md). Other
- * objects (encrypted, zstd, gzip) are read through decodeObject.
+ * machinery and leaves no decoded blocks behind as garbage (bench/results/restore.md). An
+ * encrypted lz4 or uncompressed object is decrypted chunk by chunk in the same loop (each chunk's
+ * plaintext released only after its tag verified: chunk-cipher.ts ChunkOpener). zstd and gzip
+ * objects are read through decodeObject.
  *
  * The bytes `next()` returns are valid until the following call: the caller uses them (writes,
  * hashes) before it asks for more.
@@ -15,9 +17,10 @@ import type { Readable } from 'node:stream';
 import { IntegrityError, StorageError } from '../common/errors.js';
 import { noteGarbage } from '../common/gc-budget.js';
 import { releaseBuffer, isPooled } from '../io/buffer-pool.js';
-import type { CodecName } from '../io/codec.js';
+import { CODEC_IDS, type CodecName } from '../io/codec.js';
 import { decodeLz4BlockInto } from '../io/codecs/lz4-block.js';
 import { Lz4FrameParser } from '../io/codecs/lz4-frame-decoder.js';
+import { ChunkOpener, keyedDigest } from './chunk-cipher.js';
 import { parseTrailer, trailerWrapperSize, type ObjectTrailer } from './object-format.js';
 import { decodeObject, openStored, type DecodedStream, type DecodeOptions, type DecryptKeys } from './object-stream.js';
 
@@ -33,7 +36,7 @@ export interface ObjectReader {
 /** Open a reader over a stored object's stream (Repository.readObject). */
 export async function openObjectReader(stored: Readable, where: string, o: DecodeOptions = {}, keys?: DecryptKeys): Promise<ObjectReader> {
   const { header, dataKey } = await openStored(stored, where, keys);
-  if (!dataKey && (header.codec === 'lz4' || header.codec === 'none')) return new PlainReader(stored, where, header.codec, header.wrapperSize, o.contentHash ?? true);
+  if (header.codec === 'lz4' || header.codec === 'none') return new PlainReader(stored, where, header.codec, header.wrapperSize, o.contentHash ?? true, dataKey);
   // openStored put the bytes it read back: decodeObject reads the header again.
   return new StreamReader(await decodeObject(stored, where, o, keys));
 }
@@ -60,7 +63,7 @@ function giveBackOutput(b: Buffer): void {
   if (spareOutputs.length < SPARE_OUTPUTS) spareOutputs.push(b);
 }
 
-/** An unencrypted lz4 or uncompressed object, decoded in one pull loop. */
+/** An lz4 or uncompressed object, encrypted or not, decoded in one pull loop. */
 class PlainReader implements ObjectReader {
   trailer: ObjectTrailer | undefined;
   private readonly it: AsyncIterator<Buffer>;
@@ -80,12 +83,17 @@ class PlainReader implements ObjectReader {
   private lastStored: Buffer | undefined;
   /** lz4 blocks are decoded into this buffer: [history | block]. */
   private out: Buffer | undefined;
+  /** Encrypted: the payload is decrypted chunk by chunk before the lz4 frames are parsed. */
+  private readonly opener: ChunkOpener | undefined;
+  /** Encrypted: the stored stream ended and the last chunk was opened. */
+  private storedEnded = false;
 
-  constructor(stored: Readable, private readonly where: string, private readonly codec: CodecName, headerSize: number, contentHash: boolean) {
+  constructor(stored: Readable, private readonly where: string, private readonly codec: CodecName, headerSize: number, contentHash: boolean, private readonly dataKey?: Buffer) {
     this.it = stored[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     this.hash = contentHash ? createHash('sha256') : undefined;
     this.skip = headerSize;
     this.keep = trailerWrapperSize(codec);
+    this.opener = dataKey ? new ChunkOpener(CODEC_IDS[codec], where, () => dataKey) : undefined;
     this.parser = codec === 'lz4' ? new Lz4FrameParser((block, capacity, dict) => this.decodeBlock(block, capacity, dict), false, false, true) : undefined;
   }
 
@@ -128,8 +136,14 @@ class PlainReader implements ObjectReader {
       else noteGarbage(this.lastChunk);
       this.lastStored = undefined;
       this.lastChunk = 0;
+      if (this.storedEnded) return this.finish();
       const r = await this.it.next();
-      if (r.done) return this.finish();
+      if (r.done) {
+        if (this.opener === undefined) return this.finish();
+        this.storedEnded = true;
+        this.plain(this.opener.end());
+        continue;
+      }
       this.lastChunk = r.value.length;
       this.lastStored = r.value;
       this.deframe(r.value);
@@ -157,11 +171,23 @@ class PlainReader implements ObjectReader {
     }
     const emit = total - this.keep;
     const fromHeld = Math.min(this.held.length, emit);
-    if (fromHeld > 0) this.slices.push(this.held.subarray(0, fromHeld));
+    if (fromHeld > 0) this.queue(this.held.subarray(0, fromHeld));
     const fromChunk = emit - fromHeld;
-    if (fromChunk > 0) this.slices.push(chunk.subarray(0, fromChunk));
+    if (fromChunk > 0) this.queue(chunk.subarray(0, fromChunk));
     this.held = Buffer.concat([this.held.subarray(fromHeld), chunk.subarray(fromChunk)]);
     this.payloadBytes += emit;
+  }
+
+  /** Payload bytes, decrypted first when the object is encrypted (the opener copies what it keeps). */
+  private queue(payload: Buffer): void {
+    if (this.opener === undefined) this.slices.push(payload);
+    else for (const plain of this.opener.write(payload)) this.plain(plain);
+  }
+
+  /** A decrypted chunk (a fresh buffer from the decipher): garbage once used up (gc-budget.ts). */
+  private plain(b: Buffer): void {
+    noteGarbage(b.length);
+    this.slices.push(b);
   }
 
   /** The stored stream ended: the payload, the sizes and the content against the trailer. */
@@ -173,14 +199,19 @@ class PlainReader implements ObjectReader {
     if (t.payloadSize !== this.payloadBytes) {
       throw new IntegrityError(`unable to read '${this.where}': stored payload is ${this.payloadBytes} bytes, trailer says ${t.payloadSize}`);
     }
-    if (t.keyNumber !== undefined) throw new IntegrityError(`unable to read '${this.where}': plain object with an encrypted trailer`);
+    const dataKey = this.dataKey;
+    if (dataKey && t.keyNumber === undefined) throw new IntegrityError(`unable to read '${this.where}': encrypted object with a plain trailer`);
+    if (!dataKey && t.keyNumber !== undefined) throw new IntegrityError(`unable to read '${this.where}': plain object with an encrypted trailer`);
     const digest = this.hash ? this.hash.digest('hex') : t.sha256;
-    if (t.rawSize !== this.bytes || t.sha256 !== digest) {
+    // Encrypted: the trailer holds a keyed digest of the content (as decodeObject's Verifier checks it).
+    const expected = dataKey && this.hash ? keyedDigest(dataKey, digest) : digest;
+    if (t.rawSize !== this.bytes || t.sha256 !== expected) {
       throw new IntegrityError(
-        `unable to read '${this.where}': checksum mismatch (stored sha256 ${t.sha256.slice(0, 16)}…, ${t.rawSize} bytes; read ${digest.slice(0, 16)}…, ${this.bytes} bytes)`,
+        `unable to read '${this.where}': checksum mismatch (stored ${dataKey ? 'keyed digest' : 'sha256'} ${t.sha256.slice(0, 16)}…, ${t.rawSize} bytes; read ${expected.slice(0, 16)}…, ${this.bytes} bytes)`,
       );
     }
-    this.trailer = t;
+    // Callers get the plain sha256 of the content, encrypted or not (with the content hash).
+    this.trailer = dataKey && this.hash ? { rawSize: t.rawSize, payloadSize: t.payloadSize, sha256: digest } : t;
     return null;
   }
 

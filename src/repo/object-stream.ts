@@ -137,6 +137,16 @@ export function encodeSmallObject(raw: Buffer, enc?: EncryptWith): { body: Buffe
   return { body, result: { ...t, storedSize: body.length } };
 }
 
+/**
+ * A decompressor for reading. lz4 is decoded in JavaScript (lz4-decode.ts) without loading
+ * codecs/lz4.ts: that module loads lz4-napi, a native module with its own allocator per thread,
+ * which a restore, a wal-fetch or a clone then never loads (they only read).
+ */
+async function loadDecompressor(name: CodecName, o: { contentChecksums: boolean; ownsInput: boolean }): Promise<Transform> {
+  if (name === 'lz4') return (await import('../io/codecs/lz4-decode.js')).lz4Decompressor(o);
+  return (await loadCodec(name)).decompressor(o);
+}
+
 /** Reads until `n` bytes are available (or the stream ends), then puts them back. */
 async function peek(stream: Readable, n: number): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -299,7 +309,6 @@ export async function openStored(stored: Readable, where: string, keys: DecryptK
 
 export async function decodeObject(stored: Readable, where: string, o: DecodeOptions = {}, keys?: DecryptKeys): Promise<DecodedStream> {
   const { header, dataKey } = await openStored(stored, where, keys);
-  const codec = await loadCodec(header.codec);
   const deframer = new Deframer(header.wrapperSize, header.codec, where);
   let onVerified!: (t: ObjectTrailer) => void;
   let onFailed!: (err: Error) => void;
@@ -311,7 +320,7 @@ export async function decodeObject(stored: Readable, where: string, o: DecodeOpt
   const verifier = new Verifier(deframer, where, onVerified, o.contentHash ?? true, dataKey);
   // The trailer's sha256 covers the content: the codec's own content checksum would only cost time.
   // The chunks come straight from storage (or from peek's copy): the decompressor may reuse them.
-  const decompressor = codec.decompressor({ contentChecksums: false, ownsInput: true });
+  const decompressor = await loadDecompressor(header.codec, { contentChecksums: false, ownsInput: true });
   const out = Object.assign(new PassThrough(), { verified });
   // `out` is outside the pipeline so that the error it ends with is the one naming the object
   // (pipeline would destroy it first with the bare codec error).
@@ -344,9 +353,8 @@ export async function decodeObject(stored: Readable, where: string, o: DecodeOpt
 export async function decryptToPlain(stored: Readable, where: string, keys: DecryptKeys): Promise<Readable> {
   const { header, dataKey } = await openStored(stored, where, keys);
   if (!dataKey) throw new IntegrityError(`'${where}' is not encrypted: it is already a plain object`);
-  const codec = await loadCodec(header.codec);
   const deframer = new Deframer(header.wrapperSize, header.codec, where);
-  const side = codec.decompressor({ contentChecksums: false, ownsInput: false });
+  const side = await loadDecompressor(header.codec, { contentChecksums: false, ownsInput: false });
   const tap = new HashTap();
   const sideDone = pipeline(side, tap, new Writable({ write: (_c, _e, cb) => cb() }));
   sideDone.catch(() => undefined);

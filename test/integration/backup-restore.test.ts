@@ -12,7 +12,7 @@
  * Restored copies are started on a fresh port with PgCluster.fromDataDir().
  */
 import { createHash } from 'node:crypto';
-import { appendFile, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -100,8 +100,38 @@ async function backup(src: PgCluster, repo: string, extra: string[] = []): Promi
 }
 
 // --jobs 3: worker threads restore too (a restore this small at --jobs 1 or 2 runs on the main thread alone: restore.ts lanesHere).
-async function restore(repo: string, ref: string, pgdata: string, extra: string[]): Promise<RestoreJson> {
-  return pgarkJsonOut<RestoreJson>(['restore', ref, '--repo', repo, '--stanza', STANZA, '--pgdata', pgdata, '--jobs', '3', '--no-progress', ...extra]);
+async function restore(repo: string, ref: string, pgdata: string, extra: string[], env: Record<string, string> = {}): Promise<RestoreJson> {
+  return pgarkJsonOut<RestoreJson>(['restore', ref, '--repo', repo, '--stanza', STANZA, '--pgdata', pgdata, '--jobs', '3', '--no-progress', ...extra], env);
+}
+
+/**
+ * Environment that makes every pgark process started with it write the shared objects it has
+ * mapped (/proc/self/maps at exit, worker threads' native modules included: a loaded addon
+ * stays mapped) into `dir`; mappedFiles() reads them back.
+ */
+async function mapsRecorder(dir: string): Promise<Record<string, string>> {
+  await mkdir(join(dir, 'maps'), { recursive: true });
+  await chownToRunAs(join(dir, 'maps'));
+  const hook = join(dir, 'maps-hook.mjs');
+  await writeFile(
+    hook,
+    `import { readFileSync, writeFileSync } from 'node:fs';
+process.on('exit', () => writeFileSync(${JSON.stringify(join(dir, 'maps'))} + '/' + process.pid, readFileSync('/proc/self/maps', 'utf8')));
+`,
+    { mode: 0o644 },
+  );
+  return { NODE_OPTIONS: `--import ${hook}` };
+}
+
+async function mappedFiles(dir: string): Promise<string[]> {
+  const files = new Set<string>();
+  for (const f of await readdir(join(dir, 'maps'))) {
+    for (const line of (await readFile(join(dir, 'maps', f), 'utf8')).split('\n')) {
+      const path = line.split(/\s+/)[5];
+      if (path?.startsWith('/')) files.add(path);
+    }
+  }
+  return [...files];
 }
 
 async function listBackups(repo: string): Promise<BackupJson[]> {
@@ -422,10 +452,15 @@ describe('incremental chain: full + 3 incr', () => {
     expect(files.some((x) => x.object !== undefined && x.object.backup === i3.id)).toBe(true);
   });
 
-  it('restores the newest incremental (latest, --target-immediate) to its content', async () => {
+  it('restores the newest incremental (latest, --target-immediate) to its content, without loading lz4-napi', async () => {
     const dir = join(work, 'latest');
-    const r = await restore(repo, 'latest', dir, ['--target-immediate', '--target-action', 'promote']);
+    const r = await restore(repo, 'latest', dir, ['--target-immediate', '--target-action', 'promote'], await mapsRecorder(work));
     expect(r.backup).toBe(backups[3]!.id);
+    // Every object it read (manifests of the chain, data objects, on worker threads too) was
+    // decoded in JavaScript: lz4-napi's native module and its allocator stay out (issue 17 item 4).
+    const mapped = await mappedFiles(work);
+    expect(mapped.some((f) => /\/node(js)?$|libc\.so/.test(f))).toBe(true); // the recorder saw the process
+    expect(mapped.filter((f) => /lz4/i.test(f))).toEqual([]);
     expect(r.settings['recovery_target']).toBe('immediate');
     const copy = await startRestored(dir, 'incr-latest');
     await waitPromoted(copy);

@@ -8,7 +8,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
+import { encodeObject, readAll } from '../../src/repo/object-stream.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'bin/pgark.js');
@@ -55,5 +58,50 @@ describe('modules of pgark restore and pgark backup (file system repository)', (
     const dirs = new Set(m.files.map(pgarkDir).filter((d) => d !== undefined));
     for (const other of ['restore', 'agent', 'receiver', 'logical', 'drill', 'ops', 'protocol']) expect(dirs.has(other), other).toBe(false);
     expect(m.files.filter((f) => SDKS.test(f))).toEqual([]);
+  });
+});
+
+describe('reading lz4 objects loads no lz4-napi (restore, wal-fetch and clone only read)', () => {
+  // Decoded by the built modules in a fresh process, which then reports whether lz4-napi's native
+  // module is mapped: manifests and other documents (decodeObject), data objects (the pull loop),
+  // encrypted data objects (the pull loop over decodeObject's stream).
+  it('decodeObject and openObjectReader, plain and encrypted, decode lz4 in JavaScript', async () => {
+    const raw = Buffer.concat([Buffer.from('manifest line\n'.repeat(200_000)), randomBytes(300_000)]);
+    const key = randomBytes(32);
+    const write = async (name: string, enc?: Parameters<typeof encodeObject>[3]) => {
+      const { stream, done } = await encodeObject(Readable.from([raw]), 'lz4', undefined, enc);
+      writeFileSync(join(dir, name), (await Promise.all([readAll(stream), done]))[0]);
+    };
+    await write('plain.obj');
+    await write('enc.obj', { keyNumber: 1, dataKey: key, objectName: 'x' });
+    writeFileSync(join(dir, 'raw'), raw);
+    const script = join(dir, 'decode.mjs');
+    writeFileSync(
+      script,
+      `import { createReadStream, readFileSync } from 'node:fs';
+const { decodeObject, readAll } = await import(${JSON.stringify(join(ROOT, 'dist/src/repo/object-stream.js'))});
+const { openObjectReader } = await import(${JSON.stringify(join(ROOT, 'dist/src/repo/object-reader.js'))});
+const d = ${JSON.stringify(dir)};
+const raw = readFileSync(d + '/raw');
+const keys = { plainAllowed: false, dataKey: async () => Buffer.from(${JSON.stringify(key.toString('hex'))}, 'hex') };
+const pulled = async (file, k) => {
+  const r = await openObjectReader(createReadStream(file), 'x', {}, k);
+  const parts = [];
+  for (let c = await r.next(); c !== null; c = await r.next()) parts.push(Buffer.from(c));
+  return Buffer.concat(parts);
+};
+const got = [
+  await readAll(await decodeObject(createReadStream(d + '/plain.obj'), 'x')),
+  await readAll(await decodeObject(createReadStream(d + '/enc.obj'), 'x', {}, keys)),
+  await pulled(d + '/plain.obj'),
+  await pulled(d + '/enc.obj', keys),
+];
+const maps = readFileSync('/proc/self/maps', 'utf8');
+console.log(JSON.stringify({ equal: got.map((g) => g.equals(raw)), lz4napi: /lz4-napi/.test(maps), libc: /libc\\.so/.test(maps) }));
+`,
+    );
+    const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ equal: [true, true, true, true], lz4napi: false, libc: true });
   });
 });

@@ -154,7 +154,62 @@ describe('object reader', () => {
     await expect(readAllPulled(cut, 4096, { contentHash: false })).rejects.toThrow(IntegrityError);
   });
 
-  it('encrypted objects (read through decodeObject) give the same bytes; a plain object is refused where the stanza is encrypted', async () => {
+  for (const codec of ['lz4', 'none'] as const) {
+    it.each(inputs)(`encrypted ${codec}: %s gives decodeObject's bytes and trailer in any chunking, through the pull loop`, async (_n, data) => {
+      // Chunk size 4096: many encrypted chunks, whose boundaries fall anywhere in the stored chunks.
+      const stored = await encode(data, codec, { keyNumber: 1, dataKey: KEY, objectName: NAME, chunkSize: 4096 });
+      const want = await readAll(await decodeObject(Readable.from([stored]), NAME, {}, keys));
+      expect(want.equals(data)).toBe(true);
+      for (const size of [stored.length, MiB, 65536, 4113, 97, 1]) {
+        if (size === 1 && data.length > 4096) continue;
+        const got = await readAllPulled(stored, size, {}, keys);
+        expect(got.data.equals(data), `chunk ${size}`).toBe(true);
+        expect(got.trailer.sha256).toBe(createHash('sha256').update(data).digest('hex'));
+        expect(got.trailer.rawSize).toBe(data.length);
+      }
+      const sizesOnly = await readAllPulled(stored, 65536, { contentHash: false }, keys);
+      expect(sizesOnly.data.equals(data)).toBe(true);
+    });
+
+    it(`encrypted ${codec}: any flipped byte, truncation, or an object under another name is refused, as by decodeObject`, async () => {
+      const data = rows(300_000);
+      const stored = await encode(data, codec, { keyNumber: 1, dataKey: KEY, objectName: NAME, chunkSize: 4096 });
+      const h = headerWrapperSize(codec);
+      const S = 4096 + 16; // a sealed chunk: ciphertext and tag
+      expect(stored.length).toBeGreaterThan(h + 32 + 4 * S);
+      // header, preamble, first chunk, a middle chunk's tag, last chunk, trailer
+      const flips = [2, h + 5, h + 40, h + 32 + S + 4100, Math.floor(stored.length / 2), stored.length - 60, stored.length - 30, stored.length - 1];
+      const cases: Array<[string, Buffer, string]> = flips.map((at) => {
+        const bad = Buffer.from(stored);
+        bad[at]! ^= 0x40;
+        return [`flip at ${at}`, bad, NAME];
+      });
+      cases.push(['one byte short', stored.subarray(0, stored.length - 1), NAME]);
+      cases.push(['half', stored.subarray(0, Math.floor(stored.length / 2)), NAME]);
+      cases.push(['header and preamble only', stored.subarray(0, h + 32), NAME]);
+      // A whole chunk left out (a chunk boundary: every chunk's own tag is good).
+      cases.push(['a chunk left out', Buffer.concat([stored.subarray(0, h + 32 + S), stored.subarray(h + 32 + 2 * S)]), NAME]);
+      cases.push(['moved to another name', stored, `${NAME}-elsewhere`]);
+      for (const [what, bad, name] of cases) {
+        await expect((async () => readAll(await decodeObject(Readable.from([bad]), name, {}, keys)))(), `decodeObject: ${what}`).rejects.toThrow(IntegrityError);
+        const pulled = async () => {
+          const r = await openObjectReader(Readable.from(chunks(bad, 4096)), name, {}, keys);
+          for (let c = await r.next(); c !== null; c = await r.next());
+        };
+        await expect(pulled(), what).rejects.toThrow(IntegrityError);
+      }
+    });
+  }
+
+  it('encrypted lz4: every block is decoded into the same reused buffer (the pull loop, not the stream path)', async () => {
+    const data = rows(5 * MiB);
+    const got = await readAllPulled(await encode(data, 'lz4', { keyNumber: 1, dataKey: KEY, objectName: NAME }), MiB, {}, keys);
+    expect(got.data.equals(data)).toBe(true);
+    expect(got.chunks).toBeGreaterThanOrEqual(5);
+    expect(got.buffers).toBe(1);
+  });
+
+  it('encrypted objects give the same bytes; a plain object is refused where the stanza is encrypted', async () => {
     const data = rows(2 * MiB);
     for (const codec of ['lz4', 'none'] as const) {
       const stored = await encode(data, codec, { keyNumber: 1, dataKey: KEY, objectName: NAME });

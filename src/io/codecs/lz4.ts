@@ -6,12 +6,13 @@
  * has a sha256 of its raw bytes in its trailer, verified on every read, and the checksum cost a
  * quarter of the compressor's CPU (bench/results/agent.md). Frames written by earlier versions
  * (lz4_flex's frame encoder, with content checksums) decode as before. lz4_flex has only the fast
- * mode, so the level is accepted for interface compatibility and ignored.
+ * mode, so the level is accepted for interface compatibility and ignored. Decoding does not use
+ * lz4-napi (lz4-decode.ts).
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import lz4 from 'lz4-napi';
 import type { Codec } from '../codec.js';
-import { Lz4FrameDecoder } from './lz4-frame-decoder.js';
+import { lz4Decompressor } from './lz4-decode.js';
 import { xxh32 } from './xxhash32.js';
 import { BufferPool, releaseBuffer } from '../buffer-pool.js';
 import { noteGarbage } from '../../common/gc-budget.js';
@@ -152,45 +153,10 @@ class Lz4ChunkedCompressor extends Transform {
   }
 }
 
-/** Our own frames never hold blocks above 1 MiB, although lz4_flex declares a 4 MiB block maximum. */
-const LIKELY_BLOCK_SIZE = CHUNK_SIZE;
-
-let scratch = Buffer.alloc(0);
-
-/** decodeBlockOnce, counting lz4-napi's output buffer (garbage once consumed) towards the next collection. */
-function decodeBlock(block: Buffer, capacity: number, dict: Buffer | undefined, room?: Buffer): Buffer {
-  const out = decodeBlockOnce(block, capacity, dict, room);
-  noteGarbage(out.length);
-  return out;
-}
-
-function decodeBlockOnce(block: Buffer, capacity: number, dict: Buffer | undefined, room?: Buffer): Buffer {
-  // lz4-napi's block API expects lz4_flex's size-prepended layout, whose prefix is used as the output
-  // capacity. Decoding is markedly slower with a 4 MiB capacity than with 1 MiB, so try the size our
-  // compressor writes first and fall back to the frame's maximum (for frames written by other tools).
-  let input: Buffer;
-  if (room && room.length >= 4 + block.length) {
-    input = room.subarray(0, 4 + block.length); // the block already sits at offset 4: no copy
-  } else {
-    if (scratch.length < 4 + block.length) scratch = Buffer.allocUnsafeSlow(Math.max(4 + block.length, 4 + CHUNK_SIZE + 1024));
-    input = scratch.subarray(0, 4 + block.length); // uncompressSync is synchronous: one scratch buffer is enough
-    block.copy(input, 4);
-  }
-  if (capacity > LIKELY_BLOCK_SIZE) {
-    input.writeUInt32LE(LIKELY_BLOCK_SIZE, 0);
-    try {
-      return lz4.uncompressSync(input, dict);
-    } catch {
-      // retried below with the full capacity; a corrupt block fails there too
-    }
-  }
-  input.writeUInt32LE(capacity, 0);
-  return lz4.uncompressSync(input, dict);
-}
-
 export const lz4Codec: Codec = {
   name: 'lz4',
   defaultLevel: 1,
   compressor: () => new Lz4ChunkedCompressor(),
-  decompressor: (o) => new Lz4FrameDecoder(decodeBlock, o?.contentChecksums ?? true, o?.ownsInput ?? false),
+  // Decoding is JavaScript (lz4-decode.ts), as on every read path: lz4-napi only compresses.
+  decompressor: (o) => lz4Decompressor(o),
 };

@@ -45,8 +45,13 @@ export async function runPool<I, T, R>(
   onProgress: (bytes: number) => void,
   onDone: (result: R, task: T) => void,
   local?: LocalTask<I, T, R>,
+  started?: StartedThreads,
 ): Promise<void> {
-  if (tasks.length === 0) return;
+  if (tasks.length === 0 || started?.failure) {
+    await stopThreads(started);
+    if (started?.failure) throw started.failure;
+    return;
+  }
   const workers: Worker[] = [];
   // Workers still running a task: they settle (done, error or exit) before the pool terminates them.
   const busy = new Map<Worker | 'local', Promise<void>>();
@@ -65,15 +70,11 @@ export async function runPool<I, T, R>(
         reject(err);
       };
       for (let i = 0; i < threads; i++) {
-        // The thread logs like this one: same command, levels and log file (its own descriptor, O_APPEND).
-        // A small young generation: the threads allocate few JS objects (their data is in
-        // buffers), and V8's default (16 MiB of semi-spaces per thread) was idle memory.
-        // Through worker-entry.ts: the thread uses this thread's compile cache before it loads `script`.
-        const w = new Worker(WORKER_ENTRY, {
-          workerData: { init, log: logState(), script: script.href, compileCacheDir },
-          resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
-        });
+        // A thread started early (startThreads) gets the init with its first task.
+        const early = started?.workers[i];
+        const w = early ?? newThread(script, { init }, compileCacheDir);
         workers.push(w);
+        let lateInit = early !== undefined;
         let current: T | undefined;
         const give = () => {
           if (failed) return;
@@ -85,7 +86,8 @@ export async function runPool<I, T, R>(
           }
           current = tasks[next++]!;
           busy.set(w, new Promise<void>((r) => settlers.set(w, r)));
-          w.postMessage({ task: current });
+          w.postMessage(lateInit ? { task: current, init } : { task: current });
+          lateInit = false;
         };
         const settle = () => {
           settlers.get(w)?.();
@@ -106,6 +108,7 @@ export async function runPool<I, T, R>(
           } else if (m.error) fail(new RemoteError(m.error.message, m.error.exitCode, m.error.name));
         });
         w.on('error', (err) => fail(err));
+        if (early && started.exited) fail(new PgarkError(`worker thread exited (code ${started.exited.code}) before its first task`));
         w.on('exit', (code) => {
           settle();
           if (current !== undefined && !failed) fail(new PgarkError(`worker thread exited (code ${code}) during a task`));
@@ -135,7 +138,53 @@ export async function runPool<I, T, R>(
       clearTimeout(timer);
     }
     await Promise.all(workers.map((w) => w.terminate()));
+    if (started) await stopThreads(started);
   }
+}
+
+function newThread(script: URL, data: { init?: unknown; lateInit?: true }, compileCacheDir: string | undefined): Worker {
+  // The thread logs like this one: same command, levels and log file (its own descriptor, O_APPEND).
+  // A small young generation: the threads allocate few JS objects (their data is in
+  // buffers), and V8's default (16 MiB of semi-spaces per thread) was idle memory.
+  // Through worker-entry.ts: the thread uses this thread's compile cache before it loads `script`.
+  return new Worker(WORKER_ENTRY, {
+    workerData: { ...data, log: logState(), script: script.href, compileCacheDir },
+    resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+  });
+}
+
+/**
+ * Worker threads started before the pool's init is known (restore: while it reads the backup's
+ * manifests), so that their start-up (an isolate, the script's modules: ~0.1-0.2 s of CPU) runs
+ * on a core the calling thread leaves idle meanwhile instead of after it. runPool takes them as
+ * its first threads (`started`) and hands each its init with its first task; whatever happens,
+ * runPool or stopThreads terminates them.
+ */
+export interface StartedThreads {
+  workers: Worker[];
+  /** The first error or early exit of one of them (runPool then fails with it). */
+  failure?: Error;
+  exited?: { code: number };
+}
+
+export function startThreads(script: URL, count: number): StartedThreads {
+  const compileCacheDir = getCompileCacheDir();
+  const started: StartedThreads = { workers: [] };
+  for (let i = 0; i < count; i++) {
+    const w = newThread(script, { lateInit: true }, compileCacheDir);
+    w.on('error', (err) => (started.failure ??= err));
+    w.once('exit', (code) => (started.exited ??= { code }));
+    started.workers.push(w);
+  }
+  return started;
+}
+
+/** Terminates threads startThreads started (those runPool did not take, or all when it never ran). */
+export async function stopThreads(started: StartedThreads | undefined): Promise<void> {
+  if (!started) return;
+  const ws = started.workers;
+  started.workers = [];
+  await Promise.all(ws.map((w) => w.terminate()));
 }
 
 /**
@@ -177,8 +226,10 @@ export function serveWorker<I, T, R>(handle: (init: I, task: T, progress: (bytes
   ignoreKnownSdkRaces();
   const data = workerData as { init: I; log: LogState };
   applyLogState(data.log);
-  const init = data.init;
-  port.on('message', (m: { task: T }) => {
+  let init = data.init;
+  port.on('message', (m: { task: T; init?: I }) => {
+    // A thread started before the init was known (startThreads) gets it with its first task.
+    if (m.init !== undefined) init = m.init;
     handle(init, m.task, (bytes) => port.postMessage({ progress: bytes })).then(
       (done) => port.postMessage({ done }),
       (err: unknown) => {

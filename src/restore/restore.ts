@@ -14,7 +14,7 @@ import { log, PhaseTimer } from '../common/log.js';
 import { Progress } from '../common/progress.js';
 import { isProcessAlive } from '../common/process.js';
 import { buildRestoreCommand, selfCommand } from '../common/self-command.js';
-import { runLanes, runPool } from '../common/worker-pool.js';
+import { runLanes, runPool, startThreads, stopThreads, type StartedThreads } from '../common/worker-pool.js';
 import type { RepositorySettings, Settings } from '../config/resolve.js';
 import { commandSettings } from '../config/settings-transport.js';
 import type { Repository } from '../repo/repository.js';
@@ -87,6 +87,16 @@ export { chooseBackup, parseTargetTime } from './restore-select.js';
  * and links, process the files (worker threads), then the configuration, and pg_control last.
  */
 export async function runRestore(repos: Repository | RepoSet, settings: RestoreSettings, o: RestoreOptions): Promise<RestoreOutcome> {
+  const early: { threads?: StartedThreads | undefined } = {};
+  try {
+    return await restoreWith(repos, settings, o, early);
+  } finally {
+    // Worker threads started early (earlyThreads) and not ended by the pool: a failure before it ran.
+    await stopThreads(early.threads);
+  }
+}
+
+async function restoreWith(repos: Repository | RepoSet, settings: RestoreSettings, o: RestoreOptions, early: { threads?: StartedThreads | undefined }): Promise<RestoreOutcome> {
   const started = Date.now();
   const phases = new PhaseTimer('restore');
   const notes: string[] = [];
@@ -104,7 +114,8 @@ export async function runRestore(repos: Repository | RepoSet, settings: RestoreS
 
   const empty = await checkTargetDirectory(pgdata, o);
   const set = repos instanceof RepoSet ? repos : new RepoSet([{ name: 'repo', mode: 'required', repo: repos, settings }]);
-  const { backup, manifests, manifest, source } = await selectBackupFromSet(set, o.ref, target, notes);
+  // The worker threads start while the manifests are read (earlyThreads).
+  const { backup, manifests, manifest, source } = await selectBackupFromSet(set, o.ref, target, notes, (b) => (early.threads = earlyThreads(jobs, b)));
   // Running as root: decide who gets the files before anything is written (or refuse).
   const owner = await planRestoreOwner({ option: o.owner, recorded: manifest.header.owner, backupId: backup.id, pgdata });
   if (owner) notes.push(`running as root: the restored files belong to ${owner.user}:${owner.group} (${owner.source}); start PostgreSQL as ${owner.user}`);
@@ -126,7 +137,7 @@ export async function runRestore(repos: Repository | RepoSet, settings: RestoreS
   }
   await layOut(init, manifest);
   phases.lap('prepare directories', `${manifest.dirs.length} directories${o.delta ? `, ${removed} extra entries removed (--delta)` : ''}`);
-  const { res, progress, tasks, here } = await processFiles(source.repo, init, manifests, jobs, o);
+  const { res, progress, tasks, here } = await processFiles(source.repo, init, manifests, jobs, o, early.threads);
   phases.lap('copy files', `${res.written} written (${res.bytes} bytes), ${res.skipped} unchanged, ${tasks} tasks, ${jobs} jobs${here ? ' on this thread' : ''}`);
   await syncDirectories(init, manifest);
   const signal = await writeConfiguration(init, backup, manifest, gucs, o.standby, owner);
@@ -137,6 +148,19 @@ export async function runRestore(repos: Repository | RepoSet, settings: RestoreS
     backup, repo: source.name, pgdata, filesWritten: res.written, filesUnchanged: res.skipped, filesRemoved: removed, bytesWritten: res.bytes,
     durationMs: Date.now() - started, settings: gucs, signal, notes, ...(owner ? { owner } : {}),
   };
+}
+
+const RESTORE_WORKER = new URL('./restore-worker.js', import.meta.url);
+
+/**
+ * The worker threads of a restore that will run them (!lanesHere), started as soon as the backup
+ * is chosen: their start-up (~0.1-0.2 s CPU each: an isolate, restore-worker's modules) then runs
+ * on a core left idle while this thread reads the manifests and lays out the directories, instead
+ * of after. Decided on the bytes the backup read (a full backup's are the restore's; an
+ * incremental's fewer: then its threads start when the pool does, as before).
+ */
+function earlyThreads(jobs: number, backup: BackupInfo): StartedThreads | undefined {
+  return jobs >= 2 && !lanesHere(jobs, backup.size.original) ? startThreads(RESTORE_WORKER, jobs - 1) : undefined;
 }
 
 /** Refuse a target where a server runs, or that is not empty without --delta or --force. Whether it was empty (null: absent). */
@@ -180,7 +204,7 @@ export async function listRepoSet(set: RepoSet): Promise<{ listings: RepoListing
  * chain's manifests from it, or from the next repository holding the same backup when it cannot
  * be read. Which repository the objects are read from, and the ones to fail over to.
  */
-export async function selectBackupFromSet(set: RepoSet, ref: string, target: RecoveryTarget, notes: string[]): Promise<{ backup: BackupInfo; manifests: Manifest[]; manifest: Manifest; source: RestoreSource & { fallbacks: RestoreSource[]; repo: Repository } }> {
+export async function selectBackupFromSet(set: RepoSet, ref: string, target: RecoveryTarget, notes: string[], chosen?: (backup: BackupInfo) => void): Promise<{ backup: BackupInfo; manifests: Manifest[]; manifest: Manifest; source: RestoreSource & { fallbacks: RestoreSource[]; repo: Repository } }> {
   const { listings, byName } = await listRepoSet(set);
   const choice = chooseAcrossRepos(listings, ref, target);
   for (const u of choice.unreachable) {
@@ -193,6 +217,7 @@ export async function selectBackupFromSet(set: RepoSet, ref: string, target: Rec
       '(a timeline history file at start) instead of ending it early; to recover from the others alone, restore with --repo <their location>');
   }
   if (choice.note) notes.push(choice.note);
+  chosen?.(choice.backup);
   const order = [choice.repo, ...choice.fallbacks];
   for (const [i, name] of order.entries()) {
     const { repo } = byName.get(name)!;
@@ -274,13 +299,15 @@ export function lanesHere(jobs: number, bytes: number): boolean {
 }
 
 /** Write every file through sha256 verification with worker threads and this one (restore-worker.ts); files in parts get size, mode and mtime at the end. */
-async function processFiles(repo: Repository, init: RestoreWorkerInit, manifests: Manifest[], jobs: number, o: Pick<RestoreOptions, 'delta' | 'progress'>): Promise<{ res: { written: number; skipped: number; bytes: number }; progress: Progress | undefined; tasks: number; here: boolean }> {
+async function processFiles(repo: Repository, init: RestoreWorkerInit, manifests: Manifest[], jobs: number, o: Pick<RestoreOptions, 'delta' | 'progress'>, early: StartedThreads | undefined): Promise<{ res: { written: number; skipped: number; bytes: number }; progress: Progress | undefined; tasks: number; here: boolean }> {
   const { tasks, multi } = planRestore(manifests);
   await createPartFiles(init, multi);
   const total = tasks.reduce((n, t) => n + t.bytes, 0);
   const progress = o.progress ? new Progress({ what: 'restore', totalBytes: total, out: process.stderr, tty: process.stderr.isTTY === true }) : undefined;
   const res = { written: 0, skipped: 0, bytes: 0 };
   const here = lanesHere(jobs, total);
+  // Threads started for a larger restore than this one turned out to be (an estimate): not used.
+  if (here) await stopThreads(early);
   const add = (r: RestoreTaskResult) => {
     res.written += r.written;
     res.skipped += r.skipped;
@@ -292,12 +319,13 @@ async function processFiles(repo: Repository, init: RestoreWorkerInit, manifests
       await runLanes(jobs, tasks, (task) => runRestoreTask(init, task, (bytes) => progress?.add(bytes), repo), add);
     } else {
       await runPool<RestoreWorkerInit, RestoreTask, RestoreTaskResult>(
-        new URL('./restore-worker.js', import.meta.url), jobs, init, tasks,
+        RESTORE_WORKER, jobs, init, tasks,
         (bytes) => progress?.add(bytes),
         add,
         // This thread writes files too (it only waits otherwise): --jobs N runs N-1 worker threads.
         // It reads through the caller's repository (a second one opened here would stay open).
-        (i, task, report) => runRestoreTask(i, task, report, repo));
+        (i, task, report) => runRestoreTask(i, task, report, repo),
+        early);
     }
   } finally {
     await closeRestoreSources();

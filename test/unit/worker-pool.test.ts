@@ -13,7 +13,7 @@ import { parseLogLine } from '../../src/common/log-format.js';
 // The built pool (dist/): its threads start through dist/src/common/worker-entry.js, and the
 // fixture imports the built modules too, so the log settings are the built log module's.
 const built = (m: string) => new URL(`../../dist/src/common/${m}.js`, import.meta.url).href;
-const { runLanes, runPool } = (await import(built('worker-pool'))) as typeof import('../../src/common/worker-pool.js');
+const { runLanes, runPool, startThreads, stopThreads } = (await import(built('worker-pool'))) as typeof import('../../src/common/worker-pool.js');
 const { setLogCommand, setLogDestinations } = (await import(built('log'))) as typeof import('../../src/common/log.js');
 
 const dir = mkdtempSync(join(tmpdir(), 'pgark-pool-'));
@@ -86,6 +86,31 @@ describe('runPool', () => {
     await expect(runPool(script, 2, {}, [{ slow: marker }, 'first', 'x2', 'x3'], () => undefined, () => undefined, local)).rejects.toThrow(/local task failed/);
     expect(existsSync(marker)).toBe(true);
     expect(localRuns).toBe(1); // nothing taken after the failure
+  });
+
+  it('threads started before the init is known (startThreads) get it with their first task; the ones not needed are terminated', async () => {
+    const started = startThreads(script, 3);
+    const exits = started.workers.map((w) => new Promise<number>((r) => w.once('exit', r)));
+    const answers: unknown[] = [];
+    // Two tasks, count 3 with a local job: one thread is used, the other two are not.
+    const local = async (i: unknown) => ({ local: i });
+    await runPool(script, 3, { pgdata: '/x' }, ['init', 'init'], () => undefined, (r) => answers.push(r), local, started);
+    expect(answers).toHaveLength(2);
+    expect(answers.filter((a) => (a as { init?: unknown }).init !== undefined)).toEqual([{ init: { pgdata: '/x' } }]);
+    expect(answers.filter((a) => (a as { local?: unknown }).local !== undefined)).toEqual([{ local: { pgdata: '/x' } }]);
+    // Every thread started early has ended (a thread left running would keep the process alive).
+    await Promise.all(exits);
+    expect(started.workers).toEqual([]);
+  });
+
+  it('a thread started early that failed to start fails the pool instead of waiting for it; stopThreads ends unused ones', async () => {
+    const broken = startThreads(new URL('../fixtures/no-such-pool-worker.mjs', import.meta.url), 1);
+    await new Promise((r) => broken.workers[0]!.once('exit', r));
+    await expect(runPool(script, 2, {}, [{ slow: join(dir, 'never') }, 'x'], () => undefined, () => undefined, async () => 'local', broken)).rejects.toThrow(/no-such-pool-worker|Cannot find module/);
+    const unused = startThreads(script, 2);
+    const exits = unused.workers.map((w) => new Promise<number>((r) => w.once('exit', r)));
+    await stopThreads(unused);
+    await Promise.all(exits);
   });
 
   it('worker threads log like the thread that started the pool: command, levels, log file', async () => {

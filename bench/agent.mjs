@@ -651,13 +651,18 @@ function writeCallTimer() {
     file,
     `'use strict';
 const { spawnSync } = require('node:child_process');
-const spec = JSON.parse(require('node:fs').readFileSync(0, 'utf8'));
+const { readFileSync } = require('node:fs');
+const spec = JSON.parse(readFileSync(0, 'utf8'));
+// user + sys of the reaped children (the sh -c, the command and everything it waited for), in
+// clock ticks (USER_HZ 100): /proc/self/stat fields 16 and 17. Per call 10 ms steps; summed, exact.
+const childTicks = () => { const f = readFileSync('/proc/self/stat', 'utf8'); const w = f.slice(f.lastIndexOf(')') + 2).split(' '); return Number(w[13]) + Number(w[14]); };
 const out = [];
 for (const cmd of spec.cmds) {
+  const c0 = childTicks();
   const t0 = process.hrtime.bigint();
   const r = spawnSync('/bin/sh', ['-c', cmd], { env: spec.env, stdio: ['ignore', 'ignore', 'pipe'] });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  out.push({ ms, code: r.status, err: r.status === 0 ? '' : String(r.stderr).slice(-400) });
+  out.push({ ms, cpuMs: (childTicks() - c0) * 10, code: r.status, err: r.status === 0 ? '' : String(r.stderr).slice(-400) });
 }
 process.stdout.write(JSON.stringify(out));
 `,
@@ -686,12 +691,13 @@ async function timeCalls(timer, label, cmds, env, note) {
     max: Math.max(...ms),
     first: ms[0],
     mean: ms.reduce((a, b) => a + b, 0) / ms.length,
+    cpuMs: calls.reduce((a, c) => a + (c.cpuMs ?? 0), 0) / calls.length,
     example: T(cmds[0]),
     env: showEnv(env),
     load,
   };
   results.latency.push(res);
-  log(`latency ${label}: ${res.calls} calls, median ${f1(res.median)} ms, p90 ${f1(res.p90)} ms, max ${f1(res.max)} ms, failed ${res.failed}`);
+  log(`latency ${label}: ${res.calls} calls, median ${f1(res.median)} ms, p90 ${f1(res.p90)} ms, max ${f1(res.max)} ms, CPU ${f1(res.cpuMs)} ms/call, failed ${res.failed}`);
   return res;
 }
 
@@ -1170,8 +1176,8 @@ function report(error) {
       '',
     );
   }
-  out.push('| command | calls | failed | median ms | p90 ms | min ms | max ms | first call ms | load avg |', '|---|---|---|---|---|---|---|---|---|');
-  for (const l of results.latency) out.push(`| ${l.label} | ${l.calls} | ${l.failed} | ${f1(l.median)} | ${f1(l.p90)} | ${f1(l.min)} | ${f1(l.max)} | ${f1(l.first)} | ${f1(l.load)} |`);
+  out.push('| command | calls | failed | median ms | p90 ms | min ms | max ms | first call ms | CPU ms/call (user+sys, mean) | load avg |', '|---|---|---|---|---|---|---|---|---|---|');
+  for (const l of results.latency) out.push(`| ${l.label} | ${l.calls} | ${l.failed} | ${f1(l.median)} | ${f1(l.p90)} | ${f1(l.min)} | ${f1(l.max)} | ${f1(l.first)} | ${f1(l.cpuMs)} | ${f1(l.load)} |`);
   out.push('');
   for (const l of results.latency) out.push(`- ${l.label}: ${l.note}; e.g. \`${l.env ? l.env + ' ' : ''}${l.example}\`${l.firstErr ? ` — first failure: \`${l.firstErr.replace(/\n/g, ' ')}\`` : ''}`);
   out.push('');

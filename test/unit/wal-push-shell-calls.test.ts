@@ -1,0 +1,136 @@
+// bin/pgark-wal-push answering from push records (written here as pgark writes them) at the
+// smallest cost per call: what it may run, its `.target-<digits>` cache of the repository and
+// stanza it hashed, and the wait for a record while a live process holds the segment's lock.
+// (Which repository a call resolves to: settings-readers.test.ts; with the agent and
+// PostgreSQL: test/integration/wal-agent.test.ts.)
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { formatPushRecord, pushRecordDir, pushTarget } from '../../src/wal/fast-path.js';
+
+const root = join(import.meta.dirname, '..', '..');
+const client = join(root, 'bin', 'pgark-wal-push');
+const dir = mkdtempSync(join(tmpdir(), 'pgark-shell-calls-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const fakeNode = join(dir, 'no-node');
+writeFileSync(fakeNode, '#!/bin/sh\nexit 99\n', { mode: 0o755 });
+const SEG = '000000010000000000000007';
+
+/** A bin directory with only the named commands of the system's PATH. */
+function binWith(name: string, commands: string[]): string {
+  const bin = join(dir, name);
+  mkdirSync(bin);
+  for (const c of commands) {
+    const found = spawnSync('/bin/sh', ['-c', `command -v ${c}`], { encoding: 'utf8' }).stdout.trim();
+    expect(found, c).toMatch(/^\//);
+    symlinkSync(found, join(bin, c));
+  }
+  return bin;
+}
+
+let n = 0;
+function walDir(): string {
+  const wal = join(dir, `wal${n++}`);
+  mkdirSync(pushRecordDir(wal), { recursive: true, mode: 0o700 });
+  writeFileSync(join(wal, SEG), Buffer.alloc(4096, 7));
+  return wal;
+}
+
+function writeRecord(wal: string, target: string): void {
+  const st = statSync(join(wal, SEG), { bigint: true });
+  writeFileSync(join(pushRecordDir(wal), SEG), formatPushRecord({ ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs }, 'a'.repeat(64), target));
+}
+
+/** 'record' when the call answered from the record (exit 0), 'full' when it ran the fallback. */
+function call(wal: string, args: string[], path = process.env.PATH ?? '/usr/bin:/bin'): 'record' | 'full' {
+  const r = spawnSync('/bin/sh', [client, join(wal, SEG), ...args], { encoding: 'utf8', env: { PATH: path, PGARK_NODE: fakeNode } });
+  expect(r.stderr).toBe('');
+  if (r.status === 0) return 'record';
+  expect(r.status).toBe(99);
+  return 'full';
+}
+
+describe('bin/pgark-wal-push answering from a push record', () => {
+  const repo = '/var/lib/pgark repo'; // a blank in it: compared as a whole string
+  const target = pushTarget(repo, 'db1');
+  const args = ['--repo', repo, '--stanza', 'db1'];
+
+  it('needs only rm and stat once it has hashed the repository and stanza', () => {
+    const wal = walDir();
+    writeRecord(wal, target);
+    expect(call(wal, args)).toBe('record');
+    const cache = join(pushRecordDir(wal), `.target-${target}`);
+    expect(readFileSync(cache, 'utf8')).toBe(`${repo}\ndb1\n`);
+    expect(statSync(cache).mode & 0o777).toBe(0o600);
+    expect(readdirSync(pushRecordDir(wal))).toEqual([`.target-${target}`]); // the record is consumed
+    // No sha256sum, readlink, env or grep on this PATH: the cache and builtins answer.
+    const bin = binWith('rm-stat', ['rm', 'stat']);
+    writeRecord(wal, target);
+    expect(call(wal, args, bin)).toBe('record');
+    // Still bound to the exact repository and stanza, and to the unchanged file.
+    writeRecord(wal, target);
+    expect(call(wal, ['--repo', repo, '--stanza', 'db2'], bin)).toBe('full');
+    writeRecord(wal, target);
+    expect(call(wal, ['--repo', `${repo}/`, '--stanza', 'db1'], bin)).toBe('full');
+    writeRecord(wal, target);
+    expect(call(wal, ['--repo', repo, '--stanza', 'db1', '--repo2', '/x'], bin)).toBe('full');
+    writeRecord(wal, target);
+    writeFileSync(join(wal, SEG), Buffer.alloc(4096, 8));
+    expect(call(wal, args, bin)).toBe('full');
+    expect(readdirSync(pushRecordDir(wal))).toEqual([`.target-${target}`]);
+  });
+
+  it('a second repository in the environment still goes to the full path', () => {
+    const wal = walDir();
+    writeRecord(wal, target);
+    const r = spawnSync('/bin/sh', [client, join(wal, SEG), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, PGARK_NODE: fakeNode, PGARK_REPO3_PATH: '/y' } });
+    expect(r.status).toBe(99);
+  });
+
+  it('a partial cache (a line without its newline) never answers; sha256sum decides', () => {
+    const wal = walDir();
+    const cache = join(pushRecordDir(wal), `.target-${target}`);
+    const bin = binWith('rm-stat-2', ['rm', 'stat']);
+    // The cache for target(repo, db1) cut short after "db": a call for stanza "db" must not take it.
+    writeFileSync(cache, `${repo}\ndb`, { mode: 0o600 });
+    writeRecord(wal, target);
+    expect(call(wal, ['--repo', repo, '--stanza', 'db'], bin)).toBe('full');
+    // Nor for the call it was being written for (without sha256sum on PATH that is the full path).
+    for (const partial of [`${repo}\ndb`, `${repo}\ndb1`, `${repo}\n`, repo]) {
+      writeFileSync(cache, partial, { mode: 0o600 });
+      writeRecord(wal, target);
+      expect(call(wal, args, bin)).toBe('full');
+    }
+    // With sha256sum the right call answers and rewrites it whole.
+    writeRecord(wal, target);
+    expect(call(wal, args)).toBe('record');
+    expect(readFileSync(cache, 'utf8')).toBe(`${repo}\ndb1\n`);
+  });
+
+  it('waits for the record while a live process holds the lock, not after it died', async () => {
+    const bin = binWith('rm-stat-sleep', ['rm', 'stat', 'sleep']);
+    const wal = walDir();
+    writeRecord(wal, target);
+    expect(call(wal, args)).toBe('record'); // the cache
+    const holder = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      const lock = join(pushRecordDir(wal), `${SEG}.lock`);
+      writeFileSync(lock, String(holder.pid));
+      const answered = new Promise<number | null>((res) => {
+        const c = spawn('/bin/sh', [client, join(wal, SEG), ...args], { stdio: 'ignore', env: { PATH: bin, PGARK_NODE: fakeNode } });
+        c.on('exit', (code) => res(code));
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      writeRecord(wal, target);
+      rmSync(lock);
+      expect(await answered).toBe(0);
+      // A holder that is gone: no wait for a record that will not come.
+      writeFileSync(lock, '2147483646');
+      expect(call(wal, args, bin)).toBe('full');
+    } finally {
+      holder.kill();
+    }
+  });
+});

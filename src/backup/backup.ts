@@ -31,7 +31,6 @@ import { PGARK_VERSION } from '../version.js';
 import { BACKUP_INFO_FORMAT, type BackupInfo } from '../catalog/backup-info.js';
 import { listBackups, readManifest, removeBackup, uncommittedBackupIds } from '../catalog/catalog.js';
 import type { BackupWorkerInit, BackupTaskResult } from './backup-worker.js';
-import { setBackupAllocatorEnv } from './lz4-allocator.js';
 import { backupStart, backupStop, clusterFacts, parseBackupLabel, type ClusterFacts } from './pg-api.js';
 import { manifestLines, MANIFEST_FORMAT, type FileEntry, type Manifest } from '../catalog/manifest.js';
 import { planTasks, type BackupTask } from './tasks.js';
@@ -109,7 +108,6 @@ export function addTaskResult(copied: Copied, r: BackupTaskResult, id: string): 
 
 export async function runBackup(repo: Repository, settings: BackupSettings, o: BackupOptions): Promise<BackupOutcome> {
   checkLabel(o.label);
-  setBackupAllocatorEnv(process.env); // before lz4-napi loads (lz4-allocator.ts)
   const notes: string[] = [];
   const jobs = o.jobs ?? (settings.jobsExplicit ? settings.jobs : availableParallelism());
   const phases = new PhaseTimer('backup');

@@ -20,16 +20,24 @@ export async function readInto(fh: FileHandle, buf: Buffer, position: number): P
   return got;
 }
 
+/**
+ * The bytes of a file from `position` to `end` (exclusive; undefined: to the end of the file) as
+ * pooled chunks: whole pool buffers, the last, shorter one a copy so its buffer goes back at once.
+ * Reads a path it opens itself, or a handle it is given; closes the handle when done or destroyed.
+ */
 class PooledFileStream extends Readable {
   private fh: FileHandle | undefined;
-  private position = 0;
+  private readonly path: string | undefined;
 
-  constructor(private readonly path: string, private readonly pool: BufferPool) {
+  constructor(source: string | FileHandle, private readonly pool: BufferPool, private position: number, private readonly end: number | undefined) {
     // One chunk read ahead at most: the consumer holds the rest.
     super({ highWaterMark: 1 });
+    if (typeof source === 'string') this.path = source;
+    else this.fh = source;
   }
 
   override _construct(callback: (err?: Error | null) => void): void {
+    if (this.path === undefined) return callback();
     open(this.path, 'r').then((fh) => {
       this.fh = fh;
       callback();
@@ -37,14 +45,22 @@ class PooledFileStream extends Readable {
   }
 
   override _read(): void {
+    const fh = this.fh;
+    if (fh === undefined) return;
+    const left = this.end === undefined ? Infinity : this.end - this.position;
+    if (left <= 0) {
+      this.push(null);
+      return;
+    }
     const buf = this.pool.acquire();
-    readInto(this.fh!, buf, this.position).then((got) => {
+    const want = Math.min(buf.length, left);
+    readInto(fh, want === buf.length ? buf : buf.subarray(0, want), this.position).then((got) => {
       this.position += got;
       if (got === buf.length) {
         this.push(buf);
         return;
       }
-      // A short read is the end of the file: its bytes are copied out of the pooled buffer.
+      // Short: the file or the range ended. Its bytes are copied out of the pooled buffer.
       const rest = got > 0 ? Buffer.from(buf.subarray(0, got)) : undefined;
       releaseBuffer(buf);
       if (rest) this.push(rest);
@@ -64,5 +80,10 @@ class PooledFileStream extends Readable {
 }
 
 export function pooledFileStream(path: string, pool: BufferPool): Readable {
-  return new PooledFileStream(path, pool);
+  return new PooledFileStream(path, pool, 0, undefined);
+}
+
+/** The bytes of an open file from `start` (to `end`, exclusive, or its end), as pooled chunks; closes `fh` when done or destroyed. */
+export function pooledRangeStream(fh: FileHandle, pool: BufferPool, start: number, end: number | undefined): Readable {
+  return new PooledFileStream(fh, pool, start, end);
 }

@@ -12,29 +12,14 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeObject, readAll } from '../../src/repo/object-stream.js';
+import { moduleRecorder } from '../helpers/module-set.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'bin/pgark.js');
 const dir = mkdtempSync(join(tmpdir(), 'pgark-command-modules-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const HOOK = join(dir, 'hook.mjs');
-writeFileSync(
-  HOOK,
-  `import { registerHooks } from 'node:module';
-import { writeFileSync } from 'node:fs';
-const files = new Set();
-registerHooks({ load(url, context, next) { files.add(url); return next(url, context); } });
-process.on('exit', () => writeFileSync(process.env.MODULES_OUT, JSON.stringify([...files])));
-`,
-);
-writeFileSync(join(dir, 'none.conf'), '');
-
-function loaded(name: string, args: string[], env: Record<string, string> = {}): { files: string[]; stderr: string } {
-  const out = join(dir, `modules-${name}.json`);
-  const r = spawnSync(process.execPath, ['--import', HOOK, BIN, ...args], { env: { ...process.env, ...env, MODULES_OUT: out, PGARK_CONFIG: join(dir, 'none.conf') }, encoding: 'utf8', timeout: 120_000 });
-  return { files: JSON.parse(readFileSync(out, 'utf8')) as string[], stderr: r.stderr };
-}
+const loaded = moduleRecorder(dir);
 
 const SDKS = /\/node_modules\/(@aws-sdk|@smithy|@azure|@google-cloud|google-auth-library|gaxios|ssh2)\//;
 const pgarkDir = (f: string): string | undefined => /\/dist\/src\/([^/]+)\//.exec(f)?.[1];

@@ -8,29 +8,18 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fakeSegment } from '../helpers/wal-bytes.js';
+import { moduleRecorder } from '../helpers/module-set.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'bin/pgark.js');
 const dir = mkdtempSync(join(tmpdir(), 'pgark-wal-modules-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-// Records every file module (ESM and CommonJS) and, at exit, every builtin the process loaded.
-const HOOK = join(dir, 'hook.mjs');
-writeFileSync(
-  HOOK,
-  `import { registerHooks } from 'node:module';
-import { writeFileSync } from 'node:fs';
-const files = new Set();
-registerHooks({ load(url, context, next) { files.add(url); return next(url, context); } });
-process.on('exit', () => writeFileSync(process.env.MODULES_OUT, JSON.stringify({ files: [...files], builtins: process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13)) })));
-`,
-);
-
+const record = moduleRecorder(dir);
 function loaded(args: string[]): { files: string[]; builtins: string[] } {
-  const out = join(dir, `modules-${args[0]}.json`);
-  const r = spawnSync(process.execPath, ['--import', HOOK, BIN, ...args], { env: { ...process.env, MODULES_OUT: out, PGARK_CONFIG: join(dir, 'none.conf') }, encoding: 'utf8', timeout: 120_000 });
-  expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(readFileSync(out, 'utf8')) as { files: string[]; builtins: string[] };
+  const m = record(args[0]!, args);
+  expect(m.status, m.stderr).toBe(0);
+  return m;
 }
 
 // commander is not loaded either: the lean entry (src/cli/wal-call.ts) parses these calls.
@@ -44,7 +33,6 @@ describe('modules of a full-path wal-push and wal-fetch (file system repository)
   const repo = join(dir, 'repo');
   const walDir = join(dir, 'pg_wal');
   const name = '000000010000000000000003';
-  writeFileSync(join(dir, 'none.conf'), '');
   mkdirSync(walDir);
   writeFileSync(join(walDir, name), fakeSegment(3n, { walSegmentSize: 16 * 1024 * 1024 }));
 

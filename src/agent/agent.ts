@@ -24,7 +24,7 @@ import { readdir, rm, stat, mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArchiveMismatchError, causeText, LockedError } from '../common/errors.js';
 import { log } from '../common/log.js';
-import { setGarbageBudget } from '../common/gc-budget.js';
+import { setCompressorBudget } from '../common/gc-budget.js';
 import { lockOwner, tryLock } from '../common/pid-lock.js';
 import type { Settings } from '../config/resolve.js';
 import type { CodecName } from '../io/codec.js';
@@ -47,8 +47,6 @@ const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 30_000;
 /** How often the backlog of an async repository is looked at (and filled, when it is reachable). */
 export const FILL_EVERY_MS = 5000;
-/** Dropped buffers (lz4 blocks) between the agent's minor collections (common/gc-budget.ts). */
-const AGENT_GARBAGE_BUDGET = 16 * 1024 * 1024;
 /** Backlog files filled per async repository and round. */
 const FILL_PER_ROUND = 64;
 
@@ -107,10 +105,7 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
     throw new LockedError(`another pgark agent (pid ${await lockOwner(agentPidPath(walDir))}) serves '${walDir}'`);
   }
   const records = new PushRecords(walDir);
-  // lz4-napi's blocks die young: a minor collection every 16 MiB of them frees them for a
-  // fraction of a full one's CPU; every 8th is a full one, for what a minor one promoted
-  // (bench/results/agent.md: −15% CPU against a full collection every 32 MiB, same peak RSS).
-  setGarbageBudget(AGENT_GARBAGE_BUDGET, 'minor', 8);
+  setCompressorBudget();
   // Records name the repository (or the set of them) and stanza they were stored in: an
   // archive_command pointing elsewhere never takes them for its own.
   const target = setPushTarget(settings);

@@ -17,7 +17,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { isNodeError } from '../common/errors.js';
 import { serveWorker } from '../common/worker-pool.js';
-import { setGarbageBudget } from '../common/gc-budget.js';
+import { setCompressorBudget } from '../common/gc-budget.js';
 import { BufferPool, releaseBuffer, SliceTracker } from '../io/buffer-pool.js';
 import type { RepositorySettings } from '../config/resolve.js';
 import type { CodecName } from '../io/codec.js';
@@ -61,13 +61,8 @@ export interface BackupTaskResult {
 const CHUNK = 1024 * 1024;
 const readPool = new BufferPool(CHUNK);
 
-/** Dropped buffers (lz4 blocks) between a backup thread's minor collections (common/gc-budget.ts). */
-export const BACKUP_GARBAGE_BUDGET = 16 * 1024 * 1024;
-/** Every this many minor collections, a full one. */
-export const BACKUP_FULL_EVERY = 8;
-// This module runs only in a backup (its lanes on the main thread and its worker threads):
-// lz4-napi's blocks die young, so a minor collection frees them for a fraction of a full one's CPU.
-setGarbageBudget(BACKUP_GARBAGE_BUDGET, 'minor', BACKUP_FULL_EVERY);
+// This module runs only in a backup (its lanes on the main thread and its worker threads).
+setCompressorBudget();
 
 let repoPromise: Promise<Repository> | undefined;
 

@@ -42,6 +42,16 @@ export function setGarbageBudget(bytes: number, type: 'major' | 'minor' = 'major
 /** The budget of a process that moves one file (wal-push, wal-fetch), with minor collections. */
 export const SINGLE_FILE_BUDGET = 4 * 1024 * 1024;
 
+/**
+ * The budget of a thread that compresses with lz4 without pause (the agent, backup): lz4-napi's
+ * blocks die young, so a minor collection every 16 MiB of them frees them for a fraction of a
+ * full one's CPU; every 8th is a full one, for what a minor one promoted (bench/results/agent.md:
+ * −15% CPU against a full collection every 32 MiB, same peak RSS; bench/results/backup.md).
+ */
+export function setCompressorBudget(): void {
+  setGarbageBudget(16 * 1024 * 1024, 'minor', 8);
+}
+
 /** V8's gc(), made reachable once per thread (null if this V8 refuses: then V8 alone decides). */
 function gc(): GcFunction | null {
   if (gcFn === undefined) {

@@ -2,12 +2,9 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { expect } from 'vitest';
 import { resolveSettings } from '../../src/config/resolve.js';
 import { openDriver } from '../../storage-drivers/registry.js';
-import { expectJsonFormat } from './json-schema.js';
 import { chownToRunAs, lookupUser, pgRunAsUser } from './pg-cluster.js';
-import { pgarkOk } from './pgark-run.js';
 
 /** A file only the run-as user reads. */
 export async function privateFile(path: string, content: string): Promise<void> {
@@ -72,16 +69,4 @@ export async function makeKeyFiles(work: string): Promise<KeyFiles> {
   await privateFile(kekFile, `${kek1}\n`);
   await privateFile(nextFile, `${kek2}\n`);
   return { kekFile, nextFile, kek1, kek2 };
-}
-
-/**
- * `pgark key init` on a new stanza (`args`: --repo/--stanza; `keyArgs`: the KEK flags), checked:
- * no plain objects allowed, and `key list` shows the keyring under that KEK with data key 1.
- */
-export async function initKeyring(args: string[], keyArgs: string[], env: Record<string, string>): Promise<{ kekId: string; allowPlain: boolean }> {
-  const init = expectJsonFormat<{ kekId: string; allowPlain: boolean }>((await pgarkOk(['key', 'init', ...args, ...keyArgs, '--json'], env)).stdout, 'key-init');
-  expect(init.allowPlain).toBe(false);
-  const listed = expectJsonFormat<{ encrypted: boolean; kek: { id: string }; keys: Array<{ n: number }> }>((await pgarkOk(['key', 'list', ...args, '--json'], env)).stdout, 'key-list');
-  expect(listed).toMatchObject({ encrypted: true, kek: { id: init.kekId }, keys: [{ n: 1 }] });
-  return init;
 }

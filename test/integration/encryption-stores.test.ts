@@ -26,7 +26,7 @@ import { chownToRunAs, connEnv, destroyAllClusters, makeSharedTempDir, PgCluster
 import { pgark, pgarkOk } from '../helpers/pgark-run.js';
 import { REMOTE_STORES } from '../helpers/remote-stores.js';
 import { expectJsonFormat } from '../helpers/json-schema.js';
-import { FULL_SCENARIO_STORES, initKeyring, makeKeyFiles, SEGMENT_KEY, storedObjects } from '../helpers/encryption.js';
+import { FULL_SCENARIO_STORES, makeKeyFiles, SEGMENT_KEY, storedObjects } from '../helpers/encryption.js';
 
 const STANZA = 'enc';
 const TABLE = 'zanzibar_secret_ledger';
@@ -79,7 +79,10 @@ describe.each(STORES)('encryption on $name', (store) => {
       const args = ['--repo', repo, '--stanza', STANZA];
       const keyArgs = ['--cipher-key-file', kekFile];
 
-      const init = await initKeyring(args, keyArgs, env);
+      const init = expectJsonFormat<{ kekId: string; allowPlain: boolean }>((await run(['key', 'init', ...args, ...keyArgs, '--json'], env)).stdout, 'key-init');
+      expect(init.allowPlain).toBe(false);
+      const listed = expectJsonFormat<{ encrypted: boolean; kek: { id: string }; keys: Array<{ n: number }> }>((await run(['key', 'list', ...args, '--json'], env)).stdout, 'key-list');
+      expect(listed).toMatchObject({ encrypted: true, kek: { id: init.kekId }, keys: [{ n: 1 }] });
 
       // A real segment, pushed and fetched back; without the key: 215.
       await run(['wal-push', segment.path, ...args, ...keyArgs], env);

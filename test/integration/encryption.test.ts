@@ -28,7 +28,7 @@ import { mkdir, readdir, readFile, rename, stat, truncate, writeFile, copyFile }
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { archiveCommand, chownToRunAs, connEnv, destroyAllClusters, makeSharedTempDir, PgCluster, removeSharedTempDir, waitPromoted } from '../helpers/pg-cluster.js';
-import { FULL_SCENARIO_STORES, initKeyring, makeKeyFiles, SEGMENT_KEY, storedObjects } from '../helpers/encryption.js';
+import { FULL_SCENARIO_STORES, makeKeyFiles, SEGMENT_KEY, storedObjects } from '../helpers/encryption.js';
 import { pgark, pgarkOk } from '../helpers/pgark-run.js';
 import { REMOTE_STORES } from '../helpers/remote-stores.js';
 import { expectJsonFormat } from '../helpers/json-schema.js';
@@ -59,7 +59,10 @@ describe.each(STORES)('encryption on $name', (store) => {
       const args = ['--repo', repo, '--stanza', STANZA];
       const keyArgs = ['--cipher-key-file', kekFile];
 
-      const init = await initKeyring(args, keyArgs, env);
+      const init = expectJsonFormat<{ kekId: string; allowPlain: boolean }>((await run(['key', 'init', ...args, ...keyArgs, '--json'], env)).stdout, 'key-init');
+      expect(init.allowPlain).toBe(false);
+      const listed = expectJsonFormat<{ encrypted: boolean; kek: { id: string }; keys: Array<{ n: number }> }>((await run(['key', 'list', ...args, '--json'], env)).stdout, 'key-list');
+      expect(listed).toMatchObject({ encrypted: true, kek: { id: init.kekId }, keys: [{ n: 1 }] });
 
       const src = await PgCluster.create({
         name: `enc-${store.name}`,

@@ -23,6 +23,7 @@ import type { RepositorySettings } from '../config/resolve.js';
 import type { CodecName } from '../io/codec.js';
 import { readInto } from '../io/pooled-file-stream.js';
 import { dataObjectKey } from '../repo/layout.js';
+import { encodeOnePass, onePassCodec } from '../repo/one-pass-encoder.js';
 import type { Repository } from '../repo/repository.js';
 import { parseLsn } from '../wal/segment-name.js';
 import type { FileEntry, FilePart } from '../catalog/manifest.js';
@@ -191,12 +192,16 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
         // Probably unchanged: hash it first and store it only if it differs.
         const pre = createHash('sha256');
         let pos = 0;
-        const buf = Buffer.allocUnsafe(CHUNK);
-        for (;;) {
-          const got = await readInto(fh, buf, pos);
-          if (got === 0) break;
-          pre.update(buf.subarray(0, got));
-          pos += got;
+        const buf = readPool.acquire();
+        try {
+          for (;;) {
+            const got = await readInto(fh, buf, pos);
+            if (got === 0) break;
+            pre.update(buf.subarray(0, got));
+            pos += got;
+          }
+        } finally {
+          releaseBuffer(buf);
         }
         if (pos === parent.size && pre.digest('hex') === parent.sha256) {
           a.readBytes += pos;
@@ -312,12 +317,28 @@ export async function runBackupTask(init: BackupWorkerInit, task: BackupTask, pr
     }
   };
   let attempts = 0;
-  const res = await repo.putObject(dataObjectKey(init.settings.stanza, init.backupId, task.n), () => {
-    // A retry re-reads the files from the start.
+  /** This attempt's record and progress (a retry re-reads the files from the start). */
+  const attempt = (): [Attempt, (n: number) => void] => {
     if (attempts++ > 0) a = { entries: [], offset: 0, readBytes: 0, changedBlocks: 0, reusedBlocks: 0 };
-    const current = a;
+    return [a, attempts === 1 ? report : () => undefined];
+  };
+  const key = dataObjectKey(init.settings.stanza, init.backupId, task.n);
+  // lz4 or none in a plain stanza: encoded in one pass (repo/one-pass-encoder.ts, the same bytes);
+  // otherwise (another codec, or the stanza encrypts: putPlainEncoded stores nothing) as a stream.
+  const res = (onePassCodec(init.codec) ? await repo.putPlainEncoded(key, () => {
+    const [current, onProgress] = attempt();
+    return encodeOnePass(init.codec, key, async function* (enc) {
+      for (const f of task.files) {
+        for await (const chunk of fileChunks(init, task, f, current, onProgress)) {
+          enc.add(chunk);
+          yield* enc.drain();
+        }
+      }
+    });
+  }) : undefined) ?? await repo.putObject(key, () => {
+    const [current, onProgress] = attempt();
     return Readable.from((async function* () {
-      for (const f of task.files) yield* fileChunks(init, task, f, current, attempts === 1 ? report : () => undefined);
+      for (const f of task.files) yield* fileChunks(init, task, f, current, onProgress);
     })(), { objectMode: false });
   }, { codec: init.codec, level: init.level });
   if (pending > 0) progress(pending);

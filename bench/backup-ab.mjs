@@ -15,6 +15,14 @@ import { benchConf, Cluster, initCluster, switchAndWaitArchived } from './lib-pg
 import { asPgArgv, BASE_ENV, createBudget, createRun, freePort, makeTmpRoot, mkPgDir, PG_BIN, shq, TIME } from './lib-proc.mjs';
 import { whereSeconds } from './perf-where.mjs';
 
+/** perf-where.mjs's categories as a backup does them (it compresses, reads data files, writes the repository). */
+const BACKUP_LABELS = new Map([
+  ['decompress (lz4)', 'compress (lz4)'],
+  ['read (repository files)', 'read (data directory)'],
+  ['write (data directory)', 'write (repository files)'],
+  ['JS: restore loop, frame parsing, promises (JIT and builtins)', 'JS: backup loop, page checksums, promises (JIT and builtins)'],
+]);
+
 const argv = process.argv.slice(2);
 const arg = (name, dflt) => {
   const i = argv.indexOf(name);
@@ -113,7 +121,7 @@ try {
         const env = { ...BASE_ENV, HOME: '/var/lib/postgresql', ...cl.env, PGARK_NODE: nodeOf(builds[k]), NODE_OPTIONS: '--perf-basic-prof' };
         const r = spawnSync('perf', ['record', '-F', '999', '-g', '-o', data, '--', file, ...pgArgs], { env, stdio: ['ignore', 'ignore', 'pipe'], timeout: 1800_000 });
         if (r.status !== 0) throw new Error(`perf record ${t} ${k}: ${r.stderr}`);
-        const { seconds, by } = whereSeconds(data, 999);
+        const { seconds, by } = whereSeconds(data, 999, BACKUP_LABELS);
         console.log(`\n### ${t} backup, build ${k}: where each second goes (perf, ${seconds.toFixed(2)} s sampled)\n\n| category | CPU s | share |\n|---|---|---|`);
         for (const [c, v] of [...by].sort((x, y) => y[1] - x[1])) console.log(`| ${c} | ${v.toFixed(2)} | ${((100 * v) / seconds).toFixed(1)} % |`);
       }

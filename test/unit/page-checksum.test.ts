@@ -14,6 +14,7 @@ import {
   verifyPage,
   verifyPageAt,
   verifyPages,
+  setSimdPageChecksums,
   PAGE_BAD,
   PAGE_NEW,
   PAGE_OK,
@@ -351,4 +352,57 @@ describe('verifyPages (a whole read buffer at once)', () => {
     expect(() => verifyPages(new Uint8Array(2 * BLCKSZ), 0xffffffff, new Uint8Array(2))).toThrow(RangeError);
     expect(verifyPages(new Uint8Array(BLCKSZ - 1), 0, new Uint8Array(0))).toBe(0);
   });
+});
+
+describe('verifyPages in WebAssembly SIMD against the JavaScript implementation', () => {
+  /** `count` pages: valid checksums at their block, wrong ones, new all-zero, new with a byte set, every 7th damaged. */
+  function pagesAt(first: number, count: number, seed: number): Buffer {
+    const buf = Buffer.alloc(count * BLCKSZ);
+    let x = seed;
+    const rnd = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 8) & 0xff;
+    for (let i = 0; i < count; i++) {
+      const off = i * BLCKSZ;
+      const kind = i % 5;
+      if (kind === 2) continue; // new, all zeros
+      for (let k = 0; k < BLCKSZ; k++) buf[off + k] = rnd();
+      if (kind === 3) {
+        buf.writeUInt16LE(0, off + 14); // new (pd_upper 0) with bytes set: bad
+        continue;
+      }
+      buf.writeUInt16LE(0x1000 | rnd(), off + 14); // pd_upper set
+      buf.writeUInt16LE(pageChecksumAt(buf, off, kind === 4 ? first + i + 1 : first + i), off + 8);
+      if (i % 7 === 6) buf[off + 5000] = buf[off + 5000]! ^ 0x10;
+    }
+    return buf;
+  }
+
+  it('runs in WebAssembly here (else this comparison would compare JavaScript with itself)', () => {
+    expect(setSimdPageChecksums(true)).toBe(true);
+  });
+
+  for (const [first, count, shift] of [[0, 300, 0], [131072 * 3 + 17, 129, 2], [0xffffffff - 200, 200, 4], [0x7fffffff - 5, 12, 0]] as const) {
+    it(`the same verdicts for ${count} pages from block ${first} (buffer offset ${shift})`, () => {
+      const pages = pagesAt(first, count, first + count);
+      const backing = Buffer.alloc(shift + pages.length + 3000);
+      pages.copy(backing, shift);
+      const buf = backing.subarray(shift, shift + pages.length + 3000);
+      const simd = new Uint8Array(count + 1).fill(9);
+      const js = new Uint8Array(count + 1).fill(9);
+      try {
+        expect(setSimdPageChecksums(true)).toBe(true);
+        expect(verifyPages(buf, first, simd)).toBe(count);
+        setSimdPageChecksums(false);
+        expect(verifyPages(buf, first, js)).toBe(count);
+      } finally {
+        setSimdPageChecksums(true);
+      }
+      expect(Buffer.from(simd).equals(Buffer.from(js))).toBe(true);
+      expect(simd[count]).toBe(9);
+      const kinds = new Set(simd.subarray(0, count));
+      expect(kinds).toEqual(new Set([PAGE_OK, PAGE_NEW, PAGE_BAD]));
+      // and each verdict is verifyPageAt's (the per-page JavaScript path)
+      const code = { ok: PAGE_OK, new: PAGE_NEW, bad: PAGE_BAD } as const;
+      for (let i = 0; i < count; i++) expect(simd[i]).toBe(code[verifyPageAt(buf, i * BLCKSZ, first + i)]);
+    });
+  }
 });

@@ -41,6 +41,7 @@ import { reuseEntry, unchangedFiles } from './unchanged.js';
 import { describeFileDecision } from './file-decision.js';
 import { blockDeltaRefusal } from './block-delta.js';
 import { dataDirectoryOwner, type DataOwner } from './data-owner.js';
+import { describeLanes, LaneClock } from './lane-clock.js';
 
 /**
  * What backup reads from the settings: the parallelism (the core count unless jobs was given),
@@ -111,11 +112,13 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
   const notes: string[] = [];
   const jobs = o.jobs ?? (settings.jobsExplicit ? settings.jobs : availableParallelism());
   const phases = new PhaseTimer('backup');
+  log.debug(`backup: begins ${(performance.now() / 1000).toFixed(3)}s after the process started (start-up, settings, module loading)`);
   const client = await connectPg(o.dsn, 'pgark backup');
   let lockRelease: (() => Promise<void>) | undefined;
   try {
     const server = await checkServer(client, repo, settings, o, notes);
     const { facts } = server;
+    phases.lap('connect and check the server');
     // The manifest's owner names (getent): looked up while the backup runs, awaited at the manifest.
     const owner = dataDirectoryOwner(server.pgdata);
     owner.catch(() => undefined);
@@ -127,9 +130,12 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
     if (note) notes.push(note);
     const parentManifest = parent ? await readManifest(repo, parent) : undefined;
     const id = nextBackupId(new Date(), type, [...existing.map((b) => b.id), ...stale]);
-    phases.lap('connect, lock and plan', `${type}${parent ? ` on ${parent.id}` : ''}, ${jobs} jobs, ${stale.length} interrupted backup(s) removed`);
+    phases.lap('lock and plan', `${type}${parent ? ` on ${parent.id}` : ''}, ${jobs} jobs, ${stale.length} interrupted backup(s) removed`);
 
     const started = Date.now();
+    // The copy's module (lz4 binding, page checksums) loads while the checkpoint runs.
+    const copyModule = import('./backup-worker.js');
+    copyModule.catch(() => undefined);
     const start = await backupStart(client, facts, `pgark backup ${id}`, o.checkpoint === 'fast');
     log.info(`backup ${id}: started at ${start.lsn} on timeline ${start.timeline}`);
     phases.lap('pg_backup_start', `checkpoint ${o.checkpoint === 'fast' ? 'fast' : 'spread'}`);
@@ -148,7 +154,7 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
       settings, backupId: id, codec: server.codec, level: settings.compressLevel, checksums: facts.dataChecksums, blockSize: facts.blockSize,
       relsegBlocks: facts.relsegBlocks, startLsn: start.lsn, ...(parent ? { parentStartLsn: parent.start.lsn, blockDelta: noDelta === undefined } : {}),
     };
-    const copied = await copyDataFiles(repo, init, jobs, tasks, progress, id);
+    const copied = await copyDataFiles(repo, init, jobs, tasks, progress, id, await copyModule);
     if (parentManifest) addUnchanged(copied, walk.files, skip.unchanged, parentManifest.files, tasks.length);
     log.info(`backup ${id}: copied ${copied.stats.read} bytes into ${copied.stats.objects} objects`);
     phases.lap('copy files', `${copied.stats.read} bytes read, ${copied.stats.stored} stored in ${copied.stats.objects} objects` +
@@ -165,15 +171,18 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
     await storeExtras(repo, server, id, tasks.length, stop, o.storeWal ? walNames : [], copied);
     log.info(`backup ${id}: stopped at ${stop.lsn}`);
     phases.lap(o.storeWal ? 'store backup_label and WAL' : 'store backup_label', `${stop.spcmapFile !== '' ? 2 : 1} file(s)${o.storeWal ? ` and ${walNames.length} WAL segment(s)` : ''}`);
+    // The manifest is written (and made durable) while the WAL is being archived; the catalog
+    // entry, the commit point, comes only once both are in the repository.
+    const manifestWrite = storeManifest(repo, server, { id, type, parent }, walk, o.storeWal, copied, copyStartMs, owner);
+    manifestWrite.catch(() => undefined);
     if (!o.storeWal) {
       progress?.phase(`waiting for WAL ${walNames[0]}..${walNames[walNames.length - 1]} to be archived`);
       await waitForWal(repo, walNames, settings.archiveTimeoutSec, server.fromStandby);
-      phases.lap('wait for WAL in the repository', `${walNames.length} segment(s)`);
+      phases.lap('wait for WAL in the repository (manifest written meanwhile)', `${walNames.length} segment(s)`);
     }
     log.info(`backup ${id}: WAL ${walNames[0]}..${walNames[walNames.length - 1]} in the repository`);
 
-    // Manifest, then the catalog entry.
-    const manifest = await storeManifest(repo, server, { id, type, parent }, walk, o.storeWal, copied, copyStartMs, owner);
+    const manifest = await manifestWrite;
     phases.lap('manifest', `${copied.files.size} files, ${manifest.size} bytes`);
     const failures = [...copied.files.values()].filter((f) => f.checksumFailures).map((f) => ({ path: f.path, blocks: f.checksumFailures! }));
     const info: BackupInfo = {
@@ -247,12 +256,20 @@ export async function removeStale(repo: Repository, existing: readonly BackupInf
 export const MAIN_THREAD_LANES = 2;
 
 /** Copy the data directory: --jobs lanes on this thread, or with worker threads beyond MAIN_THREAD_LANES (backup-worker.ts). */
-async function copyDataFiles(repo: Repository, init: BackupWorkerInit, jobs: number, tasks: BackupTask[], progress: Progress | undefined, id: string): Promise<Copied> {
+async function copyDataFiles(repo: Repository, init: BackupWorkerInit, jobs: number, tasks: BackupTask[], progress: Progress | undefined, id: string, worker: typeof import('./backup-worker.js')): Promise<Copied> {
   const copied = emptyCopy();
-  const { runBackupTask } = await import('./backup-worker.js');
+  const { runBackupTask } = worker;
   const done = (r: BackupTaskResult) => addTaskResult(copied, r, id);
   if (jobs <= MAIN_THREAD_LANES) {
-    await runLanes(jobs, tasks, (task) => runBackupTask(init, task, (bytes) => progress?.add(bytes), repo), done);
+    const clock = log.enabled('debug') ? new LaneClock(Math.min(jobs, tasks.length), performance.now()) : undefined;
+    await runLanes(jobs, tasks, async (task) => {
+      if (!clock) return runBackupTask(init, task, (bytes) => progress?.add(bytes), repo);
+      const ticket = clock.start(performance.now());
+      const r = await runBackupTask(init, task, (bytes) => progress?.add(bytes), repo);
+      clock.end(ticket, performance.now(), task.bytes);
+      return r;
+    }, done);
+    if (clock) log.debug(`backup: ${describeLanes(clock.summary())}`);
   } else {
     // One lane runs on this thread (one isolate fewer); its heavy work (reads, sha256, lz4) is native.
     await runPool<BackupWorkerInit, BackupTask, BackupTaskResult>(

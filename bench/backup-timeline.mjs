@@ -59,7 +59,8 @@ function pgarkTimeline(stderr, spawnMs) {
     const at = (Date.parse(m[1]) - spawnMs) / 1000;
     const msg = m[2];
     let x;
-    if ((x = /^backup: begins ([\d.]+)s after the process started/.exec(msg))) ev.push(['node process up, modules loaded (runBackup entered)', at, `${x[1]} s after node started`]);
+    if (msg === 'backup: session ended, lock released') ev.push(['PostgreSQL session ended, repository lock released', at, '']);
+    else if ((x = /^backup: begins ([\d.]+)s after the process started/.exec(msg))) ev.push(['node process up, modules loaded (runBackup entered)', at, `${x[1]} s after node started`]);
     else if ((x = /^backup: (.+?) took ([\d.]+)s(?: \((.*)\))?$/.exec(msg))) ev.push([`end of ${x[1]}`, at, `${x[2]} s${x[3] ? `; ${x[3]}` : ''}`]);
     else if ((x = /^backup: copy lanes: span ([\d.]+)s, idle ([\d.]+)s \(of which after their last object ([\d.]+)s\); (.*)$/.exec(msg))) {
       idle = Number(x[2]);

@@ -128,7 +128,9 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
     const stale = await removeStale(repo, existing, notes);
     const { type, parent, note } = chooseBackupType(o.type, existing[existing.length - 1], facts.timeline, settings.incrChainMax, facts.systemIdentifier);
     if (note) notes.push(note);
-    const parentManifest = parent ? await readManifest(repo, parent) : undefined;
+    // The parent's manifest is read while pg_backup_start runs (it is needed after the walk).
+    const parentManifestRead = parent ? readManifest(repo, parent) : Promise.resolve(undefined);
+    parentManifestRead.catch(() => undefined);
     const id = nextBackupId(new Date(), type, [...existing.map((b) => b.id), ...stale]);
     phases.lap('lock and plan', `${type}${parent ? ` on ${parent.id}` : ''}, ${jobs} jobs, ${stale.length} interrupted backup(s) removed`);
 
@@ -139,6 +141,7 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
     const start = await backupStart(client, facts, `pgark backup ${id}`, o.checkpoint === 'fast');
     log.info(`backup ${id}: started at ${start.lsn} on timeline ${start.timeline}`);
     phases.lap('pg_backup_start', `checkpoint ${o.checkpoint === 'fast' ? 'fast' : 'spread'}`);
+    const parentManifest = await parentManifestRead;
     const copyStartMs = Date.now();
     const walk = await walkDataDirectory(server.pgdata, facts.pgVersion);
     const skip = unchangedFiles(walk.files, parentManifest?.files, { delta: o.delta === true, copyStartMs, parentCopyStartMs: parentManifest?.header.copyStartMs });
@@ -167,23 +170,31 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
     if (parseLsn(label.startLsn) !== parseLsn(start.lsn)) throw new PgarkError(`backup_label start ${label.startLsn} differs from pg_backup_start's ${start.lsn}`);
     const stopTimeline = facts.inRecovery ? start.timeline : facts.timeline;
     const walNames = walNeeded(label.startWalFile, stop.lsn, stopTimeline, facts.walSegmentSize);
-    if (o.storeWal) progress?.phase('storing WAL');
-    await storeExtras(repo, server, id, tasks.length, stop, o.storeWal ? walNames : [], copied);
     log.info(`backup ${id}: stopped at ${stop.lsn}`);
-    phases.lap(o.storeWal ? 'store backup_label and WAL' : 'store backup_label', `${stop.spcmapFile !== '' ? 2 : 1} file(s)${o.storeWal ? ` and ${walNames.length} WAL segment(s)` : ''}`);
-    // The manifest is written (and made durable) while the WAL is being archived; the catalog
-    // entry, the commit point, comes only once both are in the repository.
-    const manifestWrite = storeManifest(repo, server, { id, type, parent }, walk, o.storeWal, copied, copyStartMs, owner);
+    // backup_label (and with --store-wal the WAL) and then the manifest are written, each durable,
+    // while the archiver pushes the WAL; the catalog entry, the commit point, comes only once all
+    // of them are in the repository.
+    if (o.storeWal) progress?.phase('storing WAL');
+    const manifestWrite = (async () => {
+      await storeExtras(repo, server, id, tasks.length, stop, o.storeWal ? walNames : [], copied);
+      log.debug(`backup: ${o.storeWal ? 'backup_label and WAL' : 'backup_label'} stored: ${stop.spcmapFile !== '' ? 2 : 1} file(s)${o.storeWal ? ` and ${walNames.length} WAL segment(s)` : ''}`);
+      return storeManifest(repo, server, { id, type, parent }, walk, o.storeWal, copied, copyStartMs, owner);
+    })();
     manifestWrite.catch(() => undefined);
     if (!o.storeWal) {
       progress?.phase(`waiting for WAL ${walNames[0]}..${walNames[walNames.length - 1]} to be archived`);
-      await waitForWal(repo, walNames, settings.archiveTimeoutSec, server.fromStandby);
+      try {
+        await waitForWal(repo, walNames, settings.archiveTimeoutSec, server.fromStandby);
+      } catch (err) {
+        await manifestWrite.catch(() => undefined); // nothing writes once the lock is released
+        throw err;
+      }
       phases.lap('wait for WAL in the repository (manifest written meanwhile)', `${walNames.length} segment(s)`);
     }
     log.info(`backup ${id}: WAL ${walNames[0]}..${walNames[walNames.length - 1]} in the repository`);
 
     const manifest = await manifestWrite;
-    phases.lap('manifest', `${copied.files.size} files, ${manifest.size} bytes`);
+    phases.lap(o.storeWal ? 'backup_label, WAL and manifest' : 'backup_label and manifest', `${copied.files.size} files, ${manifest.size} bytes of manifest`);
     const failures = [...copied.files.values()].filter((f) => f.checksumFailures).map((f) => ({ path: f.path, blocks: f.checksumFailures! }));
     const info: BackupInfo = {
       format: BACKUP_INFO_FORMAT, id, type, ...(parent ? { parent: parent.id } : {}), chain: parent ? [...parent.chain, id] : [id],
@@ -207,6 +218,7 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
   } finally {
     await client.end().catch(() => undefined); // ends an unfinished backup on the server side
     if (lockRelease) await lockRelease().catch(() => undefined);
+    log.debug('backup: session ended, lock released');
   }
 }
 

@@ -19,7 +19,7 @@ import type { Client } from 'pg';
 import { ConfigError, PgarkError } from '../common/errors.js';
 import { log, PhaseTimer } from '../common/log.js';
 import { Progress } from '../common/progress.js';
-import { runLanes, runPool } from '../common/worker-pool.js';
+import { runLanes, runPool, startThreads, stopThreads, type StartedThreads } from '../common/worker-pool.js';
 import type { RepositorySettings, Settings } from '../config/resolve.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
 import { connectPg } from '../pg/connect.js';
@@ -115,6 +115,7 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
   log.debug(`backup: begins ${(performance.now() / 1000).toFixed(3)}s after the process started (start-up, settings, module loading)`);
   const client = await connectPg(o.dsn, 'pgark backup');
   let lockRelease: (() => Promise<void>) | undefined;
+  let early: StartedThreads | undefined;
   try {
     const server = await checkServer(client, repo, settings, o, notes);
     const { facts } = server;
@@ -135,9 +136,12 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
     phases.lap('lock and plan', `${type}${parent ? ` on ${parent.id}` : ''}, ${jobs} jobs, ${stale.length} interrupted backup(s) removed`);
 
     const started = Date.now();
-    // The copy's module (lz4 binding, page checksums) loads while the checkpoint runs.
+    // The copy's module (lz4 binding, page checksums) loads, and beyond MAIN_THREAD_LANES jobs the
+    // worker threads start (an isolate and their modules each), while the checkpoint runs; they
+    // get their first task (and the init) only after the walk.
     const copyModule = import('./backup-worker.js');
     copyModule.catch(() => undefined);
+    if (jobs > MAIN_THREAD_LANES) early = startThreads(BACKUP_WORKER, jobs - 1);
     const start = await backupStart(client, facts, `pgark backup ${id}`, o.checkpoint === 'fast');
     log.info(`backup ${id}: started at ${start.lsn} on timeline ${start.timeline}`);
     phases.lap('pg_backup_start', `checkpoint ${o.checkpoint === 'fast' ? 'fast' : 'spread'}`);
@@ -157,7 +161,7 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
       settings, backupId: id, codec: server.codec, level: settings.compressLevel, checksums: facts.dataChecksums, blockSize: facts.blockSize,
       relsegBlocks: facts.relsegBlocks, startLsn: start.lsn, ...(parent ? { parentStartLsn: parent.start.lsn, blockDelta: noDelta === undefined } : {}),
     };
-    const copied = await copyDataFiles(repo, init, jobs, tasks, progress, id, await copyModule);
+    const copied = await copyDataFiles(repo, init, jobs, tasks, progress, id, await copyModule, early);
     if (parentManifest) addUnchanged(copied, walk.files, skip.unchanged, parentManifest.files, tasks.length);
     log.info(`backup ${id}: copied ${copied.stats.read} bytes into ${copied.stats.objects} objects`);
     phases.lap('copy files', `${copied.stats.read} bytes read, ${copied.stats.stored} stored in ${copied.stats.objects} objects` +
@@ -216,6 +220,7 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
     progress?.finish({ id, type, bytes: copied.stats.read, stored: copied.stats.stored });
     return { info, checksumFailures: failures, notes };
   } finally {
+    await stopThreads(early); // threads started early that the pool did not end (a failure before it ran)
     await client.end().catch(() => undefined); // ends an unfinished backup on the server side
     if (lockRelease) await lockRelease().catch(() => undefined);
     log.debug('backup: session ended, lock released');
@@ -268,7 +273,9 @@ export async function removeStale(repo: Repository, existing: readonly BackupInf
 export const MAIN_THREAD_LANES = 2;
 
 /** Copy the data directory: --jobs lanes on this thread, or with worker threads beyond MAIN_THREAD_LANES (backup-worker.ts). */
-async function copyDataFiles(repo: Repository, init: BackupWorkerInit, jobs: number, tasks: BackupTask[], progress: Progress | undefined, id: string, worker: typeof import('./backup-worker.js')): Promise<Copied> {
+const BACKUP_WORKER = new URL('./backup-worker.js', import.meta.url);
+
+async function copyDataFiles(repo: Repository, init: BackupWorkerInit, jobs: number, tasks: BackupTask[], progress: Progress | undefined, id: string, worker: typeof import('./backup-worker.js'), started: StartedThreads | undefined): Promise<Copied> {
   const copied = emptyCopy();
   const { runBackupTask } = worker;
   const done = (r: BackupTaskResult) => addTaskResult(copied, r, id);
@@ -285,10 +292,11 @@ async function copyDataFiles(repo: Repository, init: BackupWorkerInit, jobs: num
   } else {
     // One lane runs on this thread (one isolate fewer); its heavy work (reads, sha256, lz4) is native.
     await runPool<BackupWorkerInit, BackupTask, BackupTaskResult>(
-      new URL('./backup-worker.js', import.meta.url), jobs, init, tasks,
+      BACKUP_WORKER, jobs, init, tasks,
       (bytes) => progress?.add(bytes),
       done,
-      (_init, task, onProgress) => runBackupTask(init, task, onProgress, repo));
+      (_init, task, onProgress) => runBackupTask(init, task, onProgress, repo),
+      started);
   }
   finishParts(copied.files.values());
   return copied;

@@ -6,9 +6,9 @@
  *  3. choose the type (auto: incremental on the newest backup unless there is none, its chain is
  *     at incr-chain-max, or it is on another timeline)
  *  4. pg_backup_start; copy the data directory with worker threads (backup-worker.ts)
- *  5. pg_backup_stop; store backup_label and tablespace_map
- *  6. wait until the WAL from start to stop is in the repository (or store it: --store-wal)
- *  7. write the manifest, then the catalog entry: the commit point
+ *  5. pg_backup_stop; store backup_label and tablespace_map, then the manifest, while
+ *  6. waiting until the WAL from start to stop is in the repository (or store it: --store-wal)
+ *  7. the catalog entry, once 5 and 6 are done: the commit point
  */
 import { hostname, availableParallelism } from 'node:os';
 import { realpath, readFile } from 'node:fs/promises';
@@ -272,9 +272,9 @@ export async function removeStale(repo: Repository, existing: readonly BackupInf
  */
 export const MAIN_THREAD_LANES = 2;
 
-/** Copy the data directory: --jobs lanes on this thread, or with worker threads beyond MAIN_THREAD_LANES (backup-worker.ts). */
 const BACKUP_WORKER = new URL('./backup-worker.js', import.meta.url);
 
+/** Copy the data directory: --jobs lanes on this thread, or with worker threads beyond MAIN_THREAD_LANES (backup-worker.ts). */
 async function copyDataFiles(repo: Repository, init: BackupWorkerInit, jobs: number, tasks: BackupTask[], progress: Progress | undefined, id: string, worker: typeof import('./backup-worker.js'), started: StartedThreads | undefined): Promise<Copied> {
   const copied = emptyCopy();
   const { runBackupTask } = worker;

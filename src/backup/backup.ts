@@ -6,9 +6,9 @@
  *  3. choose the type (auto: incremental on the newest backup unless there is none, its chain is
  *     at incr-chain-max, or it is on another timeline)
  *  4. pg_backup_start; copy the data directory with worker threads (backup-worker.ts)
- *  5. pg_backup_stop; store backup_label and tablespace_map
- *  6. wait until the WAL from start to stop is in the repository (or store it: --store-wal)
- *  7. write the manifest, then the catalog entry: the commit point
+ *  5. pg_backup_stop; store backup_label and tablespace_map, then the manifest, while
+ *  6. waiting until the WAL from start to stop is in the repository (or store it: --store-wal)
+ *  7. the catalog entry, once 5 and 6 are done: the commit point
  */
 import { hostname, availableParallelism } from 'node:os';
 import { realpath, readFile } from 'node:fs/promises';
@@ -19,7 +19,7 @@ import type { Client } from 'pg';
 import { ConfigError, PgarkError } from '../common/errors.js';
 import { log, PhaseTimer } from '../common/log.js';
 import { Progress } from '../common/progress.js';
-import { runLanes, runPool } from '../common/worker-pool.js';
+import { runLanes, runPool, startThreads, stopThreads, type StartedThreads } from '../common/worker-pool.js';
 import type { RepositorySettings, Settings } from '../config/resolve.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
 import { connectPg } from '../pg/connect.js';
@@ -41,6 +41,7 @@ import { reuseEntry, unchangedFiles } from './unchanged.js';
 import { describeFileDecision } from './file-decision.js';
 import { blockDeltaRefusal } from './block-delta.js';
 import { dataDirectoryOwner, type DataOwner } from './data-owner.js';
+import { describeLanes, LaneClock } from './lane-clock.js';
 
 /**
  * What backup reads from the settings: the parallelism (the core count unless jobs was given),
@@ -111,11 +112,14 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
   const notes: string[] = [];
   const jobs = o.jobs ?? (settings.jobsExplicit ? settings.jobs : availableParallelism());
   const phases = new PhaseTimer('backup');
+  log.debug(`backup: begins ${(performance.now() / 1000).toFixed(3)}s after the process started (start-up, settings, module loading)`);
   const client = await connectPg(o.dsn, 'pgark backup');
   let lockRelease: (() => Promise<void>) | undefined;
+  let early: StartedThreads | undefined;
   try {
     const server = await checkServer(client, repo, settings, o, notes);
     const { facts } = server;
+    phases.lap('connect and check the server');
     // The manifest's owner names (getent): looked up while the backup runs, awaited at the manifest.
     const owner = dataDirectoryOwner(server.pgdata);
     owner.catch(() => undefined);
@@ -125,14 +129,23 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
     const stale = await removeStale(repo, existing, notes);
     const { type, parent, note } = chooseBackupType(o.type, existing[existing.length - 1], facts.timeline, settings.incrChainMax, facts.systemIdentifier);
     if (note) notes.push(note);
-    const parentManifest = parent ? await readManifest(repo, parent) : undefined;
+    // The parent's manifest is read while pg_backup_start runs (it is needed after the walk).
+    const parentManifestRead = parent ? readManifest(repo, parent) : Promise.resolve(undefined);
+    parentManifestRead.catch(() => undefined);
     const id = nextBackupId(new Date(), type, [...existing.map((b) => b.id), ...stale]);
-    phases.lap('connect, lock and plan', `${type}${parent ? ` on ${parent.id}` : ''}, ${jobs} jobs, ${stale.length} interrupted backup(s) removed`);
+    phases.lap('lock and plan', `${type}${parent ? ` on ${parent.id}` : ''}, ${jobs} jobs, ${stale.length} interrupted backup(s) removed`);
 
     const started = Date.now();
+    // The copy's module (lz4 binding, page checksums) loads, and beyond MAIN_THREAD_LANES jobs the
+    // worker threads start (an isolate and their modules each), while the checkpoint runs; they
+    // get their first task (and the init) only after the walk.
+    const copyModule = import('./backup-worker.js');
+    copyModule.catch(() => undefined);
+    if (jobs > MAIN_THREAD_LANES) early = startThreads(BACKUP_WORKER, jobs - 1);
     const start = await backupStart(client, facts, `pgark backup ${id}`, o.checkpoint === 'fast');
     log.info(`backup ${id}: started at ${start.lsn} on timeline ${start.timeline}`);
     phases.lap('pg_backup_start', `checkpoint ${o.checkpoint === 'fast' ? 'fast' : 'spread'}`);
+    const parentManifest = await parentManifestRead;
     const copyStartMs = Date.now();
     const walk = await walkDataDirectory(server.pgdata, facts.pgVersion);
     const skip = unchangedFiles(walk.files, parentManifest?.files, { delta: o.delta === true, copyStartMs, parentCopyStartMs: parentManifest?.header.copyStartMs });
@@ -148,7 +161,7 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
       settings, backupId: id, codec: server.codec, level: settings.compressLevel, checksums: facts.dataChecksums, blockSize: facts.blockSize,
       relsegBlocks: facts.relsegBlocks, startLsn: start.lsn, ...(parent ? { parentStartLsn: parent.start.lsn, blockDelta: noDelta === undefined } : {}),
     };
-    const copied = await copyDataFiles(repo, init, jobs, tasks, progress, id);
+    const copied = await copyDataFiles(repo, init, jobs, tasks, progress, id, await copyModule, early);
     if (parentManifest) addUnchanged(copied, walk.files, skip.unchanged, parentManifest.files, tasks.length);
     log.info(`backup ${id}: copied ${copied.stats.read} bytes into ${copied.stats.objects} objects`);
     phases.lap('copy files', `${copied.stats.read} bytes read, ${copied.stats.stored} stored in ${copied.stats.objects} objects` +
@@ -161,20 +174,31 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
     if (parseLsn(label.startLsn) !== parseLsn(start.lsn)) throw new PgarkError(`backup_label start ${label.startLsn} differs from pg_backup_start's ${start.lsn}`);
     const stopTimeline = facts.inRecovery ? start.timeline : facts.timeline;
     const walNames = walNeeded(label.startWalFile, stop.lsn, stopTimeline, facts.walSegmentSize);
-    if (o.storeWal) progress?.phase('storing WAL');
-    await storeExtras(repo, server, id, tasks.length, stop, o.storeWal ? walNames : [], copied);
     log.info(`backup ${id}: stopped at ${stop.lsn}`);
-    phases.lap(o.storeWal ? 'store backup_label and WAL' : 'store backup_label', `${stop.spcmapFile !== '' ? 2 : 1} file(s)${o.storeWal ? ` and ${walNames.length} WAL segment(s)` : ''}`);
+    // backup_label (and with --store-wal the WAL) and then the manifest are written, each durable,
+    // while the archiver pushes the WAL; the catalog entry, the commit point, comes only once all
+    // of them are in the repository.
+    if (o.storeWal) progress?.phase('storing WAL');
+    const manifestWrite = (async () => {
+      await storeExtras(repo, server, id, tasks.length, stop, o.storeWal ? walNames : [], copied);
+      log.debug(`backup: ${o.storeWal ? 'backup_label and WAL' : 'backup_label'} stored: ${stop.spcmapFile !== '' ? 2 : 1} file(s)${o.storeWal ? ` and ${walNames.length} WAL segment(s)` : ''}`);
+      return storeManifest(repo, server, { id, type, parent }, walk, o.storeWal, copied, copyStartMs, owner);
+    })();
+    manifestWrite.catch(() => undefined);
     if (!o.storeWal) {
       progress?.phase(`waiting for WAL ${walNames[0]}..${walNames[walNames.length - 1]} to be archived`);
-      await waitForWal(repo, walNames, settings.archiveTimeoutSec, server.fromStandby);
-      phases.lap('wait for WAL in the repository', `${walNames.length} segment(s)`);
+      try {
+        await waitForWal(repo, walNames, settings.archiveTimeoutSec, server.fromStandby);
+      } catch (err) {
+        await manifestWrite.catch(() => undefined); // nothing writes once the lock is released
+        throw err;
+      }
+      phases.lap('wait for WAL in the repository (manifest written meanwhile)', `${walNames.length} segment(s)`);
     }
     log.info(`backup ${id}: WAL ${walNames[0]}..${walNames[walNames.length - 1]} in the repository`);
 
-    // Manifest, then the catalog entry.
-    const manifest = await storeManifest(repo, server, { id, type, parent }, walk, o.storeWal, copied, copyStartMs, owner);
-    phases.lap('manifest', `${copied.files.size} files, ${manifest.size} bytes`);
+    const manifest = await manifestWrite;
+    phases.lap(o.storeWal ? 'backup_label, WAL and manifest' : 'backup_label and manifest', `${copied.files.size} files, ${manifest.size} bytes of manifest`);
     const failures = [...copied.files.values()].filter((f) => f.checksumFailures).map((f) => ({ path: f.path, blocks: f.checksumFailures! }));
     const info: BackupInfo = {
       format: BACKUP_INFO_FORMAT, id, type, ...(parent ? { parent: parent.id } : {}), chain: parent ? [...parent.chain, id] : [id],
@@ -196,8 +220,10 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
     progress?.finish({ id, type, bytes: copied.stats.read, stored: copied.stats.stored });
     return { info, checksumFailures: failures, notes };
   } finally {
+    await stopThreads(early); // threads started early that the pool did not end (a failure before it ran)
     await client.end().catch(() => undefined); // ends an unfinished backup on the server side
     if (lockRelease) await lockRelease().catch(() => undefined);
+    log.debug('backup: session ended, lock released');
   }
 }
 
@@ -246,20 +272,31 @@ export async function removeStale(repo: Repository, existing: readonly BackupInf
  */
 export const MAIN_THREAD_LANES = 2;
 
+const BACKUP_WORKER = new URL('./backup-worker.js', import.meta.url);
+
 /** Copy the data directory: --jobs lanes on this thread, or with worker threads beyond MAIN_THREAD_LANES (backup-worker.ts). */
-async function copyDataFiles(repo: Repository, init: BackupWorkerInit, jobs: number, tasks: BackupTask[], progress: Progress | undefined, id: string): Promise<Copied> {
+async function copyDataFiles(repo: Repository, init: BackupWorkerInit, jobs: number, tasks: BackupTask[], progress: Progress | undefined, id: string, worker: typeof import('./backup-worker.js'), started: StartedThreads | undefined): Promise<Copied> {
   const copied = emptyCopy();
-  const { runBackupTask } = await import('./backup-worker.js');
+  const { runBackupTask } = worker;
   const done = (r: BackupTaskResult) => addTaskResult(copied, r, id);
   if (jobs <= MAIN_THREAD_LANES) {
-    await runLanes(jobs, tasks, (task) => runBackupTask(init, task, (bytes) => progress?.add(bytes), repo), done);
+    const clock = log.enabled('debug') ? new LaneClock(Math.min(jobs, tasks.length), performance.now()) : undefined;
+    await runLanes(jobs, tasks, async (task) => {
+      if (!clock) return runBackupTask(init, task, (bytes) => progress?.add(bytes), repo);
+      const ticket = clock.start(performance.now());
+      const r = await runBackupTask(init, task, (bytes) => progress?.add(bytes), repo);
+      clock.end(ticket, performance.now(), task.bytes);
+      return r;
+    }, done);
+    if (clock) log.debug(`backup: ${describeLanes(clock.summary())}`);
   } else {
     // One lane runs on this thread (one isolate fewer); its heavy work (reads, sha256, lz4) is native.
     await runPool<BackupWorkerInit, BackupTask, BackupTaskResult>(
-      new URL('./backup-worker.js', import.meta.url), jobs, init, tasks,
+      BACKUP_WORKER, jobs, init, tasks,
       (bytes) => progress?.add(bytes),
       done,
-      (_init, task, onProgress) => runBackupTask(init, task, onProgress, repo));
+      (_init, task, onProgress) => runBackupTask(init, task, onProgress, repo),
+      started);
   }
   finishParts(copied.files.values());
   return copied;

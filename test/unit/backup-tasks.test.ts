@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { PART_SIZE, type FileEntry } from '../../src/catalog/manifest.js';
-import { BUNDLE_LIMIT, BUNDLE_SIZE, planTasks, type BackupTask } from '../../src/backup/tasks.js';
+import { BUNDLE_LIMIT, BUNDLE_SIZE, FILE_COST, planTasks, type BackupTask } from '../../src/backup/tasks.js';
 import type { WalkFile } from '../../src/backup/walk.js';
 
 const MiB = 1024 * 1024;
-/** Small options keep the tables readable: own object from 10 bytes, bundles of 20, parts of 30. */
-const OPT = { bundleLimit: 10, bundleSize: 20, partSize: 30 };
+/** Small options keep the tables readable: own object from 10 bytes, bundles of 20, parts of 30; no per-file cost (its own tests below). */
+const OPT = { bundleLimit: 10, bundleSize: 20, partSize: 30, fileCost: 0 };
 
 const wf = (path: string, size: number, extra: Partial<WalkFile> = {}): WalkFile => ({ path, abs: `/pgdata/${path}`, size, mode: 0o600, mtimeMs: 1_700_000_000_000, ...extra });
 
@@ -133,16 +133,16 @@ describe('planTasks', () => {
     parentsFor.set('base/5/16390.2', { ...parentBig, path: 'base/5/16390.2' });
     const tasks = planTasks(files, parentsFor, OPT);
     expect(tasks).toEqual([
-      { n: 0, own: true, bytes: 30, files: [{ path: 'base/5/16390.2', abs: '/pgdata/base/5/16390.2', mode: 0o600, mtimeMs: 1_700_000_000_000, planSize: 40, relation: { segment: 2, fork: 'main' }, parent: parentsFor.get('base/5/16390.2'), part: { start: 0, length: 30, last: false } }] },
-      { n: 1, own: true, bytes: 12, files: [{ path: 'base/5/16390', abs: '/elsewhere/16390', mode: 0o600, mtimeMs: 1_700_000_000_000, planSize: 12, parent: parentBig }] },
+      { n: 0, own: true, bytes: 30, cost: 30, files: [{ path: 'base/5/16390.2', abs: '/pgdata/base/5/16390.2', mode: 0o600, mtimeMs: 1_700_000_000_000, planSize: 40, relation: { segment: 2, fork: 'main' }, parent: parentsFor.get('base/5/16390.2'), part: { start: 0, length: 30, last: false } }] },
+      { n: 1, own: true, bytes: 12, cost: 12, files: [{ path: 'base/5/16390', abs: '/elsewhere/16390', mode: 0o600, mtimeMs: 1_700_000_000_000, planSize: 12, parent: parentBig }] },
       {
-        n: 2, own: false, bytes: 12, files: [
+        n: 2, own: false, bytes: 12, cost: 12, files: [
           { path: 'base/5/16384', abs: '/pgdata/base/5/16384', mode: 0o640, mtimeMs: 1_700_000_000_123.5, planSize: 5, relation: { segment: 0, fork: 'main' }, parent: parentEntry },
           { path: 'base/5/16384_vm', abs: '/pgdata/base/5/16384_vm', mode: 0o600, mtimeMs: 1_700_000_000_000, planSize: 4, relation: { segment: 0, fork: 'vm' } },
           { path: 'PG_VERSION', abs: '/pgdata/PG_VERSION', mode: 0o600, mtimeMs: 1_700_000_000_000, planSize: 3 },
         ],
       },
-      { n: 3, own: true, bytes: 10, files: [{ path: 'base/5/16390.2', abs: '/pgdata/base/5/16390.2', mode: 0o600, mtimeMs: 1_700_000_000_000, planSize: 40, relation: { segment: 2, fork: 'main' }, parent: parentsFor.get('base/5/16390.2'), part: { start: 30, length: null, last: true } }] },
+      { n: 3, own: true, bytes: 10, cost: 10, files: [{ path: 'base/5/16390.2', abs: '/pgdata/base/5/16390.2', mode: 0o600, mtimeMs: 1_700_000_000_000, planSize: 40, relation: { segment: 2, fork: 'main' }, parent: parentsFor.get('base/5/16390.2'), part: { start: 30, length: null, last: true } }] },
     ]);
     // The parent entry is the very object of the map, not a copy; relation info is a copy.
     expect(tasks[1]!.files[0]!.parent).toBe(parentBig);
@@ -154,6 +154,36 @@ describe('planTasks', () => {
     expect(planTasks(files, undefined, OPT).every((t) => t.files.every((f) => !('parent' in f)))).toBe(true);
     // Parts of one file are separate task files (not shared objects).
     expect(tasks[0]!.files[0]).not.toBe(tasks[3]!.files[0]);
+  });
+
+  // A bundle of many small files costs a lane more than its bytes (one open, read and close per
+  // file): bundles close at bundleSize of cost, and the costliest tasks come first, so that a
+  // bundle of a thousand catalog files is not the last task of one lane while the others idle.
+  it('a per-file cost closes bundles by file count too and orders tasks by cost', () => {
+    const o = { bundleLimit: 10, bundleSize: 20, partSize: 30, fileCost: 4 };
+    // 12 empty files: cost 4 each, 5 per bundle (20); the own file costs 15 + 4.
+    const files = [wf('big', 15), ...Array.from({ length: 12 }, (_, i) => wf(`s${String(i).padStart(2, '0')}`, 0))];
+    const tasks = planTasks(files, undefined, o);
+    expect(shape(tasks)).toEqual([
+      [0, false, 0, ['s00', 's01', 's02', 's03', 's04']],
+      [1, false, 0, ['s05', 's06', 's07', 's08', 's09']],
+      [2, true, 15, ['big']],
+      [3, false, 0, ['s10', 's11']],
+    ]);
+    expect(tasks.map((t) => t.cost)).toEqual([20, 20, 19, 8]);
+    // Without the per-file cost all twelve go into one bundle of 0 bytes, scheduled last.
+    expect(shape(planTasks(files, undefined, { ...o, fileCost: 0 }))).toEqual([[0, true, 15, ['big']], [1, false, 0, files.slice(1).map((f) => f.path)]]);
+  });
+
+  it('default per-file cost: a thousand 8 KiB files make several bundles, scheduled with the large files', () => {
+    expect(FILE_COST).toBe(128 * 1024);
+    const small = Array.from({ length: 1000 }, (_, i) => wf(`base/5/${1000 + i}`, 8192));
+    const tasks = planTasks([wf('base/5/big', 64 * MiB), ...small], undefined);
+    const bundles = tasks.filter((t) => !t.own);
+    expect(bundles.length).toBe(Math.ceil(1000 / Math.ceil(BUNDLE_SIZE / (8192 + FILE_COST))));
+    expect(bundles.every((t) => t.cost <= BUNDLE_SIZE + 8192 + FILE_COST)).toBe(true);
+    expect(tasks[0]!.files[0]!.path).toBe('base/5/big');
+    expect(tasks.slice(1).every((t) => !t.own)).toBe(true);
   });
 
   it('does not change the input array', () => {

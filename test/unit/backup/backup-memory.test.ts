@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dataObjectKey, manifestKey } from '../../../src/repo/layout.js';
 import { readAll } from '../../../src/repo/object-stream.js';
 import { backupDirectory, type BackedUp } from '../../helpers/memory-backup.js';
+import { FILE_COST } from '../../../src/backup/tasks.js';
 import { allKeys, memoryRepo, type MemoryRepo } from '../../helpers/memory-repo.js';
 import { EXCLUDED, pages, setPageLsn, syntheticFiles, writeFiles } from '../../helpers/synthetic-pgdata.js';
 
@@ -39,7 +40,7 @@ afterAll(async () => {
 });
 
 describe('a full backup into a repository in memory', () => {
-  it('plans an object of its own for a large file, parts for a larger one, a bundle for the small ones; largest first', () => {
+  it('plans an object of its own for a large file, parts for a larger one, a bundle for the small ones; costliest first', () => {
     const summary = full.tasks.map((t) => `${t.own ? 'own' : 'bundle'}: ${t.files.map((f) => (f.part ? `${f.path}@${f.part.start}` : f.path)).join(' ')}`);
     expect([...summary].sort()).toEqual([
       'bundle: PG_VERSION base/1/112 base/1/3456 base/1/PG_VERSION global/pg_control postgresql.conf',
@@ -48,8 +49,9 @@ describe('a full backup into a repository in memory', () => {
       'own: base/1/2619@32768',
     ]);
     expect(full.tasks.map((t) => t.n)).toEqual([0, 1, 2, 3]);
-    const bytes = full.tasks.map((t) => t.bytes);
-    expect(bytes).toEqual([...bytes].sort((a, b) => b - a));
+    const costs = full.tasks.map((t) => t.cost);
+    expect(costs).toEqual([...costs].sort((a, b) => b - a));
+    expect(full.tasks.map((t) => t.cost - t.bytes)).toEqual(full.tasks.map((t) => t.files.length * FILE_COST));
   });
 
   it('stores one object per task and the manifest, nothing of the excluded files', async () => {

@@ -148,7 +148,15 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
   const filler = new BacklogFiller(set, join(agentDir(walDir), 'backlog'), FILL_PER_ROUND, 'agent');
   let nextFillAt = 0;
 
-  let wake: () => void = () => undefined;
+  /**
+   * Set when the loop is woken during a round (a segment completed, archive_status changed):
+   * the next wait then returns at once instead of sleeping pollMs with a free job slot.
+   */
+  let woken = false;
+  const markWoken = (): void => {
+    woken = true;
+  };
+  let wake: () => void = markWoken;
   let watcher: FSWatcher | undefined;
   let settling: NodeJS.Timeout | undefined;
   /**
@@ -231,6 +239,7 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
   log.info(`agent: serving '${walDir}' for stanza '${repo.stanza}' on ${where} with ${settings.jobs} jobs`);
   try {
     while (!o.signal.aborted) {
+      woken = false; // this round sees what happened so far
       const { names: ready, oldestAgeSec } = await readySegments(walDir);
       const recorded = new Set(await records.names());
       // Records older than the oldest ready segment are of segments PostgreSQL archived through
@@ -256,12 +265,13 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
         lastAudit = Date.now();
         await writeAudit(repo, events.splice(0)).catch((err: unknown) => log.warn(`agent: audit record not written: ${causeText(err)}`));
       }
+      if (woken) continue; // woken during the round: what woke it may need another one
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, o.pollMs);
         function done(): void {
           clearTimeout(timer);
           o.signal.removeEventListener('abort', done);
-          wake = () => undefined;
+          wake = markWoken;
           resolve();
         }
         wake = done;

@@ -40,6 +40,7 @@ import { BacklogFiller, setPushTarget, storeInEveryRepo } from '../wal/wal-push-
 import { agentDir, agentPidPath, agentStatusPath } from '../wal/agent-paths.js';
 import { backlogWarning, ratePerMinute, type AgentStatus, type BacklogThresholds } from './agent-status.js';
 import { segmentOfReadyFile } from '../pg/wal-names.js';
+import { LoopWake } from './loop-wake.js';
 
 const AUDIT_EVERY_MS = 10_000;
 const WARN_EVERY_MS = 60_000;
@@ -148,15 +149,7 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
   const filler = new BacklogFiller(set, join(agentDir(walDir), 'backlog'), FILL_PER_ROUND, 'agent');
   let nextFillAt = 0;
 
-  /**
-   * Set when the loop is woken during a round (a segment completed, archive_status changed):
-   * the next wait then returns at once instead of sleeping pollMs with a free job slot.
-   */
-  let woken = false;
-  const markWoken = (): void => {
-    woken = true;
-  };
-  let wake: () => void = markWoken;
+  const loop = new LoopWake();
   let watcher: FSWatcher | undefined;
   let settling: NodeJS.Timeout | undefined;
   /**
@@ -167,7 +160,7 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
     if (settling !== undefined || inFlight.size >= settings.jobs) return;
     settling = setTimeout(() => {
       settling = undefined;
-      wake();
+      loop.wake();
     }, WATCH_SETTLE_MS);
   };
   try {
@@ -206,7 +199,7 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
     } finally {
       inFlight.delete(name);
       await rm(lock, { force: true });
-      wake();
+      loop.wake();
     }
   };
 
@@ -239,7 +232,7 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
   log.info(`agent: serving '${walDir}' for stanza '${repo.stanza}' on ${where} with ${settings.jobs} jobs`);
   try {
     while (!o.signal.aborted) {
-      woken = false; // this round sees what happened so far
+      loop.beginRound();
       const { names: ready, oldestAgeSec } = await readySegments(walDir);
       const recorded = new Set(await records.names());
       // Records older than the oldest ready segment are of segments PostgreSQL archived through
@@ -265,18 +258,7 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
         lastAudit = Date.now();
         await writeAudit(repo, events.splice(0)).catch((err: unknown) => log.warn(`agent: audit record not written: ${causeText(err)}`));
       }
-      if (woken) continue; // woken during the round: what woke it may need another one
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, o.pollMs);
-        function done(): void {
-          clearTimeout(timer);
-          o.signal.removeEventListener('abort', done);
-          wake = markWoken;
-          resolve();
-        }
-        wake = done;
-        o.signal.addEventListener('abort', done);
-      });
+      await loop.sleep(o.pollMs, o.signal);
     }
     // Let what is in flight finish: its records are what PostgreSQL's next calls will find.
     while (inFlight.size > 0) await new Promise((r) => setTimeout(r, 50));

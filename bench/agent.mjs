@@ -350,10 +350,18 @@ const agents = new Set();
 const agentArgs = (repo, dataDir) => [PGARK, 'agent', '--pgdata', dataDir, '--repo', repo, '--stanza', STANZA, '--json', ...(AGENT_JOBS ? ['--jobs', AGENT_JOBS] : [])];
 
 /** Start `pgark agent` as postgres under GNU time (for %M and CPU of the agent process). */
+/**
+ * The agent runs as users run it: through the launcher bin/pgark (its memory env and flags),
+ * with this bench's Node as PGARK_NODE; the launcher execs node, so GNU time's child is the agent.
+ */
+const LAUNCHER = join(ROOT, 'bin', 'pgark');
+const agentWords = (repo, dataDir) => [LAUNCHER, ...agentArgs(repo, dataDir).slice(1)];
+
 function startAgent(label, repo, dataDir, env = {}) {
   const timeFile = join(tmpRoot, 'rss', `agent-${label}.txt`);
   writePgFile(timeFile, '');
-  const words = [NODE, ...agentArgs(repo, dataDir)];
+  env = { PGARK_NODE: NODE, ...env };
+  const words = agentWords(repo, dataDir);
   const [file, args] = asPgArgv(TIME, ['-f', '%M %e %U %S', '-o', timeFile, ...words]);
   const child = spawn(file, args, { env: { ...BASE_ENV, HOME: '/var/lib/postgresql', ...env }, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
@@ -1218,7 +1226,7 @@ function report(error) {
   const seen = new Set();
   for (const r of results.drains) {
     out.push(`- ${r.store} ${r.tool} #${r.run}: archive_command = \`${T(r.cmd)}\``);
-    if (r.agentRepo) out.push(`  - agent: \`${showEnv(r.agentEnv ?? {}) ? showEnv(r.agentEnv) + ' ' : ''}${TIME} -f '%M %e %U %S' -o $TMP/rss/agent-${r.store}-${r.run}.txt ${T([NODE, ...agentArgs(r.agentRepo, '$PGDATA')].map(shq).join(' '))}\` (PGDATA = \`${T(main?.dataDir ?? '')}\`), SIGTERM when the drain is over`);
+    if (r.agentRepo) out.push(`  - agent: \`${showEnv(r.agentEnv ?? {}) ? showEnv(r.agentEnv) + ' ' : ''}${TIME} -f '%M %e %U %S' -o $TMP/rss/agent-${r.store}-${r.run}.txt PGARK_NODE=${T(NODE)} ${T(agentWords(r.agentRepo, '$PGDATA').map(shq).join(' '))}\` (PGDATA = \`${T(main?.dataDir ?? '')}\`), SIGTERM when the drain is over`);
   }
   if (results.replayArchive) out.push(`- replay archive: archive_command = \`${results.replayArchive.command}\``);
   for (const r of results.restores) {

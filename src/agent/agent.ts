@@ -24,7 +24,7 @@ import { readdir, rm, stat, mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArchiveMismatchError, causeText, LockedError } from '../common/errors.js';
 import { log } from '../common/log.js';
-import { setCompressorBudget } from '../common/gc-budget.js';
+import { setGarbageBudget } from '../common/gc-budget.js';
 import { lockOwner, tryLock } from '../common/pid-lock.js';
 import type { Settings } from '../config/resolve.js';
 import type { CodecName } from '../io/codec.js';
@@ -40,6 +40,7 @@ import { BacklogFiller, setPushTarget, storeInEveryRepo } from '../wal/wal-push-
 import { agentDir, agentPidPath, agentStatusPath } from '../wal/agent-paths.js';
 import { backlogWarning, ratePerMinute, type AgentStatus, type BacklogThresholds } from './agent-status.js';
 import { segmentOfReadyFile } from '../pg/wal-names.js';
+import { LoopWake } from './loop-wake.js';
 
 const AUDIT_EVERY_MS = 10_000;
 const WARN_EVERY_MS = 60_000;
@@ -49,6 +50,15 @@ const RETRY_MAX_MS = 30_000;
 export const FILL_EVERY_MS = 5000;
 /** Backlog files filled per async repository and round. */
 const FILL_PER_ROUND = 64;
+/** Bytes of dropped lz4 blocks between two minor collections (common/gc-budget.ts). */
+const AGENT_GARBAGE_BUDGET = 16 * 1024 * 1024;
+/** The status file is rewritten at most this often (the metrics endpoint gets every round's state). */
+const STATUS_FILE_EVERY_MS = 500;
+/**
+ * A change in archive_status wakes the loop this much later, so that a burst of them (the
+ * archiver renames each `.ready` to `.done`, PostgreSQL adds new ones) costs one round.
+ */
+const WATCH_SETTLE_MS = 10;
 
 export interface AgentOptions {
   walDir: string;
@@ -105,7 +115,11 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
     throw new LockedError(`another pgark agent (pid ${await lockOwner(agentPidPath(walDir))}) serves '${walDir}'`);
   }
   const records = new PushRecords(walDir);
-  setCompressorBudget();
+  // A minor collection per 16 MiB of lz4 blocks (they die young), and no forced full one: V8
+  // starts its own full collections as the drain goes on (5-6 per 16 bulk-load segments), and
+  // the forced ones on top cost ~15% of the agent's CPU for no lower peak RSS
+  // (bench/results/agent.md, branch a-drain).
+  setGarbageBudget(AGENT_GARBAGE_BUDGET, 'minor');
   // Records name the repository (or the set of them) and stanza they were stored in: an
   // archive_command pointing elsewhere never takes them for its own.
   const target = setPushTarget(settings);
@@ -135,10 +149,22 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
   const filler = new BacklogFiller(set, join(agentDir(walDir), 'backlog'), FILL_PER_ROUND, 'agent');
   let nextFillAt = 0;
 
-  let wake: () => void = () => undefined;
+  const loop = new LoopWake();
   let watcher: FSWatcher | undefined;
+  let settling: NodeJS.Timeout | undefined;
+  /**
+   * A change in archive_status: a round soon, unless every job slot is taken (each segment that
+   * completes wakes the loop itself, and that round lists archive_status afresh).
+   */
+  const changed = (): void => {
+    if (settling !== undefined || inFlight.size >= settings.jobs) return;
+    settling = setTimeout(() => {
+      settling = undefined;
+      loop.wake();
+    }, WATCH_SETTLE_MS);
+  };
   try {
-    watcher = watch(join(walDir, 'archive_status'), () => wake());
+    watcher = watch(join(walDir, 'archive_status'), changed);
     watcher.on('error', () => undefined);
   } catch {
     // Polling alone still works.
@@ -173,12 +199,12 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
     } finally {
       inFlight.delete(name);
       await rm(lock, { force: true });
-      wake();
+      loop.wake();
     }
   };
 
-  const refresh = async (ready: string[], oldestAgeSec: number): Promise<void> => {
-    const recorded = new Set(await records.names());
+  let statusWrittenAt = 0;
+  const refresh = async (ready: string[], oldestAgeSec: number, recorded: ReadonlySet<string>): Promise<void> => {
     status.queue = ready.filter((n) => !recorded.has(n)).length;
     status.inFlight = inFlight.size;
     status.oldestReadyAgeSec = Math.round(oldestAgeSec * 10) / 10;
@@ -187,10 +213,13 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
     while (completions.length > 0 && now - (completions[0] as number) > 60_000) completions.shift();
     status.perMinute = ratePerMinute(completions, now);
     status.updatedAt = new Date(now).toISOString();
-    const path = agentStatusPath(walDir);
-    const tmp = `${path}.tmp`;
-    await writeFile(tmp, JSON.stringify(status, null, 2) + '\n', { mode: 0o600 });
-    await rename(tmp, path);
+    if (now - statusWrittenAt >= STATUS_FILE_EVERY_MS) {
+      statusWrittenAt = now;
+      const path = agentStatusPath(walDir);
+      const tmp = `${path}.tmp`;
+      await writeFile(tmp, JSON.stringify(status, null, 2) + '\n', { mode: 0o600 });
+      await rename(tmp, path);
+    }
     o.onStatus?.({ ...status });
     const warning = backlogWarning(status, o.thresholds);
     if (warning && now - lastWarn >= WARN_EVERY_MS) {
@@ -203,6 +232,7 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
   log.info(`agent: serving '${walDir}' for stanza '${repo.stanza}' on ${where} with ${settings.jobs} jobs`);
   try {
     while (!o.signal.aborted) {
+      loop.beginRound();
       const { names: ready, oldestAgeSec } = await readySegments(walDir);
       const recorded = new Set(await records.names());
       // Records older than the oldest ready segment are of segments PostgreSQL archived through
@@ -223,22 +253,12 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
         void pushOne(name);
       }
       if (!filler.busy && Date.now() >= nextFillAt) filler.kick(() => (nextFillAt = Date.now() + FILL_EVERY_MS));
-      await refresh(ready, oldestAgeSec);
+      await refresh(ready, oldestAgeSec, recorded);
       if (events.length > 0 && (Date.now() - lastAudit >= AUDIT_EVERY_MS || inFlight.size === 0)) {
         lastAudit = Date.now();
         await writeAudit(repo, events.splice(0)).catch((err: unknown) => log.warn(`agent: audit record not written: ${causeText(err)}`));
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, o.pollMs);
-        function done(): void {
-          clearTimeout(timer);
-          o.signal.removeEventListener('abort', done);
-          wake = () => undefined;
-          resolve();
-        }
-        wake = done;
-        o.signal.addEventListener('abort', done);
-      });
+      await loop.sleep(o.pollMs, o.signal);
     }
     // Let what is in flight finish: its records are what PostgreSQL's next calls will find.
     while (inFlight.size > 0) await new Promise((r) => setTimeout(r, 50));
@@ -247,6 +267,7 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
     return { ...status };
   } finally {
     watcher?.close();
+    clearTimeout(settling);
     await rm(agentStatusPath(walDir), { force: true });
     await rm(agentPidPath(walDir), { force: true });
   }

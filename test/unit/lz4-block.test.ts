@@ -7,7 +7,7 @@
  */
 import lz4 from 'lz4-napi';
 import { describe, expect, it } from 'vitest';
-import { decodeLz4BlockInto } from '../../src/io/codecs/lz4-block.js';
+import { decodeLz4BlockInto, warmUpLz4Decoder } from '../../src/io/codecs/lz4-block.js';
 import { pseudoRandom } from '../helpers/bytes.js';
 
 interface Seq {
@@ -177,5 +177,10 @@ describe('lz4 block decoder (8-byte steps)', () => {
     expect(view.subarray(0, n).equals(want)).toBe(true);
     expect(big.subarray(0, 1000).every((x) => x === 0xee)).toBe(true);
     expect(big.subarray(1000 + want.length).every((x) => x === 0xee)).toBe(true);
+  });
+
+  it('the warm-up (restore threads) decodes its own block correctly, once per thread', () => {
+    expect(() => warmUpLz4Decoder()).not.toThrow();
+    expect(() => warmUpLz4Decoder()).not.toThrow();
   });
 });

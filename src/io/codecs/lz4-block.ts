@@ -114,3 +114,52 @@ export function decodeLz4BlockInto(src: Uint8Array, start: number, end: number, 
     }
   }
 }
+
+let warm = false;
+
+/**
+ * For a thread about to decode many blocks (restore): decodes, a few times, a block whose sequences
+ * take every path above (8-byte steps, byte loops, set, copyWithin, overlapping doubling, length
+ * extensions, the end of the output), checked against the bytes it must give. V8 optimises the
+ * decoder after a few blocks; a path those blocks never took then has no type feedback and
+ * costs a deoptimisation and a recompile the first time a later block takes it (restore of
+ * pgbench s10: 8 deoptimisations and 19 compiles of the decoder without this, 1-3 and 9-12
+ * with it; bench/results/restore.md). ~2 ms of CPU, once per thread: not worth it for a process
+ * that decodes one file (wal-fetch). It also stops the caller at once if this decoder were ever wrong.
+ */
+export function warmUpLz4Decoder(): void {
+  if (warm) return;
+  warm = true;
+  const out: number[] = [];
+  const block: number[] = [];
+  const lengthExtension = (rest: number): void => {
+    for (; rest >= 255; rest -= 255) block.push(255);
+    block.push(rest);
+  };
+  const sequence = (lit: number, off: number, ml: number): void => {
+    const litBytes = Array.from({ length: lit }, (_, i) => (i * 31 + out.length * 7 + 11) & 0xff);
+    block.push((Math.min(lit, 15) << 4) | (off === 0 ? 0 : Math.min(ml - 4, 15)));
+    if (lit >= 15) lengthExtension(lit - 15);
+    block.push(...litBytes);
+    out.push(...litBytes);
+    if (off === 0) return;
+    block.push(off & 0xff, off >> 8);
+    if (ml - 4 >= 15) lengthExtension(ml - 19);
+    for (let i = 0; i < ml; i++) out.push(out[out.length - off]!);
+  };
+  // lit, offset, match length (offset 0: the last sequence, literals only)
+  const shape: Array<[number, number, number]> = [
+    [1, 1, 300], [20, 8, 20], [300, 400, 300], [2, 3, 10], [9, 64, 100], [0, 5, 40], [40, 1000, 2000], [1, 9, 8], [3, 0, 0],
+  ];
+  for (const [lit, off, ml] of shape) sequence(lit, off, ml);
+  // Buffers, as every caller passes: feedback for another map would deoptimise the first real call.
+  const src = Buffer.from(block);
+  const want = Buffer.from(out);
+  const dst = Buffer.alloc(want.length);
+  // V8 gives a function its feedback vector only after a few calls (lazy feedback allocation).
+  for (let round = 0; round < 4; round++) {
+    dst.fill(0);
+    const n = decodeLz4BlockInto(src, 0, src.length, dst, 0, dst.length);
+    if (n !== want.length || !dst.equals(want)) throw new Error('lz4 block decoder self-check failed');
+  }
+}

@@ -2,7 +2,7 @@
 // (dist/src/io/codecs/lz4-block.js) against lz4-napi's native block decoder (lz4_flex), on
 // 1 MiB blocks as pgark's backups store them.
 //
-//   node bench/lz4-decode.mjs [--files DIR-OR-FILE,...] [--mib 64] [--runs 7] [--impl PATH.js]
+//   node bench/lz4-decode.mjs [--files DIR-OR-FILE,...] [--mib 64] [--runs 7] [--impl PATH.js] [--wasm DIR]
 //
 // Datasets: every file given with --files (e.g. a pgbench data directory's base/ — PostgreSQL
 // relation pages), cut into 1 MiB blocks, at most --mib MiB; and synthetic ones always:
@@ -103,6 +103,34 @@ for (const p of impls) {
   });
 }
 candidates.push({ name: `lz4-napi uncompressSync (native, fresh buffer)`, decode: (c) => lz4.uncompressSync(c) });
+// --wasm DIR: a directory where `npm install @foxglove/wasm-lz4 lz4-wasm-nodejs` ran (not pgark's
+// dependencies): their decoders as further candidates (each returns a fresh buffer).
+const wasmDir = arg('--wasm');
+if (wasmDir) {
+  const { createRequire } = await import('node:module');
+  const req = createRequire(join(wasmDir, 'package.json'));
+  const fox = req('@foxglove/wasm-lz4');
+  await fox.isLoaded;
+  const foxVersion = JSON.parse(readFileSync(join(wasmDir, 'node_modules/@foxglove/wasm-lz4/package.json'), 'utf8')).version;
+  // It decodes frames: each block wrapped as the one-block frame pgark stores (lz4.ts), outside the timing.
+  const { writeLz4FrameHead, writeLz4FrameEnd, LZ4_FRAME_HEAD_SIZE, LZ4_FRAME_END_SIZE } = await import(join(ROOT, 'dist/src/io/codecs/lz4.js'));
+  const frames = new WeakMap();
+  const frameOf = (c) => {
+    let f = frames.get(c);
+    if (!f) {
+      f = Buffer.alloc(LZ4_FRAME_HEAD_SIZE + c.length - 4 + LZ4_FRAME_END_SIZE);
+      writeLz4FrameHead(f, 0, c.length - 4, false);
+      c.copy(f, LZ4_FRAME_HEAD_SIZE, 4);
+      writeLz4FrameEnd(f, f.length - LZ4_FRAME_END_SIZE);
+      frames.set(c, f);
+    }
+    return f;
+  };
+  candidates.push({ name: `@foxglove/wasm-lz4 ${foxVersion} (liblz4 in WASM, frames)`, decode: (c, size) => fox(frameOf(c), size) });
+  const lw = req('lz4-wasm-nodejs');
+  const lwVersion = JSON.parse(readFileSync(join(wasmDir, 'node_modules/lz4-wasm-nodejs/package.json'), 'utf8')).version;
+  candidates.push({ name: `lz4-wasm-nodejs ${lwVersion} (lz4_flex in WASM)`, decode: (c) => Buffer.from(lw.decompress(c).buffer) });
+}
 
 const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 console.log(`| dataset | MiB | lz4 size ÷ raw | decoder | CPU ms, median of ${RUNS} (min) | MB of output per CPU s (median) |`);

@@ -179,6 +179,25 @@ describe('lz4 block decoder (8-byte steps)', () => {
     expect(big.subarray(1000 + want.length).every((x) => x === 0xee)).toBe(true);
   });
 
+  it('random bytes as blocks: an error or bytes within the limit, never a write past it', () => {
+    const noise = pseudoRandom(1 << 16);
+    for (let i = 0; i < 2000; i++) {
+      const at = (i * 7919) % (noise.length - 600);
+      const src = noise.subarray(at, at + 1 + (i % 512));
+      const limit = (i * 131) % 700;
+      const dst = Buffer.alloc(32 + limit + 64, 0xee);
+      dst.fill(0x55, 0, 32); // history the matches may reach
+      let n = -1;
+      try {
+        n = decodeLz4BlockInto(src, 0, src.length, dst, 32, 32 + limit);
+      } catch (err) {
+        expect((err as Error).message).toMatch(/block|offset|literal|match|frame/);
+      }
+      expect(n).toBeLessThanOrEqual(limit);
+      expect(dst.subarray(32 + limit).every((b) => b === 0xee)).toBe(true);
+    }
+  });
+
   it('the warm-up (restore threads) decodes its own block correctly, once per thread', () => {
     expect(() => warmUpLz4Decoder()).not.toThrow();
     expect(() => warmUpLz4Decoder()).not.toThrow();

@@ -19,6 +19,10 @@ import type { RestorePiece, RestoreTask } from './plan.js';
 import { targetPath, type PathMapping } from './restore-worker-paths.js';
 import { openPrivateForRead, openPrivateForWriteSync } from './private-file.js';
 import { RestoreSources, type RestoreSource } from './restore-sources.js';
+import { warmUpLz4Decoder } from '../io/codecs/lz4-block.js';
+
+// This thread decodes most of the backup's bytes: the lz4 decoder learns all its paths first (lz4-block.ts).
+warmUpLz4Decoder();
 
 export interface RestoreWorkerInit extends PathMapping {
   /** What this thread opens the repository with. */

@@ -29,7 +29,15 @@ export async function runWalFetch(name: string, dest: string, settingsOf: () => 
     if (res.status === 'missing') throw new ExitWith(ExitCode.FAILURE);
     if (res.prefetch.length > 0) {
       const { spawnWorker } = await import('../wal/spawn-worker.js');
-      spawnWorker(['wal-prefetch', res.prefetchDir, ...res.prefetch], settings);
+      const pid = spawnWorker(['wal-prefetch', res.prefetchDir, ...res.prefetch], settings);
+      // The worker also answers the shell client's requests (src/wal/prefetch-requests.ts) for
+      // calls with these same options; taken for it now, so that the next call can ask while it starts.
+      const { serveArgsLine } = await import('../wal/prefetch-requests.js');
+      const args = serveArgsLine(process.argv.slice(2), name, dest);
+      if (pid !== undefined && args !== undefined) {
+        const { takeServeLock } = await import('../wal/prefetch.js');
+        await takeServeLock(res.prefetchDir, args, pid).catch((err: unknown) => log.debug(`prefetch worker not serving: ${(err as Error).message}`));
+      }
     }
   } catch (err) {
     // Only walFetch's own 'missing' answer may exit 1; every other failure stops recovery.
@@ -69,6 +77,12 @@ export function registerWalFetchCommand(program: Command): void {
       const { runPrefetch } = await import('../wal/prefetch.js');
       const { assertWalFileName } = await import('../wal/segment-name.js');
       names.forEach((n) => assertWalFileName(n));
-      await withRepository(settings, (repo) => runPrefetch(repo, settings, dir, names));
+      const { walFetch } = await import('../wal/wal-fetch.js');
+      const { resolve } = await import('node:path');
+      // <pg_wal>/.pgark/prefetch: requests are answered as the full wal-fetch answers (prefetch off for the one file).
+      const walDir = resolve(dir, '..', '..');
+      await withRepository(settings, (repo) => runPrefetch(repo, settings, dir, names, {
+        answer: async (name, dest) => (await walFetch(repo, { ...settings, prefetch: 0 }, name, dest, process.cwd(), walDir)).status === 'restored' ? 'restored' : 'missing',
+      }));
     });
 }

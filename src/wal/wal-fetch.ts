@@ -103,10 +103,15 @@ function standbyWaitingNote(dest: string): string {
   return join(dirname(dest), '.pgark', 'standby-waiting');
 }
 
-/** `dataDir`: where PostgreSQL runs restore_command (its data directory): standby.signal is looked for there. */
-export async function walFetch(repo: Repository, settings: Pick<Settings, 'prefetch' | 'fetchReceived'>, name: string, destArg: string, dataDir = process.cwd()): Promise<WalFetchResult> {
+/**
+ * `dataDir`: where PostgreSQL runs restore_command (its data directory): standby.signal is looked
+ * for there. `walDir`: the pg_wal directory (default: the destination's), for pgark's notes in it
+ * (the prefetch worker answers requests into its prefetch area).
+ */
+export async function walFetch(repo: Repository, settings: Pick<Settings, 'prefetch' | 'fetchReceived'>, name: string, destArg: string, dataDir = process.cwd(), walDir?: string): Promise<WalFetchResult> {
   const wal = assertWalFileName(name);
   const dest = resolve(destArg);
+  const noteDest = walDir === undefined ? dest : join(walDir, name);
   const prefetchDir = prefetchDirOf(dest);
   const started = Date.now();
   const usePrefetch = wal.kind === 'segment' && settings.prefetch > 0;
@@ -119,7 +124,7 @@ export async function walFetch(repo: Repository, settings: Pick<Settings, 'prefe
       await writeAudit(repo, [auditEvent('fetch', name, started, { size })]);
       source = 'repository';
       // The stanza exists now: a later absence is worth saying again.
-      await rm(standbyWaitingNote(dest), { force: true });
+      await rm(standbyWaitingNote(noteDest), { force: true });
     } catch (err) {
       if (err instanceof NotFoundError && wal.kind === 'segment' && settings.fetchReceived) {
         const meta = await repo.readStanza();
@@ -132,7 +137,7 @@ export async function walFetch(repo: Repository, settings: Pick<Settings, 'prefe
         }
       }
       if (err instanceof NotFoundError) {
-        await answerMissingStanza(repo, name, dest, dataDir);
+        await answerMissingStanza(repo, name, noteDest, dataDir);
         log.info(`'${name}' is not in the archive`);
         return { status: 'missing', prefetch: [], prefetchDir };
       }

@@ -154,6 +154,11 @@ export async function takeServeLock(dir: string, args: string, pid: number = pro
   }
 }
 
+/** recovery.signal or standby.signal in the working directory (PostgreSQL's data directory when it runs restore_command). */
+async function inRecovery(): Promise<boolean> {
+  return (await exists('recovery.signal')) || (await exists('standby.signal'));
+}
+
 /**
  * The prefetch worker: download `names` (`jobs` at a time), then keep `settings.prefetch`
  * verified segments ready ahead of replay, one after the other, while replay keeps taking them.
@@ -301,7 +306,10 @@ export async function runPrefetch(repo: Repository, settings: Pick<Settings, 'jo
     while (Date.now() < deadline) {
       const isServer = await serving();
       if (isServer && !(await serveRequests())) break;
-      if (prefetching === undefined && (!isServer || Date.now() - lastRequest >= SERVE_IDLE_MS)) break;
+      // Serving ends SERVE_IDLE_MS after the last request, or as soon as recovery has ended
+      // (PostgreSQL removes the signal file from its data directory, the working directory of
+      // restore_command and of this worker, after its last restore_command call).
+      if (prefetching === undefined && (!isServer || Date.now() - lastRequest >= SERVE_IDLE_MS || !(await inRecovery()))) break;
       await changes.wait(POLL_MS);
     }
   } finally {

@@ -169,7 +169,8 @@ async function inRecovery(): Promise<boolean> {
  * for it), it also answers the shell client's requests (prefetch-requests.ts): a segment it has
  * not prefetched, a timeline history file, the probes at the end of the archive, each looked up
  * in the repository after the request appeared. A served segment after the end it had found
- * starts prefetching again from there. It stays SERVE_IDLE_MS after the last request.
+ * starts prefetching again from there. It stays SERVE_IDLE_MS after the last request or the last
+ * segment replay took from the area, and leaves once recovery has ended.
  */
 export async function runPrefetch(repo: Repository, settings: Pick<Settings, 'jobs' | 'prefetch'>, dir: string, names: string[], server?: PrefetchServer): Promise<{ fetched: string[]; served: number }> {
   await ensureDir(dir);
@@ -254,7 +255,9 @@ export async function runPrefetch(repo: Repository, settings: Pick<Settings, 'jo
   const serveLock = join(dir, SERVE_LOCK);
   const serving = async () => server !== undefined && (await lockOwner(serveLock)) === process.pid;
   let served = 0;
+  /** The last request, or the last change in the prefetched segments (replay taking them). */
   let lastRequest = Date.now();
+  let segmentsSeen = '';
   /** Answer every pending request once; false when the prefetch area is gone. */
   const serveRequests = async (): Promise<boolean> => {
     let entries: string[];
@@ -262,6 +265,12 @@ export async function runPrefetch(repo: Repository, settings: Pick<Settings, 'jo
       entries = await readdir(dir);
     } catch {
       return false;
+    }
+    const segments = entries.filter(isSegmentName).sort().join(' ');
+    if (segments !== segmentsSeen) {
+      // Replay is still taking prefetched segments: its requests at the end of recovery will come.
+      segmentsSeen = segments;
+      lastRequest = Date.now();
     }
     for (const e of entries) {
       const r = parseRequestFile(e);

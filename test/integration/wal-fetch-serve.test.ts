@@ -1,6 +1,7 @@
 /**
  * Issue 17 item 5 (replay): restore_command = bin/pgark-wal-fetch answers without starting Node
- * when the prefetch worker serves it: a segment the worker has not prefetched (one replay took
+ * when the prefetch worker serves it. Recovery's first call (the next timeline's history file,
+ * not archived) starts the worker; then the first segment, a segment the worker has not prefetched (one replay took
  * already, asked again as at the end of recovery), a timeline history file that is archived, one
  * that is not (exit 1), the first segment after the end of the archive (exit 1), and that same
  * segment once it has been archived (served: a "not archived" answer is never reused). A call
@@ -63,12 +64,15 @@ describe('bin/pgark-wal-fetch asks the serving prefetch worker', () => {
       return { code: r.code, stderr: r.stderr, bytes };
     };
 
-    // The first segment: the full wal-fetch, which starts the worker and makes it the server.
-    expect((await call(seg(3))).code).toBe(0);
-    expect(await nodeStarts()).toEqual([seg(3)]);
+    // Recovery's first call, the probe for the next timeline: the full wal-fetch ("not
+    // archived"), which starts the worker (nothing to prefetch yet) and makes it the server.
+    const probe = await call('00000003.history');
+    expect(probe.code, probe.stderr).toBe(1);
+    const first = ['00000003.history'];
+    expect(await nodeStarts()).toEqual(first);
     const area = join(data, 'pg_wal', '.pgark', 'prefetch');
     const served: [string, number, Buffer | undefined][] = [];
-    for (let n = 4; n <= 8; n++) {
+    for (let n = 3; n <= 8; n++) {
       const r = await call(seg(n));
       served.push([seg(n), r.code, r.bytes]);
     }
@@ -86,19 +90,19 @@ describe('bin/pgark-wal-fetch asks the serving prefetch worker', () => {
     expect(noHistory.code, noHistory.stderr).toBe(1);
     const end = await call(seg(9));
     expect(end.code, end.stderr).toBe(1);
-    expect(await nodeStarts()).toEqual([seg(3)]);
+    expect(await nodeStarts()).toEqual(first);
 
     // Archived since: the next request looks again and serves it.
     await push(seg(9), fakeSegment(9n, { walSegmentSize: SEG }));
     const later = await call(seg(9));
     expect(later.code, later.stderr).toBe(0);
     expect(later.bytes?.equals(archived.get(seg(9))!)).toBe(true);
-    expect(await nodeStarts()).toEqual([seg(3)]);
+    expect(await nodeStarts()).toEqual(first);
 
     // Other options (restore_command changed): the worker does not answer, the full path does.
     const other = await call('00000004.history', ['--log-level', 'info']);
     expect(other.code, other.stderr).toBe(1);
-    expect(await nodeStarts()).toEqual([seg(3), '00000004.history']);
+    expect(await nodeStarts()).toEqual([...first, '00000004.history']);
 
     // Recovery over (PostgreSQL removed recovery.signal): the worker leaves, taking its lock.
     await runAsUser('/bin/rm', ['-f', join(data, 'recovery.signal')], { cwd: data });

@@ -71,7 +71,7 @@ describe('bin/pgark-wal-fetch asks the serving prefetch worker', () => {
     const first = ['00000003.history'];
     expect(await nodeStarts()).toEqual(first);
     const area = join(data, 'pg_wal', '.pgark', 'prefetch');
-    const served: [string, number, Buffer | undefined][] = [];
+    const served: [string, number | null, Buffer | undefined][] = [];
     for (let n = 3; n <= 8; n++) {
       const r = await call(seg(n));
       served.push([seg(n), r.code, r.bytes]);

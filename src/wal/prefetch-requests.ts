@@ -14,7 +14,7 @@
  * client asks only when SERVE_ARGS holds exactly its own options (the words after %f %p), so a
  * changed restore_command is never answered from another repository.
  */
-import { isHistoryName, isSegmentName } from '../pg/wal-names.js';
+import { HEX8, isHistoryName, isSegmentName, SEGMENT_HEX } from '../pg/wal-names.js';
 
 /** The worker that answers requests (a pid lock, src/common/pid-lock.ts). */
 export const SERVE_LOCK = 'serve.lock';
@@ -23,7 +23,7 @@ export const SERVE_ARGS = 'serve.args';
 
 export type RequestFile = { kind: 'want' | 'got' | 'none' | 'fail'; name: string; pid: number };
 
-const REQUEST_RE = /^([0-9A-F]{24}|[0-9A-F]{8}\.history)\.(want|got|none|fail)-([1-9][0-9]{0,9})$/;
+const REQUEST_RE = new RegExp(`^(${SEGMENT_HEX}|${HEX8}\\.history)\\.(want|got|none|fail)-([1-9][0-9]{0,9})$`);
 
 /** A request or answer file of the prefetch area, or undefined for any other entry. */
 export function parseRequestFile(entry: string): RequestFile | undefined {

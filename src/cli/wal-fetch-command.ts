@@ -30,7 +30,7 @@ export async function runWalFetch(name: string, dest: string, settingsOf: () => 
       // Archive recovery's first call is usually the probe for the next timeline's history
       // file: start the serving worker now (nothing to prefetch yet), so that the first segment
       // and the rest are asked of it instead of starting Node again.
-      if (settings.prefetch > 0 && (await historyProbeInRecovery(name, res.prefetchDir))) await startPrefetchWorker(settings, res.prefetchDir, [], name, dest);
+      if (settings.prefetch > 0 && res.stanzaExists === true && (await historyProbeInRecovery(name, res.prefetchDir))) await startPrefetchWorker(settings, res.prefetchDir, [], name, dest);
       throw new ExitWith(ExitCode.FAILURE);
     }
     if (res.prefetch.length > 0) await startPrefetchWorker(settings, res.prefetchDir, res.prefetch, name, dest);

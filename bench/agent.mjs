@@ -14,6 +14,8 @@
 //                        [--agent-jobs N] [--stores fs,s3] [--skip-replay] [--scale 20]
 //                        [--phases replay,latency,drain] [--push-client FILE] (development: a subset
 //                        of the phases; another archive_command client for the agent drains)
+//                        [--fetch-client-base DIR] (development: a second built checkout whose
+//                        bin/pgark-wal-fetch replays too, alternating with this one: before/after)
 //                        [--budget-sec 900] [--keep] [--out FILE | --no-write]
 //                        [--pgbackrest BIN[,BIN...]]
 //   smoke: node bench/agent.mjs --segments 12 --rounds 1 --latency-calls 20 --full-calls 5 --stores fs --out /tmp/agent-smoke.md

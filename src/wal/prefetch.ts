@@ -80,7 +80,7 @@ const WORKER_LIFETIME_MS = 10 * 60_000;
 /** A serving worker whose prefetching has ended stays this long after the last request (the probes at the end of recovery, a standby's retries). */
 const SERVE_IDLE_MS = 15_000;
 /** Without a change in the prefetch area (a file watch), look again this often. */
-const POLL_MS = 100;
+const POLL_MS = 250;
 
 /** Answers a request of the shell client (prefetch-requests.ts) as the full `pgark wal-fetch` would. */
 export interface PrefetchServer {
@@ -221,7 +221,7 @@ export async function runPrefetch(repo: Repository, settings: Pick<Settings, 'jo
       waiting = present;
       if (waiting.length >= settings.prefetch) {
         // Replay taking a segment (a rename out of the area) wakes this up.
-        await changes.wait(250);
+        await changes.wait(1000);
         continue;
       }
       lastProgress = Date.now();

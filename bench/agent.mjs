@@ -14,6 +14,8 @@
 //                        [--agent-jobs N] [--stores fs,s3] [--skip-replay] [--scale 20]
 //                        [--phases replay,latency,drain] [--push-client FILE] (development: a subset
 //                        of the phases; another archive_command client for the agent drains)
+//                        [--fetch-client-base DIR] (development: a second built checkout whose
+//                        bin/pgark-wal-fetch replays too, alternating with this one: before/after)
 //                        [--budget-sec 900] [--keep] [--out FILE | --no-write]
 //                        [--pgbackrest BIN[,BIN...]]
 //   smoke: node bench/agent.mjs --segments 12 --rounds 1 --latency-calls 20 --full-calls 5 --stores fs --out /tmp/agent-smoke.md
@@ -103,6 +105,12 @@ const DRAIN_PUSH_CLIENT = (() => {
   return i >= 0 ? process.argv[i + 1] : PUSH_CLIENT;
 })();
 const FETCH_CLIENT = join(ROOT, 'bin', 'pgark-wal-fetch');
+// Development: another built checkout whose bin/pgark-wal-fetch replays too, alternating with this
+// one in the same run on the same archive (before/after comparisons on a loaded machine).
+const FETCH_BASE = (() => {
+  const i = process.argv.indexOf('--fetch-client-base');
+  return i >= 0 ? process.argv[i + 1] : null;
+})();
 const S3RVER_JS = join(ROOT, 'node_modules/s3rver/bin/s3rver.js');
 const BUCKET = 'pgark-bench';
 // s3rver's built-in account: a well-known value, still handled as a secret (environment and 0600
@@ -112,7 +120,7 @@ const S3_SECRET_KEY = 'S3RVER';
 const S3_REGION = 'us-east-1';
 const SECRET_VARS = new Set(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']);
 
-const args = parseBenchArgs(['--keep', '--no-write', '--skip-replay'], ['--push-client', '--phases', '--segments', '--rounds', '--latency-calls', '--full-calls', '--agent-jobs', '--stores', '--scale', '--budget-sec', '--out', '--pgbackrest']);
+const args = parseBenchArgs(['--keep', '--no-write', '--skip-replay'], ['--push-client', '--fetch-client-base', '--phases', '--segments', '--rounds', '--latency-calls', '--full-calls', '--agent-jobs', '--stores', '--scale', '--budget-sec', '--out', '--pgbackrest']);
 const argv = args.argv;
 const argValue = args.value;
 const SEGMENTS = Number(argValue('--segments', '100'));
@@ -455,7 +463,7 @@ function archiverPid(cl) {
  * last utime + stime seen per process (a process that exits loses at most one interval).
  */
 function toolSampler(tool, rootPid, { fromZero = false } = {}) {
-  const pred = tool === 'none' ? null : toolPred(tool, tmpRoot);
+  const pred = tool === 'none' ? null : tool === 'pgark-base' ? basePred : toolPred(tool, tmpRoot);
   const cpu = new Map(); // pid -> {ticks, detached}
   let peak = 0;
   let root = typeof rootPid === 'function' ? null : rootPid;
@@ -523,6 +531,12 @@ function toolSampler(tool, rootPid, { fromZero = false } = {}) {
       };
     },
   };
+}
+
+/** Processes of the --fetch-client-base checkout's pgark (its prefetch workers) in this run. */
+function basePred(cmd, pid) {
+  const a = argvOf(pid);
+  return a[0] === NODE && a[1] === join(FETCH_BASE, 'bin', 'pgark.js') && cmd.includes(tmpRoot);
 }
 
 /** The startup process of a cluster in recovery (child of the postmaster named `postgres: startup`). */
@@ -740,6 +754,21 @@ async function runBench() {
     ].join('\n'),
   );
   chmodSync(nodeCounter.script, 0o755);
+  // restore_command's client (bin/pgark-wal-fetch) through its own wrapper, logging which file
+  // each Node start was for (the word after wal-fetch, behind the Node flags the client passes).
+  nodeCounter.fetchScript = join(tmpRoot, 'node-counted-fetch');
+  writePgFile(
+    nodeCounter.fetchScript,
+    [
+      '#!/bin/sh',
+      'prev= file=-',
+      'for a in "$@"; do [ "$prev" = wal-fetch ] && { file=$a; break; }; prev=$a; done',
+      `echo "wal-fetch $file" >> ${nodeCounter.file}`,
+      `exec ${NODE} "$@"`,
+      '',
+    ].join('\n'),
+  );
+  chmodSync(nodeCounter.fetchScript, 0o755);
 
   // --- s3rver ------------------------------------------------------------------------------
   if (STORES.includes('s3') && PHASES.includes('drain')) {
@@ -952,12 +981,14 @@ async function runBench() {
   if (replay) {
     const candidates = [
       { key: 'pgark', tool: 'pgark', label: 'bin/pgark-wal-fetch (prefetch on: defaults --prefetch 8 --jobs 4)', cmd: () => [FETCH_CLIENT, '%f', '%p', '--repo', replay.dualPgark, '--stanza', STANZA].map(shq).join(' ') },
+      ...(FETCH_BASE ? [{ key: 'pgark-base', tool: 'pgark-base', label: `bin/pgark-wal-fetch of ${FETCH_BASE} (--fetch-client-base)`, cmd: () => [join(FETCH_BASE, 'bin', 'pgark-wal-fetch'), '%f', '%p', '--repo', replay.dualPgark, '--stanza', STANZA].map(shq).join(' ') }] : []),
       ...PEERS.map((peer) => ({ key: peer.key, peer, tool: 'pgbackrest', label: `${peer.name} archive-get, async (process-max=2, archive-get-queue-max=128MiB)`, async: true, cmd: (brConf) => [peer.bin, `--config=${brConf}`, `--stanza=${STANZA}`, 'archive-get', '%f', '%p'].map(shq).join(' ') })),
       { key: 'cp', tool: 'none', label: 'cp from an uncompressed archive (replay-bound reference)', cmd: () => `cp ${replay.dualCp}/%f %p` },
     ];
     const peerCands = candidates.filter((c) => c.peer);
     const order = [...candidates];
-    if (ROUNDS >= 2) order.push(...[...peerCands].reverse().map((c) => ({ ...c, optional: true })), { ...candidates[0], optional: true });
+    const ours = candidates.filter((c) => c.key.startsWith('pgark'));
+    if (ROUNDS >= 2) order.push(...[...peerCands].reverse().map((c) => ({ ...c, optional: true })), ...[...ours].reverse().map((c) => ({ ...c, optional: true })));
     const lastRestoreMs = () => 1000 * Math.max(15, ...results.restores.map((r) => r.secs ?? 0));
     let n = 0;
     for (const c of order) {
@@ -996,7 +1027,7 @@ async function restoreStep(replay, c, n) {
   let replayedSecs = null;
   let error = null;
   try {
-    await cl.start(Math.ceil(RESTORE_TIMEOUT_MS / 1000), { PGARK_NODE: nodeCounter.script });
+    await cl.start(Math.ceil(RESTORE_TIMEOUT_MS / 1000), { PGARK_NODE: nodeCounter.fetchScript });
     const { at } = await cl.watch(
       `SELECT pg_is_in_recovery()::text || '|' || coalesce((pg_last_wal_replay_lsn() >= '${lastStart}')::text, 'false')`,
       (line) => {
@@ -1035,6 +1066,7 @@ async function restoreStep(replay, c, n) {
     redoDone: redo ? `${redo[1]}/${redo[2]}` : null,
     restored: (serverLog.match(/restored log file "[0-9A-F]{24}" from archive/g) ?? []).length,
     nodeStarts: linesSince(nodeCounter.file, nodeMark).length,
+    nodeStartFiles: linesSince(nodeCounter.file, nodeMark).map((l) => l.split(' ')[1]),
     cpuBusyPct: cpuBusy,
     replayCpuSecs: sampled.rootCpuSecs,
     callsCpuSecs: sampled.callsCpuSecs,
@@ -1047,7 +1079,7 @@ async function restoreStep(replay, c, n) {
     log(`replay ${c.key}: FAILED: ${r.error}`);
     results.notes.push(`replay ${c.key} #${n} failed: ${T(error.message).slice(0, 1500)}\n${T(serverLog.slice(-2500))}`);
   } else {
-    log(`replay ${c.key}: ${r.segments} segments in ${secs.toFixed(2)} s = ${r.segPerSec.toFixed(1)} seg/s (last segment reached at ${f2(replayedSecs)} s), redo done at ${r.redoDone} (${r.complete ? 'complete' : 'INCOMPLETE'}), Node starts ${r.nodeStarts}`);
+    log(`replay ${c.key}: ${r.segments} segments in ${secs.toFixed(2)} s = ${r.segPerSec.toFixed(1)} seg/s (last segment reached at ${f2(replayedSecs)} s), redo done at ${r.redoDone} (${r.complete ? 'complete' : 'INCOMPLETE'}), Node starts ${r.nodeStarts}${r.nodeStarts ? ` (${r.nodeStartFiles.join(' ')})` : ''}`);
     if (!r.complete) results.notes.push(`replay ${c.key} #${n}: redo ended in ${redoSeg}, expected ${replay.backlog.last}`);
   }
   // detached prefetch / async workers finish before the copy goes
@@ -1209,17 +1241,19 @@ function report(error) {
     );
   }
   out.push(`| candidate | runs | segments/s until promoted (pooled) | vs ${NEWEST.name} async | segments/s until the last segment (pooled) | vs ${NEWEST.name} async | ${PEERS.length > 1 ? PEERS.slice(0, -1).map((p) => `until promoted vs ${p.name} async | `).join('') : ''}per-run segments/s |`, `|---|---|---|---|---|---|${PEERS.slice(0, -1).map(() => '---|').join('')}---|`);
-  for (const p of [rA, ...PEERS.map((peer) => pooledRestore(peer.key)), rC]) {
+  for (const p of [rA, pooledRestore('pgark-base'), ...PEERS.map((peer) => pooledRestore(peer.key)), rC]) {
     if (!p) continue;
     out.push(`| ${p.label} | ${p.runs} | ${f1(p.rate)} | ${f2(ratio(p.rate, rB?.rate))}x | ${f1(p.replayRate)} | ${f2(ratio(p.replayRate, rB?.replayRate))}x | ${PEERS.slice(0, -1).map((peer) => `${f2(ratio(p.rate, pooledRestore(peer.key)?.rate))}x | `).join('')}${p.rates.map(f1).join(', ')} |`);
   }
   out.push('', 'Every run, in execution order:', '');
   out.push('| # | candidate | result | segments | seconds until promoted | seconds until the last segment | segments/s | redo complete | "restored log file" lines | Node starts | replay CPU s (startup process) | tool CPU s: calls + detached = ms/segment | Σ RSS of the tool MiB | machine CPU busy | load avg |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of results.restores) {
-    out.push(`| ${r.n} | ${r.key} | ${r.ok ? 'ok' : 'FAILED'} | ${r.segments} | ${f2(r.secs)} | ${f2(r.replayedSecs)} | ${f1(r.segPerSec)} | ${r.complete ? 'yes' : 'NO'} (${r.redoDone ?? '-'}) | ${r.restored} | ${r.key === 'pgark' ? r.nodeStarts : '—'} | ${f2(r.replayCpuSecs)} | ${toolCpuCell(r)} | ${r.key === 'cp' ? '—' : fmtMiB(r.sumKiB)} | ${f1(r.cpuBusyPct)}% | ${f1(r.load)} |`);
+    out.push(`| ${r.n} | ${r.key} | ${r.ok ? 'ok' : 'FAILED'} | ${r.segments} | ${f2(r.secs)} | ${f2(r.replayedSecs)} | ${f1(r.segPerSec)} | ${r.complete ? 'yes' : 'NO'} (${r.redoDone ?? '-'}) | ${r.restored} | ${r.key.startsWith('pgark') ? r.nodeStarts : '—'} | ${f2(r.replayCpuSecs)} | ${toolCpuCell(r)} | ${r.key === 'cp' ? '—' : fmtMiB(r.sumKiB)} | ${f1(r.cpuBusyPct)}% | ${f1(r.load)} |`);
   }
   out.push('', 'Replay CPU = user + system of the startup process (it replays WAL and runs restore_command), last value sampled every 100 ms. Tool CPU: "calls" = CPU of the restore_command invocations (the startup process\'s cutime + cstime, sampled every 100 ms, so the calls of the last 100 ms before promotion can be missing), "detached" = the tool\'s processes outside the startup process (pgark\'s prefetch worker, pgBackRest\'s async archive-get and its local processes).', '');
-  out.push('"Node starts": restore_command calls that bin/pgark-wal-fetch could not serve from the prefetch area (the first segment, which also starts the prefetch worker; segments not prefetched yet; the timeline history probe and the first missing segment that ends recovery).', '');
+  out.push('"Node starts": restore_command calls that bin/pgark-wal-fetch could not answer in the shell (from the prefetch area, or by asking the prefetch worker that serves its options) and that ran the full `pgark wal-fetch`, with the file each was for: typically the timeline history probe before any segment (no worker yet) and the first segment, which starts the prefetch worker.', '');
+  const starts = results.restores.filter((r) => r.key.startsWith('pgark') && r.nodeStartFiles);
+  if (starts.length) out.push(...starts.map((r) => `- run #${r.n} (${r.key}): ${r.nodeStartFiles.length ? r.nodeStartFiles.map((f) => `\`${f}\``).join(', ') : 'none'}`), '');
 
   // --- commands ----------------------------------------------------------------------------
   out.push('## Exact commands', '', '`$TMP` is the run\'s temp dir; secrets are redacted (`***`). Everything runs as `postgres`.', '');
@@ -1232,7 +1266,7 @@ function report(error) {
   for (const r of results.restores) {
     if (seen.has(r.key)) continue;
     seen.add(r.key);
-    out.push(`- replay ${r.key}: restore_command = \`${r.command}\`${r.key === 'pgark' ? ' (postmaster environment `PGARK_NODE=$TMP/node-counted`)' : ''}`);
+    out.push(`- replay ${r.key}: restore_command = \`${r.command}\`${r.key.startsWith('pgark') ? ' (postmaster environment `PGARK_NODE=$TMP/node-counted-fetch`)' : ''}`);
   }
   out.push(`- the \`PGARK_NODE\` wrapper \`$TMP/node-counted\`: appends \`$2 $3 locked|unlocked|-\` to \`$TMP/node-starts.log\` (locked: \`<pg_wal>/.pgark/pushed/<segment>.lock\` exists), then \`exec ${NODE} "$@"\``, '');
   const confs = new Map();

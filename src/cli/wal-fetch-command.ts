@@ -26,11 +26,14 @@ export async function runWalFetch(name: string, dest: string, settingsOf: () => 
     }
     const { walFetch } = await import('../wal/wal-fetch.js');
     const res = await withRepository(settings, (repo) => (transferPhase(), walFetch(repo, settings, name, dest, process.cwd())));
-    if (res.status === 'missing') throw new ExitWith(ExitCode.FAILURE);
-    if (res.prefetch.length > 0) {
-      const { spawnWorker } = await import('../wal/spawn-worker.js');
-      spawnWorker(['wal-prefetch', res.prefetchDir, ...res.prefetch], settings);
+    if (res.status === 'missing') {
+      // Archive recovery's first call is usually the probe for the next timeline's history
+      // file: start the serving worker now (nothing to prefetch yet), so that the first segment
+      // and the rest are asked of it instead of starting Node again.
+      if (settings.prefetch > 0 && res.stanzaExists === true && (await historyProbeInRecovery(name, res.prefetchDir))) await startPrefetchWorker(settings, res.prefetchDir, [], name, dest);
+      throw new ExitWith(ExitCode.FAILURE);
     }
+    if (res.prefetch.length > 0) await startPrefetchWorker(settings, res.prefetchDir, res.prefetch, name, dest);
   } catch (err) {
     // Only walFetch's own 'missing' answer may exit 1; every other failure stops recovery.
     if (err instanceof ExitWith) throw err;
@@ -38,6 +41,37 @@ export async function runWalFetch(name: string, dest: string, settingsOf: () => 
     log.error(`${(err as Error).message}`);
     throw new ExitWith(walFetchFatalCode(code));
   }
+}
+
+/**
+ * `name` is a timeline history file, recovery.signal or standby.signal is in the working
+ * directory (the data directory, where PostgreSQL runs restore_command), and no worker serves
+ * the prefetch area yet.
+ */
+async function historyProbeInRecovery(name: string, prefetchDir: string): Promise<boolean> {
+  const [{ isHistoryName }, { stat }, { join }, { lockHeld }, { SERVE_LOCK }] = await Promise.all([
+    import('../pg/wal-names.js'), import('node:fs/promises'), import('node:path'), import('../common/pid-lock.js'), import('../wal/prefetch-requests.js'),
+  ]);
+  if (!isHistoryName(name)) return false;
+  let signalled = false;
+  for (const f of ['recovery.signal', 'standby.signal']) if (await stat(f).then((st) => st.isFile(), () => false)) signalled = true;
+  return signalled && !(await lockHeld(join(prefetchDir, SERVE_LOCK)));
+}
+
+/**
+ * Start a detached prefetch worker for `names` (none: it only serves requests until it is asked
+ * for a segment). It also answers the shell client's requests (src/wal/prefetch-requests.ts)
+ * for calls with this call's options: the serving role is taken for it now, so that the next
+ * call can ask while it starts.
+ */
+async function startPrefetchWorker(settings: Settings, prefetchDir: string, names: string[], name: string, dest: string): Promise<void> {
+  const { spawnWorker } = await import('../wal/spawn-worker.js');
+  const pid = spawnWorker(['wal-prefetch', prefetchDir, ...names], settings);
+  const { serveArgsLine } = await import('../wal/prefetch-requests.js');
+  const args = serveArgsLine(process.argv.slice(2), name, dest);
+  if (pid === undefined || args === undefined) return;
+  const { takeServeLock } = await import('../wal/prefetch.js');
+  await takeServeLock(prefetchDir, args, pid).catch((err: unknown) => log.debug(`prefetch worker not serving: ${(err as Error).message}`));
 }
 
 export function registerWalFetchCommand(program: Command): void {
@@ -63,12 +97,18 @@ export function registerWalFetchCommand(program: Command): void {
     .command('wal-prefetch', { hidden: true })
     .description('internal: download segments into the prefetch area (started by wal-fetch)')
     .argument('<prefetch-dir>')
-    .argument('<names...>')
+    .argument('[names...]')
     .action(async (dir: string, names: string[], _opts: unknown, cmd: Command) => {
       const settings = settingsFrom(cmd);
       const { runPrefetch } = await import('../wal/prefetch.js');
       const { assertWalFileName } = await import('../wal/segment-name.js');
       names.forEach((n) => assertWalFileName(n));
-      await withRepository(settings, (repo) => runPrefetch(repo, settings, dir, names));
+      const { walFetch } = await import('../wal/wal-fetch.js');
+      const { resolve } = await import('node:path');
+      // <pg_wal>/.pgark/prefetch: requests are answered as the full wal-fetch answers (prefetch off for the one file).
+      const walDir = resolve(dir, '..', '..');
+      await withRepository(settings, (repo) => runPrefetch(repo, settings, dir, names, {
+        answer: async (name, dest) => (await walFetch(repo, { ...settings, prefetch: 0 }, name, dest, process.cwd(), walDir)).status === 'restored' ? 'restored' : 'missing',
+      }));
     });
 }

@@ -22,6 +22,8 @@ export interface WalFetchResult {
   /** Segments a background worker should download next. */
   prefetch: string[];
   prefetchDir: string;
+  /** 'missing' only: the stanza exists (false: a standby waiting for its primary's first archived file). */
+  stanzaExists?: boolean;
 }
 
 /**
@@ -33,16 +35,16 @@ export interface WalFetchResult {
  * A standby (standby.signal in the data directory, restore_command's working directory) only
  * ever waits for a file that is missing, and stops for good on an exit above 125: there a
  * readable repository without the stanza means "not archived yet" (its primary has not archived
- * its first file), answered as missing.
+ * its first file), answered as missing. Returns whether the stanza exists (false: that standby case).
  */
-async function answerMissingStanza(repo: Repository, name: string, dest: string, dataDir: string): Promise<void> {
-  if (await repo.readStanza()) return;
+async function answerMissingStanza(repo: Repository, name: string, dest: string, dataDir: string): Promise<boolean> {
+  if (await repo.readStanza()) return true;
   const where = `stanza '${repo.stanza}' not found in repository '${repo.location}'`;
   if (await isStandby(dataDir)) {
     if (await repositoryRootReadable(repo)) {
       await noteStandbyWaiting(dest, `${where}: on this standby (standby.signal) that means nothing is archived yet; answering "not archived" until it is`);
       log.debug(`'${name}' is not in the archive (no stanza yet)`);
-      return;
+      return false;
     }
     throw new ConfigError(`unable to fetch '${name}': ${where}, and the repository location is missing or unreadable (wrong path, or storage not mounted); not reporting the file as missing`);
   }
@@ -103,10 +105,15 @@ function standbyWaitingNote(dest: string): string {
   return join(dirname(dest), '.pgark', 'standby-waiting');
 }
 
-/** `dataDir`: where PostgreSQL runs restore_command (its data directory): standby.signal is looked for there. */
-export async function walFetch(repo: Repository, settings: Pick<Settings, 'prefetch' | 'fetchReceived'>, name: string, destArg: string, dataDir = process.cwd()): Promise<WalFetchResult> {
+/**
+ * `dataDir`: where PostgreSQL runs restore_command (its data directory): standby.signal is looked
+ * for there. `walDir`: the pg_wal directory (default: the destination's), for pgark's notes in it
+ * (the prefetch worker answers requests into its prefetch area).
+ */
+export async function walFetch(repo: Repository, settings: Pick<Settings, 'prefetch' | 'fetchReceived'>, name: string, destArg: string, dataDir = process.cwd(), walDir?: string): Promise<WalFetchResult> {
   const wal = assertWalFileName(name);
   const dest = resolve(destArg);
+  const noteDest = walDir === undefined ? dest : join(walDir, name);
   const prefetchDir = prefetchDirOf(dest);
   const started = Date.now();
   const usePrefetch = wal.kind === 'segment' && settings.prefetch > 0;
@@ -119,7 +126,7 @@ export async function walFetch(repo: Repository, settings: Pick<Settings, 'prefe
       await writeAudit(repo, [auditEvent('fetch', name, started, { size })]);
       source = 'repository';
       // The stanza exists now: a later absence is worth saying again.
-      await rm(standbyWaitingNote(dest), { force: true });
+      await rm(standbyWaitingNote(noteDest), { force: true });
     } catch (err) {
       if (err instanceof NotFoundError && wal.kind === 'segment' && settings.fetchReceived) {
         const meta = await repo.readStanza();
@@ -132,9 +139,9 @@ export async function walFetch(repo: Repository, settings: Pick<Settings, 'prefe
         }
       }
       if (err instanceof NotFoundError) {
-        await answerMissingStanza(repo, name, dest, dataDir);
+        const stanzaExists = await answerMissingStanza(repo, name, noteDest, dataDir);
         log.info(`'${name}' is not in the archive`);
-        return { status: 'missing', prefetch: [], prefetchDir };
+        return { status: 'missing', prefetch: [], prefetchDir, stanzaExists };
       }
       await writeAudit(repo, [auditEvent('error', name, started, { detail: (err as Error).message })]);
       throw err;

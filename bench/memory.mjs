@@ -18,12 +18,20 @@
 // (GNU time %M, which covers all of a Node process's worker threads) and, for the commands, the
 // summed RSS of the process tree sampled every 100 ms (pgBackRest runs one process per job).
 // Timing is not the subject (the machine is shared): only memory is reported.
+// Where each pgark process's peak goes: while a process type runs, every pgark process of that
+// type (its command line names `pgark.js <command>`) is sampled every 50 ms; at each new high of
+// its RSS, /proc/<pid>/smaps is split into the node binary's pages (file-backed, shared), other
+// files (libc, libstdc++, the lz4-napi addon), lz4-napi's mimalloc arenas (anonymous mappings in
+// mimalloc's address range, 2-8 TiB), glibc's main heap and the rest of the anonymous memory
+// (V8's heaps, Node's buffers and glibc's other arenas and mappings, thread stacks), with the
+// process's threads by name. The table "Where the peak goes" reports that split at the highest
+// sample (a sample every 50 ms can miss the very top by a little: GNU time's figure is the peak).
 // pgark runs as users run it: through its launcher bin/pgark (the .deb's /usr/bin/pgark, the
 // tarball's bin/pgark), which sets the memory settings only a starting process reads (glibc's
 // malloc, V8's young generation; docs/OPERATIONS.md, Memory), with this checkout's Node runtime
 // (PGARK_NODE). --direct runs `node bin/pgark.js` instead (a checkout or npm link, and the tests).
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Cluster as BaseCluster, benchConf, initCluster, makeBacklog, readyFiles, switchAndWaitArchived, backlogPgbenchArgs, BACKLOG_BULK_SQL, BACKLOG_TABLE_SQL } from './lib-pg.mjs';
@@ -123,6 +131,79 @@ function vmHwmKiB(pid) {
   }
 }
 
+/** lz4-napi's mimalloc places its arenas from 2 TiB up (its address hints); nothing else maps there. */
+const MIMALLOC_LO = 0x200_0000_0000;
+const MIMALLOC_HI = 0x800_0000_0000;
+
+/** RSS (KiB) of `pid` split by what holds it (see the header), and its threads by name. */
+function smapsBreakdown(pid) {
+  const parts = { node: 0, files: 0, mimalloc: 0, brk: 0, anon: 0 };
+  let cat = null;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const m = /^([0-9a-f]+)-[0-9a-f]+ \S+ \S+ \S+ \S+ *(.*)$/.exec(line);
+    if (m) {
+      const start = parseInt(m[1], 16);
+      const name = m[2];
+      cat = name.endsWith('/bin/node') ? 'node' : name.startsWith('/') ? 'files' : name === '[heap]' ? 'brk' : !name && start >= MIMALLOC_LO && start < MIMALLOC_HI ? 'mimalloc' : 'anon';
+    } else if (cat && line.startsWith('Rss:')) parts[cat] += Number(line.split(/\s+/)[1]);
+  }
+  const threads = {};
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const comm = readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim();
+      threads[comm] = (threads[comm] ?? 0) + 1;
+    } catch {
+      /* gone */
+    }
+  }
+  return { parts, threads };
+}
+
+/**
+ * Samples every pgark process whose command line holds `pgark.js <command>` until stop(); stop()
+ * returns the split of the highest sample seen ({ rssKiB, parts, threads }) or null.
+ */
+function peakSampler(command) {
+  const needle = `pgark.js ${command} `;
+  let best = null;
+  const known = new Map();
+  const tick = () => {
+    for (const e of readdirSync('/proc')) {
+      if (!/^\d+$/.test(e)) continue;
+      try {
+        // A process is looked at again once it execs (its name changes): `sh bin/pgark` becomes node.
+        const comm = readFileSync(`/proc/${e}/comm`, 'utf8');
+        let k = known.get(e);
+        if (k?.comm !== comm) known.set(e, (k = { comm, match: readFileSync(`/proc/${e}/cmdline`, 'utf8').replaceAll('\0', ' ').includes(needle) }));
+        if (!k.match) continue;
+        const rss = Number(/^Rss:\s+(\d+)/m.exec(readFileSync(`/proc/${e}/smaps_rollup`, 'utf8'))?.[1]);
+        if (best && rss <= best.rssKiB) continue;
+        best = { rssKiB: rss, ...smapsBreakdown(e) };
+      } catch {
+        known.delete(e); // gone (or a pid reused later)
+      }
+    }
+  };
+  const timer = setInterval(tick, 50);
+  return {
+    stop() {
+      clearInterval(timer);
+      return best;
+    },
+  };
+}
+/** Where each process type's peak went (peakSampler), for the report. */
+const peaks = new Map();
+const sampled = async (what, command, fn) => {
+  const s = peakSampler(command);
+  try {
+    return await fn();
+  } finally {
+    const p = s.stop();
+    if (p) peaks.set(what, p);
+  }
+};
+
 async function main() {
   const dir = mkPgDir(join(tmpRoot, 'ds'));
   const dataDir = join(dir, 'data');
@@ -135,6 +216,7 @@ async function main() {
   const pgarkRepo = await pgarkRepoCreate(run, mkPgDir(join(dir, 'repo-pgark')));
   const pushFile = join(work, 'wal-push.txt');
   writePgFile(pushFile, '');
+  const pushSampler = peakSampler('wal-push');
   const push = [rssWrap(pushFile, [...PGARK_CMD, 'wal-push', '%p', '--repo', pgarkRepo, '--stanza', STANZA, '--push-ahead', '0'])];
   for (const p of peers) {
     p.repo = mkPgDir(join(dir, `repo-${p.key}`));
@@ -154,6 +236,8 @@ async function main() {
   const dbBytes = Number(await cl.psql('SELECT pg_database_size(current_database());'));
   const waitArchived = () => switchAndWaitArchived(ctx, cl, 10 * 60_000);
   await waitArchived();
+  const pushPeak = pushSampler.stop();
+  if (pushPeak) peaks.set('wal-push (full path)', pushPeak);
   const ps = rssStats(pushFile);
   record('wal-push (full path)', 'pgark', { rssKiB: ps.max, note: `${ps.calls} calls` });
   for (const p of peers) {
@@ -162,7 +246,7 @@ async function main() {
   }
 
   // Backups.
-  const backup = await measure('pgark full backup', ...pgarkArgv('backup', '--type', 'full', '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', dataDir, '--jobs', String(JOBS)), work, cl.env);
+  const backup = await sampled(`backup --jobs ${JOBS}`, 'backup', () => measure('pgark full backup', ...pgarkArgv('backup', '--type', 'full', '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', dataDir, '--jobs', String(JOBS)), work, cl.env));
   record(`backup --jobs ${JOBS}`, 'pgark', { ...backup, note: `CPU ${f2(backup.cpuSecs)} s` });
   for (const p of peers) {
     await waitArchived();
@@ -183,6 +267,7 @@ async function main() {
   const agentArgv = [...PGARK_CMD, 'agent', '--pgdata', dataDir, '--repo', agentRepo, '--stanza', STANZA];
   log(`agent: ${agentArgv.map(shq).join(' ')} (${segs.length} ready segments)`);
   const [file, argv] = asPgArgv(TIME, ['-f', '%M %e %U %S', '-o', agentTime, ...agentArgv]);
+  const agentSampler = peakSampler('agent');
   const child = spawn(file, argv, { env: { ...BASE_ENV, HOME: '/var/lib/postgresql' }, cwd: '/', stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let agentErr = '';
   child.stderr.on('data', (d) => (agentErr += d));
@@ -201,6 +286,8 @@ async function main() {
     await sleep(100);
   }
   if (agentPid) hwm = vmHwmKiB(agentPid) ?? hwm;
+  const agentPeak = agentSampler.stop();
+  if (agentPeak) peaks.set('agent', agentPeak);
   await stopWithSignal({ pid: agentPid, child, exited });
   const agentRec = readFileSync(agentTime, 'utf8').trim().split('\n').at(-1)?.split(' ').map(Number);
   record('agent', 'pgark', { rssKiB: agentRec?.[0] ?? hwm, note: `stored a backlog of ${segs.length} segments alone; VmHWM ${fmtMiB(hwm)} MiB` });
@@ -209,7 +296,7 @@ async function main() {
 
   // Restores.
   const target = mkPgDir(join(dir, 'restore'));
-  const r = await measure('pgark restore', ...pgarkArgv('restore', 'latest', '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', target, '--jobs', String(JOBS)), work);
+  const r = await sampled(`restore --jobs ${JOBS}`, 'restore', () => measure('pgark restore', ...pgarkArgv('restore', 'latest', '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', target, '--jobs', String(JOBS)), work));
   record(`restore --jobs ${JOBS}`, 'pgark', { ...r, note: `CPU ${f2(r.cpuSecs)} s` });
   rmSync(target, { recursive: true, force: true });
   for (const p of peers) {
@@ -232,7 +319,7 @@ async function main() {
     }
     if (best) record('wal-fetch (full path)', tool, { ...best, note: `${fetchSegs.length} calls` });
   };
-  await fetchMax('pgark wal-fetch', 'pgark', (s, d) => pgarkArgv('wal-fetch', s, d, '--repo', pgarkRepo, '--stanza', STANZA, '--prefetch', '0'))();
+  await sampled('wal-fetch (full path)', 'wal-fetch', fetchMax('pgark wal-fetch', 'pgark', (s, d) => pgarkArgv('wal-fetch', s, d, '--repo', pgarkRepo, '--stanza', STANZA, '--prefetch', '0')));
   for (const p of peers) await fetchMax(`${p.name} archive-get`, p.name, (s, d) => [p.bin, [`--config=${p.conf.conf}`, `--stanza=${STANZA}`, 'archive-get', s, d]])();
 }
 
@@ -270,6 +357,16 @@ function report(failure) {
     out.push(`| ${what} | ${target} | ${tools.map((t) => cell(byTool.get(t))).join(' | ')} | ${peers.map(ratio).join(' | ')} |`);
   }
   out.push('');
+  if (peaks.size) {
+    out.push('Where the peak goes (pgark, MiB of RSS at the highest 50 ms sample; see bench/memory.mjs):', '');
+    out.push('| process | RSS | node binary (file, shared) | other files | lz4-napi mimalloc | glibc main heap | other anonymous (V8 heaps, buffers, glibc arenas, stacks) | threads |');
+    out.push('|---|---|---|---|---|---|---|---|');
+    for (const [what, p] of peaks) {
+      const t = Object.entries(p.threads).sort(([a], [b]) => a.localeCompare(b)).map(([n, c]) => `${n} ${c}`).join(', ');
+      out.push(`| ${what} | ${fmtMiB(p.rssKiB)} | ${fmtMiB(p.parts.node)} | ${fmtMiB(p.parts.files)} | ${fmtMiB(p.parts.mimalloc)} | ${fmtMiB(p.parts.brk)} | ${fmtMiB(p.parts.anon)} | ${t} |`);
+    }
+    out.push('');
+  }
   for (const [what, byTool] of rows) for (const [tool, v] of byTool) if (v.note) out.push(`- ${what}, ${tool}: ${v.note}`);
   for (const n of notes) out.push(`- ${n}`);
   out.push('');

@@ -95,6 +95,8 @@ try {
     const dirs = new Set(files.map(pgarkDir).filter((d) => d !== undefined));
     for (const other of ['cli', 'config', 'json', 'backup', 'agent', 'receiver', 'logical', 'drill', 'ops', 'protocol']) expect(dirs.has(other), other).toBe(false);
     expect(files.filter((f) => f.endsWith('/dist/src/repo/repo-set.js'))).toEqual([]);
+    // A full backup's object task: the layer merge (block deltas of an incremental chain) is loaded by a rebuild task only.
+    expect(files.filter((f) => /\/dist\/src\/catalog\/(layer-merge|chain-layers|manifest)\.js$/.test(f))).toEqual([]);
     expect(files.filter((f) => SDKS.test(f) || /\/node_modules\/(pg|pg-protocol|commander)\//.test(f))).toEqual([]);
   });
 });

@@ -27,22 +27,23 @@ const pgarkDir = (f: string): string | undefined => /\/dist\/src\/([^/]+)\//.exe
 
 describe('modules of pgark restore and pgark backup (file system repository)', () => {
   const repo = join(dir, 'repo');
-  it('restore loads the restore modules and no backup, agent, receiver, PostgreSQL client or cloud SDK', () => {
+  it('restore loads the restore modules and no backup, agent, receiver, JSON output, PostgreSQL client or cloud SDK', () => {
     expect(spawnSync(process.execPath, [BIN, 'repo', 'create', '--repo', repo], { encoding: 'utf8' }).status).toBe(0);
     const m = loaded('restore', ['restore', 'latest', '--repo', repo, '--pgdata', join(dir, 'target'), '--no-progress']);
     expect(m.stderr).toMatch(/no backup/i); // it got as far as the repository's catalog
     expect(m.files.some((f) => f.endsWith('/dist/src/restore/restore.js'))).toBe(true);
     const dirs = new Set(m.files.map(pgarkDir).filter((d) => d !== undefined));
-    for (const other of ['backup', 'agent', 'receiver', 'logical', 'drill', 'ops', 'protocol']) expect(dirs.has(other), other).toBe(false);
+    // json/: only with --json (src/cli/main.ts loads json/format.ts for `version --json` alone).
+    for (const other of ['backup', 'agent', 'receiver', 'logical', 'drill', 'ops', 'protocol', 'json']) expect(dirs.has(other), other).toBe(false);
     expect(m.files.filter((f) => SDKS.test(f) || /\/node_modules\/(pg|pg-protocol)\//.test(f))).toEqual([]);
   });
 
-  it('backup loads the backup modules and no restore, agent, receiver or cloud SDK', () => {
+  it('backup loads the backup modules and no restore, agent, receiver, JSON output or cloud SDK', () => {
     // No server listens on this socket: backup stops at its connection, after loading its modules.
     const m = loaded('backup', ['backup', '--repo', repo, '--pgdata', join(dir, 'pgdata'), '--no-progress'], { PGHOST: dir, PGPORT: '1' });
     expect(m.files.some((f) => f.endsWith('/dist/src/backup/backup.js'))).toBe(true);
     const dirs = new Set(m.files.map(pgarkDir).filter((d) => d !== undefined));
-    for (const other of ['restore', 'agent', 'receiver', 'logical', 'drill', 'ops', 'protocol']) expect(dirs.has(other), other).toBe(false);
+    for (const other of ['restore', 'agent', 'receiver', 'logical', 'drill', 'ops', 'protocol', 'json']) expect(dirs.has(other), other).toBe(false);
     expect(m.files.filter((f) => SDKS.test(f))).toEqual([]);
   });
 });

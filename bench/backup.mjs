@@ -11,7 +11,8 @@
 //     ratios of medians, with every round's values listed below them. Restores run as before.
 //   --cpu-prof DIR: pgark's backups run under node --cpu-prof; a "where the CPU goes" table per backup is printed (use with --no-write: times are perturbed)
 //   smoke: node_modules/.bin/node bench/backup.mjs --scale 1 --random-gb 0.02 --incr-seconds 5 --out /tmp/backup-smoke.md
-// pgark runs under the node that runs this script (node_modules/.bin/node: the shipped runtime).
+// pgark runs under the node that runs this script (node_modules/.bin/node: the shipped runtime),
+// through its launcher bin/pgark (PGARK_NODE), as users run it.
 // The pgBackRest binaries come from --pgbackrest (comma-separated) or PGARK_BENCH_PGBACKREST (same
 // form), else Debian's 2.45 and /work/shared/tools/pgbackrest-2.59.1 when present; each gets its own
 // repository and configuration, and 2.46 or newer gets repo1-bundle=y repo1-block=y (its best).
@@ -72,7 +73,6 @@ import {
   pgarkRepoCreate,
   NODE,
   PG_BIN,
-  PGARK,
   pgbackrestBinaries,
   requireRootAndFiles,
   sh,
@@ -122,13 +122,22 @@ const ROUNDS = Number(argValue('--rounds', '3'));
 /** --cpu-prof DIR: pgark's backups run under `node --cpu-prof` (main thread and workers), one directory per command, summarised at the end (times are then not comparable). */
 const CPU_PROF = argValue('--cpu-prof', undefined);
 const cpuProfiles = [];
-/** node arguments of a timed pgark backup: --cpu-prof into its own directory with --cpu-prof DIR. */
+/** Arguments of a timed pgark backup: with --cpu-prof DIR, NODE_OPTIONS=--cpu-prof into its own directory first. */
 const profiled = (label, args) => {
   if (!CPU_PROF) return args;
   mkPgDir(CPU_PROF); // postgres must be able to enter it (a root-only parent left every profile unwritten)
   const dir = mkPgDir(join(CPU_PROF, label.replace(/[^A-Za-z0-9]+/g, '-')));
   cpuProfiles.push({ label, dir });
-  return ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...args];
+  return [`NODE_OPTIONS=--cpu-prof --cpu-prof-dir=${dir}`, ...args];
+};
+// pgark runs as users run it: through its launcher bin/pgark (glibc's malloc settings, V8's young
+// generation for backup and restore; bench/memory.mjs), started with the Node running this bench
+// (PGARK_NODE). Arguments NAME=VALUE before the pgark command go into its environment
+// (NODE_OPTIONS for --cpu-prof: the launcher takes no Node flags).
+const PGARK_CMD = ['/usr/bin/env', `PGARK_NODE=${NODE}`, join(ROOT, 'bin', 'pgark')];
+const pgarkArgv = (...rest) => {
+  const vars = rest.filter((a, i) => rest.slice(0, i + 1).every((x) => /^[A-Z_]+=/.test(x)));
+  return [PGARK_CMD[0], [PGARK_CMD[1], ...vars, ...PGARK_CMD.slice(2), ...rest.slice(vars.length)]];
 };
 const COMMAND_TIMEOUT_MS = 30 * 60_000; // one backup / restore / load step
 const ARCHIVE_WAIT_MS = 5 * 60_000;
@@ -346,7 +355,7 @@ async function runDataset(name) {
     for (const b of brs) await run(b.bin, [`--config=${b.conf}`, `--stanza=${STANZA}`, 'stanza-create'], { asPg: true, timeoutMs: 120_000 });
     const pushes = new Map([
       ...brs.map((b) => [b.key, [b.bin, `--config=${b.conf}`, `--stanza=${STANZA}`, 'archive-push', '%p'].map(shq).join(' ')]),
-      ['pgark', [NODE, PGARK, 'wal-push', '%p', '--repo', pgarkRepo, '--stanza', STANZA].map(shq).join(' ')],
+      ['pgark', [...PGARK_CMD, 'wal-push', '%p', '--repo', pgarkRepo, '--stanza', STANZA].map(shq).join(' ')],
     ]);
     /**
      * archive_command pushes to every repository; the candidate about to be timed comes first, so
@@ -367,7 +376,7 @@ async function runDataset(name) {
     await switchAndWaitArchived(cl);
 
     const pgEnv = cl.env;
-    const pgarkArgs = (type) => [PGARK, 'backup', '--type', type, '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', dataDir, '--jobs', String(JOBS), '--json', '--no-progress'];
+    const pgarkArgs = (type) => ['backup', '--type', type, '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', dataDir, '--jobs', String(JOBS), '--json', '--no-progress'];
     const brArgs = (b, type) => [`--config=${b.conf}`, `--stanza=${STANZA}`, `--type=${type}`, 'backup'];
     /** What pgark's backup said it read (its --json output). */
     const pgarkRead = (r) => {
@@ -397,7 +406,7 @@ async function runDataset(name) {
         await switchAndWaitArchived(cl);
         if (key === 'pgark') {
           snap = snapshot('pgark', pgarkRepo);
-          const r = record(await measure(`${name} pgark full backup${roundLabel(round)}`, NODE, profiled(`${name} full r${round + 1}`, pgarkArgs('full')), { env: pgEnv, dir: work }));
+          const r = record(await measure(`${name} pgark full backup${roundLabel(round)}`, ...pgarkArgv(...profiled(`${name} full r${round + 1}`, pgarkArgs('full'))), { env: pgEnv, dir: work }));
           r.stored = storedBy('pgark', pgarkRepo, snap);
           r.read = pgarkRead(r);
           R.rounds.full.pgark.push(r);
@@ -434,7 +443,7 @@ async function runDataset(name) {
     const best = (a, b) => (!a?.ok ? b : !b?.ok ? a : a.secs <= b.secs ? a : b);
     const pgarkRestore = async (round) => {
       const target = mkPgDir(join(dsDir, `restore-pgark-${round}`));
-      const r = record(await measure(`${name} pgark restore (run ${round})`, NODE, [PGARK, 'restore', 'latest', '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', target, '--jobs', String(JOBS)], { env: {}, dir: work }));
+      const r = record(await measure(`${name} pgark restore (run ${round})`, ...pgarkArgv('restore', 'latest', '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', target, '--jobs', String(JOBS)), { env: {}, dir: work }));
       if (r.ok && round === 1) {
         R.restoredBytes = treeBytes(target).bytes;
         if (CHECK_RESTORE) R.check = await checkRestore(name, target, pgarkRepo, R);
@@ -485,7 +494,7 @@ async function runDataset(name) {
           await switchAndWaitArchived(cl);
           if (key === 'pgark') {
             snap = snapshot('pgark', pgarkRepo);
-            const r = record(await measure(`${name} pgark incr backup${roundLabel(round)}`, NODE, profiled(`${name} incr r${round + 1}`, pgarkArgs('incr')), { env: pgEnv, dir: work }));
+            const r = record(await measure(`${name} pgark incr backup${roundLabel(round)}`, ...pgarkArgv(...profiled(`${name} incr r${round + 1}`, pgarkArgs('incr'))), { env: pgEnv, dir: work }));
             r.stored = storedBy('pgark', pgarkRepo, snap);
             r.read = pgarkRead(r);
             R.rounds.incr.pgark.push(r);
@@ -506,7 +515,7 @@ async function runDataset(name) {
         await pushFirst('pgark');
         await switchAndWaitArchived(cl);
         snap = snapshot('pgark', pgarkRepo);
-        const r = record(await measure(`${name} pgark incr backup --delta (reads every file)`, NODE, profiled(`${name} incr delta`, [...pgarkArgs('incr'), '--delta']), { env: pgEnv, dir: work }));
+        const r = record(await measure(`${name} pgark incr backup --delta (reads every file)`, ...pgarkArgv(...profiled(`${name} incr delta`, [...pgarkArgs('incr'), '--delta'])), { env: pgEnv, dir: work }));
         r.stored = storedBy('pgark', pgarkRepo, snap);
         r.read = pgarkRead(r);
         R.rows.pgarkIncrDelta = r;
@@ -547,7 +556,7 @@ async function checkRestore(name, target, pgarkRepo, R) {
         listen_addresses: '127.0.0.1',
         unix_socket_directories: cl.sockDir,
         archive_mode: 'off',
-        restore_command: [NODE, PGARK, 'wal-fetch', '%f', '%p', '--repo', pgarkRepo, '--stanza', STANZA].map(shq).join(' '),
+        restore_command: [...PGARK_CMD, 'wal-fetch', '%f', '%p', '--repo', pgarkRepo, '--stanza', STANZA].map(shq).join(' '),
         recovery_target_action: 'promote',
       },
       'backup bench: restore check',
@@ -598,7 +607,7 @@ const { cleanup } = createCleanup({
 // ---------------------------------------------------------------------------
 
 function environment() {
-  return environmentLines({ started, startLoad, command: `node bench/backup.mjs${argv.length ? ' ' + argv.join(' ') : ''}` });
+  return `${environmentLines({ started, startLoad, command: `node bench/backup.mjs${argv.length ? ' ' + argv.join(' ') : ''}` })}\n- pgark started as users run it: bin/pgark (the launcher: MALLOC_ARENA_MAX=2, MALLOC_MMAP_THRESHOLD_=131072, --max-semi-space-size=1), PGARK_NODE = this Node`;
 }
 
 

@@ -11,7 +11,8 @@
 // PGARK_BENCH_PGBACKREST (same form); each gets its own repository and configuration; a binary of
 // version 2.46 or newer gets repo1-bundle=y and repo1-block=y (its fastest restore layout).
 //
-// Method, per dataset (one fresh cluster, `initdb --data-checksums`): load; archive_command
+// pgark runs through its launcher bin/pgark (PGARK_NODE = the Node running this script), as users
+// run it. Method, per dataset (one fresh cluster, `initdb --data-checksums`): load; archive_command
 // pushes every segment to each pgBackRest repository and to pgark's; one full backup per tool
 // (lz4, --jobs / process-max = --jobs); then --rounds rounds of restores into empty directories,
 // the order of the tools rotated every round (round 1: pgark first, round 2: second, ...), each
@@ -26,7 +27,7 @@
 // restore's removed copy makes the next restores' file creations slower, for every tool alike
 // (0.1-0.5 s of system CPU per restore of ~1000 files, growing with the run's history);
 // a journaled file system (any production one) does not do this. With --cpu-prof DIR one extra pgark restore per dataset runs with
-// `node --cpu-prof` (main thread and every worker thread write a profile); bench/cpu-profile.mjs
+// NODE_OPTIONS=--cpu-prof (main thread and every worker thread write a profile); bench/cpu-profile.mjs
 // summarises them.
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -53,7 +54,6 @@ import {
   NODE,
   parseBenchArgs,
   PG_BIN,
-  PGARK,
   pgbackrestBinaries,
   requireRootAndFiles,
   ROOT,
@@ -108,6 +108,15 @@ class Cluster extends BaseCluster {
     super(ctx, name, dataDir, port);
   }
 }
+// pgark runs as users run it: through its launcher bin/pgark (glibc's malloc settings, V8's young
+// generation for backup and restore; bench/memory.mjs), started with the Node running this bench
+// (PGARK_NODE). An argument NAME=VALUE before the pgark command goes into its environment
+// (NODE_OPTIONS for --cpu-prof: the launcher takes no Node flags).
+const PGARK_CMD = ['/usr/bin/env', `PGARK_NODE=${NODE}`, join(ROOT, 'bin', 'pgark')];
+const pgarkArgv = (...rest) => {
+  const vars = rest.filter((a, i) => rest.slice(0, i + 1).every((x) => /^[A-Z_]+=/.test(x)));
+  return [PGARK_CMD[0], [PGARK_CMD[1], ...vars, ...PGARK_CMD.slice(2), ...rest.slice(vars.length)]];
+};
 const measure = (label, cmd, argv, dir, env = {}) => measureCommand({ run, log }, label, cmd, argv, { env, timeoutMs: COMMAND_TIMEOUT_MS, dir });
 
 /** pgBackRest candidates: binary, version, whether bundling/block incremental is on. */
@@ -170,7 +179,7 @@ async function runDataset(name) {
     log(`[${name}] loaded in ${R.dataset.loadSecs.toFixed(1)} s: database ${fmtMB(R.dataset.dbBytes)} MB`);
 
     const pgarkRepo = await pgarkRepoCreate(run, mkPgDir(join(dsDir, 'repo-pgark')));
-    const push = [[NODE, PGARK, 'wal-push', '%p', '--repo', pgarkRepo, '--stanza', STANZA].map(shq).join(' ')];
+    const push = [[...PGARK_CMD, 'wal-push', '%p', '--repo', pgarkRepo, '--stanza', STANZA].map(shq).join(' ')];
     for (const p of peers) {
       p.repo = mkPgDir(join(dsDir, `repo-${p.key}`));
       p.conf = writePgbackrestConf(join(dsDir, p.key), { repo: p.repo, pgPath: dataDir, port: cl.port, sockDir: cl.sockDir, stanza: STANZA, jobs: JOBS, bundle: p.bundle });
@@ -184,13 +193,13 @@ async function runDataset(name) {
 
     // Backups (not the subject here: timed only for the record).
     const cands = [];
-    const b = await measure(`${name} pgark full backup`, NODE, [PGARK, 'backup', '--type', 'full', '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', dataDir, '--jobs', String(JOBS)], work, cl.env);
+    const b = await measure(`${name} pgark full backup`, ...pgarkArgv('backup', '--type', 'full', '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', dataDir, '--jobs', String(JOBS)), work, cl.env);
     if (b.ok) {
       cands.push({
         key: 'pgark',
         name: 'pgark',
         backup: b,
-        restore: (target, extra = []) => [NODE, [...extra, PGARK, 'restore', 'latest', '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', target, '--jobs', String(JOBS)]],
+        restore: (target, nodeOptions = []) => pgarkArgv(...(nodeOptions.length ? [`NODE_OPTIONS=${nodeOptions.join(' ')}`] : []), 'restore', 'latest', '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', target, '--jobs', String(JOBS)),
       });
     } else R.notes.push(`pgark full backup failed: ${b.stderr.slice(-300)}`);
     for (const p of peers) {
@@ -267,7 +276,8 @@ async function checkRestore(name, target, pgarkRepo, R) {
       archive_mode: 'off',
       recovery_target_action: 'promote',
     }, 'restore bench: check');
-    await cl.start(600);
+    // restore_command is the launcher (bin/pgark, PGARK_LAUNCHER): it finds this Node through PGARK_NODE.
+    await cl.start(600, { PGARK_NODE: NODE });
     const until = Date.now() + bounded(600_000);
     while ((await cl.psql('SELECT pg_is_in_recovery();')) !== 'f') {
       if (Date.now() > until) throw new Error('still in recovery');
@@ -289,6 +299,7 @@ const { cleanup } = createCleanup({ tmpRoot, keep: KEEP, log, before: [async () 
 function report(failure) {
   const out = [MARKER, '', '## Run', '', environmentLines({ started, startLoad, command: `node bench/restore.mjs ${args.argv.join(' ')}` })];
   out.push(`- pgBackRest binaries: ${peers.map((p) => `\`${p.bin}\` = ${p.version}${p.bundle ? ' (repo1-bundle=y, repo1-block=y)' : ''}`).join('; ')}`);
+  out.push('- pgark started as users run it: bin/pgark (the launcher: MALLOC_ARENA_MAX=2, MALLOC_MMAP_THRESHOLD_=131072, --max-semi-space-size=1), PGARK_NODE = this Node');
   out.push(`- ${ROUNDS} rounds per dataset, tool order rotated each round; medians; --jobs ${JOBS} / process-max=${JOBS}; lz4; warm page cache; restores fsync (both tools)`);
   out.push(`- restored into ${TARGET_DIR ? `\`${TARGET_DIR}\`` : 'the run\'s temporary directory'} (${targetFs(TARGET_DIR ?? tmpRoot)})`, '');
   if (failure) out.push(`**Run failed:** \`${String(failure.message ?? failure).split('\n')[0]}\``, '');

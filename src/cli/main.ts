@@ -7,7 +7,6 @@ import { CHECK_UNKNOWN, ExitWith, reportActionError, walFetchFatalCode } from '.
 import { assertNoPassword } from '../pg/conninfo.js';
 import { configureProgramHelp } from './help.js';
 import { globalOptionSpecs } from './option-specs.js';
-import { withFormat } from '../json/format.js';
 
 type Register = (program: Command) => void;
 
@@ -88,8 +87,9 @@ export async function buildProgram(argv?: readonly string[]): Promise<Command> {
     .command('version')
     .description('print the pgark and Node.js versions')
     .option('--json', 'print as JSON')
-    .action((opts: { json?: boolean }) => {
-      if (opts.json) process.stdout.write(JSON.stringify(withFormat('version', { pgark: PGARK_VERSION, node: process.version })) + '\n');
+    .action(async (opts: { json?: boolean }) => {
+      // json/format.ts only here: the other commands load it with their own JSON output, if asked.
+      if (opts.json) process.stdout.write(JSON.stringify((await import('../json/format.js')).withFormat('version', { pgark: PGARK_VERSION, node: process.version })) + '\n');
       else process.stdout.write(`pgark ${PGARK_VERSION} (node ${process.version})\n`);
     });
   const valueOptions = valueOptionsOf(program);

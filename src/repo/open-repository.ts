@@ -2,7 +2,7 @@
  * How a repository is opened from resolved settings: the driver for its location, the retry
  * policy, and the marker check. The CLI and the worker threads (backup, restore) open it here.
  */
-import { requireRepo, type RepositorySettings } from '../config/resolve.js';
+import type { RepositorySettings } from '../config/resolve.js';
 // Loaded when a repository is opened: `pgark version`/`help` and the parse of every command
 // line stay free of the driver registry, repository, codec and crypto modules (start-up cost).
 import type { Repository } from './repository.js';
@@ -26,7 +26,10 @@ export interface OpenRepositoryOptions {
 
 export async function openRepository(settings: RepositorySettings, o: OpenRepositoryOptions = {}): Promise<Repository> {
   const [{ openDriver }, { Repository }] = await Promise.all([import('../../storage-drivers/registry.js'), import('./repository.js')]);
-  const driver = await openDriver(requireRepo(settings), { settings: settings.driver });
+  // config/resolve.ts (the settings schema and the config file's parser) only for its error: the
+  // worker threads (backup, restore) get resolved settings and load no config module.
+  const location = settings.repo || (await import('../config/resolve.js')).requireRepo(settings);
+  const driver = await openDriver(location, { settings: settings.driver });
   const repo = new Repository(driver, settings.stanza, { attempts: settings.retries, budgetMs: settings.retryBudgetSec * 1000 });
   // Encryption: the key-encryption key's source (a file or a variable name); the stanza's keyring is read on first use.
   if (settings.cipherKeyFile !== undefined || settings.cipherKeyEnv !== undefined) {

@@ -8,7 +8,6 @@ import { createHash } from 'node:crypto';
 import { closeSync, fchmodSync, fsync, futimesSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { ExactReader } from '../repo/exact-reader.js';
-import { LayerMerge, layerBackups } from '../catalog/layer-merge.js';
 import { IntegrityError } from '../common/errors.js';
 import { serveWorker } from '../common/worker-pool.js';
 
@@ -371,6 +370,9 @@ async function restoreTask(init: RestoreWorkerInit, task: RestoreTask, progress:
     progress(p.size);
     return { written: 0, skipped: 1, bytes: 0 };
   }
+  // Loaded by the first rebuild (an incremental backup's block deltas): a full backup's restore
+  // threads never load the layer merge, the chain's layers or the manifest module (start-up).
+  const { LayerMerge, layerBackups } = await import('../catalog/layer-merge.js');
   const merge = await LayerMerge.open(task.layers, p, task.blockSize, (l) => openSlice(repo, init, l.backup, l.n, l.offset, false));
   try {
     const w = await FileWriter.open(abs, p);

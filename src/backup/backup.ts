@@ -193,7 +193,7 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
         await manifestWrite.catch(() => undefined); // nothing writes once the lock is released
         throw err;
       }
-      phases.lap('wait for WAL in the repository (manifest written meanwhile)', `${walNames.length} segment(s)`);
+      phases.lap('wait for WAL in the repository', `${walNames.length} segment(s); backup_label and manifest written meanwhile`);
     }
     log.info(`backup ${id}: WAL ${walNames[0]}..${walNames[walNames.length - 1]} in the repository`);
 

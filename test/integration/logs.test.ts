@@ -51,10 +51,10 @@ describe('log file and levels', () => {
     const lines = await logLines(logFile());
     expect(lines.every((l) => l.command === 'backup')).toBe(true);
     const debug = lines.filter((l) => l.level === 'debug').map((l) => l.message);
-    for (const phase of ['connect, lock and plan', 'pg_backup_start', 'walk the data directory', 'copy files', 'pg_backup_stop', 'store backup_label', 'wait for WAL in the repository', 'manifest', 'catalog entry']) {
+    for (const phase of ['connect and check the server', 'lock and plan', 'pg_backup_start', 'walk the data directory', 'copy files', 'pg_backup_stop', 'wait for WAL in the repository', 'backup_label and manifest', 'catalog entry']) {
       expect(debug.some((m) => new RegExp(`^backup: ${phase} took \\d+\\.\\d{3}s`).test(m)), phase).toBe(true);
     }
-    expect(debug.some((m) => /^backup: done in \d+\.\d{3}s \(backup \d{8}-\d{6}F\): connect, lock and plan \d+\.\d{3}s, .*catalog entry \d+\.\d{3}s$/.test(m))).toBe(true);
+    expect(debug.some((m) => /^backup: done in \d+\.\d{3}s \(backup \d{8}-\d{6}F\): connect and check the server \d+\.\d{3}s, .*catalog entry \d+\.\d{3}s$/.test(m))).toBe(true);
     expect(lines.some((l) => l.level === 'info' && /^backup \d{8}-\d{6}F: started at/.test(l.message))).toBe(true);
     expect(lines.some((l) => l.level === 'trace')).toBe(false);
   }, 180_000);

@@ -744,11 +744,16 @@ async function runBench() {
     nodeCounter.script,
     [
       '#!/bin/sh',
-      'state=-',
-      'if [ "$2" = wal-push ]; then',
-      '  if [ -e "${3%/*}/.pgark/pushed/${3##*/}.lock" ]; then state=locked; else state=unlocked; fi',
+      // The shell clients pass Node flags (--max-semi-space-size=1) and pgark.js before the command.
+      'state=- cmd=- file=- prev=',
+      'for a in "$@"; do',
+      '  case $prev in wal-push | wal-fetch) cmd=$prev file=$a; break ;; esac',
+      '  prev=$a',
+      'done',
+      'if [ "$cmd" = wal-push ]; then',
+      '  if [ -e "${file%/*}/.pgark/pushed/${file##*/}.lock" ]; then state=locked; else state=unlocked; fi',
       'fi',
-      `echo "$2 $3 $state" >> ${nodeCounter.file}`,
+      `echo "$cmd $file $state" >> ${nodeCounter.file}`,
       `exec ${NODE} "$@"`,
       '',
     ].join('\n'),
@@ -1268,7 +1273,7 @@ function report(error) {
     seen.add(r.key);
     out.push(`- replay ${r.key}: restore_command = \`${r.command}\`${r.key.startsWith('pgark') ? ' (postmaster environment `PGARK_NODE=$TMP/node-counted-fetch`)' : ''}`);
   }
-  out.push(`- the \`PGARK_NODE\` wrapper \`$TMP/node-counted\`: appends \`$2 $3 locked|unlocked|-\` to \`$TMP/node-starts.log\` (locked: \`<pg_wal>/.pgark/pushed/<segment>.lock\` exists), then \`exec ${NODE} "$@"\``, '');
+  out.push(`- the \`PGARK_NODE\` wrapper \`$TMP/node-counted\`: appends \`<command> <file> locked|unlocked|-\` (the words after the Node flags and pgark.js) to \`$TMP/node-starts.log\` (locked: \`<pg_wal>/.pgark/pushed/<segment>.lock\` exists), then \`exec ${NODE} "$@"\``, '');
   const confs = new Map();
   for (const r of results.drains) if (r.pgbrConf && !confs.has(r.store)) confs.set(r.store, r.pgbrConf);
   for (const [store, text] of confs) out.push(`pgbackrest.conf of the ${store} async drain (run 1; mode 0600, owner postgres):`, '', '```ini', text.trim(), '```', '');

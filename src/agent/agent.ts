@@ -32,6 +32,7 @@ import type { RepoSet, RepoSetMember } from '../repo/repo-set.js';
 import type { Repository } from '../repo/repository.js';
 import { auditEvent, writeAudit, type AuditEvent } from '../wal/audit.js';
 import { pushLockPath, pushRecordDir } from '../wal/fast-path.js';
+import { ensurePushWake, wakePushWaiters } from '../wal/push-wake.js';
 import { inspectLocalWal, type LocalWalFile } from '../wal/inspect-local.js';
 import { pushWalFile } from '../wal/push-file.js';
 import { assertWalFileName } from '../wal/segment-name.js';
@@ -114,6 +115,8 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
   if (!(await tryLock(agentPidPath(walDir)))) {
     throw new LockedError(`another pgark agent (pid ${await lockOwner(agentPidPath(walDir))}) serves '${walDir}'`);
   }
+  // archive_command calls waiting for a record block on it (wal/push-wake.ts) instead of polling.
+  ensurePushWake(pushRecordDir(walDir));
   const records = new PushRecords(walDir);
   // A minor collection per 16 MiB of lz4 blocks (they die young), and no forced full one: V8
   // starts its own full collections as the drain goes on (5-6 per 16 bulk-load segments), and
@@ -199,6 +202,8 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
     } finally {
       inFlight.delete(name);
       await rm(lock, { force: true });
+      // A call waiting for this record (or for the lock to go) reads it now.
+      wakePushWaiters(records.dir);
       loop.wake();
     }
   };
@@ -235,8 +240,9 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
       loop.beginRound();
       const { names: ready, oldestAgeSec } = await readySegments(walDir);
       const recorded = new Set(await records.names());
-      // Records older than the oldest ready segment are of segments PostgreSQL archived through
-      // the full path: clutter only (a record answers just for the very file it describes).
+      // Records older than the oldest ready segment are of segments PostgreSQL archived: emptied
+      // by the shell client that answered from them, or left by the full path; clutter only (a
+      // record answers just for the very file it describes).
       const oldest = ready[0];
       if (oldest !== undefined) for (const n of recorded) if (n < oldest && !inFlight.has(n)) await rm(join(records.dir, n), { force: true });
       const now = Date.now();

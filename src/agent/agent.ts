@@ -32,7 +32,6 @@ import type { RepoSet, RepoSetMember } from '../repo/repo-set.js';
 import type { Repository } from '../repo/repository.js';
 import { auditEvent, writeAudit, type AuditEvent } from '../wal/audit.js';
 import { pushLockPath, pushRecordDir } from '../wal/fast-path.js';
-import { ensurePushWake, wakePushWaiters } from '../wal/push-wake.js';
 import { inspectLocalWal, type LocalWalFile } from '../wal/inspect-local.js';
 import { pushWalFile } from '../wal/push-file.js';
 import { assertWalFileName } from '../wal/segment-name.js';
@@ -115,9 +114,10 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
   if (!(await tryLock(agentPidPath(walDir)))) {
     throw new LockedError(`another pgark agent (pid ${await lockOwner(agentPidPath(walDir))}) serves '${walDir}'`);
   }
-  // archive_command calls waiting for a record block on it (wal/push-wake.ts) instead of polling.
-  ensurePushWake(pushRecordDir(walDir));
   const records = new PushRecords(walDir);
+  // A `.wake` FIFO an earlier build of the agent made: a FIFO in the data directory blocks tools
+  // that read every file (pg_rewind's source listing). Unlinked, never opened.
+  await records.removeLeftoverWake();
   // A minor collection per 16 MiB of lz4 blocks (they die young), and no forced full one: V8
   // starts its own full collections as the drain goes on (5-6 per 16 bulk-load segments), and
   // the forced ones on top cost ~15% of the agent's CPU for no lower peak RSS
@@ -202,8 +202,6 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
     } finally {
       inFlight.delete(name);
       await rm(lock, { force: true });
-      // A call waiting for this record (or for the lock to go) reads it now.
-      wakePushWaiters(records.dir);
       loop.wake();
     }
   };

@@ -19,7 +19,6 @@ import { auditEvent, writeAudit, type AuditEvent } from './audit.js';
 import { inspectLocalWal } from './inspect-local.js';
 import { pushWalFile } from './push-file.js';
 import { pushLockPath, pushRecordDir, pushTarget } from './fast-path.js';
-import { wakePushWaiters } from './push-wake.js';
 import { requireRepo } from '../config/resolve.js';
 import { assertWalFileName } from './segment-name.js';
 import { ensureDir, PushRecords, readySegmentsAfter } from './spool.js';
@@ -93,7 +92,6 @@ export async function runPushAhead(repo: Repository, settings: PushAheadSettings
       events.push(auditEvent(err instanceof ArchiveMismatchError ? 'mismatch' : 'error', name, started, { detail: `look-ahead: ${(err as Error).message}` }));
     } finally {
       await rm(lock, { force: true });
-      wakePushWaiters(records.dir);
     }
   };
   let window = names;

@@ -9,13 +9,12 @@
 //                                [--client FILE[,FILE...]]  (default bin/pgark-wal-push; e.g. an
 //                                 older copy from `git show main:bin/pgark-wal-push > /tmp/old`,
 //                                 placed in bin/ so that its fallback finds pgark.js)
-//                                [--no-wake] (no `.wake` FIFO: waiting calls poll)
 //
 // Rows: `sh -c /bin/true` (what any archive_command costs), each client answering from a ready
 // record (rounds alternate the clients), and each client waiting W ms for a record while a live
 // process holds the segment's lock (the drain case).
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -37,20 +36,6 @@ const dir = mkdtempSync(join(tmpdir(), 'pgark-push-calls-'));
 const wal = join(dir, 'pg_wal');
 const pushed = join(wal, '.pgark', 'pushed');
 mkdirSync(pushed, { recursive: true, mode: 0o700 });
-// The agent's wake-up FIFO (src/wal/push-wake.ts), unless --no-wake: a waiting call of a client
-// that knows it blocks on it; the record's writer wakes it after dropping the lock.
-const WAKE = !process.argv.includes('--no-wake');
-if (WAKE) spawnSync('mkfifo', ['-m', '600', join(pushed, '.wake')]);
-const wake = () => {
-  if (!WAKE) return;
-  try {
-    const fd = openSync(join(pushed, '.wake'), constants.O_WRONLY | constants.O_NONBLOCK);
-    writeSync(fd, '\n');
-    closeSync(fd);
-  } catch {
-    // no reader
-  }
-};
 const name = (i) => `00000001000000AB${i.toString(16).toUpperCase().padStart(8, '0')}`;
 for (let i = 1; i <= CALLS; i++) writeFileSync(join(wal, name(i)), Buffer.alloc(4096, i & 0xff));
 const writeRecord = (i) => {
@@ -103,7 +88,6 @@ for (const w of WAITS) {
         await new Promise((res) => setTimeout(res, w));
         writeRecord(i);
         rmSync(lock);
-        wake();
         const code = await done;
         wall += performance.now() - started - w;
         ticks += childTicks() - t0;

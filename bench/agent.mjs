@@ -13,7 +13,8 @@
 //   node bench/agent.mjs [--segments 100] [--rounds 2] [--latency-calls 60] [--full-calls 20]
 //                        [--agent-jobs N] [--stores fs,s3] [--skip-replay] [--scale 20]
 //                        [--phases replay,latency,drain] [--push-client FILE] (development: a subset
-//                        of the phases; another archive_command client for the agent drains)
+//                        of the phases; other archive_command clients for the agent drains, comma-
+//                        separated: each round drains with every one) [--drain-tools agent,pgbackrest,cp]
 //                        [--fetch-client-base DIR] (development: a second built checkout whose
 //                        bin/pgark-wal-fetch replays too, alternating with this one: before/after)
 //                        [--budget-sec 900] [--keep] [--out FILE | --no-write]
@@ -100,9 +101,16 @@ const MARKER = '<!-- GENERATED: everything below is rewritten by bench/agent.mjs
 const STANZA = 'main';
 const PUSH_CLIENT = join(ROOT, 'bin', 'pgark-wal-push');
 // Development: the archive_command client of the agent drains (to try a variant of bin/pgark-wal-push).
-const DRAIN_PUSH_CLIENT = (() => {
+// Several (comma-separated): every round drains with each of them in turn (before/after runs).
+const DRAIN_PUSH_CLIENTS = (() => {
   const i = process.argv.indexOf('--push-client');
-  return i >= 0 ? process.argv[i + 1] : PUSH_CLIENT;
+  return i >= 0 ? process.argv[i + 1].split(',') : [PUSH_CLIENT];
+})();
+const DRAIN_PUSH_CLIENT = DRAIN_PUSH_CLIENTS[0];
+// Development: only these drains (agent, pgbackrest, cp; default all).
+const DRAIN_TOOLS = (() => {
+  const i = process.argv.indexOf('--drain-tools');
+  return i >= 0 ? process.argv[i + 1].split(',') : ['agent', 'pgbackrest', 'cp'];
 })();
 const FETCH_CLIENT = join(ROOT, 'bin', 'pgark-wal-fetch');
 // Development: another built checkout whose bin/pgark-wal-fetch replays too, alternating with this
@@ -120,7 +128,7 @@ const S3_SECRET_KEY = 'S3RVER';
 const S3_REGION = 'us-east-1';
 const SECRET_VARS = new Set(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']);
 
-const args = parseBenchArgs(['--keep', '--no-write', '--skip-replay'], ['--push-client', '--fetch-client-base', '--phases', '--segments', '--rounds', '--latency-calls', '--full-calls', '--agent-jobs', '--stores', '--scale', '--budget-sec', '--out', '--pgbackrest']);
+const args = parseBenchArgs(['--keep', '--no-write', '--skip-replay'], ['--push-client', '--drain-tools', '--fetch-client-base', '--phases', '--segments', '--rounds', '--latency-calls', '--full-calls', '--agent-jobs', '--stores', '--scale', '--budget-sec', '--out', '--pgbackrest']);
 const argv = args.argv;
 const argValue = args.value;
 const SEGMENTS = Number(argValue('--segments', '100'));
@@ -571,7 +579,7 @@ const { cleanup, strayProcesses } = createCleanup({
 });
 
 const cpArchive = (dir) => `test ! -f ${dir}/%f && cp %p ${dir}/%f.tmp && sync ${dir}/%f.tmp && mv ${dir}/%f.tmp ${dir}/%f`;
-const pushClientCmd = (repo) => [DRAIN_PUSH_CLIENT, '%p', '--repo', repo, '--stanza', STANZA].map(shq).join(' ');
+const pushClientCmd = (repo, client = DRAIN_PUSH_CLIENT) => [client, '%p', '--repo', repo, '--stanza', STANZA].map(shq).join(' ');
 
 async function makeBacklog(label, segments = SEGMENTS) {
   const b = await makeBacklogOf(ctx, main, { label, segments, pgbenchArgs: backlogPgbenchArgs(join(tmpRoot, 'bulk.sql')), timeoutMs: BACKLOG_TIMEOUT_MS });
@@ -588,6 +596,7 @@ async function drainStep(c) {
   const backlog = await makeBacklog(id);
   await c.prepare?.();
   const nodeMark = fileSize(nodeCounter.file);
+  const nodeCpuMark = fileSize(nodeCounter.cpuFile);
   const logMark = fileSize(main.logFile);
   const archPid = archiverPid(main);
   let agent = null;
@@ -616,6 +625,10 @@ async function drainStep(c) {
   const nodeLines = linesSince(nodeCounter.file, nodeMark);
   const nodeStarts = nodeLines.length;
   const nodeStartsLocked = nodeLines.filter((l) => l.endsWith(' locked')).length;
+  // user + sys of those Node starts (GNU time in the wrapper): part of callsCpuSecs.
+  const nodeCpuSecs = linesSince(nodeCounter.cpuFile, nodeCpuMark)
+    .map((l) => /^cpu ([\d.]+) ([\d.]+)$/.exec(l.trim()))
+    .reduce((a, m) => a + (m ? Number(m[1]) + Number(m[2]) : 0), 0);
   const r = {
     ...c,
     id,
@@ -637,6 +650,7 @@ async function drainStep(c) {
     idle,
     nodeStarts,
     nodeStartsLocked,
+    nodeCpuSecs,
     stored: c.storedDir ? treeBytes(c.storedDir) : null,
   };
   delete r.prepare;
@@ -660,6 +674,7 @@ async function drainStep(c) {
     log(
       `drain ${id}: ${backlog.count} segments in ${d.secs.toFixed(2)} s = ${r.segPerSec.toFixed(1)} seg/s; machine CPU ${f1(r.cpuBusyPct)}% busy; ` +
         (agentRes ? `agent %M ${fmtMiB(agentRes.rssKiB)} MiB, CPU ${f2(agentRes.cpuSecs)} s, pushed ${agentRes.final?.pushed ?? '?'}; ` : '') +
+        `calls CPU ${f2(r.callsCpuSecs)} s (Node starts ${f2(r.nodeCpuSecs)} s; shell calls ${r.callsCpuSecs == null ? 'n/a' : ((1000 * (r.callsCpuSecs - r.nodeCpuSecs)) / backlog.count).toFixed(1)} ms/segment), detached CPU ${f2(r.detachedCpuSecs)} s; ` +
         `Node starts ${nodeStarts}; failures ${d.failedDelta}`,
     );
   }
@@ -735,21 +750,29 @@ async function runBench() {
 
   // Every Node start of the shell clients' fallback goes through this wrapper (PGARK_NODE), which
   // logs one line per start: how often archive_command / restore_command could not answer alone.
-  nodeCounter = { script: join(tmpRoot, 'node-counted'), file: join(tmpRoot, 'node-starts.log') };
+  nodeCounter = { script: join(tmpRoot, 'node-counted'), file: join(tmpRoot, 'node-starts.log'), cpuFile: join(tmpRoot, 'node-starts-cpu.log') };
   writePgFile(nodeCounter.file, '');
   chmodSync(nodeCounter.file, 0o600);
+  writePgFile(nodeCounter.cpuFile, '');
+  chmodSync(nodeCounter.cpuFile, 0o600);
   // For wal-push it also notes whether a worker held the segment's lock at that moment (then the
   // call only waits for that worker's record) or not (then it pushes the segment itself).
   writePgFile(
     nodeCounter.script,
     [
       '#!/bin/sh',
-      'state=-',
-      'if [ "$2" = wal-push ]; then',
-      '  if [ -e "${3%/*}/.pgark/pushed/${3##*/}.lock" ]; then state=locked; else state=unlocked; fi',
+      // The shell clients pass Node flags (--max-semi-space-size=1) and pgark.js before the command.
+      'state=- cmd=- file=- prev=',
+      'for a in "$@"; do',
+      '  case $prev in wal-push | wal-fetch) cmd=$prev file=$a; break ;; esac',
+      '  prev=$a',
+      'done',
+      'if [ "$cmd" = wal-push ]; then',
+      '  if [ -e "${file%/*}/.pgark/pushed/${file##*/}.lock" ]; then state=locked; else state=unlocked; fi',
       'fi',
-      `echo "$2 $3 $state" >> ${nodeCounter.file}`,
-      `exec ${NODE} "$@"`,
+      `echo "$cmd $file $state" >> ${nodeCounter.file}`,
+      // Its CPU too: the drains report the shell calls' CPU without these Node starts.
+      `exec ${TIME} -a -o ${nodeCounter.cpuFile} -f 'cpu %U %S' ${NODE} "$@"`,
       '',
     ].join('\n'),
   );
@@ -905,9 +928,11 @@ async function runBench() {
 
   // --- drains --------------------------------------------------------------------------------
   const fsCandidates = {
-    agent: (n) => {
-      const repo = join(repos, `pgark-agent-${n}`);
-      return { store: 'fs', tool: 'pgark agent', key: 'agent', run: n, rssTool: 'pgark', cmd: pushClientCmd(repo), agentRepo: repo, agentEnv: {}, storedDir: repo, prepare: () => pgarkRepoCreate(run, mkPgDir(repo)) };
+    agent: (n, client = DRAIN_PUSH_CLIENT) => {
+      const k = DRAIN_PUSH_CLIENTS.indexOf(client);
+      const repo = join(repos, `pgark-agent-${n}${k > 0 ? `-c${k}` : ''}`);
+      const tool = DRAIN_PUSH_CLIENTS.length > 1 ? `pgark agent (${client.replace(`${ROOT}/`, '')})` : 'pgark agent';
+      return { store: 'fs', tool, key: 'agent', run: n, rssTool: 'pgark', cmd: pushClientCmd(repo, client), agentRepo: repo, agentEnv: {}, storedDir: repo, prepare: () => pgarkRepoCreate(run, mkPgDir(repo)) };
     },
     pgbr: (n, peer) => {
       const br = fsBr(`async-${peer.version}-${n}`, { async: true, extra: { 'process-max': '2' }, peer });
@@ -940,8 +965,10 @@ async function runBench() {
   const plan = [];
   const reversed = [...PEERS].reverse();
   if (STORES.includes('fs') && PHASES.includes('drain')) {
-    plan.push(fsCandidates.agent(1), ...PEERS.map((p) => fsCandidates.pgbr(1, p)), fsCandidates.cp(1));
-    if (ROUNDS >= 2) plan.push(...reversed.map((p) => ({ ...fsCandidates.pgbr(2, p), optional: true })), { ...fsCandidates.agent(2), optional: true });
+    const agents = (n) => (DRAIN_TOOLS.includes('agent') ? (n % 2 ? DRAIN_PUSH_CLIENTS : [...DRAIN_PUSH_CLIENTS].reverse()).map((c) => fsCandidates.agent(n, c)) : []);
+    const peers = (n, list) => (DRAIN_TOOLS.includes('pgbackrest') ? list.map((p) => fsCandidates.pgbr(n, p)) : []);
+    plan.push(...agents(1), ...peers(1, PEERS), ...(DRAIN_TOOLS.includes('cp') ? [fsCandidates.cp(1)] : []));
+    for (let n = 2; n <= ROUNDS; n++) plan.push(...[...peers(n, n % 2 ? PEERS : reversed), ...agents(n)].map((c) => ({ ...c, optional: true })));
   }
   if (STORES.includes('s3') && PHASES.includes('drain')) {
     plan.push(s3Candidates.agent(1), ...PEERS.map((p) => s3Candidates.pgbr(1, p)));
@@ -1126,7 +1153,7 @@ function report(error) {
   const out = [MARKER, ''];
   out.push('## Environment', '', environmentLines({ started, startLoad, command: `node bench/agent.mjs${argv.length ? ' ' + argv.join(' ') : ''}` }), '');
   if (s3) out.push(`- s3rver ${pkgVersion('s3rver')} with TLS: \`${s3.command}\``, '');
-  if (DRAIN_PUSH_CLIENT !== PUSH_CLIENT) out.push(`**Development run:** the agent drains used \`${DRAIN_PUSH_CLIENT}\` instead of bin/pgark-wal-push.`, '');
+  if (DRAIN_PUSH_CLIENTS.some((c) => c !== PUSH_CLIENT)) out.push(`**Development run:** the agent drains used \`${DRAIN_PUSH_CLIENTS.join('`, `')}\` (bin/pgark-wal-push: ${PUSH_CLIENT}).`, '');
   if (error) out.push(`**Run failed:** \`${T(String(error.message ?? error).split('\n')[0])}\` — tables below are partial.`, '');
   out.push(
     `Cluster: PostgreSQL 15, 16 MiB segments, \`${Object.entries(results.pgConf ?? {})
@@ -1268,7 +1295,7 @@ function report(error) {
     seen.add(r.key);
     out.push(`- replay ${r.key}: restore_command = \`${r.command}\`${r.key.startsWith('pgark') ? ' (postmaster environment `PGARK_NODE=$TMP/node-counted-fetch`)' : ''}`);
   }
-  out.push(`- the \`PGARK_NODE\` wrapper \`$TMP/node-counted\`: appends \`$2 $3 locked|unlocked|-\` to \`$TMP/node-starts.log\` (locked: \`<pg_wal>/.pgark/pushed/<segment>.lock\` exists), then \`exec ${NODE} "$@"\``, '');
+  out.push(`- the \`PGARK_NODE\` wrapper \`$TMP/node-counted\`: appends \`<command> <file> locked|unlocked|-\` (the words after the Node flags and pgark.js) to \`$TMP/node-starts.log\` (locked: \`<pg_wal>/.pgark/pushed/<segment>.lock\` exists), then \`exec ${NODE} "$@"\``, '');
   const confs = new Map();
   for (const r of results.drains) if (r.pgbrConf && !confs.has(r.store)) confs.set(r.store, r.pgbrConf);
   for (const [store, text] of confs) out.push(`pgbackrest.conf of the ${store} async drain (run 1; mode 0600, owner postgres):`, '', '```ini', text.trim(), '```', '');

@@ -115,6 +115,9 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
     throw new LockedError(`another pgark agent (pid ${await lockOwner(agentPidPath(walDir))}) serves '${walDir}'`);
   }
   const records = new PushRecords(walDir);
+  // A `.wake` FIFO an earlier build of the agent made: a FIFO in the data directory blocks tools
+  // that read every file (pg_rewind's source listing). Unlinked, never opened.
+  await records.removeLeftoverWake();
   // A minor collection per 16 MiB of lz4 blocks (they die young), and no forced full one: V8
   // starts its own full collections as the drain goes on (5-6 per 16 bulk-load segments), and
   // the forced ones on top cost ~15% of the agent's CPU for no lower peak RSS
@@ -235,8 +238,9 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
       loop.beginRound();
       const { names: ready, oldestAgeSec } = await readySegments(walDir);
       const recorded = new Set(await records.names());
-      // Records older than the oldest ready segment are of segments PostgreSQL archived through
-      // the full path: clutter only (a record answers just for the very file it describes).
+      // Records older than the oldest ready segment are of segments PostgreSQL archived: emptied
+      // by the shell client that answered from them, or left by the full path; clutter only (a
+      // record answers just for the very file it describes).
       const oldest = ready[0];
       if (oldest !== undefined) for (const n of recorded) if (n < oldest && !inFlight.has(n)) await rm(join(records.dir, n), { force: true });
       const now = Date.now();

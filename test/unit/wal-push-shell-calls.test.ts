@@ -1,6 +1,7 @@
 // bin/pgark-wal-push answering from push records (written here as pgark writes them) at the
 // smallest cost per call: what it may run, its `.target-<digits>` cache of the repository and
-// stanza it hashed, and the wait for a record while a live process holds the segment's lock.
+// stanza it hashed, the wait for a record while a live process holds the segment's lock or a
+// live agent has yet to pick up a ready segment, and the agent's removal of a leftover `.wake` FIFO.
 // (Which repository a call resolves to: settings-readers.test.ts; with the agent and
 // PostgreSQL: test/integration/wal-agent.test.ts.)
 import { spawn, spawnSync } from 'node:child_process';
@@ -8,7 +9,9 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, sy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { MAX_REPOS } from '../../src/config/schema.js';
 import { formatPushRecord, pushRecordDir, pushTarget } from '../../src/wal/fast-path.js';
+import { PushRecords } from '../../src/wal/spool.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const client = join(root, 'bin', 'pgark-wal-push');
@@ -57,36 +60,44 @@ describe('bin/pgark-wal-push answering from a push record', () => {
   const target = pushTarget(repo, 'db1');
   const args = ['--repo', repo, '--stanza', 'db1'];
 
-  it('needs only rm and stat once it has hashed the repository and stanza', () => {
+  it('needs only stat once it has hashed the repository and stanza', () => {
     const wal = walDir();
     writeRecord(wal, target);
     expect(call(wal, args)).toBe('record');
     const cache = join(pushRecordDir(wal), `.target-${target}`);
     expect(readFileSync(cache, 'utf8')).toBe(`${repo}\ndb1\n`);
     expect(statSync(cache).mode & 0o777).toBe(0o600);
-    expect(readdirSync(pushRecordDir(wal))).toEqual([`.target-${target}`]); // the record is consumed
-    // No sha256sum, readlink, env or grep on this PATH: the cache and builtins answer.
-    const bin = binWith('rm-stat', ['rm', 'stat']);
+    // The record is consumed: emptied (no rm process), so it answers no later call.
+    expect(readdirSync(pushRecordDir(wal)).sort()).toEqual([`.target-${target}`, SEG]);
+    expect(statSync(join(pushRecordDir(wal), SEG)).size).toBe(0);
+    expect(call(wal, args)).toBe('full');
+    // No sha256sum, readlink, env, grep or rm on this PATH: the cache and builtins answer.
+    const bin = binWith('stat-only', ['stat']);
     writeRecord(wal, target);
     expect(call(wal, args, bin)).toBe('record');
-    // Still bound to the exact repository and stanza, and to the unchanged file.
+    // Still bound to the exact repository and stanza, and to the unchanged file; a record it
+    // could not answer from is removed (the agent then stores the segment again).
+    const rmBin = binWith('rm-stat', ['rm', 'stat']);
     writeRecord(wal, target);
-    expect(call(wal, ['--repo', repo, '--stanza', 'db2'], bin)).toBe('full');
+    expect(call(wal, ['--repo', repo, '--stanza', 'db2'], rmBin)).toBe('full');
     writeRecord(wal, target);
-    expect(call(wal, ['--repo', `${repo}/`, '--stanza', 'db1'], bin)).toBe('full');
+    expect(call(wal, ['--repo', `${repo}/`, '--stanza', 'db1'], rmBin)).toBe('full');
     writeRecord(wal, target);
-    expect(call(wal, ['--repo', repo, '--stanza', 'db1', '--repo2', '/x'], bin)).toBe('full');
+    expect(call(wal, ['--repo', repo, '--stanza', 'db1', '--repo2', '/x'], rmBin)).toBe('full');
     writeRecord(wal, target);
     writeFileSync(join(wal, SEG), Buffer.alloc(4096, 8));
-    expect(call(wal, args, bin)).toBe('full');
+    expect(call(wal, args, rmBin)).toBe('full');
     expect(readdirSync(pushRecordDir(wal))).toEqual([`.target-${target}`]);
   });
 
-  it('a second repository in the environment still goes to the full path', () => {
+  it('a second repository in the environment (every one up to MAX_REPOS) goes to the full path', () => {
     const wal = walDir();
-    writeRecord(wal, target);
-    const r = spawnSync('/bin/sh', [client, join(wal, SEG), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, PGARK_NODE: fakeNode, PGARK_REPO3_PATH: '/y' } });
-    expect(r.status).toBe(99);
+    for (let i = 2; i <= MAX_REPOS + 1; i++) {
+      writeRecord(wal, target);
+      const r = spawnSync('/bin/sh', [client, join(wal, SEG), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, PGARK_NODE: fakeNode, [`PGARK_REPO${i}`]: '/y' } });
+      // PGARK_REPO<MAX_REPOS + 1> is no setting of pgark: such a call has one repository.
+      expect(r.status, `PGARK_REPO${i}`).toBe(i <= MAX_REPOS ? 99 : 0);
+    }
   });
 
   it('a partial cache (a line without its newline) never answers; sha256sum decides', () => {
@@ -132,5 +143,70 @@ describe('bin/pgark-wal-push answering from a push record', () => {
     } finally {
       holder.kill();
     }
+  });
+});
+
+describe('bin/pgark-wal-push waiting for a live agent to pick up a ready segment', () => {
+  const repo = '/var/lib/pgark-pickup';
+  const target = pushTarget(repo, 'main');
+  const args = ['--repo', repo];
+  /** A bin directory whose `sleep` logs each start to `<bin>/starts` (stat as the system's). */
+  function countingBin(name: string): { bin: string; starts: () => number } {
+    const bin = binWith(name, ['stat', 'rm']);
+    const log = join(bin, 'starts');
+    writeFileSync(log, '');
+    const sleep = spawnSync('/bin/sh', ['-c', 'command -v sleep'], { encoding: 'utf8' }).stdout.trim();
+    writeFileSync(join(bin, 'sleep'), `#!/bin/sh\necho x >> '${log}'\nexec '${sleep}' "$@"\n`, { mode: 0o755 });
+    return { bin, starts: () => readFileSync(log, 'utf8').length / 2 };
+  }
+  const start = (wal: string, bin: string) =>
+    new Promise<number | null>((res) => spawn('/bin/sh', [client, join(wal, SEG), ...args], { stdio: 'ignore', env: { PATH: bin, PGARK_NODE: fakeNode } }).on('exit', (code) => res(code)));
+
+  it('polls up to 2 s for the record of a live agent, then the full path; no wait without one', async () => {
+    const wal = walDir();
+    writeRecord(wal, target);
+    expect(call(wal, args)).toBe('record'); // the target cache
+    const { bin, starts } = countingBin('count-pickup');
+    mkdirSync(join(wal, 'archive_status'), { recursive: true });
+    writeFileSync(join(wal, 'archive_status', `${SEG}.ready`), '');
+    mkdirSync(join(wal, '.pgark', 'agent'), { recursive: true });
+    const agentPid = join(wal, '.pgark', 'agent', 'agent.pid');
+    writeFileSync(agentPid, String(process.pid));
+    // No lock and no record yet (the emptied one of the first call gone, as the agent prunes it):
+    // the agent's round comes; its record answers the call.
+    rmSync(join(pushRecordDir(wal), SEG));
+    const answered = start(wal, bin);
+    for (let i = 0; i < 1000 && starts() === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(starts()).toBeGreaterThanOrEqual(1); // it polls
+    writeRecord(wal, target);
+    expect(await answered).toBe(0);
+    // Nothing comes: the full path after the grace (~2 s of polls, each paced by a sleep).
+    rmSync(join(pushRecordDir(wal), SEG));
+    const t0 = Date.now();
+    expect(await start(wal, bin)).toBe(99);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1500);
+    // Without .ready (not a segment PostgreSQL asks for), or with a dead agent: no wait.
+    rmSync(join(wal, 'archive_status', `${SEG}.ready`));
+    let n = starts();
+    expect(await start(wal, bin)).toBe(99);
+    expect(starts()).toBe(n);
+    writeFileSync(join(wal, 'archive_status', `${SEG}.ready`), '');
+    writeFileSync(agentPid, '2147483646');
+    n = starts();
+    expect(await start(wal, bin)).toBe(99);
+    expect(starts()).toBe(n);
+  });
+});
+
+describe('PushRecords.removeLeftoverWake', () => {
+  it('unlinks a `.wake` FIFO an earlier agent left in the records directory without opening it', async () => {
+    const wal = walDir();
+    const fifo = join(pushRecordDir(wal), '.wake');
+    expect(spawnSync('mkfifo', ['-m', '600', fifo]).status).toBe(0);
+    const records = new PushRecords(wal);
+    // Opening it for reading would block this test forever (no writer): rm only unlinks.
+    await records.removeLeftoverWake();
+    expect(readdirSync(pushRecordDir(wal))).toEqual([]);
+    await records.removeLeftoverWake(); // absent: nothing to do
   });
 });

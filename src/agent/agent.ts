@@ -115,9 +115,6 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
     throw new LockedError(`another pgark agent (pid ${await lockOwner(agentPidPath(walDir))}) serves '${walDir}'`);
   }
   const records = new PushRecords(walDir);
-  // A `.wake` FIFO an earlier build of the agent made: a FIFO in the data directory blocks tools
-  // that read every file (pg_rewind's source listing). Unlinked, never opened.
-  await records.removeLeftoverWake();
   // A minor collection per 16 MiB of lz4 blocks (they die young), and no forced full one: V8
   // starts its own full collections as the drain goes on (5-6 per 16 bulk-load segments), and
   // the forced ones on top cost ~15% of the agent's CPU for no lower peak RSS

@@ -4,7 +4,7 @@
  * does not copy pg_wal contents, so the spool never travels into backups.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { LocalWalFile } from './inspect-local.js';
 import { formatPushRecord, pushRecordDir } from './fast-path.js';
@@ -36,20 +36,6 @@ export class PushRecords {
       return (await readdir(this.dir)).filter((n) => isSegmentName(n));
     } catch {
       return [];
-    }
-  }
-
-  /**
-   * Remove `.wake`, the FIFO an agent of an earlier build made here: a FIFO in the data directory
-   * hangs a tool that opens every file (pg_rewind --source-server reads it with
-   * pg_read_binary_file, whose open blocks until a writer comes). rm unlinks; it never opens it.
-   */
-  async removeLeftoverWake(): Promise<void> {
-    const path = join(this.dir, '.wake');
-    try {
-      if ((await lstat(path)).isFIFO()) await unlink(path);
-    } catch {
-      // absent (the usual case), or already gone
     }
   }
 

@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MAX_REPOS } from '../../src/config/schema.js';
 import { formatPushRecord, pushRecordDir, pushTarget } from '../../src/wal/fast-path.js';
-import { PushRecords } from '../../src/wal/spool.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const client = join(root, 'bin', 'pgark-wal-push');
@@ -195,18 +194,5 @@ describe('bin/pgark-wal-push waiting for a live agent to pick up a ready segment
     n = starts();
     expect(await start(wal, bin)).toBe(99);
     expect(starts()).toBe(n);
-  });
-});
-
-describe('PushRecords.removeLeftoverWake', () => {
-  it('unlinks a `.wake` FIFO an earlier agent left in the records directory without opening it', async () => {
-    const wal = walDir();
-    const fifo = join(pushRecordDir(wal), '.wake');
-    expect(spawnSync('mkfifo', ['-m', '600', fifo]).status).toBe(0);
-    const records = new PushRecords(wal);
-    // Opening it for reading would block this test forever (no writer): rm only unlinks.
-    await records.removeLeftoverWake();
-    expect(readdirSync(pushRecordDir(wal))).toEqual([]);
-    await records.removeLeftoverWake(); // absent: nothing to do
   });
 });

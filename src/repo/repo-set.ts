@@ -12,13 +12,6 @@
 import { moreRepoSettings, type MoreRepo, type RepositorySettings } from '../config/resolve.js';
 import { openRepository, type OpenRepositoryOptions } from './open-repository.js';
 import type { Repository } from './repository.js';
-import { TRANSIENT_NETWORK_CODES } from '../../storage-drivers/network-errors.js';
-
-/** A store's raw network error (socket, DNS, premature close): the repository cannot be reached now (restore reads another). */
-export function isNetworkError(err: unknown): boolean {
-  const code = err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
-  return typeof code === 'string' && TRANSIENT_NETWORK_CODES.has(code);
-}
 
 export interface RepoSetMember {
   /** 'repo', 'repo2', 'repo3'. */

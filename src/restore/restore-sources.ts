@@ -20,14 +20,9 @@ import { IntegrityError, KeyError, NotARepositoryError, NotFoundError, StorageEr
 import { log } from '../common/log.js';
 import type { RepositorySettings } from '../config/resolve.js';
 import type { Repository } from '../repo/repository.js';
-// Not repo-set.ts's isNetworkError: that module (the config resolution, the multi-repository set)
-// is the main thread's; the restore worker threads load this one (command-modules.test.ts).
-import { TRANSIENT_NETWORK_CODES } from '../../storage-drivers/network-errors.js';
-
-function isNetworkError(err: unknown): boolean {
-  const code = err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
-  return typeof code === 'string' && TRANSIENT_NETWORK_CODES.has(code);
-}
+// network-error.ts, not repo-set.ts: the restore worker threads load this module, and repo-set
+// brings the config resolution and the multi-repository set (command-modules.test.ts).
+import { isNetworkError } from '../repo/network-error.js';
 
 export interface RestoreSource {
   /** 'repo', 'repo2', 'repo3'. */

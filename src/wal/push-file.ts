@@ -16,7 +16,8 @@ import { auditEvent, type AuditEvent } from './audit.js';
 import { checkedWalStream } from './checked-stream.js';
 import type { LocalWalFile } from './inspect-local.js';
 import { SegmentShapeError } from './segment-check.js';
-import { encodeSegmentObject, onePassCodec } from './segment-object.js';
+import { encodeSegmentObject } from './segment-object.js';
+import { onePassCodec } from '../repo/one-pass-encoder.js';
 import { isSegmentOrPartialName } from '../pg/wal-names.js';
 
 /** What a push needs of a local file (the path, its WAL name and its expected size). */

@@ -21,12 +21,9 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { releaseBuffer, type BufferPool } from '../io/buffer-pool.js';
 import type { CodecName } from '../io/codec.js';
 import { readInto } from '../io/pooled-file-stream.js';
-import { encodeOnePass, onePassCodec } from '../repo/one-pass-encoder.js';
+import { encodeOnePass } from '../repo/one-pass-encoder.js';
 import type { EncodedObject } from '../repo/object-stream.js';
 import { SegmentChecker, SegmentShapeError, type SegmentCheckTarget } from './segment-check.js';
-
-/** The codecs this encoder writes. */
-export { onePassCodec };
 
 /**
  * The object of `path` (exactly `target.size` bytes, checked as `target.name`), encoded with
@@ -37,7 +34,6 @@ export { onePassCodec };
 export async function encodeSegmentObject(
   path: string, target: SegmentCheckTarget, codec: CodecName, pool: BufferPool, onRefused?: (err: SegmentShapeError) => void,
 ): Promise<EncodedObject> {
-  if (!onePassCodec(codec)) throw new Error(`one-pass segment encoder: codec ${codec} is not supported`);
   return encodeOnePass(codec, target.name, async function* (enc) {
     const checker = new SegmentChecker(target);
     let fh: FileHandle | undefined;

@@ -72,7 +72,7 @@ export async function runPool<I, T, R>(
       for (let i = 0; i < threads; i++) {
         // A thread started early (startThreads) gets the init with its first task.
         const early = started?.workers[i];
-        const w = early ?? newThread(script, { init }, compileCacheDir);
+        const w = early ?? newThread(script, init, compileCacheDir);
         workers.push(w);
         let lateInit = early !== undefined;
         let current: T | undefined;
@@ -142,13 +142,14 @@ export async function runPool<I, T, R>(
   }
 }
 
-function newThread(script: URL, data: { init?: unknown; lateInit?: true }, compileCacheDir: string | undefined): Worker {
+/** A worker thread running `script`; `init` undefined: it comes with the first task (startThreads). */
+function newThread(script: URL, init: unknown, compileCacheDir: string | undefined): Worker {
   // The thread logs like this one: same command, levels and log file (its own descriptor, O_APPEND).
   // A small young generation: the threads allocate few JS objects (their data is in
   // buffers), and V8's default (16 MiB of semi-spaces per thread) was idle memory.
   // Through worker-entry.ts: the thread uses this thread's compile cache before it loads `script`.
   return new Worker(WORKER_ENTRY, {
-    workerData: { ...data, log: logState(), script: script.href, compileCacheDir },
+    workerData: { init, log: logState(), script: script.href, compileCacheDir },
     resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
   });
 }
@@ -171,7 +172,7 @@ export function startThreads(script: URL, count: number): StartedThreads {
   const compileCacheDir = getCompileCacheDir();
   const started: StartedThreads = { workers: [] };
   for (let i = 0; i < count; i++) {
-    const w = newThread(script, { lateInit: true }, compileCacheDir);
+    const w = newThread(script, undefined, compileCacheDir);
     w.on('error', (err) => (started.failure ??= err));
     w.once('exit', (code) => (started.exited ??= { code }));
     started.workers.push(w);

@@ -49,13 +49,11 @@ export async function runWalFetch(name: string, dest: string, settingsOf: () => 
  * the prefetch area yet.
  */
 async function historyProbeInRecovery(name: string, prefetchDir: string): Promise<boolean> {
-  const [{ isHistoryName }, { stat }, { join }, { lockHeld }, { SERVE_LOCK }] = await Promise.all([
-    import('../pg/wal-names.js'), import('node:fs/promises'), import('node:path'), import('../common/pid-lock.js'), import('../wal/prefetch-requests.js'),
+  const [{ isHistoryName }, { join }, { lockHeld }, { SERVE_LOCK }, { inRecovery }] = await Promise.all([
+    import('../pg/wal-names.js'), import('node:path'), import('../common/pid-lock.js'), import('../wal/prefetch-requests.js'), import('../wal/prefetch.js'),
   ]);
   if (!isHistoryName(name)) return false;
-  let signalled = false;
-  for (const f of ['recovery.signal', 'standby.signal']) if (await stat(f).then((st) => st.isFile(), () => false)) signalled = true;
-  return signalled && !(await lockHeld(join(prefetchDir, SERVE_LOCK)));
+  return (await inRecovery()) && !(await lockHeld(join(prefetchDir, SERVE_LOCK)));
 }
 
 /**

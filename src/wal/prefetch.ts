@@ -154,8 +154,11 @@ export async function takeServeLock(dir: string, args: string, pid: number = pro
   }
 }
 
-/** recovery.signal or standby.signal in the working directory (PostgreSQL's data directory when it runs restore_command). */
-async function inRecovery(): Promise<boolean> {
+/**
+ * recovery.signal or standby.signal in the working directory (PostgreSQL's data directory when it
+ * runs restore_command); any kind of file counts, as PostgreSQL's stat() of them does.
+ */
+export async function inRecovery(): Promise<boolean> {
   return (await exists('recovery.signal')) || (await exists('standby.signal'));
 }
 

@@ -4,10 +4,11 @@
  * `bundleSize` bytes of cost, so the object count grows with data size, not with file count.
  *
  * A task's cost is its bytes plus `fileCost` per file: a lane copies each small file with an
- * open, a read and a close (three trips through libuv's threadpool, queued behind the other
- * lanes' 1 MiB reads and lz4 blocks), which costs about as much as copying 128 KiB
- * (bench/results/backup.md, timeline: a bundle of ~970 catalog files, 23 MB, kept one lane busy
- * 0.8-2.8 s while the other copied 157 MB). Costliest tasks come first (longest processing time
+ * open, a read and a close and a manifest entry of its own, which cost about as much as copying
+ * 128 KiB when they were three trips through libuv's threadpool (bench/results/backup.md,
+ * timeline: a bundle of ~970 catalog files, 23 MB, kept one lane busy 0.8-2.8 s while the other
+ * copied 157 MB; backup-worker.ts now reads small files synchronously, which costs less: the
+ * figure was not measured again). Costliest tasks come first (longest processing time
  * first), so that the lanes finish together: a bundle of a thousand small files planned by its
  * bytes alone went last and left the other lane idle at the end.
  */

@@ -43,10 +43,10 @@ export function setGarbageBudget(bytes: number, type: 'major' | 'minor' = 'major
 export const SINGLE_FILE_BUDGET = 4 * 1024 * 1024;
 
 /**
- * The budget of a thread that compresses with lz4 without pause (the agent, backup): lz4-napi's
- * blocks die young, so a minor collection every 16 MiB of them frees them for a fraction of a
- * full one's CPU; every 8th is a full one, for what a minor one promoted (bench/results/agent.md:
- * −15% CPU against a full collection every 32 MiB, same peak RSS; bench/results/backup.md).
+ * The budget of a backup thread, which compresses with lz4 without pause: lz4-napi's blocks die
+ * young, so a minor collection every 16 MiB of them frees them for a fraction of a full one's
+ * CPU; every 8th is a full one, for what a minor one promoted (bench/results/backup.md). The
+ * agent takes minor collections only (agent.ts: V8 starts its own full ones during a drain).
  */
 export function setCompressorBudget(): void {
   setGarbageBudget(16 * 1024 * 1024, 'minor', 8);

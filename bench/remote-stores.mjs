@@ -110,14 +110,14 @@ const PGARK_PREFIX = 'pgark';
 const PGBR_PREFIX = 'pgbackrest';
 
 const argv = process.argv.slice(2);
-const KNOWN = new Set(['--scale', '--segments', '--jobs', '--stores', '--budget-sec', '--keep', '--out', '--no-write']);
+const KNOWN = new Set(['--scale', '--segments', '--jobs', '--stores', '--budget-sec', '--keep', '--out', '--no-write', '--direct']);
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
   if (!KNOWN.has(a)) {
     console.error(`unknown option ${a}`);
     process.exit(2);
   }
-  if (!['--keep', '--no-write'].includes(a)) i++;
+  if (!['--keep', '--no-write', '--direct'].includes(a)) i++;
 }
 const argValue = (name, dflt) => {
   const i = argv.indexOf(name);
@@ -131,6 +131,9 @@ const KEEP = argv.includes('--keep');
 const WRITE = !argv.includes('--no-write');
 const RESULTS = argValue('--out', join(ROOT, 'bench/results/remote-stores.md'));
 const TOTAL_BUDGET_MS = Number(argValue('--budget-sec', '900')) * 1000;
+// pgark as users run it: the launcher bin/pgark (its memory settings) on the shipped runtime;
+// --direct runs bin/pgark.js without them, as this bench did before 2026-12-07.
+const PGARK_CMD = argv.includes('--direct') ? [NODE, PGARK] : ['/usr/bin/env', `PGARK_NODE=${NODE}`, join(ROOT, 'bin', 'pgark')];
 const COMMAND_TIMEOUT_MS = 10 * 60_000;
 const DRAIN_TIMEOUT_MS = 300_000;
 const BACKLOG_TIMEOUT_MS = 240_000;
@@ -491,7 +494,7 @@ async function drainStep(cl, store, tool, tools) {
   const label = `${store.name} ${tool} drain`;
   const rssFile = join(tmpRoot, 'rss', `${store.name}-${tool}-drain.txt`);
   writePgFile(rssFile, '');
-  const words = tool === 'pgark' ? [NODE, PGARK, 'wal-push', '%p', '--repo', store.pgarkRepo, '--stanza', STANZA] : [PGBACKREST, `--config=${tools.pgbr[store.name].conf}`, `--stanza=${STANZA}`, 'archive-push', '%p'];
+  const words = tool === 'pgark' ? [...PGARK_CMD, 'wal-push', '%p', '--repo', store.pgarkRepo, '--stanza', STANZA] : [PGBACKREST, `--config=${tools.pgbr[store.name].conf}`, `--stanza=${STANZA}`, 'archive-push', '%p'];
   const cmd = rssWrap(rssFile, words);
   const backlog = await makeBacklog(ctx, cl, { label, segments: SEGMENTS, pgbenchArgs: backlogPgbenchArgs(join(tmpRoot, 'bulk.sql')), timeoutMs: BACKLOG_TIMEOUT_MS });
   results.backlogs.push(backlog);
@@ -535,7 +538,7 @@ async function drainStep(cl, store, tool, tools) {
 async function archiveTo(cl, store, tool, tools) {
   const cmd =
     tool === 'pgark'
-      ? [NODE, PGARK, 'wal-push', '%p', '--repo', store.pgarkRepo, '--stanza', STANZA].map(shq).join(' ')
+      ? [...PGARK_CMD, 'wal-push', '%p', '--repo', store.pgarkRepo, '--stanza', STANZA].map(shq).join(' ')
       : [PGBACKREST, `--config=${tools.pgbr[store.name].conf}`, `--stanza=${STANZA}`, 'archive-push', '%p'].map(shq).join(' ');
   await setArchiveCommand(cl, cmd, true);
   await sleep(300);
@@ -551,7 +554,7 @@ async function backupStep(cl, store, tool, tools, work) {
     let r;
     if (tool === 'pgark') {
       const env = { ...cl.env, ...store.pgarkEnv, PGARK_STORAGE_STATS: '1' };
-      r = await measureCommand({ run, log }, label, NODE, [PGARK, 'backup', '--type', 'full', '--repo', store.pgarkRepo, '--stanza', STANZA, '--pgdata', cl.dataDir, '--jobs', String(JOBS), '--codec', 'lz4', '--no-progress'], { env, shownEnv: redactEnv(env), timeoutMs: COMMAND_TIMEOUT_MS, dir: work });
+      r = await measureCommand({ run, log }, label, PGARK_CMD[0], [...PGARK_CMD.slice(1), 'backup', '--type', 'full', '--repo', store.pgarkRepo, '--stanza', STANZA, '--pgdata', cl.dataDir, '--jobs', String(JOBS), '--codec', 'lz4', '--no-progress'], { env, shownEnv: redactEnv(env), timeoutMs: COMMAND_TIMEOUT_MS, dir: work });
     } else {
       r = await measureCommand({ run, log }, label, PGBACKREST, [`--config=${tools.pgbr[store.name].conf}`, `--stanza=${STANZA}`, '--type=full', 'backup'], { env: {}, timeoutMs: COMMAND_TIMEOUT_MS, dir: work });
     }
@@ -566,7 +569,7 @@ async function restoreStep(cl, store, tool, tools, work) {
     let r;
     if (tool === 'pgark') {
       const env = { ...store.pgarkEnv, PGARK_STORAGE_STATS: '1' };
-      r = await measureCommand({ run, log }, label, NODE, [PGARK, 'restore', 'latest', '--repo', store.pgarkRepo, '--stanza', STANZA, '--pgdata', target, '--jobs', String(JOBS), '--no-progress'], { env, shownEnv: redactEnv(env), timeoutMs: COMMAND_TIMEOUT_MS, dir: work });
+      r = await measureCommand({ run, log }, label, PGARK_CMD[0], [...PGARK_CMD.slice(1), 'restore', 'latest', '--repo', store.pgarkRepo, '--stanza', STANZA, '--pgdata', target, '--jobs', String(JOBS), '--no-progress'], { env, shownEnv: redactEnv(env), timeoutMs: COMMAND_TIMEOUT_MS, dir: work });
     } else {
       r = await measureCommand({ run, log }, label, PGBACKREST, [`--config=${tools.pgbr[store.name].conf}`, `--stanza=${STANZA}`, `--pg1-path=${target}`, 'restore'], { env: {}, timeoutMs: COMMAND_TIMEOUT_MS, dir: work });
     }

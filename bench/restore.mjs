@@ -66,7 +66,7 @@ import {
   writeGenerated,
   writePgFile,
 } from './lib-proc.mjs';
-import { summariseProfiles } from './cpu-profile.mjs';
+import { profileTotals, summariseProfiles } from './cpu-profile.mjs';
 
 const MARKER = '<!-- GENERATED: everything below is rewritten by bench/restore.mjs -->';
 const STANZA = 'bench';
@@ -239,7 +239,10 @@ async function runDataset(name) {
         const [cmd, argv] = pgark.restore(target, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
         const r = await measure(`${name} pgark restore (--cpu-prof)`, cmd, argv, work);
         rmSync(target, { recursive: true, force: true });
-        if (r.ok) R.profile = summariseProfiles(readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f)));
+        if (r.ok) {
+          const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f));
+          R.profile = `${summariseProfiles(files)}\n\n${perThread(files)}`;
+        }
       }
     }
   } catch (e) {
@@ -263,6 +266,22 @@ function targetFs(dir) {
     if (task) journal = task === '<none>' ? ', no journal' : ', journaled';
   }
   return `${source}, ${fstype}${journal}`;
+}
+
+/**
+ * Sampled CPU per thread (one profile each: Node names them CPU.<time>.<pid>.<threadId>.<n>.cpuprofile,
+ * thread 0 being the main thread): how the restore's work splits between the main thread's lane
+ * and the worker threads, and what each thread's start-up is next to its share.
+ */
+function perThread(files) {
+  const rows = files.map((f) => {
+    const tid = Number(/\.(\d+)\.\d+\.cpuprofile$/.exec(f)?.[1] ?? NaN);
+    const t = profileTotals([f]);
+    return { tid, cpu: t.total / 1e6, idle: t.idle / 1e6, startup: (t.by.get('startup / module loading') ?? 0) / 1e6 };
+  }).sort((a, b) => a.tid - b.tid);
+  const lines = ['| thread | sampled CPU s | of which start-up / module loading | idle s |', '|---|---|---|---|'];
+  for (const r of rows) lines.push(`| ${r.tid === 0 ? 'main' : `worker ${r.tid}`} | ${f2(r.cpu)} | ${f2(r.startup)} | ${f2(r.idle)} |`);
+  return lines.join('\n');
 }
 
 /** Start the pgark-restored copy (restore_command = pgark wal-fetch): it must leave recovery with the same row count. */

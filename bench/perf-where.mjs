@@ -26,6 +26,8 @@ const RULES = [
   ['open / close / chmod / utimes / stat / mkdir', (f) => f.some((s) => /sys_openat|sys_close|sys_unlink|sys_fchmod|sys_utimensat|sys_statx|sys_newfstatat|sys_newlstat|sys_newfstat|sys_mkdir|sys_rename|sys_getdents|sys_fstatfs|sys_readlink|sys_lstat|sys_access/.test(s))],
   ['JIT: optimising compilers (TurboFan, Maglev)', (f) => f.some((s) => /compiler::|maglev::|Maglev|TurboFan|OptimizedCompilationJob|baseline::|BaselineBatchCompiler/.test(s))],
   ['startup (exec, dynamic loading, snapshot, parse, bytecode, module loading)', (f) => f.some((s) => /_dl_|dl_main|sys_execve|Deserializ|Parser::|ParseProgram|ParseFunction|Compiler::Compile|compileSourceTextModule|compileForInternalLoader|internal\/modules|internal\/bootstrap|BytecodeGenerator|Snapshot|InitializeOncePerProcess|RunBootstrapping|BootstrapRealm/.test(s))],
+  // restore's and backup's manifests (parse, build, write): pgark's JS under src/catalog/
+  ['manifests and catalog (JS)', (f) => f.some((s) => /dist\/src\/catalog\//.test(s))],
   ['memory (page faults, mmap, munmap)', (f) => f.some((s) => /asm_exc_page_fault|sys_mmap|sys_munmap|sys_madvise|sys_brk|sys_mprotect/.test(s))],
   ['copy (user memmove / memcpy / memset)', (f) => /memmove|memcpy|memset/.test(f[0] ?? '')],
   ['malloc / free', (f) => /malloc|_int_free|cfree|tcache|arena|free\b/.test(f[0] ?? '')],

@@ -5,7 +5,7 @@
 //
 //   node_modules/.bin/node bench/profile.mjs [--scale 10] [--random-gb 0.15] [--datasets pgbench,random]
 //        [--ops full,restore,incr,agent] [--jobs 2] [--segments 16] [--incr-tx 1500]
-//        [--pgbackrest BIN] [--perf | --no-perf] [--prof-dir DIR] [--keep] [--budget-sec 900]
+//        [--pgbackrest BIN] [--perf | --no-perf] [--prof-dir DIR] [--target-dir DIR] [--keep] [--budget-sec 900]
 //        [--out FILE | --no-write]
 //   smoke: node bench/profile.mjs --scale 1 --random-gb 0.02 --segments 4 --incr-tx 200 --out /tmp/profile-smoke.md
 //
@@ -92,7 +92,7 @@ const MARKER = '<!-- GENERATED: everything below is rewritten by bench/profile.m
 const STANZA = 'bench';
 const args = parseBenchArgs(
   ['--keep', '--no-write', '--perf', '--no-perf'],
-  ['--scale', '--random-gb', '--datasets', '--ops', '--jobs', '--segments', '--incr-tx', '--pgbackrest', '--prof-dir', '--budget-sec', '--out'],
+  ['--scale', '--random-gb', '--datasets', '--ops', '--jobs', '--segments', '--incr-tx', '--pgbackrest', '--prof-dir', '--target-dir', '--budget-sec', '--out'],
 );
 const SCALE = Number(args.value('--scale', '10'));
 const RANDOM_GB = Number(args.value('--random-gb', '0.15'));
@@ -103,6 +103,8 @@ const SEGMENTS = Number(args.value('--segments', '16'));
 const INCR_TX = Number(args.value('--incr-tx', '1500'));
 const PEER_BIN = args.value('--pgbackrest', (process.env.PGARK_BENCH_PGBACKREST ?? '').split(',').filter(Boolean)[0] ?? PGBACKREST_NEWEST);
 const KEEP = args.has('--keep');
+/** --target-dir DIR: restores go there (another file system), else next to the repositories. */
+const TARGET_DIR = args.value('--target-dir', undefined);
 const WRITE = !args.has('--no-write');
 const RESULTS = args.value('--out', join(ROOT, 'bench/results/profile.md'));
 const TOTAL_BUDGET_MS = Number(args.value('--budget-sec', '900')) * 1000;
@@ -389,14 +391,14 @@ async function runDataset(name) {
     if (OPS.includes('restore')) {
       const op = (R.ops.restore = { runs: {} });
       for (const v of VARIANTS) {
-        const target = mkPgDir(join(dsDir, `restore-${v}`));
+        const target = mkPgDir(join(TARGET_DIR ?? dsDir, `${name}-restore-${v}`));
         spawnSync('sync', [], { stdio: 'ignore', timeout: 120_000 });
         note();
         op.runs[v] = await pgarkRun(`${name} restore`, v, ['restore', 'latest', '--repo', pgarkRepo, '--stanza', STANZA, '--pgdata', target, '--jobs', String(JOBS)]);
         if (op.runs[v].ok && R.restoredBytes === undefined) R.restoredBytes = treeBytes(target).bytes;
         rmSync(target, { recursive: true, force: true });
       }
-      const target = mkPgDir(join(dsDir, 'restore-peer'));
+      const target = mkPgDir(join(TARGET_DIR ?? dsDir, `${name}-restore-peer`));
       op.peer = await peerRun(`${name} restore`, [`--config=${conf}`, `--stanza=${STANZA}`, `--pg1-path=${target}`, 'restore']);
       rmSync(target, { recursive: true, force: true });
     }
@@ -550,6 +552,7 @@ function fromPerf(cat, op) {
   if (/^open/.test(cat)) return 'open / close / metadata';
   if (/^JIT/.test(cat)) return 'JIT compilers';
   if (/^startup/.test(cat)) return 'start-up (Node, modules)';
+  if (/^manifests/.test(cat)) return 'manifests and catalog (JS)';
   if (/^memory/.test(cat)) return 'memory (page faults, mmap)';
   if (/^copy/.test(cat)) return 'copy (memory)';
   if (/^malloc/.test(cat)) return 'malloc / free';
@@ -606,7 +609,7 @@ function opSection(R, key) {
   if (plain?.threads) {
     const tot = [...plain.threads.by.values()].reduce((a, b) => a + b, 0);
     out.push(`CPU by thread of the plain run (/proc/PID/task every 50 ms, ${plain.threads.threads} threads; Σ ${s2(tot)} s of the ${s2(plain.cpu)} s GNU time counted):`, '', '| thread | CPU ms | share |', '|---|---|---|');
-    for (const [k, v] of [...plain.threads.by].sort((a, b) => b[1] - a[1])) out.push(`| ${k} | ${ms(v)} | ${pct(v, tot)} |`);
+    for (const [k, v] of [...plain.threads.by].filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1])) out.push(`| ${k} | ${ms(v)} | ${pct(v, tot)} |`);
     out.push('');
   }
   const rows = categoryRows(key, op);
@@ -648,6 +651,7 @@ function report(failure) {
   const out = [MARKER, '', '## Run', '', environmentLines({ started, startLoad, command: `node_modules/.bin/node bench/profile.mjs ${args.argv.join(' ')}` })];
   out.push(`- peer: \`${PEER_BIN}\` = pgBackRest ${peerVersion}${PEER_BUNDLE ? ' (repo1-bundle=y, repo1-block=y)' : ''}, process-max=${JOBS}, lz4; pgark --jobs ${JOBS}, lz4 (default)`);
   out.push(`- 1-minute load average during the run: ${loads.length ? `${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)} (sampled before each pgark run)` : 'n/a'}; at the end ${loadavg()[0].toFixed(2)}`);
+  out.push(`- restores into ${TARGET_DIR ? `\`${TARGET_DIR}\`` : "the run's temporary directory"} (${sh('findmnt', ['-n', '-o', 'SOURCE,FSTYPE', '-T', TARGET_DIR ?? tmpRoot])})`);
   out.push(`- variants per operation: ${VARIANTS.join(', ')}${PERF ? '' : ' (perf not run: --no-perf, or perf missing)'}; perf ${sh('perf', ['--version']) || 'missing'}`);
   out.push('- pgark runs as `postgres` through bin/pgark (launcher: MALLOC_ARENA_MAX=2, MALLOC_MMAP_THRESHOLD_=131072, --max-semi-space-size=1 for backup/restore), PGARK_NODE = the shipped Node');
   out.push('');

@@ -9,29 +9,43 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** [category, test(functionName, url)] in order: the first match wins. */
+const FS_META = /^(open|openFileHandle|close|lstat|stat|fstat|rename|mkdir|mkdtemp|readdir|opendir|futimes|utimes|lutimes|chmod|fchmod|chown|fchown|unlink|rmdir|rm|symlink|readlink|link|access|existsSync|statfs|ftruncate|truncate)$/;
 const RULES = [
-  ['(idle)', (f) => f === '(idle)' || f === '(program)' && false],
+  ['(idle)', (f) => f === '(idle)'],
   ['GC', (f) => f === '(garbage collector)'],
-  ['hash (sha256)', (f, u) => /^(update|digest)$/.test(f) && (u === 'node:internal/crypto/hash' || u === '')],
-  // decodeBlock's self time is lz4-napi's native block decoder (a native call has no frame of its own)
-  ['decompress (lz4 block decode, native)', (f, u) => /uncompress|decompress/i.test(f) && !/lz4-frame-decoder/.test(u) || /lz4-napi|codecs\/lz4\.js/.test(u)],
-  ['lz4 frame parsing (JS)', (f, u) => /lz4-frame-decoder|xxhash32/.test(u)],
-  ['write (fs)', (f) => /^(write|writev|writeBuffer|writeBuffers|pwrite)$/i.test(f)],
+  // native code outside any JavaScript frame: the event loop's own work, callbacks' C++ side, the profiler
+  ['(program)', (f) => f === '(program)'],
+  ['hash (sha256)', (f, u) => (/^(update|digest|Hash|hash)$/.test(f) && /^(node:internal\/crypto\/hash|node:internal\/crypto\/util|)$/.test(u)) || /crypto\/hash/.test(u)],
+  // backup's page checksums: WebAssembly (src/backup/page-checksum-wasm.ts) and its JS wrapper
+  ['page checksum (WASM)', (f, u) => /^wasm:/.test(u) || /page-checksum/.test(u)],
+  // the agent's checks of WAL pages (headers, zeroed tails) before it stores a segment
+  ['WAL segment checks (JS)', (f, u) => /wal\/segment-check/.test(u)],
+  // compressLz4Block's self time is lz4-napi's native block compressor (a native call has no frame of its own)
+  ['compress (lz4, native)', (f, u) => /compress(Lz4)?(Block|Sync|Frame)?$/i.test(f) && !/uncompress|decompress/i.test(f) && /lz4|codecs/.test(u) || /lz4-napi/.test(u)],
+  // restore decodes lz4 in JavaScript (src/io/codecs/lz4-block.ts) and parses frames (lz4-frame-decoder.ts)
+  ['decompress (lz4 block decode, JS)', (f, u) => /lz4-block|lz4-decode/.test(u) || /uncompress|decompress|decodeLz4/i.test(f)],
+  ['lz4 frame parsing (JS)', (f, u) => /lz4-frame-decoder|xxhash32|codecs\/lz4\.js/.test(u)],
+  ['write (fs)', (f) => /^(write|writev|writeBuffer|writeBuffers|writeString|pwrite|writeFileUtf8)$/i.test(f)],
   ['fsync', (f) => /^(fsync|sync|fdatasync)$/i.test(f)],
-  ['read (fs)', (f, u) => /^(read|readBuffer)$/i.test(f) || /streams\/readable|fs\/streams/.test(u) && /read/i.test(f)],
-  ['copy (Buffer.concat / copy)', (f, u) => /^(concat|copy|_copy|_copyActual|from|allocUnsafe|allocUnsafeSlow|createUnsafeBuffer)$/.test(f) && /buffer/.test(u)],
+  ['read (fs)', (f, u) => /^(read|readBuffer|readBuffers|readv|pread)$/i.test(f) || (/streams\/readable|fs\/streams/.test(u) && /read/i.test(f))],
+  ['open / close / stat / mkdir / rename (fs)', (f, u) => FS_META.test(f) && (u === '' || /^node:(fs|internal\/fs)/.test(u))],
+  ['copy / Buffer operations', (f, u) => /^(concat|copy|_copy|_copyActual|from|alloc|allocUnsafe|allocUnsafeSlow|createUnsafeBuffer|FastBuffer|subarray|slice|fill|compare|equals|write(Big)?U?_?Int\w*|read(Big)?U?_?Int\w*|toString|byteLength)$/.test(f) && /buffer/.test(u)],
   ['messaging (postMessage, worker)', (f, u) => /postMessage|onmessage|emitMessage|MessagePort/i.test(f) || /worker|messageport|worker-pool/.test(u)],
+  ['child processes (spawn, execFile)', (f, u) => /child_process/.test(u)],
+  ['PostgreSQL client (pg)', (f, u) => /node_modules\/(pg|pg-protocol|pg-types|pgpass|pg-connection-string)\//.test(u)],
   ['streams machinery', (f, u) => /internal\/streams|node:stream|internal\/webstreams/.test(u)],
-  ['promises / async glue', (f, u) => /processTicksAndRejections|runMicrotasks|(^|\s)await/.test(f) || /internal\/process\/task_queues|internal\/fs\/promises/.test(u)],
+  ['promises / async glue', (f, u) => /processTicksAndRejections|runMicrotasks|(^|\s)await/.test(f) || /internal\/process\/task_queues|internal\/fs\/promises|internal\/async_hooks|internal\/timers/.test(u)],
+  ['startup / module loading', (f, u) => /internal\/modules|node:internal\/main|internal\/bootstrap|loader|node_modules\/commander/.test(u) || /^(ModuleWrap|getPackageScopeConfig|internalModuleStat|readPackageJSON|getNearestParentPackageJSON|compileFunction|compileSourceTextModule|dlopen|readFileUtf8|link|instantiate|evaluate)$/.test(f)],
+  ['JSON parse / stringify', (f, u) => /^(parse|stringify)$/.test(f) && u === ''],
+  ['manifests and catalog (JS)', (f, u) => /\/catalog\//.test(u)],
   ['restore worker (JS)', (f, u) => /restore-worker|private-file|restore\/plan/.test(u)],
-  ['object stream (JS)', (f, u) => /object-stream|object-format/.test(u)],
-  ['startup / module loading', (f, u) => /internal\/modules|node:internal\/main|loader/.test(u) || f === '(program)'],
+  ['object stream (JS)', (f, u) => /object-stream|object-format|object-reader|one-pass-encoder/.test(u)],
   ['pgark other (JS)', (f, u) => /\/dist\/|pgark/.test(u)],
   ['node internals other', (f, u) => /^node:/.test(u)],
   ['native / other', () => true],
 ];
 
-function categorise(fn, url) {
+export function categorise(fn, url) {
   for (const [name, test] of RULES) if (test(fn, url)) return name;
   return 'native / other';
 }

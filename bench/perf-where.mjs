@@ -15,13 +15,19 @@ const RULES = [
   ['GC', (f) => f.some((s) => /Heap::|Scavenge|MarkCompact|Sweeper|ConcurrentMarking|GCTracer|MinorMS|ArrayBufferSweeper/.test(s))],
   ['hash + verify (sha256)', (f) => f.some((s) => /sha256|SHA256|sha1_block|Hash(Update|Digest)|crypto::Hash/.test(s))],
   ['decompress (lz4)', (f) => f.some((s) => /decodeLz4Block|lz4/i.test(s))],
+  // backup's page checksums: WebAssembly (src/backup/page-checksum-wasm.ts, export "verify") or the JS fallback
+  ['page checksum', (f) => f.some((s) => /page-checksum|pageChecksum|checksumPage|wasm-function|Function:verify|\bverify-0\b/.test(s))],
+  // the agent's checks of WAL pages (headers, zeroed tails) before it stores a segment (src/wal/segment-check.ts)
+  ['WAL page checks (JS)', (f) => f.some((s) => /wal\/segment-check/.test(s))],
   ['messaging (thread wake-ups, postMessage, eventfd)', (f) => f.some((s) => /MessagePort|postMessage|eventfd|uv_async_send|futex|sys_epoll/.test(s))],
   ['read (repository files)', (f) => f.some((s) => /sys_pread64|sys_read\b|ksys_read|sys_preadv/.test(s))],
   ['write (data directory)', (f) => f.some((s) => /sys_pwrite64|sys_write\b|ksys_write|sys_writev|sys_pwritev/.test(s))],
   ['fsync', (f) => f.some((s) => /sys_fsync|sys_fdatasync|ext4_sync_file|jbd2/.test(s))],
   ['open / close / chmod / utimes / stat / mkdir', (f) => f.some((s) => /sys_openat|sys_close|sys_unlink|sys_fchmod|sys_utimensat|sys_statx|sys_newfstatat|sys_newlstat|sys_newfstat|sys_mkdir|sys_rename|sys_getdents|sys_fstatfs|sys_readlink|sys_lstat|sys_access/.test(s))],
-  ['JIT: optimising compilers (TurboFan, Maglev)', (f) => f.some((s) => /compiler::|maglev::|Maglev|TurboFan|OptimizedCompilationJob/.test(s))],
+  ['JIT: optimising compilers (TurboFan, Maglev)', (f) => f.some((s) => /compiler::|maglev::|Maglev|TurboFan|OptimizedCompilationJob|baseline::|BaselineBatchCompiler/.test(s))],
   ['startup (exec, dynamic loading, snapshot, parse, bytecode, module loading)', (f) => f.some((s) => /_dl_|dl_main|sys_execve|Deserializ|Parser::|ParseProgram|ParseFunction|Compiler::Compile|compileSourceTextModule|compileForInternalLoader|internal\/modules|internal\/bootstrap|BytecodeGenerator|Snapshot|InitializeOncePerProcess|RunBootstrapping|BootstrapRealm/.test(s))],
+  // restore's and backup's manifests (parse, build, write): pgark's JS under src/catalog/
+  ['manifests and catalog (JS)', (f) => f.some((s) => /dist\/src\/catalog\//.test(s))],
   ['memory (page faults, mmap, munmap)', (f) => f.some((s) => /asm_exc_page_fault|sys_mmap|sys_munmap|sys_madvise|sys_brk|sys_mprotect/.test(s))],
   ['copy (user memmove / memcpy / memset)', (f) => /memmove|memcpy|memset/.test(f[0] ?? '')],
   ['malloc / free', (f) => /malloc|_int_free|cfree|tcache|arena|free\b/.test(f[0] ?? '')],
@@ -31,7 +37,7 @@ const RULES = [
   ['runtime other (node, V8, libuv)', () => true],
 ];
 
-function categorise(frames) {
+export function categorise(frames) {
   for (const [name, test] of RULES) if (test(frames)) return name;
   return 'runtime other (node, V8, libuv)';
 }
@@ -45,7 +51,9 @@ const AGENT_LABELS = new Map([
 ]);
 
 export function whereSeconds(file, hz = 999, labels = new Map()) {
-  const out = execFileSync('perf', ['script', '-i', file, '-F', 'comm,tid,ip,sym,dso'], { encoding: 'utf8', maxBuffer: 1024 * 2 ** 20, stdio: ['ignore', 'pipe', 'ignore'] });
+  // -f: read node's /tmp/perf-PID.map even when another user (postgres) owns it; without it perf
+  // ignores the map and JIT frames have no names
+  const out = execFileSync('perf', ['script', '-f', '-i', file, '-F', 'comm,tid,ip,sym,dso'], { encoding: 'utf8', maxBuffer: 1024 * 2 ** 20, stdio: ['ignore', 'pipe', 'ignore'] });
   const by = new Map();
   let samples = 0;
   for (const block of out.split('\n\n')) {

@@ -11,7 +11,7 @@
  *  7. the catalog entry, once 5 and 6 are done: the commit point
  */
 import { hostname, availableParallelism } from 'node:os';
-import { realpath, readFile } from 'node:fs/promises';
+import { realpath, readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -277,15 +277,16 @@ async function stopWalPusher(client: Client, repo: Repository, settings: BackupS
   const possible = !o.storeWal && !server.fromStandby && (settings.moreRepos?.length ?? 0) === 0 && (facts.archiveMode === 'on' || facts.archiveMode === 'always');
   const archiver = possible ? await archiverState(client) : undefined;
   const lastArchivedInRepo = archiver?.lastArchivedWal !== undefined ? await inRepository(repo, archiver.lastArchivedWal) : undefined;
+  const walDir = join(server.pgdata, 'pg_wal');
+  const ownsWalDir = possible && (await stat(walDir).then((st) => st.uid === process.getuid?.(), () => false));
   const refusal = selfPushRefusal({
-    storeWal: o.storeWal, fromStandby: server.fromStandby, archiveMode: facts.archiveMode, moreRepos: settings.moreRepos?.length ?? 0,
+    storeWal: o.storeWal, fromStandby: server.fromStandby, archiveMode: facts.archiveMode, moreRepos: settings.moreRepos?.length ?? 0, ownsWalDir,
     startTimeline, stopTimeline: facts.timeline, archiver: archiver ?? { lastArchivedWal: undefined, lastArchivedAt: undefined, lastFailedAt: undefined }, lastArchivedInRepo,
   });
   if (refusal !== undefined || archiver === undefined) {
     log.debug(`backup: the stop WAL is left to archive_command alone: ${refusal ?? 'not possible'}`);
     return undefined;
   }
-  const walDir = join(server.pgdata, 'pg_wal');
   const pusher = new StopWalPusher(repo, walDir, pushTarget(requireRepo(settings), settings.stanza), server.codec, settings.compressLevel);
   await pusher.prelock(segmentName(lsnToSegment(parseLsn(archiver.insertLsn), facts.timeline, facts.walSegmentSize), facts.walSegmentSize));
   return pusher;

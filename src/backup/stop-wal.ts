@@ -32,7 +32,7 @@ import { pushLockPath, pushRecordDir } from '../wal/fast-path.js';
 import { inspectLocalWal } from '../wal/inspect-local.js';
 import { pushWalFile } from '../wal/push-file.js';
 import { assertWalFileName } from '../wal/segment-name.js';
-import { PushRecords } from '../wal/spool.js';
+import { ensureDir, PushRecords } from '../wal/spool.js';
 import { walKey } from '../repo/layout.js';
 import type { ArchiverState } from './pg-api.js';
 
@@ -47,6 +47,11 @@ export interface SelfPushFacts {
   startTimeline: number;
   stopTimeline: number;
   archiver: Pick<ArchiverState, 'lastArchivedWal' | 'lastArchivedAt' | 'lastFailedAt'>;
+  /**
+   * Whether this process runs as the owner of pg_wal (PostgreSQL's OS user): records and locks
+   * are written as it, so archive_command (run by PostgreSQL) and the agent can read and remove them.
+   */
+  ownsWalDir: boolean;
   /** Whether archiver.lastArchivedWal is in this repository (undefined: not looked up). */
   lastArchivedInRepo: boolean | undefined;
 }
@@ -61,6 +66,7 @@ export function selfPushRefusal(f: SelfPushFacts): string | undefined {
   if (f.fromStandby) return 'a standby backup (the primary archives its WAL)';
   if (f.archiveMode !== 'on' && f.archiveMode !== 'always') return `archive_mode is ${f.archiveMode}`;
   if (f.moreRepos > 0) return 'more than one repository (archive_command stores to every one)';
+  if (!f.ownsWalDir) return "pgark backup does not run as pg_wal's owner (PostgreSQL's OS user)";
   if (f.startTimeline !== f.stopTimeline) return 'the timeline changed during the backup';
   if (f.archiver.lastArchivedWal === undefined) return 'PostgreSQL has archived nothing yet (pg_stat_archiver): no evidence that archive_command works';
   if (f.archiver.lastFailedAt !== undefined && (f.archiver.lastArchivedAt === undefined || f.archiver.lastFailedAt >= f.archiver.lastArchivedAt)) {
@@ -95,7 +101,7 @@ export async function inRepository(repo: Repository, name: string): Promise<bool
   } catch {
     return false;
   }
-  return (await repo.stat(key)) !== undefined;
+  return (await repo.stat(key)) !== null;
 }
 
 /**
@@ -116,6 +122,7 @@ export class StopWalPusher {
 
   async prelock(name: string): Promise<void> {
     try {
+      await ensureDir(pushRecordDir(this.walDir));
       if (await tryLock(pushLockPath(this.walDir, name))) this.held.add(name);
     } catch (err) {
       log.debug(`backup: lock of ${name} not taken (${causeText(err)}): archive_command pushes it itself`);
@@ -126,6 +133,12 @@ export class StopWalPusher {
   async push(names: readonly string[]): Promise<string[]> {
     const pushed: string[] = [];
     try {
+      try {
+        await ensureDir(pushRecordDir(this.walDir));
+      } catch (err) {
+        log.warn(`backup: the stop WAL is left to archive_command: ${causeText(err)}`);
+        return pushed;
+      }
       for (const name of names) {
         if (!(await this.stillToPush(name))) continue;
         if (!this.held.has(name)) {

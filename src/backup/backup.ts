@@ -174,7 +174,10 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
       (type === 'incr' ? `, ${copied.stats.changed} changed and ${copied.stats.reused} reused blocks, ${copied.stats.unchanged} files (${copied.stats.unchangedBytes} bytes) not read` : ''));
 
     progress?.phase('stopping backup');
-    pusher = await stopWalPusher(client, repo, settings, o, server, start.timeline);
+    pusher = await stopWalPusher(client, repo, settings, o, server, start.timeline).catch((err: unknown) => {
+      log.debug(`backup: the stop WAL is left to archive_command alone: ${(err as Error).message}`);
+      return undefined;
+    });
     const stop = await backupStop(client, facts);
     phases.lap('pg_backup_stop');
     const label = parseBackupLabel(stop.labelFile);
@@ -198,7 +201,7 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
         // The ready stop segments stored here (stop-wal.ts), so that archive_command answers from
         // their records; then every needed segment in the repository, and the archiver's word for
         // each one stored here.
-        const selfPushed = pusher ? await pusher.push(walNames) : [];
+        const selfPushed = pusher ? await pusher.push(walNames.slice(-SELF_PUSH_MAX)) : [];
         if (pusher) phases.lap('store the stop WAL ahead of archive_command', `${selfPushed.length} segment(s) stored: ${selfPushed.join(', ') || 'none'}`);
         const deadline = Date.now() + settings.archiveTimeoutSec * 1000;
         await waitForWal(repo, walNames, settings.archiveTimeoutSec, server.fromStandby);
@@ -266,6 +269,9 @@ async function checkServer(client: Client, repo: Repository, settings: BackupSet
   const codec = settings.codecExplicit ? settings.codec : stanzaMeta.codec;
   return { facts, fromStandby, pgdata, codec };
 }
+
+/** The backup stores at most this many of the newest segments of its range itself (the archiver takes the older ones meanwhile). */
+const SELF_PUSH_MAX = 16;
 
 /**
  * Just before pg_backup_stop: whether this backup stores its ready stop segments itself

@@ -153,6 +153,9 @@ try {
     const cmd = SOLO ? pushes.get(key) : [pushes.get(key), ...[...pushes].filter(([k]) => k !== key).map(([, c]) => c)].join(' && ');
     await cl.psql(`ALTER SYSTEM SET archive_command = ${sq(cmd)}; SELECT pg_reload_conf();`);
     await sleep(300);
+    // A write, so that the switch in one() completes a segment the new command archives (a switch
+    // with no WAL since the last one archives nothing): its last archived file is then its own.
+    if (SOLO) await cl.psql('CREATE TABLE IF NOT EXISTS timeline_switch (x int); INSERT INTO timeline_switch VALUES (1);');
   };
   const keys = [...repos.map((p) => p.key), ...(br ? ['pgbackrest'] : [])];
   const results = {};

@@ -49,11 +49,10 @@ import { describeLanes, LaneClock } from './lane-clock.js';
 
 /**
  * What backup reads from the settings: the parallelism (the core count unless jobs was given),
- * --pgdata, the codec and level, incr-chain-max, archive-timeout, and what the worker threads
- * open the repository with.
+ * --pgdata, the codec and level, incr-chain-max, archive-timeout, repo2/repo3 (whether the backup
+ * may store its stop WAL itself: stop-wal.ts), and what the worker threads open the repository with.
  */
-export type BackupSettings = Pick<Settings, 'jobs' | 'jobsExplicit' | 'pgdata' | 'codec' | 'codecExplicit' | 'compressLevel' | 'incrChainMax' | 'archiveTimeoutSec'> & RepositorySettings
-  & Partial<Pick<Settings, 'moreRepos'>>;
+export type BackupSettings = Pick<Settings, 'jobs' | 'jobsExplicit' | 'pgdata' | 'codec' | 'codecExplicit' | 'compressLevel' | 'incrChainMax' | 'archiveTimeoutSec' | 'moreRepos'> & RepositorySettings;
 
 export interface BackupOptions {
   type: 'full' | 'incr' | 'auto';
@@ -280,13 +279,13 @@ const SELF_PUSH_MAX = 16;
  */
 async function stopWalPusher(client: Client, repo: Repository, settings: BackupSettings, o: BackupOptions, server: ServerChecked, startTimeline: number): Promise<StopWalPusher | undefined> {
   const { facts } = server;
-  const possible = !o.storeWal && !server.fromStandby && (settings.moreRepos?.length ?? 0) === 0 && (facts.archiveMode === 'on' || facts.archiveMode === 'always');
+  const possible = !o.storeWal && !server.fromStandby && settings.moreRepos.length === 0 && (facts.archiveMode === 'on' || facts.archiveMode === 'always');
   const archiver = possible ? await archiverState(client) : undefined;
   const lastArchivedInRepo = archiver?.lastArchivedWal !== undefined ? await inRepository(repo, archiver.lastArchivedWal) : undefined;
   const walDir = join(server.pgdata, 'pg_wal');
   const ownsWalDir = possible && (await stat(walDir).then((st) => st.uid === process.getuid?.(), () => false));
   const refusal = selfPushRefusal({
-    storeWal: o.storeWal, fromStandby: server.fromStandby, archiveMode: facts.archiveMode, moreRepos: settings.moreRepos?.length ?? 0, ownsWalDir,
+    storeWal: o.storeWal, fromStandby: server.fromStandby, archiveMode: facts.archiveMode, moreRepos: settings.moreRepos.length, ownsWalDir,
     startTimeline, stopTimeline: facts.timeline, archiver: archiver ?? { lastArchivedWal: undefined, lastArchivedAt: undefined, lastFailedAt: undefined }, lastArchivedInRepo,
   });
   if (refusal !== undefined || archiver === undefined) {

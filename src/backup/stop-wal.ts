@@ -34,6 +34,7 @@ import { pushWalFile } from '../wal/push-file.js';
 import { assertWalFileName } from '../wal/segment-name.js';
 import { ensureDir, PushRecords } from '../wal/spool.js';
 import { walKey } from '../repo/layout.js';
+import { segmentOfArchivedName } from '../pg/wal-names.js';
 import type { ArchiverState } from './pg-api.js';
 
 /** What decides whether the backup may store its stop segments itself. */
@@ -87,7 +88,7 @@ export function archivedPerStatus(name: string, status: { done: boolean; ready: 
   if (status.done) return true;
   if (status.ready) return false;
   if (lastArchivedWal === undefined) return false;
-  const seg = /^[0-9A-F]{24}/.exec(lastArchivedWal)?.[0];
+  const seg = segmentOfArchivedName(lastArchivedWal);
   return seg !== undefined && seg.slice(0, 8) === name.slice(0, 8) && seg >= name;
 }
 

@@ -2,7 +2,7 @@
 // pgBackRest (2.59.1, repo1-bundle=y repo1-block=y), on one throwaway PostgreSQL 15 cluster.
 //
 //   node_modules/.bin/node bench/backup-timeline.mjs [--scale 10] [--jobs 2] [--rounds 1] [--incr-seconds 5]
-//        [--pgbackrest /work/shared/tools/pgbackrest-2.59.1] [--pgark ROOT[,ROOT2...]] [--no-pgbackrest]
+//        [--pgbackrest /work/shared/tools/pgbackrest-2.59.1] [--pgark ROOT[,ROOT2...]] [--no-pgbackrest] [--solo-archive]
 //   (as root: the cluster and the commands run as `postgres`)
 //
 // Each backup runs under /usr/bin/time (wall, user+sys). pgark runs with --log-level debug: its
@@ -35,6 +35,12 @@ const ROUNDS = Number(val('--rounds', '1'));
 const INCR_SECONDS = Number(val('--incr-seconds', '5'));
 const PGBR = argv.includes('--no-pgbackrest') ? undefined : val('--pgbackrest', PGBACKREST_NEWEST);
 const BUILDS = val('--pgark', ROOT).split(',').filter(Boolean);
+// --solo-archive: archive_command is the timed tool's own push alone (as in production), not the
+// chain `own && others'`: a backup that waits for PostgreSQL's archiver to report its stop segment
+// archived (pgark since branch b-wall, backup/stop-wal.ts) otherwise also waits for the other
+// tools' pushes of it. A WAL switch after each change makes the last archived file the timed
+// tool's own; the other repositories miss the WAL of the backups they do not take (no restore here).
+const SOLO = argv.includes('--solo-archive');
 const STANZA = 'bench';
 requireRootAndFiles('bench/backup-timeline.mjs', [join(PG_BIN, 'initdb'), TIME, ...(PGBR ? [PGBR] : []), ...BUILDS.map((b) => join(b, 'dist/src/cli/main.js'))]);
 
@@ -144,9 +150,12 @@ try {
   const pushFirst = async (key) => {
     if (first === key) return;
     first = key;
-    const cmd = [pushes.get(key), ...[...pushes].filter(([k]) => k !== key).map(([, c]) => c)].join(' && ');
+    const cmd = SOLO ? pushes.get(key) : [pushes.get(key), ...[...pushes].filter(([k]) => k !== key).map(([, c]) => c)].join(' && ');
     await cl.psql(`ALTER SYSTEM SET archive_command = ${sq(cmd)}; SELECT pg_reload_conf();`);
     await sleep(300);
+    // A write, so that the switch in one() completes a segment the new command archives (a switch
+    // with no WAL since the last one archives nothing): its last archived file is then its own.
+    if (SOLO) await cl.psql('CREATE TABLE IF NOT EXISTS timeline_switch (x int); INSERT INTO timeline_switch VALUES (1);');
   };
   const keys = [...repos.map((p) => p.key), ...(br ? ['pgbackrest'] : [])];
   const results = {};
@@ -180,7 +189,7 @@ try {
   for (const [k, xs] of Object.entries(results)) {
     sum.push(`| ${k} | ${xs.length} | ${f2(median(xs.map((x) => x.r.secs)))} | ${f2(median(xs.map((x) => x.r.cpuSecs)))} | ${f2(median(xs.map((x) => x.tl.idle)))} | ${f2(median(xs.map((x) => x.tl.tail)))} |`);
   }
-  report.unshift(`### Timeline: pgbench -s ${SCALE}, --jobs ${JOBS}, ${ROUNDS} round(s), load avg ${(await import('node:os')).loadavg()[0].toFixed(2)} at the end`, '', ...sum, '');
+  report.unshift(`### Timeline: pgbench -s ${SCALE}, --jobs ${JOBS}, ${ROUNDS} round(s), archive_command ${SOLO ? 'the timed tool\'s alone' : 'the timed tool\'s && the others\''}, load avg ${(await import('node:os')).loadavg()[0].toFixed(2)} at the end`, '', ...sum, '');
   if (BUILDS.length > 1) report.unshift(`pgark builds: ${repos.map((p) => `${p.key} = ${p.root}`).join(', ')}`, '');
 } catch (e) {
   log(`FAILED: ${e.stack ?? e}`);

@@ -11,7 +11,7 @@
  *  7. the catalog entry, once 5 and 6 are done: the commit point
  */
 import { hostname, availableParallelism } from 'node:os';
-import { realpath, readFile } from 'node:fs/promises';
+import { realpath, readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,12 +26,16 @@ import { connectPg } from '../pg/connect.js';
 import { catalogKey, dataObjectKey, manifestKey, pinKey, walKey } from '../repo/layout.js';
 import { acquireRepoLock } from '../repo/repo-lock.js';
 import type { Repository } from '../repo/repository.js';
-import { parseLsn } from '../wal/segment-name.js';
 import { PGARK_VERSION } from '../version.js';
 import { BACKUP_INFO_FORMAT, type BackupInfo } from '../catalog/backup-info.js';
 import { listBackups, readManifest, removeBackup, uncommittedBackupIds } from '../catalog/catalog.js';
 import type { BackupWorkerInit, BackupTaskResult } from './backup-worker.js';
-import { backupStart, backupStop, clusterFacts, parseBackupLabel, type ClusterFacts } from './pg-api.js';
+import { archiverState, backupStart, backupStop, clusterFacts, lastArchivedWal, parseBackupLabel, type ClusterFacts } from './pg-api.js';
+import { inRepository, selfPushRefusal, StopWalPusher, waitForArchiver } from './stop-wal.js';
+import { lsnToSegment, parseLsn, segmentName } from '../wal/segment-name.js';
+import { pushTarget } from '../wal/fast-path.js';
+import { requireRepo } from '../config/resolve.js';
+import { join } from 'node:path';
 import { manifestLines, MANIFEST_FORMAT, type FileEntry, type Manifest } from '../catalog/manifest.js';
 import { planTasks, type BackupTask } from './tasks.js';
 import { checkLabel, chooseBackupType, finishParts, mergeEntry, nextBackupId, walNeeded } from './backup-rules.js';
@@ -45,10 +49,10 @@ import { describeLanes, LaneClock } from './lane-clock.js';
 
 /**
  * What backup reads from the settings: the parallelism (the core count unless jobs was given),
- * --pgdata, the codec and level, incr-chain-max, archive-timeout, and what the worker threads
- * open the repository with.
+ * --pgdata, the codec and level, incr-chain-max, archive-timeout, repo2/repo3 (whether the backup
+ * may store its stop WAL itself: stop-wal.ts), and what the worker threads open the repository with.
  */
-export type BackupSettings = Pick<Settings, 'jobs' | 'jobsExplicit' | 'pgdata' | 'codec' | 'codecExplicit' | 'compressLevel' | 'incrChainMax' | 'archiveTimeoutSec'> & RepositorySettings;
+export type BackupSettings = Pick<Settings, 'jobs' | 'jobsExplicit' | 'pgdata' | 'codec' | 'codecExplicit' | 'compressLevel' | 'incrChainMax' | 'archiveTimeoutSec' | 'moreRepos'> & RepositorySettings;
 
 export interface BackupOptions {
   type: 'full' | 'incr' | 'auto';
@@ -116,6 +120,7 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
   const client = await connectPg(o.dsn, 'pgark backup');
   let lockRelease: (() => Promise<void>) | undefined;
   let early: StartedThreads | undefined;
+  let pusher: StopWalPusher | undefined;
   try {
     const server = await checkServer(client, repo, settings, o, notes);
     const { facts } = server;
@@ -168,6 +173,10 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
       (type === 'incr' ? `, ${copied.stats.changed} changed and ${copied.stats.reused} reused blocks, ${copied.stats.unchanged} files (${copied.stats.unchangedBytes} bytes) not read` : ''));
 
     progress?.phase('stopping backup');
+    pusher = await stopWalPusher(client, repo, settings, o, server, start.timeline).catch((err: unknown) => {
+      log.debug(`backup: the stop WAL is left to archive_command alone: ${(err as Error).message}`);
+      return undefined;
+    });
     const stop = await backupStop(client, facts);
     phases.lap('pg_backup_stop');
     const label = parseBackupLabel(stop.labelFile);
@@ -188,7 +197,14 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
     if (!o.storeWal) {
       progress?.phase(`waiting for WAL ${walNames[0]}..${walNames[walNames.length - 1]} to be archived`);
       try {
+        // The ready stop segments stored here (stop-wal.ts), so that archive_command answers from
+        // their records; then every needed segment in the repository, and the archiver's word for
+        // each one stored here.
+        const selfPushed = pusher ? await pusher.push(walNames.slice(-SELF_PUSH_MAX)) : [];
+        if (pusher) phases.lap('store the stop WAL ahead of archive_command', `${selfPushed.length} segment(s) stored: ${selfPushed.join(', ') || 'none'}`);
+        const deadline = Date.now() + settings.archiveTimeoutSec * 1000;
         await waitForWal(repo, walNames, settings.archiveTimeoutSec, server.fromStandby);
+        if (selfPushed.length > 0) await waitForArchiver(join(server.pgdata, 'pg_wal'), selfPushed, deadline, settings.archiveTimeoutSec, () => lastArchivedWal(client));
       } catch (err) {
         await manifestWrite.catch(() => undefined); // nothing writes once the lock is released
         throw err;
@@ -220,6 +236,7 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
     progress?.finish({ id, type, bytes: copied.stats.read, stored: copied.stats.stored });
     return { info, checksumFailures: failures, notes };
   } finally {
+    await pusher?.release().catch(() => undefined); // locks taken before a failure
     await stopThreads(early); // threads started early that the pool did not end (a failure before it ran)
     await client.end().catch(() => undefined); // ends an unfinished backup on the server side
     if (lockRelease) await lockRelease().catch(() => undefined);
@@ -250,6 +267,34 @@ async function checkServer(client: Client, repo: Repository, settings: BackupSet
     settings.codec, 'backup');
   const codec = settings.codecExplicit ? settings.codec : stanzaMeta.codec;
   return { facts, fromStandby, pgdata, codec };
+}
+
+/** The backup stores at most this many of the newest segments of its range itself (the archiver takes the older ones meanwhile). */
+const SELF_PUSH_MAX = 16;
+
+/**
+ * Just before pg_backup_stop: whether this backup stores its ready stop segments itself
+ * (stop-wal.ts selfPushRefusal, the reason logged when not), and if so the lock of the segment
+ * the stop record goes into, taken now (StopWalPusher.prelock).
+ */
+async function stopWalPusher(client: Client, repo: Repository, settings: BackupSettings, o: BackupOptions, server: ServerChecked, startTimeline: number): Promise<StopWalPusher | undefined> {
+  const { facts } = server;
+  const possible = !o.storeWal && !server.fromStandby && settings.moreRepos.length === 0 && (facts.archiveMode === 'on' || facts.archiveMode === 'always');
+  const archiver = possible ? await archiverState(client) : undefined;
+  const lastArchivedInRepo = archiver?.lastArchivedWal !== undefined ? await inRepository(repo, archiver.lastArchivedWal) : undefined;
+  const walDir = join(server.pgdata, 'pg_wal');
+  const ownsWalDir = possible && (await stat(walDir).then((st) => st.uid === process.getuid?.(), () => false));
+  const refusal = selfPushRefusal({
+    storeWal: o.storeWal, fromStandby: server.fromStandby, archiveMode: facts.archiveMode, moreRepos: settings.moreRepos.length, ownsWalDir,
+    startTimeline, stopTimeline: facts.timeline, archiver: archiver ?? { lastArchivedWal: undefined, lastArchivedAt: undefined, lastFailedAt: undefined }, lastArchivedInRepo,
+  });
+  if (refusal !== undefined || archiver === undefined) {
+    log.debug(`backup: the stop WAL is left to archive_command alone: ${refusal ?? 'not possible'}`);
+    return undefined;
+  }
+  const pusher = new StopWalPusher(repo, walDir, pushTarget(requireRepo(settings), settings.stanza), server.codec, settings.compressLevel);
+  await pusher.prelock(segmentName(lsnToSegment(parseLsn(archiver.insertLsn), facts.timeline, facts.walSegmentSize), facts.walSegmentSize));
+  return pusher;
 }
 
 /** Remove what uncommitted (killed) runs left behind, under the backup lock; their ids. */

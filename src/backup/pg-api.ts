@@ -111,3 +111,25 @@ export function parseBackupLabel(text: string): { startWalFile: string; startLsn
   if (!loc || !tl) throw new PgarkError('unexpected backup_label from PostgreSQL: no START WAL LOCATION / START TIMELINE');
   return { startLsn: loc[1]!, startWalFile: loc[2]!, startTimeline: Number(tl[1]) };
 }
+
+/** What backup reads of the archiver just before pg_backup_stop (stop-wal.ts). */
+export interface ArchiverState {
+  /** pg_current_wal_insert_lsn(): the stop record goes into this segment or a later one. */
+  insertLsn: string;
+  /** pg_stat_archiver's last archived file (a segment, history or backup history file), if any. */
+  lastArchivedWal: string | undefined;
+  lastArchivedAt: Date | undefined;
+  lastFailedAt: Date | undefined;
+}
+
+export async function archiverState(c: Client): Promise<ArchiverState> {
+  const r = await queryOne<{ lsn: string; last_archived_wal: string | null; last_archived_time: Date | null; last_failed_time: Date | null }>(c,
+    'SELECT pg_current_wal_insert_lsn()::text AS lsn, last_archived_wal, last_archived_time, last_failed_time FROM pg_stat_archiver');
+  return { insertLsn: r.lsn, lastArchivedWal: r.last_archived_wal ?? undefined, lastArchivedAt: r.last_archived_time ?? undefined, lastFailedAt: r.last_failed_time ?? undefined };
+}
+
+/** pg_stat_archiver's last archived file now (undefined: none since the statistics were reset). */
+export async function lastArchivedWal(c: Client): Promise<string | undefined> {
+  const r = await queryOne<{ w: string | null }>(c, 'SELECT last_archived_wal AS w FROM pg_stat_archiver');
+  return r.w ?? undefined;
+}

@@ -9,7 +9,7 @@
  *   LSN is before the parent's start LSN and not 0, its page checksum verifies and the parent's
  *   copy has it; every other block is stored. Every byte is still read, checksummed and hashed
  *   (the piece's sha256 covers the file as read); only the changed blocks are compressed and
- *   written;
+ *   written, each read's runs of them handed to the encoder at once (OnePassEncoder.addRuns);
  * - other large files are stored whole unless size, mtime and sha256 all match the parent.
  */
 import { createHash } from 'node:crypto';

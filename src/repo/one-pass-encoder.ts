@@ -9,8 +9,8 @@
  *
  * The bytes are exactly those of encodeObject(raw stream, codec) (object-stream.ts with the lz4
  * codec's compressor, io/codecs/lz4.ts): frames cut at every 1 MiB of the concatenated raw bytes,
- * whatever the sizes handed to `add` (input that does not fill a frame at once is copied into a
- * pooled staging buffer, as the stream compressor does), none checksummed; the same header and
+ * whatever the sizes handed to `add` or `addRuns` (input that does not fill a frame at once is
+ * copied into a pooled staging buffer, as the stream compressor does), none checksummed; the same header and
  * trailer (test/unit/one-pass-encoder.test.ts and segment-object.test.ts compare them).
  *
  * Users: the agent's and wal-push's segments (wal/segment-object.ts) and backup's data objects

@@ -9,7 +9,7 @@
 //   --perf DIR: after the rounds, one more full and incremental backup per build under
 //        `perf record -g` (node --perf-basic-prof), with bench/perf-where.mjs tables of each.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { benchConf, Cluster, initCluster, switchAndWaitArchived } from './lib-pg.mjs';
 import { asPgArgv, BASE_ENV, createBudget, createRun, freePort, makeTmpRoot, mkPgDir, PG_BIN, shq, TIME } from './lib-proc.mjs';
@@ -43,6 +43,14 @@ const run = createRun({ bounded });
 const tmpRoot = makeTmpRoot('/tmp/pgark-backup-ab-');
 const ctx = { tmpRoot, run, bounded, log, clusters: new Set() };
 const nodeOf = (dir) => realpathSync(join(dir, 'node_modules/.bin/node'));
+/** The backup directories of the bench stanza in a repository. */
+const backupDirs = (repo) => (existsSync(join(repo, 'bench/backup')) ? readdirSync(join(repo, 'bench/backup')).map((d) => join(repo, 'bench/backup', d)) : []);
+/** Bytes of the files under a directory. */
+function treeBytes(dir) {
+  let n = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) n += e.isDirectory() ? treeBytes(join(dir, e.name)) : statSync(join(dir, e.name)).size;
+  return n;
+}
 const launcher = (dir) => join(dir, 'bin/pgark');
 
 const port = await freePort();
@@ -67,9 +75,12 @@ try {
     const out = join(tmpRoot, `time-${k}.txt`);
     const args = [launcher(builds[k]), 'backup', '--type', type, '--repo', repos[k], '--stanza', 'bench', '--pgdata', cl.dataDir, '--jobs', String(JOBS), '--no-progress'];
     spawnSync('sync');
-    await run(TIME, ['-f', '%U %S %M', '-o', out, ...args], { asPg: true, env: { PGARK_NODE: nodeOf(builds[k]), ...cl.env }, timeoutMs: 1800_000 });
-    const [u, s, m] = readFileSync(out, 'utf8').trim().split('\n').at(-1).split(' ').map(Number);
-    return { cpu: u + s, rssMiB: m / 1024 };
+    const before = new Set(backupDirs(repos[k]));
+    await run(TIME, ['-f', '%U %S %M %e', '-o', out, ...args], { asPg: true, env: { PGARK_NODE: nodeOf(builds[k]), ...cl.env }, timeoutMs: 1800_000 });
+    const [u, s, m, e] = readFileSync(out, 'utf8').trim().split('\n').at(-1).split(' ').map(Number);
+    // Stored: the new backup's directory (its objects, backup_label, manifest), as bench/backup.mjs counts it.
+    const fresh = backupDirs(repos[k]).filter((d) => !before.has(d));
+    return { cpu: u + s, rssMiB: m / 1024, wall: e, storedMB: fresh.reduce((n, d) => n + treeBytes(d), 0) / 1e6 };
   };
   const res = { full: { A: [], B: [] }, incr: { A: [], B: [] } };
   const order = (r) => (r % 2 === 0 ? ['A', 'B'] : ['B', 'A']);
@@ -78,7 +89,7 @@ try {
       await switchAndWaitArchived(ctx, cl);
       const x = await timed(k, 'full');
       res.full[k].push(x);
-      log(`full r${r + 1} ${k}: CPU ${x.cpu.toFixed(2)} s, RSS ${x.rssMiB.toFixed(1)} MiB`);
+      log(`full r${r + 1} ${k}: CPU ${x.cpu.toFixed(2)} s, wall ${x.wall.toFixed(2)} s, RSS ${x.rssMiB.toFixed(1)} MiB, stored ${x.storedMB.toFixed(1)} MB`);
     }
   }
   for (let r = 0; r < ROUNDS; r++) {
@@ -87,7 +98,7 @@ try {
       await switchAndWaitArchived(ctx, cl);
       const x = await timed(k, 'incr');
       res.incr[k].push(x);
-      log(`incr r${r + 1} ${k}: CPU ${x.cpu.toFixed(2)} s, RSS ${x.rssMiB.toFixed(1)} MiB`);
+      log(`incr r${r + 1} ${k}: CPU ${x.cpu.toFixed(2)} s, wall ${x.wall.toFixed(2)} s, RSS ${x.rssMiB.toFixed(1)} MiB, stored ${x.storedMB.toFixed(1)} MB`);
     }
   }
   const med = (xs) => {
@@ -97,13 +108,12 @@ try {
   };
   const rng = (xs) => `${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)}`;
   console.log(`\npgbench -s ${SCALE}, --jobs ${JOBS}, ${ROUNDS} rounds alternating; A = ${builds.A}, B = ${builds.B}\n`);
-  console.log('| backup | A CPU s median (range) | B CPU s median (range) | B/A | A peak RSS MiB | B peak RSS MiB |\n|---|---|---|---|---|---|');
+  console.log('| backup | A CPU s median (range) | B CPU s median (range) | B/A | A wall s | B wall s | A peak RSS MiB | B peak RSS MiB | A stored MB | B stored MB |\n|---|---|---|---|---|---|---|---|---|---|');
   for (const t of ['full', 'incr']) {
     const a = res[t].A.map((x) => x.cpu);
     const b = res[t].B.map((x) => x.cpu);
-    const ra = res[t].A.map((x) => x.rssMiB);
-    const rb = res[t].B.map((x) => x.rssMiB);
-    console.log(`| ${t} | ${med(a).toFixed(2)} (${rng(a)}) | ${med(b).toFixed(2)} (${rng(b)}) | ${(med(b) / med(a)).toFixed(3)} | ${med(ra).toFixed(1)} | ${med(rb).toFixed(1)} |`);
+    const m = (k, f) => med(res[t][k].map((x) => x[f])).toFixed(f === 'wall' ? 2 : 1);
+    console.log(`| ${t} | ${med(a).toFixed(2)} (${rng(a)}) | ${med(b).toFixed(2)} (${rng(b)}) | ${(med(b) / med(a)).toFixed(3)} | ${m('A', 'wall')} | ${m('B', 'wall')} | ${m('A', 'rssMiB')} | ${m('B', 'rssMiB')} | ${m('A', 'storedMB')} | ${m('B', 'storedMB')} |`);
   }
 
   if (PERF) {

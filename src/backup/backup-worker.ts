@@ -9,7 +9,7 @@
  *   LSN is before the parent's start LSN and not 0, its page checksum verifies and the parent's
  *   copy has it; every other block is stored. Every byte is still read, checksummed and hashed
  *   (the piece's sha256 covers the file as read); only the changed blocks are compressed and
- *   written;
+ *   written, each read's runs of them handed to the encoder at once (OnePassEncoder.addRuns);
  * - other large files are stored whole unless size, mtime and sha256 all match the parent.
  */
 import { createHash } from 'node:crypto';
@@ -225,7 +225,30 @@ async function* bundledFileChunks(init: BackupWorkerInit, task: BackupTask, f: T
   if (stored) for (const p of parts) yield p;
 }
 
-async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile, a: Attempt, progress: (n: number) => void): AsyncGenerator<Buffer> {
+/**
+ * Byte ranges of `buf` to store (start, end pairs, ascending): a block delta's runs of changed
+ * blocks within one read. Whoever takes it owns `buf` (a pooled buffer, or a slice of one).
+ */
+export interface Runs {
+  buf: Buffer;
+  runs: number[];
+}
+
+/** A file's bytes to store: whole buffers (owned by the taker, as OnePassEncoder.add) or a read's runs. */
+type Chunk = Buffer | Runs;
+
+/** `c`'s bytes as buffers for a stream: a read's runs become slices that hand the buffer back once all are released. */
+function* chunkBuffers(c: Chunk): Generator<Buffer> {
+  if (Buffer.isBuffer(c)) {
+    yield c;
+    return;
+  }
+  const slices = new SliceTracker(c.buf);
+  for (let i = 0; i < c.runs.length; i += 2) yield slices.slice(c.runs[i]!, c.runs[i + 1]!);
+  slices.done();
+}
+
+async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile, a: Attempt, progress: (n: number) => void): AsyncGenerator<Chunk> {
   if (!task.own) {
     yield* bundledFileChunks(init, task, f, a, progress);
     return;
@@ -305,8 +328,8 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
         yield got === buf.length ? buf : releasableSlice(buf, got);
         stored += got;
       } else {
-        // Emit runs of changed blocks as slices of the read buffer.
-        const slices = new SliceTracker(buf);
+        // The runs of changed blocks of this read, handed on at once (one yield per read, not per run).
+        const runs: number[] = [];
         let runStart = -1;
         for (let off = 0; off < got; off += bs) {
           const block = (pos + off) / bs;
@@ -319,17 +342,18 @@ async function* fileChunks(init: BackupWorkerInit, task: BackupTask, f: TaskFile
           } else {
             a.reusedBlocks++;
             if (runStart >= 0) {
-              yield slices.slice(runStart, off);
+              runs.push(runStart, off);
               stored += off - runStart;
               runStart = -1;
             }
           }
         }
         if (runStart >= 0) {
-          yield slices.slice(runStart, got);
+          runs.push(runStart, got);
           stored += got - runStart;
         }
-        slices.done();
+        if (runs.length > 0) yield { buf, runs }; // runs lie within [0, got)
+        else releaseBuffer(buf);
       }
       pos += got;
       progress(got);
@@ -387,7 +411,8 @@ export async function runBackupTask(init: BackupWorkerInit, task: BackupTask, pr
     return encodeOnePass(init.codec, key, async function* (enc) {
       for (const f of task.files) {
         for await (const chunk of fileChunks(init, task, f, current, onProgress)) {
-          enc.add(chunk);
+          if (Buffer.isBuffer(chunk)) enc.add(chunk);
+          else enc.addRuns(chunk.buf, chunk.runs);
           yield* enc.drain();
         }
       }
@@ -395,7 +420,7 @@ export async function runBackupTask(init: BackupWorkerInit, task: BackupTask, pr
   }) : undefined) ?? await repo.putObject(key, () => {
     const [current, onProgress] = attempt();
     return Readable.from((async function* () {
-      for (const f of task.files) yield* fileChunks(init, task, f, current, onProgress);
+      for (const f of task.files) for await (const chunk of fileChunks(init, task, f, current, onProgress)) yield* chunkBuffers(chunk);
     })(), { objectMode: false });
   }, { codec: init.codec, level: init.level });
   if (pending > 0) progress(pending);

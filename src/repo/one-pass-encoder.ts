@@ -9,8 +9,8 @@
  *
  * The bytes are exactly those of encodeObject(raw stream, codec) (object-stream.ts with the lz4
  * codec's compressor, io/codecs/lz4.ts): frames cut at every 1 MiB of the concatenated raw bytes,
- * whatever the sizes handed to `add` (input that does not fill a frame at once is copied into a
- * pooled staging buffer, as the stream compressor does), none checksummed; the same header and
+ * whatever the sizes handed to `add` or `addRuns` (input that does not fill a frame at once is
+ * copied into a pooled staging buffer, as the stream compressor does), none checksummed; the same header and
  * trailer (test/unit/one-pass-encoder.test.ts and segment-object.test.ts compare them).
  *
  * Users: the agent's and wal-push's segments (wal/segment-object.ts) and backup's data objects
@@ -126,14 +126,77 @@ export class OnePassEncoder {
       this.filled += k;
       pos += k;
       if (this.filled === ONE_PASS_FRAME) {
-        this.start(buf, buf);
+        this.startStaged(buf, ONE_PASS_FRAME);
         this.staging = undefined;
         this.filled = 0;
       }
     }
-    this.hash.update(data);
+    // What is left in staging is hashed now (at most the part of `data` not yet in a started frame).
+    if (this.filled > this.stagedHashed) {
+      this.hash.update(this.staging!.subarray(this.stagedHashed, this.filled));
+      this.stagedHashed = this.filled;
+    }
     this.rawSize += n;
     releaseBuffer(owner); // copied
+  }
+
+  /**
+   * Append the byte ranges `runs` of `buf` (start, end pairs, ascending, within `buf`): a block
+   * delta's runs of changed blocks. The bytes are copied into the staging MiB (a single run that
+   * is all of `buf` goes through add, compressed in place when it is a whole MiB); the encoder
+   * owns `buf` from now on and hands it back (releaseBuffer) once done with it. The same object
+   * bytes as an add of each run: one call per read instead of one per run, without a slice
+   * object per run, and the staging MiB is hashed once when its frame starts instead of once per
+   * run (the same bytes in the same order: an in-place frame starts only when staging is empty).
+   */
+  addRuns(buf: Buffer, runs: readonly number[]): void {
+    if (runs.length === 2 && runs[0] === 0 && runs[1] === buf.length) {
+      this.add(buf);
+      return;
+    }
+    if (this.ended) throw new Error('one-pass encoder: bytes added after the last');
+    if (!this.lz4) {
+      let n = 0;
+      for (let i = 0; i < runs.length; i += 2) n += runs[i + 1]! - runs[i]!;
+      if (n > 0) {
+        const out = Buffer.allocUnsafe(n);
+        let at = 0;
+        for (let i = 0; i < runs.length; i += 2) at += buf.copy(out, at, runs[i]!, runs[i + 1]!);
+        this.hash.update(out);
+        this.rawSize += n;
+        this.plain.push(out);
+      }
+      releaseBuffer(buf);
+      return;
+    }
+    for (let i = 0; i < runs.length; i += 2) {
+      let pos = runs[i]!;
+      const end = runs[i + 1]!;
+      this.rawSize += end - pos;
+      while (pos < end) {
+        const staging = (this.staging ??= stagingPool.acquire());
+        const k = Math.min(ONE_PASS_FRAME - this.filled, end - pos);
+        buf.copy(staging, this.filled, pos, pos + k);
+        this.filled += k;
+        pos += k;
+        if (this.filled === ONE_PASS_FRAME) {
+          this.startStaged(staging, ONE_PASS_FRAME);
+          this.staging = undefined;
+          this.filled = 0;
+        }
+      }
+    }
+    releaseBuffer(buf); // copied
+  }
+
+  /** Bytes of the staging MiB hashed so far (addRuns hashes staged bytes when their frame starts). */
+  private stagedHashed = 0;
+
+  /** Start the frame of the staging buffer's first `n` bytes, hashing those addRuns left unhashed. */
+  private startStaged(staging: Buffer, n: number): void {
+    if (this.stagedHashed < n) this.hash.update(staging.subarray(this.stagedHashed, n));
+    this.stagedHashed = 0;
+    this.start(n === staging.length ? staging : staging.subarray(0, n), staging);
   }
 
   private start(data: Buffer, input: Buffer): void {
@@ -193,7 +256,7 @@ export class OnePassEncoder {
       if (this.filled > 0) {
         const buf = this.staging!;
         this.staging = undefined;
-        this.start(buf.subarray(0, this.filled), buf);
+        this.startStaged(buf, this.filled);
         this.filled = 0;
       }
       yield* this.drain(0);

@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { BufferPool, isPooled, SliceTracker } from '../../src/io/buffer-pool.js';
+import { BufferPool, isPooled, releaseBuffer, SliceTracker } from '../../src/io/buffer-pool.js';
 import { decodeObject, encodeObject, readAll } from '../../src/repo/object-stream.js';
 import { encodeOnePass } from '../../src/repo/one-pass-encoder.js';
 
@@ -109,6 +109,60 @@ describe('one-pass object encoder', () => {
           await decoded.verified;
         });
       }
+    }
+  }
+
+  // A block delta hands over each read's runs of changed blocks at once (addRuns): the same
+  // bytes as the pipeline given each run as a piece, mixed with whole pieces (add) before,
+  // between and after, and every read buffer goes back to its pool.
+  const BLOCK = 8192;
+  const MASKS: Array<[string, (block: number) => boolean]> = [
+    ['every block changed', () => true],
+    ['no block changed', () => false],
+    ['every third block', (b) => b % 3 === 0],
+    ['runs across read boundaries', (b) => b % 128 > 100 || b % 128 < 5],
+    ['scattered (37 %)', (b) => (b * 2654435761) % 100 < 37],
+  ];
+  for (const codec of ['lz4', 'none'] as const) {
+    for (const [what, changed] of MASKS) {
+      it(`${codec}, addRuns, ${what}: the stream pipeline's bytes of the same runs`, async () => {
+        const file = mixed(3 * MiB + 5 * BLOCK + 100); // a short last read and a short last block
+        const before = compressible(70000);
+        const after = randomBytes(3000);
+        const expected: Buffer[] = [before];
+        const reads: Array<{ buf: Buffer; runs: number[] }> = [];
+        for (let pos = 0; pos < file.length; pos += MiB) {
+          const buf = pool.acquire();
+          const got = file.copy(buf, 0, pos, pos + MiB);
+          const runs: number[] = [];
+          for (let off = 0; off < got; off += BLOCK) {
+            if (!changed((pos + off) / BLOCK)) continue;
+            const end = Math.min(off + BLOCK, got);
+            if (runs.length > 0 && runs[runs.length - 1] === off) runs[runs.length - 1] = end;
+            else runs.push(off, end);
+          }
+          for (let i = 0; i < runs.length; i += 2) expected.push(file.subarray(pos + runs[i]!, pos + runs[i + 1]!));
+          reads.push({ buf, runs });
+        }
+        expected.push(after);
+        const a = await viaPipeline(expected, codec);
+        const { stream, done } = await encodeOnePass(codec, 'delta object', async function* (enc) {
+          enc.add(Buffer.from(before));
+          yield* enc.drain();
+          for (const r of reads) {
+            if (r.runs.length > 0) enc.addRuns(r.buf, r.runs);
+            else releaseBuffer(r.buf);
+            yield* enc.drain();
+          }
+          enc.add(Buffer.from(after));
+          yield* enc.drain();
+        });
+        const bytes = await readAll(stream, 64 * MiB);
+        expect(bytes.equals(a.bytes)).toBe(true);
+        expect(await done).toEqual(a.result);
+        expect((await done).sha256).toBe(createHash('sha256').update(Buffer.concat(expected)).digest('hex'));
+        expect(reads.filter((r) => isPooled(r.buf))).toEqual([]);
+      });
     }
   }
 

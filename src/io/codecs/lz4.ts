@@ -4,9 +4,10 @@
  * LZ4_BLOCK (64 KiB) raw bytes, each compressed by the async (libuv threadpool) block encoder and
  * stored uncompressed when that is not smaller; `lz4 -d` decodes the concatenation. The blocks
  * are that small for memory (issue 17 item 4): lz4_flex allocates a worst-case output per call
- * and lz4-napi's mimalloc keeps the pages of its last freed outputs per pool thread, ~160 MiB of
- * them with 1 MiB blocks, ~40 with 64 KiB ones (bench/results/memory.md), and lz4's match window
- * is 64 KiB anyway (stored sizes grow ~2-4 %). The frames carry no xxHash32 content checksum:
+ * and lz4-napi's mimalloc keeps the pages of its last freed outputs per pool thread, ~140 MiB of
+ * them with 1 MiB blocks of text-like data, ~50 with 64 KiB ones (bench/lz4-mimalloc.mjs), and
+ * lz4's match window is 64 KiB anyway (stored sizes grow 1-4 %). It costs CPU: sixteen native
+ * calls per MiB instead of one (the agent +7-18 %, bench/results/memory.md "64 KiB lz4 blocks"). The frames carry no xxHash32 content checksum:
  * every repository object already has a sha256 of its raw bytes in its trailer, verified on every
  * read, and the checksum cost a quarter of the compressor's CPU (bench/results/agent.md). Frames
  * written by earlier versions (one 1 MiB block per frame with a 4 MiB block maximum, or lz4_flex's

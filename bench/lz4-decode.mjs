@@ -112,16 +112,17 @@ if (wasmDir) {
   const fox = req('@foxglove/wasm-lz4');
   await fox.isLoaded;
   const foxVersion = JSON.parse(readFileSync(join(wasmDir, 'node_modules/@foxglove/wasm-lz4/package.json'), 'utf8')).version;
-  // It decodes frames: each block wrapped as the one-block frame pgark stores (lz4.ts), outside the timing.
-  const { writeLz4FrameHead, writeLz4FrameEnd, LZ4_FRAME_HEAD_SIZE, LZ4_FRAME_END_SIZE } = await import(join(ROOT, 'dist/src/io/codecs/lz4.js'));
+  // It decodes frames: each block wrapped as a one-block frame (BD 4 MiB, as pgark stored 1 MiB blocks before 64 KiB ones), outside the timing.
+  const { xxh32 } = await import(join(ROOT, 'dist/src/io/codecs/xxhash32.js'));
+  const HEAD = Buffer.from([0x04, 0x22, 0x4d, 0x18, 0x60, 0x70, (xxh32(Buffer.from([0x60, 0x70])) >>> 8) & 0xff]);
   const frames = new WeakMap();
   const frameOf = (c) => {
     let f = frames.get(c);
     if (!f) {
-      f = Buffer.alloc(LZ4_FRAME_HEAD_SIZE + c.length - 4 + LZ4_FRAME_END_SIZE);
-      writeLz4FrameHead(f, 0, c.length - 4, false);
-      c.copy(f, LZ4_FRAME_HEAD_SIZE, 4);
-      writeLz4FrameEnd(f, f.length - LZ4_FRAME_END_SIZE);
+      f = Buffer.alloc(HEAD.length + 4 + c.length - 4 + 4);
+      HEAD.copy(f, 0);
+      f.writeUInt32LE(c.length - 4, HEAD.length);
+      c.copy(f, HEAD.length + 4, 4);
       frames.set(c, f);
     }
     return f;

@@ -1,16 +1,16 @@
 /**
  * A plain (unencrypted) stored object of codec lz4 or none encoded in one pass, without a stream
  * pipeline: the caller hands over raw bytes as it reads them (`add`), each 1 MiB of the object's
- * raw content is compressed as one lz4 frame on the libuv threadpool (two frames in flight) while
- * the caller's thread hashes it (sha256, for the trailer) and goes on reading, checking and
- * choosing what to store; the object's bytes come out as few, large buffers (the header with the
- * first frame's head, each block, each frame's end mark with the next frame's head, the last end
- * mark with the trailer), about two per MiB.
+ * raw content is compressed as one lz4 frame of 64 KiB blocks on the libuv threadpool (two frames
+ * in flight) while the caller's thread hashes it (sha256, for the trailer) and goes on reading,
+ * checking and choosing what to store; the object's bytes come out as few, large buffers: one per
+ * frame (the first with the object's header), the trailer.
  *
  * The bytes are exactly those of encodeObject(raw stream, codec) (object-stream.ts with the lz4
  * codec's compressor, io/codecs/lz4.ts): frames cut at every 1 MiB of the concatenated raw bytes,
- * whatever the sizes handed to `add` or `addRuns` (input that does not fill a frame at once is
- * copied into a pooled staging buffer, as the stream compressor does), none checksummed; the same header and
+ * blocks at every LZ4_BLOCK (io/codecs/lz4.ts) of a frame's, whatever the sizes handed to `add`
+ * or `addRuns` (input that does not fill a frame at once is copied into a pooled staging buffer,
+ * as the stream compressor does), none checksummed; the same header and
  * trailer (test/unit/one-pass-encoder.test.ts and segment-object.test.ts compare them).
  *
  * Users: the agent's and wal-push's segments (wal/segment-object.ts) and backup's data objects
@@ -37,8 +37,6 @@ export const ONE_PASS_FRAME = 1024 * 1024;
 const MAX_IN_FLIGHT = 2;
 
 const NOTHING = Buffer.alloc(0);
-/** A frame's end mark (read only: only ever copied or written out). */
-const END_MARK = Buffer.alloc(4);
 
 type Lz4 = typeof import('../io/codecs/lz4.js');
 let lz4Module: Promise<Lz4> | undefined;
@@ -47,7 +45,7 @@ let lz4Module: Promise<Lz4> | undefined;
 const stagingPool = new BufferPool(ONE_PASS_FRAME, 8);
 
 interface Frame {
-  block: Promise<Buffer | undefined>;
+  blocks: Promise<Array<Buffer | undefined>>;
   /** The buffer the frame's bytes are in: released once compressed. */
   input: Buffer;
   data: Buffer;
@@ -59,7 +57,7 @@ export class OnePassEncoder {
   private rawSize = 0;
   /** Bytes of the object handed out so far. */
   private emitted = 0;
-  /** Bytes waiting to be written before the next block: the header or an end mark, and a frame head. */
+  /** Bytes waiting to be written before the next frame: the object's header, until the first frame. */
   private glue: Buffer;
   private staging: Buffer | undefined;
   private filled = 0;
@@ -201,9 +199,9 @@ export class OnePassEncoder {
 
   private start(data: Buffer, input: Buffer): void {
     this.frames++;
-    const block = this.lz4!.compressLz4Block(data);
-    block.catch(() => undefined); // delivered by frameOut; no unhandled-rejection report meanwhile
-    this.inFlight.push({ block, input, data });
+    const blocks = this.lz4!.compressLz4Blocks(data);
+    blocks.catch(() => undefined); // delivered by frameOut; no unhandled-rejection report meanwhile
+    this.inFlight.push({ blocks, input, data });
   }
 
   private emit(b: Buffer): Buffer {
@@ -225,28 +223,21 @@ export class OnePassEncoder {
     while (this.inFlight.length > keep) yield* this.frameOut();
   }
 
-  /** The oldest frame in flight, as buffers to write. */
+  /** The oldest frame in flight, as one buffer to write. */
   private async *frameOut(): AsyncGenerator<Buffer> {
     const lz4 = this.lz4!;
-    const { block, input, data } = this.inFlight[0]!;
-    let body: Buffer;
-    let raw = false;
+    const { blocks, input, data } = this.inFlight[0]!;
+    let frame: Buffer;
     try {
-      const b = await block;
-      raw = b === undefined;
-      body = b ?? Buffer.from(data); // incompressible: stored as is (a copy: the input goes back to its pool)
+      // Incompressible blocks are copied from the input into the frame: the input goes back to its pool.
+      frame = lz4.assembleLz4Frame(data, await blocks, this.glue);
     } finally {
       this.inFlight.shift();
       releaseBuffer(input);
     }
-    // lz4-napi's buffer is garbage once written: about the input's size (see compressLz4Block).
-    noteGarbage(data.length);
-    const head = Buffer.allocUnsafe(this.glue.length + lz4.LZ4_FRAME_HEAD_SIZE);
-    this.glue.copy(head, 0);
-    lz4.writeLz4FrameHead(head, this.glue.length, body.length, raw);
-    this.glue = END_MARK;
-    yield this.emit(head);
-    yield this.emit(body);
+    noteGarbage(lz4.lz4FrameGarbage(data, frame));
+    this.glue = NOTHING;
+    yield this.emit(frame);
   }
 
   /** The rest of the object: the last frames and the trailer; then `result` holds its figures. */
@@ -276,7 +267,7 @@ export class OnePassEncoder {
   /** Waits for compressions still running (they read their input) and hands every buffer back. */
   async dispose(): Promise<void> {
     for (const f of this.inFlight.splice(0)) {
-      await f.block.catch(() => undefined);
+      await f.blocks.catch(() => undefined);
       releaseBuffer(f.input);
     }
     if (this.staging) releaseBuffer(this.staging);

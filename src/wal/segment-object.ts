@@ -1,11 +1,10 @@
 /**
  * The stored object of one local WAL file in one pass, without a stream pipeline: each 1 MiB
- * of the file is read into a pooled buffer, compressed as one lz4 frame on the libuv threadpool
- * (two frames in flight) while this thread checks it (segment-check.ts) and hashes it (sha256,
- * for the trailer), and
- * the object's bytes come out as few, large buffers (the object header with the first frame's
- * head, each block, each frame's end mark with the next frame's head, the last end mark with
- * the trailer), so the store writes about two buffers per MiB.
+ * of the file is read into a pooled buffer, compressed as one lz4 frame (of 64 KiB blocks) on the
+ * libuv threadpool (one frame in flight) while this thread checks it (segment-check.ts) and
+ * hashes it (sha256, for the trailer), and
+ * the object's bytes come out as few, large buffers (one per frame, the first with the object
+ * header; the trailer), so the store writes about one buffer per MiB.
  *
  * The bytes are exactly those of encodeObject(file stream, codec) (repo/object-stream.ts with
  * the lz4 codec's compressor, io/codecs/lz4.ts): the same frames (one per 1 MiB of input, none
@@ -62,7 +61,10 @@ export async function encodeSegmentObject(
           throw err;
         }
         pos += got;
-        yield* enc.drain();
+        // No frame left in flight while the next MiB is read: a frame's sixteen 64 KiB blocks
+        // already keep the pool's threads busy, and the agent stores several segments at once;
+        // a second frame per segment only held memory (~10 MiB in the agent, bench/results/memory.md).
+        yield* enc.drain(0);
         if (last) break;
       }
     } finally {

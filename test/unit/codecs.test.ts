@@ -8,6 +8,7 @@ import { IntegrityError } from '../../src/common/errors.js';
 import { loadCodec, type Codec, type CodecName } from '../../src/io/codec.js';
 import { decodeObject, encodeObject, readAll } from '../../src/repo/object-stream.js';
 import { pseudoRandom } from '../helpers/bytes.js';
+import { oneBlockFrames } from '../helpers/lz4-old-frames.js';
 
 const CLI_HINT = 'apt-get install lz4 zstd gzip';
 const KiB = 1024;
@@ -337,36 +338,50 @@ describe('lz4 decoder options', () => {
 });
 
 describe('lz4 frames written by pgark', () => {
-  it('are one independent block per 1 MiB chunk without the xxHash32 content checksum (the trailer sha256 covers it); lz4 -d and our decoder read them', async () => {
+  it('are one frame per 1 MiB chunk of independent blocks of at most 64 KiB, without the xxHash32 content checksum (the trailer sha256 covers it); lz4 -d and our decoder read them', async () => {
     const codec = await loadCodec('lz4');
     const input = Buffer.concat([compressible(MiB), pseudoRandom(MiB, 11), compressible(333_333)]); // not a multiple of anything: a short last frame
     const packed = await compress(codec, input);
-    // Walk the frames: header, one block, end mark.
-    const blocks: Array<{ raw: boolean; size: number }> = [];
+    // Walk the frames: header, blocks, end mark.
+    const frames: Array<{ at: number; end: number; blocks: Array<{ raw: boolean; size: number }> }> = [];
     let pos = 0;
     while (pos < packed.length) {
+      const at = pos;
       expect(packed.readUInt32LE(pos)).toBe(0x184d2204);
       expect(packed[pos + 4]).toBe(0x60); // version 01, independent blocks, no checksums, no content size
-      expect(packed[pos + 5]).toBe(0x70); // 4 MiB block maximum
-      const field = packed.readUInt32LE(pos + 7);
-      const size = field & 0x7fffffff;
-      blocks.push({ raw: (field & 0x80000000) !== 0, size });
-      expect(packed.readUInt32LE(pos + 11 + size)).toBe(0); // end mark
-      pos += 11 + size + 4;
+      expect(packed[pos + 5]).toBe(0x40); // 64 KiB block maximum
+      pos += 7;
+      const blocks: Array<{ raw: boolean; size: number }> = [];
+      for (let field = packed.readUInt32LE(pos); field !== 0; field = packed.readUInt32LE(pos)) {
+        const size = field & 0x7fffffff;
+        expect(size).toBeLessThanOrEqual(64 * KiB);
+        blocks.push({ raw: (field & 0x80000000) !== 0, size });
+        pos += 4 + size;
+      }
+      pos += 4; // end mark
+      frames.push({ at, end: pos, blocks });
     }
     expect(pos).toBe(packed.length);
-    expect(blocks.map((b) => b.raw)).toEqual([false, true, false]);
-    expect(blocks[1]!.size).toBe(MiB); // incompressible: stored as is
+    expect(frames.map((f) => f.blocks.length)).toEqual([16, 16, 6]);
+    expect(frames[0]!.blocks.every((b) => !b.raw)).toBe(true);
+    // Incompressible: each 64 KiB stored as is.
+    expect(frames[1]!.blocks.every((b) => b.raw && b.size === 64 * KiB)).toBe(true);
+    expect(frames[2]!.blocks.every((b) => !b.raw)).toBe(true);
     expect((await decompress(codec, packed, 3 * KiB)).equals(input)).toBe(true);
     expect((await cli('lz4', ['-d', '-c'], packed)).equals(input)).toBe(true);
     // lz4-napi's own frame decoder (one frame per call) reads each of them too.
     const lz4napi = (await import('lz4-napi')).default;
-    let at = 0;
-    for (const b of blocks) {
-      const frame = packed.subarray(at, at + 11 + b.size + 4);
-      at += frame.length;
-      expect(lz4napi.decompressFrameSync(frame).equals(input.subarray(Math.min(input.length, (blocks.indexOf(b)) * MiB), Math.min(input.length, (blocks.indexOf(b) + 1) * MiB)))).toBe(true);
-    }
+    frames.forEach((f, i) => {
+      expect(lz4napi.decompressFrameSync(packed.subarray(f.at, f.end)).equals(input.subarray(i * MiB, Math.min(input.length, (i + 1) * MiB)))).toBe(true);
+    });
+  });
+
+  it('frames as written before 64 KiB blocks (one block of up to 1 MiB per frame, 4 MiB block maximum) still decode', async () => {
+    const codec = await loadCodec('lz4');
+    const input = Buffer.concat([compressible(MiB), pseudoRandom(MiB, 3), compressible(200 * KiB)]);
+    const old = oneBlockFrames(input);
+    expect((await decompress(codec, old, 5 * KiB)).equals(input)).toBe(true);
+    expect((await cli('lz4', ['-d', '-c'], old)).equals(input)).toBe(true);
   });
 
   it('old frames (lz4_flex frame encoder, content checksum, as written before) still decode', async () => {
@@ -377,3 +392,4 @@ describe('lz4 frames written by pgark', () => {
     expect((await decompress(codec, old, 5 * KiB)).equals(input)).toBe(true);
   });
 });
+

@@ -106,6 +106,51 @@ describe('garbage budget', () => {
     }
   });
 
+  it('lz4 compression of incompressible input counts lz4-napi\'s outputs and the frame buffer the blocks are copied into (stream compressor and one-pass encoder)', async () => {
+    // Each MiB leaves lz4-napi's sixteen 64 KiB outputs (~1 MiB) and the frame (~1 MiB, the raw
+    // blocks copied in): 32 MiB of random bytes count ~64 MiB, ~8 budgets of 8 MiB (4 when only
+    // lz4's outputs counted, as before frames of 64 KiB blocks).
+    const lz4 = await loadCodec('lz4');
+    const { encodeOnePass } = await import('../../src/repo/one-pass-encoder.js');
+    const kinds: number[] = [];
+    const obs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) kinds.push((e as unknown as { detail: { kind: number } }).detail.kind);
+    });
+    obs.observe({ entryTypes: ['gc'] });
+    const random = pseudoRandom(MiB, 7);
+    const majors = async (): Promise<number> => {
+      await tick();
+      await tick();
+      return kinds.filter((k) => k === constants.NODE_PERFORMANCE_GC_MAJOR).length;
+    };
+    try {
+      setGarbageBudget(8 * MiB, 'major');
+      await tick();
+      kinds.length = 0;
+      let packed = 0;
+      await pipeline(
+        Readable.from((function* () { for (let i = 0; i < 32; i++) yield Buffer.from(random); })()),
+        lz4.compressor(),
+        new Writable({ write(c: Buffer, _e, cb) { packed += c.length; cb(); } }),
+      );
+      expect(packed).toBeGreaterThan(32 * MiB);
+      expect(await majors()).toBeGreaterThanOrEqual(7);
+      kinds.length = 0;
+      const { stream, done } = await encodeOnePass('lz4', 'x', async function* (enc) {
+        for (let i = 0; i < 32; i++) {
+          enc.add(Buffer.from(random));
+          yield* enc.drain();
+        }
+      });
+      for await (const _ of stream) void _;
+      expect((await done).payloadSize).toBeGreaterThan(32 * MiB);
+      expect(await majors()).toBeGreaterThanOrEqual(7);
+    } finally {
+      obs.disconnect();
+      setGarbageBudget(GARBAGE_BUDGET, 'major');
+    }
+  });
+
   it("a one-file call's budget runs a minor collection every SINGLE_FILE_BUDGET bytes, not a full one", async () => {
     const kinds: number[] = [];
     const obs = new PerformanceObserver((list) => {

@@ -18,6 +18,7 @@ import { encodeHeader, encodeTrailer, headerWrapperSize } from '../../src/repo/o
 import { openObjectReader } from '../../src/repo/object-reader.js';
 import { decodeObject, encodeObject, readAll, type DecryptKeys, type EncryptWith } from '../../src/repo/object-stream.js';
 import { pseudoRandom } from '../helpers/bytes.js';
+import { oneBlockFrames } from '../helpers/lz4-old-frames.js';
 
 const MiB = 1024 * 1024;
 const NAME = 'stanza/backup/x/data/1';
@@ -221,6 +222,22 @@ describe('object reader', () => {
       await expect(readAllPulled(bad, 100_000, {}, keys)).rejects.toThrow();
     }
     await expect(readAllPulled(await encode(data, 'lz4'), 100_000, {}, keys)).rejects.toThrow(/not encrypted/);
+  });
+
+  it('lz4 objects stored before 64 KiB blocks (one block of up to 1 MiB per frame, 4 MiB block maximum) still read, flipped bytes refused', async () => {
+    const data = Buffer.concat([rows(2 * MiB), pseudoRandom(MiB + 5000)]);
+    const payload = oneBlockFrames(data);
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    const stored = Buffer.concat([encodeHeader('lz4'), payload, encodeTrailer('lz4', { rawSize: data.length, payloadSize: payload.length, sha256 })]);
+    expect((await readAll(await decodeObject(Readable.from(chunks(stored, 65536)), NAME))).equals(data)).toBe(true);
+    for (const chunk of [4099, MiB, stored.length]) {
+      const got = await readAllPulled(stored, chunk);
+      expect(got.data.equals(data), `chunks of ${chunk}`).toBe(true);
+      expect(got.trailer.sha256).toBe(sha256);
+    }
+    const bad = Buffer.from(stored);
+    bad[headerWrapperSize('lz4') + 1000]! ^= 0x10;
+    await expect(readAllPulled(bad, MiB)).rejects.toThrow(IntegrityError);
   });
 
   it('lz4 frames with linked blocks (lz4 -BD) decode with their 64 KiB history', async () => {

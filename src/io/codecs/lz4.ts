@@ -1,13 +1,19 @@
 /**
  * LZ4 via lz4-napi (lz4_flex, prebuilt N-API binaries). The input is cut into 1 MiB chunks, each
- * compressed as one LZ4 block by the async (libuv threadpool) block encoder and written as an
- * independent LZ4 frame of that single block (frame header built here); `lz4 -d` decodes the
- * concatenation. The frames carry no xxHash32 content checksum: every repository object already
- * has a sha256 of its raw bytes in its trailer, verified on every read, and the checksum cost a
- * quarter of the compressor's CPU (bench/results/agent.md). Frames written by earlier versions
- * (lz4_flex's frame encoder, with content checksums) decode as before. lz4_flex has only the fast
- * mode, so the level is accepted for interface compatibility and ignored. Decoding does not use
- * lz4-napi (lz4-decode.ts).
+ * written as one independent LZ4 frame (frame header built here) of independent blocks of at most
+ * LZ4_BLOCK (64 KiB) raw bytes, each compressed by the async (libuv threadpool) block encoder and
+ * stored uncompressed when that is not smaller; `lz4 -d` decodes the concatenation. The blocks
+ * are that small for memory (issue 17 item 4): lz4_flex allocates a worst-case output per call
+ * and lz4-napi's mimalloc keeps the pages of its last freed outputs per pool thread, ~140 MiB of
+ * them with 1 MiB blocks of text-like data, ~50 with 64 KiB ones (bench/lz4-mimalloc.mjs), and
+ * lz4's match window is 64 KiB anyway (stored sizes grow 1-4 %). It costs CPU: sixteen native
+ * calls per MiB instead of one (the agent +7-18 %, bench/results/memory.md "64 KiB lz4 blocks"). The frames carry no xxHash32 content checksum:
+ * every repository object already has a sha256 of its raw bytes in its trailer, verified on every
+ * read, and the checksum cost a quarter of the compressor's CPU (bench/results/agent.md). Frames
+ * written by earlier versions (one 1 MiB block per frame with a 4 MiB block maximum, or lz4_flex's
+ * frame encoder with content checksums) decode as before. lz4_flex has only the fast mode, so
+ * the level is accepted for interface compatibility and ignored. Decoding does not use lz4-napi
+ * (lz4-decode.ts).
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import lz4 from 'lz4-napi';
@@ -18,27 +24,29 @@ import { BufferPool, releaseBuffer } from '../buffer-pool.js';
 import { noteGarbage } from '../../common/gc-budget.js';
 
 const CHUNK_SIZE = 1024 * 1024;
+/** Raw bytes per block: a frame of CHUNK_SIZE holds 16 blocks, compressed at once on the threadpool. */
+export const LZ4_BLOCK = 64 * 1024;
 /** Frames being compressed on the threadpool at once per stream: the next chunk fills meanwhile. */
 const MAX_IN_FLIGHT = 2;
 
 /**
  * Frame header of every frame we write: magic, FLG = version 01 + independent blocks (no block or
- * content checksum, no content size, no dictionary), BD = 4 MiB block maximum, header checksum.
+ * content checksum, no content size, no dictionary), BD = 64 KiB block maximum, header checksum.
  */
-const FRAME_DESCRIPTOR = Buffer.from([0x60, 0x70]);
-const FRAME_HEADER = Buffer.from([0x04, 0x22, 0x4d, 0x18, ...FRAME_DESCRIPTOR, (xxh32(FRAME_DESCRIPTOR) >>> 8) & 0xff]);
+const FRAME_DESCRIPTOR = Buffer.from([0x60, 0x40]);
+/** The frame header (read only: only ever copied). */
+export const LZ4_FRAME_HEADER = Buffer.from([0x04, 0x22, 0x4d, 0x18, ...FRAME_DESCRIPTOR, (xxh32(FRAME_DESCRIPTOR) >>> 8) & 0xff]);
 /** Block size field flag: the block is stored uncompressed. */
 const UNCOMPRESSED = 0x80000000;
 
-/** Bytes before a frame's block: the frame header and the block size field. */
-export const LZ4_FRAME_HEAD_SIZE = FRAME_HEADER.length + 4;
-/** Bytes after a frame's block: the end mark. */
+/** Bytes before a frame's first block size field: the frame header. */
+export const LZ4_FRAME_HEAD_SIZE = LZ4_FRAME_HEADER.length;
+/** Bytes after a frame's last block: the end mark. */
 export const LZ4_FRAME_END_SIZE = 4;
 
-/** Write the head of a frame whose one block is `blockSize` bytes (stored uncompressed if `raw`) into `dst` at `at`. */
-export function writeLz4FrameHead(dst: Buffer, at: number, blockSize: number, raw: boolean): void {
-  FRAME_HEADER.copy(dst, at);
-  dst.writeUInt32LE(raw ? (blockSize | UNCOMPRESSED) >>> 0 : blockSize, at + FRAME_HEADER.length);
+/** Write a block size field: `blockSize` bytes follow, stored uncompressed if `raw`. */
+export function writeLz4BlockSize(dst: Buffer, at: number, blockSize: number, raw: boolean): void {
+  dst.writeUInt32LE(raw ? (blockSize | UNCOMPRESSED) >>> 0 : blockSize, at);
 }
 
 /** Write a frame's end mark into `dst` at `at`. */
@@ -47,10 +55,10 @@ export function writeLz4FrameEnd(dst: Buffer, at: number): void {
 }
 
 /**
- * The block of a frame holding `data` (not empty): lz4's compressed block, or undefined when it
- * would not be smaller than `data` (then the frame stores `data` itself, uncompressed). The block
- * is a fresh buffer of lz4-napi's; what it holds in memory until collected is about `data.length`
- * (lz4_flex allocates the worst case), which is what callers count as garbage.
+ * The block of `data` (not empty, at most LZ4_BLOCK bytes): lz4's compressed block, or undefined
+ * when it would not be smaller than `data` (then the frame stores `data` itself, uncompressed).
+ * The block is a fresh buffer of lz4-napi's, holding about `data.length` in memory until
+ * collected (lz4_flex allocates the worst case).
  */
 export async function compressLz4Block(data: Buffer): Promise<Buffer | undefined> {
   // lz4_flex's block layout: the uncompressed size (u32 LE), then the block.
@@ -61,31 +69,57 @@ export async function compressLz4Block(data: Buffer): Promise<Buffer | undefined
 }
 
 /**
- * One LZ4 frame holding `data` as a single block: [header + block size, block, end mark]. Every
- * part is a fresh buffer (never a shared constant): consumers may own what they are handed.
+ * The blocks of the frame holding `data` (at most one chunk): each LZ4_BLOCK of it compressed
+ * on the threadpool, all at once. Settles when all have (rejects with the first failure, after
+ * every block has settled: none still reads `data` then).
  */
-export async function compressOneFrame(data: Buffer): Promise<Buffer[]> {
-  const head = Buffer.allocUnsafe(LZ4_FRAME_HEAD_SIZE);
-  if (data.length === 0) {
-    FRAME_HEADER.copy(head, 0);
-    return [head.subarray(0, FRAME_HEADER.length), Buffer.alloc(4)];
+export async function compressLz4Blocks(data: Buffer): Promise<Array<Buffer | undefined>> {
+  const blocks: Array<Promise<Buffer | undefined>> = [];
+  for (let at = 0; at < data.length; at += LZ4_BLOCK) blocks.push(compressLz4Block(data.subarray(at, Math.min(at + LZ4_BLOCK, data.length))));
+  const settled = await Promise.allSettled(blocks);
+  return settled.map((s) => {
+    if (s.status === 'rejected') throw s.reason;
+    return s.value;
+  });
+}
+
+/**
+ * The frame holding `data`, as one fresh buffer: `lead` (what goes before the frame), the frame
+ * header, each block of `blocks` (compressLz4Blocks(data)) with its size field (the raw piece of
+ * `data` where a block is undefined), the end mark. Empty `data`: a frame without blocks.
+ */
+export function assembleLz4Frame(data: Buffer, blocks: Array<Buffer | undefined>, lead: Buffer = EMPTY): Buffer {
+  let size = lead.length + LZ4_FRAME_HEAD_SIZE + LZ4_FRAME_END_SIZE;
+  for (let i = 0; i < blocks.length; i++) size += 4 + (blocks[i]?.length ?? Math.min(LZ4_BLOCK, data.length - i * LZ4_BLOCK));
+  const out = Buffer.allocUnsafe(size);
+  let at = lead.copy(out, 0);
+  at += LZ4_FRAME_HEADER.copy(out, at);
+  for (let i = 0; i < blocks.length; i++) {
+    const block = blocks[i];
+    const body = block ?? data.subarray(i * LZ4_BLOCK, Math.min((i + 1) * LZ4_BLOCK, data.length));
+    writeLz4BlockSize(out, at, body.length, block === undefined);
+    at += 4;
+    at += body.copy(out, at);
   }
-  const block = await compressLz4Block(data);
-  if (!block) {
-    // Incompressible: stored as is (a copy: the caller recycles `data`).
-    writeLz4FrameHead(head, 0, data.length, true);
-    return [head, Buffer.from(data), Buffer.alloc(4)];
-  }
-  writeLz4FrameHead(head, 0, block.length, false);
-  return [head, block, Buffer.alloc(4)];
+  writeLz4FrameEnd(out, at);
+  return out;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * What holding a frame's blocks until assembled costs in garbage: lz4-napi's outputs (about
+ * the input's size whatever the blocks', lz4_flex allocates the worst case; counting only the
+ * blocks' bytes let several times the garbage budget pile up on compressible WAL) and the
+ * assembled frame (garbage once written out).
+ */
+export function lz4FrameGarbage(data: Buffer, frame: Buffer): number {
+  return data.length + frame.length;
 }
 
 /** The frame of empty input: a header and an end mark (no block). */
 export function emptyLz4Frame(): Buffer {
-  const b = Buffer.allocUnsafe(FRAME_HEADER.length + 4);
-  FRAME_HEADER.copy(b, 0);
-  b.writeUInt32LE(0, FRAME_HEADER.length);
-  return b;
+  return assembleLz4Frame(EMPTY, []);
 }
 
 class Lz4ChunkedCompressor extends Transform {
@@ -94,7 +128,7 @@ class Lz4ChunkedCompressor extends Transform {
   private buf: Buffer | undefined;
   private filled = 0;
   private started = 0;
-  private readonly inFlight: Array<{ frame: Promise<Buffer[]>; input: Buffer }> = [];
+  private readonly inFlight: Array<{ blocks: Promise<Array<Buffer | undefined>>; data: Buffer; input: Buffer }> = [];
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.fill(chunk).then(() => done(), done);
@@ -134,21 +168,22 @@ class Lz4ChunkedCompressor extends Transform {
 
   private start(data: Buffer, input: Buffer | undefined): void {
     this.started++;
-    const frame = compressOneFrame(data);
-    frame.catch(() => undefined); // rejection is delivered by drain(); avoid an unhandled-rejection report meanwhile
-    this.inFlight.push({ frame, input: input ?? data });
+    const blocks = compressLz4Blocks(data);
+    blocks.catch(() => undefined); // rejection is delivered by drain(); avoid an unhandled-rejection report meanwhile
+    this.inFlight.push({ blocks, data, input: input ?? data });
   }
 
   private async drain(keep: number): Promise<void> {
     while (this.inFlight.length > keep) {
-      const { frame, input } = this.inFlight.shift()!;
-      const parts = await frame;
-      releaseBuffer(input);
-      // lz4-napi's buffer: garbage once written out, of about the input's size whatever the
-      // block's (lz4_flex allocates the worst case); counting only the block's bytes let several
-      // times the garbage budget pile up on compressible WAL.
-      noteGarbage(Math.max(input.length, parts.reduce((n, p) => n + p.length, 0)));
-      for (const part of parts) this.push(part);
+      const { blocks, data, input } = this.inFlight.shift()!;
+      let frame: Buffer;
+      try {
+        frame = assembleLz4Frame(data, await blocks);
+      } finally {
+        releaseBuffer(input);
+      }
+      noteGarbage(lz4FrameGarbage(data, frame));
+      this.push(frame);
     }
   }
 }

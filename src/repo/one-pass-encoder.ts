@@ -1,10 +1,12 @@
 /**
  * A plain (unencrypted) stored object of codec lz4 or none encoded in one pass, without a stream
  * pipeline: the caller hands over raw bytes as it reads them (`add`), each 1 MiB of the object's
- * raw content is compressed as one lz4 frame of 64 KiB blocks on the libuv threadpool (two frames
- * in flight) while the caller's thread hashes it (sha256, for the trailer) and goes on reading,
- * checking and choosing what to store; the object's bytes come out as few, large buffers: one per
- * frame (the first with the object's header), the trailer.
+ * raw content is compressed as one lz4 frame (of LZ4_BLOCK blocks) on the libuv threadpool (two
+ * frames in flight) while the caller's thread hashes it (sha256, for the trailer) and goes on
+ * reading, checking and choosing what to store; the object's bytes come out as few, large
+ * buffers (lz4.ts lz4FrameParts: the header or the previous frame's end mark with a frame's head,
+ * then its block; or, with several blocks per frame, the whole frame in one), the last end mark
+ * with the trailer.
  *
  * The bytes are exactly those of encodeObject(raw stream, codec) (object-stream.ts with the lz4
  * codec's compressor, io/codecs/lz4.ts): frames cut at every 1 MiB of the concatenated raw bytes,
@@ -37,6 +39,8 @@ export const ONE_PASS_FRAME = 1024 * 1024;
 const MAX_IN_FLIGHT = 2;
 
 const NOTHING = Buffer.alloc(0);
+/** A frame's end mark (read only: only ever copied or written out). */
+const END_MARK = Buffer.alloc(4);
 
 type Lz4 = typeof import('../io/codecs/lz4.js');
 let lz4Module: Promise<Lz4> | undefined;
@@ -78,6 +82,11 @@ export class OnePassEncoder {
     if (!onePassCodec(codec)) throw new Error(`one-pass encoder: codec ${codec} is not supported`);
     const lz4 = codec === 'lz4' ? await (lz4Module ??= import('../io/codecs/lz4.js')) : undefined;
     return new OnePassEncoder(codec, lz4);
+  }
+
+  /** lz4 blocks per frame (PGARK_LZ4_BLOCK_KIB, io/codecs/lz4.ts); 1 for codec none. */
+  get blocksPerFrame(): number {
+    return this.lz4 ? Math.ceil(ONE_PASS_FRAME / this.lz4.LZ4_BLOCK) : 1;
   }
 
   /** Raw bytes added so far. */
@@ -223,21 +232,23 @@ export class OnePassEncoder {
     while (this.inFlight.length > keep) yield* this.frameOut();
   }
 
-  /** The oldest frame in flight, as one buffer to write. */
+  /** The oldest frame in flight, as buffers to write (its end mark goes out with what follows). */
   private async *frameOut(): AsyncGenerator<Buffer> {
     const lz4 = this.lz4!;
     const { blocks, input, data } = this.inFlight[0]!;
-    let frame: Buffer;
+    let parts: Buffer[];
+    let done: Array<Buffer | undefined>;
     try {
-      // Incompressible blocks are copied from the input into the frame: the input goes back to its pool.
-      frame = lz4.assembleLz4Frame(data, await blocks, this.glue);
+      // Incompressible blocks are copied from the input: the input goes back to its pool.
+      done = await blocks;
+      parts = lz4.lz4FrameParts(data, done, this.glue);
     } finally {
       this.inFlight.shift();
       releaseBuffer(input);
     }
-    noteGarbage(lz4.lz4FrameGarbage(data, frame));
-    this.glue = NOTHING;
-    yield this.emit(frame);
+    noteGarbage(lz4.lz4FrameGarbage(data, done, parts));
+    this.glue = END_MARK;
+    for (const part of parts) yield this.emit(part);
   }
 
   /** The rest of the object: the last frames and the trailer; then `result` holds its figures. */

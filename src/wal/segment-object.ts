@@ -1,10 +1,10 @@
 /**
  * The stored object of one local WAL file in one pass, without a stream pipeline: each 1 MiB
- * of the file is read into a pooled buffer, compressed as one lz4 frame (of 64 KiB blocks) on the
- * libuv threadpool (one frame in flight) while this thread checks it (segment-check.ts) and
- * hashes it (sha256, for the trailer), and
- * the object's bytes come out as few, large buffers (one per frame, the first with the object
- * header; the trailer), so the store writes about one buffer per MiB.
+ * of the file is read into a pooled buffer, compressed as one lz4 frame (of LZ4_BLOCK blocks) on the
+ * libuv threadpool (two frames in flight with one block per frame, one with several) while this
+ * thread checks it (segment-check.ts) and hashes it (sha256, for the trailer), and the object's
+ * bytes come out as few, large buffers (one-pass-encoder.ts), so the store writes about two
+ * buffers per MiB.
  *
  * The bytes are exactly those of encodeObject(file stream, codec) (repo/object-stream.ts with
  * the lz4 codec's compressor, io/codecs/lz4.ts): the same frames (one per 1 MiB of input, none
@@ -61,10 +61,12 @@ export async function encodeSegmentObject(
           throw err;
         }
         pos += got;
-        // No frame left in flight while the next MiB is read: a frame's sixteen 64 KiB blocks
-        // already keep the pool's threads busy, and the agent stores several segments at once;
-        // a second frame per segment only held memory (~10 MiB in the agent, bench/results/memory.md).
-        yield* enc.drain(0);
+        // With several lz4 blocks per frame (PGARK_LZ4_BLOCK_KIB), no frame is left in flight
+        // while the next MiB is read: a frame's blocks already keep the pool's threads busy, and
+        // the agent stores several segments at once; a second frame per segment only held memory
+        // (~10 MiB in the agent, bench/results/memory.md). One block per frame: one frame
+        // compresses while the next MiB is read.
+        yield* enc.drain(enc.blocksPerFrame > 1 ? 0 : undefined);
         if (last) break;
       }
     } finally {

@@ -338,45 +338,25 @@ describe('lz4 decoder options', () => {
 });
 
 describe('lz4 frames written by pgark', () => {
-  it('are one frame per 1 MiB chunk of independent blocks of at most 64 KiB, without the xxHash32 content checksum (the trailer sha256 covers it); lz4 -d and our decoder read them', async () => {
+  it('are by default one frame per 1 MiB chunk holding one block, exactly as earlier versions wrote them, without the xxHash32 content checksum (the trailer sha256 covers it); lz4 -d, our decoder and lz4-napi read them', async () => {
     const codec = await loadCodec('lz4');
     const input = Buffer.concat([compressible(MiB), pseudoRandom(MiB, 11), compressible(333_333)]); // not a multiple of anything: a short last frame
     const packed = await compress(codec, input);
-    // Walk the frames: header, blocks, end mark.
-    const frames: Array<{ at: number; end: number; blocks: Array<{ raw: boolean; size: number }> }> = [];
-    let pos = 0;
-    while (pos < packed.length) {
-      const at = pos;
-      expect(packed.readUInt32LE(pos)).toBe(0x184d2204);
-      expect(packed[pos + 4]).toBe(0x60); // version 01, independent blocks, no checksums, no content size
-      expect(packed[pos + 5]).toBe(0x40); // 64 KiB block maximum
-      pos += 7;
-      const blocks: Array<{ raw: boolean; size: number }> = [];
-      for (let field = packed.readUInt32LE(pos); field !== 0; field = packed.readUInt32LE(pos)) {
-        const size = field & 0x7fffffff;
-        expect(size).toBeLessThanOrEqual(64 * KiB);
-        blocks.push({ raw: (field & 0x80000000) !== 0, size });
-        pos += 4 + size;
-      }
-      pos += 4; // end mark
-      frames.push({ at, end: pos, blocks });
-    }
-    expect(pos).toBe(packed.length);
-    expect(frames.map((f) => f.blocks.length)).toEqual([16, 16, 6]);
-    expect(frames[0]!.blocks.every((b) => !b.raw)).toBe(true);
-    // Incompressible: each 64 KiB stored as is.
-    expect(frames[1]!.blocks.every((b) => b.raw && b.size === 64 * KiB)).toBe(true);
-    expect(frames[2]!.blocks.every((b) => !b.raw)).toBe(true);
+    // Byte for byte the layout of every earlier version (FLG 0x60, BD 0x70, one block, stored raw when not smaller).
+    expect(packed.equals(oneBlockFrames(input))).toBe(true);
+    expect(packed[5]).toBe(0x70);
     expect((await decompress(codec, packed, 3 * KiB)).equals(input)).toBe(true);
     expect((await cli('lz4', ['-d', '-c'], packed)).equals(input)).toBe(true);
-    // lz4-napi's own frame decoder (one frame per call) reads each of them too.
-    const lz4napi = (await import('lz4-napi')).default;
-    frames.forEach((f, i) => {
-      expect(lz4napi.decompressFrameSync(packed.subarray(f.at, f.end)).equals(input.subarray(i * MiB, Math.min(input.length, (i + 1) * MiB)))).toBe(true);
-    });
   });
 
-  it('frames as written before 64 KiB blocks (one block of up to 1 MiB per frame, 4 MiB block maximum) still decode', async () => {
+  it('PGARK_LZ4_BLOCK_KIB takes 64, 256 or 1024 (unset or empty: 1024) and refuses anything else with the reason', async () => {
+    const { lz4BlockSize } = await import('../../src/io/codecs/lz4.js');
+    const table: Array<[string | undefined, number]> = [[undefined, MiB], ['', MiB], [' ', MiB], ['64', 64 * KiB], ['256', 256 * KiB], ['1024', MiB], [' 64 ', 64 * KiB]];
+    for (const [v, want] of table) expect(lz4BlockSize(v)).toBe(want);
+    for (const bad of ['32', '65536', '64k', '1m', '-64', '0', 'x', '1e3', '0x40']) expect(() => lz4BlockSize(bad)).toThrow(/PGARK_LZ4_BLOCK_KIB must be 64, 256 or 1024/);
+  });
+
+  it('frames of lz4-napi\'s own block encoder in the one-block layout (1 MiB per frame, 4 MiB block maximum) decode', async () => {
     const codec = await loadCodec('lz4');
     const input = Buffer.concat([compressible(MiB), pseudoRandom(MiB, 3), compressible(200 * KiB)]);
     const old = oneBlockFrames(input);

@@ -106,10 +106,10 @@ describe('garbage budget', () => {
     }
   });
 
-  it('lz4 compression of incompressible input counts lz4-napi\'s outputs and the frame buffer the blocks are copied into (stream compressor and one-pass encoder)', async () => {
-    // Each MiB leaves lz4-napi's sixteen 64 KiB outputs (~1 MiB) and the frame (~1 MiB, the raw
-    // blocks copied in): 32 MiB of random bytes count ~64 MiB, ~8 budgets of 8 MiB (4 when only
-    // lz4's outputs counted, as before frames of 64 KiB blocks).
+  it('lz4 compression of incompressible input counts lz4-napi\'s outputs and the copy of the raw bytes stored instead (stream compressor and one-pass encoder)', async () => {
+    // Each MiB leaves lz4-napi's output(s) (~1 MiB, dropped: not smaller) and the raw bytes copied
+    // into the frame (~1 MiB), with one block per frame as with several (PGARK_LZ4_BLOCK_KIB):
+    // 32 MiB of random bytes count ~64 MiB, ~8 budgets of 8 MiB (4 when only lz4's outputs counted).
     const lz4 = await loadCodec('lz4');
     const { encodeOnePass } = await import('../../src/repo/one-pass-encoder.js');
     const kinds: number[] = [];

@@ -1,17 +1,19 @@
 /**
  * LZ4 via lz4-napi (lz4_flex, prebuilt N-API binaries). The input is cut into 1 MiB chunks, each
- * written as one independent LZ4 frame (frame header built here) of independent blocks of at most
- * LZ4_BLOCK (64 KiB) raw bytes, each compressed by the async (libuv threadpool) block encoder and
- * stored uncompressed when that is not smaller; `lz4 -d` decodes the concatenation. The blocks
- * are that small for memory (issue 17 item 4): lz4_flex allocates a worst-case output per call
- * and lz4-napi's mimalloc keeps the pages of its last freed outputs per pool thread, ~140 MiB of
- * them with 1 MiB blocks of text-like data, ~50 with 64 KiB ones (bench/lz4-mimalloc.mjs), and
- * lz4's match window is 64 KiB anyway (stored sizes grow 1-4 %). It costs CPU: sixteen native
- * calls per MiB instead of one (the agent +7-18 %, bench/results/memory.md "64 KiB lz4 blocks"). The frames carry no xxHash32 content checksum:
- * every repository object already has a sha256 of its raw bytes in its trailer, verified on every
- * read, and the checksum cost a quarter of the compressor's CPU (bench/results/agent.md). Frames
- * written by earlier versions (one 1 MiB block per frame with a 4 MiB block maximum, or lz4_flex's
- * frame encoder with content checksums) decode as before. lz4_flex has only the fast mode, so
+ * written as one independent LZ4 frame (frame header built here) of independent blocks of
+ * LZ4_BLOCK raw bytes, each compressed by the async (libuv threadpool) block encoder and stored
+ * uncompressed when that is not smaller; `lz4 -d` decodes the concatenation. By default a frame
+ * is one 1 MiB block, as pgark has always written it. PGARK_LZ4_BLOCK_KIB=64 (or 256) trades CPU
+ * for memory (issue 17 item 4, docs/OPERATIONS.md "Memory"): lz4_flex allocates a worst-case
+ * output per call and lz4-napi's mimalloc keeps the pages of its last freed outputs per pool
+ * thread, far fewer of them when they are small (the agent on bulk-insert WAL: 130-140 → 96-105
+ * MiB peak RSS), but the memory that returns is faulted in again and blocks are copied into their
+ * frame: +9-18 % of the agent's CPU per segment, ~+15 % for a backup of poorly compressible data,
+ * stored sizes +1-4 % (bench/results/memory.md "64 KiB lz4 blocks"). The frames carry no xxHash32
+ * content checksum: every repository object already has a sha256 of its raw bytes in its trailer,
+ * verified on every read, and the checksum cost a quarter of the compressor's CPU
+ * (bench/results/agent.md). Frames of any of these layouts, and those of lz4_flex's frame encoder
+ * with content checksums (earlier versions), decode alike. lz4_flex has only the fast mode, so
  * the level is accepted for interface compatibility and ignored. Decoding does not use lz4-napi
  * (lz4-decode.ts).
  */
@@ -24,16 +26,32 @@ import { BufferPool, releaseBuffer } from '../buffer-pool.js';
 import { noteGarbage } from '../../common/gc-budget.js';
 
 const CHUNK_SIZE = 1024 * 1024;
-/** Raw bytes per block: a frame of CHUNK_SIZE holds 16 blocks, compressed at once on the threadpool. */
-export const LZ4_BLOCK = 64 * 1024;
+
+/** The block sizes PGARK_LZ4_BLOCK_KIB may choose, KiB → the frame descriptor's BD byte (block maximum). */
+const BLOCK_MAXIMUM: Record<string, number> = { 64: 0x40, 256: 0x50, 1024: 0x70 };
+
+/**
+ * Raw bytes per lz4 block from PGARK_LZ4_BLOCK_KIB (unset or empty: 1024, one block per frame);
+ * anything else than 64, 256 or 1024 is refused with the reason.
+ */
+export function lz4BlockSize(setting: string | undefined): number {
+  const v = (setting ?? '').trim();
+  if (v === '') return CHUNK_SIZE;
+  if (!Object.hasOwn(BLOCK_MAXIMUM, v)) throw new Error(`PGARK_LZ4_BLOCK_KIB must be 64, 256 or 1024 (KiB of raw bytes per lz4 block; unset: 1024), not '${v}'`);
+  return Number(v) * 1024;
+}
+
+/** Raw bytes per block: a frame of CHUNK_SIZE holds CHUNK_SIZE / LZ4_BLOCK of them, compressed at once on the threadpool. */
+export const LZ4_BLOCK = lz4BlockSize(process.env.PGARK_LZ4_BLOCK_KIB);
 /** Frames being compressed on the threadpool at once per stream: the next chunk fills meanwhile. */
 const MAX_IN_FLIGHT = 2;
 
 /**
  * Frame header of every frame we write: magic, FLG = version 01 + independent blocks (no block or
- * content checksum, no content size, no dictionary), BD = 64 KiB block maximum, header checksum.
+ * content checksum, no content size, no dictionary), BD = the block maximum (4 MiB for one block
+ * of 1 MiB per frame, as always written; 64 or 256 KiB), header checksum.
  */
-const FRAME_DESCRIPTOR = Buffer.from([0x60, 0x40]);
+const FRAME_DESCRIPTOR = Buffer.from([0x60, BLOCK_MAXIMUM[String(LZ4_BLOCK / 1024)]!]);
 /** The frame header (read only: only ever copied). */
 export const LZ4_FRAME_HEADER = Buffer.from([0x04, 0x22, 0x4d, 0x18, ...FRAME_DESCRIPTOR, (xxh32(FRAME_DESCRIPTOR) >>> 8) & 0xff]);
 /** Block size field flag: the block is stored uncompressed. */
@@ -84,12 +102,25 @@ export async function compressLz4Blocks(data: Buffer): Promise<Array<Buffer | un
 }
 
 /**
- * The frame holding `data`, as one fresh buffer: `lead` (what goes before the frame), the frame
- * header, each block of `blocks` (compressLz4Blocks(data)) with its size field (the raw piece of
- * `data` where a block is undefined), the end mark. Empty `data`: a frame without blocks.
+ * The frame holding `data`, without its end mark (the caller writes it, or glues it to what
+ * follows): `lead` (what goes before the frame) and the frame header, then each block of
+ * `blocks` (compressLz4Blocks(data)) after its size field, the raw piece of `data` where a block
+ * is undefined. One block: [lead + header + size field, the block as lz4 returned it, or a copy
+ * of the raw bytes], so that a frame costs two writes and no copy of compressed bytes. Several:
+ * one fresh buffer with everything (sixteen writes per MiB would cost more than the copy).
+ * Every part is fresh (raw bytes are copied: the caller recycles `data`). Empty `data`: lead and
+ * header only.
  */
-export function assembleLz4Frame(data: Buffer, blocks: Array<Buffer | undefined>, lead: Buffer = EMPTY): Buffer {
-  let size = lead.length + LZ4_FRAME_HEAD_SIZE + LZ4_FRAME_END_SIZE;
+export function lz4FrameParts(data: Buffer, blocks: Array<Buffer | undefined>, lead: Buffer = EMPTY): Buffer[] {
+  if (blocks.length === 1) {
+    const head = Buffer.allocUnsafe(lead.length + LZ4_FRAME_HEAD_SIZE + 4);
+    lead.copy(head, 0);
+    LZ4_FRAME_HEADER.copy(head, lead.length);
+    const body = blocks[0] ?? Buffer.from(data);
+    writeLz4BlockSize(head, lead.length + LZ4_FRAME_HEAD_SIZE, body.length, blocks[0] === undefined);
+    return [head, body];
+  }
+  let size = lead.length + LZ4_FRAME_HEAD_SIZE;
   for (let i = 0; i < blocks.length; i++) size += 4 + (blocks[i]?.length ?? Math.min(LZ4_BLOCK, data.length - i * LZ4_BLOCK));
   const out = Buffer.allocUnsafe(size);
   let at = lead.copy(out, 0);
@@ -101,25 +132,28 @@ export function assembleLz4Frame(data: Buffer, blocks: Array<Buffer | undefined>
     at += 4;
     at += body.copy(out, at);
   }
-  writeLz4FrameEnd(out, at);
-  return out;
+  return [out];
 }
 
 const EMPTY = Buffer.alloc(0);
 
 /**
- * What holding a frame's blocks until assembled costs in garbage: lz4-napi's outputs (about
- * the input's size whatever the blocks', lz4_flex allocates the worst case; counting only the
- * blocks' bytes let several times the garbage budget pile up on compressible WAL) and the
- * assembled frame (garbage once written out).
+ * What writing a frame leaves to the collector: lz4-napi's outputs (about the input's size
+ * whatever the blocks', lz4_flex allocates the worst case; counting only the blocks' bytes let
+ * several times the garbage budget pile up on compressible WAL) and whatever lz4FrameParts
+ * copied (the assembled frame of several blocks, or the copy of one raw block).
  */
-export function lz4FrameGarbage(data: Buffer, frame: Buffer): number {
-  return data.length + frame.length;
+export function lz4FrameGarbage(data: Buffer, blocks: Array<Buffer | undefined>, parts: Buffer[]): number {
+  const copied = blocks.length === 1 ? (blocks[0] === undefined ? data.length : 0) : parts.reduce((n, p) => n + p.length, 0);
+  return data.length + copied;
 }
 
 /** The frame of empty input: a header and an end mark (no block). */
 export function emptyLz4Frame(): Buffer {
-  return assembleLz4Frame(EMPTY, []);
+  const b = Buffer.allocUnsafe(LZ4_FRAME_HEAD_SIZE + LZ4_FRAME_END_SIZE);
+  LZ4_FRAME_HEADER.copy(b, 0);
+  writeLz4FrameEnd(b, LZ4_FRAME_HEAD_SIZE);
+  return b;
 }
 
 class Lz4ChunkedCompressor extends Transform {
@@ -176,14 +210,17 @@ class Lz4ChunkedCompressor extends Transform {
   private async drain(keep: number): Promise<void> {
     while (this.inFlight.length > keep) {
       const { blocks, data, input } = this.inFlight.shift()!;
-      let frame: Buffer;
+      let parts: Buffer[];
+      let done: Array<Buffer | undefined>;
       try {
-        frame = assembleLz4Frame(data, await blocks);
+        done = await blocks;
+        parts = data.length === 0 ? [Buffer.from(LZ4_FRAME_HEADER)] : lz4FrameParts(data, done);
       } finally {
         releaseBuffer(input);
       }
-      noteGarbage(lz4FrameGarbage(data, frame));
-      this.push(frame);
+      noteGarbage(lz4FrameGarbage(data, done, parts));
+      for (const part of parts) this.push(part);
+      this.push(Buffer.alloc(LZ4_FRAME_END_SIZE));
     }
   }
 }

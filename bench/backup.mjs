@@ -23,8 +23,9 @@
 //
 // Method, per dataset (one fresh cluster each, `initdb --data-checksums`):
 //  1. load the dataset with archive_command = '/bin/true' (the load's WAL is not needed by any
-//     backup), VACUUM ANALYZE, CHECKPOINT; then `pgbackrest stanza-create` per pgBackRest, archive_command =
-//     `pgbackrest archive-push %p && ... && pgark wal-push %p` (every repository gets the same WAL).
+//     backup), VACUUM ANALYZE, CHECKPOINT; then `pgbackrest stanza-create` per pgBackRest; during each
+//     candidate's backups archive_command = its own push alone (with --chain-archive: its push, then
+//     the others', so every repository gets the same WAL).
 //  2. full backups in --rounds rounds: round 1 in the order pgark, each pgBackRest, every further
 //     round that order rotated by one more; then pg_basebackup once (reference).
 //     Before every timed command: pg_switch_wal(), wait until it is archived, `sync`. Each command
@@ -95,7 +96,7 @@ const MARKER = '<!-- GENERATED: everything below is rewritten by bench/backup.mj
 const STANZA = 'bench';
 
 const argv = process.argv.slice(2);
-const KNOWN = new Set(['--scale', '--random-gb', '--datasets', '--keep', '--skip-incr', '--check-restore', '--no-check-restore', '--incr-seconds', '--jobs', '--budget-sec', '--out', '--no-write', '--pgbackrest', '--cpu-prof', '--rounds']);
+const KNOWN = new Set(['--scale', '--random-gb', '--datasets', '--keep', '--skip-incr', '--check-restore', '--no-check-restore', '--incr-seconds', '--jobs', '--budget-sec', '--out', '--no-write', '--pgbackrest', '--cpu-prof', '--rounds', '--chain-archive']);
 for (const a of argv) {
   if (a.startsWith('--') && !KNOWN.has(a)) {
     console.error(`unknown option ${a}`);
@@ -111,6 +112,13 @@ const RANDOM_GB = Number(argValue('--random-gb', '1.5'));
 const DATASETS = argValue('--datasets', 'pgbench,random').split(',').map((s) => s.trim()).filter(Boolean);
 const KEEP = argv.includes('--keep');
 const SKIP_INCR = argv.includes('--skip-incr');
+// archive_command during a candidate's backups: its own push alone (default, as with one tool in
+// production), or with --chain-archive its push first and then the others' (every repository gets
+// all the WAL; before 2026-12-07 the only way). pgark's backup waits until PostgreSQL's archiver
+// reports its stop segment archived (src/backup/stop-wal.ts), so in a chain it also waits for the
+// other tools' pushes of that segment, which pgBackRest's backup (waiting for its own repository)
+// does not.
+const CHAIN_ARCHIVE = argv.includes('--chain-archive');
 const CHECK_RESTORE = !argv.includes('--no-check-restore');
 const INCR_SECONDS = Number(argValue('--incr-seconds', '30'));
 const JOBS = Number(argValue('--jobs', '2'));
@@ -362,13 +370,17 @@ async function runDataset(name) {
      * that its backup waits for its own push only (as with one tool in production), not for the
      * other tools' pushes of the same segment.
      */
-    const archiveCommandFor = (first) => [pushes.get(first), ...[...pushes].filter(([k]) => k !== first).map(([, c]) => c)].join(' && ');
+    const archiveCommandFor = (first) => (CHAIN_ARCHIVE ? [pushes.get(first), ...[...pushes].filter(([k]) => k !== first).map(([, c]) => c)].join(' && ') : pushes.get(first));
     let archiveFirst;
     const pushFirst = async (key) => {
       if (archiveFirst === key) return;
       archiveFirst = key;
       await cl.psql(`ALTER SYSTEM SET archive_command = ${sq(archiveCommandFor(key))}; SELECT pg_reload_conf();`);
       await sleep(300); // the archiver reloads its configuration before the next segment
+      // A write, so that the switch before the timed command completes a segment this command
+      // archives (a switch with no WAL since the last one archives nothing): the last archived
+      // file is then the candidate's own, as in production.
+      if (!CHAIN_ARCHIVE) await cl.psql('CREATE TABLE IF NOT EXISTS bench_archive_switch (x int); INSERT INTO bench_archive_switch VALUES (1);');
     };
     R.archiveCommand = archiveCommandFor('pgark');
     await pushFirst('pgark');
@@ -728,7 +740,7 @@ function datasetSection(R) {
     out.push(`- ${r.label.replace(`${R.name} `, '')}: \`${env ? env + ' ' : ''}${r.command}\``);
   }
   out.push('');
-  if (R.archiveCommand) out.push(`archive_command (for pgark's backups; before another candidate's backups its own push comes first): \`${R.archiveCommand}\``, '');
+  if (R.archiveCommand) out.push(`archive_command (for pgark's backups; ${CHAIN_ARCHIVE ? "before another candidate's backups its own push comes first" : "before another candidate's backups that candidate's own push alone"}): \`${R.archiveCommand}\``, '');
   for (const p of R.peers ?? []) out.push(`pgbackrest.conf of ${p.name} (\`${p.bin}\`):`, '', '```ini', p.conf.trim(), '```', '');
   const failures = R.all.filter((r) => !r.ok);
   const notes = [...R.notes];
@@ -750,7 +762,7 @@ function report(error) {
     `Method: one fresh PostgreSQL 15 cluster per dataset (\`initdb --data-checksums\`, ${Object.entries(results.datasets[0]?.pgConf ?? {})
       .filter(([k]) => ['shared_buffers', 'max_wal_size', 'checkpoint_timeout', 'autovacuum', 'wal_level'].includes(k))
       .map(([k, v]) => `${k}=${v}`)
-      .join(' ')}), loaded with archive_command=/bin/true, then archive_command = each pgBackRest's archive-push && pgark wal-push (every repository receives the same WAL; before each backup the candidate being timed is moved to the front, so its backup waits for its own push only, as with one tool in production). ` +
+      .join(' ')}), loaded with archive_command=/bin/true, then ${CHAIN_ARCHIVE ? "archive_command = each pgBackRest's archive-push && pgark wal-push (every repository receives the same WAL; before each backup the candidate being timed is moved to the front, so its backup waits for its own push first)" : "archive_command = the timed candidate's own push alone during its backups, as with one tool in production (a write and a WAL switch after each change, so the last archived segment is its own; each repository holds the WAL of its own backups)"}. ` +
       `${ROUNDS > 1 ? `Full and incremental backups: ${ROUNDS} rounds, every candidate once per round, the order rotated by one each round (pgark first in round 1, last in round 2, ...); the summary tables show medians and ratios of medians, the per-round table every value. Restores: each tool twice (pgark, pgBackRest, pgBackRest, pgark), the faster counts. ` : 'Each candidate ran ONCE, in the order of the per-command table. '}All with \`--jobs ${JOBS}\` / \`process-max=${JOBS}\`, pgBackRest \`compress-type=lz4 start-fast=y\` (page checksums verified, its default with data checksums on). ` +
       'Before each timed command: `pg_switch_wal()`, wait until that segment is archived, `sync`. Page cache WARM for every candidate (the dataset fits in RAM; caches are not dropped). ' +
       'Restores go to empty directories on the same filesystem; only the restore command is timed (`cp -a` does not fsync; pgark and pgBackRest do). MB = 10^6 bytes, MiB = 2^20 bytes.',

@@ -5,8 +5,8 @@
  * wal-fetch), so a restore cycles through a few buffers where it dropped every one it read and
  * left them to the garbage collector (~9 MiB less peak RSS per restore, fewer forced
  * collections: bench/results/memory.md). A consumer that never releases simply drops them, as
- * before. Full chunks are handed out as they are; the last, shorter one is a copy, so the pooled
- * buffer goes back at once.
+ * before. Full chunks are handed out as they are; the last, shorter one too (a pooled view) when
+ * it fills at least half a buffer, else it is a copy, so the pooled buffer goes back at once.
  */
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
@@ -20,5 +20,5 @@ const pool = new BufferPool(READ_CHUNK, 4);
 
 /** The bytes of an open file from `start` (to `end`, exclusive, or its end), as pooled chunks; closes `fh` when done or destroyed. */
 export function pooledRangeStream(fh: FileHandle, start: number, end: number | undefined): Readable {
-  return rangeStream(fh, pool, start, end);
+  return rangeStream(fh, pool, start, end, true);
 }

@@ -127,7 +127,21 @@ class PlainReader implements ObjectReader {
 
   async close(): Promise<void> {
     this.releaseOutput();
+    // The caller is done with every byte: the stored chunk in use goes back too (a bundle's
+    // reader is closed after its last needed file, before the object's end).
+    this.releaseStored();
+    this.slices = [];
+    if (this.first !== undefined) releaseBuffer(this.first);
+    this.first = undefined;
     await this.it.return?.();
+  }
+
+  /** The stored chunk the slices and parser worked on is used up: a pooled one goes back to its pool, others are garbage. */
+  private releaseStored(): void {
+    if (this.lastStored !== undefined && isPooled(this.lastStored)) releaseBuffer(this.lastStored);
+    else noteGarbage(this.lastChunk);
+    this.lastStored = undefined;
+    this.lastChunk = 0;
   }
 
   /** The caller is done with every block (the object ended or the reader is closed): the output buffer and the parser's accumulator go to the next reader. */
@@ -154,10 +168,7 @@ class PlainReader implements ObjectReader {
       // The previous stored chunk is used up: nothing refers to it any more (the caller asked
       // for the next chunk, so it is done with what it was given). A pooled one (the fs driver's
       // reads, storage-drivers/fs/pooled-read.ts) goes back to its pool, others are garbage.
-      if (this.lastStored !== undefined && isPooled(this.lastStored)) releaseBuffer(this.lastStored);
-      else noteGarbage(this.lastChunk);
-      this.lastStored = undefined;
-      this.lastChunk = 0;
+      this.releaseStored();
       if (this.storedEnded) return this.finish();
       const first = this.first;
       this.first = undefined;

@@ -40,7 +40,7 @@ export async function openObjectReader(stored: Readable, where: string, o: Decod
   const { header, dataKey, head } = await openStoredHead(stored, where, keys);
   if (header.codec === 'lz4' || header.codec === 'none') return new PlainReader(stored, head, where, header.codec, header.wrapperSize, o.contentHash ?? true, dataKey);
   // decodeObject reads the header again from the bytes put back.
-  stored.unshift(head);
+  if (head.length > 0) stored.unshift(head);
   return new StreamReader(await decodeObject(stored, where, o, keys));
 }
 

@@ -7,7 +7,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { releaseBuffer, type BufferPool } from './buffer-pool.js';
+import { releaseBuffer, SliceTracker, type BufferPool } from './buffer-pool.js';
 
 /** Fills `buf` from `position` until it is full or the file ends; returns the bytes read. */
 export async function readInto(fh: FileHandle, buf: Buffer, position: number): Promise<number> {
@@ -29,7 +29,7 @@ class PooledFileStream extends Readable {
   private fh: FileHandle | undefined;
   private readonly path: string | undefined;
 
-  constructor(source: string | FileHandle, private readonly pool: BufferPool, private position: number, private readonly end: number | undefined) {
+  constructor(source: string | FileHandle, private readonly pool: BufferPool, private position: number, private readonly end: number | undefined, private readonly lendLast = false) {
     // One chunk read ahead at most: the consumer holds the rest.
     super({ highWaterMark: 1 });
     if (typeof source === 'string') this.path = source;
@@ -60,7 +60,18 @@ class PooledFileStream extends Readable {
         this.push(buf);
         return;
       }
-      // Short: the file or the range ended. Its bytes are copied out of the pooled buffer.
+      // Short: the file or the range ended. With `lendLast`, a chunk at least half the buffer is
+      // handed out as a pooled view (its release hands the buffer back: a consumer that
+      // releases, object-reader.ts, copies nothing; one that does not pins at most twice its
+      // bytes until it drops them); otherwise its bytes are copied out of the pooled buffer.
+      if (this.lendLast && got * 2 >= buf.length) {
+        const t = new SliceTracker(buf);
+        const view = t.slice(0, got);
+        t.done();
+        this.push(view);
+        this.push(null);
+        return;
+      }
       const rest = got > 0 ? Buffer.from(buf.subarray(0, got)) : undefined;
       releaseBuffer(buf);
       if (rest) this.push(rest);
@@ -83,7 +94,11 @@ export function pooledFileStream(path: string, pool: BufferPool): Readable {
   return new PooledFileStream(path, pool, 0, undefined);
 }
 
-/** The bytes of an open file from `start` (to `end`, exclusive, or its end), as pooled chunks; closes `fh` when done or destroyed. */
-export function pooledRangeStream(fh: FileHandle, pool: BufferPool, start: number, end: number | undefined): Readable {
-  return new PooledFileStream(fh, pool, start, end);
+/**
+ * The bytes of an open file from `start` (to `end`, exclusive, or its end), as pooled chunks;
+ * closes `fh` when done or destroyed. `lendLast`: a last, short chunk of at least half a buffer
+ * is a pooled view too (for consumers that release what they are done with), not a copy.
+ */
+export function pooledRangeStream(fh: FileHandle, pool: BufferPool, start: number, end: number | undefined, lendLast = false): Readable {
+  return new PooledFileStream(fh, pool, start, end, lendLast);
 }

@@ -22,7 +22,7 @@ import { decodeLz4BlockInto } from '../io/codecs/lz4-block.js';
 import { Lz4FrameParser } from '../io/codecs/lz4-frame-decoder.js';
 import { ChunkOpener, keyedDigest } from './chunk-cipher.js';
 import { parseTrailer, trailerWrapperSize, type ObjectTrailer } from './object-format.js';
-import { decodeObject, openStored, type DecodedStream, type DecodeOptions, type DecryptKeys } from './object-stream.js';
+import { decodeObject, openStoredHead, type DecodedStream, type DecodeOptions, type DecryptKeys } from './object-stream.js';
 
 export interface ObjectReader {
   /** The next decoded bytes (valid until the following call), or null once every byte has been read and verified. */
@@ -35,9 +35,12 @@ export interface ObjectReader {
 
 /** Open a reader over a stored object's stream (Repository.readObject). */
 export async function openObjectReader(stored: Readable, where: string, o: DecodeOptions = {}, keys?: DecryptKeys): Promise<ObjectReader> {
-  const { header, dataKey } = await openStored(stored, where, keys);
-  if (header.codec === 'lz4' || header.codec === 'none') return new PlainReader(stored, where, header.codec, header.wrapperSize, o.contentHash ?? true, dataKey);
-  // openStored put the bytes it read back: decodeObject reads the header again.
+  // The first chunk read stays this reader's (not put back): a pooled one goes back to its pool
+  // once used up, like every later chunk.
+  const { header, dataKey, head } = await openStoredHead(stored, where, keys);
+  if (header.codec === 'lz4' || header.codec === 'none') return new PlainReader(stored, head, where, header.codec, header.wrapperSize, o.contentHash ?? true, dataKey);
+  // decodeObject reads the header again from the bytes put back.
+  if (head.length > 0) stored.unshift(head);
   return new StreamReader(await decodeObject(stored, where, o, keys));
 }
 
@@ -63,6 +66,15 @@ function giveBackOutput(b: Buffer): void {
   if (spareOutputs.length < SPARE_OUTPUTS) spareOutputs.push(b);
 }
 
+/**
+ * The lz4 parser's accumulator (a block that spans two stored chunks is gathered there: with
+ * 1 MiB reads and ~1 MiB frames, most blocks of incompressible data) of the last reader that is
+ * done, for the next reader of this thread: one per reader was garbage that lived as long as its
+ * object, so old enough to wait for a full collection (4-8 MiB more peak RSS on random data;
+ * bench/results/restore.md).
+ */
+let spareAccumulator: Buffer | undefined;
+
 /** An lz4 or uncompressed object, encrypted or not, decoded in one pull loop. */
 class PlainReader implements ObjectReader {
   trailer: ObjectTrailer | undefined;
@@ -87,14 +99,22 @@ class PlainReader implements ObjectReader {
   private readonly opener: ChunkOpener | undefined;
   /** Encrypted: the stored stream ended and the last chunk was opened. */
   private storedEnded = false;
+  /** The stored stream's first chunk, read before this reader was made (openStoredHead). */
+  private first: Buffer | undefined;
 
-  constructor(stored: Readable, private readonly where: string, private readonly codec: CodecName, headerSize: number, contentHash: boolean, private readonly dataKey?: Buffer) {
+  /** `head`: the stored stream's first bytes, already read (openStoredHead). */
+  constructor(stored: Readable, head: Buffer, private readonly where: string, private readonly codec: CodecName, headerSize: number, contentHash: boolean, private readonly dataKey?: Buffer) {
     this.it = stored[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     this.hash = contentHash ? createHash('sha256') : undefined;
     this.skip = headerSize;
     this.keep = trailerWrapperSize(codec);
     this.opener = dataKey ? new ChunkOpener(CODEC_IDS[codec], where, () => dataKey) : undefined;
     this.parser = codec === 'lz4' ? new Lz4FrameParser((block, capacity, dict) => this.decodeBlock(block, capacity, dict), false, false, true) : undefined;
+    this.first = head;
+    if (this.parser !== undefined) {
+      this.parser.useAccumulator(spareAccumulator);
+      spareAccumulator = undefined;
+    }
   }
 
   async next(): Promise<Buffer | null> {
@@ -107,14 +127,30 @@ class PlainReader implements ObjectReader {
 
   async close(): Promise<void> {
     this.releaseOutput();
+    // The caller is done with every byte: the stored chunk in use goes back too (a bundle's
+    // reader is closed after its last needed file, before the object's end).
+    this.releaseStored();
+    this.slices = [];
+    if (this.first !== undefined) releaseBuffer(this.first);
+    this.first = undefined;
     await this.it.return?.();
   }
 
-  /** The caller is done with every block (the object ended or the reader is closed): the output buffer goes to the next reader. */
+  /** The stored chunk the slices and parser worked on is used up: a pooled one goes back to its pool, others are garbage. */
+  private releaseStored(): void {
+    if (this.lastStored !== undefined && isPooled(this.lastStored)) releaseBuffer(this.lastStored);
+    else noteGarbage(this.lastChunk);
+    this.lastStored = undefined;
+    this.lastChunk = 0;
+  }
+
+  /** The caller is done with every block (the object ended or the reader is closed): the output buffer and the parser's accumulator go to the next reader. */
   private releaseOutput(): void {
     const out = this.out;
     this.out = undefined;
     if (out !== undefined) giveBackOutput(out);
+    const acc = this.parser?.takeAccumulator();
+    if (acc !== undefined && (spareAccumulator === undefined || acc.length > spareAccumulator.length)) spareAccumulator = acc;
   }
 
   private async pull(): Promise<Buffer | null> {
@@ -132,12 +168,11 @@ class PlainReader implements ObjectReader {
       // The previous stored chunk is used up: nothing refers to it any more (the caller asked
       // for the next chunk, so it is done with what it was given). A pooled one (the fs driver's
       // reads, storage-drivers/fs/pooled-read.ts) goes back to its pool, others are garbage.
-      if (this.lastStored !== undefined && isPooled(this.lastStored)) releaseBuffer(this.lastStored);
-      else noteGarbage(this.lastChunk);
-      this.lastStored = undefined;
-      this.lastChunk = 0;
+      this.releaseStored();
       if (this.storedEnded) return this.finish();
-      const r = await this.it.next();
+      const first = this.first;
+      this.first = undefined;
+      const r: IteratorResult<Buffer> = first !== undefined ? { done: false, value: first } : await this.it.next();
       if (r.done) {
         if (this.opener === undefined) return this.finish();
         this.storedEnded = true;

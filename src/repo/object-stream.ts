@@ -147,8 +147,12 @@ async function loadDecompressor(name: CodecName, o: { contentChecksums: boolean;
   return (await loadCodec(name)).decompressor(o);
 }
 
-/** Reads until `n` bytes are available (or the stream ends), then puts them back. */
-async function peek(stream: Readable, n: number): Promise<Buffer> {
+/**
+ * Reads until `n` bytes are available (or the stream ends), then puts them back (unless
+ * `putBack` is false: the caller then owns the bytes read, which are the stream's own chunk
+ * when one chunk held them, not a copy).
+ */
+async function peek(stream: Readable, n: number, putBack = true): Promise<Buffer> {
   const parts: Buffer[] = [];
   let have = 0;
   for (;;) {
@@ -178,8 +182,8 @@ async function peek(stream: Readable, n: number): Promise<Buffer> {
     });
     if (stream.readableEnded) break;
   }
-  const all = Buffer.concat(parts);
-  if (all.length > 0) stream.unshift(all);
+  const all = parts.length === 1 && !putBack ? parts[0]! : Buffer.concat(parts);
+  if (putBack && all.length > 0) stream.unshift(all);
   return all;
 }
 
@@ -292,19 +296,35 @@ export interface DecodeOptions {
 
 /** Header, and for an encrypted object its data key, of a stored stream (read ahead, then put back). */
 export async function openStored(stored: Readable, where: string, keys: DecryptKeys | undefined) {
+  const { header, dataKey, head } = await openStoredHead(stored, where, keys);
+  if (head.length > 0) stored.unshift(head);
+  return { header, dataKey };
+}
+
+/**
+ * openStored without putting back what it read: `head` is the stored stream's first bytes (at
+ * least the header's), which the caller consumes before the rest of the stream. When the first
+ * chunk held them, `head` is that chunk itself: a pooled read buffer stays pooled (the object
+ * reader hands it back once used up) instead of being copied, and no read-ahead chunk is ever
+ * joined with a put-back one into a fresh buffer (Readable.read() joins what is buffered).
+ */
+export async function openStoredHead(stored: Readable, where: string, keys: DecryptKeys | undefined) {
   stored.pause();
-  const head = await peek(stored, MAX_HEADER_WRAPPER);
+  let head = await peek(stored, MAX_HEADER_WRAPPER, false);
   const header = parseHeader(head.subarray(0, MAX_HEADER_WRAPPER), where);
   let dataKey: Buffer | undefined;
   if (header.flags & FLAG_ENCRYPTED) {
-    const more = await peek(stored, header.wrapperSize + PREAMBLE_SIZE);
-    const pre = parsePreamble(more.subarray(header.wrapperSize), where);
+    if (head.length < header.wrapperSize + PREAMBLE_SIZE) {
+      stored.unshift(head);
+      head = await peek(stored, header.wrapperSize + PREAMBLE_SIZE, false);
+    }
+    const pre = parsePreamble(head.subarray(header.wrapperSize), where);
     if (!keys) throw new KeyError(`unable to read '${where}': the object is encrypted (data key ${pre.keyNumber}) and its stanza has no keyring here`);
     dataKey = await keys.dataKey(pre.keyNumber);
   } else if (keys && !keys.plainAllowed) {
     throw new IntegrityError(`unable to read '${where}': the object is not encrypted, but its stanza is (a plain object cannot have been written there by pgark)`);
   }
-  return { header, dataKey };
+  return { header, dataKey, head };
 }
 
 export async function decodeObject(stored: Readable, where: string, o: DecodeOptions = {}, keys?: DecryptKeys): Promise<DecodedStream> {

@@ -29,6 +29,8 @@ type Step =
   | { kind: 'descriptorRest'; flg: number; bd: number }
   | { kind: 'blockSize' }
   | { kind: 'blockData'; size: number; raw: boolean }
+  /** An uncompressed block passed on piece by piece as the input holds it (borrowRaw, no block checksum). */
+  | { kind: 'rawData'; remaining: number }
   | { kind: 'contentChecksum' };
 
 interface FrameState {
@@ -130,9 +132,26 @@ export class Lz4FrameParser {
    * in front of a block may be overwritten to avoid copying the block.
    * `borrowRaw`: the caller is done with each block before it calls next() again and does not
    * change it, so an uncompressed (raw) block is returned as a view of the input instead of a
-   * copy (object-reader.ts: incompressible data is stored as raw blocks).
+   * copy (object-reader.ts: incompressible data is stored as raw blocks); without block
+   * checksums, one view per input chunk it spans, never gathered into the accumulator.
    */
   constructor(private readonly decodeBlock: Lz4BlockDecoder, private readonly verifyContent = true, private readonly inPlace = false, private readonly borrowRaw = false) {}
+
+  /**
+   * The accumulator can move from a parser that is done to the next one (object-reader.ts keeps
+   * one per thread): a new parser starts with `useAccumulator(spare)`; `takeAccumulator()` once
+   * the caller is done with every block this parser returned (a raw block gathered there is a
+   * view of it), after which the parser must not be fed again.
+   */
+  useAccumulator(b: Buffer | undefined): void {
+    if (this.acc === undefined && this.accLen === 0) this.acc = b;
+  }
+
+  takeAccumulator(): Buffer | undefined {
+    const a = this.acc;
+    this.acc = undefined;
+    return a;
+  }
 
   /** The next input chunk (the previous one must be used up: next() returned null). */
   feed(chunk: Buffer): void {
@@ -164,6 +183,7 @@ export class Lz4FrameParser {
       case 'blockData':
         return this.step.size + (this.frame?.blockChecksum === true ? 4 : 0);
       case 'skipBody':
+      case 'rawData':
         return 0;
     }
   }
@@ -181,6 +201,17 @@ export class Lz4FrameParser {
         if (step.remaining === 0) this.step = { kind: 'magic' };
         continue;
       }
+      if (step.kind === 'rawData') {
+        // No copy into the accumulator: each piece is a view of the chunk (a 1 MiB raw block
+        // spans two 1 MiB reads; gathering it cost a copy and a block-sized buffer per reader).
+        const k = Math.min(step.remaining, chunk.length - pos);
+        const out = chunk.subarray(pos, pos + k);
+        pos += k;
+        step.remaining -= k;
+        if (step.remaining === 0) this.step = { kind: 'blockSize' };
+        this.pos = pos;
+        return this.produced(out);
+      }
       const n = this.wanted();
       // Block data is given 4 bytes of room in front (see Lz4BlockDecoder): in place when the 4
       // bytes before it are in this chunk (already parsed, so free to overwrite: the chunk is
@@ -194,7 +225,10 @@ export class Lz4FrameParser {
       } else {
         // The accumulator is reused field after field: a field is used up (decoded, copied or
         // parsed) before the next one is read.
-        if (this.accLen === 0 && (this.acc === undefined || this.acc.length < n + room)) this.acc = Buffer.allocUnsafe(n + room);
+        // It grows to the next power of two: blocks of one size class (e.g. ~0.9 MiB compressed
+        // from 1 MiB) then share one buffer instead of a new one for each larger block, and the
+        // pages past the largest block are never written (so never resident).
+        if (this.accLen === 0 && (this.acc === undefined || this.acc.length < n + room)) this.acc = Buffer.allocUnsafe(2 ** Math.ceil(Math.log2(n + room)));
         const acc = this.acc!;
         const k = Math.min(n - this.accLen, chunk.length - pos);
         chunk.copy(acc, room + this.accLen, pos, pos + k);
@@ -243,7 +277,9 @@ export class Lz4FrameParser {
         }
         const size = word & 0x7fffffff;
         if (size > this.frame!.blockMax) throw corrupt(`block of ${size} bytes exceeds the frame's maximum`);
-        this.step = { kind: 'blockData', size, raw: (word & 0x80000000) !== 0 };
+        const raw = (word & 0x80000000) !== 0;
+        if (raw && this.borrowRaw && !this.frame!.blockChecksum) this.step = size === 0 ? { kind: 'blockSize' } : { kind: 'rawData', remaining: size };
+        else this.step = { kind: 'blockData', size, raw };
         return;
       }
       case 'blockData': {
@@ -257,6 +293,7 @@ export class Lz4FrameParser {
         this.frame = undefined;
         return;
       case 'skipBody':
+      case 'rawData':
         return;
     }
   }
@@ -296,6 +333,12 @@ export class Lz4FrameParser {
         throw new IntegrityError(`corrupt lz4 stream: ${(err as Error).message}`, { cause: err });
       }
     }
+    return this.produced(out);
+  }
+
+  /** Output of the current frame: counted, hashed (content checksum), kept as the next linked block's window. */
+  private produced(out: Buffer): Buffer {
+    const frame = this.frame!;
     frame.produced += BigInt(out.length);
     if (frame.contentChecksum && this.verifyContent) frame.hash.update(out);
     if (frame.linked) frame.dict = keepTail(frame.dict, out);

@@ -76,7 +76,7 @@ import {
 
 const MARKER = '<!-- GENERATED: everything below is rewritten by bench/memory.mjs -->';
 const STANZA = 'bench';
-const args = parseBenchArgs(['--keep', '--no-write', '--direct'], ['--scale', '--jobs', '--fetch-calls', '--agent-segments', '--pgbackrest', '--budget-sec', '--out']);
+const args = parseBenchArgs(['--keep', '--no-write', '--direct'], ['--scale', '--jobs', '--fetch-calls', '--agent-segments', '--pgbackrest', '--budget-sec', '--out', '--pgark-env']);
 const SCALE = Number(args.value('--scale', '20'));
 const JOBS = Number(args.value('--jobs', '2'));
 const FETCH_CALLS = Number(args.value('--fetch-calls', '4'));
@@ -87,7 +87,11 @@ const RESULTS = args.value('--out', join(ROOT, 'bench/results/memory.md'));
 const TOTAL_BUDGET_MS = Number(args.value('--budget-sec', '2400')) * 1000;
 const COMMAND_TIMEOUT_MS = 20 * 60_000;
 /** How pgark is started: [program, ...arguments before pgark's own]. */
-const PGARK_CMD = args.has('--direct') ? [NODE, PGARK] : ['/usr/bin/env', `PGARK_NODE=${NODE}`, join(ROOT, 'bin', 'pgark')];
+// --pgark-env K=V[,K=V...]: settings in every pgark process's environment (e.g. PGARK_LZ4_BLOCK_KIB=64,
+// docs/OPERATIONS.md "Memory"); pgBackRest's runs are unchanged.
+const PGARK_ENV = (args.value('--pgark-env', '') || '').split(',').filter(Boolean);
+for (const kv of PGARK_ENV) if (!/^[A-Z_][A-Z0-9_]*=/.test(kv)) throw new Error(`--pgark-env takes NAME=value[,NAME=value], not '${kv}'`);
+const PGARK_CMD = args.has('--direct') ? [NODE, PGARK] : ['/usr/bin/env', `PGARK_NODE=${NODE}`, ...PGARK_ENV, join(ROOT, 'bin', 'pgark')];
 const pgarkArgv = (...rest) => [PGARK_CMD[0], [...PGARK_CMD.slice(1), ...rest]];
 for (const [k, v] of Object.entries({ SCALE, JOBS, FETCH_CALLS, AGENT_SEGMENTS, TOTAL_BUDGET_MS })) {
   if (!Number.isFinite(v) || v <= 0) {
@@ -340,7 +344,7 @@ const TARGET = { 'wal-push (full path)': 64, 'wal-fetch (full path)': 64, agent:
 function report(failure) {
   const out = [MARKER, '', '## Run', '', environmentLines({ started, startLoad, command: `node bench/memory.mjs ${args.argv.join(' ')}` })];
   out.push(`- pgBackRest binaries: ${peers.map((p) => `\`${p.bin}\` = ${p.version}${p.bundle ? ' (repo1-bundle=y, repo1-block=y)' : ''}`).join('; ')}`);
-  out.push(`- pgark started as ${args.has('--direct') ? '`node bin/pgark.js` (--direct: no launcher settings)' : 'users run it: bin/pgark (the launcher: MALLOC_ARENA_MAX=2, MALLOC_MMAP_THRESHOLD_=131072; --max-semi-space-size=1 for backup, restore, wal-push, wal-fetch)'}`);
+  out.push(`- pgark started as ${args.has('--direct') ? '`node bin/pgark.js` (--direct: no launcher settings)' : 'users run it: bin/pgark (the launcher: MALLOC_ARENA_MAX=2, MALLOC_MMAP_THRESHOLD_=131072; --max-semi-space-size=1 for backup, restore, wal-push, wal-fetch)'}${PGARK_ENV.length ? `; pgark's environment also: ${PGARK_ENV.map((e) => `\`${e}\``).join(' ')}` : ''}`);
   out.push(`- lz4-napi ${pkgVersion('lz4-napi')}; --jobs ${JOBS} / process-max=${JOBS}; lz4; pgbench -i -s ${SCALE}${dataset ? `: database ${fmtMB(dataset.dbBytes)} MB, data directory ${fmtMB(dataset.dataBytes)} MB` : ''}`, '');
   if (failure) out.push(`**Run failed:** \`${String(failure.message ?? failure).split('\n')[0]}\``, '');
   const tools = ['pgark', ...peers.map((p) => p.name)];

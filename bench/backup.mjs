@@ -54,6 +54,8 @@ import {
   switchAndWaitArchived as switchAndWaitArchivedOf,
   benchConf,
   initCluster,
+  loadDataset,
+  RANDOM_BYTES_PER_ROW,
 } from './lib-pg.mjs';
 import {
   checkPgarkReadableByPostgres,
@@ -248,37 +250,6 @@ function medianRow(runs) {
 
 // Poorly compressible rows: 750 random bytes as base64 (1000 chars + newlines) per row, below the
 // TOAST threshold so the bytes stay in the heap as they are; ~7 rows per 8 KiB page.
-const RANDOM_BYTES_PER_ROW = 750;
-const RANDOM_HEAP_BYTES_PER_ROW = 8192 / 7;
-const RANDOM_BATCH = 50_000;
-
-async function loadDataset(name, cl) {
-  const t0 = performance.now();
-  let table;
-  let loadCmd;
-  if (name === 'pgbench') {
-    loadCmd = `pgbench -i -q -s ${SCALE}`;
-    await run(join(PG_BIN, 'pgbench'), ['-i', '-q', '-s', String(SCALE)], { env: cl.env, timeoutMs: COMMAND_TIMEOUT_MS });
-    table = 'pgbench_accounts';
-  } else {
-    const rows = Math.max(1000, Math.round((RANDOM_GB * 1e9) / RANDOM_HEAP_BYTES_PER_ROW));
-    const stmts = ['CREATE EXTENSION IF NOT EXISTS pgcrypto;', 'CREATE TABLE random_data (id bigint NOT NULL, payload text NOT NULL);'];
-    for (let a = 1; a <= rows; a += RANDOM_BATCH) {
-      const b = Math.min(rows, a + RANDOM_BATCH - 1);
-      stmts.push(`INSERT INTO random_data SELECT g, encode(gen_random_bytes(${RANDOM_BYTES_PER_ROW}), 'base64') FROM generate_series(${a}, ${b}) g;`);
-    }
-    stmts.push('ALTER TABLE random_data ADD PRIMARY KEY (id);');
-    loadCmd = `CREATE EXTENSION pgcrypto; ${rows} rows of (id bigint, encode(gen_random_bytes(${RANDOM_BYTES_PER_ROW}), 'base64')) in batches of ${RANDOM_BATCH}; primary key on id`;
-    await cl.psql(stmts.join('\n'), COMMAND_TIMEOUT_MS);
-    table = 'random_data';
-  }
-  await cl.psql('VACUUM ANALYZE;', COMMAND_TIMEOUT_MS);
-  await cl.psql('CHECKPOINT;', COMMAND_TIMEOUT_MS);
-  const loadSecs = (performance.now() - t0) / 1000;
-  const [dbBytes, tableBytes, count] = (await cl.psql(`SELECT pg_database_size(current_database()), pg_total_relation_size(${sq(table)}), (SELECT count(*) FROM ${table});`, COMMAND_TIMEOUT_MS)).split('|').map(Number);
-  return { table, loadCmd, loadSecs, dbBytes, tableBytes, count };
-}
-
 /** Round `round` (0-based) of the random dataset's change: another 1 % of the rows each round. */
 const incrRandomSql = (round) => `UPDATE random_data SET payload = encode(gen_random_bytes(${RANDOM_BYTES_PER_ROW}), 'base64') WHERE id % 100 = ${round % 100};`;
 
@@ -350,7 +321,7 @@ async function runDataset(name) {
     await cl.start();
 
     log(`[${name}] loading`);
-    R.dataset = await loadDataset(name, cl);
+    R.dataset = await loadDataset(run, cl, name, { scale: SCALE, randomGb: RANDOM_GB, timeoutMs: COMMAND_TIMEOUT_MS });
     log(`[${name}] loaded in ${R.dataset.loadSecs.toFixed(1)} s: database ${(R.dataset.dbBytes / MB).toFixed(0)} MB, ${R.dataset.table} ${(R.dataset.tableBytes / MB).toFixed(0)} MB, ${R.dataset.count} rows`);
 
     // --- repositories and archiving to both ------------------------------------------------

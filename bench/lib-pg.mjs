@@ -270,3 +270,42 @@ export async function drain(cl, cmd, backlog, { timeoutMs = 240_000, onStart } =
   const [, count, failed] = row.split('|');
   return { secs, archived: Number(count) - before.count, failedDelta: Number(failed) - before.failed };
 }
+
+/** The random dataset's rows: base64 of this many random bytes each (~7 rows per 8 KiB heap page). */
+export const RANDOM_BYTES_PER_ROW = 750;
+const RANDOM_HEAP_BYTES_PER_ROW = 8192 / 7;
+const RANDOM_BATCH = 50_000;
+
+/**
+ * Load one of the benches' datasets into `cl` (bench/restore.mjs, backup.mjs, profile.mjs):
+ * 'pgbench' (`pgbench -i -q -s scale`) or 'random' (~randomGb GB of base64 random rows in
+ * random_data, primary key on id), then VACUUM ANALYZE and CHECKPOINT. `run` is the bench's
+ * command runner (createRun). Returns the largest table, what loaded it, the seconds it took, the
+ * database's and the table's size and the table's row count.
+ */
+export async function loadDataset(run, cl, name, { scale, randomGb, timeoutMs }) {
+  const t0 = performance.now();
+  let table;
+  let loadCmd;
+  if (name === 'pgbench') {
+    loadCmd = `pgbench -i -q -s ${scale}`;
+    await run(join(PG_BIN, 'pgbench'), ['-i', '-q', '-s', String(scale)], { env: cl.env, timeoutMs });
+    table = 'pgbench_accounts';
+  } else {
+    const rows = Math.max(1000, Math.round((randomGb * 1e9) / RANDOM_HEAP_BYTES_PER_ROW));
+    const stmts = ['CREATE EXTENSION IF NOT EXISTS pgcrypto;', 'CREATE TABLE random_data (id bigint NOT NULL, payload text NOT NULL);'];
+    for (let a = 1; a <= rows; a += RANDOM_BATCH) {
+      const b = Math.min(rows, a + RANDOM_BATCH - 1);
+      stmts.push(`INSERT INTO random_data SELECT g, encode(gen_random_bytes(${RANDOM_BYTES_PER_ROW}), 'base64') FROM generate_series(${a}, ${b}) g;`);
+    }
+    stmts.push('ALTER TABLE random_data ADD PRIMARY KEY (id);');
+    loadCmd = `CREATE EXTENSION pgcrypto; ${rows} rows of (id bigint, encode(gen_random_bytes(${RANDOM_BYTES_PER_ROW}), 'base64')) in batches of ${RANDOM_BATCH}; primary key on id`;
+    await cl.psql(stmts.join('\n'), timeoutMs);
+    table = 'random_data';
+  }
+  await cl.psql('VACUUM ANALYZE;', timeoutMs);
+  await cl.psql('CHECKPOINT;', timeoutMs);
+  const loadSecs = (performance.now() - t0) / 1000;
+  const [dbBytes, tableBytes, count] = (await cl.psql(`SELECT pg_database_size(current_database()), pg_total_relation_size(${sq(table)}), (SELECT count(*) FROM ${table});`, timeoutMs)).split('|').map(Number);
+  return { table, loadCmd, loadSecs, dbBytes, tableBytes, count };
+}

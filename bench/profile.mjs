@@ -50,7 +50,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, write
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Cluster as BaseCluster, benchConf, drain, initCluster, makeBacklog, readyFiles, switchAndWaitArchived as switchAndWaitArchivedOf, BACKLOG_BULK_SQL, BACKLOG_TABLE_SQL, backlogPgbenchArgs } from './lib-pg.mjs';
+import { Cluster as BaseCluster, benchConf, drain, initCluster, loadDataset, makeBacklog, readyFiles, switchAndWaitArchived as switchAndWaitArchivedOf, BACKLOG_BULK_SQL, BACKLOG_TABLE_SQL, backlogPgbenchArgs, RANDOM_BYTES_PER_ROW } from './lib-pg.mjs';
 import {
   asPgArgv,
   checkPgarkReadableByPostgres,
@@ -312,31 +312,6 @@ async function peerRun(label, peerArgs) {
 // Datasets
 // ---------------------------------------------------------------------------
 
-const RANDOM_BYTES_PER_ROW = 750;
-const RANDOM_HEAP_BYTES_PER_ROW = 8192 / 7;
-const RANDOM_BATCH = 50_000;
-async function loadDataset(name, cl) {
-  const t0 = performance.now();
-  let table;
-  let loadCmd;
-  if (name === 'pgbench') {
-    loadCmd = `pgbench -i -q -s ${SCALE}`;
-    await run(join(PG_BIN, 'pgbench'), ['-i', '-q', '-s', String(SCALE)], { env: cl.env, timeoutMs: COMMAND_TIMEOUT_MS });
-    table = 'pgbench_accounts';
-  } else {
-    const rows = Math.max(1000, Math.round((RANDOM_GB * 1e9) / RANDOM_HEAP_BYTES_PER_ROW));
-    const stmts = ['CREATE EXTENSION IF NOT EXISTS pgcrypto;', 'CREATE TABLE random_data (id bigint NOT NULL, payload text NOT NULL);'];
-    for (let a = 1; a <= rows; a += RANDOM_BATCH) stmts.push(`INSERT INTO random_data SELECT g, encode(gen_random_bytes(${RANDOM_BYTES_PER_ROW}), 'base64') FROM generate_series(${a}, ${Math.min(rows, a + RANDOM_BATCH - 1)}) g;`);
-    stmts.push('ALTER TABLE random_data ADD PRIMARY KEY (id);');
-    loadCmd = `${rows} rows of (id bigint, encode(gen_random_bytes(${RANDOM_BYTES_PER_ROW}), 'base64')); primary key on id`;
-    await cl.psql(stmts.join('\n'), COMMAND_TIMEOUT_MS);
-    table = 'random_data';
-  }
-  await cl.psql('VACUUM ANALYZE;', COMMAND_TIMEOUT_MS);
-  await cl.psql('CHECKPOINT;', COMMAND_TIMEOUT_MS);
-  const dbBytes = Number(await cl.psql('SELECT pg_database_size(current_database());'));
-  return { table, loadCmd, loadSecs: (performance.now() - t0) / 1000, dbBytes };
-}
 async function changeForIncr(name, cl, round) {
   if (name === 'pgbench') {
     const r = await run(join(PG_BIN, 'pgbench'), ['-n', '-t', String(INCR_TX), '-c', '2', '-j', '2'], { env: cl.env, timeoutMs: COMMAND_TIMEOUT_MS });
@@ -364,7 +339,7 @@ async function runDataset(name) {
     await initCluster({ run }, cl, { checksums: true, conf: benchConf(cl, { max_wal_senders: '10' }), comment: 'profile bench' });
     await cl.start();
     log(`[${name}] loading`);
-    R.dataset = await loadDataset(name, cl);
+    R.dataset = await loadDataset(run, cl, name, { scale: SCALE, randomGb: RANDOM_GB, timeoutMs: COMMAND_TIMEOUT_MS });
     log(`[${name}] loaded in ${R.dataset.loadSecs.toFixed(1)} s: ${fmtMB(R.dataset.dbBytes)} MB`);
     const pgarkRepo = await pgarkRepoCreate(run, mkPgDir(join(dsDir, 'repo-pgark')));
     const peerRepo = mkPgDir(join(dsDir, 'repo-peer'));

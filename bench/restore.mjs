@@ -34,7 +34,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { spawnSync } from 'node:child_process';
-import { appendConf, Cluster as BaseCluster, switchAndWaitArchived as switchAndWaitArchivedOf, benchConf, initCluster } from './lib-pg.mjs';
+import { appendConf, Cluster as BaseCluster, switchAndWaitArchived as switchAndWaitArchivedOf, benchConf, initCluster, loadDataset } from './lib-pg.mjs';
 import {
   writePgbackrestConf,
   pgarkRepoCreate,
@@ -127,35 +127,6 @@ const peers = BINARIES.map((bin) => {
   return { bin, version, bundle, name: `pgBackRest ${version}${bundle ? ' (bundle+block)' : ''}`, key: `pgbackrest-${version}` };
 });
 
-const RANDOM_BYTES_PER_ROW = 750;
-const RANDOM_HEAP_BYTES_PER_ROW = 8192 / 7;
-const RANDOM_BATCH = 50_000;
-
-async function loadDataset(name, cl) {
-  const t0 = performance.now();
-  let table;
-  let loadCmd;
-  if (name === 'pgbench') {
-    loadCmd = `pgbench -i -q -s ${SCALE}`;
-    await run(join(PG_BIN, 'pgbench'), ['-i', '-q', '-s', String(SCALE)], { env: cl.env, timeoutMs: COMMAND_TIMEOUT_MS });
-    table = 'pgbench_accounts';
-  } else {
-    const rows = Math.max(1000, Math.round((RANDOM_GB * 1e9) / RANDOM_HEAP_BYTES_PER_ROW));
-    const stmts = ['CREATE EXTENSION IF NOT EXISTS pgcrypto;', 'CREATE TABLE random_data (id bigint NOT NULL, payload text NOT NULL);'];
-    for (let a = 1; a <= rows; a += RANDOM_BATCH) {
-      stmts.push(`INSERT INTO random_data SELECT g, encode(gen_random_bytes(${RANDOM_BYTES_PER_ROW}), 'base64') FROM generate_series(${a}, ${Math.min(rows, a + RANDOM_BATCH - 1)}) g;`);
-    }
-    stmts.push('ALTER TABLE random_data ADD PRIMARY KEY (id);');
-    loadCmd = `${rows} rows of (id bigint, encode(gen_random_bytes(${RANDOM_BYTES_PER_ROW}), 'base64')); primary key on id`;
-    await cl.psql(stmts.join('\n'), COMMAND_TIMEOUT_MS);
-    table = 'random_data';
-  }
-  await cl.psql('VACUUM ANALYZE;', COMMAND_TIMEOUT_MS);
-  await cl.psql('CHECKPOINT;', COMMAND_TIMEOUT_MS);
-  const [dbBytes, count] = (await cl.psql(`SELECT pg_database_size(current_database()), (SELECT count(*) FROM ${table});`, COMMAND_TIMEOUT_MS)).split('|').map(Number);
-  return { table, loadCmd, loadSecs: (performance.now() - t0) / 1000, dbBytes, count };
-}
-
 const median = (xs) => {
   const v = xs.filter((x) => x != null && Number.isFinite(x)).sort((a, b) => a - b);
   if (!v.length) return null;
@@ -175,7 +146,7 @@ async function runDataset(name) {
     await initCluster({ run }, cl, { checksums: true, conf: benchConf(cl, { max_wal_senders: '10' }), comment: 'restore bench' });
     await cl.start();
     log(`[${name}] loading`);
-    R.dataset = await loadDataset(name, cl);
+    R.dataset = await loadDataset(run, cl, name, { scale: SCALE, randomGb: RANDOM_GB, timeoutMs: COMMAND_TIMEOUT_MS });
     log(`[${name}] loaded in ${R.dataset.loadSecs.toFixed(1)} s: database ${fmtMB(R.dataset.dbBytes)} MB`);
 
     const pgarkRepo = await pgarkRepoCreate(run, mkPgDir(join(dsDir, 'repo-pgark')));

@@ -125,19 +125,7 @@ export class OnePassEncoder {
       this.rawSize += n;
       return;
     }
-    let pos = 0;
-    while (pos < n) {
-      const buf = (this.staging ??= stagingPool.acquire());
-      const k = Math.min(ONE_PASS_FRAME - this.filled, n - pos);
-      data.copy(buf, this.filled, pos, pos + k);
-      this.filled += k;
-      pos += k;
-      if (this.filled === ONE_PASS_FRAME) {
-        this.startStaged(buf, ONE_PASS_FRAME);
-        this.staging = undefined;
-        this.filled = 0;
-      }
-    }
+    this.stage(data, 0, n);
     // What is left in staging is hashed now (at most the part of `data` not yet in a started frame).
     if (this.filled > this.stagedHashed) {
       this.hash.update(this.staging!.subarray(this.stagedHashed, this.filled));
@@ -177,23 +165,26 @@ export class OnePassEncoder {
       return;
     }
     for (let i = 0; i < runs.length; i += 2) {
-      let pos = runs[i]!;
-      const end = runs[i + 1]!;
-      this.rawSize += end - pos;
-      while (pos < end) {
-        const staging = (this.staging ??= stagingPool.acquire());
-        const k = Math.min(ONE_PASS_FRAME - this.filled, end - pos);
-        buf.copy(staging, this.filled, pos, pos + k);
-        this.filled += k;
-        pos += k;
-        if (this.filled === ONE_PASS_FRAME) {
-          this.startStaged(staging, ONE_PASS_FRAME);
-          this.staging = undefined;
-          this.filled = 0;
-        }
-      }
+      this.stage(buf, runs[i]!, runs[i + 1]!);
+      this.rawSize += runs[i + 1]! - runs[i]!;
     }
     releaseBuffer(buf); // copied
+  }
+
+  /** Copy `src[pos, end)` into the staging MiB, starting a frame each time it fills (add and addRuns). */
+  private stage(src: Buffer, pos: number, end: number): void {
+    while (pos < end) {
+      const staging = (this.staging ??= stagingPool.acquire());
+      const k = Math.min(ONE_PASS_FRAME - this.filled, end - pos);
+      src.copy(staging, this.filled, pos, pos + k);
+      this.filled += k;
+      pos += k;
+      if (this.filled === ONE_PASS_FRAME) {
+        this.startStaged(staging, ONE_PASS_FRAME);
+        this.staging = undefined;
+        this.filled = 0;
+      }
+    }
   }
 
   /** Bytes of the staging MiB hashed so far (addRuns hashes staged bytes when their frame starts). */

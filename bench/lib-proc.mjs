@@ -21,6 +21,13 @@ export const NODE = (() => {
   const shipped = join(ROOT, 'node_modules', '.bin', 'node');
   return existsSync(shipped) ? realpathSync(shipped) : process.execPath;
 })();
+
+/**
+ * The pgark command the benches time: by default the launcher bin/pgark on NODE (as users run it:
+ * its memory settings), with `env` (NAME=value strings) in its environment; `direct`: bin/pgark.js
+ * on NODE without the launcher.
+ */
+export const pgarkCommand = ({ direct = false, env = [] } = {}) => (direct ? [NODE, PGARK] : ['/usr/bin/env', `PGARK_NODE=${NODE}`, ...env, join(ROOT, 'bin', 'pgark')]);
 export const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
 /** The pgBackRest binary of the single-peer benchmarks: PGARK_BENCH_PGBACKREST (its first entry) or Debian's. */
 export const PGBACKREST = (process.env.PGARK_BENCH_PGBACKREST ?? '').split(',').filter(Boolean)[0] ?? '/usr/bin/pgbackrest';

@@ -50,10 +50,9 @@ import {
   makeTmpRoot,
   measureCommand,
   mkPgDir,
-  NODE,
+  pgarkCommand,
   parseBenchArgs,
   PG_BIN,
-  PGARK,
   pgarkRepoCreate,
   pgbackrestBinaries,
   pkgVersion,
@@ -91,7 +90,7 @@ const COMMAND_TIMEOUT_MS = 20 * 60_000;
 // docs/OPERATIONS.md "Memory"); pgBackRest's runs are unchanged.
 const PGARK_ENV = (args.value('--pgark-env', '') || '').split(',').filter(Boolean);
 for (const kv of PGARK_ENV) if (!/^[A-Z_][A-Z0-9_]*=/.test(kv)) throw new Error(`--pgark-env takes NAME=value[,NAME=value], not '${kv}'`);
-const PGARK_CMD = args.has('--direct') ? [NODE, PGARK] : ['/usr/bin/env', `PGARK_NODE=${NODE}`, ...PGARK_ENV, join(ROOT, 'bin', 'pgark')];
+const PGARK_CMD = pgarkCommand({ direct: args.has('--direct'), env: PGARK_ENV });
 const pgarkArgv = (...rest) => [PGARK_CMD[0], [...PGARK_CMD.slice(1), ...rest]];
 for (const [k, v] of Object.entries({ SCALE, JOBS, FETCH_CALLS, AGENT_SEGMENTS, TOTAL_BUDGET_MS })) {
   if (!Number.isFinite(v) || v <= 0) {

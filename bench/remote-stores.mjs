@@ -69,8 +69,8 @@ import {
   mkPgDir,
   pgarkRepoCreate,
   NODE,
+  pgarkCommand,
   PG_BIN,
-  PGARK,
   PGBACKREST,
   pidsWhere,
   requireRootAndFiles,
@@ -133,7 +133,7 @@ const RESULTS = argValue('--out', join(ROOT, 'bench/results/remote-stores.md'));
 const TOTAL_BUDGET_MS = Number(argValue('--budget-sec', '900')) * 1000;
 // pgark as users run it: the launcher bin/pgark (its memory settings) on the shipped runtime;
 // --direct runs bin/pgark.js without them, as this bench did before 2026-12-07.
-const PGARK_CMD = argv.includes('--direct') ? [NODE, PGARK] : ['/usr/bin/env', `PGARK_NODE=${NODE}`, join(ROOT, 'bin', 'pgark')];
+const PGARK_CMD = pgarkCommand({ direct: argv.includes('--direct') });
 const COMMAND_TIMEOUT_MS = 10 * 60_000;
 const DRAIN_TIMEOUT_MS = 300_000;
 const BACKLOG_TIMEOUT_MS = 240_000;

@@ -52,6 +52,7 @@ import {
   measureCommand,
   mkPgDir,
   NODE,
+  pgarkCommand,
   parseBenchArgs,
   PG_BIN,
   pgbackrestBinaries,
@@ -112,7 +113,7 @@ class Cluster extends BaseCluster {
 // generation for backup and restore; bench/memory.mjs), started with the Node running this bench
 // (PGARK_NODE). An argument NAME=VALUE before the pgark command goes into its environment
 // (NODE_OPTIONS for --cpu-prof: the launcher takes no Node flags).
-const PGARK_CMD = ['/usr/bin/env', `PGARK_NODE=${NODE}`, join(ROOT, 'bin', 'pgark')];
+const PGARK_CMD = pgarkCommand();
 const pgarkArgv = (...rest) => {
   const vars = rest.filter((a, i) => rest.slice(0, i + 1).every((x) => /^[A-Z_]+=/.test(x)));
   return [PGARK_CMD[0], [PGARK_CMD[1], ...vars, ...PGARK_CMD.slice(2), ...rest.slice(vars.length)]];

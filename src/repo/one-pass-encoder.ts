@@ -23,6 +23,8 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { noteGarbage } from '../common/gc-budget.js';
 import { BufferPool, releaseBuffer } from '../io/buffer-pool.js';
+import { freeNow, freeOnceWritten } from '../io/free-once-written.js';
+import { lz4OnCallingThread } from '../io/codecs/lz4-thread.js';
 import type { CodecName } from '../io/codec.js';
 import { encodeHeader, encodeTrailer } from './object-format.js';
 import type { EncodedObject, EncodeResult } from './object-stream.js';
@@ -73,6 +75,13 @@ export class OnePassEncoder {
   /** The trailer's figures, once `finish` has handed out the last bytes. */
   result: EncodeResult | undefined;
 
+  /**
+   * lz4 compresses on this thread (io/codecs/lz4-thread.ts, a one-file call): each frame's body is
+   * freed by the store once written (io/free-once-written.ts), and the blocks copied into a frame
+   * of several are freed at once.
+   */
+  private readonly onCallingThread = lz4OnCallingThread();
+
   private constructor(readonly codec: CodecName, private readonly lz4: Lz4 | undefined) {
     this.header = encodeHeader(codec);
     this.glue = this.header;
@@ -87,6 +96,17 @@ export class OnePassEncoder {
   /** lz4 blocks per frame (PGARK_LZ4_BLOCK_KIB, io/codecs/lz4.ts); 1 for codec none. */
   get blocksPerFrame(): number {
     return this.lz4 ? Math.ceil(ONE_PASS_FRAME / this.lz4.LZ4_BLOCK) : 1;
+  }
+
+  /**
+   * Frames a reader of one file may leave compressing while it reads the next MiB (`drain`'s
+   * `keep`): one with one lz4 block per frame on the threadpool; none with several blocks per
+   * frame (they occupy the pool's threads already) or when lz4 compresses on this thread
+   * (io/codecs/lz4-thread.ts: a frame is compressed when `add` returns, so keeping it only
+   * holds its output and its read buffer).
+   */
+  get readAheadFrames(): number {
+    return this.lz4 && this.blocksPerFrame === 1 && !this.onCallingThread ? MAX_IN_FLIGHT - 1 : 0;
   }
 
   /** Raw bytes added so far. */
@@ -237,7 +257,13 @@ export class OnePassEncoder {
       this.inFlight.shift();
       releaseBuffer(input);
     }
+    // Counted as garbage either way: a store that does not free what it wrote (the cloud SDKs) leaves it to the collector.
     noteGarbage(lz4.lz4FrameGarbage(data, done, parts));
+    if (this.onCallingThread) {
+      // The body (the last part) is a buffer of its own; several blocks were copied into it.
+      freeOnceWritten(parts[parts.length - 1]!);
+      if (done.length > 1) for (const b of done) if (b !== undefined) freeNow(b);
+    }
     this.glue = END_MARK;
     for (const part of parts) yield this.emit(part);
   }

@@ -12,11 +12,14 @@
  * Buffer.allocUnsafeSlow; never a slice of Node's shared pool or of a pooled buffer), and only
  * when nothing but the store reads the view afterwards. A store that never calls `written` (the
  * cloud SDKs may keep a part to retry it) leaves the buffer to the collector, as before.
+ * A view of a pooled buffer can be handed over too (releaseOnceWritten): the store's `written`
+ * then hands the buffer back to its pool instead.
  */
+import { releaseBuffer } from './buffer-pool.js';
 
 const FREE: unique symbol = Symbol('pgark.free-once-written');
 
-type Marked = Buffer & { [FREE]?: ArrayBuffer };
+type Marked = Buffer & { [FREE]?: () => void };
 
 /** Free the memory of `view`'s ArrayBuffer now (the caller owns all of it and is done with it). */
 export function freeNow(view: Buffer): void {
@@ -34,16 +37,29 @@ export function freeNow(view: Buffer): void {
  * (`written`). Returns `view`.
  */
 export function freeOnceWritten(view: Buffer): Buffer {
-  if (view.buffer instanceof ArrayBuffer) (view as Marked)[FREE] = view.buffer;
+  (view as Marked)[FREE] = () => freeNow(view);
   return view;
 }
 
-/** A store has written `buf` and holds it no longer: frees it if its producer marked it (freeOnceWritten). */
+/**
+ * Mark `view` (of the pooled buffer `owner`, which the caller no longer reads) to go back to its
+ * pool once a store has written it (`written`). Returns `view`.
+ */
+export function releaseOnceWritten(view: Buffer, owner: Buffer): Buffer {
+  (view as Marked)[FREE] = () => releaseBuffer(owner);
+  return view;
+}
+
+/**
+ * A store has written `buf` and holds it no longer: frees it or hands it back to its pool if
+ * its producer marked it (freeOnceWritten, releaseOnceWritten).
+ */
 export function written(buf: Buffer): void {
   const marked = buf as Marked;
-  if (marked[FREE] === undefined) return;
+  const free = marked[FREE];
+  if (free === undefined) return;
   delete marked[FREE];
-  freeNow(buf);
+  free();
 }
 
 /** True while `buf` is marked and not yet written. */

@@ -23,7 +23,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { noteGarbage } from '../common/gc-budget.js';
 import { BufferPool, releaseBuffer } from '../io/buffer-pool.js';
-import { freeNow, freeOnceWritten } from '../io/free-once-written.js';
+import { freeNow, freeOnceWritten, releaseOnceWritten } from '../io/free-once-written.js';
 import { lz4OnCallingThread } from '../io/codecs/lz4-thread.js';
 import type { CodecName } from '../io/codec.js';
 import { encodeHeader, encodeTrailer } from './object-format.js';
@@ -249,19 +249,26 @@ export class OnePassEncoder {
     const { blocks, input, data } = this.inFlight[0]!;
     let parts: Buffer[];
     let done: Array<Buffer | undefined>;
+    /** A stored (incompressible) block handed out in place: its input goes back to its pool once written. */
+    let inPlace = false;
     try {
-      // Incompressible blocks are copied from the input: the input goes back to its pool.
       done = await blocks;
-      parts = lz4.lz4FrameParts(data, done, this.glue);
+      // Incompressible blocks are copied from the input, which goes back to its pool now; but
+      // in a one-file call the store hands it back once written (no copy in flight beside it).
+      const raw = this.onCallingThread && done.length === 1 && done[0] === undefined;
+      parts = lz4.lz4FrameParts(data, done, this.glue, raw);
+      inPlace = raw;
     } finally {
       this.inFlight.shift();
-      releaseBuffer(input);
+      if (!inPlace) releaseBuffer(input);
     }
     // Counted as garbage either way: a store that does not free what it wrote (the cloud SDKs) leaves it to the collector.
-    noteGarbage(lz4.lz4FrameGarbage(data, done, parts));
+    noteGarbage(inPlace ? data.length : lz4.lz4FrameGarbage(data, done, parts));
     if (this.onCallingThread) {
-      // The body (the last part) is a buffer of its own; several blocks were copied into it.
-      freeOnceWritten(parts[parts.length - 1]!);
+      // The body (the last part) is a buffer of its own, or the input itself; several blocks were copied into it.
+      const body = parts[parts.length - 1]!;
+      if (inPlace) releaseOnceWritten(body, input);
+      else freeOnceWritten(body);
       if (done.length > 1) for (const b of done) if (b !== undefined) freeNow(b);
     }
     this.glue = END_MARK;

@@ -20,10 +20,10 @@ const MiB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'pgark-segment-one-file-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Every page header valid; the first half compresses, the second half is random (stored frames). */
-function mixedSegment(segno: bigint, size: number): Buffer {
+/** Every page header valid; the first `share` of it compresses, the rest is random (stored frames). */
+function mixedSegment(segno: bigint, size: number, share = 0.5): Buffer {
   const seg = fakeSegment(segno, { walSegmentSize: size });
-  for (let page = 0; page < size / 2; page += 8192) {
+  for (let page = 0; page < size * share; page += 8192) {
     for (let i = page + (page === 0 ? 40 : 24); i < page + 8192; i++) seg[i] = (i * 31 + (i >> 9)) & 0x3f;
   }
   return seg;
@@ -65,13 +65,10 @@ describe('one-file call: lz4 on the calling thread', () => {
     const sync = vi.spyOn(lz4, 'compressSync');
     const async = vi.spyOn(lz4, 'compress');
     try {
-      const pool = new CountingPool(MiB, 8);
-      const inline = await objectBytes(path, name, raw.length, pool);
+      const inline = await objectBytes(path, name, raw.length, new BufferPool(MiB, 8));
       expect(inline.equals(pooled)).toBe(true);
       expect(sync).toHaveBeenCalled();
       expect(async).not.toHaveBeenCalled();
-      // One read buffer at a time: the frame is compressed when add returns.
-      expect(pool.maxOut).toBe(1);
       const decoded = await decodeObject(Readable.from([inline]), name);
       expect((await readAll(decoded, 64 * MiB)).equals(raw)).toBe(true);
       await decoded.verified;
@@ -81,9 +78,22 @@ describe('one-file call: lz4 on the calling thread', () => {
     }
   });
 
-  it('the fs driver frees each frame body once written; the stored object decodes to the segment', async () => {
+  it('compressible WAL: one read buffer at a time (a frame is compressed when add returns)', async () => {
     compressLz4OnCallingThread();
-    const { stream, done } = await encodeSegmentObject(path, { name, size: raw.length }, 'lz4', new BufferPool(MiB, 8));
+    const p = join(dir, 'compressible');
+    writeFileSync(p, mixedSegment(5n, 4 * MiB, 1));
+    const pool = new CountingPool(MiB, 8);
+    const { stream, done } = await encodeSegmentObject(p, { name: '000000010000000000000005', size: 4 * MiB }, 'lz4', pool);
+    await readAll(stream, 64 * MiB);
+    await done;
+    expect(pool.maxOut).toBe(1);
+    expect(pool.out).toBe(0);
+  });
+
+  it('the fs driver frees each compressed body and hands each stored one back to its pool once written; the object decodes to the segment', async () => {
+    compressLz4OnCallingThread();
+    const pool = new CountingPool(MiB, 8);
+    const { stream, done } = await encodeSegmentObject(path, { name, size: raw.length }, 'lz4', pool);
     const handed: Buffer[] = [];
     async function* recorded(): AsyncGenerator<Buffer> {
       for await (const c of stream) {
@@ -94,10 +104,15 @@ describe('one-file call: lz4 on the calling thread', () => {
     const driver = new FsDriver(dir);
     await driver.put('repo/object', Readable.from(recorded(), { objectMode: false, highWaterMark: 1 }), { ifAbsent: true });
     await done;
-    // Each of the 4 frames: its head (lead, frame header, block size: not freed) and its body
-    // (a compressed block or a stored copy of the raw MiB: freed); then the trailer.
-    expect(handed.filter((c) => c.length === 0)).toHaveLength(4);
-    expect(handed.reduce((n, c) => n + c.length, 0)).toBeLessThan(1024);
+    // Each of the 4 frames: its head (lead, frame header, block size: not freed) and its body;
+    // then the trailer. The 2 compressed bodies were freed; the 2 stored ones were the read
+    // buffers themselves (no copy), back in the pool once written.
+    expect(handed.filter((c) => c.length === 0)).toHaveLength(2);
+    expect(handed.filter((c) => c.length === MiB)).toHaveLength(2);
+    expect(handed.filter((c) => c.length !== 0 && c.length !== MiB).reduce((n, c) => n + c.length, 0)).toBeLessThan(1024);
+    expect(pool.out).toBe(0);
+    // The next MiB is read while a stored one is being written: at most two read buffers out at once.
+    expect(pool.maxOut).toBeLessThanOrEqual(2);
     const stored = readFileSync(join(dir, 'repo/object'));
     const decoded = await decodeObject(Readable.from([stored]), name);
     expect((await readAll(decoded, 64 * MiB)).equals(raw)).toBe(true);

@@ -117,14 +117,16 @@ export async function compressLz4Blocks(data: Buffer): Promise<Array<Buffer | un
  * one fresh buffer with everything (sixteen writes per MiB would cost more than the copy).
  * Every part is fresh (raw bytes are copied: the caller recycles `data`). Empty `data`: lead and
  * header only. The frame's body (the block, the copy, or the buffer of several blocks) is a
- * buffer of its own, which the caller may free once written (free-once-written.ts); the head is not.
+ * buffer of its own, which the caller may free once written (free-once-written.ts); the head is
+ * not. `rawInPlace`: a stored block is `data` itself, not a copy (the caller then keeps `data`'s
+ * buffer until the frame is written).
  */
-export function lz4FrameParts(data: Buffer, blocks: Array<Buffer | undefined>, lead: Buffer = EMPTY): Buffer[] {
+export function lz4FrameParts(data: Buffer, blocks: Array<Buffer | undefined>, lead: Buffer = EMPTY, rawInPlace = false): Buffer[] {
   if (blocks.length === 1) {
     const head = Buffer.allocUnsafe(lead.length + LZ4_FRAME_HEAD_SIZE + 4);
     lead.copy(head, 0);
     LZ4_FRAME_HEADER.copy(head, lead.length);
-    const body = blocks[0] ?? copyOf(data);
+    const body = blocks[0] ?? (rawInPlace ? data : copyOf(data));
     writeLz4BlockSize(head, lead.length + LZ4_FRAME_HEAD_SIZE, body.length, blocks[0] === undefined);
     return [head, body];
   }

@@ -7,6 +7,7 @@ import { WAL_PUSH_OPTIONS } from './option-specs.js';
 import { withFormat } from '../json/format.js';
 import { ConfigError } from '../common/errors.js';
 import { setGarbageBudget, SINGLE_FILE_BUDGET } from '../common/gc-budget.js';
+import { compressLz4OnCallingThread } from '../io/codecs/lz4-thread.js';
 
 /**
  * wal-push's work once its command line is parsed (by commander, or by the lean entry
@@ -14,6 +15,8 @@ import { setGarbageBudget, SINGLE_FILE_BUDGET } from '../common/gc-budget.js';
  */
 export async function runWalPush(path: string, opts: { json?: boolean }, settingsOf: () => Settings): Promise<void> {
   setGarbageBudget(SINGLE_FILE_BUDGET, 'minor'); // one file: collect its dropped buffers while it runs
+  // One file: lz4 on this thread, each output freed once written (io/codecs/lz4-thread.ts).
+  compressLz4OnCallingThread();
   const settings = settingsOf();
   if (settings.moreRepos.length > 0) {
     // repo2, repo3: every required repository, async ones filled behind (wal/wal-push-set.ts).

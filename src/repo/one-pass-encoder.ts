@@ -23,6 +23,8 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { noteGarbage } from '../common/gc-budget.js';
 import { BufferPool, releaseBuffer } from '../io/buffer-pool.js';
+import { freeNow, freeOnceWritten, releaseOnceWritten } from '../io/free-once-written.js';
+import { lz4OnCallingThread } from '../io/codecs/lz4-thread.js';
 import type { CodecName } from '../io/codec.js';
 import { encodeHeader, encodeTrailer } from './object-format.js';
 import type { EncodedObject, EncodeResult } from './object-stream.js';
@@ -73,6 +75,13 @@ export class OnePassEncoder {
   /** The trailer's figures, once `finish` has handed out the last bytes. */
   result: EncodeResult | undefined;
 
+  /**
+   * lz4 compresses on this thread (io/codecs/lz4-thread.ts, a one-file call): each frame's body is
+   * freed by the store once written (io/free-once-written.ts), and the blocks copied into a frame
+   * of several are freed at once.
+   */
+  private readonly onCallingThread = lz4OnCallingThread();
+
   private constructor(readonly codec: CodecName, private readonly lz4: Lz4 | undefined) {
     this.header = encodeHeader(codec);
     this.glue = this.header;
@@ -87,6 +96,17 @@ export class OnePassEncoder {
   /** lz4 blocks per frame (PGARK_LZ4_BLOCK_KIB, io/codecs/lz4.ts); 1 for codec none. */
   get blocksPerFrame(): number {
     return this.lz4 ? Math.ceil(ONE_PASS_FRAME / this.lz4.LZ4_BLOCK) : 1;
+  }
+
+  /**
+   * Frames a reader of one file may leave compressing while it reads the next MiB (`drain`'s
+   * `keep`): one with one lz4 block per frame on the threadpool; none with several blocks per
+   * frame (they occupy the pool's threads already) or when lz4 compresses on this thread
+   * (io/codecs/lz4-thread.ts: a frame is compressed when `add` returns, so keeping it only
+   * holds its output and its read buffer).
+   */
+  get readAheadFrames(): number {
+    return this.lz4 && this.blocksPerFrame === 1 && !this.onCallingThread ? MAX_IN_FLIGHT - 1 : 0;
   }
 
   /** Raw bytes added so far. */
@@ -229,15 +249,28 @@ export class OnePassEncoder {
     const { blocks, input, data } = this.inFlight[0]!;
     let parts: Buffer[];
     let done: Array<Buffer | undefined>;
+    /** A stored (incompressible) block handed out in place: its input goes back to its pool once written. */
+    let inPlace = false;
     try {
-      // Incompressible blocks are copied from the input: the input goes back to its pool.
       done = await blocks;
-      parts = lz4.lz4FrameParts(data, done, this.glue);
+      // Incompressible blocks are copied from the input, which goes back to its pool now; but
+      // in a one-file call the store hands it back once written (no copy in flight beside it).
+      const raw = this.onCallingThread && done.length === 1 && done[0] === undefined;
+      parts = lz4.lz4FrameParts(data, done, this.glue, raw);
+      inPlace = raw;
     } finally {
       this.inFlight.shift();
-      releaseBuffer(input);
+      if (!inPlace) releaseBuffer(input);
     }
-    noteGarbage(lz4.lz4FrameGarbage(data, done, parts));
+    // Counted as garbage either way: a store that does not free what it wrote (the cloud SDKs) leaves it to the collector.
+    noteGarbage(inPlace ? data.length : lz4.lz4FrameGarbage(data, done, parts));
+    if (this.onCallingThread) {
+      // The body (the last part) is a buffer of its own, or the input itself; several blocks were copied into it.
+      const body = parts[parts.length - 1]!;
+      if (inPlace) releaseOnceWritten(body, input);
+      else freeOnceWritten(body);
+      if (done.length > 1) for (const b of done) if (b !== undefined) freeNow(b);
+    }
     this.glue = END_MARK;
     for (const part of parts) yield this.emit(part);
   }

@@ -1,7 +1,8 @@
 /**
  * The stored object of one local WAL file in one pass, without a stream pipeline: each 1 MiB
  * of the file is read into a pooled buffer, compressed as one lz4 frame (of LZ4_BLOCK blocks) on the
- * libuv threadpool (two frames in flight with one block per frame, one with several) while this
+ * libuv threadpool (two frames in flight with one block per frame, one with several; or on this
+ * thread, one frame, in a full-path wal-push: io/codecs/lz4-thread.ts) while this
  * thread checks it (segment-check.ts) and hashes it (sha256, for the trailer), and the object's
  * bytes come out as few, large buffers (one-pass-encoder.ts), so the store writes about two
  * buffers per MiB.
@@ -64,9 +65,10 @@ export async function encodeSegmentObject(
         // With several lz4 blocks per frame (PGARK_LZ4_BLOCK_KIB), no frame is left in flight
         // while the next MiB is read: a frame's blocks already keep the pool's threads busy, and
         // the agent stores several segments at once; a second frame per segment only held memory
-        // (~10 MiB in the agent, bench/results/memory.md). One block per frame: one frame
-        // compresses while the next MiB is read.
-        yield* enc.drain(enc.blocksPerFrame > 1 ? 0 : undefined);
+        // (~10 MiB in the agent, bench/results/memory.md). Nor when lz4 compresses on this thread
+        // (a full-path wal-push): the frame is done already. One block per frame on the pool:
+        // one frame compresses while the next MiB is read.
+        yield* enc.drain(enc.readAheadFrames);
         if (last) break;
       }
     } finally {

@@ -8,6 +8,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { addAbortSignal, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { AlreadyExistsError, causeText, ConfigError, NotFoundError } from '../../src/common/errors.js';
+import { written } from '../../src/io/free-once-written.js';
 import { checkKey, checkRange, listStart } from '../keys.js';
 import { redactLocation } from '../registry.js';
 import { forEachLimit } from '../limit.js';
@@ -278,6 +279,8 @@ async function writeBody(fh: FileHandle, body: Readable | Buffer, signal: AbortS
   for await (const chunk of body) {
     const buf: Buffer = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
     for (let done = 0; done < buf.length; ) done += (await fh.write(buf, done, buf.length - done)).bytesWritten;
+    // Written: a buffer its producer handed over for good is freed now, not when collected.
+    written(buf);
   }
 }
 

@@ -24,6 +24,8 @@ import { lz4Decompressor } from './lz4-decode.js';
 import { xxh32 } from './xxhash32.js';
 import { BufferPool, releaseBuffer } from '../buffer-pool.js';
 import { noteGarbage } from '../../common/gc-budget.js';
+import { freeNow } from '../free-once-written.js';
+import { lz4OnCallingThread } from './lz4-thread.js';
 
 const CHUNK_SIZE = 1024 * 1024;
 
@@ -75,15 +77,20 @@ export function writeLz4FrameEnd(dst: Buffer, at: number): void {
 /**
  * The block of `data` (not empty, at most LZ4_BLOCK bytes): lz4's compressed block, or undefined
  * when it would not be smaller than `data` (then the frame stores `data` itself, uncompressed).
- * The block is a fresh buffer of lz4-napi's, holding about `data.length` in memory until
- * collected (lz4_flex allocates the worst case).
+ * The block is a view of a fresh buffer of lz4-napi's (its whole ArrayBuffer: the caller may free
+ * it, free-once-written.ts), holding about `data.length` in memory until collected or freed
+ * (lz4_flex allocates the worst case). Compressed on libuv's threadpool, or synchronously on
+ * this thread when the process chose so (lz4-thread.ts): then `data` is no longer read once this
+ * returns its promise, and a block that is not used is freed at once.
  */
 export async function compressLz4Block(data: Buffer): Promise<Buffer | undefined> {
   // lz4_flex's block layout: the uncompressed size (u32 LE), then the block.
-  const out = await lz4.compress(data);
+  const out = lz4OnCallingThread() ? lz4.compressSync(data) : await lz4.compress(data);
   if (out.length < 4 || out.readUInt32LE(0) !== data.length) throw new Error('lz4 block encoder returned an unexpected layout');
   const block = out.subarray(4);
-  return block.length >= data.length ? undefined : block;
+  if (block.length < data.length) return block;
+  if (lz4OnCallingThread()) freeNow(out);
+  return undefined;
 }
 
 /**
@@ -109,20 +116,23 @@ export async function compressLz4Blocks(data: Buffer): Promise<Array<Buffer | un
  * of the raw bytes], so that a frame costs two writes and no copy of compressed bytes. Several:
  * one fresh buffer with everything (sixteen writes per MiB would cost more than the copy).
  * Every part is fresh (raw bytes are copied: the caller recycles `data`). Empty `data`: lead and
- * header only.
+ * header only. The frame's body (the block, the copy, or the buffer of several blocks) is a
+ * buffer of its own, which the caller may free once written (free-once-written.ts); the head is
+ * not. `rawInPlace`: a stored block is `data` itself, not a copy (the caller then keeps `data`'s
+ * buffer until the frame is written).
  */
-export function lz4FrameParts(data: Buffer, blocks: Array<Buffer | undefined>, lead: Buffer = EMPTY): Buffer[] {
+export function lz4FrameParts(data: Buffer, blocks: Array<Buffer | undefined>, lead: Buffer = EMPTY, rawInPlace = false): Buffer[] {
   if (blocks.length === 1) {
     const head = Buffer.allocUnsafe(lead.length + LZ4_FRAME_HEAD_SIZE + 4);
     lead.copy(head, 0);
     LZ4_FRAME_HEADER.copy(head, lead.length);
-    const body = blocks[0] ?? Buffer.from(data);
+    const body = blocks[0] ?? (rawInPlace ? data : copyOf(data));
     writeLz4BlockSize(head, lead.length + LZ4_FRAME_HEAD_SIZE, body.length, blocks[0] === undefined);
     return [head, body];
   }
   let size = lead.length + LZ4_FRAME_HEAD_SIZE;
   for (let i = 0; i < blocks.length; i++) size += 4 + (blocks[i]?.length ?? Math.min(LZ4_BLOCK, data.length - i * LZ4_BLOCK));
-  const out = Buffer.allocUnsafe(size);
+  const out = Buffer.allocUnsafeSlow(size);
   let at = lead.copy(out, 0);
   at += LZ4_FRAME_HEADER.copy(out, at);
   for (let i = 0; i < blocks.length; i++) {
@@ -136,6 +146,13 @@ export function lz4FrameParts(data: Buffer, blocks: Array<Buffer | undefined>, l
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** A copy of `data` in a buffer of its own (never a slice of Node's shared pool: its owner may free it). */
+function copyOf(data: Buffer): Buffer {
+  const b = Buffer.allocUnsafeSlow(data.length);
+  data.copy(b);
+  return b;
+}
 
 /**
  * What writing a frame leaves to the collector: lz4-napi's outputs (about the input's size

@@ -93,24 +93,18 @@ const CANDIDATES = [
       return { start: () => { list = []; }, update: (b) => list.push(hex(xxh3.xxh128(b), 128)), end: () => hex(xxh3.xxh128(Buffer.from(list.join(''), 'hex')), 128) };
     },
   },
-  {
-    name: 'xxhash-addon XXHash3 (XXH3-64)', algo: 'xxh3-64', bits: 64, crypto: false, kind: 'native (N-API, C, xxHash dispatch)', pkg: 'xxhash-addon',
+  ...[
+    ['XXHash3', 'XXH3-64', 'xxh3-64', 64],
+    ['XXHash128', 'XXH3-128', 'xxh3-128', 128],
+  ].map(([cls, label, algo, bits]) => ({
+    name: `xxhash-addon ${cls} (${label})`, algo, bits, crypto: false, kind: 'native (N-API, C, xxHash dispatch)', pkg: 'xxhash-addon',
     async setup(req) {
-      const { XXHash3 } = req('xxhash-addon');
-      const seed = Buffer.alloc(8);
+      const Hasher = req('xxhash-addon')[cls];
+      const seed = Buffer.alloc(8); // seed 0, as the other implementations
       let h;
-      return { start: () => { h = new XXHash3(seed); }, update: (b) => h.update(b), end: () => h.digest().toString('hex') };
+      return { start: () => { h = new Hasher(seed); }, update: (b) => h.update(b), end: () => h.digest().toString('hex') };
     },
-  },
-  {
-    name: 'xxhash-addon XXHash128 (XXH3-128)', algo: 'xxh3-128', bits: 128, crypto: false, kind: 'native (N-API, C, xxHash dispatch)', pkg: 'xxhash-addon',
-    async setup(req) {
-      const { XXHash128 } = req('xxhash-addon');
-      const seed = Buffer.alloc(8);
-      let h;
-      return { start: () => { h = new XXHash128(seed); }, update: (b) => h.update(b), end: () => h.digest().toString('hex') };
-    },
-  },
+  })),
   {
     name: '@napi-rs/blake-hash Blake3Hasher (BLAKE3)', algo: 'blake3', bits: 256, crypto: true, kind: 'native (napi-rs, Rust blake3 crate)', pkg: '@napi-rs/blake-hash',
     async setup(req) {

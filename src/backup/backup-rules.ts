@@ -100,7 +100,7 @@ export function finishParts(files: Iterable<FileEntry>): void {
  * - incr: one lane here, the others in worker threads. Changed blocks are few, so there is almost
  *   no lz4: the threadpool only reads (~0.15 s per core at -s 100) while one thread hashed and
  *   verified every byte read for both lanes (~1.3 s), the copy's critical path; in two threads
- *   that work runs on two cores: quiet, -16 % wall (copy -20 %) for +4 % CPU and ~+23 MiB of
+ *   that work runs on two cores: quiet, -16 % wall (copy -20 %) for +4 % CPU and ~+22 MiB of
  *   peak RSS at -s 100 (bench/results/backup.md, branch b-s100).
  */
 export function mainThreadLanes(type: 'full' | 'incr'): number {

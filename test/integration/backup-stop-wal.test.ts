@@ -56,18 +56,24 @@ async function freshSegment(): Promise<string> {
 const backup = (extra: string[]) => pgark(['backup', '--repo', repo, '--stanza', STANZA, '--pgdata', c.dataDir, '--type', 'full', '--no-progress', '--log-level-stderr', 'debug', '--json', ...extra],
   { env: connEnv(c), allowFail: true, timeoutMs: 150_000 });
 
+/** A full backup on a fresh segment that commits and stores its stop segment itself; that segment, once archived. */
+async function backupStoringStopWal(): Promise<string> {
+  await freshSegment();
+  const r = await backup([]);
+  expect(r.code, r.stderr).toBe(0);
+  const stopWal = (JSON.parse(r.stdout) as { stop: { walFile: string } }).stop.walFile;
+  expect(r.stderr).toContain(`WAL segment ${stopWal} stored by the backup`);
+  await c.waitForArchived(stopWal, 30_000);
+  return stopWal;
+}
+
 async function leftoverLocks(): Promise<string[]> {
   return (await readdir(join(c.dataDir, 'pg_wal', '.pgark', 'pushed')).catch(() => [] as string[])).filter((n) => n.endsWith('.lock'));
 }
 
 describe('backup stores its stop segment', () => {
   it('archive_command for the stop segment answers from the backup\'s push record', async () => {
-    await freshSegment();
-    const r = await backup([]);
-    expect(r.code, r.stderr).toBe(0);
-    const stopWal = (JSON.parse(r.stdout) as { stop: { walFile: string } }).stop.walFile;
-    expect(r.stderr).toContain(`WAL segment ${stopWal} stored by the backup`);
-    await c.waitForArchived(stopWal, 30_000);
+    const stopWal = await backupStoringStopWal();
     expect((await readFile(noted(), 'utf8')).split('\n')).toContain(stopWal);
     expect(await leftoverLocks()).toEqual([]);
   }, 180_000);
@@ -118,12 +124,7 @@ describe('backup stores its stop segment', () => {
     await c.psql(`ALTER SYSTEM SET archive_command = '${cmd.replace(/'/g, "''")}'`);
     await c.psql('SELECT pg_reload_conf()');
     try {
-      await freshSegment();
-      const r = await backup([]);
-      expect(r.code, r.stderr).toBe(0);
-      const stopWal = (JSON.parse(r.stdout) as { stop: { walFile: string } }).stop.walFile;
-      expect(r.stderr).toContain(`WAL segment ${stopWal} stored by the backup`);
-      await c.waitForArchived(stopWal, 30_000);
+      const stopWal = await backupStoringStopWal();
       expect((await readFile(answered, 'utf8')).split('\n')).toContain(stopWal);
       expect(await leftoverLocks()).toEqual([]);
     } finally {

@@ -8,13 +8,15 @@
  *  2. an archive_command that fails for the stop segment fails the backup (archive-timeout),
  *     although the segment is in the repository: nothing is committed;
  *  3. with pgark agent serving the same pg_wal at the same time the backup commits, the segment
- *     archived once, no lock left.
+ *     archived once, no lock left;
+ *  4. through the installed command (bin/pgark wal-push, as pgark setup writes archive_command)
+ *     the stop segment is answered in the shell (bin/pgark-wal-push), without starting Node.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { archiveCommand, chownToRunAs, connEnv, destroyAllClusters, makeSharedTempDir, PgCluster } from '../helpers/pg-cluster.js';
+import { archiveCommand, chownToRunAs, connEnv, destroyAllClusters, makeSharedTempDir, PgCluster, PROJECT_ROOT } from '../helpers/pg-cluster.js';
 import { startPgark, stopPgark, type BackgroundPgark } from '../helpers/pgark-background.js';
 import { pgark } from '../helpers/pgark-run.js';
 import { createRepo } from '../helpers/repo.js';
@@ -54,18 +56,24 @@ async function freshSegment(): Promise<string> {
 const backup = (extra: string[]) => pgark(['backup', '--repo', repo, '--stanza', STANZA, '--pgdata', c.dataDir, '--type', 'full', '--no-progress', '--log-level-stderr', 'debug', '--json', ...extra],
   { env: connEnv(c), allowFail: true, timeoutMs: 150_000 });
 
+/** A full backup on a fresh segment that commits and stores its stop segment itself; that segment, once archived. */
+async function backupStoringStopWal(): Promise<string> {
+  await freshSegment();
+  const r = await backup([]);
+  expect(r.code, r.stderr).toBe(0);
+  const stopWal = (JSON.parse(r.stdout) as { stop: { walFile: string } }).stop.walFile;
+  expect(r.stderr).toContain(`WAL segment ${stopWal} stored by the backup`);
+  await c.waitForArchived(stopWal, 30_000);
+  return stopWal;
+}
+
 async function leftoverLocks(): Promise<string[]> {
   return (await readdir(join(c.dataDir, 'pg_wal', '.pgark', 'pushed')).catch(() => [] as string[])).filter((n) => n.endsWith('.lock'));
 }
 
 describe('backup stores its stop segment', () => {
   it('archive_command for the stop segment answers from the backup\'s push record', async () => {
-    await freshSegment();
-    const r = await backup([]);
-    expect(r.code, r.stderr).toBe(0);
-    const stopWal = (JSON.parse(r.stdout) as { stop: { walFile: string } }).stop.walFile;
-    expect(r.stderr).toContain(`WAL segment ${stopWal} stored by the backup`);
-    await c.waitForArchived(stopWal, 30_000);
+    const stopWal = await backupStoringStopWal();
     expect((await readFile(noted(), 'utf8')).split('\n')).toContain(stopWal);
     expect(await leftoverLocks()).toEqual([]);
   }, 180_000);
@@ -104,5 +112,24 @@ describe('backup stores its stop segment', () => {
     expect(agent.output()).not.toMatch(/mismatch|failed/);
     await stopPgark(agent);
     agent = undefined;
+  }, 180_000);
+
+  it('through the installed command (bin/pgark wal-push): the stop segment is answered in the shell, no Node started', async () => {
+    // The launcher with a Node that cannot run: only an answer from a push record (in the shell)
+    // succeeds; anything else falls through to the usual full path, so archiving goes on.
+    const answered = join(work, 'answered-in-shell');
+    const launcher = join(PROJECT_ROOT, 'bin', 'pgark');
+    const viaShell = `PGARK_NODE=/bin/false '${launcher}' wal-push %p --repo '${repo}' --stanza '${STANZA}' && echo %f >> ${answered}`;
+    const cmd = `${viaShell} || ${archiveCommand({ repo, stanza: STANZA })}`;
+    await c.psql(`ALTER SYSTEM SET archive_command = '${cmd.replace(/'/g, "''")}'`);
+    await c.psql('SELECT pg_reload_conf()');
+    try {
+      const stopWal = await backupStoringStopWal();
+      expect((await readFile(answered, 'utf8')).split('\n')).toContain(stopWal);
+      expect(await leftoverLocks()).toEqual([]);
+    } finally {
+      await c.psql('ALTER SYSTEM RESET archive_command');
+      await c.psql('SELECT pg_reload_conf()');
+    }
   }, 180_000);
 });

@@ -145,6 +145,40 @@ describe('bin/pgark-wal-push answering from a push record', () => {
   });
 });
 
+describe('the launcher bin/pgark: wal-push through the shell client', () => {
+  // archive_command as `pgark setup` writes it ('<launcher>' wal-push %p ...) answers a recorded
+  // segment without starting Node, and runs the same full path otherwise.
+  const repo = '/var/lib/pgark-launcher';
+  const target = pushTarget(repo, 'main');
+  const launcher = join(root, 'bin', 'pgark');
+  const viaLauncher = (wal: string, args: string[]) =>
+    spawnSync(launcher, ['wal-push', join(wal, SEG), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PGARK_NODE: fakeNode } });
+
+  it('answers from the record (no Node), consumes it, and the next call takes the full path', () => {
+    const wal = walDir();
+    writeRecord(wal, target);
+    const r = viaLauncher(wal, ['--repo', repo]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(statSync(join(pushRecordDir(wal), SEG)).size).toBe(0);
+    expect(viaLauncher(wal, ['--repo', repo]).status).toBe(99);
+    // A record for another repository does not answer.
+    writeRecord(wal, target);
+    expect(viaLauncher(wal, ['--repo', `${repo}-other`]).status).toBe(99);
+  });
+
+  it('the full path is the command the launcher runs for every other subcommand: same Node, flags, script and arguments', () => {
+    const printer = join(dir, 'print-argv.sh');
+    writeFileSync(printer, '#!/bin/sh\nprintf "%s\\n" "$PGARK_LAUNCHER" "$MALLOC_ARENA_MAX" "$@"\n', { mode: 0o755 });
+    const run = (args: string[]) => spawnSync(launcher, args, { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PGARK_NODE: printer } }).stdout;
+    const wal = walDir();
+    const direct = run(['--log-level', 'info', 'wal-push', join(wal, SEG), '--repo', repo]).split('\n');
+    const delegated = run(['wal-push', join(wal, SEG), '--repo', repo]).split('\n');
+    expect(delegated.slice(0, 4)).toEqual(direct.slice(0, 4)); // launcher, malloc setting, V8 flag, bin/pgark.js
+    expect(delegated.slice(4)).toEqual(['wal-push', join(wal, SEG), '--repo', repo, '']);
+  });
+});
+
 describe('bin/pgark-wal-push waiting for a live agent to pick up a ready segment', () => {
   const repo = '/var/lib/pgark-pickup';
   const target = pushTarget(repo, 'main');

@@ -87,22 +87,3 @@ export function finishParts(files: Iterable<FileEntry>): void {
     if (e.checksumFailures) e.checksumFailures.sort((x, y) => x - y);
   }
 }
-
-/**
- * How many of the --jobs copy lanes run on the main thread (pure); the rest run in worker threads
- * (backup.ts copyDataFiles). A lane's per-byte JavaScript work (sha256 and page checksums, ~0.85 ms
- * per MiB) runs on the thread that owns the lane; its reads and lz4 run on libuv's threadpool.
- * - full: both lanes on the main thread. lz4 keeps the threadpool busy alongside (at pgbench -s 100
- *   ~1.1 s of threadpool CPU against ~1.5 s of the main thread's), and a worker thread costs its own
- *   isolate and lz4 allocator (start-up, JIT warm-up, GC heap; on random data +39 MiB of peak RSS
- *   and +18 % CPU for no gain in wall time; on pgbench -s 100, quiet, -8 % wall for +10 MiB:
- *   bench/results/backup.md).
- * - incr: one lane here, the others in worker threads. Changed blocks are few, so there is almost
- *   no lz4: the threadpool only reads (~0.15 s per core at -s 100) while one thread hashed and
- *   verified every byte read for both lanes (~1.3 s), the copy's critical path; in two threads
- *   that work runs on two cores: quiet, -16 % wall (copy -20 %) for +4 % CPU and ~+22 MiB of
- *   peak RSS at -s 100 (bench/results/backup.md, branch b-s100).
- */
-export function mainThreadLanes(type: 'full' | 'incr'): number {
-  return type === 'full' ? 2 : 1;
-}

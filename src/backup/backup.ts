@@ -38,7 +38,7 @@ import { requireRepo } from '../config/resolve.js';
 import { join } from 'node:path';
 import { manifestLines, MANIFEST_FORMAT, type FileEntry, type Manifest } from '../catalog/manifest.js';
 import { planTasks, type BackupTask } from './tasks.js';
-import { checkLabel, chooseBackupType, finishParts, mainThreadLanes, mergeEntry, nextBackupId, walNeeded } from './backup-rules.js';
+import { checkLabel, chooseBackupType, finishParts, mergeEntry, nextBackupId, walNeeded } from './backup-rules.js';
 import type { CodecName } from '../io/codec.js';
 import { walkDataDirectory, type WalkFile } from './walk.js';
 import { reuseEntry, unchangedFiles } from './unchanged.js';
@@ -141,13 +141,12 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
     phases.lap('lock and plan', `${type}${parent ? ` on ${parent.id}` : ''}, ${jobs} jobs, ${stale.length} interrupted backup(s) removed`);
 
     const started = Date.now();
-    // The copy's module (lz4 binding, page checksums) loads, and beyond the main thread's lanes
-    // (mainThreadLanes) the worker threads start (an isolate and their modules each), while the
-    // checkpoint runs; they get their first task (and the init) only after the walk.
+    // The copy's module (lz4 binding, page checksums) loads, and beyond MAIN_THREAD_LANES jobs the
+    // worker threads start (an isolate and their modules each), while the checkpoint runs; they
+    // get their first task (and the init) only after the walk.
     const copyModule = import('./backup-worker.js');
     copyModule.catch(() => undefined);
-    const mainLanes = mainThreadLanes(type);
-    if (jobs > mainLanes) early = startThreads(BACKUP_WORKER, jobs - 1);
+    if (jobs > MAIN_THREAD_LANES) early = startThreads(BACKUP_WORKER, jobs - 1);
     const start = await backupStart(client, facts, `pgark backup ${id}`, o.checkpoint === 'fast');
     log.info(`backup ${id}: started at ${start.lsn} on timeline ${start.timeline}`);
     phases.lap('pg_backup_start', `checkpoint ${o.checkpoint === 'fast' ? 'fast' : 'spread'}`);
@@ -167,7 +166,7 @@ export async function runBackup(repo: Repository, settings: BackupSettings, o: B
       settings, backupId: id, codec: server.codec, level: settings.compressLevel, checksums: facts.dataChecksums, blockSize: facts.blockSize,
       relsegBlocks: facts.relsegBlocks, startLsn: start.lsn, ...(parent ? { parentStartLsn: parent.start.lsn, blockDelta: noDelta === undefined } : {}),
     };
-    const copied = await copyDataFiles(repo, init, jobs, mainLanes, tasks, progress, id, await copyModule, early);
+    const copied = await copyDataFiles(repo, init, jobs, tasks, progress, id, await copyModule, early);
     if (parentManifest) addUnchanged(copied, walk.files, skip.unchanged, parentManifest.files, tasks.length);
     log.info(`backup ${id}: copied ${copied.stats.read} bytes into ${copied.stats.objects} objects`);
     phases.lap('copy files', `${copied.stats.read} bytes read, ${copied.stats.stored} stored in ${copied.stats.objects} objects` +
@@ -308,18 +307,24 @@ export async function removeStale(repo: Repository, existing: readonly BackupInf
   return stale;
 }
 
+/**
+ * Up to this many --jobs lanes run on the main thread itself, without worker threads: a lane's
+ * JS work per byte is small (sha256 and page checksums, ~1 ms per MiB) and its reads and lz4
+ * run on libuv's threadpool (UV_THREADPOOL_SIZE = jobs, bin/pgark.js), so two lanes keep two
+ * cores busy, while a worker thread costs its own isolate: start-up, JIT warm-up and GC heap
+ * (measured at --jobs 2 on a loaded machine: 6-33 MiB less peak RSS, CPU the same or less;
+ * bench/results/backup.md). 1 gives the previous layout (one lane here, the others in workers).
+ */
+export const MAIN_THREAD_LANES = 2;
+
 const BACKUP_WORKER = new URL('./backup-worker.js', import.meta.url);
 
-/**
- * Copy the data directory: --jobs lanes on this thread when they are at most `mainLanes`
- * (backup-rules.ts mainThreadLanes: no isolate to start), else one lane here and --jobs - 1 in
- * worker threads (backup-worker.ts).
- */
-async function copyDataFiles(repo: Repository, init: BackupWorkerInit, jobs: number, mainLanes: number, tasks: BackupTask[], progress: Progress | undefined, id: string, worker: typeof import('./backup-worker.js'), started: StartedThreads | undefined): Promise<Copied> {
+/** Copy the data directory: --jobs lanes on this thread, or with worker threads beyond MAIN_THREAD_LANES (backup-worker.ts). */
+async function copyDataFiles(repo: Repository, init: BackupWorkerInit, jobs: number, tasks: BackupTask[], progress: Progress | undefined, id: string, worker: typeof import('./backup-worker.js'), started: StartedThreads | undefined): Promise<Copied> {
   const copied = emptyCopy();
   const { runBackupTask } = worker;
   const done = (r: BackupTaskResult) => addTaskResult(copied, r, id);
-  if (jobs <= mainLanes) {
+  if (jobs <= MAIN_THREAD_LANES) {
     const clock = log.enabled('debug') ? new LaneClock(Math.min(jobs, tasks.length), performance.now()) : undefined;
     await runLanes(jobs, tasks, async (task) => {
       if (!clock) return runBackupTask(init, task, (bytes) => progress?.add(bytes), repo);

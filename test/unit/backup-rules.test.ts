@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkLabel, chooseBackupType, finishParts, mainThreadLanes, mergeEntry, nextBackupId, walNeeded } from '../../src/backup/backup-rules.js';
+import { checkLabel, chooseBackupType, finishParts, mergeEntry, nextBackupId, walNeeded } from '../../src/backup/backup-rules.js';
 import { partsDigest, type FileEntry } from '../../src/catalog/manifest.js';
 import type { BackupInfo } from '../../src/catalog/backup-info.js';
 import { ConfigError, InvalidInputError } from '../../src/common/errors.js';
@@ -84,16 +84,5 @@ describe('mergeEntry and finishParts', () => {
     expect(e.sha256).toBe(partsDigest(e.parts!));
     expect(e.checksumFailures).toEqual([1, 3]);
     expect(files.get('PG_VERSION')!.sha256).toBe('a'.repeat(64));
-  });
-});
-
-describe('mainThreadLanes', () => {
-  // A full backup's lz4 runs on libuv's threadpool next to the main thread's hashing; an
-  // incremental's threadpool only reads, so its hashing needs a second JavaScript thread.
-  it.each([
-    ['full', 2],
-    ['incr', 1],
-  ] as const)('%s: %i lane(s) on the main thread', (type, lanes) => {
-    expect(mainThreadLanes(type)).toBe(lanes);
   });
 });

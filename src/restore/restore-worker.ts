@@ -247,7 +247,8 @@ class FileWriter {
  */
 async function openSlice(repo: Repository, init: RestoreWorkerInit, backup: string, n: number, offset: number, contentHash: boolean): Promise<ExactReader> {
   const key = dataObjectKey(init.settings.stanza, backup, n);
-  const r = new ExactReader(await repo.readObject(key, { contentHash }), key);
+  // Blocking reads: this lane has nothing else to do meanwhile (writes are synchronous too, see FileWriter).
+  const r = new ExactReader(await repo.readObject(key, { contentHash, blocking: true }), key);
   if (offset > 0) await r.skip(offset);
   return r;
 }

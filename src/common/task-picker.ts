@@ -5,10 +5,10 @@
  *
  * Restore keys the parts of a large file by its path: two threads writing into one file at once
  * serialize on its inode lock (ext4's buffered writes), and the waiting one spins on it while
- * the other copies into the page cache. Measured on this project's 2-vCPU machine: 1 GiB
- * written by two threads in 1 MiB pwrites, one file at two offsets vs two files, 1.3-2.9 s vs
- * 0.3-0.7 s of system time (bench/results/restore.md, 2026-12-07 r-user). The kernel runs such
- * writes one at a time anyway, so a lane that waits loses no write throughput.
+ * the other copies into the page cache. A restore of 1.55 GB of random data (a 1 GiB and a
+ * 0.5 GiB file in 128 MiB parts) spent ~0.3 s of CPU in rwsem_spin_on_owner and rwsem_down_write
+ * before, none with this (perf; bench/results/restore.md, 2026-12-07 r-user). The kernel runs
+ * such writes one at a time anyway, so a lane that waits loses no write throughput.
  */
 export class TaskPicker<T> {
   private readonly left: T[];

@@ -162,13 +162,14 @@ function closeAll(fds: number[]): void {
 }
 
 /**
- * The largest single write into the data directory. A buffered write of 512 KiB or more costs
- * the kernel several times the CPU of the same bytes in 256 KiB writes: Linux 6.18's ext4 puts
- * it in a large page-cache folio (one per write, sized by the write), and filling fresh large
- * folios ran at ~0.6 GB/s against ~5 GB/s on this project's VM. 1 GiB written in 1 MiB / 512 /
- * 256 / 128 / 64 KiB writes: 1.74-1.88 / 1.11-1.15 / 0.20-0.21 / 0.22 / 0.20-0.23 s of system time
- * (3 runs; bench/results/restore.md, 2026-12-07 r-user). pgBackRest 2.59.1 writes 56-88 KiB at
- * a time. Four system calls per MiB instead of one cost microseconds.
+ * The largest single write into the data directory. On the benchmark VM (Linux 6.18, ext4) a
+ * buffered write of 512 KiB or more cost the kernel several times the CPU per byte of 256 KiB
+ * writes (probably the large page-cache folio such a write gets, one sized by the write): 1 GiB
+ * written in 1 MiB / 512 / 256 / 128 / 64 KiB writes took 1.74-1.88 / 1.11-1.15 / 0.20-0.21 /
+ * 0.22 / 0.20-0.23 s of system time (3 runs each). pgBackRest 2.59.1 writes 56-88 KiB at a time.
+ * In whole restores the difference was within the run-to-run noise of system time
+ * (bench/results/restore.md, 2026-12-07 r-user); four system calls per MiB instead of one cost
+ * microseconds.
  */
 export const WRITE_MAX = 256 * 1024;
 

@@ -38,22 +38,18 @@ export function readIntoSync(fd: number, buf: Buffer, position: number): number 
  * Reads a path it opens itself, or a handle it is given; closes the handle when done or destroyed.
  */
 class PooledFileStream extends Readable {
-  private fh: FileHandle | undefined;
-  private readonly path: string | undefined;
+  /** Set by openPath when the stream reads a path it opens itself. */
+  fh: FileHandle | undefined;
+  readonly path: string | undefined;
 
   constructor(source: string | FileHandle, private readonly pool: BufferPool, private position: number, private readonly end: number | undefined, private readonly lendLast = false, private readonly blocking = false) {
-    // One chunk read ahead at most: the consumer holds the rest.
-    super({ highWaterMark: 1 });
+    // One chunk read ahead at most: the consumer holds the rest. Blocking: none (a chunk read
+    // ahead would be read on the same thread anyway, only earlier, and hold one more buffer).
+    // A stream given a handle has no construct step: with a high-water mark of 0, Readable
+    // would not call _read after it (the first read() came before and found it unconstructed).
+    super({ highWaterMark: blocking ? 0 : 1, ...(typeof source === 'string' ? { construct: openPath } : {}) });
     if (typeof source === 'string') this.path = source;
     else this.fh = source;
-  }
-
-  override _construct(callback: (err?: Error | null) => void): void {
-    if (this.path === undefined) return callback();
-    open(this.path, 'r').then((fh) => {
-      this.fh = fh;
-      callback();
-    }, callback);
   }
 
   override _read(): void {
@@ -119,6 +115,15 @@ class PooledFileStream extends Readable {
     if (!fh) return callback(err);
     fh.close().then(() => callback(err), (closeErr: Error) => callback(err ?? closeErr));
   }
+}
+
+/** The construct step of a stream that reads a path: opens it. */
+function openPath(this: Readable, callback: (err?: Error | null) => void): void {
+  const stream = this as PooledFileStream;
+  open(stream.path!, 'r').then((fh) => {
+    stream.fh = fh;
+    callback();
+  }, callback);
 }
 
 export function pooledFileStream(path: string, pool: BufferPool): Readable {

@@ -62,11 +62,14 @@ export async function runPool<I, T, R>(
   const picker = new TaskPicker(tasks, keyOf);
   /** Lanes waiting for a running task to end (picker.take() said 'wait'). */
   let parked: Array<() => void> = [];
-  const ended = (task: T) => {
-    picker.done(task);
+  const wakeParked = () => {
     const wake = parked;
     parked = [];
     for (const w of wake) w();
+  };
+  const ended = (task: T) => {
+    picker.done(task);
+    wakeParked();
   };
   let failed: Error | undefined;
   try {
@@ -79,6 +82,9 @@ export async function runPool<I, T, R>(
         if (failed) return;
         failed = err;
         reject(err);
+        // A lane waiting for a key ends now (it takes nothing after a failure), so that the
+        // pool does not wait for it as for a task in flight.
+        wakeParked();
       };
       for (let i = 0; i < threads; i++) {
         // A thread started early (startThreads) gets the init with its first task.

@@ -100,6 +100,20 @@ describe('runPool', () => {
     expect(results).toEqual(Array(9).fill('ok'));
   });
 
+  it('a lane waiting for a key ends when another lane fails: the pool fails at once, not after the settle limit', async () => {
+    let localRuns = 0;
+    const local = async () => {
+      localRuns++;
+      return 'local';
+    };
+    // The worker thread takes 'fail' (key A) first; this thread's next task has key A too, so it
+    // waits; the worker's failure must end that wait (else the pool waits 10 s for it to settle).
+    const t0 = Date.now();
+    await expect(runPool(script, 2, {}, ['fail', 'second'], () => undefined, () => undefined, local, undefined, () => 'A')).rejects.toThrow(/failed on purpose/);
+    expect(Date.now() - t0).toBeLessThan(8000);
+    expect(localRuns).toBe(0);
+  });
+
   it('threads started before the init is known (startThreads) get it with their first task; the ones not needed are terminated', async () => {
     const started = startThreads(script, 3);
     const exits = started.workers.map((w) => new Promise<number>((r) => w.once('exit', r)));

@@ -41,6 +41,12 @@ export interface ObjectInfo {
 export interface GetOptions extends Op {
   offset?: number;
   length?: number;
+  /**
+   * The caller's thread has nothing else to do while it reads (restore's lanes): a driver of
+   * local files may read each chunk synchronously, without a thread-pool hop per chunk. Others
+   * ignore it.
+   */
+  blocking?: boolean;
 }
 
 export interface PutOptions extends Op {

@@ -13,7 +13,7 @@
  * - other large files are stored whole unless size, mtime and sha256 all match the parent.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { isNodeError } from '../common/errors.js';
@@ -22,7 +22,7 @@ import { setCompressorBudget } from '../common/gc-budget.js';
 import { BufferPool, releaseBuffer, SliceTracker } from '../io/buffer-pool.js';
 import type { RepositorySettings } from '../config/resolve.js';
 import type { CodecName } from '../io/codec.js';
-import { readInto } from '../io/pooled-file-stream.js';
+import { readInto, readIntoSync } from '../io/pooled-file-stream.js';
 import { dataObjectKey } from '../repo/layout.js';
 import { encodeOnePass, onePassCodec } from '../repo/one-pass-encoder.js';
 import type { Repository } from '../repo/repository.js';
@@ -141,17 +141,6 @@ function releasableSlice(buf: Buffer, n: number): Buffer {
 
 function newEntry(f: TaskFile): FileEntry {
   return { t: 'file', path: f.path, size: 0, mode: f.mode, mtimeMs: f.mtimeMs, ...(f.ctimeMs !== undefined ? { ctimeMs: f.ctimeMs } : {}), sha256: '' };
-}
-
-/** Fills `buf` from `position` until it is full or the file ends (synchronously); returns the bytes read. */
-function readIntoSync(fd: number, buf: Buffer, position: number): number {
-  let got = 0;
-  while (got < buf.length) {
-    const n = readSync(fd, buf, got, buf.length - got, position + got);
-    if (n === 0) break;
-    got += n;
-  }
-  return got;
 }
 
 /**

@@ -249,10 +249,11 @@ export class Repository {
   /**
    * The same content and checks as getObject, pulled chunk by chunk (object-reader.ts): each
    * chunk is valid until the next is asked for. For readers that use every chunk at once (restore).
+   * `blocking`: the calling thread has nothing else to do while it reads (GetOptions.blocking).
    */
-  async readObject(key: string, o: DecodeOptions = {}): Promise<ObjectReader> {
+  async readObject(key: string, o: DecodeOptions & { blocking?: boolean } = {}): Promise<ObjectReader> {
     const keys = await this.cipher.forRead(key);
-    const stored = await withRetry(`read '${key}'`, this.retry, () => this.driver.get(key));
+    const stored = await withRetry(`read '${key}'`, this.retry, () => this.driver.get(key, o.blocking === true ? { blocking: true } : {}));
     try {
       return await openObjectReader(stored, key, o, keys);
     } catch (err) {

@@ -96,6 +96,16 @@ export function planRestore(chain: readonly Manifest[]): { tasks: RestoreTask[];
 }
 
 /**
+ * The file a task writes one part of (a task of only that part), else undefined: the pool never
+ * runs two tasks of the same file at once (runPool's keyOf, common/task-picker.ts).
+ */
+export function partOf(t: RestoreTask): string | undefined {
+  if (t.kind === 'empty') return undefined;
+  const only = t.kind === 'object' ? (t.pieces.length === 1 ? t.pieces[0]! : undefined) : t.piece;
+  return only && !only.whole ? only.path : undefined;
+}
+
+/**
  * Order tasks for a pool that hands them out in order. Parts of one file are interleaved with
  * parts of other files: parallel buffered writes into one file serialize on its inode lock
  * (ext4 and others), which costs CPU spinning, so concurrently running tasks should be of
@@ -105,11 +115,11 @@ export function scheduleTasks(work: Array<ObjectTask | RebuildTask>, empty: Rest
   const byFile = new Map<string, Array<ObjectTask | RebuildTask>>();
   const single: Array<ObjectTask | RebuildTask> = [];
   for (const t of work) {
-    const only = t.kind === 'object' ? (t.pieces.length === 1 ? t.pieces[0]! : undefined) : t.piece;
-    if (only && !only.whole) {
-      const q = byFile.get(only.path) ?? [];
+    const path = partOf(t);
+    if (path !== undefined) {
+      const q = byFile.get(path) ?? [];
       q.push(t);
-      byFile.set(only.path, q);
+      byFile.set(path, q);
     } else single.push(t);
   }
   const startOf = (t: ObjectTask | RebuildTask) => (t.kind === 'object' ? t.pieces[0]!.start : t.piece.start);

@@ -162,6 +162,18 @@ function closeAll(fds: number[]): void {
 }
 
 /**
+ * The largest single write into the data directory. On the benchmark VM (Linux 6.18, ext4) a
+ * buffered write of 512 KiB or more cost the kernel several times the CPU per byte of 256 KiB
+ * writes (probably the large page-cache folio such a write gets, one sized by the write): 1 GiB
+ * written in 1 MiB / 512 / 256 / 128 / 64 KiB writes took 1.74-1.88 / 1.11-1.15 / 0.20-0.21 /
+ * 0.22 / 0.20-0.23 s of system time (3 runs each). pgBackRest 2.59.1 writes 56-88 KiB at a time.
+ * In whole restores the difference was within the run-to-run noise of system time
+ * (bench/results/restore.md, 2026-12-07 r-user); four system calls per MiB instead of one cost
+ * microseconds.
+ */
+export const WRITE_MAX = 256 * 1024;
+
+/**
  * Writes one piece. The worker thread has nothing else to do while a write runs, so open,
  * write, chmod, utimes and close are synchronous calls: no hop to the libuv threadpool and
  * back per call (each hop is two context switches and a promise). Each decoded chunk (up to
@@ -190,7 +202,7 @@ class FileWriter {
     if (this.hashing) this.hash.update(chunk);
     let off = 0;
     while (off < chunk.length) {
-      const n = writeSync(this.fd, chunk, off, chunk.length - off, this.p.start + this.written);
+      const n = writeSync(this.fd, chunk, off, Math.min(WRITE_MAX, chunk.length - off), this.p.start + this.written);
       off += n;
       this.written += n;
     }
@@ -247,7 +259,8 @@ class FileWriter {
  */
 async function openSlice(repo: Repository, init: RestoreWorkerInit, backup: string, n: number, offset: number, contentHash: boolean): Promise<ExactReader> {
   const key = dataObjectKey(init.settings.stanza, backup, n);
-  const r = new ExactReader(await repo.readObject(key, { contentHash }), key);
+  // Blocking reads: this lane has nothing else to do meanwhile (writes are synchronous too, see FileWriter).
+  const r = new ExactReader(await repo.readObject(key, { contentHash, blocking: true }), key);
   if (offset > 0) await r.skip(offset);
   return r;
 }

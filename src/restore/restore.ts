@@ -21,7 +21,7 @@ import type { Repository } from '../repo/repository.js';
 import type { BackupInfo } from '../catalog/backup-info.js';
 import { chainOf, listBackups, readManifest } from '../catalog/catalog.js';
 import type { Manifest } from '../catalog/manifest.js';
-import { planRestore, type MultiPieceFile, type RestoreTask } from './plan.js';
+import { partOf, planRestore, type MultiPieceFile, type RestoreTask } from './plan.js';
 import { mergeAutoConf, recoverySettings, signalFile } from './recovery-conf.js';
 import { validateTarget, type RecoveryTarget } from './recovery-target.js';
 import { parseTablespaceMap, resolveTablespaceMap } from './tablespace-map.js';
@@ -325,7 +325,9 @@ async function processFiles(repo: Repository, init: RestoreWorkerInit, manifests
         // This thread writes files too (it only waits otherwise): --jobs N runs N-1 worker threads.
         // It reads through the caller's repository (a second one opened here would stay open).
         (i, task, report) => runRestoreTask(i, task, report, repo),
-        early);
+        early,
+        // Two lanes writing into one file would serialize on its inode lock, the waiting one spinning.
+        partOf);
     }
   } finally {
     await closeRestoreSources();

@@ -83,7 +83,7 @@ export class FsDriver implements StorageDriver {
     }
     // 1 MiB reads: objects are read whole and sequentially; 64 KiB chunks cost per-chunk overhead
     // downstream. Into pooled buffers a reader may hand back (pooled-read.ts).
-    const stream = pooledRangeStream(fh, offset, length === undefined ? undefined : offset + length);
+    const stream = pooledRangeStream(fh, offset, length === undefined ? undefined : offset + length, o.blocking === true);
     return o.signal ? addAbortSignal(o.signal, stream) : stream;
   }
 

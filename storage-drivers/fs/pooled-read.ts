@@ -25,7 +25,10 @@ export const READ_CHUNK = 512 * 1024;
 /** This thread's read buffers (module state is per thread: each worker isolate has its own). */
 const pool = new BufferPool(READ_CHUNK, 4);
 
-/** The bytes of an open file from `start` (to `end`, exclusive, or its end), as pooled chunks; closes `fh` when done or destroyed. */
-export function pooledRangeStream(fh: FileHandle, start: number, end: number | undefined): Readable {
-  return rangeStream(fh, pool, start, end, true);
+/**
+ * The bytes of an open file from `start` (to `end`, exclusive, or its end), as pooled chunks;
+ * closes `fh` when done or destroyed. `blocking`: read synchronously (GetOptions.blocking).
+ */
+export function pooledRangeStream(fh: FileHandle, start: number, end: number | undefined, blocking = false): Readable {
+  return rangeStream(fh, pool, start, end, true, blocking);
 }

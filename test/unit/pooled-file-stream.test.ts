@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BufferPool, isPooled, releaseBuffer } from '../../src/io/buffer-pool.js';
-import { pooledFileStream } from '../../src/io/pooled-file-stream.js';
+import { pooledFileStream, pooledRangeStream } from '../../src/io/pooled-file-stream.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgark-pooled-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -46,5 +47,47 @@ describe('pooledFileStream', () => {
       for await (const _ of pooledFileStream(join(dir, 'missing'), new BufferPool(1024))) void _;
     };
     await expect(read()).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  describe('blocking (synchronous reads, restore)', () => {
+    // Each chunk read synchronously is pushed a microtask later: pushed from within _read, it
+    // would join the chunk Readable.read() returns (one fresh concatenated buffer of both, no
+    // longer pooled, so the pool allocates anew for every read).
+    it.each([
+      [0, 0, undefined],
+      [10 * 1024 + 300, 0, undefined],
+      [10 * 1024 + 300, 1500, 9000],
+      [4096, 0, 4096],
+    ])('a %i-byte file from %i to %s: the same bytes, one pool buffer per chunk, none read ahead', async (size, start, end) => {
+      const { path, bytes } = file(`b${size}-${start}`, size);
+      const pool = new BufferPool(1024, 4);
+      const seen = new Set<ArrayBufferLike>();
+      const out: Buffer[] = [];
+      const lengths: number[] = [];
+      for await (const c of pooledRangeStream(await open(path, 'r'), pool, start, end, true, true)) {
+        const b = c as Buffer;
+        lengths.push(b.length);
+        out.push(Buffer.from(b));
+        if (isPooled(b)) seen.add(b.buffer);
+        releaseBuffer(b);
+      }
+      const want = bytes.subarray(start, end ?? size);
+      expect(Buffer.concat(out).equals(want)).toBe(true);
+      expect(lengths.every((n) => n <= 1024)).toBe(true);
+      expect(lengths.length).toBe(Math.ceil(want.length / 1024));
+      // No chunk read ahead: the one in use, released before the next is read, is the only one.
+      expect(seen.size).toBeLessThanOrEqual(1);
+    });
+
+    it('a read error destroys the stream with it', async () => {
+      const { path } = file('b-closed', 4096);
+      const fh = await open(path, 'r');
+      const s = pooledRangeStream(fh, new BufferPool(1024, 4), 0, undefined, true, true);
+      await fh.close(); // the handle's descriptor is gone: readSync fails
+      const read = async () => {
+        for await (const _ of s) void _;
+      };
+      await expect(read()).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+    });
   });
 });

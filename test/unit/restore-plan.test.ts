@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FileEntry, FilePart, Manifest } from '../../src/catalog/manifest.js';
 import { IntegrityError } from '../../src/common/errors.js';
-import { scheduleTasks, blockLength, layerBlocks, layersOf, planRestore, type Layer, type ObjectTask as ObjectTaskT } from '../../src/restore/plan.js';
+import { partOf, scheduleTasks, blockLength, layerBlocks, layersOf, planRestore, type Layer, type ObjectTask as ObjectTaskT } from '../../src/restore/plan.js';
 
 const BS = 8192;
 const F = '20261120-000000F';
@@ -325,6 +325,13 @@ describe('scheduleTasks', () => {
       .map((t) => (t.kind === 'object' ? t.n : -1));
     // a (12 left) -> b (5) -> a (8) -> c (3, more than b's 1 left) -> a (4) -> b (1; a queue wins the tie with d) -> d
     expect(order).toEqual([1, 4, 2, 6, 3, 5, 7]);
+  });
+
+  it('partOf: the file of a task that writes one part of it (the pool never runs two at once), else undefined', () => {
+    const bundle: ObjectTaskT = { kind: 'object', backup: F, n: 8, bytes: 5, pieces: [{ ...piece('p', 0, 2, true), offset: 0 }, { ...piece('q', 0, 3, true), offset: 2 }] };
+    const rebuild = (whole: boolean) => ({ kind: 'rebuild' as const, piece: piece('r', 0, 4, whole), layers: [], blockSize: BS, bytes: 4 });
+    expect([part('a', 4, 4, 2), whole('c', 3, 6), bundle, rebuild(false), rebuild(true), { kind: 'empty' as const, pieces: [piece('e', 0, 0, true)], bytes: 0 as const }].map(partOf))
+      .toEqual(['a', undefined, undefined, 'r', undefined, undefined]);
   });
 
   it('puts the empty files last', () => {

@@ -22,6 +22,7 @@ import type { BackupInfo } from '../catalog/backup-info.js';
 import { chainOf, listBackups, readManifest } from '../catalog/catalog.js';
 import type { Manifest } from '../catalog/manifest.js';
 import { partOf, planRestore, type MultiPieceFile, type RestoreTask } from './plan.js';
+import { PartFiles } from './part-files.js';
 import { mergeAutoConf, recoverySettings, signalFile } from './recovery-conf.js';
 import { validateTarget, type RecoveryTarget } from './recovery-target.js';
 import { parseTablespaceMap, resolveTablespaceMap } from './tablespace-map.js';
@@ -313,15 +314,21 @@ async function processFiles(repo: Repository, init: RestoreWorkerInit, manifests
     res.skipped += r.skipped;
     res.bytes += r.bytes;
   };
+  // Files in parts are finished (and written back) as their parts complete, while lanes go on.
+  const parts = new PartFiles(tasks, multi, { writeback: (f) => writeBackPartFile(init, f), finish: (f) => finishPartFile(init, f) });
+  const done = (r: RestoreTaskResult, task: RestoreTask) => {
+    add(r);
+    parts.taskDone(task);
+  };
   try {
     if (here) {
       // A small restore: its --jobs lanes take turns on this thread, no worker thread is started.
-      await runLanes(jobs, tasks, (task) => runRestoreTask(init, task, (bytes) => progress?.add(bytes), repo), add);
+      await runLanes(jobs, tasks, (task) => runRestoreTask(init, task, (bytes) => progress?.add(bytes), repo), done);
     } else {
       await runPool<RestoreWorkerInit, RestoreTask, RestoreTaskResult>(
         RESTORE_WORKER, jobs, init, tasks,
         (bytes) => progress?.add(bytes),
-        add,
+        done,
         // This thread writes files too (it only waits otherwise): --jobs N runs N-1 worker threads.
         // It reads through the caller's repository (a second one opened here would stay open).
         (i, task, report) => runRestoreTask(i, task, report, repo),
@@ -329,10 +336,13 @@ async function processFiles(repo: Repository, init: RestoreWorkerInit, manifests
         // Two lanes writing into one file would serialize on its inode lock, the waiting one spinning.
         partOf);
     }
+  } catch (err) {
+    await parts.abandon();
+    throw err;
   } finally {
     await closeRestoreSources();
   }
-  await finishPartFiles(init, multi);
+  await parts.finishAll();
   return { res, progress, tasks: tasks.length, here };
 }
 
@@ -347,16 +357,29 @@ export async function createPartFiles(init: Pick<RestoreWorkerInit, 'pgdata' | '
 
 /** After every task: each file written in parts gets its size, mode and mtime, and is synced. */
 export async function finishPartFiles(init: Pick<RestoreWorkerInit, 'pgdata' | 'tablespaces' | 'holdBack'>, multi: readonly MultiPieceFile[]): Promise<void> {
-  for (const f of multi) {
-    const fh = await openOwnFile(targetPath(init, f.path));
-    try {
-      await fh.truncate(f.size);
-      await fh.chmod(f.mode & 0o7777);
-      await fh.utimes(new Date(f.mtimeMs), new Date(f.mtimeMs));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+  for (const f of multi) await finishPartFile(init, f);
+}
+
+/** A file written in parts, all of them written: its size, mode and mtime, then fsync. */
+async function finishPartFile(init: Pick<RestoreWorkerInit, 'pgdata' | 'tablespaces' | 'holdBack'>, f: MultiPieceFile): Promise<void> {
+  const fh = await openOwnFile(targetPath(init, f.path));
+  try {
+    await fh.truncate(f.size);
+    await fh.chmod(f.mode & 0o7777);
+    await fh.utimes(new Date(f.mtimeMs), new Date(f.mtimeMs));
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Some parts of a file written: their writeback starts now (part-files.ts), not at the final fsync. */
+async function writeBackPartFile(init: Pick<RestoreWorkerInit, 'pgdata' | 'tablespaces' | 'holdBack'>, f: MultiPieceFile): Promise<void> {
+  const fh = await openOwnFile(targetPath(init, f.path));
+  try {
+    await fh.datasync();
+  } finally {
+    await fh.close();
   }
 }
 

@@ -162,16 +162,17 @@ function closeAll(fds: number[]): void {
 }
 
 /**
- * The largest single write into the data directory. On the benchmark VM (Linux 6.18, ext4) a
- * buffered write of 512 KiB or more cost the kernel several times the CPU per byte of 256 KiB
- * writes (probably the large page-cache folio such a write gets, one sized by the write): 1 GiB
- * written in 1 MiB / 512 / 256 / 128 / 64 KiB writes took 1.74-1.88 / 1.11-1.15 / 0.20-0.21 /
- * 0.22 / 0.20-0.23 s of system time (3 runs each). pgBackRest 2.59.1 writes 56-88 KiB at a time.
- * In whole restores the difference was within the run-to-run noise of system time
- * (bench/results/restore.md, 2026-12-07 r-user); four system calls per MiB instead of one cost
- * microseconds.
+ * The largest single write into the data directory: 64 KiB (PostgreSQL writes 8 KiB pages,
+ * pgBackRest 2.59.1 56-88 KiB). On the benchmark VM (Linux 6.18, ext4) a buffered write into a
+ * new file costs the kernel either ~0.25 s of system time per GiB or, in some runs, 1.6-3.0 s,
+ * and which one depends on the run, not on the size, for every size from 128 KiB to 1 MiB
+ * (1 GiB files written, fsynced and removed in rotation, 4 rounds per size); writes of 64 KiB
+ * were never slow in 12 rounds (0.24-0.30 s). In whole restores of pgbench -s 100 / 1.55 GB of
+ * random data, 256 KiB writes took 1.1-3.3 s of system time and 64 KiB writes 0.7-1.1 s, for
+ * 2.0-2.3 s of wall time instead of 2.8-4.4 s (bench/results/restore.md, 2026-12-07 integrator).
+ * Sixteen system calls per MiB instead of one cost ~0.03 s per GiB.
  */
-export const WRITE_MAX = 256 * 1024;
+export const WRITE_MAX = 64 * 1024;
 
 /**
  * Writes one piece. The worker thread has nothing else to do while a write runs, so open,

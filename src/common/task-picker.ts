@@ -3,12 +3,12 @@
  * except that a task whose key is held by a running task is passed over for the next one that
  * is free, and a lane with only such tasks left waits until a running task ends.
  *
- * Restore keys the parts of a large file by its path: two threads writing into one file at once
- * serialize on its inode lock (ext4's buffered writes), and the waiting one spins on it while
- * the other copies into the page cache. A restore of 1.55 GB of random data (a 1 GiB and a
- * 0.5 GiB file in 128 MiB parts) spent ~0.3 s of CPU in rwsem_spin_on_owner and rwsem_down_write
- * before, none with this (perf; bench/results/restore.md, 2026-12-07 r-user). The kernel runs
- * such writes one at a time anyway, so a lane that waits loses no write throughput.
+ * Keys serve work that must not run side by side. Restore keyed the parts of a large file by its
+ * path for a while: two threads writing 256 KiB at a time into one file spun on its inode lock
+ * (~0.3 s of CPU on 1.55 GB of random data, r-user). With 64 KiB writes the lock is held briefly,
+ * and two lanes in one 1 GiB file restored pgbench -s 100 faster than one lane at a time, so
+ * restore passes no key now (bench/results/restore.md, 2026-12-07 integrator); without keys the
+ * picker hands tasks out in their order.
  */
 export class TaskPicker<T> {
   private readonly left: T[];

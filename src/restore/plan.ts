@@ -96,8 +96,8 @@ export function planRestore(chain: readonly Manifest[]): { tasks: RestoreTask[];
 }
 
 /**
- * The file a task writes one part of (a task of only that part), else undefined: the pool never
- * runs two tasks of the same file at once (runPool's keyOf, common/task-picker.ts).
+ * The file a task writes one part of (a task of only that part), else undefined (scheduleTasks
+ * interleaves such tasks with other files' work).
  */
 export function partOf(t: RestoreTask): string | undefined {
   if (t.kind === 'empty') return undefined;

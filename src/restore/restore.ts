@@ -21,7 +21,7 @@ import type { Repository } from '../repo/repository.js';
 import type { BackupInfo } from '../catalog/backup-info.js';
 import { chainOf, listBackups, readManifest } from '../catalog/catalog.js';
 import type { Manifest } from '../catalog/manifest.js';
-import { partOf, planRestore, type MultiPieceFile, type RestoreTask } from './plan.js';
+import { planRestore, type MultiPieceFile, type RestoreTask } from './plan.js';
 import { PartFiles } from './part-files.js';
 import { mergeAutoConf, recoverySettings, signalFile } from './recovery-conf.js';
 import { validateTarget, type RecoveryTarget } from './recovery-target.js';
@@ -332,9 +332,10 @@ async function processFiles(repo: Repository, init: RestoreWorkerInit, manifests
         // This thread writes files too (it only waits otherwise): --jobs N runs N-1 worker threads.
         // It reads through the caller's repository (a second one opened here would stay open).
         (i, task, report) => runRestoreTask(i, task, report, repo),
-        early,
-        // Two lanes writing into one file would serialize on its inode lock, the waiting one spinning.
-        partOf);
+        // Parts of one file may run side by side: with 64 KiB writes (restore-worker.ts WRITE_MAX)
+        // two lanes in pgbench_accounts' 1 GiB segment restored it faster than one lane at a time
+        // (runPool's keyOf, bench/results/restore.md, 2026-12-07 integrator).
+        early);
     }
   } catch (err) {
     await parts.abandon();

@@ -118,7 +118,7 @@ describe('pgark agent with repo2 on s3rver', () => {
       await src.waitForArchived(stalled, 120_000);
       await expectIdentical(src, ['--repo', s3Repo, ...s3Flags], [stalled], 's3-after');
       expect(await backlog(fsRepo)).toEqual([]);
-      expect(await stopPgark(agent)).toBe(0);
+      expect(await stopPgark(agent), `agent exit, signal ${String(agent.signalCode)}; its output:\n${agent.output().slice(-4000)}`).toBe(0);
       const final = JSON.parse(agent.stdout()) as { pushed: number; errors: number };
       expect(final.pushed).toBeGreaterThan(0);
       expect(final.errors).toBeGreaterThan(0);

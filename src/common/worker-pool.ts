@@ -11,7 +11,6 @@ import { Worker, parentPort, workerData } from 'node:worker_threads';
 import { ExitCode, exitCodeOf, PgarkError } from './errors.js';
 import { ignoreKnownSdkRaces } from './sdk-races.js';
 import { applyLogState, logState, type LogState } from './log.js';
-import { TaskPicker } from './task-picker.js';
 
 export class RemoteError extends PgarkError {
   override readonly exitCode: number;
@@ -47,8 +46,6 @@ export async function runPool<I, T, R>(
   onDone: (result: R, task: T) => void,
   local?: LocalTask<I, T, R>,
   started?: StartedThreads,
-  /** Tasks with the same key never run at once (task-picker.ts): restore's parts of one file. */
-  keyOf?: (task: T) => string | undefined,
 ): Promise<void> {
   if (tasks.length === 0 || started?.failure) {
     await stopThreads(started);
@@ -59,18 +56,7 @@ export async function runPool<I, T, R>(
   // Workers still running a task: they settle (done, error or exit) before the pool terminates them.
   const busy = new Map<Worker | 'local', Promise<void>>();
   const settlers = new Map<Worker, () => void>();
-  const picker = new TaskPicker(tasks, keyOf);
-  /** Lanes waiting for a running task to end (picker.take() said 'wait'). */
-  let parked: Array<() => void> = [];
-  const wakeParked = () => {
-    const wake = parked;
-    parked = [];
-    for (const w of wake) w();
-  };
-  const ended = (task: T) => {
-    picker.done(task);
-    wakeParked();
-  };
+  let next = 0;
   let failed: Error | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
@@ -82,9 +68,6 @@ export async function runPool<I, T, R>(
         if (failed) return;
         failed = err;
         reject(err);
-        // A lane waiting for a key ends now (it takes nothing after a failure), so that the
-        // pool does not wait for it as for a task in flight.
-        wakeParked();
       };
       for (let i = 0; i < threads; i++) {
         // A thread started early (startThreads) gets the init with its first task.
@@ -95,19 +78,13 @@ export async function runPool<I, T, R>(
         let current: T | undefined;
         const give = () => {
           if (failed) return;
-          const t = picker.take();
-          if (t === 'wait') {
-            current = undefined;
-            parked.push(give);
-            return;
-          }
-          if (t === undefined) {
+          if (next >= tasks.length) {
             current = undefined;
             void w.terminate();
             if (--running === 0) resolve();
             return;
           }
-          current = t;
+          current = tasks[next++]!;
           busy.set(w, new Promise<void>((r) => settlers.set(w, r)));
           w.postMessage(lateInit ? { task: current, init } : { task: current });
           lateInit = false;
@@ -121,14 +98,12 @@ export async function runPool<I, T, R>(
           if (m.progress === undefined) settle();
           if (m.progress !== undefined) onProgress(m.progress);
           else if (m.done !== undefined) {
-            const task = current!;
             try {
-              onDone(m.done, task);
+              onDone(m.done, current!);
             } catch (err) {
               fail(err as Error);
               return;
             }
-            ended(task);
             give();
           } else if (m.error) fail(new RemoteError(m.error.message, m.error.exitCode, m.error.name));
         });
@@ -143,16 +118,9 @@ export async function runPool<I, T, R>(
       if (local) {
         // This thread's job, started after the threads so that they start up meanwhile.
         const mine = (async () => {
-          while (!failed) {
-            const task = picker.take();
-            if (task === undefined) break;
-            if (task === 'wait') {
-              await new Promise<void>((r) => parked.push(r));
-              continue;
-            }
-            const res = await local(init, task, onProgress);
-            ended(task);
-            onDone(res, task);
+          while (!failed && next < tasks.length) {
+            const task = tasks[next++]!;
+            onDone(await local(init, task, onProgress), task);
           }
         })().then(() => {
           if (!failed && --running === 0) resolve();

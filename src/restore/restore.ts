@@ -334,7 +334,7 @@ async function processFiles(repo: Repository, init: RestoreWorkerInit, manifests
         (i, task, report) => runRestoreTask(i, task, report, repo),
         // Parts of one file may run side by side: with 64 KiB writes (restore-worker.ts WRITE_MAX)
         // two lanes in pgbench_accounts' 1 GiB segment restored it faster than one lane at a time
-        // (runPool's keyOf, bench/results/restore.md, 2026-12-07 integrator).
+        // (bench/results/restore.md, 2026-12-07 integrator).
         early);
     }
   } catch (err) {

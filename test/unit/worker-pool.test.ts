@@ -88,32 +88,6 @@ describe('runPool', () => {
     expect(localRuns).toBe(1); // nothing taken after the failure
   });
 
-  it('with keyOf, tasks of one key never run at once (the lanes take the other tasks meanwhile)', async () => {
-    const { holdExclusive } = (await import('../fixtures/pool-hold.mjs')) as { holdExclusive: (p: string) => Promise<string> };
-    const lock = join(dir, 'key-A');
-    type Task = { hold: string; key?: string };
-    // Six tasks of key A (one lock file: a second holder at the same time answers 'overlap') and three free ones.
-    const tasks: Task[] = [...[0, 1, 2, 3, 4, 5].map(() => ({ hold: lock, key: 'A' })), ...[0, 1, 2].map((i) => ({ hold: join(dir, `free-${i}`) }))];
-    const results: string[] = [];
-    const local = async (_i: unknown, task: Task) => holdExclusive(task.hold);
-    await runPool(script, 2, {}, tasks, () => undefined, (r) => results.push(r as string), local, undefined, (t: Task) => t.key);
-    expect(results).toEqual(Array(9).fill('ok'));
-  });
-
-  it('a lane waiting for a key ends when another lane fails: the pool fails at once, not after the settle limit', async () => {
-    let localRuns = 0;
-    const local = async () => {
-      localRuns++;
-      return 'local';
-    };
-    // The worker thread takes 'fail' (key A) first; this thread's next task has key A too, so it
-    // waits; the worker's failure must end that wait (else the pool waits 10 s for it to settle).
-    const t0 = Date.now();
-    await expect(runPool(script, 2, {}, ['fail', 'second'], () => undefined, () => undefined, local, undefined, () => 'A')).rejects.toThrow(/failed on purpose/);
-    expect(Date.now() - t0).toBeLessThan(8000);
-    expect(localRuns).toBe(0);
-  });
-
   it('threads started before the init is known (startThreads) get it with their first task; the ones not needed are terminated', async () => {
     const started = startThreads(script, 3);
     const exits = started.workers.map((w) => new Promise<number>((r) => w.once('exit', r)));

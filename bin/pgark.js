@@ -16,6 +16,16 @@ if (process.env.PGARK_MALLOC_SET !== undefined) {
   delete process.env.PGARK_MALLOC_SET;
 }
 
+// agent, receive, metrics and sets apply stop cleanly on SIGTERM/SIGINT; one that arrives while
+// they load their modules is held for them instead of ending the process
+// (src/cli/stop-signals.cjs, which tsc copies to dist/).
+if (!argv.includes('wal-push') && !argv.includes('wal-fetch')) {
+  try {
+    const stopSignals = require('../dist/src/cli/stop-signals.cjs');
+    if (stopSignals.stopsOnSignals(argv)) stopSignals.holdStopSignals(process);
+  } catch {}
+}
+
 // Node's compile cache (V8 code cache on disk) saves compiling pgark's modules on every call
 // (bench/results/startup.md). It lives in the calling user's own cache directory, never in a
 // shared one such as /tmp: code cache is trusted input, so it is used only when every directory

@@ -1,4 +1,5 @@
 /** Turn parsed CLI options into settings; print JSON; stop on signals. */
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { log, setLogDestinations } from '../common/log.js';
@@ -31,14 +32,24 @@ export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
 }
 
-/** A signal that the first SIGTERM or SIGINT aborts, after logging `what(signal)` (long-running commands stop cleanly). */
+interface StopSignalsModule {
+  onStopSignal(proc: NodeJS.Process, stop: (sig: NodeJS.Signals) => void): void;
+}
+
+/** src/cli/stop-signals.cjs (CommonJS: bin/pgark.js holds a stop signal with it before the CLI loads). */
+export const stopSignals = (): StopSignalsModule => createRequire(import.meta.url)('./stop-signals.cjs') as StopSignalsModule;
+
+/**
+ * A signal that the first SIGTERM or SIGINT aborts after logging `what(signal)` (long-running
+ * commands stop cleanly), also one that arrived while the command loaded (held by bin/pgark.js).
+ * A second one ends the process.
+ */
 export function abortOnSignals(what: (sig: NodeJS.Signals) => string): AbortSignal {
   const ac = new AbortController();
   const stop = (sig: NodeJS.Signals) => {
     log.info(what(sig));
     ac.abort();
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  stopSignals().onStopSignal(process, stop);
   return ac.signal;
 }

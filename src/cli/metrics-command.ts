@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { causeText, ConfigError } from '../common/errors.js';
 import { log, notice } from '../common/log.js';
-import { settingsFrom, withRepository } from './context.js';
+import { settingsFrom, stopSignals, withRepository } from './context.js';
 import { intOption, numberOption } from './options.js';
 
 /** libpq environment variables that say a connection is meant (node-postgres reads these). */
@@ -42,10 +42,7 @@ export function registerMetricsCommand(program: Command): void {
       await withRepository(settings, async (repo) => {
         await repo.requireStanza();
         const collector = new MetricsCollector(repo, { refreshSec, timeoutSec, backlogRepos: settings.moreRepos.filter((m) => m.mode === 'async').map((m) => m.name), ...(withPg ? { postgres: { dsn: opts.dsn } } : {}) });
-        const stopped = new Promise<string>((resolve) => {
-          process.once('SIGTERM', () => resolve('SIGTERM'));
-          process.once('SIGINT', () => resolve('SIGINT'));
-        });
+        const stopped = new Promise<string>((resolve) => stopSignals().onStopSignal(process, resolve));
         const server = await startMetricsServer<undefined>(port, host, (_s, now) => collector.text(now)).catch((err: unknown) => {
           throw new ConfigError(`unable to listen on ${host}:${port}: ${causeText(err)}`);
         });

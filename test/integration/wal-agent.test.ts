@@ -195,6 +195,10 @@ describe.each(stores)('pgark agent on $name', (store) => {
       expect(agent.signalCode).toBe('SIGKILL');
       await load;
       agent = startAgent(src.dataDir, repo, env);
+      // Serving before it is stopped below (a loaded machine can take longer to start it than
+      // the checks in between take).
+      const restarted = agent;
+      await waitUntil('the restarted agent serving', async () => restarted.output().includes('agent: serving'), 60_000);
       await drain(src);
       await expectArchivedIdentical(src, repo, env, work);
       // The segment the agent was killed storing is archived, identical.
@@ -204,7 +208,7 @@ describe.each(stores)('pgark agent on $name', (store) => {
 
       // 3. The agent stopped: archive_command does the full push.
       await stopAgent(agent);
-      expect(agent.exitCode).toBe(0);
+      expect(agent.exitCode, `agent exit, signal ${String(agent.signalCode)}; its output:\n${agent.output().slice(-4000)}`).toBe(0);
       const beforeStop = await src.archiverStats();
       await src.pgbench(['-T', '3', '-c', '2', '-j', '2']);
       await drain(src);

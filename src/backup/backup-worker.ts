@@ -18,6 +18,8 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { isNodeError } from '../common/errors.js';
 import { serveWorker } from '../common/worker-pool.js';
+import { isMainThread } from 'node:worker_threads';
+import { compressLz4OnCallingThread } from '../io/codecs/lz4-thread.js';
 import { setCompressorBudget } from '../common/gc-budget.js';
 import { BufferPool, releaseBuffer, SliceTracker } from '../io/buffer-pool.js';
 import type { RepositorySettings } from '../config/resolve.js';
@@ -402,7 +404,7 @@ export async function runBackupTask(init: BackupWorkerInit, task: BackupTask, pr
         for await (const chunk of fileChunks(init, task, f, current, onProgress)) {
           if (Buffer.isBuffer(chunk)) enc.add(chunk);
           else enc.addRuns(chunk.buf, chunk.runs);
-          yield* enc.drain();
+          yield* enc.drain(enc.readAheadFrames);
         }
       }
     });
@@ -431,4 +433,7 @@ export async function runBackupTask(init: BackupWorkerInit, task: BackupTask, pr
   };
 }
 
+// A worker thread (--jobs beyond backup.ts MAIN_THREAD_LANES) compresses on itself too, as the
+// main thread does (runBackup): lz4 outputs made and freed on one thread (io/codecs/lz4-thread.ts).
+if (!isMainThread) compressLz4OnCallingThread();
 serveWorker<BackupWorkerInit, BackupTask, BackupTaskResult>((init, task, progress) => runBackupTask(init, task, progress));

@@ -46,6 +46,7 @@ import { describeFileDecision } from './file-decision.js';
 import { blockDeltaRefusal } from './block-delta.js';
 import { dataDirectoryOwner, type DataOwner } from './data-owner.js';
 import { describeLanes, LaneClock } from './lane-clock.js';
+import { compressLz4OnCallingThread } from '../io/codecs/lz4-thread.js';
 
 /**
  * What backup reads from the settings: the parallelism (the core count unless jobs was given),
@@ -113,6 +114,11 @@ export function addTaskResult(copied: Copied, r: BackupTaskResult, id: string): 
 
 export async function runBackup(repo: Repository, settings: BackupSettings, o: BackupOptions): Promise<BackupOutcome> {
   checkLabel(o.label);
+  // lz4 on this thread, each output freed once written (io/codecs/lz4-thread.ts): on libuv's
+  // threadpool, lz4-napi's allocator kept what the main thread freed of its outputs, 110-250 MiB
+  // peak RSS growing with the data's size and randomness; on this thread ~92 MiB for less CPU
+  // (bench/results/memory.md, "Backup and the agent: lz4 on the main thread").
+  compressLz4OnCallingThread();
   const notes: string[] = [];
   const jobs = o.jobs ?? (settings.jobsExplicit ? settings.jobs : availableParallelism());
   const phases = new PhaseTimer('backup');
@@ -309,11 +315,13 @@ export async function removeStale(repo: Repository, existing: readonly BackupInf
 
 /**
  * Up to this many --jobs lanes run on the main thread itself, without worker threads: a lane's
- * JS work per byte is small (sha256 and page checksums, ~1 ms per MiB) and its reads and lz4
- * run on libuv's threadpool (UV_THREADPOOL_SIZE = jobs, bin/pgark.js), so two lanes keep two
- * cores busy, while a worker thread costs its own isolate: start-up, JIT warm-up and GC heap
- * (measured at --jobs 2 on a loaded machine: 6-33 MiB less peak RSS, CPU the same or less;
- * bench/results/backup.md). 1 gives the previous layout (one lane here, the others in workers).
+ * JS work per byte is small (sha256 and page checksums, ~1 ms per MiB), its reads run on
+ * libuv's threadpool (UV_THREADPOOL_SIZE = jobs, bin/pgark.js), while a worker thread costs its
+ * own isolate: start-up, JIT warm-up and GC heap (measured at --jobs 2 on a loaded machine:
+ * 6-33 MiB less peak RSS, CPU the same or less; bench/results/backup.md). lz4 runs on the thread
+ * of the lane since issue 17's memory work (runBackup; lz4-napi's allocator kept the threadpool's
+ * outputs): both lanes here compress on this thread (bench/results/memory.md for what that did to
+ * CPU and wall time). 1 gives the previous layout (one lane here, the others in workers).
  */
 export const MAIN_THREAD_LANES = 2;
 

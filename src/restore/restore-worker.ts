@@ -19,8 +19,12 @@ import { targetPath, type PathMapping } from './restore-worker-paths.js';
 import { openPrivateForRead, openPrivateForWriteSync } from './private-file.js';
 import { RestoreSources, type RestoreSource } from './restore-sources.js';
 import { warmUpLz4Decoder } from '../io/codecs/lz4-block.js';
+import { setWasmLz4Decoding } from '../repo/object-reader.js';
 
-// This thread decodes most of the backup's bytes: the lz4 decoder learns all its paths first (lz4-block.ts).
+// This thread decodes most of the backup's bytes: in WebAssembly (object-reader.ts; pgbench -s 100
+// restored with 0.4-0.5 s less user CPU, bench/results/restore.md), and in JavaScript the blocks of
+// mostly literals, whose decoder learns all its paths first (lz4-block.ts).
+setWasmLz4Decoding(true);
 warmUpLz4Decoder();
 
 export interface RestoreWorkerInit extends PathMapping {

@@ -71,6 +71,9 @@ const RUNTIME = 'runtime other (node, V8, libuv)';
 /** One sample's category; `frames`: its call chain, leaf first, each "symbol (dso)". */
 export function categorise(frames) {
   const leaf = frames[0] ?? '';
+  // WebAssembly functions are named by index only ("wasm-function[0]"): restore's lz4 decoder
+  // (src/io/codecs/lz4-block-wasm.ts) is told from backup's page checksums by its caller.
+  if (/wasm-function/.test(leaf) && frames.some((f) => /lz4-block-wasm/.test(f))) return 'decompress (lz4)';
   if (KERNEL.test(leaf)) {
     const k = frames.filter((s) => KERNEL.test(s));
     for (const [name, test] of KERNEL_RULES) if (test(k)) return name;

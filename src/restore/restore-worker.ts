@@ -19,8 +19,12 @@ import { targetPath, type PathMapping } from './restore-worker-paths.js';
 import { openPrivateForRead, openPrivateForWriteSync } from './private-file.js';
 import { RestoreSources, type RestoreSource } from './restore-sources.js';
 import { warmUpLz4Decoder } from '../io/codecs/lz4-block.js';
+import { setWasmLz4Decoding } from '../repo/object-reader.js';
 
-// This thread decodes most of the backup's bytes: the lz4 decoder learns all its paths first (lz4-block.ts).
+// This thread decodes most of the backup's bytes: in WebAssembly (object-reader.ts; pgbench -s 100
+// restored with 0.4-0.5 s less user CPU, bench/results/restore.md), and in JavaScript the blocks of
+// mostly literals, whose decoder learns all its paths first (lz4-block.ts).
+setWasmLz4Decoding(true);
 warmUpLz4Decoder();
 
 export interface RestoreWorkerInit extends PathMapping {
@@ -266,6 +270,34 @@ async function openSlice(repo: Repository, init: RestoreWorkerInit, backup: stri
   return r;
 }
 
+/**
+ * A lane gives the event loop a turn after every TURN_BYTES it writes. Its reads and writes are
+ * synchronous (openSlice, FileWriter), so every await of a task settles as a microtask and a
+ * whole task (a part of a large file: tens of MiB, a fraction of a second) ran without one. On the
+ * main thread, which runs a lane too (runPool's `local`) and hands the worker threads their tasks,
+ * a worker thread that finished its task then waited for the main thread's task to end before it
+ * got the next one: in a restore of pgbench -s 100 the worker thread sat idle for 0.6-1.6 s at a
+ * time (--cpu-prof of both threads; bench/results/restore.md). A turn (setImmediate, an epoll
+ * poll that does not wait) costs a few microseconds; one per MiB (about one per lz4 block) keeps
+ * a worker thread's wait for its next task to a millisecond or two.
+ */
+export const TURN_BYTES = 1024 * 1024;
+
+/** Counts the bytes a lane writes; `due` says when it is time to give the event loop a turn. */
+export class EventLoopTurns {
+  private since = 0;
+  constructor(private readonly every = TURN_BYTES) {}
+
+  due(bytes: number): boolean {
+    this.since += bytes;
+    if (this.since < this.every) return false;
+    this.since = 0;
+    return true;
+  }
+}
+
+const turn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
+
 /** Progress is reported to the main thread at most every PROGRESS_BYTES (and at the end of a task). */
 const PROGRESS_BYTES = 32 * 1024 * 1024;
 
@@ -340,6 +372,7 @@ async function restoreTask(init: RestoreWorkerInit, task: RestoreTask, progress:
     const key = dataObjectKey(init.settings.stanza, task.backup, task.n);
     const single = task.pieces.length === 1 && task.pieces[0]!.offset === 0;
     const reader = await openSlice(repo, init, task.backup, task.n, 0, single);
+    const turns = new EventLoopTurns();
     try {
       let pos = 0;
       for (const p of task.pieces) {
@@ -354,6 +387,7 @@ async function restoreTask(init: RestoreWorkerInit, task: RestoreTask, progress:
           for await (const chunk of reader.take(p.size)) {
             w.write(chunk);
             progress(chunk.length);
+            if (turns.due(chunk.length)) await turn();
           }
           if (alone) {
             const t = await reader.finish();

@@ -15,7 +15,7 @@ import { IntegrityError } from '../../src/common/errors.js';
 import { CODEC_NAMES, type CodecName } from '../../src/io/codec.js';
 import { decodeLz4BlockInto } from '../../src/io/codecs/lz4-block.js';
 import { encodeHeader, encodeTrailer, headerWrapperSize } from '../../src/repo/object-format.js';
-import { openObjectReader } from '../../src/repo/object-reader.js';
+import { openObjectReader, setWasmLz4Decoding } from '../../src/repo/object-reader.js';
 import { decodeObject, encodeObject, readAll, type DecryptKeys, type EncryptWith } from '../../src/repo/object-stream.js';
 import { pseudoRandom } from '../helpers/bytes.js';
 import { oneBlockFrames } from '../helpers/lz4-old-frames.js';
@@ -90,6 +90,24 @@ describe('object reader', () => {
       await expect(readAllPulled(stored.subarray(0, Math.floor(stored.length / 2)), 4096)).rejects.toThrow(IntegrityError);
     });
   }
+
+  it('lz4: blocks decoded in WebAssembly (restore) and in JavaScript (where it is unavailable) give the same bytes and trailer', async () => {
+    const data = Buffer.concat([rows(3 * MiB), pseudoRandom(MiB), Buffer.alloc(MiB), rows(333_333)]);
+    const stored = await encode(data, 'lz4');
+    try {
+      for (const chunk of [65536, 1000003]) {
+        setWasmLz4Decoding(false);
+        const inJs = await readAllPulled(stored, chunk);
+        setWasmLz4Decoding(true);
+        const inWasm = await readAllPulled(stored, chunk);
+        expect(inJs.data.equals(data)).toBe(true);
+        expect(inWasm.data.equals(data)).toBe(true);
+        expect(inWasm.trailer).toEqual(inJs.trailer);
+      }
+    } finally {
+      setWasmLz4Decoding(false);
+    }
+  });
 
   it('lz4: every block is decoded into the same reused buffer', async () => {
     const data = rows(5 * MiB);

@@ -33,6 +33,8 @@ describe('perf-where categorise', () => {
     ['GC on a helper thread', [NODE('v8::internal::Scavenger::Process'), NODE('v8::platform::DefaultJobWorker::Run')], 'GC'],
     ['futex wake-ups are messaging', [K('futex_wake'), K('__x64_sys_futex'), LIBC('pthread_cond_signal'), NODE('uv_async_send')], 'messaging (thread wake-ups, postMessage, eventfd)'],
     ['a read of a repository file', [K('_copy_to_iter'), K('filemap_read'), K('__x64_sys_pread64'), NODE('uv__fs_work')], 'read (repository files)'],
+    ['WebAssembly called by the lz4 block decoder is decompression', ['JS:wasm-function[0]-0-turbofan (/tmp/perf-1.map)', NODE('Builtins_JSToWasmWrapperAsm'), JS('decode file:///x/dist/src/io/codecs/lz4-block-wasm.js:85:11'), parser], 'decompress (lz4)'],
+    ['WebAssembly called by the page checksums is page checksum', ['JS:wasm-function[0]-0-turbofan (/tmp/perf-1.map)', NODE('Builtins_JSToWasmWrapperAsm'), JS('verifyPages file:///x/dist/src/backup/page-checksum.js:200:1')], 'page checksum'],
     ['file names with lz4 in them do not make decoding', [NODE('Builtins_LoadIC'), JS('useAccumulator file:///x/dist/src/io/codecs/lz4-frame-decoder.js:140:3')], 'JS: restore loop, frame parsing, promises (JIT and builtins)'],
   ])('%s', (_name, frames, want) => {
     expect(categorise(frames)).toBe(want);

@@ -6,7 +6,10 @@
 // read up to 15 bytes past its run and write up to 15 bytes past it (lz4's own "wild copy"), so
 // the caller leaves 16 bytes of slack after the input and after the output limit.
 //
-//   node scripts/lz4-block-wasm.mjs /path/to/node_modules/wabt   # wabt (npm) assembles the text
+//   node scripts/lz4-block-wasm.mjs   # wabt (npm, a devDependency) assembles the text
+//
+// test/unit/lz4-block-wasm.test.ts assembles WAT the same way (assembleLz4BlockWasm) and checks
+// that the committed bytes are what it gives.
 //
 // Module: imports its memory (env.memory, sized by the caller for its block maximum);
 // decode(s, end, base, d, limit) decodes the block [s, end) at d, writing nothing it keeps at or
@@ -105,14 +108,21 @@ export const WAT = `(module
     (i32.const -1)))
 `;
 
-if (import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const wabtDir = process.argv[2];
-  if (!wabtDir) throw new Error('usage: node scripts/lz4-block-wasm.mjs <path to node_modules/wabt>');
-  const wabt = await (await import(pathToFileURL(join(wabtDir, 'index.js')).href)).default();
+/** WAT assembled by wabt (SIMD and bulk memory on), as base64: what lz4-block-wasm-bytes.ts holds. */
+export async function assembleLz4BlockWasm() {
+  const wabt = await (await import('wabt')).default();
   const mod = wabt.parseWat('lz4-block.wat', WAT, { simd: true, bulk_memory: true });
-  mod.validate();
-  const { buffer } = mod.toBinary({});
-  const b64 = Buffer.from(buffer).toString('base64');
+  try {
+    mod.validate();
+    return Buffer.from(mod.toBinary({}).buffer).toString('base64');
+  } finally {
+    mod.destroy();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const b64 = await assembleLz4BlockWasm();
+  const buffer = Buffer.from(b64, 'base64');
   const root = fileURLToPath(new URL('..', import.meta.url));
   const lines = b64.match(/.{1,100}/g).map((l) => `  '${l}',`).join('\n');
   writeFileSync(join(root, 'src/io/codecs/lz4-block-wasm-bytes.ts'), `/**

@@ -203,3 +203,11 @@ describe('lz4 block decoder in WebAssembly', () => {
     }
   });
 });
+
+describe('lz4-block-wasm-bytes.ts, the generated module', () => {
+  it('is what wabt assembles from the WebAssembly text in scripts/lz4-block-wasm.mjs (regenerate with `node scripts/lz4-block-wasm.mjs`)', async () => {
+    const { assembleLz4BlockWasm } = (await import(new URL('../../scripts/lz4-block-wasm.mjs', import.meta.url).href)) as { assembleLz4BlockWasm: () => Promise<string> };
+    const { LZ4_BLOCK_WASM } = await import('../../src/io/codecs/lz4-block-wasm-bytes.js');
+    expect(LZ4_BLOCK_WASM).toBe(await assembleLz4BlockWasm());
+  });
+});

@@ -43,11 +43,10 @@ if (process.env.UV_THREADPOOL_SIZE === undefined && (argv[2] === 'backup' || arg
   const jobs = i > 0 ? Number(argv[i + 1]) : require('node:os').availableParallelism();
   if (Number.isInteger(jobs) && jobs > 0) process.env.UV_THREADPOOL_SIZE = String(Math.min(Math.max(jobs, 2), 64));
 }
-// The agent reads, writes and fsyncs on libuv's threadpool (it compresses lz4 on its main
-// thread: src/io/codecs/lz4-thread.ts): one thread per core up to its jobs (--jobs, else
-// PGARK_JOBS, else 4), at least 2. Measured when it still compressed there: 2 threads instead of
-// libuv's 4 on a 2-core host were ~9 MiB less peak RSS, same CPU and drain time
-// (bench/results/memory.md).
+// The agent compresses on libuv's threadpool: one thread per core up to its jobs (--jobs, else
+// PGARK_JOBS, else 4), at least 2. Its drain is CPU-bound, so threads beyond the cores add no
+// throughput, and each keeps lz4-napi's per-thread pages: 2 threads instead of libuv's 4 on a
+// 2-core host are ~9 MiB less peak RSS, same CPU and drain time (bench/results/memory.md).
 if (process.env.UV_THREADPOOL_SIZE === undefined && argv[2] === 'agent') {
   const i = argv.indexOf('--jobs');
   const jobs = i > 0 ? Number(argv[i + 1]) : Number(process.env.PGARK_JOBS ?? 4);

@@ -25,7 +25,6 @@ import { join } from 'node:path';
 import { ArchiveMismatchError, causeText, LockedError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { setGarbageBudget } from '../common/gc-budget.js';
-import { compressLz4OnCallingThread } from '../io/codecs/lz4-thread.js';
 import { lockOwner, tryLock } from '../common/pid-lock.js';
 import type { Settings } from '../config/resolve.js';
 import type { CodecName } from '../io/codec.js';
@@ -121,10 +120,6 @@ export async function runAgent(set: RepoSet, settings: AgentSettings, o: AgentOp
   // the forced ones on top cost ~15% of the agent's CPU for no lower peak RSS
   // (bench/results/agent.md, branch a-drain).
   setGarbageBudget(AGENT_GARBAGE_BUDGET, 'minor');
-  // lz4 on this thread, each output freed once written (io/codecs/lz4-thread.ts): on libuv's
-  // threadpool lz4-napi's allocator kept what this thread freed of its outputs (peak RSS 125-140
-  // MiB storing a backlog of bulk-insert WAL, ~82 MiB this way; bench/results/memory.md).
-  compressLz4OnCallingThread();
   // Records name the repository (or the set of them) and stanza they were stored in: an
   // archive_command pointing elsewhere never takes them for its own.
   const target = setPushTarget(settings);

@@ -12,7 +12,6 @@ import { log } from '../common/log.js';
 import { lockHeld, lockOwner, tryLock } from '../common/pid-lock.js';
 import { mapPool } from '../common/pool.js';
 import { spawnWorker } from './spawn-worker.js';
-import { compressLz4OnCallingThread } from '../io/codecs/lz4-thread.js';
 import type { Settings } from '../config/resolve.js';
 import type { WorkerSettings } from '../config/settings-transport.js';
 import type { Repository } from '../repo/repository.js';
@@ -72,10 +71,6 @@ const WORKER_LIFETIME_MS = 5 * 60_000;
  * after WORKER_LIFETIME_MS; the next full wal-push call starts another).
  */
 export async function runPushAhead(repo: Repository, settings: PushAheadSettings, walDir: string, names: string[]): Promise<void> {
-  // lz4 on this thread, each output freed once written (io/codecs/lz4-thread.ts), as the agent:
-  // on libuv's threadpool lz4-napi's allocator kept what this thread freed of its outputs
-  // (bench/results/memory.md).
-  compressLz4OnCallingThread();
   const meta = await repo.requireStanza();
   const codec = settings.codecExplicit ? settings.codec : meta.codec;
   const records = new PushRecords(walDir);

@@ -1,15 +1,18 @@
 /**
  * Where this process compresses lz4 (io/codecs/lz4.ts, repo/one-pass-encoder.ts): on libuv's
- * threadpool (the default, which the commands below leave: `pgark receive`, the rare objects
- * other commands write), or on the calling thread, synchronously: a full-path wal-push
- * (cli/wal-push-command.ts) and its look-ahead worker (wal/push-ahead.ts), backup
- * (backup/backup.ts, and each worker thread in backup-worker.ts) and the agent (agent/agent.ts). lz4-napi allocates each output in the mimalloc heap of the thread that
+ * threadpool (the default: the agent and the look-ahead worker compress while their thread reads
+ * and hashes), or on the calling thread, synchronously: a full-path wal-push
+ * (cli/wal-push-command.ts) and backup (backup/backup.ts, and each worker thread in
+ * backup-worker.ts). lz4-napi allocates each output in the mimalloc heap of the thread that
  * compressed it, and memory freed from another thread (the main thread, when the output is
  * dropped) stayed resident: the pages of the last ~70-140 outputs per pool thread, so backup's
- * and the agent's peak RSS grew with the data (110-260 MiB). With the outputs made and freed on
- * one thread, and freed as soon as they are written (io/free-once-written.ts), a wal-push of a
- * 16 MiB pgbench segment peaks ~6-7 MiB lower, backup ~90 MiB whatever the data, the agent
- * and the look-ahead worker ~82-86 MiB storing a backlog, for the same or less CPU (bench/results/memory.md). Its own module,
+ * peak RSS grew with the data (110-260 MiB), the agent's to 125-143 MiB. With the outputs made
+ * and freed on one thread, and freed as soon as they are written (io/free-once-written.ts), a
+ * wal-push of a 16 MiB pgbench segment peaks ~6-7 MiB lower and backup ~90 MiB whatever the
+ * data, for the same or less CPU (bench/results/memory.md). The agent did too (~82 MiB), but on
+ * one thread its drain no longer used the second core: on an idle 2-core host 10-40 % longer
+ * wall time per backlog (bench/results/memory.md, "The agent back on the threadpool"), and
+ * falling behind is worse for a DBA than memory, so it stays on the threadpool. Its own module,
  * without dependencies, so that the CLI can set it without loading lz4-napi.
  */
 

@@ -10,51 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeLz4BlockInto } from '../../src/io/codecs/lz4-block.js';
 import { Lz4WasmDecoder } from '../../src/io/codecs/lz4-block-wasm.js';
 import { pseudoRandom } from '../helpers/bytes.js';
-
-interface Seq {
-  lit: Buffer;
-  /** Absent in the last sequence. */
-  off?: number;
-  ml?: number;
-}
-
-/** An lz4 length field's extra bytes (after the 4-bit nibble reached 15). */
-function lengthBytes(rest: number): number[] {
-  const out: number[] = [];
-  while (rest >= 255) {
-    out.push(255);
-    rest -= 255;
-  }
-  out.push(rest);
-  return out;
-}
-
-/** Encode sequences as an lz4 block (the format, not a compressor: any offsets and lengths). */
-function block(seqs: Seq[]): Buffer {
-  const out: number[] = [];
-  for (const q of seqs) {
-    const l = q.lit.length;
-    const m = q.ml === undefined ? 0 : q.ml - 4;
-    out.push((Math.min(l, 15) << 4) | (q.ml === undefined ? 0 : Math.min(m, 15)));
-    if (l >= 15) out.push(...lengthBytes(l - 15));
-    out.push(...q.lit);
-    if (q.ml === undefined) continue;
-    out.push(q.off! & 0xff, q.off! >> 8);
-    if (m >= 15) out.push(...lengthBytes(m - 15));
-  }
-  return Buffer.from(out);
-}
-
-/** The obvious decoder: one byte at a time. */
-function reference(seqs: Seq[], history: Buffer): Buffer {
-  const out = [...history];
-  for (const q of seqs) {
-    out.push(...q.lit);
-    if (q.ml === undefined) continue;
-    for (let i = 0; i < q.ml; i++) out.push(out[out.length - q.off!]!);
-  }
-  return Buffer.from(out.slice(history.length));
-}
+import { block, reference, type Seq } from '../helpers/lz4-blocks.js';
 
 const text = (n: number, seed: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => 0x41 + ((i * 7 + seed * 13) % 26)));
 

@@ -9,51 +9,7 @@ import lz4 from 'lz4-napi';
 import { describe, expect, it } from 'vitest';
 import { decodeLz4BlockInto, warmUpLz4Decoder } from '../../src/io/codecs/lz4-block.js';
 import { pseudoRandom } from '../helpers/bytes.js';
-
-interface Seq {
-  lit: Buffer;
-  /** Absent in the last sequence. */
-  off?: number;
-  ml?: number;
-}
-
-/** An lz4 length field's extra bytes (after the 4-bit nibble reached 15). */
-function lengthBytes(rest: number): number[] {
-  const out: number[] = [];
-  while (rest >= 255) {
-    out.push(255);
-    rest -= 255;
-  }
-  out.push(rest);
-  return out;
-}
-
-/** Encode sequences as an lz4 block (the format, not a compressor: any offsets and lengths). */
-function block(seqs: Seq[]): Buffer {
-  const out: number[] = [];
-  for (const q of seqs) {
-    const l = q.lit.length;
-    const m = q.ml === undefined ? 0 : q.ml - 4;
-    out.push((Math.min(l, 15) << 4) | (q.ml === undefined ? 0 : Math.min(m, 15)));
-    if (l >= 15) out.push(...lengthBytes(l - 15));
-    out.push(...q.lit);
-    if (q.ml === undefined) continue;
-    out.push(q.off! & 0xff, q.off! >> 8);
-    if (m >= 15) out.push(...lengthBytes(m - 15));
-  }
-  return Buffer.from(out);
-}
-
-/** The obvious decoder: one byte at a time. */
-function reference(seqs: Seq[], history: Buffer): Buffer {
-  const out = [...history];
-  for (const q of seqs) {
-    out.push(...q.lit);
-    if (q.ml === undefined) continue;
-    for (let i = 0; i < q.ml; i++) out.push(out[out.length - q.off!]!);
-  }
-  return Buffer.from(out.slice(history.length));
-}
+import { block, reference, type Seq } from '../helpers/lz4-blocks.js';
 
 /** Decode into a guarded buffer with `slack` bytes of room after the output; checks the guards. */
 function decode(src: Buffer, history: Buffer, expectedSize: number, slack: number): Buffer {

@@ -406,3 +406,11 @@ describe('verifyPages in WebAssembly SIMD against the JavaScript implementation'
     });
   }
 });
+
+describe('page-checksum-wasm.ts, the generated module', () => {
+  it('is what wabt assembles from the WebAssembly text in scripts/page-checksum-wasm.mjs (regenerate with `node scripts/page-checksum-wasm.mjs`)', async () => {
+    const { assemblePageChecksumWasm } = (await import(new URL('../../scripts/page-checksum-wasm.mjs', import.meta.url).href)) as { assemblePageChecksumWasm: () => Promise<string> };
+    const { PAGE_CHECKSUM_WASM } = await import('../../src/backup/page-checksum-wasm.js');
+    expect(PAGE_CHECKSUM_WASM).toBe(await assemblePageChecksumWasm());
+  });
+});

@@ -92,11 +92,10 @@ function giveBackDecoder(d: Lz4WasmDecoder): void {
   if (spareDecoders.length < SPARE_OUTPUTS) spareDecoders.push(d);
 }
 
-/** This thread's readers decode lz4 blocks in WebAssembly (where available) or in JavaScript (the default). Returns the setting. */
-export function setWasmLz4Decoding(on: boolean): boolean {
+/** This thread's readers decode lz4 blocks in WebAssembly (where available) or in JavaScript (the default). */
+export function setWasmLz4Decoding(on: boolean): void {
   wasmDecoding = on;
   spareDecoders.length = 0;
-  return on;
 }
 
 /**

@@ -4,6 +4,7 @@
  * manifest's size and sha256 is left alone, and an object none of whose files need writing is
  * not read at all.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
 import { closeSync, fchmodSync, fsync, futimesSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
@@ -296,7 +297,6 @@ export class EventLoopTurns {
   }
 }
 
-const turn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Progress is reported to the main thread at most every PROGRESS_BYTES (and at the end of a task). */
 const PROGRESS_BYTES = 32 * 1024 * 1024;
@@ -387,7 +387,7 @@ async function restoreTask(init: RestoreWorkerInit, task: RestoreTask, progress:
           for await (const chunk of reader.take(p.size)) {
             w.write(chunk);
             progress(chunk.length);
-            if (turns.due(chunk.length)) await turn();
+            if (turns.due(chunk.length)) await nextTurn();
           }
           if (alone) {
             const t = await reader.finish();
